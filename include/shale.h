@@ -1,0 +1,235 @@
+/* shale.h — the whole public API of Shale, an embeddable LSM-tree key-value store.
+ *
+ * Conventions
+ * -----------
+ * Errors:    every call that can fail returns an int: SHALE_OK (0) on success or a negative
+ *            SHALE_* code. shale_strerror() names a code; shale_errmsg() gives the detail of
+ *            the last error on a DB handle (file, offset, errno text).
+ * Ownership: values returned by shale_get() and strings returned by shale_property() are
+ *            malloc'd copies the caller frees with shale_free(). Keys and values returned by
+ *            an iterator are borrowed: valid until the next move or shale_iter_free().
+ *            Buffers passed in are copied before the call returns; the caller keeps them.
+ * NULL:      a NULL handle or NULL data pointer with a non-zero length gets SHALE_INVALID.
+ *            Out-parameters are set to NULL/0 on failure.
+ * Keys:      1 to SHALE_MAX_KEY_SIZE bytes, compared bytewise (memcmp, shorter first on a
+ *            tie). Values: 0 to SHALE_MAX_VALUE_SIZE bytes.
+ * Threads:   one shale_db may be used by any number of threads at once. A shale_iter or a
+ *            shale_batch is used by one thread at a time. A snapshot may be read from any
+ *            thread.
+ */
+#ifndef SHALE_H
+#define SHALE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SHALE_SHARED_BUILD) && defined(__GNUC__)
+#define SHALE_EXPORT __attribute__((visibility("default")))
+#else
+#define SHALE_EXPORT
+#endif
+
+#define SHALE_VERSION_MAJOR 0
+#define SHALE_VERSION_MINOR 1
+#define SHALE_VERSION_PATCH 0
+#define SHALE_VERSION_STRING "0.1.0"
+
+/** @return the library's version string, e.g. "0.1.0" (static storage). */
+SHALE_EXPORT const char *shale_version(void);
+
+/* ---- errors ---- */
+#define SHALE_OK 0
+#define SHALE_NOTFOUND (-1)   /**< key absent (not an error condition for gets) */
+#define SHALE_INVALID (-2)    /**< bad argument: NULL, empty or oversized key, bad option */
+#define SHALE_CORRUPTION (-3) /**< a checksum or format check failed; errmsg names file+offset */
+#define SHALE_IOERR (-4)      /**< a system call failed; errmsg has the errno text */
+#define SHALE_NOSPACE (-5)    /**< the disk is full (ENOSPC) */
+#define SHALE_NOMEM (-6)      /**< an allocation failed */
+#define SHALE_BUSY (-7)       /**< the DB directory is locked by another handle or process */
+#define SHALE_READONLY (-8)   /**< the DB turned read-only after a background write error */
+#define SHALE_EXISTS (-9)     /**< error_if_exists was set and the DB exists */
+#define SHALE_NOTSUP (-10)    /**< the operation or option is not supported */
+
+#define SHALE_MAX_KEY_SIZE (64u * 1024u)           /**< largest key, bytes */
+#define SHALE_MAX_VALUE_SIZE (256u * 1024u * 1024u) /**< largest value, bytes */
+
+/** @return a static string naming @p rc, e.g. "SHALE_NOTFOUND: key not found". */
+SHALE_EXPORT const char *shale_strerror(int rc);
+
+typedef struct shale_db shale_db;
+typedef struct shale_batch shale_batch;
+typedef struct shale_snapshot shale_snapshot;
+typedef struct shale_iter shale_iter;
+
+/** @return the detail of the last error on @p db ("" if none). Valid until the next call
+ *  on the same handle from any thread; copy it if you need it longer. */
+SHALE_EXPORT const char *shale_errmsg(const shale_db *db);
+
+/* ---- options ---- */
+#define SHALE_COMPRESSION_NONE 0
+#define SHALE_COMPRESSION_ZSTD 1
+
+/* wal_recovery_mode */
+#define SHALE_WAL_RECOVER_STRICT 0     /**< corruption before the tail fails open (default) */
+#define SHALE_WAL_RECOVER_TOLERANT 1   /**< stop at the first bad record, keep what precedes it */
+
+typedef struct shale_options {
+  size_t size;                   /**< sizeof(shale_options); set by shale_options_init */
+  int create_if_missing;         /**< create the directory and DB if absent; default 1 */
+  int error_if_exists;           /**< fail with SHALE_EXISTS if a DB is there; default 0 */
+  size_t write_buffer_size;      /**< memtable bytes before it is sealed; default 64 MiB */
+  size_t block_cache_size;       /**< block cache bytes; default 64 MiB */
+  int bloom_bits_per_key;        /**< bloom filter bits per key; default 10; 0 disables */
+  int compression;               /**< SHALE_COMPRESSION_ZSTD (default) or _NONE */
+  int max_background_jobs;       /**< flush + compaction threads; default 2 */
+  double delete_persist_seconds; /**< deadline to purge deletes; 0 (default): none */
+  size_t block_size;             /**< SSTable data block size; default 4 KiB */
+  int wal_recovery_mode;         /**< SHALE_WAL_RECOVER_*; default STRICT */
+  int max_open_files;            /**< table cache size (open descriptors); default 1000 */
+  int max_immutable_memtables;   /**< sealed memtables before writers wait; default 4 */
+  int level0_compaction_trigger; /**< L0 files that start an L0->L1 compaction; default 4 */
+  int level0_slowdown_trigger;   /**< L0 files at which writes are slowed; default 20 */
+  int level0_stop_trigger;       /**< L0 files at which writes wait; default 36 */
+  size_t max_bytes_for_level_base; /**< L1 target size; default 256 MiB */
+  int level_size_multiplier;     /**< each level this many times the previous; default 10 */
+  size_t target_file_size;       /**< compaction output file size; default 64 MiB */
+} shale_options;
+
+/** Fill @p o with the defaults listed above (and o->size). Call before changing fields. */
+SHALE_EXPORT void shale_options_init(shale_options *o);
+
+/**
+ * Open (and, with create_if_missing, create) the DB in directory @p path.
+ * @param[in]  path  a directory; created if missing and allowed
+ * @param[in]  o     options, copied; NULL means the defaults
+ * @param[out] db    the handle, or NULL on failure
+ * @return SHALE_OK; SHALE_BUSY if another handle or process holds the DB's LOCK;
+ *         SHALE_INVALID for a NULL argument, a path that is a file, or bad options;
+ *         SHALE_NOTFOUND if missing and !create_if_missing; SHALE_EXISTS; SHALE_IOERR
+ *         (e.g. no permission); SHALE_CORRUPTION if the WAL or MANIFEST is damaged.
+ *         The detail of a failed open is in shale_errmsg(NULL).
+ */
+SHALE_EXPORT int shale_open(const char *path, const shale_options *o, shale_db **db);
+
+/** Close @p db: waits for background work, syncs nothing further, releases the lock.
+ *  All iterators and snapshots must be freed first. @return SHALE_OK or the first
+ *  background error. @p db is freed in every case. */
+SHALE_EXPORT int shale_close(shale_db *db);
+
+/* ---- writes ---- */
+#define SHALE_SYNC 1u   /**< fsync the WAL before the call returns */
+#define SHALE_NO_WAL 2u /**< skip the WAL: faster, lost in a crash until flushed */
+
+/** Store @p val under @p key (both copied).
+ *  @return SHALE_OK, SHALE_INVALID, SHALE_IOERR, SHALE_NOSPACE, SHALE_READONLY, SHALE_NOMEM */
+SHALE_EXPORT int shale_put(shale_db *db, const void *key, size_t klen, const void *val,
+                           size_t vlen, unsigned flags);
+
+/** Delete @p key. Deleting an absent key succeeds. Once this returns, no read sees an
+ *  older value of the key. @return as shale_put */
+SHALE_EXPORT int shale_delete(shale_db *db, const void *key, size_t klen, unsigned flags);
+
+/** Delete every key in [begin, end). @return as shale_put; SHALE_INVALID when the range is
+ *  empty or inverted. */
+SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen,
+                                    const void *end, size_t elen, unsigned flags);
+
+/* ---- reads ---- */
+
+/**
+ * Read the value of @p key as of @p snap (NULL: the latest).
+ * @param[out] val   a malloc'd copy of the value, freed with shale_free (NULL if absent)
+ * @param[out] vlen  its length (0 if absent)
+ * @return SHALE_OK, SHALE_NOTFOUND, SHALE_INVALID, SHALE_CORRUPTION, SHALE_IOERR, SHALE_NOMEM
+ */
+SHALE_EXPORT int shale_get(shale_db *db, const shale_snapshot *snap, const void *key,
+                           size_t klen, void **val, size_t *vlen);
+
+/** Free memory returned by Shale (values, property strings). NULL is ignored. */
+SHALE_EXPORT void shale_free(void *p);
+
+/* ---- atomic batches ---- */
+
+/** @param[out] b a new empty batch. @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
+SHALE_EXPORT int shale_batch_new(shale_batch **b);
+/** Add a put to @p b (copied). @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
+SHALE_EXPORT int shale_batch_put(shale_batch *b, const void *key, size_t klen, const void *val,
+                                 size_t vlen);
+/** Add a delete to @p b. @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
+SHALE_EXPORT int shale_batch_delete(shale_batch *b, const void *key, size_t klen);
+/** Add a range delete of [begin, end) to @p b. @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
+SHALE_EXPORT int shale_batch_delete_range(shale_batch *b, const void *begin, size_t blen,
+                                          const void *end, size_t elen);
+/** Empty @p b so it can be reused. */
+SHALE_EXPORT void shale_batch_clear(shale_batch *b);
+/** @return the number of operations in @p b. */
+SHALE_EXPORT size_t shale_batch_count(const shale_batch *b);
+/** Free @p b (NULL is ignored). */
+SHALE_EXPORT void shale_batch_free(shale_batch *b);
+/** Apply every operation of @p b atomically: after a crash all of it is there or none.
+ *  @p b is not modified. @return as shale_put */
+SHALE_EXPORT int shale_write(shale_db *db, shale_batch *b, unsigned flags);
+
+/* ---- snapshots ---- */
+
+/** Pin the current state of @p db. @param[out] snap freed with shale_snapshot_free.
+ *  @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
+SHALE_EXPORT int shale_snapshot_new(shale_db *db, const shale_snapshot **snap);
+/** Release @p snap (NULL is ignored). */
+SHALE_EXPORT void shale_snapshot_free(shale_db *db, const shale_snapshot *snap);
+
+/* ---- iterators ---- */
+
+/** Create an iterator over @p db as of @p snap (NULL: the state when created). The
+ *  iterator is unpositioned until a seek. It pins what it reads, so it sees a stable
+ *  state while writers, flushes and compactions go on. @return SHALE_OK, SHALE_INVALID,
+ *  SHALE_NOMEM */
+SHALE_EXPORT int shale_iter_new(shale_db *db, const shale_snapshot *snap, shale_iter **it);
+/** Position at the first key. */
+SHALE_EXPORT void shale_iter_seek_first(shale_iter *it);
+/** Position at the last key. */
+SHALE_EXPORT void shale_iter_seek_last(shale_iter *it);
+/** Position at the first key >= @p key. */
+SHALE_EXPORT void shale_iter_seek(shale_iter *it, const void *key, size_t klen);
+/** Position at the last key <= @p key. */
+SHALE_EXPORT void shale_iter_seek_for_prev(shale_iter *it, const void *key, size_t klen);
+/** Move to the next key. REQUIRES: shale_iter_valid(it). */
+SHALE_EXPORT void shale_iter_next(shale_iter *it);
+/** Move to the previous key. REQUIRES: shale_iter_valid(it). */
+SHALE_EXPORT void shale_iter_prev(shale_iter *it);
+/** @return 1 when positioned at an entry, 0 otherwise (end, or an error: see status). */
+SHALE_EXPORT int shale_iter_valid(const shale_iter *it);
+/** @return the current key, borrowed until the next move. REQUIRES: valid. */
+SHALE_EXPORT const void *shale_iter_key(const shale_iter *it, size_t *klen);
+/** @return the current value, borrowed until the next move. REQUIRES: valid. */
+SHALE_EXPORT const void *shale_iter_value(const shale_iter *it, size_t *vlen);
+/** @return SHALE_OK, or the error that made the iterator invalid. */
+SHALE_EXPORT int shale_iter_status(const shale_iter *it);
+/** Free @p it (NULL is ignored). */
+SHALE_EXPORT void shale_iter_free(shale_iter *it);
+
+/* ---- maintenance ---- */
+
+/** Return once everything written before the call is in an SSTable.
+ *  @return SHALE_OK, SHALE_IOERR, SHALE_NOSPACE, SHALE_READONLY */
+SHALE_EXPORT int shale_flush(shale_db *db);
+/** Compact [begin, end) (NULL ends: unbounded) down to the last level; returns when done. */
+SHALE_EXPORT int shale_compact_range(shale_db *db, const void *begin, size_t blen,
+                                     const void *end, size_t elen);
+/**
+ * Read a property of @p db. Names: "shale.stats" (human-readable summary),
+ * "shale.num-files-at-levelN", "shale.deletes-persisted-before", "shale.sequence",
+ * "shale.num-immutable-memtables", "shale.memtable-bytes".
+ * @param[out] value a malloc'd string freed with shale_free
+ * @return SHALE_OK, SHALE_NOTFOUND for an unknown name, SHALE_INVALID, SHALE_NOMEM
+ */
+SHALE_EXPORT int shale_property(shale_db *db, const char *name, char **value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHALE_H */

@@ -1,0 +1,1 @@
+list(APPEND SHALE_SOURCES)

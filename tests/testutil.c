@@ -1,0 +1,86 @@
+/* testutil.c — shared test fixtures; see testutil.h. */
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *tu_tempdir(void) {
+  const char *base = getenv("TMPDIR");
+  if (!base || !*base) base = "/tmp";
+  size_t n = strlen(base) + 32;
+  char *p = malloc(n);
+  if (!p) return NULL;
+  snprintf(p, n, "%s/shale-test-XXXXXX", base);
+  if (!mkdtemp(p)) {
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+void tu_rmrf(const char *path) {
+  if (path) nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void tu_tempdir_free(char *path) {
+  tu_rmrf(path);
+  free(path);
+}
+
+long long tu_file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) ? -1 : (long long)st.st_size;
+}
+
+int tu_flip_bit(const char *path, long long offset, int bit) {
+  int fd = open(path, O_RDWR);
+  if (fd < 0) return -1;
+  unsigned char c;
+  int rc = -1;
+  if (pread(fd, &c, 1, offset) == 1) {
+    c ^= (unsigned char)(1u << bit);
+    if (pwrite(fd, &c, 1, offset) == 1) rc = 0;
+  }
+  close(fd);
+  return rc;
+}
+
+int tu_truncate(const char *path, long long len) { return truncate(path, len); }
+
+int tu_copy_file(const char *from, const char *to) {
+  FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+  int rc = (in && out) ? 0 : -1;
+  char b[65536];
+  size_t n;
+  while (!rc && (n = fread(b, 1, sizeof b, in)) > 0)
+    if (fwrite(b, 1, n, out) != n) rc = -1;
+  if (in) fclose(in);
+  if (out && fclose(out)) rc = -1;
+  return rc;
+}
+
+char *tu_path(const char *dir, const char *name) {
+  size_t n = strlen(dir) + strlen(name) + 2;
+  char *p = malloc(n);
+  if (p) snprintf(p, n, "%s/%s", dir, name);
+  return p;
+}
+
+uint64_t tu_rand(uint64_t *s) {
+  uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *s = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}

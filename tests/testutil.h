@@ -1,0 +1,28 @@
+/* testutil.h — fixtures shared by the tests: fresh temp directories removed afterwards,
+ * and small file helpers for corrupting and truncating real files. */
+#ifndef SHALE_TESTS_TESTUTIL_H
+#define SHALE_TESTS_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Creates a fresh directory under $TMPDIR (or /tmp) and returns its malloc'd path. */
+char *tu_tempdir(void);
+/* Removes path and everything under it; NULL is ignored. Frees nothing. */
+void tu_rmrf(const char *path);
+/* Convenience: tu_rmrf(path) then free(path). */
+void tu_tempdir_free(char *path);
+/* Size of a file, or -1. */
+long long tu_file_size(const char *path);
+/* Flips bit `bit` (0-7) of byte `offset` of a file; returns 0 on success. */
+int tu_flip_bit(const char *path, long long offset, int bit);
+/* Truncates a file to len bytes; returns 0 on success. */
+int tu_truncate(const char *path, long long len);
+/* Copies a file; returns 0 on success. */
+int tu_copy_file(const char *from, const char *to);
+/* Joins dir and name into a malloc'd path. */
+char *tu_path(const char *dir, const char *name);
+/* Deterministic PRNG for tests (xorshift64*). */
+uint64_t tu_rand(uint64_t *state);
+
+#endif

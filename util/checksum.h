@@ -1,0 +1,26 @@
+/* checksum.h — the one checksum every on-disk record uses: the low 32 bits of XXH3-64.
+ * Kept behind a name so formats can say "checksum" and mean exactly this. */
+#ifndef SHALE_UTIL_CHECKSUM_H
+#define SHALE_UTIL_CHECKSUM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <xxhash.h>
+
+static inline uint32_t checksum32(const void *data, size_t len) {
+  return (uint32_t)XXH3_64bits(data, len);
+}
+
+/* Checksum of a || b without copying them together (e.g. a record type byte and its payload). */
+static inline uint32_t checksum32_2(const void *a, size_t alen, const void *b, size_t blen) {
+  XXH3_state_t st;
+  XXH3_64bits_reset(&st);
+  XXH3_64bits_update(&st, a, alen);
+  XXH3_64bits_update(&st, b, blen);
+  return (uint32_t)XXH3_64bits_digest(&st);
+}
+
+/* 64-bit hash for filters and hash tables (not a checksum). */
+static inline uint64_t hash64(const void *data, size_t len) { return XXH3_64bits(data, len); }
+
+#endif /* SHALE_UTIL_CHECKSUM_H */

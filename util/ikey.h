@@ -1,0 +1,43 @@
+/* ikey.h — internal keys: user key || 8-byte little-endian trailer (seq << 8 | kind).
+ * Ordered by user key ascending (memcmp, shorter first), then by trailer descending so
+ * the newest version of a key comes first. Every module that sorts entries uses this. */
+#ifndef SHALE_UTIL_IKEY_H
+#define SHALE_UTIL_IKEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "util/coding.h"
+
+enum ikey_kind {
+  KIND_DEL = 0,       /* point tombstone */
+  KIND_PUT = 1,       /* value */
+  KIND_RANGE_DEL = 2, /* range tombstone; the value is the exclusive end key */
+  KIND_SEEK = 0xff    /* highest kind: a seek key (k, seq, KIND_SEEK) sorts before (k, seq, *) */
+};
+
+#define IKEY_TRAILER 8
+#define SEQ_MAX ((UINT64_C(1) << 56) - 1)
+
+static inline uint64_t ikey_pack(uint64_t seq, unsigned kind) { return (seq << 8) | kind; }
+static inline uint64_t ikey_seq(uint64_t trailer) { return trailer >> 8; }
+static inline unsigned ikey_kind(uint64_t trailer) { return (unsigned)(trailer & 0xff); }
+
+/* Bytewise user-key order: memcmp, then the shorter key first. */
+static inline int ukey_compare(const void *a, size_t alen, const void *b, size_t blen) {
+  size_t n = alen < blen ? alen : blen;
+  int c = n ? memcmp(a, b, n) : 0;
+  if (c) return c;
+  return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+/* Compares two encoded internal keys (each at least IKEY_TRAILER bytes). */
+static inline int ikey_compare(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen) {
+  int c = ukey_compare(a, alen - IKEY_TRAILER, b, blen - IKEY_TRAILER);
+  if (c) return c;
+  uint64_t ta = get_fixed64(a + alen - IKEY_TRAILER), tb = get_fixed64(b + blen - IKEY_TRAILER);
+  return ta > tb ? -1 : ta < tb ? 1 : 0;
+}
+
+#endif /* SHALE_UTIL_IKEY_H */

@@ -1,0 +1,1 @@
+list(APPEND SHALE_SOURCES util/buf.c util/error.c)
