@@ -1,0 +1,62 @@
+/* io.h — the file layer every module writes through. Sequential writers for new files go
+ * through io_uring (several writes in flight, the last linked to fdatasync) and fall back to
+ * pwrite/fdatasync when io_uring_setup is refused or SHALE_IO=pwrite is set. Random-access
+ * readers use pread. Nothing above this module calls open/write/fsync directly. */
+#ifndef SHALE_IO_IO_H
+#define SHALE_IO_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+/* ---- sequential writer for new files (SSTables, MANIFEST snapshots) ---- */
+typedef struct io_writer io_writer;
+
+/* Creates (truncating) path for writing. */
+int io_writer_open(const char *path, io_writer **w, char *errmsg);
+/* Queues len bytes at the current end; the data is copied, the caller may reuse it. */
+int io_writer_append(io_writer *w, const void *data, size_t len, char *errmsg);
+/* Bytes appended so far. */
+uint64_t io_writer_size(const io_writer *w);
+/* Waits for every queued write, fdatasyncs when sync, closes and frees w. On error the file
+ * is left in place for the caller to unlink. */
+int io_writer_finish(io_writer *w, int sync, char *errmsg);
+/* Closes and frees w without syncing (error paths). */
+void io_writer_abort(io_writer *w);
+
+/* ---- append-only log file (WAL, MANIFEST): one write(2) per append ---- */
+typedef struct io_log io_log;
+int io_log_open(const char *path, io_log **l, char *errmsg);     /* create or truncate */
+int io_log_append(io_log *l, const void *data, size_t len, char *errmsg);
+int io_log_sync(io_log *l, char *errmsg);                         /* fdatasync */
+uint64_t io_log_size(const io_log *l);
+int io_log_close(io_log *l, char *errmsg);                        /* closes and frees */
+
+/* ---- random-access reader ---- */
+typedef struct io_reader io_reader;
+int io_reader_open(const char *path, io_reader **r, char *errmsg);
+uint64_t io_reader_size(const io_reader *r);
+/* Reads exactly len bytes at off into dst; a short read is SHALE_CORRUPTION (truncated file). */
+int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errmsg);
+void io_reader_close(io_reader *r);
+
+/* ---- whole files and directories ---- */
+int io_read_file(const char *path, buf *out, char *errmsg);
+/* Writes dir/name atomically: temp file, fsync, rename, fsync dir (used for CURRENT). */
+int io_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
+                         char *errmsg);
+int io_sync_dir(const char *dir, char *errmsg);
+/* unlink, reporting errors other than ENOENT */
+int io_remove(const char *path, char *errmsg);
+
+/* ---- counters, for stats ---- */
+typedef struct io_stats {
+  uint64_t uring_writers, fallback_writers; /* writers opened on each path */
+  uint64_t bytes_written, writes, fsyncs, bytes_read, reads;
+} io_stats;
+void io_stats_get(io_stats *out);
+/* 1 when the io_uring path is in use, 0 when the pwrite fallback is (forced or refused). */
+int io_uring_in_use(void);
+
+#endif /* SHALE_IO_IO_H */
