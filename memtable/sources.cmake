@@ -1,1 +1,1 @@
-list(APPEND SHALE_SOURCES)
+list(APPEND SHALE_SOURCES memtable/arena.c memtable/skiplist.c memtable/memtable.c)

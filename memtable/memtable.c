@@ -1,0 +1,231 @@
+/* memtable.c — entries and statistics of the write buffer. An entry is one skiplist node:
+ * internal key, varint value length, value, and for tombstones the 8-byte LE wall time of
+ * the delete. Statistics are plain counters kept by the single writer and published with
+ * relaxed atomics, so flush scheduling and stats can read them without a lock. */
+#include "memtable/memtable.h"
+
+#include <stdlib.h>
+
+#include "shale.h"
+#include "util/coding.h"
+
+/* Written only by the writer (load + store, no read-modify-write needed); read by anyone. */
+typedef struct mt_counters {
+  _Atomic uint64_t entries, puts, tombstones, range_tombstones, dirty;
+  _Atomic uint64_t min_seq, max_seq, min_tomb_seq, max_tomb_seq; /* min: UINT64_MAX if none */
+  _Atomic uint64_t oldest_tomb_us, newest_tomb_us, key_bytes, value_bytes;
+} mt_counters;
+
+struct memtable {
+  arena arena; /* both skiplists allocate here: one writer serializes them */
+  skiplist points, ranges;
+  _Atomic(memtable *) next;
+  _Atomic int sealed;
+  _Atomic uint64_t log_number;
+  mt_counters st;
+  char pad[64]; /* keeps readers' refcount traffic off the writer's counter lines */
+  _Atomic int refs;
+};
+
+static inline uint64_t ld(const _Atomic uint64_t *a) {
+  return atomic_load_explicit((_Atomic uint64_t *)a, memory_order_relaxed);
+}
+static inline void st(_Atomic uint64_t *a, uint64_t v) {
+  atomic_store_explicit(a, v, memory_order_relaxed);
+}
+static inline void st_add(_Atomic uint64_t *a, uint64_t d) { st(a, ld(a) + d); }
+static inline void st_min(_Atomic uint64_t *a, uint64_t v) {
+  if (v < ld(a)) st(a, v);
+}
+static inline void st_max(_Atomic uint64_t *a, uint64_t v) {
+  if (v > ld(a)) st(a, v);
+}
+
+static void counters_init(mt_counters *c) {
+  _Atomic uint64_t *all[] = {
+      &c->entries,        &c->puts,      &c->tombstones,   &c->range_tombstones, &c->dirty,
+      &c->min_seq,        &c->max_seq,   &c->min_tomb_seq, &c->max_tomb_seq,     &c->oldest_tomb_us,
+      &c->newest_tomb_us, &c->key_bytes, &c->value_bytes};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) atomic_init(all[i], 0);
+  atomic_init(&c->min_seq, UINT64_MAX);
+  atomic_init(&c->min_tomb_seq, UINT64_MAX);
+  atomic_init(&c->oldest_tomb_us, UINT64_MAX);
+}
+
+int memtable_new(memtable **out) {
+  *out = NULL;
+  memtable *m = malloc(sizeof *m);
+  if (!m) return SHALE_NOMEM;
+  arena_init(&m->arena);
+  if (skiplist_init(&m->points, &m->arena) != SHALE_OK ||
+      skiplist_init(&m->ranges, &m->arena) != SHALE_OK)
+    goto fail;
+  atomic_init(&m->next, NULL);
+  atomic_init(&m->sealed, 0);
+  atomic_init(&m->log_number, 0);
+  counters_init(&m->st);
+  atomic_init(&m->refs, 1);
+  *out = m;
+  return SHALE_OK;
+fail:
+  arena_destroy(&m->arena);
+  free(m);
+  return SHALE_NOMEM;
+}
+
+void memtable_ref(memtable *m) { atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed); }
+
+void memtable_unref(memtable *m) {
+  /* acq_rel: every holder's reads happen before the free by whoever drops the last ref */
+  if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1) return;
+  arena_destroy(&m->arena);
+  free(m);
+}
+
+static void account(memtable *m, uint64_t seq, unsigned kind, size_t klen, size_t vlen,
+                    uint64_t now_us, int dirty) {
+  mt_counters *c = &m->st;
+  st_add(&c->entries, 1);
+  st_add(&c->key_bytes, klen);
+  st_add(&c->value_bytes, vlen);
+  st_min(&c->min_seq, seq);
+  st_max(&c->max_seq, seq);
+  if (dirty) st_add(&c->dirty, 1);
+  if (kind == KIND_PUT) {
+    st_add(&c->puts, 1);
+    return;
+  }
+  st_add(kind == KIND_DEL ? &c->tombstones : &c->range_tombstones, 1);
+  st_min(&c->min_tomb_seq, seq);
+  st_max(&c->max_tomb_seq, seq);
+  st_min(&c->oldest_tomb_us, now_us);
+  st_max(&c->newest_tomb_us, now_us);
+}
+
+int memtable_add(memtable *m, uint64_t seq, unsigned kind, const void *key, size_t klen,
+                 const void *val, size_t vlen, uint64_t now_us) {
+  if (kind != KIND_PUT && kind != KIND_DEL && kind != KIND_RANGE_DEL) return SHALE_INVALID;
+  if (klen > UINT32_MAX - IKEY_TRAILER) return SHALE_INVALID;
+  int tomb = kind != KIND_PUT;
+  size_t extra = varint_length(vlen) + (tomb ? 8 : 0);
+  if (vlen > SIZE_MAX - extra) return SHALE_NOMEM;
+  skiplist *s = kind == KIND_RANGE_DEL ? &m->ranges : &m->points;
+  sl_node *n = skiplist_node_new(s, klen + IKEY_TRAILER, extra + vlen);
+  if (!n) return SHALE_NOMEM;
+  uint8_t *p = sl_node_key(n);
+  if (klen) memcpy(p, key, klen);
+  put_fixed64(p + klen, ikey_pack(seq, kind));
+  p += klen + IKEY_TRAILER;
+  p += put_varint64(p, vlen);
+  if (vlen) memcpy(p, val, vlen);
+  if (tomb) {
+    put_fixed64(p + vlen, now_us);
+    n->flags = SL_DIRTY | SL_TIME;
+  }
+  skiplist_insert(s, n);
+  account(m, seq, kind, klen, vlen, now_us, n->flags & SL_DIRTY);
+  return SHALE_OK;
+}
+
+static const uint8_t *node_value(const sl_node *n, size_t *vlen) {
+  const uint8_t *p = sl_node_extra(n);
+  uint64_t v = 0;
+  p = get_varint64(p, p + 10, &v); /* written by memtable_add: never truncated */
+  *vlen = (size_t)v;
+  return p;
+}
+
+int memtable_get(memtable *m, const void *key, size_t klen, uint64_t seq, unsigned *kind,
+                 const void **val, size_t *vlen, uint64_t *found_seq) {
+  if (!klen) key = "";
+  if (seq > SEQ_MAX) seq = SEQ_MAX;
+  /* KIND_SEEK is the highest kind, so this lands on the newest entry with sequence <= seq */
+  sl_node *n = skiplist_seek(&m->points, key, klen, ikey_pack(seq, KIND_SEEK));
+  if (!n || sl_node_ukey_len(n) != klen || memcmp(sl_node_key(n), key, klen) != 0) return 0;
+  uint64_t tr = sl_node_trailer(n);
+  *kind = ikey_kind(tr);
+  *found_seq = ikey_seq(tr);
+  *val = node_value(n, vlen);
+  return 1;
+}
+
+size_t memtable_bytes(const memtable *m) { return arena_usage(&m->arena) + sizeof *m; }
+
+uint64_t memtable_count(const memtable *m) { return ld(&m->st.entries); }
+
+static inline uint64_t min_or_zero(const _Atomic uint64_t *a) {
+  uint64_t v = ld(a);
+  return v == UINT64_MAX ? 0 : v;
+}
+
+void memtable_get_stats(const memtable *m, memtable_stats *out) {
+  const mt_counters *c = &m->st;
+  out->entries = ld(&c->entries);
+  out->puts = ld(&c->puts);
+  out->tombstones = ld(&c->tombstones);
+  out->range_tombstones = ld(&c->range_tombstones);
+  out->dirty = ld(&c->dirty);
+  out->min_seq = min_or_zero(&c->min_seq);
+  out->max_seq = ld(&c->max_seq);
+  out->min_tomb_seq = min_or_zero(&c->min_tomb_seq);
+  out->max_tomb_seq = ld(&c->max_tomb_seq);
+  out->oldest_tomb_us = min_or_zero(&c->oldest_tomb_us);
+  out->newest_tomb_us = ld(&c->newest_tomb_us);
+  out->key_bytes = ld(&c->key_bytes);
+  out->value_bytes = ld(&c->value_bytes);
+}
+
+void memtable_seal(memtable *m, memtable *older) {
+  atomic_store_explicit(&m->next, older, memory_order_release);
+  atomic_store_explicit(&m->sealed, 1, memory_order_release);
+}
+
+memtable *memtable_next(const memtable *m) {
+  return atomic_load_explicit(&((memtable *)m)->next, memory_order_acquire);
+}
+
+int memtable_sealed(const memtable *m) {
+  return atomic_load_explicit(&((memtable *)m)->sealed, memory_order_acquire);
+}
+
+void memtable_set_log_number(memtable *m, uint64_t n) {
+  atomic_store_explicit(&m->log_number, n, memory_order_relaxed);
+}
+
+uint64_t memtable_log_number(const memtable *m) {
+  return atomic_load_explicit(&((memtable *)m)->log_number, memory_order_relaxed);
+}
+
+void memtable_iter_init(memtable_iter *it, memtable *m) { sl_iter_init(&it->it, &m->points); }
+
+void memtable_range_iter_init(memtable_iter *it, memtable *m) { sl_iter_init(&it->it, &m->ranges); }
+
+void memtable_iter_seek_first(memtable_iter *it) { sl_iter_seek_first(&it->it); }
+void memtable_iter_seek_last(memtable_iter *it) { sl_iter_seek_last(&it->it); }
+
+void memtable_iter_seek(memtable_iter *it, const uint8_t *ikey, size_t iklen) {
+  size_t uklen = iklen - IKEY_TRAILER;
+  sl_iter_seek(&it->it, ikey, uklen, get_fixed64(ikey + uklen));
+}
+
+void memtable_iter_next(memtable_iter *it) { sl_iter_next(&it->it); }
+void memtable_iter_prev(memtable_iter *it) { sl_iter_prev(&it->it); }
+int memtable_iter_valid(const memtable_iter *it) { return sl_iter_valid(&it->it); }
+
+const uint8_t *memtable_iter_key(const memtable_iter *it, size_t *iklen) {
+  *iklen = it->it.node->klen;
+  return sl_node_key(it->it.node);
+}
+
+const void *memtable_iter_value(const memtable_iter *it, size_t *vlen) {
+  return node_value(it->it.node, vlen);
+}
+
+int memtable_iter_dirty(const memtable_iter *it) { return (it->it.node->flags & SL_DIRTY) != 0; }
+
+uint64_t memtable_iter_time_us(const memtable_iter *it) {
+  if (!(it->it.node->flags & SL_TIME)) return 0;
+  size_t vlen;
+  const uint8_t *v = node_value(it->it.node, &vlen);
+  return get_fixed64(v + vlen);
+}

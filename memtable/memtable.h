@@ -1,0 +1,95 @@
+/* memtable.h — the in-memory write buffer: point entries and range tombstones in two
+ * skiplists over one arena, with the dirty bits and tombstone statistics that a flush turns
+ * into SSTable metadata. One writer at a time; any number of lock-free readers alongside.
+ * Refcounted, because read views keep sealed memtables alive while they are flushed. */
+#ifndef SHALE_MEMTABLE_MEMTABLE_H
+#define SHALE_MEMTABLE_MEMTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memtable/skiplist.h"
+
+typedef struct memtable memtable;
+
+/* Creates an empty memtable with refcount 1. Returns SHALE_OK or SHALE_NOMEM (*out = NULL). */
+int memtable_new(memtable **out);
+/* Refcounting: any thread. The last unref frees m and everything borrowed from it. */
+void memtable_ref(memtable *m);
+void memtable_unref(memtable *m);
+
+/* Adds an entry. kind is KIND_PUT, KIND_DEL or KIND_RANGE_DEL (util/ikey.h); for
+ * KIND_RANGE_DEL key = begin and val = end (exclusive), kept in a separate skiplist from point
+ * entries. now_us is the wall time of the write (clock_wall_us()), recorded with tombstones.
+ * Tombstones start dirty; a PUT is dirty when it shadows an older version of its key here.
+ * REQUIRES: one writer at a time; seq <= SEQ_MAX; (seq, kind, key) not already added.
+ * Returns SHALE_OK, SHALE_NOMEM, or SHALE_INVALID for a bad kind or a key of 4 GiB or more. */
+int memtable_add(memtable *m, uint64_t seq, unsigned kind, const void *key, size_t klen,
+                 const void *val, size_t vlen, uint64_t now_us);
+
+/* Newest point entry of key with sequence <= seq. Returns 1 and sets *kind (KIND_PUT or
+ * KIND_DEL), *val and *vlen (borrowed: valid while the caller holds a reference to m) and
+ * *found_seq; returns 0 if there is none. Lock-free; safe concurrently with the writer. */
+int memtable_get(memtable *m, const void *key, size_t klen, uint64_t seq, unsigned *kind,
+                 const void **val, size_t *vlen, uint64_t *found_seq);
+
+/* Approximate bytes held (arena blocks plus the struct); any thread. */
+size_t memtable_bytes(const memtable *m);
+/* Entries added, point and range; any thread. */
+uint64_t memtable_count(const memtable *m);
+
+typedef struct memtable_stats {
+  uint64_t entries, puts, tombstones, range_tombstones;
+  uint64_t dirty;                      /* entries whose dirty bit is set */
+  uint64_t min_seq, max_seq;           /* over all entries (0, 0 if empty) */
+  uint64_t min_tomb_seq, max_tomb_seq; /* over point + range tombstones (0, 0 if none) */
+  uint64_t oldest_tomb_us,
+      newest_tomb_us;              /* wall time of the oldest/newest tombstone (0 if none) */
+  uint64_t key_bytes, value_bytes; /* user key and value bytes added */
+} memtable_stats;
+
+/* Any thread. Fields are read one by one with relaxed loads, so while a writer is active they
+ * may be mutually inconsistent by the entries in flight; once m is sealed they are exact. */
+void memtable_get_stats(const memtable *m, memtable_stats *out);
+
+/* The immutable chain. The engine seals m once, linking the next-older memtable (older may be
+ * NULL) with a release store; memtable_next reads it with acquire. The link takes no
+ * reference: read views hold a reference on every memtable they can reach and walk only as
+ * many links as they hold, so a link may point to a memtable that has already been freed. */
+void memtable_seal(memtable *m, memtable *older);
+memtable *memtable_next(const memtable *m);
+int memtable_sealed(const memtable *m);
+
+/* The WAL file whose records this memtable holds; any thread. */
+void memtable_set_log_number(memtable *m, uint64_t n);
+uint64_t memtable_log_number(const memtable *m);
+
+/* Iterator over point entries (memtable_iter_init) or range tombstones (memtable_range_iter_init)
+ * in internal-key order, both directions. A plain struct: declare it on the stack. It takes
+ * no reference; the caller holds one on m for the iterator's lifetime. Entries added while it
+ * runs may or may not be seen. A range tombstone's key is begin || trailer(seq, KIND_RANGE_DEL)
+ * and its value is the end key. Keys and values are borrowed while the caller holds m. */
+typedef struct memtable_iter {
+  sl_iter it;
+} memtable_iter;
+
+void memtable_iter_init(memtable_iter *it, memtable *m);
+void memtable_range_iter_init(memtable_iter *it, memtable *m);
+void memtable_iter_seek_first(memtable_iter *it);
+void memtable_iter_seek_last(memtable_iter *it);
+/* First entry >= ikey (user key || 8-byte LE trailer). REQUIRES: iklen >= IKEY_TRAILER. */
+void memtable_iter_seek(memtable_iter *it, const uint8_t *ikey, size_t iklen);
+/* REQUIRES: memtable_iter_valid(it) for next, prev and the accessors below. */
+void memtable_iter_next(memtable_iter *it);
+/* prev searches from the head (no back links): O(log n), not O(1). */
+void memtable_iter_prev(memtable_iter *it);
+int memtable_iter_valid(const memtable_iter *it);
+/* The internal key: user key || 8-byte LE trailer, contiguous in the arena (no copy). */
+const uint8_t *memtable_iter_key(const memtable_iter *it, size_t *iklen);
+const void *memtable_iter_value(const memtable_iter *it, size_t *vlen);
+/* The entry's dirty bit (see DESIGN.md, "Dirty bits"). */
+int memtable_iter_dirty(const memtable_iter *it);
+/* Wall time recorded with a tombstone (point or range), 0 for puts. */
+uint64_t memtable_iter_time_us(const memtable_iter *it);
+
+#endif /* SHALE_MEMTABLE_MEMTABLE_H */
