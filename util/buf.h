@@ -15,7 +15,10 @@ typedef struct buf {
 
 void buf_init(buf *b);
 void buf_free(buf *b);
-static inline void buf_clear(buf *b) { b->len = 0; b->failed = 0; }
+static inline void buf_clear(buf *b) {
+  b->len = 0;
+  b->failed = 0;
+}
 static inline int buf_ok(const buf *b) { return !b->failed; }
 /* Ensures room for n more bytes; returns 0 on success, -1 (and marks failed) otherwise. */
 int buf_reserve(buf *b, size_t n);

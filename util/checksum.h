@@ -5,6 +5,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+/* Inlined: hashing short keys for filters is on the read path. */
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
 #include <xxhash.h>
 
 static inline uint32_t checksum32(const void *data, size_t len) {

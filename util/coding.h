@@ -20,8 +20,7 @@ static inline void put_fixed64(uint8_t *p, uint64_t v) {
 }
 
 static inline uint32_t get_fixed32(const uint8_t *p) {
-  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-         ((uint32_t)p[3] << 24);
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 static inline uint64_t get_fixed64(const uint8_t *p) {

@@ -28,8 +28,10 @@ int err_corrupt(char *msg, const char *fmt, ...) {
 
 int err_errno(char *msg, int e, const char *what, const char *path) {
   int rc = SHALE_IOERR;
-  if (e == ENOSPC || e == EDQUOT) rc = SHALE_NOSPACE;
-  else if (e == ENOMEM) rc = SHALE_NOMEM;
+  if (e == ENOSPC || e == EDQUOT)
+    rc = SHALE_NOSPACE;
+  else if (e == ENOMEM)
+    rc = SHALE_NOMEM;
   char ebuf[128];
   const char *etxt = strerror_r(e, ebuf, sizeof ebuf);
   return err_set(msg, rc, "%s %s: %s", what, path ? path : "", etxt);

@@ -1,0 +1,40 @@
+/* batch.h — the write-batch representation shared by shale_batch, the write path and WAL
+ * replay. A batch is the unit of atomicity: it is one WAL record and gets consecutive
+ * sequence numbers. Layout (doc/format-wal.md, "batch payload"):
+ *   seq fixed64 | count fixed32 | count x { kind u8 | varint klen | key | [varint vlen | val] }
+ * PUT and RANGE_DEL carry a value (for RANGE_DEL, the exclusive end key); DEL does not. */
+#ifndef SHALE_ENGINE_BATCH_H
+#define SHALE_ENGINE_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define BATCH_HEADER 12
+
+struct shale_batch {
+  buf rep; /* always holds at least the header */
+};
+
+/* Appends one record to a rep (header already present) and bumps its count. */
+void batch_rep_add(buf *rep, unsigned kind, const void *key, size_t klen, const void *val,
+                   size_t vlen);
+static inline uint32_t batch_rep_count(const uint8_t *rep);
+static inline uint64_t batch_rep_seq(const uint8_t *rep);
+void batch_rep_set_seq(uint8_t *rep, uint64_t seq);
+/* Appends the records of src (a whole rep) to dst and adds their count. */
+void batch_rep_append(buf *dst, const uint8_t *src, size_t srclen);
+
+typedef int (*batch_visit_fn)(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
+                              const void *val, size_t vlen);
+/* Calls fn for each record with its sequence number. Returns SHALE_CORRUPTION if the rep is
+ * malformed (checked before any callback, so a bad rep applies nothing), else the first
+ * non-zero fn result, else SHALE_OK. */
+int batch_rep_iterate(const uint8_t *rep, size_t len, batch_visit_fn fn, void *arg);
+
+#include "util/coding.h"
+static inline uint32_t batch_rep_count(const uint8_t *rep) { return get_fixed32(rep + 8); }
+static inline uint64_t batch_rep_seq(const uint8_t *rep) { return get_fixed64(rep); }
+
+#endif /* SHALE_ENGINE_BATCH_H */

@@ -1,0 +1,221 @@
+/* db.c — opening and closing a DB: argument checks, the directory LOCK, recovery from the
+ * WAL, and the handle's error slot, info LOG, read views and snapshots. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/db_impl.h"
+#include "engine/filename.h"
+#include "engine/options.h"
+#include "engine/recovery.h"
+#include "io/io.h"
+#include "util/clock.h"
+
+/* Detail of the last failed shale_open in this thread (there is no handle to hold it). */
+static _Thread_local char open_errmsg[ERRMSG_SIZE];
+
+const char *shale_errmsg(const shale_db *db) { return db ? db->errmsg : open_errmsg; }
+
+int db_fail(shale_db *db, int rc, const char *msg) {
+  if (rc == SHALE_OK || rc == SHALE_NOTFOUND) return rc;
+  pthread_mutex_lock(&db->err_mu);
+  snprintf(db->errmsg, sizeof db->errmsg, "%s", msg && *msg ? msg : shale_strerror(rc));
+  pthread_mutex_unlock(&db->err_mu);
+  return rc;
+}
+
+void db_log(shale_db *db, const char *fmt, ...) {
+  if (!db->info_log) return;
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  fprintf(db->info_log, "%04d/%02d/%02d-%02d:%02d:%02d.%06ld %s\n", tm.tm_year + 1900,
+          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000, line);
+  fflush(db->info_log);
+}
+
+/* ---- read views ---- */
+
+read_view *db_view_acquire(shale_db *db) {
+  pthread_mutex_lock(&db->view_mu);
+  read_view *v = db->view;
+  read_view_ref(v);
+  pthread_mutex_unlock(&db->view_mu);
+  return v;
+}
+
+void db_view_publish(shale_db *db, read_view *v) {
+  pthread_mutex_lock(&db->view_mu);
+  read_view *old = db->view;
+  db->view = v;
+  pthread_mutex_unlock(&db->view_mu);
+  if (old) read_view_unref(old);
+}
+
+/* ---- snapshots ---- */
+
+int shale_snapshot_new(shale_db *db, const shale_snapshot **snap) {
+  if (snap) *snap = NULL;
+  if (!db || !snap) return SHALE_INVALID;
+  shale_snapshot *s = malloc(sizeof *s);
+  if (!s) return db_fail(db, SHALE_NOMEM, "snapshot allocation failed");
+  pthread_mutex_lock(&db->snap_mu);
+  s->seq = atomic_load_explicit(&db->last_seq, memory_order_acquire);
+  s->next = &db->snapshots;
+  s->prev = db->snapshots.prev;
+  s->prev->next = s;
+  db->snapshots.prev = s;
+  pthread_mutex_unlock(&db->snap_mu);
+  *snap = s;
+  return SHALE_OK;
+}
+
+void shale_snapshot_free(shale_db *db, const shale_snapshot *snap) {
+  if (!db || !snap) return;
+  shale_snapshot *s = (shale_snapshot *)snap;
+  pthread_mutex_lock(&db->snap_mu);
+  s->prev->next = s->next;
+  s->next->prev = s->prev;
+  pthread_mutex_unlock(&db->snap_mu);
+  free(s);
+}
+
+uint64_t db_oldest_snapshot(shale_db *db) {
+  pthread_mutex_lock(&db->snap_mu);
+  uint64_t seq = db->snapshots.next != &db->snapshots
+                     ? db->snapshots.next->seq
+                     : atomic_load_explicit(&db->last_seq, memory_order_acquire);
+  pthread_mutex_unlock(&db->snap_mu);
+  return seq;
+}
+
+/* ---- open ---- */
+
+static int prepare_dir(const char *path, const shale_options *o, char *errmsg) {
+  struct stat st;
+  if (stat(path, &st) == 0) {
+    if (!S_ISDIR(st.st_mode))
+      return err_set(errmsg, SHALE_INVALID, "%s exists and is not a directory", path);
+    return SHALE_OK;
+  }
+  if (errno != ENOENT) return err_errno(errmsg, errno, "stat", path);
+  if (!o->create_if_missing)
+    return err_set(errmsg, SHALE_NOTFOUND, "%s does not exist and create_if_missing is 0", path);
+  if (mkdir(path, 0755) && errno != EEXIST) return err_errno(errmsg, errno, "mkdir", path);
+  return SHALE_OK;
+}
+
+/* flock locks belong to the open file description, so a second open of the same directory
+ * fails here whether it comes from this process or another one. */
+static int lock_dir(shale_db *db, char *errmsg) {
+  char p[FILENAME_MAX_LEN];
+  filename_join(p, db->path, "LOCK");
+  db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (db->lock_fd < 0) return err_errno(errmsg, errno, "open", p);
+  if (flock(db->lock_fd, LOCK_EX | LOCK_NB) == 0) return SHALE_OK;
+  int e = errno;
+  close(db->lock_fd);
+  db->lock_fd = -1;
+  if (e == EWOULDBLOCK)
+    return err_set(errmsg, SHALE_BUSY, "%s is locked: the DB is open in another handle or process",
+                   p);
+  return err_errno(errmsg, e, "flock", p);
+}
+
+static void open_info_log(shale_db *db) {
+  char p[FILENAME_MAX_LEN], old[FILENAME_MAX_LEN];
+  filename_join(p, db->path, "LOG");
+  filename_join(old, db->path, "LOG.old");
+  rename(p, old); /* one generation kept; rotation by size happens at open */
+  db->info_log = fopen(p, "we");
+}
+
+static shale_db *db_alloc(const char *path) {
+  shale_db *db = calloc(1, sizeof *db);
+  if (!db) return NULL;
+  db->path = strdup(path);
+  if (!db->path) {
+    free(db);
+    return NULL;
+  }
+  db->lock_fd = -1;
+  pthread_mutex_init(&db->mu, NULL);
+  pthread_mutex_init(&db->manifest_mu, NULL);
+  pthread_mutex_init(&db->view_mu, NULL);
+  pthread_mutex_init(&db->snap_mu, NULL);
+  pthread_mutex_init(&db->err_mu, NULL);
+  pthread_cond_init(&db->bg_cv, NULL);
+  db->snapshots.next = db->snapshots.prev = &db->snapshots;
+  db->next_file_number = 1;
+  return db;
+}
+
+static void db_release(shale_db *db) {
+  if (db->n_bg_threads) bg_stop(db);
+  if (db->view) read_view_unref(db->view);
+  if (db->mem) memtable_unref(db->mem);
+  if (db->wal) wal_writer_close(db->wal, NULL);
+  vset_close(&db->vset);
+  if (db->tcache) table_cache_free(db->tcache);
+  if (db->bcache) block_cache_free(db->bcache);
+  if (db->info_log) fclose(db->info_log);
+  if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */
+  pthread_mutex_destroy(&db->mu);
+  pthread_mutex_destroy(&db->manifest_mu);
+  pthread_mutex_destroy(&db->view_mu);
+  pthread_mutex_destroy(&db->snap_mu);
+  pthread_mutex_destroy(&db->err_mu);
+  pthread_cond_destroy(&db->bg_cv);
+  free(db->path);
+  free(db);
+}
+
+int shale_open(const char *path, const shale_options *o, shale_db **out) {
+  char *msg = open_errmsg;
+  msg[0] = 0;
+  if (out) *out = NULL;
+  if (!path || !*path || !out) return err_set(msg, SHALE_INVALID, "path and db must not be NULL");
+  if (strlen(path) > FILENAME_MAX_LEN - 64) return err_set(msg, SHALE_INVALID, "path too long");
+  shale_options opt;
+  int rc = options_copy_checked(&opt, o, msg);
+  if (rc) return rc;
+  if ((rc = prepare_dir(path, &opt, msg))) return rc;
+  shale_db *db = db_alloc(path);
+  if (!db) return err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
+  db->opt = opt;
+  if ((rc = lock_dir(db, msg))) goto fail;
+  open_info_log(db);
+  if ((rc = db_recover(db, msg))) goto fail;
+  db_log(db, "opened %s: write_buffer_size=%zu block_cache_size=%zu bloom_bits=%d compression=%d",
+         path, opt.write_buffer_size, opt.block_cache_size, opt.bloom_bits_per_key,
+         opt.compression);
+  *out = db;
+  return SHALE_OK;
+fail:
+  db_release(db);
+  return rc;
+}
+
+int shale_close(shale_db *db) {
+  if (!db) return SHALE_INVALID;
+  int rc = db_shutdown(db);
+  db_log(db, "closed");
+  db_release(db);
+  return rc;
+}
+
+void shale_free(void *p) { free(p); }

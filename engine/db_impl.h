@@ -1,0 +1,115 @@
+/* db_impl.h — the body of shale_db and what the engine's files share about it: the write
+ * queue, the current read view, snapshots and the last-error slot.
+ * Locking: `mu` guards the write queue, sealing, the version set and background scheduling;
+ * `view_mu` guards only the current-view pointer (held for a pointer copy and a refcount
+ * bump, never across I/O), so readers never wait for a writer's I/O. */
+#ifndef SHALE_ENGINE_DB_IMPL_H
+#define SHALE_ENGINE_DB_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "engine/read_view.h"
+#include "engine/version_set.h"
+#include "sstable/block_cache.h"
+#include "sstable/table_cache.h"
+#include "memtable/memtable.h"
+#include "shale.h"
+#include "util/error.h"
+#include "wal/wal_writer.h"
+
+typedef struct writer writer;
+
+struct shale_snapshot {
+  uint64_t seq;
+  struct shale_snapshot *prev, *next;
+};
+
+typedef struct db_stats {
+  _Atomic uint64_t puts, deletes, range_deletes, gets, batches, write_groups, wal_syncs;
+  _Atomic uint64_t bytes_written_user, memtables_sealed, stall_micros, stalls;
+  _Atomic uint64_t flushes, flush_bytes, flush_micros, tombstones_dropped_clean;
+  _Atomic uint64_t versions_dropped, compactions, compaction_bytes_read, compaction_bytes_written;
+} db_stats;
+
+struct shale_db {
+  char *path;
+  shale_options opt;
+  int lock_fd;
+  FILE *info_log;
+
+  pthread_mutex_t mu;
+  writer *queue_head, *queue_tail; /* guarded by mu */
+  memtable *mem;                   /* mutable memtable; changed by the write leader under mu */
+  wal_writer *wal;                 /* WAL of mem; written only by the write leader */
+  uint64_t log_number;             /* number of wal */
+  uint64_t next_file_number;       /* guarded by mu */
+  uint64_t last_allocated_seq;     /* guarded by mu */
+  int bg_error;                    /* non-zero: read-only until reopened; guarded by mu */
+  pthread_cond_t bg_cv;            /* signalled when background work changes state */
+
+  /* Tables. Lock order: manifest_mu before mu. manifest_mu serializes MANIFEST writes so
+   * edits land in the order their views are published. */
+  pthread_mutex_t manifest_mu;
+  version_set vset; /* current version guarded by mu; the MANIFEST by manifest_mu */
+  file_reaper reaper;
+  block_cache *bcache;
+  table_cache *tcache;
+  pthread_t *bg_threads;
+  int n_bg_threads;
+  int shutting_down;     /* guarded by mu */
+  int flush_running;     /* guarded by mu */
+  uint64_t flushes_done; /* guarded by mu; shale_flush waits for it to pass a mark */
+  uint64_t oldest_wal;   /* WALs below it are deleted; guarded by manifest_mu */
+
+  _Atomic uint64_t last_seq; /* last published sequence: everything <= it is readable */
+
+  pthread_mutex_t view_mu;
+  read_view *view;           /* current view; guarded by view_mu */
+  uint64_t next_view_number; /* guarded by mu */
+
+  pthread_mutex_t snap_mu;
+  shale_snapshot snapshots; /* circular list head; guarded by snap_mu */
+
+  pthread_mutex_t err_mu;
+  char errmsg[ERRMSG_SIZE];
+
+  db_stats stats;
+};
+
+/* Records msg as the handle's last error and returns rc (for `return db_fail(...)`). */
+int db_fail(shale_db *db, int rc, const char *msg);
+/* Appends a timestamped line to the DB's LOG file. */
+void db_log(shale_db *db, const char *fmt, ...) SHALE_PRINTF(2, 3);
+
+/* Read views. REQUIRES for publish: mu held. */
+read_view *db_view_acquire(shale_db *db);
+void db_view_publish(shale_db *db, read_view *v); /* takes over the caller's reference */
+
+/* The write path (engine/write.c). rep is a batch rep whose sequence field the leader sets. */
+int db_write_rep(shale_db *db, buf *rep, unsigned flags);
+/* Seals the memtable after every write queued before this call (shale_flush). */
+int db_write_seal(shale_db *db);
+/* Seals the mutable memtable and starts a new WAL. REQUIRES: mu held, caller is the leader. */
+int db_seal_memtable(shale_db *db, char *errmsg);
+
+/* Background threads (engine/background.c). */
+int bg_start(shale_db *db, char *errmsg);
+void bg_stop(shale_db *db);
+/* Flushes the oldest sealed memtable. REQUIRES: mu held; returns with mu held. */
+int flush_oldest(shale_db *db, char *errmsg);
+/* Records a background error: the DB turns read-only. REQUIRES: mu held. */
+void db_set_bg_error(shale_db *db, int rc, const char *msg);
+/* The current view with a new version in place of the old one. REQUIRES: mu held. */
+int db_publish_version(shale_db *db, int drop_oldest_imm);
+
+/* Table-building options from the DB options. */
+#include "sstable/sst_format.h"
+sst_options db_sst_options(const shale_db *db);
+
+/* Oldest sequence a live snapshot pins, or last_seq when none. */
+uint64_t db_oldest_snapshot(shale_db *db);
+
+#endif /* SHALE_ENGINE_DB_IMPL_H */

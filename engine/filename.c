@@ -1,0 +1,47 @@
+/* filename.c — DB file naming; see filename.h. */
+#include "engine/filename.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void filename_log(char *out, const char *dir, uint64_t n) {
+  snprintf(out, FILENAME_MAX_LEN, "%s/%06" PRIu64 ".log", dir, n);
+}
+void filename_table(char *out, const char *dir, uint64_t n) {
+  snprintf(out, FILENAME_MAX_LEN, "%s/%06" PRIu64 ".sst", dir, n);
+}
+void filename_manifest(char *out, const char *dir, uint64_t n) {
+  snprintf(out, FILENAME_MAX_LEN, "%s/MANIFEST-%06" PRIu64, dir, n);
+}
+void filename_join(char *out, const char *dir, const char *name) {
+  snprintf(out, FILENAME_MAX_LEN, "%s/%s", dir, name);
+}
+
+static int parse_number(const char *s, const char *end, uint64_t *n) {
+  if (s == end) return 0;
+  uint64_t v = 0;
+  for (; s < end; s++) {
+    if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10) return 0;
+    v = v * 10 + (uint64_t)(*s - '0');
+  }
+  *n = v;
+  return 1;
+}
+
+file_type filename_parse(const char *name, uint64_t *number) {
+  *number = 0;
+  if (!strcmp(name, "CURRENT")) return FT_CURRENT;
+  if (!strcmp(name, "LOCK")) return FT_LOCK;
+  if (!strcmp(name, "LOG") || !strncmp(name, "LOG.old", 7)) return FT_INFO_LOG;
+  if (!strcmp(name, "OPTIONS")) return FT_OPTIONS;
+  if (!strncmp(name, "MANIFEST-", 9))
+    return parse_number(name + 9, name + strlen(name), number) ? FT_MANIFEST : FT_UNKNOWN;
+  const char *dot = strrchr(name, '.');
+  if (!dot || !parse_number(name, dot, number)) return FT_UNKNOWN;
+  if (!strcmp(dot, ".log")) return FT_LOG;
+  if (!strcmp(dot, ".sst")) return FT_TABLE;
+  if (!strcmp(dot, ".tmp")) return FT_TEMP;
+  return FT_UNKNOWN;
+}

@@ -1,0 +1,29 @@
+/* filename.h — names of the files in a DB directory (DESIGN.md "Files in a DB directory"). */
+#ifndef SHALE_ENGINE_FILENAME_H
+#define SHALE_ENGINE_FILENAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum file_type {
+  FT_UNKNOWN,
+  FT_LOG,
+  FT_TABLE,
+  FT_MANIFEST,
+  FT_CURRENT,
+  FT_LOCK,
+  FT_INFO_LOG,
+  FT_TEMP,
+  FT_OPTIONS
+} file_type;
+
+#define FILENAME_MAX_LEN 4096
+
+void filename_log(char *out, const char *dir, uint64_t number);      /* NNNNNN.log */
+void filename_table(char *out, const char *dir, uint64_t number);    /* NNNNNN.sst */
+void filename_manifest(char *out, const char *dir, uint64_t number); /* MANIFEST-NNNNNN */
+void filename_join(char *out, const char *dir, const char *name);
+/* Classifies a directory entry; *number is set for numbered files. */
+file_type filename_parse(const char *name, uint64_t *number);
+
+#endif

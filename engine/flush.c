@@ -1,0 +1,39 @@
+/* flush.c — memtable sealing: when the mutable memtable is full it joins the immutable chain
+ * (its `next` set once, here), a fresh memtable and WAL take over, and one new read view is
+ * published that holds both. */
+#include "engine/flush.h"
+
+#include "engine/filename.h"
+#include "util/clock.h"
+
+int db_seal_memtable(shale_db *db, char *errmsg) {
+  memtable *fresh;
+  int rc = memtable_new(&fresh);
+  if (rc) return err_set(errmsg, rc, "out of memory sealing the memtable");
+  char path[FILENAME_MAX_LEN];
+  uint64_t number = db->next_file_number++;
+  filename_log(path, db->path, number);
+  wal_writer *wal;
+  if ((rc = wal_writer_open(path, number, &wal, errmsg))) {
+    memtable_unref(fresh);
+    return rc;
+  }
+  memtable_set_log_number(fresh, number);
+  read_view *cur = db->view; /* stable: only holders of mu replace it */
+  memtable_seal(db->mem, cur->imm);
+  read_view *v =
+      read_view_new(fresh, db->mem, cur->imm_count + 1, cur->ver, db->next_view_number++);
+  if (!v) {
+    wal_writer_close(wal, NULL);
+    memtable_unref(fresh);
+    return err_set(errmsg, SHALE_NOMEM, "out of memory sealing the memtable");
+  }
+  if (db->wal) wal_writer_close(db->wal, NULL);
+  db->wal = wal;
+  db->log_number = number;
+  memtable_unref(db->mem);
+  db->mem = fresh;
+  db_view_publish(db, v);
+  atomic_fetch_add_explicit(&db->stats.memtables_sealed, 1, memory_order_relaxed);
+  return SHALE_OK;
+}

@@ -1,0 +1,92 @@
+/* get.c — point reads. A get acquires a read view, then reads the published sequence, and
+ * searches newest to oldest: the mutable memtable, the sealed chain, then the tables. The
+ * first entry visible at the sequence decides; a tombstone (point, or a range tombstone
+ * newer than the entry) ends the search, so older layers are never consulted. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/db_impl.h"
+#include "engine/lookup.h"
+#include "util/ikey.h"
+
+/* Newest range tombstone in m covering key at or below seq (0 if none). */
+static uint64_t mem_range_cover(memtable *m, const void *key, size_t klen, uint64_t seq) {
+  memtable_stats st;
+  memtable_get_stats(m, &st);
+  if (!st.range_tombstones) return 0;
+  uint64_t best = 0;
+  memtable_iter it;
+  memtable_range_iter_init(&it, m);
+  for (memtable_iter_seek_first(&it); memtable_iter_valid(&it); memtable_iter_next(&it)) {
+    size_t blen, elen;
+    const uint8_t *b = memtable_iter_key(&it, &blen);
+    const void *e = memtable_iter_value(&it, &elen);
+    blen -= IKEY_TRAILER;
+    if (ukey_compare(b, blen, key, klen) > 0) break; /* sorted by begin */
+    uint64_t s = ikey_seq(get_fixed64(b + blen));
+    if (s <= seq && s > best && ukey_compare(key, klen, e, elen) < 0) best = s;
+  }
+  return best;
+}
+
+/* Searches one memtable. Returns 1 when the search is decided (found or deleted). */
+static int mem_lookup(memtable *m, lookup *lk) {
+  uint64_t cover = mem_range_cover(m, lk->key, lk->klen, lk->seq);
+  if (cover > lk->cover_seq) lk->cover_seq = cover;
+  unsigned kind;
+  const void *v;
+  size_t vlen;
+  uint64_t found;
+  if (!memtable_get(m, lk->key, lk->klen, lk->seq, &kind, &v, &vlen, &found))
+    return lk->cover_seq ? lookup_deleted(lk) : 0;
+  if (kind != KIND_PUT || found < lk->cover_seq) return lookup_deleted(lk);
+  return lookup_found_copy(lk, v, vlen);
+}
+
+int lookup_deleted(lookup *lk) {
+  lk->rc = SHALE_NOTFOUND;
+  return 1;
+}
+
+int lookup_found_copy(lookup *lk, const void *v, size_t vlen) {
+  if (!lk->val) { /* existence check only */
+    lk->rc = SHALE_OK;
+    return 1;
+  }
+  void *copy = malloc(vlen ? vlen : 1);
+  if (!copy) {
+    lk->rc = SHALE_NOMEM;
+    return 1;
+  }
+  memcpy(copy, v, vlen);
+  *lk->val = copy;
+  *lk->vlen = vlen;
+  lk->rc = SHALE_OK;
+  return 1;
+}
+
+int view_lookup(shale_db *db, read_view *v, lookup *lk) {
+  lk->rc = SHALE_NOTFOUND;
+  if (mem_lookup(v->mem, lk)) return lk->rc;
+  memtable *m = v->imm;
+  for (int i = 0; i < v->imm_count; i++, m = memtable_next(m))
+    if (mem_lookup(m, lk)) return lk->rc;
+  if (v->ver) tables_lookup(db, v->ver, lk);
+  return lk->rc;
+}
+
+int shale_get(shale_db *db, const shale_snapshot *snap, const void *key, size_t klen, void **val,
+              size_t *vlen) {
+  if (val) *val = NULL;
+  if (vlen) *vlen = 0;
+  if (!db) return SHALE_INVALID;
+  if (!key || !klen || klen > SHALE_MAX_KEY_SIZE || !val || !vlen)
+    return db_fail(db, SHALE_INVALID, "get: NULL, empty or oversized key, or NULL val/vlen");
+  read_view *v = db_view_acquire(db);
+  lookup lk = {.key = key, .klen = klen, .val = val, .vlen = vlen};
+  lk.seq = snap ? snap->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
+  int rc = view_lookup(db, v, &lk);
+  read_view_unref(v);
+  if (rc && rc != SHALE_NOTFOUND) return db_fail(db, rc, lk.errmsg);
+  return rc;
+}

@@ -1,0 +1,241 @@
+/* iter.c — the public iterator. It holds a read view and a sequence, merges every component
+ * of the view by internal key, and shows for each user key its newest entry visible at the
+ * sequence, hiding tombstones and keys a newer range tombstone covers.
+ * Position invariant: when valid, the merging iterator sits on the entry being shown. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/db_impl.h"
+#include "engine/iter_sources.h"
+#include "engine/merge_iter.h"
+#include "util/ikey.h"
+
+struct shale_iter {
+  shale_db *db;
+  read_view *view;
+  uint64_t seq;
+  kv_iter *merged;
+  range_dels rdels;
+  int valid;
+  int status;
+  buf key;     /* scratch: a user key being resolved */
+  buf seekkey; /* scratch: an internal seek key */
+};
+
+static void make_seek_key(shale_iter *it, const void *k, size_t kl, uint64_t seq, unsigned kind) {
+  buf_clear(&it->seekkey);
+  buf_append(&it->seekkey, k, kl);
+  buf_append_fixed64(&it->seekkey, ikey_pack(seq, kind));
+}
+
+static void merged_seek(shale_iter *it, const void *k, size_t kl, uint64_t seq, unsigned kind) {
+  make_seek_key(it, k, kl, seq, kind);
+  it->merged->ops->seek(it->merged, it->seekkey.data, it->seekkey.len);
+}
+
+static int cur_entry(shale_iter *it, const uint8_t **uk, size_t *ul, uint64_t *trailer) {
+  kv_iter *m = it->merged;
+  if (!m->ops->valid(m)) return 0;
+  size_t len;
+  const uint8_t *k = m->ops->key(m, &len);
+  *uk = k;
+  *ul = len - IKEY_TRAILER;
+  *trailer = get_fixed64(k + *ul);
+  return 1;
+}
+
+static int visible_put(shale_iter *it, const uint8_t *uk, size_t ul, uint64_t trailer) {
+  return ikey_kind(trailer) == KIND_PUT &&
+         !range_dels_covers(&it->rdels, uk, ul, ikey_seq(trailer), it->seq);
+}
+
+static void settle(shale_iter *it) {
+  it->valid = 0;
+  int rc = it->merged->ops->status(it->merged);
+  if (!rc && !buf_ok(&it->key)) rc = SHALE_NOMEM;
+  if (rc) it->status = rc;
+}
+
+/* Moves forward from the current entry to the first user key whose newest visible entry is
+ * a live value. `skip` holds a user key already dealt with, whose older entries are skipped. */
+static void find_next_visible(shale_iter *it, int have_skip) {
+  const uint8_t *uk;
+  size_t ul;
+  uint64_t tr;
+  while (cur_entry(it, &uk, &ul, &tr)) {
+    if (have_skip && ukey_compare(uk, ul, it->key.data, it->key.len) == 0) {
+      it->merged->ops->next(it->merged);
+      continue;
+    }
+    have_skip = 0;
+    if (ikey_seq(tr) > it->seq) {
+      it->merged->ops->next(it->merged);
+      continue;
+    }
+    if (visible_put(it, uk, ul, tr)) {
+      it->valid = 1;
+      return;
+    }
+    buf_clear(&it->key);
+    buf_append(&it->key, uk, ul);
+    have_skip = 1;
+    it->merged->ops->next(it->merged);
+  }
+  settle(it);
+}
+
+/* The merging iterator sits somewhere in the entries of user key K (or is invalid). Walks
+ * back key by key until a key's newest visible entry is a live value. */
+static void resolve_backward(shale_iter *it) {
+  const uint8_t *uk;
+  size_t ul;
+  uint64_t tr;
+  while (cur_entry(it, &uk, &ul, &tr)) {
+    buf_clear(&it->key);
+    buf_append(&it->key, uk, ul);
+    if (!buf_ok(&it->key)) break;
+    merged_seek(it, it->key.data, it->key.len, it->seq, KIND_SEEK);
+    if (cur_entry(it, &uk, &ul, &tr) && ukey_compare(uk, ul, it->key.data, it->key.len) == 0 &&
+        visible_put(it, uk, ul, tr)) {
+      it->valid = 1;
+      return;
+    }
+    /* step before every entry of K */
+    merged_seek(it, it->key.data, it->key.len, SEQ_MAX, KIND_SEEK);
+    if (it->merged->ops->valid(it->merged))
+      it->merged->ops->prev(it->merged);
+    else
+      it->merged->ops->seek_last(it->merged);
+    if (cur_entry(it, &uk, &ul, &tr) && ukey_compare(uk, ul, it->key.data, it->key.len) >= 0)
+      break; /* nothing before K */
+  }
+  settle(it);
+}
+
+void shale_iter_seek_first(shale_iter *it) {
+  if (!it || it->status) return;
+  it->merged->ops->seek_first(it->merged);
+  find_next_visible(it, 0);
+}
+
+void shale_iter_seek_last(shale_iter *it) {
+  if (!it || it->status) return;
+  it->merged->ops->seek_last(it->merged);
+  resolve_backward(it);
+}
+
+void shale_iter_seek(shale_iter *it, const void *key, size_t klen) {
+  if (!it || it->status) return;
+  if (!key && klen) {
+    it->valid = 0;
+    return;
+  }
+  merged_seek(it, key, klen, it->seq, KIND_SEEK);
+  find_next_visible(it, 0);
+}
+
+void shale_iter_seek_for_prev(shale_iter *it, const void *key, size_t klen) {
+  if (!it || it->status) return;
+  if (!key && klen) {
+    it->valid = 0;
+    return;
+  }
+  /* position on the last entry whose user key is <= key, then resolve backwards */
+  buf_clear(&it->key);
+  buf_append(&it->key, key, klen);
+  merged_seek(it, key, klen, 0, KIND_DEL); /* after every entry of key */
+  const uint8_t *uk;
+  size_t ul;
+  uint64_t tr;
+  if (cur_entry(it, &uk, &ul, &tr) && ukey_compare(uk, ul, key, klen) == 0)
+    it->merged->ops->next(it->merged); /* the (key, seq 0) entry itself */
+  if (it->merged->ops->valid(it->merged))
+    it->merged->ops->prev(it->merged);
+  else
+    it->merged->ops->seek_last(it->merged);
+  resolve_backward(it);
+}
+
+void shale_iter_next(shale_iter *it) {
+  if (!it || !it->valid) return;
+  const uint8_t *uk;
+  size_t ul;
+  uint64_t tr;
+  cur_entry(it, &uk, &ul, &tr);
+  buf_clear(&it->key);
+  buf_append(&it->key, uk, ul);
+  it->merged->ops->next(it->merged);
+  find_next_visible(it, 1);
+}
+
+void shale_iter_prev(shale_iter *it) {
+  if (!it || !it->valid) return;
+  const uint8_t *uk;
+  size_t ul;
+  uint64_t tr;
+  cur_entry(it, &uk, &ul, &tr);
+  buf_clear(&it->key);
+  buf_append(&it->key, uk, ul);
+  merged_seek(it, it->key.data, it->key.len, SEQ_MAX, KIND_SEEK);
+  if (it->merged->ops->valid(it->merged))
+    it->merged->ops->prev(it->merged);
+  else
+    it->merged->ops->seek_last(it->merged);
+  if (cur_entry(it, &uk, &ul, &tr) && ukey_compare(uk, ul, it->key.data, it->key.len) >= 0) {
+    settle(it);
+    return;
+  }
+  resolve_backward(it);
+}
+
+int shale_iter_valid(const shale_iter *it) { return it && it->valid; }
+
+const void *shale_iter_key(const shale_iter *it, size_t *klen) {
+  if (klen) *klen = 0;
+  if (!it || !it->valid) return NULL;
+  size_t len;
+  const uint8_t *k = it->merged->ops->key(it->merged, &len);
+  if (klen) *klen = len - IKEY_TRAILER;
+  return k;
+}
+
+const void *shale_iter_value(const shale_iter *it, size_t *vlen) {
+  if (vlen) *vlen = 0;
+  if (!it || !it->valid) return NULL;
+  size_t len;
+  const void *v = it->merged->ops->value(it->merged, &len);
+  if (vlen) *vlen = len;
+  return v;
+}
+
+int shale_iter_status(const shale_iter *it) { return it ? it->status : SHALE_INVALID; }
+
+void shale_iter_free(shale_iter *it) {
+  if (!it) return;
+  if (it->merged) it->merged->ops->destroy(it->merged);
+  range_dels_free(&it->rdels);
+  read_view_unref(it->view);
+  buf_free(&it->key);
+  buf_free(&it->seekkey);
+  free(it);
+}
+
+int shale_iter_new(shale_db *db, const shale_snapshot *snap, shale_iter **out) {
+  if (out) *out = NULL;
+  if (!db || !out) return SHALE_INVALID;
+  shale_iter *it = calloc(1, sizeof *it);
+  if (!it) return db_fail(db, SHALE_NOMEM, "out of memory creating an iterator");
+  it->db = db;
+  buf_init(&it->key);
+  buf_init(&it->seekkey);
+  it->view = db_view_acquire(db);
+  it->seq = snap ? snap->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
+  char errmsg[ERRMSG_SIZE] = "";
+  int rc = iter_sources_build(db, it->view, it->seq, &it->merged, &it->rdels, errmsg);
+  if (rc) {
+    shale_iter_free(it);
+    return db_fail(db, rc, errmsg);
+  }
+  *out = it;
+  return SHALE_OK;
+}

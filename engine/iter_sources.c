@@ -1,0 +1,134 @@
+/* iter_sources.c — component iterators for the public iterator; see iter_sources.h. */
+#include "engine/iter_sources.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/ikey.h"
+
+int range_dels_add(range_dels *r, const void *b, size_t bl, const void *e, size_t el,
+                   uint64_t seq) {
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 8;
+    range_del *p = realloc(r->v, cap * sizeof *p);
+    if (!p) return SHALE_NOMEM;
+    r->v = p;
+    r->cap = cap;
+  }
+  uint8_t *mem = malloc(bl + el);
+  if (!mem) return SHALE_NOMEM;
+  memcpy(mem, b, bl);
+  memcpy(mem + bl, e, el);
+  r->v[r->n++] = (range_del){mem, mem + bl, bl, el, seq};
+  return SHALE_OK;
+}
+
+int range_dels_covers(const range_dels *r, const void *key, size_t klen, uint64_t entry_seq,
+                      uint64_t read_seq) {
+  for (size_t i = 0; i < r->n; i++) {
+    const range_del *d = &r->v[i];
+    if (d->seq > entry_seq && d->seq <= read_seq &&
+        ukey_compare(d->begin, d->blen, key, klen) <= 0 &&
+        ukey_compare(key, klen, d->end, d->elen) < 0)
+      return 1;
+  }
+  return 0;
+}
+
+void range_dels_free(range_dels *r) {
+  for (size_t i = 0; i < r->n; i++) free(r->v[i].begin);
+  free(r->v);
+  memset(r, 0, sizeof *r);
+}
+
+/* ---- memtable adaptor ---- */
+
+typedef struct mem_kv {
+  kv_iter base;
+  memtable *m;
+  memtable_iter it;
+} mem_kv;
+
+#define MK(p) (&((mem_kv *)(p))->it)
+static void mk_seek_first(kv_iter *i) { memtable_iter_seek_first(MK(i)); }
+static void mk_seek_last(kv_iter *i) { memtable_iter_seek_last(MK(i)); }
+static void mk_seek(kv_iter *i, const uint8_t *k, size_t l) { memtable_iter_seek(MK(i), k, l); }
+static void mk_next(kv_iter *i) { memtable_iter_next(MK(i)); }
+static void mk_prev(kv_iter *i) { memtable_iter_prev(MK(i)); }
+static int mk_valid(const kv_iter *i) { return memtable_iter_valid(MK(i)); }
+static const uint8_t *mk_key(const kv_iter *i, size_t *l) { return memtable_iter_key(MK(i), l); }
+static const void *mk_value(const kv_iter *i, size_t *l) { return memtable_iter_value(MK(i), l); }
+static int mk_status(const kv_iter *i) {
+  (void)i;
+  return SHALE_OK;
+}
+static void mk_destroy(kv_iter *i) {
+  memtable_unref(((mem_kv *)i)->m);
+  free(i);
+}
+static const kv_iter_ops mem_ops = {mk_seek_first, mk_seek_last, mk_seek,  mk_next,   mk_prev,
+                                    mk_valid,      mk_key,       mk_value, mk_status, mk_destroy};
+
+kv_iter *mem_kv_iter_new(memtable *m) {
+  mem_kv *k = malloc(sizeof *k);
+  if (!k) return NULL;
+  k->base.ops = &mem_ops;
+  k->m = m;
+  memtable_ref(m);
+  memtable_iter_init(&k->it, m);
+  return &k->base;
+}
+
+static int collect_mem_range_dels(memtable *m, uint64_t seq, range_dels *r) {
+  memtable_iter it;
+  memtable_range_iter_init(&it, m);
+  for (memtable_iter_seek_first(&it); memtable_iter_valid(&it); memtable_iter_next(&it)) {
+    size_t bl, el;
+    const uint8_t *b = memtable_iter_key(&it, &bl);
+    const void *e = memtable_iter_value(&it, &el);
+    uint64_t s = ikey_seq(get_fixed64(b + bl - IKEY_TRAILER));
+    if (s > seq) continue;
+    int rc = range_dels_add(r, b, bl - IKEY_TRAILER, e, el, s);
+    if (rc) return rc;
+  }
+  return SHALE_OK;
+}
+
+static int push_kid(kv_iter ***kids, int *n, int *cap, kv_iter *k) {
+  if (!k) return SHALE_NOMEM;
+  if (*n == *cap) {
+    int c = *cap ? *cap * 2 : 8;
+    kv_iter **p = realloc(*kids, sizeof *p * (size_t)c);
+    if (!p) {
+      k->ops->destroy(k);
+      return SHALE_NOMEM;
+    }
+    *kids = p;
+    *cap = c;
+  }
+  (*kids)[(*n)++] = k;
+  return SHALE_OK;
+}
+
+static int add_mem(memtable *m, uint64_t seq, kv_iter ***kids, int *n, int *cap, range_dels *r) {
+  int rc = push_kid(kids, n, cap, mem_kv_iter_new(m));
+  return rc ? rc : collect_mem_range_dels(m, seq, r);
+}
+
+int iter_sources_build(shale_db *db, read_view *v, uint64_t seq, kv_iter **merged,
+                       range_dels *rdels, char *errmsg) {
+  kv_iter **kids = NULL;
+  int n = 0, cap = 0;
+  int rc = add_mem(v->mem, seq, &kids, &n, &cap, rdels);
+  memtable *m = v->imm;
+  for (int i = 0; !rc && i < v->imm_count; i++, m = memtable_next(m))
+    rc = add_mem(m, seq, &kids, &n, &cap, rdels);
+  if (!rc && v->ver) rc = iter_sources_tables(db, v, seq, &kids, &n, &cap, rdels, errmsg);
+  if (!rc && !(*merged = merge_iter_new(kids, n))) rc = SHALE_NOMEM;
+  if (rc) {
+    for (int i = 0; i < n; i++) kids[i]->ops->destroy(kids[i]);
+    free(kids);
+    if (rc == SHALE_NOMEM) err_set(errmsg, rc, "out of memory creating an iterator");
+  }
+  return rc;
+}

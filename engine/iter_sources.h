@@ -1,0 +1,37 @@
+/* iter_sources.h — what an iterator reads: one internal-key iterator per component of a
+ * read view, merged, and the range tombstones visible at the iterator's sequence. */
+#ifndef SHALE_ENGINE_ITER_SOURCES_H
+#define SHALE_ENGINE_ITER_SOURCES_H
+
+#include "engine/db_impl.h"
+#include "engine/merge_iter.h"
+
+typedef struct range_del {
+  uint8_t *begin, *end; /* user keys, one allocation: begin then end */
+  size_t blen, elen;
+  uint64_t seq;
+} range_del;
+
+typedef struct range_dels {
+  range_del *v;
+  size_t n, cap;
+} range_dels;
+
+int range_dels_add(range_dels *r, const void *b, size_t bl, const void *e, size_t el, uint64_t seq);
+/* 1 when a tombstone with entry_seq < seq <= read_seq covers key. */
+int range_dels_covers(const range_dels *r, const void *key, size_t klen, uint64_t entry_seq,
+                      uint64_t read_seq);
+void range_dels_free(range_dels *r);
+
+/* kv_iter over a memtable's point entries; takes a memtable reference of its own. */
+kv_iter *mem_kv_iter_new(memtable *m);
+
+/* Builds the merged iterator over every component of v and collects its range tombstones
+ * visible at seq. */
+int iter_sources_build(shale_db *db, read_view *v, uint64_t seq, kv_iter **merged,
+                       range_dels *rdels, char *errmsg);
+/* Adds the SSTable part (engine/table_get.c): one iterator per L0 file and per level. */
+int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, kv_iter ***kids, int *n, int *cap,
+                        range_dels *rdels, char *errmsg);
+
+#endif

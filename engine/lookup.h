@@ -1,0 +1,30 @@
+/* lookup.h — the state of one point lookup as it walks a read view newest to oldest. */
+#ifndef SHALE_ENGINE_LOOKUP_H
+#define SHALE_ENGINE_LOOKUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/db_impl.h"
+#include "engine/version.h"
+
+typedef struct lookup {
+  const void *key;
+  size_t klen;
+  uint64_t seq;       /* read at this sequence */
+  uint64_t cover_seq; /* newest range tombstone covering key seen so far (0: none) */
+  void **val;         /* NULL: only existence is wanted */
+  size_t *vlen;
+  int rc; /* SHALE_OK found, SHALE_NOTFOUND, or an error */
+  char errmsg[ERRMSG_SIZE];
+} lookup;
+
+/* Decide the lookup: deleted, or found with a copy of v. Both return 1 ("decided"). */
+int lookup_deleted(lookup *lk);
+int lookup_found_copy(lookup *lk, const void *v, size_t vlen);
+/* Runs the lookup over every component of v; returns lk->rc. */
+int view_lookup(shale_db *db, read_view *v, lookup *lk);
+/* The SSTable part of a lookup (engine/table_get.c); sets lk->rc when decided. */
+int tables_lookup(shale_db *db, version *ver, lookup *lk);
+
+#endif

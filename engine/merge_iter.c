@@ -1,0 +1,155 @@
+/* merge_iter.c — merges component iterators by internal key. Children are few (memtables,
+ * L0 files, one per deeper level), so a linear scan for the smallest beats a heap here.
+ * Changing direction repositions every other child around the current key, as LevelDB's
+ * merger does, so next/prev stay correct after any mix of seeks and moves. */
+#include "engine/merge_iter.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "shale.h"
+#include "util/buf.h"
+#include "util/ikey.h"
+
+typedef struct merge_iter {
+  kv_iter base;
+  int n;
+  kv_iter **child;
+  kv_iter *cur;
+  int forward;
+  buf saved; /* the current key while children move */
+} merge_iter;
+
+static int cmp_children(kv_iter *a, kv_iter *b) {
+  size_t al, bl;
+  const uint8_t *ak = a->ops->key(a, &al), *bk = b->ops->key(b, &bl);
+  return ikey_compare(ak, al, bk, bl);
+}
+
+static void find_smallest(merge_iter *m) {
+  kv_iter *best = NULL;
+  for (int i = 0; i < m->n; i++) {
+    kv_iter *c = m->child[i];
+    if (c->ops->valid(c) && (!best || cmp_children(c, best) < 0)) best = c;
+  }
+  m->cur = best;
+}
+
+static void find_largest(merge_iter *m) {
+  kv_iter *best = NULL;
+  for (int i = m->n - 1; i >= 0; i--) {
+    kv_iter *c = m->child[i];
+    if (c->ops->valid(c) && (!best || cmp_children(c, best) > 0)) best = c;
+  }
+  m->cur = best;
+}
+
+static void m_seek_first(kv_iter *it) {
+  merge_iter *m = (merge_iter *)it;
+  for (int i = 0; i < m->n; i++) m->child[i]->ops->seek_first(m->child[i]);
+  m->forward = 1;
+  find_smallest(m);
+}
+
+static void m_seek_last(kv_iter *it) {
+  merge_iter *m = (merge_iter *)it;
+  for (int i = 0; i < m->n; i++) m->child[i]->ops->seek_last(m->child[i]);
+  m->forward = 0;
+  find_largest(m);
+}
+
+static void m_seek(kv_iter *it, const uint8_t *k, size_t len) {
+  merge_iter *m = (merge_iter *)it;
+  for (int i = 0; i < m->n; i++) m->child[i]->ops->seek(m->child[i], k, len);
+  m->forward = 1;
+  find_smallest(m);
+}
+
+static void save_current(merge_iter *m) {
+  size_t len;
+  const uint8_t *k = m->cur->ops->key(m->cur, &len);
+  buf_clear(&m->saved);
+  buf_append(&m->saved, k, len);
+}
+
+static void m_next(kv_iter *it) {
+  merge_iter *m = (merge_iter *)it;
+  if (!m->forward) {
+    save_current(m);
+    for (int i = 0; i < m->n; i++) {
+      kv_iter *c = m->child[i];
+      if (c == m->cur) continue;
+      c->ops->seek(c, m->saved.data, m->saved.len);
+      if (c->ops->valid(c)) {
+        size_t l;
+        const uint8_t *k = c->ops->key(c, &l);
+        if (ikey_compare(k, l, m->saved.data, m->saved.len) == 0) c->ops->next(c);
+      }
+    }
+    m->forward = 1;
+  }
+  m->cur->ops->next(m->cur);
+  find_smallest(m);
+}
+
+static void m_prev(kv_iter *it) {
+  merge_iter *m = (merge_iter *)it;
+  if (m->forward) {
+    save_current(m);
+    for (int i = 0; i < m->n; i++) {
+      kv_iter *c = m->child[i];
+      if (c == m->cur) continue;
+      c->ops->seek(c, m->saved.data, m->saved.len);
+      if (c->ops->valid(c))
+        c->ops->prev(c);
+      else if (c->ops->status(c) == SHALE_OK)
+        c->ops->seek_last(c);
+    }
+    m->forward = 0;
+  }
+  m->cur->ops->prev(m->cur);
+  find_largest(m);
+}
+
+static int m_valid(const kv_iter *it) { return ((const merge_iter *)it)->cur != NULL; }
+
+static const uint8_t *m_key(const kv_iter *it, size_t *len) {
+  kv_iter *c = ((const merge_iter *)it)->cur;
+  return c->ops->key(c, len);
+}
+
+static const void *m_value(const kv_iter *it, size_t *len) {
+  kv_iter *c = ((const merge_iter *)it)->cur;
+  return c->ops->value(c, len);
+}
+
+static int m_status(const kv_iter *it) {
+  const merge_iter *m = (const merge_iter *)it;
+  if (!buf_ok(&m->saved)) return SHALE_NOMEM;
+  for (int i = 0; i < m->n; i++) {
+    int rc = m->child[i]->ops->status(m->child[i]);
+    if (rc) return rc;
+  }
+  return SHALE_OK;
+}
+
+static void m_destroy(kv_iter *it) {
+  merge_iter *m = (merge_iter *)it;
+  for (int i = 0; i < m->n; i++) m->child[i]->ops->destroy(m->child[i]);
+  free(m->child);
+  buf_free(&m->saved);
+  free(m);
+}
+
+static const kv_iter_ops merge_ops = {m_seek_first, m_seek_last, m_seek,  m_next,   m_prev,
+                                      m_valid,      m_key,       m_value, m_status, m_destroy};
+
+kv_iter *merge_iter_new(kv_iter **children, int n) {
+  merge_iter *m = calloc(1, sizeof *m);
+  if (!m) return NULL;
+  m->base.ops = &merge_ops;
+  m->child = children;
+  m->n = n;
+  buf_init(&m->saved);
+  return &m->base;
+}

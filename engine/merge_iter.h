@@ -1,0 +1,31 @@
+/* merge_iter.h — internal-key iterators over one component (memtable, table, level) and the
+ * merging iterator that orders many of them, in both directions. */
+#ifndef SHALE_ENGINE_MERGE_ITER_H
+#define SHALE_ENGINE_MERGE_ITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct kv_iter kv_iter;
+
+typedef struct kv_iter_ops {
+  void (*seek_first)(kv_iter *it);
+  void (*seek_last)(kv_iter *it);
+  void (*seek)(kv_iter *it, const uint8_t *ikey, size_t len); /* first >= ikey */
+  void (*next)(kv_iter *it);
+  void (*prev)(kv_iter *it);
+  int (*valid)(const kv_iter *it);
+  const uint8_t *(*key)(const kv_iter *it, size_t *len); /* internal key */
+  const void *(*value)(const kv_iter *it, size_t *len);
+  int (*status)(const kv_iter *it); /* SHALE_OK or an error (then not valid) */
+  void (*destroy)(kv_iter *it);
+} kv_iter_ops;
+
+struct kv_iter {
+  const kv_iter_ops *ops;
+};
+
+/* A merging iterator over children (it takes ownership and destroys them). */
+kv_iter *merge_iter_new(kv_iter **children, int n);
+
+#endif

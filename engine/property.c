@@ -1,0 +1,144 @@
+/* property.c — shale_property: the human-readable stats and the machine-readable values
+ * tools and tests read. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/db_impl.h"
+#include "io/io.h"
+#include "util/clock.h"
+
+typedef struct level_info {
+  int files;
+  uint64_t bytes, entries, tombstones, range_tombstones, oldest_tomb_us;
+} level_info;
+
+static void level_summary(const version *v, int l, level_info *out) {
+  memset(out, 0, sizeof *out);
+  out->files = v->nfiles[l];
+  for (int i = 0; i < v->nfiles[l]; i++) {
+    const file_meta *f = v->files[l][i];
+    out->bytes += f->file_size;
+    out->entries += f->entries;
+    out->tombstones += f->point_tombstones;
+    out->range_tombstones += f->range_tombstones;
+    if (f->oldest_tomb_us && (!out->oldest_tomb_us || f->oldest_tomb_us < out->oldest_tomb_us))
+      out->oldest_tomb_us = f->oldest_tomb_us;
+  }
+}
+
+#define LOAD(x) ((unsigned long long)atomic_load_explicit(&db->stats.x, memory_order_relaxed))
+
+static void stats_levels(shale_db *db, read_view *v, buf *out) {
+  char line[256];
+  uint64_t now = clock_wall_us();
+  buf_append(out, "Level  Files      Bytes    Entries  Tombstones  RangeDels  OldestTombAge(s)\n",
+             77);
+  for (int l = 0; l < NUM_LEVELS; l++) {
+    level_info li;
+    level_summary(v->ver, l, &li);
+    double age = li.oldest_tomb_us ? (double)(now - li.oldest_tomb_us) / 1e6 : 0;
+    int n = snprintf(line, sizeof line,
+                     "L%-5d %5d %10" PRIu64 " %10" PRIu64 " %11" PRIu64 " %10" PRIu64 " %17.1f\n",
+                     l, li.files, li.bytes, li.entries, li.tombstones, li.range_tombstones, age);
+    buf_append(out, line, (size_t)n);
+  }
+}
+
+static void stats_memtables(shale_db *db, read_view *v, buf *out) {
+  char line[256];
+  memtable_stats st;
+  memtable_get_stats(v->mem, &st);
+  int n = snprintf(line, sizeof line,
+                   "Memtable: %zu bytes, %llu entries, %llu tombstones, %llu range tombstones; "
+                   "%d sealed waiting for flush\n",
+                   memtable_bytes(v->mem), (unsigned long long)st.entries,
+                   (unsigned long long)st.tombstones, (unsigned long long)st.range_tombstones,
+                   v->imm_count);
+  buf_append(out, line, (size_t)n);
+}
+
+static void stats_counters(shale_db *db, buf *out) {
+  char text[1024];
+  io_stats io;
+  io_stats_get(&io);
+  uint64_t hits = 0, misses = 0;
+  size_t usage = 0;
+  block_cache_stats(db->bcache, &hits, &misses, &usage);
+  int n = snprintf(
+      text, sizeof text,
+      "Writes: puts %llu, deletes %llu, range deletes %llu, batches %llu, groups %llu, "
+      "WAL syncs %llu\n"
+      "Flushes: %llu, %llu bytes, %.1f s; clean tombstones dropped %llu, old versions dropped "
+      "%llu\n"
+      "Compactions: %llu, read %llu bytes, written %llu bytes\n"
+      "Stalls: %llu, %.3f s\n"
+      "Block cache: %llu hits, %llu misses, %zu bytes used\n"
+      "I/O: io_uring writers %llu, pwrite fallback writers %llu (%s), %llu bytes written, "
+      "%llu fsyncs\n"
+      "Sequence: %llu\n",
+      LOAD(puts), LOAD(deletes), LOAD(range_deletes), LOAD(batches), LOAD(write_groups),
+      LOAD(wal_syncs), LOAD(flushes), LOAD(flush_bytes), (double)LOAD(flush_micros) / 1e6,
+      LOAD(tombstones_dropped_clean), LOAD(versions_dropped), LOAD(compactions),
+      LOAD(compaction_bytes_read), LOAD(compaction_bytes_written), LOAD(stalls),
+      (double)LOAD(stall_micros) / 1e6, (unsigned long long)hits, (unsigned long long)misses, usage,
+      (unsigned long long)io.uring_writers, (unsigned long long)io.fallback_writers,
+      io_uring_in_use() ? "io_uring in use" : "pwrite fallback in use",
+      (unsigned long long)io.bytes_written, (unsigned long long)io.fsyncs,
+      (unsigned long long)atomic_load(&db->last_seq));
+  buf_append(out, text, (size_t)n);
+}
+
+static int stats_text(shale_db *db, buf *out) {
+  read_view *v = db_view_acquire(db);
+  buf_append(out, "** Shale stats **\n", 18);
+  stats_memtables(db, v, out);
+  stats_levels(db, v, out);
+  stats_counters(db, out);
+  read_view_unref(v);
+  return SHALE_OK;
+}
+
+static int number_property(shale_db *db, const char *name, buf *out) {
+  char text[64];
+  uint64_t value;
+  int level;
+  read_view *v = db_view_acquire(db);
+  int rc = SHALE_OK;
+  if (sscanf(name, "shale.num-files-at-level%d", &level) == 1 && level >= 0 && level < NUM_LEVELS)
+    value = (uint64_t)v->ver->nfiles[level];
+  else if (!strcmp(name, "shale.sequence"))
+    value = atomic_load(&db->last_seq);
+  else if (!strcmp(name, "shale.num-immutable-memtables"))
+    value = (uint64_t)v->imm_count;
+  else if (!strcmp(name, "shale.memtable-bytes"))
+    value = memtable_bytes(v->mem);
+  else
+    rc = SHALE_NOTFOUND;
+  read_view_unref(v);
+  if (!rc) buf_append(out, text, (size_t)snprintf(text, sizeof text, "%" PRIu64, value));
+  return rc;
+}
+
+int shale_property(shale_db *db, const char *name, char **value) {
+  if (value) *value = NULL;
+  if (!db || !name || !value) return SHALE_INVALID;
+  buf out;
+  buf_init(&out);
+  int rc = !strcmp(name, "shale.stats") ? stats_text(db, &out) : number_property(db, name, &out);
+  buf_append_byte(&out, 0);
+  if (!rc && !buf_ok(&out)) rc = SHALE_NOMEM;
+  if (rc) {
+    buf_free(&out);
+    return rc == SHALE_NOTFOUND ? rc : db_fail(db, rc, "property: out of memory");
+  }
+  *value = (char *)out.data;
+  return SHALE_OK;
+}
+
+int shale_compact_range(shale_db *db, const void *begin, size_t blen, const void *end,
+                        size_t elen) {
+  if (!db || (!begin && blen) || (!end && elen)) return SHALE_INVALID;
+  return db_fail(db, SHALE_NOTSUP, "compaction is not available in this build yet");
+}

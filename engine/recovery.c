@@ -1,0 +1,228 @@
+/* recovery.c — replaying WAL files into memtables at open. Logs are replayed in number
+ * order; a torn tail is dropped by the reader, damage before the tail fails the open unless
+ * the tolerant recovery mode asks to keep what precedes it. */
+#include "engine/recovery.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/batch.h"
+#include "engine/filename.h"
+#include "io/io.h"
+#include <stddef.h>
+#include "util/clock.h"
+#include "util/ikey.h"
+#include "wal/wal_reader.h"
+
+typedef struct numbers {
+  uint64_t *v;
+  size_t n, cap;
+} numbers;
+
+static int numbers_push(numbers *a, uint64_t x) {
+  if (a->n == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 16;
+    uint64_t *p = realloc(a->v, cap * sizeof *p);
+    if (!p) return -1;
+    a->v = p;
+    a->cap = cap;
+  }
+  a->v[a->n++] = x;
+  return 0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Lists the WAL files and raises next_file_number past every numbered file seen. */
+static int list_logs(shale_db *db, numbers *logs, char *errmsg) {
+  DIR *d = opendir(db->path);
+  if (!d) return err_errno(errmsg, errno, "opendir", db->path);
+  struct dirent *e;
+  int rc = SHALE_OK;
+  while ((e = readdir(d))) {
+    uint64_t n;
+    file_type t = filename_parse(e->d_name, &n);
+    if (n >= db->next_file_number) db->next_file_number = n + 1;
+    if (t == FT_LOG && numbers_push(logs, n)) {
+      rc = err_set(errmsg, SHALE_NOMEM, "out of memory listing %s", db->path);
+      break;
+    }
+  }
+  closedir(d);
+  qsort(logs->v, logs->n, sizeof *logs->v, cmp_u64);
+  return rc;
+}
+
+typedef struct replay {
+  shale_db *db;
+  uint64_t now_us;
+} replay;
+
+static int apply_record(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
+                        const void *val, size_t vlen) {
+  replay *r = arg;
+  return memtable_add(r->db->mem, seq, kind, key, klen, val, vlen, r->now_us);
+}
+
+/* Seals the memtable being replayed into when it is full, as the write path would. */
+static int replay_make_room(shale_db *db, uint64_t log_number) {
+  if (memtable_bytes(db->mem) < db->opt.write_buffer_size) return SHALE_OK;
+  memtable *fresh;
+  int rc = memtable_new(&fresh);
+  if (rc) return rc;
+  memtable_set_log_number(fresh, log_number);
+  memtable_seal(db->mem, db->view->imm);
+  read_view *v =
+      read_view_new(fresh, db->mem, db->view->imm_count + 1, db->view->ver, db->next_view_number++);
+  memtable_unref(db->mem);
+  db->mem = fresh;
+  if (!v) return SHALE_NOMEM;
+  db_view_publish(db, v);
+  return SHALE_OK;
+}
+
+static int replay_log(shale_db *db, uint64_t number, char *errmsg) {
+  char path[FILENAME_MAX_LEN];
+  filename_log(path, db->path, number);
+  wal_reader *r;
+  int tolerant = db->opt.wal_recovery_mode == SHALE_WAL_RECOVER_TOLERANT;
+  int rc = wal_reader_open(path, tolerant, &r, errmsg);
+  if (rc) return rc;
+  replay rp = {db, clock_wall_us()};
+  const uint8_t *rec;
+  size_t len;
+  while ((rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
+    if (len < BATCH_HEADER) {
+      rc = err_corrupt(errmsg, "%s: record of %zu bytes is not a batch", path, len);
+      break;
+    }
+    if ((rc = replay_make_room(db, number))) break;
+    rc = batch_rep_iterate(rec, len, apply_record, &rp);
+    if (rc == SHALE_CORRUPTION) err_corrupt(errmsg, "%s: malformed batch in a valid record", path);
+    if (rc) break;
+    uint64_t last = batch_rep_seq(rec) + batch_rep_count(rec) - 1;
+    if (batch_rep_count(rec) && last > db->last_allocated_seq) db->last_allocated_seq = last;
+  }
+  wal_reader_close(r);
+  return rc < 0 ? rc : SHALE_OK;
+}
+
+static int start_wal(shale_db *db, char *errmsg) {
+  char path[FILENAME_MAX_LEN];
+  uint64_t n = db->next_file_number++;
+  filename_log(path, db->path, n);
+  int rc = wal_writer_open(path, n, &db->wal, errmsg);
+  if (rc) return rc;
+  db->log_number = n;
+  memtable_set_log_number(db->mem, n);
+  return SHALE_OK;
+}
+
+static void reap_table(file_reaper *r, uint64_t number) {
+  shale_db *db = (shale_db *)((char *)r - offsetof(shale_db, reaper));
+  char path[FILENAME_MAX_LEN];
+  filename_table(path, db->path, number);
+  table_cache_evict(db->tcache, number);
+  io_remove(path, NULL);
+}
+
+static int version_has(const version *v, uint64_t number) {
+  for (int l = 0; l < NUM_LEVELS; l++)
+    for (int i = 0; i < v->nfiles[l]; i++)
+      if (v->files[l][i]->number == number) return 1;
+  return 0;
+}
+
+/* Files a crash left behind: tables no version lists (a flush or compaction that never
+ * reached the MANIFEST), WALs already in tables, old MANIFESTs, temp files. */
+static void remove_orphans(shale_db *db) {
+  DIR *d = opendir(db->path);
+  if (!d) return;
+  struct dirent *e;
+  char path[FILENAME_MAX_LEN];
+  while ((e = readdir(d))) {
+    uint64_t n;
+    file_type t = filename_parse(e->d_name, &n);
+    int orphan = (t == FT_TABLE && !version_has(db->vset.current, n)) ||
+                 (t == FT_LOG && n < db->vset.log_number) ||
+                 (t == FT_MANIFEST && n != db->vset.manifest_number) || t == FT_TEMP;
+    if (!orphan) continue;
+    filename_join(path, db->path, e->d_name);
+    db_log(db, "removing obsolete file %s", e->d_name);
+    io_remove(path, NULL);
+  }
+  closedir(d);
+}
+
+static int open_tables(shale_db *db, char *errmsg) {
+  db->reaper.reap = reap_table;
+  if (block_cache_new(db->opt.block_cache_size, &db->bcache) ||
+      table_cache_new(db->path, db->opt.max_open_files, db->bcache, &db->tcache))
+    return err_set(errmsg, SHALE_NOMEM, "out of memory creating caches");
+  vset_init(&db->vset, db->path, &db->reaper);
+  return db->vset.current ? SHALE_OK : err_set(errmsg, SHALE_NOMEM, "out of memory");
+}
+
+static int replay_logs(shale_db *db, const numbers *logs, char *errmsg) {
+  int rc = SHALE_OK;
+  size_t replayed = 0;
+  for (size_t i = 0; i < logs->n && !rc; i++) {
+    if (logs->v[i] < db->vset.log_number) continue;
+    if (!replayed++) memtable_set_log_number(db->mem, logs->v[i]);
+    rc = replay_log(db, logs->v[i], errmsg);
+  }
+  return rc;
+}
+
+int db_recover(shale_db *db, char *errmsg) {
+  numbers logs = {0};
+  int exists = 0;
+  int rc = open_tables(db, errmsg);
+  if (!rc) rc = vset_recover(&db->vset, &exists, errmsg);
+  if (!rc) rc = list_logs(db, &logs, errmsg);
+  if (rc) goto done;
+  if ((exists || logs.n) && db->opt.error_if_exists) {
+    rc = err_set(errmsg, SHALE_EXISTS, "%s already holds a DB", db->path);
+    goto done;
+  }
+  if (db->vset.next_file > db->next_file_number) db->next_file_number = db->vset.next_file;
+  db->last_allocated_seq = db->vset.last_seq;
+  if ((rc = memtable_new(&db->mem))) goto done;
+  db->view = read_view_new(db->mem, NULL, 0, db->vset.current, db->next_view_number++);
+  if (!db->view) {
+    rc = err_set(errmsg, SHALE_NOMEM, "out of memory");
+    goto done;
+  }
+  if ((rc = replay_logs(db, &logs, errmsg))) goto done;
+  atomic_store(&db->last_seq, db->last_allocated_seq);
+  db->vset.last_seq = db->last_allocated_seq;
+  /* The recovered data goes to the flush threads at once; new writes get a new WAL. */
+  if (memtable_count(db->mem))
+    rc = db_seal_memtable(db, errmsg);
+  else
+    rc = start_wal(db, errmsg);
+  if (rc) goto done;
+  db->oldest_wal = db->vset.log_number;
+  uint64_t manifest = db->next_file_number++;
+  if ((rc = vset_write_snapshot(&db->vset, manifest, db->next_file_number, errmsg))) goto done;
+  remove_orphans(db);
+  rc = bg_start(db, errmsg);
+  db_log(db, "recovered: %zu WAL file(s) present, last sequence %llu, %s", logs.n,
+         (unsigned long long)db->last_allocated_seq, exists ? "existing DB" : "new DB");
+done:
+  free(logs.v);
+  return rc;
+}
+
+int db_shutdown(shale_db *db) {
+  bg_stop(db);
+  pthread_mutex_lock(&db->mu);
+  int rc = db->bg_error;
+  pthread_mutex_unlock(&db->mu);
+  return rc;
+}

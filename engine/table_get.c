@@ -1,0 +1,168 @@
+/* table_get.c — the SSTable half of reads: point lookups over a version (L0 newest first,
+ * then one file per deeper level) and the table iterators an iterator merges. A table is
+ * skipped when the key is outside its range, when every entry in it is newer than the read,
+ * or when a range tombstone already found is newer than all of it (then nothing deeper can
+ * matter either). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/iter_sources.h"
+#include "engine/lookup.h"
+#include "sstable/sst_reader.h"
+#include "util/ikey.h"
+
+static int key_in_file(const file_meta *f, const void *key, size_t klen) {
+  return ukey_compare(key, klen, f->smallest.data, f->smallest.len - IKEY_TRAILER) >= 0 &&
+         ukey_compare(key, klen, f->largest.data, f->largest.len - IKEY_TRAILER) <= 0;
+}
+
+static uint64_t table_range_cover(sst_reader *r, const void *key, size_t klen, uint64_t seq) {
+  const sst_range_del *d;
+  size_t n = sst_reader_range_dels(r, &d);
+  uint64_t best = 0;
+  for (size_t i = 0; i < n && ukey_compare(d[i].begin, d[i].blen, key, klen) <= 0; i++)
+    if (d[i].seq <= seq && d[i].seq > best && ukey_compare(key, klen, d[i].end, d[i].elen) < 0)
+      best = d[i].seq;
+  return best;
+}
+
+/* Returns 1 when the lookup is decided by this table or must stop here. */
+static int file_lookup(shale_db *db, file_meta *f, lookup *lk) {
+  if (lk->cover_seq > f->max_seq) return lookup_deleted(lk); /* all of it is older */
+  if (f->min_seq > lk->seq) return 0;                        /* all of it is newer */
+  sst_reader *r;
+  int rc = table_cache_get(db->tcache, f->number, &r, lk->errmsg);
+  if (rc) {
+    lk->rc = rc;
+    return 1;
+  }
+  if (f->range_tombstones) {
+    uint64_t c = table_range_cover(r, lk->key, lk->klen, lk->seq);
+    if (c > lk->cover_seq) lk->cover_seq = c;
+  }
+  unsigned kind;
+  uint64_t found;
+  rc = sst_reader_get(r, lk->key, lk->klen, lk->seq, &kind, lk->val, lk->vlen, &found, lk->errmsg);
+  table_cache_release(db->tcache, r);
+  if (rc < 0) {
+    lk->rc = rc;
+    return 1;
+  }
+  if (rc == 0) return lk->cover_seq ? lookup_deleted(lk) : 0;
+  if (kind == KIND_PUT && found > lk->cover_seq) {
+    lk->rc = SHALE_OK;
+    return 1;
+  }
+  if (lk->val && *lk->val) {
+    free(*lk->val);
+    *lk->val = NULL;
+    *lk->vlen = 0;
+  }
+  return lookup_deleted(lk);
+}
+
+/* Deeper levels hold disjoint files sorted by key: binary search for the one that may hold
+ * the key. */
+static file_meta *level_find(version *v, int level, const void *key, size_t klen) {
+  int lo = 0, hi = v->nfiles[level];
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    file_meta *f = v->files[level][mid];
+    if (ukey_compare(f->largest.data, f->largest.len - IKEY_TRAILER, key, klen) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == v->nfiles[level]) return NULL;
+  file_meta *f = v->files[level][lo];
+  return key_in_file(f, key, klen) ? f : NULL;
+}
+
+int tables_lookup(shale_db *db, version *v, lookup *lk) {
+  for (int i = 0; i < v->nfiles[0]; i++) {
+    file_meta *f = v->files[0][i];
+    if (key_in_file(f, lk->key, lk->klen) && file_lookup(db, f, lk)) return lk->rc;
+  }
+  for (int l = 1; l < NUM_LEVELS; l++) {
+    file_meta *f = level_find(v, l, lk->key, lk->klen);
+    if (f && file_lookup(db, f, lk)) return lk->rc;
+  }
+  if (lk->cover_seq) lookup_deleted(lk);
+  return lk->rc;
+}
+
+/* ---- table iterators ---- */
+
+typedef struct table_kv {
+  kv_iter base;
+  shale_db *db;
+  sst_reader *r;
+  sst_iter *it;
+} table_kv;
+
+#define TI(i) (((table_kv *)(i))->it)
+static void tk_seek_first(kv_iter *i) { sst_iter_seek_first(TI(i)); }
+static void tk_seek_last(kv_iter *i) { sst_iter_seek_last(TI(i)); }
+static void tk_seek(kv_iter *i, const uint8_t *k, size_t l) { sst_iter_seek(TI(i), k, l); }
+static void tk_next(kv_iter *i) { sst_iter_next(TI(i)); }
+static void tk_prev(kv_iter *i) { sst_iter_prev(TI(i)); }
+static int tk_valid(const kv_iter *i) { return sst_iter_valid(TI(i)); }
+static const uint8_t *tk_key(const kv_iter *i, size_t *l) { return sst_iter_key(TI(i), l); }
+static const void *tk_value(const kv_iter *i, size_t *l) { return sst_iter_value(TI(i), l); }
+static int tk_status(const kv_iter *i) { return sst_iter_status(TI(i)); }
+static void tk_destroy(kv_iter *i) {
+  table_kv *t = (table_kv *)i;
+  sst_iter_free(t->it);
+  table_cache_release(t->db->tcache, t->r);
+  free(t);
+}
+static const kv_iter_ops table_ops = {tk_seek_first, tk_seek_last, tk_seek,  tk_next,   tk_prev,
+                                      tk_valid,      tk_key,       tk_value, tk_status, tk_destroy};
+
+static int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out, range_dels *rdels,
+                        char *errmsg) {
+  table_kv *t = calloc(1, sizeof *t);
+  if (!t) return err_set(errmsg, SHALE_NOMEM, "out of memory opening a table iterator");
+  t->base.ops = &table_ops;
+  t->db = db;
+  int rc = table_cache_get(db->tcache, f->number, &t->r, errmsg);
+  if (rc) {
+    free(t);
+    return rc;
+  }
+  if ((rc = sst_iter_new(t->r, &t->it))) {
+    table_cache_release(db->tcache, t->r);
+    free(t);
+    return err_set(errmsg, rc, "out of memory opening a table iterator");
+  }
+  const sst_range_del *d;
+  size_t n = sst_reader_range_dels(t->r, &d);
+  for (size_t i = 0; i < n && !rc; i++)
+    if (d[i].seq <= seq)
+      rc = range_dels_add(rdels, d[i].begin, d[i].blen, d[i].end, d[i].elen, d[i].seq);
+  *out = &t->base;
+  return rc;
+}
+
+int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, kv_iter ***kids, int *n, int *cap,
+                        range_dels *rdels, char *errmsg) {
+  for (int l = 0; l < NUM_LEVELS; l++)
+    for (int i = 0; i < v->ver->nfiles[l]; i++) {
+      kv_iter *k = NULL;
+      int rc = table_kv_new(db, v->ver->files[l][i], seq, &k, rdels, errmsg);
+      if (k && *n == *cap) {
+        int c = *cap ? *cap * 2 : 8;
+        kv_iter **p = realloc(*kids, sizeof *p * (size_t)c);
+        if (!p)
+          rc = SHALE_NOMEM;
+        else
+          *kids = p, *cap = c;
+      }
+      if (k && *n < *cap)
+        (*kids)[(*n)++] = k;
+      else if (k)
+        k->ops->destroy(k);
+      if (rc) return rc;
+    }
+  return SHALE_OK;
+}

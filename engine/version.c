@@ -1,0 +1,75 @@
+/* version.c — refcounted file sets; see version.h. */
+#include "engine/version.h"
+
+#include <stdlib.h>
+
+#include "util/ikey.h"
+
+file_meta *file_meta_new(void) {
+  file_meta *f = calloc(1, sizeof *f);
+  if (!f) return NULL;
+  atomic_init(&f->refs, 1);
+  buf_init(&f->smallest);
+  buf_init(&f->largest);
+  return f;
+}
+
+void file_meta_ref(file_meta *f) { atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed); }
+
+void file_meta_unref(file_meta *f) {
+  if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
+  if (atomic_load(&f->obsolete) && f->reaper) f->reaper->reap(f->reaper, f->number);
+  buf_free(&f->smallest);
+  buf_free(&f->largest);
+  free(f);
+}
+
+version *version_new(void) {
+  version *v = calloc(1, sizeof *v);
+  if (v) atomic_init(&v->refs, 1);
+  return v;
+}
+
+void version_ref(version *v) { atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed); }
+
+void version_unref(version *v) {
+  if (atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1) return;
+  for (int l = 0; l < NUM_LEVELS; l++) {
+    for (int i = 0; i < v->nfiles[l]; i++) file_meta_unref(v->files[l][i]);
+    free(v->files[l]);
+  }
+  free(v);
+}
+
+int version_add_file(version *v, int level, file_meta *f) {
+  file_meta **p = realloc(v->files[level], sizeof *p * (size_t)(v->nfiles[level] + 1));
+  if (!p) return -1;
+  v->files[level] = p;
+  p[v->nfiles[level]++] = f;
+  file_meta_ref(f);
+  return 0;
+}
+
+static int by_newest(const void *a, const void *b) {
+  const file_meta *x = *(file_meta *const *)a, *y = *(file_meta *const *)b;
+  if (x->max_seq != y->max_seq) return x->max_seq > y->max_seq ? -1 : 1;
+  return x->number > y->number ? -1 : x->number < y->number;
+}
+
+static int by_smallest(const void *a, const void *b) {
+  const file_meta *x = *(file_meta *const *)a, *y = *(file_meta *const *)b;
+  return ikey_compare(x->smallest.data, x->smallest.len, y->smallest.data, y->smallest.len);
+}
+
+void version_sort(version *v) {
+  if (v->nfiles[0] > 1) qsort(v->files[0], (size_t)v->nfiles[0], sizeof(file_meta *), by_newest);
+  for (int l = 1; l < NUM_LEVELS; l++)
+    if (v->nfiles[l] > 1)
+      qsort(v->files[l], (size_t)v->nfiles[l], sizeof(file_meta *), by_smallest);
+}
+
+uint64_t version_level_bytes(const version *v, int level) {
+  uint64_t n = 0;
+  for (int i = 0; i < v->nfiles[level]; i++) n += v->files[level][i]->file_size;
+  return n;
+}

@@ -1,0 +1,55 @@
+/* version.h — an immutable set of live SSTables per level, refcounted. Read views hold a
+ * version; a file leaves the disk only when the last version that lists it is released and
+ * an edit has marked it obsolete (DESIGN.md, invariant I4). */
+#ifndef SHALE_ENGINE_VERSION_H
+#define SHALE_ENGINE_VERSION_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define NUM_LEVELS 7
+
+struct file_reaper;
+
+/* One SSTable's metadata as the MANIFEST records it (the dirty summary included). */
+typedef struct file_meta {
+  atomic_int refs;
+  atomic_int obsolete; /* an installed edit removed it: unlink at the last unref */
+  int being_compacted; /* guarded by the DB mutex */
+  uint64_t number, file_size;
+  buf smallest, largest; /* internal keys */
+  uint64_t entries, point_tombstones, range_tombstones;
+  uint64_t min_seq, max_seq, min_tomb_seq, max_tomb_seq;
+  uint64_t oldest_tomb_us, newest_tomb_us;
+  uint64_t raw_bytes;            /* key+value bytes before compression */
+  uint64_t est_tomb_freed_bytes; /* advisory: bytes its tombstones would free below */
+  struct file_reaper *reaper;    /* unlinks and evicts the file when obsolete */
+} file_meta;
+
+/* What the engine does with an obsolete file once nothing reaches it. */
+typedef struct file_reaper {
+  void (*reap)(struct file_reaper *r, uint64_t number);
+} file_reaper;
+
+file_meta *file_meta_new(void);
+void file_meta_ref(file_meta *f);
+void file_meta_unref(file_meta *f);
+
+typedef struct version {
+  atomic_int refs;
+  int nfiles[NUM_LEVELS];
+  file_meta **files[NUM_LEVELS]; /* L0 newest first; deeper levels sorted by smallest key */
+} version;
+
+version *version_new(void);
+void version_ref(version *v);
+void version_unref(version *v);
+/* Appends f (taking a reference) to level; REQUIRES: v not yet published. */
+int version_add_file(version *v, int level, file_meta *f);
+/* Sorts L0 by decreasing max_seq and deeper levels by smallest key. */
+void version_sort(version *v);
+uint64_t version_level_bytes(const version *v, int level);
+
+#endif /* SHALE_ENGINE_VERSION_H */

@@ -1,0 +1,192 @@
+/* version_set.c — MANIFEST recovery and logging; see version_set.h. */
+#include "engine/version_set.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/filename.h"
+#include "io/io.h"
+#include "shale.h"
+#include "util/error.h"
+#include "wal/wal_reader.h"
+
+void vset_init(version_set *vs, const char *dir, file_reaper *reaper) {
+  memset(vs, 0, sizeof *vs);
+  vs->dir = dir;
+  vs->reaper = reaper;
+  vs->current = version_new();
+}
+
+void vset_close(version_set *vs) {
+  if (vs->manifest) wal_writer_close(vs->manifest, NULL);
+  vs->manifest = NULL;
+  if (vs->current) version_unref(vs->current);
+  vs->current = NULL;
+}
+
+static int deleted_in(const version_edit *e, int level, uint64_t number) {
+  for (int i = 0; i < e->ndeleted; i++)
+    if (e->deleted[i].level == level && e->deleted[i].number == number) return 1;
+  return 0;
+}
+
+int vset_apply(const version *base, const version_edit *e, file_reaper *reaper, version **out) {
+  version *v = version_new();
+  if (!v) return SHALE_NOMEM;
+  for (int l = 0; l < NUM_LEVELS; l++)
+    for (int i = 0; i < base->nfiles[l]; i++) {
+      file_meta *f = base->files[l][i];
+      if (!deleted_in(e, l, f->number) && version_add_file(v, l, f)) goto nomem;
+    }
+  for (int i = 0; i < e->nadded; i++) {
+    e->added[i].f->reaper = reaper;
+    if (version_add_file(v, e->added[i].level, e->added[i].f)) goto nomem;
+  }
+  version_sort(v);
+  *out = v;
+  return SHALE_OK;
+nomem:
+  version_unref(v);
+  return SHALE_NOMEM;
+}
+
+static int read_current(const char *dir, char *name, size_t n, int *exists, char *errmsg) {
+  char path[FILENAME_MAX_LEN];
+  filename_join(path, dir, "CURRENT");
+  *exists = access(path, F_OK) == 0 || errno != ENOENT;
+  if (!*exists) return SHALE_OK;
+  buf b;
+  buf_init(&b);
+  int rc = io_read_file(path, &b, errmsg);
+  if (!rc && (b.len < 2 || b.len >= n || b.data[b.len - 1] != '\n' || memchr(b.data, '/', b.len)))
+    rc = err_corrupt(errmsg, "%s: malformed (expected a MANIFEST name and a newline)", path);
+  if (!rc) {
+    memcpy(name, b.data, b.len - 1);
+    name[b.len - 1] = 0;
+  }
+  buf_free(&b);
+  return rc;
+}
+
+static int replay_manifest(version_set *vs, const char *path, char *errmsg) {
+  wal_reader *r;
+  int rc = wal_reader_open(path, 0, &r, errmsg);
+  if (rc) return rc;
+  const uint8_t *rec;
+  size_t len;
+  int records = 0;
+  while ((rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
+    version_edit e;
+    edit_init(&e);
+    char detail[ERRMSG_SIZE];
+    rc = edit_decode(&e, rec, len, detail);
+    if (!rc && e.has_format && e.format_version > MANIFEST_FORMAT_VERSION)
+      rc = err_set(detail, SHALE_CORRUPTION, "format version %u is newer than this build (%d)",
+                   e.format_version, MANIFEST_FORMAT_VERSION);
+    version *v = NULL;
+    if (!rc) rc = vset_apply(vs->current, &e, vs->reaper, &v);
+    if (!rc) {
+      version_unref(vs->current);
+      vs->current = v;
+      if (e.has_log) vs->log_number = e.log_number;
+      if (e.has_next_file) vs->next_file = e.next_file;
+      if (e.has_last_seq) vs->last_seq = e.last_seq;
+      records++;
+    } else {
+      err_set(errmsg, rc, "%s record %d: %s", path, records, detail);
+    }
+    edit_free(&e);
+    if (rc) break;
+  }
+  wal_reader_close(r);
+  if (!rc && records == 0) rc = err_corrupt(errmsg, "%s holds no version edit", path);
+  return rc < 0 ? rc : SHALE_OK;
+}
+
+int vset_recover(version_set *vs, int *exists, char *errmsg) {
+  char name[256];
+  int rc = read_current(vs->dir, name, sizeof name, exists, errmsg);
+  if (rc || !*exists) return rc;
+  char path[FILENAME_MAX_LEN];
+  filename_join(path, vs->dir, name);
+  return replay_manifest(vs, path, errmsg);
+}
+
+static void snapshot_edit(const version_set *vs, uint64_t next_file, version_edit *e) {
+  edit_init(e);
+  e->has_format = 1;
+  e->format_version = MANIFEST_FORMAT_VERSION;
+  e->has_log = e->has_next_file = e->has_last_seq = 1;
+  e->log_number = vs->log_number;
+  e->next_file = next_file;
+  e->last_seq = vs->last_seq;
+  for (int l = 0; l < NUM_LEVELS; l++)
+    for (int i = 0; i < vs->current->nfiles[l]; i++) edit_add_file(e, l, vs->current->files[l][i]);
+}
+
+int vset_write_snapshot(version_set *vs, uint64_t number, uint64_t next_file, char *errmsg) {
+  char path[FILENAME_MAX_LEN], name[64];
+  filename_manifest(path, vs->dir, number);
+  wal_writer *w;
+  int rc = wal_writer_open(path, number, &w, errmsg);
+  if (rc) return rc;
+  version_edit e;
+  snapshot_edit(vs, next_file, &e);
+  buf b;
+  buf_init(&b);
+  edit_encode(&e, &b);
+  edit_free(&e);
+  rc = buf_ok(&b) ? wal_writer_add(w, b.data, b.len, errmsg)
+                  : err_set(errmsg, SHALE_NOMEM, "out of memory encoding the MANIFEST");
+  buf_free(&b);
+  if (!rc) rc = wal_writer_sync(w, errmsg);
+  if (!rc) rc = io_sync_dir(vs->dir, errmsg);
+  snprintf(name, sizeof name, "MANIFEST-%06llu\n", (unsigned long long)number);
+  if (!rc) rc = io_write_file_atomic(vs->dir, "CURRENT", name, strlen(name), errmsg);
+  if (rc) {
+    wal_writer_close(w, NULL);
+    io_remove(path, NULL);
+    return rc;
+  }
+  uint64_t old = vs->manifest_number;
+  if (vs->manifest) wal_writer_close(vs->manifest, NULL);
+  vs->manifest = w;
+  vs->manifest_number = number;
+  if (old && old != number) {
+    filename_manifest(path, vs->dir, old);
+    io_remove(path, NULL);
+  }
+  return SHALE_OK;
+}
+
+int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, char *errmsg) {
+  e->has_log = e->has_next_file = e->has_last_seq = 1;
+  e->log_number = vs->log_number;
+  e->next_file = next_file;
+  e->last_seq = vs->last_seq;
+  version *v;
+  int rc = vset_apply(vs->current, e, vs->reaper, &v);
+  if (rc) return err_set(errmsg, rc, "out of memory applying a version edit");
+  buf b;
+  buf_init(&b);
+  edit_encode(e, &b);
+  rc = buf_ok(&b) ? wal_writer_add(vs->manifest, b.data, b.len, errmsg)
+                  : err_set(errmsg, SHALE_NOMEM, "out of memory encoding a version edit");
+  buf_free(&b);
+  if (!rc) rc = wal_writer_sync(vs->manifest, errmsg);
+  if (rc) {
+    version_unref(v);
+    return rc;
+  }
+  for (int i = 0; i < e->ndeleted; i++)
+    for (int l = 0; l < NUM_LEVELS; l++)
+      for (int j = 0; j < vs->current->nfiles[l]; j++)
+        if (vs->current->files[l][j]->number == e->deleted[i].number)
+          atomic_store(&vs->current->files[l][j]->obsolete, 1);
+  version_unref(vs->current);
+  vs->current = v;
+  return SHALE_OK;
+}

@@ -1,0 +1,42 @@
+/* version_set.h — the current version and the MANIFEST that makes it durable. Every change
+ * of the live file set is an edit appended and synced to the MANIFEST before it becomes the
+ * current version; CURRENT names the MANIFEST and is replaced atomically. */
+#ifndef SHALE_ENGINE_VERSION_SET_H
+#define SHALE_ENGINE_VERSION_SET_H
+
+#include <stdint.h>
+
+#include "engine/version.h"
+#include "engine/version_edit.h"
+#include "wal/wal_writer.h"
+
+/* A new MANIFEST is started (holding one snapshot edit) once the old one passes this size. */
+#define MANIFEST_ROLL_BYTES (64u << 20)
+
+typedef struct version_set {
+  const char *dir;
+  file_reaper *reaper;
+  version *current; /* referenced */
+  wal_writer *manifest;
+  uint64_t manifest_number;
+  uint64_t log_number; /* WALs below it are fully in tables */
+  uint64_t last_seq;   /* recovered from the MANIFEST */
+  uint64_t next_file;  /* recovered; the DB keeps the live counter */
+} version_set;
+
+void vset_init(version_set *vs, const char *dir, file_reaper *reaper);
+void vset_close(version_set *vs);
+/* Loads CURRENT and its MANIFEST. *exists = 0 when there is no CURRENT (a new DB). */
+int vset_recover(version_set *vs, int *exists, char *errmsg);
+/* Writes a fresh MANIFEST numbered manifest_number holding the whole current state and
+ * points CURRENT at it. */
+int vset_write_snapshot(version_set *vs, uint64_t manifest_number, uint64_t next_file,
+                        char *errmsg);
+/* Appends e (with the log number, next file and last sequence given) to the MANIFEST, syncs
+ * it, then makes current the result. The caller publishes a read view holding it.
+ * Files the edit deletes are marked obsolete: unlinked when no view reaches them. */
+int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, char *errmsg);
+/* Applies e to base into a new version (no I/O). */
+int vset_apply(const version *base, const version_edit *e, file_reaper *reaper, version **out);
+
+#endif

@@ -1,0 +1,218 @@
+/* write.c — the write path: writers queue, a leader takes a group, appends it to the WAL in
+ * one write (fsync if any member asked), inserts it into the memtable and then publishes
+ * the last sequence, so a reader sees a whole group or none of it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/batch.h"
+#include "engine/db_impl.h"
+#include "engine/flush.h"
+#include "util/clock.h"
+#include "util/ikey.h"
+
+/* A group stops growing here so one slow fsync does not hold many writers hostage. */
+#define MAX_GROUP_BYTES (1u << 20)
+
+struct writer {
+  buf *rep;
+  unsigned flags;
+  int seal; /* not a write: seal the memtable at this point of the queue (shale_flush) */
+  int done, rc;
+  pthread_cond_t cv;
+  writer *next;
+};
+
+typedef struct insert_ctx {
+  memtable *mem;
+  uint64_t now_us;
+} insert_ctx;
+
+static int insert_one(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
+                      const void *val, size_t vlen) {
+  insert_ctx *c = arg;
+  return memtable_add(c->mem, seq, kind, key, klen, val, vlen, kind == KIND_PUT ? 0 : c->now_us);
+}
+
+/* Collects the writers after the leader that can share its WAL record. REQUIRES: mu held. */
+static writer *build_group(writer *leader, buf *group, int *sync) {
+  writer *last = leader;
+  size_t bytes = leader->rep->len;
+  *sync = (leader->flags & SHALE_SYNC) != 0;
+  for (writer *w = leader->next; w; w = w->next) {
+    if (w->seal || (w->flags & SHALE_NO_WAL) != (leader->flags & SHALE_NO_WAL)) break;
+    if (bytes + w->rep->len > MAX_GROUP_BYTES) break;
+    if (last == leader) {
+      buf_clear(group);
+      buf_append(group, leader->rep->data, leader->rep->len);
+    }
+    batch_rep_append(group, w->rep->data, w->rep->len);
+    bytes += w->rep->len;
+    *sync |= (w->flags & SHALE_SYNC) != 0;
+    last = w;
+  }
+  return last;
+}
+
+/* Appends to the WAL and applies to the memtable; runs without mu, as the only leader. */
+static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *errmsg) {
+  int rc = SHALE_OK;
+  if (!(flags & SHALE_NO_WAL)) {
+    rc = wal_writer_add(db->wal, rep->data, rep->len, errmsg);
+    if (!rc && sync) {
+      rc = wal_writer_sync(db->wal, errmsg);
+      atomic_fetch_add_explicit(&db->stats.wal_syncs, 1, memory_order_relaxed);
+    }
+    if (rc) return rc;
+  }
+  insert_ctx c = {db->mem, clock_wall_us()};
+  rc = batch_rep_iterate(rep->data, rep->len, insert_one, &c);
+  if (rc) err_set(errmsg, rc, "memtable insert failed: %s", shale_strerror(rc));
+  return rc;
+}
+
+static void finish_group(shale_db *db, writer *leader, writer *last, int rc) {
+  for (writer *w = leader->next, *stop = last->next; w != stop; w = w->next) {
+    w->done = 1;
+    w->rc = rc;
+    pthread_cond_signal(&w->cv);
+  }
+  db->queue_head = last->next;
+  if (!db->queue_head)
+    db->queue_tail = NULL;
+  else
+    pthread_cond_signal(&db->queue_head->cv);
+}
+
+static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) {
+  int rc = w->seal ? (memtable_count(db->mem) ? db_seal_memtable(db, errmsg) : SHALE_OK)
+                   : flush_make_room(db, errmsg);
+  if (w->seal) {
+    pthread_cond_broadcast(&db->bg_cv);
+    finish_group(db, w, w, rc);
+    return rc;
+  }
+  if (rc) {
+    finish_group(db, w, w, rc);
+    return rc;
+  }
+  int sync;
+  writer *last = build_group(w, group, &sync);
+  buf *rep = last == w ? w->rep : group;
+  if (!buf_ok(rep)) {
+    finish_group(db, w, w, SHALE_NOMEM);
+    return err_set(errmsg, SHALE_NOMEM, "out of memory building a write group");
+  }
+  uint64_t first = db->last_allocated_seq + 1, count = batch_rep_count(rep->data);
+  batch_rep_set_seq(rep->data, first);
+  db->last_allocated_seq += count;
+  pthread_mutex_unlock(&db->mu);
+  rc = apply_group(db, rep, w->flags, sync, errmsg);
+  pthread_mutex_lock(&db->mu);
+  if (rc) {
+    /* What reached the WAL or memtable may be partial: no later write may build on it. */
+    db->bg_error = rc;
+  } else {
+    atomic_store_explicit(&db->last_seq, db->last_allocated_seq, memory_order_release);
+    atomic_fetch_add_explicit(&db->stats.write_groups, 1, memory_order_relaxed);
+  }
+  finish_group(db, w, last, rc);
+  return rc;
+}
+
+static int queue_and_lead(shale_db *db, buf *rep, unsigned flags, int seal) {
+  char errmsg[ERRMSG_SIZE] = "";
+  writer w = {.rep = rep, .flags = flags, .seal = seal};
+  pthread_cond_init(&w.cv, NULL);
+  pthread_mutex_lock(&db->mu);
+  int rc;
+  if (db->bg_error) {
+    rc = SHALE_READONLY;
+    snprintf(errmsg, sizeof errmsg, "the DB is read-only after an earlier error (%s)",
+             shale_strerror(db->bg_error));
+    goto out;
+  }
+  if (db->queue_tail)
+    db->queue_tail->next = &w;
+  else
+    db->queue_head = &w;
+  db->queue_tail = &w;
+  while (!w.done && db->queue_head != &w) pthread_cond_wait(&w.cv, &db->mu);
+  if (w.done) {
+    rc = w.rc;
+    goto out;
+  }
+  buf group;
+  buf_init(&group);
+  rc = lead_group(db, &w, &group, errmsg);
+  buf_free(&group);
+out:
+  pthread_mutex_unlock(&db->mu);
+  pthread_cond_destroy(&w.cv);
+  return rc ? db_fail(db, rc, errmsg) : SHALE_OK;
+}
+
+int db_write_rep(shale_db *db, buf *rep, unsigned flags) {
+  if (batch_rep_count(rep->data) == 0) return SHALE_OK;
+  return queue_and_lead(db, rep, flags, 0);
+}
+
+int db_write_seal(shale_db *db) { return queue_and_lead(db, NULL, 0, 1); }
+
+/* ---- public write calls ---- */
+
+static int key_ok(const void *key, size_t klen) {
+  return key && klen > 0 && klen <= SHALE_MAX_KEY_SIZE;
+}
+
+/* Single operations encode into a stack buffer when small, to keep malloc off the path. */
+static int write_one(shale_db *db, unsigned kind, const void *k, size_t kl, const void *v,
+                     size_t vl, unsigned flags) {
+  uint8_t stack[512];
+  buf rep = {stack, 0, sizeof stack, 0};
+  size_t need = BATCH_HEADER + 1 + 20 + kl + vl;
+  if (need > sizeof stack) buf_init(&rep);
+  uint8_t hdr[BATCH_HEADER] = {0};
+  buf_append(&rep, hdr, sizeof hdr);
+  batch_rep_add(&rep, kind, k, kl, v, vl);
+  int rc = buf_ok(&rep) ? db_write_rep(db, &rep, flags)
+                        : db_fail(db, SHALE_NOMEM, "out of memory encoding a write");
+  if (rep.data != stack) buf_free(&rep);
+  return rc;
+}
+
+static int flags_ok(unsigned flags) { return (flags & ~(SHALE_SYNC | SHALE_NO_WAL)) == 0; }
+
+int shale_put(shale_db *db, const void *key, size_t klen, const void *val, size_t vlen,
+              unsigned flags) {
+  if (!db) return SHALE_INVALID;
+  if (!key_ok(key, klen) || (!val && vlen) || vlen > SHALE_MAX_VALUE_SIZE || !flags_ok(flags))
+    return db_fail(db, SHALE_INVALID, "put: NULL, empty or oversized key or value, or bad flags");
+  atomic_fetch_add_explicit(&db->stats.puts, 1, memory_order_relaxed);
+  return write_one(db, KIND_PUT, key, klen, val ? val : "", vlen, flags);
+}
+
+int shale_delete(shale_db *db, const void *key, size_t klen, unsigned flags) {
+  if (!db) return SHALE_INVALID;
+  if (!key_ok(key, klen) || !flags_ok(flags))
+    return db_fail(db, SHALE_INVALID, "delete: NULL, empty or oversized key, or bad flags");
+  atomic_fetch_add_explicit(&db->stats.deletes, 1, memory_order_relaxed);
+  return write_one(db, KIND_DEL, key, klen, NULL, 0, flags);
+}
+
+int shale_delete_range(shale_db *db, const void *begin, size_t blen, const void *end, size_t elen,
+                       unsigned flags) {
+  if (!db) return SHALE_INVALID;
+  if (!key_ok(begin, blen) || !key_ok(end, elen) || !flags_ok(flags))
+    return db_fail(db, SHALE_INVALID, "delete_range: NULL, empty or oversized bound");
+  if (ukey_compare(begin, blen, end, elen) >= 0)
+    return db_fail(db, SHALE_INVALID, "delete_range: begin must be below end");
+  atomic_fetch_add_explicit(&db->stats.range_deletes, 1, memory_order_relaxed);
+  return write_one(db, KIND_RANGE_DEL, begin, blen, end, elen, flags);
+}
+
+int shale_write(shale_db *db, shale_batch *b, unsigned flags) {
+  if (!db) return SHALE_INVALID;
+  if (!b || !flags_ok(flags)) return db_fail(db, SHALE_INVALID, "write: NULL batch or bad flags");
+  atomic_fetch_add_explicit(&db->stats.batches, 1, memory_order_relaxed);
+  return db_write_rep(db, &b->rep, flags);
+}
