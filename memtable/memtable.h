@@ -43,8 +43,8 @@ typedef struct memtable_stats {
   uint64_t dirty;                      /* entries whose dirty bit is set */
   uint64_t min_seq, max_seq;           /* over all entries (0, 0 if empty) */
   uint64_t min_tomb_seq, max_tomb_seq; /* over point + range tombstones (0, 0 if none) */
-  uint64_t oldest_tomb_us,
-      newest_tomb_us;              /* wall time of the oldest/newest tombstone (0 if none) */
+  /* wall time of the oldest/newest tombstone (0 if none) */
+  uint64_t oldest_tomb_us, newest_tomb_us;
   uint64_t key_bytes, value_bytes; /* user key and value bytes added */
 } memtable_stats;
 
