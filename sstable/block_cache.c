@@ -1,0 +1,277 @@
+/* block_cache.c — sharded LRU block cache; see block_cache.h.
+ * Each shard: a chained hash table and a circular LRU list of the entries that only the
+ * cache references (refs == 1). Pinned entries sit in the table but in no list, so eviction
+ * never has to skip them. Blocks are freed outside the shard lock. */
+#include "sstable/block_cache.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shale.h"
+
+struct bc_handle {               /* the entry itself; handles are entries */
+  struct bc_handle *hnext;       /* hash chain */
+  struct bc_handle *prev, *next; /* LRU links while refs == 1 && in_cache */
+  uint64_t id, off;
+  uint64_t hash;
+  uint32_t refs; /* the cache's own reference (while in_cache) + one per handle */
+  int in_cache;
+  size_t charge, len;
+  uint8_t *data;
+};
+typedef struct bc_handle bc_entry;
+
+typedef struct shard {
+  pthread_mutex_t mu;
+  bc_entry **table;
+  size_t nbuckets, count; /* nbuckets is a power of two */
+  bc_entry lru;           /* sentinel: lru.next is the oldest */
+  size_t usage, capacity;
+  uint64_t hits, misses;
+  char pad[64];
+} shard;
+
+struct block_cache {
+  shard *shards;
+  unsigned nshards, shard_shift; /* shard = hash >> shard_shift */
+  _Atomic uint64_t next_id;
+};
+
+#define MIN_SHARD_BYTES (256u * 1024u)
+#define MAX_SHARDS 16u
+
+static uint64_t mix(uint64_t id, uint64_t off) {
+  uint64_t x = id * UINT64_C(0x9E3779B97F4A7C15) ^ off;
+  x ^= x >> 33;
+  x *= UINT64_C(0xff51afd7ed558ccd);
+  x ^= x >> 33;
+  x *= UINT64_C(0xc4ceb9fe1a85ec53);
+  x ^= x >> 33;
+  return x;
+}
+
+int block_cache_new(size_t capacity, block_cache **out) {
+  if (!out) return SHALE_INVALID;
+  *out = NULL;
+  block_cache *c = calloc(1, sizeof *c);
+  if (!c) return SHALE_NOMEM;
+  unsigned n = 1;
+  while (n < MAX_SHARDS && capacity / (n * 2) >= MIN_SHARD_BYTES) n *= 2;
+  unsigned bits = 0;
+  while ((1u << bits) < n) bits++;
+  c->nshards = n;
+  c->shard_shift = bits ? 64 - bits : 0;
+  atomic_init(&c->next_id, 1);
+  c->shards = calloc(n, sizeof *c->shards);
+  if (!c->shards) goto fail;
+  for (unsigned i = 0; i < n; i++) {
+    shard *s = &c->shards[i];
+    s->nbuckets = 64;
+    s->table = calloc(s->nbuckets, sizeof *s->table);
+    if (!s->table) goto fail;
+    pthread_mutex_init(&s->mu, NULL);
+    s->lru.next = s->lru.prev = &s->lru;
+    s->capacity = (capacity + n - 1) / n;
+  }
+  *out = c;
+  return SHALE_OK;
+fail:
+  if (c->shards)
+    for (unsigned i = 0; i < n; i++)
+      if (c->shards[i].table) {
+        free(c->shards[i].table);
+        pthread_mutex_destroy(&c->shards[i].mu);
+      }
+  free(c->shards);
+  free(c);
+  return SHALE_NOMEM;
+}
+
+static void entry_free(bc_entry *e) {
+  free(e->data);
+  free(e);
+}
+
+void block_cache_free(block_cache *c) {
+  if (!c) return;
+  for (unsigned i = 0; i < c->nshards; i++) {
+    shard *s = &c->shards[i];
+    for (size_t b = 0; b < s->nbuckets; b++) {
+      bc_entry *e = s->table[b];
+      while (e) {
+        bc_entry *nx = e->hnext;
+        entry_free(e);
+        e = nx;
+      }
+    }
+    free(s->table);
+    pthread_mutex_destroy(&s->mu);
+  }
+  free(c->shards);
+  free(c);
+}
+
+uint64_t block_cache_new_id(block_cache *c) {
+  return atomic_fetch_add_explicit(&c->next_id, 1, memory_order_relaxed);
+}
+
+static shard *shard_of(block_cache *c, uint64_t h) {
+  return &c->shards[c->shard_shift ? h >> c->shard_shift : 0];
+}
+
+static bc_entry **find_slot(shard *s, uint64_t h, uint64_t id, uint64_t off) {
+  bc_entry **p = &s->table[h & (s->nbuckets - 1)];
+  while (*p && ((*p)->id != id || (*p)->off != off)) p = &(*p)->hnext;
+  return p;
+}
+
+static void lru_remove(bc_entry *e) {
+  e->prev->next = e->next;
+  e->next->prev = e->prev;
+  e->prev = e->next = NULL;
+}
+
+static void lru_append(shard *s, bc_entry *e) { /* newest at the tail */
+  e->next = &s->lru;
+  e->prev = s->lru.prev;
+  e->prev->next = e;
+  s->lru.prev = e;
+}
+
+static void grow(shard *s) {
+  size_t nb = s->nbuckets * 2;
+  bc_entry **t = calloc(nb, sizeof *t);
+  if (!t) return; /* longer chains, still correct */
+  for (size_t b = 0; b < s->nbuckets; b++) {
+    bc_entry *e = s->table[b];
+    while (e) {
+      bc_entry *nx = e->hnext;
+      bc_entry **slot = &t[e->hash & (nb - 1)];
+      e->hnext = *slot;
+      *slot = e;
+      e = nx;
+    }
+  }
+  free(s->table);
+  s->table = t;
+  s->nbuckets = nb;
+}
+
+/* Drops the cache's reference to e (already out of the table); returns e if it must be
+ * freed now, to be chained on *dead. */
+static void unref_locked(shard *s, bc_entry *e, bc_entry **dead) {
+  if (e->refs == 1 && e->prev) lru_remove(e);
+  if (--e->refs == 0) {
+    s->usage -= e->charge;
+    e->hnext = *dead;
+    *dead = e;
+  }
+}
+
+static void evict_locked(shard *s, bc_entry **dead) {
+  while (s->usage > s->capacity && s->lru.next != &s->lru) {
+    bc_entry *e = s->lru.next;
+    bc_entry **slot = find_slot(s, e->hash, e->id, e->off);
+    *slot = e->hnext;
+    s->count--;
+    e->in_cache = 0;
+    unref_locked(s, e, dead);
+  }
+}
+
+static void free_dead(bc_entry *dead) {
+  while (dead) {
+    bc_entry *nx = dead->hnext;
+    entry_free(dead);
+    dead = nx;
+  }
+}
+
+bc_handle *block_cache_lookup(block_cache *c, uint64_t id, uint64_t off) {
+  uint64_t h = mix(id, off);
+  shard *s = shard_of(c, h);
+  pthread_mutex_lock(&s->mu);
+  bc_entry *e = *find_slot(s, h, id, off);
+  if (e) {
+    if (e->refs == 1) lru_remove(e);
+    e->refs++;
+    s->hits++;
+  } else {
+    s->misses++;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return e;
+}
+
+bc_handle *block_cache_insert(block_cache *c, uint64_t id, uint64_t off, void *data, size_t len) {
+  bc_entry *e = malloc(sizeof *e);
+  if (!e) return NULL;
+  uint64_t h = mix(id, off);
+  e->hnext = e->prev = e->next = NULL;
+  e->id = id;
+  e->off = off;
+  e->hash = h;
+  e->refs = 2; /* the cache's and the caller's */
+  e->in_cache = 1;
+  e->len = len;
+  e->charge = len + sizeof *e;
+  e->data = data;
+  shard *s = shard_of(c, h);
+  bc_entry *dead = NULL;
+  pthread_mutex_lock(&s->mu);
+  bc_entry **slot = find_slot(s, h, id, off);
+  if (*slot) { /* replace: the old entry lives on while pinned */
+    bc_entry *old = *slot;
+    *slot = old->hnext;
+    s->count--;
+    old->in_cache = 0;
+    unref_locked(s, old, &dead);
+  }
+  e->hnext = s->table[h & (s->nbuckets - 1)];
+  s->table[h & (s->nbuckets - 1)] = e;
+  s->usage += e->charge;
+  if (++s->count > s->nbuckets) grow(s);
+  evict_locked(s, &dead);
+  pthread_mutex_unlock(&s->mu);
+  free_dead(dead);
+  return e;
+}
+
+const uint8_t *block_cache_data(const bc_handle *h, size_t *len) {
+  *len = h->len;
+  return h->data;
+}
+
+void block_cache_release(block_cache *c, bc_handle *e) {
+  shard *s = shard_of(c, e->hash);
+  bc_entry *dead = NULL;
+  pthread_mutex_lock(&s->mu);
+  if (--e->refs == 0) {
+    s->usage -= e->charge;
+    dead = e;
+    e->hnext = NULL;
+  } else if (e->refs == 1 && e->in_cache) {
+    lru_append(s, e);
+    evict_locked(s, &dead);
+  }
+  pthread_mutex_unlock(&s->mu);
+  free_dead(dead);
+}
+
+void block_cache_stats(block_cache *c, uint64_t *hits, uint64_t *misses, size_t *usage) {
+  uint64_t h = 0, m = 0;
+  size_t u = 0;
+  for (unsigned i = 0; i < c->nshards; i++) {
+    shard *s = &c->shards[i];
+    pthread_mutex_lock(&s->mu);
+    h += s->hits;
+    m += s->misses;
+    u += s->usage;
+    pthread_mutex_unlock(&s->mu);
+  }
+  if (hits) *hits = h;
+  if (misses) *misses = m;
+  if (usage) *usage = u;
+}

@@ -1,0 +1,380 @@
+/* sst_builder.c — builds one SSTable; see sst_builder.h and doc/format-sstable.md.
+ * Data blocks are cut when the pending block reaches block_size; each finished block is
+ * compressed (when that saves 1/8), given its 5-byte trailer and handed to io_writer in one
+ * append. Filters, tombstone statistics and properties accumulate as entries arrive and are
+ * written after the last data block. */
+#include "sstable/sst_builder.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "io/io.h"
+#include "sstable/block.h"
+#include "sstable/bloom.h"
+#include "util/checksum.h"
+#include "util/clock.h"
+#include "util/coding.h"
+#include "util/error.h"
+#include "util/ikey.h"
+
+typedef struct range_del {
+  uint8_t *begin, *end; /* one allocation: begin then end */
+  size_t blen, elen;
+  uint64_t seq, time_us;
+} range_del;
+
+struct sst_builder {
+  char *path;
+  io_writer *w;
+  sst_options o;
+  blk_builder data, index;
+  bloom_builder keys, dels; /* hashes of distinct user keys / deleted user keys */
+  buf out;                  /* compression output and metadata blocks */
+  ZSTD_CCtx *cctx;
+  uint64_t block_tombs; /* point tombstones in the pending data block */
+  range_del *rdels;
+  size_t nrdels, rdcap;
+  sst_meta m;    /* counters so far; smallest holds the first point key */
+  int have_tomb; /* a point or range tombstone was added (tomb seq bounds are set) */
+  int err;       /* sticky error of an add */
+  char errmsg[ERRMSG_SIZE];
+};
+
+int sst_builder_new(const char *path, const sst_options *o, sst_builder **out, char *errmsg) {
+  if (!out) return err_set(errmsg, SHALE_INVALID, "sst_builder_new: NULL out");
+  *out = NULL;
+  if (!path) return err_set(errmsg, SHALE_INVALID, "sst_builder_new: NULL path");
+  sst_options def = {4096, 10, SHALE_COMPRESSION_ZSTD};
+  if (!o) o = &def;
+  if (o->compression != SHALE_COMPRESSION_NONE && o->compression != SHALE_COMPRESSION_ZSTD)
+    return err_set(errmsg, SHALE_INVALID, "sst_builder_new: unknown compression %d",
+                   o->compression);
+  sst_builder *b = calloc(1, sizeof *b);
+  if (!b || !(b->path = strdup(path))) {
+    free(b);
+    return err_set(errmsg, SHALE_NOMEM, "sst_builder_new: out of memory");
+  }
+  b->o = *o;
+  if (b->o.block_size == 0) b->o.block_size = 4096;
+  if (b->o.bloom_bits_per_key < 0) b->o.bloom_bits_per_key = 0;
+  blk_builder_init(&b->data, SST_RESTART_INTERVAL);
+  blk_builder_init(&b->index, SST_INDEX_RESTART_INTERVAL);
+  bloom_builder_init(&b->keys);
+  bloom_builder_init(&b->dels);
+  buf_init(&b->out);
+  b->m.compression = o->compression;
+  int rc;
+  if (o->compression == SHALE_COMPRESSION_ZSTD && !(b->cctx = ZSTD_createCCtx())) {
+    rc = err_set(errmsg, SHALE_NOMEM, "sst_builder_new: out of memory");
+    goto fail;
+  }
+  if ((rc = io_writer_open(path, &b->w, errmsg)) != SHALE_OK) goto fail;
+  *out = b;
+  return SHALE_OK;
+fail:
+  b->w = NULL;
+  sst_builder_abort(b);
+  return rc;
+}
+
+static void builder_free(sst_builder *b) {
+  blk_builder_free(&b->data);
+  blk_builder_free(&b->index);
+  bloom_builder_free(&b->keys);
+  bloom_builder_free(&b->dels);
+  buf_free(&b->out);
+  ZSTD_freeCCtx(b->cctx);
+  for (size_t i = 0; i < b->nrdels; i++) free(b->rdels[i].begin);
+  free(b->rdels);
+  sst_meta_free(&b->m);
+  free(b->path);
+  free(b);
+}
+
+void sst_builder_abort(sst_builder *b) {
+  if (!b) return;
+  if (b->w) {
+    io_writer_abort(b->w);
+    io_remove(b->path, NULL);
+  }
+  builder_free(b);
+}
+
+static int fail_nomem(sst_builder *b) {
+  if (!b->err) b->err = err_set(b->errmsg, SHALE_NOMEM, "%s: out of memory", b->path);
+  return b->err;
+}
+
+/* Writes contents (in a buf the trailer may be appended to) as one block, compressing into
+ * b->out when worthwhile. Sets *h. The buf's length is restored afterwards. */
+static int write_block(sst_builder *b, buf *contents, sst_handle *h) {
+  buf *src = contents;
+  uint8_t type = SST_BLOCK_RAW;
+  size_t raw = contents->len;
+  if (b->cctx && raw >= 64 && contents != &b->out) {
+    size_t bound = ZSTD_compressBound(raw);
+    buf_clear(&b->out);
+    buf_append_varint(&b->out, raw);
+    size_t pre = b->out.len;
+    if (buf_reserve(&b->out, bound + SST_BLOCK_TRAILER)) return fail_nomem(b);
+    size_t n =
+        ZSTD_compressCCtx(b->cctx, b->out.data + pre, bound, contents->data, raw, SST_ZSTD_LEVEL);
+    if (!ZSTD_isError(n) && pre + n <= raw - raw / 8) {
+      b->out.len = pre + n;
+      src = &b->out;
+      type = SST_BLOCK_ZSTD;
+    }
+  }
+  size_t len = src->len;
+  h->offset = io_writer_size(b->w);
+  h->size = len;
+  uint8_t trailer[SST_BLOCK_TRAILER];
+  trailer[0] = type;
+  put_fixed32(trailer + 1, checksum32_2(src->data, len, &type, 1));
+  buf_append(src, trailer, sizeof trailer);
+  if (!buf_ok(src)) return fail_nomem(b);
+  int rc = io_writer_append(b->w, src->data, src->len, b->errmsg);
+  src->len = len;
+  if (rc) b->err = rc;
+  return rc;
+}
+
+static int flush_data_block(sst_builder *b) {
+  if (b->data.entries == 0) return SHALE_OK;
+  if (blk_builder_finish(&b->data)) return fail_nomem(b);
+  sst_handle h;
+  int rc = write_block(b, &b->data.data, &h);
+  if (rc) return rc;
+  uint8_t v[30];
+  size_t n = put_varint64(v, h.offset);
+  n += put_varint64(v + n, h.size);
+  n += put_varint64(v + n, b->block_tombs);
+  if (blk_builder_add(&b->index, b->data.last_key.data, b->data.last_key.len, v, n))
+    return fail_nomem(b);
+  b->m.data_blocks++;
+  b->m.data_bytes += h.size + SST_BLOCK_TRAILER;
+  b->block_tombs = 0;
+  blk_builder_reset(&b->data);
+  return SHALE_OK;
+}
+
+static void note_seq(sst_builder *b, uint64_t seq, int tomb, uint64_t time_us) {
+  int first = b->m.entries == 0 && b->nrdels == 0;
+  if (first || seq < b->m.min_seq) b->m.min_seq = seq;
+  if (first || seq > b->m.max_seq) b->m.max_seq = seq;
+  if (!tomb) return;
+  if (!b->have_tomb || seq < b->m.min_tomb_seq) b->m.min_tomb_seq = seq;
+  if (!b->have_tomb || seq > b->m.max_tomb_seq) b->m.max_tomb_seq = seq;
+  b->have_tomb = 1;
+  if (time_us) {
+    if (!b->m.oldest_tomb_us || time_us < b->m.oldest_tomb_us) b->m.oldest_tomb_us = time_us;
+    if (time_us > b->m.newest_tomb_us) b->m.newest_tomb_us = time_us;
+  }
+}
+
+int sst_builder_add(sst_builder *b, const uint8_t *ikey, size_t iklen, const void *val, size_t vlen,
+                    uint64_t tomb_time_us) {
+  if (!b || (!ikey && iklen) || (!val && vlen)) return SHALE_INVALID;
+  if (b->err) return b->err;
+  if (iklen < IKEY_TRAILER || iklen - IKEY_TRAILER > SHALE_MAX_KEY_SIZE || vlen > UINT32_MAX)
+    return SHALE_INVALID;
+  uint64_t trailer = get_fixed64(ikey + iklen - IKEY_TRAILER);
+  unsigned kind = ikey_kind(trailer);
+  if (kind != KIND_PUT && kind != KIND_DEL) return SHALE_INVALID;
+  const uint8_t *uk = ikey;
+  size_t uklen = iklen - IKEY_TRAILER;
+  int new_ukey = 1;
+  if (b->m.entries > 0) {
+    const buf *last = &b->data.last_key;
+    if (ikey_compare(last->data, last->len, ikey, iklen) >= 0) return SHALE_INVALID;
+    new_ukey = ukey_compare(last->data, last->len - IKEY_TRAILER, uk, uklen) != 0;
+  } else {
+    buf_append(&b->m.smallest, ikey, iklen);
+    if (!buf_ok(&b->m.smallest)) return fail_nomem(b);
+  }
+  if (b->data.entries > 0 && blk_builder_estimate(&b->data) >= b->o.block_size) {
+    int rc = flush_data_block(b);
+    if (rc) return rc;
+  }
+  if (blk_builder_add(&b->data, ikey, iklen, val, vlen)) return fail_nomem(b);
+  int tomb = kind == KIND_DEL;
+  if (b->o.bloom_bits_per_key > 0) {
+    uint64_t h = bloom_hash(uk, uklen);
+    if (new_ukey && bloom_builder_add(&b->keys, h)) return fail_nomem(b);
+    if (tomb && bloom_builder_add(&b->dels, h)) return fail_nomem(b);
+  }
+  note_seq(b, ikey_seq(trailer), tomb, tomb_time_us);
+  b->m.entries++;
+  b->m.raw_key_bytes += iklen;
+  b->m.raw_value_bytes += vlen;
+  if (tomb) {
+    b->m.point_tombstones++;
+    b->block_tombs++;
+  }
+  return SHALE_OK;
+}
+
+int sst_builder_add_range_del(sst_builder *b, const void *begin, size_t blen, const void *end,
+                              size_t elen, uint64_t seq, uint64_t time_us) {
+  if (!b || (!begin && blen) || (!end && elen) || seq > SEQ_MAX) return SHALE_INVALID;
+  if (b->err) return b->err;
+  if (ukey_compare(begin, blen, end, elen) >= 0) return SHALE_INVALID;
+  if (blen > SHALE_MAX_KEY_SIZE || elen > SHALE_MAX_KEY_SIZE) return SHALE_INVALID;
+  if (b->nrdels == b->rdcap) {
+    size_t cap = b->rdcap ? b->rdcap * 2 : 8;
+    range_del *p = realloc(b->rdels, cap * sizeof *p);
+    if (!p) return fail_nomem(b);
+    b->rdels = p;
+    b->rdcap = cap;
+  }
+  range_del *r = &b->rdels[b->nrdels];
+  if (!(r->begin = malloc(blen + elen + 1))) return fail_nomem(b);
+  if (blen) memcpy(r->begin, begin, blen);
+  r->end = r->begin + blen;
+  if (elen) memcpy(r->end, end, elen);
+  r->blen = blen;
+  r->elen = elen;
+  r->seq = seq;
+  r->time_us = time_us;
+  note_seq(b, seq, 1, time_us);
+  b->nrdels++;
+  b->m.range_tombstones++;
+  return SHALE_OK;
+}
+
+uint64_t sst_builder_file_size(const sst_builder *b) {
+  uint64_t filter = (uint64_t)b->keys.n * (uint64_t)b->o.bloom_bits_per_key / 8;
+  return io_writer_size(b->w) + blk_builder_estimate(&b->data) + b->index.data.len + filter +
+         SST_FOOTER_SIZE;
+}
+
+static int rdel_cmp(const void *pa, const void *pb) {
+  const range_del *a = pa, *b = pb;
+  int c = ukey_compare(a->begin, a->blen, b->begin, b->blen);
+  if (c) return c;
+  return a->seq > b->seq ? -1 : a->seq < b->seq ? 1 : 0;
+}
+
+/* Widens smallest/largest (m->smallest already holds the first point key, if any) to the
+ * range tombstones: [b, e) at seq s spans b|s|RANGE_DEL .. e|SEQ_MAX|RANGE_DEL. */
+static void key_bounds(sst_builder *b) {
+  sst_meta *m = &b->m;
+  buf_clear(&m->largest);
+  if (m->entries) buf_append(&m->largest, b->data.last_key.data, b->data.last_key.len);
+  buf k;
+  buf_init(&k);
+  for (size_t i = 0; i < b->nrdels; i++) {
+    const range_del *r = &b->rdels[i];
+    buf_clear(&k);
+    buf_append(&k, r->begin, r->blen);
+    buf_append_fixed64(&k, ikey_pack(r->seq, KIND_RANGE_DEL));
+    if (!buf_ok(&k)) break;
+    if (!m->smallest.len || ikey_compare(k.data, k.len, m->smallest.data, m->smallest.len) < 0) {
+      buf_clear(&m->smallest);
+      buf_append(&m->smallest, k.data, k.len);
+    }
+    buf_clear(&k);
+    buf_append(&k, r->end, r->elen);
+    buf_append_fixed64(&k, ikey_pack(SEQ_MAX, KIND_RANGE_DEL));
+    if (!buf_ok(&k)) break;
+    if (!m->largest.len || ikey_compare(k.data, k.len, m->largest.data, m->largest.len) > 0) {
+      buf_clear(&m->largest);
+      buf_append(&m->largest, k.data, k.len);
+    }
+  }
+  if (!buf_ok(&k)) m->smallest.failed = 1;
+  buf_free(&k);
+}
+
+/* Encodes and writes one metadata block from b->out's contents via a temporary buf. */
+static int write_meta(sst_builder *b, buf *contents, sst_handle *h) {
+  if (!buf_ok(contents)) return fail_nomem(b);
+  return write_block(b, contents, h);
+}
+
+static int write_metadata(sst_builder *b, sst_handle hs[5]) {
+  /* hs: 0 index, 1 filter, 2 range-del, 3 dirty, 4 properties (footer order) */
+  buf blk;
+  buf_init(&blk);
+  int rc;
+  bloom_builder_finish(&b->keys, b->o.bloom_bits_per_key, &blk);
+  if ((rc = write_meta(b, &blk, &hs[1]))) goto out;
+
+  buf_clear(&blk);
+  qsort(b->rdels, b->nrdels, sizeof *b->rdels, rdel_cmp);
+  for (size_t i = 0; i < b->nrdels; i++) {
+    buf_append_slice(&blk, b->rdels[i].begin, b->rdels[i].blen);
+    buf_append_slice(&blk, b->rdels[i].end, b->rdels[i].elen);
+    buf_append_varint(&blk, b->rdels[i].seq);
+    buf_append_varint(&blk, b->rdels[i].time_us);
+  }
+  if ((rc = write_meta(b, &blk, &hs[2]))) goto out;
+
+  const sst_meta *m = &b->m;
+  buf_clear(&blk);
+  uint64_t dirty[8] = {m->point_tombstones, m->range_tombstones, m->min_seq,
+                       m->max_seq,          m->min_tomb_seq,     m->max_tomb_seq,
+                       m->oldest_tomb_us,   m->newest_tomb_us};
+  for (int i = 0; i < 8; i++) buf_append_fixed64(&blk, dirty[i]);
+  bloom_builder_finish(&b->dels, b->o.bloom_bits_per_key, &blk);
+  if ((rc = write_meta(b, &blk, &hs[3]))) goto out;
+
+  key_bounds(b);
+  b->m.creation_time_us = clock_wall_us();
+  buf_clear(&blk);
+  uint64_t props[7] = {m->entries,     m->raw_key_bytes,         m->raw_value_bytes, m->data_bytes,
+                       m->data_blocks, (uint64_t)m->compression, m->creation_time_us};
+  for (int i = 0; i < 7; i++) buf_append_fixed64(&blk, props[i]);
+  buf_append_slice(&blk, m->smallest.data, m->smallest.len);
+  buf_append_slice(&blk, m->largest.data, m->largest.len);
+  if (!buf_ok(&m->smallest) || !buf_ok(&m->largest)) blk.failed = 1;
+  if ((rc = write_meta(b, &blk, &hs[4]))) goto out;
+
+  if (blk_builder_finish(&b->index)) {
+    rc = fail_nomem(b);
+    goto out;
+  }
+  rc = write_meta(b, &b->index.data, &hs[0]);
+out:
+  buf_free(&blk);
+  return rc;
+}
+
+int sst_builder_finish(sst_builder *b, sst_meta *meta, char *errmsg) {
+  if (meta) memset(meta, 0, sizeof *meta);
+  if (!b) return err_set(errmsg, SHALE_INVALID, "sst_builder_finish: NULL builder");
+  int rc = b->err;
+  sst_handle hs[5];
+  if (!rc) rc = flush_data_block(b);
+  if (!rc) rc = write_metadata(b, hs);
+  if (rc) goto fail;
+  uint8_t footer[SST_FOOTER_SIZE];
+  for (int i = 0; i < 5; i++) {
+    put_fixed64(footer + 16 * i, hs[i].offset);
+    put_fixed64(footer + 16 * i + 8, hs[i].size);
+  }
+  put_fixed32(footer + 80, SST_FORMAT_VERSION);
+  put_fixed32(footer + 84, checksum32(footer, 84));
+  put_fixed64(footer + 88, SST_MAGIC);
+  if ((rc = io_writer_append(b->w, footer, sizeof footer, b->errmsg))) goto fail;
+  b->m.file_size = io_writer_size(b->w);
+  io_writer *w = b->w;
+  b->w = NULL;
+  if ((rc = io_writer_finish(w, 1, b->errmsg))) {
+    io_remove(b->path, NULL);
+    goto fail_closed;
+  }
+  if (meta) {
+    *meta = b->m;
+    memset(&b->m, 0, sizeof b->m); /* ownership of smallest/largest moves to *meta */
+  }
+  builder_free(b);
+  return SHALE_OK;
+fail:
+  b->err = rc;
+fail_closed:
+  err_set(errmsg, rc, "%s", b->errmsg);
+  sst_builder_abort(b);
+  return rc;
+}

@@ -1,0 +1,64 @@
+/* sst_format.h — constants of the SSTable file format, the options a table is built with and
+ * the summary (sst_meta) a finished table reports. The layout is specified byte by byte in
+ * doc/format-sstable.md; every number here is named there. */
+#ifndef SHALE_SSTABLE_SST_FORMAT_H
+#define SHALE_SSTABLE_SST_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define SST_FORMAT_VERSION 1u
+/* "shaleSST" read as a little-endian u64: the last 8 bytes of every table. */
+#define SST_MAGIC UINT64_C(0x545353656c616873)
+/* 5 handles x 16 + version 4 + checksum 4 + magic 8 */
+#define SST_FOOTER_SIZE 96u
+/* Every block is followed by type (1 byte) and checksum32 (4 bytes) over contents || type. */
+#define SST_BLOCK_TRAILER 5u
+#define SST_BLOCK_RAW 0u
+#define SST_BLOCK_ZSTD 1u
+#define SST_RESTART_INTERVAL 16      /* data blocks */
+#define SST_INDEX_RESTART_INTERVAL 1 /* index block: every key whole, plain binary search */
+#define SST_ZSTD_LEVEL 3
+/* Largest uncompressed block a reader accepts (a value may be 256 MiB). */
+#define SST_MAX_BLOCK_SIZE (UINT32_C(1) << 30)
+#define SST_DIRTY_FIXED 64u /* eight u64 fields before the deleted-key filter */
+#define SST_PROPS_FIXED 56u /* seven u64 fields before smallest/largest */
+
+/* Position of a block's contents in the file; size excludes the 5-byte trailer. */
+typedef struct sst_handle {
+  uint64_t offset, size;
+} sst_handle;
+
+/* How a table is built. */
+typedef struct sst_options {
+  size_t block_size;      /* target uncompressed data block size; 0 means 4096 */
+  int bloom_bits_per_key; /* 0 disables both filters (table and deleted-key) */
+  int compression;        /* SHALE_COMPRESSION_NONE or SHALE_COMPRESSION_ZSTD */
+} sst_options;
+
+/* What a finished table is: goes into the MANIFEST. Sequence bounds and tombstone times are 0
+ * when the table holds no entry (no tombstone) of that kind. Tombstone times of 0 ("unknown")
+ * are ignored when taking oldest/newest. smallest/largest are internal keys covering every
+ * point entry and range tombstone (a range tombstone [b, e) at seq s contributes b|s|RANGE_DEL
+ * and e|SEQ_MAX|RANGE_DEL); both are empty for a table with no entries. */
+typedef struct sst_meta {
+  uint64_t file_size, entries, point_tombstones, range_tombstones;
+  uint64_t min_seq, max_seq, min_tomb_seq, max_tomb_seq, oldest_tomb_us, newest_tomb_us;
+  uint64_t raw_key_bytes, raw_value_bytes, data_blocks;
+  uint64_t data_bytes;       /* stored bytes of the data blocks, trailers included */
+  uint64_t creation_time_us; /* wall clock at sst_builder_finish */
+  int compression;           /* the option the table was built with */
+  buf smallest, largest;     /* owned; freed by sst_meta_free */
+} sst_meta;
+
+/* Frees smallest/largest and zeroes m. NULL is ignored. */
+void sst_meta_free(sst_meta *m);
+/* Deep copy (smallest/largest duplicated). Returns SHALE_OK or SHALE_NOMEM (dst zeroed). */
+int sst_meta_copy(sst_meta *dst, const sst_meta *src);
+
+/* Writes "dir/NNNNNN.sst" (at least six digits) into out (n bytes, truncated if short). */
+void sst_file_name(char *out, size_t n, const char *dir, uint64_t number);
+
+#endif /* SHALE_SSTABLE_SST_FORMAT_H */

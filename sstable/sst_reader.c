@@ -1,0 +1,642 @@
+/* sst_reader.c — SSTable reader and iterator; see sst_reader.h and doc/format-sstable.md.
+ * Open verifies the footer and loads the metadata blocks (index decoded into an array of
+ * block handles, filters, range tombstones, dirty and properties) once; a get then costs a
+ * bloom probe, a binary search of that array and one data block (from the block cache when
+ * it is there). The hot path allocates only the value it returns. */
+#include "sstable/sst_reader.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "io/io.h"
+#include "sstable/block.h"
+#include "sstable/bloom.h"
+#include "util/checksum.h"
+#include "util/coding.h"
+#include "util/error.h"
+#include "util/ikey.h"
+
+typedef struct idx_ent {
+  const uint8_t *key; /* last key of the block, inside the pinned index block */
+  uint32_t klen;
+  uint32_t size; /* contents size, trailer excluded */
+  uint64_t off;
+  uint64_t tombs;
+} idx_ent;
+
+struct sst_reader {
+  char *path;
+  uint64_t number;
+  io_reader *io;
+  block_cache *cache; /* may be NULL */
+  uint64_t cache_id;
+  uint64_t data_end; /* data blocks occupy [0, data_end) */
+  uint8_t *index_blk;
+  idx_ent *idx;
+  size_t nidx;
+  uint8_t *filter;
+  size_t filter_len;
+  uint8_t *dirty;
+  const uint8_t *del_filter;
+  size_t del_filter_len;
+  uint8_t *rdel_blk;
+  sst_range_del *rdels;
+  size_t nrdels;
+  sst_meta meta;
+};
+
+/* A data block in use: pinned in the cache (h) or owned by the caller (owned). */
+typedef struct blk_ref {
+  const uint8_t *data;
+  size_t len;
+  bc_handle *h;
+  uint8_t *owned;
+} blk_ref;
+
+/* ---------------- zstd decompression contexts, one per thread ---------------- */
+
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static int dctx_key_ok;
+
+static void dctx_free(void *p) { ZSTD_freeDCtx(p); }
+static void dctx_init(void) { dctx_key_ok = pthread_key_create(&dctx_key, dctx_free) == 0; }
+
+static ZSTD_DCtx *thread_dctx(void) {
+  pthread_once(&dctx_once, dctx_init);
+  if (!dctx_key_ok) return NULL;
+  ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+  if (!d && (d = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, d)) {
+    ZSTD_freeDCtx(d);
+    d = NULL;
+  }
+  return d;
+}
+
+/* ---------------- blocks ---------------- */
+
+/* Reads, verifies and (if compressed) decompresses the block at (off, size). On success
+ * *out is a malloc'd buffer holding *len bytes of contents. */
+static int read_block(sst_reader *r, uint64_t off, uint64_t size, uint8_t **out, size_t *len,
+                      char *errmsg) {
+  uint64_t fsize = r->meta.file_size;
+  *out = NULL;
+  *len = 0;
+  if (size > SST_MAX_BLOCK_SIZE || off > fsize || size + SST_BLOCK_TRAILER > fsize - off)
+    return err_corrupt(errmsg,
+                       "%s: block handle (offset %" PRIu64 ", size %" PRIu64 ") outside the file",
+                       r->path, off, size);
+  uint8_t *raw = malloc((size_t)size + SST_BLOCK_TRAILER);
+  if (!raw) return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+  int rc = io_reader_read(r->io, off, raw, (size_t)size + SST_BLOCK_TRAILER, errmsg);
+  if (rc) goto fail;
+  uint8_t type = raw[size];
+  if (checksum32(raw, (size_t)size + 1) != get_fixed32(raw + size + 1)) {
+    rc =
+        err_corrupt(errmsg, "%s: block at offset %" PRIu64 " (size %" PRIu64 "): checksum mismatch",
+                    r->path, off, size);
+    goto fail;
+  }
+  if (type == SST_BLOCK_RAW) {
+    *out = raw;
+    *len = (size_t)size;
+    return SHALE_OK;
+  }
+  if (type != SST_BLOCK_ZSTD) {
+    rc =
+        err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": unknown type %u", r->path, off, type);
+    goto fail;
+  }
+  uint32_t ulen;
+  const uint8_t *p = get_varint32(raw, raw + size, &ulen);
+  if (!p || ulen > SST_MAX_BLOCK_SIZE) {
+    rc =
+        err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": bad uncompressed size", r->path, off);
+    goto fail;
+  }
+  ZSTD_DCtx *d = thread_dctx();
+  uint8_t *dst = malloc(ulen ? ulen : 1);
+  if (!d || !dst) {
+    free(dst);
+    rc = err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+    goto fail;
+  }
+  size_t n = ZSTD_decompressDCtx(d, dst, ulen, p, (size_t)(raw + size - p));
+  if (ZSTD_isError(n) || n != ulen) {
+    free(dst);
+    rc = err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": zstd: %s", r->path, off,
+                     ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch");
+    goto fail;
+  }
+  free(raw);
+  *out = dst;
+  *len = ulen;
+  return SHALE_OK;
+fail:
+  free(raw);
+  return rc;
+}
+
+static int load_block(sst_reader *r, const idx_ent *e, blk_ref *br, char *errmsg) {
+  memset(br, 0, sizeof *br);
+  if (r->cache) {
+    bc_handle *h = block_cache_lookup(r->cache, r->cache_id, e->off);
+    if (h) {
+      br->h = h;
+      br->data = block_cache_data(h, &br->len);
+      return SHALE_OK;
+    }
+  }
+  uint8_t *data;
+  size_t len;
+  int rc = read_block(r, e->off, e->size, &data, &len, errmsg);
+  if (rc) return rc;
+  br->data = data;
+  br->len = len;
+  if (r->cache && (br->h = block_cache_insert(r->cache, r->cache_id, e->off, data, len)))
+    return SHALE_OK;
+  br->owned = data;
+  return SHALE_OK;
+}
+
+static void release_block(sst_reader *r, blk_ref *br) {
+  if (br->h) block_cache_release(r->cache, br->h);
+  free(br->owned);
+  memset(br, 0, sizeof *br);
+}
+
+/* ---------------- open: footer and metadata ---------------- */
+
+static int parse_index(sst_reader *r, const uint8_t *blk, size_t len, char *errmsg) {
+  if (len < 4) goto bad;
+  uint32_t nrest = get_fixed32(blk + len - 4);
+  if (nrest > (len - 4) / 4) goto bad;
+  const uint8_t *p = blk, *lim = blk + len - 4 - (size_t)nrest * 4;
+  size_t cap = nrest; /* interval 1: one restart per entry */
+  if (cap && !(r->idx = calloc(cap, sizeof *r->idx)))
+    return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+  uint64_t expect = 0;
+  while (p < lim) {
+    uint32_t shared, nonshared, vlen;
+    uint64_t off, size, tombs;
+    if (!(p = get_varint32(p, lim, &shared)) || !(p = get_varint32(p, lim, &nonshared)) ||
+        !(p = get_varint32(p, lim, &vlen)) || shared != 0 || nonshared < IKEY_TRAILER ||
+        (size_t)(lim - p) < (size_t)nonshared + vlen || r->nidx == cap)
+      goto bad;
+    idx_ent *e = &r->idx[r->nidx];
+    e->key = p;
+    e->klen = nonshared;
+    const uint8_t *v = p + nonshared, *vend = v + vlen;
+    if (!(v = get_varint64(v, vend, &off)) || !(v = get_varint64(v, vend, &size)) ||
+        !(v = get_varint64(v, vend, &tombs)) || v != vend)
+      goto bad;
+    /* data blocks are contiguous from offset 0 up to the first metadata block */
+    if (off != expect || size > SST_MAX_BLOCK_SIZE || size + SST_BLOCK_TRAILER > r->data_end ||
+        off > r->data_end - size - SST_BLOCK_TRAILER)
+      goto bad;
+    if (r->nidx && ikey_compare(e[-1].key, e[-1].klen, e->key, e->klen) >= 0) goto bad;
+    e->off = off;
+    e->size = (uint32_t)size;
+    e->tombs = tombs;
+    expect = off + size + SST_BLOCK_TRAILER;
+    r->nidx++;
+    p = vend;
+  }
+  if (expect != r->data_end) goto bad;
+  return SHALE_OK;
+bad:
+  return err_corrupt(errmsg, "%s: malformed index block", r->path);
+}
+
+static int parse_range_dels(sst_reader *r, const uint8_t *blk, size_t len, char *errmsg) {
+  const uint8_t *p = blk, *lim = blk + len;
+  size_t cap = 0;
+  while (p < lim) {
+    uint64_t blen, elen, seq, t;
+    if (!(p = get_varint64(p, lim, &blen)) || blen > (size_t)(lim - p)) goto bad;
+    const uint8_t *b = p;
+    p += blen;
+    if (!(p = get_varint64(p, lim, &elen)) || elen > (size_t)(lim - p)) goto bad;
+    const uint8_t *e = p;
+    p += elen;
+    if (!(p = get_varint64(p, lim, &seq)) || !(p = get_varint64(p, lim, &t)) || seq > SEQ_MAX)
+      goto bad;
+    if (ukey_compare(b, blen, e, elen) >= 0) goto bad;
+    if (r->nrdels == cap) {
+      cap = cap ? cap * 2 : 8;
+      sst_range_del *n = realloc(r->rdels, cap * sizeof *n);
+      if (!n) return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+      r->rdels = n;
+    }
+    r->rdels[r->nrdels++] = (sst_range_del){b, e, blen, elen, seq, t};
+  }
+  return SHALE_OK;
+bad:
+  return err_corrupt(errmsg, "%s: malformed range-del block", r->path);
+}
+
+static int parse_dirty(sst_reader *r, const uint8_t *blk, size_t len, char *errmsg) {
+  if (len < SST_DIRTY_FIXED) goto bad;
+  sst_meta *m = &r->meta;
+  m->point_tombstones = get_fixed64(blk);
+  m->range_tombstones = get_fixed64(blk + 8);
+  m->min_seq = get_fixed64(blk + 16);
+  m->max_seq = get_fixed64(blk + 24);
+  m->min_tomb_seq = get_fixed64(blk + 32);
+  m->max_tomb_seq = get_fixed64(blk + 40);
+  m->oldest_tomb_us = get_fixed64(blk + 48);
+  m->newest_tomb_us = get_fixed64(blk + 56);
+  r->del_filter = blk + SST_DIRTY_FIXED;
+  r->del_filter_len = len - SST_DIRTY_FIXED;
+  if (bloom_check(r->del_filter, r->del_filter_len)) goto bad;
+  if (m->min_seq > m->max_seq || m->min_tomb_seq > m->max_tomb_seq) goto bad;
+  return SHALE_OK;
+bad:
+  return err_corrupt(errmsg, "%s: malformed dirty block", r->path);
+}
+
+static int parse_props(sst_reader *r, const uint8_t *blk, size_t len, char *errmsg) {
+  sst_meta *m = &r->meta;
+  if (len < SST_PROPS_FIXED) goto bad;
+  m->entries = get_fixed64(blk);
+  m->raw_key_bytes = get_fixed64(blk + 8);
+  m->raw_value_bytes = get_fixed64(blk + 16);
+  m->data_bytes = get_fixed64(blk + 24);
+  m->data_blocks = get_fixed64(blk + 32);
+  uint64_t comp = get_fixed64(blk + 40);
+  m->creation_time_us = get_fixed64(blk + 48);
+  if (comp > SHALE_COMPRESSION_ZSTD) goto bad;
+  m->compression = (int)comp;
+  const uint8_t *p = blk + SST_PROPS_FIXED, *lim = blk + len;
+  uint64_t n;
+  if (!(p = get_varint64(p, lim, &n)) || n > (size_t)(lim - p) || (n && n < IKEY_TRAILER)) goto bad;
+  buf_append(&m->smallest, p, n);
+  p += n;
+  if (!(p = get_varint64(p, lim, &n)) || n > (size_t)(lim - p) || (n && n < IKEY_TRAILER)) goto bad;
+  buf_append(&m->largest, p, n);
+  p += n;
+  if (p != lim) goto bad;
+  if (!buf_ok(&m->smallest) || !buf_ok(&m->largest))
+    return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+  return SHALE_OK;
+bad:
+  return err_corrupt(errmsg, "%s: malformed properties block", r->path);
+}
+
+static int read_footer(sst_reader *r, sst_handle hs[5], char *errmsg) {
+  uint64_t fsize = r->meta.file_size;
+  if (fsize < SST_FOOTER_SIZE)
+    return err_corrupt(errmsg, "%s: %" PRIu64 " bytes is too short for an SSTable (truncated?)",
+                       r->path, fsize);
+  uint8_t f[SST_FOOTER_SIZE];
+  uint64_t foff = fsize - SST_FOOTER_SIZE;
+  int rc = io_reader_read(r->io, foff, f, sizeof f, errmsg);
+  if (rc) return rc;
+  if (get_fixed64(f + 88) != SST_MAGIC)
+    return err_corrupt(errmsg, "%s: bad magic at offset %" PRIu64 " (not an SSTable, or truncated)",
+                       r->path, foff + 88);
+  if (checksum32(f, 84) != get_fixed32(f + 84))
+    return err_corrupt(errmsg, "%s: footer at offset %" PRIu64 ": checksum mismatch", r->path,
+                       foff);
+  if (get_fixed32(f + 80) != SST_FORMAT_VERSION)
+    return err_corrupt(errmsg, "%s: unsupported format version %u", r->path, get_fixed32(f + 80));
+  r->data_end = foff;
+  for (int i = 0; i < 5; i++) {
+    hs[i].offset = get_fixed64(f + 16 * i);
+    hs[i].size = get_fixed64(f + 16 * i + 8);
+    if (hs[i].size > SST_MAX_BLOCK_SIZE || hs[i].offset > foff ||
+        hs[i].size + SST_BLOCK_TRAILER > foff - hs[i].offset)
+      return err_corrupt(errmsg, "%s: footer handle %d outside the file", r->path, i);
+    if (hs[i].offset < r->data_end) r->data_end = hs[i].offset;
+  }
+  return SHALE_OK;
+}
+
+int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, sst_reader **out,
+                    char *errmsg) {
+  if (!out) return err_set(errmsg, SHALE_INVALID, "sst_reader_open: NULL out");
+  *out = NULL;
+  if (!path) return err_set(errmsg, SHALE_INVALID, "sst_reader_open: NULL path");
+  sst_reader *r = calloc(1, sizeof *r);
+  if (!r || !(r->path = strdup(path))) {
+    free(r);
+    return err_set(errmsg, SHALE_NOMEM, "sst_reader_open: out of memory");
+  }
+  r->number = file_number;
+  r->cache = cache;
+  if (cache) r->cache_id = block_cache_new_id(cache);
+  sst_handle hs[5];
+  uint8_t *blk;
+  size_t len;
+  int rc = io_reader_open(path, &r->io, errmsg);
+  if (rc) goto fail;
+  r->meta.file_size = io_reader_size(r->io);
+  if ((rc = read_footer(r, hs, errmsg))) goto fail;
+  /* filter */
+  if ((rc = read_block(r, hs[1].offset, hs[1].size, &r->filter, &r->filter_len, errmsg))) goto fail;
+  if (bloom_check(r->filter, r->filter_len)) {
+    rc = err_corrupt(errmsg, "%s: malformed filter block", r->path);
+    goto fail;
+  }
+  /* range dels */
+  if ((rc = read_block(r, hs[2].offset, hs[2].size, &r->rdel_blk, &len, errmsg)) ||
+      (rc = parse_range_dels(r, r->rdel_blk, len, errmsg)))
+    goto fail;
+  /* dirty */
+  if ((rc = read_block(r, hs[3].offset, hs[3].size, &r->dirty, &len, errmsg)) ||
+      (rc = parse_dirty(r, r->dirty, len, errmsg)))
+    goto fail;
+  /* properties */
+  if ((rc = read_block(r, hs[4].offset, hs[4].size, &blk, &len, errmsg))) goto fail;
+  rc = parse_props(r, blk, len, errmsg);
+  free(blk);
+  if (rc) goto fail;
+  /* index */
+  if ((rc = read_block(r, hs[0].offset, hs[0].size, &r->index_blk, &len, errmsg)) ||
+      (rc = parse_index(r, r->index_blk, len, errmsg)))
+    goto fail;
+  const sst_meta *m = &r->meta;
+  if (m->data_blocks != r->nidx || m->data_bytes != r->data_end ||
+      m->range_tombstones != r->nrdels || m->point_tombstones > m->entries ||
+      (m->entries > 0) != (r->nidx > 0)) {
+    rc = err_corrupt(errmsg, "%s: properties disagree with the index", r->path);
+    goto fail;
+  }
+  *out = r;
+  return SHALE_OK;
+fail:
+  sst_reader_close(r);
+  return rc;
+}
+
+void sst_reader_close(sst_reader *r) {
+  if (!r) return;
+  if (r->io) io_reader_close(r->io);
+  free(r->index_blk);
+  free(r->idx);
+  free(r->filter);
+  free(r->dirty);
+  free(r->rdel_blk);
+  free(r->rdels);
+  sst_meta_free(&r->meta);
+  free(r->path);
+  free(r);
+}
+
+const sst_meta *sst_reader_meta(const sst_reader *r) { return &r->meta; }
+uint64_t sst_reader_file_number(const sst_reader *r) { return r->number; }
+
+size_t sst_reader_range_dels(const sst_reader *r, const sst_range_del **dels) {
+  *dels = r->rdels;
+  return r->nrdels;
+}
+
+size_t sst_reader_block_tombstones(const sst_reader *r, size_t first, uint64_t *out, size_t n) {
+  size_t i = 0;
+  for (; first + i < r->nidx && i < n; i++) out[i] = r->idx[first + i].tombs;
+  return i;
+}
+
+int sst_reader_may_contain(sst_reader *r, const void *key, size_t klen) {
+  return bloom_may_contain(r->filter, r->filter_len, bloom_hash(key, klen));
+}
+
+int sst_reader_may_have_tombstone(sst_reader *r, const void *key, size_t klen) {
+  if (r->meta.point_tombstones == 0) return 0;
+  return bloom_may_contain(r->del_filter, r->del_filter_len, bloom_hash(key, klen));
+}
+
+/* ---------------- point lookup ---------------- */
+
+/* First block whose last key >= ukey|trailer, or r->nidx. */
+static size_t index_search(const sst_reader *r, const void *ukey, size_t uklen, uint64_t trailer) {
+  size_t lo = 0, hi = r->nidx;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const idx_ent *e = &r->idx[mid];
+    if (ikey_compare_parts(e->key, e->klen, ukey, uklen, trailer) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static int block_error(const sst_reader *r, const idx_ent *e, int err, char *errmsg) {
+  if (err == SHALE_NOMEM) return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+  return err_corrupt(errmsg, "%s: malformed data block at offset %" PRIu64, r->path, e->off);
+}
+
+int sst_reader_get(sst_reader *r, const void *key, size_t klen, uint64_t seq, unsigned *kind,
+                   void **val, size_t *vlen, uint64_t *found_seq, char *errmsg) {
+  if (kind) *kind = 0;
+  if (val) *val = NULL;
+  if (vlen) *vlen = 0;
+  if (found_seq) *found_seq = 0;
+  if (!r || (!key && klen)) return err_set(errmsg, SHALE_INVALID, "sst_reader_get: NULL");
+  if (r->nidx == 0 || !bloom_may_contain(r->filter, r->filter_len, bloom_hash(key, klen))) return 0;
+  uint64_t trailer = ikey_pack(seq > SEQ_MAX ? SEQ_MAX : seq, KIND_SEEK);
+  size_t bi = index_search(r, key, klen, trailer);
+  if (bi == r->nidx) return 0;
+  const idx_ent *e = &r->idx[bi];
+  blk_ref br;
+  int rc = load_block(r, e, &br, errmsg);
+  if (rc) return rc;
+  blk_iter it;
+  blk_iter_init(&it);
+  blk_iter_reset(&it, br.data, br.len);
+  blk_iter_seek(&it, key, klen, trailer);
+  if (it.err || !it.valid) { /* the index promised an entry >= the target in this block */
+    rc = block_error(r, e, it.err, errmsg);
+    goto out;
+  }
+  if (ukey_compare(it.key, it.klen - IKEY_TRAILER, key, klen) != 0) goto out; /* rc = 0 */
+  uint64_t t = get_fixed64(it.key + it.klen - IKEY_TRAILER);
+  unsigned k = ikey_kind(t);
+  if (k != KIND_PUT && k != KIND_DEL) {
+    rc = block_error(r, e, SHALE_CORRUPTION, errmsg);
+    goto out;
+  }
+  if (k == KIND_PUT && val) {
+    void *v = malloc(it.vlen ? it.vlen : 1);
+    if (!v) {
+      rc = err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+      goto out;
+    }
+    memcpy(v, it.val, it.vlen);
+    *val = v;
+  }
+  if (k == KIND_PUT && vlen) *vlen = it.vlen;
+  if (kind) *kind = k;
+  if (found_seq) *found_seq = ikey_seq(t);
+  rc = 1;
+out:
+  blk_iter_free(&it);
+  release_block(r, &br);
+  return rc;
+}
+
+/* ---------------- iterator ---------------- */
+
+struct sst_iter {
+  sst_reader *r;
+  size_t bi; /* block loaded in br/bit; r->nidx when none */
+  blk_ref br;
+  blk_iter bit;
+  int status;
+  char errmsg[ERRMSG_SIZE];
+};
+
+int sst_iter_new(sst_reader *r, sst_iter **out) {
+  if (!out) return SHALE_INVALID;
+  *out = NULL;
+  if (!r) return SHALE_INVALID;
+  sst_iter *it = calloc(1, sizeof *it);
+  if (!it) return SHALE_NOMEM;
+  it->r = r;
+  it->bi = r->nidx;
+  blk_iter_init(&it->bit);
+  *out = it;
+  return SHALE_OK;
+}
+
+static void unload(sst_iter *it) {
+  release_block(it->r, &it->br);
+  it->bi = it->r->nidx;
+  it->bit.valid = 0;
+}
+
+void sst_iter_free(sst_iter *it) {
+  if (!it) return;
+  unload(it);
+  blk_iter_free(&it->bit);
+  free(it);
+}
+
+static void fail(sst_iter *it, int rc) {
+  it->status = rc;
+  unload(it);
+}
+
+/* Loads block bi (REQUIRES bi < nidx); 0 or an error already recorded. */
+static int load(sst_iter *it, size_t bi) {
+  if (it->bi == bi && it->br.data) return 0;
+  unload(it);
+  int rc = load_block(it->r, &it->r->idx[bi], &it->br, it->errmsg);
+  if (rc) {
+    fail(it, rc);
+    return rc;
+  }
+  it->bi = bi;
+  if (blk_iter_reset(&it->bit, it->br.data, it->br.len)) {
+    fail(it, block_error(it->r, &it->r->idx[bi], SHALE_CORRUPTION, it->errmsg));
+    return SHALE_CORRUPTION;
+  }
+  return 0;
+}
+
+/* After a block-level move: report block errors. */
+static int check(sst_iter *it) {
+  if (!it->bit.err) return 0;
+  fail(it, block_error(it->r, &it->r->idx[it->bi], it->bit.err, it->errmsg));
+  return -1;
+}
+
+static void skip_forward(sst_iter *it) {
+  while (!check(it) && !it->bit.valid) {
+    size_t nb = it->bi + 1;
+    if (nb >= it->r->nidx) {
+      unload(it);
+      return;
+    }
+    if (load(it, nb)) return;
+    blk_iter_seek_first(&it->bit);
+  }
+}
+
+static void skip_backward(sst_iter *it) {
+  while (!check(it) && !it->bit.valid) {
+    if (it->bi == 0 || it->bi >= it->r->nidx) {
+      unload(it);
+      return;
+    }
+    if (load(it, it->bi - 1)) return;
+    blk_iter_seek_last(&it->bit);
+  }
+}
+
+static void reset_status(sst_iter *it) {
+  it->status = SHALE_OK;
+  it->errmsg[0] = 0;
+}
+
+void sst_iter_seek_first(sst_iter *it) {
+  reset_status(it);
+  if (it->r->nidx == 0 || load(it, 0)) {
+    unload(it);
+    return;
+  }
+  blk_iter_seek_first(&it->bit);
+  skip_forward(it);
+}
+
+void sst_iter_seek_last(sst_iter *it) {
+  reset_status(it);
+  if (it->r->nidx == 0 || load(it, it->r->nidx - 1)) {
+    unload(it);
+    return;
+  }
+  blk_iter_seek_last(&it->bit);
+  skip_backward(it);
+}
+
+void sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t iklen) {
+  reset_status(it);
+  if (iklen < IKEY_TRAILER) {
+    it->status = err_set(it->errmsg, SHALE_INVALID, "sst_iter_seek: key shorter than 8 bytes");
+    {
+      unload(it);
+      return;
+    }
+  }
+  uint64_t trailer = get_fixed64(ikey + iklen - IKEY_TRAILER);
+  size_t uklen = iklen - IKEY_TRAILER;
+  size_t bi = index_search(it->r, ikey, uklen, trailer);
+  if (bi >= it->r->nidx || load(it, bi)) {
+    unload(it);
+    return;
+  }
+  blk_iter_seek(&it->bit, ikey, uklen, trailer);
+  skip_forward(it);
+}
+
+void sst_iter_next(sst_iter *it) {
+  if (!sst_iter_valid(it)) return;
+  blk_iter_next(&it->bit);
+  skip_forward(it);
+}
+
+void sst_iter_prev(sst_iter *it) {
+  if (!sst_iter_valid(it)) return;
+  blk_iter_prev(&it->bit);
+  skip_backward(it);
+}
+
+int sst_iter_valid(const sst_iter *it) {
+  return it->status == SHALE_OK && it->br.data && it->bit.valid;
+}
+int sst_iter_status(const sst_iter *it) { return it->status; }
+const char *sst_iter_errmsg(const sst_iter *it) { return it->errmsg; }
+
+const uint8_t *sst_iter_key(const sst_iter *it, size_t *iklen) {
+  *iklen = it->bit.klen;
+  return it->bit.key;
+}
+
+const void *sst_iter_value(const sst_iter *it, size_t *vlen) {
+  *vlen = it->bit.vlen;
+  return it->bit.val;
+}

@@ -1,0 +1,84 @@
+/* sst_reader.h — reads one SSTable: point lookups (filter -> index -> one data block),
+ * iterators in both directions, range tombstones and the table's metadata. Open reads and
+ * verifies the footer and every metadata block and keeps them in memory; data blocks are read
+ * on demand through the block cache (if any). Every block is checksum-verified before use and
+ * every decode is bounds-checked: damage gives SHALE_CORRUPTION (detail: file and offset),
+ * never wrong data or a crash.
+ * Thread-safety: an sst_reader is immutable after open; any number of threads may call
+ * sst_reader_get / may_contain / iter_new on one reader at once. An sst_iter is used by one
+ * thread at a time. */
+#ifndef SHALE_SSTABLE_SST_READER_H
+#define SHALE_SSTABLE_SST_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sstable/block_cache.h"
+#include "sstable/sst_format.h"
+
+typedef struct sst_reader sst_reader;
+typedef struct sst_iter sst_iter;
+
+/* One range tombstone: user keys [begin, end) deleted at seq (wall time time_us, 0 unknown). */
+typedef struct sst_range_del {
+  const uint8_t *begin, *end;
+  size_t blen, elen;
+  uint64_t seq, time_us;
+} sst_range_del;
+
+/* Opens the table at path. file_number names it in messages and is returned by
+ * sst_reader_file_number. cache may be NULL (then every data block read is a pread); when
+ * given it must outlive the reader. errmsg: NULL or ERRMSG_SIZE bytes.
+ * @return SHALE_OK; SHALE_INVALID; SHALE_CORRUPTION (bad magic, version, checksum, truncated
+ *         file); SHALE_IOERR (e.g. missing file); SHALE_NOMEM. *r is NULL on failure. */
+int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, sst_reader **r,
+                    char *errmsg);
+/* Closes and frees r. REQUIRES: no iterator of r is alive. NULL is ignored. */
+void sst_reader_close(sst_reader *r);
+
+/* The table's summary, from its properties and dirty blocks; borrowed for r's life. */
+const sst_meta *sst_reader_meta(const sst_reader *r);
+uint64_t sst_reader_file_number(const sst_reader *r);
+
+/* Newest entry for user key with seq <= seq (pass SEQ_MAX for the latest).
+ * @return 1 when found: *kind = KIND_PUT or KIND_DEL, *found_seq its sequence; for a PUT and
+ *         non-NULL val, *val is a malloc'd copy (free with free(); non-NULL even when empty)
+ *         of *vlen bytes. 0 when the table has no visible entry for the key (the filter or
+ *         the search said no). <0: SHALE_CORRUPTION, SHALE_IOERR, SHALE_NOMEM (detail in
+ *         errmsg). Out-parameters are zeroed unless 1 is returned. kind, vlen and found_seq
+ *         may be NULL. */
+int sst_reader_get(sst_reader *r, const void *key, size_t klen, uint64_t seq, unsigned *kind,
+                   void **val, size_t *vlen, uint64_t *found_seq, char *errmsg);
+/* Bloom filter only: 0 when the table certainly holds no entry for the key, else 1. */
+int sst_reader_may_contain(sst_reader *r, const void *key, size_t klen);
+/* Deleted-key filter of the dirty block: 0 when the table certainly holds no point tombstone
+ * for the key, else 1. */
+int sst_reader_may_have_tombstone(sst_reader *r, const void *key, size_t klen);
+/* Tombstone count of each data block (from the index), for compaction picking: copies up to
+ * n counts starting at data block `first` into out and returns how many it copied. */
+size_t sst_reader_block_tombstones(const sst_reader *r, size_t first, uint64_t *out, size_t n);
+
+/* The table's range tombstones, sorted by begin then seq descending. Returns the count; *dels
+ * (may be NULL when the count is 0) is borrowed for r's life. */
+size_t sst_reader_range_dels(const sst_reader *r, const sst_range_del **dels);
+
+/* ---- iterator over the table's point entries (internal keys), both directions ----
+ * A new iterator is unpositioned (invalid). Keys and values are borrowed until the next move
+ * or sst_iter_free. An I/O or corruption error makes it invalid with sst_iter_status() < 0.
+ * REQUIRES: r outlives the iterator. */
+int sst_iter_new(sst_reader *r, sst_iter **it); /* SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
+void sst_iter_free(sst_iter *it);               /* NULL is ignored */
+void sst_iter_seek_first(sst_iter *it);
+void sst_iter_seek_last(sst_iter *it);
+/* First entry >= ikey (ikey_compare). A seek key ukey|seq|KIND_SEEK finds the newest version
+ * of ukey visible at seq. REQUIRES: iklen >= 8. */
+void sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t iklen);
+void sst_iter_next(sst_iter *it); /* REQUIRES: valid */
+void sst_iter_prev(sst_iter *it); /* REQUIRES: valid */
+int sst_iter_valid(const sst_iter *it);
+int sst_iter_status(const sst_iter *it);         /* SHALE_OK or the error that invalidated it */
+const char *sst_iter_errmsg(const sst_iter *it); /* "" when status is SHALE_OK */
+const uint8_t *sst_iter_key(const sst_iter *it, size_t *iklen); /* REQUIRES: valid */
+const void *sst_iter_value(const sst_iter *it, size_t *vlen);   /* REQUIRES: valid */
+
+#endif /* SHALE_SSTABLE_SST_READER_H */

@@ -1,0 +1,832 @@
+/* test_sstable.c — SSTable builder/reader round trips, filters, dirty metadata, range
+ * tombstones, corruption and truncation handling, the block cache and the table cache. All
+ * tables are real files in a fresh temp directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sstable/block_cache.h"
+#include "sstable/sst_builder.h"
+#include "sstable/sst_format.h"
+#include "sstable/sst_reader.h"
+#include "sstable/table_cache.h"
+#include "testutil.h"
+#include "util/coding.h"
+#include "util/error.h"
+#include "util/ikey.h"
+
+#define KLEN 16
+#define VLEN 100
+
+/* ---- deterministic table contents: key i once, seq 3i+1, every 7th a tombstone ---- */
+
+static void ukey(uint8_t *out, uint64_t i) {
+  char t[32];
+  snprintf(t, sizeof t, "k%015llu", (unsigned long long)(i % 1000000000000000ull));
+  memcpy(out, t, KLEN);
+}
+
+static void ikey(uint8_t *out, uint64_t i, uint64_t seq, unsigned kind) {
+  ukey(out, i);
+  put_fixed64(out + KLEN, ikey_pack(seq, kind));
+}
+
+/* Half random, half repeated (like db_bench's 0.5 compression ratio). */
+static void value(uint8_t *out, uint64_t i, uint64_t seq) {
+  uint64_t s = i * 0x9E3779B97F4A7C15ull + seq + 1;
+  for (int j = 0; j < VLEN / 2; j += 8) {
+    uint64_t r = tu_rand(&s);
+    memcpy(out + j, &r, VLEN / 2 - j < 8 ? VLEN / 2 - j : 8);
+  }
+  memset(out + VLEN / 2, (int)('a' + i % 26), VLEN - VLEN / 2);
+}
+
+static uint64_t seq_of(uint64_t i) { return 3 * i + 1; }
+static unsigned kind_of(uint64_t i) { return i % 7 == 3 ? KIND_DEL : KIND_PUT; }
+static uint64_t time_of(uint64_t i) { return 1000000 + i; }
+
+typedef struct fixture {
+  char *dir;
+  char errmsg[ERRMSG_SIZE];
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  f->dir = tu_tempdir();
+  if (!f->dir) return -1;
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  tu_tempdir_free(f->dir);
+  free(f);
+  return 0;
+}
+
+static void build(fixture *f, const char *path, uint64_t n, const sst_options *o, sst_meta *m) {
+  sst_builder *b;
+  assert_int_equal(sst_builder_new(path, o, &b, f->errmsg), SHALE_OK);
+  uint8_t k[KLEN + 8], v[VLEN];
+  for (uint64_t i = 0; i < n; i++) {
+    unsigned kind = kind_of(i);
+    ikey(k, i, seq_of(i), kind);
+    value(v, i, seq_of(i));
+    assert_int_equal(sst_builder_add(b, k, sizeof k, v, kind == KIND_PUT ? VLEN : 0,
+                                     kind == KIND_DEL ? time_of(i) : 0),
+                     SHALE_OK);
+  }
+  assert_true(sst_builder_file_size(b) > 0);
+  assert_int_equal(sst_builder_finish(b, m, f->errmsg), SHALE_OK);
+}
+
+static void check_entry(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, uint64_t i) {
+  uint8_t ek[KLEN + 8], ev[VLEN];
+  ikey(ek, i, seq_of(i), kind_of(i));
+  assert_int_equal(kl, sizeof ek);
+  assert_memory_equal(k, ek, kl);
+  if (kind_of(i) == KIND_PUT) {
+    value(ev, i, seq_of(i));
+    assert_int_equal(vl, VLEN);
+    assert_memory_equal(v, ev, VLEN);
+  } else {
+    assert_int_equal(vl, 0);
+  }
+}
+
+static void check_meta(const sst_meta *m, uint64_t n, long long fsize) {
+  uint64_t dels = 0;
+  for (uint64_t i = 0; i < n; i++) dels += kind_of(i) == KIND_DEL;
+  assert_true(m->entries == n);
+  assert_true(m->point_tombstones == dels);
+  assert_true(m->range_tombstones == 0);
+  assert_true(m->file_size == (uint64_t)fsize);
+  assert_true(m->raw_key_bytes == n * (KLEN + 8));
+  assert_true(m->raw_value_bytes == (n - dels) * VLEN);
+  if (n == 0) {
+    assert_true(m->smallest.len == 0 && m->largest.len == 0);
+    assert_true(m->data_blocks == 0 && m->min_seq == 0 && m->max_seq == 0);
+    return;
+  }
+  uint8_t k[KLEN + 8];
+  ikey(k, 0, seq_of(0), kind_of(0));
+  assert_int_equal(m->smallest.len, sizeof k);
+  assert_memory_equal(m->smallest.data, k, sizeof k);
+  ikey(k, n - 1, seq_of(n - 1), kind_of(n - 1));
+  assert_memory_equal(m->largest.data, k, sizeof k);
+  assert_true(m->min_seq == seq_of(0) && m->max_seq == seq_of(n - 1));
+  assert_true(m->data_blocks >= 1);
+  if (dels) {
+    assert_true(m->min_tomb_seq == seq_of(3) && m->oldest_tomb_us == time_of(3));
+    uint64_t last = (n - 1) - (n - 1 + 7 - 3) % 7; /* largest i < n with i % 7 == 3 */
+    assert_true(m->max_tomb_seq == seq_of(last) && m->newest_tomb_us == time_of(last));
+  }
+}
+
+static void scan_both_ways(sst_reader *r, uint64_t n) {
+  sst_iter *it;
+  assert_int_equal(sst_iter_new(r, &it), SHALE_OK);
+  assert_false(sst_iter_valid(it));
+  uint64_t i = 0;
+  for (sst_iter_seek_first(it); sst_iter_valid(it); sst_iter_next(it), i++) {
+    size_t kl, vl;
+    const uint8_t *k = sst_iter_key(it, &kl);
+    const uint8_t *v = sst_iter_value(it, &vl);
+    check_entry(k, kl, v, vl, i);
+  }
+  assert_int_equal(sst_iter_status(it), SHALE_OK);
+  assert_true(i == n);
+  for (sst_iter_seek_last(it); sst_iter_valid(it); sst_iter_prev(it)) {
+    size_t kl, vl;
+    const uint8_t *k = sst_iter_key(it, &kl);
+    const uint8_t *v = sst_iter_value(it, &vl);
+    check_entry(k, kl, v, vl, --i);
+  }
+  assert_int_equal(sst_iter_status(it), SHALE_OK);
+  assert_true(i == 0);
+  sst_iter_free(it);
+}
+
+static void seek_and_get(fixture *f, sst_reader *r, uint64_t n, uint64_t i) {
+  sst_iter *it;
+  assert_int_equal(sst_iter_new(r, &it), SHALE_OK);
+  uint8_t k[KLEN + 9];
+  /* exact key, newest visible */
+  ikey(k, i, SEQ_MAX, KIND_SEEK);
+  sst_iter_seek(it, k, KLEN + 8);
+  if (i < n) {
+    assert_true(sst_iter_valid(it));
+    size_t kl, vl;
+    const uint8_t *kk = sst_iter_key(it, &kl);
+    const uint8_t *vv = sst_iter_value(it, &vl);
+    check_entry(kk, kl, vv, vl, i);
+    /* one step back and forth */
+    sst_iter_prev(it);
+    if (i > 0) {
+      assert_true(sst_iter_valid(it));
+      kk = sst_iter_key(it, &kl);
+      vv = sst_iter_value(it, &vl);
+      check_entry(kk, kl, vv, vl, i - 1);
+    } else {
+      assert_false(sst_iter_valid(it));
+    }
+    /* a key just after user key i lands on i + 1 */
+    ukey(k, i);
+    k[KLEN] = 0;
+    put_fixed64(k + KLEN + 1, ikey_pack(SEQ_MAX, KIND_SEEK));
+    sst_iter_seek(it, k, KLEN + 9);
+    if (i + 1 < n) {
+      assert_true(sst_iter_valid(it));
+      kk = sst_iter_key(it, &kl);
+      vv = sst_iter_value(it, &vl);
+      check_entry(kk, kl, vv, vl, i + 1);
+    } else {
+      assert_false(sst_iter_valid(it));
+    }
+  } else {
+    assert_false(sst_iter_valid(it));
+  }
+  assert_int_equal(sst_iter_status(it), SHALE_OK);
+  sst_iter_free(it);
+
+  /* gets at the entry's sequence, above it and below it */
+  uint8_t uk[KLEN];
+  ukey(uk, i);
+  unsigned kind;
+  void *v;
+  size_t vl;
+  uint64_t fs;
+  int rc = sst_reader_get(r, uk, KLEN, SEQ_MAX, &kind, &v, &vl, &fs, f->errmsg);
+  if (i >= n) {
+    assert_int_equal(rc, 0);
+    assert_null(v);
+    return;
+  }
+  assert_int_equal(rc, 1);
+  assert_int_equal(kind, kind_of(i));
+  assert_true(fs == seq_of(i));
+  if (kind == KIND_PUT) {
+    uint8_t ev[VLEN];
+    value(ev, i, seq_of(i));
+    assert_int_equal(vl, VLEN);
+    assert_memory_equal(v, ev, VLEN);
+  } else {
+    assert_null(v);
+  }
+  free(v);
+  assert_int_equal(sst_reader_get(r, uk, KLEN, seq_of(i), &kind, NULL, NULL, &fs, f->errmsg), 1);
+  assert_true(fs == seq_of(i));
+  assert_int_equal(sst_reader_get(r, uk, KLEN, seq_of(i) - 1, &kind, &v, &vl, &fs, f->errmsg), 0);
+  assert_null(v);
+  assert_int_equal(sst_reader_may_contain(r, uk, KLEN), 1);
+  if (kind_of(i) == KIND_DEL) assert_int_equal(sst_reader_may_have_tombstone(r, uk, KLEN), 1);
+}
+
+static void round_trip(fixture *f, uint64_t n, int compression, int bits, block_cache *bc) {
+  char *path = tu_path(f->dir, "rt.sst");
+  sst_options o = {4096, bits, compression};
+  sst_meta m;
+  build(f, path, n, &o, &m);
+  check_meta(&m, n, tu_file_size(path));
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(path, 7, bc, &r, f->errmsg), SHALE_OK);
+  const sst_meta *rm = sst_reader_meta(r);
+  check_meta(rm, n, tu_file_size(path));
+  assert_true(rm->data_blocks == m.data_blocks && rm->data_bytes == m.data_bytes);
+  assert_true(rm->creation_time_us == m.creation_time_us && rm->compression == compression);
+  assert_true(rm->min_tomb_seq == m.min_tomb_seq && rm->max_tomb_seq == m.max_tomb_seq);
+  assert_true(rm->oldest_tomb_us == m.oldest_tomb_us && rm->newest_tomb_us == m.newest_tomb_us);
+  scan_both_ways(r, n);
+  if (n <= 1000) {
+    for (uint64_t i = 0; i <= n; i++) seek_and_get(f, r, n, i);
+  } else {
+    uint64_t s = 42;
+    for (int j = 0; j < 3000; j++) seek_and_get(f, r, n, tu_rand(&s) % (n + 1));
+  }
+  /* the per-block tombstone counts add up */
+  uint64_t counts[64], sum = 0;
+  size_t got, at = 0;
+  while ((got = sst_reader_block_tombstones(r, at, counts, 64)) > 0) {
+    for (size_t j = 0; j < got; j++) sum += counts[j];
+    at += got;
+  }
+  assert_true(at == m.data_blocks && sum == m.point_tombstones);
+  /* absent keys: the filter rejects most of them */
+  if (n >= 1000 && bits > 0) {
+    int fp = 0;
+    for (uint64_t i = 0; i < 10000; i++) {
+      uint8_t uk[KLEN];
+      ukey(uk, n + 1000 + i);
+      fp += sst_reader_may_contain(r, uk, KLEN);
+      assert_int_equal(sst_reader_get(r, uk, KLEN, SEQ_MAX, NULL, NULL, NULL, NULL, NULL), 0);
+    }
+    assert_true(fp < 300); /* ~1% expected at 10 bits per key */
+  }
+  const sst_range_del *rd;
+  assert_int_equal(sst_reader_range_dels(r, &rd), 0);
+  sst_reader_close(r);
+  sst_meta_free(&m);
+  free(path);
+}
+
+static void test_round_trip_small(void **state) {
+  fixture *f = *state;
+  uint64_t sizes[] = {0, 1, 10, 1000};
+  for (int c = 0; c < 2; c++)
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+      round_trip(f, sizes[s], c ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 10, NULL);
+      round_trip(f, sizes[s], c ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0, NULL);
+    }
+}
+
+static void test_round_trip_100k(void **state) {
+  fixture *f = *state;
+  block_cache *bc;
+  assert_int_equal(block_cache_new(8u << 20, &bc), SHALE_OK);
+  round_trip(f, 100000, SHALE_COMPRESSION_NONE, 10, NULL);
+  round_trip(f, 100000, SHALE_COMPRESSION_ZSTD, 10, bc);
+  block_cache_free(bc);
+}
+
+/* Prints the sizes asked for in the report: 100k entries of 16-byte keys, 100-byte values. */
+static void test_file_sizes(void **state) {
+  fixture *f = *state;
+  char *path = tu_path(f->dir, "size.sst");
+  for (int c = 0; c < 2; c++) {
+    sst_options o = {4096, 10, c ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE};
+    sst_builder *b;
+    assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
+    uint8_t k[KLEN + 8], v[VLEN];
+    for (uint64_t i = 0; i < 100000; i++) {
+      ikey(k, i, i + 1, KIND_PUT);
+      value(v, i, i + 1);
+      assert_int_equal(sst_builder_add(b, k, sizeof k, v, VLEN, 0), SHALE_OK);
+    }
+    sst_meta m;
+    assert_int_equal(sst_builder_finish(b, &m, f->errmsg), SHALE_OK);
+    printf("# 100k x (16 B key, 100 B value, half compressible), %s: %llu bytes, %llu blocks\n",
+           c ? "zstd" : "none", (unsigned long long)m.file_size, (unsigned long long)m.data_blocks);
+    sst_meta_free(&m);
+  }
+  free(path);
+}
+
+/* Many versions of one key spread over several blocks: a get at every snapshot finds the
+ * newest version at or below it. */
+static void test_versions_across_blocks(void **state) {
+  fixture *f = *state;
+  char *path = tu_path(f->dir, "ver.sst");
+  sst_options o = {256, 10, SHALE_COMPRESSION_ZSTD};
+  sst_builder *b;
+  assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
+  uint8_t k[32], v[64];
+  memcpy(k, "a", 1);
+  put_fixed64(k + 1, ikey_pack(5000, KIND_PUT));
+  assert_int_equal(sst_builder_add(b, k, 9, "A", 1, 0), SHALE_OK);
+  /* "dup" at seqs 1000, 990, ..., 10; every 5th a delete */
+  for (int s = 1000; s >= 10; s -= 10) {
+    memcpy(k, "dup", 3);
+    unsigned kind = (s / 10) % 5 == 0 ? KIND_DEL : KIND_PUT;
+    put_fixed64(k + 3, ikey_pack((uint64_t)s, kind));
+    memset(v, 'a' + s % 26, sizeof v);
+    snprintf((char *)v, sizeof v, "%d", s);
+    assert_int_equal(sst_builder_add(b, k, 11, v, kind == KIND_PUT ? sizeof v : 0, 7), SHALE_OK);
+  }
+  /* out of order: rejected, builder still usable */
+  assert_int_equal(sst_builder_add(b, k, 11, v, 1, 0), SHALE_INVALID);
+  memcpy(k, "z", 1);
+  put_fixed64(k + 1, ikey_pack(1, KIND_PUT));
+  assert_int_equal(sst_builder_add(b, k, 9, "Z", 1, 0), SHALE_OK);
+  sst_meta m;
+  assert_int_equal(sst_builder_finish(b, &m, f->errmsg), SHALE_OK);
+  assert_true(m.data_blocks > 5);
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  sst_iter *it;
+  assert_int_equal(sst_iter_new(r, &it), SHALE_OK);
+  for (uint64_t snap = 0; snap <= 1010; snap++) {
+    unsigned kind;
+    void *val;
+    size_t vl;
+    uint64_t fs;
+    int rc = sst_reader_get(r, "dup", 3, snap, &kind, &val, &vl, &fs, f->errmsg);
+    uint64_t want = snap > 1000 ? 1000 : snap / 10 * 10;
+    uint8_t sk[11];
+    memcpy(sk, "dup", 3);
+    put_fixed64(sk + 3, ikey_pack(snap, KIND_SEEK));
+    sst_iter_seek(it, sk, sizeof sk);
+    assert_true(sst_iter_valid(it));
+    size_t kl;
+    const uint8_t *ik = sst_iter_key(it, &kl);
+    if (want < 10) {
+      assert_int_equal(rc, 0);
+      assert_int_equal(kl, 9); /* "z" */
+      continue;
+    }
+    assert_int_equal(rc, 1);
+    assert_true(fs == want);
+    assert_int_equal(kl, 11);
+    assert_true(ikey_seq(get_fixed64(ik + 3)) == want);
+    if ((want / 10) % 5 == 0) {
+      assert_int_equal(kind, KIND_DEL);
+    } else {
+      assert_int_equal(kind, KIND_PUT);
+      assert_int_equal(vl, 64);
+      char t[16];
+      snprintf(t, sizeof t, "%d", (int)want);
+      assert_string_equal((char *)val, t);
+    }
+    free(val);
+  }
+  /* backwards over every version */
+  int count = 0;
+  uint64_t last = 0;
+  for (sst_iter_seek_last(it); sst_iter_valid(it); sst_iter_prev(it), count++) {
+    size_t kl;
+    const uint8_t *ik = sst_iter_key(it, &kl);
+    if (kl == 11) {
+      uint64_t s = ikey_seq(get_fixed64(ik + 3));
+      assert_true(s > last); /* older first when walking backwards */
+      last = s;
+    }
+  }
+  assert_int_equal(count, 102);
+  sst_iter_free(it);
+  sst_reader_close(r);
+  sst_meta_free(&m);
+  free(path);
+}
+
+static void test_range_dels_and_dirty(void **state) {
+  fixture *f = *state;
+  char *path = tu_path(f->dir, "rd.sst");
+  sst_builder *b;
+  assert_int_equal(sst_builder_new(path, NULL, &b, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_builder_add_range_del(b, "m", 1, "p", 1, 40, 9000), SHALE_OK);
+  assert_int_equal(sst_builder_add_range_del(b, "c", 1, "e", 1, 50, 8000), SHALE_OK);
+  assert_int_equal(sst_builder_add_range_del(b, "c", 1, "zz", 2, 60, 0), SHALE_OK);
+  assert_int_equal(sst_builder_add_range_del(b, "x", 1, "b", 1, 60, 0), SHALE_INVALID);
+  uint8_t k[16];
+  memcpy(k, "d", 1);
+  put_fixed64(k + 1, ikey_pack(30, KIND_PUT));
+  assert_int_equal(sst_builder_add(b, k, 9, "v", 1, 0), SHALE_OK);
+  memcpy(k, "n", 1);
+  put_fixed64(k + 1, ikey_pack(35, KIND_DEL));
+  assert_int_equal(sst_builder_add(b, k, 9, NULL, 0, 12345), SHALE_OK);
+  sst_meta m;
+  assert_int_equal(sst_builder_finish(b, &m, f->errmsg), SHALE_OK);
+  assert_true(m.range_tombstones == 3 && m.point_tombstones == 1 && m.entries == 2);
+  assert_true(m.min_seq == 30 && m.max_seq == 60);
+  assert_true(m.min_tomb_seq == 35 && m.max_tomb_seq == 60);
+  assert_true(m.oldest_tomb_us == 8000 && m.newest_tomb_us == 12345);
+  /* bounds: c|60|RANGE_DEL .. zz|SEQ_MAX|RANGE_DEL */
+  uint8_t want[16];
+  memcpy(want, "c", 1);
+  put_fixed64(want + 1, ikey_pack(60, KIND_RANGE_DEL));
+  assert_int_equal(m.smallest.len, 9);
+  assert_memory_equal(m.smallest.data, want, 9);
+  memcpy(want, "zz", 2);
+  put_fixed64(want + 2, ikey_pack(SEQ_MAX, KIND_RANGE_DEL));
+  assert_int_equal(m.largest.len, 10);
+  assert_memory_equal(m.largest.data, want, 10);
+
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  const sst_meta *rm = sst_reader_meta(r);
+  assert_true(rm->range_tombstones == 3 && rm->oldest_tomb_us == 8000);
+  assert_true(rm->smallest.len == 9 && rm->largest.len == 10);
+  const sst_range_del *rd;
+  assert_int_equal(sst_reader_range_dels(r, &rd), 3);
+  assert_true(rd[0].seq == 60 && rd[0].elen == 2 && !memcmp(rd[0].end, "zz", 2));
+  assert_true(rd[1].seq == 50 && rd[1].blen == 1 && rd[1].begin[0] == 'c');
+  assert_true(rd[2].seq == 40 && rd[2].begin[0] == 'm' && rd[2].time_us == 9000);
+  assert_int_equal(sst_reader_may_have_tombstone(r, "n", 1), 1);
+  assert_int_equal(sst_reader_may_have_tombstone(r, "d", 1), 0);
+  sst_reader_close(r);
+  sst_meta_free(&m);
+
+  /* abort removes the file */
+  assert_int_equal(sst_builder_new(path, NULL, &b, f->errmsg), SHALE_OK);
+  sst_builder_abort(b);
+  assert_true(tu_file_size(path) < 0);
+  free(path);
+}
+
+/* ---- corruption: every block kind, bits flipped at swept offsets ---- */
+
+typedef struct region {
+  const char *name;
+  uint64_t off, len; /* including the block trailer */
+} region;
+
+static int regions_of(const char *path, region *rg) {
+  FILE *fp = fopen(path, "rb");
+  long long size = tu_file_size(path);
+  uint8_t foot[SST_FOOTER_SIZE];
+  fseek(fp, (long)(size - SST_FOOTER_SIZE), SEEK_SET);
+  assert_int_equal(fread(foot, 1, sizeof foot, fp), sizeof foot);
+  fclose(fp);
+  static const char *names[5] = {"index", "filter", "range-del", "dirty", "properties"};
+  uint64_t data_end = (uint64_t)size;
+  for (int i = 0; i < 5; i++) {
+    rg[i + 1].name = names[i];
+    rg[i + 1].off = get_fixed64(foot + 16 * i);
+    rg[i + 1].len = get_fixed64(foot + 16 * i + 8) + SST_BLOCK_TRAILER;
+    if (rg[i + 1].off < data_end) data_end = rg[i + 1].off;
+  }
+  rg[0] = (region){"data", 0, data_end};
+  rg[6] = (region){"footer", (uint64_t)size - SST_FOOTER_SIZE, SST_FOOTER_SIZE};
+  return 7;
+}
+
+/* Reads the damaged table every way; everything returned must be right, and the damage must
+ * be reported somewhere. */
+static void check_damaged(fixture *f, const char *path, uint64_t n, block_cache *bc,
+                          const char *what, uint64_t off) {
+  sst_reader *r;
+  int rc = sst_reader_open(path, 1, bc, &r, f->errmsg);
+  if (rc) {
+    if (rc != SHALE_CORRUPTION)
+      fail_msg("%s +%llu: open gave %d", what, (unsigned long long)off, rc);
+    assert_null(r);
+    return;
+  }
+  int detected = 0;
+  sst_iter *it;
+  assert_int_equal(sst_iter_new(r, &it), SHALE_OK);
+  uint64_t i = 0;
+  for (sst_iter_seek_first(it); sst_iter_valid(it); sst_iter_next(it), i++) {
+    size_t kl, vl;
+    const uint8_t *k = sst_iter_key(it, &kl);
+    const uint8_t *v = sst_iter_value(it, &vl);
+    assert_true(i < n);
+    check_entry(k, kl, v, vl, i);
+  }
+  if (sst_iter_status(it) == SHALE_CORRUPTION)
+    detected = 1;
+  else
+    assert_int_equal(sst_iter_status(it), SHALE_OK);
+  if (!detected) assert_true(i == n);
+  i = n;
+  for (sst_iter_seek_last(it); sst_iter_valid(it); sst_iter_prev(it)) {
+    size_t kl, vl;
+    const uint8_t *k = sst_iter_key(it, &kl);
+    const uint8_t *v = sst_iter_value(it, &vl);
+    assert_true(i > 0);
+    check_entry(k, kl, v, vl, --i);
+  }
+  if (sst_iter_status(it) == SHALE_CORRUPTION) detected = 1;
+  sst_iter_free(it);
+  for (uint64_t j = 0; j < n; j++) {
+    uint8_t uk[KLEN];
+    ukey(uk, j);
+    unsigned kind;
+    void *v;
+    size_t vl;
+    uint64_t fs;
+    rc = sst_reader_get(r, uk, KLEN, SEQ_MAX, &kind, &v, &vl, &fs, f->errmsg);
+    if (rc == SHALE_CORRUPTION) {
+      detected = 1;
+      continue;
+    }
+    assert_int_equal(rc, 1);
+    assert_int_equal(kind, kind_of(j));
+    assert_true(fs == seq_of(j));
+    if (kind == KIND_PUT) {
+      uint8_t ev[VLEN];
+      value(ev, j, seq_of(j));
+      assert_int_equal(vl, VLEN);
+      assert_memory_equal(v, ev, VLEN);
+    }
+    free(v);
+  }
+  sst_reader_close(r);
+  if (!detected) fail_msg("%s +%llu: damage went unnoticed", what, (unsigned long long)off);
+}
+
+static void corruption_sweep(fixture *f, int compression, block_cache *bc) {
+  char *pristine = tu_path(f->dir, "pristine.sst"), *victim = tu_path(f->dir, "victim.sst");
+  sst_options o = {1024, 10, compression};
+  const uint64_t n = 300;
+  sst_meta m;
+  build(f, pristine, n, &o, &m);
+  sst_meta_free(&m);
+  region rg[7];
+  int nr = regions_of(pristine, rg);
+  uint64_t s = 7;
+  int flips = 0;
+  for (int g = 0; g < nr; g++) {
+    assert_true(rg[g].len > 0);
+    uint64_t step = rg[g].len / 60 + 1;
+    for (uint64_t d = 0; d < rg[g].len; d += step) {
+      /* and always the trailer bytes */
+      uint64_t off = rg[g].off + d;
+      assert_int_equal(tu_copy_file(pristine, victim), 0);
+      assert_int_equal(tu_flip_bit(victim, (long long)off, (int)(tu_rand(&s) % 8)), 0);
+      check_damaged(f, victim, n, bc, rg[g].name, off);
+      flips++;
+    }
+    for (uint64_t d = 1; d <= SST_BLOCK_TRAILER && g < 6; d++) {
+      uint64_t off = rg[g].off + rg[g].len - d;
+      assert_int_equal(tu_copy_file(pristine, victim), 0);
+      assert_int_equal(tu_flip_bit(victim, (long long)off, (int)(tu_rand(&s) % 8)), 0);
+      check_damaged(f, victim, n, bc, rg[g].name, off);
+      flips++;
+    }
+  }
+  assert_true(flips > 300);
+  free(pristine);
+  free(victim);
+}
+
+static void test_corruption_raw(void **state) {
+  corruption_sweep(*state, SHALE_COMPRESSION_NONE, NULL);
+}
+
+static void test_corruption_zstd(void **state) {
+  block_cache *bc;
+  assert_int_equal(block_cache_new(1u << 20, &bc), SHALE_OK);
+  corruption_sweep(*state, SHALE_COMPRESSION_ZSTD, NULL);
+  /* with a cache: the damaged table is opened afresh each time (new cache id) */
+  corruption_sweep(*state, SHALE_COMPRESSION_ZSTD, bc);
+  block_cache_free(bc);
+}
+
+static void test_truncated(void **state) {
+  fixture *f = *state;
+  char *path = tu_path(f->dir, "t.sst"), *victim = tu_path(f->dir, "v.sst");
+  sst_options o = {1024, 10, SHALE_COMPRESSION_ZSTD};
+  sst_meta m;
+  build(f, path, 200, &o, &m);
+  sst_meta_free(&m);
+  long long size = tu_file_size(path);
+  long long cuts[] = {
+      0,        1,       8, SST_FOOTER_SIZE - 1, SST_FOOTER_SIZE, size / 2, size - SST_FOOTER_SIZE,
+      size - 9, size - 1};
+  for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+    assert_int_equal(tu_copy_file(path, victim), 0);
+    assert_int_equal(tu_truncate(victim, cuts[i]), 0);
+    sst_reader *r;
+    assert_int_equal(sst_reader_open(victim, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+    assert_null(r);
+    assert_non_null(strstr(f->errmsg, "v.sst"));
+  }
+  /* not a table at all; a missing file */
+  FILE *fp = fopen(victim, "wb");
+  for (int i = 0; i < 500; i++) fputc(i, fp);
+  fclose(fp);
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(victim, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_true(sst_reader_open("/nonexistent/x.sst", 1, NULL, &r, f->errmsg) < 0);
+  free(path);
+  free(victim);
+}
+
+/* ---- block cache ---- */
+
+static void test_block_cache_eviction(void **state) {
+  fixture *f = *state;
+  char *path = tu_path(f->dir, "bc.sst");
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE};
+  sst_meta m;
+  build(f, path, 2000, &o, &m);
+  assert_true(m.data_blocks > 40);
+  block_cache *bc;
+  const size_t cap = 32 * 1024;
+  assert_int_equal(block_cache_new(cap, &bc), SHALE_OK);
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(path, 1, bc, &r, f->errmsg), SHALE_OK);
+  uint64_t hits, misses;
+  size_t usage;
+  scan_both_ways(r, 2000);
+  block_cache_stats(bc, &hits, &misses, &usage);
+  assert_true(usage <= cap);
+  assert_true(misses >= 2 * m.data_blocks - 8); /* the backward pass found little cached */
+  /* repeated gets of one key hit */
+  uint8_t uk[KLEN];
+  ukey(uk, 1);
+  uint64_t h0 = hits;
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(sst_reader_get(r, uk, KLEN, SEQ_MAX, NULL, NULL, NULL, NULL, NULL), 1);
+  block_cache_stats(bc, &hits, &misses, &usage);
+  assert_true(hits >= h0 + 9);
+  sst_reader_close(r);
+
+  /* pinned blocks survive eviction pressure and are freed on release */
+  bc_handle *hs[20];
+  for (int i = 0; i < 20; i++) {
+    void *d = malloc(4096);
+    memset(d, i, 4096);
+    hs[i] = block_cache_insert(bc, 999, (uint64_t)i, d, 4096);
+    assert_non_null(hs[i]);
+  }
+  block_cache_stats(bc, NULL, NULL, &usage);
+  assert_true(usage > cap); /* all pinned */
+  for (int i = 0; i < 20; i++) {
+    size_t len;
+    const uint8_t *d = block_cache_data(hs[i], &len);
+    assert_int_equal(len, 4096);
+    assert_int_equal(d[4095], i);
+    block_cache_release(bc, hs[i]);
+  }
+  block_cache_stats(bc, NULL, NULL, &usage);
+  assert_true(usage <= cap);
+  assert_null(block_cache_lookup(bc, 999, 0));    /* oldest went first */
+  bc_handle *h = block_cache_lookup(bc, 999, 19); /* newest stayed */
+  assert_non_null(h);
+  block_cache_release(bc, h);
+  /* replacing a pinned entry keeps the old bytes alive for its holder */
+  h = block_cache_lookup(bc, 999, 19);
+  void *d = malloc(10);
+  memset(d, 0xab, 10);
+  bc_handle *h2 = block_cache_insert(bc, 999, 19, d, 10);
+  size_t len;
+  assert_int_equal(block_cache_data(h, &len)[0], 19);
+  assert_int_equal(block_cache_data(h2, &len)[0], 0xab);
+  block_cache_release(bc, h);
+  block_cache_release(bc, h2);
+  block_cache_free(bc);
+  sst_meta_free(&m);
+  free(path);
+}
+
+/* ---- table cache ---- */
+
+static void test_table_cache(void **state) {
+  fixture *f = *state;
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD};
+  for (uint64_t t = 1; t <= 5; t++) {
+    char path[512];
+    sst_file_name(path, sizeof path, f->dir, t);
+    sst_meta m;
+    build(f, path, 100 * t, &o, &m);
+    sst_meta_free(&m);
+  }
+  block_cache *bc;
+  assert_int_equal(block_cache_new(1u << 20, &bc), SHALE_OK);
+  table_cache *tc;
+  assert_int_equal(table_cache_new(f->dir, 2, bc, &tc), SHALE_OK);
+  for (int round = 0; round < 3; round++)
+    for (uint64_t t = 1; t <= 5; t++) {
+      sst_reader *r;
+      assert_int_equal(table_cache_get(tc, t, &r, f->errmsg), SHALE_OK);
+      assert_true(sst_reader_meta(r)->entries == 100 * t);
+      seek_and_get(f, r, 100 * t, 50 * t);
+      table_cache_release(tc, r);
+      assert_true(table_cache_open_count(tc) <= 2);
+    }
+  /* holding more than max_open: all stay open while held */
+  sst_reader *rs[5];
+  for (uint64_t t = 1; t <= 5; t++) assert_int_equal(table_cache_get(tc, t, &rs[t - 1], NULL), 0);
+  assert_int_equal(table_cache_open_count(tc), 5);
+  sst_reader *again;
+  assert_int_equal(table_cache_get(tc, 3, &again, NULL), SHALE_OK);
+  assert_ptr_equal(again, rs[2]);
+  table_cache_release(tc, again);
+  /* evicted while held: still usable until released */
+  table_cache_evict(tc, 2);
+  seek_and_get(f, rs[1], 200, 17);
+  for (int t = 0; t < 5; t++) table_cache_release(tc, rs[t]);
+  assert_true(table_cache_open_count(tc) <= 2);
+  /* a fresh get after eviction reopens */
+  assert_int_equal(table_cache_get(tc, 2, &again, NULL), SHALE_OK);
+  table_cache_release(tc, again);
+  /* missing table */
+  assert_true(table_cache_get(tc, 77, &again, f->errmsg) < 0);
+  assert_null(again);
+  table_cache_free(tc);
+  block_cache_free(bc);
+}
+
+/* ---- concurrency (meaningful under TSan) ---- */
+
+typedef struct worker {
+  table_cache *tc;
+  uint64_t seed;
+  int errors;
+} worker;
+
+static void *reader_thread(void *arg) {
+  worker *w = arg;
+  for (int i = 0; i < 4000; i++) {
+    uint64_t t = tu_rand(&w->seed) % 3 + 1, k = tu_rand(&w->seed) % (500 * t);
+    sst_reader *r;
+    char em[ERRMSG_SIZE];
+    if (table_cache_get(w->tc, t, &r, em)) {
+      w->errors++;
+      continue;
+    }
+    uint8_t uk[KLEN];
+    ukey(uk, k);
+    unsigned kind;
+    void *v;
+    size_t vl;
+    uint64_t fs;
+    if (sst_reader_get(r, uk, KLEN, SEQ_MAX, &kind, &v, &vl, &fs, em) != 1 || kind != kind_of(k) ||
+        fs != seq_of(k))
+      w->errors++;
+    free(v);
+    if (i % 500 == 0) {
+      sst_iter *it;
+      if (sst_iter_new(r, &it) == 0) {
+        int c = 0;
+        for (sst_iter_seek_first(it); sst_iter_valid(it) && c < 100; sst_iter_next(it)) c++;
+        sst_iter_free(it);
+      }
+    }
+    table_cache_release(w->tc, r);
+  }
+  return NULL;
+}
+
+static void test_concurrent_readers(void **state) {
+  fixture *f = *state;
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD};
+  for (uint64_t t = 1; t <= 3; t++) {
+    char path[512];
+    sst_file_name(path, sizeof path, f->dir, t);
+    sst_meta m;
+    build(f, path, 500 * t, &o, &m);
+    sst_meta_free(&m);
+  }
+  block_cache *bc;
+  assert_int_equal(block_cache_new(64 * 1024, &bc), SHALE_OK); /* small: evictions race hits */
+  table_cache *tc;
+  assert_int_equal(table_cache_new(f->dir, 2, bc, &tc), SHALE_OK);
+  pthread_t th[3];
+  worker w[3];
+  for (int i = 0; i < 3; i++) {
+    w[i] = (worker){tc, (uint64_t)i + 1, 0};
+    pthread_create(&th[i], NULL, reader_thread, &w[i]);
+  }
+  for (int i = 0; i < 3; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(w[i].errors, 0);
+  }
+  table_cache_free(tc);
+  block_cache_free(bc);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_round_trip_small, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_round_trip_100k, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_file_sizes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_versions_across_blocks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_range_dels_and_dirty, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_corruption_raw, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_corruption_zstd, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_block_cache_eviction, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_table_cache, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent_readers, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
