@@ -302,7 +302,7 @@ static int write_metadata(sst_builder *b, sst_handle hs[5]) {
   if ((rc = write_meta(b, &blk, &hs[1]))) goto out;
 
   buf_clear(&blk);
-  qsort(b->rdels, b->nrdels, sizeof *b->rdels, rdel_cmp);
+  if (b->nrdels > 1) qsort(b->rdels, b->nrdels, sizeof *b->rdels, rdel_cmp);
   for (size_t i = 0; i < b->nrdels; i++) {
     buf_append_slice(&blk, b->rdels[i].begin, b->rdels[i].blen);
     buf_append_slice(&blk, b->rdels[i].end, b->rdels[i].elen);
