@@ -1,0 +1,225 @@
+/* shale_bench.h — shared declarations of shale-bench, the db_bench-compatible load tester.
+ * The tool is split into flags (shale_bench_flags.c), generators and histograms
+ * (shale_bench_util.c), benchmark bodies (shale_bench_workloads.c) and the driver
+ * (shale_bench_main.c). It uses only the public API in shale.h. */
+#ifndef SHALE_TOOLS_SHALE_BENCH_H
+#define SHALE_TOOLS_SHALE_BENCH_H
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <shale.h>
+
+/* ---- flags (db_bench names, meanings and defaults) ---- */
+typedef struct bench_flags {
+  const char *benchmarks;
+  int64_t num, reads, writes, deletes;
+  int64_t key_size, value_size;
+  double compression_ratio;
+  const char *compression_type;
+  int64_t threads, batch_size, duration, seed;
+  const char *db;
+  int use_existing_db, sync, disable_wal, histogram, statistics;
+  int64_t bloom_bits, cache_size, write_buffer_size, max_background_jobs;
+  int64_t stats_interval, stats_interval_seconds, stats_per_interval;
+  int64_t report_interval_seconds;
+  const char *report_file;
+  int64_t range_tombstone_width, writes_per_range_tombstone, max_num_range_tombstones;
+  int64_t writes_before_delete_range;
+  double delete_persist_seconds;
+  int64_t readwritepercent, seek_nexts;
+  /* RocksDB options that map onto shale_options; applied only when given. */
+  int64_t block_size, max_bytes_for_level_base, target_file_size_base, open_files;
+  int64_t level0_file_num_compaction_trigger, level0_slowdown_writes_trigger;
+  int64_t level0_stop_writes_trigger, max_write_buffer_number;
+  double max_bytes_for_level_multiplier;
+  char ignored[2048]; /* "--name=value ..." of accepted RocksDB-only flags, for the header */
+} bench_flags;
+
+/* Parses argv into f. Returns 0, 1 for --help (printed), or -1 after printing one line
+ * naming the bad flag or value on stderr. */
+int bench_flags_parse(int argc, char **argv, bench_flags *f);
+/* 1 if flag `name` was given on the command line. */
+int bench_flag_given(const char *name);
+/* Fills o from f: shale defaults, then db_bench defaults, then flags that were given. */
+void bench_flags_to_options(const bench_flags *f, shale_options *o);
+
+/* ---- histogram: RocksDB's HistogramImpl buckets and report format ---- */
+#define BENCH_HIST_MAX_BUCKETS 128
+typedef struct bench_hist {
+  uint64_t min, max, num;
+  double sum, sum_sq;
+  uint64_t buckets[BENCH_HIST_MAX_BUCKETS];
+} bench_hist;
+
+void bench_hist_clear(bench_hist *h);
+void bench_hist_add(bench_hist *h, uint64_t micros);
+void bench_hist_merge(bench_hist *into, const bench_hist *from);
+/* Prints "Count: ... Average ..." and the bucket table exactly as db_bench does. */
+void bench_hist_print(const bench_hist *h, FILE *out);
+
+/* ---- generators ---- */
+/* splitmix64: one multiply-xorshift round per call, good enough for key choice. */
+static inline uint64_t bench_rand(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* db_bench's GenerateKeyFromInt: the key number big-endian in the first min(8, size) bytes;
+ * the rest of the buffer keeps the '0' padding written by bench_key_init. */
+static inline void bench_key_set(char *key, int64_t size, uint64_t v) {
+  if (size >= 8) {
+    for (int i = 0; i < 8; i++) key[i] = (char)(v >> (56 - 8 * i));
+  } else {
+    for (int i = 0; i < size; i++) key[i] = (char)(v >> (8 * (size - i - 1)));
+  }
+}
+void bench_key_init(char *key, int64_t size);
+
+/* Builds the shared value buffer (db_bench's RandomGenerator: Random(301) fragments that
+ * compress to `ratio`), at least max(1 MiB, value_size) bytes. Returns 0 or -1 (no memory). */
+int bench_values_init(double ratio, int64_t value_size);
+/* Next `len` bytes of the value buffer; *pos is the caller's (per-thread) cursor. */
+const char *bench_value_next(size_t *pos, size_t len);
+
+/* ---- filesystem helpers ---- */
+/* Removes the DB files (CURRENT, MANIFEST-*, *.sst, *.log, LOCK, LOG*, OPTIONS*) in dir and
+ * the dir if that empties it, like RocksDB's DestroyDB; other files are left alone. */
+void bench_destroy_db(const char *dir);
+/* mkdir -p of the parent of path. */
+void bench_mkdir_parent(const char *path);
+/* Total bytes of the regular files in dir, or -1. */
+int64_t bench_dir_bytes(const char *dir);
+/* Monotonic and wall clocks in microseconds. */
+uint64_t bench_now_us(void);
+double bench_wall_s(void);
+
+/* ---- per-run state shared by the benchmark threads ---- */
+enum { OP_READ, OP_WRITE, OP_DELETE, OP_SEEK, OP_UPDATE, OP_NTYPES };
+
+typedef struct bench_run {
+  shale_db *db;
+  const bench_flags *f;
+  const char *name;
+  int64_t num; /* key space [0, num) of this benchmark */
+  int64_t reads, writes, deletes;
+  int64_t key_size, value_size, batch;
+  unsigned wflags;         /* SHALE_SYNC / SHALE_NO_WAL */
+  int nthreads;            /* threads that report, the writer of readwhilewriting aside */
+  atomic_int readers_done; /* lets readwhilewriting's writer stop with the readers */
+  atomic_int stop;         /* set on a fatal or NOTSUP error: every thread winds down */
+} bench_run;
+
+typedef struct bench_slot { /* one cache line per thread: ops done over the whole run */
+  _Atomic uint64_t ops;
+  char pad[56];
+} bench_slot;
+
+typedef struct bench_thread {
+  bench_run *run;
+  int tid;
+  uint64_t rng;
+  bench_slot *slot;
+  /* stats, as db_bench's Stats */
+  uint64_t start_us, finish_us, last_op_us;
+  int64_t done, bytes, next_report;
+  int64_t found, nreads, nwrites, range_dels;
+  int64_t dur_ops, dur_checked;
+  int exclude;        /* readwhilewriting's writer: not merged into the report */
+  bench_hist *hist;   /* OP_NTYPES histograms when --histogram, else NULL */
+  const char *notsup; /* the call that returned SHALE_NOTSUP, if any */
+  /* scratch reused for every op: no per-op allocation in the tool */
+  char *key, *key2;
+  size_t vpos;
+  shale_batch *batch;
+} bench_thread;
+
+/* Records n finished ops of type op (histogram, progress line, report counters). */
+void bench_finished_slow(bench_thread *t);
+static inline void bench_finished(bench_thread *t, int64_t n, int op) {
+  if (t->hist) {
+    uint64_t now = bench_now_us();
+    bench_hist_add(&t->hist[op], now - t->last_op_us);
+    t->last_op_us = now;
+  }
+  t->done += n;
+  atomic_store_explicit(&t->slot->ops,
+                        atomic_load_explicit(&t->slot->ops, memory_order_relaxed) + (uint64_t)n,
+                        memory_order_relaxed);
+  if (t->done >= t->next_report) bench_finished_slow(t);
+}
+/* db_bench's Duration::Done: 1 when max_ops ops are done or --duration seconds passed. */
+int bench_done(bench_thread *t, int64_t increment, int64_t max_ops);
+/* Checks a call's status: 1 on SHALE_OK; 0 on SHALE_NOTSUP (recorded, the run stops);
+ * any other error prints the call and the engine's message and exits. */
+int bench_ok(bench_thread *t, int rc, const char *call);
+
+/* ---- benchmark bodies (shale_bench_workloads.c) ---- */
+typedef void (*bench_fn)(bench_thread *t);
+void bench_fillseq(bench_thread *t);
+void bench_fillrandom(bench_thread *t);
+void bench_readseq(bench_thread *t);
+void bench_readreverse(bench_thread *t);
+void bench_readrandom(bench_thread *t);
+void bench_seekrandom(bench_thread *t);
+void bench_deleteseq(bench_thread *t);
+void bench_deleterandom(bench_thread *t);
+void bench_readwhilewriting(bench_thread *t);
+void bench_readrandomwriterandom(bench_thread *t);
+void bench_updaterandom(bench_thread *t);
+void bench_scanrandom(bench_thread *t);
+/* Untimed preparation of readafterdelete / scanafterdelete, on the calling thread.
+ * Returns SHALE_OK, SHALE_NOTSUP or the error (printed). */
+int bench_delete_every_other(bench_run *r);
+int bench_delete_runs(bench_run *r, int64_t width);
+
+/* ---- the driver (shale_bench_main.c) ---- */
+enum { MSG_NONE, MSG_FOUND, MSG_RW, MSG_UPDATE };
+
+typedef struct bench_def bench_def;
+typedef void (*bench_special)(bench_run *r, const bench_def *d);
+struct bench_def {
+  const char *name;
+  bench_fn fn;           /* body run on each thread; NULL for the single-call ones */
+  int fresh;             /* destroys the DB first, as db_bench's fill benchmarks */
+  int msg;               /* MSG_*: what follows "operations;" */
+  bench_special special; /* untimed setup, or one maintenance call */
+};
+
+extern char bench_db_path[4096];
+extern shale_options bench_opts; /* what the DB was opened with */
+extern int bench_stats_printed;  /* stats lines replace the progress line */
+
+/* Runs d->fn on r->nthreads threads (plus readwhilewriting's writer) and prints the result
+ * line; msg, if set, replaces the one d->msg selects; *sum gets the merged stats.
+ * Returns 0, or -1 after printing a note when the engine returned SHALE_NOTSUP. */
+int bench_run_timed(bench_run *r, const bench_def *d, const char *msg, bench_thread *sum);
+/* Prints db_bench's result line from merged stats s. */
+void bench_print_result(const char *name, const bench_thread *s, double thread_secs,
+                        const char *msg);
+void bench_note_notsup(const char *name, const char *call);
+/* A property of the DB (freed with shale_free), or NULL when the engine has none. */
+char *bench_prop(const char *name);
+int bench_prop_int(const char *name, int64_t *out);
+void bench_print_prop(const char *name, const char *what);
+/* Ops finished by every thread since the start of the run. */
+uint64_t bench_total_ops(void);
+
+/* ---- single-call benchmarks and the interval reporter (shale_bench_special.c) ---- */
+void bench_special_readafterdelete(bench_run *r, const bench_def *d);
+void bench_special_scanafterdelete(bench_run *r, const bench_def *d);
+void bench_special_deletepersist(bench_run *r, const bench_def *d);
+void bench_special_compact(bench_run *r, const bench_def *d);
+void bench_special_flush(bench_run *r, const bench_def *d);
+void bench_special_waitforcompaction(bench_run *r, const bench_def *d);
+void bench_special_stats(bench_run *r, const bench_def *d);
+void bench_special_levelstats(bench_run *r, const bench_def *d);
+void bench_special_sstables(bench_run *r, const bench_def *d);
+/* --report_interval_seconds and --stats_interval_seconds, on a thread of their own. */
+void bench_monitor_start(const bench_flags *f);
+void bench_monitor_stop(void);
+
+#endif /* SHALE_TOOLS_SHALE_BENCH_H */

@@ -1,0 +1,236 @@
+/* shale_bench_special.c — shale-bench's benchmarks that are not a plain timed loop: the
+ * maintenance calls (compact, flush, waitforcompaction), the property dumps (stats,
+ * levelstats, sstables), the delete-heavy ones of our own (readafterdelete,
+ * scanafterdelete, deletepersist), and the interval reporter thread. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shale_bench.h"
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void fail(const char *name, const char *call, int rc) {
+  fprintf(stderr, "shale-bench: %s: %s failed: %s\n", name, call, shale_strerror(rc));
+  exit(1);
+}
+
+/* ---- delete-heavy benchmarks of our own ---- */
+
+/* readrandom over [0, num) after deleting every other key, untimed. */
+void bench_special_readafterdelete(bench_run *r, const bench_def *d) {
+  fprintf(stderr, "%s: deleting every other key of %" PRId64 " (untimed)\n", d->name, r->num);
+  int rc = bench_delete_every_other(r);
+  if (rc == SHALE_NOTSUP) return bench_note_notsup(d->name, "shale_write");
+  if (rc != SHALE_OK) exit(1);
+  bench_run_timed(r, d, NULL, NULL);
+}
+
+/* Seeks that land in, and scans across, runs of range_tombstone_width deleted keys. */
+void bench_special_scanafterdelete(bench_run *r, const bench_def *d) {
+  int64_t w = r->f->range_tombstone_width;
+  fprintf(stderr, "%s: deleting runs of %" PRId64 " keys, every other run (untimed)\n", d->name, w);
+  int rc = bench_delete_runs(r, w);
+  if (rc == SHALE_NOTSUP) return bench_note_notsup(d->name, "shale_write");
+  if (rc != SHALE_OK) exit(1);
+  bench_run_timed(r, d, NULL, NULL);
+}
+
+/* shale.deletes-persisted-before as seconds since the epoch; the unit is guessed from the
+ * magnitude (s, ms, us or ns) so the tool does not depend on the engine's choice. */
+static double persisted_before(void) {
+  char *v = bench_prop("shale.deletes-persisted-before"), *end;
+  if (!v) return -1;
+  double x = strtod(v, &end);
+  int ok = end != v;
+  shale_free(v);
+  if (!ok) return -1;
+  return x > 1e17 ? x / 1e9 : x > 1e14 ? x / 1e6 : x > 1e11 ? x / 1e3 : x;
+}
+
+static void persist_line(double since, double pb, double last_delete) {
+  int64_t bytes = bench_dir_bytes(bench_db_path);
+  char lag[64];
+  if (pb <= 0)
+    snprintf(lag, sizeof(lag), "none yet");
+  else if (pb >= last_delete)
+    snprintf(lag, sizeof(lag), "all");
+  else
+    snprintf(lag, sizeof(lag), "lagging %.1f s", last_delete - pb);
+  printf("deletepersist: %6.1f s after the last delete: persisted %s, db dir %.2f MB\n", since, lag,
+         (double)bytes / 1048576.0);
+  fflush(stdout);
+}
+
+/* Times the deletes as deleterandom, then polls until the engine reports them purged
+ * (or 2 * delete_persist_seconds + 10 s pass), printing the DB directory size as it goes. */
+void bench_special_deletepersist(bench_run *r, const bench_def *d) {
+  double deadline = bench_opts.delete_persist_seconds, limit = 2 * deadline + 10;
+  int64_t before = bench_dir_bytes(bench_db_path);
+  if (bench_run_timed(r, d, NULL, NULL)) return;
+  double last_delete = bench_wall_s(), pb = persisted_before(), since = 0, next_line = 0;
+  if (pb < 0) {
+    printf(
+        "deletepersist: property shale.deletes-persisted-before is not available from the "
+        "engine\n");
+    return;
+  }
+  while (pb < last_delete && since < limit) {
+    if (since >= next_line) persist_line(since, pb, last_delete), next_line += 1;
+    sleep_ms(100);
+    since = bench_wall_s() - last_delete;
+    pb = persisted_before();
+  }
+  persist_line(since, pb, last_delete);
+  printf(
+      "deletepersist: %s %.1f s after the last delete (deadline %g s); db dir %.2f MB -> %.2f MB\n",
+      pb >= last_delete ? "every delete persisted" : "NOT all deletes persisted", since, deadline,
+      (double)before / 1048576.0, (double)bench_dir_bytes(bench_db_path) / 1048576.0);
+}
+
+/* ---- maintenance ---- */
+
+/* db_bench times compact as one op. */
+void bench_special_compact(bench_run *r, const bench_def *d) {
+  bench_thread s;
+  memset(&s, 0, sizeof(s));
+  printf("DB path: [%s]\n", bench_db_path);
+  s.start_us = bench_now_us();
+  int rc = shale_compact_range(r->db, NULL, 0, NULL, 0);
+  s.finish_us = bench_now_us();
+  if (rc == SHALE_NOTSUP) return bench_note_notsup(d->name, "shale_compact_range");
+  if (rc != SHALE_OK) fail(d->name, "shale_compact_range", rc);
+  bench_print_result(d->name, &s, (double)(s.finish_us - s.start_us) * 1e-6, NULL);
+}
+
+void bench_special_flush(bench_run *r, const bench_def *d) {
+  int rc = shale_flush(r->db);
+  if (rc == SHALE_NOTSUP) return bench_note_notsup(d->name, "shale_flush");
+  if (rc != SHALE_OK) fail(d->name, "shale_flush", rc);
+  printf("flush memtable\n");
+}
+
+/* There is no wait-for-compaction call: poll until the engine says nothing is pending, or
+ * (without that property) until no sealed memtable waits and L0 is under its trigger. */
+static const char *wait_compactions(void) {
+  int64_t pending, imm, l0;
+  for (int polls = 0, quiet = 0; polls < 12000; polls++, sleep_ms(50)) {
+    if (bench_prop_int("shale.compaction-pending", &pending) == 0) {
+      if (!pending) return NULL;
+      continue;
+    }
+    if (bench_prop_int("shale.num-immutable-memtables", &imm) ||
+        bench_prop_int("shale.num-files-at-level0", &l0))
+      return "the engine reports no compaction state";
+    quiet = imm == 0 && l0 < bench_opts.level0_compaction_trigger ? quiet + 1 : 0;
+    if (quiet >= 3) return NULL;
+  }
+  return "gave up after 600 s";
+}
+
+void bench_special_waitforcompaction(bench_run *r, const bench_def *d) {
+  printf("waitforcompaction(%s): started\n", bench_db_path);
+  fflush(stdout);
+  const char *why = wait_compactions();
+  printf("waitforcompaction(%s): finished%s%s\n", bench_db_path, why ? ": " : "", why ? why : "");
+}
+
+/* ---- property dumps ---- */
+
+void bench_special_stats(bench_run *r, const bench_def *d) {
+  bench_print_prop("shale.stats", d->name);
+}
+void bench_special_sstables(bench_run *r, const bench_def *d) {
+  bench_print_prop("shale.sstables", d->name);
+}
+
+/* RocksDB's rocksdb.levelstats table; built from per-level file counts if the engine has
+ * no shale.levelstats. */
+void bench_special_levelstats(bench_run *r, const bench_def *d) {
+  char *v = bench_prop("shale.levelstats");
+  if (v) {
+    printf("%s%s", v, v[0] && v[strlen(v) - 1] == '\n' ? "" : "\n");
+    shale_free(v);
+    return;
+  }
+  int64_t files;
+  char name[64];
+  printf("Level Files\n-----------\n");
+  for (int level = 0; level < 64; level++) {
+    snprintf(name, sizeof(name), "shale.num-files-at-level%d", level);
+    if (bench_prop_int(name, &files)) {
+      if (level == 0)
+        printf("%-12s : property %s is not available from the engine\n", d->name, name);
+      break;
+    }
+    printf("%3d %8" PRId64 "\n", level, files);
+  }
+}
+
+/* ---- interval reporter ---- */
+
+static pthread_t monitor;
+static atomic_int monitor_stop;
+static int monitor_on;
+
+static void stats_line(uint64_t t0, uint64_t now, uint64_t *last_t, uint64_t *last_ops, int per) {
+  uint64_t ops = bench_total_ops();
+  double secs = (double)(now - t0) * 1e-6, isecs = (double)(now - *last_t) * 1e-6;
+  char date[32];
+  time_t wall = time(NULL);
+  strftime(date, sizeof(date), "%Y/%m/%d-%H:%M:%S", localtime(&wall));
+  fprintf(stderr,
+          "%s ... all threads: (%" PRIu64 ",%" PRIu64
+          ") ops and (%.1f,%.1f) ops/second in (%.6f,%.6f) seconds\n",
+          date, ops - *last_ops, ops, isecs > 0 ? (double)(ops - *last_ops) / isecs : 0,
+          secs > 0 ? (double)ops / secs : 0, isecs, secs);
+  if (per) {
+    char *v = bench_prop("shale.stats");
+    if (v) fprintf(stderr, "%s\n", v);
+    shale_free(v);
+  }
+  *last_t = now, *last_ops = ops;
+}
+
+static void *monitor_main(void *arg) {
+  const bench_flags *f = arg;
+  FILE *csv = NULL;
+  if (f->report_interval_seconds > 0 && !(csv = fopen(f->report_file, "w")))
+    fprintf(stderr, "shale-bench: cannot write --report_file %s\n", f->report_file);
+  if (csv) fprintf(csv, "secs_elapsed,interval_qps\n"), fflush(csv);
+  uint64_t t0 = bench_now_us(), rep_us = (uint64_t)f->report_interval_seconds * 1000000u;
+  uint64_t stat_us = (uint64_t)f->stats_interval_seconds * 1000000u;
+  uint64_t next_rep = t0 + rep_us, next_stat = t0 + stat_us, rep_ops = 0, stat_ops = 0, stat_t = t0;
+  while (!atomic_load(&monitor_stop)) {
+    sleep_ms(20);
+    uint64_t now = bench_now_us();
+    if (csv && now >= next_rep) { /* db_bench's ReporterAgent: rounded secs, ops since last row */
+      uint64_t ops = bench_total_ops();
+      fprintf(csv, "%" PRIu64 ",%" PRIu64 "\n", (now - t0 + 500000) / 1000000, ops - rep_ops);
+      fflush(csv);
+      rep_ops = ops, next_rep += rep_us;
+    }
+    if (stat_us && now >= next_stat)
+      stats_line(t0, now, &stat_t, &stat_ops, f->stats_per_interval > 0), next_stat += stat_us;
+  }
+  if (csv) fclose(csv);
+  return NULL;
+}
+
+void bench_monitor_start(const bench_flags *f) {
+  if (f->report_interval_seconds <= 0 && f->stats_interval_seconds <= 0) return;
+  bench_stats_printed = f->stats_interval_seconds > 0;
+  monitor_on = pthread_create(&monitor, NULL, monitor_main, (void *)f) == 0;
+}
+
+void bench_monitor_stop(void) {
+  if (!monitor_on) return;
+  atomic_store(&monitor_stop, 1);
+  pthread_join(monitor, NULL);
+  monitor_on = 0;
+}

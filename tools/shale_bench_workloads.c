@@ -1,0 +1,280 @@
+/* shale_bench_workloads.c — the bodies of shale-bench's benchmarks, one function per thread,
+ * following db_bench's DoWrite / ReadRandom / SeekRandom / DoDelete loops. The hot loops
+ * reuse per-thread key buffers and batches: the tool must not be what limits the engine. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "shale_bench.h"
+
+#define STOPPED(r) atomic_load_explicit(&(r)->stop, memory_order_relaxed)
+
+static inline uint64_t rand_key(bench_thread *t) {
+  uint64_t n = (uint64_t)t->run->num;
+  return n ? bench_rand(&t->rng) % n : 0;
+}
+
+static inline uint64_t next_key(bench_thread *t, int random, uint64_t *seq) {
+  return random ? rand_key(t) : (*seq)++;
+}
+
+/* ---- writes ---- */
+
+/* One put, or one batch of r->batch puts, counted as that many ops. */
+static int write_step(bench_thread *t, int random, uint64_t *seq) {
+  bench_run *r = t->run;
+  size_t ks = (size_t)r->key_size, vs = (size_t)r->value_size;
+  if (r->batch == 1) {
+    bench_key_set(t->key, r->key_size, next_key(t, random, seq));
+    const char *v = bench_value_next(&t->vpos, vs);
+    if (!bench_ok(t, shale_put(r->db, t->key, ks, v, vs, r->wflags), "shale_put")) return 0;
+  } else {
+    shale_batch_clear(t->batch);
+    for (int64_t j = 0; j < r->batch; j++) {
+      bench_key_set(t->key, r->key_size, next_key(t, random, seq));
+      const char *v = bench_value_next(&t->vpos, vs);
+      if (!bench_ok(t, shale_batch_put(t->batch, t->key, ks, v, vs), "shale_batch_put")) return 0;
+    }
+    if (!bench_ok(t, shale_write(r->db, t->batch, r->wflags), "shale_write")) return 0;
+  }
+  t->bytes += r->batch * (int64_t)(ks + vs);
+  t->nwrites += r->batch;
+  bench_finished(t, r->batch, OP_WRITE);
+  return 1;
+}
+
+/* --writes_per_range_tombstone: after every N writes (past --writes_before_delete_range),
+ * delete [k, k + range_tombstone_width) where k is the key generator's next key, as db_bench. */
+static int maybe_range_delete(bench_thread *t, int random, uint64_t *seq) {
+  const bench_flags *f = t->run->f;
+  int64_t n = f->writes_per_range_tombstone, since = t->nwrites - f->writes_before_delete_range;
+  if (n <= 0 || since <= 0 || since / n <= t->range_dels) return 1;
+  if (f->max_num_range_tombstones > 0 && t->range_dels >= f->max_num_range_tombstones) return 1;
+  uint64_t begin = next_key(t, random, seq);
+  bench_key_set(t->key, t->run->key_size, begin);
+  bench_key_set(t->key2, t->run->key_size, begin + (uint64_t)f->range_tombstone_width);
+  t->range_dels++;
+  int rc = shale_delete_range(t->run->db, t->key, (size_t)t->run->key_size, t->key2,
+                              (size_t)t->run->key_size, t->run->wflags);
+  return bench_ok(t, rc, "shale_delete_range");
+}
+
+static void do_write(bench_thread *t, int random) {
+  bench_run *r = t->run;
+  uint64_t seq = 0;
+  while (!bench_done(t, r->batch, r->writes))
+    if (!write_step(t, random, &seq) || !maybe_range_delete(t, random, &seq)) return;
+}
+
+void bench_fillseq(bench_thread *t) { do_write(t, 0); }
+void bench_fillrandom(bench_thread *t) { do_write(t, 1); }
+
+/* ---- point reads ---- */
+
+/* Gets key k; returns 1 found, 0 absent, -1 when the run must stop. */
+static int get_one(bench_thread *t, uint64_t k) {
+  bench_run *r = t->run;
+  void *v;
+  size_t vlen;
+  bench_key_set(t->key, r->key_size, k);
+  int rc = shale_get(r->db, NULL, t->key, (size_t)r->key_size, &v, &vlen);
+  t->nreads++;
+  if (rc == SHALE_NOTFOUND) return 0;
+  if (!bench_ok(t, rc, "shale_get")) return -1;
+  shale_free(v);
+  t->found++;
+  t->bytes += r->key_size + (int64_t)vlen;
+  return 1;
+}
+
+void bench_readrandom(bench_thread *t) {
+  while (!bench_done(t, 1, t->run->reads)) {
+    if (get_one(t, rand_key(t)) < 0) return;
+    bench_finished(t, 1, OP_READ);
+  }
+}
+
+/* ---- iterators ---- */
+
+static shale_iter *iter_open(bench_thread *t) {
+  shale_iter *it = NULL;
+  return bench_ok(t, shale_iter_new(t->run->db, NULL, &it), "shale_iter_new") ? it : NULL;
+}
+
+static int iter_close(bench_thread *t, shale_iter *it) {
+  int rc = shale_iter_status(it);
+  shale_iter_free(it);
+  return bench_ok(t, rc, "shale_iter_status");
+}
+
+static void do_scan(bench_thread *t, int reverse) {
+  shale_iter *it = iter_open(t);
+  if (!it) return;
+  if (reverse)
+    shale_iter_seek_last(it);
+  else
+    shale_iter_seek_first(it);
+  for (int64_t i = 0; i < t->run->reads && shale_iter_valid(it) && !STOPPED(t->run); i++) {
+    size_t kl, vl;
+    shale_iter_key(it, &kl);
+    shale_iter_value(it, &vl);
+    t->bytes += (int64_t)(kl + vl);
+    bench_finished(t, 1, OP_READ);
+    if (reverse)
+      shale_iter_prev(it);
+    else
+      shale_iter_next(it);
+  }
+  iter_close(t, it);
+}
+
+void bench_readseq(bench_thread *t) { do_scan(t, 0); }
+void bench_readreverse(bench_thread *t) { do_scan(t, 1); }
+
+/* Seeks to a random key, counts an exact hit as found, then reads up to `nexts` entries. */
+static void do_seek(bench_thread *t, int64_t nexts) {
+  bench_run *r = t->run;
+  shale_iter *it = iter_open(t);
+  if (!it) return;
+  while (!bench_done(t, 1, r->reads)) {
+    bench_key_set(t->key, r->key_size, rand_key(t));
+    shale_iter_seek(it, t->key, (size_t)r->key_size);
+    t->nreads++;
+    size_t kl, vl;
+    if (shale_iter_valid(it)) {
+      const void *k = shale_iter_key(it, &kl);
+      if (kl == (size_t)r->key_size && memcmp(k, t->key, kl) == 0) t->found++;
+    }
+    for (int64_t j = 0; j < nexts && shale_iter_valid(it); j++) {
+      shale_iter_key(it, &kl);
+      shale_iter_value(it, &vl);
+      t->bytes += (int64_t)(kl + vl);
+      shale_iter_next(it);
+    }
+    if (!shale_iter_valid(it) && !bench_ok(t, shale_iter_status(it), "shale_iter_seek")) break;
+    bench_finished(t, 1, OP_SEEK);
+  }
+  iter_close(t, it);
+}
+
+void bench_seekrandom(bench_thread *t) { do_seek(t, t->run->f->seek_nexts); }
+
+/* scanafterdelete: each seek scans far enough to cross a deleted run. */
+void bench_scanrandom(bench_thread *t) {
+  const bench_flags *f = t->run->f;
+  do_seek(t, f->seek_nexts > 0 ? f->seek_nexts : f->range_tombstone_width);
+}
+
+/* ---- deletes ---- */
+
+static void do_delete(bench_thread *t, int random) {
+  bench_run *r = t->run;
+  size_t ks = (size_t)r->key_size;
+  uint64_t seq = 0;
+  while (!bench_done(t, r->batch, r->deletes)) {
+    if (r->batch == 1) {
+      bench_key_set(t->key, r->key_size, next_key(t, random, &seq));
+      if (!bench_ok(t, shale_delete(r->db, t->key, ks, r->wflags), "shale_delete")) return;
+    } else {
+      shale_batch_clear(t->batch);
+      for (int64_t j = 0; j < r->batch; j++) {
+        bench_key_set(t->key, r->key_size, next_key(t, random, &seq));
+        if (!bench_ok(t, shale_batch_delete(t->batch, t->key, ks), "shale_batch_delete")) return;
+      }
+      if (!bench_ok(t, shale_write(r->db, t->batch, r->wflags), "shale_write")) return;
+    }
+    bench_finished(t, r->batch, OP_DELETE);
+  }
+}
+
+void bench_deleteseq(bench_thread *t) { do_delete(t, 0); }
+void bench_deleterandom(bench_thread *t) { do_delete(t, 1); }
+
+/* ---- mixed ---- */
+
+static int put_random(bench_thread *t) {
+  bench_run *r = t->run;
+  bench_key_set(t->key, r->key_size, rand_key(t));
+  const char *v = bench_value_next(&t->vpos, (size_t)r->value_size);
+  int rc = shale_put(r->db, t->key, (size_t)r->key_size, v, (size_t)r->value_size, r->wflags);
+  t->nwrites++;
+  t->bytes += r->key_size + r->value_size;
+  return bench_ok(t, rc, "shale_put");
+}
+
+/* db_bench: thread 0 writes random keys until every reader is done; it does not report. */
+void bench_readwhilewriting(bench_thread *t) {
+  bench_run *r = t->run;
+  if (t->tid > 0) {
+    bench_readrandom(t);
+    atomic_fetch_add(&r->readers_done, 1);
+    return;
+  }
+  t->exclude = 1;
+  while (atomic_load_explicit(&r->readers_done, memory_order_relaxed) < r->nthreads &&
+         !STOPPED(r)) {
+    if (!put_random(t)) return;
+    bench_finished(t, 1, OP_WRITE);
+  }
+}
+
+void bench_readrandomwriterandom(bench_thread *t) {
+  bench_run *r = t->run;
+  while (!bench_done(t, 1, r->reads)) {
+    int read = (int64_t)(bench_rand(&t->rng) % 100) < r->f->readwritepercent;
+    if (read ? get_one(t, rand_key(t)) < 0 : !put_random(t)) return;
+    bench_finished(t, 1, read ? OP_READ : OP_WRITE);
+  }
+}
+
+/* Read-modify-write of random keys; one op per get+put, as db_bench's UpdateRandom. */
+void bench_updaterandom(bench_thread *t) {
+  bench_run *r = t->run;
+  while (!bench_done(t, 1, r->reads)) {
+    uint64_t k = rand_key(t);
+    if (get_one(t, k) < 0) return;
+    const char *v = bench_value_next(&t->vpos, (size_t)r->value_size);
+    int rc = shale_put(r->db, t->key, (size_t)r->key_size, v, (size_t)r->value_size, r->wflags);
+    if (!bench_ok(t, rc, "shale_put")) return;
+    t->bytes += r->key_size + r->value_size;
+    bench_finished(t, 1, OP_UPDATE);
+  }
+}
+
+/* ---- untimed preparation ---- */
+
+/* Deletes the keys [begin, end) with stride `step`, 1000 per batch. */
+static int delete_keys(bench_run *r, shale_batch *b, char *key, uint64_t begin, uint64_t end,
+                       uint64_t step) {
+  int rc = SHALE_OK;
+  for (uint64_t k = begin; k < end && rc == SHALE_OK; k += step) {
+    bench_key_set(key, r->key_size, k);
+    rc = shale_batch_delete(b, key, (size_t)r->key_size);
+    if (rc == SHALE_OK && (shale_batch_count(b) >= 1000 || k + step >= end)) {
+      rc = shale_write(r->db, b, r->wflags);
+      shale_batch_clear(b);
+    }
+  }
+  return rc;
+}
+
+static int prep_deletes(bench_run *r, int64_t width) {
+  shale_batch *b = NULL;
+  char *key = malloc((size_t)r->key_size + 8);
+  int rc = key ? shale_batch_new(&b) : SHALE_NOMEM;
+  if (rc == SHALE_OK) {
+    bench_key_init(key, r->key_size);
+    uint64_t num = (uint64_t)r->num, w = (uint64_t)width;
+    if (width == 0) rc = delete_keys(r, b, key, 1, num, 2); /* every other key */
+    for (uint64_t base = 0; width > 0 && base < num && rc == SHALE_OK; base += 2 * w)
+      rc = delete_keys(r, b, key, base, base + w < num ? base + w : num, 1);
+  }
+  if (rc != SHALE_OK && rc != SHALE_NOTSUP)
+    fprintf(stderr, "shale-bench: %s: deleting keys: %s (%s)\n", r->name, shale_strerror(rc),
+            shale_errmsg(r->db));
+  shale_batch_free(b);
+  free(key);
+  return rc;
+}
+
+int bench_delete_every_other(bench_run *r) { return prep_deletes(r, 0); }
+int bench_delete_runs(bench_run *r, int64_t width) { return prep_deletes(r, width); }
