@@ -1,7 +1,9 @@
-/* block_cache.c — sharded LRU block cache; see block_cache.h.
- * Each shard: a chained hash table and a circular LRU list of the entries that only the
- * cache references (refs == 1). Pinned entries sit in the table but in no list, so eviction
- * never has to skip them. Blocks are freed outside the shard lock. */
+/* block_cache.c — sharded CLOCK block cache; see block_cache.h.
+ * Each shard: a chained hash table and a ring of every cached entry with a clock hand. A hit
+ * only bumps the entry's refcount and sets its referenced bit — it touches no other entry, so
+ * the hit path is one hash-chain walk under a short lock (an LRU list would dirty two
+ * neighbours' cache lines per hit and per release). Eviction sweeps the hand: pinned entries
+ * are skipped, referenced ones get a second chance. Blocks are freed outside the lock. */
 #include "sstable/block_cache.h"
 
 #include <pthread.h>
@@ -13,11 +15,12 @@
 
 struct bc_handle {               /* the entry itself; handles are entries */
   struct bc_handle *hnext;       /* hash chain */
-  struct bc_handle *prev, *next; /* LRU links while refs == 1 && in_cache */
+  struct bc_handle *prev, *next; /* ring links while in_cache */
   uint64_t id, off;
   uint64_t hash;
   uint32_t refs; /* the cache's own reference (while in_cache) + one per handle */
   int in_cache;
+  int referenced; /* hit since the hand last passed */
   size_t charge, len;
   uint8_t *data;
 };
@@ -27,7 +30,8 @@ typedef struct shard {
   pthread_mutex_t mu;
   bc_entry **table;
   size_t nbuckets, count; /* nbuckets is a power of two */
-  bc_entry lru;           /* sentinel: lru.next is the oldest */
+  bc_entry ring;          /* sentinel of the ring of cached entries */
+  bc_entry *hand;         /* next entry the clock considers (may be the sentinel) */
   size_t usage, capacity;
   uint64_t hits, misses;
   char pad[64];
@@ -72,7 +76,8 @@ int block_cache_new(size_t capacity, block_cache **out) {
     s->table = calloc(s->nbuckets, sizeof *s->table);
     if (!s->table) goto fail;
     pthread_mutex_init(&s->mu, NULL);
-    s->lru.next = s->lru.prev = &s->lru;
+    s->ring.next = s->ring.prev = &s->ring;
+    s->hand = &s->ring;
     s->capacity = (capacity + n - 1) / n;
   }
   *out = c;
@@ -127,17 +132,18 @@ static bc_entry **find_slot(shard *s, uint64_t h, uint64_t id, uint64_t off) {
   return p;
 }
 
-static void lru_remove(bc_entry *e) {
+static void ring_remove(shard *s, bc_entry *e) {
+  if (s->hand == e) s->hand = e->next;
   e->prev->next = e->next;
   e->next->prev = e->prev;
   e->prev = e->next = NULL;
 }
 
-static void lru_append(shard *s, bc_entry *e) { /* newest at the tail */
-  e->next = &s->lru;
-  e->prev = s->lru.prev;
+static void ring_insert(shard *s, bc_entry *e) { /* just behind the hand: visited last */
+  e->next = s->hand;
+  e->prev = s->hand->prev;
   e->prev->next = e;
-  s->lru.prev = e;
+  s->hand->prev = e;
 }
 
 static void grow(shard *s) {
@@ -159,10 +165,13 @@ static void grow(shard *s) {
   s->nbuckets = nb;
 }
 
-/* Drops the cache's reference to e (already out of the table); returns e if it must be
- * freed now, to be chained on *dead. */
-static void unref_locked(shard *s, bc_entry *e, bc_entry **dead) {
-  if (e->refs == 1 && e->prev) lru_remove(e);
+/* Takes e out of the table and the ring and drops the cache's reference; chains e on *dead
+ * when nobody else holds it. */
+static void remove_locked(shard *s, bc_entry **slot, bc_entry *e, bc_entry **dead) {
+  *slot = e->hnext;
+  s->count--;
+  e->in_cache = 0;
+  ring_remove(s, e);
   if (--e->refs == 0) {
     s->usage -= e->charge;
     e->hnext = *dead;
@@ -171,13 +180,16 @@ static void unref_locked(shard *s, bc_entry *e, bc_entry **dead) {
 }
 
 static void evict_locked(shard *s, bc_entry **dead) {
-  while (s->usage > s->capacity && s->lru.next != &s->lru) {
-    bc_entry *e = s->lru.next;
-    bc_entry **slot = find_slot(s, e->hash, e->id, e->off);
-    *slot = e->hnext;
-    s->count--;
-    e->in_cache = 0;
-    unref_locked(s, e, dead);
+  size_t budget = 2 * s->count + 2; /* two turns: clears every bit, then finds any victim */
+  while (s->usage > s->capacity && s->count > 0 && budget-- > 0) {
+    bc_entry *e = s->hand;
+    s->hand = e->next;
+    if (e == &s->ring || e->refs > 1) continue; /* sentinel, or pinned */
+    if (e->referenced) {
+      e->referenced = 0;
+      continue;
+    }
+    remove_locked(s, find_slot(s, e->hash, e->id, e->off), e, dead);
   }
 }
 
@@ -195,8 +207,8 @@ bc_handle *block_cache_lookup(block_cache *c, uint64_t id, uint64_t off) {
   pthread_mutex_lock(&s->mu);
   bc_entry *e = *find_slot(s, h, id, off);
   if (e) {
-    if (e->refs == 1) lru_remove(e);
     e->refs++;
+    e->referenced = 1;
     s->hits++;
   } else {
     s->misses++;
@@ -215,6 +227,7 @@ bc_handle *block_cache_insert(block_cache *c, uint64_t id, uint64_t off, void *d
   e->hash = h;
   e->refs = 2; /* the cache's and the caller's */
   e->in_cache = 1;
+  e->referenced = 0;
   e->len = len;
   e->charge = len + sizeof *e;
   e->data = data;
@@ -222,15 +235,10 @@ bc_handle *block_cache_insert(block_cache *c, uint64_t id, uint64_t off, void *d
   bc_entry *dead = NULL;
   pthread_mutex_lock(&s->mu);
   bc_entry **slot = find_slot(s, h, id, off);
-  if (*slot) { /* replace: the old entry lives on while pinned */
-    bc_entry *old = *slot;
-    *slot = old->hnext;
-    s->count--;
-    old->in_cache = 0;
-    unref_locked(s, old, &dead);
-  }
+  if (*slot) remove_locked(s, slot, *slot, &dead); /* replaced: lives on while pinned */
   e->hnext = s->table[h & (s->nbuckets - 1)];
   s->table[h & (s->nbuckets - 1)] = e;
+  ring_insert(s, e);
   s->usage += e->charge;
   if (++s->count > s->nbuckets) grow(s);
   evict_locked(s, &dead);
@@ -248,12 +256,11 @@ void block_cache_release(block_cache *c, bc_handle *e) {
   shard *s = shard_of(c, e->hash);
   bc_entry *dead = NULL;
   pthread_mutex_lock(&s->mu);
-  if (--e->refs == 0) {
+  if (--e->refs == 0) { /* already out of the cache */
     s->usage -= e->charge;
     dead = e;
     e->hnext = NULL;
-  } else if (e->refs == 1 && e->in_cache) {
-    lru_append(s, e);
+  } else if (s->usage > s->capacity) { /* eviction may have been blocked by this pin */
     evict_locked(s, &dead);
   }
   pthread_mutex_unlock(&s->mu);

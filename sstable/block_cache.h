@@ -1,7 +1,8 @@
-/* block_cache.h — a sharded LRU cache of uncompressed SSTable blocks shared by every reader of
- * a DB. Entries are refcounted: a handle pins its block until released, and eviction only
- * takes unpinned blocks, so a block never vanishes under a reader. Each shard has its own
- * mutex; a hit costs one hash, one lock and a few pointer moves.
+/* block_cache.h — a sharded cache of uncompressed SSTable blocks shared by every reader of a
+ * DB, with CLOCK (second-chance) eviction. Entries are refcounted: a handle pins its block
+ * until released, and eviction only takes unpinned blocks, so a block never vanishes under a
+ * reader. Each shard has its own mutex; a hit costs one hash, a short chain walk and a
+ * refcount bump on the entry itself.
  * Thread-safety: every function may be called from any thread at once. */
 #ifndef SHALE_SSTABLE_BLOCK_CACHE_H
 #define SHALE_SSTABLE_BLOCK_CACHE_H
