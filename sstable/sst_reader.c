@@ -20,6 +20,7 @@
 #include "util/ikey.h"
 
 typedef struct idx_ent {
+  uint64_t window;    /* user-key bytes [lcp, lcp+8) big-endian, zero-padded (see window()) */
   const uint8_t *key; /* last key of the block, inside the pinned index block */
   uint32_t klen;
   uint32_t size; /* contents size, trailer excluded */
@@ -37,6 +38,7 @@ struct sst_reader {
   uint8_t *index_blk;
   idx_ent *idx;
   size_t nidx;
+  size_t lcp; /* length of the user-key prefix every index key shares */
   uint8_t *filter;
   size_t filter_len;
   uint8_t *dirty;
@@ -170,6 +172,27 @@ static void release_block(sst_reader *r, blk_ref *br) {
 
 /* ---------------- open: footer and metadata ---------------- */
 
+/* Eight user-key bytes after the shared prefix as a big-endian integer, zero-padded. When two
+ * keys' windows differ, the windows order them as ukey_compare does (a shorter key pads with
+ * 0 and sorts first), so the index search compares integers and only touches key bytes when
+ * the windows are equal. */
+static uint64_t window(const uint8_t *ukey, size_t uklen, size_t lcp) {
+  uint64_t w = 0;
+  for (size_t i = 0; i < 8; i++) w = w << 8 | (lcp + i < uklen ? ukey[lcp + i] : 0);
+  return w;
+}
+
+static void index_windows(sst_reader *r) {
+  if (!r->nidx) return;
+  const idx_ent *a = &r->idx[0], *b = &r->idx[r->nidx - 1];
+  size_t n = a->klen < b->klen ? a->klen : b->klen, lcp = 0;
+  n -= IKEY_TRAILER;
+  while (lcp < n && a->key[lcp] == b->key[lcp]) lcp++;
+  r->lcp = lcp; /* sorted keys: every key between a and b shares their common prefix */
+  for (size_t i = 0; i < r->nidx; i++)
+    r->idx[i].window = window(r->idx[i].key, r->idx[i].klen - IKEY_TRAILER, lcp);
+}
+
 static int parse_index(sst_reader *r, const uint8_t *blk, size_t len, char *errmsg) {
   if (len < 4) goto bad;
   uint32_t nrest = get_fixed32(blk + len - 4);
@@ -206,6 +229,7 @@ static int parse_index(sst_reader *r, const uint8_t *blk, size_t len, char *errm
     p = vend;
   }
   if (expect != r->data_end) goto bad;
+  index_windows(r);
   return SHALE_OK;
 bad:
   return err_corrupt(errmsg, "%s: malformed index block", r->path);
@@ -413,11 +437,21 @@ int sst_reader_may_have_tombstone(sst_reader *r, const void *key, size_t klen) {
 
 /* First block whose last key >= ukey|trailer, or r->nidx. */
 static size_t index_search(const sst_reader *r, const void *ukey, size_t uklen, uint64_t trailer) {
-  size_t lo = 0, hi = r->nidx;
+  size_t lo = 0, hi = r->nidx, lcp = r->lcp;
+  if (hi == 0) return 0;
+  if (lcp) { /* outside the shared prefix: before or after every block */
+    int c = memcmp(ukey, r->idx[0].key, uklen < lcp ? uklen : lcp);
+    if (c < 0 || (c == 0 && uklen < lcp)) return 0;
+    if (c > 0) return r->nidx;
+  }
+  uint64_t w = window(ukey, uklen, lcp);
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     const idx_ent *e = &r->idx[mid];
-    if (ikey_compare_parts(e->key, e->klen, ukey, uklen, trailer) < 0)
+    int c = e->window < w   ? -1
+            : e->window > w ? 1
+                            : ikey_compare_parts(e->key, e->klen, ukey, uklen, trailer);
+    if (c < 0)
       lo = mid + 1;
     else
       hi = mid;

@@ -404,6 +404,109 @@ static void test_versions_across_blocks(void **state) {
   free(path);
 }
 
+/* ---- seeks and gets against a brute-force model, over keys with a long shared prefix, short
+ * keys, prefixes of other keys and 0x00/0xff bytes (exercises the index's key windows) ---- */
+
+typedef struct mkey {
+  uint8_t k[24];
+  size_t len;
+} mkey;
+
+static int mkey_cmp(const void *a, const void *b) {
+  const mkey *x = a, *y = b;
+  return ukey_compare(x->k, x->len, y->k, y->len);
+}
+
+static void random_key(mkey *m, uint64_t *s, int cut) {
+  static const uint8_t alphabet[] = {0x00, 0x01, 'a', 'b', 0x7f, 0x80, 0xfe, 0xff};
+  memcpy(m->k, "common/prefix", 13);
+  size_t pre = cut && tu_rand(s) % 4 == 0 ? tu_rand(s) % 14 : 13; /* sometimes cut inside */
+  m->len = pre + tu_rand(s) % 11;
+  for (size_t i = pre; i < m->len; i++) m->k[i] = alphabet[tu_rand(s) % 8];
+}
+
+/* cut_keys: table keys may stop or diverge inside the shared prefix (then the index's
+ * shared prefix is short); probes always may. */
+static void seek_model(fixture *f, int cut_keys) {
+  char *path = tu_path(f->dir, "model.sst");
+  uint64_t s = 99;
+  size_t n = 3000;
+  mkey *keys = calloc(n, sizeof *keys);
+  for (size_t i = 0; i < n; i++) random_key(&keys[i], &s, cut_keys);
+  qsort(keys, n, sizeof *keys, mkey_cmp);
+  size_t u = 0; /* dedupe */
+  for (size_t i = 0; i < n; i++)
+    if (!u || mkey_cmp(&keys[u - 1], &keys[i])) keys[u++] = keys[i];
+  n = u;
+  sst_options o = {128, 10, SHALE_COMPRESSION_ZSTD}; /* small blocks: a big index */
+  sst_builder *b;
+  assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
+  for (size_t i = 0; i < n; i++) {
+    uint8_t ik[32];
+    memcpy(ik, keys[i].k, keys[i].len);
+    put_fixed64(ik + keys[i].len, ikey_pack(i + 1, KIND_PUT));
+    assert_int_equal(sst_builder_add(b, ik, keys[i].len + 8, &i, sizeof i, 0), SHALE_OK);
+  }
+  sst_meta m;
+  assert_int_equal(sst_builder_finish(b, &m, f->errmsg), SHALE_OK);
+  assert_true(m.data_blocks > 100);
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  sst_iter *it;
+  assert_int_equal(sst_iter_new(r, &it), SHALE_OK);
+  for (int q = 0; q < 20000; q++) {
+    mkey p;
+    if (q % 3 == 0) { /* an existing key, possibly cut short */
+      p = keys[tu_rand(&s) % n];
+      if (q % 2) p.len = tu_rand(&s) % (p.len + 1);
+    } else {
+      random_key(&p, &s, 1);
+    }
+    size_t lo = 0, hi = n; /* first key >= p */
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (mkey_cmp(&keys[mid], &p) < 0)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    uint8_t ik[32];
+    memcpy(ik, p.k, p.len);
+    put_fixed64(ik + p.len, ikey_pack(SEQ_MAX, KIND_SEEK));
+    sst_iter_seek(it, ik, p.len + 8);
+    if (lo == n) {
+      assert_false(sst_iter_valid(it));
+    } else {
+      assert_true(sst_iter_valid(it));
+      size_t kl;
+      const uint8_t *k = sst_iter_key(it, &kl);
+      assert_int_equal(kl, keys[lo].len + 8);
+      assert_memory_equal(k, keys[lo].k, keys[lo].len);
+    }
+    int present = lo < n && mkey_cmp(&keys[lo], &p) == 0;
+    void *v;
+    size_t vl;
+    assert_int_equal(sst_reader_get(r, p.k, p.len, SEQ_MAX, NULL, &v, &vl, NULL, f->errmsg),
+                     present);
+    if (present) {
+      assert_int_equal(vl, sizeof lo);
+      assert_memory_equal(v, &lo, sizeof lo);
+    }
+    free(v);
+  }
+  assert_int_equal(sst_iter_status(it), SHALE_OK);
+  sst_iter_free(it);
+  sst_reader_close(r);
+  sst_meta_free(&m);
+  free(keys);
+  free(path);
+}
+
+static void test_seek_model(void **state) {
+  seek_model(*state, 0);
+  seek_model(*state, 1);
+}
+
 static void test_range_dels_and_dirty(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "rd.sst");
@@ -820,6 +923,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_round_trip_100k, setup, teardown),
       cmocka_unit_test_setup_teardown(test_file_sizes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_versions_across_blocks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seek_model, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_dels_and_dirty, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_raw, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_zstd, setup, teardown),
