@@ -10,7 +10,8 @@
 
 #include "util/buf.h"
 
-/* ---- sequential writer for new files (SSTables, MANIFEST snapshots) ---- */
+/* ---- sequential writer for new files (SSTables, MANIFEST snapshots) ----
+ * One thread at a time per writer. Errors are sticky: after one, every call returns it. */
 typedef struct io_writer io_writer;
 
 /* Creates (truncating) path for writing. */
@@ -25,13 +26,16 @@ int io_writer_finish(io_writer *w, int sync, char *errmsg);
 /* Closes and frees w without syncing (error paths). */
 void io_writer_abort(io_writer *w);
 
-/* ---- append-only log file (WAL, MANIFEST): one write(2) per append ---- */
+/* ---- append-only log file (WAL, MANIFEST): one write(2) per append ----
+ * Appends come from one thread at a time; io_log_sync and io_log_size may run concurrently
+ * with an append. After a failed append or sync the log refuses every later append and sync
+ * (SHALE_IOERR): the file may end in a torn write, and nothing may be appended after it. */
 typedef struct io_log io_log;
-int io_log_open(const char *path, io_log **l, char *errmsg);     /* create or truncate */
+int io_log_open(const char *path, io_log **l, char *errmsg); /* create or truncate */
 int io_log_append(io_log *l, const void *data, size_t len, char *errmsg);
-int io_log_sync(io_log *l, char *errmsg);                         /* fdatasync */
+int io_log_sync(io_log *l, char *errmsg); /* fdatasync */
 uint64_t io_log_size(const io_log *l);
-int io_log_close(io_log *l, char *errmsg);                        /* closes and frees */
+int io_log_close(io_log *l, char *errmsg); /* closes and frees */
 
 /* ---- random-access reader ---- */
 typedef struct io_reader io_reader;
@@ -56,7 +60,8 @@ typedef struct io_stats {
   uint64_t bytes_written, writes, fsyncs, bytes_read, reads;
 } io_stats;
 void io_stats_get(io_stats *out);
-/* 1 when the io_uring path is in use, 0 when the pwrite fallback is (forced or refused). */
+/* 1 when the io_uring path is in use, 0 when the pwrite fallback is (forced or refused):
+ * the path the most recent io_writer_open took, or before any, what one would take now. */
 int io_uring_in_use(void);
 
 #endif /* SHALE_IO_IO_H */

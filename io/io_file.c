@@ -1,0 +1,279 @@
+/* io_file.c — the synchronous half of the file layer: the append-only log (one write(2) per
+ * append, for the WAL and the MANIFEST), the pread reader, whole-file helpers (atomic
+ * replace for CURRENT, directory sync) and the counters. The io_uring writer is io_writer.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/io.h"
+#include "io/io_priv.h"
+#include "util/error.h"
+
+io_counters io_ctr;
+
+void io_stats_get(io_stats *out) {
+  out->uring_writers = atomic_load_explicit(&io_ctr.uring_writers, memory_order_relaxed);
+  out->fallback_writers = atomic_load_explicit(&io_ctr.fallback_writers, memory_order_relaxed);
+  out->bytes_written = atomic_load_explicit(&io_ctr.bytes_written, memory_order_relaxed);
+  out->writes = atomic_load_explicit(&io_ctr.writes, memory_order_relaxed);
+  out->fsyncs = atomic_load_explicit(&io_ctr.fsyncs, memory_order_relaxed);
+  out->bytes_read = atomic_load_explicit(&io_ctr.bytes_read, memory_order_relaxed);
+  out->reads = atomic_load_explicit(&io_ctr.reads, memory_order_relaxed);
+}
+
+/* Writes all of data at the fd's offset, retrying on EINTR and short writes. Returns 0 or an
+ * errno value. */
+static int write_all(int fd, const void *data, size_t len) {
+  const uint8_t *p = data;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO; /* no progress on a regular file: treat as an I/O error */
+    io_count(&io_ctr.writes, 1);
+    io_count(&io_ctr.bytes_written, (uint64_t)n);
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static char *dup_path(const char *path) {
+  size_t n = strlen(path) + 1;
+  char *p = malloc(n);
+  if (p) memcpy(p, path, n);
+  return p;
+}
+
+/* ---- io_log ----
+ * Thread safety: appends come from one thread at a time; io_log_sync and io_log_size may run
+ * concurrently with an append (fd is constant, size and failed are atomics).
+ * After a failed write or fdatasync the log refuses further appends: a partial write leaves a
+ * torn record, and anything appended after it would turn a recoverable torn tail into
+ * mid-file corruption. */
+struct io_log {
+  int fd;
+  _Atomic uint64_t size;
+  _Atomic int failed;
+  char *path;
+};
+
+int io_log_open(const char *path, io_log **out, char *errmsg) {
+  *out = NULL;
+  io_log *l = calloc(1, sizeof *l);
+  char *p = dup_path(path);
+  if (!l || !p) {
+    free(l);
+    free(p);
+    return err_set(errmsg, SHALE_NOMEM, "open log %s: out of memory", path);
+  }
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    int rc = err_errno(errmsg, errno, "open log", path);
+    free(l);
+    free(p);
+    return rc;
+  }
+  l->fd = fd;
+  l->path = p;
+  *out = l;
+  return SHALE_OK;
+}
+
+int io_log_append(io_log *l, const void *data, size_t len, char *errmsg) {
+  if (atomic_load(&l->failed))
+    return err_set(errmsg, SHALE_IOERR, "append to log %s: refused after an earlier write error",
+                   l->path);
+  int e = write_all(l->fd, data, len);
+  if (e) {
+    atomic_store(&l->failed, 1);
+    return err_errno(errmsg, e, "append to log", l->path);
+  }
+  atomic_fetch_add_explicit(&l->size, len, memory_order_relaxed);
+  return SHALE_OK;
+}
+
+int io_log_sync(io_log *l, char *errmsg) {
+  if (atomic_load(&l->failed))
+    return err_set(errmsg, SHALE_IOERR, "sync log %s: refused after an earlier write error",
+                   l->path);
+  if (fdatasync(l->fd) != 0) {
+    /* after a failed fsync the kernel may have dropped the dirty pages: never retry it */
+    atomic_store(&l->failed, 1);
+    return err_errno(errmsg, errno, "fdatasync log", l->path);
+  }
+  io_count(&io_ctr.fsyncs, 1);
+  return SHALE_OK;
+}
+
+uint64_t io_log_size(const io_log *l) {
+  return atomic_load_explicit(&l->size, memory_order_relaxed);
+}
+
+int io_log_close(io_log *l, char *errmsg) {
+  if (!l) return SHALE_OK;
+  int rc = SHALE_OK;
+  if (close(l->fd) != 0) rc = err_errno(errmsg, errno, "close log", l->path);
+  free(l->path);
+  free(l);
+  return rc;
+}
+
+/* ---- io_reader ---- (thread-safe: pread only, the struct is immutable after open) */
+struct io_reader {
+  int fd;
+  uint64_t size;
+  char *path;
+};
+
+int io_reader_open(const char *path, io_reader **out, char *errmsg) {
+  *out = NULL;
+  io_reader *r = calloc(1, sizeof *r);
+  char *p = dup_path(path);
+  if (!r || !p) {
+    free(r);
+    free(p);
+    return err_set(errmsg, SHALE_NOMEM, "open %s: out of memory", path);
+  }
+  int rc = SHALE_OK;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0) {
+    rc = err_errno(errmsg, errno, "open", path);
+    goto fail;
+  }
+  if (fstat(fd, &st) != 0) {
+    rc = err_errno(errmsg, errno, "fstat", path);
+    goto fail;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    rc = err_set(errmsg, SHALE_IOERR, "open %s: not a regular file", path);
+    goto fail;
+  }
+  r->fd = fd;
+  r->size = (uint64_t)st.st_size;
+  r->path = p;
+  *out = r;
+  return SHALE_OK;
+fail:
+  if (fd >= 0) close(fd);
+  free(r);
+  free(p);
+  return rc;
+}
+
+uint64_t io_reader_size(const io_reader *r) { return r->size; }
+
+int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errmsg) {
+  uint8_t *p = dst;
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = pread(r->fd, p + got, len - got, (off_t)(off + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return err_errno(errmsg, errno, "read", r->path);
+    }
+    if (n == 0)
+      return err_corrupt(errmsg, "file %s offset %llu: truncated (wanted %zu bytes, got %zu)",
+                         r->path, (unsigned long long)off, len, got);
+    io_count(&io_ctr.reads, 1);
+    io_count(&io_ctr.bytes_read, (uint64_t)n);
+    got += (size_t)n;
+  }
+  return SHALE_OK;
+}
+
+void io_reader_close(io_reader *r) {
+  if (!r) return;
+  close(r->fd);
+  free(r->path);
+  free(r);
+}
+
+/* ---- whole files and directories ---- */
+int io_read_file(const char *path, buf *out, char *errmsg) {
+  io_reader *r;
+  int rc = io_reader_open(path, &r, errmsg);
+  if (rc) return rc;
+  buf_clear(out);
+  if (r->size > SIZE_MAX || buf_reserve(out, (size_t)r->size) != 0) {
+    rc = err_set(errmsg, SHALE_NOMEM, "read %s: out of memory for %llu bytes", path,
+                 (unsigned long long)r->size);
+  } else {
+    rc = io_reader_read(r, 0, out->data, (size_t)r->size, errmsg);
+    if (rc == SHALE_OK) out->len = (size_t)r->size;
+  }
+  io_reader_close(r);
+  return rc;
+}
+
+int io_sync_dir(const char *dir, char *errmsg) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return err_errno(errmsg, errno, "open directory", dir);
+  int rc = SHALE_OK;
+  if (fsync(fd) != 0)
+    rc = err_errno(errmsg, errno, "fsync directory", dir);
+  else
+    io_count(&io_ctr.fsyncs, 1);
+  close(fd);
+  return rc;
+}
+
+int io_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
+                         char *errmsg) {
+  size_t n = strlen(dir) + strlen(name) + 8;
+  char *tmp = malloc(n), *dst = malloc(n);
+  int rc = SHALE_OK, fd = -1;
+  if (!tmp || !dst) {
+    rc = err_set(errmsg, SHALE_NOMEM, "write %s/%s: out of memory", dir, name);
+    goto out;
+  }
+  snprintf(dst, n, "%s/%s", dir, name);
+  snprintf(tmp, n, "%s/%s.tmp", dir, name);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    rc = err_errno(errmsg, errno, "create", tmp);
+    goto out;
+  }
+  int e = write_all(fd, data, len);
+  if (e) {
+    rc = err_errno(errmsg, e, "write", tmp);
+    goto fail;
+  }
+  if (fsync(fd) != 0) {
+    rc = err_errno(errmsg, errno, "fsync", tmp);
+    goto fail;
+  }
+  io_count(&io_ctr.fsyncs, 1);
+  e = close(fd) ? errno : 0;
+  fd = -1;
+  if (e) {
+    rc = err_errno(errmsg, e, "close", tmp);
+    goto fail;
+  }
+  if (rename(tmp, dst) != 0) {
+    rc = err_errno(errmsg, errno, "rename to", dst);
+    goto fail;
+  }
+  rc = io_sync_dir(dir, errmsg);
+  goto out;
+fail:
+  if (fd >= 0) close(fd);
+  unlink(tmp);
+out:
+  free(tmp);
+  free(dst);
+  return rc;
+}
+
+int io_remove(const char *path, char *errmsg) {
+  if (unlink(path) != 0 && errno != ENOENT) return err_errno(errmsg, errno, "unlink", path);
+  return SHALE_OK;
+}

@@ -1,0 +1,223 @@
+/* test_io.c — the file layer: the io_writer on both paths (io_uring when this machine allows
+ * it, and the forced pwrite fallback), the append-only log, the pread reader, whole-file
+ * helpers, and their errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "io/io.h"
+#include "testutil.h"
+#include "util/error.h"
+
+static int setup(void **state) {
+  *state = tu_tempdir();
+  return *state ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  unsetenv("SHALE_IO");
+  tu_tempdir_free(*state);
+  return 0;
+}
+
+static void fill(uint8_t *p, size_t n, uint64_t seed) {
+  for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(tu_rand(&seed) >> 56);
+}
+
+static void check_file(const char *path, const uint8_t *want, size_t n) {
+  buf b;
+  buf_init(&b);
+  char err[ERRMSG_SIZE];
+  assert_int_equal(io_read_file(path, &b, err), SHALE_OK);
+  assert_int_equal(b.len, n);
+  assert_memory_equal(b.data, want, n);
+  buf_free(&b);
+}
+
+/* Appends sizes[] pieces of expect (in order) through an io_writer, finishes, compares. */
+static void writer_round_trip(const char *dir, int sync) {
+  static const size_t sizes[] = {0, 1, 7, 4096, 100, 262144, 262143, 3, 1000000, 5, 65536};
+  size_t total = 0;
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += sizes[i];
+  total += 20000 * 13; /* many small appends */
+  uint8_t *expect = malloc(total);
+  assert_non_null(expect);
+  fill(expect, total, 42);
+  char *path = tu_path(dir, "w.sst");
+  io_writer *w;
+  char err[ERRMSG_SIZE];
+  assert_int_equal(io_writer_open(path, &w, err), SHALE_OK);
+  size_t off = 0;
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    assert_int_equal(io_writer_append(w, expect + off, sizes[i], err), SHALE_OK);
+    off += sizes[i];
+    assert_int_equal(io_writer_size(w), off);
+  }
+  for (int i = 0; i < 20000; i++) {
+    assert_int_equal(io_writer_append(w, expect + off, 13, err), SHALE_OK);
+    off += 13;
+  }
+  assert_int_equal(io_writer_size(w), total);
+  assert_int_equal(io_writer_finish(w, sync, err), SHALE_OK);
+  check_file(path, expect, total);
+  free(path);
+  free(expect);
+}
+
+static void test_writer_uring_or_default(void **state) {
+  unsetenv("SHALE_IO");
+  io_stats before, after;
+  io_stats_get(&before);
+  writer_round_trip(*state, 1);
+  writer_round_trip(*state, 0);
+  io_stats_get(&after);
+  /* whichever path this machine allows, both writers took it and said so */
+  if (io_uring_in_use())
+    assert_true(after.uring_writers == before.uring_writers + 2);
+  else
+    assert_true(after.fallback_writers == before.fallback_writers + 2);
+  assert_true(after.fsyncs > before.fsyncs);
+  assert_true(after.bytes_written > before.bytes_written);
+  print_message("io_uring in use: %d\n", io_uring_in_use());
+}
+
+static void test_writer_forced_pwrite(void **state) {
+  setenv("SHALE_IO", "pwrite", 1);
+  io_stats before, after;
+  io_stats_get(&before);
+  writer_round_trip(*state, 1);
+  writer_round_trip(*state, 0);
+  io_stats_get(&after);
+  assert_true(after.fallback_writers == before.fallback_writers + 2);
+  assert_true(after.uring_writers == before.uring_writers);
+  assert_int_equal(io_uring_in_use(), 0);
+  unsetenv("SHALE_IO");
+}
+
+static void test_writer_empty_and_abort(void **state) {
+  for (int forced = 0; forced < 2; forced++) {
+    if (forced) setenv("SHALE_IO", "pwrite", 1);
+    char *path = tu_path(*state, "e.sst");
+    io_writer *w;
+    assert_int_equal(io_writer_open(path, &w, NULL), SHALE_OK);
+    assert_int_equal(io_writer_finish(w, 1, NULL), SHALE_OK);
+    assert_int_equal(tu_file_size(path), 0);
+    /* abort with writes in flight frees everything (ASan checks) */
+    uint8_t *big = calloc(1, 3 << 20);
+    assert_non_null(big);
+    assert_int_equal(io_writer_open(path, &w, NULL), SHALE_OK);
+    assert_int_equal(io_writer_append(w, big, 3 << 20, NULL), SHALE_OK);
+    io_writer_abort(w);
+    free(big);
+    free(path);
+    unsetenv("SHALE_IO");
+  }
+}
+
+static void test_errors_name_the_path(void **state) {
+  char *path = tu_path(*state, "no/such/dir/file");
+  char err[ERRMSG_SIZE];
+  io_writer *w = (io_writer *)1;
+  assert_int_equal(io_writer_open(path, &w, err), SHALE_IOERR);
+  assert_null(w);
+  assert_non_null(strstr(err, path));
+  io_log *l = (io_log *)1;
+  assert_int_equal(io_log_open(path, &l, err), SHALE_IOERR);
+  assert_null(l);
+  assert_non_null(strstr(err, path));
+  io_reader *r = (io_reader *)1;
+  assert_int_equal(io_reader_open(path, &r, err), SHALE_IOERR);
+  assert_null(r);
+  assert_non_null(strstr(err, "No such file"));
+  assert_int_equal(io_write_file_atomic(path, "CURRENT", "x", 1, err), SHALE_IOERR);
+  assert_non_null(strstr(err, path));
+  assert_int_equal(io_sync_dir(path, err), SHALE_IOERR);
+  /* removing a missing file is fine; removing a directory is an error */
+  assert_int_equal(io_remove(path, err), SHALE_OK);
+  char *sub = tu_path(*state, "sub");
+  assert_int_equal(mkdir(sub, 0755), 0);
+  assert_int_equal(io_remove(sub, err), SHALE_IOERR);
+  assert_non_null(strstr(err, sub));
+  free(sub);
+  free(path);
+}
+
+static void test_log_appends(void **state) {
+  char *path = tu_path(*state, "000001.log");
+  io_log *l;
+  char err[ERRMSG_SIZE];
+  assert_int_equal(io_log_open(path, &l, err), SHALE_OK);
+  uint8_t data[70000];
+  fill(data, sizeof data, 7);
+  size_t off = 0;
+  for (size_t n = 0; off + n <= sizeof data; n = n * 2 + 1) {
+    assert_int_equal(io_log_append(l, data + off, n, err), SHALE_OK);
+    off += n;
+    assert_int_equal(io_log_size(l), off);
+  }
+  assert_int_equal(io_log_sync(l, err), SHALE_OK);
+  assert_int_equal(io_log_close(l, err), SHALE_OK);
+  check_file(path, data, off);
+  /* open truncates */
+  assert_int_equal(io_log_open(path, &l, err), SHALE_OK);
+  assert_int_equal(io_log_close(l, err), SHALE_OK);
+  assert_int_equal(tu_file_size(path), 0);
+  free(path);
+}
+
+static void test_reader_short_read(void **state) {
+  char *path = tu_path(*state, "r.sst");
+  uint8_t data[10000];
+  fill(data, sizeof data, 9);
+  char err[ERRMSG_SIZE];
+  assert_int_equal(io_write_file_atomic(*state, "r.sst", data, sizeof data, err), SHALE_OK);
+  io_reader *r;
+  assert_int_equal(io_reader_open(path, &r, err), SHALE_OK);
+  assert_int_equal(io_reader_size(r), sizeof data);
+  uint8_t got[4000];
+  assert_int_equal(io_reader_read(r, 5000, got, sizeof got, err), SHALE_OK);
+  assert_memory_equal(got, data + 5000, sizeof got);
+  assert_int_equal(io_reader_read(r, 0, got, 0, err), SHALE_OK);
+  assert_int_equal(io_reader_read(r, 8000, got, sizeof got, err), SHALE_CORRUPTION);
+  assert_non_null(strstr(err, path));
+  assert_non_null(strstr(err, "truncated"));
+  assert_int_equal(io_reader_read(r, 20000, got, 1, err), SHALE_CORRUPTION);
+  io_reader_close(r);
+  /* a directory is not a readable file */
+  assert_int_equal(io_reader_open(*state, &r, err), SHALE_IOERR);
+  free(path);
+}
+
+static void test_write_file_atomic(void **state) {
+  char err[ERRMSG_SIZE];
+  char *path = tu_path(*state, "CURRENT");
+  assert_int_equal(io_write_file_atomic(*state, "CURRENT", "MANIFEST-000001\n", 16, err), SHALE_OK);
+  check_file(path, (const uint8_t *)"MANIFEST-000001\n", 16);
+  assert_int_equal(io_write_file_atomic(*state, "CURRENT", "MANIFEST-000002\n", 16, err), SHALE_OK);
+  check_file(path, (const uint8_t *)"MANIFEST-000002\n", 16);
+  char *tmp = tu_path(*state, "CURRENT.tmp");
+  assert_int_equal(tu_file_size(tmp), -1); /* no temp file left behind */
+  assert_int_equal(io_write_file_atomic(*state, "CURRENT", "", 0, err), SHALE_OK);
+  assert_int_equal(tu_file_size(path), 0);
+  free(tmp);
+  free(path);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_writer_uring_or_default, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_writer_forced_pwrite, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_writer_empty_and_abort, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_errors_name_the_path, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_log_appends, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reader_short_read, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_write_file_atomic, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
