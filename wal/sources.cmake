@@ -1,1 +1,1 @@
-list(APPEND SHALE_SOURCES)
+list(APPEND SHALE_SOURCES wal/wal_writer.c wal/wal_reader.c)

@@ -1,0 +1,30 @@
+/* wal_format.h — constants of the log file format shared by the WAL and the MANIFEST. The
+ * format is specified byte by byte in doc/format-wal.md; change both together. */
+#ifndef SHALE_WAL_WAL_FORMAT_H
+#define SHALE_WAL_WAL_FORMAT_H
+
+/* A file is a sequence of WAL_BLOCK_SIZE blocks; a fragment never crosses a block boundary. */
+#define WAL_BLOCK_SIZE 32768
+/* Fragment header: checksum (4, LE) | length (2, LE) | type (1). The checksum is
+ * checksum32 (util/checksum.h) over the length, type and payload bytes: header[4..7) || payload. */
+#define WAL_HEADER_SIZE 7
+
+/* Fragment types. 0 is never written as a type: a zero-filled region reads as a bad fragment.
+ * A retired type is never reused; mark it here when one is retired. */
+enum wal_frag_type {
+  WAL_ZERO = 0,   /* reserved: zero-filled (preallocated or never written) space */
+  WAL_FULL = 1,   /* a whole record */
+  WAL_FIRST = 2,  /* first fragment of a record */
+  WAL_MIDDLE = 3, /* interior fragment */
+  WAL_LAST = 4,   /* last fragment */
+  WAL_FILEHDR = 5 /* the file header record; only at offset 0 */
+};
+#define WAL_MAX_TYPE WAL_FILEHDR
+
+/* File header record payload: magic (8) | format version (4, LE) | log number (8, LE). */
+#define WAL_MAGIC "SHALELOG"
+#define WAL_MAGIC_SIZE 8
+#define WAL_FORMAT_VERSION 1
+#define WAL_FILEHDR_PAYLOAD 20
+
+#endif /* SHALE_WAL_WAL_FORMAT_H */

@@ -1,0 +1,327 @@
+/* wal_reader.c — reads a log file block by block, reassembles fragmented records and decides
+ * whether damage is a torn tail (dropped) or mid-file corruption (an error in strict mode).
+ * That decision probes the rest of the file for a complete intact record; the probe only runs
+ * once, when reading ends early. Tail rules: wal_reader.h; format: doc/format-wal.md. */
+#include "wal/wal_reader.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/io.h"
+#include "util/buf.h"
+#include "util/checksum.h"
+#include "util/coding.h"
+#include "util/error.h"
+#include "wal/wal_format.h"
+
+#define NO_BLOCK UINT64_MAX
+
+/* One cached block of the file. */
+typedef struct blk {
+  uint64_t idx; /* block number, NO_BLOCK if empty */
+  size_t n;     /* valid bytes (the last block of a file may be short) */
+  uint8_t *data;
+} blk;
+
+enum { F_OK, F_EOF, F_BAD };
+
+typedef struct frag {
+  int status;
+  unsigned type;
+  const uint8_t *payload; /* into the blk it was read through */
+  size_t len;
+  uint64_t next;   /* offset just after the fragment */
+  const char *why; /* F_BAD: what is wrong (static string: probes parse at every byte) */
+} frag;
+
+struct wal_reader {
+  io_reader *f;
+  char *path;
+  int tolerant;
+  uint64_t size;
+  uint64_t pos;       /* offset of the next fragment to read */
+  uint64_t last_good; /* end of the last intact record (or of the header) */
+  uint64_t log_number;
+  int done; /* reading ended: next returns 0 */
+  int err;  /* sticky error */
+  blk main, probe, follow;
+  buf rec; /* reassembly space for multi-fragment records */
+  int dropped;
+  char dropped_msg[ERRMSG_SIZE];
+};
+
+/* Moves off past a block trailer too small for a fragment header. */
+static uint64_t skip_trailer(uint64_t off) {
+  uint64_t in = off % WAL_BLOCK_SIZE;
+  return WAL_BLOCK_SIZE - in < WAL_HEADER_SIZE ? off - in + WAL_BLOCK_SIZE : off;
+}
+
+static int load(wal_reader *r, blk *b, uint64_t idx, char *errmsg) {
+  if (b->idx == idx) return SHALE_OK;
+  if (!b->data && !(b->data = malloc(WAL_BLOCK_SIZE)))
+    return err_set(errmsg, SHALE_NOMEM, "read %s: out of memory", r->path);
+  uint64_t start = idx * WAL_BLOCK_SIZE, left = r->size - start;
+  size_t n = left < WAL_BLOCK_SIZE ? (size_t)left : WAL_BLOCK_SIZE;
+  b->idx = NO_BLOCK;
+  int rc = io_reader_read(r->f, start, b->data, n, errmsg);
+  if (rc) return rc;
+  b->idx = idx;
+  b->n = n;
+  return SHALE_OK;
+}
+
+/* Parses the fragment at off (which must not be inside a block trailer) through b. Returns
+ * SHALE_OK with f->status set, or a negative code for an I/O error. Cheap checks come before
+ * the checksum so probing at every byte stays fast. */
+static int frag_at(wal_reader *r, blk *b, uint64_t off, frag *f, char *errmsg) {
+  memset(f, 0, sizeof *f);
+  if (off >= r->size) {
+    f->status = F_EOF;
+    return SHALE_OK;
+  }
+  int rc = load(r, b, off / WAL_BLOCK_SIZE, errmsg);
+  if (rc) return rc;
+  size_t in = (size_t)(off % WAL_BLOCK_SIZE);
+  const uint8_t *h = b->data + in;
+  f->status = F_BAD;
+  if (b->n - in < WAL_HEADER_SIZE) {
+    f->why = "fragment header cut by end of file";
+    return SHALE_OK;
+  }
+  size_t len = (size_t)h[4] | (size_t)h[5] << 8;
+  unsigned type = h[6];
+  f->len = len; /* for the error message, even when bad */
+  f->type = type;
+  static const uint8_t zero[WAL_HEADER_SIZE];
+  if (memcmp(h, zero, WAL_HEADER_SIZE) == 0) {
+    f->why = "zero-filled space where a fragment should start";
+  } else if (in + WAL_HEADER_SIZE + len > WAL_BLOCK_SIZE) {
+    f->why = "fragment length runs past the block end";
+  } else if (in + WAL_HEADER_SIZE + len > b->n) {
+    f->why = "fragment length runs past the end of file";
+  } else if (type == WAL_ZERO || type > WAL_MAX_TYPE) {
+    f->why = "unknown fragment type";
+  } else if (checksum32(h + 4, 3 + len) != get_fixed32(h)) {
+    f->why = "fragment checksum mismatch";
+  } else {
+    f->status = F_OK;
+    f->type = type;
+    f->payload = h + WAL_HEADER_SIZE;
+    f->len = len;
+    f->next = off + WAL_HEADER_SIZE + len;
+  }
+  return SHALE_OK;
+}
+
+/* 1 when a complete intact record (FULL, or FIRST MIDDLE* LAST) starts at off, 0 if not,
+ * negative on an I/O error. */
+static int record_at(wal_reader *r, uint64_t off, char *errmsg) {
+  frag f;
+  int rc = frag_at(r, &r->probe, off, &f, errmsg);
+  if (rc) return rc;
+  if (f.status != F_OK || (f.type != WAL_FULL && f.type != WAL_FIRST)) return 0;
+  while (f.type != WAL_FULL && f.type != WAL_LAST) {
+    if ((rc = frag_at(r, &r->follow, skip_trailer(f.next), &f, errmsg))) return rc;
+    if (f.status != F_OK || (f.type != WAL_MIDDLE && f.type != WAL_LAST)) return 0;
+  }
+  return 1;
+}
+
+/* Looks for a complete intact record at or after from. scan: try every byte offset until the
+ * end of from's block (the fragment boundaries there are unknown); later blocks start at a
+ * fragment, so they are parsed, going back to scanning after a bad fragment. Returns 1 and
+ * *at, 0 if there is none, negative on an I/O error. */
+static int probe(wal_reader *r, uint64_t from, int scan, uint64_t *at, char *errmsg) {
+  uint64_t p = from;
+  while (p < r->size) {
+    uint64_t bend = p - p % WAL_BLOCK_SIZE + WAL_BLOCK_SIZE;
+    if (bend - p < WAL_HEADER_SIZE) {
+      p = bend;
+      scan = 0;
+      continue;
+    }
+    int rc;
+    if (scan) {
+      if ((rc = record_at(r, p, errmsg)) != 0) goto found;
+      p++;
+      continue;
+    }
+    frag f;
+    if ((rc = frag_at(r, &r->probe, p, &f, errmsg))) return rc;
+    if (f.status == F_EOF) break;
+    if (f.status == F_BAD) {
+      scan = 1;
+      p++;
+      continue;
+    }
+    if ((f.type == WAL_FULL || f.type == WAL_FIRST) && (rc = record_at(r, p, errmsg)) != 0)
+      goto found;
+    p = f.next;
+    continue;
+  found:
+    if (rc < 0) return rc;
+    *at = p;
+    return 1;
+  }
+  return 0;
+}
+
+/* Reading ended early at bad_off (the record being read started at r->last_good). Decides
+ * torn tail vs corruption; returns 0 (end of records) or the strict-mode error. */
+static int stop(wal_reader *r, uint64_t bad_off, int scan, const char *why, char *errmsg) {
+  r->done = 1;
+  uint64_t at = 0;
+  int rc = probe(r, scan ? bad_off + 1 : bad_off, scan, &at, errmsg);
+  if (rc < 0) return r->err = rc;
+  r->dropped = 1;
+  if (rc == 0) {
+    snprintf(r->dropped_msg, sizeof r->dropped_msg,
+             "file %s offset %llu: %s; torn tail of %llu bytes from offset %llu dropped", r->path,
+             (unsigned long long)bad_off, why, (unsigned long long)(r->size - r->last_good),
+             (unsigned long long)r->last_good);
+    return 0;
+  }
+  snprintf(r->dropped_msg, sizeof r->dropped_msg,
+           "file %s offset %llu: %s, and an intact record follows at offset %llu", r->path,
+           (unsigned long long)bad_off, why, (unsigned long long)at);
+  if (r->tolerant) return 0;
+  return r->err = err_corrupt(errmsg, "%s", r->dropped_msg);
+}
+
+static int check_header(wal_reader *r, const frag *f, char *errmsg) {
+  const uint8_t *p = f->payload;
+  if (f->type != WAL_FILEHDR)
+    return err_corrupt(errmsg, "file %s offset 0: no log file header (fragment type %u)", r->path,
+                       f->type);
+  if (f->len < 12 || memcmp(p, WAL_MAGIC, WAL_MAGIC_SIZE) != 0)
+    return err_corrupt(errmsg, "file %s offset 0: bad magic, not a shale log file", r->path);
+  uint32_t v = get_fixed32(p + 8);
+  if (v > WAL_FORMAT_VERSION)
+    return err_corrupt(errmsg,
+                       "file %s offset 0: log format version %u is newer than this build "
+                       "supports (%u); open it with a newer shale",
+                       r->path, v, WAL_FORMAT_VERSION);
+  if (v != WAL_FORMAT_VERSION)
+    return err_corrupt(errmsg, "file %s offset 0: unknown log format version %u", r->path, v);
+  if (f->len != WAL_FILEHDR_PAYLOAD)
+    return err_corrupt(errmsg, "file %s offset 0: file header has %zu bytes, expected %d", r->path,
+                       f->len, WAL_FILEHDR_PAYLOAD);
+  r->log_number = get_fixed64(p + 12);
+  r->pos = r->last_good = f->next;
+  return SHALE_OK;
+}
+
+int wal_reader_open(const char *path, int tolerant, wal_reader **out, char *errmsg) {
+  *out = NULL;
+  wal_reader *r = calloc(1, sizeof *r);
+  size_t plen = strlen(path) + 1;
+  if (!r || !(r->path = malloc(plen))) {
+    free(r);
+    return err_set(errmsg, SHALE_NOMEM, "open wal %s: out of memory", path);
+  }
+  memcpy(r->path, path, plen);
+  r->tolerant = tolerant;
+  r->main.idx = r->probe.idx = r->follow.idx = NO_BLOCK;
+  buf_init(&r->rec);
+  int rc = io_reader_open(path, &r->f, errmsg);
+  if (rc) goto fail;
+  r->size = io_reader_size(r->f);
+  if (r->size == 0) {
+    r->done = 1; /* created, nothing written yet: an empty log */
+    *out = r;
+    return SHALE_OK;
+  }
+  frag f;
+  if ((rc = frag_at(r, &r->main, 0, &f, errmsg))) goto fail;
+  if (f.status == F_BAD) {
+    /* Cut short or never written (zeros): torn, an empty log unless records follow. Any
+     * other damage means this is not, or no longer, a log we can trust. */
+    static const uint8_t zero[WAL_HEADER_SIZE + WAL_FILEHDR_PAYLOAD];
+    const size_t hsize = sizeof zero;
+    if (r->size < hsize || memcmp(r->main.data, zero, hsize) == 0) {
+      if ((rc = stop(r, 0, 1, f.why, errmsg))) goto fail;
+    } else {
+      rc = err_corrupt(errmsg, "file %s offset 0: damaged or missing log file header: %s", r->path,
+                       f.why);
+      goto fail;
+    }
+  } else if ((rc = check_header(r, &f, errmsg))) {
+    goto fail;
+  }
+  *out = r;
+  return SHALE_OK;
+fail:
+  wal_reader_close(r);
+  return rc;
+}
+
+int wal_reader_next(wal_reader *r, const uint8_t **rec, size_t *len, char *errmsg) {
+  *rec = NULL;
+  *len = 0;
+  if (r->err) return err_set(errmsg, r->err, "file %s: reading already failed", r->path);
+  if (r->done) return 0;
+  int in_rec = 0;
+  buf_clear(&r->rec);
+  for (;;) {
+    uint64_t off = skip_trailer(r->pos);
+    frag f;
+    int rc = frag_at(r, &r->main, off, &f, errmsg);
+    if (rc) return r->err = rc;
+    if (f.status == F_EOF) {
+      if (!in_rec) {
+        r->done = 1;
+        return 0;
+      }
+      return stop(r, off, 0, "record has no last fragment before the end of file", errmsg);
+    }
+    if (f.status == F_BAD) {
+      char why[128];
+      snprintf(why, sizeof why, "%s (length field %zu, type %u)", f.why, f.len, f.type);
+      return stop(r, off, 1, why, errmsg);
+    }
+    int first = f.type == WAL_FULL || f.type == WAL_FIRST;
+    if (f.type == WAL_FILEHDR || first == in_rec) {
+      char why[96];
+      snprintf(why, sizeof why, "fragment of type %u %s", f.type,
+               in_rec ? "where a record's next fragment should be" : "where a record should start");
+      return stop(r, off, 0, why, errmsg);
+    }
+    r->pos = f.next;
+    if (f.type == WAL_FULL) {
+      r->last_good = r->pos;
+      *rec = f.payload;
+      *len = f.len;
+      return 1;
+    }
+    in_rec = 1;
+    buf_append(&r->rec, f.payload, f.len);
+    if (f.type == WAL_LAST) {
+      if (!buf_ok(&r->rec))
+        return r->err =
+                   err_set(errmsg, SHALE_NOMEM, "read %s: out of memory for a record", r->path);
+      r->last_good = r->pos;
+      *rec = r->rec.data;
+      *len = r->rec.len;
+      return 1;
+    }
+  }
+}
+
+uint64_t wal_reader_log_number(const wal_reader *r) { return r->log_number; }
+
+uint64_t wal_reader_last_good_offset(const wal_reader *r) { return r->last_good; }
+
+const char *wal_reader_dropped(const wal_reader *r) { return r->dropped ? r->dropped_msg : NULL; }
+
+void wal_reader_close(wal_reader *r) {
+  if (!r) return;
+  io_reader_close(r->f);
+  free(r->main.data);
+  free(r->probe.data);
+  free(r->follow.data);
+  buf_free(&r->rec);
+  free(r->path);
+  free(r);
+}

@@ -1,0 +1,110 @@
+/* wal_writer.c — fragments records into blocks and appends each record with one write(2)
+ * through io_log. See doc/format-wal.md for the layout. */
+#include "wal/wal_writer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/io.h"
+#include "util/buf.h"
+#include "util/checksum.h"
+#include "util/coding.h"
+#include "util/error.h"
+#include "wal/wal_format.h"
+
+/* Encoded records larger than this do not keep their scratch space after the add. */
+#define WAL_SCRATCH_KEEP (1u << 20)
+
+struct wal_writer {
+  io_log *log;
+  size_t block_off; /* offset in the current block of the next fragment; only add touches it */
+  buf scratch;      /* the encoded record, built whole so it goes out in one write */
+};
+
+/* Appends one fragment (header + payload) to b. The checksum covers length, type and
+ * payload, which lie contiguous in b once written, so it is computed in place. */
+static void put_fragment(buf *b, unsigned type, const uint8_t *p, size_t n) {
+  uint8_t h[WAL_HEADER_SIZE] = {0, 0, 0, 0, (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)type};
+  size_t at = b->len;
+  buf_append(b, h, sizeof h);
+  buf_append(b, p, n);
+  if (buf_ok(b)) put_fixed32(b->data + at, checksum32(b->data + at + 4, 3 + n));
+}
+
+/* Encodes a record of the given single-fragment type (FULL/FILEHDR) or fragmented record
+ * into w->scratch, starting at w->block_off; returns the new block offset. */
+static size_t encode(wal_writer *w, int filehdr, const uint8_t *p, size_t len) {
+  static const uint8_t zeros[WAL_HEADER_SIZE];
+  size_t off = w->block_off;
+  int begin = 1;
+  buf_clear(&w->scratch);
+  do {
+    size_t leftover = WAL_BLOCK_SIZE - off;
+    if (leftover < WAL_HEADER_SIZE) { /* too small for a header: pad the trailer with zeros */
+      buf_append(&w->scratch, zeros, leftover);
+      off = 0;
+    }
+    size_t avail = WAL_BLOCK_SIZE - off - WAL_HEADER_SIZE;
+    size_t n = len < avail ? len : avail;
+    int end = n == len;
+    unsigned type = begin && end ? (filehdr ? WAL_FILEHDR : WAL_FULL)
+                    : begin      ? WAL_FIRST
+                    : end        ? WAL_LAST
+                                 : WAL_MIDDLE;
+    put_fragment(&w->scratch, type, p, n);
+    p += n;
+    len -= n;
+    off += WAL_HEADER_SIZE + n;
+    begin = 0;
+  } while (len > 0);
+  return off;
+}
+
+static int add(wal_writer *w, int filehdr, const void *data, size_t len, char *errmsg) {
+  size_t off = encode(w, filehdr, data, len);
+  int rc;
+  if (!buf_ok(&w->scratch))
+    rc = err_set(errmsg, SHALE_NOMEM, "wal: out of memory encoding a %zu-byte record", len);
+  else if ((rc = io_log_append(w->log, w->scratch.data, w->scratch.len, errmsg)) == SHALE_OK)
+    w->block_off = off;
+  if (w->scratch.cap > WAL_SCRATCH_KEEP) buf_free(&w->scratch);
+  return rc;
+}
+
+int wal_writer_open(const char *path, uint64_t log_number, wal_writer **out, char *errmsg) {
+  *out = NULL;
+  wal_writer *w = calloc(1, sizeof *w);
+  if (!w) return err_set(errmsg, SHALE_NOMEM, "open wal %s: out of memory", path);
+  buf_init(&w->scratch);
+  int rc = io_log_open(path, &w->log, errmsg);
+  if (rc) goto fail;
+  uint8_t h[WAL_FILEHDR_PAYLOAD];
+  memcpy(h, WAL_MAGIC, WAL_MAGIC_SIZE);
+  put_fixed32(h + 8, WAL_FORMAT_VERSION);
+  put_fixed64(h + 12, log_number);
+  if ((rc = add(w, 1, h, sizeof h, errmsg))) goto fail;
+  *out = w;
+  return SHALE_OK;
+fail:
+  io_log_close(w->log, NULL);
+  buf_free(&w->scratch);
+  free(w);
+  return rc;
+}
+
+int wal_writer_add(wal_writer *w, const void *data, size_t len, char *errmsg) {
+  if (!data && len) return err_set(errmsg, SHALE_INVALID, "wal add: NULL data");
+  return add(w, 0, data, len, errmsg);
+}
+
+int wal_writer_sync(wal_writer *w, char *errmsg) { return io_log_sync(w->log, errmsg); }
+
+uint64_t wal_writer_size(const wal_writer *w) { return io_log_size(w->log); }
+
+int wal_writer_close(wal_writer *w, char *errmsg) {
+  if (!w) return SHALE_OK;
+  int rc = io_log_close(w->log, errmsg);
+  buf_free(&w->scratch);
+  free(w);
+  return rc;
+}

@@ -1,0 +1,33 @@
+/* wal_writer.h — appends records to a log file (the WAL, and the MANIFEST, which uses the
+ * same format): each record is fragmented into 32 KiB blocks and written with one write(2).
+ * Format: doc/format-wal.md.
+ * Thread safety: wal_writer_add is called by one thread at a time (the write leader);
+ * wal_writer_sync and wal_writer_size may run concurrently with it. */
+#ifndef SHALE_WAL_WAL_WRITER_H
+#define SHALE_WAL_WAL_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct wal_writer wal_writer;
+
+/* Creates (truncating) path and writes the file header record carrying log_number. The
+ * header is not synced: call wal_writer_sync when it must be durable. errmsg: ERRMSG_SIZE
+ * bytes or NULL. On failure *w is NULL. */
+int wal_writer_open(const char *path, uint64_t log_number, wal_writer **w, char *errmsg);
+
+/* Appends one record of len bytes (0 allowed) with ONE write(2); data is not retained.
+ * After a failed add the writer refuses every later add and sync (the file may end in a torn
+ * record, which recovery drops; appending after it would make it mid-file corruption). */
+int wal_writer_add(wal_writer *w, const void *data, size_t len, char *errmsg);
+
+/* fdatasync: every record added before the call is durable when it returns SHALE_OK. */
+int wal_writer_sync(wal_writer *w, char *errmsg);
+
+/* Bytes in the file so far (header, fragment headers and block padding included). */
+uint64_t wal_writer_size(const wal_writer *w);
+
+/* Closes and frees w (NULL is ignored). Does not sync. */
+int wal_writer_close(wal_writer *w, char *errmsg);
+
+#endif /* SHALE_WAL_WAL_WRITER_H */
