@@ -33,8 +33,9 @@ static void level_summary(const version *v, int l, level_info *out) {
 static void stats_levels(shale_db *db, read_view *v, buf *out) {
   char line[256];
   uint64_t now = clock_wall_us();
-  buf_append(out, "Level  Files      Bytes    Entries  Tombstones  RangeDels  OldestTombAge(s)\n",
-             77);
+  static const char header[] =
+      "Level  Files      Bytes    Entries  Tombstones  RangeDels  OldestTombAge(s)\n";
+  buf_append(out, header, sizeof header - 1);
   for (int l = 0; l < NUM_LEVELS; l++) {
     level_info li;
     level_summary(v->ver, l, &li);
@@ -92,7 +93,8 @@ static void stats_counters(shale_db *db, buf *out) {
 
 static int stats_text(shale_db *db, buf *out) {
   read_view *v = db_view_acquire(db);
-  buf_append(out, "** Shale stats **\n", 18);
+  static const char title[] = "** Shale stats **\n";
+  buf_append(out, title, sizeof title - 1);
   stats_memtables(db, v, out);
   stats_levels(db, v, out);
   stats_counters(db, out);

@@ -17,6 +17,7 @@ void arena_init(arena *a) {
   a->left = 0;
   a->blocks = NULL;
   atomic_init(&a->usage, 0);
+  atomic_init(&a->used, 0);
 }
 
 void arena_destroy(arena *a) {
@@ -56,18 +57,25 @@ static uint8_t *shared_block(arena *a) {
   return link_block(a, b, ARENA_BLOCK_SIZE);
 }
 
+static void count_used(arena *a, size_t n) {
+  size_t used = atomic_load_explicit(&a->used, memory_order_relaxed);
+  atomic_store_explicit(&a->used, used + n, memory_order_relaxed);
+}
+
 void *arena_alloc_aligned(arena *a, size_t n, size_t align) {
   if (n == 0) n = 1; /* a distinct non-NULL pointer, so NULL always means failure */
   size_t pad = (size_t)(-(uintptr_t)a->ptr) & (align - 1);
   if (n <= a->left && pad <= a->left - n) {
+    count_used(a, pad + n);
     uint8_t *p = a->ptr + pad;
     a->ptr = p + n;
     a->left -= pad + n;
     return p;
   }
-  if (n > ARENA_BLOCK_SIZE / 4) return own_block(a, n);
-  uint8_t *p = shared_block(a);
+  uint8_t *p = n > ARENA_BLOCK_SIZE / 4 ? own_block(a, n) : shared_block(a);
   if (!p) return NULL;
+  count_used(a, n + sizeof(struct arena_block));
+  if (n > ARENA_BLOCK_SIZE / 4) return p;
   /* block data is 16-aligned, so no padding is needed at its start */
   a->ptr = p + n;
   a->left = ARENA_BLOCK_SIZE - sizeof(struct arena_block) - n;

@@ -19,6 +19,7 @@ typedef struct arena {
   size_t left;                /* bytes left after ptr in the current block */
   struct arena_block *blocks; /* every block, newest first, freed by arena_destroy */
   _Atomic size_t usage;       /* bytes obtained from malloc, headers included */
+  _Atomic size_t used;        /* bytes handed out (padding included): what fills a memtable */
 } arena;
 
 void arena_init(arena *a);
@@ -31,6 +32,11 @@ void *arena_alloc_aligned(arena *a, size_t n, size_t align);
 /* Unaligned bytes, for payloads that are only read through memcpy-style accessors. */
 static inline void *arena_alloc(arena *a, size_t n) { return arena_alloc_aligned(a, n, 1); }
 
+/* Bytes handed out, so a memtable is "full" by its entries, not by the size of its first
+ * block; any thread (relaxed: an estimate for scheduling, not a fence). */
+static inline size_t arena_used(const arena *a) {
+  return atomic_load_explicit(&((arena *)a)->used, memory_order_relaxed);
+}
 /* Bytes held by the arena; any thread (relaxed: an estimate for scheduling, not a fence). */
 static inline size_t arena_usage(const arena *a) {
   return atomic_load_explicit(&((arena *)a)->usage, memory_order_relaxed);

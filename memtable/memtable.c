@@ -149,7 +149,7 @@ int memtable_get(memtable *m, const void *key, size_t klen, uint64_t seq, unsign
   return 1;
 }
 
-size_t memtable_bytes(const memtable *m) { return arena_usage(&m->arena) + sizeof *m; }
+size_t memtable_bytes(const memtable *m) { return arena_used(&m->arena) + sizeof *m; }
 
 uint64_t memtable_count(const memtable *m) { return ld(&m->st.entries); }
 

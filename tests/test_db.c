@@ -1,0 +1,393 @@
+/* test_db.c — the public API end to end on real directories: put/get/delete, batches,
+ * snapshots, iterators in both directions against an in-memory model, reopen, flush, the
+ * directory lock and bad arguments. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shale.h"
+#include "testutil.h"
+
+typedef struct fixture {
+  char *dir;
+  shale_db *db;
+} fixture;
+
+static shale_options small_options(void) {
+  shale_options o;
+  shale_options_init(&o);
+  o.write_buffer_size = 64 << 10; /* many memtables and tables from little data */
+  return o;
+}
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  f->dir = tu_tempdir();
+  shale_options o = small_options();
+  assert_int_equal(shale_open(f->dir, &o, &f->db), SHALE_OK);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  if (f->db) assert_int_equal(shale_close(f->db), SHALE_OK);
+  tu_tempdir_free(f->dir);
+  free(f);
+  return 0;
+}
+
+static void reopen(fixture *f) {
+  assert_int_equal(shale_close(f->db), SHALE_OK);
+  shale_options o = small_options();
+  assert_int_equal(shale_open(f->dir, &o, &f->db), SHALE_OK);
+}
+
+static void check_value(shale_db *db, const shale_snapshot *s, const char *k, const char *v) {
+  void *val;
+  size_t vlen;
+  int rc = shale_get(db, s, k, strlen(k), &val, &vlen);
+  if (!v) {
+    assert_int_equal(rc, SHALE_NOTFOUND);
+    assert_null(val);
+    return;
+  }
+  assert_int_equal(rc, SHALE_OK);
+  assert_int_equal(vlen, strlen(v));
+  assert_memory_equal(val, v, vlen);
+  shale_free(val);
+}
+
+static void test_put_get_delete(void **state) {
+  fixture *f = *state;
+  check_value(f->db, NULL, "a", NULL);
+  assert_int_equal(shale_put(f->db, "a", 1, "1", 1, 0), SHALE_OK);
+  assert_int_equal(shale_put(f->db, "b", 1, "", 0, SHALE_SYNC), SHALE_OK);
+  check_value(f->db, NULL, "a", "1");
+  check_value(f->db, NULL, "b", "");
+  assert_int_equal(shale_put(f->db, "a", 1, "2", 1, 0), SHALE_OK);
+  check_value(f->db, NULL, "a", "2");
+  assert_int_equal(shale_delete(f->db, "a", 1, 0), SHALE_OK);
+  check_value(f->db, NULL, "a", NULL);
+  assert_int_equal(shale_delete(f->db, "never", 5, 0), SHALE_OK);
+  assert_int_equal(shale_flush(f->db), SHALE_OK);
+  check_value(f->db, NULL, "a", NULL);
+  check_value(f->db, NULL, "b", "");
+  reopen(f);
+  check_value(f->db, NULL, "a", NULL);
+  check_value(f->db, NULL, "b", "");
+}
+
+static void test_bad_arguments(void **state) {
+  fixture *f = *state;
+  void *val = (void *)1;
+  size_t vlen = 7;
+  assert_int_equal(shale_put(NULL, "a", 1, "v", 1, 0), SHALE_INVALID);
+  assert_int_equal(shale_put(f->db, NULL, 1, "v", 1, 0), SHALE_INVALID);
+  assert_int_equal(shale_put(f->db, "a", 0, "v", 1, 0), SHALE_INVALID);
+  assert_int_equal(shale_put(f->db, "a", 1, NULL, 1, 0), SHALE_INVALID);
+  assert_int_equal(shale_put(f->db, "a", 1, "v", 1, 0x80), SHALE_INVALID);
+  assert_true(strlen(shale_errmsg(f->db)) > 0);
+  char *big = calloc(1, SHALE_MAX_KEY_SIZE + 1);
+  assert_int_equal(shale_put(f->db, big, SHALE_MAX_KEY_SIZE + 1, "v", 1, 0), SHALE_INVALID);
+  assert_int_equal(shale_put(f->db, big, SHALE_MAX_KEY_SIZE, "v", 1, 0), SHALE_OK);
+  free(big);
+  assert_int_equal(shale_get(f->db, NULL, "a", 1, &val, &vlen), SHALE_NOTFOUND);
+  assert_null(val);
+  assert_int_equal(vlen, 0);
+  assert_int_equal(shale_get(f->db, NULL, NULL, 1, &val, &vlen), SHALE_INVALID);
+  assert_int_equal(shale_get(f->db, NULL, "a", 1, NULL, &vlen), SHALE_INVALID);
+  assert_int_equal(shale_delete(f->db, "", 0, 0), SHALE_INVALID);
+  assert_int_equal(shale_delete_range(f->db, "b", 1, "a", 1, 0), SHALE_INVALID);
+  assert_int_equal(shale_delete_range(f->db, "a", 1, "a", 1, 0), SHALE_INVALID);
+  assert_int_equal(shale_write(f->db, NULL, 0), SHALE_INVALID);
+  assert_int_equal(shale_property(f->db, "no.such", &(char *){NULL}), SHALE_NOTFOUND);
+  shale_db *db2 = (shale_db *)1;
+  assert_int_equal(shale_open(NULL, NULL, &db2), SHALE_INVALID);
+  assert_null(db2);
+  shale_options o;
+  shale_options_init(&o);
+  o.compression = 99;
+  assert_int_equal(shale_open(f->dir, &o, &db2), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(NULL), "compression"));
+}
+
+static void test_open_errors(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  char *file = tu_path(dir, "plainfile");
+  FILE *fp = fopen(file, "w");
+  fclose(fp);
+  shale_db *db;
+  assert_int_equal(shale_open(file, NULL, &db), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(NULL), "not a directory"));
+  char *missing = tu_path(dir, "missing");
+  shale_options o;
+  shale_options_init(&o);
+  o.create_if_missing = 0;
+  assert_int_equal(shale_open(missing, &o, &db), SHALE_NOTFOUND);
+  o.create_if_missing = 1;
+  assert_int_equal(shale_open(missing, &o, &db), SHALE_OK);
+  assert_int_equal(shale_put(db, "k", 1, "v", 1, 0), SHALE_OK);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  o.error_if_exists = 1;
+  assert_int_equal(shale_open(missing, &o, &db), SHALE_EXISTS);
+  if (geteuid() != 0) { /* root ignores permissions */
+    char *locked = tu_path(dir, "noperm");
+    assert_int_equal(mkdir(locked, 0), 0);
+    char *inner = tu_path(locked, "db");
+    assert_int_equal(shale_open(inner, NULL, &db), SHALE_IOERR);
+    free(inner);
+    free(locked);
+  }
+  free(missing);
+  free(file);
+  tu_tempdir_free(dir);
+}
+
+static void test_lock_busy(void **state) {
+  fixture *f = *state;
+  shale_db *db2;
+  assert_int_equal(shale_open(f->dir, NULL, &db2), SHALE_BUSY);
+  assert_non_null(strstr(shale_errmsg(NULL), "locked"));
+  pid_t pid = fork();
+  if (pid == 0) {
+    shale_db *d;
+    _exit(shale_open(f->dir, NULL, &d) == SHALE_BUSY ? 0 : 1);
+  }
+  int status;
+  waitpid(pid, &status, 0);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  assert_int_equal(shale_close(f->db), SHALE_OK);
+  f->db = NULL;
+  assert_int_equal(shale_open(f->dir, NULL, &f->db), SHALE_OK);
+}
+
+static void test_batch_atomic(void **state) {
+  fixture *f = *state;
+  shale_batch *b;
+  assert_int_equal(shale_batch_new(&b), SHALE_OK);
+  assert_int_equal(shale_put(f->db, "gone", 4, "x", 1, 0), SHALE_OK);
+  assert_int_equal(shale_batch_put(b, "k1", 2, "v1", 2), SHALE_OK);
+  assert_int_equal(shale_batch_put(b, "k2", 2, "v2", 2), SHALE_OK);
+  assert_int_equal(shale_batch_delete(b, "gone", 4), SHALE_OK);
+  assert_int_equal(shale_batch_put(b, "k1", 2, "v1b", 3), SHALE_OK); /* later op wins */
+  assert_int_equal(shale_batch_count(b), 4);
+  assert_int_equal(shale_batch_put(b, NULL, 2, "x", 1), SHALE_INVALID);
+  assert_int_equal(shale_batch_count(b), 4);
+  assert_int_equal(shale_write(f->db, b, SHALE_SYNC), SHALE_OK);
+  check_value(f->db, NULL, "k1", "v1b");
+  check_value(f->db, NULL, "k2", "v2");
+  check_value(f->db, NULL, "gone", NULL);
+  shale_batch_clear(b);
+  assert_int_equal(shale_batch_count(b), 0);
+  assert_int_equal(shale_write(f->db, b, 0), SHALE_OK);
+  shale_batch_free(b);
+  reopen(f);
+  check_value(f->db, NULL, "k1", "v1b");
+  check_value(f->db, NULL, "gone", NULL);
+}
+
+static void test_snapshots(void **state) {
+  fixture *f = *state;
+  assert_int_equal(shale_put(f->db, "k", 1, "old", 3, 0), SHALE_OK);
+  const shale_snapshot *s;
+  assert_int_equal(shale_snapshot_new(f->db, &s), SHALE_OK);
+  assert_int_equal(shale_put(f->db, "k", 1, "new", 3, 0), SHALE_OK);
+  assert_int_equal(shale_put(f->db, "j", 1, "born", 4, 0), SHALE_OK);
+  check_value(f->db, s, "k", "old");
+  check_value(f->db, s, "j", NULL);
+  assert_int_equal(shale_delete(f->db, "k", 1, 0), SHALE_OK);
+  check_value(f->db, NULL, "k", NULL);
+  check_value(f->db, s, "k", "old");
+  assert_int_equal(shale_flush(f->db), SHALE_OK); /* the snapshot keeps old versions in tables */
+  check_value(f->db, s, "k", "old");
+  check_value(f->db, NULL, "k", NULL);
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(f->db, s, &it), SHALE_OK);
+  shale_iter_seek_first(it);
+  assert_true(shale_iter_valid(it));
+  size_t kl, vl;
+  assert_memory_equal(shale_iter_key(it, &kl), "k", 1);
+  assert_memory_equal(shale_iter_value(it, &vl), "old", 3);
+  shale_iter_next(it);
+  assert_false(shale_iter_valid(it));
+  shale_iter_free(it);
+  shale_snapshot_free(f->db, s);
+}
+
+/* ---- model-based random test ---- */
+
+#define NKEYS 400
+
+typedef struct model {
+  char *val[NKEYS];
+} model;
+
+static void key_of(int i, char *out) { snprintf(out, 16, "key%05d", i); }
+
+static void model_check_get(fixture *f, model *m) {
+  char k[16];
+  for (int i = 0; i < NKEYS; i++) {
+    key_of(i, k);
+    check_value(f->db, NULL, k, m->val[i]);
+  }
+}
+
+static int model_next(model *m, int i, int dir) {
+  for (i += dir; i >= 0 && i < NKEYS; i += dir)
+    if (m->val[i]) return i;
+  return dir > 0 ? NKEYS : -1;
+}
+
+static void expect_at(shale_iter *it, model *m, int i) {
+  if (i < 0 || i >= NKEYS) {
+    assert_false(shale_iter_valid(it));
+    assert_int_equal(shale_iter_status(it), SHALE_OK);
+    return;
+  }
+  assert_true(shale_iter_valid(it));
+  char k[16];
+  key_of(i, k);
+  size_t kl, vl;
+  const void *key = shale_iter_key(it, &kl);
+  const void *val = shale_iter_value(it, &vl);
+  assert_int_equal(kl, strlen(k));
+  assert_memory_equal(key, k, kl);
+  assert_int_equal(vl, strlen(m->val[i]));
+  assert_memory_equal(val, m->val[i], vl);
+}
+
+static void model_check_iter(fixture *f, model *m, uint64_t *rng) {
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(f->db, NULL, &it), SHALE_OK);
+  int i = model_next(m, -1, 1);
+  for (shale_iter_seek_first(it); i < NKEYS; i = model_next(m, i, 1), shale_iter_next(it))
+    expect_at(it, m, i);
+  expect_at(it, m, NKEYS);
+  i = model_next(m, NKEYS, -1);
+  for (shale_iter_seek_last(it); i >= 0; i = model_next(m, i, -1), shale_iter_prev(it))
+    expect_at(it, m, i);
+  expect_at(it, m, -1);
+  for (int n = 0; n < 40; n++) { /* seeks, then a few mixed moves */
+    int t = (int)(tu_rand(rng) % NKEYS);
+    char k[16];
+    key_of(t, k);
+    int forward = tu_rand(rng) & 1;
+    if (forward) {
+      shale_iter_seek(it, k, strlen(k));
+      i = m->val[t] ? t : model_next(m, t, 1);
+    } else {
+      shale_iter_seek_for_prev(it, k, strlen(k));
+      i = m->val[t] ? t : model_next(m, t, -1);
+    }
+    expect_at(it, m, i);
+    for (int s = 0; s < 5 && i >= 0 && i < NKEYS; s++) {
+      int dir = (tu_rand(rng) & 1) ? 1 : -1;
+      if (dir > 0)
+        shale_iter_next(it);
+      else
+        shale_iter_prev(it);
+      i = model_next(m, i, dir);
+      expect_at(it, m, i);
+    }
+  }
+  shale_iter_free(it);
+}
+
+static void model_apply(fixture *f, model *m, uint64_t *rng, int round) {
+  char k[16], v[64];
+  int i = (int)(tu_rand(rng) % NKEYS);
+  key_of(i, k);
+  int op = (int)(tu_rand(rng) % 10);
+  if (op < 6) {
+    int n = snprintf(v, sizeof v, "v%d-%d-%0*d", i, round, (int)(tu_rand(rng) % 40), 0);
+    assert_int_equal(shale_put(f->db, k, strlen(k), v, (size_t)n, 0), SHALE_OK);
+    free(m->val[i]);
+    m->val[i] = strdup(v);
+  } else if (op < 9) {
+    assert_int_equal(shale_delete(f->db, k, strlen(k), 0), SHALE_OK);
+    free(m->val[i]);
+    m->val[i] = NULL;
+  } else {
+    int j = i + 1 + (int)(tu_rand(rng) % 20);
+    if (j > NKEYS) j = NKEYS;
+    char e[16];
+    key_of(j, e);
+    assert_int_equal(shale_delete_range(f->db, k, strlen(k), e, strlen(e), 0), SHALE_OK);
+    for (int x = i; x < j; x++) {
+      free(m->val[x]);
+      m->val[x] = NULL;
+    }
+  }
+}
+
+static void test_model_random(void **state) {
+  fixture *f = *state;
+  model m = {{0}};
+  uint64_t rng = 42;
+  for (int round = 0; round < 30; round++) {
+    for (int n = 0; n < 300; n++) model_apply(f, &m, &rng, round);
+    int action = (int)(tu_rand(&rng) % 4);
+    if (action == 0) assert_int_equal(shale_flush(f->db), SHALE_OK);
+    if (action == 1) reopen(f);
+    model_check_get(f, &m);
+    model_check_iter(f, &m, &rng);
+  }
+  for (int i = 0; i < NKEYS; i++) free(m.val[i]);
+}
+
+static void test_many_writes_recover(void **state) {
+  fixture *f = *state;
+  char k[32], v[128];
+  for (int i = 0; i < 20000; i++) {
+    int n = snprintf(k, sizeof k, "key%08d", i * 7919 % 20000);
+    int vn = snprintf(v, sizeof v, "value-%d-%090d", i, 0);
+    assert_int_equal(shale_put(f->db, k, (size_t)n, v, (size_t)vn, 0), SHALE_OK);
+  }
+  char *p;
+  assert_int_equal(shale_property(f->db, "shale.stats", &p), SHALE_OK);
+  assert_non_null(strstr(p, "Level"));
+  shale_free(p);
+  reopen(f);
+  for (int i = 0; i < 20000; i++) {
+    int n = snprintf(k, sizeof k, "key%08d", i * 7919 % 20000);
+    int vn = snprintf(v, sizeof v, "value-%d-%090d", i, 0);
+    void *val;
+    size_t vlen;
+    assert_int_equal(shale_get(f->db, NULL, k, (size_t)n, &val, &vlen), SHALE_OK);
+    assert_int_equal(vlen, (size_t)vn);
+    assert_memory_equal(val, v, vlen);
+    shale_free(val);
+  }
+  shale_iter *it;
+  int rc = shale_iter_new(f->db, NULL, &it);
+  if (rc) fprintf(stderr, "iter_new: %s\n", shale_errmsg(f->db));
+  assert_int_equal(rc, SHALE_OK);
+  int count = 0;
+  for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it)) count++;
+  assert_int_equal(count, 20000);
+  shale_iter_free(it);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+      cmocka_unit_test(test_open_errors),
+      cmocka_unit_test_setup_teardown(test_lock_busy, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_atomic, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshots, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_model_random, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_many_writes_recover, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
