@@ -5,7 +5,10 @@
 
 #include "engine/db_impl.h"
 #include "engine/flush.h"
+#include "engine/test_hooks.h"
 #include "util/clock.h"
+
+_Atomic(test_hook_fn) shale_test_hook;
 
 void db_set_bg_error(shale_db *db, int rc, const char *msg) {
   if (!db->bg_error) {
