@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "io/io.h"
@@ -148,6 +151,58 @@ static void test_errors_name_the_path(void **state) {
   free(path);
 }
 
+/* RLIMIT_FSIZE turns a write across the limit into a short write, and the resubmitted
+ * remainder into EFBIG: exercises short-write handling and error reporting on both paths. */
+static void test_writer_short_write_then_error(void **state) {
+  struct rlimit old, lim;
+  assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+  void (*oldsig)(int) = signal(SIGXFSZ, SIG_IGN);
+  size_t n = 1 << 20;
+  uint8_t *data = malloc(n);
+  assert_non_null(data);
+  fill(data, n, 5);
+  char *path = tu_path(*state, "big.sst");
+  for (int forced = 0; forced < 2; forced++) {
+    if (forced) setenv("SHALE_IO", "pwrite", 1);
+    lim = old;
+    lim.rlim_cur = 300001;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    io_writer *w;
+    char err[ERRMSG_SIZE] = "";
+    assert_int_equal(io_writer_open(path, &w, err), SHALE_OK);
+    int rc = io_writer_append(w, data, n, err);
+    if (rc == SHALE_OK)
+      rc = io_writer_finish(w, 1, err);
+    else
+      io_writer_abort(w);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_int_equal(rc, SHALE_IOERR);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "too large"));
+    assert_int_equal(tu_file_size(path), 300001); /* the short write landed */
+    unsetenv("SHALE_IO");
+  }
+  /* io_log: the failed append makes the log refuse more */
+  lim = old;
+  lim.rlim_cur = 1000;
+  io_log *l;
+  char err[ERRMSG_SIZE];
+  assert_int_equal(io_log_open(path, &l, err), SHALE_OK);
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  assert_int_equal(io_log_append(l, data, 600, err), SHALE_OK);
+  int rc = io_log_append(l, data, 600, err);
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+  assert_int_equal(rc, SHALE_IOERR);
+  assert_non_null(strstr(err, path));
+  assert_int_equal(io_log_append(l, data, 1, err), SHALE_IOERR);
+  assert_non_null(strstr(err, "earlier write error"));
+  assert_int_equal(io_log_sync(l, err), SHALE_IOERR);
+  assert_int_equal(io_log_close(l, err), SHALE_OK);
+  signal(SIGXFSZ, oldsig);
+  free(path);
+  free(data);
+}
+
 static void test_log_appends(void **state) {
   char *path = tu_path(*state, "000001.log");
   io_log *l;
@@ -168,6 +223,43 @@ static void test_log_appends(void **state) {
   assert_int_equal(io_log_open(path, &l, err), SHALE_OK);
   assert_int_equal(io_log_close(l, err), SHALE_OK);
   assert_int_equal(tu_file_size(path), 0);
+  free(path);
+}
+
+typedef struct sync_arg {
+  io_log *l;
+  _Atomic int stop;
+  int syncs, rc;
+} sync_arg;
+
+static void *sync_loop(void *p) {
+  sync_arg *a = p;
+  while (!a->stop && a->syncs < 50) {
+    if ((a->rc = io_log_sync(a->l, NULL)) != SHALE_OK) break;
+    (void)io_log_size(a->l);
+    a->syncs++;
+  }
+  return NULL;
+}
+
+/* The contract: one appender, with syncs and size reads from another thread (TSan checks). */
+static void test_log_sync_concurrent_with_append(void **state) {
+  char *path = tu_path(*state, "000002.log");
+  sync_arg a = {.stop = 0};
+  assert_int_equal(io_log_open(path, &a.l, NULL), SHALE_OK);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, sync_loop, &a), 0);
+  uint8_t rec[100];
+  for (int i = 0; i < 3000; i++) {
+    memset(rec, i & 0xff, sizeof rec);
+    assert_int_equal(io_log_append(a.l, rec, sizeof rec, NULL), SHALE_OK);
+  }
+  a.stop = 1;
+  pthread_join(t, NULL);
+  assert_int_equal(a.rc, SHALE_OK);
+  assert_int_equal(io_log_size(a.l), 300000);
+  assert_int_equal(io_log_close(a.l, NULL), SHALE_OK);
+  assert_int_equal(tu_file_size(path), 300000);
   free(path);
 }
 
@@ -215,7 +307,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_writer_forced_pwrite, setup, teardown),
       cmocka_unit_test_setup_teardown(test_writer_empty_and_abort, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors_name_the_path, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_writer_short_write_then_error, setup, teardown),
       cmocka_unit_test_setup_teardown(test_log_appends, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_log_sync_concurrent_with_append, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reader_short_read, setup, teardown),
       cmocka_unit_test_setup_teardown(test_write_file_atomic, setup, teardown),
   };

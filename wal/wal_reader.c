@@ -5,6 +5,7 @@
 #include "wal/wal_reader.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,39 @@ static int record_at(wal_reader *r, uint64_t off, char *errmsg) {
   return 1;
 }
 
+/* Offset i >= from in d[0, n) whose type byte d[i + 6] is c, or SIZE_MAX. */
+static size_t next_type(const uint8_t *d, size_t n, size_t from, int c) {
+  if (from + WAL_HEADER_SIZE > n) return SIZE_MAX;
+  const uint8_t *q = memchr(d + from + 6, c, n - from - 6);
+  return q ? (size_t)(q - d) - 6 : SIZE_MAX;
+}
+
+/* Tries every offset from *p to the end of its block as the start of a complete record.
+ * Returns 1 with *p at the record, 0 with *p at the next block start, negative on error.
+ * Only offsets whose type byte says FULL or FIRST (found with memchr) and whose length fits
+ * are checked further: probing must stay cheap. */
+static int scan_block(wal_reader *r, uint64_t *p, char *errmsg) {
+  uint64_t base = *p - *p % WAL_BLOCK_SIZE;
+  int rc = load(r, &r->probe, base / WAL_BLOCK_SIZE, errmsg);
+  if (rc) return rc;
+  const uint8_t *d = r->probe.data;
+  size_t n = r->probe.n, i = (size_t)(*p - base);
+  size_t full = next_type(d, n, i, WAL_FULL), first = next_type(d, n, i, WAL_FIRST);
+  while ((i = full < first ? full : first) != SIZE_MAX) {
+    size_t len = (size_t)d[i + 4] | (size_t)d[i + 5] << 8;
+    if (i + WAL_HEADER_SIZE + len <= n && (rc = record_at(r, base + i, errmsg)) != 0) {
+      *p = base + i;
+      return rc;
+    }
+    if (full == i)
+      full = next_type(d, n, i + 1, WAL_FULL);
+    else
+      first = next_type(d, n, i + 1, WAL_FIRST);
+  }
+  *p = base + WAL_BLOCK_SIZE;
+  return 0;
+}
+
 /* Looks for a complete intact record at or after from. scan: try every byte offset until the
  * end of from's block (the fragment boundaries there are unknown); later blocks start at a
  * fragment, so they are parsed, going back to scanning after a bad fragment. Returns 1 and
@@ -144,8 +178,8 @@ static int probe(wal_reader *r, uint64_t from, int scan, uint64_t *at, char *err
     }
     int rc;
     if (scan) {
-      if ((rc = record_at(r, p, errmsg)) != 0) goto found;
-      p++;
+      if ((rc = scan_block(r, &p, errmsg)) != 0) goto found;
+      scan = 0; /* p is now the next block's start */
       continue;
     }
     frag f;
