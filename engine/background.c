@@ -2,8 +2,10 @@
  * memtables, the publication of new versions, and shale_flush. One flush runs at a time so
  * flushes install oldest first. */
 #include <stdlib.h>
+#include <time.h>
 
 #include "engine/db_impl.h"
+#include "engine/compaction.h"
 #include "engine/flush.h"
 #include "engine/test_hooks.h"
 #include "util/clock.h"
@@ -32,17 +34,55 @@ static int flush_wanted(shale_db *db) {
   return !db->flush_running && !db->bg_error && db->view->imm_count > 0;
 }
 
+/* Under a persistence deadline the mutable memtable is sealed early when its oldest
+ * tombstone has waited a share of the deadline, so deletes reach tables on time. */
+static int deadline_seal_wanted(shale_db *db) {
+  if (db->opt.delete_persist_seconds <= 0 || db->bg_error || db->shutting_down) return 0;
+  memtable_stats st;
+  memtable_get_stats(db->mem, &st);
+  uint64_t share = (uint64_t)(db->opt.delete_persist_seconds * 1e6 / DEADLINE_SLACK);
+  return st.oldest_tomb_us && st.oldest_tomb_us + share < clock_wall_us();
+}
+
+static void wait_for_work(shale_db *db) {
+  if (db->opt.delete_persist_seconds <= 0) {
+    pthread_cond_wait(&db->bg_cv, &db->mu);
+    return;
+  }
+  /* deadlines pass without any write to wake us: look again at a fraction of D */
+  double step = db->opt.delete_persist_seconds / (2.0 * DEADLINE_SLACK);
+  if (step > 1.0) step = 1.0;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)(step * 1e9);
+  ts.tv_sec += (time_t)(ns / 1000000000u);
+  ts.tv_nsec = (long)(ns % 1000000000u);
+  pthread_cond_timedwait(&db->bg_cv, &db->mu, &ts);
+}
+
 static void *bg_main(void *arg) {
   shale_db *db = arg;
   char errmsg[ERRMSG_SIZE];
+  compaction c;
   pthread_mutex_lock(&db->mu);
   for (;;) {
     if (flush_wanted(db)) {
       flush_oldest(db, errmsg);
       continue;
     }
+    if (!db->shutting_down && !db->manual_compaction && compaction_pick(db, &c)) {
+      compaction_run(db, &c, errmsg);
+      compaction_free(&c);
+      continue;
+    }
+    if (deadline_seal_wanted(db)) {
+      pthread_mutex_unlock(&db->mu);
+      db_write_seal(db);
+      pthread_mutex_lock(&db->mu);
+      continue;
+    }
     if (db->shutting_down) break;
-    pthread_cond_wait(&db->bg_cv, &db->mu);
+    wait_for_work(db);
   }
   pthread_mutex_unlock(&db->mu);
   return NULL;
@@ -86,9 +126,32 @@ static int wait_for_flush_room(shale_db *db) {
   return db->bg_error ? SHALE_READONLY : SHALE_OK;
 }
 
+/* Too many L0 files make every read slower: slow writers down, then stop them, until
+ * compaction catches up. */
+static int wait_for_l0_room(shale_db *db) {
+  int n = db->vset.current->nfiles[0];
+  if (n < db->opt.level0_slowdown_trigger) return SHALE_OK;
+  uint64_t start = clock_mono_us();
+  atomic_fetch_add(&db->stats.stalls, 1);
+  if (n < db->opt.level0_stop_trigger) {
+    pthread_mutex_unlock(&db->mu);
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+    pthread_mutex_lock(&db->mu);
+  } else {
+    db_log(db, "write stop: %d L0 files waiting for compaction", n);
+    while (db->vset.current->nfiles[0] >= db->opt.level0_stop_trigger && !db->bg_error &&
+           !db->shutting_down)
+      pthread_cond_wait(&db->bg_cv, &db->mu);
+  }
+  atomic_fetch_add(&db->stats.stall_micros, clock_mono_us() - start);
+  return db->bg_error ? SHALE_READONLY : SHALE_OK;
+}
+
 int flush_make_room(shale_db *db, char *errmsg) {
   if (memtable_bytes(db->mem) < db->opt.write_buffer_size) return SHALE_OK;
-  int rc = wait_for_flush_room(db);
+  int rc = wait_for_l0_room(db);
+  if (!rc) rc = wait_for_flush_room(db);
   if (rc) return err_set(errmsg, rc, "the DB turned read-only while a write waited");
   if ((rc = db_seal_memtable(db, errmsg))) return rc;
   pthread_cond_broadcast(&db->bg_cv);

@@ -172,6 +172,7 @@ static void db_release(shale_db *db) {
   vset_close(&db->vset);
   if (db->tcache) table_cache_free(db->tcache);
   if (db->bcache) block_cache_free(db->bcache);
+  for (int l = 0; l < NUM_LEVELS; l++) buf_free(&db->compact_ptr[l]);
   if (db->info_log) fclose(db->info_log);
   if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */
   pthread_mutex_destroy(&db->mu);

@@ -59,10 +59,13 @@ struct shale_db {
   table_cache *tcache;
   pthread_t *bg_threads;
   int n_bg_threads;
-  int shutting_down;     /* guarded by mu */
-  int flush_running;     /* guarded by mu */
-  uint64_t flushes_done; /* guarded by mu; shale_flush waits for it to pass a mark */
-  uint64_t oldest_wal;   /* WALs below it are deleted; guarded by manifest_mu */
+  int shutting_down;           /* guarded by mu */
+  int flush_running;           /* guarded by mu */
+  int compaction_running;      /* guarded by mu; one compaction at a time */
+  int manual_compaction;       /* guarded by mu; automatic picking pauses meanwhile */
+  buf compact_ptr[NUM_LEVELS]; /* guarded by mu: where each level's round robin resumes */
+  uint64_t flushes_done;       /* guarded by mu; shale_flush waits for it to pass a mark */
+  uint64_t oldest_wal;         /* WALs below it are deleted; guarded by manifest_mu */
 
   _Atomic uint64_t last_seq; /* last published sequence: everything <= it is readable */
 

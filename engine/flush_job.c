@@ -177,6 +177,7 @@ static int install(flush_ctx *c, file_meta *f, char *errmsg) {
   shale_db *db = c->db;
   version_edit e;
   edit_init(&e);
+  version *v = NULL;
   int rc = f ? edit_add_file(&e, 0, f) : SHALE_OK;
   pthread_mutex_lock(&db->manifest_mu);
   if (!rc) {
@@ -185,10 +186,11 @@ static int install(flush_ctx *c, file_meta *f, char *errmsg) {
     pthread_mutex_lock(&db->mu);
     uint64_t next_file = db->next_file_number;
     pthread_mutex_unlock(&db->mu);
-    rc = vset_log_and_apply(&db->vset, &e, next_file, errmsg);
+    rc = vset_log_and_apply(&db->vset, &e, next_file, &v, errmsg);
   }
   if (!rc) test_hook(db, HOOK_FLUSH_MANIFEST_SYNCED);
   pthread_mutex_lock(&db->mu);
+  if (!rc) vset_install(&db->vset, &e, v);
   if (!rc) rc = db_publish_version(db, 1);
   pthread_mutex_unlock(&db->mu);
   if (!rc) test_hook(db, HOOK_FLUSH_VIEW_PUBLISHED);

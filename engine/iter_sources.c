@@ -6,8 +6,8 @@
 
 #include "util/ikey.h"
 
-int range_dels_add(range_dels *r, const void *b, size_t bl, const void *e, size_t el,
-                   uint64_t seq) {
+int range_dels_add(range_dels *r, const void *b, size_t bl, const void *e, size_t el, uint64_t seq,
+                   uint64_t time_us) {
   if (r->n == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 8;
     range_del *p = realloc(r->v, cap * sizeof *p);
@@ -19,7 +19,7 @@ int range_dels_add(range_dels *r, const void *b, size_t bl, const void *e, size_
   if (!mem) return SHALE_NOMEM;
   memcpy(mem, b, bl);
   memcpy(mem + bl, e, el);
-  r->v[r->n++] = (range_del){mem, mem + bl, bl, el, seq};
+  r->v[r->n++] = (range_del){mem, mem + bl, bl, el, seq, time_us};
   return SHALE_OK;
 }
 
@@ -88,7 +88,7 @@ static int collect_mem_range_dels(memtable *m, uint64_t seq, range_dels *r) {
     const void *e = memtable_iter_value(&it, &el);
     uint64_t s = ikey_seq(get_fixed64(b + bl - IKEY_TRAILER));
     if (s > seq) continue;
-    int rc = range_dels_add(r, b, bl - IKEY_TRAILER, e, el, s);
+    int rc = range_dels_add(r, b, bl - IKEY_TRAILER, e, el, s, memtable_iter_time_us(&it));
     if (rc) return rc;
   }
   return SHALE_OK;

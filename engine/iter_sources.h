@@ -10,6 +10,7 @@ typedef struct range_del {
   uint8_t *begin, *end; /* user keys, one allocation: begin then end */
   size_t blen, elen;
   uint64_t seq;
+  uint64_t time_us; /* wall time of the delete, 0 if unknown */
 } range_del;
 
 typedef struct range_dels {
@@ -17,7 +18,8 @@ typedef struct range_dels {
   size_t n, cap;
 } range_dels;
 
-int range_dels_add(range_dels *r, const void *b, size_t bl, const void *e, size_t el, uint64_t seq);
+int range_dels_add(range_dels *r, const void *b, size_t bl, const void *e, size_t el, uint64_t seq,
+                   uint64_t time_us);
 /* 1 when a tombstone with entry_seq < seq <= read_seq covers key. */
 int range_dels_covers(const range_dels *r, const void *key, size_t klen, uint64_t entry_seq,
                       uint64_t read_seq);
@@ -33,5 +35,11 @@ int iter_sources_build(shale_db *db, read_view *v, uint64_t seq, kv_iter **merge
 /* Adds the SSTable part (engine/table_get.c): one iterator per L0 file and per level. */
 int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, kv_iter ***kids, int *n, int *cap,
                         range_dels *rdels, char *errmsg);
+
+/* kv_iter over one table (engine/table_get.c); adds its range tombstones visible at seq. */
+int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out, range_dels *rdels,
+                 char *errmsg);
+/* The file of a level >= 1 that may hold key, or NULL. */
+file_meta *level_find(version *v, int level, const void *key, size_t klen);
 
 #endif

@@ -102,6 +102,36 @@ static int stats_text(shale_db *db, buf *out) {
   return SHALE_OK;
 }
 
+static uint64_t older_of(uint64_t a, uint64_t b) { return a && (!b || a < b) ? a : b; }
+
+/* Every delete older than the oldest tombstone still held anywhere is physically gone. */
+static uint64_t deletes_persisted_before(read_view *v) {
+  uint64_t oldest = 0;
+  memtable_stats st;
+  memtable_get_stats(v->mem, &st);
+  oldest = older_of(st.oldest_tomb_us, oldest);
+  memtable *m = v->imm;
+  for (int i = 0; i < v->imm_count; i++, m = memtable_next(m)) {
+    memtable_get_stats(m, &st);
+    oldest = older_of(st.oldest_tomb_us, oldest);
+  }
+  for (int l = 0; l < NUM_LEVELS; l++)
+    for (int i = 0; i < v->ver->nfiles[l]; i++)
+      oldest = older_of(v->ver->files[l][i]->oldest_tomb_us, oldest);
+  return oldest ? oldest : clock_wall_us();
+}
+
+static int persisted_before_text(shale_db *db, buf *out) {
+  read_view *v = db_view_acquire(db);
+  uint64_t us = deletes_persisted_before(v);
+  read_view_unref(v);
+  char text[64];
+  int n = snprintf(text, sizeof text, "%llu.%06llu", (unsigned long long)(us / 1000000u),
+                   (unsigned long long)(us % 1000000u));
+  buf_append(out, text, (size_t)n);
+  return SHALE_OK;
+}
+
 static int number_property(shale_db *db, const char *name, buf *out) {
   char text[64];
   uint64_t value;
@@ -116,6 +146,8 @@ static int number_property(shale_db *db, const char *name, buf *out) {
     value = (uint64_t)v->imm_count;
   else if (!strcmp(name, "shale.memtable-bytes"))
     value = memtable_bytes(v->mem);
+  else if (!strcmp(name, "shale.deletes-persisted-before-us"))
+    value = deletes_persisted_before(v);
   else
     rc = SHALE_NOTFOUND;
   read_view_unref(v);
@@ -128,7 +160,9 @@ int shale_property(shale_db *db, const char *name, char **value) {
   if (!db || !name || !value) return SHALE_INVALID;
   buf out;
   buf_init(&out);
-  int rc = !strcmp(name, "shale.stats") ? stats_text(db, &out) : number_property(db, name, &out);
+  int rc = !strcmp(name, "shale.stats")                      ? stats_text(db, &out)
+           : !strcmp(name, "shale.deletes-persisted-before") ? persisted_before_text(db, &out)
+                                                             : number_property(db, name, &out);
   buf_append_byte(&out, 0);
   if (!rc && !buf_ok(&out)) rc = SHALE_NOMEM;
   if (rc) {
@@ -137,10 +171,4 @@ int shale_property(shale_db *db, const char *name, char **value) {
   }
   *value = (char *)out.data;
   return SHALE_OK;
-}
-
-int shale_compact_range(shale_db *db, const void *begin, size_t blen, const void *end,
-                        size_t elen) {
-  if (!db || (!begin && blen) || (!end && elen)) return SHALE_INVALID;
-  return db_fail(db, SHALE_NOTSUP, "compaction is not available in this build yet");
 }

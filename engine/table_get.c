@@ -63,12 +63,18 @@ static int file_lookup(shale_db *db, file_meta *f, lookup *lk) {
 
 /* Deeper levels hold disjoint files sorted by key: binary search for the one that may hold
  * the key. */
-static file_meta *level_find(version *v, int level, const void *key, size_t klen) {
+file_meta *level_find(version *v, int level, const void *key, size_t klen) {
+  /* A file whose clipped range tombstone ends at `key` has largest (key, SEQ_MAX, RANGE_DEL);
+   * that end is exclusive, so such a file must not capture the lookup of `key`. */
   int lo = 0, hi = v->nfiles[level];
   while (lo < hi) {
     int mid = (lo + hi) / 2;
     file_meta *f = v->files[level][mid];
-    if (ukey_compare(f->largest.data, f->largest.len - IKEY_TRAILER, key, klen) < 0)
+    const uint8_t *lg = f->largest.data;
+    size_t ll = f->largest.len - IKEY_TRAILER;
+    int c = ukey_compare(lg, ll, key, klen);
+    if (c == 0 && get_fixed64(lg + ll) == ikey_pack(SEQ_MAX, KIND_RANGE_DEL)) c = -1;
+    if (c < 0)
       lo = mid + 1;
     else
       hi = mid;
@@ -119,8 +125,8 @@ static void tk_destroy(kv_iter *i) {
 static const kv_iter_ops table_ops = {tk_seek_first, tk_seek_last, tk_seek,  tk_next,   tk_prev,
                                       tk_valid,      tk_key,       tk_value, tk_status, tk_destroy};
 
-static int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out, range_dels *rdels,
-                        char *errmsg) {
+int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out, range_dels *rdels,
+                 char *errmsg) {
   table_kv *t = calloc(1, sizeof *t);
   if (!t) return err_set(errmsg, SHALE_NOMEM, "out of memory opening a table iterator");
   t->base.ops = &table_ops;
@@ -139,7 +145,8 @@ static int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out,
   size_t n = sst_reader_range_dels(t->r, &d);
   for (size_t i = 0; i < n && !rc; i++)
     if (d[i].seq <= seq)
-      rc = range_dels_add(rdels, d[i].begin, d[i].blen, d[i].end, d[i].elen, d[i].seq);
+      rc =
+          range_dels_add(rdels, d[i].begin, d[i].blen, d[i].end, d[i].elen, d[i].seq, d[i].time_us);
   *out = &t->base;
   return rc;
 }

@@ -162,7 +162,8 @@ int vset_write_snapshot(version_set *vs, uint64_t number, uint64_t next_file, ch
   return SHALE_OK;
 }
 
-int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, char *errmsg) {
+int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, version **out,
+                       char *errmsg) {
   e->has_log = e->has_next_file = e->has_last_seq = 1;
   e->log_number = vs->log_number;
   e->next_file = next_file;
@@ -181,12 +182,27 @@ int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, cha
     version_unref(v);
     return rc;
   }
-  for (int i = 0; i < e->ndeleted; i++)
-    for (int l = 0; l < NUM_LEVELS; l++)
-      for (int j = 0; j < vs->current->nfiles[l]; j++)
-        if (vs->current->files[l][j]->number == e->deleted[i].number)
-          atomic_store(&vs->current->files[l][j]->obsolete, 1);
+  *out = v;
+  return SHALE_OK;
+}
+
+void vset_install(version_set *vs, const version_edit *e, version *v) {
+  for (int i = 0; i < e->ndeleted; i++) {
+    int l = e->deleted[i].level;
+    for (int j = 0; j < vs->current->nfiles[l]; j++)
+      if (vs->current->files[l][j]->number == e->deleted[i].number &&
+          !version_has_file(v, l, e->deleted[i].number))
+        atomic_store(&vs->current->files[l][j]->obsolete, 1);
+  }
   version_unref(vs->current);
   vs->current = v;
-  return SHALE_OK;
+}
+
+int version_has_file(const version *v, int level, uint64_t number) {
+  for (int i = 0; i < v->nfiles[level]; i++)
+    if (v->files[level][i]->number == number) return 1;
+  for (int l = 0; l < NUM_LEVELS; l++)
+    for (int i = 0; l != level && i < v->nfiles[l]; i++)
+      if (v->files[l][i]->number == number) return 1;
+  return 0;
 }

@@ -33,9 +33,16 @@ int vset_recover(version_set *vs, int *exists, char *errmsg);
 int vset_write_snapshot(version_set *vs, uint64_t manifest_number, uint64_t next_file,
                         char *errmsg);
 /* Appends e (with the log number, next file and last sequence given) to the MANIFEST, syncs
- * it, then makes current the result. The caller publishes a read view holding it.
- * Files the edit deletes are marked obsolete: unlinked when no view reaches them. */
-int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, char *errmsg);
+ * it, and returns in *out the version current + e (referenced) for vset_install.
+ * REQUIRES: the MANIFEST mutex held from here through vset_install. */
+int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, version **out,
+                       char *errmsg);
+/* Makes v (from vset_log_and_apply of e) current. Files e deletes that v no longer lists
+ * anywhere are marked obsolete: unlinked when no view reaches them. REQUIRES: the DB mutex
+ * and the MANIFEST mutex held, so readers of `current` under either see a whole swap. */
+void vset_install(version_set *vs, const version_edit *e, version *v);
+/* Does v list the file at any level (a trivially moved file changes level only)? */
+int version_has_file(const version *v, int level, uint64_t number);
 /* Applies e to base into a new version (no I/O). */
 int vset_apply(const version *base, const version_edit *e, file_reaper *reaper, version **out);
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -336,9 +337,10 @@ static void test_model_random(void **state) {
   uint64_t rng = 42;
   for (int round = 0; round < 30; round++) {
     for (int n = 0; n < 300; n++) model_apply(f, &m, &rng, round);
-    int action = (int)(tu_rand(&rng) % 4);
+    int action = (int)(tu_rand(&rng) % 5);
     if (action == 0) assert_int_equal(shale_flush(f->db), SHALE_OK);
     if (action == 1) reopen(f);
+    if (action == 2) assert_int_equal(shale_compact_range(f->db, NULL, 0, NULL, 0), SHALE_OK);
     model_check_get(f, &m);
     model_check_iter(f, &m, &rng);
   }
@@ -378,6 +380,54 @@ static void test_many_writes_recover(void **state) {
   shale_iter_free(it);
 }
 
+static long long dir_bytes(const char *dir) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "du -sb %s", dir);
+  FILE *p = popen(cmd, "r");
+  long long n = -1;
+  if (p && fscanf(p, "%lld", &n) != 1) n = -1;
+  if (p) pclose(p);
+  return n;
+}
+
+/* Deleting everything and compacting gives the space back, and a scan finds nothing. */
+static void test_delete_all_reclaims_space(void **state) {
+  fixture *f = *state;
+  char k[32], v[128];
+  uint64_t rng = 7;
+  const int n = 100000;
+  for (int i = 0; i < n; i++) {
+    for (size_t b = 0; b < sizeof v; b += 8) {
+      uint64_t r = tu_rand(&rng);
+      memcpy(v + b, &r, 8);
+    }
+    int kl = snprintf(k, sizeof k, "key%08d", (i * 7919) % n);
+    assert_int_equal(shale_put(f->db, k, (size_t)kl, v, 100, 0), SHALE_OK);
+  }
+  assert_int_equal(shale_compact_range(f->db, NULL, 0, NULL, 0), SHALE_OK);
+  assert_true(dir_bytes(f->dir) > 5 * 1000 * 1000);
+  for (int i = 0; i < n; i++) {
+    int kl = snprintf(k, sizeof k, "key%08d", i);
+    assert_int_equal(shale_delete(f->db, k, (size_t)kl, 0), SHALE_OK);
+  }
+  assert_int_equal(shale_compact_range(f->db, NULL, 0, NULL, 0), SHALE_OK);
+  long long left = dir_bytes(f->dir);
+  assert_true(left >= 0 && left < 1024 * 1024);
+  char *p;
+  for (int l = 0; l < 7; l++) {
+    char name[64];
+    snprintf(name, sizeof name, "shale.num-files-at-level%d", l);
+    assert_int_equal(shale_property(f->db, name, &p), SHALE_OK);
+    assert_string_equal(p, "0");
+    shale_free(p);
+  }
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(f->db, NULL, &it), SHALE_OK);
+  shale_iter_seek_first(it);
+  assert_false(shale_iter_valid(it));
+  shale_iter_free(it);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
@@ -388,6 +438,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_snapshots, setup, teardown),
       cmocka_unit_test_setup_teardown(test_model_random, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_writes_recover, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_delete_all_reclaims_space, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

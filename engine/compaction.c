@@ -1,0 +1,195 @@
+/* compaction.c — leveled compaction that is delete-aware. Picking: L0 by file count, deeper
+ * levels by size against their target, then files dense with tombstones, then files whose
+ * oldest tombstone nears the persistence deadline. Merging drops a version when a newer one
+ * is visible to every snapshot, a tombstone when additionally no deeper level can hold its
+ * key, and anything a range tombstone visible to every snapshot covers. */
+#include "engine/compaction.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/filename.h"
+#include "engine/iter_sources.h"
+#include "engine/merge_iter.h"
+#include "engine/test_hooks.h"
+#include "io/io.h"
+#include "sstable/sst_builder.h"
+#include "util/clock.h"
+#include "util/ikey.h"
+
+uint64_t level_target_bytes(const shale_db *db, int level) {
+  uint64_t t = db->opt.max_bytes_for_level_base;
+  for (int l = 1; l < level; l++) t *= (uint64_t)db->opt.level_size_multiplier;
+  return t;
+}
+
+void compaction_free(compaction *c) {
+  for (int i = 0; i < 2; i++) {
+    for (int j = 0; j < c->n[i]; j++) file_meta_unref(c->in[i][j]);
+    free(c->in[i]);
+  }
+  memset(c, 0, sizeof *c);
+}
+
+static int add_input(compaction *c, int which, file_meta *f) {
+  file_meta **p = realloc(c->in[which], sizeof *p * (size_t)(c->n[which] + 1));
+  if (!p) return SHALE_NOMEM;
+  c->in[which] = p;
+  p[c->n[which]++] = f;
+  file_meta_ref(f);
+  return SHALE_OK;
+}
+
+static const uint8_t *ukey_of(const buf *ik, size_t *len) {
+  *len = ik->len - IKEY_TRAILER;
+  return ik->data;
+}
+
+static int overlaps(const file_meta *f, const void *b, size_t bl, const void *e, size_t el) {
+  size_t sl, ll;
+  const uint8_t *s = ukey_of(&f->smallest, &sl), *l = ukey_of(&f->largest, &ll);
+  return (!e || ukey_compare(s, sl, e, el) <= 0) && (!b || ukey_compare(l, ll, b, bl) >= 0);
+}
+
+/* Widens [*b, *e] to cover f. */
+static void widen(const file_meta *f, buf *b, buf *e, int *first) {
+  size_t sl, ll;
+  const uint8_t *s = ukey_of(&f->smallest, &sl), *l = ukey_of(&f->largest, &ll);
+  if (*first || ukey_compare(s, sl, b->data, b->len) < 0) buf_clear(b), buf_append(b, s, sl);
+  if (*first || ukey_compare(l, ll, e->data, e->len) > 0) buf_clear(e), buf_append(e, l, ll);
+  *first = 0;
+}
+
+/* in[1] := the files of out_level overlapping everything in in[0]. */
+static int add_overlaps(shale_db *db, compaction *c) {
+  if (c->out_level == c->level) return SHALE_OK;
+  buf b, e;
+  buf_init(&b);
+  buf_init(&e);
+  int first = 1, rc = SHALE_OK;
+  for (int i = 0; i < c->n[0]; i++) widen(c->in[0][i], &b, &e, &first);
+  version *v = db->vset.current;
+  for (int i = 0; !rc && i < v->nfiles[c->out_level]; i++) {
+    file_meta *f = v->files[c->out_level][i];
+    if (overlaps(f, b.data, b.len, e.data, e.len)) rc = add_input(c, 1, f);
+  }
+  if (!buf_ok(&b) || !buf_ok(&e)) rc = SHALE_NOMEM;
+  buf_free(&b);
+  buf_free(&e);
+  return rc;
+}
+
+static int tomb_percent(const file_meta *f) {
+  uint64_t t = f->point_tombstones + f->range_tombstones;
+  return f->entries ? (int)(t * 100 / f->entries) : (t ? 100 : 0);
+}
+
+static int last_nonempty_level(const version *v) {
+  for (int l = NUM_LEVELS - 1; l > 0; l--)
+    if (v->nfiles[l]) return l;
+  return 0;
+}
+
+/* A file whose tombstones all sit below every snapshot can make progress when compacted:
+ * down a level, or dropped at the bottom. Others would be rewritten to no effect. */
+static int deletes_movable(const file_meta *f, uint64_t snap) {
+  return f->point_tombstones + f->range_tombstones > 0 && f->max_tomb_seq <= snap;
+}
+
+static int pick_delete_file(shale_db *db, compaction *c, uint64_t snap) {
+  version *v = db->vset.current;
+  uint64_t deadline_us = (uint64_t)(db->opt.delete_persist_seconds * 1e6 / DEADLINE_SLACK);
+  uint64_t now = clock_wall_us();
+  int bottom = last_nonempty_level(v);
+  for (int l = 0; l < NUM_LEVELS; l++)
+    for (int i = 0; i < v->nfiles[l]; i++) {
+      file_meta *f = v->files[l][i];
+      if (!deletes_movable(f, snap)) continue;
+      int due = deadline_us && f->oldest_tomb_us && f->oldest_tomb_us + deadline_us < now;
+      int dense = tomb_percent(f) >= TOMBSTONE_DENSE_PERCENT;
+      if (!due && !dense) continue;
+      c->level = l;
+      c->out_level = l < bottom ? l + 1 : (l == 0 ? 1 : l);
+      c->reason = due ? CR_DELETE_DEADLINE : CR_TOMBSTONE_DENSE;
+      if (l == 0) { /* L0 files overlap: all of them go together */
+        for (int j = 0; j < v->nfiles[0]; j++)
+          if (add_input(c, 0, v->files[0][j])) return SHALE_NOMEM;
+      } else if (add_input(c, 0, f)) {
+        return SHALE_NOMEM;
+      }
+      return add_overlaps(db, c) ? SHALE_NOMEM : 1;
+    }
+  return 0;
+}
+
+/* The densest file in tombstones when dense enough, else the next in key order after the
+ * last one compacted here, so a level is rewritten evenly. */
+static file_meta *pick_in_level(shale_db *db, version *v, int level) {
+  file_meta *densest = NULL, *next = NULL;
+  const buf *ptr = &db->compact_ptr[level];
+  for (int i = 0; i < v->nfiles[level]; i++) {
+    file_meta *f = v->files[level][i];
+    if (!densest || tomb_percent(f) > tomb_percent(densest)) densest = f;
+    if (!next &&
+        (!ptr->len || ikey_compare(f->smallest.data, f->smallest.len, ptr->data, ptr->len) > 0))
+      next = f;
+  }
+  if (tomb_percent(densest) >= TOMBSTONE_DENSE_PERCENT) return densest;
+  return next ? next : v->files[level][0];
+}
+
+static int pick_by_size(shale_db *db, compaction *c) {
+  version *v = db->vset.current;
+  double best = 1.0;
+  int level = -1;
+  double s0 = (double)v->nfiles[0] / db->opt.level0_compaction_trigger;
+  if (s0 >= best) best = s0, level = 0;
+  for (int l = 1; l < NUM_LEVELS - 1; l++) {
+    double s = (double)version_level_bytes(v, l) / (double)level_target_bytes(db, l);
+    if (s > best) best = s, level = l;
+  }
+  if (level < 0) return 0;
+  c->level = level;
+  c->out_level = level + 1;
+  c->reason = level ? CR_LEVEL_SIZE : CR_L0_FILES;
+  if (level == 0) {
+    for (int j = 0; j < v->nfiles[0]; j++)
+      if (add_input(c, 0, v->files[0][j])) return SHALE_NOMEM;
+  } else {
+    file_meta *pick = pick_in_level(db, v, level);
+    buf_clear(&db->compact_ptr[level]);
+    buf_append(&db->compact_ptr[level], pick->largest.data, pick->largest.len);
+    if (add_input(c, 0, pick)) return SHALE_NOMEM;
+  }
+  return add_overlaps(db, c) ? SHALE_NOMEM : 1;
+}
+
+int compaction_pick(shale_db *db, compaction *c) {
+  memset(c, 0, sizeof *c);
+  if (db->compaction_running || db->bg_error) return 0;
+  c->smallest_snapshot = db_oldest_snapshot(db);
+  int rc = pick_by_size(db, c);
+  if (rc == 0) rc = pick_delete_file(db, c, c->smallest_snapshot);
+  if (rc != 1) compaction_free(c);
+  return rc == 1;
+}
+
+int compaction_pick_range(shale_db *db, int level, int out_level, const void *begin, size_t blen,
+                          const void *end, size_t elen, compaction *c) {
+  memset(c, 0, sizeof *c);
+  c->smallest_snapshot = db_oldest_snapshot(db);
+  c->level = level;
+  c->out_level = out_level;
+  c->reason = CR_MANUAL;
+  version *v = db->vset.current;
+  int any = 0;
+  for (int i = 0; i < v->nfiles[level]; i++)
+    any |= overlaps(v->files[level][i], begin, blen, end, elen);
+  for (int i = 0; any && i < v->nfiles[level]; i++) { /* L0: all, since its files overlap */
+    file_meta *f = v->files[level][i];
+    if ((level == 0 || overlaps(f, begin, blen, end, elen)) && add_input(c, 0, f))
+      return SHALE_NOMEM;
+  }
+  if (!c->n[0]) return 0;
+  return add_overlaps(db, c) ? SHALE_NOMEM : 1;
+}

@@ -1,0 +1,307 @@
+/* compaction_job.c — running one compaction: merge the inputs in internal-key order, drop
+ * what no reader can see, cut outputs at target_file_size on user-key boundaries (range
+ * tombstones clipped to each output's span so a level's files stay disjoint), then install
+ * like a flush: tables synced, directory synced, MANIFEST synced, one new view. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/compaction.h"
+#include "engine/filename.h"
+#include "engine/iter_sources.h"
+#include "engine/merge_iter.h"
+#include "engine/test_hooks.h"
+#include "io/io.h"
+#include "sstable/sst_builder.h"
+#include "util/clock.h"
+#include "util/ikey.h"
+
+typedef struct job {
+  shale_db *db;
+  compaction *c;
+  version *ver; /* the version the inputs came from */
+  kv_iter *in;
+  range_dels rdels;
+  sst_builder *out;
+  uint64_t out_number;
+  buf lo; /* lower bound of the current output's span ("" = unbounded) */
+  int lo_set;
+  buf last_ukey; /* last user key written to the current output */
+  version_edit edit;
+  uint64_t bytes_written, dropped;
+  uint64_t tomb_time_us; /* oldest tombstone time of the inputs: ages never shrink */
+  char *errmsg;
+} job;
+
+/* May a level below the output hold a version of key? */
+static int deeper_may_hold(job *j, const void *key, size_t klen) {
+  for (int l = j->c->out_level + 1; l < NUM_LEVELS; l++)
+    if (level_find(j->ver, l, key, klen)) return 1;
+  return 0;
+}
+
+static int deeper_overlaps(job *j, const range_del *d) {
+  for (int l = j->c->out_level + 1; l < NUM_LEVELS; l++)
+    for (int i = 0; i < j->ver->nfiles[l]; i++) {
+      const file_meta *f = j->ver->files[l][i];
+      if (ukey_compare(f->smallest.data, f->smallest.len - IKEY_TRAILER, d->end, d->elen) < 0 &&
+          ukey_compare(f->largest.data, f->largest.len - IKEY_TRAILER, d->begin, d->blen) >= 0)
+        return 1;
+    }
+  return 0;
+}
+
+static int open_output(job *j) {
+  pthread_mutex_lock(&j->db->mu);
+  j->out_number = j->db->next_file_number++;
+  pthread_mutex_unlock(&j->db->mu);
+  char path[FILENAME_MAX_LEN];
+  filename_table(path, j->db->path, j->out_number);
+  sst_options o = db_sst_options(j->db);
+  buf_clear(&j->last_ukey);
+  return sst_builder_new(path, &o, &j->out, j->errmsg);
+}
+
+/* Adds to the current output the kept range tombstones clipped to [lo, hi). */
+static int add_clipped_range_dels(job *j, const void *hi, size_t hl) {
+  for (size_t i = 0; i < j->rdels.n; i++) {
+    const range_del *d = &j->rdels.v[i];
+    if (d->seq <= j->c->smallest_snapshot && !deeper_overlaps(j, d)) continue; /* purged */
+    const void *b = d->begin, *e = d->end;
+    size_t bl = d->blen, el = d->elen;
+    if (j->lo_set && ukey_compare(b, bl, j->lo.data, j->lo.len) < 0) b = j->lo.data, bl = j->lo.len;
+    if (hi && ukey_compare(e, el, hi, hl) > 0) e = hi, el = hl;
+    if (ukey_compare(b, bl, e, el) >= 0) continue;
+    int rc = sst_builder_add_range_del(j->out, b, bl, e, el, d->seq, d->time_us);
+    if (rc) return rc;
+  }
+  return SHALE_OK;
+}
+
+static void meta_to_file(const sst_meta *m, file_meta *f) {
+  f->file_size = m->file_size;
+  f->entries = m->entries;
+  f->point_tombstones = m->point_tombstones;
+  f->range_tombstones = m->range_tombstones;
+  f->min_seq = m->min_seq;
+  f->max_seq = m->max_seq;
+  f->min_tomb_seq = m->min_tomb_seq;
+  f->max_tomb_seq = m->max_tomb_seq;
+  f->oldest_tomb_us = m->oldest_tomb_us;
+  f->newest_tomb_us = m->newest_tomb_us;
+  f->raw_bytes = m->raw_key_bytes + m->raw_value_bytes;
+  buf_append(&f->smallest, m->smallest.data, m->smallest.len);
+  buf_append(&f->largest, m->largest.data, m->largest.len);
+}
+
+/* Finishes the current output with its span ending at hi (NULL: unbounded). */
+static int finish_output(job *j, const void *hi, size_t hl) {
+  int rc = add_clipped_range_dels(j, hi, hl);
+  if (rc) {
+    sst_builder_abort(j->out);
+    j->out = NULL;
+    return err_set(j->errmsg, rc, "compaction: range tombstone rejected");
+  }
+  sst_meta m;
+  rc = sst_builder_finish(j->out, &m, j->errmsg);
+  j->out = NULL;
+  if (rc) return rc;
+  if (hi) {
+    buf_clear(&j->lo);
+    buf_append(&j->lo, hi, hl);
+    j->lo_set = 1;
+  }
+  char path[FILENAME_MAX_LEN];
+  filename_table(path, j->db->path, j->out_number);
+  if (m.entries == 0 && m.range_tombstones == 0) {
+    sst_meta_free(&m);
+    return io_remove(path, j->errmsg);
+  }
+  file_meta *f = file_meta_new();
+  if (f) meta_to_file(&m, f), f->number = j->out_number;
+  j->bytes_written += m.file_size;
+  sst_meta_free(&m);
+  rc = f && buf_ok(&f->smallest) && buf_ok(&f->largest)
+           ? edit_add_file(&j->edit, j->c->out_level, f)
+           : SHALE_NOMEM;
+  if (f) file_meta_unref(f);
+  if (rc) io_remove(path, NULL);
+  return rc ? err_set(j->errmsg, rc, "compaction: out of memory") : SHALE_OK;
+}
+
+/* Decides whether the entry at the merge position survives. newer_seq: the sequence of the
+ * newer entry of the same user key (UINT64_MAX for the newest). */
+static int keep_entry(job *j, const uint8_t *uk, size_t ul, uint64_t tr, uint64_t newer_seq) {
+  uint64_t snap = j->c->smallest_snapshot, seq = ikey_seq(tr);
+  if (newer_seq <= snap) return 0; /* every reader sees the newer version */
+  if (ikey_kind(tr) == KIND_DEL && seq <= snap && !deeper_may_hold(j, uk, ul)) return 0;
+  return !range_dels_covers(&j->rdels, uk, ul, seq, snap);
+}
+
+static int write_entry(job *j, const uint8_t *k, size_t kl, const uint8_t *uk, size_t ul) {
+  int rc;
+  int new_key = !j->last_ukey.len || ukey_compare(uk, ul, j->last_ukey.data, j->last_ukey.len);
+  if (j->out && new_key && sst_builder_file_size(j->out) >= j->db->opt.target_file_size &&
+      (rc = finish_output(j, uk, ul)))
+    return rc;
+  if (!j->out && (rc = open_output(j))) return rc;
+  size_t vl;
+  const void *v = j->in->ops->value(j->in, &vl);
+  uint64_t tr = get_fixed64(k + ul);
+  /* Tables keep tombstone times per file, not per entry: carrying the oldest input time
+   * over can only make a tombstone look older, so deadlines err on the early side. */
+  uint64_t t = ikey_kind(tr) == KIND_DEL ? j->tomb_time_us : 0;
+  rc = sst_builder_add(j->out, k, kl, v, vl, t);
+  if (rc) return err_set(j->errmsg, rc, "compaction: table add failed: %s", shale_strerror(rc));
+  buf_clear(&j->last_ukey);
+  buf_append(&j->last_ukey, uk, ul);
+  return buf_ok(&j->last_ukey) ? SHALE_OK : SHALE_NOMEM;
+}
+
+static int merge(job *j) {
+  buf prev;
+  buf_init(&prev);
+  uint64_t newer_seq = UINT64_MAX;
+  int rc = SHALE_OK;
+  for (j->in->ops->seek_first(j->in); !rc && j->in->ops->valid(j->in); j->in->ops->next(j->in)) {
+    size_t kl;
+    const uint8_t *k = j->in->ops->key(j->in, &kl);
+    size_t ul = kl - IKEY_TRAILER;
+    uint64_t tr = get_fixed64(k + ul);
+    if (!prev.len || ukey_compare(k, ul, prev.data, prev.len)) {
+      newer_seq = UINT64_MAX;
+      buf_clear(&prev);
+      buf_append(&prev, k, ul);
+    }
+    if (keep_entry(j, k, ul, tr, newer_seq))
+      rc = write_entry(j, k, kl, k, ul);
+    else
+      j->dropped++;
+    newer_seq = ikey_seq(tr);
+  }
+  if (!rc) rc = j->in->ops->status(j->in);
+  if (!rc && !buf_ok(&prev)) rc = SHALE_NOMEM;
+  buf_free(&prev);
+  /* Range tombstones that must stay need a home even when no point entry survived. */
+  if (!rc && !j->out && j->rdels.n && (rc = open_output(j))) return rc;
+  if (!rc && j->out) rc = finish_output(j, NULL, 0);
+  return rc;
+}
+
+static uint64_t oldest_input_tombstone(const compaction *c) {
+  uint64_t t = 0;
+  for (int w = 0; w < 2; w++)
+    for (int i = 0; i < c->n[w]; i++) {
+      uint64_t x = c->in[w][i]->oldest_tomb_us;
+      if (x && (!t || x < t)) t = x;
+    }
+  return t;
+}
+
+static int open_inputs(job *j) {
+  j->tomb_time_us = oldest_input_tombstone(j->c);
+  int n = j->c->n[0] + j->c->n[1], k = 0;
+  kv_iter **kids = calloc((size_t)(n ? n : 1), sizeof *kids);
+  if (!kids) return SHALE_NOMEM;
+  int rc = SHALE_OK;
+  for (int w = 0; w < 2; w++)
+    for (int i = 0; !rc && i < j->c->n[w]; i++)
+      if (!(rc = table_kv_new(j->db, j->c->in[w][i], SEQ_MAX, &kids[k], &j->rdels, j->errmsg))) k++;
+  if (!rc && !(j->in = merge_iter_new(kids, k))) rc = SHALE_NOMEM;
+  if (rc) {
+    for (int i = 0; i < k; i++) kids[i]->ops->destroy(kids[i]);
+    free(kids);
+  }
+  return rc;
+}
+
+/* A lone file with nothing to merge or purge changes level without being rewritten. */
+static int trivial_move(const compaction *c) {
+  return c->n[0] == 1 && c->n[1] == 0 && c->level != c->out_level &&
+         (c->reason == CR_LEVEL_SIZE || c->reason == CR_L0_FILES);
+}
+
+static int install(job *j) {
+  shale_db *db = j->db;
+  for (int w = 0; w < 2; w++)
+    for (int i = 0; i < j->c->n[w]; i++)
+      if (edit_delete_file(&j->edit, w ? j->c->out_level : j->c->level, j->c->in[w][i]->number))
+        return SHALE_NOMEM;
+  int rc = io_sync_dir(db->path, j->errmsg);
+  if (rc) return rc;
+  test_hook(db, HOOK_COMPACTION_OUTPUT_SYNCED);
+  version *v = NULL;
+  pthread_mutex_lock(&db->manifest_mu);
+  db->vset.last_seq = atomic_load(&db->last_seq);
+  pthread_mutex_lock(&db->mu);
+  uint64_t next_file = db->next_file_number;
+  pthread_mutex_unlock(&db->mu);
+  rc = vset_log_and_apply(&db->vset, &j->edit, next_file, &v, j->errmsg);
+  pthread_mutex_lock(&db->mu);
+  if (!rc) vset_install(&db->vset, &j->edit, v);
+  if (!rc) rc = db_publish_version(db, 0);
+  pthread_mutex_unlock(&db->mu);
+  pthread_mutex_unlock(&db->manifest_mu);
+  if (!rc) test_hook(db, HOOK_COMPACTION_INSTALLED);
+  return rc;
+}
+
+static void cleanup_outputs(job *j) {
+  char path[FILENAME_MAX_LEN];
+  if (j->out) sst_builder_abort(j->out);
+  for (int i = 0; i < j->edit.nadded; i++) {
+    filename_table(path, j->db->path, j->edit.added[i].f->number);
+    io_remove(path, NULL);
+  }
+}
+
+static int run_unlocked(job *j) {
+  if (trivial_move(j->c)) return edit_add_file(&j->edit, j->c->out_level, j->c->in[0][0]);
+  int rc = open_inputs(j);
+  if (!rc) rc = merge(j);
+  return rc;
+}
+
+static uint64_t input_bytes(const compaction *c) {
+  uint64_t n = 0;
+  for (int w = 0; w < 2; w++)
+    for (int i = 0; i < c->n[w]; i++) n += c->in[w][i]->file_size;
+  return n;
+}
+
+int compaction_run(shale_db *db, compaction *c, char *errmsg) {
+  job j = {.db = db, .c = c, .errmsg = errmsg};
+  buf_init(&j.lo);
+  buf_init(&j.last_ukey);
+  edit_init(&j.edit);
+  j.ver = db->vset.current;
+  version_ref(j.ver);
+  db->compaction_running = 1;
+  pthread_mutex_unlock(&db->mu);
+  test_hook(db, HOOK_COMPACTION_PICKED);
+  uint64_t start = clock_mono_us();
+  int rc = run_unlocked(&j);
+  if (!rc) rc = install(&j);
+  if (rc && !trivial_move(c)) cleanup_outputs(&j);
+  if (j.in) j.in->ops->destroy(j.in);
+  if (!rc) {
+    atomic_fetch_add(&db->stats.compactions, 1);
+    atomic_fetch_add(&db->stats.compaction_bytes_read, trivial_move(c) ? 0 : input_bytes(c));
+    atomic_fetch_add(&db->stats.compaction_bytes_written, j.bytes_written);
+    db_log(db,
+           "compacted L%d (%d files) + L%d (%d files) -> %d files, %llu bytes, %llu entries "
+           "dropped, reason %d, %.3f s",
+           c->level, c->n[0], c->out_level, c->n[1], j.edit.nadded,
+           (unsigned long long)j.bytes_written, (unsigned long long)j.dropped, (int)c->reason,
+           (double)(clock_mono_us() - start) / 1e6);
+  }
+  range_dels_free(&j.rdels);
+  edit_free(&j.edit);
+  buf_free(&j.lo);
+  buf_free(&j.last_ukey);
+  version_unref(j.ver);
+  pthread_mutex_lock(&db->mu);
+  db->compaction_running = 0;
+  if (rc) db_set_bg_error(db, rc, errmsg);
+  pthread_cond_broadcast(&db->bg_cv);
+  return rc;
+}
