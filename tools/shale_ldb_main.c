@@ -1,0 +1,407 @@
+/* shale_ldb_main.c — shale-ldb's command line and the commands that go through the engine
+ * (put, get, delete, deleterange, scan, flush, compact, stats). Usage, in RocksDB ldb style:
+ *   shale-ldb --db=PATH [--hex|--key_hex|--value_hex] COMMAND [ARGS] [--options]
+ * Output formats: doc/shale-ldb.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shale.h"
+#include "shale_ldb.h"
+#include "util/ikey.h"
+
+typedef struct ldb_command {
+  const char *name;
+  const char *args;
+  const char *help;
+  int (*fn)(ldb_opts *o);
+} ldb_command;
+
+static int cmd_get(ldb_opts *o);
+static int cmd_put(ldb_opts *o);
+static int cmd_delete(ldb_opts *o);
+static int cmd_deleterange(ldb_opts *o);
+static int cmd_scan(ldb_opts *o);
+static int cmd_flush(ldb_opts *o);
+static int cmd_compact(ldb_opts *o);
+static int cmd_stats(ldb_opts *o);
+
+static const ldb_command commands[] = {
+    {"get", "<key>", "print the value of key (engine; direct file read if the DB is locked)",
+     cmd_get},
+    {"put", "<key> <value> [--create_if_missing] [--sync]", "store a value (engine)", cmd_put},
+    {"delete", "<key> [--sync]", "delete a key (engine)", cmd_delete},
+    {"deleterange", "<begin> <end> [--sync]", "delete the keys in [begin, end) (engine)",
+     cmd_deleterange},
+    {"scan", "[--from=K] [--to=K] [--max_keys=N]",
+     "print 'KEY ==> VALUE' for live keys in [from, to) (engine; direct if locked)", cmd_scan},
+    {"dump", "[--from] [--to] [--max_keys=N] [--include_deleted]",
+     "newest version of each key, from the files: KEY SEQ KIND STATE VALUE", ldb_cmd_dump},
+    {"idump", "[--from] [--to] [--max_keys=N]",
+     "every internal entry of every table and WAL: SOURCE KEY SEQ KIND VALUE", ldb_cmd_idump},
+    {"approxsize", "[--from] [--to]", "bytes of the tables overlapping [from, to)",
+     ldb_cmd_approxsize},
+    {"compact", "[--from] [--to]", "compact [from, to) to the last level (engine)", cmd_compact},
+    {"flush", "", "flush the memtable to a table (engine)", cmd_flush},
+    {"stats", "[--property=NAME]", "print shale.stats, or one property (engine)", cmd_stats},
+    {"lsm", "", "levels, files, key ranges, sizes, tombstones, as text bars", ldb_cmd_lsm},
+    {"manifest_dump", "[--path=MANIFEST] [--json] [--verbose]", "every version edit",
+     ldb_cmd_manifest_dump},
+    {"dump_wal", "[--walfile=FILE | FILE] [--print_value]",
+     "every WAL record: batches and their entries (all WALs of --db without a file)",
+     ldb_cmd_dump_wal},
+    {"sst_dump", "FILE|DIR [--command=check|scan|raw|verify] [--show_properties]",
+     "inspect SSTables (--from/--to/--max_keys for scan)", ldb_cmd_sst_dump},
+    {"checkconsistency", "",
+     "live files exist with their MANIFEST sizes, every block verifies, no orphan tables",
+     ldb_cmd_checkconsistency},
+    {"tombstones", "", "per file: tombstones, their age, what pins them, bytes they would free",
+     ldb_cmd_tombstones},
+    {"repair", "", "rebuild the MANIFEST from the tables present (see doc/shale-ldb.md)",
+     ldb_cmd_repair},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "shale-ldb - Shale inspection and repair tool (shale %s)\n\n"
+          "usage: shale-ldb --db=PATH [options] COMMAND [ARGS] [options]\n\n"
+          "Keys and values are given and printed as text, or as hex (0x...) with:\n"
+          "  --key_hex     keys in hex\n"
+          "  --value_hex   values in hex\n"
+          "  --hex         both\n"
+          "Text output escapes bytes outside '!'..'~', '\\' and '\"' as \\xHH; \"\" is empty.\n\n"
+          "Common options: --from=KEY --to=KEY (range [from, to)), --max_keys=N\n\n"
+          "Commands:\n",
+          shale_version());
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    fprintf(out, "  %-16s %s\n  %-16s   %s\n", commands[i].name, commands[i].args, "",
+            commands[i].help);
+  fprintf(out,
+          "\nRead-only commands (dump, idump, approxsize, lsm, manifest_dump, dump_wal, sst_dump,\n"
+          "checkconsistency, tombstones) read the files directly: they never write to the DB\n"
+          "and work while another process has it open. 'COMMAND --help' for one command.\n"
+          "Exit status: 0 success, 1 error or problems found, 2 bad command line.\n");
+}
+
+/* Flags without a value; the rest take =VALUE. */
+static int parse_flag(ldb_opts *o, const char *a) {
+  const char *eq = strchr(a, '=');
+  size_t n = eq ? (size_t)(eq - a) : strlen(a);
+  const char *v = eq ? eq + 1 : NULL;
+#define IS(s) (n == strlen(s) && !strncmp(a, s, n))
+#define BOOLF(s, field)                                                         \
+  if (IS(s)) {                                                                  \
+    o->field = !v || !strcmp(v, "true") || !strcmp(v, "1");                     \
+    if (v && !o->field && strcmp(v, "false") && strcmp(v, "0")) goto bad_value; \
+    return 0;                                                                   \
+  }
+#define STRF(s, field) \
+  if (IS(s)) {         \
+    if (!v) goto need; \
+    o->field = v;      \
+    return 0;          \
+  }
+  if (IS("hex")) {
+    o->key_hex = o->value_hex = 1;
+    return 0;
+  }
+  BOOLF("key_hex", key_hex)
+  BOOLF("value_hex", value_hex)
+  BOOLF("include_deleted", include_deleted)
+  BOOLF("json", json)
+  BOOLF("print_value", print_value)
+  BOOLF("show_properties", show_properties)
+  BOOLF("create_if_missing", create_if_missing)
+  BOOLF("verbose", verbose)
+  BOOLF("sync", sync)
+  STRF("db", db)
+  STRF("from", from)
+  STRF("to", to)
+  STRF("command", command)
+  STRF("path", path)
+  STRF("walfile", path)
+  STRF("file", path)
+  STRF("property", property)
+  if (IS("max_keys")) {
+    char *end;
+    if (!v) goto need;
+    o->max_keys = strtoll(v, &end, 10);
+    if (!*v || *end || o->max_keys < 0) goto bad_value;
+    return 0;
+  }
+  ldb_err("unknown option --%.*s (see --help)", (int)n, a);
+  return -1;
+need:
+  ldb_err("--%.*s needs a value: --%.*s=VALUE", (int)n, a, (int)n, a);
+  return -1;
+bad_value:
+  ldb_err("--%.*s: bad value '%s'", (int)n, a, v);
+  return -1;
+#undef IS
+#undef BOOLF
+#undef STRF
+}
+
+static int open_db(ldb_opts *o, int create, shale_db **db) {
+  shale_options opt;
+  shale_options_init(&opt);
+  opt.create_if_missing = create;
+  if (!o->db || !*o->db) {
+    ldb_err("--db=PATH is required for this command");
+    return SHALE_INVALID;
+  }
+  int rc = shale_open(o->db, &opt, db);
+  if (rc == SHALE_BUSY)
+    ldb_err("%s is locked: the DB is open in another process (%s)", o->db, shale_errmsg(NULL));
+  else if (rc == SHALE_NOTFOUND && !create)
+    ldb_err("%s: no DB there (%s); put accepts --create_if_missing", o->db, shale_errmsg(NULL));
+  else if (rc)
+    ldb_err("cannot open %s: %s: %s", o->db, shale_strerror(rc), shale_errmsg(NULL));
+  return rc;
+}
+
+static int close_db(shale_db *db, int status) {
+  int rc = shale_close(db);
+  if (rc && !status) {
+    ldb_err("close: %s", shale_strerror(rc));
+    return 1;
+  }
+  return status;
+}
+
+static int need_args(ldb_opts *o, int n, const char *usage_line) {
+  if (o->npos == n) return 0;
+  ldb_err("expected %d argument(s): %s", n, usage_line);
+  return -1;
+}
+
+static int report(shale_db *db, const char *what, int rc) {
+  if (!rc) return 0;
+  ldb_err("%s failed: %s: %s", what, shale_strerror(rc), shale_errmsg(db));
+  return 1;
+}
+
+static int cmd_get(ldb_opts *o) {
+  buf k;
+  buf_init(&k);
+  int status = 2;
+  if (need_args(o, 1, "get <key>") || ldb_parse_bytes(o->pos[0], o->key_hex, &k, "key")) goto done;
+  shale_db *db;
+  int rc = open_db(o, 0, &db);
+  if (rc == SHALE_BUSY) {
+    ldb_err("reading the files directly instead (a snapshot of what is on disk)");
+    status = ldb_direct_get(o, &k);
+    goto done;
+  }
+  status = 1;
+  if (rc) goto done;
+  void *val;
+  size_t vlen;
+  rc = shale_get(db, NULL, k.data, k.len, &val, &vlen);
+  if (rc == SHALE_NOTFOUND) {
+    ldb_err("key not found");
+  } else if (!report(db, "get", rc)) {
+    ldb_print_bytes(stdout, val, vlen, o->value_hex);
+    putchar('\n');
+    shale_free(val);
+    status = 0;
+  }
+  status = close_db(db, status);
+done:
+  buf_free(&k);
+  return status;
+}
+
+static int cmd_put(ldb_opts *o) {
+  buf k, v;
+  buf_init(&k);
+  buf_init(&v);
+  int status = 2;
+  if (need_args(o, 2, "put <key> <value>") || ldb_parse_bytes(o->pos[0], o->key_hex, &k, "key") ||
+      ldb_parse_bytes(o->pos[1], o->value_hex, &v, "value"))
+    goto done;
+  shale_db *db;
+  status = 1;
+  if (open_db(o, o->create_if_missing, &db)) goto done;
+  status = report(
+      db, "put",
+      shale_put(db, k.data, k.len, v.data ? v.data : (void *)"", v.len, o->sync ? SHALE_SYNC : 0));
+  if (!status) puts("OK");
+  status = close_db(db, status);
+done:
+  buf_free(&k);
+  buf_free(&v);
+  return status;
+}
+
+static int cmd_delete(ldb_opts *o) {
+  buf k;
+  buf_init(&k);
+  int status = 2;
+  if (need_args(o, 1, "delete <key>") || ldb_parse_bytes(o->pos[0], o->key_hex, &k, "key"))
+    goto done;
+  shale_db *db;
+  status = 1;
+  if (open_db(o, 0, &db)) goto done;
+  status = report(db, "delete", shale_delete(db, k.data, k.len, o->sync ? SHALE_SYNC : 0));
+  if (!status) puts("OK");
+  status = close_db(db, status);
+done:
+  buf_free(&k);
+  return status;
+}
+
+static int cmd_deleterange(ldb_opts *o) {
+  buf b, e;
+  buf_init(&b);
+  buf_init(&e);
+  int status = 2;
+  if (need_args(o, 2, "deleterange <begin> <end>") ||
+      ldb_parse_bytes(o->pos[0], o->key_hex, &b, "begin key") ||
+      ldb_parse_bytes(o->pos[1], o->key_hex, &e, "end key"))
+    goto done;
+  shale_db *db;
+  status = 1;
+  if (open_db(o, 0, &db)) goto done;
+  status = report(db, "deleterange",
+                  shale_delete_range(db, b.data, b.len, e.data, e.len, o->sync ? SHALE_SYNC : 0));
+  if (!status) puts("OK");
+  status = close_db(db, status);
+done:
+  buf_free(&b);
+  buf_free(&e);
+  return status;
+}
+
+static int cmd_scan(ldb_opts *o) {
+  if (need_args(o, 0, "scan [--from=K] [--to=K] [--max_keys=N]")) return 2;
+  shale_db *db;
+  int rc = open_db(o, 0, &db);
+  if (rc == SHALE_BUSY) {
+    ldb_err("reading the files directly instead (a snapshot of what is on disk)");
+    return ldb_direct_scan(o);
+  }
+  if (rc) return 1;
+  shale_iter *it;
+  if (report(db, "iterator", shale_iter_new(db, NULL, &it))) return close_db(db, 1);
+  if (o->from)
+    shale_iter_seek(it, o->from_key.data, o->from_key.len);
+  else
+    shale_iter_seek_first(it);
+  long long n = 0;
+  for (; shale_iter_valid(it) && (o->max_keys < 0 || n < o->max_keys); shale_iter_next(it), n++) {
+    size_t kl, vl;
+    const void *k = shale_iter_key(it, &kl), *v = shale_iter_value(it, &vl);
+    if (o->to && ukey_compare(k, kl, o->to_key.data, o->to_key.len) >= 0) break;
+    ldb_print_bytes(stdout, k, kl, o->key_hex);
+    fputs(" ==> ", stdout);
+    ldb_print_bytes(stdout, v, vl, o->value_hex);
+    putchar('\n');
+  }
+  int status = report(db, "scan", shale_iter_status(it));
+  shale_iter_free(it);
+  return close_db(db, status);
+}
+
+static int cmd_flush(ldb_opts *o) {
+  shale_db *db;
+  if (need_args(o, 0, "flush")) return 2;
+  if (open_db(o, 0, &db)) return 1;
+  int status = report(db, "flush", shale_flush(db));
+  if (!status) puts("OK");
+  return close_db(db, status);
+}
+
+static int cmd_compact(ldb_opts *o) {
+  shale_db *db;
+  if (need_args(o, 0, "compact [--from] [--to]")) return 2;
+  if (open_db(o, 0, &db)) return 1;
+  int rc = shale_compact_range(db, o->from ? o->from_key.data : NULL, o->from_key.len,
+                               o->to ? o->to_key.data : NULL, o->to_key.len);
+  int status = 0;
+  if (rc == SHALE_NOTSUP) {
+    ldb_err("compact: not supported by this engine build (%s)%s%s", shale_strerror(rc),
+            *shale_errmsg(db) ? ": " : "", shale_errmsg(db));
+    status = 1;
+  } else {
+    status = report(db, "compact", rc);
+  }
+  if (!status) puts("OK");
+  return close_db(db, status);
+}
+
+static int cmd_stats(ldb_opts *o) {
+  shale_db *db;
+  if (need_args(o, 0, "stats [--property=NAME]")) return 2;
+  if (open_db(o, 0, &db)) return 1;
+  char *v = NULL;
+  const char *name = o->property ? o->property : "shale.stats";
+  int rc = shale_property(db, name, &v);
+  int status = 0;
+  if (rc == SHALE_NOTFOUND) {
+    ldb_err("unknown property '%s'", name);
+    status = 1;
+  } else if (!(status = report(db, "stats", rc))) {
+    fputs(v, stdout);
+    if (!*v || v[strlen(v) - 1] != '\n') putchar('\n');
+  }
+  shale_free(v);
+  return close_db(db, status);
+}
+
+static const ldb_command *find_command(const char *name) {
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(commands[i].name, name)) return &commands[i];
+  return NULL;
+}
+
+int main(int argc, char **argv) {
+  ldb_opts o;
+  memset(&o, 0, sizeof o);
+  o.max_keys = -1;
+  buf_init(&o.from_key);
+  buf_init(&o.to_key);
+  const char *cmdname = NULL;
+  int help = 0, status = 2;
+  o.pos = calloc((size_t)argc + 1, sizeof *o.pos);
+  if (!o.pos) return 1;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help")) {
+      help = 1;
+    } else if (!strncmp(a, "--", 2) && a[2]) {
+      if (parse_flag(&o, a + 2)) goto done;
+    } else if (!cmdname) {
+      cmdname = a;
+    } else {
+      o.pos[o.npos++] = argv[i];
+    }
+  }
+  if (!cmdname) {
+    usage(help ? stdout : stderr);
+    status = help ? 0 : 2;
+    goto done;
+  }
+  const ldb_command *c = find_command(cmdname);
+  if (!c) {
+    ldb_err("unknown command '%s' (see --help)", cmdname);
+    goto done;
+  }
+  if (help) {
+    printf("shale-ldb --db=PATH %s %s\n  %s\nSee doc/shale-ldb.md for the output columns.\n",
+           c->name, c->args, c->help);
+    status = 0;
+    goto done;
+  }
+  if ((o.from && ldb_parse_bytes(o.from, o.key_hex, &o.from_key, "--from")) ||
+      (o.to && ldb_parse_bytes(o.to, o.key_hex, &o.to_key, "--to")))
+    goto done;
+  status = c->fn(&o);
+done:
+  fflush(stdout);
+  buf_free(&o.from_key);
+  buf_free(&o.to_key);
+  free(o.pos);
+  return status;
+}

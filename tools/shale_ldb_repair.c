@@ -1,0 +1,342 @@
+/* shale_ldb_repair.c — repair: rebuild the MANIFEST from the tables present, as LevelDB's
+ * RepairDB does. Every .sst is opened and read in full; unreadable ones go to lost/, a table
+ * with a damaged data block is rewritten with the entries that still read; the rest go to L0
+ * with the metadata their own properties and dirty blocks give. The log number is 0, so every
+ * WAL present is replayed at the next open; a WAL damaged before its tail is rewritten with
+ * its intact prefix (the original goes to lost/). The old MANIFESTs go to lost/ once the new
+ * one is in place. Holds the DB's LOCK throughout. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/batch.h"
+#include "engine/filename.h"
+#include "engine/version_set.h"
+#include "io/io.h"
+#include "shale_ldb.h"
+#include "sstable/sst_builder.h"
+#include "util/error.h"
+#include "util/ikey.h"
+#include "wal/wal_reader.h"
+#include "wal/wal_writer.h"
+
+typedef struct repair {
+  const char *db;
+  char lost[FILENAME_MAX_LEN];
+  uint64_t next_number, last_seq;
+  int kept, lost_files, salvaged, wals, wals_rewritten;
+  version *v;
+} repair;
+
+static int move_to_lost(repair *rp, const char *name, const char *why) {
+  char from[FILENAME_MAX_LEN], to[FILENAME_MAX_LEN + 256];
+  if (mkdir(rp->lost, 0755) && errno != EEXIST) {
+    ldb_err("mkdir %s: %s", rp->lost, strerror(errno));
+    return -1;
+  }
+  filename_join(from, rp->db, name);
+  snprintf(to, sizeof to, "%s/%s", rp->lost, name);
+  if (rename(from, to)) {
+    ldb_err("rename %s to %s: %s", from, to, strerror(errno));
+    return -1;
+  }
+  printf("lost %s: %s (moved to lost/)\n", name, why);
+  return 0;
+}
+
+/* An entry kept from a damaged table. */
+typedef struct kept {
+  uint8_t *k;
+  size_t kl, vl;
+} kept;
+
+typedef struct kept_list {
+  kept *v;
+  size_t n, cap;
+} kept_list;
+
+static int keep(kept_list *l, const uint8_t *k, size_t kl, const void *v, size_t vl) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 256;
+    kept *p = realloc(l->v, cap * sizeof *p);
+    if (!p) return -1;
+    l->v = p;
+    l->cap = cap;
+  }
+  uint8_t *b = malloc(kl + vl + 1);
+  if (!b) return -1;
+  memcpy(b, k, kl);
+  memcpy(b + kl, v, vl);
+  l->v[l->n++] = (kept){b, kl, vl};
+  return 0;
+}
+
+/* Rewrites the readable entries of r (forward up to the damage, backward down to it) into a
+ * new table; returns its number, or 0 when nothing could be kept or the write failed. */
+static uint64_t salvage(repair *rp, sst_reader *r) {
+  kept_list fwd = {0}, bwd = {0};
+  sst_iter *it;
+  uint64_t number = 0;
+  if (sst_iter_new(r, &it)) return 0;
+  for (sst_iter_seek_first(it); sst_iter_valid(it); sst_iter_next(it)) {
+    size_t kl, vl;
+    const uint8_t *k = sst_iter_key(it, &kl);
+    const void *v = sst_iter_value(it, &vl);
+    if (keep(&fwd, k, kl, v, vl)) goto done;
+  }
+  for (sst_iter_seek_last(it); sst_iter_valid(it); sst_iter_prev(it)) {
+    size_t kl, vl;
+    const uint8_t *k = sst_iter_key(it, &kl);
+    if (fwd.n && ikey_compare(k, kl, fwd.v[fwd.n - 1].k, fwd.v[fwd.n - 1].kl) <= 0) break;
+    const void *v = sst_iter_value(it, &vl);
+    if (keep(&bwd, k, kl, v, vl)) goto done;
+  }
+  const sst_range_del *d;
+  size_t nd = sst_reader_range_dels(r, &d);
+  if (!fwd.n && !bwd.n && !nd) goto done;
+  const sst_meta *m = sst_reader_meta(r);
+  char path[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
+  uint64_t n = rp->next_number++;
+  filename_table(path, rp->db, n);
+  sst_options so = {0, 10, m->compression};
+  sst_builder *b;
+  if (sst_builder_new(path, &so, &b, errmsg)) goto fail;
+  int rc = 0;
+  for (size_t i = 0; i < fwd.n && !rc; i++)
+    rc = sst_builder_add(b, fwd.v[i].k, fwd.v[i].kl, fwd.v[i].k + fwd.v[i].kl, fwd.v[i].vl,
+                         m->oldest_tomb_us);
+  for (size_t i = bwd.n; i-- > 0 && !rc;)
+    rc = sst_builder_add(b, bwd.v[i].k, bwd.v[i].kl, bwd.v[i].k + bwd.v[i].kl, bwd.v[i].vl,
+                         m->oldest_tomb_us);
+  for (size_t i = 0; i < nd && !rc; i++)
+    rc = sst_builder_add_range_del(b, d[i].begin, d[i].blen, d[i].end, d[i].elen, d[i].seq,
+                                   d[i].time_us);
+  if (rc) {
+    sst_builder_abort(b);
+    err_set(errmsg, rc, "adding an entry failed");
+    goto fail;
+  }
+  if (sst_builder_finish(b, NULL, errmsg)) goto fail;
+  printf("salvaged %06" PRIu64 ".sst into %06" PRIu64 ".sst: kept %zu of %" PRIu64
+         " entries and %zu range tombstone(s)\n",
+         sst_reader_file_number(r), n, fwd.n + bwd.n, m->entries, nd);
+  number = n;
+  goto done;
+fail:
+  ldb_err("salvaging %06" PRIu64 ".sst failed: %s", sst_reader_file_number(r), errmsg);
+done:
+  sst_iter_free(it);
+  for (size_t i = 0; i < fwd.n; i++) free(fwd.v[i].k);
+  for (size_t i = 0; i < bwd.n; i++) free(bwd.v[i].k);
+  free(fwd.v);
+  free(bwd.v);
+  return number;
+}
+
+/* Reads the whole table; 0 when every block verifies, else the message in errmsg. */
+static int read_all(sst_reader *r, char *errmsg) {
+  sst_iter *it;
+  if (sst_iter_new(r, &it)) return err_set(errmsg, SHALE_NOMEM, "out of memory");
+  for (sst_iter_seek_first(it); sst_iter_valid(it); sst_iter_next(it)) {
+  }
+  int rc = sst_iter_status(it);
+  if (rc) snprintf(errmsg, ERRMSG_SIZE, "%s", sst_iter_errmsg(it));
+  sst_iter_free(it);
+  return rc;
+}
+
+static int add_table(repair *rp, uint64_t number, const sst_meta *m) {
+  file_meta *f = file_meta_new();
+  if (!f) return -1;
+  f->number = number;
+  f->file_size = m->file_size;
+  buf_append(&f->smallest, m->smallest.data, m->smallest.len);
+  buf_append(&f->largest, m->largest.data, m->largest.len);
+  f->entries = m->entries;
+  f->point_tombstones = m->point_tombstones;
+  f->range_tombstones = m->range_tombstones;
+  f->min_seq = m->min_seq;
+  f->max_seq = m->max_seq;
+  f->min_tomb_seq = m->min_tomb_seq;
+  f->max_tomb_seq = m->max_tomb_seq;
+  f->oldest_tomb_us = m->oldest_tomb_us;
+  f->newest_tomb_us = m->newest_tomb_us;
+  f->raw_bytes = m->raw_key_bytes + m->raw_value_bytes;
+  int rc = buf_ok(&f->smallest) && buf_ok(&f->largest) ? version_add_file(rp->v, 0, f) : -1;
+  file_meta_unref(f);
+  if (m->max_seq > rp->last_seq) rp->last_seq = m->max_seq;
+  rp->kept++;
+  return rc;
+}
+
+static int repair_table(repair *rp, uint64_t number) {
+  char path[FILENAME_MAX_LEN], name[64], errmsg[ERRMSG_SIZE] = "";
+  filename_table(path, rp->db, number);
+  snprintf(name, sizeof name, "%06" PRIu64 ".sst", number);
+  sst_reader *r;
+  if (sst_reader_open(path, number, NULL, &r, errmsg)) {
+    rp->lost_files++;
+    return move_to_lost(rp, name, errmsg);
+  }
+  int rc = 0;
+  if (sst_reader_meta(r)->entries == 0 && sst_reader_meta(r)->range_tombstones == 0) {
+    rp->lost_files++;
+    rc = move_to_lost(rp, name, "empty table");
+  } else if (read_all(r, errmsg)) {
+    uint64_t fresh = salvage(rp, r);
+    sst_reader *nr = NULL;
+    char p2[FILENAME_MAX_LEN], e2[ERRMSG_SIZE];
+    filename_table(p2, rp->db, fresh);
+    if (fresh && !sst_reader_open(p2, fresh, NULL, &nr, e2)) {
+      rc = add_table(rp, fresh, sst_reader_meta(nr));
+      rp->salvaged++;
+      sst_reader_close(nr);
+    }
+    rp->lost_files++;
+    if (!rc) rc = move_to_lost(rp, name, errmsg);
+  } else {
+    rc = add_table(rp, number, sst_reader_meta(r));
+    if (!rc)
+      printf("table %s L0 entries=%" PRIu64 " seq=%" PRIu64 "..%" PRIu64 "\n", name,
+             sst_reader_meta(r)->entries, sst_reader_meta(r)->min_seq, sst_reader_meta(r)->max_seq);
+  }
+  sst_reader_close(r);
+  return rc;
+}
+
+static int no_op(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
+                 const void *val, size_t vlen) {
+  return 0;
+}
+
+/* Checks a WAL strictly; if it is damaged before its tail, writes its intact prefix to a new
+ * file, moves the original to lost/ and puts the new one in its place. */
+static int repair_wal(repair *rp, uint64_t number) {
+  char path[FILENAME_MAX_LEN], tmp[FILENAME_MAX_LEN + 8], name[64], errmsg[ERRMSG_SIZE] = "";
+  filename_log(path, rp->db, number);
+  snprintf(name, sizeof name, "%06" PRIu64 ".log", number);
+  rp->wals++;
+  wal_reader *r;
+  const uint8_t *rec;
+  size_t len;
+  uint64_t records = 0;
+  int rc = wal_reader_open(path, 0, &r, errmsg);
+  while (!rc && (rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
+    records++;
+    if (len >= BATCH_HEADER && batch_rep_count(rec)) {
+      uint64_t last = batch_rep_seq(rec) + batch_rep_count(rec) - 1;
+      if (last > rp->last_seq && last <= SEQ_MAX) rp->last_seq = last;
+    }
+  }
+  wal_reader_close(r);
+  if (rc >= 0) {
+    printf("wal %s records=%" PRIu64 " (replayed at the next open)\n", name, records);
+    return 0;
+  }
+  char why[ERRMSG_SIZE];
+  snprintf(why, sizeof why, "%s", errmsg);
+  /* Damaged: keep what precedes the damage. */
+  snprintf(tmp, sizeof tmp, "%s.repair", path);
+  wal_writer *w = NULL;
+  records = 0;
+  rc = wal_reader_open(path, 1, &r, errmsg);
+  if (!rc) rc = wal_writer_open(tmp, number, &w, errmsg);
+  while (!rc && (rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
+    if (len < BATCH_HEADER || batch_rep_iterate(rec, len, no_op, NULL) == SHALE_CORRUPTION) break;
+    rc = wal_writer_add(w, rec, len, errmsg);
+    records++;
+  }
+  wal_reader_close(r);
+  if (rc >= 0 && w) rc = wal_writer_sync(w, errmsg);
+  if (w) wal_writer_close(w, NULL);
+  if (rc < 0) {
+    ldb_err("%s: cannot rewrite (%s); moving it aside", path, errmsg);
+    unlink(tmp);
+    rp->lost_files++;
+    return move_to_lost(rp, name, why);
+  }
+  if (move_to_lost(rp, name, why) || rename(tmp, path)) return -1;
+  rp->wals_rewritten++;
+  printf("wal %s rewritten with its first %" PRIu64 " intact record(s)\n", name, records);
+  return 0;
+}
+
+static int try_lock(const char *db, int *fd) {
+  char path[FILENAME_MAX_LEN];
+  filename_join(path, db, "LOCK");
+  *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (*fd < 0) {
+    ldb_err("open %s: %s", path, strerror(errno));
+    return -1;
+  }
+  if (flock(*fd, LOCK_EX | LOCK_NB) == 0) return 0;
+  ldb_err("%s is locked: the DB is open in another process; close it before repair", db);
+  close(*fd);
+  *fd = -1;
+  return -1;
+}
+
+int ldb_cmd_repair(ldb_opts *o) {
+  if (ldb_check_dir(o->db)) return 1;
+  int lock_fd;
+  if (try_lock(o->db, &lock_fd)) return 1;
+  repair rp = {.db = o->db};
+  snprintf(rp.lost, sizeof rp.lost, "%s/lost", o->db);
+  int status = 1;
+  uint64_t *tables = NULL, *logs = NULL, *manifests = NULL, *temps = NULL;
+  size_t nt = ldb_list_files(o->db, FT_TABLE, 0, &tables);
+  size_t nl = ldb_list_files(o->db, FT_LOG, 0, &logs);
+  size_t nm = ldb_list_files(o->db, FT_MANIFEST, 0, &manifests);
+  size_t ntmp = ldb_list_files(o->db, FT_TEMP, 0, &temps);
+  if (nt) rp.next_number = tables[nt - 1] + 1;
+  if (nl && logs[nl - 1] + 1 > rp.next_number) rp.next_number = logs[nl - 1] + 1;
+  if (nm && manifests[nm - 1] + 1 > rp.next_number) rp.next_number = manifests[nm - 1] + 1;
+  if (ntmp && temps[ntmp - 1] + 1 > rp.next_number) rp.next_number = temps[ntmp - 1] + 1;
+  if (rp.next_number < 2) rp.next_number = 2;
+  rp.v = version_new();
+  if (!rp.v) goto done;
+  for (size_t i = 0; i < nt; i++)
+    if (repair_table(&rp, tables[i])) goto done;
+  for (size_t i = 0; i < nl; i++)
+    if (repair_wal(&rp, logs[i])) goto done;
+  version_sort(rp.v);
+  version_set vs;
+  vset_init(&vs, o->db, NULL);
+  if (!vs.current) goto done;
+  version_unref(vs.current);
+  version_ref(rp.v);
+  vs.current = rp.v;
+  vs.log_number = 0;
+  vs.last_seq = rp.last_seq;
+  uint64_t mnum = rp.next_number++;
+  char errmsg[ERRMSG_SIZE] = "";
+  int rc = vset_write_snapshot(&vs, mnum, rp.next_number, errmsg);
+  vset_close(&vs);
+  if (rc) {
+    ldb_err("writing the new MANIFEST: %s", errmsg);
+    goto done;
+  }
+  for (size_t i = 0; i < nm; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "MANIFEST-%06" PRIu64, manifests[i]);
+    move_to_lost(&rp, name, "replaced by the repaired MANIFEST");
+  }
+  printf(
+      "repair: %d table(s) in L0 (%d salvaged), %d file(s) moved to lost/, %d WAL(s) kept "
+      "(%d rewritten), last_seq=%" PRIu64 ", MANIFEST-%06" PRIu64 "\n",
+      rp.kept, rp.salvaged, rp.lost_files, rp.wals, rp.wals_rewritten, rp.last_seq, mnum);
+  status = 0;
+done:
+  if (rp.v) version_unref(rp.v);
+  free(tables);
+  free(logs);
+  free(manifests);
+  free(temps);
+  close(lock_fd);
+  return status;
+}
