@@ -73,7 +73,7 @@ static int apply_record(void *arg, uint64_t seq, unsigned kind, const void *key,
 static int replay_make_room(shale_db *db, uint64_t log_number) {
   if (memtable_bytes(db->mem) < db->opt.write_buffer_size) return SHALE_OK;
   memtable *fresh;
-  int rc = memtable_new(&fresh);
+  int rc = memtable_new_sized(&fresh, db->opt.write_buffer_size);
   if (rc) return rc;
   memtable_set_log_number(fresh, log_number);
   memtable_seal(db->mem, db->view->imm);
@@ -192,7 +192,7 @@ int db_recover(shale_db *db, char *errmsg) {
   }
   if (db->vset.next_file > db->next_file_number) db->next_file_number = db->vset.next_file;
   db->last_allocated_seq = db->vset.last_seq;
-  if ((rc = memtable_new(&db->mem))) goto done;
+  if ((rc = memtable_new_sized(&db->mem, db->opt.write_buffer_size))) goto done;
   db->view = read_view_new(db->mem, NULL, 0, db->vset.current, db->next_view_number++);
   if (!db->view) {
     rc = err_set(errmsg, SHALE_NOMEM, "out of memory");

@@ -14,6 +14,9 @@ typedef struct memtable memtable;
 
 /* Creates an empty memtable with refcount 1. Returns SHALE_OK or SHALE_NOMEM (*out = NULL). */
 int memtable_new(memtable **out);
+/* As memtable_new, with a bloom filter of point keys sized for a memtable of about
+ * expected_bytes, so gets of absent keys skip the skiplist search. */
+int memtable_new_sized(memtable **out, size_t expected_bytes);
 /* Refcounting: any thread. The last unref frees m and everything borrowed from it. */
 void memtable_ref(memtable *m);
 void memtable_unref(memtable *m);
