@@ -19,6 +19,7 @@ typedef struct ldb_command {
 
 static int cmd_get(ldb_opts *o);
 static int cmd_put(ldb_opts *o);
+static int cmd_batchput(ldb_opts *o);
 static int cmd_delete(ldb_opts *o);
 static int cmd_deleterange(ldb_opts *o);
 static int cmd_scan(ldb_opts *o);
@@ -30,6 +31,8 @@ static const ldb_command commands[] = {
     {"get", "<key>", "print the value of key (engine; direct file read if the DB is locked)",
      cmd_get},
     {"put", "<key> <value> [--create_if_missing] [--sync]", "store a value (engine)", cmd_put},
+    {"batchput", "<key> <value> [<key> <value>]... [--create_if_missing] [--sync]",
+     "store several values in one atomic batch (engine)", cmd_batchput},
     {"delete", "<key> [--sync]", "delete a key (engine)", cmd_delete},
     {"deleterange", "<begin> <end> [--sync]", "delete the keys in [begin, end) (engine)",
      cmd_deleterange},
@@ -71,7 +74,9 @@ static void usage(FILE *out) {
           "  --value_hex   values in hex\n"
           "  --hex         both\n"
           "Text output escapes bytes outside '!'..'~', '\\' and '\"' as \\xHH; \"\" is empty.\n\n"
-          "Common options: --from=KEY --to=KEY (range [from, to)), --max_keys=N\n\n"
+          "Common options: --from=KEY --to=KEY (range [from, to)), --max_keys=N\n"
+          "Engine options (commands that open the DB): --write_buffer_size=N,\n"
+          "  --auto_compaction=false (no L0 compaction triggers while the tool has it open)\n\n"
           "Commands:\n",
           shale_version());
   for (size_t i = 0; i < NCOMMANDS; i++)
@@ -123,6 +128,19 @@ static int parse_flag(ldb_opts *o, const char *a) {
   STRF("walfile", path)
   STRF("file", path)
   STRF("property", property)
+  if (IS("auto_compaction")) {
+    if (v && strcmp(v, "true") && strcmp(v, "false")) goto bad_value;
+    o->no_auto_compaction = v && !strcmp(v, "false");
+    return 0;
+  }
+  if (IS("write_buffer_size")) {
+    char *end;
+    if (!v) goto need;
+    long long bytes = strtoll(v, &end, 10);
+    if (!*v || *end || bytes < 4096) goto bad_value;
+    o->write_buffer_size = (size_t)bytes;
+    return 0;
+  }
   if (IS("max_keys")) {
     char *end;
     if (!v) goto need;
@@ -147,6 +165,9 @@ static int open_db(ldb_opts *o, int create, shale_db **db) {
   shale_options opt;
   shale_options_init(&opt);
   opt.create_if_missing = create;
+  if (o->write_buffer_size) opt.write_buffer_size = o->write_buffer_size;
+  if (o->no_auto_compaction)
+    opt.level0_compaction_trigger = opt.level0_slowdown_trigger = opt.level0_stop_trigger = 1 << 20;
   if (!o->db || !*o->db) {
     ldb_err("--db=PATH is required for this command");
     return SHALE_INVALID;
@@ -230,6 +251,39 @@ static int cmd_put(ldb_opts *o) {
   if (!status) puts("OK");
   status = close_db(db, status);
 done:
+  buf_free(&k);
+  buf_free(&v);
+  return status;
+}
+
+static int cmd_batchput(ldb_opts *o) {
+  if (o->npos < 2 || o->npos % 2) {
+    ldb_err("batchput needs key/value pairs: batchput <key> <value> [<key> <value>]...");
+    return 2;
+  }
+  shale_batch *b;
+  buf k, v;
+  buf_init(&k);
+  buf_init(&v);
+  int status = 2;
+  if (shale_batch_new(&b)) return 1;
+  for (int i = 0; i < o->npos; i += 2) {
+    if (ldb_parse_bytes(o->pos[i], o->key_hex, &k, "key") ||
+        ldb_parse_bytes(o->pos[i + 1], o->value_hex, &v, "value"))
+      goto done;
+    if (shale_batch_put(b, k.data, k.len, v.data ? v.data : (void *)"", v.len)) {
+      ldb_err("batchput: bad key or value at argument %d", i + 1);
+      goto done;
+    }
+  }
+  shale_db *db;
+  status = 1;
+  if (open_db(o, o->create_if_missing, &db)) goto done;
+  status = report(db, "batchput", shale_write(db, b, o->sync ? SHALE_SYNC : 0));
+  if (!status) puts("OK");
+  status = close_db(db, status);
+done:
+  shale_batch_free(b);
   buf_free(&k);
   buf_free(&v);
   return status;

@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# test_ldb.sh — end-to-end test of shale-ldb: builds a DB with shale-bench and shale-ldb put,
+# checks every command's output, that the read-only commands agree with the engine and work
+# on a locked DB, that checkconsistency finds a flipped bit, a missing file and an orphan, that
+# repair recovers a DB without MANIFEST/CURRENT and one with a truncated table, and fuzzes
+# sst_dump, dump_wal and manifest_dump with mutated files (no run may crash).
+# usage: test_ldb.sh PATH/TO/shale-ldb PATH/TO/shale-bench
+# env: SHALE_FUZZ_SECONDS (default 30) bounds the fuzz loop.
+set -u
+ldb=${1:?usage: test_ldb.sh PATH/TO/shale-ldb PATH/TO/shale-bench}
+bench=${2:?usage: test_ldb.sh PATH/TO/shale-ldb PATH/TO/shale-bench}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_ldb.XXXXXX")
+[[ -n ${KEEP_TMP:-} ]] || trap 'rm -rf "$tmp"' EXIT
+db=$tmp/db failures=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+ok() { echo "ok   $*"; }
+# run NAME ARGS...: shale-ldb with stdout in $tmp/NAME.out, stderr in $tmp/NAME.err; sets rc.
+run() {
+  local name=$1; shift
+  timeout 120 "$ldb" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+  rc=$?
+}
+expect_ok() { # expect_ok NAME ARGS...
+  run "$@"
+  if ((rc != 0)); then fail "$1: exit $rc: $(head -3 "$tmp/$1.err")"; return 1; fi
+}
+has() { # has NAME REGEX [what]
+  grep -Eq -- "$2" "$tmp/$1.out" || fail "$1: no line matching '$2' ${3:-}"
+}
+
+# ---- a DB: random fills and deletes (binary keys), then known text keys ----
+"$bench" --benchmarks=fillrandom,deleterandom --num=3000 --seed=7 --write_buffer_size=65536 \
+  --db="$db" >"$tmp/bench.out" 2>&1 || fail "shale-bench could not build the DB"
+# Right after the bench its last flushes are L0 files of tombstones over L1 data (the engine
+# compacts them away at its next open: tombstones reaching the last level are dropped).
+expect_ok tomb --db="$db" tombstones
+has tomb '^L0 [0-9]{6}\.sst point=[1-9][0-9]* range=[0-9]+ oldest_age=[0-9.]+s tomb_seq=[0-9]+\.\.[0-9]+ shadowed=[1-9][0-9]* est_freed_bytes=[1-9][0-9]* pinned_by=L[0-6]:[0-9]{6}\.sst'
+has tomb '^total files=[1-9][0-9]* point=[1-9][0-9]* range=[0-9]+ '
+tombtable=$(awk '$1 == "L0" {print $2; exit}' "$tmp/tomb.out")
+[[ -n $tombtable ]] && cp "$db/$tombtable" "$tmp/tomb.sst"
+expect_ok tombprops sst_dump "$tmp/tomb.sst" --show_properties
+has tombprops '^dirty\.point_tombstones: [1-9][0-9]*$'
+has tombprops '^dirty\.oldest_tomb_us: [1-9][0-9]*$'
+has tombprops '^dirty\.blocks_with_tombstones: [1-9][0-9]*$'
+# Known text keys. Every command opens the DB: tombstones are checked while still in the WAL.
+w=(--db="$db" --auto_compaction=false)
+expect_ok put1 "${w[@]}" put alpha one
+expect_ok bput "${w[@]}" batchput beta two x2 inrange "sp ace" "v al"
+expect_ok flush1 "${w[@]}" flush
+expect_ok del1 "${w[@]}" delete beta
+expect_ok dumpd --db="$db" dump --include_deleted
+has dumpd '^beta [0-9]+ DEL deleted ""$'
+has dumpd '^beta [0-9]+ PUT shadowed two$'
+expect_ok idumpd --db="$db" idump
+has idumpd '^[0-9]{6}\.log beta [0-9]+ DEL ""$'
+has idumpd '^[0-9]{6}\.sst beta [0-9]+ PUT two$'
+expect_ok dr1 "${w[@]}" deleterange x1 x5
+expect_ok dumpr --db="$db" dump --include_deleted
+has dumpr '^x2 [0-9]+ PUT covered inrange$'
+has dumpr '^x1 [0-9]+ RANGE_DEL range x5$'
+expect_ok idumpr --db="$db" idump
+has idumpr '^[0-9]{6}\.log x1 [0-9]+ RANGE_DEL x5$'
+expect_ok walr --db="$db" dump_wal
+has walr '^[0-9]+ RANGE_DEL x1 x5$'
+expect_ok flush2 "${w[@]}" flush
+expect_ok put5 "${w[@]}" put walkey walval
+expect_ok hput "${w[@]}" --hex put 0x00FF 0xABCD
+[[ $(cat "$tmp/put1.out") == OK ]] || fail "put: did not print OK"
+
+# ---- read-only commands ----
+expect_ok dump --db="$db" dump
+has dump '^alpha [0-9]+ PUT live one$'
+has dump '^sp\\x20ace [0-9]+ PUT live v\\x20al$'
+expect_ok tomb2 --db="$db" tombstones
+has tomb2 '^total files=[0-9]+ point=[0-9]+ range=[0-9]+ shadowed=[0-9]+ est_freed_bytes=[0-9]+$'
+grep -q '^beta ' "$tmp/dump.out" && fail "dump shows a deleted key"
+expect_ok idump --db="$db" idump
+has idump '^[0-9]{6}\.(sst|log) walkey [0-9]+ PUT walval$'
+has idump '^[0-9]{6}\.log \\x00\\xFF [0-9]+ PUT \\xAB\\xCD$'
+expect_ok idumpm --db="$db" idump --max_keys=5
+[[ $(grep -vc RANGE_DEL "$tmp/idumpm.out") -eq 5 ]] || fail "idump --max_keys=5"
+expect_ok approx --db="$db" approxsize
+[[ $(cat "$tmp/approx.out") =~ ^[1-9][0-9]*$ ]] || fail "approxsize: $(cat "$tmp/approx.out")"
+expect_ok approx0 --db="$db" approxsize --from=zz1 --to=zz2
+[[ $(cat "$tmp/approx0.out") == 0 ]] || fail "approxsize of an empty range: $(cat "$tmp/approx0.out")"
+expect_ok lsm --db="$db" lsm
+has lsm '^level=0 files=[0-9]+ bytes=[0-9]+ entries='
+has lsm '^  L[0-6] [0-9]{6}\.sst size=[0-9]+ entries=[0-9]+ point_tombstones=[0-9]+ range_tombstones=[0-9]+ oldest_tomb_age=.* seq=[0-9]+\.\.[0-9]+ smallest=.* largest=.* \[[#x.]{30}\]$'
+has lsm '^wal [0-9]{6}\.log size=[0-9]+ live$'
+expect_ok md --db="$db" manifest_dump --verbose
+has md '^edit=0 end_offset=[0-9]+ format_version=1'
+has md '^edit=[0-9]+ add level=[0-6] file=[0-9]{6} size=[0-9]+ '
+has md '^current level='
+has md '^# edits=[0-9]+ log_number='
+expect_ok mdj --db="$db" manifest_dump --json
+if command -v python3 >/dev/null; then
+  python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$tmp/mdj.out" || fail "manifest_dump --json: not JSON lines"
+fi
+has mdj '^\{"edit":0,'
+expect_ok wal --db="$db" dump_wal --print_value
+has wal '^# wal=.*\.log log_number=[0-9]+$'
+has wal '^batch seq=[0-9]+ count=1 bytes=[0-9]+ end_offset=[0-9]+$'
+has wal '^[0-9]+ PUT \\x00\\xFF \\xAB\\xCD$'
+expect_ok walh --db="$db" --hex dump_wal --print_value
+has walh '^[0-9]+ PUT 0x00FF 0xABCD$'
+expect_ok cc --db="$db" checkconsistency
+has cc '0 problem\(s\)$'
+table=$(awk '$1 ~ /^L[0-6]$/ {print $2; exit}' "$tmp/lsm.out")
+[[ -n $table ]] || fail "lsm lists no table"
+for c in check scan verify raw; do
+  expect_ok "sst_$c" sst_dump "$db/$table" --command=$c --show_properties
+  has "sst_$c" '^dirty\.point_tombstones: [0-9]+$'
+  has "sst_$c" '^dirty\.min_tomb_seq: [0-9]+$'
+  has "sst_$c" '^dirty\.oldest_tomb_us: [0-9]+$'
+  has "sst_$c" '^data_blocks: [1-9]'
+done
+has sst_check 'OK entries=[0-9]+'
+has sst_verify 'properties verified'
+has sst_raw '^footer offset=[0-9]+ version=1 checksum=[0-9a-f]{8} magic=ok$'
+has sst_raw '^block data\[0\] offset=0 size=[0-9]+ type=(raw|zstd) checksum='
+expect_ok sstdir sst_dump "$db"
+[[ $(grep -c ': OK entries=' "$tmp/sstdir.out") -ge 1 ]] || fail "sst_dump DIR"
+ok "read-only commands"
+
+# ---- engine commands ----
+expect_ok get1 --db="$db" get alpha && [[ $(cat "$tmp/get1.out") == one ]] || fail "get alpha: $(cat "$tmp/get1.out")"
+run get2 --db="$db" get beta
+((rc == 1)) && grep -q "not found" "$tmp/get2.err" || fail "get of a deleted key: rc=$rc"
+run get3 --db="$db" get x2
+((rc == 1)) || fail "get of a range-deleted key: rc=$rc"
+expect_ok get4 --db="$db" get "sp ace" && [[ $(cat "$tmp/get4.out") == 'v\x20al' ]] || fail "get: space not escaped: $(cat "$tmp/get4.out")"
+expect_ok hget --db="$db" --hex get 0x00FF && [[ $(cat "$tmp/hget.out") == 0xABCD ]] || fail "hex get: $(cat "$tmp/hget.out")"
+expect_ok scan --db="$db" scan
+# dump read the files before the engine opened the DB: the same live keys and values.
+awk '{print $1 " ==> " $5}' "$tmp/dump.out" | cmp -s - "$tmp/scan.out" || fail "dump and scan disagree"
+has scan '^alpha ==> one$'
+grep -q '^beta ' "$tmp/scan.out" && fail "scan shows a deleted key"
+expect_ok scanr --db="$db" scan --from=alpha --to=walkez --max_keys=2
+[[ $(wc -l <"$tmp/scanr.out") -eq 2 && $(head -1 "$tmp/scanr.out") == "alpha ==> one" ]] || fail "scan --from/--max_keys: $(cat "$tmp/scanr.out")"
+expect_ok stats --db="$db" stats
+has stats 'L0|Level'
+run compact --db="$db" compact --from=a --to=b
+if ((rc != 0)); then grep -q "SHALE_NOTSUP" "$tmp/compact.err" && echo "NOTE compact: $(cat "$tmp/compact.err")" || fail "compact: $(cat "$tmp/compact.err")"; fi
+ok "engine commands"
+# The engine has flushed and compacted: look again, and leave a record in the WAL.
+expect_ok put6 --db="$db" put walkey2 walval2
+expect_ok lsm --db="$db" lsm
+expect_ok idump --db="$db" idump
+expect_ok dump --db="$db" dump
+table=$(awk '$1 ~ /^L[0-6]$/ {print $2; exit}' "$tmp/lsm.out")
+
+# ---- a DB held by another process: read-only commands still work, writes say "locked" ----
+cp -r "$db" "$tmp/locked"
+if command -v flock >/dev/null; then
+  flock "$tmp/locked/LOCK" sleep 20 &
+  holder=$!
+  sleep 0.5
+  for c in lsm dump tombstones checkconsistency manifest_dump; do expect_ok "lk_$c" --db="$tmp/locked" $c; done
+  run lk_put --db="$tmp/locked" put k v
+  ((rc != 0)) && grep -q "locked" "$tmp/lk_put.err" || fail "put on a locked DB: rc=$rc $(cat "$tmp/lk_put.err")"
+  expect_ok lk_get --db="$tmp/locked" get alpha && [[ $(cat "$tmp/lk_get.out") == one ]] || fail "get on a locked DB (direct read)"
+  expect_ok lk_scan --db="$tmp/locked" scan
+  awk '{print $1 " ==> " $5}' "$tmp/dump.out" | cmp -s - "$tmp/lk_scan.out" || fail "scan on a locked DB differs from the engine's"
+  run lk_repair --db="$tmp/locked" repair
+  ((rc != 0)) || fail "repair ran on a locked DB"
+  kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+  ok "locked DB"
+fi
+# Read-only commands do not write: the directory is byte-identical afterwards.
+snap() { (cd "$1" && find . -type f ! -name LOCK -exec md5sum {} + | sort); }
+before=$(snap "$db")
+for c in dump idump lsm manifest_dump dump_wal tombstones checkconsistency approxsize; do run ro --db="$db" $c; done
+[[ $(snap "$db") == "$before" ]] || fail "a read-only command changed the DB directory"
+
+# ---- help and bad input ----
+run help --help; ((rc == 0)) && has help 'tombstones' || fail "--help"
+run chelp --db="$db" sst_dump --help; ((rc == 0)) && has chelp 'command=check' || fail "sst_dump --help"
+run bad1 --db="$db" nosuchcommand; ((rc == 2)) || fail "unknown command: rc=$rc"
+run bad2 --db="$db" --nosuchflag lsm; ((rc == 2)) || fail "unknown flag: rc=$rc"
+run bad3 --db="$tmp/nope" lsm; ((rc == 1)) && grep -q "cannot open DB directory" "$tmp/bad3.err" || fail "missing DB: $(cat "$tmp/bad3.err")"
+run bad4 --db="$db" --hex get 0xZZ; ((rc == 2)) || fail "bad hex: rc=$rc"
+run bad5 sst_dump "$db/CURRENT"; ((rc == 1)) && [[ -s $tmp/bad5.err ]] || fail "sst_dump of a non-table"
+run bad6 dump_wal --walfile="$db/$table"; ((rc == 1)) && [[ -s $tmp/bad6.err ]] || fail "dump_wal of a table"
+run bad7 manifest_dump --path="$db/$table"; ((rc == 1)) || fail "manifest_dump of a table"
+ok "help and bad input"
+
+# ---- checkconsistency finds damage ----
+cp -r "$db" "$tmp/flip"
+size=$(stat -c %s "$tmp/flip/$table")
+printf '\xff' | dd of="$tmp/flip/$table" bs=1 seek=$((size / 4)) conv=notrunc status=none
+run ccflip --db="$tmp/flip" checkconsistency
+((rc == 1)) && grep -q "^ERROR L[0-6] $table: .*offset" "$tmp/ccflip.out" || fail "checkconsistency missed a flipped byte: $(grep ERROR "$tmp/ccflip.out")"
+run sstflip sst_dump "$tmp/flip/$table" --command=verify
+((rc == 1)) && grep -q "$table" "$tmp/sstflip.err" || fail "sst_dump verify missed a flipped byte"
+cp -r "$db" "$tmp/miss"
+rm "$tmp/miss/$table"
+cp "$tmp/miss/$(ls "$tmp/miss" | grep '\.sst$' | head -1)" "$tmp/miss/999999.sst"
+run ccmiss --db="$tmp/miss" checkconsistency
+((rc == 1)) || fail "checkconsistency: rc=$rc with a missing table"
+grep -q "^ERROR L[0-6] $table: missing" "$tmp/ccmiss.out" || fail "checkconsistency missed a missing table"
+grep -q "^ERROR orphan 999999.sst" "$tmp/ccmiss.out" || fail "checkconsistency missed an orphan table"
+ok "checkconsistency"
+
+# ---- repair ----
+# newest KEY -> "SEQ KIND" per key from idump, skipping keys whose newest entry is in file $2.
+newest() { awk -v skip="${2:-}" '$4 != "RANGE_DEL" && !seen[$2]++ && $1 != skip {print $2, $3, $4}' "$1" | sort; }
+cp -r "$db" "$tmp/rep1"
+rm "$tmp/rep1"/MANIFEST-* "$tmp/rep1/CURRENT"
+expect_ok rep1 --db="$tmp/rep1" repair
+has rep1 '^repair: [0-9]+ table\(s\) in L0'
+expect_ok rep1dump --db="$tmp/rep1" dump
+cmp -s "$tmp/rep1dump.out" "$tmp/dump.out" || fail "repair without MANIFEST: dump differs"
+expect_ok rep1cc --db="$tmp/rep1" checkconsistency
+expect_ok rep1scan --db="$tmp/rep1" scan
+awk '{print $1 " ==> " $5}' "$tmp/dump.out" | cmp -s - "$tmp/rep1scan.out" || fail "repair without MANIFEST: the engine's scan differs"
+cp -r "$db" "$tmp/rep2"
+size=$(stat -c %s "$tmp/rep2/$table")
+truncate -s $((size / 2)) "$tmp/rep2/$table"
+expect_ok rep2 --db="$tmp/rep2" repair
+[[ -f $tmp/rep2/lost/$table ]] || fail "repair: the truncated table is not in lost/"
+has rep2 "^lost $table: "
+expect_ok rep2idump --db="$tmp/rep2" idump
+newest "$tmp/idump.out" "$table" >"$tmp/want"
+newest "$tmp/rep2idump.out" >"$tmp/got"
+# Every key whose newest version was outside the truncated table has that version back.
+missing=$(comm -23 "$tmp/want" "$tmp/got" | wc -l)
+((missing == 0)) || fail "repair with a truncated table lost $missing intact entries"
+expect_ok rep2cc --db="$tmp/rep2" checkconsistency
+expect_ok rep2get --db="$tmp/rep2" get walkey
+# A table with a flipped bit in a data block is salvaged: the other blocks are kept.
+cp -r "$tmp/flip" "$tmp/rep3"
+expect_ok rep3 --db="$tmp/rep3" repair
+has rep3 "^(salvaged|lost) $table"
+expect_ok rep3cc --db="$tmp/rep3" checkconsistency
+ok "repair"
+
+# ---- fuzz: mutated tables, WALs and MANIFESTs never crash the tool ----
+seconds=${SHALE_FUZZ_SECONDS:-30}
+wal=$(ls "$db" | grep '\.log$' | tail -1)
+manifest=$(cat "$db/CURRENT")
+mutate() { # mutate FILE: a few bit flips, a truncation, or random bytes
+  local f=$1 size off n mode=$((RANDOM % 4))
+  size=$(stat -c %s "$f")
+  ((size > 0)) || return 0
+  case $mode in
+    0|1) for ((n = 0; n < 1 + RANDOM % 4; n++)); do
+           off=$(((RANDOM * 32768 + RANDOM) % size))
+           printf "\\x$(printf %02x $((RANDOM % 256)))" | dd of="$f" bs=1 seek=$off conv=notrunc status=none
+         done ;;
+    2) truncate -s $(((RANDOM * 32768 + RANDOM) % size)) "$f" ;;
+    3) off=$(((RANDOM * 32768 + RANDOM) % size))
+       head -c $((1 + RANDOM % 64)) /dev/urandom | dd of="$f" bs=1 seek=$off conv=notrunc status=none ;;
+  esac
+}
+crash() { # crash NAME RC: exit codes >= 128 are signals (124: timeout)
+  if (($2 >= 124)); then
+    fail "fuzz: $1 exited $2 (kept in $tmp/crash.$iter)"
+    cp -r "$tmp/fz" "$tmp/crash.$iter" 2>/dev/null
+    trap - EXIT
+  fi
+}
+iter=0 end=$((SECONDS + seconds))
+while ((SECONDS < end)); do
+  iter=$((iter + 1))
+  rm -rf "$tmp/fz"
+  cp -r "$db" "$tmp/fz"
+  case $((iter % 3)) in
+    0) mutate "$tmp/fz/$table"
+       for c in check scan verify raw; do run fz sst_dump "$tmp/fz/$table" --command=$c --show_properties; crash "sst_dump --command=$c" $rc; done ;;
+    1) mutate "$tmp/fz/$wal"
+       run fz dump_wal --walfile="$tmp/fz/$wal" --print_value; crash dump_wal $rc ;;
+    2) mutate "$tmp/fz/$manifest"
+       run fz manifest_dump --path="$tmp/fz/$manifest" --verbose; crash manifest_dump $rc
+       run fz manifest_dump --path="$tmp/fz/$manifest" --json; crash "manifest_dump --json" $rc ;;
+  esac
+  for c in lsm dump tombstones checkconsistency; do run fz --db="$tmp/fz" $c; crash $c $rc; done
+  if ((iter % 10 == 0)); then run fz --db="$tmp/fz" repair; crash repair $rc; fi
+done
+echo "ok   fuzz: $iter mutated DBs in ${seconds}s"
+
+echo "test_ldb: $failures failure(s)"
+[[ $failures -eq 0 ]]
