@@ -54,7 +54,7 @@ static int list_logs(shale_db *db, numbers *logs, char *errmsg) {
     }
   }
   closedir(d);
-  qsort(logs->v, logs->n, sizeof *logs->v, cmp_u64);
+  if (logs->n > 1) qsort(logs->v, logs->n, sizeof *logs->v, cmp_u64);
   return rc;
 }
 
