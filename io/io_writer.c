@@ -5,6 +5,7 @@
  * writes each full chunk with pwrite and syncs with fdatasync.
  * Thread safety: one io_writer is used by one thread at a time (the ring is per writer). */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <stdatomic.h>
@@ -46,6 +47,32 @@ struct io_writer {
   char fsync_tag; /* its address is the user_data of the fdatasync SQE */
   char *path;
 };
+
+/* Idle rings kept for the next writer. Besides saving io_uring_setup and its mmaps per
+ * table, the pool's mutex orders one writer's use of a ring before the next one's: liburing
+ * maps rings with raw syscalls that TSan cannot see, so freshly mapped rings at a reused
+ * address would look like a race between unrelated threads. */
+#define RING_POOL 4
+static pthread_mutex_t ring_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct io_uring ring_pool[RING_POOL];
+static int ring_pool_n;
+
+static int ring_get(struct io_uring *r) {
+  pthread_mutex_lock(&ring_pool_mu);
+  int have = ring_pool_n > 0;
+  if (have) *r = ring_pool[--ring_pool_n];
+  pthread_mutex_unlock(&ring_pool_mu);
+  return have || io_uring_queue_init(IOW_RING_DEPTH, r, 0) == 0;
+}
+
+/* REQUIRES: every submitted SQE's CQE has been seen, so no completion leaks to a later user. */
+static void ring_put(struct io_uring *r) {
+  pthread_mutex_lock(&ring_pool_mu);
+  int keep = ring_pool_n < RING_POOL;
+  if (keep) ring_pool[ring_pool_n++] = *r;
+  pthread_mutex_unlock(&ring_pool_mu);
+  if (!keep) io_uring_queue_exit(r);
+}
 
 /* -1: no writer opened yet; else whether the most recently opened writer used io_uring. */
 static _Atomic int uring_state = -1;
@@ -97,7 +124,7 @@ int io_writer_open(const char *path, io_writer **out, char *errmsg) {
     return rc;
   }
   /* Any failure (EPERM under seccomp, ENOSYS, ENOMEM from RLIMIT_MEMLOCK) means fallback. */
-  w->uring = !force_pwrite() && io_uring_queue_init(IOW_RING_DEPTH, &w->ring, 0) == 0;
+  w->uring = !force_pwrite() && ring_get(&w->ring);
   io_count(w->uring ? &io_ctr.uring_writers : &io_ctr.fallback_writers, 1);
   atomic_store(&uring_state, w->uring);
   *out = w;
@@ -279,7 +306,10 @@ int io_writer_append(io_writer *w, const void *data, size_t len, char *errmsg) {
 uint64_t io_writer_size(const io_writer *w) { return w->size; }
 
 static void destroy(io_writer *w) {
-  if (w->uring) io_uring_queue_exit(&w->ring);
+  if (w->uring && w->inflight == 0)
+    ring_put(&w->ring);
+  else if (w->uring)
+    io_uring_queue_exit(&w->ring);
   for (int i = 0; i < IOW_CHUNKS; i++) free(w->chunks[i].data);
   free(w->path);
   free(w);
