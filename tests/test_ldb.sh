@@ -34,6 +34,7 @@ has() { # has NAME REGEX [what]
   --db="$db" >"$tmp/bench.out" 2>&1 || fail "shale-bench could not build the DB"
 # Right after the bench its last flushes are L0 files of tombstones over L1 data (the engine
 # compacts them away at its next open: tombstones reaching the last level are dropped).
+cp -r "$db" "$tmp/benchdb" # its WAL holds many records: for the damaged-WAL repair below
 expect_ok tomb --db="$db" tombstones
 has tomb '^L0 [0-9]{6}\.sst point=[1-9][0-9]* range=[0-9]+ oldest_age=[0-9.]+s tomb_seq=[0-9]+\.\.[0-9]+ shadowed=[1-9][0-9]* est_freed_bytes=[1-9][0-9]* pinned_by=L[0-6]:[0-9]{6}\.sst'
 has tomb '^total files=[1-9][0-9]* point=[1-9][0-9]* range=[0-9]+ '
@@ -233,6 +234,16 @@ cp -r "$tmp/flip" "$tmp/rep3"
 expect_ok rep3 --db="$tmp/rep3" repair
 has rep3 "^(salvaged|lost) $table"
 expect_ok rep3cc --db="$tmp/rep3" checkconsistency
+# A WAL damaged mid-file: checkconsistency reports it, repair rewrites its intact prefix.
+benchwal=$(ls "$tmp/benchdb" | grep '\.log$' | tail -1)
+printf '\xff\xff\xff' | dd of="$tmp/benchdb/$benchwal" bs=1 seek=200 conv=notrunc status=none
+run ccwal --db="$tmp/benchdb" checkconsistency
+((rc == 1)) && grep -q "^ERROR wal $benchwal: .*offset" "$tmp/ccwal.out" || fail "checkconsistency missed a damaged WAL"
+expect_ok repwal --db="$tmp/benchdb" repair
+has repwal "^wal $benchwal rewritten with its first [0-9]+ intact record"
+[[ -f $tmp/benchdb/lost/$benchwal ]] || fail "repair: the damaged WAL is not in lost/"
+expect_ok repwalcc --db="$tmp/benchdb" checkconsistency
+expect_ok repwalget --db="$tmp/benchdb" scan --max_keys=1
 ok "repair"
 
 # ---- fuzz: mutated tables, WALs and MANIFESTs never crash the tool ----

@@ -226,13 +226,14 @@ static int repair_wal(repair *rp, uint64_t number) {
   size_t len;
   uint64_t records = 0;
   int rc = wal_reader_open(path, 0, &r, errmsg);
-  while (!rc && (rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
-    records++;
-    if (len >= BATCH_HEADER && batch_rep_count(rec)) {
-      uint64_t last = batch_rep_seq(rec) + batch_rep_count(rec) - 1;
-      if (last > rp->last_seq && last <= SEQ_MAX) rp->last_seq = last;
+  if (!rc)
+    while ((rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
+      records++;
+      if (len >= BATCH_HEADER && batch_rep_count(rec)) {
+        uint64_t last = batch_rep_seq(rec) + batch_rep_count(rec) - 1;
+        if (last > rp->last_seq && last <= SEQ_MAX) rp->last_seq = last;
+      }
     }
-  }
   wal_reader_close(r);
   if (rc >= 0) {
     printf("wal %s records=%" PRIu64 " (replayed at the next open)\n", name, records);
