@@ -39,6 +39,10 @@ int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, kv_iter ***kid
 /* kv_iter over one table (engine/table_get.c); adds its range tombstones visible at seq. */
 int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out, range_dels *rdels,
                  char *errmsg);
+/* One iterator over the disjoint, sorted files of a level >= 1 (engine/level_iter.c). files
+ * must outlive it (the iterator's read view holds their version). */
+int level_kv_new(shale_db *db, file_meta **files, int n, uint64_t seq, kv_iter **out,
+                 range_dels *rdels, char *errmsg);
 /* The file of a level >= 1 that may hold key, or NULL. */
 file_meta *level_find(version *v, int level, const void *key, size_t klen);
 

@@ -151,25 +151,33 @@ int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out, range_
   return rc;
 }
 
+static int push(kv_iter ***kids, int *n, int *cap, kv_iter *k) {
+  if (*n == *cap) {
+    int c = *cap ? *cap * 2 : 8;
+    kv_iter **p = realloc(*kids, sizeof *p * (size_t)c);
+    if (!p) {
+      k->ops->destroy(k);
+      return SHALE_NOMEM;
+    }
+    *kids = p;
+    *cap = c;
+  }
+  (*kids)[(*n)++] = k;
+  return SHALE_OK;
+}
+
 int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, kv_iter ***kids, int *n, int *cap,
                         range_dels *rdels, char *errmsg) {
-  for (int l = 0; l < NUM_LEVELS; l++)
-    for (int i = 0; i < v->ver->nfiles[l]; i++) {
+  version *ver = v->ver;
+  for (int l = 0; l < NUM_LEVELS; l++) {
+    int count = l == 0 ? ver->nfiles[0] : (ver->nfiles[l] ? 1 : 0);
+    for (int i = 0; i < count; i++) {
       kv_iter *k = NULL;
-      int rc = table_kv_new(db, v->ver->files[l][i], seq, &k, rdels, errmsg);
-      if (k && *n == *cap) {
-        int c = *cap ? *cap * 2 : 8;
-        kv_iter **p = realloc(*kids, sizeof *p * (size_t)c);
-        if (!p)
-          rc = SHALE_NOMEM;
-        else
-          *kids = p, *cap = c;
-      }
-      if (k && *n < *cap)
-        (*kids)[(*n)++] = k;
-      else if (k)
-        k->ops->destroy(k);
+      int rc = l == 0 ? table_kv_new(db, ver->files[0][i], seq, &k, rdels, errmsg)
+                      : level_kv_new(db, ver->files[l], ver->nfiles[l], seq, &k, rdels, errmsg);
+      if (k && push(kids, n, cap, k)) rc = err_set(errmsg, SHALE_NOMEM, "out of memory");
       if (rc) return rc;
     }
+  }
   return SHALE_OK;
 }

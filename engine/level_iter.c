@@ -1,0 +1,157 @@
+/* level_iter.c — one iterator over a whole level >= 1. Its files are disjoint and sorted, so
+ * it opens only the file under the cursor: creating an iterator costs one child per level,
+ * not one per file, and a seek reads one table. */
+#include <stdlib.h>
+
+#include "engine/iter_sources.h"
+#include "sstable/sst_reader.h"
+#include "util/ikey.h"
+
+typedef struct level_iter {
+  kv_iter base;
+  shale_db *db;
+  file_meta **files; /* borrowed from the version the iterator's view holds */
+  int n, cur;        /* cur: index of the open file, -1 if none */
+  sst_reader *r;
+  sst_iter *it;
+  int status;
+} level_iter;
+
+static void close_file(level_iter *l) {
+  if (l->it) sst_iter_free(l->it);
+  if (l->r) table_cache_release(l->db->tcache, l->r);
+  l->it = NULL;
+  l->r = NULL;
+  l->cur = -1;
+}
+
+static int open_file(level_iter *l, int i) {
+  if (i == l->cur && l->it) return 1;
+  close_file(l);
+  if (i < 0 || i >= l->n) return 0;
+  int rc = table_cache_get(l->db->tcache, l->files[i]->number, &l->r, NULL);
+  if (!rc && (rc = sst_iter_new(l->r, &l->it))) {
+    table_cache_release(l->db->tcache, l->r);
+    l->r = NULL;
+  }
+  if (rc) {
+    l->status = rc;
+    return 0;
+  }
+  l->cur = i;
+  return 1;
+}
+
+/* Leaves the cursor on a valid entry, moving across files in direction dir. */
+static void skip_empty(level_iter *l, int dir) {
+  while (l->it && !sst_iter_valid(l->it)) {
+    if (sst_iter_status(l->it)) {
+      l->status = sst_iter_status(l->it);
+      close_file(l);
+      return;
+    }
+    if (!open_file(l, l->cur + dir)) return;
+    if (dir > 0)
+      sst_iter_seek_first(l->it);
+    else
+      sst_iter_seek_last(l->it);
+  }
+}
+
+static void li_seek_first(kv_iter *i) {
+  level_iter *l = (level_iter *)i;
+  if (open_file(l, 0)) sst_iter_seek_first(l->it);
+  skip_empty(l, 1);
+}
+
+static void li_seek_last(kv_iter *i) {
+  level_iter *l = (level_iter *)i;
+  if (open_file(l, l->n - 1)) sst_iter_seek_last(l->it);
+  skip_empty(l, -1);
+}
+
+static void li_seek(kv_iter *i, const uint8_t *k, size_t len) {
+  level_iter *l = (level_iter *)i;
+  int lo = 0, hi = l->n;
+  while (lo < hi) { /* first file whose largest >= k */
+    int mid = (lo + hi) / 2;
+    const buf *lg = &l->files[mid]->largest;
+    if (ikey_compare(lg->data, lg->len, k, len) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == l->n) {
+    close_file(l);
+    return;
+  }
+  if (open_file(l, lo)) sst_iter_seek(l->it, k, len);
+  skip_empty(l, 1);
+}
+
+static void li_next(kv_iter *i) {
+  level_iter *l = (level_iter *)i;
+  sst_iter_next(l->it);
+  skip_empty(l, 1);
+}
+
+static void li_prev(kv_iter *i) {
+  level_iter *l = (level_iter *)i;
+  sst_iter_prev(l->it);
+  skip_empty(l, -1);
+}
+
+static int li_valid(const kv_iter *i) {
+  const level_iter *l = (const level_iter *)i;
+  return l->it && sst_iter_valid(l->it);
+}
+static const uint8_t *li_key(const kv_iter *i, size_t *n) {
+  return sst_iter_key(((const level_iter *)i)->it, n);
+}
+static const void *li_value(const kv_iter *i, size_t *n) {
+  return sst_iter_value(((const level_iter *)i)->it, n);
+}
+static int li_status(const kv_iter *i) { return ((const level_iter *)i)->status; }
+static void li_destroy(kv_iter *i) {
+  close_file((level_iter *)i);
+  free(i);
+}
+
+static const kv_iter_ops level_ops = {li_seek_first, li_seek_last, li_seek,  li_next,   li_prev,
+                                      li_valid,      li_key,       li_value, li_status, li_destroy};
+
+/* Range tombstones are gathered up front, from the files that have any. */
+static int collect_range_dels(shale_db *db, file_meta **files, int n, uint64_t seq,
+                              range_dels *rdels, char *errmsg) {
+  for (int i = 0; i < n; i++) {
+    if (!files[i]->range_tombstones) continue;
+    sst_reader *r;
+    int rc = table_cache_get(db->tcache, files[i]->number, &r, errmsg);
+    if (rc) return rc;
+    const sst_range_del *d;
+    size_t nd = sst_reader_range_dels(r, &d);
+    for (size_t j = 0; j < nd && !rc; j++)
+      if (d[j].seq <= seq)
+        rc = range_dels_add(rdels, d[j].begin, d[j].blen, d[j].end, d[j].elen, d[j].seq,
+                            d[j].time_us);
+    table_cache_release(db->tcache, r);
+    if (rc) return err_set(errmsg, rc, "out of memory collecting range tombstones");
+  }
+  return SHALE_OK;
+}
+
+int level_kv_new(shale_db *db, file_meta **files, int n, uint64_t seq, kv_iter **out,
+                 range_dels *rdels, char *errmsg) {
+  *out = NULL;
+  int rc = collect_range_dels(db, files, n, seq, rdels, errmsg);
+  if (rc) return rc;
+  level_iter *l = calloc(1, sizeof *l);
+  if (!l) return err_set(errmsg, SHALE_NOMEM, "out of memory creating a level iterator");
+  l->base.ops = &level_ops;
+  l->db = db;
+  l->files = files;
+  l->n = n;
+  l->cur = -1;
+  *out = &l->base;
+  return SHALE_OK;
+}
