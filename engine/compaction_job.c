@@ -287,6 +287,10 @@ int compaction_run(shale_db *db, compaction *c, char *errmsg) {
     atomic_fetch_add(&db->stats.compactions, 1);
     atomic_fetch_add(&db->stats.compaction_bytes_read, trivial_move(c) ? 0 : input_bytes(c));
     atomic_fetch_add(&db->stats.compaction_bytes_written, j.bytes_written);
+    atomic_fetch_add(&db->stats.level_compactions[c->out_level], 1);
+    atomic_fetch_add(&db->stats.level_bytes_read[c->out_level],
+                     trivial_move(c) ? 0 : input_bytes(c));
+    atomic_fetch_add(&db->stats.level_bytes_written[c->out_level], j.bytes_written);
     db_log(db,
            "compacted L%d (%d files) + L%d (%d files) -> %d files, %llu bytes, %llu entries "
            "dropped, reason %d, %.3f s",

@@ -32,6 +32,10 @@ typedef struct db_stats {
   _Atomic uint64_t bytes_written_user, memtables_sealed, stall_micros, stalls;
   _Atomic uint64_t flushes, flush_bytes, flush_micros, tombstones_dropped_clean;
   _Atomic uint64_t versions_dropped, compactions, compaction_bytes_read, compaction_bytes_written;
+  _Atomic uint64_t wal_bytes;
+  /* per output level: the level's share of write amplification */
+  _Atomic uint64_t level_compactions[NUM_LEVELS], level_bytes_read[NUM_LEVELS],
+      level_bytes_written[NUM_LEVELS];
 } db_stats;
 
 struct shale_db {

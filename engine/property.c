@@ -29,20 +29,29 @@ static void level_summary(const version *v, int l, level_info *out) {
 }
 
 #define LOAD(x) ((unsigned long long)atomic_load_explicit(&db->stats.x, memory_order_relaxed))
+#define LOADU(x) ((uint64_t)atomic_load_explicit(&db->stats.x, memory_order_relaxed))
 
 static void stats_levels(shale_db *db, read_view *v, buf *out) {
   char line[256];
   uint64_t now = clock_wall_us();
   static const char header[] =
-      "Level  Files      Bytes    Entries  Tombstones  RangeDels  OldestTombAge(s)\n";
+      "Level  Files      Bytes    Entries  Tombstones  RangeDels  OldestTombAge(s)  "
+      "Compactions    ReadBytes   WriteBytes  W-Amp\n";
   buf_append(out, header, sizeof header - 1);
   for (int l = 0; l < NUM_LEVELS; l++) {
     level_info li;
     level_summary(v->ver, l, &li);
     double age = li.oldest_tomb_us ? (double)(now - li.oldest_tomb_us) / 1e6 : 0;
+    uint64_t rd = atomic_load(&db->stats.level_bytes_read[l]);
+    uint64_t wr = l ? atomic_load(&db->stats.level_bytes_written[l]) : LOADU(flush_bytes);
+    uint64_t comp = l ? atomic_load(&db->stats.level_compactions[l]) : LOADU(flushes);
+    /* a level's write amplification: what it wrote over what came into it from above */
+    uint64_t in = l ? rd : LOADU(bytes_written_user);
     int n = snprintf(line, sizeof line,
-                     "L%-5d %5d %10" PRIu64 " %10" PRIu64 " %11" PRIu64 " %10" PRIu64 " %17.1f\n",
-                     l, li.files, li.bytes, li.entries, li.tombstones, li.range_tombstones, age);
+                     "L%-5d %5d %10" PRIu64 " %10" PRIu64 " %11" PRIu64 " %10" PRIu64
+                     " %17.1f %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %6.2f\n",
+                     l, li.files, li.bytes, li.entries, li.tombstones, li.range_tombstones, age,
+                     comp, rd, wr, in ? (double)wr / (double)in : 0.0);
     buf_append(out, line, (size_t)n);
   }
 }
@@ -91,12 +100,36 @@ static void stats_counters(shale_db *db, buf *out) {
   buf_append(out, text, (size_t)n);
 }
 
+/* Write amplification: table bytes written (flush + compaction) per user byte; space
+ * amplification: table bytes per byte of the deepest level, RocksDB's live-data estimate. */
+static void stats_amplification(shale_db *db, read_view *v, buf *out) {
+  uint64_t user = LOADU(bytes_written_user);
+  uint64_t disk = LOADU(flush_bytes) + LOADU(compaction_bytes_written);
+  uint64_t total = 0, deepest = 0;
+  for (int l = 0; l < NUM_LEVELS; l++) {
+    uint64_t b = version_level_bytes(v->ver, l);
+    total += b;
+    if (b) deepest = b;
+  }
+  char line[320];
+  int n = snprintf(line, sizeof line,
+                   "Amplification: user bytes %" PRIu64 ", WAL bytes %" PRIu64
+                   ", table bytes written %" PRIu64
+                   ", write-amp %.2f (%.2f with WAL); "
+                   "table bytes %" PRIu64 ", space-amp %.2f\n",
+                   user, LOADU(wal_bytes), disk, user ? (double)disk / (double)user : 0.0,
+                   user ? (double)(disk + LOADU(wal_bytes)) / (double)user : 0.0, total,
+                   deepest ? (double)total / (double)deepest : 0.0);
+  buf_append(out, line, (size_t)n);
+}
+
 static int stats_text(shale_db *db, buf *out) {
   read_view *v = db_view_acquire(db);
   static const char title[] = "** Shale stats **\n";
   buf_append(out, title, sizeof title - 1);
   stats_memtables(db, v, out);
   stats_levels(db, v, out);
+  stats_amplification(db, v, out);
   stats_counters(db, out);
   read_view_unref(v);
   return SHALE_OK;

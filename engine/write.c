@@ -58,6 +58,7 @@ static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *e
   int rc = SHALE_OK;
   if (!(flags & SHALE_NO_WAL)) {
     rc = wal_writer_add(db->wal, rep->data, rep->len, errmsg);
+    atomic_fetch_add_explicit(&db->stats.wal_bytes, rep->len, memory_order_relaxed);
     if (!rc && sync) {
       rc = wal_writer_sync(db->wal, errmsg);
       atomic_fetch_add_explicit(&db->stats.wal_syncs, 1, memory_order_relaxed);
@@ -103,6 +104,8 @@ static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) {
     return err_set(errmsg, SHALE_NOMEM, "out of memory building a write group");
   }
   uint64_t first = db->last_allocated_seq + 1, count = batch_rep_count(rep->data);
+  atomic_fetch_add_explicit(&db->stats.bytes_written_user, rep->len - BATCH_HEADER,
+                            memory_order_relaxed);
   batch_rep_set_seq(rep->data, first);
   db->last_allocated_seq += count;
   pthread_mutex_unlock(&db->mu);
