@@ -80,7 +80,7 @@ static void stats_counters(shale_db *db, buf *out) {
       text, sizeof text,
       "Writes: puts %llu, deletes %llu, range deletes %llu, batches %llu, groups %llu, "
       "WAL syncs %llu\n"
-      "Flushes: %llu, %llu bytes, %.1f s; clean tombstones dropped %llu, old versions dropped "
+      "Flushes: %llu, %llu bytes, %.3f s; clean tombstones dropped %llu, old versions dropped "
       "%llu\n"
       "Compactions: %llu, read %llu bytes, written %llu bytes\n"
       "Stalls: %llu, %.3f s\n"
