@@ -48,24 +48,6 @@ void db_log(shale_db *db, const char *fmt, ...) {
   fflush(db->info_log);
 }
 
-/* ---- read views ---- */
-
-read_view *db_view_acquire(shale_db *db) {
-  pthread_mutex_lock(&db->view_mu);
-  read_view *v = db->view;
-  read_view_ref(v);
-  pthread_mutex_unlock(&db->view_mu);
-  return v;
-}
-
-void db_view_publish(shale_db *db, read_view *v) {
-  pthread_mutex_lock(&db->view_mu);
-  read_view *old = db->view;
-  db->view = v;
-  pthread_mutex_unlock(&db->view_mu);
-  if (old) read_view_unref(old);
-}
-
 /* ---- snapshots ---- */
 
 int shale_snapshot_new(shale_db *db, const shale_snapshot **snap) {
@@ -153,6 +135,8 @@ static shale_db *db_alloc(const char *path) {
     return NULL;
   }
   db->lock_fd = -1;
+  static _Atomic uint64_t generations;
+  db->gen = atomic_fetch_add(&generations, 1) + 1;
   pthread_mutex_init(&db->mu, NULL);
   pthread_mutex_init(&db->manifest_mu, NULL);
   pthread_mutex_init(&db->view_mu, NULL);
@@ -166,6 +150,7 @@ static shale_db *db_alloc(const char *path) {
 
 static void db_release(shale_db *db) {
   if (db->n_bg_threads) bg_stop(db);
+  db_view_cache_free(db);
   if (db->view) read_view_unref(db->view);
   if (db->mem) memtable_unref(db->mem);
   if (db->wal) wal_writer_close(db->wal, NULL);

@@ -74,8 +74,11 @@ struct shale_db {
   _Atomic uint64_t last_seq; /* last published sequence: everything <= it is readable */
 
   pthread_mutex_t view_mu;
-  read_view *view;           /* current view; guarded by view_mu */
-  uint64_t next_view_number; /* guarded by mu */
+  read_view *view;              /* current view; guarded by view_mu */
+  _Atomic uint64_t view_number; /* number of `view`, readable without view_mu */
+  struct view_slot *slots;      /* per-thread cached views (engine/view_cache.c); view_mu */
+  uint64_t gen;                 /* unique per open handle: tells a thread's cache entries apart */
+  uint64_t next_view_number;    /* guarded by mu */
 
   pthread_mutex_t snap_mu;
   shale_snapshot snapshots; /* circular list head; guarded by snap_mu */
@@ -94,6 +97,13 @@ void db_log(shale_db *db, const char *fmt, ...) SHALE_PRINTF(2, 3);
 /* Read views. REQUIRES for publish: mu held. */
 read_view *db_view_acquire(shale_db *db);
 void db_view_publish(shale_db *db, read_view *v); /* takes over the caller's reference */
+/* The current view for one short read, from this thread's cache when it is still current,
+ * so gets touch no lock and no shared refcount. Return it with db_view_put. */
+typedef struct view_slot view_slot;
+read_view *db_view_get(shale_db *db, view_slot **slot);
+void db_view_put(shale_db *db, view_slot *slot, read_view *v);
+/* Drops every cached view (at close). */
+void db_view_cache_free(shale_db *db);
 
 /* The write path (engine/write.c). rep is a batch rep whose sequence field the leader sets. */
 int db_write_rep(shale_db *db, buf *rep, unsigned flags);

@@ -82,11 +82,12 @@ int shale_get(shale_db *db, const shale_snapshot *snap, const void *key, size_t 
   if (!db) return SHALE_INVALID;
   if (!key || !klen || klen > SHALE_MAX_KEY_SIZE || !val || !vlen)
     return db_fail(db, SHALE_INVALID, "get: NULL, empty or oversized key, or NULL val/vlen");
-  read_view *v = db_view_acquire(db);
+  view_slot *slot;
+  read_view *v = db_view_get(db, &slot);
   lookup lk = {.key = key, .klen = klen, .val = val, .vlen = vlen};
   lk.seq = snap ? snap->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
   int rc = view_lookup(db, v, &lk);
-  read_view_unref(v);
+  db_view_put(db, slot, v);
   if (rc && rc != SHALE_NOTFOUND) return db_fail(db, rc, lk.errmsg);
   return rc;
 }

@@ -194,6 +194,7 @@ int db_recover(shale_db *db, char *errmsg) {
   db->last_allocated_seq = db->vset.last_seq;
   if ((rc = memtable_new_sized(&db->mem, db->opt.write_buffer_size))) goto done;
   db->view = read_view_new(db->mem, NULL, 0, db->vset.current, db->next_view_number++);
+  if (db->view) atomic_store(&db->view_number, db->view->number);
   if (!db->view) {
     rc = err_set(errmsg, SHALE_NOMEM, "out of memory");
     goto done;

@@ -44,13 +44,13 @@ int edit_delete_file(version_edit *e, int level, uint64_t number) {
 }
 
 /* The per-file fields after level and number, in order; the doc lists them the same way. */
-#define FILE_U64_FIELDS(X)                                                                  \
-  X(file_size)                                                                              \
-  X(entries)                                                                                \
-  X(point_tombstones)                                                                       \
-  X(range_tombstones)                                                                       \
-  X(min_seq) X(max_seq) X(min_tomb_seq) X(max_tomb_seq) X(oldest_tomb_us) X(newest_tomb_us) \
-      X(raw_bytes)
+#define FILE_U64_FIELDS(X) \
+  X(file_size)             \
+  X(entries)               \
+  X(point_tombstones)      \
+  X(range_tombstones)      \
+  X(min_seq)               \
+  X(max_seq) X(min_tomb_seq) X(max_tomb_seq) X(oldest_tomb_us) X(newest_tomb_us) X(raw_bytes)
 
 static void encode_file(buf *out, const edit_file *a) {
   const file_meta *f = a->f;
