@@ -13,9 +13,22 @@ typedef struct range_del {
   uint64_t time_us; /* wall time of the delete, 0 if unknown */
 } range_del;
 
+/* [start, next fragment's start) is covered by tombstones whose newest visible seq is seq. */
+typedef struct rd_frag {
+  const uint8_t *start;
+  size_t len;
+  uint64_t seq; /* 0: not covered */
+} rd_frag;
+
 typedef struct range_dels {
   range_del *v;
   size_t n, cap;
+  /* Fragments for one read sequence, built on first use when tombstones are many, so a
+   * coverage check is a binary search rather than a scan of every tombstone. */
+  rd_frag *frags;
+  size_t nfrags;
+  uint64_t frag_seq;
+  int frag_built; /* 1 built, -1 building failed (fall back to the scan) */
 } range_dels;
 
 int range_dels_add(range_dels *r, const void *b, size_t bl, const void *e, size_t el, uint64_t seq,

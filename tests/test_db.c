@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/iter_sources.h"
 #include "shale.h"
 #include "testutil.h"
 
@@ -428,11 +429,45 @@ static void test_delete_all_reclaims_space(void **state) {
   shale_iter_free(it);
 }
 
+/* The fragment index answers exactly what a scan of every tombstone answers. */
+static void test_range_fragments_match_scan(void **state) {
+  (void)state;
+  uint64_t rng = 99;
+  for (int round = 0; round < 20; round++) {
+    range_dels big = {0}, small = {0};
+    int n = 16 + (int)(tu_rand(&rng) % 300);
+    for (int i = 0; i < n; i++) {
+      char b[8], e[8];
+      int x = (int)(tu_rand(&rng) % 500), w = 1 + (int)(tu_rand(&rng) % 60);
+      snprintf(b, sizeof b, "%04d", x);
+      snprintf(e, sizeof e, "%04d", x + w);
+      uint64_t seq = 1 + tu_rand(&rng) % 1000;
+      assert_int_equal(range_dels_add(&big, b, 4, e, 4, seq, 0), SHALE_OK);
+    }
+    uint64_t read_seq = 1 + tu_rand(&rng) % 1000;
+    for (int q = 0; q < 2000; q++) {
+      char k[8];
+      snprintf(k, sizeof k, "%04d", (int)(tu_rand(&rng) % 600));
+      uint64_t entry = tu_rand(&rng) % 1000;
+      int expect = 0;
+      for (size_t i = 0; i < big.n; i++) {
+        small.v = &big.v[i];
+        small.n = 1;
+        expect |= range_dels_covers(&small, k, 4, entry, read_seq);
+      }
+      assert_int_equal(range_dels_covers(&big, k, 4, entry, read_seq), expect);
+    }
+    small.v = NULL;
+    range_dels_free(&big);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
       cmocka_unit_test(test_open_errors),
+      cmocka_unit_test(test_range_fragments_match_scan),
       cmocka_unit_test_setup_teardown(test_lock_busy, setup, teardown),
       cmocka_unit_test_setup_teardown(test_batch_atomic, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshots, setup, teardown),
