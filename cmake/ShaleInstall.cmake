@@ -1,0 +1,70 @@
+# ShaleInstall.cmake — what `cmake --install` puts where, in three components that CPack
+# turns into three Debian packages:
+#   runtime      libshale.so.<major>                                    (libshale0)
+#   development  shale.h, libshale.a, libshale.so, shale.pc, the CMake package, docs
+#                                                                       (libshale-dev)
+#   tools        shale-bench, shale-ldb and their man pages             (shale-tools)
+include(CMakePackageConfigHelpers)
+
+set(SHALE_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/shale CACHE STRING
+  "Where shaleConfig.cmake is installed, relative to the prefix")
+mark_as_advanced(SHALE_CMAKE_DIR)
+
+set(_shale_lib_targets shale)
+if(TARGET shale_shared)
+  list(APPEND _shale_lib_targets shale_shared)
+endif()
+install(TARGETS ${_shale_lib_targets} EXPORT shaleTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT development
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES include/shale.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT development)
+
+# The CMake package: find_package(shale CONFIG) -> shale::shale, shale::shale_static.
+install(EXPORT shaleTargets NAMESPACE shale:: DESTINATION ${SHALE_CMAKE_DIR}
+  COMPONENT development)
+configure_package_config_file(cmake/shaleConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/shaleConfig.cmake INSTALL_DESTINATION ${SHALE_CMAKE_DIR})
+# 0.x releases may break the API between minor versions, so only the same minor matches.
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/shaleConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/shaleConfig.cmake ${PROJECT_BINARY_DIR}/shaleConfigVersion.cmake
+  DESTINATION ${SHALE_CMAKE_DIR} COMPONENT development)
+
+# shale.pc names the prefix given at install time (cmake --install --prefix, or CPack's
+# /usr), not the one configured, so it is generated while installing.
+foreach(_dir LIBDIR INCLUDEDIR)
+  if(IS_ABSOLUTE "${CMAKE_INSTALL_${_dir}}")
+    set(_shale_pc_${_dir} "${CMAKE_INSTALL_${_dir}}")
+  else()
+    set(_shale_pc_${_dir} "\\\${prefix}/${CMAKE_INSTALL_${_dir}}") # stays ${prefix} in the .pc
+  endif()
+endforeach()
+install(CODE "
+  set(SHALE_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
+  set(SHALE_PC_LIBDIR \"${_shale_pc_LIBDIR}\")
+  set(SHALE_PC_INCLUDEDIR \"${_shale_pc_INCLUDEDIR}\")
+  set(PROJECT_VERSION \"${PROJECT_VERSION}\")
+  configure_file(\"${PROJECT_SOURCE_DIR}/cmake/shale.pc.in\" \"${PROJECT_BINARY_DIR}/shale.pc\" @ONLY)
+  " COMPONENT development)
+install(FILES ${PROJECT_BINARY_DIR}/shale.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+  COMPONENT development)
+
+install(FILES README.md doc/format-wal.md
+  doc/format-sstable.md doc/format-manifest.md DESTINATION ${CMAKE_INSTALL_DOCDIR}
+  COMPONENT development)
+install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT development)
+
+# The tools link libshale.a, so they need no runtime package.
+foreach(_tool shale-bench shale-ldb)
+  if(TARGET ${_tool})
+    install(TARGETS ${_tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tools)
+    install(FILES man/${_tool}.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT tools)
+    if(_tool STREQUAL "shale-ldb")
+      install(FILES doc/shale-ldb.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT tools)
+    endif()
+  endif()
+endforeach()
+unset(_tool)
+unset(_dir)
+unset(_shale_lib_targets)
