@@ -14,6 +14,7 @@ if(DOXYGEN_FOUND)
   set(DOXYGEN_FULL_PATH_NAMES NO)
   set(DOXYGEN_EXCLUDE_SYMBOLS SHALE_H)
   doxygen_add_docs(docs ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/include/shale.h
+    ${PROJECT_SOURCE_DIR}/doc/ARCHITECTURE.md ${PROJECT_SOURCE_DIR}/doc/tuning.md
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
     COMMENT "API reference (Doxygen) in ${PROJECT_BINARY_DIR}/docs/html")
 else()
