@@ -19,6 +19,7 @@ if(DOXYGEN_FOUND)
     COMMENT "API reference (Doxygen) in ${PROJECT_BINARY_DIR}/docs/html")
 else()
   add_custom_target(docs
-    COMMAND ${CMAKE_COMMAND} -E echo "docs: Doxygen not found; install doxygen and re-run cmake"
-    COMMAND ${CMAKE_COMMAND} -E false)
+    COMMAND ${CMAKE_COMMAND} -E echo "docs: Doxygen not found: install doxygen and re-run cmake"
+    COMMAND ${CMAKE_COMMAND} -E false
+    VERBATIM)
 endif()

@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(call)                                                                 \
-  do {                                                                              \
-    int rc_ = (call);                                                               \
-    if (rc_ != SHALE_OK) {                                                          \
+#define CHECK(call)                                                                       \
+  do {                                                                                    \
+    int rc_ = (call);                                                                     \
+    if (rc_ != SHALE_OK) {                                                                \
       fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, shale_strerror(rc_), #call); \
-      exit(1);                                                                      \
-    }                                                                               \
+      exit(1);                                                                            \
+    }                                                                                     \
   } while (0)
 
 /* Reads an account balance as of @p snap (NULL: latest); -1 when the account is absent. */

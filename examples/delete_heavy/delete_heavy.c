@@ -10,21 +10,19 @@
 #include <string.h>
 #include <time.h>
 
-#define CHECK(call)                                                                 \
-  do {                                                                              \
-    int rc_ = (call);                                                               \
-    if (rc_ != SHALE_OK) {                                                          \
+#define CHECK(call)                                                                       \
+  do {                                                                                    \
+    int rc_ = (call);                                                                     \
+    if (rc_ != SHALE_OK) {                                                                \
       fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, shale_strerror(rc_), #call); \
-      exit(1);                                                                      \
-    }                                                                               \
+      exit(1);                                                                            \
+    }                                                                                     \
   } while (0)
 
 #define EVENTS 20000
 #define KEEP_FROM 15000 /* events below this number are deleted */
 
-static int event_key(char *key, size_t size, int i) {
-  return snprintf(key, size, "event/%08d", i);
-}
+static int event_key(char *key, size_t size, int i) { return snprintf(key, size, "event/%08d", i); }
 
 static int count_keys(shale_db *db) {
   shale_iter *it;
@@ -56,8 +54,8 @@ int main(int argc, char **argv) {
   const char *path = argc > 1 ? argv[1] : "/tmp/shale-delete-heavy";
   shale_options o;
   shale_options_init(&o);
-  o.delete_persist_seconds = 2.0;  /* purge every delete within 2 s */
-  o.write_buffer_size = 1u << 20;  /* small memtables, so this small example makes tables */
+  o.delete_persist_seconds = 2.0; /* purge every delete within 2 s */
+  o.write_buffer_size = 1u << 20; /* small memtables, so this small example makes tables */
   shale_db *db;
   int rc = shale_open(path, &o, &db);
   if (rc) return fprintf(stderr, "open: %s: %s\n", shale_strerror(rc), shale_errmsg(NULL)), 1;
