@@ -203,10 +203,11 @@ int db_recover(shale_db *db, char *errmsg) {
   atomic_store(&db->last_seq, db->last_allocated_seq);
   db->vset.last_seq = db->last_allocated_seq;
   /* The recovered data goes to the flush threads at once; new writes get a new WAL. */
-  if (memtable_count(db->mem))
+  if (memtable_count(db->mem)) {
     rc = db_seal_memtable(db, errmsg);
-  else
-    rc = start_wal(db, errmsg);
+  } else if (!(rc = start_wal(db, errmsg))) {
+    db->vset.log_number = db->log_number; /* every older WAL is empty or in tables */
+  }
   if (rc) goto done;
   db->oldest_wal = db->vset.log_number;
   uint64_t manifest = db->next_file_number++;

@@ -56,9 +56,14 @@ struct io_writer {
 static pthread_mutex_t ring_pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct io_uring ring_pool[RING_POOL];
 static int ring_pool_n;
+static pid_t ring_pool_pid; /* a forked child must not submit to its parent's rings */
 
 static int ring_get(struct io_uring *r) {
   pthread_mutex_lock(&ring_pool_mu);
+  if (ring_pool_pid != getpid()) { /* forget (not unmap) what the parent pooled */
+    ring_pool_n = 0;
+    ring_pool_pid = getpid();
+  }
   int have = ring_pool_n > 0;
   if (have) *r = ring_pool[--ring_pool_n];
   pthread_mutex_unlock(&ring_pool_mu);
@@ -68,7 +73,7 @@ static int ring_get(struct io_uring *r) {
 /* REQUIRES: every submitted SQE's CQE has been seen, so no completion leaks to a later user. */
 static void ring_put(struct io_uring *r) {
   pthread_mutex_lock(&ring_pool_mu);
-  int keep = ring_pool_n < RING_POOL;
+  int keep = ring_pool_n < RING_POOL && ring_pool_pid == getpid();
   if (keep) ring_pool[ring_pool_n++] = *r;
   pthread_mutex_unlock(&ring_pool_mu);
   if (!keep) io_uring_queue_exit(r);
