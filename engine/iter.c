@@ -84,6 +84,23 @@ static void find_next_visible(shale_iter *it, int have_skip) {
   settle(it);
 }
 
+/* Positions the merging iterator on the last entry whose user key is below it->key (or
+ * makes it invalid). A writer may insert newer versions of that key into a memtable while
+ * we move, and those sort before the entry we sought from, so step over them too. */
+static void step_before_key(shale_iter *it) {
+  kv_iter *m = it->merged;
+  merged_seek(it, it->key.data, it->key.len, SEQ_MAX, KIND_SEEK);
+  if (m->ops->valid(m))
+    m->ops->prev(m);
+  else
+    m->ops->seek_last(m);
+  const uint8_t *uk;
+  size_t ul;
+  uint64_t tr;
+  while (cur_entry(it, &uk, &ul, &tr) && ukey_compare(uk, ul, it->key.data, it->key.len) >= 0)
+    m->ops->prev(m);
+}
+
 /* The merging iterator sits somewhere in the entries of user key K (or is invalid). Walks
  * back key by key until a key's newest visible entry is a live value. */
 static void resolve_backward(shale_iter *it) {
@@ -100,14 +117,7 @@ static void resolve_backward(shale_iter *it) {
       it->valid = 1;
       return;
     }
-    /* step before every entry of K */
-    merged_seek(it, it->key.data, it->key.len, SEQ_MAX, KIND_SEEK);
-    if (it->merged->ops->valid(it->merged))
-      it->merged->ops->prev(it->merged);
-    else
-      it->merged->ops->seek_last(it->merged);
-    if (cur_entry(it, &uk, &ul, &tr) && ukey_compare(uk, ul, it->key.data, it->key.len) >= 0)
-      break; /* nothing before K */
+    step_before_key(it);
   }
   settle(it);
 }
@@ -176,15 +186,7 @@ void shale_iter_prev(shale_iter *it) {
   cur_entry(it, &uk, &ul, &tr);
   buf_clear(&it->key);
   buf_append(&it->key, uk, ul);
-  merged_seek(it, it->key.data, it->key.len, SEQ_MAX, KIND_SEEK);
-  if (it->merged->ops->valid(it->merged))
-    it->merged->ops->prev(it->merged);
-  else
-    it->merged->ops->seek_last(it->merged);
-  if (cur_entry(it, &uk, &ul, &tr) && ukey_compare(uk, ul, it->key.data, it->key.len) >= 0) {
-    settle(it);
-    return;
-  }
+  step_before_key(it);
   resolve_backward(it);
 }
 
