@@ -884,9 +884,9 @@ static void test_window_under_load(void **state) {
          (unsigned long long)atomic_load(&L->writes), (unsigned long long)atomic_load(&L->flushes),
          (unsigned long long)atomic_load(&L->scans), (unsigned long long)atomic_load(&L->snap_reads),
          (double)checked / 1e6, (unsigned long long)viol);
+  free(L);
   assert_int_equal(viol, 0);
   assert_true(checked > 0);
-  free(L);
 }
 
 /* A failed test must not leave a flush thread parked for the next one. */
