@@ -32,8 +32,19 @@ int db_fail(shale_db *db, int rc, const char *msg) {
   return rc;
 }
 
+/* The LOG is rotated by size so a long-running process cannot fill the disk with it. */
+#define INFO_LOG_MAX_BYTES (8u << 20)
+
+static void rotate_info_log(shale_db *db) {
+  char p[FILENAME_MAX_LEN], old[FILENAME_MAX_LEN];
+  filename_join(p, db->path, "LOG");
+  filename_join(old, db->path, "LOG.old");
+  if (db->info_log) fclose(db->info_log);
+  rename(p, old);
+  db->info_log = fopen(p, "we");
+}
+
 void db_log(shale_db *db, const char *fmt, ...) {
-  if (!db->info_log) return;
   char line[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -43,9 +54,40 @@ void db_log(shale_db *db, const char *fmt, ...) {
   clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;
   gmtime_r(&ts.tv_sec, &tm);
-  fprintf(db->info_log, "%04d/%02d/%02d-%02d:%02d:%02d.%06ld %s\n", tm.tm_year + 1900,
-          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000, line);
-  fflush(db->info_log);
+  pthread_mutex_lock(&db->log_mu);
+  if (db->info_log && ftell(db->info_log) > (long)INFO_LOG_MAX_BYTES) rotate_info_log(db);
+  if (db->info_log) {
+    fprintf(db->info_log, "%04d/%02d/%02d-%02d:%02d:%02d.%06ld %s\n", tm.tm_year + 1900,
+            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000, line);
+    fflush(db->info_log);
+  }
+  pthread_mutex_unlock(&db->log_mu);
+}
+
+/* OPTIONS records what this DB was last opened with, for people and tools reading it. */
+static void write_options_file(shale_db *db) {
+  const shale_options *o = &db->opt;
+  char text[1024];
+  int n = snprintf(
+      text, sizeof text,
+      "# Shale %s: the options this DB was last opened with\n"
+      "create_if_missing=%d\nerror_if_exists=%d\nwrite_buffer_size=%zu\nblock_cache_size=%zu\n"
+      "bloom_bits_per_key=%d\ncompression=%s\nmax_background_jobs=%d\n"
+      "delete_persist_seconds=%g\nblock_size=%zu\nwal_recovery_mode=%s\nmax_open_files=%d\n"
+      "max_immutable_memtables=%d\nlevel0_compaction_trigger=%d\nlevel0_slowdown_trigger=%d\n"
+      "level0_stop_trigger=%d\nmax_bytes_for_level_base=%zu\nlevel_size_multiplier=%d\n"
+      "target_file_size=%zu\n",
+      SHALE_VERSION_STRING, o->create_if_missing, o->error_if_exists, o->write_buffer_size,
+      o->block_cache_size, o->bloom_bits_per_key,
+      o->compression == SHALE_COMPRESSION_ZSTD ? "zstd" : "none", o->max_background_jobs,
+      o->delete_persist_seconds, o->block_size,
+      o->wal_recovery_mode == SHALE_WAL_RECOVER_TOLERANT ? "tolerant" : "strict", o->max_open_files,
+      o->max_immutable_memtables, o->level0_compaction_trigger, o->level0_slowdown_trigger,
+      o->level0_stop_trigger, o->max_bytes_for_level_base, o->level_size_multiplier,
+      o->target_file_size);
+  char msg[ERRMSG_SIZE];
+  if (n > 0 && io_write_file_atomic(db->path, "OPTIONS", text, (size_t)n, msg))
+    db_log(db, "could not write OPTIONS: %s", msg);
 }
 
 /* ---- snapshots ---- */
@@ -142,6 +184,7 @@ static shale_db *db_alloc(const char *path) {
   pthread_mutex_init(&db->view_mu, NULL);
   pthread_mutex_init(&db->snap_mu, NULL);
   pthread_mutex_init(&db->err_mu, NULL);
+  pthread_mutex_init(&db->log_mu, NULL);
   pthread_cond_init(&db->bg_cv, NULL);
   db->snapshots.next = db->snapshots.prev = &db->snapshots;
   db->next_file_number = 1;
@@ -165,6 +208,7 @@ static void db_release(shale_db *db) {
   pthread_mutex_destroy(&db->view_mu);
   pthread_mutex_destroy(&db->snap_mu);
   pthread_mutex_destroy(&db->err_mu);
+  pthread_mutex_destroy(&db->log_mu);
   pthread_cond_destroy(&db->bg_cv);
   free(db->path);
   free(db);
@@ -186,6 +230,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   if ((rc = lock_dir(db, msg))) goto fail;
   open_info_log(db);
   if ((rc = db_recover(db, msg))) goto fail;
+  write_options_file(db);
   db_log(db, "opened %s: write_buffer_size=%zu block_cache_size=%zu bloom_bits=%d compression=%d",
          path, opt.write_buffer_size, opt.block_cache_size, opt.bloom_bits_per_key,
          opt.compression);

@@ -43,6 +43,7 @@ struct shale_db {
   shale_options opt;
   int lock_fd;
   FILE *info_log;
+  pthread_mutex_t log_mu; /* serializes LOG lines with its rotation */
 
   pthread_mutex_t mu;
   writer *queue_head, *queue_tail; /* guarded by mu */

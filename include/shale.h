@@ -54,7 +54,7 @@ SHALE_EXPORT const char *shale_version(void);
 #define SHALE_EXISTS (-9)     /**< error_if_exists was set and the DB exists */
 #define SHALE_NOTSUP (-10)    /**< the operation or option is not supported */
 
-#define SHALE_MAX_KEY_SIZE (64u * 1024u)           /**< largest key, bytes */
+#define SHALE_MAX_KEY_SIZE (64u * 1024u)            /**< largest key, bytes */
 #define SHALE_MAX_VALUE_SIZE (256u * 1024u * 1024u) /**< largest value, bytes */
 
 /** @return a static string naming @p rc, e.g. "SHALE_NOTFOUND: key not found". */
@@ -74,29 +74,31 @@ SHALE_EXPORT const char *shale_errmsg(const shale_db *db);
 #define SHALE_COMPRESSION_ZSTD 1
 
 /* wal_recovery_mode */
-#define SHALE_WAL_RECOVER_STRICT 0     /**< corruption before the tail fails open (default) */
-#define SHALE_WAL_RECOVER_TOLERANT 1   /**< stop at the first bad record, keep what precedes it */
+#define SHALE_WAL_RECOVER_STRICT 0   /**< corruption before the tail fails open (default) */
+#define SHALE_WAL_RECOVER_TOLERANT 1 /**< stop at the first bad record, keep what precedes it */
 
+/** Options for shale_open. Fill with shale_options_init(), then change fields; the struct
+ *  is copied at open. doc/tuning.md explains each field and when to change it. */
 typedef struct shale_options {
-  size_t size;                   /**< sizeof(shale_options); set by shale_options_init */
-  int create_if_missing;         /**< create the directory and DB if absent; default 1 */
-  int error_if_exists;           /**< fail with SHALE_EXISTS if a DB is there; default 0 */
-  size_t write_buffer_size;      /**< memtable bytes before it is sealed; default 64 MiB */
-  size_t block_cache_size;       /**< block cache bytes; default 64 MiB */
-  int bloom_bits_per_key;        /**< bloom filter bits per key; default 10; 0 disables */
-  int compression;               /**< SHALE_COMPRESSION_ZSTD (default) or _NONE */
-  int max_background_jobs;       /**< flush + compaction threads; default 2 */
-  double delete_persist_seconds; /**< deadline to purge deletes; 0 (default): none */
-  size_t block_size;             /**< SSTable data block size; default 4 KiB */
-  int wal_recovery_mode;         /**< SHALE_WAL_RECOVER_*; default STRICT */
-  int max_open_files;            /**< table cache size (open descriptors); default 1000 */
-  int max_immutable_memtables;   /**< sealed memtables before writers wait; default 4 */
-  int level0_compaction_trigger; /**< L0 files that start an L0->L1 compaction; default 4 */
-  int level0_slowdown_trigger;   /**< L0 files at which writes are slowed; default 20 */
-  int level0_stop_trigger;       /**< L0 files at which writes wait; default 36 */
+  size_t size;                     /**< sizeof(shale_options); set by shale_options_init */
+  int create_if_missing;           /**< create the directory and DB if absent; default 1 */
+  int error_if_exists;             /**< fail with SHALE_EXISTS if a DB is there; default 0 */
+  size_t write_buffer_size;        /**< memtable bytes before it is sealed; default 64 MiB */
+  size_t block_cache_size;         /**< block cache bytes; default 64 MiB */
+  int bloom_bits_per_key;          /**< bloom filter bits per key; default 10; 0 disables */
+  int compression;                 /**< SHALE_COMPRESSION_ZSTD (default) or _NONE */
+  int max_background_jobs;         /**< flush + compaction threads; default 2 */
+  double delete_persist_seconds;   /**< deadline to purge deletes; 0 (default): none */
+  size_t block_size;               /**< SSTable data block size; default 4 KiB */
+  int wal_recovery_mode;           /**< SHALE_WAL_RECOVER_*; default STRICT */
+  int max_open_files;              /**< table cache size (open descriptors); default 1000 */
+  int max_immutable_memtables;     /**< sealed memtables before writers wait; default 4 */
+  int level0_compaction_trigger;   /**< L0 files that start an L0->L1 compaction; default 4 */
+  int level0_slowdown_trigger;     /**< L0 files at which writes are slowed; default 20 */
+  int level0_stop_trigger;         /**< L0 files at which writes wait; default 36 */
   size_t max_bytes_for_level_base; /**< L1 target size; default 256 MiB */
-  int level_size_multiplier;     /**< each level this many times the previous; default 10 */
-  size_t target_file_size;       /**< compaction output file size; default 64 MiB */
+  int level_size_multiplier;       /**< each level this many times the previous; default 10 */
+  size_t target_file_size;         /**< compaction output file size; default 64 MiB */
 } shale_options;
 
 /** Fill @p o with the defaults listed above (and o->size). Call before changing fields. */
@@ -126,8 +128,8 @@ SHALE_EXPORT int shale_close(shale_db *db);
 
 /** Store @p val under @p key (both copied).
  *  @return SHALE_OK, SHALE_INVALID, SHALE_IOERR, SHALE_NOSPACE, SHALE_READONLY, SHALE_NOMEM */
-SHALE_EXPORT int shale_put(shale_db *db, const void *key, size_t klen, const void *val,
-                           size_t vlen, unsigned flags);
+SHALE_EXPORT int shale_put(shale_db *db, const void *key, size_t klen, const void *val, size_t vlen,
+                           unsigned flags);
 
 /** Delete @p key. Deleting an absent key succeeds. Once this returns, no read sees an
  *  older value of the key. @return as shale_put */
@@ -135,8 +137,8 @@ SHALE_EXPORT int shale_delete(shale_db *db, const void *key, size_t klen, unsign
 
 /** Delete every key in [begin, end). @return as shale_put; SHALE_INVALID when the range is
  *  empty or inverted. */
-SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen,
-                                    const void *end, size_t elen, unsigned flags);
+SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen, const void *end,
+                                    size_t elen, unsigned flags);
 
 /* ---- reads ---- */
 
@@ -146,8 +148,8 @@ SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen
  * @param[out] vlen  its length (0 if absent)
  * @return SHALE_OK, SHALE_NOTFOUND, SHALE_INVALID, SHALE_CORRUPTION, SHALE_IOERR, SHALE_NOMEM
  */
-SHALE_EXPORT int shale_get(shale_db *db, const shale_snapshot *snap, const void *key,
-                           size_t klen, void **val, size_t *vlen);
+SHALE_EXPORT int shale_get(shale_db *db, const shale_snapshot *snap, const void *key, size_t klen,
+                           void **val, size_t *vlen);
 
 /** Free memory returned by Shale (values, property strings). NULL is ignored. */
 SHALE_EXPORT void shale_free(void *p);
@@ -218,8 +220,8 @@ SHALE_EXPORT void shale_iter_free(shale_iter *it);
  *  @return SHALE_OK, SHALE_IOERR, SHALE_NOSPACE, SHALE_READONLY */
 SHALE_EXPORT int shale_flush(shale_db *db);
 /** Compact [begin, end) (NULL ends: unbounded) down to the last level; returns when done. */
-SHALE_EXPORT int shale_compact_range(shale_db *db, const void *begin, size_t blen,
-                                     const void *end, size_t elen);
+SHALE_EXPORT int shale_compact_range(shale_db *db, const void *begin, size_t blen, const void *end,
+                                     size_t elen);
 /**
  * Read a property of @p db. Names: "shale.stats" (human-readable summary),
  * "shale.num-files-at-levelN", "shale.deletes-persisted-before", "shale.sequence",
