@@ -85,20 +85,11 @@ static void find_next_visible(shale_iter *it, int have_skip) {
 }
 
 /* Positions the merging iterator on the last entry whose user key is below it->key (or
- * makes it invalid). A writer may insert newer versions of that key into a memtable while
- * we move, and those sort before the entry we sought from, so step over them too. */
+ * makes it invalid), in one seek_before: a seek followed by a prev could land on versions a
+ * writer inserted into a memtable in between. */
 static void step_before_key(shale_iter *it) {
-  kv_iter *m = it->merged;
-  merged_seek(it, it->key.data, it->key.len, SEQ_MAX, KIND_SEEK);
-  if (m->ops->valid(m))
-    m->ops->prev(m);
-  else
-    m->ops->seek_last(m);
-  const uint8_t *uk;
-  size_t ul;
-  uint64_t tr;
-  while (cur_entry(it, &uk, &ul, &tr) && ukey_compare(uk, ul, it->key.data, it->key.len) >= 0)
-    m->ops->prev(m);
+  make_seek_key(it, it->key.data, it->key.len, SEQ_MAX, KIND_SEEK);
+  it->merged->ops->seek_before(it->merged, it->seekkey.data, it->seekkey.len);
 }
 
 /* The merging iterator sits somewhere in the entries of user key K (or is invalid). Walks
@@ -150,19 +141,9 @@ void shale_iter_seek_for_prev(shale_iter *it, const void *key, size_t klen) {
     it->valid = 0;
     return;
   }
-  /* position on the last entry whose user key is <= key, then resolve backwards */
-  buf_clear(&it->key);
-  buf_append(&it->key, key, klen);
-  merged_seek(it, key, klen, 0, KIND_DEL); /* after every entry of key */
-  const uint8_t *uk;
-  size_t ul;
-  uint64_t tr;
-  if (cur_entry(it, &uk, &ul, &tr) && ukey_compare(uk, ul, key, klen) == 0)
-    it->merged->ops->next(it->merged); /* the (key, seq 0) entry itself */
-  if (it->merged->ops->valid(it->merged))
-    it->merged->ops->prev(it->merged);
-  else
-    it->merged->ops->seek_last(it->merged);
+  /* the last entry whose user key is <= key: every entry of key sorts before (key, 0, 0) */
+  make_seek_key(it, key, klen, 0, KIND_DEL);
+  it->merged->ops->seek_before(it->merged, it->seekkey.data, it->seekkey.len);
   resolve_backward(it);
 }
 

@@ -141,6 +141,9 @@ typedef struct mem_kv {
 static void mk_seek_first(kv_iter *i) { memtable_iter_seek_first(MK(i)); }
 static void mk_seek_last(kv_iter *i) { memtable_iter_seek_last(MK(i)); }
 static void mk_seek(kv_iter *i, const uint8_t *k, size_t l) { memtable_iter_seek(MK(i), k, l); }
+static void mk_seek_before(kv_iter *i, const uint8_t *k, size_t l) {
+  memtable_iter_seek_before(MK(i), k, l);
+}
 static void mk_next(kv_iter *i) { memtable_iter_next(MK(i)); }
 static void mk_prev(kv_iter *i) { memtable_iter_prev(MK(i)); }
 static int mk_valid(const kv_iter *i) { return memtable_iter_valid(MK(i)); }
@@ -154,8 +157,9 @@ static void mk_destroy(kv_iter *i) {
   memtable_unref(((mem_kv *)i)->m);
   free(i);
 }
-static const kv_iter_ops mem_ops = {mk_seek_first, mk_seek_last, mk_seek,  mk_next,   mk_prev,
-                                    mk_valid,      mk_key,       mk_value, mk_status, mk_destroy};
+static const kv_iter_ops mem_ops = {mk_seek_first, mk_seek_last, mk_seek,   mk_seek_before,
+                                    mk_next,       mk_prev,      mk_valid,  mk_key,
+                                    mk_value,      mk_status,    mk_destroy};
 
 kv_iter *mem_kv_iter_new(memtable *m) {
   mem_kv *k = malloc(sizeof *k);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "engine/iter_sources.h"
+#include "engine/merge_iter.h"
 #include "sstable/sst_reader.h"
 #include "util/ikey.h"
 
@@ -117,8 +118,10 @@ static void li_destroy(kv_iter *i) {
   free(i);
 }
 
-static const kv_iter_ops level_ops = {li_seek_first, li_seek_last, li_seek,  li_next,   li_prev,
-                                      li_valid,      li_key,       li_value, li_status, li_destroy};
+static const kv_iter_ops level_ops = {
+    li_seek_first, li_seek_last, li_seek,   kv_seek_before_by_seek,
+    li_next,       li_prev,      li_valid,  li_key,
+    li_value,      li_status,    li_destroy};
 
 /* Range tombstones are gathered up front, from the files that have any. */
 static int collect_range_dels(shale_db *db, file_meta **files, int n, uint64_t seq,

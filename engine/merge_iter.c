@@ -65,6 +65,21 @@ static void m_seek(kv_iter *it, const uint8_t *k, size_t len) {
   find_smallest(m);
 }
 
+void kv_seek_before_by_seek(kv_iter *c, const uint8_t *k, size_t len) {
+  c->ops->seek(c, k, len);
+  if (c->ops->valid(c))
+    c->ops->prev(c);
+  else if (c->ops->status(c) == SHALE_OK)
+    c->ops->seek_last(c);
+}
+
+static void m_seek_before(kv_iter *it, const uint8_t *k, size_t len) {
+  merge_iter *m = (merge_iter *)it;
+  for (int i = 0; i < m->n; i++) m->child[i]->ops->seek_before(m->child[i], k, len);
+  m->forward = 0;
+  find_largest(m);
+}
+
 static void save_current(merge_iter *m) {
   size_t len;
   const uint8_t *k = m->cur->ops->key(m->cur, &len);
@@ -99,11 +114,7 @@ static void m_prev(kv_iter *it) {
     for (int i = 0; i < m->n; i++) {
       kv_iter *c = m->child[i];
       if (c == m->cur) continue;
-      c->ops->seek(c, m->saved.data, m->saved.len);
-      if (c->ops->valid(c))
-        c->ops->prev(c);
-      else if (c->ops->status(c) == SHALE_OK)
-        c->ops->seek_last(c);
+      c->ops->seek_before(c, m->saved.data, m->saved.len);
     }
     m->forward = 0;
   }
@@ -141,8 +152,9 @@ static void m_destroy(kv_iter *it) {
   free(m);
 }
 
-static const kv_iter_ops merge_ops = {m_seek_first, m_seek_last, m_seek,  m_next,   m_prev,
-                                      m_valid,      m_key,       m_value, m_status, m_destroy};
+static const kv_iter_ops merge_ops = {m_seek_first, m_seek_last, m_seek,   m_seek_before,
+                                      m_next,       m_prev,      m_valid,  m_key,
+                                      m_value,      m_status,    m_destroy};
 
 kv_iter *merge_iter_new(kv_iter **children, int n) {
   merge_iter *m = calloc(1, sizeof *m);

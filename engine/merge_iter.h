@@ -12,6 +12,8 @@ typedef struct kv_iter_ops {
   void (*seek_first)(kv_iter *it);
   void (*seek_last)(kv_iter *it);
   void (*seek)(kv_iter *it, const uint8_t *ikey, size_t len); /* first >= ikey */
+  /* last < ikey, in one step: a memtable may gain entries between a seek and a prev */
+  void (*seek_before)(kv_iter *it, const uint8_t *ikey, size_t len);
   void (*next)(kv_iter *it);
   void (*prev)(kv_iter *it);
   int (*valid)(const kv_iter *it);
@@ -24,6 +26,9 @@ typedef struct kv_iter_ops {
 struct kv_iter {
   const kv_iter_ops *ops;
 };
+
+/* seek_before for iterators over immutable data: seek, then step back. */
+void kv_seek_before_by_seek(kv_iter *it, const uint8_t *ikey, size_t len);
 
 /* A merging iterator over children (it takes ownership and destroys them). */
 kv_iter *merge_iter_new(kv_iter **children, int n);

@@ -122,8 +122,10 @@ static void tk_destroy(kv_iter *i) {
   table_cache_release(t->db->tcache, t->r);
   free(t);
 }
-static const kv_iter_ops table_ops = {tk_seek_first, tk_seek_last, tk_seek,  tk_next,   tk_prev,
-                                      tk_valid,      tk_key,       tk_value, tk_status, tk_destroy};
+static const kv_iter_ops table_ops = {
+    tk_seek_first, tk_seek_last, tk_seek,   kv_seek_before_by_seek,
+    tk_next,       tk_prev,      tk_valid,  tk_key,
+    tk_value,      tk_status,    tk_destroy};
 
 int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out, range_dels *rdels,
                  char *errmsg) {

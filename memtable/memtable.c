@@ -255,6 +255,12 @@ void memtable_iter_seek(memtable_iter *it, const uint8_t *ikey, size_t iklen) {
   sl_iter_seek(&it->it, ikey, uklen, get_fixed64(ikey + uklen));
 }
 
+void memtable_iter_seek_before(memtable_iter *it, const uint8_t *ikey, size_t iklen) {
+  size_t ul = iklen - IKEY_TRAILER;
+  it->it.node =
+      skiplist_seek_lt(it->it.list, ul ? (const void *)ikey : "", ul, get_fixed64(ikey + ul));
+}
+
 void memtable_iter_next(memtable_iter *it) { sl_iter_next(&it->it); }
 void memtable_iter_prev(memtable_iter *it) { sl_iter_prev(&it->it); }
 int memtable_iter_valid(const memtable_iter *it) { return sl_iter_valid(&it->it); }

@@ -82,6 +82,8 @@ void memtable_iter_seek_first(memtable_iter *it);
 void memtable_iter_seek_last(memtable_iter *it);
 /* First entry >= ikey (user key || 8-byte LE trailer). REQUIRES: iklen >= IKEY_TRAILER. */
 void memtable_iter_seek(memtable_iter *it, const uint8_t *ikey, size_t iklen);
+/* Last entry < ikey (one search, so safe against concurrent inserts). */
+void memtable_iter_seek_before(memtable_iter *it, const uint8_t *ikey, size_t iklen);
 /* REQUIRES: memtable_iter_valid(it) for next, prev and the accessors below. */
 void memtable_iter_next(memtable_iter *it);
 /* prev searches from the head (no back links): O(log n), not O(1). */

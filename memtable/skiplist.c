@@ -173,9 +173,8 @@ sl_node *skiplist_last(const skiplist *s) {
   return x == s->head ? NULL : x;
 }
 
-sl_node *skiplist_prev(const skiplist *s, const sl_node *n) {
-  target t;
-  target_of_node(&t, n);
+static sl_node *find_lt(const skiplist *s, const target *tp) {
+  const target t = *tp;
   sl_node *x = s->head;
   for (int level = top_level(s);;) {
     sl_node *next = load_next(x, level);
@@ -188,4 +187,15 @@ sl_node *skiplist_prev(const skiplist *s, const sl_node *n) {
     }
   }
   return x == s->head ? NULL : x;
+}
+
+sl_node *skiplist_seek_lt(const skiplist *s, const void *ukey, size_t uklen, uint64_t trailer) {
+  target t = {key_prefix(ukey, uklen), ukey, uklen, trailer};
+  return find_lt(s, &t);
+}
+
+sl_node *skiplist_prev(const skiplist *s, const sl_node *n) {
+  target t;
+  target_of_node(&t, n);
+  return find_lt(s, &t);
 }

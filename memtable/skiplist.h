@@ -65,6 +65,9 @@ sl_node *skiplist_first(const skiplist *s);
 sl_node *skiplist_last(const skiplist *s);
 /* Last node < n: a search from the head, O(log n), since nodes have no back links. */
 sl_node *skiplist_prev(const skiplist *s, const sl_node *n);
+/* The last node before (ukey, trailer), found in one search: unlike seek then prev, no node
+ * inserted meanwhile can land between the target and the answer. NULL if none. */
+sl_node *skiplist_seek_lt(const skiplist *s, const void *ukey, size_t uklen, uint64_t trailer);
 static inline sl_node *skiplist_next(const sl_node *n) {
   return atomic_load_explicit(&((sl_node *)n)->next[0], memory_order_acquire);
 }
