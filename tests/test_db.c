@@ -142,14 +142,24 @@ static void test_open_errors(void **state) {
   assert_int_equal(shale_close(db), SHALE_OK);
   o.error_if_exists = 1;
   assert_int_equal(shale_open(missing, &o, &db), SHALE_EXISTS);
-  if (geteuid() != 0) { /* root ignores permissions */
-    char *locked = tu_path(dir, "noperm");
-    assert_int_equal(mkdir(locked, 0), 0);
-    char *inner = tu_path(locked, "db");
-    assert_int_equal(shale_open(inner, NULL, &db), SHALE_IOERR);
-    free(inner);
-    free(locked);
+  /* A directory without permission: root ignores permissions, so as root the open runs in a
+   * child that has dropped to an unprivileged user. */
+  char *locked = tu_path(dir, "noperm");
+  assert_int_equal(mkdir(locked, geteuid() == 0 ? 0700 : 0), 0);
+  char *inner = tu_path(locked, "db");
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (geteuid() == 0 && (setgid(65534) || setuid(65534))) _exit(2);
+    shale_db *d;
+    int rc = shale_open(inner, NULL, &d);
+    _exit(rc == SHALE_IOERR && strstr(shale_errmsg(NULL), "Permission denied") ? 0 : 1);
   }
+  int status;
+  waitpid(pid, &status, 0);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  free(inner);
+  free(locked);
   free(missing);
   free(file);
   tu_tempdir_free(dir);
