@@ -21,6 +21,19 @@ void db_set_bg_error(shale_db *db, int rc, const char *msg) {
   pthread_cond_broadcast(&db->bg_cv);
 }
 
+void db_maybe_roll_manifest(shale_db *db) {
+  if (wal_writer_size(db->vset.manifest) < db->manifest_roll_bytes) return;
+  pthread_mutex_lock(&db->mu);
+  uint64_t number = db->next_file_number++;
+  uint64_t next = db->next_file_number;
+  pthread_mutex_unlock(&db->mu);
+  char msg[ERRMSG_SIZE];
+  if (vset_write_snapshot(&db->vset, number, next, msg))
+    db_log(db, "starting a new MANIFEST failed, the old one stays in use: %s", msg);
+  else
+    db_log(db, "started MANIFEST-%06llu", (unsigned long long)number);
+}
+
 int db_publish_version(shale_db *db, int drop_oldest_imm) {
   read_view *cur = db->view;
   read_view *v = read_view_new(cur->mem, cur->imm, cur->imm_count - (drop_oldest_imm ? 1 : 0),

@@ -240,6 +240,7 @@ static int install(job *j) {
   if (!rc) vset_install(&db->vset, &j->edit, v);
   if (!rc) rc = db_publish_version(db, 0);
   pthread_mutex_unlock(&db->mu);
+  if (!rc) db_maybe_roll_manifest(db);
   pthread_mutex_unlock(&db->manifest_mu);
   if (!rc) test_hook(db, HOOK_COMPACTION_INSTALLED);
   return rc;

@@ -64,13 +64,14 @@ struct shale_db {
   table_cache *tcache;
   pthread_t *bg_threads;
   int n_bg_threads;
-  int shutting_down;           /* guarded by mu */
-  int flush_running;           /* guarded by mu */
-  int compaction_running;      /* guarded by mu; one compaction at a time */
-  int manual_compaction;       /* guarded by mu; automatic picking pauses meanwhile */
-  buf compact_ptr[NUM_LEVELS]; /* guarded by mu: where each level's round robin resumes */
-  uint64_t flushes_done;       /* guarded by mu; shale_flush waits for it to pass a mark */
-  uint64_t oldest_wal;         /* WALs below it are deleted; guarded by manifest_mu */
+  int shutting_down;            /* guarded by mu */
+  int flush_running;            /* guarded by mu */
+  int compaction_running;       /* guarded by mu; one compaction at a time */
+  int manual_compaction;        /* guarded by mu; automatic picking pauses meanwhile */
+  buf compact_ptr[NUM_LEVELS];  /* guarded by mu: where each level's round robin resumes */
+  uint64_t flushes_done;        /* guarded by mu; shale_flush waits for it to pass a mark */
+  uint64_t oldest_wal;          /* WALs below it are deleted; guarded by manifest_mu */
+  uint64_t manifest_roll_bytes; /* a new MANIFEST starts past this size */
 
   _Atomic uint64_t last_seq; /* last published sequence: everything <= it is readable */
 
@@ -120,6 +121,9 @@ void bg_stop(shale_db *db);
 int flush_oldest(shale_db *db, char *errmsg);
 /* Records a background error: the DB turns read-only. REQUIRES: mu held. */
 void db_set_bg_error(shale_db *db, int rc, const char *msg);
+/* Starts a new MANIFEST (one snapshot edit) once the current one has grown past
+ * manifest_roll_bytes. REQUIRES: manifest_mu held, mu not held. */
+void db_maybe_roll_manifest(shale_db *db);
 /* The current view with a new version in place of the old one. REQUIRES: mu held. */
 int db_publish_version(shale_db *db, int drop_oldest_imm);
 

@@ -195,6 +195,7 @@ static int install(flush_ctx *c, file_meta *f, char *errmsg) {
   pthread_mutex_unlock(&db->mu);
   if (!rc) test_hook(db, HOOK_FLUSH_VIEW_PUBLISHED);
   if (!rc) delete_obsolete_wals(db, c->next_log);
+  if (!rc) db_maybe_roll_manifest(db);
   pthread_mutex_unlock(&db->manifest_mu);
   edit_free(&e);
   return rc;

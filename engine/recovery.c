@@ -210,6 +210,12 @@ int db_recover(shale_db *db, char *errmsg) {
   }
   if (rc) goto done;
   db->oldest_wal = db->vset.log_number;
+  /* SHALE_MANIFEST_ROLL_BYTES lowers the roll size so tests can exercise it. */
+  const char *roll = getenv("SHALE_MANIFEST_ROLL_BYTES");
+  db->manifest_roll_bytes = roll && atoll(roll) > 0 ? (uint64_t)atoll(roll) : MANIFEST_ROLL_BYTES;
+  db_log(
+      db, "table writes use %s",
+      io_uring_in_use() ? "io_uring" : "the pwrite fallback (io_uring refused or SHALE_IO=pwrite)");
   uint64_t manifest = db->next_file_number++;
   if ((rc = vset_write_snapshot(&db->vset, manifest, db->next_file_number, errmsg))) goto done;
   remove_orphans(db);

@@ -472,12 +472,50 @@ static void test_range_fragments_match_scan(void **state) {
   }
 }
 
+/* Past its roll size the MANIFEST is replaced by a fresh one holding one snapshot edit. */
+static void test_manifest_rolls(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  setenv("SHALE_MANIFEST_ROLL_BYTES", "2048", 1);
+  shale_options o = small_options();
+  shale_db *db;
+  assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
+  unsetenv("SHALE_MANIFEST_ROLL_BYTES");
+  char k[32];
+  for (int round = 0; round < 40; round++) {
+    for (int i = 0; i < 50; i++) {
+      int n = snprintf(k, sizeof k, "r%03d-k%03d", round, i);
+      assert_int_equal(shale_put(db, k, (size_t)n, k, (size_t)n, 0), SHALE_OK);
+    }
+    assert_int_equal(shale_flush(db), SHALE_OK);
+  }
+  assert_int_equal(shale_close(db), SHALE_OK);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd,
+           "grep -c 'started MANIFEST' %s/LOG.old %s/LOG | awk -F: '{s+=$2} END {print s}'", dir,
+           dir);
+  assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
+  FILE *p = popen(cmd, "r");
+  int rolls = 0;
+  assert_int_equal(fscanf(p, "%d", &rolls), 1);
+  pclose(p);
+  assert_true(rolls > 0);
+  for (int round = 0; round < 40; round++)
+    for (int i = 0; i < 50; i++) {
+      snprintf(k, sizeof k, "r%03d-k%03d", round, i);
+      check_value(db, NULL, k, k);
+    }
+  assert_int_equal(shale_close(db), SHALE_OK);
+  tu_tempdir_free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_range_fragments_match_scan),
+      cmocka_unit_test(test_manifest_rolls),
       cmocka_unit_test_setup_teardown(test_lock_busy, setup, teardown),
       cmocka_unit_test_setup_teardown(test_batch_atomic, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshots, setup, teardown),
