@@ -116,7 +116,8 @@ static void *churn_writer(void *arg) {
     int i = (int)(tu_rand(&rng) % STABLE_KEYS);
     int r = (int)(tu_rand(&rng) % 10), rc;
     if (r < 5) {
-      rc = shale_put(c->db, k, skey(i, k), v, (size_t)snprintf(v, sizeof v, "new-%d-%d", c->id, i), 0);
+      rc = shale_put(c->db, k, skey(i, k), v, (size_t)snprintf(v, sizeof v, "new-%d-%d", c->id, i),
+                     0);
     } else if (r < 9) {
       rc = shale_delete(c->db, k, skey(i, k), 0);
     } else {
@@ -161,7 +162,8 @@ static void expect_original_at(shale_iter *it, int i, const char *what) {
   size_t kl, vl, wk = skey(i, k), wv = sval(i, v);
   const char *key = shale_iter_key(it, &kl);
   const char *val = shale_iter_value(it, &vl);
-  if (kl != wk || memcmp(key, k, kl)) fail_msg("%s: at '%.*s', expected '%s'", what, (int)kl, key, k);
+  if (kl != wk || memcmp(key, k, kl))
+    fail_msg("%s: at '%.*s', expected '%s'", what, (int)kl, key, k);
   if (vl != wv || memcmp(val, v, vl))
     fail_msg("%s: '%s' = '%.*s', expected '%s'", what, k, (int)vl, val, v);
 }
@@ -278,13 +280,15 @@ static void test_snapshot_and_iterators_stable(void **state) {
 typedef struct gc_writer {
   shale_db *db;
   int id;
-  int ops;     /* how many ops to issue */
-  int acked;   /* how many returned SHALE_OK, in order */
+  int ops;   /* how many ops to issue */
+  int acked; /* how many returned SHALE_OK, in order */
   int failed;
 } gc_writer;
 
 static size_t gkey(int w, int i, char *k) { return (size_t)snprintf(k, 24, "w%d-%07d", w, i); }
-static size_t gval(int w, int i, char *v) { return (size_t)snprintf(v, 96, "val-%d-%d-%0*d", w, i, (i * 13) % 60, 0); }
+static size_t gval(int w, int i, char *v) {
+  return (size_t)snprintf(v, 96, "val-%d-%d-%0*d", w, i, (i * 13) % 60, 0);
+}
 
 /* Op i of writer w: a put of key i, as a SYNC put every 50th op, as part of a 4-key batch
  * (keys i..i+3) every 10th; op i also deletes key i-5 when i % 7 == 0. */
@@ -306,7 +310,8 @@ static void *gc_main(void *arg) {
       }
       rc = shale_write(g->db, b, 0);
     } else {
-      rc = shale_put(g->db, k, gkey(g->id, i, k), v, gval(g->id, i, v), i % 50 == 0 ? SHALE_SYNC : 0);
+      rc = shale_put(g->db, k, gkey(g->id, i, k), v, gval(g->id, i, v),
+                     i % 50 == 0 ? SHALE_SYNC : 0);
     }
     if (!rc && i % 7 == 0 && i >= 5) rc = shale_delete(g->db, k, gkey(g->id, i - 5, k), 0);
     if (rc) {

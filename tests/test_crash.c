@@ -28,7 +28,7 @@
 #include "shale.h"
 #include "testutil.h"
 
-#define BATCH_KEYS 6     /* keys b/<id>/00 .. b/<id>/05 */
+#define BATCH_KEYS 6      /* keys b/<id>/00 .. b/<id>/05 */
 #define ID_STRIDE 1000000 /* cycle c writes ids from (c + 1) * ID_STRIDE */
 #define MAX_CYCLES 1000
 
@@ -49,7 +49,8 @@ static size_t batch_key(uint64_t id, int j, char *out) {
 }
 
 static size_t batch_value(uint64_t id, int j, char *out) {
-  return (size_t)snprintf(out, 96, "v%" PRIu64 "/%d/%0*d", id, j, (int)((id * 7 + (uint64_t)j) % 48), 0);
+  return (size_t)snprintf(out, 96, "v%" PRIu64 "/%d/%0*d", id, j,
+                          (int)((id * 7 + (uint64_t)j) % 48), 0);
 }
 
 /* Batch id: puts its BATCH_KEYS keys, deletes key 00 of batch id-3 and range-deletes keys
@@ -197,7 +198,8 @@ static void scan_db(shale_db *db, seen *s, int ncycles) {
     if (sscanf(tmp, "b/%" SCNu64 "/%d", &id, &j) != 2 || j < 0 || j >= BATCH_KEYS)
       fail_msg("unexpected key '%s'", tmp);
     size_t wl = batch_value(id, j, want);
-    if (vl != wl || memcmp(v, want, vl)) fail_msg("key '%s' has a wrong value '%.*s'", tmp, (int)vl, v);
+    if (vl != wl || memcmp(v, want, vl))
+      fail_msg("key '%s' has a wrong value '%.*s'", tmp, (int)vl, v);
     int c = (int)(id / ID_STRIDE) - 1;
     uint64_t off = id % ID_STRIDE;
     if (c < 0 || c >= ncycles || off >= s[c].cap) fail_msg("key '%s' from no cycle run yet", tmp);
@@ -215,8 +217,10 @@ static uint64_t check_cycle(const seen *s, int c, uint64_t first) {
   for (uint64_t off = 0; off < s->cap; off++) {
     uint8_t m = s->mask[off];
     if (off >= n) {
-      if (m) fail_msg("cycle %d: batch %" PRIu64 " has keys 0x%02x but batch %" PRIu64
-                      " is missing: not a prefix, or a torn batch", c, first + off, m, first + n);
+      if (m)
+        fail_msg("cycle %d: batch %" PRIu64 " has keys 0x%02x but batch %" PRIu64
+                 " is missing: not a prefix, or a torn batch",
+                 c, first + off, m, first + n);
       continue;
     }
     uint8_t want = 0x0e;
@@ -240,7 +244,8 @@ static void verify(const char *dir, const shale_options *o, cycle_state *cs, see
     if (c == cs->n - 1) {
       if (last < acked)
         fail_msg("cycle %d: batches up to %" PRIu64 " were acknowledged, only up to %" PRIu64
-                 " survived", c, acked, last);
+                 " survived",
+                 c, acked, last);
       cs->last_applied[c] = last;
     } else if (last != cs->last_applied[c]) {
       fail_msg("cycle %d: %" PRIu64 " batches earlier, %" PRIu64 " now", c,
@@ -384,7 +389,8 @@ static char *newest_log(const char *dir) {
   while ((e = readdir(d))) {
     unsigned long long n;
     char tail[8];
-    if (sscanf(e->d_name, "%llu.%7s", &n, tail) == 2 && !strcmp(tail, "log") && (!found || n > best))
+    if (sscanf(e->d_name, "%llu.%7s", &n, tail) == 2 && !strcmp(tail, "log") &&
+        (!found || n > best))
       best = n, found = 1;
   }
   closedir(d);
@@ -415,7 +421,8 @@ static void check_prefix(shale_db *db, int m, char *vbuf, size_t cap, const char
     size_t vl;
     int rc = shale_get(db, NULL, k, torn_key(i, k), &val, &vl);
     if (i < m) {
-      if (rc != SHALE_OK) fail_msg("%s: key %d of the intact prefix of %d is gone (%d)", what, i, m, rc);
+      if (rc != SHALE_OK)
+        fail_msg("%s: key %d of the intact prefix of %d is gone (%d)", what, i, m, rc);
       size_t wl = torn_value(i, vbuf, cap);
       if (vl != wl || memcmp(val, vbuf, vl)) fail_msg("%s: key %d has a wrong value", what, i);
       shale_free(val);
@@ -449,8 +456,9 @@ static void test_wal_torn_tail(void **state) {
 
   long long cuts[64];
   int ncuts = 0;
-  long long fixed[] = {0, 1, 7, 20, 26, 27, 28, ends[0] - 1, ends[0], ends[0] + 1, 32767, 32768,
-                       32769, 32775, 65536, size - 1, size - 7, size};
+  long long fixed[] = {0,     1,           7,       20,          26,       27,
+                       28,    ends[0] - 1, ends[0], ends[0] + 1, 32767,    32768,
+                       32769, 32775,       65536,   size - 1,    size - 7, size};
   for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
     if (fixed[i] >= 0 && fixed[i] <= size) cuts[ncuts++] = fixed[i];
   uint64_t rng = 99;
@@ -506,9 +514,10 @@ static void test_clean_reopens(void **state) {
   }
   int logs = count_suffix(dir, ".log");
   if (logs > 2)
-    fail_msg("%d .log files after 10 clean open/close rounds without writes: each open leaves "
-             "an empty WAL that nothing deletes until the next flush",
-             logs);
+    fail_msg(
+        "%d .log files after 10 clean open/close rounds without writes: each open leaves "
+        "an empty WAL that nothing deletes until the next flush",
+        logs);
   tu_tempdir_free(dir);
 }
 
@@ -555,10 +564,8 @@ int main(void) {
   const char *only = getenv("SHALE_TEST_FILTER");
   if (only && *only) cmocka_set_test_filter(only);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_crash_batches_atomic),
-      cmocka_unit_test(test_crash_during_flush),
-      cmocka_unit_test(test_wal_torn_tail),
-      cmocka_unit_test(test_clean_reopens),
+      cmocka_unit_test(test_crash_batches_atomic), cmocka_unit_test(test_crash_during_flush),
+      cmocka_unit_test(test_wal_torn_tail),        cmocka_unit_test(test_clean_reopens),
       cmocka_unit_test(test_fork_after_io_uring),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,8 +94,12 @@ static void hook_release(void) {
 }
 
 static const char *point_name(int p) {
-  static const char *names[] = {"?", "FLUSH_PICKED", "FLUSH_TABLE_SYNCED", "FLUSH_MANIFEST_SYNCED",
-                                "FLUSH_VIEW_PUBLISHED", "FLUSH_WAL_DELETED"};
+  static const char *names[] = {"?",
+                                "FLUSH_PICKED",
+                                "FLUSH_TABLE_SYNCED",
+                                "FLUSH_MANIFEST_SYNCED",
+                                "FLUSH_VIEW_PUBLISHED",
+                                "FLUSH_WAL_DELETED"};
   return p >= 1 && p <= 5 ? names[p] : "?";
 }
 
@@ -213,7 +217,8 @@ static void check_gets(shale_db *db, const shale_snapshot *s, const model *m, co
                  rc ? 0 : (int)vl, rc ? "" : (char *)val);
       continue;
     }
-    if (rc != SHALE_OK) fail_msg("%s: get('%s') = %d, expected '%s'", what, m->e[i].k, rc, m->e[i].v);
+    if (rc != SHALE_OK)
+      fail_msg("%s: get('%s') = %d, expected '%s'", what, m->e[i].k, rc, m->e[i].v);
     if (vl != strlen(m->e[i].v) || memcmp(val, m->e[i].v, vl))
       fail_msg("%s: get('%s') = '%.*s', expected '%s'", what, m->e[i].k, (int)vl, (char *)val,
                m->e[i].v);
@@ -347,8 +352,8 @@ static void one_flush_window(int with_snapshot) {
     int ssts = count_files(dir, ".sst");
     assert_int_equal(ssts, p >= HOOK_FLUSH_TABLE_SYNCED ? 3 : 2);
     /* I5: the sealed memtable's WAL goes only after the view is published */
-    assert_int_equal(count_files(dir, ".log"), p == HOOK_FLUSH_WAL_DELETED ? logs_before
-                                                                            : logs_before + 1);
+    assert_int_equal(count_files(dir, ".log"),
+                     p == HOOK_FLUSH_WAL_DELETED ? logs_before : logs_before + 1);
     check_all(db, NULL, &m, what);
     if (snap) {
       check_all(db, snap, &snap_model, what);
@@ -429,10 +434,11 @@ static void check_oldest_first(shale_db *db, uint64_t *max_seen) {
   read_view_unref(v);
   if (newest_max == *max_seen) return; /* the flush added no table (all clean) */
   if (newest_max && newest_min <= *max_seen)
-    fail_msg("L0 table with sequences %llu..%llu installed after one holding %llu: not oldest "
-             "first",
-             (unsigned long long)newest_min, (unsigned long long)newest_max,
-             (unsigned long long)*max_seen);
+    fail_msg(
+        "L0 table with sequences %llu..%llu installed after one holding %llu: not oldest "
+        "first",
+        (unsigned long long)newest_min, (unsigned long long)newest_max,
+        (unsigned long long)*max_seen);
   if (newest_max) *max_seen = newest_max;
 }
 
@@ -466,7 +472,8 @@ static void test_window_sealed_chain(void **state) {
     assert_int_equal(shale_snapshot_new(db, &snaps[g]), SHALE_OK);
   }
   uint64_t imm = prop_u64(db, "shale.num-immutable-memtables");
-  if (imm < 4) fail_msg("only %llu sealed memtables; the test wants a chain", (unsigned long long)imm);
+  if (imm < 4)
+    fail_msg("only %llu sealed memtables; the test wants a chain", (unsigned long long)imm);
   shale_iter *held;
   assert_int_equal(shale_iter_new(db, NULL, &held), SHALE_OK);
   int flushes = 0, checks = 0;
@@ -603,10 +610,10 @@ static int check_seen(load *L, uint32_t key, int found, const void *val, size_t 
     return 1;
   }
   if (ver >= lo && ver <= hi && op_kind(key, ver) == OP_PUT) return 0;
-  report(L, "%s key %u: saw version %llu (%s), window %llu..%llu (version %llu is a %s)", how,
-           key, (unsigned long long)ver, op_kind(key, ver) == OP_PUT ? "put" : "not a put",
-           (unsigned long long)lo, (unsigned long long)hi, (unsigned long long)lo,
-           op_kind(key, lo) == OP_PUT ? "put" : "delete");
+  report(L, "%s key %u: saw version %llu (%s), window %llu..%llu (version %llu is a %s)", how, key,
+         (unsigned long long)ver, op_kind(key, ver) == OP_PUT ? "put" : "not a put",
+         (unsigned long long)lo, (unsigned long long)hi, (unsigned long long)lo,
+         op_kind(key, lo) == OP_PUT ? "put" : "delete");
   return 1;
 }
 
@@ -627,15 +634,15 @@ static void *writer_main(void *arg) {
     size_t kl = load_key(key, k);
     int rc;
     switch (op_kind(key, ver)) {
-    case OP_PUT:
-      rc = shale_put(L->db, k, kl, v, load_value(key, ver, v), 0);
-      break;
-    case OP_DEL:
-      rc = shale_delete(L->db, k, kl, 0);
-      break;
-    default: /* a range tombstone covering exactly this key */
-      rc = shale_delete_range(L->db, k, kl, e, load_key(key + 1, e), 0);
-      break;
+      case OP_PUT:
+        rc = shale_put(L->db, k, kl, v, load_value(key, ver, v), 0);
+        break;
+      case OP_DEL:
+        rc = shale_delete(L->db, k, kl, 0);
+        break;
+      default: /* a range tombstone covering exactly this key */
+        rc = shale_delete_range(L->db, k, kl, e, load_key(key + 1, e), 0);
+        break;
     }
     if (rc) {
       report(L, "writer %d: write of key %u failed: %s", w->id, key, shale_errmsg(L->db));
@@ -694,8 +701,9 @@ static void reader_scan(load *L, uint64_t *rng, int use_snapshot) {
   } else {
     shale_iter_seek_for_prev(it, k, load_key(first + SCAN_SPAN - 1, k));
   }
-  const char *how = snap ? (forward ? "forward snapshot scan" : "backward snapshot scan")
-                         : forward ? "forward scan" : "backward scan";
+  const char *how = snap      ? (forward ? "forward snapshot scan" : "backward snapshot scan")
+                    : forward ? "forward scan"
+                              : "backward scan";
   int bad = -1;
   while (forward ? expect < SCAN_SPAN : expect >= 0) {
     int at = forward ? SCAN_SPAN : -1; /* where the iterator is, as an index */
@@ -878,12 +886,13 @@ static void test_window_under_load(void **state) {
     epochs++;
   }
   uint64_t checked = atomic_load(&L->checked), viol = atomic_load(&L->violations);
-  printf("flush window under load: %.1f s, %d epoch(s)%s, %llu writes, %llu flushes, %llu scans "
-         "(%llu through snapshots), %.3f million ops checked, %llu violations\n",
-         secs, epochs, L->compaction ? " with compaction" : "",
-         (unsigned long long)atomic_load(&L->writes), (unsigned long long)atomic_load(&L->flushes),
-         (unsigned long long)atomic_load(&L->scans), (unsigned long long)atomic_load(&L->snap_reads),
-         (double)checked / 1e6, (unsigned long long)viol);
+  printf(
+      "flush window under load: %.1f s, %d epoch(s)%s, %llu writes, %llu flushes, %llu scans "
+      "(%llu through snapshots), %.3f million ops checked, %llu violations\n",
+      secs, epochs, L->compaction ? " with compaction" : "",
+      (unsigned long long)atomic_load(&L->writes), (unsigned long long)atomic_load(&L->flushes),
+      (unsigned long long)atomic_load(&L->scans), (unsigned long long)atomic_load(&L->snap_reads),
+      (double)checked / 1e6, (unsigned long long)viol);
   free(L);
   assert_int_equal(viol, 0);
   assert_true(checked > 0);
