@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "io/io.h"
+#include "io/io_fault.h"
 #include "io/io_priv.h"
 #include "util/error.h"
 
@@ -31,7 +32,7 @@ void io_stats_get(io_stats *out) {
 static int write_all(int fd, const void *data, size_t len) {
   const uint8_t *p = data;
   while (len > 0) {
-    ssize_t n = write(fd, p, len);
+    ssize_t n = IOF_WRITE(fd, p, len);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno;
@@ -74,7 +75,7 @@ int io_log_open(const char *path, io_log **out, char *errmsg) {
     free(p);
     return err_set(errmsg, SHALE_NOMEM, "open log %s: out of memory", path);
   }
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = IOF_OPEN(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     int rc = err_errno(errmsg, errno, "open log", path);
     free(l);
@@ -104,7 +105,7 @@ int io_log_sync(io_log *l, char *errmsg) {
   if (atomic_load(&l->failed))
     return err_set(errmsg, SHALE_IOERR, "sync log %s: refused after an earlier write error",
                    l->path);
-  if (fdatasync(l->fd) != 0) {
+  if (IOF_FDATASYNC(l->fd, l->path) != 0) {
     /* after a failed fsync the kernel may have dropped the dirty pages: never retry it */
     atomic_store(&l->failed, 1);
     return err_errno(errmsg, errno, "fdatasync log", l->path);
@@ -143,7 +144,7 @@ int io_reader_open(const char *path, io_reader **out, char *errmsg) {
     return err_set(errmsg, SHALE_NOMEM, "open %s: out of memory", path);
   }
   int rc = SHALE_OK;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = IOF_OPEN(path, O_RDONLY | O_CLOEXEC, 0);
   struct stat st;
   if (fd < 0) {
     rc = err_errno(errmsg, errno, "open", path);
@@ -175,7 +176,7 @@ int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errm
   uint8_t *p = dst;
   size_t got = 0;
   while (got < len) {
-    ssize_t n = pread(r->fd, p + got, len - got, (off_t)(off + got));
+    ssize_t n = IOF_PREAD(r->fd, p + got, len - got, (off_t)(off + got));
     if (n < 0) {
       if (errno == EINTR) continue;
       return err_errno(errmsg, errno, "read", r->path);
@@ -218,7 +219,7 @@ int io_sync_dir(const char *dir, char *errmsg) {
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return err_errno(errmsg, errno, "open directory", dir);
   int rc = SHALE_OK;
-  if (fsync(fd) != 0)
+  if (IOF_DIR_FSYNC(fd, dir) != 0)
     rc = err_errno(errmsg, errno, "fsync directory", dir);
   else
     io_count(&io_ctr.fsyncs, 1);
@@ -237,7 +238,7 @@ int io_write_file_atomic(const char *dir, const char *name, const void *data, si
   }
   snprintf(dst, n, "%s/%s", dir, name);
   snprintf(tmp, n, "%s/%s.tmp", dir, name);
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fd = IOF_OPEN(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     rc = err_errno(errmsg, errno, "create", tmp);
     goto out;
@@ -247,7 +248,7 @@ int io_write_file_atomic(const char *dir, const char *name, const void *data, si
     rc = err_errno(errmsg, e, "write", tmp);
     goto fail;
   }
-  if (fsync(fd) != 0) {
+  if (IOF_FSYNC(fd, tmp) != 0) {
     rc = err_errno(errmsg, errno, "fsync", tmp);
     goto fail;
   }
@@ -258,7 +259,7 @@ int io_write_file_atomic(const char *dir, const char *name, const void *data, si
     rc = err_errno(errmsg, e, "close", tmp);
     goto fail;
   }
-  if (rename(tmp, dst) != 0) {
+  if (IOF_RENAME(tmp, dst) != 0) {
     rc = err_errno(errmsg, errno, "rename to", dst);
     goto fail;
   }
@@ -274,6 +275,6 @@ out:
 }
 
 int io_remove(const char *path, char *errmsg) {
-  if (unlink(path) != 0 && errno != ENOENT) return err_errno(errmsg, errno, "unlink", path);
+  if (IOF_UNLINK(path) != 0 && errno != ENOENT) return err_errno(errmsg, errno, "unlink", path);
   return SHALE_OK;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "io/io.h"
+#include "io/io_fault.h"
 #include "io/io_priv.h"
 #include "util/error.h"
 
@@ -121,7 +122,7 @@ int io_writer_open(const char *path, io_writer **out, char *errmsg) {
   memcpy(p, path, plen);
   w->path = p;
   w->cur = -1;
-  w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  w->fd = IOF_OPEN(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (w->fd < 0) {
     int rc = err_errno(errmsg, errno, "create", path);
     free(p);
@@ -189,7 +190,7 @@ static void reap_one(io_writer *w) {
     return;
   }
   void *ud = io_uring_cqe_get_data(cqe);
-  int res = cqe->res;
+  int res = IOF_CQE(w->path, w->fd, ud == &w->fsync_tag, cqe->res);
   io_uring_cqe_seen(&w->ring, cqe);
   w->inflight--;
   if (ud == &w->fsync_tag) {
@@ -231,7 +232,7 @@ static void drain(io_writer *w) {
 
 static int pwrite_all(io_writer *w, const uint8_t *p, size_t len, uint64_t off) {
   while (len > 0) {
-    ssize_t n = pwrite(w->fd, p, len, (off_t)off);
+    ssize_t n = IOF_PWRITE(w->fd, p, len, (off_t)off);
     if (n < 0) {
       if (errno == EINTR) continue;
       set_err(w, errno, "pwrite");
@@ -345,7 +346,7 @@ int io_writer_finish(io_writer *w, int sync, char *errmsg) {
   } else if (!w->err) {
     if (last) submit_chunk(w, last, 0);
     if (!w->err && sync) {
-      if (fdatasync(w->fd) != 0)
+      if (IOF_FDATASYNC(w->fd, w->path) != 0)
         set_err(w, errno, "fdatasync");
       else
         io_count(&io_ctr.fsyncs, 1);

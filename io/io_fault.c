@@ -1,0 +1,452 @@
+/* io_fault.c — the fault-injecting side of the file layer (see io_fault.h): per-kind op
+ * counters and armed faults (process-local atomics), and the power-loss table (a MAP_SHARED
+ * mapping, so a forked child records into it and its parent can apply the loss after the
+ * child died). The hooks that call in here sit at each system call of io_file.c and
+ * io_writer.c; without SHALE_FAULT_INJECTION they are plain system calls and this file
+ * holds only stubs. */
+#include "io/io_fault.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const kind_names[IO_FAULT_KINDS] = {
+    "open", "write", "fsync", "rename", "read", "unlink", "dir-sync", "io_uring completion"};
+
+const char *io_fault_kind_name(io_fault_kind kind) {
+  return (unsigned)kind < IO_FAULT_KINDS ? kind_names[kind] : "?";
+}
+
+#ifndef SHALE_FAULT_INJECTION
+
+int io_fault_enabled(void) { return 0; }
+void io_fault_fail_nth(io_fault_kind kind, uint64_t n, int err) {}
+void io_fault_fail_from(io_fault_kind kind, uint64_t n, int err) {}
+void io_fault_short_writes(int on) {}
+uint64_t io_fault_count(io_fault_kind kind) { return 0; }
+uint64_t io_fault_injected(void) { return 0; }
+void io_fault_reset(void) {}
+int io_fault_track_begin(const char *dir) { return -1; }
+int io_fault_power_loss(void) { return -1; }
+void io_fault_track_end(void) {}
+
+#else
+
+int io_fault_enabled(void) { return 1; }
+
+/* ---- armed faults and counters ----
+ * fail_at[k] == 0: nothing armed. Arming writes err and sticky before fail_at (release), a
+ * hook reads fail_at first (acquire), so a hook that sees the arming sees its errno. */
+static _Atomic uint64_t op_count[IO_FAULT_KINDS];
+static _Atomic uint64_t fail_at[IO_FAULT_KINDS];
+static _Atomic int fail_err[IO_FAULT_KINDS];
+static _Atomic int fail_sticky[IO_FAULT_KINDS];
+static _Atomic uint64_t injected;
+static _Atomic int short_writes;
+
+static void arm(io_fault_kind kind, uint64_t n, int err, int sticky) {
+  if ((unsigned)kind >= IO_FAULT_KINDS) return;
+  atomic_store(&fail_at[kind], 0);
+  atomic_store(&op_count[kind], 0);
+  atomic_store(&fail_err[kind], err ? err : EIO);
+  atomic_store(&fail_sticky[kind], sticky);
+  atomic_store_explicit(&fail_at[kind], n ? n : 1, memory_order_release);
+}
+
+void io_fault_fail_nth(io_fault_kind kind, uint64_t n, int err) { arm(kind, n, err, 0); }
+void io_fault_fail_from(io_fault_kind kind, uint64_t n, int err) { arm(kind, n, err, 1); }
+void io_fault_short_writes(int on) { atomic_store(&short_writes, on != 0); }
+
+uint64_t io_fault_count(io_fault_kind kind) {
+  return (unsigned)kind < IO_FAULT_KINDS ? atomic_load(&op_count[kind]) : 0;
+}
+
+uint64_t io_fault_injected(void) { return atomic_load(&injected); }
+
+void io_fault_reset(void) {
+  for (int k = 0; k < IO_FAULT_KINDS; k++) {
+    atomic_store(&fail_at[k], 0);
+    atomic_store(&op_count[k], 0);
+  }
+  atomic_store(&short_writes, 0);
+  atomic_store(&injected, 0);
+}
+
+int io_fault_hit(io_fault_kind kind) {
+  uint64_t n = atomic_fetch_add(&op_count[kind], 1) + 1;
+  uint64_t at = atomic_load_explicit(&fail_at[kind], memory_order_acquire);
+  if (!at || n < at || (n > at && !atomic_load(&fail_sticky[kind]))) return 0;
+  atomic_fetch_add(&injected, 1);
+  return atomic_load(&fail_err[kind]);
+}
+
+static size_t short_len(size_t len) {
+  if (len < 2 || !atomic_load_explicit(&short_writes, memory_order_relaxed)) return len;
+  atomic_fetch_add(&injected, 1);
+  return len / 2;
+}
+
+/* ---- the power-loss table ---- */
+
+#define TRACK_FILES 4096
+#define TRACK_PATH 512
+#define PREV_SLOTS 16
+#define PREV_MAX (64 * 1024)
+
+typedef struct tfile {
+  int used;
+  int name_durable; /* the directory entry survives a power loss */
+  int renamed;      /* the entry came from a rename not yet made durable */
+  int prev_slot;    /* renamed: the saved previous content of path, or -1 (none existed) */
+  int prev_lost;    /* renamed: path had a previous content too large to save */
+  int64_t durable_len;
+  char path[TRACK_PATH];
+} tfile;
+
+typedef struct prev_slot {
+  int used;
+  uint32_t len;
+  char data[PREV_MAX];
+} prev_slot;
+
+typedef struct track_table {
+  _Atomic int lock;
+  int overflow;
+  size_t dirlen;
+  char dir[TRACK_PATH];
+  tfile files[TRACK_FILES];
+  prev_slot prev[PREV_SLOTS];
+} track_table;
+
+static track_table *tt; /* NULL: not tracking; set before any fork that should share it */
+
+static void tt_lock(void) {
+  int spins = 0;
+  while (atomic_exchange_explicit(&tt->lock, 1, memory_order_acquire)) {
+    if (++spins > 64) sched_yield();
+  }
+}
+
+static void tt_unlock(void) { atomic_store_explicit(&tt->lock, 0, memory_order_release); }
+
+/* Is path in the tracked directory (directly: the engine keeps no subdirectories)? */
+static int tracked(const char *path) {
+  if (!tt) return 0;
+  size_t n = tt->dirlen;
+  return strncmp(path, tt->dir, n) == 0 && path[n] == '/' && !strchr(path + n + 1, '/');
+}
+
+static tfile *find(const char *path) {
+  for (int i = 0; i < TRACK_FILES; i++)
+    if (tt->files[i].used && strcmp(tt->files[i].path, path) == 0) return &tt->files[i];
+  return NULL;
+}
+
+static void drop(tfile *f) {
+  if (f->renamed && f->prev_slot >= 0) tt->prev[f->prev_slot].used = 0;
+  f->used = 0;
+}
+
+static tfile *add(const char *path, int name_durable, int64_t durable_len) {
+  if (strlen(path) >= TRACK_PATH) {
+    tt->overflow = 1;
+    return NULL;
+  }
+  for (int i = 0; i < TRACK_FILES; i++) {
+    tfile *f = &tt->files[i];
+    if (f->used) continue;
+    memset(f, 0, sizeof *f);
+    f->used = 1;
+    f->name_durable = name_durable;
+    f->prev_slot = -1;
+    f->durable_len = durable_len;
+    strcpy(f->path, path);
+    return f;
+  }
+  tt->overflow = 1;
+  return NULL;
+}
+
+/* Before an open with O_CREAT|O_TRUNC: the file's content is gone; its name is durable
+ * only if it was already (an untracked file that existed, or a tracked one that is). */
+static void note_create(const char *path) {
+  if (!tracked(path)) return;
+  tt_lock();
+  tfile *f = find(path);
+  if (f)
+    f->durable_len = 0;
+  else
+    add(path, access(path, F_OK) == 0, 0);
+  tt_unlock();
+}
+
+/* After a successful fsync of fd: size_before bytes (the size when the fsync began) are
+ * durable. Appends racing with the fsync are not counted, which is the safe side. */
+static void note_synced(const char *path, int64_t size_before) {
+  if (!tracked(path) || size_before < 0) return;
+  tt_lock();
+  tfile *f = find(path);
+  if (f && size_before > f->durable_len) f->durable_len = size_before;
+  tt_unlock();
+}
+
+static void note_unlinked(const char *path) {
+  if (!tracked(path)) return;
+  tt_lock();
+  tfile *f = find(path);
+  if (f) drop(f);
+  tt_unlock();
+}
+
+static void note_dir_synced(const char *dir) {
+  if (!tt) return;
+  size_t n = strlen(dir);
+  while (n > 1 && dir[n - 1] == '/') n--;
+  if (n != tt->dirlen || strncmp(dir, tt->dir, n) != 0) return;
+  tt_lock();
+  for (int i = 0; i < TRACK_FILES; i++) {
+    tfile *f = &tt->files[i];
+    if (!f->used) continue;
+    if (f->renamed && f->prev_slot >= 0) tt->prev[f->prev_slot].used = 0;
+    f->renamed = 0;
+    f->prev_slot = -1;
+    f->name_durable = 1;
+  }
+  tt_unlock();
+}
+
+static int64_t fd_size(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 ? (int64_t)st.st_size : -1;
+}
+
+/* ---- hooks (see the bottom of io_fault.h) ---- */
+
+int io_fault_open(const char *path, int flags, int mode) {
+  int e = io_fault_hit(IO_FAULT_OPEN);
+  if (e) {
+    errno = e;
+    return -1;
+  }
+  if (flags & O_CREAT) note_create(path);
+  return open(path, flags, mode);
+}
+
+ssize_t io_fault_write(int fd, const void *p, size_t len) {
+  int e = io_fault_hit(IO_FAULT_WRITE);
+  if (e) {
+    errno = e;
+    return -1;
+  }
+  return write(fd, p, short_len(len));
+}
+
+ssize_t io_fault_pwrite(int fd, const void *p, size_t len, off_t off) {
+  int e = io_fault_hit(IO_FAULT_WRITE);
+  if (e) {
+    errno = e;
+    return -1;
+  }
+  return pwrite(fd, p, short_len(len), off);
+}
+
+ssize_t io_fault_pread(int fd, void *p, size_t len, off_t off) {
+  int e = io_fault_hit(IO_FAULT_READ);
+  if (e) {
+    errno = e;
+    return -1;
+  }
+  return pread(fd, p, len, off);
+}
+
+int io_fault_fsync(int fd, const char *path, int data_only) {
+  int e = io_fault_hit(IO_FAULT_SYNC);
+  if (e) {
+    errno = e;
+    return -1;
+  }
+  int64_t size = tt ? fd_size(fd) : -1;
+  int rc = data_only ? fdatasync(fd) : fsync(fd);
+  if (rc == 0) note_synced(path, size);
+  return rc;
+}
+
+int io_fault_dir_fsync(int fd, const char *dir) {
+  int e = io_fault_hit(IO_FAULT_DIRSYNC);
+  if (e) {
+    errno = e;
+    return -1;
+  }
+  int rc = fsync(fd);
+  if (rc == 0) note_dir_synced(dir);
+  return rc;
+}
+
+int io_fault_unlink(const char *path) {
+  int e = io_fault_hit(IO_FAULT_UNLINK);
+  if (e) {
+    errno = e;
+    return -1;
+  }
+  int rc = unlink(path);
+  if (rc == 0) note_unlinked(path);
+  return rc;
+}
+
+/* Reads up to PREV_MAX bytes of path into a free slot; -1: no file; -2: too big or no slot. */
+static int save_prev(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int64_t size = fd_size(fd);
+  int slot = -2;
+  if (size >= 0 && size <= PREV_MAX) {
+    tt_lock();
+    for (int i = 0; i < PREV_SLOTS && slot < 0; i++)
+      if (!tt->prev[i].used) tt->prev[i].used = 1, slot = i;
+    tt_unlock();
+  }
+  if (slot >= 0) {
+    ssize_t n = pread(fd, tt->prev[slot].data, (size_t)size, 0);
+    if (n != size) {
+      tt->prev[slot].used = 0;
+      slot = -2;
+    } else {
+      tt->prev[slot].len = (uint32_t)n;
+    }
+  }
+  close(fd);
+  return slot;
+}
+
+int io_fault_rename(const char *from, const char *to) {
+  int e = io_fault_hit(IO_FAULT_RENAME);
+  if (e) {
+    errno = e;
+    return -1;
+  }
+  if (!tracked(to)) return rename(from, to);
+  int slot = save_prev(to);
+  int rc = rename(from, to);
+  int saved_errno = errno;
+  tt_lock();
+  if (rc == 0) {
+    tfile *old = find(to), *f = tracked(from) ? find(from) : NULL;
+    if (old && old->renamed) { /* replaced again before a dir sync: keep the oldest content */
+      if (slot >= 0) tt->prev[slot].used = 0;
+      slot = old->prev_slot;
+      old->renamed = 0;
+    }
+    if (old) drop(old);
+    if (!f) {
+      struct stat st;
+      f = add(to, 0, stat(to, &st) == 0 ? (int64_t)st.st_size : 0);
+    }
+    if (f) {
+      snprintf(f->path, TRACK_PATH, "%s", to);
+      f->name_durable = 0;
+      f->renamed = 1;
+      f->prev_slot = slot >= 0 ? slot : -1;
+      f->prev_lost = slot == -2;
+    } else if (slot >= 0) {
+      tt->prev[slot].used = 0;
+    }
+  } else if (slot >= 0) {
+    tt->prev[slot].used = 0;
+  }
+  tt_unlock();
+  errno = saved_errno;
+  return rc;
+}
+
+int io_fault_cqe(const char *path, int fd, int is_fsync, int res) {
+  int e1 = io_fault_hit(IO_FAULT_URING);
+  int e2 = io_fault_hit(is_fsync ? IO_FAULT_SYNC : IO_FAULT_WRITE);
+  if (e1 || e2) return -(e1 ? e1 : e2);
+  if (is_fsync && res >= 0) note_synced(path, tt ? fd_size(fd) : -1);
+  if (!is_fsync && res > 1 && atomic_load_explicit(&short_writes, memory_order_relaxed)) {
+    atomic_fetch_add(&injected, 1);
+    res /= 2; /* the rest was written too; the writer writes it again */
+  }
+  return res;
+}
+
+/* ---- tracking control ---- */
+
+int io_fault_track_begin(const char *dir) {
+  size_t n = strlen(dir);
+  while (n > 1 && dir[n - 1] == '/') n--;
+  if (n >= TRACK_PATH) return -1;
+  if (!tt) {
+    void *p = mmap(NULL, sizeof(track_table), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                   -1, 0);
+    if (p == MAP_FAILED) return -1;
+    tt = p; /* fresh anonymous memory is zero: empty table, unlocked */
+  } else {
+    memset(tt, 0, sizeof *tt);
+  }
+  memcpy(tt->dir, dir, n);
+  tt->dir[n] = 0;
+  tt->dirlen = n;
+  return 0;
+}
+
+static int restore_prev(const tfile *f) {
+  if (f->prev_slot < 0) return 0;
+  const prev_slot *s = &tt->prev[f->prev_slot];
+  int fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  int ok = write(fd, s->data, s->len) == (ssize_t)s->len;
+  close(fd);
+  return ok ? 0 : -1;
+}
+
+int io_fault_power_loss(void) {
+  if (!tt) return -1;
+  /* A child killed inside a hook may have died holding the lock: take it after a while. */
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  while (atomic_exchange(&tt->lock, 1)) {
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if (t.tv_sec - t0.tv_sec > 1) break;
+    sched_yield();
+  }
+  int changed = 0, bad = tt->overflow;
+  for (int i = 0; i < TRACK_FILES; i++) {
+    tfile *f = &tt->files[i];
+    if (!f->used) continue;
+    struct stat st;
+    if (!f->name_durable) {
+      if (unlink(f->path) == 0) changed++;
+      if (f->renamed && restore_prev(f)) bad = 1;
+    } else if (stat(f->path, &st) == 0 && st.st_size > f->durable_len) {
+      if (truncate(f->path, f->durable_len)) bad = 1;
+      changed++;
+    }
+  }
+  /* everything on disk is now what the disk holds: start a fresh table */
+  size_t dirlen = tt->dirlen;
+  char dir[TRACK_PATH];
+  memcpy(dir, tt->dir, sizeof dir);
+  memset(tt->files, 0, sizeof tt->files);
+  for (int i = 0; i < PREV_SLOTS; i++) tt->prev[i].used = 0;
+  tt->overflow = 0;
+  tt->dirlen = dirlen;
+  memcpy(tt->dir, dir, sizeof dir);
+  atomic_store(&tt->lock, 0);
+  return bad ? -1 : changed;
+}
+
+void io_fault_track_end(void) {
+  if (!tt) return;
+  munmap(tt, sizeof *tt);
+  tt = NULL;
+}
+
+#endif /* SHALE_FAULT_INJECTION */
