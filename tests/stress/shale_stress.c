@@ -1,0 +1,549 @@
+/* shale_stress.c — a db_stress-style checker for Shale with an expected-state oracle.
+ *   --mode=run        threads of random ops for --seconds, every read checked; then a full
+ *                     check, a clean reopen and another full check.
+ *   --mode=crash      --cycles times: a child runs the workload and is killed with SIGKILL
+ *                     at a random moment (or by --kill_point at the k-th hit of a named step
+ *                     of a flush or compaction); optionally --recovery_kills children are then
+ *                     killed while shale_open replays; a verifying child reopens and checks
+ *                     every key (pending keys may be old or new) and the next cycle goes on.
+ *   --mode=powerloss  like crash, then the fault layer forgets every unsynced byte and
+ *                     directory entry: with --sync=1 nothing acknowledged may be lost;
+ *                     without, the DB must hold a prefix of the (serialized) write history.
+ * Every DB access after a fork happens in a child, so the parent never holds io_uring rings
+ * or threads that a fork would copy. Prints counters; exits 1 on any violation or error. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine/test_hooks.h"
+#include "io/io_fault.h"
+#include "stress.h"
+#include "testutil.h"
+
+static const char *const hook_names[] = {
+    [HOOK_FLUSH_PICKED] = "flush_picked",
+    [HOOK_FLUSH_TABLE_SYNCED] = "flush_table_synced",
+    [HOOK_FLUSH_MANIFEST_SYNCED] = "flush_manifest_synced",
+    [HOOK_FLUSH_VIEW_PUBLISHED] = "flush_view_published",
+    [HOOK_FLUSH_WAL_DELETED] = "flush_wal_deleted",
+    [HOOK_COMPACTION_PICKED] = "compaction_picked",
+    [HOOK_COMPACTION_OUTPUT_SYNCED] = "compaction_output_synced",
+    [HOOK_COMPACTION_INSTALLED] = "compaction_installed",
+};
+#define NHOOKS ((int)(sizeof hook_names / sizeof *hook_names))
+
+static stress_opts opt;
+static expected ex;
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: shale-stress [--mode=run|crash|powerloss] [--db=DIR] [--state=FILE]\n"
+          "  [--threads=4] [--seconds=5] [--cycles=10] [--keys=10000] [--sync=0|1]\n"
+          "  [--write_buffer_size=262144] [--value_size=120] [--seed=N]\n"
+          "  [--kill_min_ms=50] [--kill_max_ms=1000] [--kill_point=all|NAME]\n"
+          "  [--recovery_kills=0..3] [--keep] [--verbose]\n"
+          "env: SHALE_STRESS_SECONDS overrides --seconds in run mode, SHALE_STRESS_CYCLES\n"
+          "     overrides --cycles (the long mode of the CTest scenarios).\n"
+          "kill points:");
+  for (int i = 1; i < NHOOKS; i++) fprintf(stderr, " %s", hook_names[i]);
+  fprintf(stderr, "\n");
+  exit(2);
+}
+
+static int parse_opts(int argc, char **argv) {
+  opt = (stress_opts){.mode = "run",
+                      .threads = 4,
+                      .cycles = 10,
+                      .seconds = 5,
+                      .keys = 10000,
+                      .kill_min_ms = 50,
+                      .kill_max_ms = 1000,
+                      .value_size = 120,
+                      .write_buffer_size = 256 << 10};
+  opt.seed = (uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid();
+  for (int i = 1; i < argc; i++) {
+    char *a = argv[i], *v = strchr(a, '=');
+    if (strncmp(a, "--", 2)) usage();
+    a += 2;
+    size_t n = v ? (size_t)(v - a) : strlen(a);
+    if (v) v++;
+#define IS(name) (n == strlen(name) && !strncmp(a, name, n))
+    if (IS("keep"))
+      opt.keep = 1;
+    else if (IS("verbose"))
+      opt.verbose = 1;
+    else if (!v)
+      usage();
+    else if (IS("mode"))
+      opt.mode = v;
+    else if (IS("db"))
+      opt.db = v;
+    else if (IS("state"))
+      opt.state = v;
+    else if (IS("kill_point"))
+      opt.kill_point = v;
+    else if (IS("threads"))
+      opt.threads = atoi(v);
+    else if (IS("seconds"))
+      opt.seconds = atoi(v);
+    else if (IS("cycles"))
+      opt.cycles = atoi(v);
+    else if (IS("keys"))
+      opt.keys = atoi(v);
+    else if (IS("sync"))
+      opt.sync = atoi(v);
+    else if (IS("recovery_kills"))
+      opt.recovery_kills = atoi(v);
+    else if (IS("kill_min_ms"))
+      opt.kill_min_ms = atoi(v);
+    else if (IS("kill_max_ms"))
+      opt.kill_max_ms = atoi(v);
+    else if (IS("value_size"))
+      opt.value_size = atoi(v);
+    else if (IS("write_buffer_size"))
+      opt.write_buffer_size = (size_t)strtoull(v, NULL, 0);
+    else if (IS("seed"))
+      opt.seed = strtoull(v, NULL, 0);
+    else
+      usage();
+#undef IS
+  }
+  const char *s = getenv("SHALE_STRESS_SECONDS");
+  if (s && *s && !strcmp(opt.mode, "run")) opt.seconds = atoi(s);
+  s = getenv("SHALE_STRESS_CYCLES");
+  if (s && *s) opt.cycles = atoi(s);
+  if (opt.threads < 1 || opt.keys < 2 || opt.keys > 10000000 || opt.cycles < 1 || opt.seconds < 0 ||
+      opt.value_size < 0 || opt.value_size > 65536 || opt.kill_min_ms < 1 ||
+      opt.kill_max_ms < opt.kill_min_ms || opt.recovery_kills < 0 || opt.recovery_kills > 10)
+    usage();
+  if (strcmp(opt.mode, "run") && strcmp(opt.mode, "crash") && strcmp(opt.mode, "powerloss"))
+    usage();
+  if (!opt.seed) opt.seed = 1;
+  return 0;
+}
+
+static void db_options(shale_options *o) {
+  shale_options_init(o);
+  o->write_buffer_size = opt.write_buffer_size;
+  if (opt.write_buffer_size < (4u << 20)) { /* small: several levels and many compactions */
+    o->target_file_size = 2 * opt.write_buffer_size;
+    o->max_bytes_for_level_base = 8 * opt.write_buffer_size;
+  }
+}
+
+static int open_db(shale_db **db) {
+  shale_options o;
+  db_options(&o);
+  int rc = shale_open(opt.db, &o, db);
+  if (rc)
+    fprintf(stderr, "shale-stress: open %s: %s: %s\n", opt.db, shale_strerror(rc),
+            shale_errmsg(NULL));
+  return rc;
+}
+
+/* ---- children ---- */
+
+static int kill_point, kill_countdown;
+
+static void kill_hook(shale_db *db, test_hook_point p) {
+  (void)db;
+  if ((int)p == kill_point && __atomic_sub_fetch(&kill_countdown, 1, __ATOMIC_SEQ_CST) == 0) {
+    atomic_store(&ex.h->hook_fired, (int)p);
+    raise(SIGKILL);
+  }
+}
+
+/* The workload child: runs until killed (or for a long cap, then closes cleanly). */
+static void child_workload(int serialize) {
+  if (kill_point) atomic_store(&shale_test_hook, kill_hook);
+  shale_db *db;
+  if (open_db(&db)) _exit(3);
+  workload w = {.db = db, .e = &ex, .o = &opt, .serialize_writes = serialize};
+  workload_run(&w, opt.kill_max_ms / 1e3 + 30);
+  int rc = shale_close(db);
+  _exit(rc || atomic_load(&ex.h->counters[C_ERRORS]) ? 4 : 0);
+}
+
+static int powerloss_check(shale_db *db);
+
+/* The verifying child: reopen, check every key, resolve pending keys. Exit 0: no violation. */
+static void child_verify(int powerloss) {
+  double t0 = now_ms();
+  shale_db *db;
+  if (open_db(&db)) {
+    violation(&ex, "the DB does not open after a crash");
+    _exit(1);
+  }
+  atomic_store(&ex.h->last_open_ms, (uint64_t)(now_ms() - t0 + 1));
+  uint64_t v = powerloss ? (uint64_t)powerloss_check(db) : verify_all(db, &ex, &opt, 1);
+  int rc = shale_close(db);
+  if (rc) violation(&ex, "close after verification: %s", shale_strerror(rc));
+  fflush(NULL);
+  _exit(v || rc ? 1 : 0);
+}
+
+/* Forks fn; returns the child's pid. */
+static pid_t spawn(void (*fn)(int), int arg) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    perror("fork");
+    exit(2);
+  }
+  if (pid == 0) fn(arg);
+  return pid;
+}
+
+/* Waits for pid; kills it after ms milliseconds if still alive (ms < 0: never). Returns the
+ * wait status; *killed says whether we sent the signal. */
+static int reap(pid_t pid, double ms, int *killed) {
+  double deadline = now_ms() + ms;
+  int status;
+  *killed = 0;
+  for (;;) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno != EINTR) {
+      perror("waitpid");
+      exit(2);
+    }
+    if (ms >= 0 && !*killed && now_ms() >= deadline) {
+      kill(pid, SIGKILL);
+      *killed = 1;
+    }
+    usleep(*killed ? 1000 : 200);
+  }
+}
+
+static int run_verify(int powerloss) {
+  int killed, st = reap(spawn(child_verify, powerloss), -1, &killed);
+  if (WIFSIGNALED(st)) violation(&ex, "the verifying child died of signal %d", WTERMSIG(st));
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* ---- recovery kills ---- */
+
+static int open_pipe[2];
+
+static void child_open_only(int unused) {
+  (void)unused;
+  close(open_pipe[0]);
+  shale_db *db;
+  if (open_db(&db)) _exit(3);
+  char c = 1;
+  if (write(open_pipe[1], &c, 1) != 1) _exit(5);
+  shale_close(db);
+  _exit(0);
+}
+
+/* Kills up to n children in a row while they open the DB, each after a random part of the
+ * last measured open time. */
+static int recovery_kills(int n, uint64_t *rng) {
+  for (int i = 0; i < n; i++) {
+    double est = (double)atomic_load(&ex.h->last_open_ms);
+    if (est < 4) est = 4;
+    double ms = 0.5 + (double)(rnd(rng) % 1000) / 1000.0 * est * 0.9;
+    if (pipe(open_pipe)) return -1;
+    pid_t pid = spawn(child_open_only, 0);
+    close(open_pipe[1]);
+    int killed, st = reap(pid, ms, &killed);
+    char c;
+    int opened = read(open_pipe[0], &c, 1) == 1;
+    close(open_pipe[0]);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 3) {
+      violation(&ex, "open after %d killed recoveries failed", i);
+      return -1;
+    }
+    count(&ex, opened || !killed ? C_KILLS_AFTER_OPEN : C_KILLS_RECOVERY, 1);
+  }
+  return 0;
+}
+
+/* ---- orphan check (named crash points) ---- */
+
+static void child_orphans(int unused) {
+  (void)unused;
+  shale_db *db;
+  for (int i = 0; i < 2; i++) {
+    if (open_db(&db)) _exit(3);
+    shale_close(db);
+  }
+  if (open_db(&db)) _exit(3);
+  int live = 0;
+  for (int l = 0; l < 7; l++) {
+    char name[64], *v;
+    snprintf(name, sizeof name, "shale.num-files-at-level%d", l);
+    if (shale_property(db, name, &v)) _exit(4);
+    live += atoi(v);
+    shale_free(v);
+  }
+  int ssts = 0;
+  DIR *d = opendir(opt.db);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    if (l > 4 && !strcmp(e->d_name + l - 4, ".sst")) ssts++;
+  }
+  if (d) closedir(d);
+  shale_close(db);
+  printf("shale-stress: %d .sst files, %d live tables after two reopens\n", ssts, live);
+  if (ssts != live) violation(&ex, "%d .sst files but %d live tables: orphans", ssts, live);
+  fflush(stdout);
+  _exit(ssts == live ? 0 : 1);
+}
+
+/* ---- power loss ---- */
+
+static int hist_cmp(const void *a, const void *b) {
+  const hist_entry *x = a, *y = b;
+  if (x->key != y->key) return x->key < y->key ? -1 : 1;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int state_matches(uint32_t st, observed o) {
+  return slot_exists(st) ? o.found && o.gen == slot_gen(st) : !o.found;
+}
+
+/* The recovered DB must equal the state after ops 1..P of this cycle's history for some P
+ * (a prefix, no holes), with P >= every op known durable (all acknowledged ones under
+ * --sync=1; those before a completed flush otherwise). A key's state before the cycle is
+ * the `prev` of its first history entry, or its slot if it has none. Afterwards every slot
+ * is set to what was found. Returns the violations. */
+static int powerloss_check(shale_db *db) {
+  uint64_t before = atomic_load(&ex.h->counters[C_VIOLATIONS]);
+  uint64_t nops = atomic_load(&ex.h->op_seq), nh = atomic_load(&ex.h->hist_n);
+  uint64_t need = opt.sync ? atomic_load(&ex.h->acked_seq) : atomic_load(&ex.h->durable_seq);
+  if (nh > HIST_CAP) {
+    violation(&ex, "power-loss history overflowed (%" PRIu64 " entries): lower --kill_max_ms", nh);
+    return 1;
+  }
+  hist_entry *h = malloc((nh ? nh : 1) * sizeof *h);
+  memcpy(h, ex.hist, nh * sizeof *h);
+  qsort(h, nh, sizeof *h, hist_cmp);
+  /* cover[P] counts keys with history whose state at prefix P matches what is read */
+  int64_t *cover = calloc(nops + 2, sizeof *cover);
+  observed *obs = calloc((size_t)opt.keys, sizeof *obs);
+  int keys_with_history = 0;
+  uint64_t i = 0;
+  char key[KEY_LEN + 1];
+  for (uint32_t k = 0; k < (uint32_t)opt.keys; k++) {
+    key_of(k, key);
+    void *v;
+    size_t vl;
+    int rc = shale_get(db, NULL, key, KEY_LEN, &v, &vl);
+    if (rc == SHALE_OK) {
+      long g = value_gen(k, v, vl, opt.value_size);
+      shale_free(v);
+      if (g < 0) violation(&ex, "k%08u: malformed value after power loss", k);
+      obs[k] = (observed){1, g < 0 ? 0 : (uint32_t)g};
+    } else if (rc != SHALE_NOTFOUND) {
+      violation(&ex, "get k%08u after power loss: %s", k, shale_strerror(rc));
+    }
+    uint64_t s = atomic_load(&ex.slots[k]);
+    uint32_t start =
+        i < nh && h[i].key == k ? h[i].prev : (uint32_t)slot_make(slot_gen(s), slot_exists(s));
+    if (i >= nh || h[i].key != k) { /* never written this cycle */
+      if (!state_matches(start, obs[k]))
+        violation(&ex,
+                  "k%08u: not written since the last check, yet %s gen %u (expected gen %u %s)", k,
+                  obs[k].found ? "found" : "absent", obs[k].gen, slot_gen(s),
+                  slot_exists(s) ? "present" : "absent");
+      continue;
+    }
+    keys_with_history++;
+    uint64_t from = 0;
+    uint32_t st = start;
+    for (; i < nh && h[i].key == k; i++) {
+      if (state_matches(st, obs[k])) cover[from]++, cover[h[i].seq]--;
+      from = h[i].seq;
+      st = h[i].state;
+    }
+    if (state_matches(st, obs[k])) cover[from]++, cover[nops + 1]--;
+  }
+  int64_t run = 0;
+  uint64_t best = UINT64_MAX, lo = UINT64_MAX;
+  for (uint64_t p = 0; p <= nops; p++) {
+    run += cover[p];
+    if (run == keys_with_history) {
+      if (lo == UINT64_MAX) lo = p;
+      best = p;
+    }
+  }
+  if (best == UINT64_MAX)
+    violation(&ex, "power loss: the DB is no prefix of the %" PRIu64 " ops of this cycle (holes)",
+              nops);
+  else if (best < need)
+    violation(&ex,
+              "power loss: the DB holds ops 1..%" PRIu64 " but 1..%" PRIu64 " were durable (%s)",
+              best, need, opt.sync ? "acknowledged with SHALE_SYNC" : "flushed");
+  else if (opt.verbose)
+    printf("power loss: prefix of %" PRIu64 "..%" PRIu64 " of %" PRIu64 " ops (durable %" PRIu64
+           ")\n",
+           lo, best, nops, need);
+  if (best != UINT64_MAX && best < atomic_load(&ex.h->acked_seq)) count(&ex, C_LOST_UNSYNCED, 1);
+  for (uint32_t k = 0; k < (uint32_t)opt.keys; k++) { /* the new starting state */
+    uint64_t s = atomic_load(&ex.slots[k]);
+    uint32_t g = slot_pending(s) && slot_new_gen(s) > slot_gen(s) ? slot_new_gen(s) : slot_gen(s);
+    atomic_store(&ex.slots[k], obs[k].found ? slot_make(obs[k].gen, 1) : slot_make(g, 0));
+  }
+  count(&ex, C_KEYS_VERIFIED, (uint64_t)opt.keys);
+  free(h);
+  free(cover);
+  free(obs);
+  return (int)(atomic_load(&ex.h->counters[C_VIOLATIONS]) - before);
+}
+
+/* ---- modes ---- */
+
+static int mode_run(void) {
+  shale_db *db;
+  if (open_db(&db)) return -1;
+  workload w = {.db = db, .e = &ex, .o = &opt};
+  workload_run(&w, opt.seconds);
+  verify_all(db, &ex, &opt, 0);
+  int rc = shale_close(db);
+  if (rc) violation(&ex, "close: %s", shale_strerror(rc));
+  if (open_db(&db)) {
+    violation(&ex, "reopen after a clean close failed");
+    return -1;
+  }
+  verify_all(db, &ex, &opt, 0);
+  shale_close(db);
+  count(&ex, C_CYCLES, 1);
+  return 0;
+}
+
+static int pick_kill_point(int cycle, uint64_t *rng) {
+  if (!opt.kill_point) return 0;
+  if (!strcmp(opt.kill_point, "all")) return 1 + cycle % (NHOOKS - 1);
+  for (int i = 1; i < NHOOKS; i++)
+    if (!strcmp(opt.kill_point, hook_names[i])) return i;
+  (void)rng;
+  fprintf(stderr, "shale-stress: unknown kill point %s\n", opt.kill_point);
+  exit(2);
+}
+
+static int mode_crash(int powerloss) {
+  uint64_t rng = opt.seed * 0x9e3779b97f4a7c15ull + 1;
+  if (powerloss) {
+    if (!io_fault_enabled()) {
+      printf("SKIP: powerloss mode needs a library built with SHALE_FAULT_INJECTION\n");
+      return 1;
+    }
+  }
+  mkdir(opt.db, 0755);
+  for (int c = 0; c < opt.cycles && !atomic_load(&ex.h->counters[C_VIOLATIONS]); c++) {
+    kill_point = pick_kill_point(c, &rng);
+    kill_countdown = 1 + (int)(rnd(&rng) % 8);
+    atomic_store(&ex.h->hook_fired, 0);
+    double ms =
+        opt.kill_min_ms + (double)(rnd(&rng) % (uint64_t)(opt.kill_max_ms - opt.kill_min_ms + 1));
+    if (kill_point) ms = opt.kill_max_ms; /* a fallback: the hook should strike first */
+    if (powerloss) {
+      atomic_store(&ex.h->op_seq, 0);
+      atomic_store(&ex.h->acked_seq, 0);
+      atomic_store(&ex.h->durable_seq, 0);
+      atomic_store(&ex.h->hist_n, 0);
+      if (io_fault_track_begin(opt.db)) {
+        fprintf(stderr, "shale-stress: io_fault_track_begin failed\n");
+        return -1;
+      }
+    }
+    int killed, st = reap(spawn(child_workload, powerloss), ms, &killed);
+    int fired = atomic_load(&ex.h->hook_fired);
+    if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
+      if (fired) {
+        count(&ex, C_KILLS_HOOK, 1);
+        atomic_fetch_add(&ex.h->hook_kills[fired], 1);
+      } else {
+        count(&ex, C_KILLS_TIMER, 1);
+      }
+    } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      fprintf(stderr,
+              "shale-stress: cycle %d: the workload child failed on its own (status 0x%x)\n", c,
+              st);
+      count(&ex, C_ERRORS, 1);
+      break;
+    }
+    if (powerloss) {
+      int changed = io_fault_power_loss();
+      io_fault_track_end();
+      if (changed < 0) {
+        violation(&ex, "power-loss tracking overflowed: the cycle is not a valid power loss");
+        break;
+      }
+      count(&ex, C_POWERLOSS, 1);
+    }
+    if (opt.recovery_kills &&
+        recovery_kills(1 + (int)(rnd(&rng) % (uint64_t)opt.recovery_kills), &rng))
+      break;
+    if (run_verify(powerloss)) break;
+    count(&ex, C_CYCLES, 1);
+    if (opt.verbose)
+      printf("cycle %d: %s after %.0f ms, open took %" PRIu64 " ms\n", c,
+             fired    ? hook_names[fired]
+             : killed ? "killed"
+                      : "exited",
+             ms, atomic_load(&ex.h->last_open_ms));
+  }
+  if (opt.kill_point && !atomic_load(&ex.h->counters[C_VIOLATIONS])) {
+    int killed, st = reap(spawn(child_orphans, 0), -1, &killed);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) count(&ex, C_ERRORS, WIFEXITED(st) ? 0 : 1);
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  parse_opts(argc, argv);
+  char *tmp = NULL;
+  if (!opt.db) opt.db = tmp = tu_tempdir();
+  char *state = NULL;
+  if (!opt.state) {
+    state = malloc(strlen(opt.db) + 8);
+    sprintf(state, "%s.state", opt.db);
+    opt.state = state;
+  }
+  if (!tmp) tu_rmrf(opt.db); /* a fresh DB: the state file starts empty */
+  if (expected_open(&ex, opt.state, (uint32_t)opt.keys, 1)) return 2;
+  printf("shale-stress: mode=%s threads=%d keys=%d sync=%d write_buffer_size=%zu seed=%" PRIu64
+         " db=%s\n",
+         opt.mode, opt.threads, opt.keys, opt.sync, opt.write_buffer_size, opt.seed, opt.db);
+  double t0 = now_ms();
+  int skip = 0;
+  if (!strcmp(opt.mode, "run"))
+    mode_run();
+  else
+    skip = mode_crash(!strcmp(opt.mode, "powerloss")) == 1;
+  state_header *h = ex.h;
+  printf("shale-stress: %.1f s;", (now_ms() - t0) / 1e3);
+  for (int i = 0; i < C_MAX; i++)
+    printf(" %s=%" PRIu64, counter_names[i], atomic_load(&h->counters[i]));
+  printf("\n");
+  if (opt.kill_point) {
+    printf("shale-stress: kills per point:");
+    for (int i = 1; i < NHOOKS; i++)
+      printf(" %s=%" PRIu64, hook_names[i], atomic_load(&h->hook_kills[i]));
+    printf("\n");
+  }
+  int bad = atomic_load(&h->counters[C_VIOLATIONS]) || atomic_load(&h->counters[C_ERRORS]);
+  expected_close(&ex);
+  if (!bad && !opt.keep) {
+    tu_rmrf(opt.db);
+    unlink(opt.state);
+  } else {
+    printf("shale-stress: DB kept in %s, expected state in %s\n", opt.db, opt.state);
+  }
+  free(tmp);
+  free(state);
+  if (skip) return 0;
+  printf("shale-stress: %s\n", bad ? "FAILED" : "ok");
+  return bad ? 1 : 0;
+}

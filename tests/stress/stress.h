@@ -1,0 +1,157 @@
+/* stress.h — shared pieces of shale-stress, a db_stress-style checker: the expected-state
+ * oracle (an mmap'd file that survives the process), the key and value encodings, the
+ * options, and the workload threads. See shale_stress.c for the modes and doc/reliability.md
+ * for what each scenario proves. */
+#ifndef SHALE_TESTS_STRESS_H
+#define SHALE_TESTS_STRESS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shale.h"
+
+/* ---- options ---- */
+typedef struct stress_opts {
+  const char *mode; /* run | crash | powerloss */
+  const char *db, *state;
+  int threads, cycles, seconds, keys, sync, recovery_kills, keep, verbose;
+  int kill_min_ms, kill_max_ms;
+  const char *kill_point; /* NULL, "all" or one point name */
+  int value_size;         /* largest random fill in a value */
+  size_t write_buffer_size;
+  uint64_t seed;
+} stress_opts;
+
+/* ---- counters kept in the state file, so a killed child's work is still counted ---- */
+enum {
+  C_PUT,
+  C_DELETE,
+  C_DELETE_RANGE,
+  C_BATCH,
+  C_GET,
+  C_ITERATE,
+  C_SNAPSHOT,
+  C_KEYS_VERIFIED,
+  C_PENDING_SEEN, /* keys found pending after a crash (old or new accepted) */
+  C_PENDING_NEW,  /* ... of which the new value had landed */
+  C_VIOLATIONS,
+  C_ERRORS, /* a call failed that should not have */
+  C_CYCLES,
+  C_KILLS_TIMER,
+  C_KILLS_HOOK,
+  C_KILLS_RECOVERY, /* children killed while shale_open was still replaying */
+  C_KILLS_AFTER_OPEN,
+  C_POWERLOSS,
+  C_LOST_UNSYNCED, /* power-loss cycles in which unsynced acknowledged ops were dropped */
+  C_MAX
+};
+extern const char *const counter_names[C_MAX];
+
+#define STATE_MAGIC 0x5348414c45535431ull /* "SHALEST1" */
+#define STATE_HEADER 4096
+#define MAX_HOOK_POINTS 16
+
+typedef struct state_header {
+  uint64_t magic;
+  uint32_t nkeys, reserved;
+  _Atomic uint64_t counters[C_MAX];
+  _Atomic uint64_t hook_kills[MAX_HOOK_POINTS]; /* per test_hook_point */
+  _Atomic int hook_fired;                       /* set by the child's hook just before it dies */
+  _Atomic uint64_t last_open_ms;                /* how long the last verifying open took */
+  /* power-loss mode: writes are serialized and numbered 1, 2, ... (op_seq is the last one
+   * started); the history log below records, per op, each key it wrote and its new state */
+  _Atomic uint64_t op_seq, acked_seq, durable_seq, hist_n;
+} state_header;
+
+/* One key written by one op of the power-loss history. */
+typedef struct hist_entry {
+  uint64_t seq;
+  uint32_t key;
+  uint32_t state; /* slot_make(gen, exists) after the op */
+  uint32_t prev;  /* ... and before it */
+  uint32_t unused;
+} hist_entry;
+#define HIST_CAP (1u << 22) /* entries per power-loss cycle; the file is sparse */
+
+/* Per-key slot: bits 0-29 current generation, 30 current exists, 31 pending, 32-61 the
+ * pending generation, 62 pending exists. Generation g of key k is the g-th write of k (a put
+ * writes value g; a delete makes generation g "absent"). Generation 0: never written. */
+#define SLOT_GEN_MASK 0x3fffffffu
+static inline uint32_t slot_gen(uint64_t s) { return (uint32_t)(s & SLOT_GEN_MASK); }
+static inline int slot_exists(uint64_t s) { return (int)((s >> 30) & 1); }
+static inline int slot_pending(uint64_t s) { return (int)((s >> 31) & 1); }
+static inline uint32_t slot_new_gen(uint64_t s) { return (uint32_t)((s >> 32) & SLOT_GEN_MASK); }
+static inline int slot_new_exists(uint64_t s) { return (int)((s >> 62) & 1); }
+static inline uint64_t slot_make(uint32_t gen, int exists) {
+  return (uint64_t)(gen & SLOT_GEN_MASK) | ((uint64_t)(exists != 0) << 30);
+}
+static inline uint64_t slot_with_pending(uint64_t s, uint32_t gen, int exists) {
+  return (s & 0x7fffffffull) | (1ull << 31) | ((uint64_t)(gen & SLOT_GEN_MASK) << 32) |
+         ((uint64_t)(exists != 0) << 62);
+}
+
+typedef struct expected {
+  state_header *h;
+  _Atomic uint64_t *slots;
+  hist_entry *hist;
+  size_t map_len;
+} expected;
+
+/* Creates (fresh) or opens the state file and maps it shared. Returns 0 or -1 (message
+ * printed). */
+int expected_open(expected *e, const char *path, uint32_t nkeys, int fresh);
+void expected_close(expected *e);
+static inline void count(expected *e, int c, uint64_t n) {
+  atomic_fetch_add_explicit(&e->h->counters[c], n, memory_order_relaxed);
+}
+
+/* ---- keys and values ---- */
+#define KEY_LEN 9 /* "k%08u": fixed width, so byte order is index order */
+void key_of(uint32_t k, char out[KEY_LEN + 1]);
+/* Parses a key; returns its index or -1. */
+long key_index(const void *key, size_t klen, uint32_t nkeys);
+/* Value of generation gen of key k: "k<8 digits>:<8 hex>:" and a fill derived from both. */
+size_t value_of(uint32_t k, uint32_t gen, int value_size, char *out, size_t cap);
+#define VALUE_CAP (32 + 65536)
+/* Checks a value read for key k; returns its generation, or -1 if malformed. */
+long value_gen(uint32_t k, const void *v, size_t vlen, int value_size);
+
+/* What a read saw for one key. */
+typedef struct observed {
+  int found;
+  uint32_t gen;
+} observed;
+
+/* Does o match slot s: its current state, or, when pending, its pending one? */
+int slot_allows(uint64_t s, observed o);
+/* A read that ran without the key's lock between two loads of its slot (pre, post): any
+ * state from pre's current through post's newest is allowed (the key has one writer at a
+ * time and generations only grow). */
+int window_allows(uint64_t pre, uint64_t post, observed o);
+
+/* Reports a violation (printed, counted). */
+void violation(expected *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- workload ---- */
+typedef struct workload {
+  shale_db *db;
+  expected *e;
+  const stress_opts *o;
+  pthread_mutex_t *locks; /* one per key; taken in ascending key order */
+  atomic_int stop;
+  int serialize_writes;     /* power-loss mode: one write at a time, in op_seq order, logged */
+  pthread_mutex_t write_mu; /* ... through this */
+} workload;
+
+/* Runs o->threads workload threads until w->stop or `seconds` (0: until stopped). */
+int workload_run(workload *w, double seconds);
+/* Verifies every key: one full forward scan and one get per key, against the slots; when
+ * resolve, pending slots are set to what was found (after a crash). Returns violations. */
+uint64_t verify_all(shale_db *db, expected *e, const stress_opts *o, int resolve);
+
+double now_ms(void);
+uint64_t rnd(uint64_t *s);
+
+#endif
