@@ -187,8 +187,10 @@ int compaction_pick_range(shale_db *db, int level, int out_level, const void *be
     any |= overlaps(v->files[level][i], begin, blen, end, elen);
   for (int i = 0; any && i < v->nfiles[level]; i++) { /* L0: all, since its files overlap */
     file_meta *f = v->files[level][i];
-    if ((level == 0 || overlaps(f, begin, blen, end, elen)) && add_input(c, 0, f))
-      return SHALE_NOMEM;
+    if (level != 0 && !overlaps(f, begin, blen, end, elen)) continue;
+    /* rewriting a bottom file in place only pays when it has deletes to purge */
+    if (level == out_level && !(f->point_tombstones + f->range_tombstones)) continue;
+    if (add_input(c, 0, f)) return SHALE_NOMEM;
   }
   if (!c->n[0]) return 0;
   return add_overlaps(db, c) ? SHALE_NOMEM : 1;

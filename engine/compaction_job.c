@@ -28,7 +28,8 @@ typedef struct job {
   buf last_ukey; /* last user key written to the current output */
   version_edit edit;
   uint64_t bytes_written, dropped;
-  uint64_t tomb_time_us; /* oldest tombstone time of the inputs: ages never shrink */
+  uint64_t dropped_unread_bytes; /* inputs wholly under a range tombstone, never read */
+  uint64_t tomb_time_us;         /* oldest tombstone time of the inputs: ages never shrink */
   char *errmsg;
 } job;
 
@@ -197,15 +198,43 @@ static uint64_t oldest_input_tombstone(const compaction *c) {
   return t;
 }
 
+/* Is every entry of f older than one range tombstone, visible to every snapshot, that
+ * spans all of f? Then f is dropped unread: nothing in it can be seen again. */
+static int wholly_covered(job *j, const file_meta *f) {
+  const uint8_t *lo = f->smallest.data, *hi = f->largest.data;
+  size_t ll = f->smallest.len - IKEY_TRAILER, hl = f->largest.len - IKEY_TRAILER;
+  for (size_t i = 0; i < j->rdels.n; i++) {
+    const range_del *d = &j->rdels.v[i];
+    if (d->seq > f->max_seq && d->seq <= j->c->smallest_snapshot &&
+        ukey_compare(d->begin, d->blen, lo, ll) <= 0 && ukey_compare(hi, hl, d->end, d->elen) < 0)
+      return 1;
+  }
+  return 0;
+}
+
 static int open_inputs(job *j) {
   j->tomb_time_us = oldest_input_tombstone(j->c);
   int n = j->c->n[0] + j->c->n[1], k = 0;
   kv_iter **kids = calloc((size_t)(n ? n : 1), sizeof *kids);
-  if (!kids) return SHALE_NOMEM;
-  int rc = SHALE_OK;
+  file_meta **files = calloc((size_t)(n ? n : 1), sizeof *files);
+  int rc = kids && files ? SHALE_OK : SHALE_NOMEM;
+  /* every input's range tombstones are collected before any input is judged covered */
   for (int w = 0; w < 2; w++)
-    for (int i = 0; !rc && i < j->c->n[w]; i++)
-      if (!(rc = table_kv_new(j->db, j->c->in[w][i], SEQ_MAX, &kids[k], &j->rdels, j->errmsg))) k++;
+    for (int i = 0; !rc && i < j->c->n[w]; i++) {
+      files[k] = j->c->in[w][i];
+      if (!(rc = table_kv_new(j->db, files[k], SEQ_MAX, &kids[k], &j->rdels, j->errmsg))) k++;
+    }
+  int kept = 0;
+  for (int i = 0; !rc && i < k; i++) {
+    if (wholly_covered(j, files[i])) {
+      kids[i]->ops->destroy(kids[i]);
+      j->dropped_unread_bytes += files[i]->file_size;
+    } else {
+      kids[kept++] = kids[i];
+    }
+  }
+  if (!rc) k = kept;
+  free(files);
   if (!rc && !(j->in = merge_iter_new(kids, k))) rc = SHALE_NOMEM;
   if (rc) {
     for (int i = 0; i < k; i++) kids[i]->ops->destroy(kids[i]);
@@ -294,9 +323,11 @@ int compaction_run(shale_db *db, compaction *c, char *errmsg) {
     atomic_fetch_add(&db->stats.level_bytes_written[c->out_level], j.bytes_written);
     db_log(db,
            "compacted L%d (%d files) + L%d (%d files) -> %d files, %llu bytes, %llu entries "
-           "dropped, reason %d, %.3f s",
+           "dropped, %llu bytes of inputs dropped unread under range tombstones, reason %d, "
+           "%.3f s",
            c->level, c->n[0], c->out_level, c->n[1], j.edit.nadded,
-           (unsigned long long)j.bytes_written, (unsigned long long)j.dropped, (int)c->reason,
+           (unsigned long long)j.bytes_written, (unsigned long long)j.dropped,
+           (unsigned long long)j.dropped_unread_bytes, (int)c->reason,
            (double)(clock_mono_us() - start) / 1e6);
   }
   range_dels_free(&j.rdels);

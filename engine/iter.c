@@ -56,6 +56,21 @@ static void settle(shale_iter *it) {
   if (rc) it->status = rc;
 }
 
+/* When a range tombstone covers the current entry, every component whose entries are all
+ * older than it jumps to the end of the covered span in one seek, so a scan across a range
+ * deleted in one call costs a seek per component, not a step per deleted key. */
+static int skip_covered_span(shale_iter *it, const uint8_t *uk, size_t ul, uint64_t tr) {
+  const uint8_t *end;
+  size_t elen;
+  uint64_t seq;
+  if (ikey_kind(tr) == KIND_DEL ||
+      !range_dels_cover_span(&it->rdels, uk, ul, ikey_seq(tr), it->seq, &end, &elen, &seq))
+    return 0;
+  make_seek_key(it, end, elen, SEQ_MAX, KIND_SEEK);
+  merge_iter_skip_older(it->merged, it->seekkey.data, it->seekkey.len, seq);
+  return 1;
+}
+
 /* Moves forward from the current entry to the first user key whose newest visible entry is
  * a live value. `skip` holds a user key already dealt with, whose older entries are skipped. */
 static void find_next_visible(shale_iter *it, int have_skip) {
@@ -79,6 +94,7 @@ static void find_next_visible(shale_iter *it, int have_skip) {
     buf_clear(&it->key);
     buf_append(&it->key, uk, ul);
     have_skip = 1;
+    if (skip_covered_span(it, uk, ul, tr)) continue;
     it->merged->ops->next(it->merged);
   }
   settle(it);

@@ -122,6 +122,30 @@ int range_dels_covers(const range_dels *r, const void *key, size_t klen, uint64_
   return 0;
 }
 
+int range_dels_cover_span(const range_dels *r, const void *key, size_t klen, uint64_t entry_seq,
+                          uint64_t read_seq, const uint8_t **end, size_t *elen, uint64_t *seq) {
+  if (!range_dels_covers(r, key, klen, entry_seq, read_seq)) return 0;
+  if (r->frag_built == 1 && r->frag_seq == read_seq) {
+    long i = frag_find(r, key, klen); /* covered, so a fragment with a successor exists */
+    *end = r->frags[i + 1].start;
+    *elen = r->frags[i + 1].len;
+    *seq = r->frags[i].seq;
+    return 1;
+  }
+  const range_del *best = NULL; /* few tombstones: the newest visible one covering key */
+  for (size_t i = 0; i < r->n; i++) {
+    const range_del *d = &r->v[i];
+    if (d->seq <= read_seq && (!best || d->seq > best->seq) &&
+        ukey_compare(d->begin, d->blen, key, klen) <= 0 &&
+        ukey_compare(key, klen, d->end, d->elen) < 0)
+      best = d;
+  }
+  *end = best->end;
+  *elen = best->elen;
+  *seq = best->seq;
+  return 1;
+}
+
 void range_dels_free(range_dels *r) {
   for (size_t i = 0; i < r->n; i++) free(r->v[i].begin);
   free(r->v);
@@ -153,13 +177,18 @@ static int mk_status(const kv_iter *i) {
   (void)i;
   return SHALE_OK;
 }
+static uint64_t mk_max_seq(const kv_iter *i) {
+  memtable_stats st;
+  memtable_get_stats(((const mem_kv *)i)->m, &st);
+  return st.max_seq;
+}
 static void mk_destroy(kv_iter *i) {
   memtable_unref(((mem_kv *)i)->m);
   free(i);
 }
-static const kv_iter_ops mem_ops = {mk_seek_first, mk_seek_last, mk_seek,   mk_seek_before,
-                                    mk_next,       mk_prev,      mk_valid,  mk_key,
-                                    mk_value,      mk_status,    mk_destroy};
+static const kv_iter_ops mem_ops = {mk_seek_first, mk_seek_last, mk_seek,    mk_seek_before,
+                                    mk_next,       mk_prev,      mk_valid,   mk_key,
+                                    mk_value,      mk_status,    mk_destroy, mk_max_seq};
 
 kv_iter *mem_kv_iter_new(memtable *m) {
   mem_kv *k = malloc(sizeof *k);

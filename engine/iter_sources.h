@@ -36,6 +36,10 @@ int range_dels_add(range_dels *r, const void *b, size_t bl, const void *e, size_
 /* 1 when a tombstone with entry_seq < seq <= read_seq covers key. */
 int range_dels_covers(const range_dels *r, const void *key, size_t klen, uint64_t entry_seq,
                       uint64_t read_seq);
+/* As range_dels_covers; when covered, also the span [*start, *end) around key that the same
+ * sequence *seq covers (NULL start: unbounded), so a scan can skip it in one seek. */
+int range_dels_cover_span(const range_dels *r, const void *key, size_t klen, uint64_t entry_seq,
+                          uint64_t read_seq, const uint8_t **end, size_t *elen, uint64_t *seq);
 void range_dels_free(range_dels *r);
 
 /* kv_iter over a memtable's point entries; takes a memtable reference of its own. */

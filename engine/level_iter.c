@@ -13,6 +13,7 @@ typedef struct level_iter {
   shale_db *db;
   file_meta **files; /* borrowed from the version the iterator's view holds */
   int n, cur;        /* cur: index of the open file, -1 if none */
+  uint64_t max_seq;  /* over every file of the level */
   sst_reader *r;
   sst_iter *it;
   int status;
@@ -113,15 +114,16 @@ static const void *li_value(const kv_iter *i, size_t *n) {
   return sst_iter_value(((const level_iter *)i)->it, n);
 }
 static int li_status(const kv_iter *i) { return ((const level_iter *)i)->status; }
+static uint64_t li_max_seq(const kv_iter *i) { return ((const level_iter *)i)->max_seq; }
 static void li_destroy(kv_iter *i) {
   close_file((level_iter *)i);
   free(i);
 }
 
 static const kv_iter_ops level_ops = {
-    li_seek_first, li_seek_last, li_seek,   kv_seek_before_by_seek,
-    li_next,       li_prev,      li_valid,  li_key,
-    li_value,      li_status,    li_destroy};
+    li_seek_first, li_seek_last, li_seek,    kv_seek_before_by_seek,
+    li_next,       li_prev,      li_valid,   li_key,
+    li_value,      li_status,    li_destroy, li_max_seq};
 
 /* Range tombstones are gathered up front, from the files that have any. */
 static int collect_range_dels(shale_db *db, file_meta **files, int n, uint64_t seq,
@@ -155,6 +157,8 @@ int level_kv_new(shale_db *db, file_meta **files, int n, uint64_t seq, kv_iter *
   l->files = files;
   l->n = n;
   l->cur = -1;
+  for (int i = 0; i < n; i++)
+    if (files[i]->max_seq > l->max_seq) l->max_seq = files[i]->max_seq;
   *out = &l->base;
   return SHALE_OK;
 }

@@ -144,6 +144,28 @@ static int m_status(const kv_iter *it) {
   return SHALE_OK;
 }
 
+void merge_iter_skip_older(kv_iter *it, const uint8_t *k, size_t len, uint64_t seq) {
+  merge_iter *m = (merge_iter *)it;
+  for (int i = 0; i < m->n; i++) {
+    kv_iter *c = m->child[i];
+    if (!c->ops->valid(c) || c->ops->max_seq(c) >= seq) continue;
+    size_t cl;
+    const uint8_t *ck = c->ops->key(c, &cl);
+    if (ikey_compare(ck, cl, k, len) < 0) c->ops->seek(c, k, len);
+  }
+  find_smallest(m);
+}
+
+static uint64_t m_max_seq(const kv_iter *it) {
+  const merge_iter *m = (const merge_iter *)it;
+  uint64_t mx = 0;
+  for (int i = 0; i < m->n; i++) {
+    uint64_t s = m->child[i]->ops->max_seq(m->child[i]);
+    if (s > mx) mx = s;
+  }
+  return mx;
+}
+
 static void m_destroy(kv_iter *it) {
   merge_iter *m = (merge_iter *)it;
   for (int i = 0; i < m->n; i++) m->child[i]->ops->destroy(m->child[i]);
@@ -152,9 +174,9 @@ static void m_destroy(kv_iter *it) {
   free(m);
 }
 
-static const kv_iter_ops merge_ops = {m_seek_first, m_seek_last, m_seek,   m_seek_before,
-                                      m_next,       m_prev,      m_valid,  m_key,
-                                      m_value,      m_status,    m_destroy};
+static const kv_iter_ops merge_ops = {m_seek_first, m_seek_last, m_seek,    m_seek_before,
+                                      m_next,       m_prev,      m_valid,   m_key,
+                                      m_value,      m_status,    m_destroy, m_max_seq};
 
 kv_iter *merge_iter_new(kv_iter **children, int n) {
   merge_iter *m = calloc(1, sizeof *m);

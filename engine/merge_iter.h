@@ -21,6 +21,8 @@ typedef struct kv_iter_ops {
   const void *(*value)(const kv_iter *it, size_t *len);
   int (*status)(const kv_iter *it); /* SHALE_OK or an error (then not valid) */
   void (*destroy)(kv_iter *it);
+  /* An upper bound on the sequence of every entry the child holds (for span skipping). */
+  uint64_t (*max_seq)(const kv_iter *it);
 } kv_iter_ops;
 
 struct kv_iter {
@@ -29,6 +31,10 @@ struct kv_iter {
 
 /* seek_before for iterators over immutable data: seek, then step back. */
 void kv_seek_before_by_seek(kv_iter *it, const uint8_t *ikey, size_t len);
+
+/* Forward only: every child whose entries are all older than seq and that sits before
+ * ikey seeks to ikey. Used when a range tombstone at seq covers everything in between. */
+void merge_iter_skip_older(kv_iter *merged, const uint8_t *ikey, size_t len, uint64_t seq);
 
 /* A merging iterator over children (it takes ownership and destroys them). */
 kv_iter *merge_iter_new(kv_iter **children, int n);

@@ -101,6 +101,7 @@ int tables_lookup(shale_db *db, version *v, lookup *lk) {
 
 typedef struct table_kv {
   kv_iter base;
+  uint64_t max_seq;
   shale_db *db;
   sst_reader *r;
   sst_iter *it;
@@ -116,6 +117,7 @@ static int tk_valid(const kv_iter *i) { return sst_iter_valid(TI(i)); }
 static const uint8_t *tk_key(const kv_iter *i, size_t *l) { return sst_iter_key(TI(i), l); }
 static const void *tk_value(const kv_iter *i, size_t *l) { return sst_iter_value(TI(i), l); }
 static int tk_status(const kv_iter *i) { return sst_iter_status(TI(i)); }
+static uint64_t tk_max_seq(const kv_iter *i) { return ((const table_kv *)i)->max_seq; }
 static void tk_destroy(kv_iter *i) {
   table_kv *t = (table_kv *)i;
   sst_iter_free(t->it);
@@ -123,9 +125,9 @@ static void tk_destroy(kv_iter *i) {
   free(t);
 }
 static const kv_iter_ops table_ops = {
-    tk_seek_first, tk_seek_last, tk_seek,   kv_seek_before_by_seek,
-    tk_next,       tk_prev,      tk_valid,  tk_key,
-    tk_value,      tk_status,    tk_destroy};
+    tk_seek_first, tk_seek_last, tk_seek,    kv_seek_before_by_seek,
+    tk_next,       tk_prev,      tk_valid,   tk_key,
+    tk_value,      tk_status,    tk_destroy, tk_max_seq};
 
 int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out, range_dels *rdels,
                  char *errmsg) {
@@ -133,6 +135,7 @@ int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out, range_
   if (!t) return err_set(errmsg, SHALE_NOMEM, "out of memory opening a table iterator");
   t->base.ops = &table_ops;
   t->db = db;
+  t->max_seq = f->max_seq;
   int rc = table_cache_get(db->tcache, f->number, &t->r, errmsg);
   if (rc) {
     free(t);
