@@ -179,7 +179,12 @@ static int number_property(shale_db *db, const char *name, buf *out) {
     value = (uint64_t)v->imm_count;
   else if (!strcmp(name, "shale.memtable-bytes"))
     value = memtable_bytes(v->mem);
-  else if (!strcmp(name, "shale.deletes-persisted-before-us"))
+  else if (!strcmp(name, "shale.block-cache-hits") || !strcmp(name, "shale.block-cache-misses")) {
+    uint64_t hits, misses;
+    size_t usage;
+    block_cache_stats(db->bcache, &hits, &misses, &usage);
+    value = name[18] == 'h' ? hits : misses;
+  } else if (!strcmp(name, "shale.deletes-persisted-before-us"))
     value = deletes_persisted_before(v);
   else
     rc = SHALE_NOTFOUND;

@@ -224,8 +224,11 @@ SHALE_EXPORT int shale_compact_range(shale_db *db, const void *begin, size_t ble
                                      size_t elen);
 /**
  * Read a property of @p db. Names: "shale.stats" (human-readable summary),
- * "shale.num-files-at-levelN", "shale.deletes-persisted-before", "shale.sequence",
- * "shale.num-immutable-memtables", "shale.memtable-bytes".
+ * "shale.num-files-at-levelN", "shale.deletes-persisted-before" (seconds since the epoch,
+ * with microseconds: every delete issued before it is physically gone),
+ * "shale.deletes-persisted-before-us" (the same in microseconds), "shale.sequence",
+ * "shale.num-immutable-memtables", "shale.memtable-bytes", "shale.block-cache-hits",
+ * "shale.block-cache-misses" (data blocks found in / read into the block cache).
  * @param[out] value a malloc'd string freed with shale_free
  * @return SHALE_OK, SHALE_NOTFOUND for an unknown name, SHALE_INVALID, SHALE_NOMEM
  */

@@ -509,6 +509,65 @@ static void test_manifest_rolls(void **state) {
   tu_tempdir_free(dir);
 }
 
+static uint64_t prop_u64(shale_db *db, const char *name) {
+  char *p;
+  assert_int_equal(shale_property(db, name, &p), SHALE_OK);
+  uint64_t v = strtoull(p, NULL, 10);
+  shale_free(p);
+  return v;
+}
+
+static uint64_t blocks_touched(shale_db *db) {
+  return prop_u64(db, "shale.block-cache-hits") + prop_u64(db, "shale.block-cache-misses");
+}
+
+/* One range delete over keys sitting in tables: gets of them read no data block, a scan
+ * reads almost none, and compaction removes the files. */
+static void test_range_delete_skips_tables(void **state) {
+  fixture *f = *state;
+  char k[32], v[100];
+  memset(v, 'v', sizeof v);
+  const int n = 50000;
+  for (int i = 0; i < n; i++) {
+    int kl = snprintf(k, sizeof k, "key%08d", i);
+    assert_int_equal(shale_put(f->db, k, (size_t)kl, v, sizeof v, 0), SHALE_OK);
+  }
+  assert_int_equal(shale_put(f->db, "zzz", 3, "after", 5, 0), SHALE_OK);
+  assert_int_equal(shale_compact_range(f->db, NULL, 0, NULL, 0), SHALE_OK);
+  const shale_snapshot *snap;
+  assert_int_equal(shale_snapshot_new(f->db, &snap), SHALE_OK);
+  assert_int_equal(shale_delete_range(f->db, "key", 3, "kez", 3, 0), SHALE_OK);
+  for (int pass = 0; pass < 2; pass++) { /* range tombstone in the memtable, then in L0 */
+    uint64_t before = blocks_touched(f->db);
+    for (int i = 0; i < n; i += 7) {
+      int kl = snprintf(k, sizeof k, "key%08d", i);
+      void *val;
+      size_t vl;
+      assert_int_equal(shale_get(f->db, NULL, k, (size_t)kl, &val, &vl), SHALE_NOTFOUND);
+    }
+    assert_true(blocks_touched(f->db) == before);
+    shale_iter *it;
+    assert_int_equal(shale_iter_new(f->db, NULL, &it), SHALE_OK);
+    shale_iter_seek_first(it);
+    assert_true(shale_iter_valid(it));
+    size_t kl;
+    assert_memory_equal(shale_iter_key(it, &kl), "zzz", 3);
+    shale_iter_next(it);
+    assert_false(shale_iter_valid(it));
+    shale_iter_free(it);
+    assert_true(blocks_touched(f->db) - before <= 4); /* a seek per level, not a block per key */
+    check_value(f->db, snap, "key00000123",
+                "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"
+                "vvvvvvvvvvvvvvvvvv");
+    assert_int_equal(shale_flush(f->db), SHALE_OK);
+  }
+  shale_snapshot_free(f->db, snap);
+  assert_int_equal(shale_compact_range(f->db, NULL, 0, NULL, 0), SHALE_OK);
+  long long left = dir_bytes(f->dir);
+  assert_true(left >= 0 && left < 256 * 1024);
+  check_value(f->db, NULL, "zzz", "after");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
@@ -522,6 +581,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_model_random, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_writes_recover, setup, teardown),
       cmocka_unit_test_setup_teardown(test_delete_all_reclaims_space, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_range_delete_skips_tables, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
