@@ -384,8 +384,8 @@ int io_fault_track_begin(const char *dir) {
   while (n > 1 && dir[n - 1] == '/') n--;
   if (n >= TRACK_PATH) return -1;
   if (!tt) {
-    void *p = mmap(NULL, sizeof(track_table), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                   -1, 0);
+    void *p =
+        mmap(NULL, sizeof(track_table), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return -1;
     tt = p; /* fresh anonymous memory is zero: empty table, unlocked */
   } else {

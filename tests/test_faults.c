@@ -121,8 +121,8 @@ static int read_state(shale_db *db, int nkeys, int *rec, char *why, size_t whyle
     int i;
     if (kl != 6 || (memcpy(tmp, key, 6), tmp[6] = 0, sscanf(tmp, "k%d", &i) != 1) || i < next ||
         i >= nkeys) {
-      snprintf(why, whylen, "the iterator returned an unexpected key '%.*s'", (int)(kl < 20 ? kl : 20),
-               key);
+      snprintf(why, whylen, "the iterator returned an unexpected key '%.*s'",
+               (int)(kl < 20 ? kl : 20), key);
       shale_iter_free(it);
       return -100;
     }
@@ -237,8 +237,8 @@ static void finish_with_known_bugs(const char *test, int violations, int bug_mas
 typedef struct sweep_totals {
   int runs, injected_runs, caller_errors, readonly_runs, absorbed, power_losses;
   uint64_t injected;
-  int violations;      /* while the DB ran: wrong values, acks after a failed fsync, ... */
-  int late, late_pl;   /* after reopen, without and with a power loss */
+  int violations;    /* while the DB ran: wrong values, acks after a failed fsync, ... */
+  int late, late_pl; /* after reopen, without and with a power loss */
 } sweep_totals;
 
 static void violation(int *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -260,8 +260,8 @@ static int io_error_code(int rc) {
 /* Runs the sweep workload on an open DB; ops[] receives what was attempted and not refused.
  * Returns the number of ops recorded; *lo is one past the last op that must survive (every
  * acknowledged op, or with power_loss every op up to the last acknowledged SYNC write). */
-static int sweep_workload(shale_db *db, uint64_t seed, io_fault_kind kind, op *ops,
-                          int power_loss, int *lo, int *caller_error, int *v, const char *what) {
+static int sweep_workload(shale_db *db, uint64_t seed, io_fault_kind kind, op *ops, int power_loss,
+                          int *lo, int *caller_error, int *v, const char *what) {
   uint64_t rng = seed;
   int cur[SWEEP_KEYS] = {0}, n = 0, failed = 0, sync_failed = 0;
   char k[16], val[MAX_VALUE];
@@ -274,8 +274,10 @@ static int sweep_workload(shale_db *db, uint64_t seed, io_fault_kind kind, op *o
                  : shale_put(db, k, key_of(key, k), val, value_of(key, ver, val), flags);
     if (rc == SHALE_OK) {
       if (sync_failed && (flags & SHALE_SYNC))
-        violation(v, "%s: op %d: a SYNC write was acknowledged after an earlier write failed "
-                  "with an fsync fault", what, i);
+        violation(v,
+                  "%s: op %d: a SYNC write was acknowledged after an earlier write failed "
+                  "with an fsync fault",
+                  what, i);
       ops[n] = (op){key, del ? 0 : ver, flags, 0};
       cur[key] = ops[n].ver;
       n++;
@@ -284,9 +286,10 @@ static int sweep_workload(shale_db *db, uint64_t seed, io_fault_kind kind, op *o
       *caller_error = 1;
       const char *msg = shale_errmsg(db);
       if (!io_error_code(rc))
-        violation(v, "%s: op %d failed with %s, not an I/O error code", what, i, shale_strerror(rc));
-      if (!msg || !*msg) violation(v, "%s: op %d failed with %s and no message", what, i,
-                                   shale_strerror(rc));
+        violation(v, "%s: op %d failed with %s, not an I/O error code", what, i,
+                  shale_strerror(rc));
+      if (!msg || !*msg)
+        violation(v, "%s: op %d failed with %s and no message", what, i, shale_strerror(rc));
       if (rc != SHALE_READONLY) {
         ops[n++] = (op){key, del ? 0 : ver, flags, 1};
         if ((flags & SHALE_SYNC) && kind == IO_FAULT_SYNC && io_fault_injected()) sync_failed = 1;
@@ -301,11 +304,11 @@ static int sweep_workload(shale_db *db, uint64_t seed, io_fault_kind kind, op *o
       if (rc == SHALE_OK) {
         int gv = version_of(r, got, gl);
         shale_free(got);
-        if (gv != cur[r]) violation(v, "%s: get(%s) returned version %d, acknowledged %d", what, k,
-                                    gv, cur[r]);
+        if (gv != cur[r])
+          violation(v, "%s: get(%s) returned version %d, acknowledged %d", what, k, gv, cur[r]);
       } else if (rc == SHALE_NOTFOUND) {
-        if (cur[r]) violation(v, "%s: get(%s) says NOTFOUND, acknowledged version %d", what, k,
-                              cur[r]);
+        if (cur[r])
+          violation(v, "%s: get(%s) says NOTFOUND, acknowledged version %d", what, k, cur[r]);
       } else {
         *caller_error = 1;
         if (!*shale_errmsg(db)) violation(v, "%s: get failed without a message", what);
@@ -407,8 +410,8 @@ static void test_io_error_sweep(void **state) {
   (void)state;
   if (skip_unless_enabled("io-error sweep")) return;
   int K = env_int("SHALE_FAULT_K", 16, 4, 10000);
-  static const io_fault_kind kinds[] = {IO_FAULT_WRITE, IO_FAULT_SYNC,    IO_FAULT_OPEN,
-                                        IO_FAULT_RENAME, IO_FAULT_READ,   IO_FAULT_UNLINK,
+  static const io_fault_kind kinds[] = {IO_FAULT_WRITE,   IO_FAULT_SYNC, IO_FAULT_OPEN,
+                                        IO_FAULT_RENAME,  IO_FAULT_READ, IO_FAULT_UNLINK,
                                         IO_FAULT_DIRSYNC, IO_FAULT_URING};
   sweep_totals all = {0};
   double t0 = now_ms();
@@ -425,15 +428,16 @@ static void test_io_error_sweep(void **state) {
         if (i < dense)
           nth = (uint64_t)i + 1;
         else if (total > (uint64_t)dense)
-          nth = (uint64_t)dense + 1 + (total - (uint64_t)dense) * (uint64_t)(i - dense) /
-                                          (uint64_t)(points - dense);
+          nth = (uint64_t)dense + 1 +
+                (total - (uint64_t)dense) * (uint64_t)(i - dense) / (uint64_t)(points - dense);
         else
           break;
         if (nth > total) break;
         int err = i % 3 == 2 ? ENOSPC : EIO;
         sweep_run(kind, nth, err, at_open, !at_open && i % 2 == 1, NULL, &t);
       }
-      printf("sweep %-19s %-9s: %3" PRIu64 " ops per run, %3d runs, %3d with a fault hit "
+      printf("sweep %-19s %-9s: %3" PRIu64
+             " ops per run, %3d runs, %3d with a fault hit "
              "(%d reported to a caller, %d absorbed), %d read-only, %d power losses, "
              "violations %d\n",
              io_fault_kind_name(kind), at_open ? "at open" : "workload", total, t.runs - 1,
@@ -450,7 +454,8 @@ static void test_io_error_sweep(void **state) {
       all.power_losses += t.power_losses;
     }
   }
-  printf("io-error sweep: %d runs, %" PRIu64 " faults injected in %d runs (%d reported to a "
+  printf("io-error sweep: %d runs, %" PRIu64
+         " faults injected in %d runs (%d reported to a "
          "caller, %d absorbed), %d power losses, %.1f s, violations %d (%d while running, %d after "
          "reopen, %d after a power loss)\n",
          all.runs, all.injected, all.injected_runs, all.caller_errors, all.absorbed,
@@ -487,7 +492,8 @@ static int bug_current_dangling(char *why, size_t whylen) {
     rc = shale_open(dir, &o, &db);
     if (rc) {
       snprintf(why, whylen,
-               "after dir-sync #%" PRIu64 " failed during open, the DB no longer opens: %s "
+               "after dir-sync #%" PRIu64
+               " failed during open, the DB no longer opens: %s "
                "(engine/version_set.c vset_write_snapshot removes the new MANIFEST after "
                "io_write_file_atomic failed at its final directory fsync, when CURRENT "
                "already names it)",
@@ -782,8 +788,10 @@ static void power_loss_loop(int all_sync, const char *label) {
     }
     char why[256] = "";
     rc = read_state(db, PL_KEYS, rec, why, sizeof why);
-    if (rc == -100) violation(&violations, "%s cycle %d: %s", label, c, why);
-    else if (rc) violation(&violations, "%s cycle %d: read failed: %s", label, c, shale_errmsg(db));
+    if (rc == -100)
+      violation(&violations, "%s cycle %d: %s", label, c, why);
+    else if (rc)
+      violation(&violations, "%s cycle %d: read failed: %s", label, c, shale_errmsg(db));
     else if (!state_matches(base, ops, lo, hi, rec, PL_KEYS))
       violation(&violations,
                 "%s cycle %d: recovered state is no prefix of the history that keeps the %d ops "
@@ -798,7 +806,8 @@ static void power_loss_loop(int all_sync, const char *label) {
     io_fault_power_loss();
   }
   printf("%s: %d power-loss cycles (%d killed at a hook point), %" PRIu64
-         " ops acknowledged, %" PRIu64 " unsynced acknowledged ops lost (allowed), %d files "
+         " ops acknowledged, %" PRIu64
+         " unsynced acknowledged ops lost (allowed), %d files "
          "truncated or removed by the power losses, violations %d\n",
          label, cycles, hook_cycles, acked_total, lost_total, files_changed, violations);
   if (orig_shale_io)
@@ -828,7 +837,7 @@ static void test_power_loss_prefix(void **state) {
  * reopened, every acknowledged write is there and no partial table is referenced. fill()
  * makes room again. */
 static int full_disk_run(const char *dir, const char *label, void (*make_full)(void),
-                          void (*free_space)(const char *), int nkeys, int max_ops) {
+                         void (*free_space)(const char *), int nkeys, int max_ops) {
   shale_options o = small_options();
   shale_db *db;
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
@@ -843,15 +852,16 @@ static int full_disk_run(const char *dir, const char *label, void (*make_full)(v
     unsigned flags = i % 10 == 0 ? SHALE_SYNC : 0;
     int rc = shale_put(db, k, key_of(key, k), val, value_of(key, ver, val), flags);
     if (rc == SHALE_OK) {
-      if (first_rc) violation(&violations, "%s: a write was acknowledged after the disk filled", label);
+      if (first_rc)
+        violation(&violations, "%s: a write was acknowledged after the disk filled", label);
       ops[n++] = (op){key, ver, flags, 0};
       continue;
     }
     if (!first_rc) {
       first_rc = rc;
       const char *msg = shale_errmsg(db);
-      printf("%s: first failed write after %d acknowledged: %s: %s\n", label, n,
-             shale_strerror(rc), msg);
+      printf("%s: first failed write after %d acknowledged: %s: %s\n", label, n, shale_strerror(rc),
+             msg);
       ops[n++] = (op){key, ver, flags, 1};
     }
     if (i > n + 20) break; /* a few refused writes after the first */
@@ -859,8 +869,9 @@ static int full_disk_run(const char *dir, const char *label, void (*make_full)(v
   if (!first_rc) violation(&violations, "%s: the disk never filled in %d writes", label, max_ops);
   /* reads keep working */
   int rc = read_state(db, nkeys, rec, why, sizeof why);
-  if (rc) violation(&violations, "%s: reads on a full disk failed: %s %s", label,
-                    rc == -100 ? why : shale_strerror(rc), rc == -100 ? "" : shale_errmsg(db));
+  if (rc)
+    violation(&violations, "%s: reads on a full disk failed: %s %s", label,
+              rc == -100 ? why : shale_strerror(rc), rc == -100 ? "" : shale_errmsg(db));
   else if (!state_matches(base, ops, n - (ops[n - 1].optional ? 1 : 0), n, rec, nkeys))
     violation(&violations, "%s: reads on a full disk do not show the acknowledged writes", label);
   /* The cause must be visible: the failed write says NOSPACE, or it says READONLY and the
@@ -868,8 +879,8 @@ static int full_disk_run(const char *dir, const char *label, void (*make_full)(v
   int close_rc = shale_close(db);
   if (first_rc && first_rc != SHALE_NOSPACE &&
       !(first_rc == SHALE_READONLY && close_rc == SHALE_NOSPACE))
-    violation(&violations, "%s: the first failure is %s and close says %s: no SHALE_NOSPACE",
-              label, shale_strerror(first_rc), shale_strerror(close_rc));
+    violation(&violations, "%s: the first failure is %s and close says %s: no SHALE_NOSPACE", label,
+              shale_strerror(first_rc), shale_strerror(close_rc));
   if (first_rc == SHALE_READONLY)
     printf("%s: the write saw SHALE_READONLY, shale_close reports the cause: %s\n", label,
            shale_strerror(close_rc));
@@ -879,16 +890,18 @@ static int full_disk_run(const char *dir, const char *label, void (*make_full)(v
     violation(&violations, "%s: reopen after freeing space failed: %s", label, shale_errmsg(NULL));
   } else {
     rc = read_state(db, nkeys, rec, why, sizeof why);
-    if (rc) violation(&violations, "%s: reads after reopen failed: %s %s", label,
-                      rc == -100 ? why : shale_strerror(rc), rc == -100 ? "" : shale_errmsg(db));
+    if (rc)
+      violation(&violations, "%s: reads after reopen failed: %s %s", label,
+                rc == -100 ? why : shale_strerror(rc), rc == -100 ? "" : shale_errmsg(db));
     else if (!state_matches(base, ops, n - (ops[n - 1].optional ? 1 : 0), n, rec, nkeys))
       violation(&violations, "%s: acknowledged writes missing after reopen", label);
     if (shale_put(db, "probe", 5, "x", 1, SHALE_SYNC) || shale_flush(db))
       violation(&violations, "%s: not writable after freeing space: %s", label, shale_errmsg(db));
     int live = live_tables(db), ssts = count_suffix(dir, ".sst");
-    printf("%s: %d writes acknowledged, %d live tables, %d .sst files after reopen, violations "
-           "%d\n",
-           label, n - (ops[n - 1].optional ? 1 : 0), live, ssts, violations);
+    printf(
+        "%s: %d writes acknowledged, %d live tables, %d .sst files after reopen, violations "
+        "%d\n",
+        label, n - (ops[n - 1].optional ? 1 : 0), live, ssts, violations);
     if (shale_close(db)) violation(&violations, "%s: close after reopen failed", label);
   }
   return violations;
@@ -1008,8 +1021,8 @@ static void bf_check(const char *dir) {
     int ok = !gone && version_of(i, v, vl) == 1;
     shale_free(v);
     if (!ok) {
-      fprintf(stderr, "bit flip in %s: %s is %s\n", dir, k, gone ? "there after a missing one" :
-                                                                  "wrong");
+      fprintf(stderr, "bit flip in %s: %s is %s\n", dir, k,
+              gone ? "there after a missing one" : "wrong");
       _exit(BF_WRONG);
     }
   }
@@ -1081,11 +1094,16 @@ static void test_bit_flips(void **state) {
       assert_int_equal(waitpid(pid, &status, 0), pid);
       int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
       flips++;
-      if (code == BF_CORRECT) correct++;
-      else if (code == BF_OPEN_ERROR) open_err++;
-      else if (code == BF_READ_ERROR) read_err++;
-      else if (code == BF_WRONG && is_manifest) manifest_wrong++, f_wrong++;
-      else if (code == BF_WRONG) wrong++, f_wrong++;
+      if (code == BF_CORRECT)
+        correct++;
+      else if (code == BF_OPEN_ERROR)
+        open_err++;
+      else if (code == BF_READ_ERROR)
+        read_err++;
+      else if (code == BF_WRONG && is_manifest)
+        manifest_wrong++, f_wrong++;
+      else if (code == BF_WRONG)
+        wrong++, f_wrong++;
       else {
         crashed++, f_crash++;
         fprintf(stderr, "VIOLATION: bit %d of byte %lld of %s: the reader %s %d\n", bit, off,
@@ -1101,18 +1119,20 @@ static void test_bit_flips(void **state) {
     printf("bit flips in %-16s %7lld bytes, %3d offsets: wrong %d, crashed %d\n", names[fi], size,
            points, f_wrong, f_crash);
   }
-  printf("bit flips: %d files, %d flips: %d read correctly, %d refused at open, %d reported at "
-         "a read, violations %d (wrong data %d, crashes %d)\n",
-         files, flips, correct, open_err, read_err, wrong + crashed + manifest_wrong,
-         wrong + manifest_wrong, crashed);
+  printf(
+      "bit flips: %d files, %d flips: %d read correctly, %d refused at open, %d reported at "
+      "a read, violations %d (wrong data %d, crashes %d)\n",
+      files, flips, correct, open_err, read_err, wrong + crashed + manifest_wrong,
+      wrong + manifest_wrong, crashed);
   tu_tempdir_free(dir);
   assert_int_equal(wrong + crashed, 0);
   if (manifest_wrong)
-    printf("SKIP bit flips in the MANIFEST (engine bug): %d flips in the MANIFEST's last record "
-           "opened without an error and lost data: the damaged last edit is dropped like a torn "
-           "tail, but it was durable and the WAL it retired is deleted, so the table it added "
-           "(acknowledged writes) silently disappears\n",
-           manifest_wrong);
+    printf(
+        "SKIP bit flips in the MANIFEST (engine bug): %d flips in the MANIFEST's last record "
+        "opened without an error and lost data: the damaged last edit is dropped like a torn "
+        "tail, but it was durable and the WAL it retired is deleted, so the table it added "
+        "(acknowledged writes) silently disappears\n",
+        manifest_wrong);
 }
 
 int main(void) {
