@@ -57,13 +57,22 @@ static void sort_change(change *c) {
     }
 }
 
-static unsigned write_flags(const workload *w) { return w->o->sync ? SHALE_SYNC : 0; }
+/* --sync: 0 never, 1 always, 2 one write in eight */
+static unsigned write_flags(thread_ctx *t) {
+  int s = t->w->o->sync;
+  return s == 1 || (s == 2 && rnd(&t->rng) % 8 == 0) ? SHALE_SYNC : 0;
+}
+
+static void raise_to(_Atomic uint64_t *v, uint64_t x) {
+  uint64_t cur = atomic_load(v);
+  while (cur < x && !atomic_compare_exchange_weak(v, &cur, x)) {
+  }
+}
 
 /* Issues c to Shale as the kind says. */
-static int issue(thread_ctx *t, const change *c, int kind) {
+static int issue(thread_ctx *t, const change *c, int kind, unsigned fl) {
   workload *w = t->w;
   char k[KEY_LEN + 1], e[KEY_LEN + 1];
-  unsigned fl = write_flags(w);
   if (kind == C_PUT || kind == C_DELETE) {
     key_of(c->key[0], k);
     if (kind == C_DELETE) return shale_delete(w->db, k, KEY_LEN, fl);
@@ -125,9 +134,11 @@ static void do_write(thread_ctx *t, change *c, int kind) {
     seq = atomic_fetch_add(&e->h->op_seq, 1) + 1;
     log_history(w, c, prev, seq);
   }
-  int rc = issue(t, c, kind);
+  unsigned fl = write_flags(t);
+  int rc = issue(t, c, kind, fl);
   if (rc == SHALE_OK) {
     if (seq) atomic_store(&e->h->acked_seq, seq);
+    if (seq && (fl & SHALE_SYNC)) raise_to(&e->h->durable_seq, seq);
     for (int i = 0; i < c->n; i++)
       atomic_store(&e->slots[c->key[i]], slot_make(c->gen[i], c->exists[i]));
     count(e, kind, 1);
@@ -375,9 +386,7 @@ static void op_flush(thread_ctx *t) {
     fprintf(stderr, "shale-stress: flush: %s: %s\n", shale_strerror(rc), shale_errmsg(w->db));
     return;
   }
-  uint64_t cur = atomic_load(&w->e->h->durable_seq);
-  while (cur < upto && !atomic_compare_exchange_weak(&w->e->h->durable_seq, &cur, upto)) {
-  }
+  raise_to(&w->e->h->durable_seq, upto);
 }
 
 static void *thread_main(void *arg) {
