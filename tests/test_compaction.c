@@ -313,6 +313,7 @@ typedef struct sched {
   int nsnaps;
   uint8_t *vbuf;
   int compactions, checks;
+  int broken; /* the level invariant failed: the schedule stops there */
 } sched;
 
 /* The schedule's keys, sorted: readable ones, or short binary ones over {00 01 'a' fe ff} so
@@ -527,12 +528,8 @@ static void m_compact(sched *s) {
     sched_where(s, kind ? "after a sub-range compact_range" : "after compact_range(NULL, NULL)",
                 NULL);
     fprintf(stderr, "  %s\n", why);
-    for (int sj = 0; sj < s->nsnaps; sj++) shale_snapshot_free(s->db, s->snaps[sj].s);
-    shale_close(s->db);
-    tu_tempdir_free(s->dir);
-    skip_known_bug("test_model_schedules",
-                   "a compaction left overlapping files in a level (see "
-                   "test_compact_range_bottom_skips_middle_file)");
+    s->broken = 1;
+    return;
   }
   check_all(s, kind ? "after a sub-range compact_range" : "after compact_range(NULL, NULL)");
 }
@@ -594,7 +591,7 @@ static void m_step(sched *s) {
   }
 }
 
-static void run_schedule(uint64_t seed, int ops, int *compactions, int *checks) {
+static void run_schedule(uint64_t seed, int ops, int *compactions, int *checks, int *broken) {
   sched *s = calloc(1, sizeof *s);
   assert_non_null(s);
   s->seed = seed;
@@ -607,20 +604,24 @@ static void run_schedule(uint64_t seed, int ops, int *compactions, int *checks) 
   s->dir = tu_tempdir();
   s->o = small_options(s->zstd);
   assert_int_equal(shale_open(s->dir, &s->o, &s->db), SHALE_OK);
-  for (s->step = 0; s->step < ops; s->step++) {
+  for (s->step = 0; s->step < ops && !s->broken; s->step++) {
     m_step(s);
-    if (s->step % 100 == 99) check_all(s, "a periodic check (background compactions run)");
+    if (s->step % 100 == 99 && !s->broken)
+      check_all(s, "a periodic check (background compactions run)");
   }
-  check_all(s, "the end of the schedule");
+  if (!s->broken) check_all(s, "the end of the schedule");
   for (int j = 0; j < s->nsnaps; j++) shale_snapshot_free(s->db, s->snaps[j].s);
   s->nsnaps = 0;
-  m_compact(s);
+  if (!s->broken) m_compact(s);
   assert_int_equal(shale_close(s->db), SHALE_OK);
-  assert_int_equal(shale_open(s->dir, &s->o, &s->db), SHALE_OK);
-  check_all(s, "after reopen");
-  assert_int_equal(shale_close(s->db), SHALE_OK);
+  if (!s->broken) {
+    assert_int_equal(shale_open(s->dir, &s->o, &s->db), SHALE_OK);
+    check_all(s, "after reopen");
+    assert_int_equal(shale_close(s->db), SHALE_OK);
+  }
   *compactions += s->compactions;
   *checks += s->checks;
+  *broken += s->broken;
   tu_tempdir_free(s->dir);
   free(s->vbuf);
   free(s);
@@ -630,17 +631,25 @@ static void test_model_schedules(void **state) {
   (void)state;
   long n = env_long("SHALE_SCHEDULES", 100);
   long seed0 = env_long("SHALE_SEED", 1);
-  int compactions = 0, checks = 0;
+  int compactions = 0, checks = 0, broken = 0;
   double t0 = now_s();
   for (long i = 0; i < n; i++) {
     uint64_t seed = (uint64_t)(seed0 + i);
     int ops = 200 + (int)((seed * 7919) % 200);
-    run_schedule(seed, ops, &compactions, &checks);
+    run_schedule(seed, ops, &compactions, &checks, &broken);
   }
   printf(
       "[ model    ] %ld schedules (seeds %ld..%ld), %d compact_range calls, %d full checks, "
-      "%.1f s\n",
-      n, seed0, seed0 + n - 1, compactions, checks, now_s() - t0);
+      "%d stopped at overlapping files in a level, %.1f s\n",
+      n, seed0, seed0 + n - 1, compactions, checks, broken, now_s() - t0);
+  if (broken) {
+    char what[160];
+    snprintf(what, sizeof what,
+             "%d schedule(s) stopped where a compaction left overlapping files in a level (see "
+             "test_compact_range_bottom_skips_middle_file)",
+             broken);
+    skip_known_bug("test_model_schedules", what);
+  }
 }
 
 /* Found by the model test (seed 42), a regression of f4c477a: compaction_pick_range() in
