@@ -15,6 +15,7 @@ _Atomic(test_hook_fn) shale_test_hook;
 void db_set_bg_error(shale_db *db, int rc, const char *msg) {
   if (!db->bg_error) {
     db->bg_error = rc;
+    snprintf(db->bg_errmsg, sizeof db->bg_errmsg, "%s", msg ? msg : shale_strerror(rc));
     db_log(db, "background error, DB is read-only until reopened: %s", msg);
     db_fail(db, rc, msg);
   }
@@ -165,7 +166,9 @@ int flush_make_room(shale_db *db, char *errmsg) {
   if (memtable_bytes(db->mem) < db->opt.write_buffer_size) return SHALE_OK;
   int rc = wait_for_l0_room(db);
   if (!rc) rc = wait_for_flush_room(db);
-  if (rc) return err_set(errmsg, rc, "the DB turned read-only while a write waited");
+  if (rc)
+    return err_set(errmsg, rc, "the DB turned read-only after a background error: %s (%s)",
+                   db->bg_errmsg, shale_strerror(db->bg_error));
   if ((rc = db_seal_memtable(db, errmsg))) return rc;
   pthread_cond_broadcast(&db->bg_cv);
   return SHALE_OK;

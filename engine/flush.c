@@ -4,6 +4,7 @@
 #include "engine/flush.h"
 
 #include "engine/filename.h"
+#include "io/io.h"
 #include "util/clock.h"
 
 int db_seal_memtable(shale_db *db, char *errmsg) {
@@ -13,8 +14,13 @@ int db_seal_memtable(shale_db *db, char *errmsg) {
   char path[FILENAME_MAX_LEN];
   uint64_t number = db->next_file_number++;
   filename_log(path, db->path, number);
-  wal_writer *wal;
-  if ((rc = wal_writer_open(path, number, &wal, errmsg))) {
+  wal_writer *wal = NULL;
+  /* The new WAL's name must be durable before a SYNC write in it is acknowledged, and the
+   * sealed WAL's tail before any later write: else a power loss could keep a newer synced
+   * write and lose older ones (a hole in the history). */
+  if ((rc = wal_writer_open(path, number, &wal, errmsg)) || (rc = io_sync_dir(db->path, errmsg)) ||
+      (db->wal && (rc = wal_writer_sync(db->wal, errmsg)))) {
+    if (wal) wal_writer_close(wal, NULL);
     memtable_unref(fresh);
     return rc;
   }

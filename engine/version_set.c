@@ -73,7 +73,7 @@ static int read_current(const char *dir, char *name, size_t n, int *exists, char
 
 static int replay_manifest(version_set *vs, const char *path, char *errmsg) {
   wal_reader *r;
-  int rc = wal_reader_open(path, 0, &r, errmsg);
+  int rc = wal_reader_open(path, WAL_READ_PARANOID, &r, errmsg);
   if (rc) return rc;
   const uint8_t *rec;
   size_t len;
@@ -145,10 +145,16 @@ int vset_write_snapshot(version_set *vs, uint64_t number, uint64_t next_file, ch
   if (!rc) rc = wal_writer_sync(w, errmsg);
   if (!rc) rc = io_sync_dir(vs->dir, errmsg);
   snprintf(name, sizeof name, "MANIFEST-%06llu\n", (unsigned long long)number);
-  if (!rc) rc = io_write_file_atomic(vs->dir, "CURRENT", name, strlen(name), errmsg);
+  int current_tried = 0;
+  if (!rc) {
+    current_tried = 1;
+    rc = io_write_file_atomic(vs->dir, "CURRENT", name, strlen(name), errmsg);
+  }
   if (rc) {
     wal_writer_close(w, NULL);
-    io_remove(path, NULL);
+    /* Once CURRENT's rename may have happened it may name this file: keep it (the next
+     * open removes whichever MANIFEST CURRENT does not name). */
+    if (!current_tried) io_remove(path, NULL);
     return rc;
   }
   uint64_t old = vs->manifest_number;

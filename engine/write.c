@@ -113,7 +113,7 @@ static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) {
   pthread_mutex_lock(&db->mu);
   if (rc) {
     /* What reached the WAL or memtable may be partial: no later write may build on it. */
-    db->bg_error = rc;
+    db_set_bg_error(db, rc, errmsg);
   } else {
     atomic_store_explicit(&db->last_seq, db->last_allocated_seq, memory_order_release);
     atomic_fetch_add_explicit(&db->stats.write_groups, 1, memory_order_relaxed);
@@ -130,8 +130,8 @@ static int queue_and_lead(shale_db *db, buf *rep, unsigned flags, int seal) {
   int rc;
   if (db->bg_error) {
     rc = SHALE_READONLY;
-    snprintf(errmsg, sizeof errmsg, "the DB is read-only after an earlier error (%s)",
-             shale_strerror(db->bg_error));
+    snprintf(errmsg, sizeof errmsg, "the DB is read-only after an earlier error: %.300s (%s)",
+             db->bg_errmsg, shale_strerror(db->bg_error));
     goto out;
   }
   if (db->queue_tail)

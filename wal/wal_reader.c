@@ -4,6 +4,9 @@
  * once, when reading ends early. Tail rules: wal_reader.h; format: doc/format-wal.md. */
 #include "wal/wal_reader.h"
 
+/* Compared by address: paranoid readers treat exactly this damage as corruption. */
+static const char WHY_CHECKSUM[] = "fragment checksum mismatch";
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -105,7 +108,7 @@ static int frag_at(wal_reader *r, blk *b, uint64_t off, frag *f, char *errmsg) {
   } else if (type == WAL_ZERO || type > WAL_MAX_TYPE) {
     f->why = "unknown fragment type";
   } else if (checksum32(h + 4, 3 + len) != get_fixed32(h)) {
-    f->why = "fragment checksum mismatch";
+    f->why = WHY_CHECKSUM;
   } else {
     f->status = F_OK;
     f->type = type;
@@ -220,7 +223,7 @@ static int stop(wal_reader *r, uint64_t bad_off, int scan, const char *why, char
   snprintf(r->dropped_msg, sizeof r->dropped_msg,
            "file %s offset %llu: %s, and an intact record follows at offset %llu", r->path,
            (unsigned long long)bad_off, why, (unsigned long long)at);
-  if (r->tolerant) return 0;
+  if (r->tolerant == WAL_READ_TOLERANT) return 0;
   return r->err = err_corrupt(errmsg, "%s", r->dropped_msg);
 }
 
@@ -313,6 +316,11 @@ int wal_reader_next(wal_reader *r, const uint8_t **rec, size_t *len, char *errms
     if (f.status == F_BAD) {
       char why[128];
       snprintf(why, sizeof why, "%s (length field %zu, type %u)", f.why, f.len, f.type);
+      if (r->tolerant == WAL_READ_PARANOID && f.why == WHY_CHECKSUM) {
+        r->done = 1;
+        return r->err = err_corrupt(errmsg, "file %s offset %llu: %s", r->path,
+                                    (unsigned long long)off, why);
+      }
       return stop(r, off, 1, why, errmsg);
     }
     int first = f.type == WAL_FULL || f.type == WAL_FIRST;

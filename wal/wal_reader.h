@@ -25,6 +25,13 @@ typedef struct wal_reader wal_reader;
 
 /* Opens path and checks its header. tolerant: see the tail rules above. errmsg: ERRMSG_SIZE
  * bytes or NULL. On failure *r is NULL. */
+#define WAL_READ_STRICT 0
+#define WAL_READ_TOLERANT 1
+/* For the MANIFEST: a fragment that is all there but fails its checksum is corruption even
+ * at the tail. Its edits count only once synced, and a crash mid-append leaves a fragment
+ * cut short or zeros, never a complete one with wrong bytes; dropping it silently would
+ * forget tables whose WALs are already gone. */
+#define WAL_READ_PARANOID 2
 int wal_reader_open(const char *path, int tolerant, wal_reader **r, char *errmsg);
 
 /* Reads the next record: returns 1 and sets *rec and *len (borrowed until the next call or
