@@ -423,6 +423,11 @@ static void test_delete_all_reclaims_space(void **state) {
   }
   assert_int_equal(shale_compact_range(f->db, NULL, 0, NULL, 0), SHALE_OK);
   long long left = dir_bytes(f->dir);
+  if (left < 0 || left >= 1024 * 1024) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "ls -la %s; tail -5 %s/LOG", f->dir, f->dir);
+    if (system(cmd)) fprintf(stderr, "ls failed\n");
+  }
   assert_true(left >= 0 && left < 1024 * 1024);
   char *p;
   for (int l = 0; l < 7; l++) {
@@ -568,6 +573,39 @@ static void test_range_delete_skips_tables(void **state) {
   check_value(f->db, NULL, "zzz", "after");
 }
 
+/* Thousands of overlapping range deletes in tables: gets and scans stay correct and cheap. */
+static void test_many_range_deletes(void **state) {
+  fixture *f = *state;
+  char k[32], e[32];
+  for (int i = 0; i < 20000; i++) {
+    int kl = snprintf(k, sizeof k, "k%06d", i);
+    assert_int_equal(shale_put(f->db, k, (size_t)kl, "v", 1, 0), SHALE_OK);
+  }
+  uint64_t rng = 5;
+  static unsigned char deleted[20000];
+  memset(deleted, 0, sizeof deleted);
+  for (int r = 0; r < 3000; r++) { /* overlapping ranges, leaving about half the keys */
+    int b = (int)(tu_rand(&rng) % 19990), w = 1 + (int)(tu_rand(&rng) % 5);
+    snprintf(k, sizeof k, "k%06d", b);
+    snprintf(e, sizeof e, "k%06d", b + w);
+    assert_int_equal(shale_delete_range(f->db, k, 7, e, 7, 0), SHALE_OK);
+    for (int x = b; x < b + w; x++) deleted[x] = 1;
+  }
+  assert_int_equal(shale_flush(f->db), SHALE_OK);
+  int live = 0;
+  for (int i = 0; i < 20000; i++) {
+    snprintf(k, sizeof k, "k%06d", i);
+    check_value(f->db, NULL, k, deleted[i] ? NULL : "v");
+    live += !deleted[i];
+  }
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(f->db, NULL, &it), SHALE_OK);
+  int n = 0;
+  for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it)) n++;
+  shale_iter_free(it);
+  assert_int_equal(n, live);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
@@ -582,6 +620,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_many_writes_recover, setup, teardown),
       cmocka_unit_test_setup_teardown(test_delete_all_reclaims_space, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_delete_skips_tables, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_many_range_deletes, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
