@@ -96,6 +96,27 @@ static int deletes_movable(const file_meta *f, uint64_t snap) {
   return f->point_tombstones + f->range_tombstones > 0 && f->max_tomb_seq <= snap;
 }
 
+/* Bytes f's deletes would free below it: for point tombstones, their count times the mean
+ * entry size of the deeper files overlapping f; for range tombstones, the deeper files that
+ * lie wholly inside f's span. Advisory (DESIGN.md): it only orders compactions. */
+static uint64_t estimate_freed(const version *v, int level, const file_meta *f) {
+  size_t fsl = f->smallest.len - IKEY_TRAILER, fll = f->largest.len - IKEY_TRAILER;
+  uint64_t bytes = 0, entries = 0, inside = 0;
+  for (int l = level + 1; l < NUM_LEVELS; l++)
+    for (int i = 0; i < v->nfiles[l]; i++) {
+      const file_meta *g = v->files[l][i];
+      if (!overlaps(g, f->smallest.data, fsl, f->largest.data, fll)) continue;
+      bytes += g->file_size;
+      entries += g->entries;
+      size_t gsl = g->smallest.len - IKEY_TRAILER, gll = g->largest.len - IKEY_TRAILER;
+      if (ukey_compare(g->smallest.data, gsl, f->smallest.data, fsl) >= 0 &&
+          ukey_compare(g->largest.data, gll, f->largest.data, fll) <= 0)
+        inside += g->file_size;
+    }
+  uint64_t point = entries ? f->point_tombstones * (bytes / entries) : 0;
+  return point + (f->range_tombstones ? inside : 0);
+}
+
 static int pick_delete_file(shale_db *db, compaction *c, uint64_t snap) {
   version *v = db->vset.current;
   uint64_t deadline_us = (uint64_t)(db->opt.delete_persist_seconds * 1e6 / DEADLINE_SLACK);
@@ -106,7 +127,10 @@ static int pick_delete_file(shale_db *db, compaction *c, uint64_t snap) {
       file_meta *f = v->files[l][i];
       if (!deletes_movable(f, snap)) continue;
       int due = deadline_us && f->oldest_tomb_us && f->oldest_tomb_us + deadline_us < now;
-      int dense = tomb_percent(f) >= TOMBSTONE_DENSE_PERCENT;
+      f->est_tomb_freed_bytes = estimate_freed(v, l, f);
+      /* dense in tombstones, or deleting (say, by a range) more than it weighs itself */
+      int dense =
+          tomb_percent(f) >= TOMBSTONE_DENSE_PERCENT || f->est_tomb_freed_bytes >= f->file_size;
       if (!due && !dense) continue;
       c->level = l;
       c->out_level = l < bottom ? l + 1 : (l == 0 ? 1 : l);
