@@ -117,33 +117,39 @@ static uint64_t estimate_freed(const version *v, int level, const file_meta *f) 
   return point + (f->range_tombstones ? inside : 0);
 }
 
-static int pick_delete_file(shale_db *db, compaction *c, uint64_t snap) {
+/* Deadline picks take the most overdue file first; otherwise the first dense one. */
+static int pick_delete_file(shale_db *db, compaction *c, uint64_t snap, int due_only) {
   version *v = db->vset.current;
   uint64_t deadline_us = (uint64_t)(db->opt.delete_persist_seconds * 1e6 / DEADLINE_SLACK);
   uint64_t now = clock_wall_us();
-  int bottom = last_nonempty_level(v);
+  int bottom = last_nonempty_level(v), level = -1;
+  file_meta *pick = NULL;
   for (int l = 0; l < NUM_LEVELS; l++)
     for (int i = 0; i < v->nfiles[l]; i++) {
       file_meta *f = v->files[l][i];
       if (!deletes_movable(f, snap)) continue;
       int due = deadline_us && f->oldest_tomb_us && f->oldest_tomb_us + deadline_us < now;
+      if (due_only) {
+        if (due && (!pick || f->oldest_tomb_us < pick->oldest_tomb_us)) pick = f, level = l;
+        continue;
+      }
       f->est_tomb_freed_bytes = estimate_freed(v, l, f);
       /* dense in tombstones, or deleting (say, by a range) more than it weighs itself */
-      int dense =
-          tomb_percent(f) >= TOMBSTONE_DENSE_PERCENT || f->est_tomb_freed_bytes >= f->file_size;
-      if (!due && !dense) continue;
-      c->level = l;
-      c->out_level = l < bottom ? l + 1 : (l == 0 ? 1 : l);
-      c->reason = due ? CR_DELETE_DEADLINE : CR_TOMBSTONE_DENSE;
-      if (l == 0) { /* L0 files overlap: all of them go together */
-        for (int j = 0; j < v->nfiles[0]; j++)
-          if (add_input(c, 0, v->files[0][j])) return SHALE_NOMEM;
-      } else if (add_input(c, 0, f)) {
-        return SHALE_NOMEM;
-      }
-      return add_overlaps(db, c) ? SHALE_NOMEM : 1;
+      if (!pick &&
+          (tomb_percent(f) >= TOMBSTONE_DENSE_PERCENT || f->est_tomb_freed_bytes >= f->file_size))
+        pick = f, level = l;
     }
-  return 0;
+  if (!pick) return 0;
+  c->level = level;
+  c->out_level = level < bottom ? level + 1 : (level == 0 ? 1 : level);
+  c->reason = due_only ? CR_DELETE_DEADLINE : CR_TOMBSTONE_DENSE;
+  if (level == 0) { /* L0 files overlap: all of them go together */
+    for (int j = 0; j < v->nfiles[0]; j++)
+      if (add_input(c, 0, v->files[0][j])) return SHALE_NOMEM;
+  } else if (add_input(c, 0, pick)) {
+    return SHALE_NOMEM;
+  }
+  return add_overlaps(db, c) ? SHALE_NOMEM : 1;
 }
 
 /* The densest file in tombstones when dense enough, else the next in key order after the
@@ -192,8 +198,11 @@ int compaction_pick(shale_db *db, compaction *c) {
   memset(c, 0, sizeof *c);
   if (db->compaction_running || db->bg_error) return 0;
   c->smallest_snapshot = db_oldest_snapshot(db);
-  int rc = pick_by_size(db, c);
-  if (rc == 0) rc = pick_delete_file(db, c, c->smallest_snapshot);
+  /* A delete past its share of the deadline goes first: under steady writes the size
+   * scores never fall below 1, and the deadline must hold anyway. */
+  int rc = pick_delete_file(db, c, c->smallest_snapshot, 1);
+  if (rc == 0) rc = pick_by_size(db, c);
+  if (rc == 0) rc = pick_delete_file(db, c, c->smallest_snapshot, 0);
   if (rc != 1) compaction_free(c);
   return rc == 1;
 }
@@ -206,14 +215,19 @@ int compaction_pick_range(shale_db *db, int level, int out_level, const void *be
   c->out_level = out_level;
   c->reason = CR_MANUAL;
   version *v = db->vset.current;
-  int any = 0;
-  for (int i = 0; i < v->nfiles[level]; i++)
-    any |= overlaps(v->files[level][i], begin, blen, end, elen);
+  int any = 0, deletes = 0;
+  for (int i = 0; i < v->nfiles[level]; i++) {
+    const file_meta *f = v->files[level][i];
+    if (!overlaps(f, begin, blen, end, elen)) continue;
+    any = 1;
+    deletes |= f->point_tombstones + f->range_tombstones > 0;
+  }
+  /* Rewriting the bottom in place only pays when there are deletes to purge; and then every
+   * file in the range goes, since outputs are cut by size, not at skipped files' bounds. */
+  if (level == out_level && !deletes) any = 0;
   for (int i = 0; any && i < v->nfiles[level]; i++) { /* L0: all, since its files overlap */
     file_meta *f = v->files[level][i];
     if (level != 0 && !overlaps(f, begin, blen, end, elen)) continue;
-    /* rewriting a bottom file in place only pays when it has deletes to purge */
-    if (level == out_level && !(f->point_tombstones + f->range_tombstones)) continue;
     if (add_input(c, 0, f)) return SHALE_NOMEM;
   }
   if (!c->n[0]) return 0;

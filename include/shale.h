@@ -96,7 +96,7 @@ typedef struct shale_options {
   int level0_compaction_trigger;   /**< L0 files that start an L0->L1 compaction; default 4 */
   int level0_slowdown_trigger;     /**< L0 files at which writes are slowed; default 20 */
   int level0_stop_trigger;         /**< L0 files at which writes wait; default 36 */
-  size_t max_bytes_for_level_base; /**< L1 target size; default 256 MiB */
+  size_t max_bytes_for_level_base; /**< L1 target size; default 256 MiB, at least 1 MiB */
   int level_size_multiplier;       /**< each level this many times the previous; default 10 */
   size_t target_file_size;         /**< compaction output file size; default 64 MiB */
 } shale_options;
