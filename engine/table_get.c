@@ -16,7 +16,7 @@ static int key_in_file(const file_meta *f, const void *key, size_t klen) {
          ukey_compare(key, klen, f->largest.data, f->largest.len - IKEY_TRAILER) <= 0;
 }
 
-static void free_rdel_index(void *p) {
+void file_rdel_index_free(void *p) {
   range_dels_free(p);
   free(p);
 }
@@ -26,23 +26,22 @@ static void free_rdel_index(void *p) {
 static range_dels *rdel_index(file_meta *f, sst_reader *r) {
   range_dels *idx = atomic_load_explicit(&f->rdel_index, memory_order_acquire);
   if (idx || f->range_tombstones < 16) return idx;
-  file_meta_free_rdel_index = free_rdel_index;
   idx = calloc(1, sizeof *idx);
   const sst_range_del *d;
   size_t n = sst_reader_range_dels(r, &d);
   for (size_t i = 0; idx && i < n; i++)
     if (range_dels_add(idx, d[i].begin, d[i].blen, d[i].end, d[i].elen, d[i].seq, d[i].time_us)) {
-      free_rdel_index(idx);
+      file_rdel_index_free(idx);
       return NULL;
     }
   if (idx) range_dels_max_cover(idx, "", 0, SEQ_MAX); /* builds the fragments now */
   if (!idx || idx->frag_built != 1) {
-    if (idx) free_rdel_index(idx);
+    if (idx) file_rdel_index_free(idx);
     return NULL;
   }
   void *expected = NULL;
   if (!atomic_compare_exchange_strong(&f->rdel_index, &expected, idx)) {
-    free_rdel_index(idx); /* another reader published first */
+    file_rdel_index_free(idx); /* another reader published first */
     return expected;
   }
   return idx;

@@ -31,8 +31,8 @@ typedef struct file_meta {
   _Atomic(void *) rdel_index;
 } file_meta;
 
-/* Frees a file's range-tombstone index (set by engine/table_get.c). */
-extern void (*file_meta_free_rdel_index)(void *index);
+/* Frees a file's range-tombstone index (engine/table_get.c builds and frees it). */
+void file_rdel_index_free(void *index);
 
 /* What the engine does with an obsolete file once nothing reaches it. */
 typedef struct file_reaper {
