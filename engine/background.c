@@ -22,8 +22,20 @@ void db_set_bg_error(shale_db *db, int rc, const char *msg) {
   pthread_cond_broadcast(&db->bg_cv);
 }
 
+/* A MANIFEST is rolled once it is past its size limit, or past 1 MiB and eight times what
+ * a fresh snapshot of the live files would take: a long run of small flushes and deletes
+ * must not leave megabytes of history behind a nearly empty DB. */
+static int manifest_due(shale_db *db) {
+  uint64_t size = wal_writer_size(db->vset.manifest);
+  if (size >= db->manifest_roll_bytes) return 1;
+  uint64_t files = 0;
+  for (int l = 0; l < NUM_LEVELS; l++) files += (uint64_t)db->vset.current->nfiles[l];
+  uint64_t snapshot = 256 + files * 160; /* a file record: ~100 bytes plus two keys */
+  return size >= (1u << 20) && size >= 8 * snapshot;
+}
+
 void db_maybe_roll_manifest(shale_db *db) {
-  if (wal_writer_size(db->vset.manifest) < db->manifest_roll_bytes) return;
+  if (!manifest_due(db)) return;
   pthread_mutex_lock(&db->mu);
   uint64_t number = db->next_file_number++;
   uint64_t next = db->next_file_number;
