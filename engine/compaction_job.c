@@ -78,22 +78,6 @@ static int add_clipped_range_dels(job *j, const void *hi, size_t hl) {
   return SHALE_OK;
 }
 
-static void meta_to_file(const sst_meta *m, file_meta *f) {
-  f->file_size = m->file_size;
-  f->entries = m->entries;
-  f->point_tombstones = m->point_tombstones;
-  f->range_tombstones = m->range_tombstones;
-  f->min_seq = m->min_seq;
-  f->max_seq = m->max_seq;
-  f->min_tomb_seq = m->min_tomb_seq;
-  f->max_tomb_seq = m->max_tomb_seq;
-  f->oldest_tomb_us = m->oldest_tomb_us;
-  f->newest_tomb_us = m->newest_tomb_us;
-  f->raw_bytes = m->raw_key_bytes + m->raw_value_bytes;
-  buf_append(&f->smallest, m->smallest.data, m->smallest.len);
-  buf_append(&f->largest, m->largest.data, m->largest.len);
-}
-
 /* Finishes the current output with its span ending at hi (NULL: unbounded). */
 static int finish_output(job *j, const void *hi, size_t hl) {
   int rc = add_clipped_range_dels(j, hi, hl);
@@ -118,7 +102,7 @@ static int finish_output(job *j, const void *hi, size_t hl) {
     return io_remove(path, j->errmsg);
   }
   file_meta *f = file_meta_new();
-  if (f) meta_to_file(&m, f), f->number = j->out_number;
+  if (f) file_meta_set_from_sst(f, &m), f->number = j->out_number;
   j->bytes_written += m.file_size;
   sst_meta_free(&m);
   rc = f && buf_ok(&f->smallest) && buf_ok(&f->largest)

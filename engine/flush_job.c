@@ -92,22 +92,6 @@ static int add_points(flush_ctx *c, sst_builder *b, char *errmsg) {
   return SHALE_OK;
 }
 
-static void meta_to_file(const sst_meta *m, file_meta *f) {
-  f->file_size = m->file_size;
-  f->entries = m->entries;
-  f->point_tombstones = m->point_tombstones;
-  f->range_tombstones = m->range_tombstones;
-  f->min_seq = m->min_seq;
-  f->max_seq = m->max_seq;
-  f->min_tomb_seq = m->min_tomb_seq;
-  f->max_tomb_seq = m->max_tomb_seq;
-  f->oldest_tomb_us = m->oldest_tomb_us;
-  f->newest_tomb_us = m->newest_tomb_us;
-  f->raw_bytes = m->raw_key_bytes + m->raw_value_bytes;
-  buf_append(&f->smallest, m->smallest.data, m->smallest.len);
-  buf_append(&f->largest, m->largest.data, m->largest.len);
-}
-
 sst_options db_sst_options(const shale_db *db) {
   sst_options o = {db->opt.block_size, db->opt.bloom_bits_per_key, db->opt.compression};
   return o;
@@ -133,7 +117,7 @@ static int write_table(flush_ctx *c, file_meta **out, char *errmsg) {
     return io_remove(path, errmsg);
   }
   file_meta *f = file_meta_new();
-  if (f) meta_to_file(&meta, f);
+  if (f) file_meta_set_from_sst(f, &meta);
   sst_meta_free(&meta);
   if (!f || !buf_ok(&f->smallest) || !buf_ok(&f->largest)) {
     if (f) file_meta_unref(f);

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "sstable/sst_format.h"
 #include "util/ikey.h"
 
 file_meta *file_meta_new(void) {
@@ -12,6 +13,24 @@ file_meta *file_meta_new(void) {
   buf_init(&f->smallest);
   buf_init(&f->largest);
   return f;
+}
+
+void file_meta_set_from_sst(file_meta *f, const sst_meta *m) {
+  f->file_size = m->file_size;
+  f->entries = m->entries;
+  f->point_tombstones = m->point_tombstones;
+  f->range_tombstones = m->range_tombstones;
+  f->min_seq = m->min_seq;
+  f->max_seq = m->max_seq;
+  f->min_tomb_seq = m->min_tomb_seq;
+  f->max_tomb_seq = m->max_tomb_seq;
+  f->oldest_tomb_us = m->oldest_tomb_us;
+  f->newest_tomb_us = m->newest_tomb_us;
+  f->raw_bytes = m->raw_key_bytes + m->raw_value_bytes;
+  buf_clear(&f->smallest);
+  buf_clear(&f->largest);
+  buf_append(&f->smallest, m->smallest.data, m->smallest.len);
+  buf_append(&f->largest, m->largest.data, m->largest.len);
 }
 
 void file_meta_ref(file_meta *f) { atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed); }

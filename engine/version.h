@@ -40,6 +40,9 @@ typedef struct file_reaper {
 } file_reaper;
 
 file_meta *file_meta_new(void);
+struct sst_meta;
+/* Copies a finished table's summary (sstable/sst_format.h) into f; check buf_ok on the keys. */
+void file_meta_set_from_sst(file_meta *f, const struct sst_meta *m);
 void file_meta_ref(file_meta *f);
 void file_meta_unref(file_meta *f);
 
