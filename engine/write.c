@@ -30,6 +30,7 @@ typedef struct insert_ctx {
 static int insert_one(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
                       const void *val, size_t vlen) {
   insert_ctx *c = arg;
+  if (kind != KIND_PUT && !c->now_us) c->now_us = clock_wall_us(); /* only deletes carry time */
   return memtable_add(c->mem, seq, kind, key, klen, val, vlen, kind == KIND_PUT ? 0 : c->now_us);
 }
 
@@ -65,7 +66,7 @@ static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *e
     }
     if (rc) return rc;
   }
-  insert_ctx c = {db->mem, clock_wall_us()};
+  insert_ctx c = {db->mem, 0};
   rc = batch_rep_iterate(rep->data, rep->len, insert_one, &c);
   if (rc) err_set(errmsg, rc, "memtable insert failed: %s", shale_strerror(rc));
   return rc;
