@@ -29,6 +29,7 @@ typedef struct job {
   version_edit edit;
   uint64_t bytes_written, dropped;
   uint64_t dropped_unread_bytes; /* inputs wholly under a range tombstone, never read */
+  int manifest_tried;            /* the edit may have reached the MANIFEST */
   uint64_t tomb_time_us;         /* oldest tombstone time of the inputs: ages never shrink */
   char *errmsg;
 } job;
@@ -248,6 +249,9 @@ static int install(job *j) {
   pthread_mutex_lock(&db->mu);
   uint64_t next_file = db->next_file_number;
   pthread_mutex_unlock(&db->mu);
+  /* From here the MANIFEST may name the outputs, even if this fails: keep them (the next
+   * open removes any the MANIFEST does not name). */
+  j->manifest_tried = 1;
   rc = vset_log_and_apply(&db->vset, &j->edit, next_file, &v, j->errmsg);
   pthread_mutex_lock(&db->mu);
   if (!rc) vset_install(&db->vset, &j->edit, v);
@@ -295,7 +299,7 @@ int compaction_run(shale_db *db, compaction *c, char *errmsg) {
   uint64_t start = clock_mono_us();
   int rc = run_unlocked(&j);
   if (!rc) rc = install(&j);
-  if (rc && !trivial_move(c)) cleanup_outputs(&j);
+  if (rc && !trivial_move(c) && !j.manifest_tried) cleanup_outputs(&j);
   if (j.in) j.in->ops->destroy(j.in);
   if (!rc) {
     atomic_fetch_add(&db->stats.compactions, 1);

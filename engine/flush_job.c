@@ -165,7 +165,8 @@ static int install(flush_ctx *c, file_meta *f, char *errmsg) {
   int rc = f ? edit_add_file(&e, 0, f) : SHALE_OK;
   pthread_mutex_lock(&db->manifest_mu);
   if (!rc) {
-    db->vset.log_number = c->next_log;
+    e.has_log = 1;
+    e.log_number = c->next_log; /* becomes the DB's log number only once installed */
     db->vset.last_seq = atomic_load(&db->last_seq);
     pthread_mutex_lock(&db->mu);
     uint64_t next_file = db->next_file_number;

@@ -170,8 +170,11 @@ int vset_write_snapshot(version_set *vs, uint64_t number, uint64_t next_file, ch
 
 int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, version **out,
                        char *errmsg) {
+  /* A flush sets its own log number; vs keeps the old one until the edit is installed, so
+   * a failed edit never leaks its log number into a later one (which would retire WALs
+   * whose data is in no table). */
+  if (!e->has_log) e->log_number = vs->log_number;
   e->has_log = e->has_next_file = e->has_last_seq = 1;
-  e->log_number = vs->log_number;
   e->next_file = next_file;
   e->last_seq = vs->last_seq;
   version *v;
@@ -202,6 +205,7 @@ void vset_install(version_set *vs, const version_edit *e, version *v) {
   }
   version_unref(vs->current);
   vs->current = v;
+  if (e->has_log && e->log_number > vs->log_number) vs->log_number = e->log_number;
 }
 
 int version_has_file(const version *v, int level, uint64_t number) {
