@@ -10,6 +10,7 @@
 
 #include "engine/batch.h"
 #include "engine/filename.h"
+#include "engine/test_hooks.h"
 #include "io/io.h"
 #include <stddef.h>
 #include "util/clock.h"
@@ -130,6 +131,7 @@ static void reap_table(file_reaper *r, uint64_t number) {
   filename_table(path, db->path, number);
   table_cache_evict(db->tcache, number);
   io_remove(path, NULL);
+  test_hook(db, HOOK_TABLE_DELETED);
 }
 
 static int version_has(const version *v, uint64_t number) {
@@ -183,6 +185,7 @@ static int replay_logs(shale_db *db, const numbers *logs, char *errmsg) {
 int db_recover(shale_db *db, char *errmsg) {
   numbers logs = {0};
   int exists = 0;
+  test_hooks_bridge_io();
   int rc = open_tables(db, errmsg);
   if (!rc) rc = vset_recover(&db->vset, &exists, errmsg);
   if (!rc) rc = list_logs(db, &logs, errmsg);

@@ -16,11 +16,18 @@ typedef enum test_hook_point {
   HOOK_COMPACTION_PICKED,
   HOOK_COMPACTION_OUTPUT_SYNCED,
   HOOK_COMPACTION_INSTALLED,
+  HOOK_MANIFEST_WRITTEN, /* a new MANIFEST synced; CURRENT not yet replaced */
+  HOOK_CURRENT_RENAMED,  /* CURRENT renamed into place; directory not yet synced */
+  HOOK_URING_COMPLETION, /* inside the io_uring writer's completion handling */
+  HOOK_TABLE_DELETED,    /* an obsolete table was unlinked */
 } test_hook_point;
 
 typedef void (*test_hook_fn)(shale_db *db, test_hook_point point);
 /* Set by tests; called from background threads (no DB lock held). */
 extern _Atomic(test_hook_fn) shale_test_hook;
+
+/* Routes the file layer's test points (io/io.h) to shale_test_hook; called at open. */
+void test_hooks_bridge_io(void);
 
 static inline void test_hook(shale_db *db, test_hook_point p) {
   test_hook_fn fn = atomic_load_explicit(&shale_test_hook, memory_order_acquire);

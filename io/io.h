@@ -5,6 +5,7 @@
 #ifndef SHALE_IO_IO_H
 #define SHALE_IO_IO_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,16 @@ int io_write_file_atomic(const char *dir, const char *name, const void *data, si
 int io_sync_dir(const char *dir, char *errmsg);
 /* unlink, reporting errors other than ENOENT */
 int io_remove(const char *path, char *errmsg);
+
+/* ---- test points ---- */
+/* Named moments inside the file layer where a test may stop the process (crash tests);
+ * one pointer load when unused. */
+enum io_point {
+  IO_POINT_RENAMED = 1,      /* io_write_file_atomic: renamed, directory not yet synced */
+  IO_POINT_URING_COMPLETION, /* io_uring writer: a completion taken, not yet handled */
+};
+typedef void (*io_point_fn)(int point);
+extern _Atomic(io_point_fn) io_test_point;
 
 /* ---- counters, for stats ---- */
 typedef struct io_stats {

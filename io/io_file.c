@@ -66,6 +66,8 @@ struct io_log {
   char *path;
 };
 
+_Atomic(io_point_fn) io_test_point;
+
 int io_log_open(const char *path, io_log **out, char *errmsg) {
   *out = NULL;
   io_log *l = calloc(1, sizeof *l);
@@ -263,6 +265,8 @@ int io_write_file_atomic(const char *dir, const char *name, const void *data, si
     rc = err_errno(errmsg, errno, "rename to", dst);
     goto fail;
   }
+  io_point_fn point = atomic_load_explicit(&io_test_point, memory_order_acquire);
+  if (point) point(IO_POINT_RENAMED);
   rc = io_sync_dir(dir, errmsg);
   goto out;
 fail:

@@ -189,6 +189,9 @@ static void reap_one(io_writer *w) {
     w->inflight = 0;
     return;
   }
+  io_point_fn point = atomic_load_explicit(&io_test_point, memory_order_acquire);
+  if (point) point(IO_POINT_URING_COMPLETION);
+
   void *ud = io_uring_cqe_get_data(cqe);
   int res = IOF_CQE(w->path, w->fd, ud == &w->fsync_tag, cqe->res);
   io_uring_cqe_seen(&w->ring, cqe);

@@ -36,6 +36,10 @@ static const char *const hook_names[] = {
     [HOOK_COMPACTION_PICKED] = "compaction_picked",
     [HOOK_COMPACTION_OUTPUT_SYNCED] = "compaction_output_synced",
     [HOOK_COMPACTION_INSTALLED] = "compaction_installed",
+    [HOOK_MANIFEST_WRITTEN] = "manifest_written",
+    [HOOK_CURRENT_RENAMED] = "current_renamed",
+    [HOOK_URING_COMPLETION] = "uring_completion",
+    [HOOK_TABLE_DELETED] = "table_deleted",
 };
 #define NHOOKS ((int)(sizeof hook_names / sizeof *hook_names))
 
