@@ -163,26 +163,26 @@ void shale_iter_seek_for_prev(shale_iter *it, const void *key, size_t klen) {
   resolve_backward(it);
 }
 
-void shale_iter_next(shale_iter *it) {
-  if (!it || !it->valid) return;
+/* Copies the user key being shown into it->key: the move about to start invalidates it. */
+static void remember_current_key(shale_iter *it) {
   const uint8_t *uk;
   size_t ul;
   uint64_t tr;
   cur_entry(it, &uk, &ul, &tr);
   buf_clear(&it->key);
   buf_append(&it->key, uk, ul);
+}
+
+void shale_iter_next(shale_iter *it) {
+  if (!it || !it->valid) return;
+  remember_current_key(it);
   it->merged->ops->next(it->merged);
   find_next_visible(it, 1);
 }
 
 void shale_iter_prev(shale_iter *it) {
   if (!it || !it->valid) return;
-  const uint8_t *uk;
-  size_t ul;
-  uint64_t tr;
-  cur_entry(it, &uk, &ul, &tr);
-  buf_clear(&it->key);
-  buf_append(&it->key, uk, ul);
+  remember_current_key(it);
   step_before_key(it);
   resolve_backward(it);
 }
