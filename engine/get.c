@@ -11,9 +11,7 @@
 
 /* Newest range tombstone in m covering key at or below seq (0 if none). */
 static uint64_t mem_range_cover(memtable *m, const void *key, size_t klen, uint64_t seq) {
-  memtable_stats st;
-  memtable_get_stats(m, &st);
-  if (!st.range_tombstones) return 0;
+  if (!memtable_range_count(m)) return 0;
   uint64_t best = 0;
   memtable_iter it;
   memtable_range_iter_init(&it, m);

@@ -200,6 +200,8 @@ size_t memtable_bytes(const memtable *m) { return arena_used(&m->arena) + sizeof
 
 uint64_t memtable_count(const memtable *m) { return ld(&m->st.entries); }
 
+uint64_t memtable_range_count(const memtable *m) { return ld(&m->st.range_tombstones); }
+
 static inline uint64_t min_or_zero(const _Atomic uint64_t *a) {
   uint64_t v = ld(a);
   return v == UINT64_MAX ? 0 : v;

@@ -40,6 +40,8 @@ int memtable_get(memtable *m, const void *key, size_t klen, uint64_t seq, unsign
 size_t memtable_bytes(const memtable *m);
 /* Entries added, point and range; any thread. */
 uint64_t memtable_count(const memtable *m);
+/* Range tombstones added; any thread (one relaxed load: gets test it on every lookup). */
+uint64_t memtable_range_count(const memtable *m);
 
 typedef struct memtable_stats {
   uint64_t entries, puts, tombstones, range_tombstones;
