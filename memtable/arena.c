@@ -1,18 +1,139 @@
 /* arena.c — blocks of ARENA_BLOCK_SIZE carved by a bump pointer. A request bigger than a
  * quarter block gets a block of its own, so large values neither waste the tail of the
- * current block nor force a new one for the small entries that follow. */
+ * current block nor force a new one for the small entries that follow. Shared blocks may
+ * come from, and go back to, an arena_pool. */
 #include "memtable/arena.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include "shale.h"
 
 struct arena_block {
   struct arena_block *next;
+  bool shared; /* ARENA_BLOCK_SIZE and aligned to it: may go back to a pool */
   /* the block's bytes follow, aligned for any type */
   _Alignas(16) uint8_t data[];
 };
 
-void arena_init(arena *a) {
+struct arena_pool {
+  pthread_mutex_t mu;
+  pthread_cond_t want; /* the stock fell below `ahead`, or stop */
+  struct arena_block *stock;
+  size_t count, ahead, cap;
+  uint64_t from_stock, allocated;
+  bool stop, has_thread;
+  pthread_t thread;
+};
+
+/* Shared blocks are aligned to their size so the kernel can back each with one huge page:
+ * skiplist searches jump randomly across the arena, and TLB misses would double their cost. */
+static struct arena_block *new_shared_block(void) {
+  struct arena_block *b = aligned_alloc(ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE);
+  if (!b) return NULL;
+#ifdef MADV_HUGEPAGE
+  madvise(b, ARENA_BLOCK_SIZE, MADV_HUGEPAGE); /* advisory: failure only costs speed */
+#endif
+  b->shared = true;
+  return b;
+}
+
+/* Takes the page faults (and the kernel's zeroing) now, on the pool's thread. */
+static void prefault(struct arena_block *b) {
+  volatile uint8_t *p = (volatile uint8_t *)b;
+  for (size_t off = 4096; off < ARENA_BLOCK_SIZE; off += 4096) p[off] = 0;
+}
+
+static void *pool_main(void *arg) {
+  arena_pool *p = arg;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    while (!p->stop && p->count >= p->ahead) pthread_cond_wait(&p->want, &p->mu);
+    if (p->stop) break;
+    pthread_mutex_unlock(&p->mu);
+    struct arena_block *b = new_shared_block();
+    if (b) prefault(b);
+    pthread_mutex_lock(&p->mu);
+    if (!b) break; /* out of memory: arenas allocate for themselves */
+    b->next = p->stock;
+    p->stock = b;
+    p->count++;
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+int arena_pool_new(size_t ahead, size_t cap, arena_pool **out) {
+  *out = NULL;
+  arena_pool *p = calloc(1, sizeof *p);
+  if (!p) return SHALE_NOMEM;
+  p->ahead = ahead < cap ? ahead : cap;
+  p->cap = cap;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->want, NULL);
+  /* Without the thread the pool still recycles blocks; a failed start only costs speed. */
+  p->has_thread = p->ahead && pthread_create(&p->thread, NULL, pool_main, p) == 0;
+  *out = p;
+  return SHALE_OK;
+}
+
+void arena_pool_free(arena_pool *p) {
+  if (!p) return;
+  pthread_mutex_lock(&p->mu);
+  p->stop = true;
+  pthread_cond_signal(&p->want);
+  pthread_mutex_unlock(&p->mu);
+  if (p->has_thread) pthread_join(p->thread, NULL);
+  while (p->stock) {
+    struct arena_block *next = p->stock->next;
+    free(p->stock);
+    p->stock = next;
+  }
+  pthread_cond_destroy(&p->want);
+  pthread_mutex_destroy(&p->mu);
+  free(p);
+}
+
+void arena_pool_stats(arena_pool *p, uint64_t *from_stock, uint64_t *allocated) {
+  pthread_mutex_lock(&p->mu);
+  if (from_stock) *from_stock = p->from_stock;
+  if (allocated) *allocated = p->allocated;
+  pthread_mutex_unlock(&p->mu);
+}
+
+static struct arena_block *pool_take(arena_pool *p) {
+  pthread_mutex_lock(&p->mu);
+  struct arena_block *b = p->stock;
+  if (b) {
+    p->stock = b->next;
+    p->count--;
+    p->from_stock++;
+  } else {
+    p->allocated++;
+  }
+  if (p->count < p->ahead) pthread_cond_signal(&p->want);
+  pthread_mutex_unlock(&p->mu);
+  return b ? b : new_shared_block();
+}
+
+/* Keeps b for the next arena if the pool has room; else frees it. */
+static void pool_give(arena_pool *p, struct arena_block *b) {
+  pthread_mutex_lock(&p->mu);
+  bool keep = p->count < p->cap;
+  if (keep) {
+    b->next = p->stock;
+    p->stock = b;
+    p->count++;
+  }
+  pthread_mutex_unlock(&p->mu);
+  if (!keep) free(b);
+}
+
+void arena_init_pooled(arena *a, arena_pool *pool) {
+  a->pool = pool;
   a->ptr = NULL;
   a->left = 0;
   a->blocks = NULL;
@@ -20,14 +141,19 @@ void arena_init(arena *a) {
   atomic_init(&a->used, 0);
 }
 
+void arena_init(arena *a) { arena_init_pooled(a, NULL); }
+
 void arena_destroy(arena *a) {
   struct arena_block *b = a->blocks;
   while (b) {
     struct arena_block *next = b->next;
-    free(b);
+    if (a->pool && b->shared)
+      pool_give(a->pool, b);
+    else
+      free(b);
     b = next;
   }
-  arena_init(a);
+  arena_init_pooled(a, a->pool);
 }
 
 /* Links a block of `total` bytes (header included) and counts it; returns its data. */
@@ -43,18 +169,14 @@ static uint8_t *link_block(arena *a, struct arena_block *b, size_t total) {
 static uint8_t *own_block(arena *a, size_t n) {
   if (n > SIZE_MAX - sizeof(struct arena_block)) return NULL;
   struct arena_block *b = malloc(sizeof(struct arena_block) + n);
-  return b ? link_block(a, b, sizeof(struct arena_block) + n) : NULL;
+  if (!b) return NULL;
+  b->shared = false;
+  return link_block(a, b, sizeof(struct arena_block) + n);
 }
 
-/* Shared blocks are aligned to their size so the kernel can back each with one huge page:
- * skiplist searches jump randomly across the arena, and TLB misses would double their cost. */
 static uint8_t *shared_block(arena *a) {
-  struct arena_block *b = aligned_alloc(ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE);
-  if (!b) return NULL;
-#ifdef MADV_HUGEPAGE
-  madvise(b, ARENA_BLOCK_SIZE, MADV_HUGEPAGE); /* advisory: failure only costs speed */
-#endif
-  return link_block(a, b, ARENA_BLOCK_SIZE);
+  struct arena_block *b = a->pool ? pool_take(a->pool) : new_shared_block();
+  return b ? link_block(a, b, ARENA_BLOCK_SIZE) : NULL;
 }
 
 static void count_used(arena *a, size_t n) {

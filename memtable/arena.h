@@ -13,8 +13,24 @@
 
 struct arena_block;
 
+/* A stock of shared blocks whose pages are already faulted in, for the arenas of one DB.
+ * A fresh 2 MiB block costs the writer a page fault and the kernel zeroing the page (15% of
+ * a sequential load); the pool's thread does that ahead of need on another core, and blocks
+ * of destroyed arenas come back to it instead of to malloc. Thread-safe. */
+typedef struct arena_pool arena_pool;
+
+/* Keeps up to `ahead` fresh blocks ready (0: no thread, reuse only) and holds at most `cap`
+ * blocks in all (reused ones included). Returns SHALE_OK or SHALE_NOMEM. */
+int arena_pool_new(size_t ahead, size_t cap, arena_pool **out);
+/* Stops the thread and frees every held block. REQUIRES: no arena still uses the pool. */
+void arena_pool_free(arena_pool *p);
+/* Blocks handed out from stock (prefaulted or reused), and blocks the arenas had to allocate
+ * themselves because the stock was empty. */
+void arena_pool_stats(arena_pool *p, uint64_t *from_stock, uint64_t *allocated);
+
 /* Not thread-safe except arena_usage: one writer allocates (the memtable's writer). */
 typedef struct arena {
+  arena_pool *pool;           /* NULL: blocks come from malloc and go back to free */
   uint8_t *ptr;               /* bump pointer in the current block */
   size_t left;                /* bytes left after ptr in the current block */
   struct arena_block *blocks; /* every block, newest first, freed by arena_destroy */
@@ -23,6 +39,8 @@ typedef struct arena {
 } arena;
 
 void arena_init(arena *a);
+/* As arena_init, taking shared blocks from pool and returning them there (pool may be NULL). */
+void arena_init_pooled(arena *a, arena_pool *pool);
 void arena_destroy(arena *a);
 
 /* Returns n bytes aligned to align (a power of two <= 16), or NULL when malloc fails or the

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "memtable/arena.h"
+#include "shale.h"
 #include "memtable/skiplist.h"
 #include "shale.h"
 #include "testutil.h"
@@ -55,6 +56,43 @@ static void test_arena(void **state) {
   assert_non_null(arena_alloc(&a, 10));
   arena_destroy(&a);
   assert_int_equal(arena_usage(&a), 0);
+}
+
+/* Blocks come from the pool's stock, go back to it, and large requests stay private. */
+static void test_arena_pool(void **state) {
+  (void)state;
+  arena_pool *pool;
+  assert_int_equal(arena_pool_new(2, 4, &pool), SHALE_OK);
+  for (int round = 0; round < 3; round++) {
+    arena a;
+    arena_init_pooled(&a, pool);
+    for (int i = 0; i < 18; i++) { /* three per block: six shared blocks, more than kept */
+      uint8_t *p = arena_alloc_aligned(&a, ARENA_BLOCK_SIZE / 4, 16);
+      assert_non_null(p);
+      memset(p, round, ARENA_BLOCK_SIZE / 4);
+    }
+    uint8_t *big = arena_alloc_aligned(&a, 3 * ARENA_BLOCK_SIZE, 16);
+    assert_non_null(big);
+    memset(big, 2, 3 * ARENA_BLOCK_SIZE);
+    arena_destroy(&a);
+  }
+  uint64_t from_stock, allocated;
+  arena_pool_stats(pool, &from_stock, &allocated);
+  assert_int_equal(from_stock + allocated, 3 * 6);
+  assert_true(from_stock >= 2 * 4); /* rounds 2 and 3 start on the 4 blocks kept back */
+  arena_pool_free(pool);
+  /* a pool without a thread only recycles */
+  assert_int_equal(arena_pool_new(0, 1, &pool), SHALE_OK);
+  arena a;
+  arena_init_pooled(&a, pool);
+  assert_non_null(arena_alloc(&a, 100));
+  arena_destroy(&a);
+  assert_non_null(arena_alloc(&a, 100)); /* the destroyed arena is usable again */
+  arena_destroy(&a);
+  arena_pool_stats(pool, &from_stock, &allocated);
+  assert_int_equal(from_stock, 1);
+  assert_int_equal(allocated, 1);
+  arena_pool_free(pool);
 }
 
 typedef struct rkey {
@@ -266,6 +304,7 @@ static void test_concurrent_readers(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_arena),
+      cmocka_unit_test(test_arena_pool),
       cmocka_unit_test(test_order_random),
       cmocka_unit_test(test_shadow_flag),
       cmocka_unit_test(test_concurrent_readers),
