@@ -7,29 +7,13 @@
 
 #include "engine/db_impl.h"
 #include "engine/lookup.h"
+#include "engine/mem_rdel.h"
 #include "util/ikey.h"
-
-/* Newest range tombstone in m covering key at or below seq (0 if none). */
-static uint64_t mem_range_cover(memtable *m, const void *key, size_t klen, uint64_t seq) {
-  if (!memtable_range_count(m)) return 0;
-  uint64_t best = 0;
-  memtable_iter it;
-  memtable_range_iter_init(&it, m);
-  for (memtable_iter_seek_first(&it); memtable_iter_valid(&it); memtable_iter_next(&it)) {
-    size_t blen, elen;
-    const uint8_t *b = memtable_iter_key(&it, &blen);
-    const void *e = memtable_iter_value(&it, &elen);
-    blen -= IKEY_TRAILER;
-    if (ukey_compare(b, blen, key, klen) > 0) break; /* sorted by begin */
-    uint64_t s = ikey_seq(get_fixed64(b + blen));
-    if (s <= seq && s > best && ukey_compare(key, klen, e, elen) < 0) best = s;
-  }
-  return best;
-}
 
 /* Searches one memtable. Returns 1 when the search is decided (found or deleted). */
 static int mem_lookup(memtable *m, lookup *lk) {
-  uint64_t cover = mem_range_cover(m, lk->key, lk->klen, lk->seq);
+  /* one relaxed load when m holds no range tombstone: the common case stays this cheap */
+  uint64_t cover = memtable_range_count(m) ? mem_rdel_cover(m, lk->key, lk->klen, lk->seq) : 0;
   if (cover > lk->cover_seq) lk->cover_seq = cover;
   unsigned kind;
   const void *v;

@@ -1,10 +1,12 @@
 /* memtable.c — entries and statistics of the write buffer. An entry is one skiplist node:
- * internal key, varint value length, value, and for tombstones the 8-byte LE wall time of
- * the delete. Statistics are plain counters kept by the single writer and published with
- * relaxed atomics, so flush scheduling and stats can read them without a lock. */
+ * internal key, varint value length, value; for tombstones the 8-byte LE wall time of the
+ * delete, and for range tombstones then a link to the one added before. Statistics are plain
+ * counters kept by the single writer and published with relaxed atomics, so flush scheduling
+ * and stats can read them without a lock. */
 #include "memtable/memtable.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "shale.h"
 #include "util/checksum.h"
@@ -21,6 +23,11 @@ struct memtable {
   arena arena; /* both skiplists allocate here: one writer serializes them */
   skiplist points, ranges;
   _Atomic(memtable *) next;
+  /* Newest range tombstone; each links the one added before it (range_older). Stored with
+   * release by the writer after the skiplist insert, so a reader that sees a sequence sees
+   * every range tombstone at or below it on this list. */
+  _Atomic(sl_node *) range_newest;
+  _Atomic(memtable_aux *) aux; /* set once (compare-and-swap); destroyed with m */
   _Atomic int sealed;
   _Atomic uint64_t log_number;
   mt_counters st;
@@ -104,6 +111,8 @@ int memtable_new_sized(memtable **out, size_t expected_bytes) {
       skiplist_init(&m->ranges, &m->arena) != SHALE_OK)
     goto fail;
   atomic_init(&m->next, NULL);
+  atomic_init(&m->range_newest, NULL);
+  atomic_init(&m->aux, NULL);
   atomic_init(&m->sealed, 0);
   atomic_init(&m->log_number, 0);
   counters_init(&m->st);
@@ -122,6 +131,8 @@ void memtable_ref(memtable *m) { atomic_fetch_add_explicit(&m->refs, 1, memory_o
 void memtable_unref(memtable *m) {
   /* acq_rel: every holder's reads happen before the free by whoever drops the last ref */
   if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1) return;
+  memtable_aux *aux = atomic_load_explicit(&m->aux, memory_order_acquire);
+  if (aux) aux->destroy(aux); /* before the arena: it may point into it */
   arena_destroy(&m->arena);
   free((void *)m->bloom);
   free(m);
@@ -152,7 +163,8 @@ int memtable_add(memtable *m, uint64_t seq, unsigned kind, const void *key, size
   if (kind != KIND_PUT && kind != KIND_DEL && kind != KIND_RANGE_DEL) return SHALE_INVALID;
   if (klen > UINT32_MAX - IKEY_TRAILER) return SHALE_INVALID;
   int tomb = kind != KIND_PUT;
-  size_t extra = varint_length(vlen) + (tomb ? 8 : 0);
+  size_t extra =
+      varint_length(vlen) + (tomb ? 8 : 0) + (kind == KIND_RANGE_DEL ? sizeof(sl_node *) : 0);
   if (vlen > SIZE_MAX - extra) return SHALE_NOMEM;
   skiplist *s = kind == KIND_RANGE_DEL ? &m->ranges : &m->points;
   sl_node *n = skiplist_node_new(s, klen + IKEY_TRAILER, extra + vlen);
@@ -167,8 +179,13 @@ int memtable_add(memtable *m, uint64_t seq, unsigned kind, const void *key, size
     put_fixed64(p + vlen, now_us);
     n->flags = SL_DIRTY | SL_TIME;
   }
+  if (kind == KIND_RANGE_DEL) { /* link the previous one; the writer's own field: relaxed */
+    sl_node *older = atomic_load_explicit(&m->range_newest, memory_order_relaxed);
+    memcpy(p + vlen + 8, &older, sizeof older);
+  }
   if (m->bloom && kind != KIND_RANGE_DEL) bloom_add(m, key, klen);
   skiplist_insert(s, n);
+  if (kind == KIND_RANGE_DEL) atomic_store_explicit(&m->range_newest, n, memory_order_release);
   account(m, seq, kind, klen, vlen, now_us, n->flags & SL_DIRTY);
   return SHALE_OK;
 }
@@ -222,6 +239,38 @@ void memtable_get_stats(const memtable *m, memtable_stats *out) {
   out->newest_tomb_us = ld(&c->newest_tomb_us);
   out->key_bytes = ld(&c->key_bytes);
   out->value_bytes = ld(&c->value_bytes);
+}
+
+const sl_node *memtable_range_newest(const memtable *m) {
+  return atomic_load_explicit(&((memtable *)m)->range_newest, memory_order_acquire);
+}
+
+const sl_node *memtable_range_older(const sl_node *t) {
+  size_t vlen;
+  const uint8_t *v = node_value(t, &vlen);
+  const sl_node *older;
+  memcpy(&older, v + vlen + 8, sizeof older); /* written before t was published */
+  return older;
+}
+
+void memtable_range_tomb(const sl_node *t, const uint8_t **begin, size_t *blen, const void **end,
+                         size_t *elen, uint64_t *seq) {
+  *begin = sl_node_key(t);
+  *blen = sl_node_ukey_len(t);
+  *seq = ikey_seq(sl_node_trailer(t));
+  *end = node_value(t, elen);
+}
+
+memtable_aux *memtable_aux_get(const memtable *m) {
+  return atomic_load_explicit(&((memtable *)m)->aux, memory_order_acquire);
+}
+
+memtable_aux *memtable_aux_publish(memtable *m, memtable_aux *aux) {
+  memtable_aux *expected = NULL;
+  if (atomic_compare_exchange_strong_explicit(&m->aux, &expected, aux, memory_order_acq_rel,
+                                              memory_order_acquire))
+    return aux;
+  return expected;
 }
 
 void memtable_seal(memtable *m, memtable *older) {

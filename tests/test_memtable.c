@@ -1,6 +1,7 @@
 /* test_memtable.c — the memtable's contract: tombstones shadow older puts, reads see only
  * sequences at or below theirs, dirty bits and tombstone statistics are exact, range
- * tombstones live apart, large values fit, and gets race one writer safely. */
+ * tombstones live apart (and are listed in the order added), large values fit, and gets race
+ * one writer safely. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -275,6 +276,60 @@ static void test_chain_and_refs(void **state) {
   memtable_unref(old);
 }
 
+/* Range tombstones are also listed newest first, in the order added; the aux slot is set
+ * once and destroyed with the memtable. */
+typedef struct test_aux {
+  memtable_aux base;
+  int *destroyed;
+} test_aux;
+
+static void test_aux_destroy(memtable_aux *a) { ++*((test_aux *)a)->destroyed; }
+
+static void test_range_list_and_aux(void **state) {
+  (void)state;
+  memtable *m = mt_new();
+  assert_null(memtable_range_newest(m));
+  static const struct {
+    const char *b, *e;
+    uint64_t seq;
+  } add[] = {{"m", "q", 5}, {"a", "c", 6}, {"x", "zz", 7}, {"a", "b", 9}};
+  for (size_t i = 0; i < 4; i++) {
+    put(m, add[i].seq - 1 + 100, add[i].b, "point entries stay off the list");
+    assert_int_equal(memtable_add(m, add[i].seq, KIND_RANGE_DEL, add[i].b, strlen(add[i].b),
+                                  add[i].e, strlen(add[i].e), 1000 + i),
+                     SHALE_OK);
+  }
+  size_t i = 4;
+  for (const sl_node *t = memtable_range_newest(m); t; t = memtable_range_older(t)) {
+    assert_true(i > 0);
+    i--;
+    const uint8_t *b;
+    const void *e;
+    size_t bl, el;
+    uint64_t seq;
+    memtable_range_tomb(t, &b, &bl, &e, &el, &seq);
+    assert_int_equal(bl, strlen(add[i].b));
+    assert_memory_equal(b, add[i].b, bl);
+    assert_int_equal(el, strlen(add[i].e));
+    assert_memory_equal(e, add[i].e, el);
+    assert_int_equal(seq, add[i].seq);
+  }
+  assert_int_equal(i, 0);
+  assert_int_equal(memtable_range_count(m), 4);
+
+  int destroyed = 0;
+  test_aux a = {{test_aux_destroy}, &destroyed}, b = {{test_aux_destroy}, &destroyed};
+  assert_null(memtable_aux_get(m));
+  assert_ptr_equal(memtable_aux_publish(m, &a.base), &a.base);
+  assert_ptr_equal(memtable_aux_publish(m, &b.base), &a.base); /* set once */
+  assert_ptr_equal(memtable_aux_get(m), &a.base);
+  memtable_ref(m);
+  memtable_unref(m);
+  assert_int_equal(destroyed, 0);
+  memtable_unref(m);
+  assert_int_equal(destroyed, 1); /* the last reference destroys what the slot holds */
+}
+
 /* One writer, one reader doing gets at the last published sequence: every key published
  * before the read must be found with its value. Meant for TSan as much as for the result. */
 enum { RN = 20000 };
@@ -336,6 +391,7 @@ int main(void) {
       cmocka_unit_test(test_stats_and_dirty_bits), cmocka_unit_test(test_range_tombstones_apart),
       cmocka_unit_test(test_iterate_both_ways),    cmocka_unit_test(test_large_values_and_limits),
       cmocka_unit_test(test_chain_and_refs),       cmocka_unit_test(test_concurrent_gets),
+      cmocka_unit_test(test_range_list_and_aux),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * opens a DB, writes, flushes, compacts and iterates. Every failure must come back as an error
  * (or be absorbed), never a crash or a leak (LeakSanitizer in ASan builds), and the DB must
  * hold every acknowledged write after a reopen without faults. The library's calls to malloc,
- * calloc and realloc reach the wrappers below through the linker's --wrap. */
+ * calloc and realloc reach the wrappers below through the linker's --wrap. A second sweep
+ * fails the allocations of the memtable's range-tombstone index under gets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/mem_rdel.h"
+#include "memtable/memtable.h"
 #include "shale.h"
 #include "testutil.h"
+#include "util/ikey.h"
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t s);
@@ -125,7 +129,58 @@ static void test_oom_sweep(void **state) {
       points, hit);
 }
 
+/* Gets build a memtable's range-tombstone index (engine/mem_rdel.c) as tombstones arrive;
+ * when one of its allocations fails, gets must still answer right (they scan instead) and
+ * nothing may leak. Tombstone i covers [r(i), r(i + 5)) at sequence i + 1. */
+static void test_oom_range_index(void **state) {
+  (void)state;
+  enum { ROUNDS = 6, PER_ROUND = 40, QUERIES = 25, KEYS_R = ROUNDS * PER_ROUND + 10 };
+  long hit = 0;
+  for (long n = 1; n <= 80; n++) {
+    memtable *m;
+    assert_int_equal(memtable_new(&m), SHALE_OK);
+    long before = atomic_load(&failures);
+    char b[16], e[16];
+    int added = 0;
+    long left = n; /* the countdown runs across rounds, paused while the test itself works */
+    for (int r = 0; r < ROUNDS; r++) {
+      for (int j = 0; j < PER_ROUND; j++, added++) {
+        int bl = snprintf(b, sizeof b, "r%04d", added),
+            el = snprintf(e, sizeof e, "r%04d", added + 5);
+        assert_int_equal(
+            memtable_add(m, (uint64_t)added + 1, KIND_RANGE_DEL, b, (size_t)bl, e, (size_t)el, 1),
+            SHALE_OK);
+      }
+      uint64_t got[QUERIES];
+      int keys[QUERIES];
+      uint64_t seqs[QUERIES];
+      atomic_store(&fail_countdown, left); /* only the gets allocate while it runs */
+      for (int q = 0; q < QUERIES; q++) {
+        keys[q] = (q * 37 + r * 11) % KEYS_R;
+        seqs[q] = q % 3 ? SEQ_MAX : (uint64_t)(q * 7 % (added + 1));
+        int kl = snprintf(b, sizeof b, "r%04d", keys[q]);
+        got[q] = mem_rdel_cover(m, b, (size_t)kl, seqs[q]);
+      }
+      left = atomic_exchange(&fail_countdown, 0);
+      for (int q = 0; q < QUERIES; q++) {
+        uint64_t want = 0;
+        for (int i = 0; i < added; i++)
+          if (i <= keys[q] && keys[q] < i + 5 && (uint64_t)i + 1 <= seqs[q]) want = (uint64_t)i + 1;
+        if (got[q] != want)
+          fail_msg("fault at allocation %ld: cover(r%04d, seq %llu) = %llu, want %llu", n, keys[q],
+                   (unsigned long long)seqs[q], (unsigned long long)got[q],
+                   (unsigned long long)want);
+      }
+    }
+    if (atomic_load(&failures) > before) hit++;
+    memtable_unref(m);
+  }
+  printf("range-tombstone index: %ld of 80 allocation points failed, every answer right\n", hit);
+  assert_true(hit > 3);
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_oom_sweep)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_oom_sweep),
+                                     cmocka_unit_test(test_oom_range_index)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
