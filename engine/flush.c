@@ -18,7 +18,8 @@ int db_seal_memtable(shale_db *db, char *errmsg) {
   /* The new WAL's name must be durable before a SYNC write in it is acknowledged, and the
    * sealed WAL's tail before any later write: else a power loss could keep a newer synced
    * write and lose older ones (a hole in the history). */
-  if ((rc = wal_writer_open(path, number, &wal, errmsg)) || (rc = io_sync_dir(db->path, errmsg)) ||
+  if ((rc = wal_writer_open_mapped(path, number, &wal, errmsg)) ||
+      (rc = io_sync_dir(db->path, errmsg)) ||
       (db->wal && (rc = wal_writer_sync(db->wal, errmsg)))) {
     if (wal) wal_writer_close(wal, NULL);
     memtable_unref(fresh);

@@ -117,7 +117,7 @@ static int start_wal(shale_db *db, char *errmsg) {
   char path[FILENAME_MAX_LEN];
   uint64_t n = db->next_file_number++;
   filename_log(path, db->path, n);
-  int rc = wal_writer_open(path, n, &db->wal, errmsg);
+  int rc = wal_writer_open_mapped(path, n, &db->wal, errmsg);
   if (!rc) rc = io_sync_dir(db->path, errmsg); /* its name durable before SYNC writes */
   if (rc) return rc;
   db->log_number = n;

@@ -33,6 +33,11 @@ void io_writer_abort(io_writer *w);
  * (SHALE_IOERR): the file may end in a torn write, and nothing may be appended after it. */
 typedef struct io_log io_log;
 int io_log_open(const char *path, io_log **l, char *errmsg); /* create or truncate */
+/* As io_log_open, but appends are copies into a shared mapping of preallocated space (no
+ * system call per append; as durable against a process crash as write(2)), unless mapping
+ * is off (SHALE_IO=pwrite or SHALE_MMAP=0). Until io_log_close trims it, the file ends in
+ * zeros. */
+int io_log_open_mapped(const char *path, io_log **l, char *errmsg);
 int io_log_append(io_log *l, const void *data, size_t len, char *errmsg);
 int io_log_sync(io_log *l, char *errmsg); /* fdatasync */
 uint64_t io_log_size(const io_log *l);
@@ -45,6 +50,11 @@ uint64_t io_reader_size(const io_reader *r);
 /* Reads exactly len bytes at off into dst; a short read is SHALE_CORRUPTION (truncated file). */
 int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errmsg);
 void io_reader_close(io_reader *r);
+/* Maps the whole file read-only and returns its bytes, or NULL when mapping is off
+ * (SHALE_IO=pwrite or SHALE_MMAP=0), the file is empty, or mmap fails: callers then use
+ * io_reader_read. Mapped reads skip a system call and a copy per block; they rely on the
+ * file never shrinking while open (tables are immutable). Call once, before sharing r. */
+const uint8_t *io_reader_map(io_reader *r);
 
 /* ---- whole files and directories ---- */
 int io_read_file(const char *path, buf *out, char *errmsg);
@@ -69,6 +79,7 @@ extern _Atomic(io_point_fn) io_test_point;
 typedef struct io_stats {
   uint64_t uring_writers, fallback_writers; /* writers opened on each path */
   uint64_t bytes_written, writes, fsyncs, bytes_read, reads;
+  uint64_t mapped_files; /* readers mapped by io_reader_map */
 } io_stats;
 void io_stats_get(io_stats *out);
 /* 1 when the io_uring path is in use, 0 when the pwrite fallback is (forced or refused):

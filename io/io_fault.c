@@ -266,6 +266,12 @@ ssize_t io_fault_pread(int fd, void *p, size_t len, off_t off) {
   return pread(fd, p, len, off);
 }
 
+/* Returns an errno value, as posix_fallocate does. */
+int io_fault_fallocate(int fd, off_t off, off_t len) {
+  int e = io_fault_hit(IO_FAULT_WRITE);
+  return e ? e : posix_fallocate(fd, off, len);
+}
+
 int io_fault_fsync(int fd, const char *path, int data_only) {
   int e = io_fault_hit(IO_FAULT_SYNC);
   if (e) {

@@ -18,7 +18,8 @@
  * and a URING op. */
 typedef enum io_fault_kind {
   IO_FAULT_OPEN,    /* open/create of a file: logs, table writers, readers, CURRENT's temp */
-  IO_FAULT_WRITE,   /* write(2), pwrite(2), an io_uring write completion */
+  IO_FAULT_WRITE,   /* write(2), pwrite(2), an io_uring write completion, a mapped log's
+                     * fallocate of its next window */
   IO_FAULT_SYNC,    /* fsync/fdatasync of a file, an io_uring fdatasync completion */
   IO_FAULT_RENAME,  /* rename(2) (CURRENT's atomic replace) */
   IO_FAULT_READ,    /* pread(2) of io_reader */
@@ -94,6 +95,7 @@ int io_fault_open(const char *path, int flags, int mode);
 ssize_t io_fault_write(int fd, const void *p, size_t len);
 ssize_t io_fault_pwrite(int fd, const void *p, size_t len, off_t off);
 ssize_t io_fault_pread(int fd, void *p, size_t len, off_t off);
+int io_fault_fallocate(int fd, off_t off, off_t len);
 int io_fault_fsync(int fd, const char *path, int data_only);
 int io_fault_dir_fsync(int fd, const char *dir);
 int io_fault_rename(const char *from, const char *to);
@@ -104,6 +106,7 @@ int io_fault_cqe(const char *path, int fd, int is_fsync, int res);
 #define IOF_WRITE(fd, p, len) io_fault_write(fd, p, len)
 #define IOF_PWRITE(fd, p, len, off) io_fault_pwrite(fd, p, len, off)
 #define IOF_PREAD(fd, p, len, off) io_fault_pread(fd, p, len, off)
+#define IOF_FALLOCATE(fd, off, len) io_fault_fallocate(fd, off, len)
 #define IOF_FSYNC(fd, path) io_fault_fsync(fd, path, 0)
 #define IOF_FDATASYNC(fd, path) io_fault_fsync(fd, path, 1)
 #define IOF_DIR_FSYNC(fd, dir) io_fault_dir_fsync(fd, dir)
@@ -115,6 +118,7 @@ int io_fault_cqe(const char *path, int fd, int is_fsync, int res);
 #define IOF_WRITE(fd, p, len) write(fd, p, len)
 #define IOF_PWRITE(fd, p, len, off) pwrite(fd, p, len, off)
 #define IOF_PREAD(fd, p, len, off) pread(fd, p, len, off)
+#define IOF_FALLOCATE(fd, off, len) posix_fallocate(fd, off, len)
 #define IOF_FSYNC(fd, path) fsync(fd)
 #define IOF_FDATASYNC(fd, path) fdatasync(fd)
 #define IOF_DIR_FSYNC(fd, dir) fsync(fd)

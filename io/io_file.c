@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@ void io_stats_get(io_stats *out) {
   out->fsyncs = atomic_load_explicit(&io_ctr.fsyncs, memory_order_relaxed);
   out->bytes_read = atomic_load_explicit(&io_ctr.bytes_read, memory_order_relaxed);
   out->reads = atomic_load_explicit(&io_ctr.reads, memory_order_relaxed);
+  out->mapped_files = atomic_load_explicit(&io_ctr.mapped_files, memory_order_relaxed);
 }
 
 /* Writes all of data at the fd's offset, retrying on EINTR and short writes. Returns 0 or an
@@ -46,6 +49,8 @@ static int write_all(int fd, const void *data, size_t len) {
   return 0;
 }
 
+static int mapping_allowed(void);
+
 static char *dup_path(const char *path) {
   size_t n = strlen(path) + 1;
   char *p = malloc(n);
@@ -64,11 +69,30 @@ struct io_log {
   _Atomic uint64_t size;
   _Atomic int failed;
   char *path;
+  bool mapped;     /* appends are copies into a shared mapping, not write(2) */
+  uint8_t *window; /* window_len mapped bytes at file offset window_off, or NULL */
+  uint64_t window_off, window_len;
+  uint64_t reserved; /* file length allocated so far; the bytes past size are zeros */
 };
+
+/* A mapped log grows a window at a time: one fallocate and one mmap per window instead of a
+ * write(2) per record. Windows double from 64 KiB to 4 MiB, so a small log stays small. */
+#define LOG_WINDOW_MIN ((uint64_t)64 << 10)
+#define LOG_WINDOW_MAX ((uint64_t)4 << 20)
 
 _Atomic(io_point_fn) io_test_point;
 
+static int log_open(const char *path, bool mapped, io_log **out, char *errmsg);
+
 int io_log_open(const char *path, io_log **out, char *errmsg) {
+  return log_open(path, false, out, errmsg);
+}
+
+int io_log_open_mapped(const char *path, io_log **out, char *errmsg) {
+  return log_open(path, mapping_allowed(), out, errmsg);
+}
+
+static int log_open(const char *path, bool mapped, io_log **out, char *errmsg) {
   *out = NULL;
   io_log *l = calloc(1, sizeof *l);
   char *p = dup_path(path);
@@ -77,7 +101,8 @@ int io_log_open(const char *path, io_log **out, char *errmsg) {
     free(p);
     return err_set(errmsg, SHALE_NOMEM, "open log %s: out of memory", path);
   }
-  int fd = IOF_OPEN(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  /* a shared writable mapping needs the descriptor open for reading too */
+  int fd = IOF_OPEN(path, (mapped ? O_RDWR : O_WRONLY) | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     int rc = err_errno(errmsg, errno, "open log", path);
     free(l);
@@ -85,16 +110,63 @@ int io_log_open(const char *path, io_log **out, char *errmsg) {
     return rc;
   }
   l->fd = fd;
+  l->mapped = mapped;
   l->path = p;
   *out = l;
   return SHALE_OK;
+}
+
+/* Allocates the file's blocks up to end: a store into a mapped hole on a full disk would be
+ * SIGBUS, while fallocate reports ENOSPC. Returns 0 or an errno value. */
+static int reserve(io_log *l, uint64_t end) {
+  if (end <= l->reserved) return 0;
+  int e = IOF_FALLOCATE(l->fd, (off_t)l->reserved, (off_t)(end - l->reserved));
+  if (!e) l->reserved = end;
+  return e;
+}
+
+/* Maps a window starting at the page holding file offset off (the log's end). On a nearly
+ * full disk a smaller window is tried before giving up. Returns 0 or an errno value. */
+static int map_window(io_log *l, uint64_t off) {
+  if (l->window) munmap(l->window, l->window_len);
+  l->window = NULL;
+  uint64_t start = off - off % 4096, len = l->window_len * 2;
+  if (len < LOG_WINDOW_MIN) len = LOG_WINDOW_MIN;
+  if (len > LOG_WINDOW_MAX) len = LOG_WINDOW_MAX;
+  int e = reserve(l, start + len);
+  if (e == ENOSPC && len > LOG_WINDOW_MIN) e = reserve(l, start + (len = LOG_WINDOW_MIN));
+  if (e) return e;
+  void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, l->fd, (off_t)start);
+  if (m == MAP_FAILED) return errno;
+  l->window = m;
+  l->window_off = start;
+  l->window_len = len;
+  return 0;
+}
+
+/* The copy lands in the page cache, so like write(2) it survives a crash of the process. */
+static int mapped_append(io_log *l, const uint8_t *p, size_t len) {
+  uint64_t size = atomic_load_explicit(&l->size, memory_order_relaxed);
+  while (len) {
+    if (!l->window || size >= l->window_off + l->window_len) {
+      int e = map_window(l, size);
+      if (e) return e;
+    }
+    size_t room = (size_t)(l->window_off + l->window_len - size), n = len < room ? len : room;
+    memcpy(l->window + (size - l->window_off), p, n);
+    p += n;
+    len -= n;
+    size += n;
+    io_count(&io_ctr.bytes_written, n);
+  }
+  return 0;
 }
 
 int io_log_append(io_log *l, const void *data, size_t len, char *errmsg) {
   if (atomic_load(&l->failed))
     return err_set(errmsg, SHALE_IOERR, "append to log %s: refused after an earlier write error",
                    l->path);
-  int e = write_all(l->fd, data, len);
+  int e = l->mapped ? mapped_append(l, data, len) : write_all(l->fd, data, len);
   if (e) {
     atomic_store(&l->failed, 1);
     return err_errno(errmsg, e, "append to log", l->path);
@@ -123,7 +195,12 @@ uint64_t io_log_size(const io_log *l) {
 int io_log_close(io_log *l, char *errmsg) {
   if (!l) return SHALE_OK;
   int rc = SHALE_OK;
-  if (close(l->fd) != 0) rc = err_errno(errmsg, errno, "close log", l->path);
+  if (l->window) munmap(l->window, l->window_len);
+  /* Trim the zeros of the last window; a crash before this leaves them, and readers take a
+   * zero-filled tail for the end of the log. */
+  if (l->reserved && ftruncate(l->fd, (off_t)io_log_size(l)) != 0)
+    rc = err_errno(errmsg, errno, "truncate log", l->path);
+  if (close(l->fd) != 0 && rc == SHALE_OK) rc = err_errno(errmsg, errno, "close log", l->path);
   free(l->path);
   free(l);
   return rc;
@@ -134,6 +211,7 @@ struct io_reader {
   int fd;
   uint64_t size;
   char *path;
+  uint8_t *map; /* NULL: not mapped */
 };
 
 int io_reader_open(const char *path, io_reader **out, char *errmsg) {
@@ -193,8 +271,23 @@ int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errm
   return SHALE_OK;
 }
 
+static int mapping_allowed(void) {
+  const char *io = getenv("SHALE_IO"), *m = getenv("SHALE_MMAP");
+  return !(io && strcmp(io, "pwrite") == 0) && !(m && strcmp(m, "0") == 0);
+}
+
+const uint8_t *io_reader_map(io_reader *r) {
+  if (r->map || !r->size || r->size > SIZE_MAX || !mapping_allowed()) return r->map;
+  void *p = mmap(NULL, (size_t)r->size, PROT_READ, MAP_SHARED, r->fd, 0);
+  if (p == MAP_FAILED) return NULL;
+  r->map = p;
+  io_count(&io_ctr.mapped_files, 1);
+  return r->map;
+}
+
 void io_reader_close(io_reader *r) {
   if (!r) return;
+  if (r->map) munmap(r->map, (size_t)r->size);
   close(r->fd);
   free(r->path);
   free(r);

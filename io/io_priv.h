@@ -8,7 +8,7 @@
 
 typedef struct io_counters {
   _Atomic uint64_t uring_writers, fallback_writers;
-  _Atomic uint64_t bytes_written, writes, fsyncs, bytes_read, reads;
+  _Atomic uint64_t bytes_written, writes, fsyncs, bytes_read, reads, mapped_files;
 } io_counters;
 
 extern io_counters io_ctr;

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "util/checksum.h"
@@ -288,6 +291,56 @@ static void test_zero_tail(void **state) {
   free(path);
 }
 
+/* A mapped WAL: records past several windows, the writer killed without closing (the file
+ * ends in preallocated zeros), every record read back; after a clean close the file is
+ * trimmed to its records. */
+static void test_mapped_log(void **state) {
+  char *path = tu_path(*state, "m.log");
+  size_t lens[MAX_RECS], n = 0;
+  for (; n < MAX_RECS; n++) lens[n] = 3000 + n * 1013 % 70000; /* ~2 MiB: several windows */
+  logspec spec = {.n = n};
+  for (int crash = 1; crash >= 0; crash--) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      char err[ERRMSG_SIZE];
+      wal_writer *w;
+      if (wal_writer_open_mapped(path, 9, &w, err)) _exit(2);
+      for (size_t i = 0; i < n; i++) {
+        uint8_t *p = make_rec(i, lens[i]);
+        if (wal_writer_add(w, p, lens[i], err)) _exit(3);
+        free(p);
+      }
+      if (crash) raise(SIGKILL); /* no close: nothing trims the zeros */
+      _exit(wal_writer_close(w, err) ? 4 : 0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(crash ? WIFSIGNALED(st) : WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    for (size_t i = 0; i < n; i++) spec.len[i] = lens[i];
+    int rc;
+    char err[ERRMSG_SIZE];
+    wal_reader *r;
+    assert_int_equal(wal_reader_open(path, 0, &r, err), SHALE_OK);
+    size_t got = 0;
+    const uint8_t *rec;
+    size_t len;
+    while ((rc = wal_reader_next(r, &rec, &len, err)) == 1) {
+      if (!rec_matches(got, &spec, rec, len)) fail_msg("record %zu differs (len %zu)", got, len);
+      got++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(got, n);
+    long long size = tu_file_size(path);
+    if (crash)
+      assert_true(size > (long long)wal_reader_last_good_offset(r)); /* zeros follow */
+    else
+      assert_int_equal(size, (long long)wal_reader_last_good_offset(r));
+    wal_reader_close(r);
+  }
+  free(path);
+}
+
 /* Rewrites the file header payload at offset 7 and fixes its checksum. */
 static void patch_header(const char *path, size_t at, const void *bytes, size_t n) {
   FILE *f = fopen(path, "r+b");
@@ -397,6 +450,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bit_flips, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tolerant_keeps_prefix, setup, teardown),
       cmocka_unit_test_setup_teardown(test_zero_tail, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_mapped_log, setup, teardown),
       cmocka_unit_test_setup_teardown(test_header_checks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_empty_and_torn_header, setup, teardown),
       cmocka_unit_test_setup_teardown(test_writer_errors, setup, teardown),

@@ -71,12 +71,13 @@ static int add(wal_writer *w, int filehdr, const void *data, size_t len, char *e
   return rc;
 }
 
-int wal_writer_open(const char *path, uint64_t log_number, wal_writer **out, char *errmsg) {
+static int open_log(const char *path, uint64_t log_number, int mapped, wal_writer **out,
+                    char *errmsg) {
   *out = NULL;
   wal_writer *w = calloc(1, sizeof *w);
   if (!w) return err_set(errmsg, SHALE_NOMEM, "open wal %s: out of memory", path);
   buf_init(&w->scratch);
-  int rc = io_log_open(path, &w->log, errmsg);
+  int rc = mapped ? io_log_open_mapped(path, &w->log, errmsg) : io_log_open(path, &w->log, errmsg);
   if (rc) goto fail;
   uint8_t h[WAL_FILEHDR_PAYLOAD];
   memcpy(h, WAL_MAGIC, WAL_MAGIC_SIZE);
@@ -90,6 +91,14 @@ fail:
   buf_free(&w->scratch);
   free(w);
   return rc;
+}
+
+int wal_writer_open(const char *path, uint64_t log_number, wal_writer **out, char *errmsg) {
+  return open_log(path, log_number, 0, out, errmsg);
+}
+
+int wal_writer_open_mapped(const char *path, uint64_t log_number, wal_writer **out, char *errmsg) {
+  return open_log(path, log_number, 1, out, errmsg);
 }
 
 int wal_writer_add(wal_writer *w, const void *data, size_t len, char *errmsg) {

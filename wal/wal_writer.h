@@ -15,8 +15,12 @@ typedef struct wal_writer wal_writer;
  * header is not synced: call wal_writer_sync when it must be durable. errmsg: ERRMSG_SIZE
  * bytes or NULL. On failure *w is NULL. */
 int wal_writer_open(const char *path, uint64_t log_number, wal_writer **w, char *errmsg);
+/* As wal_writer_open, appending through a shared mapping (io_log_open_mapped): the WAL,
+ * whose one write(2) per write group was the largest system-call cost of small puts. */
+int wal_writer_open_mapped(const char *path, uint64_t log_number, wal_writer **w, char *errmsg);
 
-/* Appends one record of len bytes (0 allowed) with ONE write(2); data is not retained.
+/* Appends one record of len bytes (0 allowed) with ONE write(2) (or one copy into the
+ * mapping); data is not retained.
  * After a failed add the writer refuses every later add and sync (the file may end in a torn
  * record, which recovery drops; appending after it would make it mid-file corruption). */
 int wal_writer_add(wal_writer *w, const void *data, size_t len, char *errmsg);
