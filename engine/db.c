@@ -191,6 +191,10 @@ static shale_db *db_alloc(const char *path) {
   return db;
 }
 
+int db_memtable_new(shale_db *db, memtable **out) {
+  return memtable_new_pooled(out, db->opt.write_buffer_size, db->apool);
+}
+
 static void db_release(shale_db *db) {
   if (db->n_bg_threads) bg_stop(db);
   db_view_cache_free(db);
@@ -200,6 +204,7 @@ static void db_release(shale_db *db) {
   vset_close(&db->vset);
   if (db->tcache) table_cache_free(db->tcache);
   if (db->bcache) block_cache_free(db->bcache);
+  arena_pool_free(db->apool); /* after the last memtable went */
   for (int l = 0; l < NUM_LEVELS; l++) buf_free(&db->compact_ptr[l]);
   if (db->info_log) fclose(db->info_log);
   if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */

@@ -62,6 +62,7 @@ struct shale_db {
   version_set vset; /* current version guarded by mu; the MANIFEST by manifest_mu */
   file_reaper reaper;
   block_cache *bcache;
+  arena_pool *apool; /* memtables' arena blocks: prefaulted ahead, recycled after flush */
   table_cache *tcache;
   pthread_t *bg_threads;
   int n_bg_threads;
@@ -132,7 +133,14 @@ int db_publish_version(shale_db *db, int drop_oldest_imm);
 #include "sstable/sst_format.h"
 sst_options db_sst_options(const shale_db *db);
 
+/* A fresh memtable sized by the options, its arena fed by db->apool. */
+int db_memtable_new(shale_db *db, memtable **out);
+
 /* Oldest sequence a live snapshot pins, or last_seq when none. */
 uint64_t db_oldest_snapshot(shale_db *db);
+/* The sequences live snapshots pin, ascending and distinct: *seqs (NULL when *n is 0) is
+ * malloc'd for the caller to free. Table builders collapse range tombstones between them.
+ * @return SHALE_OK or SHALE_NOMEM. */
+int db_snapshot_seqs(shale_db *db, uint64_t **seqs, size_t *n);
 
 #endif /* SHALE_ENGINE_DB_IMPL_H */

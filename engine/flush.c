@@ -9,7 +9,7 @@
 
 int db_seal_memtable(shale_db *db, char *errmsg) {
   memtable *fresh;
-  int rc = memtable_new_sized(&fresh, db->opt.write_buffer_size);
+  int rc = db_memtable_new(db, &fresh);
   if (rc) return err_set(errmsg, rc, "out of memory sealing the memtable");
   char path[FILENAME_MAX_LEN];
   uint64_t number = db->next_file_number++;

@@ -74,7 +74,7 @@ static int apply_record(void *arg, uint64_t seq, unsigned kind, const void *key,
 static int replay_make_room(shale_db *db, uint64_t log_number) {
   if (memtable_bytes(db->mem) < db->opt.write_buffer_size) return SHALE_OK;
   memtable *fresh;
-  int rc = memtable_new_sized(&fresh, db->opt.write_buffer_size);
+  int rc = db_memtable_new(db, &fresh);
   if (rc) return rc;
   memtable_set_log_number(fresh, log_number);
   memtable_seal(db->mem, db->view->imm);
@@ -164,7 +164,12 @@ static void remove_orphans(shale_db *db) {
 
 static int open_tables(shale_db *db, char *errmsg) {
   db->reaper.reap = reap_table;
-  if (block_cache_new(db->opt.block_cache_size, &db->bcache) ||
+  /* Keep a quarter of a memtable (at most 8 blocks) faulted in ahead of the writer, and up
+   * to one memtable's worth (at most 32 blocks) of blocks for reuse. */
+  size_t blocks = db->opt.write_buffer_size / ARENA_BLOCK_SIZE;
+  size_t ahead = blocks / 4 < 8 ? blocks / 4 : 8;
+  if (arena_pool_new(ahead, blocks < 32 ? blocks + 1 : 32, &db->apool) ||
+      block_cache_new(db->opt.block_cache_size, &db->bcache) ||
       table_cache_new(db->path, db->opt.max_open_files, db->bcache, &db->tcache))
     return err_set(errmsg, SHALE_NOMEM, "out of memory creating caches");
   vset_init(&db->vset, db->path, &db->reaper);
@@ -196,7 +201,7 @@ int db_recover(shale_db *db, char *errmsg) {
   }
   if (db->vset.next_file > db->next_file_number) db->next_file_number = db->vset.next_file;
   db->last_allocated_seq = db->vset.last_seq;
-  if ((rc = memtable_new_sized(&db->mem, db->opt.write_buffer_size))) goto done;
+  if ((rc = db_memtable_new(db, &db->mem))) goto done;
   db->view = read_view_new(db->mem, NULL, 0, db->vset.current, db->next_view_number++);
   if (db->view) atomic_store(&db->view_number, db->view->number);
   if (!db->view) {

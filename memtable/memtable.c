@@ -93,6 +93,10 @@ static int bloom_may_hold(const memtable *m, const void *key, size_t klen) {
 int memtable_new(memtable **out) { return memtable_new_sized(out, 0); }
 
 int memtable_new_sized(memtable **out, size_t expected_bytes) {
+  return memtable_new_pooled(out, expected_bytes, NULL);
+}
+
+int memtable_new_pooled(memtable **out, size_t expected_bytes, arena_pool *pool) {
   *out = NULL;
   memtable *m = malloc(sizeof *m);
   if (!m) return SHALE_NOMEM;
@@ -106,7 +110,7 @@ int memtable_new_sized(memtable **out, size_t expected_bytes) {
       return SHALE_NOMEM;
     }
   }
-  arena_init(&m->arena);
+  arena_init_pooled(&m->arena, pool);
   if (skiplist_init(&m->points, &m->arena) != SHALE_OK ||
       skiplist_init(&m->ranges, &m->arena) != SHALE_OK)
     goto fail;

@@ -17,6 +17,8 @@ int memtable_new(memtable **out);
 /* As memtable_new, with a bloom filter of point keys sized for a memtable of about
  * expected_bytes, so gets of absent keys skip the skiplist search. */
 int memtable_new_sized(memtable **out, size_t expected_bytes);
+/* As memtable_new_sized, with arena blocks from pool (may be NULL), which must outlive m. */
+int memtable_new_pooled(memtable **out, size_t expected_bytes, arena_pool *pool);
 /* Refcounting: any thread. The last unref frees m and everything borrowed from it. */
 void memtable_ref(memtable *m);
 void memtable_unref(memtable *m);
