@@ -31,6 +31,8 @@ typedef struct job {
   uint64_t dropped_unread_bytes; /* inputs wholly under a range tombstone, never read */
   int manifest_tried;            /* the edit may have reached the MANIFEST */
   uint64_t tomb_time_us;         /* oldest tombstone time of the inputs: ages never shrink */
+  uint64_t *snaps;               /* live snapshots when the job started: outputs collapse */
+  size_t nsnaps;                 /* range tombstones between them (sst_builder_set_snapshots) */
   char *errmsg;
 } job;
 
@@ -60,7 +62,10 @@ static int open_output(job *j) {
   filename_table(path, j->db->path, j->out_number);
   sst_options o = db_sst_options(j->db);
   buf_clear(&j->last_ukey);
-  return sst_builder_new(path, &o, &j->out, j->errmsg);
+  int rc = sst_builder_new(path, &o, &j->out, j->errmsg);
+  if (!rc && (rc = sst_builder_set_snapshots(j->out, j->snaps, j->nsnaps)))
+    err_set(j->errmsg, rc, "compaction: out of memory");
+  return rc;
 }
 
 /* Adds to the current output the kept range tombstones clipped to [lo, hi). */
@@ -183,18 +188,35 @@ static uint64_t oldest_input_tombstone(const compaction *c) {
   return t;
 }
 
-/* Is every entry of f older than one range tombstone, visible to every snapshot, that
- * spans all of f? Then f is dropped unread: nothing in it can be seen again. */
+static int by_begin(const void *pa, const void *pb) {
+  const range_del *a = *(const range_del *const *)pa, *b = *(const range_del *const *)pb;
+  return ukey_compare(a->begin, a->blen, b->begin, b->blen);
+}
+
+/* Is every entry of f older than range tombstones, visible to every snapshot, whose union
+ * spans all of f? Then f is dropped unread: nothing in it can be seen again. The union, not
+ * one tombstone: tables store a tombstone as fragments that chain end to begin. */
 static int wholly_covered(job *j, const file_meta *f) {
   const uint8_t *lo = f->smallest.data, *hi = f->largest.data;
   size_t ll = f->smallest.len - IKEY_TRAILER, hl = f->largest.len - IKEY_TRAILER;
+  const range_del **v = malloc(sizeof *v * (j->rdels.n ? j->rdels.n : 1));
+  if (!v) return 0; /* unsure: the merge reads it */
+  size_t n = 0;
   for (size_t i = 0; i < j->rdels.n; i++) {
     const range_del *d = &j->rdels.v[i];
-    if (d->seq > f->max_seq && d->seq <= j->c->smallest_snapshot &&
-        ukey_compare(d->begin, d->blen, lo, ll) <= 0 && ukey_compare(hi, hl, d->end, d->elen) < 0)
-      return 1;
+    if (d->seq > f->max_seq && d->seq <= j->c->smallest_snapshot) v[n++] = d;
   }
-  return 0;
+  qsort(v, n, sizeof *v, by_begin);
+  const uint8_t *reach = lo; /* keys in [lo, reach) are covered */
+  size_t rl = ll;
+  int covered = 0;
+  for (size_t i = 0; i < n && !covered && ukey_compare(v[i]->begin, v[i]->blen, reach, rl) <= 0;
+       i++) {
+    if (ukey_compare(v[i]->end, v[i]->elen, reach, rl) > 0) reach = v[i]->end, rl = v[i]->elen;
+    covered = ukey_compare(hi, hl, reach, rl) < 0;
+  }
+  free(v);
+  return covered;
 }
 
 static int open_inputs(job *j) {
@@ -274,7 +296,10 @@ static void cleanup_outputs(job *j) {
 
 static int run_unlocked(job *j) {
   if (trivial_move(j->c)) return edit_add_file(&j->edit, j->c->out_level, j->c->in[0][0]);
-  int rc = open_inputs(j);
+  /* A snapshot taken after this pins a sequence no smaller than any in the inputs. */
+  int rc = db_snapshot_seqs(j->db, &j->snaps, &j->nsnaps);
+  if (rc) return err_set(j->errmsg, rc, "compaction: out of memory");
+  rc = open_inputs(j);
   if (!rc) rc = merge(j);
   return rc;
 }
@@ -319,6 +344,7 @@ int compaction_run(shale_db *db, compaction *c, char *errmsg) {
            (double)(clock_mono_us() - start) / 1e6);
   }
   range_dels_free(&j.rdels);
+  free(j.snaps);
   edit_free(&j.edit);
   buf_free(&j.lo);
   buf_free(&j.last_ukey);

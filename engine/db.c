@@ -127,6 +127,22 @@ uint64_t db_oldest_snapshot(shale_db *db) {
   return seq;
 }
 
+/* Snapshots join the list's tail with the newest last_seq, so the list is already sorted. */
+int db_snapshot_seqs(shale_db *db, uint64_t **seqs, size_t *n) {
+  *seqs = NULL;
+  *n = 0;
+  pthread_mutex_lock(&db->snap_mu);
+  size_t cap = 0;
+  for (shale_snapshot *s = db->snapshots.next; s != &db->snapshots; s = s->next) cap++;
+  uint64_t *v = cap ? malloc(cap * sizeof *v) : NULL;
+  for (shale_snapshot *s = db->snapshots.next; v && s != &db->snapshots; s = s->next)
+    if (!*n || v[*n - 1] != s->seq) v[(*n)++] = s->seq;
+  pthread_mutex_unlock(&db->snap_mu);
+  if (cap && !v) return SHALE_NOMEM;
+  *seqs = v;
+  return SHALE_OK;
+}
+
 /* ---- open ---- */
 
 static int prepare_dir(const char *path, const shale_options *o, char *errmsg) {

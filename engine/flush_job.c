@@ -97,6 +97,17 @@ sst_options db_sst_options(const shale_db *db) {
   return o;
 }
 
+/* Range tombstones collapse between the snapshots live now: one taken later pins a sequence
+ * no smaller than any in the sealed memtable, so it reads the table like the latest does. */
+static int set_snapshots(shale_db *db, sst_builder *b, char *errmsg) {
+  uint64_t *snaps;
+  size_t n;
+  int rc = db_snapshot_seqs(db, &snaps, &n);
+  if (!rc) rc = sst_builder_set_snapshots(b, snaps, n);
+  free(snaps);
+  return rc ? err_set(errmsg, rc, "flush: out of memory") : SHALE_OK;
+}
+
 /* Builds the table; *out is NULL when nothing needed writing. Runs without mu. */
 static int write_table(flush_ctx *c, file_meta **out, char *errmsg) {
   *out = NULL;
@@ -106,7 +117,8 @@ static int write_table(flush_ctx *c, file_meta **out, char *errmsg) {
   sst_builder *b;
   int rc = sst_builder_new(path, &o, &b, errmsg);
   if (rc) return rc;
-  if ((rc = add_points(c, b, errmsg)) || (rc = add_range_dels(c, b))) {
+  if ((rc = set_snapshots(c->db, b, errmsg)) || (rc = add_points(c, b, errmsg)) ||
+      (rc = add_range_dels(c, b))) {
     sst_builder_abort(b);
     return rc;
   }

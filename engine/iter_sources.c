@@ -146,24 +146,6 @@ int range_dels_cover_span(const range_dels *r, const void *key, size_t klen, uin
   return 1;
 }
 
-uint64_t range_dels_max_cover(const range_dels *r, const void *key, size_t klen,
-                              uint64_t read_seq) {
-  range_dels *m = (range_dels *)r;
-  if (r->n >= FRAGMENT_MIN && r->frag_built >= 0 &&
-      (r->frag_built == 1 ? r->frag_seq == read_seq : build_fragments(m, read_seq))) {
-    long i = frag_find(r, key, klen);
-    return i >= 0 ? r->frags[i].seq : 0;
-  }
-  uint64_t best = 0;
-  for (size_t i = 0; i < r->n; i++) {
-    const range_del *d = &r->v[i];
-    if (d->seq <= read_seq && d->seq > best && ukey_compare(d->begin, d->blen, key, klen) <= 0 &&
-        ukey_compare(key, klen, d->end, d->elen) < 0)
-      best = d->seq;
-  }
-  return best;
-}
-
 void range_dels_free(range_dels *r) {
   for (size_t i = 0; i < r->n; i++) free(r->v[i].begin);
   free(r->v);

@@ -41,8 +41,6 @@ int range_dels_covers(const range_dels *r, const void *key, size_t klen, uint64_
 int range_dels_cover_span(const range_dels *r, const void *key, size_t klen, uint64_t entry_seq,
                           uint64_t read_seq, const uint8_t **end, size_t *elen, uint64_t *seq);
 void range_dels_free(range_dels *r);
-/* The newest sequence at or below read_seq of a tombstone covering key (0: none). */
-uint64_t range_dels_max_cover(const range_dels *r, const void *key, size_t klen, uint64_t read_seq);
 
 /* kv_iter over a memtable's point entries; takes a memtable reference of its own. */
 kv_iter *mem_kv_iter_new(memtable *m);

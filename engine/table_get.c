@@ -16,50 +16,6 @@ static int key_in_file(const file_meta *f, const void *key, size_t klen) {
          ukey_compare(key, klen, f->largest.data, f->largest.len - IKEY_TRAILER) <= 0;
 }
 
-void file_rdel_index_free(void *p) {
-  range_dels_free(p);
-  free(p);
-}
-
-/* Many range tombstones: a fragment index, built once per table, answers reads that see
- * every tombstone of the table with a binary search. NULL when not worth it or on OOM. */
-static range_dels *rdel_index(file_meta *f, sst_reader *r) {
-  range_dels *idx = atomic_load_explicit(&f->rdel_index, memory_order_acquire);
-  if (idx || f->range_tombstones < 16) return idx;
-  idx = calloc(1, sizeof *idx);
-  const sst_range_del *d;
-  size_t n = sst_reader_range_dels(r, &d);
-  for (size_t i = 0; idx && i < n; i++)
-    if (range_dels_add(idx, d[i].begin, d[i].blen, d[i].end, d[i].elen, d[i].seq, d[i].time_us)) {
-      file_rdel_index_free(idx);
-      return NULL;
-    }
-  if (idx) range_dels_max_cover(idx, "", 0, SEQ_MAX); /* builds the fragments now */
-  if (!idx || idx->frag_built != 1) {
-    if (idx) file_rdel_index_free(idx);
-    return NULL;
-  }
-  void *expected = NULL;
-  if (!atomic_compare_exchange_strong(&f->rdel_index, &expected, idx)) {
-    file_rdel_index_free(idx); /* another reader published first */
-    return expected;
-  }
-  return idx;
-}
-
-static uint64_t table_range_cover(file_meta *f, sst_reader *r, const void *key, size_t klen,
-                                  uint64_t seq) {
-  range_dels *idx = seq >= f->max_tomb_seq ? rdel_index(f, r) : NULL;
-  if (idx) return range_dels_max_cover(idx, key, klen, SEQ_MAX);
-  const sst_range_del *d;
-  size_t n = sst_reader_range_dels(r, &d);
-  uint64_t best = 0;
-  for (size_t i = 0; i < n && ukey_compare(d[i].begin, d[i].blen, key, klen) <= 0; i++)
-    if (d[i].seq <= seq && d[i].seq > best && ukey_compare(key, klen, d[i].end, d[i].elen) < 0)
-      best = d[i].seq;
-  return best;
-}
-
 /* Returns 1 when the lookup is decided by this table or must stop here. */
 static int file_lookup(shale_db *db, file_meta *f, lookup *lk) {
   if (lk->cover_seq > f->max_seq) return lookup_deleted(lk); /* all of it is older */
@@ -71,7 +27,7 @@ static int file_lookup(shale_db *db, file_meta *f, lookup *lk) {
     return 1;
   }
   if (f->range_tombstones) {
-    uint64_t c = table_range_cover(f, r, lk->key, lk->klen, lk->seq);
+    uint64_t c = sst_reader_range_cover(r, lk->key, lk->klen, lk->seq);
     if (c > lk->cover_seq) lk->cover_seq = c;
   }
   unsigned kind;

@@ -38,8 +38,6 @@ void file_meta_ref(file_meta *f) { atomic_fetch_add_explicit(&f->refs, 1, memory
 void file_meta_unref(file_meta *f) {
   if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
   if (atomic_load(&f->obsolete) && f->reaper) f->reaper->reap(f->reaper, f->number);
-  void *idx = atomic_load(&f->rdel_index);
-  if (idx) file_rdel_index_free(idx);
   buf_free(&f->smallest);
   buf_free(&f->largest);
   free(f);

@@ -26,13 +26,7 @@ typedef struct file_meta {
   uint64_t raw_bytes;            /* key+value bytes before compression */
   uint64_t est_tomb_freed_bytes; /* advisory: bytes its tombstones would free below */
   struct file_reaper *reaper;    /* unlinks and evicts the file when obsolete */
-  /* Fragmented index of the table's range tombstones for reads that see all of them, built
-   * on first use (engine/table_get.c) and freed with the metadata. */
-  _Atomic(void *) rdel_index;
 } file_meta;
-
-/* Frees a file's range-tombstone index (engine/table_get.c builds and frees it). */
-void file_rdel_index_free(void *index);
 
 /* What the engine does with an obsolete file once nothing reaches it. */
 typedef struct file_reaper {

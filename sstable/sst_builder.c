@@ -2,7 +2,8 @@
  * Data blocks are cut when the pending block reaches block_size; each finished block is
  * compressed (when that saves 1/8), given its 5-byte trailer and handed to io_writer in one
  * append. Filters, tombstone statistics and properties accumulate as entries arrive and are
- * written after the last data block. */
+ * written after the last data block. Range tombstones are kept until finish, which fragments
+ * them (range_frag.c) and counts what it stores. */
 #include "sstable/sst_builder.h"
 
 #include <stdlib.h>
@@ -12,17 +13,12 @@
 #include "io/io.h"
 #include "sstable/block.h"
 #include "sstable/bloom.h"
+#include "sstable/range_frag.h"
 #include "util/checksum.h"
 #include "util/clock.h"
 #include "util/coding.h"
 #include "util/error.h"
 #include "util/ikey.h"
-
-typedef struct range_del {
-  uint8_t *begin, *end; /* one allocation: begin then end */
-  size_t blen, elen;
-  uint64_t seq, time_us;
-} range_del;
 
 struct sst_builder {
   char *path;
@@ -33,10 +29,14 @@ struct sst_builder {
   buf out;                  /* compression output and metadata blocks */
   ZSTD_CCtx *cctx;
   uint64_t block_tombs; /* point tombstones in the pending data block */
-  range_del *rdels;
+  rfrag_tomb *rdels;    /* each begin is one allocation holding begin then end */
   size_t nrdels, rdcap;
+  uint64_t *snaps; /* live snapshots, ascending and distinct, when collapse is set */
+  size_t nsnaps;
+  int collapse;  /* sst_builder_set_snapshots was called */
   sst_meta m;    /* counters so far; smallest holds the first point key */
-  int have_tomb; /* a point or range tombstone was added (tomb seq bounds are set) */
+  int have_seq;  /* an entry was counted (seq bounds are set) */
+  int have_tomb; /* a tombstone was counted (tomb seq bounds are set) */
   int err;       /* sticky error of an add */
   char errmsg[ERRMSG_SIZE];
 };
@@ -85,8 +85,9 @@ static void builder_free(sst_builder *b) {
   bloom_builder_free(&b->dels);
   buf_free(&b->out);
   ZSTD_freeCCtx(b->cctx);
-  for (size_t i = 0; i < b->nrdels; i++) free(b->rdels[i].begin);
+  for (size_t i = 0; i < b->nrdels; i++) free((void *)b->rdels[i].begin);
   free(b->rdels);
+  free(b->snaps);
   sst_meta_free(&b->m);
   free(b->path);
   free(b);
@@ -159,10 +160,11 @@ static int flush_data_block(sst_builder *b) {
   return SHALE_OK;
 }
 
+/* Range tombstones are counted at finish, as the fragments actually stored. */
 static void note_seq(sst_builder *b, uint64_t seq, int tomb, uint64_t time_us) {
-  int first = b->m.entries == 0 && b->nrdels == 0;
-  if (first || seq < b->m.min_seq) b->m.min_seq = seq;
-  if (first || seq > b->m.max_seq) b->m.max_seq = seq;
+  if (!b->have_seq || seq < b->m.min_seq) b->m.min_seq = seq;
+  if (!b->have_seq || seq > b->m.max_seq) b->m.max_seq = seq;
+  b->have_seq = 1;
   if (!tomb) return;
   if (!b->have_tomb || seq < b->m.min_tomb_seq) b->m.min_tomb_seq = seq;
   if (!b->have_tomb || seq > b->m.max_tomb_seq) b->m.max_tomb_seq = seq;
@@ -223,23 +225,39 @@ int sst_builder_add_range_del(sst_builder *b, const void *begin, size_t blen, co
   if (blen > SHALE_MAX_KEY_SIZE || elen > SHALE_MAX_KEY_SIZE) return SHALE_INVALID;
   if (b->nrdels == b->rdcap) {
     size_t cap = b->rdcap ? b->rdcap * 2 : 8;
-    range_del *p = realloc(b->rdels, cap * sizeof *p);
+    rfrag_tomb *p = realloc(b->rdels, cap * sizeof *p);
     if (!p) return fail_nomem(b);
     b->rdels = p;
     b->rdcap = cap;
   }
-  range_del *r = &b->rdels[b->nrdels];
-  if (!(r->begin = malloc(blen + elen + 1))) return fail_nomem(b);
-  if (blen) memcpy(r->begin, begin, blen);
-  r->end = r->begin + blen;
-  if (elen) memcpy(r->end, end, elen);
-  r->blen = blen;
-  r->elen = elen;
-  r->seq = seq;
-  r->time_us = time_us;
-  note_seq(b, seq, 1, time_us);
-  b->nrdels++;
-  b->m.range_tombstones++;
+  uint8_t *mem = malloc(blen + elen + 1);
+  if (!mem) return fail_nomem(b);
+  if (blen) memcpy(mem, begin, blen);
+  if (elen) memcpy(mem + blen, end, elen);
+  b->rdels[b->nrdels++] = (rfrag_tomb){mem, mem + blen, blen, elen, seq, time_us};
+  return SHALE_OK;
+}
+
+static int u64_cmp(const void *pa, const void *pb) {
+  uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+  return a < b ? -1 : a > b;
+}
+
+int sst_builder_set_snapshots(sst_builder *b, const uint64_t *seqs, size_t n) {
+  if (!b || (!seqs && n)) return SHALE_INVALID;
+  uint64_t *v = NULL;
+  if (n) {
+    if (!(v = malloc(n * sizeof *v))) return fail_nomem(b);
+    memcpy(v, seqs, n * sizeof *v);
+    qsort(v, n, sizeof *v, u64_cmp);
+  }
+  size_t u = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!u || v[u - 1] != v[i]) v[u++] = v[i];
+  free(b->snaps);
+  b->snaps = v;
+  b->nsnaps = u;
+  b->collapse = 1;
   return SHALE_OK;
 }
 
@@ -249,33 +267,27 @@ uint64_t sst_builder_file_size(const sst_builder *b) {
          SST_FOOTER_SIZE;
 }
 
-static int rdel_cmp(const void *pa, const void *pb) {
-  const range_del *a = pa, *b = pb;
-  int c = ukey_compare(a->begin, a->blen, b->begin, b->blen);
-  if (c) return c;
-  return a->seq > b->seq ? -1 : a->seq < b->seq ? 1 : 0;
-}
-
 /* Widens smallest/largest (m->smallest already holds the first point key, if any) to the
- * range tombstones: [b, e) at seq s spans b|s|RANGE_DEL .. e|SEQ_MAX|RANGE_DEL. */
-static void key_bounds(sst_builder *b) {
+ * stored fragments: [b, e) at seq s spans b|s|RANGE_DEL .. e|SEQ_MAX|RANGE_DEL. */
+static void key_bounds(sst_builder *b, const rfrag *f) {
   sst_meta *m = &b->m;
   buf_clear(&m->largest);
   if (m->entries) buf_append(&m->largest, b->data.last_key.data, b->data.last_key.len);
   buf k;
   buf_init(&k);
-  for (size_t i = 0; i < b->nrdels; i++) {
-    const range_del *r = &b->rdels[i];
+  for (size_t i = 0; i < f->nrecs; i++) {
+    const rfrag_rec *rec = &f->recs[i];
+    const rfrag_key *r = &f->bounds[rec->piece];
     buf_clear(&k);
-    buf_append(&k, r->begin, r->blen);
-    buf_append_fixed64(&k, ikey_pack(r->seq, KIND_RANGE_DEL));
+    buf_append(&k, r->p, r->len);
+    buf_append_fixed64(&k, ikey_pack(rec->seq, KIND_RANGE_DEL));
     if (!buf_ok(&k)) break;
     if (!m->smallest.len || ikey_compare(k.data, k.len, m->smallest.data, m->smallest.len) < 0) {
       buf_clear(&m->smallest);
       buf_append(&m->smallest, k.data, k.len);
     }
     buf_clear(&k);
-    buf_append(&k, r->end, r->elen);
+    buf_append(&k, r[1].p, r[1].len);
     buf_append_fixed64(&k, ikey_pack(SEQ_MAX, KIND_RANGE_DEL));
     if (!buf_ok(&k)) break;
     if (!m->largest.len || ikey_compare(k.data, k.len, m->largest.data, m->largest.len) > 0) {
@@ -293,22 +305,35 @@ static int write_meta(sst_builder *b, buf *contents, sst_handle *h) {
   return write_block(b, contents, h);
 }
 
+/* The range-del block: the fragments, which also count as the table's range tombstones. */
+static void encode_range_dels(sst_builder *b, const rfrag *f, buf *blk) {
+  for (size_t i = 0; i < f->nrecs; i++) {
+    const rfrag_rec *rec = &f->recs[i];
+    const rfrag_key *k = &f->bounds[rec->piece];
+    buf_append_slice(blk, k[0].p, k[0].len);
+    buf_append_slice(blk, k[1].p, k[1].len);
+    buf_append_varint(blk, rec->seq);
+    buf_append_varint(blk, rec->time_us);
+    note_seq(b, rec->seq, 1, rec->time_us);
+    b->m.range_tombstones++;
+  }
+}
+
 static int write_metadata(sst_builder *b, sst_handle hs[5]) {
   /* hs: 0 index, 1 filter, 2 range-del, 3 dirty, 4 properties (footer order) */
   buf blk;
   buf_init(&blk);
-  int rc;
+  rfrag f;
+  int rc = rfrag_build(b->rdels, b->nrdels, b->snaps, b->nsnaps, b->collapse, &f);
+  if (rc) {
+    rc = fail_nomem(b);
+    goto out;
+  }
   bloom_builder_finish(&b->keys, b->o.bloom_bits_per_key, &blk);
   if ((rc = write_meta(b, &blk, &hs[1]))) goto out;
 
   buf_clear(&blk);
-  if (b->nrdels > 1) qsort(b->rdels, b->nrdels, sizeof *b->rdels, rdel_cmp);
-  for (size_t i = 0; i < b->nrdels; i++) {
-    buf_append_slice(&blk, b->rdels[i].begin, b->rdels[i].blen);
-    buf_append_slice(&blk, b->rdels[i].end, b->rdels[i].elen);
-    buf_append_varint(&blk, b->rdels[i].seq);
-    buf_append_varint(&blk, b->rdels[i].time_us);
-  }
+  encode_range_dels(b, &f, &blk);
   if ((rc = write_meta(b, &blk, &hs[2]))) goto out;
 
   const sst_meta *m = &b->m;
@@ -320,7 +345,7 @@ static int write_metadata(sst_builder *b, sst_handle hs[5]) {
   bloom_builder_finish(&b->dels, b->o.bloom_bits_per_key, &blk);
   if ((rc = write_meta(b, &blk, &hs[3]))) goto out;
 
-  key_bounds(b);
+  key_bounds(b, &f);
   b->m.creation_time_us = clock_wall_us();
   buf_clear(&blk);
   uint64_t props[7] = {m->entries,     m->raw_key_bytes,         m->raw_value_bytes, m->data_bytes,
@@ -337,6 +362,7 @@ static int write_metadata(sst_builder *b, sst_handle hs[5]) {
   }
   rc = write_meta(b, &b->index.data, &hs[0]);
 out:
+  rfrag_free(&f);
   buf_free(&blk);
   return rc;
 }

@@ -28,11 +28,25 @@ int sst_builder_add(sst_builder *b, const uint8_t *ikey, size_t iklen, const voi
                     uint64_t tomb_time_us);
 
 /* Adds a range tombstone deleting user keys in [begin, end) with sequence seq, deleted at
- * wall time time_us (0: unknown). Any order; stored sorted by begin, then seq descending.
+ * wall time time_us (0: unknown). Any order: finish stores them fragmented (pieces identical
+ * or disjoint, sorted by begin, seq descending within a piece; doc/format-sstable.md), so the
+ * table's range_tombstones count is the number of stored pieces, not of calls.
  * REQUIRES: begin < end (bytewise), seq <= SEQ_MAX.
  * @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM. */
 int sst_builder_add_range_del(sst_builder *b, const void *begin, size_t blen, const void *end,
                               size_t elen, uint64_t seq, uint64_t time_us);
+
+/* The live snapshot sequences (copied; any order, duplicates allowed; n may be 0). Once set,
+ * a piece keeps only the newest sequence of each stripe between consecutive snapshots (the
+ * last stripe runs to infinity), with the oldest time among those it replaces: n
+ * overlapping tombstones store at most 2n-1 pieces of at most one record per stripe, where
+ * keeping every sequence could take n^2 records.
+ * REQUIRES: every later read of the table is at one of these snapshots or at a sequence at
+ * least the table's largest (true for flush and compaction: a snapshot taken afterwards pins
+ * a sequence no smaller than any entry already in a sealed memtable or a table). Without this
+ * call every sequence is kept.
+ * @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM (sticky, as for an add). */
+int sst_builder_set_snapshots(sst_builder *b, const uint64_t *seqs, size_t n);
 
 /* Estimated file size if finished now (written bytes + pending block + metadata so far), for
  * splitting compaction output. */

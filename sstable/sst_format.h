@@ -9,7 +9,9 @@
 
 #include "util/buf.h"
 
-#define SST_FORMAT_VERSION 1u
+/* Written: 2 (range-del block fragmented). Read: 1 (range tombstones as given) and 2. */
+#define SST_FORMAT_VERSION 2u
+#define SST_FORMAT_VERSION_MIN 1u
 /* "shaleSST" read as a little-endian u64: the last 8 bytes of every table. */
 #define SST_MAGIC UINT64_C(0x545353656c616873)
 /* 5 handles x 16 + version 4 + checksum 4 + magic 8 */

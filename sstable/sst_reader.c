@@ -47,6 +47,9 @@ struct sst_reader {
   uint8_t *rdel_blk;
   sst_range_del *rdels;
   size_t nrdels;
+  size_t *pieces; /* version 2: index in rdels of each piece's first (newest) record */
+  size_t npieces;
+  uint32_t version;
   sst_meta meta;
 };
 
@@ -262,6 +265,27 @@ bad:
   return err_corrupt(errmsg, "%s: malformed range-del block", r->path);
 }
 
+static int same_range(const sst_range_del *a, const sst_range_del *b) {
+  return a->blen == b->blen && a->elen == b->elen && !memcmp(a->begin, b->begin, a->blen) &&
+         !memcmp(a->end, b->end, a->elen);
+}
+
+/* Version 2: checks the fragmentation invariant the lookup's binary search relies on (a
+ * record repeats the previous range with a smaller seq, or starts at or after its end) and
+ * notes where each piece starts. */
+static int index_pieces(sst_reader *r, char *errmsg) {
+  if (r->nrdels && !(r->pieces = malloc(r->nrdels * sizeof *r->pieces)))
+    return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+  for (size_t i = 0; i < r->nrdels; i++) {
+    const sst_range_del *d = &r->rdels[i], *p = i ? d - 1 : NULL;
+    int repeat = p && same_range(p, d);
+    if (repeat ? d->seq >= p->seq : p && ukey_compare(p->end, p->elen, d->begin, d->blen) > 0)
+      return err_corrupt(errmsg, "%s: range-del block is not fragmented at record %zu", r->path, i);
+    if (!repeat) r->pieces[r->npieces++] = i;
+  }
+  return SHALE_OK;
+}
+
 static int parse_dirty(sst_reader *r, const uint8_t *blk, size_t len, char *errmsg) {
   if (len < SST_DIRTY_FIXED) goto bad;
   sst_meta *m = &r->meta;
@@ -325,8 +349,9 @@ static int read_footer(sst_reader *r, sst_handle hs[5], char *errmsg) {
   if (checksum32(f, 84) != get_fixed32(f + 84))
     return err_corrupt(errmsg, "%s: footer at offset %" PRIu64 ": checksum mismatch", r->path,
                        foff);
-  if (get_fixed32(f + 80) != SST_FORMAT_VERSION)
-    return err_corrupt(errmsg, "%s: unsupported format version %u", r->path, get_fixed32(f + 80));
+  r->version = get_fixed32(f + 80);
+  if (r->version < SST_FORMAT_VERSION_MIN || r->version > SST_FORMAT_VERSION)
+    return err_corrupt(errmsg, "%s: unsupported format version %u", r->path, r->version);
   r->data_end = foff;
   for (int i = 0; i < 5; i++) {
     hs[i].offset = get_fixed64(f + 16 * i);
@@ -367,7 +392,8 @@ int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, 
   }
   /* range dels */
   if ((rc = read_block(r, hs[2].offset, hs[2].size, &r->rdel_blk, &len, errmsg)) ||
-      (rc = parse_range_dels(r, r->rdel_blk, len, errmsg)))
+      (rc = parse_range_dels(r, r->rdel_blk, len, errmsg)) ||
+      (r->version >= 2 && (rc = index_pieces(r, errmsg))))
     goto fail;
   /* dirty */
   if ((rc = read_block(r, hs[3].offset, hs[3].size, &r->dirty, &len, errmsg)) ||
@@ -405,6 +431,7 @@ void sst_reader_close(sst_reader *r) {
   free(r->dirty);
   free(r->rdel_blk);
   free(r->rdels);
+  free(r->pieces);
   sst_meta_free(&r->meta);
   free(r->path);
   free(r);
@@ -416,6 +443,46 @@ uint64_t sst_reader_file_number(const sst_reader *r) { return r->number; }
 size_t sst_reader_range_dels(const sst_reader *r, const sst_range_del **dels) {
   *dels = r->rdels;
   return r->nrdels;
+}
+
+uint32_t sst_reader_format_version(const sst_reader *r) { return r->version; }
+
+/* Version 1 stores tombstones as written (they may overlap): every one that begins at or
+ * before key is a candidate. */
+static uint64_t range_cover_scan(const sst_reader *r, const void *key, size_t klen,
+                                 uint64_t read_seq) {
+  const sst_range_del *d = r->rdels;
+  uint64_t best = 0;
+  for (size_t i = 0; i < r->nrdels && ukey_compare(d[i].begin, d[i].blen, key, klen) <= 0; i++)
+    if (d[i].seq <= read_seq && d[i].seq > best && ukey_compare(key, klen, d[i].end, d[i].elen) < 0)
+      best = d[i].seq;
+  return best;
+}
+
+uint64_t sst_reader_range_cover(const sst_reader *r, const void *key, size_t klen,
+                                uint64_t read_seq) {
+  if (r->version < 2) return range_cover_scan(r, key, klen, read_seq);
+  size_t lo = 0, hi = r->npieces; /* the last piece beginning at or before key */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const sst_range_del *d = &r->rdels[r->pieces[mid]];
+    if (ukey_compare(d->begin, d->blen, key, klen) <= 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == 0) return 0;
+  size_t first = r->pieces[lo - 1], end = lo < r->npieces ? r->pieces[lo] : r->nrdels;
+  const sst_range_del *d = r->rdels;
+  if (ukey_compare(key, klen, d[first].end, d[first].elen) >= 0) return 0;
+  for (lo = first, hi = end; lo < hi;) { /* seqs descend: the first one <= read_seq */
+    size_t mid = lo + (hi - lo) / 2;
+    if (d[mid].seq > read_seq)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < end ? d[lo].seq : 0;
 }
 
 size_t sst_reader_block_tombstones(const sst_reader *r, size_t first, uint64_t *out, size_t n) {

@@ -5,8 +5,8 @@
  * every decode is bounds-checked: damage gives SHALE_CORRUPTION (detail: file and offset),
  * never wrong data or a crash.
  * Thread-safety: an sst_reader is immutable after open; any number of threads may call
- * sst_reader_get / may_contain / iter_new on one reader at once. An sst_iter is used by one
- * thread at a time. */
+ * sst_reader_get / may_contain / range_cover / iter_new on one reader at once. An sst_iter is
+ * used by one thread at a time. */
 #ifndef SHALE_SSTABLE_SST_READER_H
 #define SHALE_SSTABLE_SST_READER_H
 
@@ -58,9 +58,19 @@ int sst_reader_may_have_tombstone(sst_reader *r, const void *key, size_t klen);
  * n counts starting at data block `first` into out and returns how many it copied. */
 size_t sst_reader_block_tombstones(const sst_reader *r, size_t first, uint64_t *out, size_t n);
 
-/* The table's range tombstones, sorted by begin then seq descending. Returns the count; *dels
- * (may be NULL when the count is 0) is borrowed for r's life. */
+/* The table's range tombstones, sorted by begin then seq descending. From a version-2 table
+ * they are the stored fragments (identical or disjoint ranges), each still a valid
+ * tombstone. Returns the count; *dels (may be NULL when the count is 0) is borrowed for r's
+ * life. */
 size_t sst_reader_range_dels(const sst_reader *r, const sst_range_del **dels);
+/* The newest seq <= read_seq of a range tombstone of the table covering key; 0 when none.
+ * A binary search over the fragments (version 2), a scan of the tombstones beginning at or
+ * before key (version 1). Exact for a read at a snapshot the builder was given or at a seq at
+ * least the table's largest (sst_builder_set_snapshots). */
+uint64_t sst_reader_range_cover(const sst_reader *r, const void *key, size_t klen,
+                                uint64_t read_seq);
+/* The footer's format version (SST_FORMAT_VERSION_MIN .. SST_FORMAT_VERSION). */
+uint32_t sst_reader_format_version(const sst_reader *r);
 
 /* ---- iterator over the table's point entries (internal keys), both directions ----
  * A new iterator is unpositioned (invalid). Keys and values are borrowed until the next move

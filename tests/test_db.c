@@ -606,6 +606,109 @@ static void test_many_range_deletes(void **state) {
   assert_int_equal(n, live);
 }
 
+/* A range delete that a smaller, newer one cuts into fragments still lets compaction drop the
+ * table it spans without reading it: the fragments' union spans it. */
+static void test_fragmented_delete_drops_table_unread(void **state) {
+  fixture *f = *state;
+  char k[32], v[100];
+  memset(v, 'v', sizeof v);
+  for (int i = 0; i < 20000; i++) {
+    int kl = snprintf(k, sizeof k, "key%08d", i);
+    assert_int_equal(shale_put(f->db, k, (size_t)kl, v, sizeof v, 0), SHALE_OK);
+  }
+  assert_int_equal(shale_compact_range(f->db, NULL, 0, NULL, 0), SHALE_OK);
+  assert_int_equal(shale_put(f->db, "zzz", 3, "after", 5, 0), SHALE_OK);
+  assert_int_equal(shale_delete_range(f->db, "key", 3, "kez", 3, 0), SHALE_OK);
+  assert_int_equal(shale_delete_range(f->db, "key00005000", 11, "key00005100", 11, 0), SHALE_OK);
+  assert_int_equal(shale_flush(f->db), SHALE_OK);
+  uint64_t before = blocks_touched(f->db);
+  assert_int_equal(shale_compact_range(f->db, NULL, 0, NULL, 0), SHALE_OK);
+  /* no table under the deletes is read, not even the one the smaller delete cuts into: with
+   * one tombstone per check, that one alone costs about 50 block reads */
+  assert_true(blocks_touched(f->db) - before < 10);
+  long long left = dir_bytes(f->dir);
+  assert_true(left >= 0 && left < 256 * 1024);
+  check_value(f->db, NULL, "key00000007", NULL);
+  check_value(f->db, NULL, "key00005050", NULL);
+  check_value(f->db, NULL, "zzz", "after");
+}
+
+/* Range tombstones the tables hold, summed over the levels of "shale.stats". */
+static unsigned long long table_range_dels(shale_db *db) {
+  char *st;
+  assert_int_equal(shale_property(db, "shale.stats", &st), SHALE_OK);
+  unsigned long long total = 0;
+  for (const char *p = st; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+    int l, files;
+    unsigned long long bytes, entries, tombs, rdels;
+    if (sscanf(p, "L%d %d %llu %llu %llu %llu", &l, &files, &bytes, &entries, &tombs, &rdels) == 6)
+      total += rdels;
+  }
+  shale_free(st);
+  return total;
+}
+
+enum { SK = 1500, SOPS = 1200, SSNAPS = 6 };
+
+/* now[i]: the value id of key i, -1 when deleted; the same for each snapshot in seen. */
+static void check_stripes(shale_db *db, const int *now, const shale_snapshot **snap,
+                          int (*seen)[SK], int ns) {
+  char k[16], v[16];
+  for (int s = -1; s < ns; s++)
+    for (int i = 0; i < SK; i++) {
+      const int *m = s < 0 ? now : seen[s];
+      snprintf(k, sizeof k, "k%05d", i);
+      snprintf(v, sizeof v, "v%d", m[i]);
+      check_value(db, s < 0 ? NULL : snap[s], k, m[i] < 0 ? NULL : v);
+    }
+}
+
+/* Overlapping range deletes, puts and snapshots interleaved: tables keep one sequence per
+ * fragment and snapshot stripe, and every snapshot still reads what it saw, after flushes
+ * and after compactions. */
+static void test_range_deletes_snapshot_stripes(void **state) {
+  fixture *f = *state;
+  static int cur[SK], seen[SSNAPS][SK];
+  const shale_snapshot *snap[SSNAPS];
+  int ns = 0, ndel = 0;
+  uint64_t rng = 77;
+  char k[16], e[16], v[16];
+  for (int i = 0; i < SK; i++) {
+    snprintf(k, sizeof k, "k%05d", i);
+    assert_int_equal(shale_put(f->db, k, 6, "v0", 2, 0), SHALE_OK);
+    cur[i] = 0;
+  }
+  for (int op = 1; op <= SOPS; op++) {
+    int b = (int)(tu_rand(&rng) % SK), w = 1 + (int)(tu_rand(&rng) % 60);
+    snprintf(k, sizeof k, "k%05d", b);
+    if (op % 3 == 0) {
+      int vl = snprintf(v, sizeof v, "v%d", op);
+      assert_int_equal(shale_put(f->db, k, 6, v, (size_t)vl, 0), SHALE_OK);
+      cur[b] = op;
+    } else {
+      snprintf(e, sizeof e, "k%05d", b + w);
+      assert_int_equal(shale_delete_range(f->db, k, 6, e, 6, 0), SHALE_OK);
+      for (int x = b; x < b + w && x < SK; x++) cur[x] = -1;
+      ndel++;
+    }
+    if (op % 200 == 100 && ns < SSNAPS) {
+      assert_int_equal(shale_snapshot_new(f->db, &snap[ns]), SHALE_OK);
+      memcpy(seen[ns++], cur, sizeof cur);
+    }
+  }
+  check_stripes(f->db, cur, snap, seen, ns);
+  assert_int_equal(shale_flush(f->db), SHALE_OK); /* from here every read is from tables */
+  check_stripes(f->db, cur, snap, seen, ns);
+  assert_true(table_range_dels(f->db) <= (unsigned long long)(2 * ndel - 1) * (ns + 1));
+  assert_int_equal(shale_compact_range(f->db, NULL, 0, NULL, 0), SHALE_OK);
+  check_stripes(f->db, cur, snap, seen, ns);
+  for (int s = 0; s < ns; s++) shale_snapshot_free(f->db, snap[s]);
+  assert_int_equal(shale_compact_range(f->db, NULL, 0, NULL, 0), SHALE_OK);
+  check_stripes(f->db, cur, snap, seen, 0);
+  reopen(f);
+  check_stripes(f->db, cur, snap, seen, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
@@ -621,6 +724,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_delete_all_reclaims_space, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_delete_skips_tables, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_range_deletes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_range_deletes_snapshot_stripes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fragmented_delete_drops_table_unread, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,8 @@
 #include "sstable/sst_reader.h"
 #include "sstable/table_cache.h"
 #include "testutil.h"
+#include "util/buf.h"
+#include "util/checksum.h"
 #include "util/coding.h"
 #include "util/error.h"
 #include "util/ikey.h"
@@ -507,11 +509,12 @@ static void test_seek_model(void **state) {
   seek_model(*state, 1);
 }
 
-static void test_range_dels_and_dirty(void **state) {
-  fixture *f = *state;
-  char *path = tu_path(f->dir, "rd.sst");
+/* [m,p)@40, [c,e)@50, [c,zz)@60 and two point entries; snaps NULL: no snapshot list given. */
+static void build_three_ranges(fixture *f, const char *path, const uint64_t *snaps, size_t nsnaps,
+                               sst_meta *m) {
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, NULL, &b, f->errmsg), SHALE_OK);
+  if (snaps) assert_int_equal(sst_builder_set_snapshots(b, snaps, nsnaps), SHALE_OK);
   assert_int_equal(sst_builder_add_range_del(b, "m", 1, "p", 1, 40, 9000), SHALE_OK);
   assert_int_equal(sst_builder_add_range_del(b, "c", 1, "e", 1, 50, 8000), SHALE_OK);
   assert_int_equal(sst_builder_add_range_del(b, "c", 1, "zz", 2, 60, 0), SHALE_OK);
@@ -523,9 +526,33 @@ static void test_range_dels_and_dirty(void **state) {
   memcpy(k, "n", 1);
   put_fixed64(k + 1, ikey_pack(35, KIND_DEL));
   assert_int_equal(sst_builder_add(b, k, 9, NULL, 0, 12345), SHALE_OK);
+  assert_int_equal(sst_builder_finish(b, m, f->errmsg), SHALE_OK);
+}
+
+typedef struct want_rd {
+  const char *begin, *end;
+  uint64_t seq, time_us;
+} want_rd;
+
+static void check_rds(sst_reader *r, const want_rd *w, size_t n) {
+  const sst_range_del *rd;
+  assert_int_equal(sst_reader_range_dels(r, &rd), n);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(rd[i].blen, strlen(w[i].begin));
+    assert_memory_equal(rd[i].begin, w[i].begin, rd[i].blen);
+    assert_int_equal(rd[i].elen, strlen(w[i].end));
+    assert_memory_equal(rd[i].end, w[i].end, rd[i].elen);
+    assert_true(rd[i].seq == w[i].seq && rd[i].time_us == w[i].time_us);
+  }
+}
+
+static void test_range_dels_and_dirty(void **state) {
+  fixture *f = *state;
+  char *path = tu_path(f->dir, "rd.sst");
   sst_meta m;
-  assert_int_equal(sst_builder_finish(b, &m, f->errmsg), SHALE_OK);
-  assert_true(m.range_tombstones == 3 && m.point_tombstones == 1 && m.entries == 2);
+  build_three_ranges(f, path, NULL, 0, &m);
+  /* no snapshot list: every sequence of every fragment stays */
+  assert_true(m.range_tombstones == 6 && m.point_tombstones == 1 && m.entries == 2);
   assert_true(m.min_seq == 30 && m.max_seq == 60);
   assert_true(m.min_tomb_seq == 35 && m.max_tomb_seq == 60);
   assert_true(m.oldest_tomb_us == 8000 && m.newest_tomb_us == 12345);
@@ -542,24 +569,305 @@ static void test_range_dels_and_dirty(void **state) {
 
   sst_reader *r;
   assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_format_version(r), SST_FORMAT_VERSION);
   const sst_meta *rm = sst_reader_meta(r);
-  assert_true(rm->range_tombstones == 3 && rm->oldest_tomb_us == 8000);
+  assert_true(rm->range_tombstones == 6 && rm->oldest_tomb_us == 8000);
   assert_true(rm->smallest.len == 9 && rm->largest.len == 10);
-  const sst_range_del *rd;
-  assert_int_equal(sst_reader_range_dels(r, &rd), 3);
-  assert_true(rd[0].seq == 60 && rd[0].elen == 2 && !memcmp(rd[0].end, "zz", 2));
-  assert_true(rd[1].seq == 50 && rd[1].blen == 1 && rd[1].begin[0] == 'c');
-  assert_true(rd[2].seq == 40 && rd[2].begin[0] == 'm' && rd[2].time_us == 9000);
+  static const want_rd all[] = {{"c", "e", 60, 0}, {"c", "e", 50, 8000}, {"e", "m", 60, 0},
+                                {"m", "p", 60, 0}, {"m", "p", 40, 9000}, {"p", "zz", 60, 0}};
+  check_rds(r, all, 6);
+  assert_true(sst_reader_range_cover(r, "d", 1, SEQ_MAX) == 60);
+  assert_true(sst_reader_range_cover(r, "d", 1, 59) == 50);
+  assert_true(sst_reader_range_cover(r, "d", 1, 49) == 0);
+  assert_true(sst_reader_range_cover(r, "n", 1, 45) == 40);
+  assert_true(sst_reader_range_cover(r, "b", 1, SEQ_MAX) == 0);
+  assert_true(sst_reader_range_cover(r, "zz", 2, SEQ_MAX) == 0);
   assert_int_equal(sst_reader_may_have_tombstone(r, "n", 1), 1);
   assert_int_equal(sst_reader_may_have_tombstone(r, "d", 1), 0);
   sst_reader_close(r);
   sst_meta_free(&m);
 
+  /* a snapshot at 45: 60 and 50 share a stripe on [c, e) (the older time stays); 40 is
+   * below the snapshot and stays apart */
+  uint64_t snaps[] = {45, 45};
+  build_three_ranges(f, path, snaps, 2, &m);
+  assert_true(m.range_tombstones == 5 && m.oldest_tomb_us == 8000);
+  sst_meta_free(&m);
+  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  static const want_rd striped[] = {{"c", "e", 60, 8000},
+                                    {"e", "m", 60, 0},
+                                    {"m", "p", 60, 0},
+                                    {"m", "p", 40, 9000},
+                                    {"p", "zz", 60, 0}};
+  check_rds(r, striped, 5);
+  assert_true(sst_reader_range_cover(r, "d", 1, 45) == 0);
+  assert_true(sst_reader_range_cover(r, "n", 1, 45) == 40);
+  sst_reader_close(r);
+
   /* abort removes the file */
+  sst_builder *b;
   assert_int_equal(sst_builder_new(path, NULL, &b, f->errmsg), SHALE_OK);
   sst_builder_abort(b);
   assert_true(tu_file_size(path) < 0);
   free(path);
+}
+
+/* ---- range tombstones: fragments against a brute-force model ---- */
+
+typedef struct mtomb {
+  char b[4], e[4];
+  size_t bl, el;
+  uint64_t seq, time_us;
+} mtomb;
+
+/* Keys of 0-3 letters from {a, b, c}: many prefixes of one another and shared boundaries. */
+static size_t small_key(char *k, uint64_t *s, size_t min) {
+  size_t n = min + tu_rand(s) % (4 - min);
+  for (size_t i = 0; i < n; i++) k[i] = (char)('a' + tu_rand(s) % 3);
+  return n;
+}
+
+static void random_tombs(mtomb *t, size_t n, uint64_t *s) {
+  for (size_t i = 0; i < n; i++) {
+    do {
+      t[i].bl = small_key(t[i].b, s, 0);
+      t[i].el = small_key(t[i].e, s, 1);
+    } while (ukey_compare(t[i].b, t[i].bl, t[i].e, t[i].el) >= 0);
+    t[i].seq = 1 + tu_rand(s) % 200; /* duplicates happen */
+    t[i].time_us = tu_rand(s) % 4 ? 1000 + tu_rand(s) % 1000 : 0;
+  }
+}
+
+static uint64_t model_cover(const mtomb *t, size_t n, const char *k, size_t kl, uint64_t rs) {
+  uint64_t best = 0;
+  for (size_t i = 0; i < n; i++)
+    if (t[i].seq <= rs && t[i].seq > best && ukey_compare(t[i].b, t[i].bl, k, kl) <= 0 &&
+        ukey_compare(k, kl, t[i].e, t[i].el) < 0)
+      best = t[i].seq;
+  return best;
+}
+
+/* Pieces sorted by begin, identical or disjoint, seq strictly descending within one. */
+static void check_fragmented(sst_reader *r) {
+  const sst_range_del *d;
+  size_t n = sst_reader_range_dels(r, &d);
+  for (size_t i = 1; i < n; i++) {
+    const sst_range_del *p = &d[i - 1], *c = &d[i];
+    int same = !ukey_compare(p->begin, p->blen, c->begin, c->blen) &&
+               !ukey_compare(p->end, p->elen, c->end, c->elen);
+    if (same)
+      assert_true(c->seq < p->seq);
+    else
+      assert_true(ukey_compare(p->end, p->elen, c->begin, c->blen) <= 0);
+  }
+}
+
+/* snaps NULL: keep every sequence (then any read seq is exact). */
+static void frag_round(fixture *f, const char *path, const mtomb *t, size_t n,
+                       const uint64_t *snaps, size_t ns, uint64_t *s) {
+  sst_builder *b;
+  sst_options o = {4096, 10, tu_rand(s) % 2 ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE};
+  assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
+  if (snaps) assert_int_equal(sst_builder_set_snapshots(b, ns ? snaps : NULL, ns), SHALE_OK);
+  uint64_t maxseq = 0, oldest = 0;
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(
+        sst_builder_add_range_del(b, t[i].b, t[i].bl, t[i].e, t[i].el, t[i].seq, t[i].time_us),
+        SHALE_OK);
+    if (t[i].seq > maxseq) maxseq = t[i].seq;
+    if (t[i].time_us && (!oldest || t[i].time_us < oldest)) oldest = t[i].time_us;
+  }
+  sst_meta m;
+  assert_int_equal(sst_builder_finish(b, &m, f->errmsg), SHALE_OK);
+  assert_true(m.max_seq == maxseq && m.max_tomb_seq == maxseq && m.oldest_tomb_us == oldest);
+  if (snaps && !ns) assert_true(m.range_tombstones <= 2 * n - 1);
+  sst_meta_free(&m);
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  check_fragmented(r);
+  uint64_t reads[12];
+  size_t nr = 0;
+  for (size_t i = 0; i < ns; i++) reads[nr++] = snaps[i];
+  reads[nr++] = SEQ_MAX;
+  reads[nr++] = maxseq;
+  if (!snaps)
+    while (nr < 12) reads[nr++] = tu_rand(s) % (maxseq + 2);
+  for (int q = 0; q < 400; q++) {
+    char k[4];
+    size_t kl = small_key(k, s, 0);
+    for (size_t i = 0; i < nr; i++)
+      assert_true(sst_reader_range_cover(r, k, kl, reads[i]) == model_cover(t, n, k, kl, reads[i]));
+  }
+  sst_reader_close(r);
+}
+
+static void test_range_frag_model(void **state) {
+  fixture *f = *state;
+  char *path = tu_path(f->dir, "frag.sst");
+  uint64_t s = 2024;
+  for (int round = 0; round < 300; round++) {
+    size_t n = 1 + tu_rand(&s) % (round % 3 ? 12 : 80);
+    mtomb t[80];
+    random_tombs(t, n, &s);
+    uint64_t snaps[8];
+    size_t ns = tu_rand(&s) % 6;
+    for (size_t i = 0; i < ns; i++) snaps[i] = tu_rand(&s) % 210; /* any order, may repeat */
+    frag_round(f, path, t, n, snaps, ns, &s);
+    frag_round(f, path, t, n, snaps, 0, &s);
+    frag_round(f, path, t, n, NULL, 0, &s);
+  }
+  free(path);
+}
+
+static size_t nested_key(char *k, size_t i) { return (size_t)snprintf(k, 16, "k%07zu", i); }
+
+/* 10,000 nested tombstones (each inside the older ones) and as many chained ones: without
+ * snapshots no piece keeps more than one sequence, so at most 2n-1 pieces, a small table and
+ * the newest tombstone found by binary search. */
+static void test_range_frag_no_blowup(void **state) {
+  fixture *f = *state;
+  char *path = tu_path(f->dir, "nested.sst");
+  const size_t n = 10000;
+  for (int chained = 0; chained < 2; chained++) {
+    sst_builder *b;
+    sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD};
+    assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
+    assert_int_equal(sst_builder_set_snapshots(b, NULL, 0), SHALE_OK);
+    for (size_t i = 0; i < n; i++) {
+      char bk[16], ek[16];
+      size_t bl = nested_key(bk, i), el = nested_key(ek, chained ? i + 50 : 2 * n - i);
+      assert_int_equal(sst_builder_add_range_del(b, bk, bl, ek, el, i + 1, 1000 + i), SHALE_OK);
+    }
+    sst_meta m;
+    assert_int_equal(sst_builder_finish(b, &m, f->errmsg), SHALE_OK);
+    printf("# %zu %s range tombstones: %llu pieces, %llu bytes\n", n,
+           chained ? "chained" : "nested", (unsigned long long)m.range_tombstones,
+           (unsigned long long)m.file_size);
+    assert_true(m.range_tombstones <= 2 * n - 1 && m.oldest_tomb_us == 1000);
+    assert_true(m.file_size < 2 * n * 32);
+    sst_meta_free(&m);
+    sst_reader *r;
+    assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+    check_fragmented(r);
+    for (size_t x = 0; x < 2 * n + 60; x += 7) {
+      char k[16];
+      size_t kl = nested_key(k, x);
+      uint64_t want; /* the newest covering tombstone */
+      if (chained)
+        want = x < n + 49 ? (x < n ? x : n - 1) + 1 : 0;
+      else
+        want = x < 2 * n ? (x < n ? x : 2 * n - 1 - x) + 1 : 0;
+      assert_true(sst_reader_range_cover(r, k, kl, SEQ_MAX) == want);
+    }
+    sst_reader_close(r);
+  }
+  free(path);
+}
+
+/* ---- hand-made range-del blocks: older versions and damage ---- */
+
+/* Writes `out` as `in` whose footer now points at a new raw range-del block (the records of
+ * t, in the given order), a new dirty block counting them, and says `version`. The old blocks
+ * stay behind as unreferenced bytes, which readers allow. REQUIRES: in has no point
+ * tombstones and filters off (the new dirty block carries no deleted-key filter). */
+static void rewrite_range_dels(const char *in, const char *out, const mtomb *t, size_t n,
+                               uint32_t version) {
+  long long size = tu_file_size(in);
+  assert_true(size >= SST_FOOTER_SIZE);
+  uint8_t *file = malloc((size_t)size);
+  FILE *fp = fopen(in, "rb");
+  assert_int_equal(fread(file, 1, (size_t)size, fp), (size_t)size);
+  fclose(fp);
+  uint8_t foot[SST_FOOTER_SIZE];
+  memcpy(foot, file + size - SST_FOOTER_SIZE, SST_FOOTER_SIZE);
+  buf o;
+  buf_init(&o);
+  buf_append(&o, file, (size_t)size - SST_FOOTER_SIZE);
+  buf blk;
+  buf_init(&blk);
+  for (size_t i = 0; i < n; i++) {
+    buf_append_slice(&blk, t[i].b, t[i].bl);
+    buf_append_slice(&blk, t[i].e, t[i].el);
+    buf_append_varint(&blk, t[i].seq);
+    buf_append_varint(&blk, t[i].time_us);
+  }
+  for (int which = 2; which <= 3; which++) { /* range-del, then dirty */
+    if (which == 3) {
+      buf_clear(&blk);
+      uint64_t fields[8] = {0, n, 1, 1000, 1, 1000, 0, 0};
+      for (int i = 0; i < 8; i++) buf_append_fixed64(&blk, fields[i]);
+    }
+    put_fixed64(foot + 16 * which, o.len);
+    put_fixed64(foot + 16 * which + 8, blk.len);
+    buf_append_byte(&blk, SST_BLOCK_RAW);
+    buf_append_fixed32(&blk, checksum32(blk.data, blk.len));
+    buf_append(&o, blk.data, blk.len);
+  }
+  put_fixed32(foot + 80, version);
+  put_fixed32(foot + 84, checksum32(foot, 84));
+  buf_append(&o, foot, sizeof foot);
+  assert_true(buf_ok(&o) && buf_ok(&blk));
+  fp = fopen(out, "wb");
+  assert_int_equal(fwrite(o.data, 1, o.len, fp), o.len);
+  fclose(fp);
+  buf_free(&blk);
+  buf_free(&o);
+  free(file);
+}
+
+static int mtomb_v1_order(const void *pa, const void *pb) {
+  const mtomb *a = pa, *b = pb;
+  int c = ukey_compare(a->b, a->bl, b->b, b->bl);
+  return c ? c : a->seq > b->seq ? -1 : a->seq < b->seq;
+}
+
+/* A format-1 table (overlapping tombstones, as version 1 stored them) still reads right at
+ * every seq; the same block claimed as version 2 is rejected, as is version 3. */
+static void test_format_versions(void **state) {
+  fixture *f = *state;
+  char *base = tu_path(f->dir, "base.sst"), *v1 = tu_path(f->dir, "v1.sst");
+  sst_options o = {4096, 0, SHALE_COMPRESSION_NONE};
+  sst_builder *b;
+  assert_int_equal(sst_builder_new(base, &o, &b, f->errmsg), SHALE_OK);
+  uint8_t k[16];
+  memcpy(k, "bb", 2);
+  put_fixed64(k + 2, ikey_pack(7, KIND_PUT));
+  assert_int_equal(sst_builder_add(b, k, 10, "v", 1, 0), SHALE_OK);
+  assert_int_equal(sst_builder_finish(b, NULL, f->errmsg), SHALE_OK);
+  uint64_t s = 11;
+  mtomb t[40];
+  random_tombs(t, 40, &s);
+  qsort(t, 40, sizeof *t, mtomb_v1_order);
+  rewrite_range_dels(base, v1, t, 40, 1);
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_format_version(r), 1);
+  const sst_range_del *d;
+  assert_int_equal(sst_reader_range_dels(r, &d), 40);
+  for (int q = 0; q < 2000; q++) {
+    char key[4];
+    size_t kl = small_key(key, &s, 0);
+    uint64_t rs = tu_rand(&s) % 210;
+    assert_true(sst_reader_range_cover(r, key, kl, rs) == model_cover(t, 40, key, kl, rs));
+  }
+  assert_int_equal(sst_reader_get(r, "bb", 2, SEQ_MAX, NULL, NULL, NULL, NULL, f->errmsg), 1);
+  sst_reader_close(r);
+
+  rewrite_range_dels(base, v1, t, 40, 2); /* overlapping: not a version-2 block */
+  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_non_null(strstr(f->errmsg, "not fragmented"));
+  mtomb dup[2] = {t[0], t[0]}; /* one piece twice at the same seq */
+  rewrite_range_dels(base, v1, dup, 2, 2);
+  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  rewrite_range_dels(base, v1, t, 1, 2); /* a single tombstone is a valid fragment */
+  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_OK);
+  sst_reader_close(r);
+  rewrite_range_dels(base, v1, t, 1, 3);
+  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_non_null(strstr(f->errmsg, "unsupported format version 3"));
+  assert_null(r);
+  free(base);
+  free(v1);
 }
 
 /* ---- corruption: every block kind, bits flipped at swept offsets ---- */
@@ -728,6 +1036,36 @@ static void test_truncated(void **state) {
   sst_reader *r;
   assert_int_equal(sst_reader_open(victim, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
   assert_true(sst_reader_open("/nonexistent/x.sst", 1, NULL, &r, f->errmsg) < 0);
+  free(path);
+  free(victim);
+}
+
+/* Every bit of a non-empty range-del block and its trailer is covered by the checksum. */
+static void test_range_del_block_damage(void **state) {
+  fixture *f = *state;
+  char *path = tu_path(f->dir, "rdd.sst"), *victim = tu_path(f->dir, "rdv.sst");
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE};
+  sst_builder *b;
+  assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
+  uint64_t s = 5;
+  mtomb t[30];
+  random_tombs(t, 30, &s);
+  for (size_t i = 0; i < 30; i++)
+    assert_int_equal(
+        sst_builder_add_range_del(b, t[i].b, t[i].bl, t[i].e, t[i].el, t[i].seq, t[i].time_us),
+        SHALE_OK);
+  assert_int_equal(sst_builder_finish(b, NULL, f->errmsg), SHALE_OK);
+  region rg[7];
+  regions_of(path, rg);
+  assert_string_equal(rg[3].name, "range-del");
+  assert_true(rg[3].len > 100);
+  for (uint64_t d = 0; d < rg[3].len; d++) {
+    assert_int_equal(tu_copy_file(path, victim), 0);
+    assert_int_equal(tu_flip_bit(victim, (long long)(rg[3].off + d), (int)(d % 8)), 0);
+    sst_reader *r;
+    assert_int_equal(sst_reader_open(victim, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+    assert_null(r);
+  }
   free(path);
   free(victim);
 }
@@ -925,6 +1263,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_versions_across_blocks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seek_model, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_dels_and_dirty, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_range_frag_model, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_range_frag_no_blowup, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_format_versions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_range_del_block_damage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_raw, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_zstd, setup, teardown),
       cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),

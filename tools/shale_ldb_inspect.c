@@ -450,6 +450,11 @@ typedef struct tomb_est {
   uint64_t shadowed, bytes;
 } tomb_est;
 
+static int same_range(const sst_range_del *a, const sst_range_del *b) {
+  return a->blen == b->blen && a->elen == b->elen && !memcmp(a->begin, b->begin, a->blen) &&
+         !memcmp(a->end, b->end, a->elen);
+}
+
 /* Entries of g that the point tombstones and range tombstones of r shadow. */
 static int estimate_against(sst_reader *r, sst_reader *g, tomb_est *est) {
   char errmsg[ERRMSG_SIZE];
@@ -478,6 +483,8 @@ static int estimate_against(sst_reader *r, sst_reader *g, tomb_est *est) {
   buf seek;
   buf_init(&seek);
   for (size_t i = 0; i < nd; i++) {
+    /* A fragment kept at several seqs repeats its range, newest first: count each entry once. */
+    if (i && same_range(&d[i - 1], &d[i])) continue;
     buf_clear(&seek);
     buf_append(&seek, d[i].begin, d[i].blen);
     buf_append_fixed64(&seek, ikey_pack(SEQ_MAX, KIND_SEEK));

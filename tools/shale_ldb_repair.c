@@ -106,7 +106,8 @@ static uint64_t salvage(repair *rp, sst_reader *r) {
   sst_options so = {0, 10, m->compression};
   sst_builder *b;
   if (sst_builder_new(path, &so, &b, errmsg)) goto fail;
-  int rc = 0;
+  /* Repair runs on a closed DB: no snapshot lives, every later read is at the latest seq. */
+  int rc = sst_builder_set_snapshots(b, NULL, 0);
   for (size_t i = 0; i < fwd.n && !rc; i++)
     rc = sst_builder_add(b, fwd.v[i].k, fwd.v[i].kl, fwd.v[i].k + fwd.v[i].kl, fwd.v[i].vl,
                          m->oldest_tomb_us);

@@ -95,6 +95,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < nd; i++) {
       lookup(r, dels[i].begin, dels[i].blen);
       lookup(r, dels[i].end, dels[i].elen);
+      /* the record itself covers its begin, and nothing newer counts at its own seq */
+      uint64_t c = sst_reader_range_cover(r, dels[i].begin, dels[i].blen, dels[i].seq);
+      FUZZ_CHECK(c == dels[i].seq, "range cover %llu at a tombstone's begin, seq %llu",
+                 (unsigned long long)c, (unsigned long long)dels[i].seq);
+      (void)sst_reader_range_cover(r, dels[i].end, dels[i].elen, SEQ_MAX);
     }
     uint64_t counts[8];
     (void)sst_reader_block_tombstones(r, 0, counts, 8);

@@ -73,7 +73,13 @@ static void make_db(int compression, const char *tag) {
   shale_db *db;
   if (shale_open(dir, &o, &db)) exit(1);
   fill(db, 40, 1);
+  /* overlapping a range delete of fill across a snapshot: the table keeps one fragment,
+   * [key0012, key0014), at two sequences */
+  const shale_snapshot *snap;
+  if (shale_snapshot_new(db, &snap)) exit(1);
+  shale_delete_range(db, "key0012", 7, "key0018", 7, 0);
   shale_flush(db);
+  shale_snapshot_free(db, snap);
   fill(db, 25, 2);                             /* stays in the WAL */
   if (compression == SHALE_COMPRESSION_NONE) { /* a record fragmented across 32 KiB blocks */
     static char big[40000];

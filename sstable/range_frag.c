@@ -1,0 +1,225 @@
+/* range_frag.c — fragmenting range tombstones; see range_frag.h.
+ * Tombstones are grouped by the stripe they keep a sequence for. Within a stripe the
+ * group's own boundaries cut the key space into intervals; a union-find paints each interval
+ * once with the newest covering sequence (tombstones newest first), then once more with the
+ * oldest time (tombstones oldest first). Each painted interval becomes one record per global
+ * piece it spans. */
+#include "sstable/range_frag.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+#include "util/ikey.h"
+
+#define UNPAINTED UINT64_MAX /* above SEQ_MAX, so never a real sequence */
+
+typedef struct item {
+  uint64_t stripe, seq, time_us;
+  size_t lo, hi;   /* begin and end as indices into the global boundaries */
+  size_t llo, lhi; /* the same, into the stripe's own boundaries */
+} item;
+
+/* Scratch for one stripe, sized for all n tombstones so it is allocated once. */
+typedef struct scratch {
+  size_t *loc;  /* the stripe's boundaries: sorted distinct global indices */
+  size_t *next; /* union-find: the first unpainted interval at or after x */
+  uint64_t *seq, *time_us;
+} scratch;
+
+typedef struct recs {
+  rfrag_rec *v;
+  size_t n, cap;
+} recs;
+
+static int key_cmp(const void *pa, const void *pb) {
+  const rfrag_key *a = pa, *b = pb;
+  return ukey_compare(a->p, a->len, b->p, b->len);
+}
+
+static int size_cmp(const void *pa, const void *pb) {
+  size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+  return a < b ? -1 : a > b;
+}
+
+static int by_stripe_then_newest(const void *pa, const void *pb) {
+  const item *a = pa, *b = pb;
+  if (a->stripe != b->stripe) return a->stripe < b->stripe ? -1 : 1;
+  return a->seq > b->seq ? -1 : a->seq < b->seq;
+}
+
+/* Oldest known time first; unknown (0) last, so it never hides a known time. */
+static int by_oldest_time(const void *pa, const void *pb) {
+  uint64_t a = ((const item *)pa)->time_us - 1, b = ((const item *)pb)->time_us - 1;
+  return a < b ? -1 : a > b;
+}
+
+static int by_piece_then_newest(const void *pa, const void *pb) {
+  const rfrag_rec *a = pa, *b = pb;
+  if (a->piece != b->piece) return a->piece < b->piece ? -1 : 1;
+  return a->seq > b->seq ? -1 : a->seq < b->seq;
+}
+
+/* Index of key in the sorted distinct keys k[0..n); REQUIRES: present. */
+static size_t key_find(const rfrag_key *k, size_t n, const uint8_t *p, size_t len) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (ukey_compare(k[mid].p, k[mid].len, p, len) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* Index of g in the sorted distinct v[0..n); REQUIRES: present. */
+static size_t index_find(const size_t *v, size_t n, size_t g) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (v[mid] < g)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* Snapshots below seq: reads at snapshots[i] see stripes < i, so equal counts share reads. */
+static uint64_t stripe_of(uint64_t seq, const uint64_t *snaps, size_t n) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (snaps[mid] < seq)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static size_t dsu_find(size_t *next, size_t x) {
+  while (next[x] != x) x = next[x] = next[next[x]];
+  return x;
+}
+
+/* Gives each interval of the stripe the value of the first item (in g's order) covering it. */
+static void paint(scratch *s, size_t nl, const item *g, size_t ng, int times) {
+  for (size_t x = 0; x < nl; x++) s->next[x] = x;
+  for (size_t i = 0; i < ng && !(times && !g[i].time_us); i++)
+    for (size_t x = dsu_find(s->next, g[i].llo); x < g[i].lhi; x = dsu_find(s->next, x)) {
+      if (times)
+        s->time_us[x] = g[i].time_us;
+      else
+        s->seq[x] = g[i].seq;
+      s->next[x] = x + 1;
+    }
+}
+
+static int emit(recs *r, size_t piece, uint64_t seq, uint64_t time_us) {
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 64;
+    rfrag_rec *v = cap > SIZE_MAX / sizeof *v ? NULL : realloc(r->v, cap * sizeof *v);
+    if (!v) return SHALE_NOMEM;
+    r->v = v;
+    r->cap = cap;
+  }
+  r->v[r->n++] = (rfrag_rec){piece, seq, time_us};
+  return SHALE_OK;
+}
+
+/* One stripe's records. REQUIRES: g sorted newest first (it is reordered by time). */
+static int do_stripe(scratch *s, item *g, size_t ng, recs *out) {
+  size_t nl = 0;
+  for (size_t i = 0; i < ng; i++) s->loc[nl++] = g[i].lo, s->loc[nl++] = g[i].hi;
+  qsort(s->loc, nl, sizeof *s->loc, size_cmp);
+  size_t u = 0;
+  for (size_t i = 0; i < nl; i++)
+    if (!u || s->loc[u - 1] != s->loc[i]) s->loc[u++] = s->loc[i];
+  nl = u;
+  for (size_t i = 0; i < ng; i++) {
+    g[i].llo = index_find(s->loc, nl, g[i].lo);
+    g[i].lhi = index_find(s->loc, nl, g[i].hi);
+  }
+  for (size_t x = 0; x < nl; x++) s->seq[x] = UNPAINTED, s->time_us[x] = 0;
+  paint(s, nl, g, ng, 0);
+  qsort(g, ng, sizeof *g, by_oldest_time);
+  paint(s, nl, g, ng, 1);
+  for (size_t x = 0; x + 1 < nl; x++) {
+    if (s->seq[x] == UNPAINTED) continue;
+    for (size_t piece = s->loc[x]; piece < s->loc[x + 1]; piece++)
+      if (emit(out, piece, s->seq[x], s->time_us[x])) return SHALE_NOMEM;
+  }
+  return SHALE_OK;
+}
+
+/* Sorted distinct boundaries of every tombstone into f->bounds. */
+static int collect_bounds(const rfrag_tomb *t, size_t n, rfrag *f) {
+  if (!(f->bounds = calloc(2 * n, sizeof *f->bounds))) return SHALE_NOMEM;
+  for (size_t i = 0; i < n; i++) {
+    f->bounds[2 * i] = (rfrag_key){t[i].begin, t[i].blen};
+    f->bounds[2 * i + 1] = (rfrag_key){t[i].end, t[i].elen};
+  }
+  qsort(f->bounds, 2 * n, sizeof *f->bounds, key_cmp);
+  size_t u = 0;
+  for (size_t i = 0; i < 2 * n; i++)
+    if (!u || key_cmp(&f->bounds[u - 1], &f->bounds[i])) f->bounds[u++] = f->bounds[i];
+  f->nbounds = u;
+  return SHALE_OK;
+}
+
+/* REQUIRES: it sorted by stripe, newest first within one. */
+static int stripes(item *it, size_t n, scratch *s, recs *r) {
+  size_t g0 = 0;
+  while (g0 < n) {
+    size_t g1 = g0 + 1;
+    while (g1 < n && it[g1].stripe == it[g0].stripe) g1++;
+    if (do_stripe(s, it + g0, g1 - g0, r)) return SHALE_NOMEM;
+    g0 = g1;
+  }
+  return SHALE_OK;
+}
+
+int rfrag_build(const rfrag_tomb *t, size_t n, const uint64_t *snaps, size_t nsnaps, int collapse,
+                rfrag *out) {
+  memset(out, 0, sizeof *out);
+  if (n == 0) return SHALE_OK;
+  recs r = {0};
+  item *it = calloc(n, sizeof *it);
+  scratch s = {calloc(2 * n, sizeof(size_t)), calloc(2 * n, sizeof(size_t)),
+               calloc(2 * n, sizeof(uint64_t)), calloc(2 * n, sizeof(uint64_t))};
+  int rc = it && s.loc && s.next && s.seq && s.time_us ? collect_bounds(t, n, out) : SHALE_NOMEM;
+  for (size_t i = 0; !rc && i < n; i++) {
+    it[i].seq = t[i].seq;
+    it[i].time_us = t[i].time_us;
+    it[i].stripe = collapse ? stripe_of(t[i].seq, snaps, nsnaps) : t[i].seq;
+    it[i].lo = key_find(out->bounds, out->nbounds, t[i].begin, t[i].blen);
+    it[i].hi = key_find(out->bounds, out->nbounds, t[i].end, t[i].elen);
+  }
+  if (!rc) {
+    qsort(it, n, sizeof *it, by_stripe_then_newest);
+    rc = stripes(it, n, &s, &r);
+  }
+  if (!rc && r.n > 1) qsort(r.v, r.n, sizeof *r.v, by_piece_then_newest);
+  free(it);
+  free(s.loc);
+  free(s.next);
+  free(s.seq);
+  free(s.time_us);
+  if (rc) {
+    free(r.v);
+    rfrag_free(out);
+    return rc;
+  }
+  out->recs = r.v;
+  out->nrecs = r.n;
+  return SHALE_OK;
+}
+
+void rfrag_free(rfrag *f) {
+  if (!f) return;
+  free(f->bounds);
+  free(f->recs);
+  memset(f, 0, sizeof *f);
+}
