@@ -35,7 +35,12 @@ struct memtable {
    * memtable, and a miss in a big skiplist costs tens of cache misses; the filter costs one. */
   _Atomic uint64_t *bloom;
   uint64_t bloom_blocks; /* 512-bit blocks */
-  char pad[64];          /* keeps readers' refcount traffic off the writer's counter lines */
+  /* Point lookups by hash (NULL: none): chains of point entries, newest first, linked
+   * through each node's last 8 payload bytes. A get that hits a big memtable then costs a
+   * chain step or two instead of a skiplist descent of ~20 dependent cache misses. */
+  _Atomic(sl_node *) *hash;
+  uint64_t hash_mask;
+  char pad[64]; /* keeps readers' refcount traffic off the writer's counter lines */
   _Atomic int refs;
 };
 
@@ -67,8 +72,7 @@ static void counters_init(mt_counters *c) {
 #define BLOOM_WORDS_PER_BLOCK 8
 #define BLOOM_PROBES 5
 
-static void bloom_add(memtable *m, const void *key, size_t klen) {
-  uint64_t h = hash64(key, klen);
+static void bloom_add(memtable *m, uint64_t h) {
   _Atomic uint64_t *blk = m->bloom + (h >> 32) % m->bloom_blocks * BLOOM_WORDS_PER_BLOCK;
   for (int i = 0; i < BLOOM_PROBES; i++) {
     unsigned bit = (unsigned)(h >> (i * 9)) & 511;
@@ -79,15 +83,42 @@ static void bloom_add(memtable *m, const void *key, size_t klen) {
   }
 }
 
-static int bloom_may_hold(const memtable *m, const void *key, size_t klen) {
+static int bloom_may_hold(const memtable *m, uint64_t h) {
   if (!m->bloom) return 1;
-  uint64_t h = hash64(key, klen);
   _Atomic uint64_t *blk = m->bloom + (h >> 32) % m->bloom_blocks * BLOOM_WORDS_PER_BLOCK;
   for (int i = 0; i < BLOOM_PROBES; i++) {
     unsigned bit = (unsigned)(h >> (i * 9)) & 511;
     if (!(atomic_load_explicit(blk + (bit >> 6), memory_order_relaxed) >> (bit & 63) & 1)) return 0;
   }
   return 1;
+}
+
+/* The bloom filter uses the hash's low 45 bits and its high 32 pick the block; the bucket
+ * comes from the middle so chains and filter blocks are not correlated. */
+static inline uint64_t bucket_of(const memtable *m, uint64_t h) { return (h >> 16) & m->hash_mask; }
+
+/* A point entry's chain link: the last 8 bytes of its payload. */
+static inline uint8_t *hash_link(const sl_node *n, size_t payload_end) {
+  return sl_node_extra(n) + payload_end;
+}
+
+static void hash_add(memtable *m, sl_node *n, uint64_t h, size_t payload_end) {
+  _Atomic(sl_node *) *b = &m->hash[bucket_of(m, h)];
+  sl_node *head = atomic_load_explicit(b, memory_order_relaxed); /* the writer's own */
+  memcpy(hash_link(n, payload_end), &head, sizeof head);
+  atomic_store_explicit(b, n, memory_order_release); /* n and its link fully written */
+}
+
+/* Sizes the index for about one bucket per 128 memtable bytes (a 116-byte entry each). */
+static int hash_init(memtable *m, size_t expected_bytes) {
+  m->hash = NULL;
+  m->hash_mask = 0;
+  if (expected_bytes < 128 * 1024) return SHALE_OK;
+  uint64_t n = 1024;
+  while (n < expected_bytes / 128) n *= 2;
+  m->hash = calloc(n, sizeof *m->hash);
+  m->hash_mask = n - 1;
+  return m->hash ? SHALE_OK : SHALE_NOMEM;
 }
 
 int memtable_new(memtable **out) { return memtable_new_sized(out, 0); }
@@ -111,7 +142,8 @@ int memtable_new_pooled(memtable **out, size_t expected_bytes, arena_pool *pool)
     }
   }
   arena_init_pooled(&m->arena, pool);
-  if (skiplist_init(&m->points, &m->arena) != SHALE_OK ||
+  if (hash_init(m, expected_bytes) != SHALE_OK ||
+      skiplist_init(&m->points, &m->arena) != SHALE_OK ||
       skiplist_init(&m->ranges, &m->arena) != SHALE_OK)
     goto fail;
   atomic_init(&m->next, NULL);
@@ -125,6 +157,7 @@ int memtable_new_pooled(memtable **out, size_t expected_bytes, arena_pool *pool)
   return SHALE_OK;
 fail:
   arena_destroy(&m->arena);
+  free((void *)m->hash);
   free((void *)m->bloom);
   free(m);
   return SHALE_NOMEM;
@@ -138,6 +171,7 @@ void memtable_unref(memtable *m) {
   memtable_aux *aux = atomic_load_explicit(&m->aux, memory_order_acquire);
   if (aux) aux->destroy(aux); /* before the arena: it may point into it */
   arena_destroy(&m->arena);
+  free((void *)m->hash);
   free((void *)m->bloom);
   free(m);
 }
@@ -166,9 +200,11 @@ int memtable_add(memtable *m, uint64_t seq, unsigned kind, const void *key, size
                  const void *val, size_t vlen, uint64_t now_us) {
   if (kind != KIND_PUT && kind != KIND_DEL && kind != KIND_RANGE_DEL) return SHALE_INVALID;
   if (klen > UINT32_MAX - IKEY_TRAILER) return SHALE_INVALID;
-  int tomb = kind != KIND_PUT;
-  size_t extra =
-      varint_length(vlen) + (tomb ? 8 : 0) + (kind == KIND_RANGE_DEL ? sizeof(sl_node *) : 0);
+  int tomb = kind != KIND_PUT, hashed = m->hash && kind != KIND_RANGE_DEL;
+  uint64_t h = hashed || m->bloom ? hash64(key, klen) : 0;
+  if (hashed) __builtin_prefetch(&m->hash[bucket_of(m, h)]); /* its miss overlaps the descent */
+  size_t payload = varint_length(vlen) + vlen + (tomb ? 8 : 0);
+  size_t extra = payload - vlen + (kind == KIND_RANGE_DEL || hashed ? sizeof(sl_node *) : 0);
   if (vlen > SIZE_MAX - extra) return SHALE_NOMEM;
   skiplist *s = kind == KIND_RANGE_DEL ? &m->ranges : &m->points;
   sl_node *n = skiplist_node_new(s, klen + IKEY_TRAILER, extra + vlen);
@@ -187,8 +223,9 @@ int memtable_add(memtable *m, uint64_t seq, unsigned kind, const void *key, size
     sl_node *older = atomic_load_explicit(&m->range_newest, memory_order_relaxed);
     memcpy(p + vlen + 8, &older, sizeof older);
   }
-  if (m->bloom && kind != KIND_RANGE_DEL) bloom_add(m, key, klen);
+  if (m->bloom && kind != KIND_RANGE_DEL) bloom_add(m, h);
   skiplist_insert(s, n);
+  if (hashed) hash_add(m, n, h, payload);
   if (kind == KIND_RANGE_DEL) atomic_store_explicit(&m->range_newest, n, memory_order_release);
   account(m, seq, kind, klen, vlen, now_us, n->flags & SL_DIRTY);
   return SHALE_OK;
@@ -202,14 +239,49 @@ static const uint8_t *node_value(const sl_node *n, size_t *vlen) {
   return p;
 }
 
+/* Where a point entry's payload ends (its chain link follows). */
+static size_t payload_end(const sl_node *n) {
+  size_t vlen;
+  const uint8_t *v = node_value(n, &vlen);
+  return (size_t)(v - sl_node_extra(n)) + vlen +
+         (ikey_kind(sl_node_trailer(n)) == KIND_DEL ? 8 : 0);
+}
+
+/* The newest entry of key at or below seq. The whole chain is read rather than trusting
+ * insertion order to be sequence order; chains are a node or two long. */
+static sl_node *hash_find(memtable *m, uint64_t h, const void *key, size_t klen, uint64_t seq) {
+  sl_node *best = NULL;
+  uint64_t best_tr = 0;
+  sl_node *n = atomic_load_explicit(&m->hash[bucket_of(m, h)], memory_order_acquire);
+  while (n) {
+    if (sl_node_ukey_len(n) == klen && memcmp(sl_node_key(n), key, klen) == 0) {
+      uint64_t tr = sl_node_trailer(n);
+      if (ikey_seq(tr) <= seq && tr > best_tr) {
+        best = n;
+        best_tr = tr;
+      }
+    }
+    sl_node *next;
+    memcpy(&next, hash_link(n, payload_end(n)), sizeof next); /* written before n's publish */
+    n = next;
+  }
+  return best;
+}
+
 int memtable_get(memtable *m, const void *key, size_t klen, uint64_t seq, unsigned *kind,
                  const void **val, size_t *vlen, uint64_t *found_seq) {
   if (!klen) key = "";
   if (seq > SEQ_MAX) seq = SEQ_MAX;
-  if (!bloom_may_hold(m, key, klen)) return 0;
-  /* KIND_SEEK is the highest kind, so this lands on the newest entry with sequence <= seq */
-  sl_node *n = skiplist_seek(&m->points, key, klen, ikey_pack(seq, KIND_SEEK));
-  if (!n || sl_node_ukey_len(n) != klen || memcmp(sl_node_key(n), key, klen) != 0) return 0;
+  uint64_t h = m->bloom || m->hash ? hash64(key, klen) : 0;
+  if (!bloom_may_hold(m, h)) return 0;
+  sl_node *n;
+  if (m->hash) {
+    n = hash_find(m, h, key, klen, seq);
+  } else { /* KIND_SEEK is the highest kind: lands on the newest entry with sequence <= seq */
+    n = skiplist_seek(&m->points, key, klen, ikey_pack(seq, KIND_SEEK));
+    if (n && (sl_node_ukey_len(n) != klen || memcmp(sl_node_key(n), key, klen) != 0)) n = NULL;
+  }
+  if (!n) return 0;
   uint64_t tr = sl_node_trailer(n);
   *kind = ikey_kind(tr);
   *found_seq = ikey_seq(tr);

@@ -368,9 +368,52 @@ static void *get_reader(void *p) {
   }
 }
 
-static void test_concurrent_gets(void **state) {
+/* A sized memtable answers gets from its hash index, a plain one by skiplist search: both
+ * must agree for every key and sequence, also when entries arrive out of sequence order. */
+static void test_hash_index_agrees(void **state) {
   (void)state;
-  get_race r = {.m = mt_new()};
+  memtable *plain = mt_new(), *hashed = NULL;
+  assert_int_equal(memtable_new_sized(&hashed, 1 << 20), SHALE_OK);
+  uint64_t rng = 7;
+  enum { N = 6000, KEYS = 300 };
+  for (uint64_t i = 0; i < N; i++) {
+    char k[16], v[24];
+    snprintf(k, sizeof k, "h%llu", (unsigned long long)(tu_rand(&rng) % KEYS));
+    uint64_t seq = i % 2 ? 2 * N - i : i + 1; /* distinct, not monotonic */
+    snprintf(v, sizeof v, "v%llu", (unsigned long long)seq);
+    memtable *both[] = {plain, hashed};
+    for (int j = 0; j < 2; j++) {
+      if (tu_rand(&rng) % 5 == 0 && j == 0) {
+        del(plain, seq, k, 1);
+        del(hashed, seq, k, 1);
+        break;
+      }
+      put(both[j], seq, k, v);
+    }
+  }
+  for (uint64_t probe = 0; probe < 20000; probe++) {
+    char k[16];
+    snprintf(k, sizeof k, "h%llu", (unsigned long long)(tu_rand(&rng) % (KEYS + 20)));
+    uint64_t seq = tu_rand(&rng) % (2 * N + 2);
+    unsigned k1 = 0, k2 = 0;
+    const void *v1 = NULL, *v2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    uint64_t s1 = 0, s2 = 0;
+    int f1 = memtable_get(plain, k, strlen(k), seq, &k1, &v1, &l1, &s1);
+    int f2 = memtable_get(hashed, k, strlen(k), seq, &k2, &v2, &l2, &s2);
+    assert_int_equal(f1, f2);
+    if (!f1) continue;
+    assert_int_equal(k1, k2);
+    assert_int_equal(s1, s2);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(v1, v2, l1);
+  }
+  memtable_unref(plain);
+  memtable_unref(hashed);
+}
+
+static void concurrent_gets(memtable *m) {
+  get_race r = {.m = m};
   atomic_init(&r.published, 0);
   pthread_t th;
   assert_int_equal(pthread_create(&th, NULL, get_reader, &r), 0);
@@ -385,13 +428,21 @@ static void test_concurrent_gets(void **state) {
   memtable_unref(r.m);
 }
 
+static void test_concurrent_gets(void **state) {
+  (void)state;
+  concurrent_gets(mt_new());
+  memtable *m = NULL; /* and through the hash index */
+  assert_int_equal(memtable_new_sized(&m, 1 << 20), SHALE_OK);
+  concurrent_gets(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_put_get_delete),       cmocka_unit_test(test_snapshot_visibility),
       cmocka_unit_test(test_stats_and_dirty_bits), cmocka_unit_test(test_range_tombstones_apart),
       cmocka_unit_test(test_iterate_both_ways),    cmocka_unit_test(test_large_values_and_limits),
       cmocka_unit_test(test_chain_and_refs),       cmocka_unit_test(test_concurrent_gets),
-      cmocka_unit_test(test_range_list_and_aux),
+      cmocka_unit_test(test_range_list_and_aux),   cmocka_unit_test(test_hash_index_agrees),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
