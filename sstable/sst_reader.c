@@ -51,6 +51,10 @@ struct sst_reader {
   size_t npieces;
   uint32_t version;
   sst_meta meta;
+  /* The file mapped (NULL: pread). Raw data blocks are then read in place, skipping the
+   * block cache; each one's checksum is checked on first use, and verified[i] remembers. */
+  const uint8_t *map;
+  _Atomic uint8_t *verified;
 };
 
 /* A data block in use: pinned in the cache (h) or owned by the caller (owned). */
@@ -94,18 +98,23 @@ static int read_block(sst_reader *r, uint64_t off, uint64_t size, uint8_t **out,
     return err_corrupt(errmsg,
                        "%s: block handle (offset %" PRIu64 ", size %" PRIu64 ") outside the file",
                        r->path, off, size);
-  uint8_t *raw = malloc((size_t)size + SST_BLOCK_TRAILER);
-  if (!raw) return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
-  int rc = io_reader_read(r->io, off, raw, (size_t)size + SST_BLOCK_TRAILER, errmsg);
-  if (rc) goto fail;
-  uint8_t type = raw[size];
-  if (checksum32(raw, (size_t)size + 1) != get_fixed32(raw + size + 1)) {
+  int rc = SHALE_OK;
+  /* a mapped file is read in place; raw blocks from it are copied out below */
+  uint8_t *raw = r->map ? NULL : malloc((size_t)size + SST_BLOCK_TRAILER);
+  const uint8_t *in = r->map ? r->map + off : raw;
+  if (!in) return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+  if (raw && (rc = io_reader_read(r->io, off, raw, (size_t)size + SST_BLOCK_TRAILER, errmsg)))
+    goto fail;
+  uint8_t type = in[size];
+  if (checksum32(in, (size_t)size + 1) != get_fixed32(in + size + 1)) {
     rc =
         err_corrupt(errmsg, "%s: block at offset %" PRIu64 " (size %" PRIu64 "): checksum mismatch",
                     r->path, off, size);
     goto fail;
   }
   if (type == SST_BLOCK_RAW) {
+    if (!raw && (raw = malloc(size ? (size_t)size : 1))) memcpy(raw, in, (size_t)size);
+    if (!raw) return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
     *out = raw;
     *len = (size_t)size;
     return SHALE_OK;
@@ -116,7 +125,7 @@ static int read_block(sst_reader *r, uint64_t off, uint64_t size, uint8_t **out,
     goto fail;
   }
   uint32_t ulen;
-  const uint8_t *p = get_varint32(raw, raw + size, &ulen);
+  const uint8_t *p = get_varint32(in, in + size, &ulen);
   if (!p || ulen > SST_MAX_BLOCK_SIZE) {
     rc =
         err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": bad uncompressed size", r->path, off);
@@ -129,7 +138,7 @@ static int read_block(sst_reader *r, uint64_t off, uint64_t size, uint8_t **out,
     rc = err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
     goto fail;
   }
-  size_t n = ZSTD_decompressDCtx(d, dst, ulen, p, (size_t)(raw + size - p));
+  size_t n = ZSTD_decompressDCtx(d, dst, ulen, p, (size_t)(in + size - p));
   if (ZSTD_isError(n) || n != ulen) {
     free(dst);
     rc = err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": zstd: %s", r->path, off,
@@ -145,8 +154,31 @@ fail:
   return rc;
 }
 
+/* A raw data block of a mapped table, in place: no copy and no cache entry. Returns 1 when
+ * it served the block (or found it corrupt: *rc), 0 when the block is compressed. */
+static int load_mapped(sst_reader *r, const idx_ent *e, blk_ref *br, int *rc, char *errmsg) {
+  const uint8_t *in = r->map + e->off; /* parse_index checked the handle against the file */
+  if (in[e->size] != SST_BLOCK_RAW) return 0;
+  _Atomic uint8_t *ok = &r->verified[e - r->idx];
+  if (!atomic_load_explicit(ok, memory_order_relaxed)) {
+    if (checksum32(in, (size_t)e->size + 1) != get_fixed32(in + e->size + 1)) {
+      *rc = err_corrupt(errmsg,
+                        "%s: block at offset %" PRIu64 " (size %" PRIu32 "): checksum mismatch",
+                        r->path, e->off, e->size);
+      return 1;
+    }
+    atomic_store_explicit(ok, 1, memory_order_relaxed); /* a racing reader just checks again */
+  }
+  br->data = in;
+  br->len = e->size;
+  *rc = SHALE_OK;
+  return 1;
+}
+
 static int load_block(sst_reader *r, const idx_ent *e, blk_ref *br, char *errmsg) {
   memset(br, 0, sizeof *br);
+  int rc;
+  if (r->map && load_mapped(r, e, br, &rc, errmsg)) return rc;
   if (r->cache) {
     bc_handle *h = block_cache_lookup(r->cache, r->cache_id, e->off);
     if (h) {
@@ -157,8 +189,7 @@ static int load_block(sst_reader *r, const idx_ent *e, blk_ref *br, char *errmsg
   }
   uint8_t *data;
   size_t len;
-  int rc = read_block(r, e->off, e->size, &data, &len, errmsg);
-  if (rc) return rc;
+  if ((rc = read_block(r, e->off, e->size, &data, &len, errmsg))) return rc;
   br->data = data;
   br->len = len;
   if (r->cache && (br->h = block_cache_insert(r->cache, r->cache_id, e->off, data, len)))
@@ -364,6 +395,16 @@ static int read_footer(sst_reader *r, sst_handle hs[5], char *errmsg) {
   return SHALE_OK;
 }
 
+/* Maps the file once its metadata checked out; without memory for the flags, or without a
+ * mapping, blocks are read with pread as before. */
+static void map_data(sst_reader *r) {
+  if (!r->nidx || !(r->verified = calloc(r->nidx, sizeof *r->verified))) return;
+  if (!(r->map = io_reader_map(r->io))) {
+    free((void *)r->verified);
+    r->verified = NULL;
+  }
+}
+
 int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, sst_reader **out,
                     char *errmsg) {
   if (!out) return err_set(errmsg, SHALE_INVALID, "sst_reader_open: NULL out");
@@ -415,6 +456,7 @@ int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, 
     rc = err_corrupt(errmsg, "%s: properties disagree with the index", r->path);
     goto fail;
   }
+  map_data(r);
   *out = r;
   return SHALE_OK;
 fail:
@@ -432,6 +474,7 @@ void sst_reader_close(sst_reader *r) {
   free(r->rdel_blk);
   free(r->rdels);
   free(r->pieces);
+  free((void *)r->verified);
   sst_meta_free(&r->meta);
   free(r->path);
   free(r);

@@ -530,6 +530,9 @@ static uint64_t blocks_touched(shale_db *db) {
  * reads almost none, and compaction removes the files. */
 static void test_range_delete_skips_tables(void **state) {
   fixture *f = *state;
+  /* Block reads are counted by the block cache, which mapped tables bypass for raw blocks;
+   * tables opened from here on are read with pread. */
+  setenv("SHALE_MMAP", "0", 1);
   char k[32], v[100];
   memset(v, 'v', sizeof v);
   const int n = 50000;
@@ -571,6 +574,7 @@ static void test_range_delete_skips_tables(void **state) {
   long long left = dir_bytes(f->dir);
   assert_true(left >= 0 && left < 256 * 1024);
   check_value(f->db, NULL, "zzz", "after");
+  unsetenv("SHALE_MMAP");
 }
 
 /* Thousands of overlapping range deletes in tables: gets and scans stay correct and cheap. */
