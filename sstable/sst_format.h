@@ -20,7 +20,7 @@
 #define SST_BLOCK_TRAILER 5u
 #define SST_BLOCK_RAW 0u
 #define SST_BLOCK_ZSTD 1u
-#define SST_RESTART_INTERVAL 16      /* data blocks */
+#define SST_RESTART_INTERVAL 4       /* data blocks */
 #define SST_INDEX_RESTART_INTERVAL 1 /* index block: every key whole, plain binary search */
 #define SST_ZSTD_LEVEL 3
 /* Largest uncompressed block a reader accepts (a value may be 256 MiB). */
