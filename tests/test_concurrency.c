@@ -20,19 +20,6 @@
 #include "shale.h"
 #include "testutil.h"
 
-static double run_seconds(void) {
-  const char *s = getenv("SHALE_STRESS_SECONDS");
-  double d = s && *s ? atof(s) : 5.0;
-  if (d <= 0) d = 5.0;
-  return d * 0.4;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- 1. a reverse scan while the key under it is overwritten ---- */
 
 typedef struct hot {
@@ -63,9 +50,9 @@ static void test_reverse_scan_concurrent_overwrite(void **state) {
   assert_int_equal(shale_put(h.db, "b", 1, "b", 1, 0), SHALE_OK);
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, overwrite_b, &h), 0);
-  double end = now_s() + run_seconds() / 2;
+  double end = tu_now_s() + (tu_stress_seconds() * 0.4) / 2;
   long tries = 0, lost = 0;
-  while (now_s() < end || tries < 1000) {
+  while (tu_now_s() < end || tries < 1000) {
     shale_iter *it;
     assert_int_equal(shale_iter_new(h.db, NULL, &it), SHALE_OK);
     shale_iter_seek_last(it);
@@ -246,9 +233,9 @@ static void test_snapshot_and_iterators_stable(void **state) {
     c[i].id = i;
     assert_int_equal(pthread_create(&th[i], NULL, i < 2 ? churn_writer : churn_flusher, &c[i]), 0);
   }
-  double end = now_s() + run_seconds();
+  double end = tu_now_s() + (tu_stress_seconds() * 0.4);
   int rounds = 0;
-  while (now_s() < end || rounds < 2) {
+  while (tu_now_s() < end || rounds < 2) {
     check_original_iter(at_t, "iterator made at T", &rng);
     check_original_iter(snap_it, "snapshot iterator made at T", &rng);
     check_original_gets(db, snap, "snapshot gets");
@@ -357,7 +344,7 @@ static void test_group_commit_writers(void **state) {
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
   gc_writer g[GC_WRITERS];
   pthread_t th[GC_WRITERS];
-  int ops = run_seconds() > 3 ? 40000 : 8000;
+  int ops = (tu_stress_seconds() * 0.4) > 3 ? 40000 : 8000;
   for (int w = 0; w < GC_WRITERS; w++) {
     g[w] = (gc_writer){db, w, ops, 0, 0};
     assert_int_equal(pthread_create(&th[w], NULL, gc_main, &g[w]), 0);

@@ -831,28 +831,16 @@ static void check_final(load *L, const char *how) {
   }
 }
 
-static double stress_seconds(void) {
-  const char *s = getenv("SHALE_STRESS_SECONDS");
-  double d = s && *s ? atof(s) : 5.0;
-  return d > 0 ? d : 5.0;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void test_window_under_load(void **state) {
   (void)state;
-  double secs = stress_seconds(), end = now_s() + secs;
+  double secs = tu_stress_seconds(), end = tu_now_s() + secs;
   load *L = calloc(1, sizeof *L);
   shale_options o;
   shale_options_init(&o);
   o.write_buffer_size = 64 << 10;
   o.max_immutable_memtables = 4;
   int epochs = 0;
-  while (now_s() < end) {
+  while (tu_now_s() < end) {
     char *dir = tu_tempdir();
     assert_int_equal(shale_open(dir, &o, &L->db), SHALE_OK);
     for (int i = 0; i < LOAD_KEYS; i++) {
@@ -871,7 +859,7 @@ static void test_window_under_load(void **state) {
       assert_int_equal(pthread_create(&rt[i], NULL, reader_main, &rc[i]), 0);
     }
     assert_int_equal(pthread_create(&ft, NULL, flusher_main, L), 0);
-    while (!atomic_load(&L->stop) && now_s() < end) usleep(10000);
+    while (!atomic_load(&L->stop) && tu_now_s() < end) usleep(10000);
     atomic_store(&L->stop, 1);
     pthread_join(ft, NULL);
     for (int i = 0; i < LOAD_WRITERS; i++) pthread_join(wt[i], NULL);

@@ -416,19 +416,6 @@ static void test_db_model_sealed(void **state) {
 
 /* ---- 4. one writer of puts and range deletes, two readers ---- */
 
-static double run_seconds(void) {
-  const char *s = getenv("SHALE_STRESS_SECONDS");
-  double d = s && *s ? atof(s) : 5.0;
-  if (d <= 0) d = 5.0;
-  return d * 0.4;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 enum { RACE_KEYS = 2000 };
 
 typedef struct race {
@@ -519,8 +506,8 @@ static void concurrent_range_deletes(int with_flush) {
   assert_int_equal(pthread_create(&th[n++], NULL, race_writer, r), 0);
   for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[n++], NULL, race_reader, r), 0);
   if (with_flush) assert_int_equal(pthread_create(&th[n++], NULL, race_flusher, r), 0);
-  double end = now_s() + run_seconds() / 2;
-  while (now_s() < end && !atomic_load(&r->failed)) {
+  double end = tu_now_s() + (tu_stress_seconds() * 0.4) / 2;
+  while (tu_now_s() < end && !atomic_load(&r->failed)) {
     struct timespec ts = {0, 20 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }

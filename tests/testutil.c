@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 char *tu_tempdir(void) {
@@ -83,4 +84,16 @@ uint64_t tu_rand(uint64_t *s) {
   x ^= x >> 27;
   *s = x;
   return x * 0x2545F4914F6CDD1Dull;
+}
+
+double tu_stress_seconds(void) {
+  const char *s = getenv("SHALE_STRESS_SECONDS");
+  double d = s && *s ? atof(s) : 5.0;
+  return d > 0 ? d : 5.0;
+}
+
+double tu_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

@@ -24,5 +24,9 @@ int tu_copy_file(const char *from, const char *to);
 char *tu_path(const char *dir, const char *name);
 /* Deterministic PRNG for tests (xorshift64*). */
 uint64_t tu_rand(uint64_t *state);
+/* How long a load test runs: SHALE_STRESS_SECONDS, default 5. */
+double tu_stress_seconds(void);
+/* A monotonic clock, in seconds. */
+double tu_now_s(void);
 
 #endif
