@@ -76,7 +76,7 @@ static void write_options_file(shale_db *db) {
       "delete_persist_seconds=%g\nblock_size=%zu\nwal_recovery_mode=%s\nmax_open_files=%d\n"
       "max_immutable_memtables=%d\nlevel0_compaction_trigger=%d\nlevel0_slowdown_trigger=%d\n"
       "level0_stop_trigger=%d\nmax_bytes_for_level_base=%zu\nlevel_size_multiplier=%d\n"
-      "target_file_size=%zu\n",
+      "target_file_size=%zu\ncompression_level=%d\n",
       SHALE_VERSION_STRING, o->create_if_missing, o->error_if_exists, o->write_buffer_size,
       o->block_cache_size, o->bloom_bits_per_key,
       o->compression == SHALE_COMPRESSION_ZSTD ? "zstd" : "none", o->max_background_jobs,
@@ -84,7 +84,7 @@ static void write_options_file(shale_db *db) {
       o->wal_recovery_mode == SHALE_WAL_RECOVER_TOLERANT ? "tolerant" : "strict", o->max_open_files,
       o->max_immutable_memtables, o->level0_compaction_trigger, o->level0_slowdown_trigger,
       o->level0_stop_trigger, o->max_bytes_for_level_base, o->level_size_multiplier,
-      o->target_file_size);
+      o->target_file_size, o->compression_level);
   char msg[ERRMSG_SIZE];
   if (n > 0 && io_write_file_atomic(db->path, "OPTIONS", text, (size_t)n, msg))
     db_log(db, "could not write OPTIONS: %s", msg);

@@ -93,7 +93,8 @@ static int add_points(flush_ctx *c, sst_builder *b, char *errmsg) {
 }
 
 sst_options db_sst_options(const shale_db *db) {
-  sst_options o = {db->opt.block_size, db->opt.bloom_bits_per_key, db->opt.compression};
+  sst_options o = {db->opt.block_size, db->opt.bloom_bits_per_key, db->opt.compression,
+                   db->opt.compression_level};
   return o;
 }
 

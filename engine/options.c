@@ -25,6 +25,7 @@ void shale_options_init(shale_options *o) {
   o->max_bytes_for_level_base = 256u << 20;
   o->level_size_multiplier = 10;
   o->target_file_size = 64u << 20;
+  o->compression_level = 3;
 }
 
 /* Copies the caller's options; a caller built against an older, smaller struct gets the
@@ -42,6 +43,9 @@ int options_copy_checked(shale_options *dst, const shale_options *src, char *err
                    dst->write_buffer_size);
   if (dst->compression != SHALE_COMPRESSION_NONE && dst->compression != SHALE_COMPRESSION_ZSTD)
     return err_set(errmsg, SHALE_INVALID, "compression %d is not NONE or ZSTD", dst->compression);
+  if (dst->compression_level < -7 || dst->compression_level > 19)
+    return err_set(errmsg, SHALE_INVALID, "compression_level %d not in -7..19",
+                   dst->compression_level);
   if (dst->bloom_bits_per_key < 0 || dst->bloom_bits_per_key > 64)
     return err_set(errmsg, SHALE_INVALID, "bloom_bits_per_key %d not in 0..64",
                    dst->bloom_bits_per_key);

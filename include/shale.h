@@ -99,6 +99,8 @@ typedef struct shale_options {
   size_t max_bytes_for_level_base; /**< L1 target size; default 256 MiB, at least 1 MiB */
   int level_size_multiplier;       /**< each level this many times the previous; default 10 */
   size_t target_file_size;         /**< compaction output file size; default 64 MiB */
+  int compression_level;           /**< zstd level of data blocks, -7..19; default 3. Negative
+                                        levels decode several times faster and compress less */
 } shale_options;
 
 /** Fill @p o with the defaults listed above (and o->size). Call before changing fields. */

@@ -41,11 +41,15 @@ struct sst_builder {
   char errmsg[ERRMSG_SIZE];
 };
 
+static int zstd_level(const sst_builder *b) {
+  return b->o.compression_level ? b->o.compression_level : SST_ZSTD_LEVEL;
+}
+
 int sst_builder_new(const char *path, const sst_options *o, sst_builder **out, char *errmsg) {
   if (!out) return err_set(errmsg, SHALE_INVALID, "sst_builder_new: NULL out");
   *out = NULL;
   if (!path) return err_set(errmsg, SHALE_INVALID, "sst_builder_new: NULL path");
-  sst_options def = {4096, 10, SHALE_COMPRESSION_ZSTD};
+  sst_options def = {4096, 10, SHALE_COMPRESSION_ZSTD, 0};
   if (!o) o = &def;
   if (o->compression != SHALE_COMPRESSION_NONE && o->compression != SHALE_COMPRESSION_ZSTD)
     return err_set(errmsg, SHALE_INVALID, "sst_builder_new: unknown compression %d",
@@ -120,7 +124,7 @@ static int write_block(sst_builder *b, buf *contents, sst_handle *h) {
     size_t pre = b->out.len;
     if (buf_reserve(&b->out, bound + SST_BLOCK_TRAILER)) return fail_nomem(b);
     size_t n =
-        ZSTD_compressCCtx(b->cctx, b->out.data + pre, bound, contents->data, raw, SST_ZSTD_LEVEL);
+        ZSTD_compressCCtx(b->cctx, b->out.data + pre, bound, contents->data, raw, zstd_level(b));
     if (!ZSTD_isError(n) && pre + n <= raw - raw / 8) {
       b->out.len = pre + n;
       src = &b->out;

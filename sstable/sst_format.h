@@ -38,6 +38,7 @@ typedef struct sst_options {
   size_t block_size;      /* target uncompressed data block size; 0 means 4096 */
   int bloom_bits_per_key; /* 0 disables both filters (table and deleted-key) */
   int compression;        /* SHALE_COMPRESSION_NONE or SHALE_COMPRESSION_ZSTD */
+  int compression_level;  /* zstd level; 0 means SST_ZSTD_LEVEL */
 } sst_options;
 
 /* What a finished table is: goes into the MANIFEST. Sequence bounds and tombstone times are 0

@@ -713,11 +713,63 @@ static void test_range_deletes_snapshot_stripes(void **state) {
   check_stripes(f->db, cur, snap, seen, 0);
 }
 
+/* compression_level: checked at open, and it changes what the tables weigh, not what they
+ * hold. Text-like values: the slowest level must not come out larger than the fastest. */
+static long long tables_at_level(const char *dir, int level) {
+  shale_options o;
+  shale_options_init(&o);
+  o.compression_level = level;
+  shale_db *db;
+  assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
+  char k[32], v[200];
+  uint64_t rng = 5;
+  for (int i = 0; i < 20000; i++) {
+    int kl = snprintf(k, sizeof k, "key%08d", i);
+    for (size_t j = 0; j < sizeof v; j++)
+      v[j] = "the quick brown fox "[(tu_rand(&rng) % 4) * 5 + j % 5];
+    assert_int_equal(shale_put(db, k, (size_t)kl, v, sizeof v, 0), SHALE_OK);
+  }
+  assert_int_equal(shale_compact_range(db, NULL, 0, NULL, 0), SHALE_OK);
+  for (int i = 0; i < 20000; i += 97) {
+    int kl = snprintf(k, sizeof k, "key%08d", i);
+    void *val;
+    size_t vl;
+    assert_int_equal(shale_get(db, NULL, k, (size_t)kl, &val, &vl), SHALE_OK);
+    assert_int_equal(vl, sizeof v);
+    shale_free(val);
+  }
+  assert_int_equal(shale_close(db), SHALE_OK);
+  return dir_bytes(dir);
+}
+
+static void test_compression_level(void **state) {
+  (void)state;
+  char *root = tu_tempdir();
+  shale_options o;
+  shale_options_init(&o);
+  assert_int_equal(o.compression_level, 3);
+  shale_db *db;
+  char *bad = tu_path(root, "bad");
+  o.compression_level = 20;
+  assert_int_equal(shale_open(bad, &o, &db), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(NULL), "compression_level"));
+  o.compression_level = -8;
+  assert_int_equal(shale_open(bad, &o, &db), SHALE_INVALID);
+  char *fast = tu_path(root, "fast"), *small = tu_path(root, "small");
+  long long fast_bytes = tables_at_level(fast, -7), small_bytes = tables_at_level(small, 19);
+  assert_true(small_bytes > 0 && small_bytes <= fast_bytes);
+  free(bad);
+  free(fast);
+  free(small);
+  tu_tempdir_free(root);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
       cmocka_unit_test(test_open_errors),
+      cmocka_unit_test(test_compression_level),
       cmocka_unit_test(test_range_fragments_match_scan),
       cmocka_unit_test(test_manifest_rolls),
       cmocka_unit_test_setup_teardown(test_lock_busy, setup, teardown),

@@ -233,7 +233,7 @@ static void seek_and_get(fixture *f, sst_reader *r, uint64_t n, uint64_t i) {
 
 static void round_trip(fixture *f, uint64_t n, int compression, int bits, block_cache *bc) {
   char *path = tu_path(f->dir, "rt.sst");
-  sst_options o = {4096, bits, compression};
+  sst_options o = {4096, bits, compression, 0};
   sst_meta m;
   build(f, path, n, &o, &m);
   check_meta(&m, n, tu_file_size(path));
@@ -302,7 +302,7 @@ static void test_file_sizes(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "size.sst");
   for (int c = 0; c < 2; c++) {
-    sst_options o = {4096, 10, c ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE};
+    sst_options o = {4096, 10, c ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0};
     sst_builder *b;
     assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
     uint8_t k[KLEN + 8], v[VLEN];
@@ -325,7 +325,7 @@ static void test_file_sizes(void **state) {
 static void test_versions_across_blocks(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "ver.sst");
-  sst_options o = {256, 10, SHALE_COMPRESSION_ZSTD};
+  sst_options o = {256, 10, SHALE_COMPRESSION_ZSTD, 0};
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   uint8_t k[32], v[64];
@@ -440,7 +440,7 @@ static void seek_model(fixture *f, int cut_keys) {
   for (size_t i = 0; i < n; i++)
     if (!u || mkey_cmp(&keys[u - 1], &keys[i])) keys[u++] = keys[i];
   n = u;
-  sst_options o = {128, 10, SHALE_COMPRESSION_ZSTD}; /* small blocks: a big index */
+  sst_options o = {128, 10, SHALE_COMPRESSION_ZSTD, 0}; /* small blocks: a big index */
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   for (size_t i = 0; i < n; i++) {
@@ -666,7 +666,7 @@ static void check_fragmented(sst_reader *r) {
 static void frag_round(fixture *f, const char *path, const mtomb *t, size_t n,
                        const uint64_t *snaps, size_t ns, uint64_t *s) {
   sst_builder *b;
-  sst_options o = {4096, 10, tu_rand(s) % 2 ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE};
+  sst_options o = {4096, 10, tu_rand(s) % 2 ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0};
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   if (snaps) assert_int_equal(sst_builder_set_snapshots(b, ns ? snaps : NULL, ns), SHALE_OK);
   uint64_t maxseq = 0, oldest = 0;
@@ -730,7 +730,7 @@ static void test_range_frag_no_blowup(void **state) {
   const size_t n = 10000;
   for (int chained = 0; chained < 2; chained++) {
     sst_builder *b;
-    sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD};
+    sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0};
     assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
     assert_int_equal(sst_builder_set_snapshots(b, NULL, 0), SHALE_OK);
     for (size_t i = 0; i < n; i++) {
@@ -826,7 +826,7 @@ static int mtomb_v1_order(const void *pa, const void *pb) {
 static void test_format_versions(void **state) {
   fixture *f = *state;
   char *base = tu_path(f->dir, "base.sst"), *v1 = tu_path(f->dir, "v1.sst");
-  sst_options o = {4096, 0, SHALE_COMPRESSION_NONE};
+  sst_options o = {4096, 0, SHALE_COMPRESSION_NONE, 0};
   sst_builder *b;
   assert_int_equal(sst_builder_new(base, &o, &b, f->errmsg), SHALE_OK);
   uint8_t k[16];
@@ -964,7 +964,7 @@ static void check_damaged(fixture *f, const char *path, uint64_t n, block_cache 
 
 static void corruption_sweep(fixture *f, int compression, block_cache *bc) {
   char *pristine = tu_path(f->dir, "pristine.sst"), *victim = tu_path(f->dir, "victim.sst");
-  sst_options o = {1024, 10, compression};
+  sst_options o = {1024, 10, compression, 0};
   const uint64_t n = 300;
   sst_meta m;
   build(f, pristine, n, &o, &m);
@@ -1013,7 +1013,7 @@ static void test_corruption_zstd(void **state) {
 static void test_truncated(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "t.sst"), *victim = tu_path(f->dir, "v.sst");
-  sst_options o = {1024, 10, SHALE_COMPRESSION_ZSTD};
+  sst_options o = {1024, 10, SHALE_COMPRESSION_ZSTD, 0};
   sst_meta m;
   build(f, path, 200, &o, &m);
   sst_meta_free(&m);
@@ -1044,7 +1044,7 @@ static void test_truncated(void **state) {
 static void test_range_del_block_damage(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "rdd.sst"), *victim = tu_path(f->dir, "rdv.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0};
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   uint64_t s = 5;
@@ -1076,7 +1076,7 @@ static void test_block_cache_eviction(void **state) {
   fixture *f = *state;
   setenv("SHALE_MMAP", "0", 1); /* a mapped table reads raw blocks in place, past the cache */
   char *path = tu_path(f->dir, "bc.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0};
   sst_meta m;
   build(f, path, 2000, &o, &m);
   assert_true(m.data_blocks > 40);
@@ -1144,7 +1144,7 @@ static void test_block_cache_eviction(void **state) {
 
 static void test_table_cache(void **state) {
   fixture *f = *state;
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0};
   for (uint64_t t = 1; t <= 5; t++) {
     char path[512];
     sst_file_name(path, sizeof path, f->dir, t);
@@ -1231,7 +1231,7 @@ static void *reader_thread(void *arg) {
 
 static void test_concurrent_readers(void **state) {
   fixture *f = *state;
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0};
   for (uint64_t t = 1; t <= 3; t++) {
     char path[512];
     sst_file_name(path, sizeof path, f->dir, t);

@@ -76,6 +76,7 @@ static flag_def flags[] = {
     I64(readwritepercent, "90", "reads among reads+writes in readrandomwriterandom"),
     I64(seek_nexts, "0", "next() calls after each seek"),
     I64(block_size, "4096", "SSTable data block bytes"),
+    I64(compression_level, "32767", "zstd level -7..19; 32767: the default (3)"),
     I64(max_bytes_for_level_base, "268435456", "L1 target bytes"),
     DBL(max_bytes_for_level_multiplier, "10", "each level this many times the previous"),
     I64(target_file_size_base, "67108864", "compaction output file bytes"),
@@ -103,7 +104,6 @@ static flag_def flags[] = {
     IGN_V(stats_dump_period_sec),
     IGN_V(max_background_compactions),
     IGN_V(max_background_flushes),
-    IGN_V(compression_level),
     IGN_V(compression_max_dict_bytes),
     IGN_V(cache_numshardbits),
     IGN_B(partition_index_and_filters),
@@ -287,6 +287,9 @@ static int check_ranges(const bench_flags *f) {
     bad = "--delete_persist_seconds must be >= 0";
   else if (f->cache_size < 0 || f->write_buffer_size < 0)
     bad = "sizes must be >= 0";
+  else if (f->compression_level != 32767 &&
+           (f->compression_level < -7 || f->compression_level > 19))
+    bad = "--compression_level must be -7 to 19 (or 32767, the default)";
   if (bad) fprintf(stderr, "shale-bench: %s\n", bad);
   return bad ? -1 : 0;
 }
@@ -333,6 +336,7 @@ void bench_flags_to_options(const bench_flags *f, shale_options *o) {
   o->delete_persist_seconds = f->delete_persist_seconds;
   /* RocksDB options with a Shale counterpart: only when given, else Shale's own default. */
   if (bench_flag_given("block_size")) o->block_size = clamp_size(f->block_size);
+  if (f->compression_level != 32767) o->compression_level = (int)f->compression_level;
   if (bench_flag_given("max_bytes_for_level_base"))
     o->max_bytes_for_level_base = clamp_size(f->max_bytes_for_level_base);
   if (bench_flag_given("max_bytes_for_level_multiplier"))
