@@ -295,6 +295,11 @@ static void test_zero_tail(void **state) {
  * ends in preallocated zeros), every record read back; after a clean close the file is
  * trimmed to its records. */
 static void test_mapped_log(void **state) {
+  /* this test is about the mapping: run it even in the suite's SHALE_IO=pwrite pass */
+  const char *io = getenv("SHALE_IO"), *mm = getenv("SHALE_MMAP");
+  char *saved = io ? strdup(io) : NULL, *saved_mm = mm ? strdup(mm) : NULL;
+  unsetenv("SHALE_IO");
+  unsetenv("SHALE_MMAP");
   char *path = tu_path(*state, "m.log");
   size_t lens[MAX_RECS], n = 0;
   for (; n < MAX_RECS; n++) lens[n] = 3000 + n * 1013 % 70000; /* ~2 MiB: several windows */
@@ -339,6 +344,10 @@ static void test_mapped_log(void **state) {
     wal_reader_close(r);
   }
   free(path);
+  if (saved) setenv("SHALE_IO", saved, 1);
+  if (saved_mm) setenv("SHALE_MMAP", saved_mm, 1);
+  free(saved);
+  free(saved_mm);
 }
 
 /* Rewrites the file header payload at offset 7 and fixes its checksum. */
