@@ -284,6 +284,17 @@ int io_fault_fsync(int fd, const char *path, int data_only) {
   return rc;
 }
 
+int io_fault_fdatasync_len(int fd, const char *path, int64_t len) {
+  int e = io_fault_hit(IO_FAULT_SYNC);
+  if (e) {
+    errno = e;
+    return -1;
+  }
+  int rc = fdatasync(fd);
+  if (rc == 0 && tt) note_synced(path, len);
+  return rc;
+}
+
 int io_fault_dir_fsync(int fd, const char *dir) {
   int e = io_fault_hit(IO_FAULT_DIRSYNC);
   if (e) {

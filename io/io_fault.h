@@ -97,6 +97,9 @@ ssize_t io_fault_pwrite(int fd, const void *p, size_t len, off_t off);
 ssize_t io_fault_pread(int fd, void *p, size_t len, off_t off);
 int io_fault_fallocate(int fd, off_t off, off_t len);
 int io_fault_fsync(int fd, const char *path, int data_only);
+/* fdatasync of a file whose first len bytes are its content (a mapped log, whose file runs
+ * on into preallocated zeros): those len bytes become durable, not the whole file. */
+int io_fault_fdatasync_len(int fd, const char *path, int64_t len);
 int io_fault_dir_fsync(int fd, const char *dir);
 int io_fault_rename(const char *from, const char *to);
 int io_fault_unlink(const char *path);
@@ -109,6 +112,7 @@ int io_fault_cqe(const char *path, int fd, int is_fsync, int res);
 #define IOF_FALLOCATE(fd, off, len) io_fault_fallocate(fd, off, len)
 #define IOF_FSYNC(fd, path) io_fault_fsync(fd, path, 0)
 #define IOF_FDATASYNC(fd, path) io_fault_fsync(fd, path, 1)
+#define IOF_FDATASYNC_LEN(fd, path, len) io_fault_fdatasync_len(fd, path, len)
 #define IOF_DIR_FSYNC(fd, dir) io_fault_dir_fsync(fd, dir)
 #define IOF_RENAME(from, to) io_fault_rename(from, to)
 #define IOF_UNLINK(path) io_fault_unlink(path)
@@ -121,6 +125,7 @@ int io_fault_cqe(const char *path, int fd, int is_fsync, int res);
 #define IOF_FALLOCATE(fd, off, len) posix_fallocate(fd, off, len)
 #define IOF_FSYNC(fd, path) fsync(fd)
 #define IOF_FDATASYNC(fd, path) fdatasync(fd)
+#define IOF_FDATASYNC_LEN(fd, path, len) fdatasync(fd)
 #define IOF_DIR_FSYNC(fd, dir) fsync(fd)
 #define IOF_RENAME(from, to) rename(from, to)
 #define IOF_UNLINK(path) unlink(path)
