@@ -22,8 +22,8 @@ typedef struct item {
 
 /* Scratch for one stripe, sized for all n tombstones so it is allocated once. */
 typedef struct scratch {
-  size_t *loc;  /* the stripe's boundaries: sorted distinct global indices */
-  size_t *next; /* union-find: the first unpainted interval at or after x */
+  uint64_t *loc; /* the stripe's boundaries: sorted distinct global indices */
+  size_t *next;  /* union-find: the first unpainted interval at or after x */
   uint64_t *seq, *time_us;
 } scratch;
 
@@ -37,8 +37,8 @@ static int key_cmp(const void *pa, const void *pb) {
   return ukey_compare(a->p, a->len, b->p, b->len);
 }
 
-static int size_cmp(const void *pa, const void *pb) {
-  size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+static int u64_cmp(const void *pa, const void *pb) {
+  uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
   return a < b ? -1 : a > b;
 }
 
@@ -73,25 +73,14 @@ static size_t key_find(const rfrag_key *k, size_t n, const uint8_t *p, size_t le
   return lo;
 }
 
-/* Index of g in the sorted distinct v[0..n); REQUIRES: present. */
-static size_t index_find(const size_t *v, size_t n, size_t g) {
+/* Entries of the sorted v[0..n) below x: the index of x when present. Also the stripe of a
+ * sequence among the sorted snapshots (reads at snapshots[i] see stripes < i, so equal
+ * counts share reads). */
+static size_t count_below(const uint64_t *v, size_t n, uint64_t x) {
   size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (v[mid] < g)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
-/* Snapshots below seq: reads at snapshots[i] see stripes < i, so equal counts share reads. */
-static uint64_t stripe_of(uint64_t seq, const uint64_t *snaps, size_t n) {
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (snaps[mid] < seq)
+    if (v[mid] < x)
       lo = mid + 1;
     else
       hi = mid;
@@ -133,14 +122,14 @@ static int emit(recs *r, size_t piece, uint64_t seq, uint64_t time_us) {
 static int do_stripe(scratch *s, item *g, size_t ng, recs *out) {
   size_t nl = 0;
   for (size_t i = 0; i < ng; i++) s->loc[nl++] = g[i].lo, s->loc[nl++] = g[i].hi;
-  qsort(s->loc, nl, sizeof *s->loc, size_cmp);
+  qsort(s->loc, nl, sizeof *s->loc, u64_cmp);
   size_t u = 0;
   for (size_t i = 0; i < nl; i++)
     if (!u || s->loc[u - 1] != s->loc[i]) s->loc[u++] = s->loc[i];
   nl = u;
   for (size_t i = 0; i < ng; i++) {
-    g[i].llo = index_find(s->loc, nl, g[i].lo);
-    g[i].lhi = index_find(s->loc, nl, g[i].hi);
+    g[i].llo = count_below(s->loc, nl, g[i].lo);
+    g[i].lhi = count_below(s->loc, nl, g[i].hi);
   }
   for (size_t x = 0; x < nl; x++) s->seq[x] = UNPAINTED, s->time_us[x] = 0;
   paint(s, nl, g, ng, 0);
@@ -187,13 +176,13 @@ int rfrag_build(const rfrag_tomb *t, size_t n, const uint64_t *snaps, size_t nsn
   if (n == 0) return SHALE_OK;
   recs r = {0};
   item *it = calloc(n, sizeof *it);
-  scratch s = {calloc(2 * n, sizeof(size_t)), calloc(2 * n, sizeof(size_t)),
+  scratch s = {calloc(2 * n, sizeof(uint64_t)), calloc(2 * n, sizeof(size_t)),
                calloc(2 * n, sizeof(uint64_t)), calloc(2 * n, sizeof(uint64_t))};
   int rc = it && s.loc && s.next && s.seq && s.time_us ? collect_bounds(t, n, out) : SHALE_NOMEM;
   for (size_t i = 0; !rc && i < n; i++) {
     it[i].seq = t[i].seq;
     it[i].time_us = t[i].time_us;
-    it[i].stripe = collapse ? stripe_of(t[i].seq, snaps, nsnaps) : t[i].seq;
+    it[i].stripe = collapse ? count_below(snaps, nsnaps, t[i].seq) : t[i].seq;
     it[i].lo = key_find(out->bounds, out->nbounds, t[i].begin, t[i].blen);
     it[i].hi = key_find(out->bounds, out->nbounds, t[i].end, t[i].elen);
   }
