@@ -100,19 +100,6 @@ static long long dir_bytes(const char *dir) {
   return n;
 }
 
-static int count_sst(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    size_t l = strlen(e->d_name);
-    if (l > 4 && !strcmp(e->d_name + l - 4, ".sst")) n++;
-  }
-  closedir(d);
-  return n;
-}
-
 static uint64_t prop_u64(shale_db *db, const char *name) {
   char *p = NULL;
   assert_int_equal(shale_property(db, name, &p), SHALE_OK);
@@ -145,7 +132,7 @@ static int wait_no_orphans(shale_db *db, const char *dir, double timeout, int *s
   double end = now_s() + timeout;
   for (;;) {
     *live = total_files(db);
-    *sst = count_sst(dir);
+    *sst = tu_count_suffix(dir, ".sst");
     if (*sst == *live && total_files(db) == *live) return 1;
     if (now_s() > end) return 0;
     sleep_ms(20);
@@ -799,7 +786,7 @@ static void test_iterators_across_compactions(void **state) {
   int kl = ikey(9000, k);
   shale_iter_seek(half, k, (size_t)kl); /* positioned before the churn, moved after it */
   iexpect(half, at0, hpos, "half-read iterator before the churn");
-  int sst_before = count_sst(dir);
+  int sst_before = tu_count_suffix(dir, ".sst");
 
   double t0 = now_s();
   for (int round = 0; round < 3; round++) { /* rewrite, delete and compact everything */
@@ -832,7 +819,7 @@ static void test_iterators_across_compactions(void **state) {
   shale_iter_seek_last(half);
   for (i = inext(at0, IK, -1); i >= 0; i = inext(at0, i, -1), shale_iter_prev(half))
     iexpect(half, at0, i, "half-read iterator, backward");
-  int sst_pinned = count_sst(dir);
+  int sst_pinned = tu_count_suffix(dir, ".sst");
   shale_iter_free(whole);
   shale_iter_free(half);
 
@@ -919,7 +906,7 @@ static void test_space_reclaimed_manual(void **state) {
   assert_true(full > n * 100);
   assert_true(left >= 0 && left < 1024 * 1024);
   for (int l = 0; l < NLEVELS; l++) assert_int_equal(files_at(db, l), 0);
-  assert_int_equal(count_sst(dir), 0);
+  assert_int_equal(tu_count_suffix(dir, ".sst"), 0);
   assert_empty_scan(db);
   char k[24];
   int kl = skey(n / 2, k);
@@ -1527,7 +1514,7 @@ static void test_kill9_during_compaction(void **state) {
     ver += (uint32_t)(acks - before) + 10; /* past the child's versions, pending included */
     if (m->has_pending && m->pending.ver >= ver) ver = m->pending.ver + 1;
 
-    int sst_on_disk = count_sst(dir);
+    int sst_on_disk = tu_count_suffix(dir, ".sst");
     shale_options o = small_options((int)(c & 1));
     shale_db *db;
     int rc = shale_open(dir, &o, &db);

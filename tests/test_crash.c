@@ -255,20 +255,6 @@ static void verify(const char *dir, const shale_options *o, cycle_state *cs, see
   assert_int_equal(shale_close(db), SHALE_OK);
 }
 
-static int count_suffix(const char *dir, const char *suffix) {
-  DIR *d = opendir(dir);
-  assert_non_null(d);
-  int n = 0;
-  size_t sl = strlen(suffix);
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    size_t l = strlen(e->d_name);
-    if (l > sl && !strcmp(e->d_name + l - sl, suffix)) n++;
-  }
-  closedir(d);
-  return n;
-}
-
 static int count_prefix(const char *dir, const char *prefix) {
   DIR *d = opendir(dir);
   assert_non_null(d);
@@ -337,13 +323,13 @@ static void crash_loop(const shale_options *o, int use_hooks, const char *label)
       live += atoi(v);
       shale_free(v);
     }
-    int ssts = count_suffix(dir, ".sst"), logs = count_suffix(dir, ".log");
+    int ssts = tu_count_suffix(dir, ".sst"), logs = tu_count_suffix(dir, ".log");
     assert_int_equal(shale_close(db), SHALE_OK);
     printf("%s: %d live tables, %d .sst files, %d .log files, %d MANIFEST files\n", label, live,
            ssts, logs, count_prefix(dir, "MANIFEST-"));
     assert_int_equal(count_prefix(dir, "MANIFEST-"), 1);
     if (ssts != live) fail_msg("%d .sst files in the directory but %d live tables", ssts, live);
-    assert_int_equal(count_suffix(dir, ".sst"), live);
+    assert_int_equal(tu_count_suffix(dir, ".sst"), live);
     if (logs > 2) fail_msg("%d .log files left after clean reopens (expected at most 2)", logs);
   }
   parent_io_end();
@@ -398,20 +384,6 @@ static char *newest_log(const char *dir) {
   char name[32];
   snprintf(name, sizeof name, "%06llu.log", best);
   return tu_path(dir, name);
-}
-
-static void copy_dir(const char *from, const char *to) {
-  DIR *d = opendir(from);
-  assert_non_null(d);
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "LOCK")) continue;
-    char *a = tu_path(from, e->d_name), *b = tu_path(to, e->d_name);
-    assert_int_equal(tu_copy_file(a, b), 0);
-    free(a);
-    free(b);
-  }
-  closedir(d);
 }
 
 static void check_prefix(shale_db *db, int m, char *vbuf, size_t cap, const char *what) {
@@ -475,7 +447,7 @@ static void test_wal_torn_tail(void **state) {
     int m = 0;
     while (m < TORN_KEYS && ends[m] <= x) m++;
     char *copy = tu_tempdir();
-    copy_dir(dir, copy);
+    assert_int_equal(tu_copy_dir(dir, copy), 0);
     const char *base = strrchr(log, '/') + 1;
     char *clog = tu_path(copy, base);
     assert_int_equal(tu_truncate(clog, x), 0);
@@ -516,7 +488,7 @@ static void test_clean_reopens(void **state) {
     assert_int_equal(shale_open(dir, NULL, &db), SHALE_OK);
     assert_int_equal(shale_close(db), SHALE_OK);
   }
-  int logs = count_suffix(dir, ".log");
+  int logs = tu_count_suffix(dir, ".log");
   if (logs > 2)
     fail_msg(
         "%d .log files after 10 clean open/close rounds without writes: each open leaves "

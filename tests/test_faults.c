@@ -193,20 +193,6 @@ static int state_matches(const int *base, const op *ops, int lo, int hi, const i
   return 0;
 }
 
-static int count_suffix(const char *dir, const char *suffix) {
-  DIR *d = opendir(dir);
-  if (!d) return -1;
-  int n = 0;
-  size_t sl = strlen(suffix);
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    size_t l = strlen(e->d_name);
-    if (l > sl && !strcmp(e->d_name + l - sl, suffix)) n++;
-  }
-  closedir(d);
-  return n;
-}
-
 static int live_tables(shale_db *db) {
   int live = 0;
   for (int l = 0; l < 7; l++) {
@@ -897,7 +883,7 @@ static int full_disk_run(const char *dir, const char *label, void (*make_full)(v
       violation(&violations, "%s: acknowledged writes missing after reopen", label);
     if (shale_put(db, "probe", 5, "x", 1, SHALE_SYNC) || shale_flush(db))
       violation(&violations, "%s: not writable after freeing space: %s", label, shale_errmsg(db));
-    int live = live_tables(db), ssts = count_suffix(dir, ".sst");
+    int live = live_tables(db), ssts = tu_count_suffix(dir, ".sst");
     printf(
         "%s: %d writes acknowledged, %d live tables, %d .sst files after reopen, violations "
         "%d\n",
@@ -975,20 +961,6 @@ enum { BF_CORRECT = 10, BF_OPEN_ERROR, BF_READ_ERROR, BF_WRONG };
 static int bf_model[BF_KEYS];
 
 static size_t wal_key(int i, char *k) { return (size_t)snprintf(k, 16, "w%05d", i); }
-
-static void bf_copy_dir(const char *from, const char *to) {
-  DIR *d = opendir(from);
-  assert_non_null(d);
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "LOCK")) continue;
-    char *a = tu_path(from, e->d_name), *b = tu_path(to, e->d_name);
-    assert_int_equal(tu_copy_file(a, b), 0);
-    free(a);
-    free(b);
-  }
-  closedir(d);
-}
 
 /* In the child: opens and reads the damaged copy; exits with a BF_* code. */
 static void bf_check(const char *dir) {
@@ -1083,7 +1055,7 @@ static void test_bit_flips(void **state) {
       long long off = points == size ? p : (long long)(size - 1) * p / (points - 1);
       int bit = (int)(tu_rand(&rng) % 8);
       char *copy = tu_tempdir();
-      bf_copy_dir(dir, copy);
+      assert_int_equal(tu_copy_dir(dir, copy), 0);
       char *path = tu_path(copy, names[fi]);
       assert_int_equal(tu_flip_bit(path, off, bit), 0);
       fflush(NULL);

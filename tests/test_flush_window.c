@@ -113,20 +113,6 @@ static uint64_t prop_u64(shale_db *db, const char *name) {
   return v;
 }
 
-static int count_files(const char *dir, const char *suffix) {
-  DIR *d = opendir(dir);
-  assert_non_null(d);
-  int n = 0;
-  size_t sl = strlen(suffix);
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    size_t l = strlen(e->d_name);
-    if (l > sl && !strcmp(e->d_name + l - sl, suffix)) n++;
-  }
-  closedir(d);
-  return n;
-}
-
 static void *flush_thread(void *arg) {
   shale_db *db = arg;
   return (void *)(intptr_t)shale_flush(db);
@@ -328,7 +314,7 @@ static void one_flush_window(int with_snapshot) {
   del_s(db, &m, "ghost"); /* a clean tombstone: nothing older holds the key */
   check_all(db, NULL, &m, "before flush");
   if (snap) check_all(db, snap, &snap_model, "snapshot before flush");
-  int logs_before = count_files(dir, ".log");
+  int logs_before = tu_count_suffix(dir, ".log");
 
   /* iterators made before the flush and at each step; all must stay right to the end */
   shale_iter *kept[8];
@@ -349,10 +335,10 @@ static void one_flush_window(int with_snapshot) {
     /* the view switches exactly at publication: before it the memtable, after it the table */
     assert_int_equal(prop_u64(db, "shale.num-immutable-memtables"), published ? 0 : 1);
     assert_int_equal(prop_u64(db, "shale.num-files-at-level0"), published ? 3 : 2);
-    int ssts = count_files(dir, ".sst");
+    int ssts = tu_count_suffix(dir, ".sst");
     assert_int_equal(ssts, p >= HOOK_FLUSH_TABLE_SYNCED ? 3 : 2);
     /* I5: the sealed memtable's WAL goes only after the view is published */
-    assert_int_equal(count_files(dir, ".log"),
+    assert_int_equal(tu_count_suffix(dir, ".log"),
                      p == HOOK_FLUSH_WAL_DELETED ? logs_before : logs_before + 1);
     check_all(db, NULL, &m, what);
     if (snap) {

@@ -1,6 +1,7 @@
 /* testutil.c — shared test fixtures; see testutil.h. */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -96,4 +97,34 @@ double tu_now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int tu_copy_dir(const char *from, const char *to) {
+  DIR *d = opendir(from);
+  if (!d) return -1;
+  int rc = 0;
+  struct dirent *e;
+  while (!rc && (e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "LOCK")) continue;
+    char *a = tu_path(from, e->d_name), *b = tu_path(to, e->d_name);
+    rc = a && b ? tu_copy_file(a, b) : -1;
+    free(a);
+    free(b);
+  }
+  closedir(d);
+  return rc;
+}
+
+int tu_count_suffix(const char *dir, const char *suffix) {
+  DIR *d = opendir(dir);
+  if (!d) return -1;
+  int n = 0;
+  size_t sl = strlen(suffix);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    if (l > sl && !strcmp(e->d_name + l - sl, suffix)) n++;
+  }
+  closedir(d);
+  return n;
 }

@@ -20,6 +20,11 @@ int tu_flip_bit(const char *path, long long offset, int bit);
 int tu_truncate(const char *path, long long len);
 /* Copies a file; returns 0 on success. */
 int tu_copy_file(const char *from, const char *to);
+/* Copies every file of directory `from` but LOCK into the existing directory `to` (a DB's
+ * files, to damage or reopen a copy); returns 0 on success. */
+int tu_copy_dir(const char *from, const char *to);
+/* Entries of dir whose names end in suffix (".sst", ".log"), or -1 if dir cannot be read. */
+int tu_count_suffix(const char *dir, const char *suffix);
 /* Joins dir and name into a malloc'd path. */
 char *tu_path(const char *dir, const char *name);
 /* Deterministic PRNG for tests (xorshift64*). */
