@@ -97,15 +97,10 @@ static int bloom_may_hold(const memtable *m, uint64_t h) {
  * comes from the middle so chains and filter blocks are not correlated. */
 static inline uint64_t bucket_of(const memtable *m, uint64_t h) { return (h >> 16) & m->hash_mask; }
 
-/* A point entry's chain link: the last 8 bytes of its payload. */
-static inline uint8_t *hash_link(const sl_node *n, size_t payload_end) {
-  return sl_node_extra(n) + payload_end;
-}
-
-static void hash_add(memtable *m, sl_node *n, uint64_t h, size_t payload_end) {
+static void hash_add(memtable *m, sl_node *n, uint64_t h, uint8_t *link) {
   _Atomic(sl_node *) *b = &m->hash[bucket_of(m, h)];
   sl_node *head = atomic_load_explicit(b, memory_order_relaxed); /* the writer's own */
-  memcpy(hash_link(n, payload_end), &head, sizeof head);
+  memcpy(link, &head, sizeof head);
   atomic_store_explicit(b, n, memory_order_release); /* n and its link fully written */
 }
 
@@ -203,8 +198,8 @@ int memtable_add(memtable *m, uint64_t seq, unsigned kind, const void *key, size
   int tomb = kind != KIND_PUT, hashed = m->hash && kind != KIND_RANGE_DEL;
   uint64_t h = hashed || m->bloom ? hash64(key, klen) : 0;
   if (hashed) __builtin_prefetch(&m->hash[bucket_of(m, h)]); /* its miss overlaps the descent */
-  size_t payload = varint_length(vlen) + vlen + (tomb ? 8 : 0);
-  size_t extra = payload - vlen + (kind == KIND_RANGE_DEL || hashed ? sizeof(sl_node *) : 0);
+  size_t extra = varint_length(vlen) + (tomb ? 8 : 0) +
+                 (kind == KIND_RANGE_DEL || hashed ? sizeof(sl_node *) : 0);
   if (vlen > SIZE_MAX - extra) return SHALE_NOMEM;
   skiplist *s = kind == KIND_RANGE_DEL ? &m->ranges : &m->points;
   sl_node *n = skiplist_node_new(s, klen + IKEY_TRAILER, extra + vlen);
@@ -219,13 +214,14 @@ int memtable_add(memtable *m, uint64_t seq, unsigned kind, const void *key, size
     put_fixed64(p + vlen, now_us);
     n->flags = SL_DIRTY | SL_TIME;
   }
+  uint8_t *link = p + vlen + (tomb ? 8 : 0); /* see node_link */
   if (kind == KIND_RANGE_DEL) { /* link the previous one; the writer's own field: relaxed */
     sl_node *older = atomic_load_explicit(&m->range_newest, memory_order_relaxed);
-    memcpy(p + vlen + 8, &older, sizeof older);
+    memcpy(link, &older, sizeof older);
   }
   if (m->bloom && kind != KIND_RANGE_DEL) bloom_add(m, h);
   skiplist_insert(s, n);
-  if (hashed) hash_add(m, n, h, payload);
+  if (hashed) hash_add(m, n, h, link);
   if (kind == KIND_RANGE_DEL) atomic_store_explicit(&m->range_newest, n, memory_order_release);
   account(m, seq, kind, klen, vlen, now_us, n->flags & SL_DIRTY);
   return SHALE_OK;
@@ -239,12 +235,14 @@ static const uint8_t *node_value(const sl_node *n, size_t *vlen) {
   return p;
 }
 
-/* Where a point entry's payload ends (its chain link follows). */
-static size_t payload_end(const sl_node *n) {
+/* The link after a node's payload (value, then a tombstone's time): to the range tombstone
+ * added before, or the next entry of a hash chain. Written before the node is published. */
+static const sl_node *node_link(const sl_node *n) {
   size_t vlen;
   const uint8_t *v = node_value(n, &vlen);
-  return (size_t)(v - sl_node_extra(n)) + vlen +
-         (ikey_kind(sl_node_trailer(n)) == KIND_DEL ? 8 : 0);
+  const sl_node *next;
+  memcpy(&next, v + vlen + (ikey_kind(sl_node_trailer(n)) != KIND_PUT ? 8 : 0), sizeof next);
+  return next;
 }
 
 /* The newest entry of key at or below seq. The whole chain is read rather than trusting
@@ -261,9 +259,7 @@ static sl_node *hash_find(memtable *m, uint64_t h, const void *key, size_t klen,
         best_tr = tr;
       }
     }
-    sl_node *next;
-    memcpy(&next, hash_link(n, payload_end(n)), sizeof next); /* written before n's publish */
-    n = next;
+    n = (sl_node *)node_link(n);
   }
   return best;
 }
@@ -321,13 +317,7 @@ const sl_node *memtable_range_newest(const memtable *m) {
   return atomic_load_explicit(&((memtable *)m)->range_newest, memory_order_acquire);
 }
 
-const sl_node *memtable_range_older(const sl_node *t) {
-  size_t vlen;
-  const uint8_t *v = node_value(t, &vlen);
-  const sl_node *older;
-  memcpy(&older, v + vlen + 8, sizeof older); /* written before t was published */
-  return older;
-}
+const sl_node *memtable_range_older(const sl_node *t) { return node_link(t); }
 
 void memtable_range_tomb(const sl_node *t, const uint8_t **begin, size_t *blen, const void **end,
                          size_t *elen, uint64_t *seq) {
