@@ -87,6 +87,54 @@ static ZSTD_DCtx *thread_dctx(void) {
 
 /* ---------------- blocks ---------------- */
 
+static int check_block(const sst_reader *r, const uint8_t *in, uint64_t off, uint64_t size,
+                       char *errmsg) {
+  if (checksum32(in, (size_t)size + 1) == get_fixed32(in + size + 1)) return SHALE_OK;
+  return err_corrupt(errmsg,
+                     "%s: block at offset %" PRIu64 " (size %" PRIu64 "): checksum mismatch",
+                     r->path, off, size);
+}
+
+static int decompress(const sst_reader *r, const uint8_t *in, uint64_t off, uint64_t size,
+                      uint8_t **out, size_t *len, char *errmsg) {
+  uint32_t ulen;
+  const uint8_t *p = get_varint32(in, in + size, &ulen);
+  if (!p || ulen > SST_MAX_BLOCK_SIZE)
+    return err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": bad uncompressed size", r->path,
+                       off);
+  ZSTD_DCtx *d = thread_dctx();
+  uint8_t *dst = malloc(ulen ? ulen : 1);
+  if (!d || !dst) {
+    free(dst);
+    return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+  }
+  size_t n = ZSTD_decompressDCtx(d, dst, ulen, p, (size_t)(in + size - p));
+  if (ZSTD_isError(n) || n != ulen) {
+    free(dst);
+    return err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": zstd: %s", r->path, off,
+                       ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch");
+  }
+  *out = dst;
+  *len = ulen;
+  return SHALE_OK;
+}
+
+/* The contents of the verified block at in[0, size) into a malloc'd buffer: a copy when raw,
+ * decompressed when zstd. */
+static int block_contents(const sst_reader *r, const uint8_t *in, uint64_t off, uint64_t size,
+                          uint8_t **out, size_t *len, char *errmsg) {
+  uint8_t type = in[size];
+  if (type == SST_BLOCK_ZSTD) return decompress(r, in, off, size, out, len, errmsg);
+  if (type != SST_BLOCK_RAW)
+    return err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": unknown type %u", r->path, off,
+                       type);
+  if (!(*out = malloc(size ? (size_t)size : 1)))
+    return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+  memcpy(*out, in, (size_t)size);
+  *len = (size_t)size;
+  return SHALE_OK;
+}
+
 /* Reads, verifies and (if compressed) decompresses the block at (off, size). On success
  * *out is a malloc'd buffer holding *len bytes of contents. */
 static int read_block(sst_reader *r, uint64_t off, uint64_t size, uint8_t **out, size_t *len,
@@ -98,58 +146,20 @@ static int read_block(sst_reader *r, uint64_t off, uint64_t size, uint8_t **out,
     return err_corrupt(errmsg,
                        "%s: block handle (offset %" PRIu64 ", size %" PRIu64 ") outside the file",
                        r->path, off, size);
-  int rc = SHALE_OK;
-  /* a mapped file is read in place; raw blocks from it are copied out below */
-  uint8_t *raw = r->map ? NULL : malloc((size_t)size + SST_BLOCK_TRAILER);
-  const uint8_t *in = r->map ? r->map + off : raw;
-  if (!in) return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
-  if (raw && (rc = io_reader_read(r->io, off, raw, (size_t)size + SST_BLOCK_TRAILER, errmsg)))
-    goto fail;
-  uint8_t type = in[size];
-  if (checksum32(in, (size_t)size + 1) != get_fixed32(in + size + 1)) {
-    rc =
-        err_corrupt(errmsg, "%s: block at offset %" PRIu64 " (size %" PRIu64 "): checksum mismatch",
-                    r->path, off, size);
-    goto fail;
+  if (r->map) { /* read in place */
+    int rc = check_block(r, r->map + off, off, size, errmsg);
+    return rc ? rc : block_contents(r, r->map + off, off, size, out, len, errmsg);
   }
-  if (type == SST_BLOCK_RAW) {
-    if (!raw && (raw = malloc(size ? (size_t)size : 1))) memcpy(raw, in, (size_t)size);
-    if (!raw) return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+  uint8_t *raw = malloc((size_t)size + SST_BLOCK_TRAILER);
+  if (!raw) return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+  int rc = io_reader_read(r->io, off, raw, (size_t)size + SST_BLOCK_TRAILER, errmsg);
+  if (!rc) rc = check_block(r, raw, off, size, errmsg);
+  if (!rc && raw[size] == SST_BLOCK_RAW) { /* the buffer read is the contents */
     *out = raw;
     *len = (size_t)size;
     return SHALE_OK;
   }
-  if (type != SST_BLOCK_ZSTD) {
-    rc =
-        err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": unknown type %u", r->path, off, type);
-    goto fail;
-  }
-  uint32_t ulen;
-  const uint8_t *p = get_varint32(in, in + size, &ulen);
-  if (!p || ulen > SST_MAX_BLOCK_SIZE) {
-    rc =
-        err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": bad uncompressed size", r->path, off);
-    goto fail;
-  }
-  ZSTD_DCtx *d = thread_dctx();
-  uint8_t *dst = malloc(ulen ? ulen : 1);
-  if (!d || !dst) {
-    free(dst);
-    rc = err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
-    goto fail;
-  }
-  size_t n = ZSTD_decompressDCtx(d, dst, ulen, p, (size_t)(in + size - p));
-  if (ZSTD_isError(n) || n != ulen) {
-    free(dst);
-    rc = err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": zstd: %s", r->path, off,
-                     ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch");
-    goto fail;
-  }
-  free(raw);
-  *out = dst;
-  *len = ulen;
-  return SHALE_OK;
-fail:
+  if (!rc) rc = block_contents(r, raw, off, size, out, len, errmsg);
   free(raw);
   return rc;
 }
@@ -161,12 +171,7 @@ static int load_mapped(sst_reader *r, const idx_ent *e, blk_ref *br, int *rc, ch
   if (in[e->size] != SST_BLOCK_RAW) return 0;
   _Atomic uint8_t *ok = &r->verified[e - r->idx];
   if (!atomic_load_explicit(ok, memory_order_relaxed)) {
-    if (checksum32(in, (size_t)e->size + 1) != get_fixed32(in + e->size + 1)) {
-      *rc = err_corrupt(errmsg,
-                        "%s: block at offset %" PRIu64 " (size %" PRIu32 "): checksum mismatch",
-                        r->path, e->off, e->size);
-      return 1;
-    }
+    if ((*rc = check_block(r, in, e->off, e->size, errmsg))) return 1;
     atomic_store_explicit(ok, 1, memory_order_relaxed); /* a racing reader just checks again */
   }
   br->data = in;
