@@ -26,10 +26,18 @@ static int cmp_children(kv_iter *a, kv_iter *b) {
   return ikey_compare(ak, al, bk, bl);
 }
 
+/* A child stopped by an error (a corrupt block) stops the merge: going on without it would
+ * show older versions of the keys it holds. m_status then reports the error. */
+static int child_failed(kv_iter *c) { return !c->ops->valid(c) && c->ops->status(c) != SHALE_OK; }
+
 static void find_smallest(merge_iter *m) {
   kv_iter *best = NULL;
   for (int i = 0; i < m->n; i++) {
     kv_iter *c = m->child[i];
+    if (child_failed(c)) {
+      best = NULL;
+      break;
+    }
     if (c->ops->valid(c) && (!best || cmp_children(c, best) < 0)) best = c;
   }
   m->cur = best;
@@ -39,6 +47,10 @@ static void find_largest(merge_iter *m) {
   kv_iter *best = NULL;
   for (int i = m->n - 1; i >= 0; i--) {
     kv_iter *c = m->child[i];
+    if (child_failed(c)) {
+      best = NULL;
+      break;
+    }
     if (c->ops->valid(c) && (!best || cmp_children(c, best) > 0)) best = c;
   }
   m->cur = best;

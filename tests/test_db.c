@@ -713,6 +713,49 @@ static void test_range_deletes_snapshot_stripes(void **state) {
   check_stripes(f->db, cur, snap, seen, 0);
 }
 
+/* A corrupt block in the newer of two tables holding a key: the iterator must report the
+ * corruption, never fall back to the older table's version. */
+static void test_iterator_stops_at_corrupt_block(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  shale_options o;
+  shale_options_init(&o);
+  o.compression = SHALE_COMPRESSION_NONE;
+  shale_db *db;
+  assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
+  assert_int_equal(shale_put(db, "k", 1, "old", 3, 0), SHALE_OK);
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  assert_int_equal(shale_put(db, "k", 1, "new", 3, 0), SHALE_OK);
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  char newest[32] = "";
+  for (int n = 1; n < 100; n++) { /* the newer table has the larger number */
+    char name[32], *path;
+    snprintf(name, sizeof name, "%06d.sst", n);
+    path = tu_path(dir, name);
+    if (tu_file_size(path) > 0) memcpy(newest, name, sizeof name);
+    free(path);
+  }
+  assert_true(newest[0]);
+  char *path = tu_path(dir, newest);
+  assert_int_equal(tu_flip_bit(path, 2, 3), 0); /* inside its only data block */
+  free(path);
+  assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
+  for (int dir_back = 0; dir_back < 2; dir_back++) {
+    if (dir_back)
+      shale_iter_seek_last(it);
+    else
+      shale_iter_seek_first(it);
+    assert_false(shale_iter_valid(it));
+    assert_int_equal(shale_iter_status(it), SHALE_CORRUPTION);
+  }
+  shale_iter_free(it);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  tu_tempdir_free(dir);
+}
+
 /* compression_level: checked at open, and it changes what the tables weigh, not what they
  * hold. Text-like values: the slowest level must not come out larger than the fastest. */
 static long long tables_at_level(const char *dir, int level) {
@@ -770,6 +813,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_compression_level),
+      cmocka_unit_test(test_iterator_stops_at_corrupt_block),
       cmocka_unit_test(test_range_fragments_match_scan),
       cmocka_unit_test(test_manifest_rolls),
       cmocka_unit_test_setup_teardown(test_lock_busy, setup, teardown),
