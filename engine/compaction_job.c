@@ -26,6 +26,8 @@ typedef struct job {
   buf lo; /* lower bound of the current output's span ("" = unbounded) */
   int lo_set;
   buf last_ukey; /* last user key written to the current output */
+  buf zeroed;    /* scratch: an entry's internal key with its sequence set to 0 */
+  int bottom;    /* no level below the output holds anything */
   version_edit edit;
   uint64_t bytes_written, dropped;
   uint64_t dropped_unread_bytes; /* inputs wholly under a range tombstone, never read */
@@ -128,6 +130,21 @@ static int keep_entry(job *j, const uint8_t *uk, size_t ul, uint64_t tr, uint64_
   return !range_dels_covers(&j->rdels, uk, ul, seq, snap);
 }
 
+/* A value that every reader sees and nothing below can shadow needs no sequence; 0
+ * compresses to almost nothing (the bottom level holds most of the data). It stays correct:
+ * every snapshot is >= the old sequence, no version of the key is left below it, and a range
+ * tombstone kept beside it is newer than every snapshot, so it covered the key before too. */
+static int zero_sequence(job *j, const uint8_t **k, size_t kl, uint64_t tr) {
+  if (!j->bottom || ikey_kind(tr) != KIND_PUT || ikey_seq(tr) > j->c->smallest_snapshot)
+    return SHALE_OK;
+  buf_clear(&j->zeroed);
+  buf_append(&j->zeroed, *k, kl - IKEY_TRAILER);
+  buf_append_fixed64(&j->zeroed, ikey_pack(0, KIND_PUT));
+  if (!buf_ok(&j->zeroed)) return SHALE_NOMEM;
+  *k = j->zeroed.data;
+  return SHALE_OK;
+}
+
 static int write_entry(job *j, const uint8_t *k, size_t kl, const uint8_t *uk, size_t ul) {
   int rc;
   int new_key = !j->last_ukey.len || ukey_compare(uk, ul, j->last_ukey.data, j->last_ukey.len);
@@ -141,6 +158,8 @@ static int write_entry(job *j, const uint8_t *k, size_t kl, const uint8_t *uk, s
   /* Tables keep tombstone times per file, not per entry: carrying the oldest input time
    * over can only make a tombstone look older, so deadlines err on the early side. */
   uint64_t t = ikey_kind(tr) == KIND_DEL ? j->tomb_time_us : 0;
+  if ((rc = zero_sequence(j, &k, kl, tr)))
+    return err_set(j->errmsg, rc, "compaction: out of memory");
   rc = sst_builder_add(j->out, k, kl, v, vl, t);
   if (rc) return err_set(j->errmsg, rc, "compaction: table add failed: %s", shale_strerror(rc));
   buf_clear(&j->last_ukey);
@@ -299,6 +318,9 @@ static int run_unlocked(job *j) {
   /* A snapshot taken after this pins a sequence no smaller than any in the inputs. */
   int rc = db_snapshot_seqs(j->db, &j->snaps, &j->nsnaps);
   if (rc) return err_set(j->errmsg, rc, "compaction: out of memory");
+  j->bottom = 1;
+  for (int l = j->c->out_level + 1; l < NUM_LEVELS; l++)
+    if (j->ver->nfiles[l]) j->bottom = 0;
   rc = open_inputs(j);
   if (!rc) rc = merge(j);
   return rc;
@@ -315,6 +337,7 @@ int compaction_run(shale_db *db, compaction *c, char *errmsg) {
   job j = {.db = db, .c = c, .errmsg = errmsg};
   buf_init(&j.lo);
   buf_init(&j.last_ukey);
+  buf_init(&j.zeroed);
   edit_init(&j.edit);
   j.ver = db->vset.current;
   version_ref(j.ver);
@@ -348,6 +371,7 @@ int compaction_run(shale_db *db, compaction *c, char *errmsg) {
   edit_free(&j.edit);
   buf_free(&j.lo);
   buf_free(&j.last_ukey);
+  buf_free(&j.zeroed);
   version_unref(j.ver);
   pthread_mutex_lock(&db->mu);
   db->compaction_running = 0;

@@ -39,7 +39,7 @@ static int file_lookup(shale_db *db, file_meta *f, lookup *lk) {
     return 1;
   }
   if (rc == 0) return lk->cover_seq ? lookup_deleted(lk) : 0;
-  if (kind == KIND_PUT && found > lk->cover_seq) {
+  if (kind == KIND_PUT && (found > lk->cover_seq || !lk->cover_seq)) { /* found may be 0 */
     lk->rc = SHALE_OK;
     return 1;
   }

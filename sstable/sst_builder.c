@@ -3,11 +3,16 @@
  * compressed (when that saves 1/8), given its 5-byte trailer and handed to io_writer in one
  * append. Filters, tombstone statistics and properties accumulate as entries arrive and are
  * written after the last data block. Range tombstones are kept until finish, which fragments
- * them (range_frag.c) and counts what it stores. */
+ * them (range_frag.c) and counts what it stores.
+ *
+ * With zstd the first data blocks are held back raw until a dictionary is trained on them
+ * (sst_format.h, SST_DICT_*): 4 KiB blocks compressed alone spend much of their size and of
+ * their decoding time on entropy tables, which the dictionary supplies once per table. */
 #include "sstable/sst_builder.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <zdict.h>
 #include <zstd.h>
 
 #include "io/io.h"
@@ -28,6 +33,16 @@ struct sst_builder {
   bloom_builder keys, dels; /* hashes of distinct user keys / deleted user keys */
   buf out;                  /* compression output and metadata blocks */
   ZSTD_CCtx *cctx;
+  /* Dictionary: held-back raw data blocks (their index entries wait with them), then the
+   * trained dictionary and a context that compresses with it. */
+  int dict_done;      /* trained, or given up: blocks go straight out */
+  buf held;           /* raw contents of the held-back blocks, back to back */
+  size_t *held_sizes; /* per held block: its contents size */
+  buf held_keys;      /* per held block: varint key length, last key, varint tombstones */
+  size_t nheld, heldcap;
+  buf dict;             /* the trained dictionary; empty when none */
+  ZSTD_CCtx *dict_cctx; /* references cdict */
+  ZSTD_CDict *cdict;
   uint64_t block_tombs; /* point tombstones in the pending data block */
   rfrag_tomb *rdels;    /* each begin is one allocation holding begin then end */
   size_t nrdels, rdcap;
@@ -69,6 +84,10 @@ int sst_builder_new(const char *path, const sst_options *o, sst_builder **out, c
   buf_init(&b->out);
   b->m.compression = o->compression;
   int rc;
+  buf_init(&b->held);
+  buf_init(&b->held_keys);
+  buf_init(&b->dict);
+  b->dict_done = o->compression != SHALE_COMPRESSION_ZSTD;
   if (o->compression == SHALE_COMPRESSION_ZSTD && !(b->cctx = ZSTD_createCCtx())) {
     rc = err_set(errmsg, SHALE_NOMEM, "sst_builder_new: out of memory");
     goto fail;
@@ -89,6 +108,12 @@ static void builder_free(sst_builder *b) {
   bloom_builder_free(&b->dels);
   buf_free(&b->out);
   ZSTD_freeCCtx(b->cctx);
+  ZSTD_freeCCtx(b->dict_cctx);
+  ZSTD_freeCDict(b->cdict);
+  buf_free(&b->held);
+  buf_free(&b->held_keys);
+  free(b->held_sizes);
+  buf_free(&b->dict);
   for (size_t i = 0; i < b->nrdels; i++) free((void *)b->rdels[i].begin);
   free(b->rdels);
   free(b->snaps);
@@ -111,26 +136,31 @@ static int fail_nomem(sst_builder *b) {
   return b->err;
 }
 
+/* Compresses raw bytes into b->out (varint raw size, then the frame), with the table's
+ * dictionary when it has one and the block is a data block. Returns the block type, or
+ * SST_BLOCK_RAW when compression fails or saves less than 1/8. */
+static uint8_t compress_block(sst_builder *b, const void *raw, size_t len, int data) {
+  size_t bound = ZSTD_compressBound(len);
+  buf_clear(&b->out);
+  buf_append_varint(&b->out, len);
+  size_t pre = b->out.len;
+  if (buf_reserve(&b->out, bound + SST_BLOCK_TRAILER)) return SST_BLOCK_RAW;
+  int dict = data && b->cdict;
+  size_t n = dict ? ZSTD_compress2(b->dict_cctx, b->out.data + pre, bound, raw, len)
+                  : ZSTD_compressCCtx(b->cctx, b->out.data + pre, bound, raw, len, zstd_level(b));
+  if (ZSTD_isError(n) || pre + n > len - len / 8) return SST_BLOCK_RAW;
+  b->out.len = pre + n;
+  return dict ? SST_BLOCK_ZSTD_DICT : SST_BLOCK_ZSTD;
+}
+
 /* Writes contents (in a buf the trailer may be appended to) as one block, compressing into
  * b->out when worthwhile. Sets *h. The buf's length is restored afterwards. */
-static int write_block(sst_builder *b, buf *contents, sst_handle *h) {
+static int write_block(sst_builder *b, buf *contents, sst_handle *h, int data) {
   buf *src = contents;
   uint8_t type = SST_BLOCK_RAW;
-  size_t raw = contents->len;
-  if (b->cctx && raw >= 64 && contents != &b->out) {
-    size_t bound = ZSTD_compressBound(raw);
-    buf_clear(&b->out);
-    buf_append_varint(&b->out, raw);
-    size_t pre = b->out.len;
-    if (buf_reserve(&b->out, bound + SST_BLOCK_TRAILER)) return fail_nomem(b);
-    size_t n =
-        ZSTD_compressCCtx(b->cctx, b->out.data + pre, bound, contents->data, raw, zstd_level(b));
-    if (!ZSTD_isError(n) && pre + n <= raw - raw / 8) {
-      b->out.len = pre + n;
-      src = &b->out;
-      type = SST_BLOCK_ZSTD;
-    }
-  }
+  if (b->cctx && contents->len >= 64 && contents != &b->out &&
+      (type = compress_block(b, contents->data, contents->len, data)) != SST_BLOCK_RAW)
+    src = &b->out;
   size_t len = src->len;
   h->offset = io_writer_size(b->w);
   h->size = len;
@@ -145,20 +175,93 @@ static int write_block(sst_builder *b, buf *contents, sst_handle *h) {
   return rc;
 }
 
-static int flush_data_block(sst_builder *b) {
-  if (b->data.entries == 0) return SHALE_OK;
-  if (blk_builder_finish(&b->data)) return fail_nomem(b);
+/* Writes one data block and its index entry. */
+static int emit_data_block(sst_builder *b, buf *contents, const void *last_key, size_t klen,
+                           uint64_t tombs) {
   sst_handle h;
-  int rc = write_block(b, &b->data.data, &h);
+  int rc = write_block(b, contents, &h, 1);
   if (rc) return rc;
   uint8_t v[30];
   size_t n = put_varint64(v, h.offset);
   n += put_varint64(v + n, h.size);
-  n += put_varint64(v + n, b->block_tombs);
-  if (blk_builder_add(&b->index, b->data.last_key.data, b->data.last_key.len, v, n))
-    return fail_nomem(b);
+  n += put_varint64(v + n, tombs);
+  if (blk_builder_add(&b->index, last_key, klen, v, n)) return fail_nomem(b);
   b->m.data_blocks++;
   b->m.data_bytes += h.size + SST_BLOCK_TRAILER;
+  return SHALE_OK;
+}
+
+static int hold_block(sst_builder *b) {
+  if (b->nheld == b->heldcap) {
+    size_t cap = b->heldcap ? 2 * b->heldcap : 64;
+    size_t *v = realloc(b->held_sizes, cap * sizeof *v);
+    if (!v) return fail_nomem(b);
+    b->held_sizes = v;
+    b->heldcap = cap;
+  }
+  b->held_sizes[b->nheld++] = b->data.data.len;
+  buf_append(&b->held, b->data.data.data, b->data.data.len);
+  buf_append_slice(&b->held_keys, b->data.last_key.data, b->data.last_key.len);
+  buf_append_varint(&b->held_keys, b->block_tombs);
+  return buf_ok(&b->held) && buf_ok(&b->held_keys) ? SHALE_OK : fail_nomem(b);
+}
+
+/* Trains the dictionary on the held blocks when there are enough of them; without one the
+ * table is compressed block by block as before. Out of memory only loses the dictionary. */
+static void train_dictionary(sst_builder *b) {
+  if (b->held.len < SST_DICT_MIN_SAMPLES || buf_reserve(&b->dict, SST_DICT_MAX_SIZE)) return;
+  size_t n = ZDICT_trainFromBuffer(b->dict.data, SST_DICT_MAX_SIZE, b->held.data, b->held_sizes,
+                                   (unsigned)b->nheld);
+  if (ZDICT_isError(n)) return;
+  b->dict.len = n;
+  b->cdict = ZSTD_createCDict(b->dict.data, n, zstd_level(b));
+  b->dict_cctx = b->cdict ? ZSTD_createCCtx() : NULL;
+  if (!b->dict_cctx || ZSTD_isError(ZSTD_CCtx_refCDict(b->dict_cctx, b->cdict)) ||
+      ZSTD_isError(ZSTD_CCtx_setParameter(b->dict_cctx, ZSTD_c_dictIDFlag, 0))) {
+    ZSTD_freeCCtx(b->dict_cctx);
+    ZSTD_freeCDict(b->cdict);
+    b->dict_cctx = NULL;
+    b->cdict = NULL;
+    b->dict.len = 0;
+  }
+}
+
+/* Ends the hold: trains, then writes every held block in order. */
+static int release_held(sst_builder *b) {
+  b->dict_done = 1;
+  train_dictionary(b);
+  buf contents;
+  buf_init(&contents);
+  const uint8_t *k = b->held_keys.data, *klim = k + b->held_keys.len;
+  size_t off = 0;
+  int rc = SHALE_OK;
+  for (size_t i = 0; i < b->nheld && !rc; i++) {
+    uint64_t klen = 0, tombs = 0;
+    const uint8_t *key = get_varint64(k, klim, &klen); /* written by hold_block: well formed */
+    k = get_varint64(key + klen, klim, &tombs);
+    buf_clear(&contents);
+    buf_append(&contents, b->held.data + off, b->held_sizes[i]);
+    off += b->held_sizes[i];
+    rc =
+        buf_ok(&contents) ? emit_data_block(b, &contents, key, (size_t)klen, tombs) : fail_nomem(b);
+  }
+  buf_free(&contents);
+  buf_free(&b->held);
+  buf_free(&b->held_keys);
+  b->nheld = 0;
+  return rc;
+}
+
+static int flush_data_block(sst_builder *b) {
+  if (b->data.entries == 0) return SHALE_OK;
+  if (blk_builder_finish(&b->data)) return fail_nomem(b);
+  int rc;
+  if (b->dict_done)
+    rc = emit_data_block(b, &b->data.data, b->data.last_key.data, b->data.last_key.len,
+                         b->block_tombs);
+  else if (!(rc = hold_block(b)) && b->held.len >= SST_DICT_SAMPLES)
+    rc = release_held(b);
+  if (rc) return rc;
   b->block_tombs = 0;
   blk_builder_reset(&b->data);
   return SHALE_OK;
@@ -267,8 +370,8 @@ int sst_builder_set_snapshots(sst_builder *b, const uint64_t *seqs, size_t n) {
 
 uint64_t sst_builder_file_size(const sst_builder *b) {
   uint64_t filter = (uint64_t)b->keys.n * (uint64_t)b->o.bloom_bits_per_key / 8;
-  return io_writer_size(b->w) + blk_builder_estimate(&b->data) + b->index.data.len + filter +
-         SST_FOOTER_SIZE;
+  return io_writer_size(b->w) + b->held.len / 2 + blk_builder_estimate(&b->data) +
+         b->index.data.len + filter + SST_FOOTER_SIZE; /* held blocks: about half once compressed */
 }
 
 /* Widens smallest/largest (m->smallest already holds the first point key, if any) to the
@@ -306,7 +409,7 @@ static void key_bounds(sst_builder *b, const rfrag *f) {
 /* Encodes and writes one metadata block from b->out's contents via a temporary buf. */
 static int write_meta(sst_builder *b, buf *contents, sst_handle *h) {
   if (!buf_ok(contents)) return fail_nomem(b);
-  return write_block(b, contents, h);
+  return write_block(b, contents, h, 0);
 }
 
 /* The range-del block: the fragments, which also count as the table's range tombstones. */
@@ -349,12 +452,16 @@ static int write_metadata(sst_builder *b, sst_handle hs[5]) {
   bloom_builder_finish(&b->dels, b->o.bloom_bits_per_key, &blk);
   if ((rc = write_meta(b, &blk, &hs[3]))) goto out;
 
+  sst_handle dict = {0, 0};
+  if (b->dict.len && (rc = write_meta(b, &b->dict, &dict))) goto out;
+
   key_bounds(b, &f);
   b->m.creation_time_us = clock_wall_us();
   buf_clear(&blk);
-  uint64_t props[7] = {m->entries,     m->raw_key_bytes,         m->raw_value_bytes, m->data_bytes,
-                       m->data_blocks, (uint64_t)m->compression, m->creation_time_us};
-  for (int i = 0; i < 7; i++) buf_append_fixed64(&blk, props[i]);
+  uint64_t props[9] = {m->entries,          m->raw_key_bytes, m->raw_value_bytes,
+                       m->data_bytes,       m->data_blocks,   (uint64_t)m->compression,
+                       m->creation_time_us, dict.offset,      dict.size};
+  for (int i = 0; i < 9; i++) buf_append_fixed64(&blk, props[i]);
   buf_append_slice(&blk, m->smallest.data, m->smallest.len);
   buf_append_slice(&blk, m->largest.data, m->largest.len);
   if (!buf_ok(&m->smallest) || !buf_ok(&m->largest)) blk.failed = 1;
@@ -377,6 +484,7 @@ int sst_builder_finish(sst_builder *b, sst_meta *meta, char *errmsg) {
   int rc = b->err;
   sst_handle hs[5];
   if (!rc) rc = flush_data_block(b);
+  if (!rc && !b->dict_done) rc = release_held(b);
   if (!rc) rc = write_metadata(b, hs);
   if (rc) goto fail;
   uint8_t footer[SST_FOOTER_SIZE];

@@ -9,8 +9,9 @@
 
 #include "util/buf.h"
 
-/* Written: 2 (range-del block fragmented). Read: 1 (range tombstones as given) and 2. */
-#define SST_FORMAT_VERSION 2u
+/* Written: 3 (zstd dictionary; a PUT may carry seq 0). Read: 1 (range tombstones as given),
+ * 2 (range-del block fragmented) and 3. */
+#define SST_FORMAT_VERSION 3u
 #define SST_FORMAT_VERSION_MIN 1u
 /* "shaleSST" read as a little-endian u64: the last 8 bytes of every table. */
 #define SST_MAGIC UINT64_C(0x545353656c616873)
@@ -20,13 +21,21 @@
 #define SST_BLOCK_TRAILER 5u
 #define SST_BLOCK_RAW 0u
 #define SST_BLOCK_ZSTD 1u
+#define SST_BLOCK_ZSTD_DICT 2u       /* version 3: zstd with the table's dictionary */
 #define SST_RESTART_INTERVAL 4       /* data blocks */
 #define SST_INDEX_RESTART_INTERVAL 1 /* index block: every key whole, plain binary search */
 #define SST_ZSTD_LEVEL 3
 /* Largest uncompressed block a reader accepts (a value may be 256 MiB). */
 #define SST_MAX_BLOCK_SIZE (UINT32_C(1) << 30)
-#define SST_DIRTY_FIXED 64u /* eight u64 fields before the deleted-key filter */
-#define SST_PROPS_FIXED 56u /* seven u64 fields before smallest/largest */
+#define SST_DIRTY_FIXED 64u    /* eight u64 fields before the deleted-key filter */
+#define SST_PROPS_FIXED_V2 56u /* versions 1, 2: seven u64 fields before smallest/largest */
+#define SST_PROPS_FIXED 72u    /* version 3: nine (then the dictionary's handle) */
+/* zstd dictionary (version 3): the builder holds back data blocks until SST_DICT_SAMPLES raw
+ * bytes (or the end of the table), then trains a dictionary of at most SST_DICT_MAX_SIZE on
+ * them, if they are at least SST_DICT_MIN_SAMPLES: a smaller table would not repay it. */
+#define SST_DICT_MAX_SIZE (16u << 10)
+#define SST_DICT_SAMPLES (1u << 20)
+#define SST_DICT_MIN_SAMPLES (256u << 10)
 
 /* Position of a block's contents in the file; size excludes the 5-byte trailer. */
 typedef struct sst_handle {

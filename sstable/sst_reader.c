@@ -51,6 +51,8 @@ struct sst_reader {
   size_t npieces;
   uint32_t version;
   sst_meta meta;
+  sst_handle dict;   /* version 3: the zstd dictionary's block; size 0 when none */
+  ZSTD_DDict *ddict; /* digested dictionary, for SST_BLOCK_ZSTD_DICT blocks */
   /* The file mapped (NULL: pread). Raw data blocks are then read in place, skipping the
    * block cache; each one's checksum is checked on first use, and verified[i] remembers. */
   const uint8_t *map;
@@ -96,19 +98,24 @@ static int check_block(const sst_reader *r, const uint8_t *in, uint64_t off, uin
 }
 
 static int decompress(const sst_reader *r, const uint8_t *in, uint64_t off, uint64_t size,
-                      uint8_t **out, size_t *len, char *errmsg) {
+                      int with_dict, uint8_t **out, size_t *len, char *errmsg) {
   uint32_t ulen;
   const uint8_t *p = get_varint32(in, in + size, &ulen);
   if (!p || ulen > SST_MAX_BLOCK_SIZE)
     return err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": bad uncompressed size", r->path,
                        off);
+  if (with_dict && !r->ddict)
+    return err_corrupt(errmsg, "%s: block at offset %" PRIu64 " needs a dictionary the table lacks",
+                       r->path, off);
   ZSTD_DCtx *d = thread_dctx();
   uint8_t *dst = malloc(ulen ? ulen : 1);
   if (!d || !dst) {
     free(dst);
     return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
   }
-  size_t n = ZSTD_decompressDCtx(d, dst, ulen, p, (size_t)(in + size - p));
+  size_t csize = (size_t)(in + size - p);
+  size_t n = with_dict ? ZSTD_decompress_usingDDict(d, dst, ulen, p, csize, r->ddict)
+                       : ZSTD_decompressDCtx(d, dst, ulen, p, csize);
   if (ZSTD_isError(n) || n != ulen) {
     free(dst);
     return err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": zstd: %s", r->path, off,
@@ -124,7 +131,8 @@ static int decompress(const sst_reader *r, const uint8_t *in, uint64_t off, uint
 static int block_contents(const sst_reader *r, const uint8_t *in, uint64_t off, uint64_t size,
                           uint8_t **out, size_t *len, char *errmsg) {
   uint8_t type = in[size];
-  if (type == SST_BLOCK_ZSTD) return decompress(r, in, off, size, out, len, errmsg);
+  if (type == SST_BLOCK_ZSTD || (type == SST_BLOCK_ZSTD_DICT && r->version >= 3))
+    return decompress(r, in, off, size, type == SST_BLOCK_ZSTD_DICT, out, len, errmsg);
   if (type != SST_BLOCK_RAW)
     return err_corrupt(errmsg, "%s: block at offset %" PRIu64 ": unknown type %u", r->path, off,
                        type);
@@ -344,7 +352,8 @@ bad:
 
 static int parse_props(sst_reader *r, const uint8_t *blk, size_t len, char *errmsg) {
   sst_meta *m = &r->meta;
-  if (len < SST_PROPS_FIXED) goto bad;
+  size_t fixed = r->version >= 3 ? SST_PROPS_FIXED : SST_PROPS_FIXED_V2;
+  if (len < fixed) goto bad;
   m->entries = get_fixed64(blk);
   m->raw_key_bytes = get_fixed64(blk + 8);
   m->raw_value_bytes = get_fixed64(blk + 16);
@@ -354,7 +363,14 @@ static int parse_props(sst_reader *r, const uint8_t *blk, size_t len, char *errm
   m->creation_time_us = get_fixed64(blk + 48);
   if (comp > SHALE_COMPRESSION_ZSTD) goto bad;
   m->compression = (int)comp;
-  const uint8_t *p = blk + SST_PROPS_FIXED, *lim = blk + len;
+  if (r->version >= 3) {
+    r->dict.offset = get_fixed64(blk + 56);
+    r->dict.size = get_fixed64(blk + 64);
+    if (r->dict.size && (r->dict.offset < r->data_end || r->dict.size > SST_DICT_MAX_SIZE ||
+                         r->dict.offset + r->dict.size + SST_BLOCK_TRAILER > r->meta.file_size))
+      goto bad;
+  }
+  const uint8_t *p = blk + fixed, *lim = blk + len;
   uint64_t n;
   if (!(p = get_varint64(p, lim, &n)) || n > (size_t)(lim - p) || (n && n < IKEY_TRAILER)) goto bad;
   buf_append(&m->smallest, p, n);
@@ -398,6 +414,18 @@ static int read_footer(sst_reader *r, sst_handle hs[5], char *errmsg) {
     if (hs[i].offset < r->data_end) r->data_end = hs[i].offset;
   }
   return SHALE_OK;
+}
+
+/* The zstd dictionary of a version-3 table, digested once for all its blocks. */
+static int load_dictionary(sst_reader *r, char *errmsg) {
+  if (!r->dict.size) return SHALE_OK;
+  uint8_t *d;
+  size_t len;
+  int rc = read_block(r, r->dict.offset, r->dict.size, &d, &len, errmsg);
+  if (rc) return rc;
+  r->ddict = ZSTD_createDDict(d, len);
+  free(d);
+  return r->ddict ? SHALE_OK : err_corrupt(errmsg, "%s: unusable zstd dictionary", r->path);
 }
 
 /* Maps the file once its metadata checked out; without memory for the flags, or without a
@@ -449,7 +477,7 @@ int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, 
   if ((rc = read_block(r, hs[4].offset, hs[4].size, &blk, &len, errmsg))) goto fail;
   rc = parse_props(r, blk, len, errmsg);
   free(blk);
-  if (rc) goto fail;
+  if (rc || (rc = load_dictionary(r, errmsg))) goto fail;
   /* index */
   if ((rc = read_block(r, hs[0].offset, hs[0].size, &r->index_blk, &len, errmsg)) ||
       (rc = parse_index(r, r->index_blk, len, errmsg)))
@@ -480,6 +508,7 @@ void sst_reader_close(sst_reader *r) {
   free(r->rdels);
   free(r->pieces);
   free((void *)r->verified);
+  ZSTD_freeDDict(r->ddict);
   sst_meta_free(&r->meta);
   free(r->path);
   free(r);
@@ -494,6 +523,7 @@ size_t sst_reader_range_dels(const sst_reader *r, const sst_range_del **dels) {
 }
 
 uint32_t sst_reader_format_version(const sst_reader *r) { return r->version; }
+sst_handle sst_reader_dict(const sst_reader *r) { return r->dict; }
 
 /* Version 1 stores tombstones as written (they may overlap): every one that begins at or
  * before key is a candidate. */

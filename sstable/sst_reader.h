@@ -71,6 +71,8 @@ uint64_t sst_reader_range_cover(const sst_reader *r, const void *key, size_t kle
                                 uint64_t read_seq);
 /* The footer's format version (SST_FORMAT_VERSION_MIN .. SST_FORMAT_VERSION). */
 uint32_t sst_reader_format_version(const sst_reader *r);
+/* Where the table's zstd dictionary block is (version 3); size 0 when it has none. */
+sst_handle sst_reader_dict(const sst_reader *r);
 
 /* ---- iterator over the table's point entries (internal keys), both directions ----
  * A new iterator is unpositioned (invalid). Keys and values are borrowed until the next move

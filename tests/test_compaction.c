@@ -30,6 +30,7 @@
 #include "engine/db_impl.h"
 #include "engine/test_hooks.h"
 #include "shale.h"
+#include "sstable/sst_reader.h"
 #include "testutil.h"
 #include "util/coding.h"
 #include "util/ikey.h"
@@ -881,6 +882,114 @@ static void assert_empty_scan(shale_db *db) {
   shale_iter_free(it);
 }
 
+/* Point entries of the tables in dir: how many carry sequence 0 and how many another. */
+static void count_table_seqs(const char *dir, long *zero, long *other) {
+  *zero = *other = 0;
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (n < 4 || strcmp(e->d_name + n - 4, ".sst")) continue;
+    char *path = tu_path(dir, e->d_name);
+    sst_reader *r;
+    sst_iter *it;
+    assert_int_equal(sst_reader_open(path, 0, NULL, &r, NULL), SHALE_OK);
+    assert_int_equal(sst_iter_new(r, &it), SHALE_OK);
+    for (sst_iter_seek_first(it); sst_iter_valid(it); sst_iter_next(it)) {
+      size_t kl;
+      const uint8_t *k = sst_iter_key(it, &kl);
+      *(ikey_seq(get_fixed64(k + kl - IKEY_TRAILER)) == 0 ? zero : other) += 1;
+    }
+    assert_int_equal(sst_iter_status(it), SHALE_OK);
+    sst_iter_free(it);
+    sst_reader_close(r);
+    free(path);
+  }
+  closedir(d);
+}
+
+static int zkey(int i, char *k) { return snprintf(k, 16, "z%05d", i); }
+
+static void zput(shale_db *db, int i, uint32_t ver) {
+  char k[16];
+  uint8_t v[100];
+  fill_value(v, sizeof v, (uint32_t)i, ver);
+  assert_int_equal(shale_put(db, k, (size_t)zkey(i, k), v, sizeof v, 0), SHALE_OK);
+}
+
+static void zexpect(shale_db *db, const shale_snapshot *s, int i, uint32_t ver) {
+  char k[16];
+  uint8_t want[100];
+  size_t kl = (size_t)zkey(i, k);
+  if (!ver) return get_expect_absent(db, s, k, kl);
+  fill_value(want, sizeof want, (uint32_t)i, ver);
+  void *v = NULL;
+  size_t vl = 0;
+  assert_int_equal(shale_get(db, s, k, kl, &v, &vl), SHALE_OK);
+  assert_int_equal(vl, sizeof want);
+  assert_memory_equal(v, want, vl);
+  shale_free(v);
+}
+
+/* Compaction into the bottom level stores sequence 0 for a value every reader sees (as
+ * RocksDB does: it compresses to nothing). Versions a snapshot still needs keep theirs, and
+ * reads, snapshots, deletes and range deletes behave as before. */
+static void test_bottom_sequences_zeroed(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  shale_options o = small_options(1);
+  o.target_file_size = 4u << 20; /* one bottom file: every compaction below rewrites it */
+  shale_db *db;
+  assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
+  for (int i = 0; i < 500; i++) zput(db, i, 1);
+  const shale_snapshot *snap;
+  assert_int_equal(shale_snapshot_new(db, &snap), SHALE_OK);
+  for (int i = 500; i < 1000; i++) zput(db, i, 1);
+  for (int i = 0; i < 100; i++) zput(db, i, 2);
+  assert_int_equal(shale_compact_range(db, NULL, 0, NULL, 0), SHALE_OK);
+  long zero, other;
+  count_table_seqs(dir, &zero, &other);
+  /* z0..z499 v1 are under the snapshot; z500..z999 v1 and z0..z99 v2 are newer than it. */
+  assert_int_equal(zero, 500);
+  assert_int_equal(other, 600);
+  for (int i = 0; i < 1000; i += 7) {
+    zexpect(db, snap, i, i < 500 ? 1 : 0);
+    zexpect(db, NULL, i, i < 100 ? 2 : 1);
+  }
+  shale_snapshot_free(db, snap);
+  /* Newer writes over zeroed values win, in the memtable and after their own compaction
+   * (which rewrites the one bottom file: it drops the shadowed versions and zeroes the rest,
+   * the snapshot being gone). */
+  zput(db, 0, 3);
+  char b[16], e[16];
+  assert_int_equal(shale_delete(db, b, (size_t)zkey(1, b), 0), SHALE_OK);
+  assert_int_equal(shale_delete_range(db, b, (size_t)zkey(2, b), e, (size_t)zkey(10, e), 0),
+                   SHALE_OK);
+  for (int pass = 0; pass < 3; pass++) {
+    zexpect(db, NULL, 0, 3);
+    for (int i = 1; i < 10; i++) zexpect(db, NULL, i, 0);
+    zexpect(db, NULL, 10, 2);
+    shale_iter *it;
+    assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
+    int n = 0;
+    for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it)) n++;
+    assert_int_equal(shale_iter_status(it), SHALE_OK);
+    shale_iter_free(it);
+    assert_int_equal(n, 1000 - 9);
+    if (pass == 0) assert_int_equal(shale_compact_range(db, NULL, 0, NULL, 0), SHALE_OK);
+    if (pass == 1) {
+      assert_int_equal(shale_close(db), SHALE_OK);
+      assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
+    }
+  }
+  count_table_seqs(dir, &zero, &other);
+  assert_int_equal(zero, 1000 - 9);
+  assert_int_equal(other, 0);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  tu_tempdir_free(dir);
+}
+
 static void test_space_reclaimed_manual(void **state) {
   (void)state;
   long n = env_long("SHALE_SPACE_KEYS", 200000);
@@ -1624,6 +1733,7 @@ int main(void) {
       cmocka_unit_test(test_deadline_under_writes),
       cmocka_unit_test(test_l0_bounded),
       cmocka_unit_test(test_range_delete_100k),
+      cmocka_unit_test(test_bottom_sequences_zeroed),
       cmocka_unit_test(test_fork_child_uses_engine),
       cmocka_unit_test(test_kill9_during_compaction),
   };

@@ -297,6 +297,44 @@ static void test_round_trip_100k(void **state) {
   block_cache_free(bc);
 }
 
+/* zstd tables of at least SST_DICT_MIN_SAMPLES raw bytes carry a dictionary, which their data
+ * blocks need: a damaged dictionary fails the open like any other damaged block. */
+static void test_zstd_dictionary(void **state) {
+  fixture *f = *state;
+  char *small = tu_path(f->dir, "small.sst"), *big = tu_path(f->dir, "big.sst");
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0};
+  sst_meta m;
+  build(f, small, 1000, &o, &m); /* about 120 KB raw: no dictionary */
+  sst_meta_free(&m);
+  build(f, big, 100000, &o, &m);
+  uint64_t big_size = m.file_size;
+  sst_meta_free(&m);
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(small, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_dict(r).size, 0);
+  sst_reader_close(r);
+  assert_int_equal(sst_reader_open(big, 2, NULL, &r, f->errmsg), SHALE_OK);
+  sst_handle d = sst_reader_dict(r);
+  assert_true(d.size > 0 && d.size <= SST_DICT_MAX_SIZE);
+  assert_true(d.offset >= sst_reader_meta(r)->data_bytes && d.offset + d.size < big_size);
+  for (uint64_t i = 0; i < 100000; i += 97) {
+    uint8_t k[KLEN + 8];
+    ikey(k, i, seq_of(i), kind_of(i));
+    unsigned kind;
+    void *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(sst_reader_get(r, k, KLEN, SEQ_MAX, &kind, &v, &vl, NULL, f->errmsg), 1);
+    check_entry(k, sizeof k, v, vl, i);
+    free(v);
+  }
+  sst_reader_close(r);
+  assert_int_equal(tu_flip_bit(big, (long long)(d.offset + d.size / 2), 3), 0);
+  assert_int_equal(sst_reader_open(big, 2, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_null(r);
+  free(small);
+  free(big);
+}
+
 /* Prints the sizes asked for in the report: 100k entries of 16-byte keys, 100-byte values. */
 static void test_file_sizes(void **state) {
   fixture *f = *state;
@@ -767,7 +805,8 @@ static void test_range_frag_no_blowup(void **state) {
 /* ---- hand-made range-del blocks: older versions and damage ---- */
 
 /* Writes `out` as `in` whose footer now points at a new raw range-del block (the records of
- * t, in the given order), a new dirty block counting them, and says `version`. The old blocks
+ * t, in the given order), a new dirty block counting them (and for versions 1 and 2 a
+ * properties block without the dictionary handle), and says `version`. The old blocks
  * stay behind as unreferenced bytes, which readers allow. REQUIRES: in has no point
  * tombstones and filters off (the new dirty block carries no deleted-key filter). */
 static void rewrite_range_dels(const char *in, const char *out, const mtomb *t, size_t n,
@@ -803,6 +842,18 @@ static void rewrite_range_dels(const char *in, const char *out, const mtomb *t, 
     buf_append_fixed32(&blk, checksum32(blk.data, blk.len));
     buf_append(&o, blk.data, blk.len);
   }
+  if (version < 3) { /* older properties: without the dictionary handle */
+    sst_handle p = {get_fixed64(foot + 64), get_fixed64(foot + 72)};
+    assert_true(p.size >= SST_PROPS_FIXED);
+    buf_clear(&blk);
+    buf_append(&blk, file + p.offset, SST_PROPS_FIXED_V2);
+    buf_append(&blk, file + p.offset + SST_PROPS_FIXED, p.size - SST_PROPS_FIXED);
+    put_fixed64(foot + 64, o.len);
+    put_fixed64(foot + 72, blk.len);
+    buf_append_byte(&blk, SST_BLOCK_RAW);
+    buf_append_fixed32(&blk, checksum32(blk.data, blk.len));
+    buf_append(&o, blk.data, blk.len);
+  }
   put_fixed32(foot + 80, version);
   put_fixed32(foot + 84, checksum32(foot, 84));
   buf_append(&o, foot, sizeof foot);
@@ -822,7 +873,8 @@ static int mtomb_v1_order(const void *pa, const void *pb) {
 }
 
 /* A format-1 table (overlapping tombstones, as version 1 stored them) still reads right at
- * every seq; the same block claimed as version 2 is rejected, as is version 3. */
+ * every seq; the same block claimed as version 2 is rejected; version 3 reads like 2, and
+ * version 4 is rejected. */
 static void test_format_versions(void **state) {
   fixture *f = *state;
   char *base = tu_path(f->dir, "base.sst"), *v1 = tu_path(f->dir, "v1.sst");
@@ -862,9 +914,13 @@ static void test_format_versions(void **state) {
   rewrite_range_dels(base, v1, t, 1, 2); /* a single tombstone is a valid fragment */
   assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_OK);
   sst_reader_close(r);
-  rewrite_range_dels(base, v1, t, 1, 3);
+  rewrite_range_dels(base, v1, t, 1, 3); /* version 3: the layout of 2 */
+  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_format_version(r), 3);
+  sst_reader_close(r);
+  rewrite_range_dels(base, v1, t, 1, 4);
   assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
-  assert_non_null(strstr(f->errmsg, "unsupported format version 3"));
+  assert_non_null(strstr(f->errmsg, "unsupported format version 4"));
   assert_null(r);
   free(base);
   free(v1);
@@ -1268,6 +1324,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_range_frag_model, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_frag_no_blowup, setup, teardown),
       cmocka_unit_test_setup_teardown(test_format_versions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_zstd_dictionary, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_del_block_damage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_raw, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_zstd, setup, teardown),

@@ -31,6 +31,8 @@ static void print_properties(const char *path, sst_reader *r) {
   printf("data_blocks: %" PRIu64 "\n", m->data_blocks);
   printf("data_bytes: %" PRIu64 "\n", m->data_bytes);
   printf("compression: %s\n", m->compression ? "zstd" : "none");
+  printf("format_version: %u\n", sst_reader_format_version(r));
+  printf("zstd_dictionary_bytes: %" PRIu64 "\n", sst_reader_dict(r).size);
   printf("creation_time_us: %" PRIu64 "\n", m->creation_time_us);
   printf("smallest: ");
   ldb_print_ikey(stdout, m->smallest.data, m->smallest.len, 0);
@@ -169,8 +171,8 @@ static int read_entries(ldb_opts *o, const char *path, sst_reader *r, int print,
 
 /* Reads block h (contents + trailer) of the file, verifies its checksum and decompresses it.
  * Returns 0 with *out (malloc'd) or prints what is wrong and returns 1. */
-static int raw_block(io_reader *io, uint64_t fsize, sst_handle h, const char *what, uint8_t **out,
-                     size_t *outlen) {
+static int raw_block(io_reader *io, uint64_t fsize, sst_handle h, const char *what,
+                     const ZSTD_DDict *dict, uint8_t **out, size_t *outlen) {
   char errmsg[ERRMSG_SIZE];
   *out = NULL;
   *outlen = 0;
@@ -189,9 +191,10 @@ static int raw_block(io_reader *io, uint64_t fsize, sst_handle h, const char *wh
   uint8_t type = b[h.size];
   uint32_t want = get_fixed32(b + h.size + 1), got = checksum32(b, h.size + 1);
   printf(" type=%s checksum=%08x",
-         type == SST_BLOCK_RAW    ? "raw"
-         : type == SST_BLOCK_ZSTD ? "zstd"
-                                  : "bad",
+         type == SST_BLOCK_RAW         ? "raw"
+         : type == SST_BLOCK_ZSTD      ? "zstd"
+         : type == SST_BLOCK_ZSTD_DICT ? "zstd_dict"
+                                       : "bad",
          want);
   if (want != got) {
     printf(" ERROR=checksum_mismatch(computed_%08x)\n", got);
@@ -201,11 +204,17 @@ static int raw_block(io_reader *io, uint64_t fsize, sst_handle h, const char *wh
   if (type == SST_BLOCK_RAW) {
     *out = b;
     *outlen = h.size;
-  } else if (type == SST_BLOCK_ZSTD) {
+  } else if (type == SST_BLOCK_ZSTD || (type == SST_BLOCK_ZSTD_DICT && dict)) {
     uint32_t usize;
     const uint8_t *p = get_varint32(b, b + h.size, &usize);
     uint8_t *u = p && usize <= SST_MAX_BLOCK_SIZE ? malloc(usize ? usize : 1) : NULL;
-    size_t got_n = u ? ZSTD_decompress(u, usize, p, (size_t)(b + h.size - p)) : 0;
+    ZSTD_DCtx *d = u ? ZSTD_createDCtx() : NULL;
+    size_t csize = p ? (size_t)(b + h.size - p) : 0;
+    size_t got_n = !d ? 0
+                   : type == SST_BLOCK_ZSTD_DICT
+                       ? ZSTD_decompress_usingDDict(d, u, usize, p, csize, dict)
+                       : ZSTD_decompressDCtx(d, u, usize, p, csize);
+    ZSTD_freeDCtx(d);
     free(b);
     if (!u || ZSTD_isError(got_n) || got_n != usize) {
       printf(" ERROR=bad_zstd_block\n");
@@ -215,6 +224,10 @@ static int raw_block(io_reader *io, uint64_t fsize, sst_handle h, const char *wh
     printf(" uncompressed=%u", usize);
     *out = u;
     *outlen = usize;
+  } else if (type == SST_BLOCK_ZSTD_DICT) {
+    printf(" ERROR=no_dictionary_for_block\n");
+    free(b);
+    return 1;
   } else {
     printf(" ERROR=unknown_block_type_%u\n", type);
     free(b);
@@ -222,6 +235,18 @@ static int raw_block(io_reader *io, uint64_t fsize, sst_handle h, const char *wh
   }
   putchar('\n');
   return 0;
+}
+
+/* Version 3: the zstd dictionary named by the properties block, digested for the data blocks. */
+static int raw_dictionary(io_reader *io, uint64_t fsize, const uint8_t *props, ZSTD_DDict **dict) {
+  sst_handle h = {get_fixed64(props + 56), get_fixed64(props + 64)};
+  if (!h.size) return 0;
+  uint8_t *b;
+  size_t bl;
+  if (raw_block(io, fsize, h, "dictionary", NULL, &b, &bl)) return 1;
+  *dict = ZSTD_createDDict(b, bl);
+  free(b);
+  return !*dict;
 }
 
 static int raw_dump(ldb_opts *o, const char *path) {
@@ -254,20 +279,23 @@ static int raw_dump(ldb_opts *o, const char *path) {
   static const char *names[5] = {"index", "filter", "range_del", "dirty", "properties"};
   uint8_t *index = NULL;
   size_t index_len = 0;
+  ZSTD_DDict *dict = NULL;
   for (int i = 0; i < 5; i++) {
     sst_handle h = {get_fixed64(f + 16 * i), get_fixed64(f + 16 * i + 8)};
     uint8_t *b;
     size_t bl;
-    if (raw_block(io, fsize, h, names[i], &b, &bl)) {
+    if (raw_block(io, fsize, h, names[i], NULL, &b, &bl)) {
       status = 1;
       continue;
     }
     if (i == 0) {
       index = b;
       index_len = bl;
-    } else {
-      free(b);
+      continue;
     }
+    if (i == 4 && fmt_version >= 3 && bl >= SST_PROPS_FIXED)
+      status |= raw_dictionary(io, fsize, b, &dict);
+    free(b);
   }
   if (index) {
     blk_iter it;
@@ -287,7 +315,7 @@ static int raw_dump(ldb_opts *o, const char *path) {
         snprintf(what, sizeof what, "data[%" PRIu64 "]", n);
         uint8_t *b;
         size_t bl;
-        if (raw_block(io, fsize, (sst_handle){off, size}, what, &b, &bl)) {
+        if (raw_block(io, fsize, (sst_handle){off, size}, what, dict, &b, &bl)) {
           status = 1;
           continue;
         }
@@ -314,6 +342,7 @@ static int raw_dump(ldb_opts *o, const char *path) {
     blk_iter_free(&it);
     free(index);
   }
+  ZSTD_freeDDict(dict);
   io_reader_close(io);
   if (status) ldb_err("%s: damaged blocks (ERROR= lines above)", path);
   return status;
