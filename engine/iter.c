@@ -1,12 +1,21 @@
 /* iter.c — the public iterator. It holds a read view and a sequence, merges every component
  * of the view by internal key, and shows for each user key its newest entry visible at the
  * sequence, hiding tombstones and keys a newer range tombstone covers.
- * Position invariant: when valid, the merging iterator sits on the entry being shown. */
+ * Position invariant: when valid, the merging iterator sits on the entry being shown, except
+ * after a seek answered by a point lookup (below), until the next move repositions it.
+ *
+ * A seek to a key that holds a live value is answered like a get, through the memtables'
+ * hash indexes and the tables' bloom filters, and the merge is positioned only when the
+ * caller moves on: the skiplist descent and one block seek per level were two thirds of a
+ * seek, and a seek to an existing key (db_bench's seekrandom, a lookup by id before a scan)
+ * never needs them unless it goes on. The lookup runs on the iterator's own view and
+ * sequence, so it gives the answer the merge would. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/db_impl.h"
 #include "engine/iter_sources.h"
+#include "engine/lookup.h"
 #include "engine/merge_iter.h"
 #include "util/ikey.h"
 
@@ -20,7 +29,34 @@ struct shale_iter {
   int status;
   buf key;     /* scratch: a user key being resolved */
   buf seekkey; /* scratch: an internal seek key */
+  int pinned;  /* valid with the entry below, the merge not positioned on it yet */
+  buf pinned_key;
+  void *pinned_val;
+  size_t pinned_vlen;
 };
+
+/* Answers a seek with a point lookup when key holds a live value at it->seq. */
+static int seek_exact(shale_iter *it, const void *key, size_t klen) {
+  if (!klen || klen > SHALE_MAX_KEY_SIZE) return 0;
+  void *val = NULL;
+  size_t vlen = 0;
+  lookup lk = {.key = key, .klen = klen, .seq = it->seq, .val = &val, .vlen = &vlen};
+  if (view_lookup(it->db, it->view, &lk) != SHALE_OK) { /* absent, deleted or an error: */
+    free(val); /* the merge decides, and reports any error itself */
+    return 0;
+  }
+  buf_clear(&it->pinned_key);
+  buf_append(&it->pinned_key, key, klen);
+  if (!buf_ok(&it->pinned_key)) {
+    free(val);
+    return 0;
+  }
+  free(it->pinned_val);
+  it->pinned_val = val;
+  it->pinned_vlen = vlen;
+  it->pinned = it->valid = 1;
+  return 1;
+}
 
 static void make_seek_key(shale_iter *it, const void *k, size_t kl, uint64_t seq, unsigned kind) {
   buf_clear(&it->seekkey);
@@ -129,30 +165,43 @@ static void resolve_backward(shale_iter *it) {
   settle(it);
 }
 
+/* Positions the merge on the entry a point lookup answered, before a move from it. */
+static void unpin(shale_iter *it) {
+  if (!it->pinned) return;
+  it->pinned = 0;
+  merged_seek(it, it->pinned_key.data, it->pinned_key.len, it->seq, KIND_SEEK);
+  find_next_visible(it, 0);
+}
+
 void shale_iter_seek_first(shale_iter *it) {
   if (!it || it->status) return;
+  it->pinned = 0;
   it->merged->ops->seek_first(it->merged);
   find_next_visible(it, 0);
 }
 
 void shale_iter_seek_last(shale_iter *it) {
   if (!it || it->status) return;
+  it->pinned = 0;
   it->merged->ops->seek_last(it->merged);
   resolve_backward(it);
 }
 
 void shale_iter_seek(shale_iter *it, const void *key, size_t klen) {
   if (!it || it->status) return;
+  it->pinned = 0;
   if (!key && klen) {
     it->valid = 0;
     return;
   }
+  if (seek_exact(it, key, klen)) return;
   merged_seek(it, key, klen, it->seq, KIND_SEEK);
   find_next_visible(it, 0);
 }
 
 void shale_iter_seek_for_prev(shale_iter *it, const void *key, size_t klen) {
   if (!it || it->status) return;
+  it->pinned = 0;
   if (!key && klen) {
     it->valid = 0;
     return;
@@ -175,6 +224,8 @@ static void remember_current_key(shale_iter *it) {
 
 void shale_iter_next(shale_iter *it) {
   if (!it || !it->valid) return;
+  unpin(it);
+  if (!it->valid) return;
   remember_current_key(it);
   it->merged->ops->next(it->merged);
   find_next_visible(it, 1);
@@ -182,6 +233,8 @@ void shale_iter_next(shale_iter *it) {
 
 void shale_iter_prev(shale_iter *it) {
   if (!it || !it->valid) return;
+  unpin(it);
+  if (!it->valid) return;
   remember_current_key(it);
   step_before_key(it);
   resolve_backward(it);
@@ -192,6 +245,10 @@ int shale_iter_valid(const shale_iter *it) { return it && it->valid; }
 const void *shale_iter_key(const shale_iter *it, size_t *klen) {
   if (klen) *klen = 0;
   if (!it || !it->valid) return NULL;
+  if (it->pinned) {
+    if (klen) *klen = it->pinned_key.len;
+    return it->pinned_key.data;
+  }
   size_t len;
   const uint8_t *k = it->merged->ops->key(it->merged, &len);
   if (klen) *klen = len - IKEY_TRAILER;
@@ -201,6 +258,10 @@ const void *shale_iter_key(const shale_iter *it, size_t *klen) {
 const void *shale_iter_value(const shale_iter *it, size_t *vlen) {
   if (vlen) *vlen = 0;
   if (!it || !it->valid) return NULL;
+  if (it->pinned) {
+    if (vlen) *vlen = it->pinned_vlen;
+    return it->pinned_val;
+  }
   size_t len;
   const void *v = it->merged->ops->value(it->merged, &len);
   if (vlen) *vlen = len;
@@ -216,6 +277,8 @@ void shale_iter_free(shale_iter *it) {
   read_view_unref(it->view);
   buf_free(&it->key);
   buf_free(&it->seekkey);
+  buf_free(&it->pinned_key);
+  free(it->pinned_val);
   free(it);
 }
 
@@ -227,6 +290,7 @@ int shale_iter_new(shale_db *db, const shale_snapshot *snap, shale_iter **out) {
   it->db = db;
   buf_init(&it->key);
   buf_init(&it->seekkey);
+  buf_init(&it->pinned_key);
   it->view = db_view_acquire(db);
   it->seq = snap ? snap->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
   char errmsg[ERRMSG_SIZE] = "";

@@ -715,6 +715,90 @@ static void test_range_deletes_snapshot_stripes(void **state) {
 
 /* A corrupt block in the newer of two tables holding a key: the iterator must report the
  * corruption, never fall back to the older table's version. */
+static void expect_iter(shale_iter *it, const char *k, const char *v) {
+  if (!k) {
+    assert_false(shale_iter_valid(it));
+    assert_int_equal(shale_iter_status(it), SHALE_OK);
+    return;
+  }
+  assert_true(shale_iter_valid(it));
+  size_t kl, vl;
+  const char *key = shale_iter_key(it, &kl), *val = shale_iter_value(it, &vl);
+  assert_int_equal(kl, strlen(k));
+  assert_memory_equal(key, k, kl);
+  assert_int_equal(vl, strlen(v));
+  assert_memory_equal(val, v, vl);
+}
+
+static void put_str(shale_db *db, const char *k, const char *v) {
+  assert_int_equal(shale_put(db, k, strlen(k), v, strlen(v), 0), SHALE_OK);
+}
+
+/* A seek to a key holding a live value is answered by a point lookup, and the merge catches
+ * up on the next move: both must show what the merge alone would, in every layer, at
+ * snapshots, past tombstones and range tombstones, and ignoring writes made after the
+ * iterator was created. */
+static void test_seek_to_existing_key(void **state) {
+  fixture *f = *state;
+  shale_db *db = f->db;
+  char k[16];
+  for (int i = 0; i < 100; i++) {
+    snprintf(k, sizeof k, "k%02d", i);
+    put_str(db, k, "v1");
+  }
+  assert_int_equal(shale_flush(db), SHALE_OK); /* v1 in a table, the rest in the memtable */
+  put_str(db, "k50", "v2");
+  assert_int_equal(shale_delete(db, "k51", 3, 0), SHALE_OK);
+  assert_int_equal(shale_delete_range(db, "k60", 3, "k70", 3, 0), SHALE_OK);
+  const shale_snapshot *snap;
+  assert_int_equal(shale_snapshot_new(db, &snap), SHALE_OK);
+  put_str(db, "k52", "v3");
+  shale_iter *it, *old;
+  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
+  assert_int_equal(shale_iter_new(db, snap, &old), SHALE_OK);
+  put_str(db, "k50", "late"); /* after both iterators: neither sees these */
+  put_str(db, "k50a", "late");
+
+  shale_iter_seek(it, "k50", 3); /* memtable */
+  expect_iter(it, "k50", "v2");
+  shale_iter_next(it); /* k50a is too new, k51 deleted */
+  expect_iter(it, "k52", "v3");
+  shale_iter_prev(it);
+  expect_iter(it, "k50", "v2");
+  shale_iter_prev(it);
+  expect_iter(it, "k49", "v1");
+  shale_iter_seek(it, "k49", 3); /* table */
+  expect_iter(it, "k49", "v1");
+  shale_iter_prev(it);
+  expect_iter(it, "k48", "v1");
+  shale_iter_seek(it, "k51", 3); /* deleted: the merge finds the next key */
+  expect_iter(it, "k52", "v3");
+  shale_iter_seek(it, "k65", 3); /* range-deleted */
+  expect_iter(it, "k70", "v1");
+  shale_iter_seek(it, "k69", 3);
+  shale_iter_prev(it);
+  expect_iter(it, "k59", "v1");
+  shale_iter_seek(it, "k99", 3);
+  expect_iter(it, "k99", "v1");
+  shale_iter_next(it);
+  expect_iter(it, NULL, NULL);
+  shale_iter_seek(it, "k00", 3);
+  shale_iter_prev(it);
+  expect_iter(it, NULL, NULL);
+
+  shale_iter_seek(old, "k52", 3); /* the snapshot predates v3 */
+  expect_iter(old, "k52", "v1");
+  shale_iter_prev(old);
+  expect_iter(old, "k50", "v2");
+  shale_iter_next(old);
+  expect_iter(old, "k52", "v1");
+  shale_iter_next(old);
+  expect_iter(old, "k53", "v1");
+  shale_iter_free(old);
+  shale_iter_free(it);
+  shale_snapshot_free(db, snap);
+}
+
 static void test_iterator_stops_at_corrupt_block(void **state) {
   (void)state;
   char *dir = tu_tempdir();
@@ -751,6 +835,12 @@ static void test_iterator_stops_at_corrupt_block(void **state) {
     assert_false(shale_iter_valid(it));
     assert_int_equal(shale_iter_status(it), SHALE_CORRUPTION);
   }
+  shale_iter_free(it);
+  /* A seek to the key itself, which a point lookup answers when it can, reports it too. */
+  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
+  shale_iter_seek(it, "k", 1);
+  assert_false(shale_iter_valid(it));
+  assert_int_equal(shale_iter_status(it), SHALE_CORRUPTION);
   shale_iter_free(it);
   assert_int_equal(shale_close(db), SHALE_OK);
   tu_tempdir_free(dir);
@@ -824,6 +914,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_delete_all_reclaims_space, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_delete_skips_tables, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_range_deletes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seek_to_existing_key, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_deletes_snapshot_stripes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fragmented_delete_drops_table_unread, setup, teardown),
   };
