@@ -9,7 +9,9 @@
  * caller moves on: the skiplist descent and one block seek per level were two thirds of a
  * seek, and a seek to an existing key (db_bench's seekrandom, a lookup by id before a scan)
  * never needs them unless it goes on. The lookup runs on the iterator's own view and
- * sequence, so it gives the answer the merge would. */
+ * sequence, so it gives the answer the merge would. A seek that goes on to next or prev pays
+ * for both, so each thread tracks whether its seeks do, and stops using lookups while most
+ * of them do. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,14 +32,29 @@ struct shale_iter {
   buf key;     /* scratch: a user key being resolved */
   buf seekkey; /* scratch: an internal seek key */
   int pinned;  /* valid with the entry below, the merge not positioned on it yet */
+  int seeked;  /* a seek whose outcome (moved on from, or not) is not counted yet */
   buf pinned_key;
   void *pinned_val;
   size_t pinned_vlen;
 };
 
+/* This thread's recent seeks: up by one for each that was followed by a move, down by one
+ * for each that was not, within [0, SEEK_MOVES_MAX]. Lookups answer seeks below
+ * SEEK_MOVES_OFF. */
+#define SEEK_MOVES_MAX 8
+#define SEEK_MOVES_OFF 4
+static _Thread_local unsigned seek_moves;
+
+static void count_seek(shale_iter *it, int moved) {
+  if (!it->seeked) return;
+  it->seeked = 0;
+  if (moved && seek_moves < SEEK_MOVES_MAX) seek_moves++;
+  if (!moved && seek_moves > 0) seek_moves--;
+}
+
 /* Answers a seek with a point lookup when key holds a live value at it->seq. */
 static int seek_exact(shale_iter *it, const void *key, size_t klen) {
-  if (!klen || klen > SHALE_MAX_KEY_SIZE) return 0;
+  if (!klen || klen > SHALE_MAX_KEY_SIZE || seek_moves >= SEEK_MOVES_OFF) return 0;
   void *val = NULL;
   size_t vlen = 0;
   lookup lk = {.key = key, .klen = klen, .seq = it->seq, .val = &val, .vlen = &vlen};
@@ -175,6 +192,7 @@ static void unpin(shale_iter *it) {
 
 void shale_iter_seek_first(shale_iter *it) {
   if (!it || it->status) return;
+  count_seek(it, 0);
   it->pinned = 0;
   it->merged->ops->seek_first(it->merged);
   find_next_visible(it, 0);
@@ -182,6 +200,7 @@ void shale_iter_seek_first(shale_iter *it) {
 
 void shale_iter_seek_last(shale_iter *it) {
   if (!it || it->status) return;
+  count_seek(it, 0);
   it->pinned = 0;
   it->merged->ops->seek_last(it->merged);
   resolve_backward(it);
@@ -189,11 +208,13 @@ void shale_iter_seek_last(shale_iter *it) {
 
 void shale_iter_seek(shale_iter *it, const void *key, size_t klen) {
   if (!it || it->status) return;
+  count_seek(it, 0);
   it->pinned = 0;
   if (!key && klen) {
     it->valid = 0;
     return;
   }
+  it->seeked = 1;
   if (seek_exact(it, key, klen)) return;
   merged_seek(it, key, klen, it->seq, KIND_SEEK);
   find_next_visible(it, 0);
@@ -201,6 +222,7 @@ void shale_iter_seek(shale_iter *it, const void *key, size_t klen) {
 
 void shale_iter_seek_for_prev(shale_iter *it, const void *key, size_t klen) {
   if (!it || it->status) return;
+  count_seek(it, 0);
   it->pinned = 0;
   if (!key && klen) {
     it->valid = 0;
@@ -224,6 +246,7 @@ static void remember_current_key(shale_iter *it) {
 
 void shale_iter_next(shale_iter *it) {
   if (!it || !it->valid) return;
+  count_seek(it, 1);
   unpin(it);
   if (!it->valid) return;
   remember_current_key(it);
@@ -233,6 +256,7 @@ void shale_iter_next(shale_iter *it) {
 
 void shale_iter_prev(shale_iter *it) {
   if (!it || !it->valid) return;
+  count_seek(it, 1);
   unpin(it);
   if (!it->valid) return;
   remember_current_key(it);
@@ -272,6 +296,7 @@ int shale_iter_status(const shale_iter *it) { return it ? it->status : SHALE_INV
 
 void shale_iter_free(shale_iter *it) {
   if (!it) return;
+  count_seek(it, 0);
   if (it->merged) it->merged->ops->destroy(it->merged);
   range_dels_free(&it->rdels);
   read_view_unref(it->view);
