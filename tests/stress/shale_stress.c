@@ -319,6 +319,32 @@ static int state_matches(uint32_t st, observed o) {
   return slot_exists(st) ? o.found && o.gen == slot_gen(st) : !o.found;
 }
 
+/* After a "holes" violation: each written key the best prefix P does not explain, with what
+ * was read and the key's history this cycle, so the failure names the key and its ops.
+ * h is sorted by key then seq; at most 8 keys are printed. */
+static void print_unexplained(const hist_entry *h, uint64_t nh, const observed *obs, uint64_t p) {
+  int shown = 0;
+  for (uint64_t i = 0; i < nh && shown < 8;) {
+    uint64_t j = i;
+    uint32_t st = h[i].prev;
+    for (; j < nh && h[j].key == h[i].key; j++)
+      if (h[j].seq <= p) st = h[j].state;
+    observed o = obs[h[i].key];
+    if (!state_matches(st, o)) {
+      shown++;
+      printf("  k%08u: read %s gen %u; after ops 1..%" PRIu64 " expected gen %u %s; ops:", h[i].key,
+             o.found ? "present" : "absent", o.gen, p, slot_gen(st),
+             slot_exists(st) ? "present" : "absent");
+      for (uint64_t x = i; x < j; x++)
+        printf(" #%" PRIu64 "->gen %u %s", h[x].seq, slot_gen(h[x].state),
+               slot_exists(h[x].state) ? "present" : "absent");
+      putchar('\n');
+    }
+    i = j;
+  }
+  fflush(stdout);
+}
+
 /* The recovered DB must equal the state after ops 1..P of this cycle's history for some P
  * (a prefix, no holes), with P >= every op known durable (all acknowledged ones under
  * --sync=1; those before a completed flush otherwise). A key's state before the cycle is
@@ -385,7 +411,7 @@ static int powerloss_check(shale_db *db) {
       best = p;
     }
   }
-  if (best == UINT64_MAX)
+  if (best == UINT64_MAX) {
     violation(&ex,
               "power loss: the DB is no prefix of the %" PRIu64
               " ops of this cycle (holes): "
@@ -393,7 +419,8 @@ static int powerloss_check(shale_db *db) {
               " of the %d keys written; "
               "%" PRIu64 " ops were durable",
               nops, at_most, most, keys_with_history, need);
-  else if (best < need)
+    print_unexplained(h, nh, obs, at_most);
+  } else if (best < need)
     violation(&ex,
               "power loss: the DB holds ops 1..%" PRIu64 " but 1..%" PRIu64 " were durable (%s)",
               best, need, "acknowledged with SHALE_SYNC or flushed");
