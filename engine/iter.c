@@ -182,34 +182,41 @@ static void resolve_backward(shale_iter *it) {
   settle(it);
 }
 
-/* Positions the merge on the entry a point lookup answered, before a move from it. */
-static void unpin(shale_iter *it) {
-  if (!it->pinned) return;
+/* Before any seek: the previous seek was not moved on from, and its answer is dropped. */
+static void begin_seek(shale_iter *it) {
+  count_seek(it, 0);
   it->pinned = 0;
-  merged_seek(it, it->pinned_key.data, it->pinned_key.len, it->seq, KIND_SEEK);
-  find_next_visible(it, 0);
+}
+
+/* Before next or prev: counts the move, and positions the merge on the entry a point lookup
+ * answered. Returns whether the iterator is still valid. */
+static int begin_move(shale_iter *it) {
+  count_seek(it, 1);
+  if (it->pinned) {
+    it->pinned = 0;
+    merged_seek(it, it->pinned_key.data, it->pinned_key.len, it->seq, KIND_SEEK);
+    find_next_visible(it, 0);
+  }
+  return it->valid;
 }
 
 void shale_iter_seek_first(shale_iter *it) {
   if (!it || it->status) return;
-  count_seek(it, 0);
-  it->pinned = 0;
+  begin_seek(it);
   it->merged->ops->seek_first(it->merged);
   find_next_visible(it, 0);
 }
 
 void shale_iter_seek_last(shale_iter *it) {
   if (!it || it->status) return;
-  count_seek(it, 0);
-  it->pinned = 0;
+  begin_seek(it);
   it->merged->ops->seek_last(it->merged);
   resolve_backward(it);
 }
 
 void shale_iter_seek(shale_iter *it, const void *key, size_t klen) {
   if (!it || it->status) return;
-  count_seek(it, 0);
-  it->pinned = 0;
+  begin_seek(it);
   if (!key && klen) {
     it->valid = 0;
     return;
@@ -222,8 +229,7 @@ void shale_iter_seek(shale_iter *it, const void *key, size_t klen) {
 
 void shale_iter_seek_for_prev(shale_iter *it, const void *key, size_t klen) {
   if (!it || it->status) return;
-  count_seek(it, 0);
-  it->pinned = 0;
+  begin_seek(it);
   if (!key && klen) {
     it->valid = 0;
     return;
@@ -245,20 +251,14 @@ static void remember_current_key(shale_iter *it) {
 }
 
 void shale_iter_next(shale_iter *it) {
-  if (!it || !it->valid) return;
-  count_seek(it, 1);
-  unpin(it);
-  if (!it->valid) return;
+  if (!it || !it->valid || !begin_move(it)) return;
   remember_current_key(it);
   it->merged->ops->next(it->merged);
   find_next_visible(it, 1);
 }
 
 void shale_iter_prev(shale_iter *it) {
-  if (!it || !it->valid) return;
-  count_seek(it, 1);
-  unpin(it);
-  if (!it->valid) return;
+  if (!it || !it->valid || !begin_move(it)) return;
   remember_current_key(it);
   step_before_key(it);
   resolve_backward(it);
