@@ -39,7 +39,9 @@ static int file_lookup(shale_db *db, file_meta *f, lookup *lk) {
     return 1;
   }
   if (rc == 0) return lk->cover_seq ? lookup_deleted(lk) : 0;
-  if (kind == KIND_PUT && (found > lk->cover_seq || !lk->cover_seq)) { /* found may be 0 */
+  /* Covered only by a strictly newer tombstone, as in mem_lookup and range_dels_covers; a
+   * value compacted to the bottom may carry sequence 0. */
+  if (kind == KIND_PUT && found >= lk->cover_seq) {
     lk->rc = SHALE_OK;
     return 1;
   }
