@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # test_bench.sh — end-to-end test of shale-bench: every benchmark runs at a small --num and
 # prints a result line that compare-rocksdb.sh's awk parses; --use_existing_db reuses a DB;
-# bad flags fail with one line. A benchmark the engine cannot run yet (SHALE_NOTSUP) is
+# bad flags fail with one line; a DB another process holds, or a directory that is not a
+# DB, is never destroyed. A benchmark the engine cannot run yet (SHALE_NOTSUP) is
 # reported as a NOTE and does not fail the test.
 # usage: test_bench.sh PATH/TO/shale-bench
 set -u
 bench=${1:?usage: test_bench.sh PATH/TO/shale-bench}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+holder=
+trap '[[ -n $holder ]] && kill "$holder" 2>/dev/null; rm -rf "$tmp"' EXIT
 num=2000 failures=0 notes=0
 common=(--num=$num --seed=42 --db="$tmp/db" --delete_persist_seconds=1)
 
@@ -93,6 +95,38 @@ if timeout 300 "$bench" shale 1 --num=5000 --db="$tmp/mixed" --benchmarks=fillse
 else
   fail "positional arguments: exit status non-zero"
 fi
+
+# keys FILE N WHAT: readseq in FILE saw N keys (with none it reports 1 op, as db_bench).
+keys() { grep -q "^readseq .* $2 operations;" "$1" || fail "$3: readseq did not see $2 keys"; }
+
+# ---- a DB held by another process is never destroyed (issue 15) ----
+# The second run would write 500 keys: a wipe shows as 500 keys instead of 2000.
+before=$failures
+run held "${common[@]}" --benchmarks=fillseq
+"$bench" "${common[@]}" --use_existing_db --benchmarks=readrandom --reads=1000000000 --duration=120 \
+  >"$tmp/holder.out" 2>&1 &
+holder=$!
+for _ in $(seq 100); do grep -q "^DB path:" "$tmp/holder.out" && break; sleep 0.1; done
+if "$bench" "${common[@]}" --num=500 --benchmarks=fillseq >"$tmp/wipe.out" 2>"$tmp/wipe.err"; then
+  fail "a second shale-bench destroyed a DB another process holds"
+else
+  grep -q "^IO error: While lock file: $tmp/db/LOCK: Resource temporarily unavailable$" "$tmp/wipe.err" \
+    || fail "held DB: no lock error: $(cat "$tmp/wipe.err")"
+  grep -q "stop that process or pick another --db" "$tmp/wipe.err" || fail "held DB: the error does not say what to do"
+fi
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null; holder=
+run afterheld "${common[@]}" --use_existing_db --benchmarks=readseq && keys "$tmp/afterheld.out" $num "held DB"
+# A directory that is not a Shale DB is left alone; a DB's foreign files outlive it.
+mkdir "$tmp/notadb" && echo precious >"$tmp/notadb/notes.txt" && : >"$tmp/notadb/LOG"
+if "$bench" --db="$tmp/notadb" --num=10 --benchmarks=fillseq >/dev/null 2>"$tmp/notadb.err"; then
+  fail "shale-bench ran in a directory that is not a Shale DB"
+fi
+grep -q "is not a Shale DB" "$tmp/notadb.err" || fail "not a DB: no message: $(cat "$tmp/notadb.err")"
+[[ -f $tmp/notadb/notes.txt && -f $tmp/notadb/LOG ]] || fail "not a DB: files were removed"
+echo precious >"$tmp/db/notes.txt" && : >"$tmp/db/LOGO.png" && : >"$tmp/db/backup.log"
+run refill "${common[@]}" --benchmarks=fillseq
+[[ -f $tmp/db/notes.txt && -f $tmp/db/LOGO.png && -f $tmp/db/backup.log ]] || fail "destroy removed files that are not Shale's"
+((failures == before)) && echo "ok   destroy: held DB, foreign directory and foreign files left alone"
 
 # Bad command lines: exactly one line on stderr, non-zero exit, nothing run.
 bad() {

@@ -87,9 +87,11 @@ int bench_values_init(double ratio, int64_t value_size);
 const char *bench_value_next(size_t *pos, size_t len);
 
 /* ---- filesystem helpers ---- */
-/* Removes the DB files (CURRENT, MANIFEST-*, *.sst, *.log, LOCK, LOG*, OPTIONS*) in dir and
- * the dir if that empties it, like RocksDB's DestroyDB; other files are left alone. */
-void bench_destroy_db(const char *dir);
+/* RocksDB's DestroyDB, made safe: takes <dir>/LOCK with flock, as shale_open does, and
+ * removes only the names the engine gives its files, LOCK itself aside. Returns 0, or -1
+ * after printing why nothing was removed: another process holds the LOCK, or dir holds
+ * files that are not Shale's and no CURRENT or MANIFEST, so it is not a Shale DB. */
+int bench_destroy_db(const char *dir);
 /* mkdir -p of the parent of path. */
 void bench_mkdir_parent(const char *path);
 /* Total bytes of the regular files in dir, or -1. */

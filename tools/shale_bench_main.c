@@ -289,9 +289,13 @@ static void db_close(void) {
   if (rc != SHALE_OK) fprintf(stderr, "shale-bench: close: %s\n", shale_strerror(rc));
 }
 
+static void destroy_or_exit(void) {
+  if (bench_destroy_db(bench_db_path)) exit(1);
+}
+
 void bench_db_fresh(void) {
   db_close();
-  bench_destroy_db(bench_db_path);
+  destroy_or_exit();
   pthread_mutex_lock(&db_mu);
   db_open();
   pthread_mutex_unlock(&db_mu);
@@ -471,7 +475,7 @@ int main(int argc, char **argv) {
   setup();
   print_environment();
   print_header();
-  if (!F.use_existing_db) bench_destroy_db(bench_db_path);
+  if (!F.use_existing_db) destroy_or_exit();
   db_open();
   bench_monitor_start(&F);
   for (const char *p = F.benchmarks; *p;) {
