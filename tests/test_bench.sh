@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_bench.sh — end-to-end test of shale-bench: every benchmark runs at a small --num and
 # prints a result line that compare-rocksdb.sh's awk parses; --use_existing_db reuses a DB;
-# bad flags fail with one line; a DB another process holds, or a directory that is not a
-# DB, is never destroyed. A benchmark the engine cannot run yet (SHALE_NOTSUP) is
+# bad flags fail with one line; the queue and delete-run benchmarks leave the DB they claim
+# to; a DB another process holds, or a directory that is not a DB, is never destroyed.
+# A benchmark the engine cannot run yet (SHALE_NOTSUP) is
 # reported as a NOTE and does not fail the test.
 # usage: test_bench.sh PATH/TO/shale-bench
 set -u
@@ -43,7 +44,7 @@ check_result() {
 
 timed=(fillseq fillrandom overwrite fillsync fill100K fillbatch readseq readreverse readrandom
   readmissing seekrandom deleteseq deleterandom readwhilewriting readrandomwriterandom
-  updaterandom compact readafterdelete scanafterdelete deletepersist)
+  updaterandom compact readafterdelete scanafterdelete deletepersist queue deleteruns fillsurvivors)
 for b in "${timed[@]}"; do
   # Reads, deletes and overwrites need data: each runs after a fillseq on a fresh DB.
   list=$b
@@ -96,8 +97,53 @@ else
   fail "positional arguments: exit status non-zero"
 fi
 
+# ---- queues ----
 # keys FILE N WHAT: readseq in FILE saw N keys (with none it reports 1 op, as db_bench).
 keys() { grep -q "^readseq .* $2 operations;" "$1" || fail "$3: readseq did not see $2 keys"; }
+tenths='micros/op by tenth of the'
+run q "${common[@]}" --benchmarks=queue,readrandom && check_result queue "$tmp/q.out"
+if [[ -f $tmp/q.out ]]; then
+  grep -q "^queue_fill *: .* $num operations" "$tmp/q.out" || fail "queue: no fill of $num keys"
+  grep -Eq "^queue: $tenths pops:( [0-9]+-[0-9]+%: [0-9.]+){10}$" "$tmp/q.out" || fail "queue: no line of ten tenths"
+  grep -Eq "^queue: db dir [0-9.]+ MB \([0-9]+ bytes\) after $num pops$" "$tmp/q.out" || fail "queue: no db dir line"
+  grep -q "^readrandom .*(0 of $num found)" "$tmp/q.out" || fail "queue: keys left after $num pops"
+fi
+# On an existing DB: no fill, --deletes pops, the rest of the keys stay.
+run qfill "${common[@]}" --benchmarks=fillseq
+run qold "${common[@]}" --use_existing_db --deletes=500 --benchmarks=queue,readseq
+grep -q "^queue_fill" "$tmp/qold.out" && fail "queue: filled a --use_existing_db DB"
+grep -q "^queue .* 500 operations" "$tmp/qold.out" || fail "queue: not 500 pops with --deletes=500"
+keys "$tmp/qold.out" 1500 "queue --deletes=500"
+# queuesteady: 2000 ops on a queue of 500 keys leave keys [1000, 1500).
+run qs "${common[@]}" --queue_live=500 --benchmarks=queuesteady,readseq && check_result queuesteady "$tmp/qs.out"
+if [[ -f $tmp/qs.out ]]; then
+  grep -q "^queuesteady_fill *: .* 500 operations" "$tmp/qs.out" || fail "queuesteady: no fill of 500 keys"
+  grep -Eq "^queuesteady: $tenths ops:( [0-9]+-[0-9]+%: [0-9.]+){10}$" "$tmp/qs.out" || fail "queuesteady: no line of ten tenths"
+  grep -Eq "^queuesteady: db dir .* at the start, .* at the end; 1000 pushes, 1000 pops, 500 keys live$" "$tmp/qs.out" \
+    || fail "queuesteady: no db dir line with 1000 pushes and pops"
+  keys "$tmp/qs.out" 500 queuesteady
+fi
+
+# ---- deleteruns against fillsurvivors: the scans see the same keys ----
+# scans FILE: "readseq-count readreverse-count" of FILE.
+scans() {
+  awk '($1 == "readseq" || $1 == "readreverse") && $2 == ":" {
+    for (i = 2; i <= NF; i++) if ($i == "operations;") printf "%s ", $(i - 1) }' "$1"
+}
+dr=(--num=50000 --seed=42 --db="$tmp/runs")
+run dr "${dr[@]}" --benchmarks=fillseq,deleteruns,readseq,readreverse --batch_size=7
+run fs "${dr[@]}" --benchmarks=fillsurvivors,readseq,readreverse
+survive=$(sed -n 's/^deleteruns .* \([0-9]*\) of 50000 survive.*/\1/p' "$tmp/dr.out")
+if [[ -z $survive ]] || ((survive < 1000 || survive > 15000)); then
+  fail "deleteruns: '$survive' of 50000 survive, expected about 10%"
+else
+  grep -q "^deleteruns .* $((50000 - survive)) operations; ($((50000 - survive)) keys deleted" "$tmp/dr.out" \
+    || fail "deleteruns: did not delete $((50000 - survive)) keys"
+  grep -q "^fillsurvivors .* $survive operations;" "$tmp/fs.out" || fail "fillsurvivors: did not write $survive keys"
+  [[ $(scans "$tmp/dr.out") == "$survive $survive " ]] || fail "deleteruns: scans saw $(scans "$tmp/dr.out"), not $survive each way"
+  [[ $(scans "$tmp/fs.out") == "$survive $survive " ]] || fail "fillsurvivors: scans saw $(scans "$tmp/fs.out"), not $survive each way"
+  echo "ok   deleteruns/fillsurvivors: $survive of 50000 keys survive, both scans agree"
+fi
 
 # ---- a DB held by another process is never destroyed (issue 15) ----
 # The second run would write 500 keys: a wipe shows as 500 keys instead of 2000.
@@ -142,6 +188,7 @@ expect=snappy bad --compression_type=snappy
 expect=bogus bad --benchmarks=fillseq,bogus
 expect=histogram bad --histogram=maybe
 expect=threads bad --threads=0
+expect=queue_live bad --queue_live=-1
 "$bench" --help >/dev/null || fail "--help exits non-zero"
 
 echo "test_bench: $failures failure(s), $notes benchmark(s) not supported by the engine yet"

@@ -29,6 +29,7 @@ typedef struct bench_flags {
   int64_t writes_before_delete_range;
   double delete_persist_seconds;
   int64_t readwritepercent, seek_nexts;
+  int64_t queue_live; /* queuesteady: keys in the queue while it runs */
   /* RocksDB options that map onto shale_options; applied only when given. */
   int64_t block_size, max_bytes_for_level_base, target_file_size_base, open_files;
   int64_t compression_level; /* 32767 (db_bench's default): Shale's default */
@@ -86,6 +87,34 @@ int bench_values_init(double ratio, int64_t value_size);
 /* Next `len` bytes of the value buffer; *pos is the caller's (per-thread) cursor. */
 const char *bench_value_next(size_t *pos, size_t len);
 
+/* deleteruns' layout of the keys [0, num): runs of deleted keys alternating with runs of
+ * survivors, starting with a deleted run. A pure function of seed and num, so fillsurvivors
+ * in another process rebuilds exactly the keys that deleteruns leaves. */
+typedef struct bench_layout {
+  uint64_t rng, pos, num;
+  int deleted; /* what the next run is */
+} bench_layout;
+void bench_layout_init(bench_layout *l, int64_t seed, int64_t num);
+/* The next run [*begin, *end): returns 1 if deleteruns deletes it, 0 if it survives, -1
+ * when [0, num) is used up. */
+int bench_layout_next(bench_layout *l, uint64_t *begin, uint64_t *end);
+
+/* End times of each tenth of a single-threaded run (queue, queuesteady), so the report
+ * shows whether ops slow down as the run goes on. */
+typedef struct bench_tenths {
+  int64_t at[11];  /* ops done at the end of tenth k: total * k / 10 */
+  uint64_t us[11]; /* bench_now_us() when at[k] ops were done; us[0] is the start */
+  int next;        /* the next tenth to close */
+} bench_tenths;
+void bench_tenths_start(bench_tenths *tn, int64_t total);
+uint64_t bench_now_us(void);
+static inline void bench_tenths_mark(bench_tenths *tn, int64_t done) {
+  while (tn->next <= 10 && done >= tn->at[tn->next]) tn->us[tn->next++] = bench_now_us();
+}
+/* Prints "name: micros/op by tenth of the what: 0-10%: X ... 90-100%: Y"; a tenth the run
+ * did not reach, or one without ops, prints as "-". */
+void bench_tenths_print(const bench_tenths *tn, const char *name, const char *what);
+
 /* ---- filesystem helpers ---- */
 /* RocksDB's DestroyDB, made safe: takes <dir>/LOCK with flock, as shale_open does, and
  * removes only the names the engine gives its files, LOCK itself aside. Returns 0, or -1
@@ -96,8 +125,7 @@ int bench_destroy_db(const char *dir);
 void bench_mkdir_parent(const char *path);
 /* Total bytes of the regular files in dir, or -1. */
 int64_t bench_dir_bytes(const char *dir);
-/* Monotonic and wall clocks in microseconds. */
-uint64_t bench_now_us(void);
+/* The monotonic clock in microseconds (declared above) and the wall clock in seconds. */
 double bench_wall_s(void);
 
 /* ---- per-run state shared by the benchmark threads ---- */
@@ -110,6 +138,8 @@ typedef struct bench_run {
   int64_t num; /* key space [0, num) of this benchmark */
   int64_t reads, writes, deletes;
   int64_t key_size, value_size, batch;
+  int64_t queue_ops;       /* queue: pops; queuesteady: pushes and pops, alternating */
+  bench_tenths tenths;     /* queue, queuesteady: written by their one thread */
   unsigned wflags;         /* SHALE_SYNC / SHALE_NO_WAL */
   int nthreads;            /* threads that report, the writer of readwhilewriting aside */
   atomic_int readers_done; /* lets readwhilewriting's writer stop with the readers */
@@ -174,6 +204,11 @@ void bench_readwhilewriting(bench_thread *t);
 void bench_readrandomwriterandom(bench_thread *t);
 void bench_updaterandom(bench_thread *t);
 void bench_scanrandom(bench_thread *t);
+/* Single-threaded: the queue has one head and the layout one key order. */
+void bench_queue(bench_thread *t);
+void bench_queuesteady(bench_thread *t);
+void bench_deleteruns(bench_thread *t);
+void bench_fillsurvivors(bench_thread *t);
 /* Untimed preparation of readafterdelete / scanafterdelete, on the calling thread.
  * Returns SHALE_OK, SHALE_NOTSUP or the error (printed). */
 int bench_delete_every_other(bench_run *r);
@@ -204,6 +239,11 @@ int bench_run_timed(bench_run *r, const bench_def *d, const char *msg, bench_thr
 void bench_print_result(const char *name, const bench_thread *s, double thread_secs,
                         const char *msg);
 void bench_note_notsup(const char *name, const char *call);
+/* Closes the DB, destroys it (exits if bench_destroy_db refuses) and opens it afresh;
+ * returns the new handle, which the caller's bench_run must take. */
+shale_db *bench_db_fresh(void);
+/* The seed base: --seed, or the one derived from the time (printed) when --seed is 0. */
+int64_t bench_seed(void);
 /* A property of the DB (freed with shale_free), or NULL when the engine has none. */
 char *bench_prop(const char *name);
 int bench_prop_int(const char *name, int64_t *out);
@@ -215,6 +255,10 @@ uint64_t bench_total_ops(void);
 void bench_special_readafterdelete(bench_run *r, const bench_def *d);
 void bench_special_scanafterdelete(bench_run *r, const bench_def *d);
 void bench_special_deletepersist(bench_run *r, const bench_def *d);
+void bench_special_queue(bench_run *r, const bench_def *d);
+void bench_special_queuesteady(bench_run *r, const bench_def *d);
+void bench_special_deleteruns(bench_run *r, const bench_def *d);
+void bench_special_fillsurvivors(bench_run *r, const bench_def *d);
 void bench_special_compact(bench_run *r, const bench_def *d);
 void bench_special_flush(bench_run *r, const bench_def *d);
 void bench_special_waitforcompaction(bench_run *r, const bench_def *d);

@@ -75,6 +75,7 @@ static flag_def flags[] = {
     DBL(delete_persist_seconds, "0", "deadline to purge deletes (deletepersist: default 10)"),
     I64(readwritepercent, "90", "reads among reads+writes in readrandomwriterandom"),
     I64(seek_nexts, "0", "next() calls after each seek"),
+    I64(queue_live, "100000", "queuesteady: keys in the queue while it runs"),
     I64(block_size, "4096", "SSTable data block bytes"),
     I64(compression_level, "32767", "zstd level -7..19; 32767: the default (3)"),
     I64(max_bytes_for_level_base, "268435456", "L1 target bytes"),
@@ -207,6 +208,21 @@ static void note_ignored(bench_flags *f, const char *name, const char *v) {
            v ? "=" : "", v ? v : "");
 }
 
+static const char queue_help[] =
+    "\nQueues and delete runs (one thread each, whatever --threads):\n"
+    "  queue          fillseq of --num keys (printed as queue_fill; not with --use_existing_db),\n"
+    "                 then pops: new iterator, seek_first, read key and value, free, delete.\n"
+    "                 Pops --deletes keys if > 0, else --num. Prints micros/op by tenth of\n"
+    "                 the pops and the DB directory's bytes at the end.\n"
+    "  queuesteady    --queue_live keys pushed in order (queuesteady_fill), then --num ops\n"
+    "                 alternating a push at the tail and a pop at the head. Prints micros/op\n"
+    "                 by tenth and the DB directory's bytes at the start and the end.\n"
+    "  deleteruns     deletes runs of 1..10000 keys (uniform, from --seed) of [0, --num),\n"
+    "                 leaving runs of 1..1111 between them: about 10% survive. After fillseq.\n"
+    "  fillsurvivors  writes only the keys deleteruns leaves (same --seed and --num).\n"
+    "  readseq and readreverse scan until the iterator is invalid (or --reads keys): compare\n"
+    "  fillseq,deleteruns,readseq,readreverse with fillsurvivors,readseq,readreverse.\n";
+
 static void print_help(void) {
   printf("shale-bench: db_bench-compatible load tester for Shale %s\n", shale_version());
   printf(
@@ -214,7 +230,8 @@ static void print_help(void) {
       "fillsync fill100K fillbatch readseq readreverse\n  readrandom readmissing seekrandom "
       "deleteseq deleterandom readwhilewriting\n  readrandomwriterandom updaterandom compact "
       "flush waitforcompaction stats levelstats\n  sstables readafterdelete scanafterdelete "
-      "deletepersist\n\nFlags:\n");
+      "deletepersist queue queuesteady\n  deleteruns fillsurvivors\n%s\nFlags:\n",
+      queue_help);
   for (size_t i = 0; i < NFLAGS; i++)
     if (flags[i].type < F_IGN_BOOL)
       printf("  --%s (%s) default: \"%s\"\n", flags[i].name, flags[i].help, flags[i].def);
@@ -279,6 +296,8 @@ static int check_ranges(const bench_flags *f) {
     bad = "--batch_size must be >= 1";
   else if (f->duration < 0)
     bad = "--duration must be >= 0";
+  else if (f->queue_live < 0)
+    bad = "--queue_live must be >= 0";
   else if (f->range_tombstone_width < 1)
     bad = "--range_tombstone_width must be >= 1";
   else if (f->readwritepercent < 0 || f->readwritepercent > 100)

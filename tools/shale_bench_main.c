@@ -293,13 +293,16 @@ static void destroy_or_exit(void) {
   if (bench_destroy_db(bench_db_path)) exit(1);
 }
 
-void bench_db_fresh(void) {
+shale_db *bench_db_fresh(void) {
   db_close();
   destroy_or_exit();
   pthread_mutex_lock(&db_mu);
   db_open();
   pthread_mutex_unlock(&db_mu);
+  return db;
 }
+
+int64_t bench_seed(void) { return seed_base; }
 
 /* ---- the benchmark table ---- */
 
@@ -323,6 +326,10 @@ static const bench_def benches[] = {
     {"readafterdelete", bench_readrandom, 0, MSG_FOUND, bench_special_readafterdelete},
     {"scanafterdelete", bench_scanrandom, 0, MSG_FOUND, bench_special_scanafterdelete},
     {"deletepersist", bench_deleterandom, 0, MSG_NONE, bench_special_deletepersist},
+    {"queue", bench_queue, 0, MSG_NONE, bench_special_queue},
+    {"queuesteady", bench_queuesteady, 1, MSG_NONE, bench_special_queuesteady},
+    {"deleteruns", bench_deleteruns, 0, MSG_NONE, bench_special_deleteruns},
+    {"fillsurvivors", bench_fillsurvivors, 1, MSG_NONE, bench_special_fillsurvivors},
     {"compact", NULL, 0, MSG_NONE, bench_special_compact},
     {"flush", NULL, 0, MSG_NONE, bench_special_flush},
     {"waitforcompaction", NULL, 0, MSG_NONE, bench_special_waitforcompaction},

@@ -1,7 +1,8 @@
 /* shale_bench_special.c — shale-bench's benchmarks that are not a plain timed loop: the
  * maintenance calls (compact, flush, waitforcompaction), the property dumps (stats,
  * levelstats, sstables), the delete-heavy ones of our own (readafterdelete,
- * scanafterdelete, deletepersist), and the interval reporter thread. */
+ * scanafterdelete, deletepersist, queue, queuesteady, deleteruns, fillsurvivors), and the
+ * interval reporter thread. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -91,6 +92,105 @@ void bench_special_deletepersist(bench_run *r, const bench_def *d) {
       "deletepersist: %s %.1f s after the last delete (deadline %g s); db dir %.2f MB -> %.2f MB\n",
       pb >= last_delete ? "every delete persisted" : "NOT all deletes persisted", since, deadline,
       (double)before / 1048576.0, (double)bench_dir_bytes(bench_db_path) / 1048576.0);
+}
+
+/* ---- queues ---- */
+
+static double mb(int64_t bytes) { return (double)bytes / 1048576.0; }
+
+/* fillseq's code path over the keys [0, n), reported as "<name>_fill" so that a script
+ * reading fillseq lines does not take it for one. */
+static int queue_fill(bench_run *r, const char *name, int64_t n) {
+  char fname[64];
+  snprintf(fname, sizeof(fname), "%s_fill", name);
+  bench_def fill = {fname, bench_fillseq, 0, MSG_NONE, NULL};
+  int64_t writes = r->writes;
+  r->writes = n;
+  int rc = n > 0 ? bench_run_timed(r, &fill, NULL, NULL) : 0;
+  r->writes = writes;
+  return rc;
+}
+
+/* Pops --deletes keys (when > 0, else --num) from a queue of --num keys, or from the
+ * existing DB; the tenths show whether pops slow down as the head moves over deleted keys. */
+void bench_special_queue(bench_run *r, const bench_def *d) {
+  r->nthreads = 1;
+  if (!r->f->use_existing_db) {
+    r->db = bench_db_fresh();
+    if (queue_fill(r, d->name, r->num)) return;
+  }
+  r->queue_ops = r->f->deletes > 0 ? r->f->deletes : r->num;
+  bench_thread s;
+  if (bench_run_timed(r, d, NULL, &s)) return;
+  bench_tenths_print(&r->tenths, d->name, "pops");
+  if (s.done < r->queue_ops)
+    printf("%s: the queue ran empty after %" PRId64 " of %" PRId64 " pops\n", d->name, s.done,
+           r->queue_ops);
+  int64_t bytes = bench_dir_bytes(bench_db_path);
+  printf("%s: db dir %.2f MB (%" PRId64 " bytes) after %" PRId64 " pops\n", d->name, mb(bytes),
+         bytes, s.done);
+  fflush(stdout);
+}
+
+/* --num ops on a queue that stays at --queue_live keys: pushes at the tail, pops at the
+ * head. Flat tenths and a flat DB size mean the engine keeps up with its own tombstones. */
+void bench_special_queuesteady(bench_run *r, const bench_def *d) {
+  r->nthreads = 1;
+  if (queue_fill(r, d->name, r->f->queue_live)) return;
+  r->queue_ops = r->num;
+  int64_t before = bench_dir_bytes(bench_db_path);
+  bench_thread s;
+  if (bench_run_timed(r, d, NULL, &s)) return;
+  bench_tenths_print(&r->tenths, d->name, "ops");
+  int64_t after = bench_dir_bytes(bench_db_path), pops = s.done - s.nwrites;
+  printf("%s: db dir %.2f MB (%" PRId64 " bytes) at the start, %.2f MB (%" PRId64
+         " bytes) at the end; %" PRId64 " pushes, %" PRId64 " pops, %" PRId64 " keys live\n",
+         d->name, mb(before), before, mb(after), after, s.nwrites, pops,
+         r->f->queue_live + s.nwrites - pops);
+  fflush(stdout);
+}
+
+/* ---- deleteruns and fillsurvivors ---- */
+
+typedef struct layout_counts {
+  int64_t deleted, kept, deleted_runs, kept_runs;
+} layout_counts;
+
+static void layout_count(int64_t num, layout_counts *c) {
+  bench_layout l;
+  uint64_t begin, end;
+  memset(c, 0, sizeof(*c));
+  bench_layout_init(&l, bench_seed(), num);
+  for (int run; (run = bench_layout_next(&l, &begin, &end)) >= 0;) {
+    *(run ? &c->deleted : &c->kept) += (int64_t)(end - begin);
+    *(run ? &c->deleted_runs : &c->kept_runs) += 1;
+  }
+}
+
+/* Point deletes of about 90% of [0, --num), in runs; run after fillseq. */
+void bench_special_deleteruns(bench_run *r, const bench_def *d) {
+  layout_counts c;
+  char msg[256];
+  layout_count(r->num, &c);
+  snprintf(msg, sizeof(msg),
+           "(%" PRId64 " keys deleted in %" PRId64 " runs, %" PRId64 " of %" PRId64
+           " survive, seed %" PRId64 ")",
+           c.deleted, c.deleted_runs, c.kept, r->num, bench_seed());
+  r->nthreads = 1;
+  bench_run_timed(r, d, msg, NULL);
+}
+
+/* The DB deleteruns leaves, without the tombstones: the baseline its scans compare with. */
+void bench_special_fillsurvivors(bench_run *r, const bench_def *d) {
+  layout_counts c;
+  char msg[256];
+  layout_count(r->num, &c);
+  snprintf(msg, sizeof(msg),
+           "(%" PRId64 " of %" PRId64 " keys, the survivors of deleteruns in %" PRId64
+           " runs, seed %" PRId64 ")",
+           c.kept, r->num, c.kept_runs, bench_seed());
+  r->nthreads = 1;
+  bench_run_timed(r, d, msg, NULL);
 }
 
 /* ---- maintenance ---- */

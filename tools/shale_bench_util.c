@@ -1,6 +1,7 @@
 /* shale_bench_util.c — the pieces of shale-bench that must match db_bench byte for byte:
  * RocksDB's histogram buckets and report, the RandomGenerator value buffer, the key
- * padding; plus the clocks and the DB-directory helpers (DestroyDB, du). */
+ * padding; plus deleteruns' key layout, the per-tenth timer, the clocks and the
+ * DB-directory helpers (DestroyDB, du). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -148,6 +149,52 @@ const char *bench_value_next(size_t *pos, size_t len) {
   if (*pos + len > values_len) *pos = 0;
   *pos += len;
   return values + *pos - len;
+}
+
+/* ---- deleteruns' layout ---- */
+
+/* Deleted runs average 5000.5 keys and survivor runs 556, a ninth of that: about 10% of the
+ * keys survive, in runs long enough that a scan crosses thousands of tombstones between them. */
+#define LAYOUT_MAX_DELETED 10000
+#define LAYOUT_MAX_SURVIVING 1111
+
+void bench_layout_init(bench_layout *l, int64_t seed, int64_t num) {
+  l->rng = (uint64_t)seed;
+  l->pos = 0;
+  l->num = num > 0 ? (uint64_t)num : 0;
+  l->deleted = 1;
+}
+
+int bench_layout_next(bench_layout *l, uint64_t *begin, uint64_t *end) {
+  if (l->pos >= l->num) return -1;
+  uint64_t max = l->deleted ? LAYOUT_MAX_DELETED : LAYOUT_MAX_SURVIVING;
+  uint64_t len = 1 + bench_rand(&l->rng) % max;
+  *begin = l->pos;
+  *end = l->pos = len < l->num - l->pos ? l->pos + len : l->num;
+  l->deleted = !l->deleted;
+  return !l->deleted;
+}
+
+/* ---- per-tenth timer ---- */
+
+void bench_tenths_start(bench_tenths *tn, int64_t total) {
+  for (int k = 0; k <= 10; k++) tn->at[k] = total * k / 10;
+  tn->us[0] = bench_now_us();
+  tn->next = 1;
+  bench_tenths_mark(tn, 0); /* under 10 ops, some tenths hold none */
+}
+
+void bench_tenths_print(const bench_tenths *tn, const char *name, const char *what) {
+  printf("%s: micros/op by tenth of the %s:", name, what);
+  for (int k = 0; k < 10; k++) {
+    int64_t n = tn->at[k + 1] - tn->at[k];
+    printf(" %d-%d%%: ", 10 * k, 10 * k + 10);
+    if (k + 1 >= tn->next || n <= 0)
+      printf("-");
+    else
+      printf("%.3f", (double)(tn->us[k + 1] - tn->us[k]) / (double)n);
+  }
+  printf("\n");
 }
 
 /* ---- clocks ---- */

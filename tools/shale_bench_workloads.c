@@ -191,15 +191,17 @@ void bench_deleterandom(bench_thread *t) { do_delete(t, 1); }
 
 /* ---- mixed ---- */
 
-static int put_random(bench_thread *t) {
+static int put_key(bench_thread *t, uint64_t k) {
   bench_run *r = t->run;
-  bench_key_set(t->key, r->key_size, rand_key(t));
+  bench_key_set(t->key, r->key_size, k);
   const char *v = bench_value_next(&t->vpos, (size_t)r->value_size);
   int rc = shale_put(r->db, t->key, (size_t)r->key_size, v, (size_t)r->value_size, r->wflags);
   t->nwrites++;
   t->bytes += r->key_size + r->value_size;
   return bench_ok(t, rc, "shale_put");
 }
+
+static int put_random(bench_thread *t) { return put_key(t, rand_key(t)); }
 
 /* db_bench: thread 0 writes random keys until every reader is done; it does not report. */
 void bench_readwhilewriting(bench_thread *t) {
@@ -239,6 +241,112 @@ void bench_updaterandom(bench_thread *t) {
     bench_finished(t, 1, OP_UPDATE);
   }
 }
+
+/* ---- queues ---- */
+
+static char *key_buffer(void) {
+  char *buf = malloc(SHALE_MAX_KEY_SIZE);
+  if (!buf) fprintf(stderr, "shale-bench: out of memory\n"), exit(1);
+  return buf;
+}
+
+/* A new iterator for each pop, as a consumer that polls does: every pop pays the seek past
+ * whatever the earlier pops left at the head. buf holds SHALE_MAX_KEY_SIZE bytes, since a
+ * --use_existing_db queue may have keys of any size. Returns 1 popped, 0 empty, -1 stop. */
+static int pop_head(bench_thread *t, char *buf) {
+  bench_run *r = t->run;
+  shale_iter *it = iter_open(t);
+  if (!it) return -1;
+  shale_iter_seek_first(it);
+  size_t kl = 0, vl = 0;
+  int valid = shale_iter_valid(it);
+  if (valid) {
+    const void *k = shale_iter_key(it, &kl);
+    memcpy(buf, k, kl); /* the key is borrowed only until shale_iter_free */
+    shale_iter_value(it, &vl);
+    t->bytes += (int64_t)(kl + vl);
+  }
+  if (!iter_close(t, it)) return -1;
+  if (!valid) return 0;
+  return bench_ok(t, shale_delete(r->db, buf, kl, r->wflags), "shale_delete") ? 1 : -1;
+}
+
+void bench_queue(bench_thread *t) {
+  bench_run *r = t->run;
+  char *buf = key_buffer();
+  bench_tenths_start(&r->tenths, r->queue_ops);
+  for (int64_t i = 0; i < r->queue_ops && !STOPPED(r) && pop_head(t, buf) > 0; i++) {
+    bench_finished(t, 1, OP_DELETE);
+    bench_tenths_mark(&r->tenths, i + 1);
+  }
+  free(buf);
+}
+
+/* Pushes first, so the queue of --queue_live keys [0, live) holds live or live + 1 keys. */
+void bench_queuesteady(bench_thread *t) {
+  bench_run *r = t->run;
+  char *buf = key_buffer();
+  uint64_t tail = (uint64_t)r->f->queue_live;
+  bench_tenths_start(&r->tenths, r->queue_ops);
+  for (int64_t i = 0; i < r->queue_ops && !STOPPED(r); i++) {
+    int pop = (int)(i % 2);
+    if (pop ? pop_head(t, buf) <= 0 : !put_key(t, tail++)) break;
+    bench_finished(t, 1, pop ? OP_DELETE : OP_WRITE);
+    bench_tenths_mark(&r->tenths, i + 1);
+  }
+  free(buf);
+}
+
+/* ---- deleteruns and fillsurvivors ---- */
+
+static int batch_flush(bench_thread *t, int op) {
+  size_t n = t->batch ? shale_batch_count(t->batch) : 0;
+  if (!n) return 1;
+  if (!bench_ok(t, shale_write(t->run->db, t->batch, t->run->wflags), "shale_write")) return 0;
+  shale_batch_clear(t->batch);
+  bench_finished(t, (int64_t)n, op);
+  return 1;
+}
+
+static int delete_key(bench_thread *t, uint64_t k) {
+  bench_run *r = t->run;
+  bench_key_set(t->key, r->key_size, k);
+  return bench_ok(t, shale_delete(r->db, t->key, (size_t)r->key_size, r->wflags), "shale_delete");
+}
+
+/* A put or a delete of key k, applied at once or gathered into batches of --batch_size:
+ * the layout's runs do not line up with batches, so batches span runs. */
+static int layout_op(bench_thread *t, uint64_t k, int put) {
+  bench_run *r = t->run;
+  int op = put ? OP_WRITE : OP_DELETE;
+  if (r->batch == 1) {
+    int ok = put ? put_key(t, k) : delete_key(t, k);
+    if (ok) bench_finished(t, 1, op);
+    return ok;
+  }
+  size_t ks = (size_t)r->key_size, vs = (size_t)r->value_size;
+  bench_key_set(t->key, r->key_size, k);
+  int rc = put ? shale_batch_put(t->batch, t->key, ks, bench_value_next(&t->vpos, vs), vs)
+               : shale_batch_delete(t->batch, t->key, ks);
+  if (!bench_ok(t, rc, put ? "shale_batch_put" : "shale_batch_delete")) return 0;
+  if (put) t->nwrites++, t->bytes += (int64_t)(ks + vs);
+  return (int64_t)shale_batch_count(t->batch) < r->batch || batch_flush(t, op);
+}
+
+/* Applies layout_op to every key of the runs the layout deletes (put == 0) or keeps. */
+static void layout_walk(bench_thread *t, int put) {
+  bench_layout l;
+  uint64_t begin, end;
+  int want = put ? 0 : 1; /* bench_layout_next: 1 for a deleted run */
+  bench_layout_init(&l, bench_seed(), t->run->num);
+  for (int run; (run = bench_layout_next(&l, &begin, &end)) >= 0 && !STOPPED(t->run);)
+    for (uint64_t k = begin; run == want && k < end; k++)
+      if (!layout_op(t, k, put)) return;
+  batch_flush(t, put ? OP_WRITE : OP_DELETE);
+}
+
+void bench_deleteruns(bench_thread *t) { layout_walk(t, 0); }
+void bench_fillsurvivors(bench_thread *t) { layout_walk(t, 1); }
 
 /* ---- untimed preparation ---- */
 
