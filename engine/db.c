@@ -202,6 +202,7 @@ static shale_db *db_alloc(const char *path) {
   pthread_mutex_init(&db->err_mu, NULL);
   pthread_mutex_init(&db->log_mu, NULL);
   pthread_cond_init(&db->bg_cv, NULL);
+  dead_spans_init(&db->spans, 0);
   db->snapshots.next = db->snapshots.prev = &db->snapshots;
   db->next_file_number = 1;
   return db;
@@ -231,6 +232,7 @@ static void db_release(shale_db *db) {
   pthread_mutex_destroy(&db->err_mu);
   pthread_mutex_destroy(&db->log_mu);
   pthread_cond_destroy(&db->bg_cv);
+  dead_spans_destroy(&db->spans);
   free(db->path);
   free(db);
 }
@@ -251,6 +253,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   if ((rc = lock_dir(db, msg))) goto fail;
   open_info_log(db);
   if ((rc = db_recover(db, msg))) goto fail;
+  dead_spans_allocated(&db->spans, db->last_allocated_seq);
   write_options_file(db);
   db_log(db, "opened %s: write_buffer_size=%zu block_cache_size=%zu bloom_bits=%d compression=%d",
          path, opt.write_buffer_size, opt.block_cache_size, opt.bloom_bits_per_key,

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "engine/dead_spans.h"
 #include "engine/read_view.h"
 #include "engine/version_set.h"
 #include "sstable/block_cache.h"
@@ -89,6 +90,8 @@ struct shale_db {
 
   pthread_mutex_t err_mu;
   char errmsg[ERRMSG_SIZE];
+
+  dead_spans spans; /* ranges iterators found empty of live keys; own lock */
 
   db_stats stats;
 };

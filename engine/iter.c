@@ -11,15 +11,40 @@
  * never needs them unless it goes on. The lookup runs on the iterator's own view and
  * sequence, so it gives the answer the merge would. A seek that goes on to next or prev pays
  * for both, so each thread tracks whether its seeks do, and stops using lookups while most
- * of them do. */
+ * of them do.
+ *
+ * Deleted runs: a walk that steps over many hidden keys offers the range it crossed to the
+ * DB's dead spans (engine/dead_spans.h), and a later seek or move that lands in a known span
+ * jumps to its far end in one seek, whatever lies hidden inside it. A queue drained from its
+ * head thus costs one seek per pop, however many keys were popped before.
+ *
+ * Bounds (shale_read_options): keys below lower_bound or at or above upper_bound do not
+ * exist for the iterator; a walk stops at a bound instead of reading on. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/db_impl.h"
+#include "engine/dead_spans.h"
 #include "engine/iter_sources.h"
 #include "engine/lookup.h"
 #include "engine/merge_iter.h"
 #include "util/ikey.h"
+
+/* The range of hidden keys the current walk has crossed. `edge` is the end the walk started
+ * from: the inclusive lower bound of a forward walk, the exclusive upper bound of a backward
+ * one; the walk's other end is where it stops. */
+typedef struct dead_run {
+  buf edge;
+  int edge_inf;
+  uint64_t hidden;  /* hidden keys stepped over one by one */
+  uint64_t min_seq; /* newest sequence that decided one of them hidden */
+  uint64_t weight;  /* hidden keys, counting those of the spans crossed */
+  int crossed;      /* jumped over a known span */
+} dead_run;
+
+/* A walk offers the range it crossed once it stepped over this many hidden keys, or once it
+ * crossed a known span and stepped over any: below it, stepping is cheaper than the offer. */
+#define RUN_MIN_HIDDEN 16
 
 struct shale_iter {
   shale_db *db;
@@ -36,6 +61,10 @@ struct shale_iter {
   buf pinned_key;
   void *pinned_val;
   size_t pinned_vlen;
+  int has_lower, has_upper;
+  buf lower, upper; /* [lower, upper): copies of the caller's bounds */
+  span_set *spans;  /* the DB's dead spans when the iterator started (NULL: none) */
+  dead_run run;
 };
 
 /* This thread's recent seeks: up by one for each that was followed by a move, down by one
@@ -105,8 +134,109 @@ static int visible_put(shale_iter *it, const uint8_t *uk, size_t ul, uint64_t tr
 static void settle(shale_iter *it) {
   it->valid = 0;
   int rc = it->merged->ops->status(it->merged);
-  if (!rc && !buf_ok(&it->key)) rc = SHALE_NOMEM;
+  if (!rc && (!buf_ok(&it->key) || !buf_ok(&it->run.edge))) rc = SHALE_NOMEM;
   if (rc) it->status = rc;
+}
+
+/* ---- bounds ---- */
+
+static int below_lower(const shale_iter *it, const void *k, size_t kl) {
+  return it->has_lower && ukey_compare(k, kl, it->lower.data, it->lower.len) < 0;
+}
+
+static int at_or_above_upper(const shale_iter *it, const void *k, size_t kl) {
+  return it->has_upper && ukey_compare(k, kl, it->upper.data, it->upper.len) >= 0;
+}
+
+/* ---- the run of hidden keys a walk crosses ---- */
+
+static void run_set_edge(dead_run *r, span_bound b, int successor) {
+  buf_clear(&r->edge);
+  if (!b.inf) buf_append(&r->edge, b.key, b.len);
+  if (successor) buf_append_byte(&r->edge, 0); /* the first key above b */
+  r->edge_inf = b.inf;
+}
+
+/* Starts a walk's run at edge; `successor`: just above it (edge itself was shown). */
+static void run_begin(shale_iter *it, const void *edge, size_t len, int inf, int successor) {
+  dead_run *r = &it->run;
+  run_set_edge(r, (span_bound){edge, len, inf}, successor);
+  r->hidden = r->min_seq = r->weight = 0;
+  r->crossed = 0;
+}
+
+static void run_hide(shale_iter *it, uint64_t decided_by) {
+  it->run.hidden++;
+  it->run.weight++;
+  if (decided_by > it->run.min_seq) it->run.min_seq = decided_by;
+}
+
+static span_bound run_edge(const dead_run *r) {
+  return (span_bound){r->edge.data, r->edge.len, r->edge_inf};
+}
+
+/* Widens the run by a span it jumps over: a forward walk then starts at the span's lower
+ * bound when that lies below its own, a backward one at the span's upper bound. */
+static void run_cross(shale_iter *it, const dead_span *s, int forward) {
+  dead_run *r = &it->run;
+  span_bound theirs = forward ? s->lo : s->hi;
+  int wider = !r->edge_inf &&
+              (theirs.inf ||
+               (forward ? ukey_compare(theirs.key, theirs.len, r->edge.data, r->edge.len) < 0
+                        : ukey_compare(theirs.key, theirs.len, r->edge.data, r->edge.len) > 0));
+  if (wider) run_set_edge(r, theirs, 0);
+  r->crossed = 1;
+  r->weight += s->weight;
+  if (s->min_seq > r->min_seq) r->min_seq = s->min_seq;
+  atomic_fetch_add_explicit(&it->db->spans.skipped, 1, memory_order_relaxed);
+}
+
+/* Offers the run, now ended at `far` (exclusive upper end of a forward walk, inclusive
+ * lower end of a backward one), to the DB. Nothing is offered after an error: a walk cut
+ * short by a failed read proved nothing about the keys it did not reach. */
+static void run_end(shale_iter *it, span_bound far, int forward) {
+  dead_run *r = &it->run;
+  if (r->hidden < RUN_MIN_HIDDEN && !(r->crossed && r->hidden)) return;
+  if (it->merged->ops->status(it->merged) || !buf_ok(&r->edge)) return;
+  span_bound lo = forward ? run_edge(r) : far, hi = forward ? far : run_edge(r);
+  if (dead_spans_add(&it->db->spans, lo, hi, r->min_seq, r->weight, it->seq) == 1) {
+    span_set_release(it->spans); /* the new set also holds what this walk learned */
+    it->spans = dead_spans_acquire(&it->db->spans);
+  }
+  r->hidden = 0;
+  r->crossed = 0;
+}
+
+static void run_end_at_key(shale_iter *it, const uint8_t *k, size_t kl, int forward) {
+  if (forward) {
+    run_end(it, (span_bound){k, kl, 0}, 1);
+    return;
+  }
+  buf_clear(&it->seekkey); /* a backward walk stopped at a shown key: the run starts above it */
+  buf_append(&it->seekkey, k, kl);
+  buf_append_byte(&it->seekkey, 0);
+  if (buf_ok(&it->seekkey)) run_end(it, (span_bound){it->seekkey.data, it->seekkey.len, 0}, 0);
+}
+
+/* A forward walk reached the end of the data or the upper bound. */
+static void run_end_forward(shale_iter *it) {
+  run_end(it, (span_bound){it->upper.data, it->upper.len, !it->has_upper}, 1);
+}
+
+static void run_end_backward(shale_iter *it) {
+  run_end(it, (span_bound){it->lower.data, it->lower.len, !it->has_lower}, 0);
+}
+
+/* The sequence that hides an entry at or below it->seq: its own for a tombstone, the
+ * covering range tombstone's for a covered value. */
+static uint64_t hidden_by(shale_iter *it, const uint8_t *uk, size_t ul, uint64_t tr) {
+  if (ikey_kind(tr) == KIND_DEL) return ikey_seq(tr);
+  const uint8_t *end;
+  size_t elen;
+  uint64_t seq;
+  if (range_dels_cover_span(&it->rdels, uk, ul, ikey_seq(tr), it->seq, &end, &elen, &seq))
+    return seq;
+  return it->seq;
 }
 
 /* When a range tombstone covers the current entry, every component whose entries are all
@@ -124,6 +254,21 @@ static int skip_covered_span(shale_iter *it, const uint8_t *uk, size_t ul, uint6
   return 1;
 }
 
+enum { NO_SPAN, JUMPED, REACHED_END };
+
+/* Forward over the dead span s: the merge moves to its upper end in one seek. */
+static int jump_forward(shale_iter *it, const dead_span *s) {
+  run_cross(it, s, 1);
+  if (s->hi.inf || at_or_above_upper(it, s->hi.key, s->hi.len)) return REACHED_END;
+  merged_seek(it, s->hi.key, s->hi.len, SEQ_MAX, KIND_SEEK);
+  return JUMPED;
+}
+
+static int cross_forward(shale_iter *it, const uint8_t *uk, size_t ul) {
+  const dead_span *s = span_set_find(it->spans, uk, ul, it->seq);
+  return s ? jump_forward(it, s) : NO_SPAN;
+}
+
 /* Moves forward from the current entry to the first user key whose newest visible entry is
  * a live value. `skip` holds a user key already dealt with, whose older entries are skipped. */
 static void find_next_visible(shale_iter *it, int have_skip) {
@@ -136,20 +281,27 @@ static void find_next_visible(shale_iter *it, int have_skip) {
       continue;
     }
     have_skip = 0;
+    if (at_or_above_upper(it, uk, ul)) break;
     if (ikey_seq(tr) > it->seq) {
       it->merged->ops->next(it->merged);
       continue;
     }
     if (visible_put(it, uk, ul, tr)) {
+      run_end_at_key(it, uk, ul, 1);
       it->valid = 1;
       return;
     }
+    int crossed = cross_forward(it, uk, ul);
+    if (crossed == REACHED_END) break;
+    if (crossed == JUMPED) continue;
+    run_hide(it, hidden_by(it, uk, ul, tr));
     buf_clear(&it->key);
     buf_append(&it->key, uk, ul);
     have_skip = 1;
     if (skip_covered_span(it, uk, ul, tr)) continue;
     it->merged->ops->next(it->merged);
   }
+  run_end_forward(it);
   settle(it);
 }
 
@@ -161,6 +313,20 @@ static void step_before_key(shale_iter *it) {
   it->merged->ops->seek_before(it->merged, it->seekkey.data, it->seekkey.len);
 }
 
+/* Backward over the dead span holding it->key, if any: the merge moves below its lower end. */
+static int cross_backward(shale_iter *it) {
+  const dead_span *s = span_set_find(it->spans, it->key.data, it->key.len, it->seq);
+  if (!s) return NO_SPAN;
+  run_cross(it, s, 0);
+  if (s->lo.inf ||
+      (it->has_lower && span_bound_cmp_key(s->lo, 1, it->lower.data, it->lower.len) <= 0))
+    return REACHED_END;
+  buf_clear(&it->key);
+  buf_append(&it->key, s->lo.key, s->lo.len);
+  step_before_key(it);
+  return JUMPED;
+}
+
 /* The merging iterator sits somewhere in the entries of user key K (or is invalid). Walks
  * back key by key until a key's newest visible entry is a live value. */
 static void resolve_backward(shale_iter *it) {
@@ -168,17 +334,24 @@ static void resolve_backward(shale_iter *it) {
   size_t ul;
   uint64_t tr;
   while (cur_entry(it, &uk, &ul, &tr)) {
+    if (below_lower(it, uk, ul)) break;
     buf_clear(&it->key);
     buf_append(&it->key, uk, ul);
     if (!buf_ok(&it->key)) break;
     merged_seek(it, it->key.data, it->key.len, it->seq, KIND_SEEK);
-    if (cur_entry(it, &uk, &ul, &tr) && ukey_compare(uk, ul, it->key.data, it->key.len) == 0 &&
-        visible_put(it, uk, ul, tr)) {
+    int same = cur_entry(it, &uk, &ul, &tr) && ukey_compare(uk, ul, it->key.data, it->key.len) == 0;
+    if (same && visible_put(it, uk, ul, tr)) {
+      run_end_at_key(it, uk, ul, 0);
       it->valid = 1;
       return;
     }
+    int crossed = cross_backward(it);
+    if (crossed == REACHED_END) break;
+    if (crossed == JUMPED) continue;
+    run_hide(it, same ? hidden_by(it, uk, ul, tr) : 0);
     step_before_key(it);
   }
+  run_end_backward(it);
   settle(it);
 }
 
@@ -194,23 +367,48 @@ static int begin_move(shale_iter *it) {
   count_seek(it, 1);
   if (it->pinned) {
     it->pinned = 0;
+    run_begin(it, it->pinned_key.data, it->pinned_key.len, 0, 0);
     merged_seek(it, it->pinned_key.data, it->pinned_key.len, it->seq, KIND_SEEK);
     find_next_visible(it, 0);
   }
   return it->valid;
 }
 
+/* Forward from key (inf: from the first key): across a known dead span in one seek. */
+static void walk_forward_from(shale_iter *it, const void *key, size_t klen, int inf) {
+  run_begin(it, key, klen, inf, 0);
+  const dead_span *s =
+      inf ? span_set_first(it->spans, it->seq) : span_set_find(it->spans, key, klen, it->seq);
+  int crossed = s ? jump_forward(it, s) : NO_SPAN;
+  if (crossed == REACHED_END) {
+    run_end_forward(it);
+    settle(it);
+    return;
+  }
+  if (crossed == NO_SPAN && inf) it->merged->ops->seek_first(it->merged);
+  if (crossed == NO_SPAN && !inf) merged_seek(it, key, klen, it->seq, KIND_SEEK);
+  find_next_visible(it, 0);
+}
+
 void shale_iter_seek_first(shale_iter *it) {
   if (!it || it->status) return;
   begin_seek(it);
-  it->merged->ops->seek_first(it->merged);
-  find_next_visible(it, 0);
+  if (it->has_lower)
+    walk_forward_from(it, it->lower.data, it->lower.len, 0);
+  else
+    walk_forward_from(it, NULL, 0, 1);
 }
 
 void shale_iter_seek_last(shale_iter *it) {
   if (!it || it->status) return;
   begin_seek(it);
-  it->merged->ops->seek_last(it->merged);
+  run_begin(it, it->upper.data, it->upper.len, !it->has_upper, 0);
+  if (it->has_upper) {
+    make_seek_key(it, it->upper.data, it->upper.len, SEQ_MAX, KIND_SEEK);
+    it->merged->ops->seek_before(it->merged, it->seekkey.data, it->seekkey.len);
+  } else {
+    it->merged->ops->seek_last(it->merged);
+  }
   resolve_backward(it);
 }
 
@@ -221,10 +419,17 @@ void shale_iter_seek(shale_iter *it, const void *key, size_t klen) {
     it->valid = 0;
     return;
   }
+  if (below_lower(it, key, klen)) {
+    key = it->lower.data;
+    klen = it->lower.len;
+  }
+  if (at_or_above_upper(it, key, klen)) { /* answered without reading past the bound */
+    it->valid = 0;
+    return;
+  }
   it->seeked = 1;
-  if (seek_exact(it, key, klen)) return;
-  merged_seek(it, key, klen, it->seq, KIND_SEEK);
-  find_next_visible(it, 0);
+  if (!span_set_find(it->spans, key, klen, it->seq) && seek_exact(it, key, klen)) return;
+  walk_forward_from(it, key, klen, 0);
 }
 
 void shale_iter_seek_for_prev(shale_iter *it, const void *key, size_t klen) {
@@ -234,6 +439,15 @@ void shale_iter_seek_for_prev(shale_iter *it, const void *key, size_t klen) {
     it->valid = 0;
     return;
   }
+  if (at_or_above_upper(it, key, klen)) {
+    shale_iter_seek_last(it);
+    return;
+  }
+  if (below_lower(it, key, klen)) {
+    it->valid = 0;
+    return;
+  }
+  run_begin(it, key, klen, 0, 1);
   /* the last entry whose user key is <= key: every entry of key sorts before (key, 0, 0) */
   make_seek_key(it, key, klen, 0, KIND_DEL);
   it->merged->ops->seek_before(it->merged, it->seekkey.data, it->seekkey.len);
@@ -253,6 +467,7 @@ static void remember_current_key(shale_iter *it) {
 void shale_iter_next(shale_iter *it) {
   if (!it || !it->valid || !begin_move(it)) return;
   remember_current_key(it);
+  run_begin(it, it->key.data, it->key.len, 0, 1);
   it->merged->ops->next(it->merged);
   find_next_visible(it, 1);
 }
@@ -260,6 +475,7 @@ void shale_iter_next(shale_iter *it) {
 void shale_iter_prev(shale_iter *it) {
   if (!it || !it->valid || !begin_move(it)) return;
   remember_current_key(it);
+  run_begin(it, it->key.data, it->key.len, 0, 0);
   step_before_key(it);
   resolve_backward(it);
 }
@@ -299,31 +515,88 @@ void shale_iter_free(shale_iter *it) {
   count_seek(it, 0);
   if (it->merged) it->merged->ops->destroy(it->merged);
   range_dels_free(&it->rdels);
-  read_view_unref(it->view);
+  if (it->view) read_view_unref(it->view);
+  span_set_release(it->spans);
   buf_free(&it->key);
   buf_free(&it->seekkey);
   buf_free(&it->pinned_key);
+  buf_free(&it->lower);
+  buf_free(&it->upper);
+  buf_free(&it->run.edge);
   free(it->pinned_val);
   free(it);
 }
 
-int shale_iter_new(shale_db *db, const shale_snapshot *snap, shale_iter **out) {
-  if (out) *out = NULL;
-  if (!db || !out) return SHALE_INVALID;
+void shale_read_options_init(shale_read_options *ro) {
+  if (!ro) return;
+  memset(ro, 0, sizeof *ro);
+  ro->size = sizeof *ro;
+}
+
+static int copy_bound(shale_db *db, buf *b, int *has, const void *key, size_t klen,
+                      const char *name) {
+  if (!key) return SHALE_OK;
+  if (klen > SHALE_MAX_KEY_SIZE)
+    return db_fail(db, SHALE_INVALID, name); /* a bound no key can reach is a mistake */
+  buf_append(b, key, klen);
+  *has = 1;
+  return buf_ok(b) ? SHALE_OK : db_fail(db, SHALE_NOMEM, "out of memory copying a bound");
+}
+
+static int set_bounds(shale_iter *it, const shale_read_options *ro) {
+  int rc = copy_bound(it->db, &it->lower, &it->has_lower, ro->lower_bound, ro->lower_bound_len,
+                      "lower_bound is longer than SHALE_MAX_KEY_SIZE");
+  if (!rc)
+    rc = copy_bound(it->db, &it->upper, &it->has_upper, ro->upper_bound, ro->upper_bound_len,
+                    "upper_bound is longer than SHALE_MAX_KEY_SIZE");
+  return rc;
+}
+
+static shale_iter *iter_alloc(shale_db *db) {
   shale_iter *it = calloc(1, sizeof *it);
-  if (!it) return db_fail(db, SHALE_NOMEM, "out of memory creating an iterator");
+  if (!it) return NULL;
   it->db = db;
   buf_init(&it->key);
   buf_init(&it->seekkey);
   buf_init(&it->pinned_key);
+  buf_init(&it->lower);
+  buf_init(&it->upper);
+  buf_init(&it->run.edge);
+  return it;
+}
+
+int shale_iter_new_opts(shale_db *db, const shale_read_options *ro, shale_iter **out) {
+  if (out) *out = NULL;
+  if (!db || !out) return SHALE_INVALID;
+  shale_read_options dflt;
+  shale_read_options_init(&dflt);
+  if (!ro) ro = &dflt;
+  if (ro->size < sizeof *ro)
+    return db_fail(db, SHALE_INVALID, "shale_read_options.size: call shale_read_options_init");
+  shale_iter *it = iter_alloc(db);
+  if (!it) return db_fail(db, SHALE_NOMEM, "out of memory creating an iterator");
+  int rc = set_bounds(it, ro);
+  if (rc) {
+    shale_iter_free(it);
+    return rc;
+  }
   it->view = db_view_acquire(db);
-  it->seq = snap ? snap->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
+  it->seq =
+      ro->snapshot ? ro->snapshot->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
+  it->spans = dead_spans_acquire(&db->spans); /* after the sequence: see dead_spans.h */
   char errmsg[ERRMSG_SIZE] = "";
-  int rc = iter_sources_build(db, it->view, it->seq, &it->merged, &it->rdels, errmsg);
+  rc = iter_sources_build(db, it->view, it->seq, &it->merged, &it->rdels, errmsg);
   if (rc) {
     shale_iter_free(it);
     return db_fail(db, rc, errmsg);
   }
   *out = it;
   return SHALE_OK;
+}
+
+int shale_iter_new(shale_db *db, const shale_snapshot *snap, shale_iter **out) {
+  shale_read_options ro;
+  shale_read_options_init(&ro);
+  ro.snapshot = snap;
+  return shale_iter_new_opts(db, &ro, out);
 }

@@ -69,8 +69,15 @@ static void stats_memtables(shale_db *db, read_view *v, buf *out) {
   buf_append(out, line, (size_t)n);
 }
 
+static size_t dead_spans_count(shale_db *db) {
+  span_set *set = dead_spans_acquire(&db->spans);
+  size_t n = set ? set->n : 0;
+  span_set_release(set);
+  return n;
+}
+
 static void stats_counters(shale_db *db, buf *out) {
-  char text[1024];
+  char text[1536];
   io_stats io;
   io_stats_get(&io);
   uint64_t hits = 0, misses = 0;
@@ -87,6 +94,7 @@ static void stats_counters(shale_db *db, buf *out) {
       "Block cache: %llu hits, %llu misses, %zu bytes used\n"
       "I/O: io_uring writers %llu, pwrite fallback writers %llu (%s), %llu bytes written, "
       "%llu fsyncs\n"
+      "Dead spans: %zu known, %llu added, %llu cut by puts, %llu jumped over\n"
       "Sequence: %llu\n",
       LOAD(puts), LOAD(deletes), LOAD(range_deletes), LOAD(batches), LOAD(write_groups),
       LOAD(wal_syncs), LOAD(flushes), LOAD(flush_bytes), (double)LOAD(flush_micros) / 1e6,
@@ -95,7 +103,10 @@ static void stats_counters(shale_db *db, buf *out) {
       (double)LOAD(stall_micros) / 1e6, (unsigned long long)hits, (unsigned long long)misses, usage,
       (unsigned long long)io.uring_writers, (unsigned long long)io.fallback_writers,
       io_uring_in_use() ? "io_uring in use" : "pwrite fallback in use",
-      (unsigned long long)io.bytes_written, (unsigned long long)io.fsyncs,
+      (unsigned long long)io.bytes_written, (unsigned long long)io.fsyncs, dead_spans_count(db),
+      (unsigned long long)atomic_load(&db->spans.added),
+      (unsigned long long)atomic_load(&db->spans.cut),
+      (unsigned long long)atomic_load(&db->spans.skipped),
       (unsigned long long)atomic_load(&db->last_seq));
   buf_append(out, text, (size_t)n);
 }
@@ -184,7 +195,11 @@ static int number_property(shale_db *db, const char *name, buf *out) {
     size_t usage;
     block_cache_stats(db->bcache, &hits, &misses, &usage);
     value = name[18] == 'h' ? hits : misses;
-  } else if (!strcmp(name, "shale.deletes-persisted-before-us"))
+  } else if (!strcmp(name, "shale.dead-spans"))
+    value = dead_spans_count(db);
+  else if (!strcmp(name, "shale.dead-span-jumps"))
+    value = atomic_load(&db->spans.skipped);
+  else if (!strcmp(name, "shale.deletes-persisted-before-us"))
     value = deletes_persisted_before(v);
   else
     rc = SHALE_NOTFOUND;

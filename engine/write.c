@@ -54,6 +54,21 @@ static writer *build_group(writer *leader, buf *group, int *sync) {
   return last;
 }
 
+static int cut_put(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
+                   const void *val, size_t vlen) {
+  (void)seq, (void)val, (void)vlen;
+  return kind == KIND_PUT ? dead_spans_cut(arg, key, klen) : SHALE_OK;
+}
+
+/* A put revives its key: it leaves every dead span before it becomes visible. Out of memory
+ * there drops every span, which is safe, so it does not fail the write. */
+static void cut_dead_spans(shale_db *db, const buf *rep) {
+  if (!dead_spans_active(&db->spans)) return;
+  dead_spans_cut_begin(&db->spans);
+  batch_rep_iterate(rep->data, rep->len, cut_put, &db->spans);
+  dead_spans_cut_end(&db->spans);
+}
+
 /* Appends to the WAL and applies to the memtable; runs without mu, as the only leader. */
 static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *errmsg) {
   int rc = SHALE_OK;
@@ -68,8 +83,9 @@ static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *e
   }
   insert_ctx c = {db->mem, 0};
   rc = batch_rep_iterate(rep->data, rep->len, insert_one, &c);
-  if (rc) err_set(errmsg, rc, "memtable insert failed: %s", shale_strerror(rc));
-  return rc;
+  if (rc) return err_set(errmsg, rc, "memtable insert failed: %s", shale_strerror(rc));
+  cut_dead_spans(db, rep);
+  return SHALE_OK;
 }
 
 static void finish_group(shale_db *db, writer *leader, writer *last, int rc) {
@@ -109,6 +125,7 @@ static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) {
                             memory_order_relaxed);
   batch_rep_set_seq(rep->data, first);
   db->last_allocated_seq += count;
+  dead_spans_allocated(&db->spans, db->last_allocated_seq); /* before any memtable sees them */
   pthread_mutex_unlock(&db->mu);
   rc = apply_group(db, rep, w->flags, sync, errmsg);
   pthread_mutex_lock(&db->mu);

@@ -193,6 +193,36 @@ SHALE_EXPORT void shale_snapshot_free(shale_db *db, const shale_snapshot *snap);
  *  state while writers, flushes and compactions go on. @return SHALE_OK, SHALE_INVALID,
  *  SHALE_NOMEM */
 SHALE_EXPORT int shale_iter_new(shale_db *db, const shale_snapshot *snap, shale_iter **it);
+
+/** What one read sees. Fill with shale_read_options_init(), then set what you need; fields
+ *  added later get defaults there, so old callers keep working. */
+typedef struct shale_read_options {
+  size_t size;                    /**< sizeof(shale_read_options); set by the init call */
+  const shale_snapshot *snapshot; /**< read as of this snapshot; NULL (default): the latest */
+  /** Iterator bounds, like RocksDB's iterate_lower_bound / iterate_upper_bound: the
+   *  iterator shows only keys in [lower_bound, upper_bound). NULL (default): unbounded on
+   *  that side. Both are copied by shale_iter_new_opts, so they need not outlive the call.
+   *  A seek below lower_bound lands on it; a seek at or past upper_bound, and a walk that
+   *  reaches it, end the iteration without reading any key beyond the bound;
+   *  seek_last is the last key below upper_bound. A bound longer than SHALE_MAX_KEY_SIZE
+   *  is SHALE_INVALID. A non-NULL bound of length 0 is the empty key. */
+  const void *lower_bound;
+  size_t lower_bound_len;
+  const void *upper_bound;
+  size_t upper_bound_len;
+} shale_read_options;
+
+/** Fill @p ro with defaults (latest state, no bounds). NULL is ignored. */
+SHALE_EXPORT void shale_read_options_init(shale_read_options *ro);
+
+/** Create an iterator as shale_iter_new() does, with the snapshot and bounds of @p ro
+ *  (NULL: the defaults). The iterator is used by one thread at a time.
+ *  @param[in]  db  an open DB
+ *  @param[in]  ro  read options (copied; NULL for defaults)
+ *  @param[out] it  the iterator, freed with shale_iter_free(); NULL on failure
+ *  @return SHALE_OK; SHALE_INVALID (NULL db or it, ro->size not set by
+ *  shale_read_options_init, a bound too long), SHALE_NOMEM */
+SHALE_EXPORT int shale_iter_new_opts(shale_db *db, const shale_read_options *ro, shale_iter **it);
 /** Position at the first key. */
 SHALE_EXPORT void shale_iter_seek_first(shale_iter *it);
 /** Position at the last key. */
@@ -228,7 +258,9 @@ SHALE_EXPORT int shale_compact_range(shale_db *db, const void *begin, size_t ble
  * Read a property of @p db. Names: "shale.stats" (human-readable summary),
  * "shale.num-files-at-levelN", "shale.deletes-persisted-before" (seconds since the epoch,
  * with microseconds: every delete issued before it is physically gone),
- * "shale.deletes-persisted-before-us" (the same in microseconds), "shale.sequence",
+ * "shale.deletes-persisted-before-us" (the same in microseconds), "shale.dead-spans"
+ * (key ranges iterators found empty of live keys and now cross in one seek),
+ * "shale.dead-span-jumps" (times an iterator did so), "shale.sequence",
  * "shale.num-immutable-memtables", "shale.memtable-bytes", "shale.block-cache-hits",
  * "shale.block-cache-misses" (data blocks found in / read into the block cache).
  * @param[out] value a malloc'd string freed with shale_free

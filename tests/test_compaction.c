@@ -454,13 +454,57 @@ static void check_iter(sched *s, const mstate *m, const msnap *sn, const char *w
   shale_iter_free(it);
 }
 
+/* The model's next live key from i in direction dir within [lo, hi), or the end (MK / -1). */
+static int mnext_in(const mstate *m, int i, int dir, int lo, int hi) {
+  i = mnext(m, i, dir);
+  return i >= lo && i < hi ? i : dir > 0 ? MK : -1;
+}
+
+/* An iterator bounded to [lo, hi) of the schedule's keys: scans both ways and a seek and a
+ * seek_for_prev from outside or inside the bounds show only keys inside them. */
+static void check_bounded(sched *s, const mstate *m, const msnap *sn, const char *what) {
+  int lo = (int)(tu_rand(&s->rng) % MK), hi = lo + 1 + (int)(tu_rand(&s->rng) % (MK - lo));
+  char lk[16], hk[16];
+  shale_read_options ro;
+  shale_read_options_init(&ro);
+  ro.snapshot = sn ? sn->s : NULL;
+  ro.lower_bound = lk;
+  ro.lower_bound_len = (size_t)mkey(lo, lk);
+  ro.upper_bound = hk;
+  ro.upper_bound_len = (size_t)mkey(hi, hk);
+  shale_iter *it;
+  assert_int_equal(shale_iter_new_opts(s->db, &ro, &it), SHALE_OK);
+  int i = mnext_in(m, lo - 1, 1, lo, hi);
+  shale_iter_seek_first(it);
+  for (; i < MK; i = mnext_in(m, i, 1, lo, hi), shale_iter_next(it))
+    iter_expect(s, it, m, sn, i, what, "bounded next");
+  iter_expect(s, it, m, sn, MK, what, "bounded next past the upper bound");
+  i = mnext_in(m, hi, -1, lo, hi);
+  shale_iter_seek_last(it);
+  for (; i >= 0; i = mnext_in(m, i, -1, lo, hi), shale_iter_prev(it))
+    iter_expect(s, it, m, sn, i, what, "bounded prev");
+  iter_expect(s, it, m, sn, -1, what, "bounded prev past the lower bound");
+  int t = (int)(tu_rand(&s->rng) % MK);
+  char k[16];
+  int kl = mkey(t, k);
+  shale_iter_seek(it, k, (size_t)kl);
+  i = t < lo ? mnext_in(m, lo - 1, 1, lo, hi) : m->ver[t] && t < hi ? t : mnext_in(m, t, 1, lo, hi);
+  iter_expect(s, it, m, sn, i, what, "bounded seek");
+  shale_iter_seek_for_prev(it, k, (size_t)kl);
+  i = t >= hi ? mnext_in(m, hi, -1, lo, hi) : m->ver[t] && t >= lo ? t : mnext_in(m, t, -1, lo, hi);
+  iter_expect(s, it, m, sn, i, what, "bounded seek_for_prev");
+  shale_iter_free(it);
+}
+
 static void check_all(sched *s, const char *what) {
   s->checks++;
   for (int i = 0; i < MK; i++) check_key(s, &s->m, NULL, i, what);
   check_iter(s, &s->m, NULL, what);
+  check_bounded(s, &s->m, NULL, what);
   for (int j = 0; j < s->nsnaps; j++) {
     for (int i = 0; i < MK; i++) check_key(s, &s->snaps[j].m, &s->snaps[j], i, what);
     check_iter(s, &s->snaps[j].m, &s->snaps[j], what);
+    check_bounded(s, &s->snaps[j].m, &s->snaps[j], what);
   }
 }
 
@@ -499,6 +543,26 @@ static void m_delete_range(sched *s, int i, int j, shale_batch *b) {
   for (int x = i; x < j && x < MK; x++) s->m.ver[x] = 0, s->m.len[x] = 0;
 }
 
+/* A queue's pops: a new iterator, seek_first, delete what it shows. */
+static void m_pops(sched *s, int n) {
+  for (int p = 0; p < n; p++) {
+    shale_iter *it;
+    assert_int_equal(shale_iter_new(s->db, NULL, &it), SHALE_OK);
+    shale_iter_seek_first(it);
+    int i = mnext(&s->m, -1, 1);
+    iter_expect(s, it, &s->m, NULL, i, "a queue pop", "seek_first");
+    shale_iter_free(it);
+    if (i >= MK) return;
+    m_delete(s, i, NULL);
+  }
+}
+
+/* Consecutive point deletes, the shape dead spans are made of. */
+static void m_delete_run(sched *s, int i) {
+  int w = 16 + (int)(tu_rand(&s->rng) % 64);
+  for (int x = i; x < i + w && x < MK; x++) m_delete(s, x, NULL);
+}
+
 static void m_compact(sched *s) {
   int kind = (int)(tu_rand(&s->rng) % 3);
   char b[16], e[16];
@@ -532,7 +596,10 @@ static void m_step(sched *s) {
     int j = mnext(&s->m, i - 1, 1);
     m_put(s, j < MK ? j : i, NULL);
   } else if (r < 72) {
-    m_delete(s, i, NULL);
+    if (tu_rand(&s->rng) % 6 == 0)
+      m_delete_run(s, i);
+    else
+      m_delete(s, i, NULL);
   } else if (r < 77) {
     int w = 1 + (int)(tu_rand(&s->rng) % (tu_rand(&s->rng) & 1 ? 8 : 60));
     m_delete_range(s, i, i + w, NULL);
@@ -569,7 +636,10 @@ static void m_step(sched *s) {
   } else if (r < 95) {
     m_compact(s);
   } else if (r >= 96) {
-    check_key(s, &s->m, NULL, i, "a spot check");
+    if (tu_rand(&s->rng) % 4 == 0)
+      m_pops(s, 1 + (int)(tu_rand(&s->rng) % 40));
+    else
+      check_key(s, &s->m, NULL, i, "a spot check");
   } else { /* reopen: recovery of compacted tables plus the WAL */
     for (int j = 0; j < s->nsnaps; j++) shale_snapshot_free(s->db, s->snaps[j].s);
     s->nsnaps = 0;

@@ -1,0 +1,326 @@
+/* test_iter_spans.c — iterators over deleted runs and within bounds: dead spans are made
+ * by walks over hidden keys and crossed in one seek afterwards (engine/dead_spans.h), and
+ * they must never hide a key written after the walk that made them, in any layer, nor mislead
+ * a snapshot older than them. Bounded iterators show exactly [lower, upper). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shale.h"
+#include "testutil.h"
+
+typedef struct fixture {
+  char *dir;
+  shale_db *db;
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  f->dir = tu_tempdir();
+  shale_options o;
+  shale_options_init(&o);
+  o.write_buffer_size = 256 << 10; /* the runs spread over memtables and tables */
+  assert_int_equal(shale_open(f->dir, &o, &f->db), SHALE_OK);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  assert_int_equal(shale_close(f->db), SHALE_OK);
+  tu_tempdir_free(f->dir);
+  free(f);
+  return 0;
+}
+
+static int key(int i, char *k) { return snprintf(k, 16, "k%07d", i); }
+
+static void put(shale_db *db, int i) {
+  char k[16];
+  int kl = key(i, k);
+  assert_int_equal(shale_put(db, k, (size_t)kl, k, (size_t)kl, 0), SHALE_OK);
+}
+
+static void del(shale_db *db, int i) {
+  char k[16];
+  int kl = key(i, k);
+  assert_int_equal(shale_delete(db, k, (size_t)kl, 0), SHALE_OK);
+}
+
+static uint64_t prop(shale_db *db, const char *name) {
+  char *v;
+  assert_int_equal(shale_property(db, name, &v), SHALE_OK);
+  uint64_t n = strtoull(v, NULL, 10);
+  shale_free(v);
+  return n;
+}
+
+/* The key the iterator shows as an index, or -1 when it is not valid. */
+static int at(shale_iter *it) {
+  if (!shale_iter_valid(it)) return -1;
+  size_t kl;
+  const char *k = shale_iter_key(it, &kl);
+  assert_int_equal(kl, 8);
+  return atoi(k + 1);
+}
+
+static int first_key(shale_db *db, const shale_snapshot *snap) {
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(db, snap, &it), SHALE_OK);
+  shale_iter_seek_first(it);
+  int i = at(it);
+  assert_int_equal(shale_iter_status(it), SHALE_OK);
+  shale_iter_free(it);
+  return i;
+}
+
+static int seek_key(shale_db *db, const shale_snapshot *snap, int target, int backward) {
+  shale_iter *it;
+  char k[16];
+  int kl = key(target, k);
+  assert_int_equal(shale_iter_new(db, snap, &it), SHALE_OK);
+  if (backward)
+    shale_iter_seek_for_prev(it, k, (size_t)kl);
+  else
+    shale_iter_seek(it, k, (size_t)kl);
+  int i = at(it);
+  shale_iter_free(it);
+  return i;
+}
+
+/* A queue drained from its head: every pop crosses what earlier pops left behind in one
+ * jump, and pops see the right key as memtables flush and tables compact below them. */
+static void test_queue_drain(void **state) {
+  fixture *f = *state;
+  const int n = 20000;
+  for (int i = 0; i < n; i++) put(f->db, i);
+  for (int i = 0; i < n; i++) {
+    assert_int_equal(first_key(f->db, NULL), i);
+    del(f->db, i);
+    if (i == n / 3) assert_int_equal(shale_flush(f->db), SHALE_OK);
+  }
+  assert_int_equal(first_key(f->db, NULL), -1);
+  uint64_t jumps = prop(f->db, "shale.dead-span-jumps");
+  /* after the first RUN_MIN_HIDDEN pops each pop jumps; some jumps are lost to flushes only */
+  assert_true(jumps > (uint64_t)n * 9 / 10);
+  assert_true(prop(f->db, "shale.dead-spans") >= 1);
+}
+
+/* A put inside a run that a walk made into a span, after the walk, stays visible: the put
+ * cuts the span before it becomes readable. The run's tombstones are flushed between the walk
+ * and the put, so the put lands in a newer layer than the span's evidence. */
+static void test_put_after_span_is_visible(void **state) {
+  fixture *f = *state;
+  for (int i = 0; i < 1000; i++) put(f->db, i);
+  for (int i = 0; i < 900; i++) del(f->db, i);
+  assert_int_equal(first_key(f->db, NULL), 900); /* the walk that makes the span */
+  assert_true(prop(f->db, "shale.dead-spans") >= 1);
+  assert_int_equal(shale_flush(f->db), SHALE_OK); /* the tombstones move below the put */
+  put(f->db, 450);
+  assert_int_equal(first_key(f->db, NULL), 450);
+  assert_int_equal(seek_key(f->db, NULL, 100, 0), 450);
+  assert_int_equal(seek_key(f->db, NULL, 451, 0), 900);
+  assert_int_equal(seek_key(f->db, NULL, 899, 1), 450);
+  assert_int_equal(seek_key(f->db, NULL, 449, 1), -1);
+  del(f->db, 450);
+  assert_int_equal(first_key(f->db, NULL), 900);
+  put(f->db, 0);
+  assert_int_equal(first_key(f->db, NULL), 0);
+}
+
+/* A reader that started before a put walks the run after it: the reader must not see the
+ * put, and must not leave a span that hides it from later readers. */
+static void test_put_during_walk_is_visible(void **state) {
+  fixture *f = *state;
+  for (int i = 0; i < 1000; i++) put(f->db, i);
+  for (int i = 0; i < 900; i++) del(f->db, i);
+  shale_iter *old;
+  assert_int_equal(shale_iter_new(f->db, NULL, &old), SHALE_OK);
+  put(f->db, 500); /* written after old's sequence, inside the run old is about to cross */
+  shale_iter_seek_first(old);
+  assert_int_equal(at(old), 900);
+  shale_iter_prev(old);
+  assert_int_equal(at(old), -1);
+  shale_iter_free(old);
+  assert_int_equal(first_key(f->db, NULL), 500);
+  assert_int_equal(seek_key(f->db, NULL, 10, 0), 500);
+  assert_int_equal(seek_key(f->db, NULL, 899, 1), 500);
+}
+
+/* A snapshot older than the deletes sees every key, through spans made after it; one taken
+ * between two spans' walks sees what was live then. */
+static void test_snapshot_older_than_span(void **state) {
+  fixture *f = *state;
+  for (int i = 0; i < 1000; i++) put(f->db, i);
+  const shale_snapshot *before;
+  assert_int_equal(shale_snapshot_new(f->db, &before), SHALE_OK);
+  for (int i = 0; i < 500; i++) del(f->db, i);
+  assert_int_equal(first_key(f->db, NULL), 500);
+  assert_int_equal(seek_key(f->db, NULL, 3, 0), 500);
+  const shale_snapshot *mid;
+  assert_int_equal(shale_snapshot_new(f->db, &mid), SHALE_OK);
+  for (int i = 500; i < 800; i++) del(f->db, i);
+  assert_int_equal(first_key(f->db, NULL), 800);
+  assert_int_equal(shale_flush(f->db), SHALE_OK);
+  assert_int_equal(first_key(f->db, before), 0);
+  assert_int_equal(seek_key(f->db, before, 250, 0), 250);
+  assert_int_equal(seek_key(f->db, before, 250, 1), 250);
+  assert_int_equal(first_key(f->db, mid), 500);
+  assert_int_equal(seek_key(f->db, mid, 100, 0), 500);
+  assert_int_equal(seek_key(f->db, mid, 600, 0), 600);
+  assert_int_equal(seek_key(f->db, mid, 499, 1), -1);
+  shale_snapshot_free(f->db, before);
+  shale_snapshot_free(f->db, mid);
+}
+
+/* Scans over runs deleted at random, forward and backward, many times (the first makes the
+ * spans, later ones cross them), with puts reviving keys in between. */
+static void test_scans_over_random_runs(void **state) {
+  fixture *f = *state;
+  enum { N = 30000 };
+  static char live[N];
+  uint64_t rng = 42;
+  for (int i = 0; i < N; i++) put(f->db, i), live[i] = 1;
+  for (int i = 0; i < N;) {
+    int run = 1 + (int)(tu_rand(&rng) % 2000), keep = 1 + (int)(tu_rand(&rng) % 50);
+    for (int j = i; j < i + run && j < N; j++) del(f->db, j), live[j] = 0;
+    i += run + keep;
+  }
+  for (int round = 0; round < 6; round++) {
+    shale_iter *it;
+    assert_int_equal(shale_iter_new(f->db, NULL, &it), SHALE_OK);
+    int expect = 0;
+    for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it)) {
+      while (!live[expect]) expect++;
+      assert_int_equal(at(it), expect++);
+    }
+    while (expect < N && !live[expect]) expect++;
+    assert_int_equal(expect, N);
+    expect = N - 1;
+    for (shale_iter_seek_last(it); shale_iter_valid(it); shale_iter_prev(it)) {
+      while (!live[expect]) expect--;
+      assert_int_equal(at(it), expect--);
+    }
+    while (expect >= 0 && !live[expect]) expect--;
+    assert_int_equal(expect, -1);
+    shale_iter_free(it);
+    for (int r = 0; r < 20; r++) { /* revive a few keys inside runs */
+      int i = (int)(tu_rand(&rng) % N);
+      if (!live[i]) put(f->db, i), live[i] = 1;
+    }
+    if (round == 2) assert_int_equal(shale_flush(f->db), SHALE_OK);
+  }
+  assert_true(prop(f->db, "shale.dead-span-jumps") > 0);
+}
+
+static shale_iter *bounded(shale_db *db, int lo, int hi) {
+  char l[16], h[16];
+  shale_read_options ro;
+  shale_read_options_init(&ro);
+  if (lo >= 0) ro.lower_bound = l, ro.lower_bound_len = (size_t)key(lo, l);
+  if (hi >= 0) ro.upper_bound = h, ro.upper_bound_len = (size_t)key(hi, h);
+  shale_iter *it;
+  assert_int_equal(shale_iter_new_opts(db, &ro, &it), SHALE_OK);
+  return it;
+}
+
+static void seek_to(shale_iter *it, int i, int backward) {
+  char k[16];
+  int kl = key(i, k);
+  if (backward)
+    shale_iter_seek_for_prev(it, k, (size_t)kl);
+  else
+    shale_iter_seek(it, k, (size_t)kl);
+}
+
+/* Bounds: every positioning stays inside [lower, upper), from both sides, with deleted
+ * runs at and across the bounds. */
+static void test_bounds(void **state) {
+  fixture *f = *state;
+  for (int i = 0; i < 100; i++) put(f->db, i);
+  for (int i = 40; i < 60; i++) del(f->db, i);
+  shale_iter *it = bounded(f->db, 10, 20);
+  shale_iter_seek_first(it);
+  assert_int_equal(at(it), 10);
+  shale_iter_seek_last(it);
+  assert_int_equal(at(it), 19);
+  shale_iter_next(it);
+  assert_int_equal(at(it), -1);
+  seek_to(it, 5, 0);
+  assert_int_equal(at(it), 10);
+  shale_iter_prev(it);
+  assert_int_equal(at(it), -1);
+  seek_to(it, 20, 0); /* at the upper bound */
+  assert_int_equal(at(it), -1);
+  seek_to(it, 90, 1); /* past the upper bound: the last key below it */
+  assert_int_equal(at(it), 19);
+  seek_to(it, 5, 1);
+  assert_int_equal(at(it), -1);
+  shale_iter_free(it);
+
+  it = bounded(f->db, 45, 70); /* the lower bound inside a deleted run */
+  shale_iter_seek_first(it);
+  assert_int_equal(at(it), 60);
+  shale_iter_prev(it);
+  assert_int_equal(at(it), -1);
+  shale_iter_seek_last(it);
+  assert_int_equal(at(it), 69);
+  shale_iter_free(it);
+
+  it = bounded(f->db, 30, 55); /* the upper bound inside it */
+  shale_iter_seek_last(it);
+  assert_int_equal(at(it), 39);
+  shale_iter_next(it);
+  assert_int_equal(at(it), -1);
+  seek_to(it, 41, 0);
+  assert_int_equal(at(it), -1);
+  shale_iter_free(it);
+
+  it = bounded(f->db, -1, 5);
+  int n = 0;
+  for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it)) n++;
+  assert_int_equal(n, 5);
+  shale_iter_free(it);
+  it = bounded(f->db, 95, -1);
+  n = 0;
+  for (shale_iter_seek_last(it); shale_iter_valid(it); shale_iter_prev(it)) n++;
+  assert_int_equal(n, 5);
+  shale_iter_free(it);
+}
+
+static void test_bounds_bad_arguments(void **state) {
+  fixture *f = *state;
+  shale_iter *it = (shale_iter *)1;
+  shale_read_options ro;
+  memset(&ro, 0, sizeof ro); /* size not set */
+  assert_int_equal(shale_iter_new_opts(f->db, &ro, &it), SHALE_INVALID);
+  assert_null(it);
+  shale_read_options_init(&ro);
+  static char huge[SHALE_MAX_KEY_SIZE + 1];
+  ro.upper_bound = huge;
+  ro.upper_bound_len = sizeof huge;
+  assert_int_equal(shale_iter_new_opts(f->db, &ro, &it), SHALE_INVALID);
+  assert_int_equal(shale_iter_new_opts(NULL, NULL, &it), SHALE_INVALID);
+  assert_int_equal(shale_iter_new_opts(f->db, NULL, NULL), SHALE_INVALID);
+  assert_int_equal(shale_iter_new_opts(f->db, NULL, &it), SHALE_OK); /* NULL: defaults */
+  shale_iter_free(it);
+  shale_read_options_init(NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_queue_drain, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_put_after_span_is_visible, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_put_during_walk_is_visible, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_older_than_span, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_scans_over_random_runs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bounds_bad_arguments, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
