@@ -203,6 +203,8 @@ static shale_db *db_alloc(const char *path) {
   pthread_mutex_init(&db->log_mu, NULL);
   pthread_cond_init(&db->bg_cv, NULL);
   dead_spans_init(&db->spans, 0);
+  buf_init(&db->del_run.lo);
+  buf_init(&db->del_run.last);
   db->snapshots.next = db->snapshots.prev = &db->snapshots;
   db->next_file_number = 1;
   return db;
@@ -233,6 +235,8 @@ static void db_release(shale_db *db) {
   pthread_mutex_destroy(&db->log_mu);
   pthread_cond_destroy(&db->bg_cv);
   dead_spans_destroy(&db->spans);
+  buf_free(&db->del_run.lo);
+  buf_free(&db->del_run.last);
   free(db->path);
   free(db);
 }

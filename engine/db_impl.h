@@ -23,6 +23,14 @@
 
 typedef struct writer writer;
 
+/* Deletes in key order seen by the write path since its last walk (engine/write.c): after
+ * enough of them the leader walks [lo, last] so the run becomes a dead span before any
+ * reader pays to step over it. Touched only by the write leader. */
+typedef struct delete_run {
+  buf lo, last;   /* the lowest key and the latest one of the run */
+  unsigned count; /* deletes since the last walk */
+} delete_run;
+
 struct shale_snapshot {
   uint64_t seq;
   struct shale_snapshot *prev, *next;
@@ -91,7 +99,8 @@ struct shale_db {
   pthread_mutex_t err_mu;
   char errmsg[ERRMSG_SIZE];
 
-  dead_spans spans; /* ranges iterators found empty of live keys; own lock */
+  dead_spans spans;   /* ranges iterators found empty of live keys; own lock */
+  delete_run del_run; /* written only by the write leader */
 
   db_stats stats;
 };

@@ -46,7 +46,9 @@ typedef struct dead_spans {
   span_set *cur;              /* NULL when empty */
   _Atomic int active;         /* spans exist or an add is being decided: writers must cut */
   _Atomic uint64_t allocated; /* the newest sequence any writer has been given */
-  _Atomic uint64_t added, cut, skipped; /* counters for shale.stats */
+  /* counters for shale.stats: spans added, cut by puts, jumped over, and hidden keys that
+   * iterators stepped over one by one (outside any span) */
+  _Atomic uint64_t added, cut, skipped, stepped;
 } dead_spans;
 
 int dead_spans_init(dead_spans *ds, uint64_t last_seq);

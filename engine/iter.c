@@ -25,6 +25,7 @@
 
 #include "engine/db_impl.h"
 #include "engine/dead_spans.h"
+#include "engine/iter.h"
 #include "engine/iter_sources.h"
 #include "engine/lookup.h"
 #include "engine/merge_iter.h"
@@ -196,7 +197,11 @@ static void run_cross(shale_iter *it, const dead_span *s, int forward) {
  * short by a failed read proved nothing about the keys it did not reach. */
 static void run_end(shale_iter *it, span_bound far, int forward) {
   dead_run *r = &it->run;
-  if (r->hidden < RUN_MIN_HIDDEN && !(r->crossed && r->hidden)) return;
+  if (r->hidden) atomic_fetch_add_explicit(&it->db->spans.stepped, r->hidden, memory_order_relaxed);
+  if (r->hidden < RUN_MIN_HIDDEN && !(r->crossed && r->hidden)) {
+    r->hidden = 0;
+    return;
+  }
   if (it->merged->ops->status(it->merged) || !buf_ok(&r->edge)) return;
   span_bound lo = forward ? run_edge(r) : far, hi = forward ? far : run_edge(r);
   if (dead_spans_add(&it->db->spans, lo, hi, r->min_seq, r->weight, it->seq) == 1) {
@@ -599,4 +604,31 @@ int shale_iter_new(shale_db *db, const shale_snapshot *snap, shale_iter **out) {
   shale_read_options_init(&ro);
   ro.snapshot = snap;
   return shale_iter_new_opts(db, &ro, out);
+}
+
+/* A walk over a range that holds more live keys than this was not over a deleted run. */
+#define DELETED_RUN_MAX_LIVE 8
+
+void iter_mark_deleted_run(shale_db *db, const void *lo, size_t lolen, const void *hi,
+                           size_t hilen) {
+  uint8_t *end = malloc(hilen + 1);
+  if (!end) return; /* spans are an optimization: without memory, none is made */
+  memcpy(end, hi, hilen);
+  end[hilen] = 0; /* hi itself is inside the run */
+  shale_read_options ro;
+  shale_read_options_init(&ro);
+  ro.upper_bound = end;
+  ro.upper_bound_len = hilen + 1;
+  shale_iter *it;
+  if (shale_iter_new_opts(db, &ro, &it) == SHALE_OK) {
+    walk_forward_from(it, lo, lolen, 0); /* not shale_iter_seek: no seek to count */
+    int live = 0;
+    while (it->valid && live++ < DELETED_RUN_MAX_LIVE) shale_iter_next(it);
+    if (it->valid) { /* live keys after lo: the run of deletes may still end at hi */
+      shale_iter_seek_for_prev(it, hi, hilen);
+      for (live = 0; it->valid && live++ < DELETED_RUN_MAX_LIVE;) shale_iter_prev(it);
+    }
+    shale_iter_free(it);
+  }
+  free(end);
 }

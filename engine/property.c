@@ -94,7 +94,8 @@ static void stats_counters(shale_db *db, buf *out) {
       "Block cache: %llu hits, %llu misses, %zu bytes used\n"
       "I/O: io_uring writers %llu, pwrite fallback writers %llu (%s), %llu bytes written, "
       "%llu fsyncs\n"
-      "Dead spans: %zu known, %llu added, %llu cut by puts, %llu jumped over\n"
+      "Dead spans: %zu known, %llu added, %llu cut by puts, %llu jumped over; %llu hidden "
+      "keys stepped over one by one\n"
       "Sequence: %llu\n",
       LOAD(puts), LOAD(deletes), LOAD(range_deletes), LOAD(batches), LOAD(write_groups),
       LOAD(wal_syncs), LOAD(flushes), LOAD(flush_bytes), (double)LOAD(flush_micros) / 1e6,
@@ -107,6 +108,7 @@ static void stats_counters(shale_db *db, buf *out) {
       (unsigned long long)atomic_load(&db->spans.added),
       (unsigned long long)atomic_load(&db->spans.cut),
       (unsigned long long)atomic_load(&db->spans.skipped),
+      (unsigned long long)atomic_load(&db->spans.stepped),
       (unsigned long long)atomic_load(&db->last_seq));
   buf_append(out, text, (size_t)n);
 }
@@ -199,6 +201,8 @@ static int number_property(shale_db *db, const char *name, buf *out) {
     value = dead_spans_count(db);
   else if (!strcmp(name, "shale.dead-span-jumps"))
     value = atomic_load(&db->spans.skipped);
+  else if (!strcmp(name, "shale.hidden-keys-stepped"))
+    value = atomic_load(&db->spans.stepped);
   else if (!strcmp(name, "shale.deletes-persisted-before-us"))
     value = deletes_persisted_before(v);
   else

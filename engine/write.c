@@ -7,6 +7,7 @@
 #include "engine/batch.h"
 #include "engine/db_impl.h"
 #include "engine/flush.h"
+#include "engine/iter.h"
 #include "util/clock.h"
 #include "util/ikey.h"
 
@@ -22,16 +23,48 @@ struct writer {
   writer *next;
 };
 
+/* Deletes in key order after which the leader walks the run they form. */
+#define DELETE_RUN_WALK 64
+
 typedef struct insert_ctx {
   memtable *mem;
+  delete_run *run;
   uint64_t now_us;
 } insert_ctx;
+
+/* Extends the run of deletes in ascending key order, or starts a new one at key. */
+static void note_delete(delete_run *r, const void *key, size_t klen) {
+  if (!r->lo.len || ukey_compare(key, klen, r->last.data, r->last.len) <= 0) {
+    buf_clear(&r->lo);
+    buf_append(&r->lo, key, klen);
+    r->count = 0;
+  }
+  buf_clear(&r->last);
+  buf_append(&r->last, key, klen);
+  r->count++;
+  if (!buf_ok(&r->lo) || !buf_ok(&r->last)) buf_clear(&r->lo); /* forget the run */
+}
 
 static int insert_one(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
                       const void *val, size_t vlen) {
   insert_ctx *c = arg;
   if (kind != KIND_PUT && !c->now_us) c->now_us = clock_wall_us(); /* only deletes carry time */
+  if (kind == KIND_DEL) note_delete(c->run, key, klen);
   return memtable_add(c->mem, seq, kind, key, klen, val, vlen, kind == KIND_PUT ? 0 : c->now_us);
+}
+
+/* After the group is published, while this thread is still the only writer: a long enough
+ * run of ordered deletes is walked now, so that no reader steps over it later. The next run
+ * starts at its last key, which the span just made holds, so walks chain into one span. */
+static void walk_delete_run(shale_db *db) {
+  delete_run *r = &db->del_run;
+  if (r->count < DELETE_RUN_WALK || !r->lo.len) return;
+  pthread_mutex_unlock(&db->mu);
+  iter_mark_deleted_run(db, r->lo.data, r->lo.len, r->last.data, r->last.len);
+  pthread_mutex_lock(&db->mu);
+  buf_clear(&r->lo);
+  buf_append(&r->lo, r->last.data, r->last.len);
+  r->count = 0;
 }
 
 /* Collects the writers after the leader that can share its WAL record. REQUIRES: mu held. */
@@ -81,7 +114,7 @@ static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *e
     }
     if (rc) return rc;
   }
-  insert_ctx c = {db->mem, 0};
+  insert_ctx c = {db->mem, &db->del_run, 0};
   rc = batch_rep_iterate(rep->data, rep->len, insert_one, &c);
   if (rc) return err_set(errmsg, rc, "memtable insert failed: %s", shale_strerror(rc));
   cut_dead_spans(db, rep);
@@ -135,6 +168,7 @@ static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) {
   } else {
     atomic_store_explicit(&db->last_seq, db->last_allocated_seq, memory_order_release);
     atomic_fetch_add_explicit(&db->stats.write_groups, 1, memory_order_relaxed);
+    walk_delete_run(db);
   }
   finish_group(db, w, last, rc);
   return rc;

@@ -260,7 +260,8 @@ SHALE_EXPORT int shale_compact_range(shale_db *db, const void *begin, size_t ble
  * with microseconds: every delete issued before it is physically gone),
  * "shale.deletes-persisted-before-us" (the same in microseconds), "shale.dead-spans"
  * (key ranges iterators found empty of live keys and now cross in one seek),
- * "shale.dead-span-jumps" (times an iterator did so), "shale.sequence",
+ * "shale.dead-span-jumps" (times an iterator did so), "shale.hidden-keys-stepped" (deleted
+ * keys iterators stepped over one by one, outside any span), "shale.sequence",
  * "shale.num-immutable-memtables", "shale.memtable-bytes", "shale.block-cache-hits",
  * "shale.block-cache-misses" (data blocks found in / read into the block cache).
  * @param[out] value a malloc'd string freed with shale_free

@@ -218,6 +218,32 @@ static void test_scans_over_random_runs(void **state) {
   assert_true(prop(f->db, "shale.dead-span-jumps") > 0);
 }
 
+/* Deletes in key order become a span at write time: the first reader after them already
+ * jumps, and so does a snapshot taken after them; a batch of ordered deletes counts too. */
+static void test_ordered_deletes_make_spans(void **state) {
+  fixture *f = *state;
+  for (int i = 0; i < 3000; i++) put(f->db, i);
+  for (int i = 0; i < 1000; i++) del(f->db, i);
+  shale_batch *b;
+  assert_int_equal(shale_batch_new(&b), SHALE_OK);
+  for (int i = 1500; i < 2500; i++) {
+    char k[16];
+    int kl = key(i, k);
+    assert_int_equal(shale_batch_delete(b, k, (size_t)kl), SHALE_OK);
+  }
+  assert_int_equal(shale_write(f->db, b, 0), SHALE_OK);
+  shale_batch_free(b);
+  assert_true(prop(f->db, "shale.dead-spans") >= 2);
+  uint64_t jumps = prop(f->db, "shale.dead-span-jumps");
+  assert_int_equal(first_key(f->db, NULL), 1000);
+  assert_int_equal(seek_key(f->db, NULL, 1700, 0), 2500);
+  assert_int_equal(seek_key(f->db, NULL, 2400, 1), 1499);
+  assert_true(prop(f->db, "shale.dead-span-jumps") >= jumps + 3);
+  put(f->db, 1800);
+  assert_int_equal(seek_key(f->db, NULL, 1700, 0), 1800);
+  assert_int_equal(seek_key(f->db, NULL, 1801, 0), 2500);
+}
+
 static shale_iter *bounded(shale_db *db, int lo, int hi) {
   char l[16], h[16];
   shale_read_options ro;
@@ -319,6 +345,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_put_during_walk_is_visible, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_older_than_span, setup, teardown),
       cmocka_unit_test_setup_teardown(test_scans_over_random_runs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ordered_deletes_make_spans, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounds_bad_arguments, setup, teardown),
   };
