@@ -7,7 +7,9 @@
 /* Replays every WAL not yet covered by a table, starts a fresh WAL and publishes the first
  * read view. REQUIRES: the LOCK is held. */
 int db_recover(shale_db *db, char *errmsg);
-/* Stops background work and closes the WAL; returns the first background error, if any. */
+/* Flushes every sealed memtable, and the mutable one when a write since open skipped the
+ * WAL, then stops background work. Returns the first background error, else the error of
+ * sealing the mutable memtable, else SHALE_OK. */
 int db_shutdown(shale_db *db);
 
 #endif
