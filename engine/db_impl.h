@@ -61,6 +61,7 @@ struct shale_db {
   uint64_t log_number;             /* number of wal */
   uint64_t next_file_number;       /* guarded by mu */
   uint64_t last_allocated_seq;     /* guarded by mu */
+  int wal_skipped;                 /* a write since open skipped the WAL; guarded by mu */
   int bg_error;                    /* non-zero: read-only until reopened; guarded by mu */
   char bg_errmsg[ERRMSG_SIZE];     /* what caused bg_error; guarded by mu */
   pthread_cond_t bg_cv;            /* signalled when background work changes state */

@@ -237,18 +237,6 @@ done:
   return rc;
 }
 
-/* Did any write since open skip the WAL? Read off the write counters, as no flag records it:
- * each group adds its rep length less the header to bytes_written_user, and the rep length
- * to wal_bytes only when it was logged, so the two agree exactly when none skipped it. A
- * failed group sets the background error, which close returns anyway. Any drift between
- * the counters reads as a skipped write: the close flushes, which is never wrong, only
- * slower. REQUIRES: mu held, no write in flight. */
-static int wal_skipped(shale_db *db) {
-  uint64_t user = atomic_load(&db->stats.bytes_written_user);
-  uint64_t groups = atomic_load(&db->stats.write_groups);
-  return atomic_load(&db->stats.wal_bytes) != user + groups * BATCH_HEADER;
-}
-
 /* A clean close leaves every acknowledged write durable. Sealed memtables are flushed by
  * bg_stop; the mutable one is flushed too once a write skipped the WAL (RocksDB's rule),
  * since it may hold the only copy of that write. Otherwise its WAL is the copy, replayed at
@@ -258,7 +246,7 @@ static int wal_skipped(shale_db *db) {
  * be flushed: the error is returned at once and the WALs are left for the next open. */
 int db_shutdown(shale_db *db) {
   pthread_mutex_lock(&db->mu);
-  int seal = memtable_count(db->mem) && wal_skipped(db);
+  int seal = memtable_count(db->mem) && db->wal_skipped;
   pthread_mutex_unlock(&db->mu);
   int rc = seal ? db_write_seal(db) : SHALE_OK; /* queued after every acknowledged write */
   bg_stop(db);                                  /* drains every sealed memtable */

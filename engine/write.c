@@ -158,6 +158,7 @@ static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) {
                             memory_order_relaxed);
   batch_rep_set_seq(rep->data, first);
   db->last_allocated_seq += count;
+  if (w->flags & SHALE_NO_WAL) db->wal_skipped = 1;         /* close must flush what no WAL holds */
   dead_spans_allocated(&db->spans, db->last_allocated_seq); /* before any memtable sees them */
   pthread_mutex_unlock(&db->mu);
   rc = apply_group(db, rep, w->flags, sync, errmsg);

@@ -119,9 +119,13 @@ SHALE_EXPORT void shale_options_init(shale_options *o);
  */
 SHALE_EXPORT int shale_open(const char *path, const shale_options *o, shale_db **db);
 
-/** Close @p db: waits for background work, syncs nothing further, releases the lock.
- *  All iterators and snapshots must be freed first. @return SHALE_OK or the first
- *  background error. @p db is freed in every case. */
+/** Close @p db: waits for background work and releases the lock. Every acknowledged
+ *  write is durable afterwards: writes made with SHALE_NO_WAL since open are flushed to a
+ *  table first (that flush can take a second for a full memtable); otherwise the WAL
+ *  holds the rest and nothing more is written. All iterators and snapshots must be freed
+ *  first. @return SHALE_OK, the first background error, or the error of the final flush
+ *  (then what reached a WAL is still recovered by the next open). @p db is freed in every
+ *  case. */
 SHALE_EXPORT int shale_close(shale_db *db);
 
 /* ---- writes ---- */
