@@ -1,6 +1,8 @@
 # CheckExports.cmake — a CTest script: libshale.so exports only shale_* symbols, each
-# versioned SHALE_0, and carries the SONAME libshale.so.<major>.
-# usage: cmake -DLIB=<libshale.so> -DNM=<nm> -DREADELF=<readelf> -DSONAME=<name> -P CheckExports.cmake
+# versioned SHALE_0, and carries the SONAME libshale.so.<major>; the installed libshale.a
+# (ARCHIVE) defines no global symbol but shale_*.
+# usage: cmake -DLIB=<libshale.so> -DNM=<nm> -DREADELF=<readelf> -DSONAME=<name>
+#              [-DARCHIVE=<libshale.a>] -P CheckExports.cmake
 execute_process(COMMAND ${NM} -D --defined-only ${LIB} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "${NM} failed on ${LIB}")
@@ -31,3 +33,25 @@ if(READELF)
   endif()
 endif()
 message(STATUS "${LIB}: ${n} shale_* symbols, all @@SHALE_0, SONAME ${SONAME}")
+if(ARCHIVE)
+  execute_process(COMMAND ${NM} -g --defined-only ${ARCHIVE} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+  if(rc)
+    message(FATAL_ERROR "${NM} failed on ${ARCHIVE}")
+  endif()
+  string(REPLACE "\n" ";" lines "${out}")
+  set(n 0)
+  foreach(line IN LISTS lines)
+    if(line STREQUAL "" OR line MATCHES ":$")
+      continue() # blank, or the "member.o:" header
+    endif()
+    string(REGEX REPLACE "^[0-9a-fA-F]* *[A-Za-z] " "" sym "${line}")
+    if(NOT sym MATCHES "^shale_[A-Za-z0-9_]+$")
+      message(FATAL_ERROR "global symbol without the shale_ prefix in ${ARCHIVE}: ${line}")
+    endif()
+    math(EXPR n "${n} + 1")
+  endforeach()
+  if(n LESS 10)
+    message(FATAL_ERROR "only ${n} shale_* symbols defined in ${ARCHIVE}")
+  endif()
+  message(STATUS "${ARCHIVE}: ${n} global symbols, all shale_*")
+endif()

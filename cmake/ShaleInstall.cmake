@@ -10,9 +10,11 @@ set(SHALE_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/shale CACHE STRING
   "Where shaleConfig.cmake is installed, relative to the prefix")
 mark_as_advanced(SHALE_CMAKE_DIR)
 
+# libshale.a is the archive with internals made local when the hidden-visibility objects
+# exist (SHALE_BUILD_SHARED), else the plain one.
 set(_shale_lib_targets shale)
 if(TARGET shale_shared)
-  list(APPEND _shale_lib_targets shale_shared)
+  set(_shale_lib_targets shale_archive shale_shared)
 endif()
 install(TARGETS ${_shale_lib_targets} EXPORT shaleTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
