@@ -33,6 +33,12 @@ enum {
   C_GET,
   C_ITERATE,
   C_SNAPSHOT,
+  C_DELETE_RUN,   /* runs of 16..500 consecutive keys deleted one by one or in one batch */
+  C_POP,          /* queue pops: a new iterator's first key from a start, then deleted */
+  C_BOUNDED,      /* bounded iterators, latest or through a snapshot */
+  C_SNAPSHOT_RUN, /* snapshots pinned before a delete run, read after walks over it */
+  C_REVIVE,       /* puts into the latest deleted run */
+  C_SPAN_JUMPS,   /* dead spans the engine jumped over (shale.dead-span-jumps) */
   C_KEYS_VERIFIED,
   C_PENDING_SEEN, /* keys found pending after a crash (old or new accepted) */
   C_PENDING_NEW,  /* ... of which the new value had landed */
@@ -143,13 +149,88 @@ typedef struct workload {
   atomic_int stop;
   int serialize_writes;     /* power-loss mode: one write at a time, in op_seq order, logged */
   pthread_mutex_t write_mu; /* ... through this */
+  /* the latest deleted run, begin << 32 | len (0: none): revives and scans aim at it, so
+   * puts land in dead spans while other threads walk them */
+  _Atomic uint64_t hot;
+  _Atomic uint64_t jumps_seen; /* shale.dead-span-jumps already added to C_SPAN_JUMPS */
 } workload;
 
 /* Runs o->threads workload threads until w->stop or `seconds` (0: until stopped). */
 int workload_run(workload *w, double seconds);
-/* Verifies every key: one full forward scan and one get per key, against the slots; when
- * resolve, pending slots are set to what was found (after a crash). Returns violations. */
+/* Verifies every key: a full forward and a full backward scan and one get per key, against
+ * the slots, and bounded scans across the dead spans the full scans made; when resolve,
+ * pending slots are set to what was found (after a crash). Returns violations. */
 uint64_t verify_all(shale_db *db, expected *e, const stress_opts *o, int resolve);
+
+/* ---- inside the workload: stress_ops.c and stress_runs.c ---- */
+
+/* The most keys one write locks: TSan's deadlock detector tracks at most 64 mutexes held by
+ * a thread, so longer delete runs go out as several batches. */
+#define MAX_CHANGE 48
+#define MAX_WINDOW 512 /* keys one checked read covers */
+
+/* One write: its keys (sorted by do_write), their new states and generations. */
+typedef struct change {
+  uint32_t key[MAX_CHANGE];
+  uint8_t exists[MAX_CHANGE]; /* new state: put (1) or delete (0) */
+  uint8_t ranged[MAX_CHANGE]; /* deleted by the op's range delete, not by a point delete */
+  uint32_t gen[MAX_CHANGE];   /* filled in under the locks */
+  int n;
+  uint32_t range_begin, range_len; /* range_len 0: none */
+} change;
+
+typedef struct thread_ctx {
+  workload *w;
+  uint64_t rng;
+  int id;
+  double deadline; /* 0: none */
+  char *vbuf;
+} thread_ctx;
+
+void add_key(change *c, uint32_t k, int exists, int ranged);
+/* Locks c's keys, marks them pending, issues c as kind (C_PUT, C_DELETE, C_DELETE_RANGE or
+ * C_BATCH) and makes the new states current once Shale acknowledges. */
+void do_write(thread_ctx *t, change *c, int kind);
+/* One put (exists) or delete of key k. */
+void write_key(thread_ctx *t, uint32_t k, int exists);
+void random_write(thread_ctx *t);
+uint32_t pick_window(thread_ctx *t, uint32_t maxlen, uint32_t *begin);
+/* Reads key k (through snap or the latest state) into *o; 0, or -1 after a violation. */
+int read_key(workload *w, const shale_snapshot *snap, uint32_t k, observed *o);
+void describe(char *out, size_t cap, uint64_t s);
+
+/* One checked walk of an iterator: a seek, then next or prev, of which each key inside the
+ * window [wb, wb + wn) is recorded in seen[key - wb]. The iterator's bounds let through the
+ * keys [lo, hi): any other key shown is a violation. */
+enum { SCAN_EDGE, SCAN_SEEK }; /* seek_first/seek_last, or seek/seek_for_prev to target */
+typedef struct scan {
+  shale_iter *it;
+  uint32_t wb, wn, lo, hi, target, max; /* max: stop after this many keys (0: no limit) */
+  int backward, how;
+  observed *seen;
+  /* out: the window keys the walk answered for, [c0, c1), and the last key shown (-1) */
+  uint32_t c0, c1;
+  long last;
+} scan;
+/* Runs s; 0, or -1 after a violation (reported) or an error (counted). */
+int scan_run(workload *w, scan *s);
+/* Checks seen[] over [c0, c1) against slot loads before the iterator was made (pre) and
+ * after the walk (post), both indexed by key - wb; for a snapshot both are its pinned states.
+ * Returns the violations. */
+int scan_check(workload *w, const char *what, const scan *s, const uint64_t *pre,
+               const uint64_t *post);
+
+/* The ops on deleted runs, queues, bounds and dead spans (stress_runs.c). */
+void op_delete_run(thread_ctx *t);
+void op_pop(thread_ctx *t);
+void op_bounded(thread_ctx *t);
+void op_snapshot_run(thread_ctx *t);
+void op_revive(thread_ctx *t);
+/* Adds the engine's dead-span jumps since the last call to C_SPAN_JUMPS. */
+void note_span_jumps(workload *w);
+/* After the full scans of verify_all: bounded scans of random windows, each key exactly as
+ * the forward scan read it (fwd). Returns the violations. */
+uint64_t verify_bounded(shale_db *db, expected *e, const stress_opts *o, const observed *fwd);
 
 double now_ms(void);
 uint64_t rnd(uint64_t *s);

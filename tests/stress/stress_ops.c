@@ -12,25 +12,7 @@
 
 #include "stress.h"
 
-#define MAX_CHANGE 48
 #define RANGE_MAX 32
-
-typedef struct change {
-  uint32_t key[MAX_CHANGE];
-  uint8_t exists[MAX_CHANGE]; /* new state: put (1) or delete (0) */
-  uint8_t ranged[MAX_CHANGE]; /* deleted by the op's range delete, not by a point delete */
-  uint32_t gen[MAX_CHANGE];   /* filled in under the locks */
-  int n;
-  uint32_t range_begin, range_len; /* range_len 0: none */
-} change;
-
-typedef struct thread_ctx {
-  workload *w;
-  uint64_t rng;
-  int id;
-  double deadline; /* 0: none */
-  char *vbuf;
-} thread_ctx;
 
 static int has_key(const change *c, uint32_t k) {
   for (int i = 0; i < c->n; i++)
@@ -38,7 +20,7 @@ static int has_key(const change *c, uint32_t k) {
   return 0;
 }
 
-static void add_key(change *c, uint32_t k, int exists, int ranged) {
+void add_key(change *c, uint32_t k, int exists, int ranged) {
   c->key[c->n] = k;
   c->exists[c->n] = (uint8_t)exists;
   c->ranged[c->n] = (uint8_t)ranged;
@@ -117,7 +99,7 @@ static void log_history(workload *w, const change *c, const uint64_t *prev, uint
   }
 }
 
-static void do_write(thread_ctx *t, change *c, int kind) {
+void do_write(thread_ctx *t, change *c, int kind) {
   workload *w = t->w;
   expected *e = w->e;
   sort_change(c);
@@ -155,7 +137,7 @@ static void do_write(thread_ctx *t, change *c, int kind) {
 static uint32_t pick_key(thread_ctx *t) { return (uint32_t)(rnd(&t->rng) % t->w->o->keys); }
 
 /* A random window [*begin, *begin + len) inside the keyspace. */
-static uint32_t pick_window(thread_ctx *t, uint32_t maxlen, uint32_t *begin) {
+uint32_t pick_window(thread_ctx *t, uint32_t maxlen, uint32_t *begin) {
   uint32_t n = (uint32_t)t->w->o->keys;
   uint32_t len = 1 + (uint32_t)(rnd(&t->rng) % maxlen);
   if (len > n) len = n;
@@ -163,11 +145,13 @@ static uint32_t pick_window(thread_ctx *t, uint32_t maxlen, uint32_t *begin) {
   return len;
 }
 
-static void op_point(thread_ctx *t, int kind) {
+void write_key(thread_ctx *t, uint32_t k, int exists) {
   change c = {.n = 0};
-  add_key(&c, pick_key(t), kind == C_PUT, 0);
-  do_write(t, &c, kind);
+  add_key(&c, k, exists, 0);
+  do_write(t, &c, exists ? C_PUT : C_DELETE);
 }
+
+static void op_point(thread_ctx *t, int kind) { write_key(t, pick_key(t), kind == C_PUT); }
 
 static void op_delete_range(thread_ctx *t) {
   change c = {.n = 0};
@@ -190,8 +174,7 @@ static void op_batch(thread_ctx *t) {
   do_write(t, &c, C_BATCH);
 }
 
-/* Reads key k (through snap or the latest state) into *o; 0, or -1 after a violation. */
-static int read_key(workload *w, const shale_snapshot *snap, uint32_t k, observed *o) {
+int read_key(workload *w, const shale_snapshot *snap, uint32_t k, observed *o) {
   char key[KEY_LEN + 1];
   key_of(k, key);
   void *v;
@@ -215,7 +198,7 @@ static int read_key(workload *w, const shale_snapshot *snap, uint32_t k, observe
   return 0;
 }
 
-static void describe(char *out, size_t cap, uint64_t s) {
+void describe(char *out, size_t cap, uint64_t s) {
   snprintf(out, cap, "gen %u %s%s", slot_gen(s), slot_exists(s) ? "present" : "absent",
            slot_pending(s) ? " (pending)" : "");
 }
@@ -240,56 +223,136 @@ static void op_get(thread_ctx *t) {
   }
 }
 
-/* Scans [begin, begin + len) forward or backward with it; fills seen[] and returns 0, or -1
- * after a violation or error. */
-static int scan_window(workload *w, shale_iter *it, uint32_t begin, uint32_t len, int backward,
-                       observed *seen) {
+/* Where s's walk starts, as a key index (-1: below every key): the first key it may show
+ * going forward, the last going backward. */
+static long scan_from(const scan *s) {
+  if (!s->backward) {
+    long t = s->how == SCAN_EDGE ? 0 : (long)s->target;
+    return t > (long)s->lo ? t : (long)s->lo;
+  }
+  long t = s->how == SCAN_EDGE ? (long)s->hi - 1 : (long)s->target;
+  return t < (long)s->hi - 1 ? t : (long)s->hi - 1;
+}
+
+static void scan_seek(shale_iter *it, const scan *s) {
   char key[KEY_LEN + 1];
-  memset(seen, 0, len * sizeof *seen);
-  long last = -1;
-  if (backward) {
-    key_of(begin + len - 1, key);
-    shale_iter_seek_for_prev(it, key, KEY_LEN);
+  key_of(s->target, key);
+  if (s->how == SCAN_EDGE)
+    s->backward ? shale_iter_seek_last(it) : shale_iter_seek_first(it);
+  else
+    s->backward ? shale_iter_seek_for_prev(it, key, KEY_LEN) : shale_iter_seek(it, key, KEY_LEN);
+}
+
+/* The window keys a walk from `from` answered for: up to a bound or the window's edge, or
+ * up to the last key shown when it stopped at s->max keys. */
+static void scan_answered(scan *s, long from, int stopped) {
+  long c0, c1, end = (long)(s->wb + s->wn);
+  if (!s->backward) {
+    c0 = from > (long)s->wb ? from : (long)s->wb;
+    c1 = (long)s->hi < end ? (long)s->hi : end;
+    if (stopped && s->last + 1 < c1) c1 = s->last + 1;
   } else {
-    key_of(begin, key);
-    shale_iter_seek(it, key, KEY_LEN);
+    c0 = (long)s->lo > (long)s->wb ? (long)s->lo : (long)s->wb;
+    c1 = from + 1 < end ? from + 1 : end;
+    if (stopped && s->last > c0) c0 = s->last;
   }
-  for (; shale_iter_valid(it); backward ? shale_iter_prev(it) : shale_iter_next(it)) {
-    size_t kl, vl;
-    const void *kp = shale_iter_key(it, &kl);
-    const void *vp = shale_iter_value(it, &vl);
-    long k = key_index(kp, kl, (uint32_t)w->o->keys);
-    if (k < 0) {
-      violation(w->e, "iterator: unexpected key '%.*s'", (int)(kl > 40 ? 40 : kl),
-                (const char *)kp);
-      return -1;
-    }
-    if (backward ? k < (long)begin : k >= (long)(begin + len)) break;
-    if (last >= 0 && (backward ? k >= last : k <= last)) {
-      violation(w->e, "iterator %s: k%08ld after k%08ld", backward ? "backward" : "forward", k,
-                last);
-      return -1;
-    }
-    if (backward ? k > (long)(begin + len - 1) : k < (long)begin) {
-      violation(w->e, "iterator: seek to k%08u landed on k%08ld",
-                backward ? begin + len - 1 : begin, k);
-      return -1;
-    }
-    last = k;
-    long g = value_gen((uint32_t)k, vp, vl, w->o->value_size);
-    if (g < 0) {
-      violation(w->e, "iterator: k%08ld has a malformed value", k);
-      return -1;
-    }
-    seen[k - begin] = (observed){1, (uint32_t)g};
+  s->c0 = (uint32_t)c0;
+  s->c1 = (uint32_t)(c1 > c0 ? c1 : c0);
+}
+
+/* Checks one key the walk showed, *prev the one before (-1: none); returns 2 when it is
+ * recorded, 1 to go on without (short of the window), 0 to stop (past it), -1 after a
+ * violation. */
+static int scan_step(workload *w, scan *s, long from, long *prev) {
+  size_t kl, vl;
+  const void *kp = shale_iter_key(s->it, &kl);
+  const void *vp = shale_iter_value(s->it, &vl);
+  long k = key_index(kp, kl, (uint32_t)w->o->keys);
+  const char *dir = s->backward ? "backward" : "forward";
+  if (k < 0) {
+    violation(w->e, "iterator: unexpected key '%.*s'", (int)(kl > 40 ? 40 : kl), (const char *)kp);
+    return -1;
   }
-  int rc = shale_iter_status(it);
+  if (k < (long)s->lo || k >= (long)s->hi) {
+    violation(w->e, "iterator bounded to k%08u..k%08u (exclusive) showed k%08ld", s->lo, s->hi, k);
+    return -1;
+  }
+  if (*prev >= 0 && (s->backward ? k >= *prev : k <= *prev)) {
+    violation(w->e, "iterator %s: k%08ld after k%08ld", dir, k, *prev);
+    return -1;
+  }
+  *prev = k;
+  if (s->backward ? k > from : k < from) {
+    violation(w->e, "iterator %s: seek to k%08ld landed on k%08ld", dir, from, k);
+    return -1;
+  }
+  long g = value_gen((uint32_t)k, vp, vl, w->o->value_size);
+  if (g < 0) {
+    violation(w->e, "iterator: k%08ld has a malformed value", k);
+    return -1;
+  }
+  long end = (long)(s->wb + s->wn);
+  if (s->backward ? k < (long)s->wb : k >= end) return 0;
+  if (s->backward ? k >= end : k < (long)s->wb) return 1;
+  s->seen[k - s->wb] = (observed){1, (uint32_t)g};
+  s->last = k;
+  return 2;
+}
+
+int scan_run(workload *w, scan *s) {
+  memset(s->seen, 0, s->wn * sizeof *s->seen);
+  s->last = -1;
+  s->c0 = s->c1 = s->wb;
+  long from = scan_from(s), prev = -1;
+  uint32_t shown = 0;
+  int go = 1, stopped = 0;
+  scan_seek(s->it, s);
+  for (; shale_iter_valid(s->it); s->backward ? shale_iter_prev(s->it) : shale_iter_next(s->it)) {
+    go = scan_step(w, s, from, &prev);
+    if (go < 0) return -1;
+    if (go == 0 || (go == 2 && s->max && ++shown == s->max)) break;
+  }
+  stopped = go == 2 && s->max && shown == s->max;
+  int rc = shale_iter_status(s->it);
   if (rc) {
     count(w->e, C_ERRORS, 1);
     fprintf(stderr, "shale-stress: iterator: %s\n", shale_strerror(rc));
     return -1;
   }
+  scan_answered(s, from, stopped);
   return 0;
+}
+
+int scan_check(workload *w, const char *what, const scan *s, const uint64_t *pre,
+               const uint64_t *post) {
+  int bad = 0;
+  for (uint32_t k = s->c0; k < s->c1; k++) {
+    uint32_t i = k - s->wb;
+    if (window_allows(pre[i], post[i], s->seen[i])) continue;
+    char a[64], b[64];
+    describe(a, sizeof a, pre[i]);
+    describe(b, sizeof b, post[i]);
+    violation(w->e, "%s %s (bounds k%08u..k%08u): k%08u %s gen %u; expected %s .. %s", what,
+              s->backward ? "backward" : "forward", s->lo, s->hi, k,
+              s->seen[i].found ? "found" : "not found", s->seen[i].gen, a, b);
+    bad++;
+  }
+  return bad;
+}
+
+/* An unbounded walk over [begin, begin + len), from a seek to its first (or last) key. */
+static int scan_window(workload *w, shale_iter *it, uint32_t begin, uint32_t len, int backward,
+                       observed *seen, scan *s) {
+  *s = (scan){.it = it,
+              .wb = begin,
+              .wn = len,
+              .lo = 0,
+              .hi = (uint32_t)w->o->keys,
+              .target = backward ? begin + len - 1 : begin,
+              .backward = backward,
+              .how = SCAN_SEEK,
+              .seen = seen};
+  return scan_run(w, s);
 }
 
 static void op_iterate(thread_ctx *t) {
@@ -303,22 +366,13 @@ static void op_iterate(thread_ctx *t) {
     count(w->e, C_ERRORS, 1);
     return;
   }
-  int rc = scan_window(w, it, begin, len, (int)(rnd(&t->rng) & 1), seen);
+  scan s;
+  int rc = scan_window(w, it, begin, len, (int)(rnd(&t->rng) & 1), seen, &s);
   shale_iter_free(it);
   for (uint32_t i = 0; i < len; i++) post[i] = atomic_load(&w->e->slots[begin + i]);
   count(w->e, C_ITERATE, 1);
-  if (rc) return;
-  for (uint32_t i = 0; i < len; i++)
-    if (!window_allows(pre[i], post[i], seen[i])) {
-      char a[64], b[64];
-      describe(a, sizeof a, pre[i]);
-      describe(b, sizeof b, post[i]);
-      violation(w->e, "iterator: k%08u %s gen %u; expected %s .. %s", begin + i,
-                seen[i].found ? "found" : "not found", seen[i].gen, a, b);
-    }
+  if (!rc) scan_check(w, "iterator", &s, pre, post);
 }
-
-static void random_write(thread_ctx *t);
 
 /* Pins a snapshot while a window of keys is locked, lets writes go on, then reads the window
  * through the snapshot (gets and an iterator): exactly the pinned states. */
@@ -348,12 +402,9 @@ static void op_snapshot(thread_ctx *t) {
   }
   shale_iter *it;
   if (shale_iter_new(w->db, snap, &it) == SHALE_OK) {
-    if (!scan_window(w, it, begin, len, (int)(rnd(&t->rng) & 1), seen))
-      for (uint32_t i = 0; i < len; i++)
-        if (!slot_allows(pinned[i], seen[i]))
-          violation(w->e, "snapshot iterator k%08u: %s gen %u; pinned gen %u %s", begin + i,
-                    seen[i].found ? "found" : "not found", seen[i].gen, slot_gen(pinned[i]),
-                    slot_exists(pinned[i]) ? "present" : "absent");
+    scan s;
+    if (!scan_window(w, it, begin, len, (int)(rnd(&t->rng) & 1), seen, &s))
+      scan_check(w, "snapshot iterator", &s, pinned, pinned); /* pinned: exactly that state */
     shale_iter_free(it);
   } else {
     count(w->e, C_ERRORS, 1);
@@ -362,7 +413,7 @@ static void op_snapshot(thread_ctx *t) {
   count(w->e, C_SNAPSHOT, 1);
 }
 
-static void random_write(thread_ctx *t) {
+void random_write(thread_ctx *t) {
   unsigned r = (unsigned)(rnd(&t->rng) % 58);
   if (r < 35)
     op_point(t, C_PUT);
@@ -389,22 +440,40 @@ static void op_flush(thread_ctx *t) {
   raise_to(&w->e->h->durable_seq, upto);
 }
 
+/* One op, per 10000 draws. The long-standing mix (writes, gets, window scans, snapshots)
+ * keeps 98% of the draws; the ops on deleted runs are rarer since each does many writes or
+ * reads (a delete run is 16..500 deletes, a pop run 4..64 pops), and together they take
+ * about a sixth of the time. */
+static void one_op(thread_ctx *t) {
+  unsigned r = (unsigned)(rnd(&t->rng) % 10000);
+  if (t->w->serialize_writes && r < 100 && rnd(&t->rng) % 16 == 0)
+    op_flush(t);
+  else if (r < 5693)
+    random_write(t);
+  else if (r < 8049)
+    op_get(t);
+  else if (r < 9227)
+    op_iterate(t);
+  else if (r < 9815)
+    op_snapshot(t);
+  else if (r < 9915)
+    op_bounded(t);
+  else if (r < 9975)
+    op_revive(t);
+  else if (r < 9985)
+    op_pop(t);
+  else if (r < 9995)
+    op_delete_run(t);
+  else
+    op_snapshot_run(t);
+}
+
 static void *thread_main(void *arg) {
   thread_ctx *t = arg;
   workload *w = t->w;
   for (uint64_t n = 0; !atomic_load_explicit(&w->stop, memory_order_relaxed); n++) {
     if ((n & 63) == 0 && t->deadline > 0 && now_ms() >= t->deadline) break;
-    unsigned r = (unsigned)(rnd(&t->rng) % 100);
-    if (w->serialize_writes && r == 0 && rnd(&t->rng) % 16 == 0)
-      op_flush(t);
-    else if (r < 58)
-      random_write(t);
-    else if (r < 82)
-      op_get(t);
-    else if (r < 94)
-      op_iterate(t);
-    else
-      op_snapshot(t);
+    one_op(t);
   }
   return NULL;
 }
@@ -418,6 +487,8 @@ int workload_run(workload *w, double seconds) {
   for (int i = 0; i < w->o->keys; i++) pthread_mutex_init(&w->locks[i], NULL);
   pthread_mutex_init(&w->write_mu, NULL);
   atomic_store(&w->stop, 0);
+  atomic_store(&w->hot, 0);
+  atomic_store(&w->jumps_seen, 0);
   double deadline = seconds > 0 ? now_ms() + seconds * 1e3 : 0;
   for (int i = 0; i < n; i++) {
     ctx[i] = (thread_ctx){w, 0, i, deadline, malloc(VALUE_CAP)};
@@ -430,6 +501,7 @@ int workload_run(workload *w, double seconds) {
     pthread_join(tids[i], NULL);
     free(ctx[i].vbuf);
   }
+  note_span_jumps(w);
   for (int i = 0; i < w->o->keys; i++) pthread_mutex_destroy(&w->locks[i]);
   pthread_mutex_destroy(&w->write_mu);
   free(w->locks);
@@ -482,6 +554,7 @@ uint64_t verify_all(shale_db *db, expected *e, const stress_opts *o, int resolve
     violation(e, "full scan failed: %s: %s", shale_strerror(rc), shale_errmsg(db));
     goto done;
   }
+  verify_bounded(db, e, o, fwd); /* over the spans the full scans just made */
   workload w = {.db = db, .e = e, .o = o};
   for (uint32_t k = 0; k < n; k++) {
     observed g;
