@@ -1,7 +1,7 @@
-/* bloom.h — the cache-local bloom filter used for a table's user keys and for its deleted
- * keys (dirty block). A key sets k bits inside one 512-bit (cache-line) block chosen by the
- * low half of its hash64; the high half drives double hashing within the block, so a probe
- * touches one cache line. Layout in doc/format-sstable.md, "Bloom filter". */
+/* bloom.h — the cache-local bloom filter of a table's user keys (and, in format versions 1-3,
+ * of its deleted keys in the dirty block). A key sets k bits inside one 512-bit (cache-line)
+ * block chosen by the low half of its hash64; the high half drives double hashing within the
+ * block, so a probe touches one cache line. Layout in doc/format-sstable.md, "Bloom filter". */
 #ifndef SHALE_SSTABLE_BLOOM_H
 #define SHALE_SSTABLE_BLOOM_H
 

@@ -30,8 +30,8 @@ struct sst_builder {
   io_writer *w;
   sst_options o;
   blk_builder data, index;
-  bloom_builder keys, dels; /* hashes of distinct user keys / deleted user keys */
-  buf out;                  /* compression output and metadata blocks */
+  bloom_builder keys; /* hashes of distinct user keys */
+  buf out;            /* compression output and metadata blocks */
   ZSTD_CCtx *cctx;
   /* Dictionary: held-back raw data blocks (their index entries wait with them), then the
    * trained dictionary and a context that compresses with it. */
@@ -80,7 +80,6 @@ int sst_builder_new(const char *path, const sst_options *o, sst_builder **out, c
   blk_builder_init(&b->data, SST_RESTART_INTERVAL);
   blk_builder_init(&b->index, SST_INDEX_RESTART_INTERVAL);
   bloom_builder_init(&b->keys);
-  bloom_builder_init(&b->dels);
   buf_init(&b->out);
   b->m.compression = o->compression;
   int rc;
@@ -105,7 +104,6 @@ static void builder_free(sst_builder *b) {
   blk_builder_free(&b->data);
   blk_builder_free(&b->index);
   bloom_builder_free(&b->keys);
-  bloom_builder_free(&b->dels);
   buf_free(&b->out);
   ZSTD_freeCCtx(b->cctx);
   ZSTD_freeCCtx(b->dict_cctx);
@@ -308,11 +306,8 @@ int sst_builder_add(sst_builder *b, const uint8_t *ikey, size_t iklen, const voi
   }
   if (blk_builder_add(&b->data, ikey, iklen, val, vlen)) return fail_nomem(b);
   int tomb = kind == KIND_DEL;
-  if (b->o.bloom_bits_per_key > 0) {
-    uint64_t h = bloom_hash(uk, uklen);
-    if (new_ukey && bloom_builder_add(&b->keys, h)) return fail_nomem(b);
-    if (tomb && bloom_builder_add(&b->dels, h)) return fail_nomem(b);
-  }
+  if (b->o.bloom_bits_per_key > 0 && new_ukey && bloom_builder_add(&b->keys, bloom_hash(uk, uklen)))
+    return fail_nomem(b);
   note_seq(b, ikey_seq(trailer), tomb, tomb_time_us);
   b->m.entries++;
   b->m.raw_key_bytes += iklen;
@@ -449,7 +444,7 @@ static int write_metadata(sst_builder *b, sst_handle hs[5]) {
                        m->max_seq,          m->min_tomb_seq,     m->max_tomb_seq,
                        m->oldest_tomb_us,   m->newest_tomb_us};
   for (int i = 0; i < 8; i++) buf_append_fixed64(&blk, dirty[i]);
-  bloom_builder_finish(&b->dels, b->o.bloom_bits_per_key, &blk);
+  /* Version 4 stops here: the deleted-key filter of versions 1-3 had no reader. */
   if ((rc = write_meta(b, &blk, &hs[3]))) goto out;
 
   sst_handle dict = {0, 0};

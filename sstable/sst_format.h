@@ -9,9 +9,10 @@
 
 #include "util/buf.h"
 
-/* Written: 3 (zstd dictionary; a PUT may carry seq 0). Read: 1 (range tombstones as given),
- * 2 (range-del block fragmented) and 3. */
-#define SST_FORMAT_VERSION 3u
+/* Written: 4 (the dirty block is its fixed fields only: no deleted-key filter). Read: 1 (range
+ * tombstones as given), 2 (range-del block fragmented), 3 (zstd dictionary; a PUT may carry
+ * seq 0) and 4. */
+#define SST_FORMAT_VERSION 4u
 #define SST_FORMAT_VERSION_MIN 1u
 /* "shaleSST" read as a little-endian u64: the last 8 bytes of every table. */
 #define SST_MAGIC UINT64_C(0x545353656c616873)
@@ -27,9 +28,11 @@
 #define SST_ZSTD_LEVEL 3
 /* Largest uncompressed block a reader accepts (a value may be 256 MiB). */
 #define SST_MAX_BLOCK_SIZE (UINT32_C(1) << 30)
-#define SST_DIRTY_FIXED 64u    /* eight u64 fields before the deleted-key filter */
+/* The dirty block's eight u64 fields: all of it from version 4; in versions 1-3 a deleted-key
+ * filter followed, which nothing read (the engine skips deleted runs by dead spans). */
+#define SST_DIRTY_FIXED 64u
 #define SST_PROPS_FIXED_V2 56u /* versions 1, 2: seven u64 fields before smallest/largest */
-#define SST_PROPS_FIXED 72u    /* version 3: nine (then the dictionary's handle) */
+#define SST_PROPS_FIXED 72u    /* versions 3, 4: nine (then the dictionary's handle) */
 /* zstd dictionary (version 3): the builder holds back data blocks until SST_DICT_SAMPLES raw
  * bytes (or the end of the table), then trains a dictionary of at most SST_DICT_MAX_SIZE on
  * them, if they are at least SST_DICT_MIN_SAMPLES: a smaller table would not repay it. */
@@ -45,7 +48,7 @@ typedef struct sst_handle {
 /* How a table is built. */
 typedef struct sst_options {
   size_t block_size;      /* target uncompressed data block size; 0 means 4096 */
-  int bloom_bits_per_key; /* 0 disables both filters (table and deleted-key) */
+  int bloom_bits_per_key; /* 0 disables the table's user-key filter */
   int compression;        /* SHALE_COMPRESSION_NONE or SHALE_COMPRESSION_ZSTD */
   int compression_level;  /* zstd level; 0 means SST_ZSTD_LEVEL */
 } sst_options;

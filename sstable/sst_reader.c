@@ -1,6 +1,6 @@
 /* sst_reader.c — SSTable reader and iterator; see sst_reader.h and doc/format-sstable.md.
  * Open verifies the footer and loads the metadata blocks (index decoded into an array of
- * block handles, filters, range tombstones, dirty and properties) once; a get then costs a
+ * block handles, filter, range tombstones, dirty and properties) once; a get then costs a
  * bloom probe, a binary search of that array and one data block (from the block cache when
  * it is there). The hot path allocates only the value it returns. */
 #include "sstable/sst_reader.h"
@@ -41,9 +41,6 @@ struct sst_reader {
   size_t lcp; /* length of the user-key prefix every index key shares */
   uint8_t *filter;
   size_t filter_len;
-  uint8_t *dirty;
-  const uint8_t *del_filter;
-  size_t del_filter_len;
   uint8_t *rdel_blk;
   sst_range_del *rdels;
   size_t nrdels;
@@ -330,8 +327,11 @@ static int index_pieces(sst_reader *r, char *errmsg) {
   return SHALE_OK;
 }
 
+/* The fixed fields, into meta. In versions 1-3 a deleted-key filter follows them: still checked
+ * to be well formed, so the same old tables open as before, but not kept, since nothing reads
+ * it. A version-4 block is the fixed fields and nothing else. */
 static int parse_dirty(sst_reader *r, const uint8_t *blk, size_t len, char *errmsg) {
-  if (len < SST_DIRTY_FIXED) goto bad;
+  if (len < SST_DIRTY_FIXED || (r->version >= 4 && len != SST_DIRTY_FIXED)) goto bad;
   sst_meta *m = &r->meta;
   m->point_tombstones = get_fixed64(blk);
   m->range_tombstones = get_fixed64(blk + 8);
@@ -341,9 +341,7 @@ static int parse_dirty(sst_reader *r, const uint8_t *blk, size_t len, char *errm
   m->max_tomb_seq = get_fixed64(blk + 40);
   m->oldest_tomb_us = get_fixed64(blk + 48);
   m->newest_tomb_us = get_fixed64(blk + 56);
-  r->del_filter = blk + SST_DIRTY_FIXED;
-  r->del_filter_len = len - SST_DIRTY_FIXED;
-  if (bloom_check(r->del_filter, r->del_filter_len)) goto bad;
+  if (bloom_check(blk + SST_DIRTY_FIXED, len - SST_DIRTY_FIXED)) goto bad;
   if (m->min_seq > m->max_seq || m->min_tomb_seq > m->max_tomb_seq) goto bad;
   return SHALE_OK;
 bad:
@@ -470,9 +468,10 @@ int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, 
       (r->version >= 2 && (rc = index_pieces(r, errmsg))))
     goto fail;
   /* dirty */
-  if ((rc = read_block(r, hs[3].offset, hs[3].size, &r->dirty, &len, errmsg)) ||
-      (rc = parse_dirty(r, r->dirty, len, errmsg)))
-    goto fail;
+  if ((rc = read_block(r, hs[3].offset, hs[3].size, &blk, &len, errmsg))) goto fail;
+  rc = parse_dirty(r, blk, len, errmsg);
+  free(blk);
+  if (rc) goto fail;
   /* properties */
   if ((rc = read_block(r, hs[4].offset, hs[4].size, &blk, &len, errmsg))) goto fail;
   rc = parse_props(r, blk, len, errmsg);
@@ -503,7 +502,6 @@ void sst_reader_close(sst_reader *r) {
   free(r->index_blk);
   free(r->idx);
   free(r->filter);
-  free(r->dirty);
   free(r->rdel_blk);
   free(r->rdels);
   free(r->pieces);
@@ -571,11 +569,6 @@ size_t sst_reader_block_tombstones(const sst_reader *r, size_t first, uint64_t *
 
 int sst_reader_may_contain(sst_reader *r, const void *key, size_t klen) {
   return bloom_may_contain(r->filter, r->filter_len, bloom_hash(key, klen));
-}
-
-int sst_reader_may_have_tombstone(sst_reader *r, const void *key, size_t klen) {
-  if (r->meta.point_tombstones == 0) return 0;
-  return bloom_may_contain(r->del_filter, r->del_filter_len, bloom_hash(key, klen));
 }
 
 /* ---------------- point lookup ---------------- */

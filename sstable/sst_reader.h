@@ -51,9 +51,6 @@ int sst_reader_get(sst_reader *r, const void *key, size_t klen, uint64_t seq, un
                    void **val, size_t *vlen, uint64_t *found_seq, char *errmsg);
 /* Bloom filter only: 0 when the table certainly holds no entry for the key, else 1. */
 int sst_reader_may_contain(sst_reader *r, const void *key, size_t klen);
-/* Deleted-key filter of the dirty block: 0 when the table certainly holds no point tombstone
- * for the key, else 1. */
-int sst_reader_may_have_tombstone(sst_reader *r, const void *key, size_t klen);
 /* Tombstone count of each data block (from the index), for compaction picking: copies up to
  * n counts starting at data block `first` into out and returns how many it copied. */
 size_t sst_reader_block_tombstones(const sst_reader *r, size_t first, uint64_t *out, size_t n);
@@ -71,7 +68,7 @@ uint64_t sst_reader_range_cover(const sst_reader *r, const void *key, size_t kle
                                 uint64_t read_seq);
 /* The footer's format version (SST_FORMAT_VERSION_MIN .. SST_FORMAT_VERSION). */
 uint32_t sst_reader_format_version(const sst_reader *r);
-/* Where the table's zstd dictionary block is (version 3); size 0 when it has none. */
+/* Where the table's zstd dictionary block is (versions 3, 4); size 0 when it has none. */
 sst_handle sst_reader_dict(const sst_reader *r);
 
 /* ---- iterator over the table's point entries (internal keys), both directions ----

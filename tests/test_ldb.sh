@@ -118,7 +118,8 @@ for c in check scan verify raw; do
 done
 has sst_check 'OK entries=[0-9]+'
 has sst_verify 'properties verified'
-has sst_raw '^footer offset=[0-9]+ version=3 checksum=[0-9a-f]{8} magic=ok$'
+has sst_raw '^footer offset=[0-9]+ version=4 checksum=[0-9a-f]{8} magic=ok$'
+has sst_raw '^  fixed=64 deleted_key_filter=0$' # format 4 writes no deleted-key filter
 has sst_raw '^block data\[0\] offset=0 size=[0-9]+ type=(raw|zstd) checksum='
 expect_ok sstdir sst_dump "$db"
 [[ $(grep -c ': OK entries=' "$tmp/sstdir.out") -ge 1 ]] || fail "sst_dump DIR"

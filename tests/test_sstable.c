@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sstable/block_cache.h"
+#include "sstable/bloom.h"
 #include "sstable/sst_builder.h"
 #include "sstable/sst_format.h"
 #include "sstable/sst_reader.h"
@@ -87,6 +88,27 @@ static void build(fixture *f, const char *path, uint64_t n, const sst_options *o
   }
   assert_true(sst_builder_file_size(b) > 0);
   assert_int_equal(sst_builder_finish(b, m, f->errmsg), SHALE_OK);
+}
+
+/* Version 4: the dirty block is its 64 bytes of fixed fields and no deleted-key filter, even
+ * when the table has tombstones and bloom filters on. Read from the file itself: the footer's
+ * dirty handle, then the block's type byte (a zstd table may store it compressed, then it is
+ * at most 56 bytes: compression must save 1/8). */
+static void assert_no_del_filter(const char *path) {
+  uint8_t foot[SST_FOOTER_SIZE], type;
+  FILE *fp = fopen(path, "rb");
+  assert_non_null(fp);
+  assert_int_equal(fseek(fp, -(long)SST_FOOTER_SIZE, SEEK_END), 0);
+  assert_int_equal(fread(foot, 1, sizeof foot, fp), sizeof foot);
+  assert_true(get_fixed32(foot + 80) >= 4);
+  uint64_t off = get_fixed64(foot + 48), size = get_fixed64(foot + 56);
+  assert_int_equal(fseek(fp, (long)(off + size), SEEK_SET), 0);
+  assert_int_equal(fread(&type, 1, 1, fp), 1);
+  fclose(fp);
+  if (type == SST_BLOCK_RAW)
+    assert_int_equal(size, SST_DIRTY_FIXED);
+  else
+    assert_true(size <= SST_DIRTY_FIXED - SST_DIRTY_FIXED / 8);
 }
 
 static void check_entry(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, uint64_t i) {
@@ -228,7 +250,6 @@ static void seek_and_get(fixture *f, sst_reader *r, uint64_t n, uint64_t i) {
   assert_int_equal(sst_reader_get(r, uk, KLEN, seq_of(i) - 1, &kind, &v, &vl, &fs, f->errmsg), 0);
   assert_null(v);
   assert_int_equal(sst_reader_may_contain(r, uk, KLEN), 1);
-  if (kind_of(i) == KIND_DEL) assert_int_equal(sst_reader_may_have_tombstone(r, uk, KLEN), 1);
 }
 
 static void round_trip(fixture *f, uint64_t n, int compression, int bits, block_cache *bc) {
@@ -237,6 +258,7 @@ static void round_trip(fixture *f, uint64_t n, int compression, int bits, block_
   sst_meta m;
   build(f, path, n, &o, &m);
   check_meta(&m, n, tu_file_size(path));
+  assert_no_del_filter(path);
   sst_reader *r;
   assert_int_equal(sst_reader_open(path, 7, bc, &r, f->errmsg), SHALE_OK);
   const sst_meta *rm = sst_reader_meta(r);
@@ -584,6 +606,35 @@ static void check_rds(sst_reader *r, const want_rd *w, size_t n) {
   }
 }
 
+/* The two point entries of build_three_ranges, both ways: d@30 PUT "v", n@35 DEL. */
+static void check_points(sst_reader *r) {
+  static const struct {
+    char k;
+    uint64_t seq;
+    unsigned kind;
+  } want[2] = {{'d', 30, KIND_PUT}, {'n', 35, KIND_DEL}};
+  sst_iter *it;
+  assert_int_equal(sst_iter_new(r, &it), SHALE_OK);
+  for (int dir = 0; dir < 2; dir++) {
+    int i = dir ? 1 : 0;
+    for (dir ? sst_iter_seek_last(it) : sst_iter_seek_first(it); sst_iter_valid(it);
+         dir ? sst_iter_prev(it) : sst_iter_next(it), i += dir ? -1 : 1) {
+      assert_true(i >= 0 && i < 2);
+      size_t kl, vl;
+      const uint8_t *k = sst_iter_key(it, &kl);
+      const void *v = sst_iter_value(it, &vl);
+      assert_int_equal(kl, 9);
+      assert_int_equal(k[0], want[i].k);
+      assert_true(get_fixed64(k + 1) == ikey_pack(want[i].seq, want[i].kind));
+      assert_int_equal(vl, want[i].kind == KIND_PUT ? 1 : 0);
+      if (vl) assert_memory_equal(v, "v", 1);
+    }
+    assert_int_equal(sst_iter_status(it), SHALE_OK);
+    assert_int_equal(i, dir ? -1 : 2);
+  }
+  sst_iter_free(it);
+}
+
 static void test_range_dels_and_dirty(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "rd.sst");
@@ -620,8 +671,13 @@ static void test_range_dels_and_dirty(void **state) {
   assert_true(sst_reader_range_cover(r, "n", 1, 45) == 40);
   assert_true(sst_reader_range_cover(r, "b", 1, SEQ_MAX) == 0);
   assert_true(sst_reader_range_cover(r, "zz", 2, SEQ_MAX) == 0);
-  assert_int_equal(sst_reader_may_have_tombstone(r, "n", 1), 1);
-  assert_int_equal(sst_reader_may_have_tombstone(r, "d", 1), 0);
+  /* no deleted-key filter (version 4); the point tombstone is still found and iterated */
+  assert_no_del_filter(path);
+  unsigned kind;
+  uint64_t fs;
+  assert_int_equal(sst_reader_get(r, "n", 1, SEQ_MAX, &kind, NULL, NULL, &fs, f->errmsg), 1);
+  assert_true(kind == KIND_DEL && fs == 35);
+  check_points(r);
   sst_reader_close(r);
   sst_meta_free(&m);
 
@@ -804,13 +860,25 @@ static void test_range_frag_no_blowup(void **state) {
 
 /* ---- hand-made range-del blocks: older versions and damage ---- */
 
+/* A deleted-key filter (10 bits per key) over the tombstones' begin keys, appended to blk. */
+static void append_filter(buf *blk, const mtomb *t, size_t n) {
+  bloom_builder bb;
+  bloom_builder_init(&bb);
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(bloom_builder_add(&bb, bloom_hash(t[i].b, t[i].bl)), 0);
+  bloom_builder_finish(&bb, 10, blk);
+  bloom_builder_free(&bb);
+}
+
 /* Writes `out` as `in` whose footer now points at a new raw range-del block (the records of
  * t, in the given order), a new dirty block counting them (and for versions 1 and 2 a
- * properties block without the dictionary handle), and says `version`. The old blocks
- * stay behind as unreferenced bytes, which readers allow. REQUIRES: in has no point
- * tombstones and filters off (the new dirty block carries no deleted-key filter). */
+ * properties block without the dictionary handle), and says `version`. With del_filter the
+ * dirty block ends with a deleted-key filter as builders of versions 1-3 wrote it (over the
+ * tombstones' begin keys: any well-formed filter will do, nothing reads it). The old
+ * blocks stay behind as unreferenced bytes, which readers allow. REQUIRES: in has no point
+ * tombstones and filters off. */
 static void rewrite_range_dels(const char *in, const char *out, const mtomb *t, size_t n,
-                               uint32_t version) {
+                               uint32_t version, int del_filter) {
   long long size = tu_file_size(in);
   assert_true(size >= SST_FOOTER_SIZE);
   uint8_t *file = malloc((size_t)size);
@@ -835,6 +903,7 @@ static void rewrite_range_dels(const char *in, const char *out, const mtomb *t, 
       buf_clear(&blk);
       uint64_t fields[8] = {0, n, 1, 1000, 1, 1000, 0, 0};
       for (int i = 0; i < 8; i++) buf_append_fixed64(&blk, fields[i]);
+      if (del_filter) append_filter(&blk, t, n);
     }
     put_fixed64(foot + 16 * which, o.len);
     put_fixed64(foot + 16 * which + 8, blk.len);
@@ -873,8 +942,9 @@ static int mtomb_v1_order(const void *pa, const void *pb) {
 }
 
 /* A format-1 table (overlapping tombstones, as version 1 stored them) still reads right at
- * every seq; the same block claimed as version 2 is rejected; version 3 reads like 2, and
- * version 4 is rejected. */
+ * every seq; the same block claimed as version 2 is rejected; version 3 reads like 2; versions
+ * 1-3 read with the deleted-key filter their builders wrote, version 4 (written) only without
+ * one; version 5 is rejected. */
 static void test_format_versions(void **state) {
   fixture *f = *state;
   char *base = tu_path(f->dir, "base.sst"), *v1 = tu_path(f->dir, "v1.sst");
@@ -886,11 +956,12 @@ static void test_format_versions(void **state) {
   put_fixed64(k + 2, ikey_pack(7, KIND_PUT));
   assert_int_equal(sst_builder_add(b, k, 10, "v", 1, 0), SHALE_OK);
   assert_int_equal(sst_builder_finish(b, NULL, f->errmsg), SHALE_OK);
+  assert_no_del_filter(base);
   uint64_t s = 11;
   mtomb t[40];
   random_tombs(t, 40, &s);
   qsort(t, 40, sizeof *t, mtomb_v1_order);
-  rewrite_range_dels(base, v1, t, 40, 1);
+  rewrite_range_dels(base, v1, t, 40, 1, 1);
   sst_reader *r;
   assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_OK);
   assert_int_equal(sst_reader_format_version(r), 1);
@@ -905,22 +976,29 @@ static void test_format_versions(void **state) {
   assert_int_equal(sst_reader_get(r, "bb", 2, SEQ_MAX, NULL, NULL, NULL, NULL, f->errmsg), 1);
   sst_reader_close(r);
 
-  rewrite_range_dels(base, v1, t, 40, 2); /* overlapping: not a version-2 block */
+  rewrite_range_dels(base, v1, t, 40, 2, 0); /* overlapping: not a version-2 block */
   assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
   assert_non_null(strstr(f->errmsg, "not fragmented"));
   mtomb dup[2] = {t[0], t[0]}; /* one piece twice at the same seq */
-  rewrite_range_dels(base, v1, dup, 2, 2);
+  rewrite_range_dels(base, v1, dup, 2, 2, 0);
   assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
-  rewrite_range_dels(base, v1, t, 1, 2); /* a single tombstone is a valid fragment */
-  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_OK);
-  sst_reader_close(r);
-  rewrite_range_dels(base, v1, t, 1, 3); /* version 3: the layout of 2 */
-  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_OK);
-  assert_int_equal(sst_reader_format_version(r), 3);
-  sst_reader_close(r);
-  rewrite_range_dels(base, v1, t, 1, 4);
+  /* A single tombstone is a valid fragment. 3 has the layout of 2 (but for the properties);
+   * 4 is 3 without a deleted-key filter. */
+  for (uint32_t v = 2; v <= 4; v++)
+    for (int filt = 0; filt <= (v < 4); filt++) {
+      rewrite_range_dels(base, v1, t, 1, v, filt);
+      assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_OK);
+      assert_int_equal(sst_reader_format_version(r), v);
+      assert_true(sst_reader_range_cover(r, t[0].b, t[0].bl, SEQ_MAX) == t[0].seq);
+      assert_int_equal(sst_reader_get(r, "bb", 2, SEQ_MAX, NULL, NULL, NULL, NULL, f->errmsg), 1);
+      sst_reader_close(r);
+    }
+  rewrite_range_dels(base, v1, t, 1, 4, 1); /* version 4 ends the dirty block at 64 bytes */
   assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
-  assert_non_null(strstr(f->errmsg, "unsupported format version 4"));
+  assert_non_null(strstr(f->errmsg, "malformed dirty block"));
+  rewrite_range_dels(base, v1, t, 1, 5, 0);
+  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_non_null(strstr(f->errmsg, "unsupported format version 5"));
   assert_null(r);
   free(base);
   free(v1);

@@ -237,7 +237,19 @@ static int raw_block(io_reader *io, uint64_t fsize, sst_handle h, const char *wh
   return 0;
 }
 
-/* Version 3: the zstd dictionary named by the properties block, digested for the data blocks. */
+/* The dirty block's layout: its fixed fields and the size of the deleted-key filter formats
+ * 1-3 put after them (nothing read it; format 4 writes none), so an old table's bytes are
+ * accounted for. A format-4 block of any other size is one the reader rejects. */
+static int raw_dirty(size_t bl, uint32_t fmt_version) {
+  if (bl < SST_DIRTY_FIXED || (fmt_version >= 4 && bl != SST_DIRTY_FIXED)) {
+    printf("  ERROR=dirty_block_size\n");
+    return 1;
+  }
+  printf("  fixed=%u deleted_key_filter=%zu\n", SST_DIRTY_FIXED, bl - SST_DIRTY_FIXED);
+  return 0;
+}
+
+/* Versions 3, 4: the zstd dictionary the properties block names, digested for data blocks. */
 static int raw_dictionary(io_reader *io, uint64_t fsize, const uint8_t *props, ZSTD_DDict **dict) {
   sst_handle h = {get_fixed64(props + 56), get_fixed64(props + 64)};
   if (!h.size) return 0;
@@ -293,6 +305,7 @@ static int raw_dump(ldb_opts *o, const char *path) {
       index_len = bl;
       continue;
     }
+    if (i == 3) status |= raw_dirty(bl, fmt_version);
     if (i == 4 && fmt_version >= 3 && bl >= SST_PROPS_FIXED)
       status |= raw_dictionary(io, fsize, b, &dict);
     free(b);

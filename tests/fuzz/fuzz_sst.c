@@ -29,7 +29,6 @@ static void lookup(sst_reader *r, const uint8_t *key, size_t klen) {
   }
   free(val);
   (void)sst_reader_may_contain(r, key, klen);
-  (void)sst_reader_may_have_tombstone(r, key, klen);
 }
 
 static void walk(sst_reader *r, int backward, const uint8_t *data, size_t size) {
