@@ -90,8 +90,8 @@ struct shale_db {
   pthread_mutex_t view_mu;
   read_view *view;              /* current view; guarded by view_mu */
   _Atomic uint64_t view_number; /* number of `view`, readable without view_mu */
-  struct view_slot *slots;      /* per-thread cached views (engine/view_cache.c); view_mu */
-  uint64_t gen;                 /* unique per open handle: tells a thread's cache entries apart */
+  struct view_reg *_Atomic vr;  /* gets' per-thread views (view_cache.c); made at first get */
+  uint64_t gen;                 /* unique per open handle; the view cache keys on vr instead */
   uint64_t next_view_number;    /* guarded by mu */
 
   pthread_mutex_t snap_mu;
@@ -117,10 +117,17 @@ void db_view_publish(shale_db *db, read_view *v); /* takes over the caller's ref
 /* The current view for one short read, from this thread's cache when it is still current,
  * so gets touch no lock and no shared refcount. Return it with db_view_put. */
 typedef struct view_slot view_slot;
+typedef struct view_reg view_reg;
 read_view *db_view_get(shale_db *db, view_slot **slot);
 void db_view_put(shale_db *db, view_slot *slot, read_view *v);
 /* Drops every cached view (at close). */
 void db_view_cache_free(shale_db *db);
+/* For tests: the view cache's memory (process-wide), db's live slots, and how many of them
+ * cache a view older than the current one. REQUIRES: no get in flight on db. */
+typedef struct view_cache_stats {
+  size_t bytes, live_slots, stale_views;
+} view_cache_stats;
+void db_view_cache_stats(shale_db *db, view_cache_stats *st);
 
 /* The write path (engine/write.c). rep is a batch rep whose sequence field the leader sets. */
 int db_write_rep(shale_db *db, buf *rep, unsigned flags);

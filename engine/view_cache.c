@@ -2,25 +2,199 @@
  * take a counted reference under view_mu. Gets go through a per-thread slot instead (as
  * RocksDB's thread-local SuperVersion): a thread takes its cached view out of its slot,
  * uses it if its number is still the current one, and puts it back; a publisher empties
- * every slot, so a stale view is released at once rather than when its thread reads again.
- * Correctness: a write acknowledged before a get starts was published after its view, so
- * the get's acquire load of view_number sees a newer number and refreshes. */
+ * every live slot, so a stale view is released at once rather than when its thread reads
+ * again. Slots are bounded per thread (TL_SLOTS) and per DB (DB_SLOTS), and an exiting
+ * thread returns its own, so neither many DBs nor many short-lived threads make it grow. */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "engine/db_impl.h"
 
+/* A slot's v: a cached view, NULL (empty; a publisher made it obsolete), or IN_USE while its
+ * thread reads with the view it took out. The two are distinct so that a publisher's
+ * emptying wins over a get in flight (RocksDB's kSVInUse / kSVObsolete). With NULL for both,
+ * a put that checked the number just before a publish changed it would refill the slot the
+ * publisher had just passed, and park a stale view (with its memtables and tables) until its
+ * thread read again. Now a view enters a slot only by a put that swaps it for IN_USE, so once
+ * a publish has walked the slots, each holds nothing or a view put back by a get that took
+ * the slot after the walk: that get found it empty and took the new view under view_mu (or
+ * found a view an earlier such get put back). */
+static char in_use_mark;
+#define IN_USE ((read_view *)&in_use_mark)
+
 struct view_slot {
-  _Atomic(read_view *) v; /* NULL while its thread uses it, or after a publisher emptied it */
-  view_slot *next;        /* guarded by view_mu */
+  _Alignas(64) _Atomic(read_view *) v; /* a line of its own: only its thread writes it often */
+  view_slot *prev, *next;              /* in the registry's live list; guarded by reg->mu */
 };
 
-#define TL_SLOTS 4 /* DB handles a thread can cache views for; more fall back to the lock */
+/* A DB's slots. Threads hold references to it, not to the DB, so a thread that exits or
+ * evicts after the DB closed finds `closed` set and touches nothing the DB owned. */
+struct view_reg {
+  pthread_mutex_t mu;
+  pthread_cond_t released; /* releasing dropped to 0 */
+  int refs;                /* the open DB's, plus one per slot a thread holds; guarded by mu */
+  int releasing;           /* threads dropping a slot's view outside mu; close waits for 0 */
+  bool closed;             /* slots are freed: threads only drop their references */
+  int live;                /* slots in the live list */
+  view_slot *head;         /* live slots; their memory is freed at close */
+};
 
-static _Thread_local struct {
-  uint64_t gen;
+#define TL_SLOTS 8   /* DB handles a thread caches views for; a thread cycling over more evicts */
+#define DB_SLOTS 256 /* threads a DB caches views for; more read through view_mu */
+
+typedef struct tl_entry {
+  view_reg *reg; /* referenced while set */
   view_slot *slot;
-} tl_slots[TL_SLOTS];
-static _Thread_local unsigned tl_victim; /* next entry to reuse when all are taken */
+} tl_entry;
+
+static _Thread_local struct tl_cache {
+  tl_entry e[TL_SLOTS];
+  unsigned victim; /* next entry to evict when all are taken */
+  int depth;       /* gets in flight on this thread: an entry in use must not be evicted */
+  bool keyed;      /* the exit destructor is armed */
+} tl;
+
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static bool exit_key_ok;
+static _Atomic size_t cache_bytes; /* slots and registries allocated, for tests */
+
+/* ---- registries and slots ---- */
+
+static view_reg *reg_new(void) {
+  view_reg *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->released, NULL);
+  r->refs = 1;
+  atomic_fetch_add(&cache_bytes, sizeof *r);
+  return r;
+}
+
+static void reg_free(view_reg *r) {
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->released);
+  free(r);
+  atomic_fetch_sub(&cache_bytes, sizeof *r);
+}
+
+static void slot_unlink(view_reg *r, view_slot *s) {
+  if (s->prev) s->prev->next = s->next;
+  if (s->next) s->next->prev = s->prev;
+  if (r->head == s) r->head = s->next;
+  r->live--;
+}
+
+static void slot_free(view_slot *s) {
+  free(s);
+  atomic_fetch_sub(&cache_bytes, sizeof *s);
+}
+
+/* A new live slot of r, or NULL when r has DB_SLOTS already (or on OOM). */
+static view_slot *slot_claim(view_reg *r) {
+  pthread_mutex_lock(&r->mu);
+  view_slot *s = r->live < DB_SLOTS ? aligned_alloc(_Alignof(view_slot), sizeof *s) : NULL;
+  if (s) {
+    atomic_init(&s->v, NULL);
+    s->prev = NULL;
+    s->next = r->head;
+    if (r->head) r->head->prev = s;
+    r->head = s;
+    r->live++;
+    r->refs++;
+    atomic_fetch_add(&cache_bytes, sizeof *s);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return s;
+}
+
+/* Returns a thread's slot and its reference to r. The view is dropped outside mu (dropping
+ * may reap a table, which must not nest in our lock), so close waits for it via releasing:
+ * the DB must outlive the drop. */
+static void slot_release(view_reg *r, view_slot *s) {
+  read_view *v = NULL;
+  pthread_mutex_lock(&r->mu);
+  if (!r->closed) {
+    v = atomic_exchange_explicit(&s->v, NULL, memory_order_acq_rel);
+    if (v == IN_USE) v = NULL; /* never, as a thread returns its slot between gets */
+    slot_unlink(r, s);
+    slot_free(s);
+    if (v) r->releasing++;
+  }
+  bool last = --r->refs == 0;
+  pthread_mutex_unlock(&r->mu);
+  if (v) {
+    read_view_unref(v);
+    pthread_mutex_lock(&r->mu);
+    if (--r->releasing == 0) pthread_cond_broadcast(&r->released);
+    pthread_mutex_unlock(&r->mu);
+  }
+  if (last) reg_free(r);
+}
+
+/* ---- the per-thread cache ---- */
+
+static void thread_exit(void *arg) {
+  struct tl_cache *c = arg;
+  for (int i = 0; i < TL_SLOTS; i++) {
+    if (c->e[i].reg) slot_release(c->e[i].reg, c->e[i].slot);
+    c->e[i].reg = NULL;
+  }
+  c->keyed = false; /* a later get on this thread (another destructor) arms it again */
+}
+
+static void make_exit_key(void) { exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0; }
+
+/* Arms the destructor that returns this thread's slots when it exits; false if it cannot,
+ * and then the thread must not cache (its slots would outlive it). */
+static bool arm_exit(void) {
+  if (tl.keyed) return true;
+  pthread_once(&exit_once, make_exit_key);
+  tl.keyed = exit_key_ok && pthread_setspecific(exit_key, &tl) == 0;
+  return tl.keyed;
+}
+
+/* A free entry, or one evicted; -1 if every entry may be in use by a get in flight. */
+static int tl_free_entry(void) {
+  for (int i = 0; i < TL_SLOTS; i++)
+    if (!tl.e[i].reg) return i;
+  if (tl.depth) return -1; /* a get in flight (a nested one, from a hook) holds one of them */
+  int i = (int)(tl.victim++ % TL_SLOTS);
+  slot_release(tl.e[i].reg, tl.e[i].slot);
+  tl.e[i].reg = NULL;
+  return i;
+}
+
+static view_reg *db_reg(shale_db *db) {
+  view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
+  if (r) return r;
+  view_reg *fresh = reg_new();
+  if (!fresh) return NULL;
+  if (atomic_compare_exchange_strong(&db->vr, &r, fresh)) return fresh;
+  reg_free(fresh); /* another thread installed one first: r is it */
+  return r;
+}
+
+/* This thread's slot for db, or NULL: read through view_mu. */
+static view_slot *thread_slot(shale_db *db) {
+  view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
+  if (r)
+    for (int i = 0; i < TL_SLOTS; i++)
+      if (tl.e[i].reg == r) return tl.e[i].slot;
+  if (!arm_exit() || !(r = db_reg(db))) return NULL;
+  view_slot *s = slot_claim(r);
+  if (!s) return NULL;
+  int i = tl_free_entry();
+  if (i < 0) {
+    slot_release(r, s);
+    return NULL;
+  }
+  tl.e[i] = (tl_entry){r, s};
+  return s;
+}
+
+/* ---- views ---- */
 
 read_view *db_view_acquire(shale_db *db) {
   pthread_mutex_lock(&db->view_mu);
@@ -30,44 +204,42 @@ read_view *db_view_acquire(shale_db *db) {
   return v;
 }
 
+/* Empties every live slot of r into out (at most DB_SLOTS); returns how many views. A get in
+ * flight finds its slot NULL at put and drops its view itself. */
+static int scrape(view_reg *r, read_view **out) {
+  int n = 0;
+  pthread_mutex_lock(&r->mu);
+  for (view_slot *s = r->head; s; s = s->next) {
+    read_view *v = atomic_exchange_explicit(&s->v, NULL, memory_order_acq_rel);
+    if (v && v != IN_USE) out[n++] = v;
+  }
+  pthread_mutex_unlock(&r->mu);
+  return n;
+}
+
 void db_view_publish(shale_db *db, read_view *v) {
   pthread_mutex_lock(&db->view_mu);
   read_view *old = db->view;
   db->view = v;
   atomic_store_explicit(&db->view_number, v->number, memory_order_release);
-  view_slot *s = db->slots;
   pthread_mutex_unlock(&db->view_mu);
-  /* slots are only ever added at the head and freed at close, so walking is safe */
-  for (; s; s = s->next) {
-    read_view *cached = atomic_exchange_explicit(&s->v, NULL, memory_order_acq_rel);
-    if (cached) read_view_unref(cached);
+  /* Every slot a get could have filled before the number changed is live now, and a slot
+   * claimed later starts empty: the walk costs the live readers, not every past one. */
+  view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
+  if (r) {
+    read_view *stale[DB_SLOTS];
+    int n = scrape(r, stale);
+    for (int i = 0; i < n; i++) read_view_unref(stale[i]);
   }
   if (old) read_view_unref(old);
-}
-
-static view_slot *thread_slot(shale_db *db) {
-  int free_i = -1;
-  for (int i = 0; i < TL_SLOTS; i++) {
-    if (tl_slots[i].gen == db->gen) return tl_slots[i].slot;
-    if (!tl_slots[i].gen && free_i < 0) free_i = i;
-  }
-  /* Reusing an entry only forgets it here: its slot stays with its handle until close. */
-  if (free_i < 0) free_i = (int)(tl_victim++ % TL_SLOTS);
-  view_slot *s = calloc(1, sizeof *s);
-  if (!s) return NULL;
-  pthread_mutex_lock(&db->view_mu);
-  s->next = db->slots;
-  db->slots = s;
-  pthread_mutex_unlock(&db->view_mu);
-  tl_slots[free_i].gen = db->gen;
-  tl_slots[free_i].slot = s;
-  return s;
 }
 
 read_view *db_view_get(shale_db *db, view_slot **slot) {
   view_slot *s = *slot = thread_slot(db);
   if (s) {
-    read_view *v = atomic_exchange_explicit(&s->v, NULL, memory_order_acq_rel);
+    tl.depth++;
+    read_view *v = atomic_exchange_explicit(&s->v, IN_USE, memory_order_acq_rel);
+    if (v == IN_USE) v = NULL; /* a get nested in ours (from a hook) on the same slot */
     if (v && v->number == atomic_load_explicit(&db->view_number, memory_order_acquire)) return v;
     if (v) read_view_unref(v);
   }
@@ -75,8 +247,11 @@ read_view *db_view_get(shale_db *db, view_slot **slot) {
 }
 
 void db_view_put(shale_db *db, view_slot *s, read_view *v) {
-  if (s && v->number == atomic_load_explicit(&db->view_number, memory_order_acquire)) {
-    read_view *expected = NULL;
+  (void)db;
+  if (s) {
+    tl.depth--;
+    read_view *expected = IN_USE;
+    /* Fails only if a publisher emptied the slot meanwhile: v may be stale, so drop it. */
     if (atomic_compare_exchange_strong_explicit(&s->v, &expected, v, memory_order_acq_rel,
                                                 memory_order_relaxed))
       return;
@@ -84,16 +259,39 @@ void db_view_put(shale_db *db, view_slot *s, read_view *v) {
   read_view_unref(v);
 }
 
-/* REQUIRES: no other thread uses the handle (close). Threads that cached a slot keep a
- * stale TLS entry naming this handle's gen, which no later handle shares. */
+/* REQUIRES: no other thread uses the handle (close). Threads that still hold slots keep
+ * their reference to the registry and find it closed when they exit or evict it. */
 void db_view_cache_free(shale_db *db) {
-  view_slot *s = db->slots;
-  db->slots = NULL;
+  view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
+  if (!r) return;
+  pthread_mutex_lock(&r->mu);
+  r->closed = true;
+  while (r->releasing) pthread_cond_wait(&r->released, &r->mu);
+  view_slot *s = r->head;
+  r->head = NULL;
+  r->live = 0;
+  bool last = --r->refs == 0;
+  pthread_mutex_unlock(&r->mu);
   while (s) {
     view_slot *next = s->next;
-    read_view *v = atomic_load(&s->v);
-    if (v) read_view_unref(v);
-    free(s);
+    read_view *v = atomic_load_explicit(&s->v, memory_order_acquire);
+    if (v) read_view_unref(v); /* never IN_USE: no get runs during close */
+    slot_free(s);
     s = next;
   }
+  if (last) reg_free(r);
+}
+
+void db_view_cache_stats(shale_db *db, view_cache_stats *st) {
+  *st = (view_cache_stats){.bytes = atomic_load(&cache_bytes)};
+  view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
+  if (!r) return;
+  uint64_t current = atomic_load_explicit(&db->view_number, memory_order_acquire);
+  pthread_mutex_lock(&r->mu);
+  st->live_slots = (size_t)r->live;
+  for (view_slot *s = r->head; s; s = s->next) {
+    read_view *v = atomic_load_explicit(&s->v, memory_order_acquire);
+    if (v && v != IN_USE && v->number != current) st->stale_views++;
+  }
+  pthread_mutex_unlock(&r->mu);
 }
