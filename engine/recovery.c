@@ -62,8 +62,16 @@ static int list_logs(shale_db *db, numbers *logs, char *errmsg) {
 
 typedef struct replay {
   shale_db *db;
-  uint64_t now_us;
+  uint64_t now_us; /* when the record being replayed was written */
 } replay;
+
+/* The time the deletes of the record just read get back. 0 from the reader (a version 1
+ * log whose birth time is unknown) becomes 1 us past the epoch: a tombstone time of 0 would
+ * count as none, and any later time could claim a delete persisted that is not. */
+static uint64_t record_time(const wal_reader *r) {
+  uint64_t t = wal_reader_record_time(r);
+  return t ? t : 1;
+}
 
 static int apply_record(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
                         const void *val, size_t vlen) {
@@ -95,10 +103,11 @@ static int replay_log(shale_db *db, uint64_t number, char *errmsg) {
   int tolerant = db->opt.wal_recovery_mode == SHALE_WAL_RECOVER_TOLERANT;
   int rc = wal_reader_open(path, tolerant, &r, errmsg);
   if (rc) return rc;
-  replay rp = {db, clock_wall_us()};
+  replay rp = {db, 0};
   const uint8_t *rec;
   size_t len;
   while ((rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
+    rp.now_us = record_time(r);
     if (len < BATCH_HEADER) {
       rc = err_corrupt(errmsg, "%s: record of %zu bytes is not a batch", path, len);
       break;

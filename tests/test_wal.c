@@ -113,7 +113,8 @@ static void test_round_trip(void **state) {
   lens[n++] = 0;
   lens[n++] = 1;
   lens[n++] = 100;
-  for (size_t s = 32761; s <= 32775; s++) lens[n++] = s;
+  /* stored sizes (with the time stamp) around one block's payload room */
+  for (size_t s = 32761; s <= 32775; s++) lens[n++] = s - WAL_RECORD_TIME_SIZE;
   lens[n++] = 100000;
   lens[n++] = 0;
   lens[n++] = 3 * WAL_BLOCK_SIZE; /* FIRST, MIDDLE, MIDDLE, LAST */
@@ -145,7 +146,8 @@ static void test_round_trip(void **state) {
 static void test_trailers(void **state) {
   char *path = tu_path(*state, "t.log");
   for (size_t pad = 0; pad < 8; pad++) {
-    size_t lens[3] = {WAL_BLOCK_SIZE - 27 - 2 * WAL_HEADER_SIZE - pad, 10, 40000};
+    size_t lens[3] = {WAL_BLOCK_SIZE - 27 - 2 * WAL_HEADER_SIZE - WAL_RECORD_TIME_SIZE - pad, 10,
+                      40000};
     logspec spec;
     write_log(path, 1, lens, 3, &spec);
     int rc;
@@ -372,7 +374,7 @@ static void test_header_checks(void **state) {
   for (int tolerant = 0; tolerant < 2; tolerant++) {
     write_log(path, 1, lens, 1, &spec);
     uint8_t v[4];
-    put_fixed32(v, 2);
+    put_fixed32(v, WAL_FORMAT_VERSION + 1);
     patch_header(path, 8, v, 4);
     assert_int_equal(wal_reader_open(path, tolerant, &r, err), SHALE_CORRUPTION);
     assert_null(r);

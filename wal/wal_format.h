@@ -24,7 +24,13 @@ enum wal_frag_type {
 /* File header record payload: magic (8) | format version (4, LE) | log number (8, LE). */
 #define WAL_MAGIC "SHALELOG"
 #define WAL_MAGIC_SIZE 8
-#define WAL_FORMAT_VERSION 1
 #define WAL_FILEHDR_PAYLOAD 20
+/* Version written. 2: every record starts with the time it was added. Version 1 (records
+ * without a time) is still read: a WAL of an older build must replay after an upgrade. */
+#define WAL_FORMAT_VERSION 2
+#define WAL_FORMAT_VERSION_MIN 1
+/* Version 2 record prefix: wall-clock microseconds since the epoch (u64, LE), so deletes
+ * replayed from the WAL keep the age they had, not the time of the reopen. */
+#define WAL_RECORD_TIME_SIZE 8
 
 #endif /* SHALE_WAL_WAL_FORMAT_H */

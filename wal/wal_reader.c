@@ -7,11 +7,13 @@
 /* Compared by address: paranoid readers treat exactly this damage as corruption. */
 static const char WHY_CHECKSUM[] = "fragment checksum mismatch";
 
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "io/io.h"
 #include "util/buf.h"
@@ -29,7 +31,7 @@ typedef struct blk {
   uint8_t *data;
 } blk;
 
-enum { F_OK, F_EOF, F_BAD };
+enum { FRAG_OK, FRAG_EOF, FRAG_BAD };
 
 typedef struct frag {
   int status;
@@ -37,7 +39,7 @@ typedef struct frag {
   const uint8_t *payload; /* into the blk it was read through */
   size_t len;
   uint64_t next;   /* offset just after the fragment */
-  const char *why; /* F_BAD: what is wrong (static string: probes parse at every byte) */
+  const char *why; /* FRAG_BAD: what is wrong (static string: probes parse at every byte) */
 } frag;
 
 struct wal_reader {
@@ -48,8 +50,11 @@ struct wal_reader {
   uint64_t pos;       /* offset of the next fragment to read */
   uint64_t last_good; /* end of the last intact record (or of the header) */
   uint64_t log_number;
-  int done; /* reading ended: next returns 0 */
-  int err;  /* sticky error */
+  uint32_t version;    /* from the file header */
+  uint64_t time_us;    /* of the last record returned */
+  uint64_t v1_time_us; /* what a version 1 record reports: see old_log_time */
+  int done;            /* reading ended: next returns 0 */
+  int err;             /* sticky error */
   blk main, probe, follow;
   buf rec; /* reassembly space for multi-fragment records */
   int dropped;
@@ -82,14 +87,14 @@ static int load(wal_reader *r, blk *b, uint64_t idx, char *errmsg) {
 static int frag_at(wal_reader *r, blk *b, uint64_t off, frag *f, char *errmsg) {
   memset(f, 0, sizeof *f);
   if (off >= r->size) {
-    f->status = F_EOF;
+    f->status = FRAG_EOF;
     return SHALE_OK;
   }
   int rc = load(r, b, off / WAL_BLOCK_SIZE, errmsg);
   if (rc) return rc;
   size_t in = (size_t)(off % WAL_BLOCK_SIZE);
   const uint8_t *h = b->data + in;
-  f->status = F_BAD;
+  f->status = FRAG_BAD;
   if (b->n - in < WAL_HEADER_SIZE) {
     f->why = "fragment header cut by end of file";
     return SHALE_OK;
@@ -110,7 +115,7 @@ static int frag_at(wal_reader *r, blk *b, uint64_t off, frag *f, char *errmsg) {
   } else if (checksum32(h + 4, 3 + len) != get_fixed32(h)) {
     f->why = WHY_CHECKSUM;
   } else {
-    f->status = F_OK;
+    f->status = FRAG_OK;
     f->type = type;
     f->payload = h + WAL_HEADER_SIZE;
     f->len = len;
@@ -125,10 +130,10 @@ static int record_at(wal_reader *r, uint64_t off, char *errmsg) {
   frag f;
   int rc = frag_at(r, &r->probe, off, &f, errmsg);
   if (rc) return rc;
-  if (f.status != F_OK || (f.type != WAL_FULL && f.type != WAL_FIRST)) return 0;
+  if (f.status != FRAG_OK || (f.type != WAL_FULL && f.type != WAL_FIRST)) return 0;
   while (f.type != WAL_FULL && f.type != WAL_LAST) {
     if ((rc = frag_at(r, &r->follow, skip_trailer(f.next), &f, errmsg))) return rc;
-    if (f.status != F_OK || (f.type != WAL_MIDDLE && f.type != WAL_LAST)) return 0;
+    if (f.status != FRAG_OK || (f.type != WAL_MIDDLE && f.type != WAL_LAST)) return 0;
   }
   return 1;
 }
@@ -187,8 +192,8 @@ static int probe(wal_reader *r, uint64_t from, int scan, uint64_t *at, char *err
     }
     frag f;
     if ((rc = frag_at(r, &r->probe, p, &f, errmsg))) return rc;
-    if (f.status == F_EOF) break;
-    if (f.status == F_BAD) {
+    if (f.status == FRAG_EOF) break;
+    if (f.status == FRAG_BAD) {
       scan = 1;
       p++;
       continue;
@@ -227,6 +232,41 @@ static int stop(wal_reader *r, uint64_t bad_off, int scan, const char *why, char
   return r->err = err_corrupt(errmsg, "%s", r->dropped_msg);
 }
 
+/* Version 1 records carry no time. The file's birth time is before any record was added to
+ * it, so it never makes a delete look younger than it is. mtime and ctime are not bounds:
+ * they move with every append. Where the file system does not report a birth time, 0
+ * ("unknown"). A log copied elsewhere has the copy's birth time; such a log is replayed
+ * once, by the first open of a newer build, whose recovered memtable is flushed at once. */
+static uint64_t old_log_time(const char *path) {
+  struct statx st;
+  if (statx(AT_FDCWD, path, 0, STATX_BTIME, &st) != 0 || !(st.stx_mask & STATX_BTIME) ||
+      st.stx_btime.tv_sec < 0)
+    return 0;
+  return (uint64_t)st.stx_btime.tv_sec * 1000000u + st.stx_btime.tv_nsec / 1000u;
+}
+
+/* Hands a reassembled record to the caller, after its time stamp (version 2 on). */
+static int deliver(wal_reader *r, const uint8_t *p, size_t n, const uint8_t **rec, size_t *len,
+                   char *errmsg) {
+  if (r->version >= 2 && n < WAL_RECORD_TIME_SIZE) { /* a writer bug, not a crash */
+    r->done = 1;
+    return r->err = err_corrupt(errmsg,
+                                "file %s offset %llu: intact record of %zu bytes has no time "
+                                "stamp",
+                                r->path, (unsigned long long)r->last_good, n);
+  }
+  r->last_good = r->pos;
+  r->time_us = r->v1_time_us;
+  if (r->version >= 2) {
+    r->time_us = get_fixed64(p);
+    p += WAL_RECORD_TIME_SIZE;
+    n -= WAL_RECORD_TIME_SIZE;
+  }
+  *rec = p;
+  *len = n;
+  return 1;
+}
+
 static int check_header(wal_reader *r, const frag *f, char *errmsg) {
   const uint8_t *p = f->payload;
   if (f->type != WAL_FILEHDR)
@@ -240,12 +280,14 @@ static int check_header(wal_reader *r, const frag *f, char *errmsg) {
                        "file %s offset 0: log format version %u is newer than this build "
                        "supports (%u); open it with a newer shale",
                        r->path, v, WAL_FORMAT_VERSION);
-  if (v != WAL_FORMAT_VERSION)
+  if (v < WAL_FORMAT_VERSION_MIN)
     return err_corrupt(errmsg, "file %s offset 0: unknown log format version %u", r->path, v);
   if (f->len != WAL_FILEHDR_PAYLOAD)
     return err_corrupt(errmsg, "file %s offset 0: file header has %zu bytes, expected %d", r->path,
                        f->len, WAL_FILEHDR_PAYLOAD);
   r->log_number = get_fixed64(p + 12);
+  r->version = v;
+  if (v == 1) r->v1_time_us = old_log_time(r->path);
   r->pos = r->last_good = f->next;
   return SHALE_OK;
 }
@@ -272,7 +314,7 @@ int wal_reader_open(const char *path, int tolerant, wal_reader **out, char *errm
   }
   frag f;
   if ((rc = frag_at(r, &r->main, 0, &f, errmsg))) goto fail;
-  if (f.status == F_BAD) {
+  if (f.status == FRAG_BAD) {
     /* Cut short or never written (zeros): torn, an empty log unless records follow. Any
      * other damage means this is not, or no longer, a log we can trust. */
     static const uint8_t zero[WAL_HEADER_SIZE + WAL_FILEHDR_PAYLOAD];
@@ -306,14 +348,14 @@ int wal_reader_next(wal_reader *r, const uint8_t **rec, size_t *len, char *errms
     frag f;
     int rc = frag_at(r, &r->main, off, &f, errmsg);
     if (rc) return r->err = rc;
-    if (f.status == F_EOF) {
+    if (f.status == FRAG_EOF) {
       if (!in_rec) {
         r->done = 1;
         return 0;
       }
       return stop(r, off, 0, "record has no last fragment before the end of file", errmsg);
     }
-    if (f.status == F_BAD) {
+    if (f.status == FRAG_BAD) {
       char why[128];
       snprintf(why, sizeof why, "%s (length field %zu, type %u)", f.why, f.len, f.type);
       if (r->tolerant == WAL_READ_PARANOID && f.why == WHY_CHECKSUM) {
@@ -331,27 +373,21 @@ int wal_reader_next(wal_reader *r, const uint8_t **rec, size_t *len, char *errms
       return stop(r, off, 0, why, errmsg);
     }
     r->pos = f.next;
-    if (f.type == WAL_FULL) {
-      r->last_good = r->pos;
-      *rec = f.payload;
-      *len = f.len;
-      return 1;
-    }
+    if (f.type == WAL_FULL) return deliver(r, f.payload, f.len, rec, len, errmsg);
     in_rec = 1;
     buf_append(&r->rec, f.payload, f.len);
     if (f.type == WAL_LAST) {
       if (!buf_ok(&r->rec))
         return r->err =
                    err_set(errmsg, SHALE_NOMEM, "read %s: out of memory for a record", r->path);
-      r->last_good = r->pos;
-      *rec = r->rec.data;
-      *len = r->rec.len;
-      return 1;
+      return deliver(r, r->rec.data, r->rec.len, rec, len, errmsg);
     }
   }
 }
 
 uint64_t wal_reader_log_number(const wal_reader *r) { return r->log_number; }
+
+uint64_t wal_reader_record_time(const wal_reader *r) { return r->time_us; }
 
 uint64_t wal_reader_last_good_offset(const wal_reader *r) { return r->last_good; }
 

@@ -40,6 +40,12 @@ int wal_reader_open(const char *path, int tolerant, wal_reader **r, char *errmsg
  * error every later call returns the same code. */
 int wal_reader_next(wal_reader *r, const uint8_t **rec, size_t *len, char *errmsg);
 
+/* Wall-clock microseconds at which the record last returned by wal_reader_next was added
+ * (wal_writer_add). A version 1 file stores none: every record of it reports the file's
+ * birth time, which is no later than any of them, or 0 ("unknown, maybe any age") where
+ * the file system does not give one. */
+uint64_t wal_reader_record_time(const wal_reader *r);
+
 /* Log number from the file header; 0 when the file has no intact header (empty or torn). */
 uint64_t wal_reader_log_number(const wal_reader *r);
 

@@ -1,5 +1,6 @@
 /* wal_writer.c — fragments records into blocks and appends each record with one write(2)
- * through io_log. See doc/format-wal.md for the layout. */
+ * through io_log, each record stamped with the wall-clock time it was added. See
+ * doc/format-wal.md for the layout. */
 #include "wal/wal_writer.h"
 
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include "io/io.h"
 #include "util/buf.h"
 #include "util/checksum.h"
+#include "util/clock.h"
 #include "util/coding.h"
 #include "util/error.h"
 #include "wal/wal_format.h"
@@ -21,21 +23,39 @@ struct wal_writer {
   buf scratch;      /* the encoded record, built whole so it goes out in one write */
 };
 
-/* Appends one fragment (header + payload) to b. The checksum covers length, type and
- * payload, which lie contiguous in b once written, so it is computed in place. */
-static void put_fragment(buf *b, unsigned type, const uint8_t *p, size_t n) {
+/* A record's bytes in up to two pieces (the time stamp, then the caller's data), which the
+ * fragments cut as one string: no copy of the data to put the stamp in front of it. */
+typedef struct pieces {
+  const uint8_t *p[2];
+  size_t n[2];
+} pieces;
+
+/* Appends the next n bytes of s to b. */
+static void take(buf *b, pieces *s, size_t n) {
+  for (int i = 0; i < 2 && n > 0; i++) {
+    size_t k = s->n[i] < n ? s->n[i] : n;
+    if (k) buf_append(b, s->p[i], k);
+    s->p[i] += k;
+    s->n[i] -= k;
+    n -= k;
+  }
+}
+
+/* Appends one fragment (header + n payload bytes from s) to b. The checksum covers length,
+ * type and payload, which lie contiguous in b once written, so it is computed in place. */
+static void put_fragment(buf *b, unsigned type, pieces *s, size_t n) {
   uint8_t h[WAL_HEADER_SIZE] = {0, 0, 0, 0, (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)type};
   size_t at = b->len;
   buf_append(b, h, sizeof h);
-  buf_append(b, p, n);
+  take(b, s, n);
   if (buf_ok(b)) put_fixed32(b->data + at, checksum32(b->data + at + 4, 3 + n));
 }
 
 /* Encodes a record of the given single-fragment type (FULL/FILEHDR) or fragmented record
  * into w->scratch, starting at w->block_off; returns the new block offset. */
-static size_t encode(wal_writer *w, int filehdr, const uint8_t *p, size_t len) {
+static size_t encode(wal_writer *w, int filehdr, pieces *s) {
   static const uint8_t zeros[WAL_HEADER_SIZE];
-  size_t off = w->block_off;
+  size_t off = w->block_off, len = s->n[0] + s->n[1];
   int begin = 1;
   buf_clear(&w->scratch);
   do {
@@ -51,8 +71,7 @@ static size_t encode(wal_writer *w, int filehdr, const uint8_t *p, size_t len) {
                     : begin      ? WAL_FIRST
                     : end        ? WAL_LAST
                                  : WAL_MIDDLE;
-    put_fragment(&w->scratch, type, p, n);
-    p += n;
+    put_fragment(&w->scratch, type, s, n);
     len -= n;
     off += WAL_HEADER_SIZE + n;
     begin = 0;
@@ -60,8 +79,9 @@ static size_t encode(wal_writer *w, int filehdr, const uint8_t *p, size_t len) {
   return off;
 }
 
-static int add(wal_writer *w, int filehdr, const void *data, size_t len, char *errmsg) {
-  size_t off = encode(w, filehdr, data, len);
+static int add(wal_writer *w, int filehdr, pieces *s, char *errmsg) {
+  size_t len = s->n[0] + s->n[1];
+  size_t off = encode(w, filehdr, s);
   int rc;
   if (!buf_ok(&w->scratch))
     rc = err_set(errmsg, SHALE_NOMEM, "wal: out of memory encoding a %zu-byte record", len);
@@ -83,7 +103,8 @@ static int open_log(const char *path, uint64_t log_number, int mapped, wal_write
   memcpy(h, WAL_MAGIC, WAL_MAGIC_SIZE);
   put_fixed32(h + 8, WAL_FORMAT_VERSION);
   put_fixed64(h + 12, log_number);
-  if ((rc = add(w, 1, h, sizeof h, errmsg))) goto fail;
+  pieces hdr = {{h, NULL}, {sizeof h, 0}};
+  if ((rc = add(w, 1, &hdr, errmsg))) goto fail;
   *out = w;
   return SHALE_OK;
 fail:
@@ -101,9 +122,18 @@ int wal_writer_open_mapped(const char *path, uint64_t log_number, wal_writer **o
   return open_log(path, log_number, 1, out, errmsg);
 }
 
-int wal_writer_add(wal_writer *w, const void *data, size_t len, char *errmsg) {
+int wal_writer_add_at(wal_writer *w, uint64_t time_us, const void *data, size_t len, char *errmsg) {
   if (!data && len) return err_set(errmsg, SHALE_INVALID, "wal add: NULL data");
-  return add(w, 0, data, len, errmsg);
+  uint8_t stamp[WAL_RECORD_TIME_SIZE];
+  put_fixed64(stamp, time_us);
+  pieces rec = {{stamp, data}, {sizeof stamp, len}};
+  return add(w, 0, &rec, errmsg);
+}
+
+int wal_writer_add(wal_writer *w, const void *data, size_t len, char *errmsg) {
+  /* Taken before the caller inserts into its memtable, which takes its own time after:
+   * a replayed delete is never younger than it was before the restart. */
+  return wal_writer_add_at(w, clock_wall_us(), data, len, errmsg);
 }
 
 int wal_writer_sync(wal_writer *w, char *errmsg) { return io_log_sync(w->log, errmsg); }

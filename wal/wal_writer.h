@@ -20,10 +20,14 @@ int wal_writer_open(const char *path, uint64_t log_number, wal_writer **w, char 
 int wal_writer_open_mapped(const char *path, uint64_t log_number, wal_writer **w, char *errmsg);
 
 /* Appends one record of len bytes (0 allowed) with ONE write(2) (or one copy into the
- * mapping); data is not retained.
+ * mapping); data is not retained. The record carries the wall-clock time of the call
+ * (clock_wall_us), which the reader gives back with it (wal_reader_record_time).
  * After a failed add the writer refuses every later add and sync (the file may end in a torn
  * record, which recovery drops; appending after it would make it mid-file corruption). */
 int wal_writer_add(wal_writer *w, const void *data, size_t len, char *errmsg);
+/* As wal_writer_add, with the record's time given: reproducible files for tests and the
+ * worked example in doc/format-wal.md. */
+int wal_writer_add_at(wal_writer *w, uint64_t time_us, const void *data, size_t len, char *errmsg);
 
 /* fdatasync: every record added before the call is durable when it returns SHALE_OK. */
 int wal_writer_sync(wal_writer *w, char *errmsg);
