@@ -1,6 +1,7 @@
 /* background.c — the background threads (max_background_jobs of them) that flush sealed
- * memtables, the publication of new versions, and shale_flush. One flush runs at a time so
- * flushes install oldest first. */
+ * memtables, run compactions and seal the memtable early for a delete deadline or a
+ * compaction suggestion, the publication of new versions, and shale_flush. One flush runs
+ * at a time so flushes install oldest first. */
 #include <stdlib.h>
 #include <time.h>
 
@@ -65,6 +66,9 @@ int db_publish_version(shale_db *db, int drop_oldest_imm) {
   return SHALE_OK;
 }
 
+/* How long the background waits after a seal failed before it tries again. */
+#define SEAL_RETRY_US 1000000
+
 static int flush_wanted(shale_db *db) {
   return !db->flush_running && !db->bg_error && db->view->imm_count > 0;
 }
@@ -79,19 +83,21 @@ static int deadline_seal_wanted(shale_db *db) {
   return st.oldest_tomb_us && st.oldest_tomb_us + share < clock_wall_us();
 }
 
-static void wait_for_work(shale_db *db) {
-  if (db->opt.delete_persist_seconds <= 0) {
+/* Sleeps until woken, or until the wall-clock time wake_us (0: none) when a suggestion
+ * waits for deletes to pause. */
+static void wait_for_work(shale_db *db, uint64_t wake_us) {
+  if (db->opt.delete_persist_seconds > 0) {
+    /* deadlines pass without any write to wake us: look again at a fraction of D */
+    double step = db->opt.delete_persist_seconds / (2.0 * DEADLINE_SLACK);
+    if (step > 1.0) step = 1.0;
+    uint64_t look = clock_wall_us() + (uint64_t)(step * 1e6);
+    if (!wake_us || look < wake_us) wake_us = look;
+  }
+  if (!wake_us) {
     pthread_cond_wait(&db->bg_cv, &db->mu);
     return;
   }
-  /* deadlines pass without any write to wake us: look again at a fraction of D */
-  double step = db->opt.delete_persist_seconds / (2.0 * DEADLINE_SLACK);
-  if (step > 1.0) step = 1.0;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)(step * 1e9);
-  ts.tv_sec += (time_t)(ns / 1000000000u);
-  ts.tv_nsec = (long)(ns % 1000000000u);
+  struct timespec ts = {(time_t)(wake_us / 1000000u), (long)(wake_us % 1000000u) * 1000};
   pthread_cond_timedwait(&db->bg_cv, &db->mu, &ts);
 }
 
@@ -106,18 +112,22 @@ static void *bg_main(void *arg) {
       continue;
     }
     if (!db->shutting_down && !db->manual_compaction && compaction_pick(db, &c)) {
-      compaction_run(db, &c, errmsg);
+      if (compaction_run(db, &c, errmsg) == SHALE_OK) compaction_carry_marks(db, &c);
       compaction_free(&c);
       continue;
     }
-    if (deadline_seal_wanted(db)) {
+    uint64_t wake_us = 0;
+    if (deadline_seal_wanted(db) || compaction_hint_seal_wanted(db, &wake_us)) {
       pthread_mutex_unlock(&db->mu);
-      db_write_seal(db);
+      int rc = db_write_seal(db);
       pthread_mutex_lock(&db->mu);
-      continue;
+      if (rc == SHALE_OK) continue;
+      /* A seal that failed (no room for the next WAL) leaves the reason to seal in place:
+       * look again later, not at once. */
+      wake_us = clock_wall_us() + SEAL_RETRY_US;
     }
     if (db->shutting_down) break;
-    wait_for_work(db);
+    wait_for_work(db, wake_us);
   }
   pthread_mutex_unlock(&db->mu);
   return NULL;

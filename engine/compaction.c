@@ -1,8 +1,9 @@
-/* compaction.c — leveled compaction that is delete-aware. Picking: L0 by file count, deeper
- * levels by size against their target, then files dense with tombstones, then files whose
- * oldest tombstone nears the persistence deadline. Merging drops a version when a newer one
- * is visible to every snapshot, a tombstone when additionally no deeper level can hold its
- * key, and anything a range tombstone visible to every snapshot covers. */
+/* compaction.c — leveled compaction that is delete-aware. Picking: files whose oldest
+ * tombstone nears the persistence deadline, L0 by file count, the deletes over ranges that
+ * iterators found dead (suggestions), deeper levels by size against their target, then files
+ * dense with tombstones. Merging drops a version when a newer one is visible to every
+ * snapshot, a tombstone when additionally no deeper level can hold its key, and anything a
+ * range tombstone visible to every snapshot covers. */
 #include "engine/compaction.h"
 
 #include <stdlib.h>
@@ -117,12 +118,31 @@ static uint64_t estimate_freed(const version *v, int level, const file_meta *f) 
   return point + (f->range_tombstones ? inside : 0);
 }
 
+/* Compacts pick, a file at level holding deletes that can make progress, one level down
+ * with what it overlaps there, or in place at the bottom, where its tombstones are dropped.
+ * Returns 1, or SHALE_NOMEM. */
+static int push_deletes_down(shale_db *db, compaction *c, int level, file_meta *pick,
+                             compaction_reason reason) {
+  version *v = db->vset.current;
+  int bottom = last_nonempty_level(v);
+  c->level = level;
+  c->out_level = level < bottom ? level + 1 : (level == 0 ? 1 : level);
+  c->reason = reason;
+  if (level == 0) { /* L0 files overlap: all of them go together */
+    for (int j = 0; j < v->nfiles[0]; j++)
+      if (add_input(c, 0, v->files[0][j])) return SHALE_NOMEM;
+  } else if (add_input(c, 0, pick)) {
+    return SHALE_NOMEM;
+  }
+  return add_overlaps(db, c) ? SHALE_NOMEM : 1;
+}
+
 /* Deadline picks take the most overdue file first; otherwise the first dense one. */
 static int pick_delete_file(shale_db *db, compaction *c, uint64_t snap, int due_only) {
   version *v = db->vset.current;
   uint64_t deadline_us = (uint64_t)(db->opt.delete_persist_seconds * 1e6 / DEADLINE_SLACK);
   uint64_t now = clock_wall_us();
-  int bottom = last_nonempty_level(v), level = -1;
+  int level = -1;
   file_meta *pick = NULL;
   for (int l = 0; l < NUM_LEVELS; l++)
     for (int i = 0; i < v->nfiles[l]; i++) {
@@ -140,16 +160,7 @@ static int pick_delete_file(shale_db *db, compaction *c, uint64_t snap, int due_
         pick = f, level = l;
     }
   if (!pick) return 0;
-  c->level = level;
-  c->out_level = level < bottom ? level + 1 : (level == 0 ? 1 : level);
-  c->reason = due_only ? CR_DELETE_DEADLINE : CR_TOMBSTONE_DENSE;
-  if (level == 0) { /* L0 files overlap: all of them go together */
-    for (int j = 0; j < v->nfiles[0]; j++)
-      if (add_input(c, 0, v->files[0][j])) return SHALE_NOMEM;
-  } else if (add_input(c, 0, pick)) {
-    return SHALE_NOMEM;
-  }
-  return add_overlaps(db, c) ? SHALE_NOMEM : 1;
+  return push_deletes_down(db, c, level, pick, due_only ? CR_DELETE_DEADLINE : CR_TOMBSTONE_DENSE);
 }
 
 /* The densest file in tombstones when dense enough, else the next in key order after the
@@ -168,7 +179,8 @@ static file_meta *pick_in_level(shale_db *db, version *v, int level) {
   return next ? next : v->files[level][0];
 }
 
-static int pick_by_size(shale_db *db, compaction *c) {
+/* The level whose size score is highest and at least 1, or -1; its score in *score. */
+static int best_size_level(shale_db *db, double *score) {
   version *v = db->vset.current;
   double best = 1.0;
   int level = -1;
@@ -178,6 +190,12 @@ static int pick_by_size(shale_db *db, compaction *c) {
     double s = (double)version_level_bytes(v, l) / (double)level_target_bytes(db, l);
     if (s > best) best = s, level = l;
   }
+  *score = best;
+  return level;
+}
+
+static int pick_by_size(shale_db *db, compaction *c, int level) {
+  version *v = db->vset.current;
   if (level < 0) return 0;
   c->level = level;
   c->out_level = level + 1;
@@ -194,6 +212,135 @@ static int pick_by_size(shale_db *db, compaction *c) {
   return add_overlaps(db, c) ? SHALE_NOMEM : 1;
 }
 
+/* ---- suggestions: ranges iterators found dead ---- */
+
+/* A level this many times over its target is compacted before suggestions are. */
+#define SIZE_URGENT_SCORE 2.0
+
+static int overlaps_span(const file_meta *f, span_bound lo, span_bound hi) {
+  size_t sl, ll;
+  const uint8_t *s = ukey_of(&f->smallest, &sl), *l = ukey_of(&f->largest, &ll);
+  return span_bound_cmp_key(hi, 0, s, sl) > 0 && span_bound_cmp_key(lo, 1, l, ll) <= 0;
+}
+
+static int files_overlap(const file_meta *a, const file_meta *b) {
+  size_t sl, ll;
+  const uint8_t *s = ukey_of(&b->smallest, &sl), *l = ukey_of(&b->largest, &ll);
+  return overlaps(a, s, sl, l, ll);
+}
+
+/* Marks the files of v overlapping [lo, hi); returns how many were not marked before. */
+static int mark_overlapping(version *v, span_bound lo, span_bound hi) {
+  int marked = 0;
+  for (int l = 0; l < NUM_LEVELS; l++)
+    for (int i = 0; i < v->nfiles[l]; i++) {
+      file_meta *f = v->files[l][i];
+      if (f->dead_hint || !overlaps_span(f, lo, hi)) continue;
+      f->dead_hint = 1;
+      marked++;
+    }
+  return marked;
+}
+
+void compaction_suggest_range(shale_db *db, span_bound lo, span_bound hi, uint64_t weight,
+                              uint64_t fresh) {
+  if (fresh > weight) fresh = weight;
+  if ((weight - fresh) / SUGGEST_HIDDEN_KEYS == weight / SUGGEST_HIDDEN_KEYS) return;
+  pthread_mutex_lock(&db->mu);
+  /* Only new marks wake the threads: as a queue's head moves on, its suggestions mark the
+   * same files again, and the picker has already looked at those. */
+  if (!db->shutting_down && !db->bg_error && mark_overlapping(db->vset.current, lo, hi))
+    pthread_cond_broadcast(&db->bg_cv);
+  pthread_mutex_unlock(&db->mu);
+}
+
+void compaction_carry_marks(shale_db *db, const compaction *c) {
+  version *v = db->vset.current;
+  for (int w = 0; w < 2; w++)
+    for (int i = 0; i < c->n[w]; i++) {
+      const file_meta *g = c->in[w][i];
+      if (!g->dead_hint) continue;
+      for (int j = 0; j < v->nfiles[c->out_level]; j++) {
+        file_meta *f = v->files[c->out_level][j];
+        if (files_overlap(f, g)) f->dead_hint = 1;
+      }
+    }
+}
+
+static int movable_count(uint64_t point, uint64_t range, uint64_t max_tomb_seq, uint64_t snap) {
+  return (point >= HINT_MIN_TOMBSTONES || range > 0) && max_tomb_seq <= snap;
+}
+
+/* Does f hold enough deletes, all below every snapshot, to be worth carrying down? */
+static int carries_deletes(const file_meta *f, uint64_t snap) {
+  return movable_count(f->point_tombstones, f->range_tombstones, f->max_tomb_seq, snap);
+}
+
+/* Would sealing the mutable memtable give compaction deletes to carry? REQUIRES: mu held. */
+static int mem_carries_deletes(shale_db *db, uint64_t snap, memtable_stats *st) {
+  memtable_get_stats(db->mem, st);
+  return movable_count(st->tombstones, st->range_tombstones, st->max_tomb_seq, snap);
+}
+
+/* The shallowest file at or above g's level that overlaps g and carries deletes: compacting
+ * it takes the deletes over g's range one level further down. NULL when there is none. */
+static file_meta *find_carrier(const version *v, int level, const file_meta *g, uint64_t snap,
+                               int *at) {
+  for (int l = 0; l <= level; l++)
+    for (int i = 0; i < v->nfiles[l]; i++) {
+      file_meta *f = v->files[l][i];
+      if (carries_deletes(f, snap) && files_overlap(f, g)) {
+        *at = l;
+        return f;
+      }
+    }
+  return NULL;
+}
+
+/* Over the files suggestions marked, shallowest first, the deletes go down a level per pick
+ * and are dropped, with what they hide, at the bottom (or where nothing lies below them);
+ * the marks at every level keep the chain going until they reach it. A mark is cleared once
+ * nothing can carry deletes over it, neither a table nor a memtable about to become one: a
+ * snapshot pins them, or they were too few. So a mark never makes the picker spin. */
+static int pick_suggested(shale_db *db, compaction *c, uint64_t snap) {
+  version *v = db->vset.current;
+  memtable_stats st;
+  int waiting = db->view->imm_count > 0 || mem_carries_deletes(db, snap, &st);
+  for (int l = 0; l < NUM_LEVELS; l++)
+    for (int i = 0; i < v->nfiles[l]; i++) {
+      file_meta *g = v->files[l][i];
+      if (!g->dead_hint) continue;
+      int at;
+      file_meta *f = find_carrier(v, l, g, snap, &at);
+      if (f) return push_deletes_down(db, c, at, f, CR_SUGGESTED);
+      if (!waiting) g->dead_hint = 0;
+    }
+  return 0;
+}
+
+static int any_marked(const version *v) {
+  for (int l = 0; l < NUM_LEVELS; l++)
+    for (int i = 0; i < v->nfiles[l]; i++)
+      if (v->files[l][i]->dead_hint) return 1;
+  return 0;
+}
+
+/* Marks the picker kept with no table to carry their deletes wait for the memtables. A
+ * sealed one is flushed anyway; the mutable one is sealed once deletes pause (RocksDB's
+ * memtable_op_scan_flush_trigger flushes a memtable its iterators find full of hidden
+ * entries), or a drained queue would keep its last memtable's worth of values on disk until
+ * some later write filled it. */
+int compaction_hint_seal_wanted(shale_db *db, uint64_t *wake_us) {
+  if (db->bg_error || db->shutting_down || db->view->imm_count > 0) return 0;
+  if (!any_marked(db->vset.current)) return 0;
+  memtable_stats st;
+  if (!mem_carries_deletes(db, db_oldest_snapshot(db), &st)) return 0;
+  uint64_t due = st.newest_tomb_us + HINT_QUIET_US;
+  if (due <= clock_wall_us()) return 1;
+  *wake_us = due;
+  return 0;
+}
+
 int compaction_pick(shale_db *db, compaction *c) {
   memset(c, 0, sizeof *c);
   if (db->compaction_running || db->bg_error) return 0;
@@ -201,7 +348,17 @@ int compaction_pick(shale_db *db, compaction *c) {
   /* A delete past its share of the deadline goes first: under steady writes the size
    * scores never fall below 1, and the deadline must hold anyway. */
   int rc = pick_delete_file(db, c, c->smallest_snapshot, 1);
-  if (rc == 0) rc = pick_by_size(db, c);
+  double score;
+  int level = best_size_level(db, &score);
+  /* Size work that holds writers back (L0 at its trigger) or leaves a level far over its
+   * target goes before suggestions. The rest waits behind them: each suggested compaction
+   * frees space and moves data down the levels it passes, and the marks that feed them come
+   * once per SUGGEST_HIDDEN_KEYS hidden keys and are cleared when they cannot progress. */
+  int urgent = level >= 0 && (db->vset.current->nfiles[0] >= db->opt.level0_compaction_trigger ||
+                              score >= SIZE_URGENT_SCORE);
+  if (rc == 0 && urgent) rc = pick_by_size(db, c, level);
+  if (rc == 0) rc = pick_suggested(db, c, c->smallest_snapshot);
+  if (rc == 0) rc = pick_by_size(db, c, level);
   if (rc == 0) rc = pick_delete_file(db, c, c->smallest_snapshot, 0);
   if (rc != 1) compaction_free(c);
   return rc == 1;

@@ -13,12 +13,27 @@
  * pushed down, so every tombstone reaches the bottom and is purged well within D. */
 #define DEADLINE_SLACK 4
 
+/* An iterator's dead span (engine/dead_spans.h) suggests compaction of its range each time
+ * the hidden keys it stands for pass another multiple of this: often enough that a queue
+ * drained from its head hands its tombstones to compaction as it goes, rarely enough that a
+ * pop costs nothing (one suggestion per 4096 pops, each a scan of the file list). */
+#define SUGGEST_HIDDEN_KEYS 4096
+/* A table or memtable carries a suggested range's deletes when it holds this many point
+ * tombstones, or any range tombstone: fewer would rewrite a table to free almost nothing. */
+#define HINT_MIN_TOMBSTONES 1024
+/* The mutable memtable is sealed for a suggestion once no delete reached it for this long:
+ * while deletes go on it fills and flushes as usual, and sealing it early on every
+ * suggestion would cut the stream into tiny tables that compaction must merge again. */
+#define HINT_QUIET_US 1000000
+
+/* Appended only: the LOG prints reasons by number. */
 typedef enum compaction_reason {
   CR_L0_FILES,
   CR_LEVEL_SIZE,
   CR_TOMBSTONE_DENSE,
   CR_DELETE_DEADLINE,
-  CR_MANUAL
+  CR_MANUAL,
+  CR_SUGGESTED
 } compaction_reason;
 
 typedef struct compaction {
@@ -37,6 +52,22 @@ int compaction_pick_range(shale_db *db, int level, int out_level, const void *be
 /* Runs c and installs the result. REQUIRES: mu held; released during I/O, held on return. */
 int compaction_run(shale_db *db, compaction *c, char *errmsg);
 void compaction_free(compaction *c);
+/* An iterator found [lo, hi) free of live keys: `weight` hidden keys, `fresh` of them
+ * stepped over by this walk (the rest it jumped, in spans found before). Each time weight
+ * passes a multiple of SUGGEST_HIDDEN_KEYS, marks every table overlapping the range at every
+ * level (file_meta.dead_hint) and wakes the background threads, whose picker then carries
+ * the tombstones over it down to where they and what they hide are dropped. Does nothing
+ * while the DB closes or is read-only. Takes mu; REQUIRES: mu not held. */
+void compaction_suggest_range(shale_db *db, span_bound lo, span_bound hi, uint64_t weight,
+                              uint64_t fresh);
+/* After c ran: its outputs inherit the marks of the inputs they overlap. Marks set while c
+ * ran landed on its inputs, and a queue's last suggestions would be lost with them.
+ * REQUIRES: mu held, c installed. */
+void compaction_carry_marks(shale_db *db, const compaction *c);
+/* Whether the mutable memtable should be sealed because marked tables wait for the
+ * tombstones it holds; when they do but deletes still arrive, *wake_us is set to the wall
+ * time to look again. REQUIRES: mu held. */
+int compaction_hint_seal_wanted(shale_db *db, uint64_t *wake_us);
 /* Target bytes of level (>= 1). */
 uint64_t level_target_bytes(const shale_db *db, int level);
 

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/compaction.h"
 #include "engine/db_impl.h"
 #include "engine/dead_spans.h"
 #include "engine/iter.h"
@@ -207,6 +208,7 @@ static void run_end(shale_iter *it, span_bound far, int forward) {
   if (dead_spans_add(&it->db->spans, lo, hi, r->min_seq, r->weight, it->seq) == 1) {
     span_set_release(it->spans); /* the new set also holds what this walk learned */
     it->spans = dead_spans_acquire(&it->db->spans);
+    compaction_suggest_range(it->db, lo, hi, r->weight, r->hidden);
   }
   r->hidden = 0;
   r->crossed = 0;

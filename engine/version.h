@@ -18,6 +18,7 @@ typedef struct file_meta {
   atomic_int refs;
   atomic_int obsolete; /* an installed edit removed it: unlink at the last unref */
   int being_compacted; /* guarded by the DB mutex */
+  int dead_hint;       /* guarded by the DB mutex: overlaps a range iterators found dead */
   uint64_t number, file_size;
   buf smallest, largest; /* internal keys */
   uint64_t entries, point_tombstones, range_tombstones;
