@@ -111,6 +111,20 @@ static int queue_fill(bench_run *r, const char *name, int64_t n) {
   return rc;
 }
 
+/* The DB directory's bytes once background work has given space back: polled every 250 ms
+ * until it has not changed for 3 s, or max_s seconds have passed. *waited gets the seconds. */
+static int64_t idle_dir_bytes(double max_s, double *waited) {
+  int64_t last = bench_dir_bytes(bench_db_path);
+  double t0 = bench_wall_s(), changed = t0;
+  while (bench_wall_s() - t0 < max_s && bench_wall_s() - changed < 3.0) {
+    sleep_ms(250);
+    int64_t now = bench_dir_bytes(bench_db_path);
+    if (now != last) changed = bench_wall_s(), last = now;
+  }
+  *waited = bench_wall_s() - t0;
+  return last;
+}
+
 /* Pops --deletes keys (when > 0, else --num) from a queue of --num keys, or from the
  * existing DB; the tenths show whether pops slow down as the head moves over deleted keys. */
 void bench_special_queue(bench_run *r, const bench_def *d) {
@@ -129,6 +143,11 @@ void bench_special_queue(bench_run *r, const bench_def *d) {
   int64_t bytes = bench_dir_bytes(bench_db_path);
   printf("%s: db dir %.2f MB (%" PRId64 " bytes) after %" PRId64 " pops\n", d->name, mb(bytes),
          bytes, s.done);
+  fflush(stdout);
+  double waited;
+  bytes = idle_dir_bytes(30.0, &waited); /* space given back by flushes and compactions */
+  printf("%s: db dir %.2f MB (%" PRId64 " bytes) after %.1f s idle\n", d->name, mb(bytes), bytes,
+         waited);
   fflush(stdout);
 }
 
