@@ -6,8 +6,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/batch.h"
 #include "engine/filename.h"
@@ -96,17 +98,46 @@ static int replay_make_room(shale_db *db, uint64_t log_number) {
   return SHALE_OK;
 }
 
-static int replay_log(shale_db *db, uint64_t number, char *errmsg) {
+/* Cuts a WAL back to its durable prefix once its unsynced tail was dropped: left in place,
+ * the intact records past the hole would read as corruption at the next open, once a later
+ * WAL holds records. */
+static int cut_log(const char *path, uint64_t len, char *errmsg) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return err_errno(errmsg, errno, "open for truncation", path);
+  int rc = ftruncate(fd, (off_t)len) || fdatasync(fd) ? errno : 0;
+  close(fd);
+  return rc ? err_errno(errmsg, rc, "truncate the unsynced tail of", path) : SHALE_OK;
+}
+
+/* What reading a log ended with, for the LOG and for the rule that no log may replay after
+ * one whose unsynced tail lost pages out of order. */
+static int finish_log(shale_db *db, wal_reader *r, const char *path, int *hole, char *errmsg) {
+  const char *dropped = wal_reader_dropped(r);
+  if (dropped) db_log(db, "WAL replay: %s", dropped);
+  if (!wal_reader_tail_unordered(r)) return SHALE_OK;
+  *hole = 1;
+  return cut_log(path, wal_reader_last_good_offset(r), errmsg);
+}
+
+/* hole: set once a log ended at unsynced damage with data after it. Its writes come after
+ * the hole, so a later log that holds records means the damage was not in an unsynced tail
+ * after all (a WAL is synced whole before the next one gets a record): corruption. */
+static int replay_log(shale_db *db, uint64_t number, int *hole, char *errmsg) {
   char path[FILENAME_MAX_LEN];
   filename_log(path, db->path, number);
   wal_reader *r;
   int tolerant = db->opt.wal_recovery_mode == SHALE_WAL_RECOVER_TOLERANT;
-  int rc = wal_reader_open(path, tolerant, &r, errmsg);
+  int rc = wal_reader_open(path, tolerant | WAL_READ_UNSYNCED_TAIL, &r, errmsg);
   if (rc) return rc;
+  int after_hole = *hole;
   replay rp = {db, 0};
   const uint8_t *rec;
   size_t len;
   while ((rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
+    if (after_hole && !tolerant) {
+      rc = err_corrupt(errmsg, "%s holds records, but an earlier WAL lost part of its tail", path);
+      break;
+    }
     rp.now_us = record_time(r);
     if (len < BATCH_HEADER) {
       rc = err_corrupt(errmsg, "%s: record of %zu bytes is not a batch", path, len);
@@ -119,6 +150,7 @@ static int replay_log(shale_db *db, uint64_t number, char *errmsg) {
     uint64_t last = batch_rep_seq(rec) + batch_rep_count(rec) - 1;
     if (batch_rep_count(rec) && last > db->last_allocated_seq) db->last_allocated_seq = last;
   }
+  if (rc == 0) rc = finish_log(db, r, path, hole, errmsg);
   wal_reader_close(r);
   return rc < 0 ? rc : SHALE_OK;
 }
@@ -187,12 +219,12 @@ static int open_tables(shale_db *db, char *errmsg) {
 }
 
 static int replay_logs(shale_db *db, const numbers *logs, char *errmsg) {
-  int rc = SHALE_OK;
+  int rc = SHALE_OK, hole = 0;
   size_t replayed = 0;
   for (size_t i = 0; i < logs->n && !rc; i++) {
     if (logs->v[i] < db->vset.log_number) continue;
     if (!replayed++) memtable_set_log_number(db->mem, logs->v[i]);
-    rc = replay_log(db, logs->v[i], errmsg);
+    rc = replay_log(db, logs->v[i], &hole, errmsg);
   }
   return rc;
 }

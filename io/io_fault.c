@@ -35,6 +35,7 @@ uint64_t io_fault_injected(void) { return 0; }
 void io_fault_reset(void) {}
 int io_fault_track_begin(const char *dir) { return -1; }
 int io_fault_power_loss(void) { return -1; }
+void io_fault_power_loss_seed(uint64_t seed) {}
 void io_fault_track_end(void) {}
 
 #else
@@ -424,6 +425,47 @@ static int restore_prev(const tfile *f) {
   return ok ? 0 : -1;
 }
 
+static uint64_t pl_rng = 0x9e3779b97f4a7c15u;
+
+void io_fault_power_loss_seed(uint64_t seed) { pl_rng = seed ? seed : 1; }
+
+static uint64_t pl_rand(void) { /* xorshift64* */
+  pl_rng ^= pl_rng >> 12;
+  pl_rng ^= pl_rng << 25;
+  pl_rng ^= pl_rng >> 27;
+  return pl_rng * 0x2545f4914f6cdd1du;
+}
+
+#define PL_PAGE 4096
+
+/* A WAL's unsynced bytes as a power loss may leave them. Writeback of dirty pages is not
+ * ordered, so each unsynced page reached the disk or not on its own (a lost one reads as
+ * the zeros the preallocated or never-written blocks held), and the size may have reached
+ * the disk or not (a mapped log's preallocated size always has). */
+static int lose_unsynced_pages(const char *path, int64_t durable, int64_t size) {
+  int64_t end = pl_rand() % 2 ? size : durable + (int64_t)(pl_rand() % (uint64_t)(size - durable));
+  if (truncate(path, end)) return -1;
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  static const char zeros[PL_PAGE];
+  int bad = 0;
+  for (int64_t pg = durable - durable % PL_PAGE; pg < end && !bad; pg += PL_PAGE) {
+    if (pl_rand() % 2) continue; /* this page was written back */
+    int64_t from = pg < durable ? durable : pg, to = pg + PL_PAGE < end ? pg + PL_PAGE : end;
+    bad = pwrite(fd, zeros, (size_t)(to - from), from) != to - from;
+  }
+  close(fd);
+  return bad ? -1 : 0;
+}
+
+/* Only WALs lose pages out of order: their reader must tell that from corruption. Other
+ * files are cut to their durable length, the order-keeping model: their unsynced bytes are
+ * unreferenced (tables) or read by the MANIFEST's own rules. */
+static int is_wal(const char *path) {
+  size_t n = strlen(path);
+  return n > 4 && !strcmp(path + n - 4, ".log");
+}
+
 int io_fault_power_loss(void) {
   if (!tt) return -1;
   /* A child killed inside a hook may have died holding the lock: take it after a while. */
@@ -443,7 +485,9 @@ int io_fault_power_loss(void) {
       if (unlink(f->path) == 0) changed++;
       if (f->renamed && restore_prev(f)) bad = 1;
     } else if (stat(f->path, &st) == 0 && st.st_size > f->durable_len) {
-      if (truncate(f->path, f->durable_len)) bad = 1;
+      if (is_wal(f->path) ? lose_unsynced_pages(f->path, f->durable_len, st.st_size)
+                          : truncate(f->path, f->durable_len))
+        bad = 1;
       changed++;
     }
   }

@@ -71,7 +71,10 @@ void io_fault_reset(void);
  * mapping cannot be created or tracking is compiled out. */
 int io_fault_track_begin(const char *dir);
 /* Applies a power loss to the files under the tracked dir, as a crash of the machine would
- * leave them: every tracked file is truncated to its durable length; a file whose creation
+ * leave them: every tracked file is truncated to its durable length, except a WAL (*.log),
+ * whose unsynced pages are each kept or lost (zeroed) at random and whose size is kept or
+ * cut anywhere past the durable length, as unordered page-cache writeback leaves a file
+ * (see io_fault_power_loss_seed); a file whose creation
  * was not made durable by a directory fsync is deleted; a rename not made durable is rolled
  * back (the target gets its previous content again if it had one of at most 64 KiB, or is
  * deleted if it had none); an unlink not made durable stays done (the model does not bring
@@ -81,6 +84,8 @@ int io_fault_track_begin(const char *dir);
  * other thread doing I/O). Returns the number of files changed, or -1 if the table
  * overflowed (more files or longer paths than it holds: the result is not a valid power loss). */
 int io_fault_power_loss(void);
+/* Seeds the choice of the WAL pages a power loss keeps, so a failing run can be replayed. */
+void io_fault_power_loss_seed(uint64_t seed);
 /* Stops tracking and unmaps the table (in the calling process; other processes keep theirs). */
 void io_fault_track_end(void);
 

@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "shale.h"
 #include "testutil.h"
 #include "util/checksum.h"
 #include "util/coding.h"
@@ -453,6 +455,145 @@ static void test_writer_errors(void **state) {
   free(path);
 }
 
+/* Zeroes the 4 KiB page of path that holds offset off: a page writeback never reached. */
+static void lose_page(const char *path, uint64_t off) {
+  static const uint8_t zeros[4096];
+  FILE *f = fopen(path, "r+b");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, (long)(off - off % 4096), SEEK_SET), 0);
+  assert_int_equal(fwrite(zeros, 1, sizeof zeros, f), sizeof zeros);
+  assert_int_equal(fclose(f), 0);
+}
+
+/* Records 0..4 synced one by one, 5..11 not; returns the path. spec gets the offsets. */
+static char *write_synced_then_not(const char *dir, logspec *spec) {
+  char *path = tu_path(dir, "000004.log");
+  char err[ERRMSG_SIZE];
+  wal_writer *w;
+  assert_int_equal(wal_writer_open(path, 4, &w, err), SHALE_OK);
+  spec->n = 12;
+  for (size_t i = 0; i < spec->n; i++) {
+    spec->len[i] = 3000;
+    uint8_t *p = make_rec(i, spec->len[i]);
+    spec->start[i] = wal_writer_size(w);
+    assert_int_equal(wal_writer_add(w, p, spec->len[i], err), SHALE_OK);
+    spec->end[i] = wal_writer_size(w);
+    free(p);
+    if (i < 5) assert_int_equal(wal_writer_sync(w, err), SHALE_OK);
+  }
+  assert_int_equal(wal_writer_close(w, err), SHALE_OK);
+  return path;
+}
+
+/* Issue 20 point 6: an earlier unsynced page lost while a later one reached the disk is a
+ * torn tail for the WAL reader (every synced record back, nothing past the hole), and still
+ * corruption for the plain strict reader; damage below a sync point is corruption for both. */
+static void test_unordered_unsynced_tail(void **state) {
+  logspec spec;
+  char *path = write_synced_then_not(*state, &spec);
+  lose_page(path, spec.start[7] + 100); /* records 9..11 lie in later pages, intact */
+  assert_true(spec.start[9] / 4096 > spec.end[7] / 4096);
+  char err[ERRMSG_SIZE];
+  int rc;
+  read_log(path, WAL_READ_STRICT, &spec, &rc, err);
+  assert_int_equal(rc, SHALE_CORRUPTION);
+  wal_reader *r;
+  assert_int_equal(wal_reader_open(path, WAL_READ_STRICT | WAL_READ_UNSYNCED_TAIL, &r, err),
+                   SHALE_OK);
+  size_t got = 0;
+  const uint8_t *rec;
+  size_t len;
+  while ((rc = wal_reader_next(r, &rec, &len, err)) == 1)
+    assert_true(rec_matches(got++, &spec, rec, len));
+  assert_int_equal(rc, 0);
+  assert_true(got >= 5 && got <= 7);
+  assert_int_equal(wal_reader_tail_unordered(r), 1);
+  assert_non_null(strstr(wal_reader_dropped(r), "unsynced tail"));
+  wal_reader_close(r);
+  free(path);
+  /* a synced record damaged: the sync points written after it cover it */
+  path = write_synced_then_not(*state, &spec);
+  lose_page(path, spec.start[2] + 100);
+  assert_true(spec.start[5] / 4096 > spec.end[2] / 4096);
+  const int modes[] = {WAL_READ_STRICT, WAL_READ_STRICT | WAL_READ_UNSYNCED_TAIL};
+  for (int m = 0; m < 2; m++) {
+    read_log(path, modes[m], &spec, &rc, err);
+    assert_int_equal(rc, SHALE_CORRUPTION);
+  }
+
+  free(path);
+}
+
+/* The same through the engine, on a real WAL: synced puts, unsynced puts, an earlier unsynced
+ * page zeroed and a later one kept. The default (strict) open succeeds with every synced
+ * write, and says in the LOG what it dropped. */
+static void test_open_after_unordered_loss(void **state) {
+  char *db_dir = tu_path(*state, "db"), *copy = tu_path(*state, "copy");
+  shale_options o;
+  shale_options_init(&o);
+  shale_db *db;
+  assert_int_equal(shale_open(db_dir, &o, &db), SHALE_OK);
+  char key[16], val[1000];
+  memset(val, 'v', sizeof val);
+  for (int i = 0; i < 40; i++) {
+    snprintf(key, sizeof key, "key%03d", i);
+    assert_int_equal(shale_put(db, key, strlen(key), val, sizeof val, i < 20 ? SHALE_SYNC : 0),
+                     SHALE_OK);
+  }
+  assert_int_equal(mkdir(copy, 0755), 0);
+  assert_int_equal(tu_copy_dir(db_dir, copy), 0); /* the machine's disk at the power loss */
+  assert_int_equal(shale_close(db), SHALE_OK);
+  /* find the WAL and its record offsets, then lose the page of put 25 */
+  char err[ERRMSG_SIZE], *wal = NULL;
+  for (int n = 1; n < 20 && !wal; n++) {
+    char name[32];
+    snprintf(name, sizeof name, "%06d.log", n);
+    char *p = tu_path(copy, name);
+    if (tu_file_size(p) > 40000)
+      wal = p;
+    else
+      free(p);
+  }
+  assert_non_null(wal);
+  wal_reader *r;
+  assert_int_equal(wal_reader_open(wal, WAL_READ_STRICT, &r, err), SHALE_OK);
+  uint64_t end[40];
+  const uint8_t *rec;
+  size_t len, got = 0;
+  while (got < 40 && wal_reader_next(r, &rec, &len, err) == 1)
+    end[got++] = wal_reader_last_good_offset(r);
+  wal_reader_close(r);
+  assert_int_equal(got, 40);
+  lose_page(wal, end[25] - 10);
+  assert_true((end[25] - 10) / 4096 < end[33] / 4096); /* puts 34.. stay on disk */
+  assert_int_equal(shale_open(copy, &o, &db), SHALE_OK);
+  for (int i = 0; i < 40; i++) {
+    snprintf(key, sizeof key, "key%03d", i);
+    void *v = NULL;
+    size_t vlen;
+    int rc = shale_get(db, NULL, key, strlen(key), &v, &vlen);
+    shale_free(v);
+    if (i < 20) assert_int_equal(rc, SHALE_OK);       /* every synced write */
+    if (i > 25) assert_int_equal(rc, SHALE_NOTFOUND); /* nothing past the hole */
+  }
+  assert_int_equal(shale_put(db, "after", 5, "x", 1, SHALE_SYNC), SHALE_OK);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  char *logf = tu_path(copy, "LOG");
+  FILE *f = fopen(logf, "r");
+  assert_non_null(f);
+  char line[2048];
+  int said = 0;
+  while (fgets(line, sizeof line, f)) said |= strstr(line, "unsynced tail") != NULL;
+  fclose(f);
+  assert_true(said);
+  assert_int_equal(shale_open(copy, &o, &db), SHALE_OK); /* and again, with the new WAL */
+  assert_int_equal(shale_close(db), SHALE_OK);
+  free(logf);
+  free(wal);
+  free(db_dir);
+  free(copy);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
@@ -465,6 +606,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_header_checks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_empty_and_torn_header, setup, teardown),
       cmocka_unit_test_setup_teardown(test_writer_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unordered_unsynced_tail, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_open_after_unordered_loss, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

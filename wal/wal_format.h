@@ -12,14 +12,19 @@
 /* Fragment types. 0 is never written as a type: a zero-filled region reads as a bad fragment.
  * A retired type is never reused; mark it here when one is retired. */
 enum wal_frag_type {
-  WAL_ZERO = 0,   /* reserved: zero-filled (preallocated or never written) space */
-  WAL_FULL = 1,   /* a whole record */
-  WAL_FIRST = 2,  /* first fragment of a record */
-  WAL_MIDDLE = 3, /* interior fragment */
-  WAL_LAST = 4,   /* last fragment */
-  WAL_FILEHDR = 5 /* the file header record; only at offset 0 */
+  WAL_ZERO = 0,    /* reserved: zero-filled (preallocated or never written) space */
+  WAL_FULL = 1,    /* a whole record */
+  WAL_FIRST = 2,   /* first fragment of a record */
+  WAL_MIDDLE = 3,  /* interior fragment */
+  WAL_LAST = 4,    /* last fragment */
+  WAL_FILEHDR = 5, /* the file header record; only at offset 0 */
+  WAL_SYNCED = 6   /* version 2: "[0, offset) was synced", between records */
 };
-#define WAL_MAX_TYPE WAL_FILEHDR
+#define WAL_MAX_TYPE WAL_SYNCED
+/* WAL_SYNCED payload: a file offset (u64, LE) up to which an fdatasync completed before the
+ * fragment was written. Damage before it is corruption; damage after every such offset is
+ * in data never synced, which a power loss may have written back in any order. */
+#define WAL_SYNCED_PAYLOAD 8
 
 /* File header record payload: magic (8) | format version (4, LE) | log number (8, LE). */
 #define WAL_MAGIC "SHALELOG"

@@ -53,6 +53,9 @@ struct wal_reader {
   uint32_t version;    /* from the file header */
   uint64_t time_us;    /* of the last record returned */
   uint64_t v1_time_us; /* what a version 1 record reports: see old_log_time */
+  int unsynced_tail;   /* WAL_READ_UNSYNCED_TAIL was given */
+  uint64_t synced;     /* highest offset an intact sync point states */
+  int unordered;       /* reading ended at damage in never-synced data with data after it */
   int done;            /* reading ended: next returns 0 */
   int err;             /* sticky error */
   blk main, probe, follow;
@@ -112,6 +115,8 @@ static int frag_at(wal_reader *r, blk *b, uint64_t off, frag *f, char *errmsg) {
     f->why = "fragment length runs past the end of file";
   } else if (type == WAL_ZERO || type > WAL_MAX_TYPE) {
     f->why = "unknown fragment type";
+  } else if (type == WAL_SYNCED && len != WAL_SYNCED_PAYLOAD) {
+    f->why = "sync point fragment of the wrong length";
   } else if (checksum32(h + 4, 3 + len) != get_fixed32(h)) {
     f->why = WHY_CHECKSUM;
   } else {
@@ -124,12 +129,20 @@ static int frag_at(wal_reader *r, blk *b, uint64_t off, frag *f, char *errmsg) {
   return SHALE_OK;
 }
 
-/* 1 when a complete intact record (FULL, or FIRST MIDDLE* LAST) starts at off, 0 if not,
- * negative on an I/O error. */
+/* A sync point read anywhere: the file was durable up to its offset once. */
+static void note_synced(wal_reader *r, const uint8_t *payload) {
+  uint64_t upto = get_fixed64(payload);
+  if (upto > r->synced) r->synced = upto;
+}
+
+/* 1 when complete intact data starts at off: a record (FULL, or FIRST MIDDLE* LAST) or a
+ * sync point, written after whatever damage precedes it. 0 if not, negative on an I/O
+ * error. */
 static int record_at(wal_reader *r, uint64_t off, char *errmsg) {
   frag f;
   int rc = frag_at(r, &r->probe, off, &f, errmsg);
   if (rc) return rc;
+  if (f.status == FRAG_OK && f.type == WAL_SYNCED) return 1;
   if (f.status != FRAG_OK || (f.type != WAL_FULL && f.type != WAL_FIRST)) return 0;
   while (f.type != WAL_FULL && f.type != WAL_LAST) {
     if ((rc = frag_at(r, &r->follow, skip_trailer(f.next), &f, errmsg))) return rc;
@@ -145,38 +158,41 @@ static size_t next_type(const uint8_t *d, size_t n, size_t from, int c) {
   return q ? (size_t)(q - d) - 6 : SIZE_MAX;
 }
 
-/* Tries every offset from *p to the end of its block as the start of a complete record.
- * Returns 1 with *p at the record, 0 with *p at the next block start, negative on error.
- * Only offsets whose type byte says FULL or FIRST (found with memchr) and whose length fits
- * are checked further: probing must stay cheap. */
+/* Tries every offset from *p to the end of its block as the start of complete data (see
+ * record_at). Returns 1 with *p at it, 0 with *p at the next block start, negative on error.
+ * Only offsets whose type byte says FULL, FIRST or SYNCED (found with memchr) and whose
+ * length fits are checked further: probing must stay cheap. */
 static int scan_block(wal_reader *r, uint64_t *p, char *errmsg) {
+  static const int types[3] = {WAL_FULL, WAL_FIRST, WAL_SYNCED};
   uint64_t base = *p - *p % WAL_BLOCK_SIZE;
   int rc = load(r, &r->probe, base / WAL_BLOCK_SIZE, errmsg);
   if (rc) return rc;
   const uint8_t *d = r->probe.data;
-  size_t n = r->probe.n, i = (size_t)(*p - base);
-  size_t full = next_type(d, n, i, WAL_FULL), first = next_type(d, n, i, WAL_FIRST);
-  while ((i = full < first ? full : first) != SIZE_MAX) {
+  size_t n = r->probe.n, i = (size_t)(*p - base), next[3];
+  for (int t = 0; t < 3; t++) next[t] = next_type(d, n, i, types[t]);
+  for (;;) {
+    int t = next[0] < next[1] ? 0 : 1;
+    if (next[2] < next[t]) t = 2;
+    if ((i = next[t]) == SIZE_MAX) break;
     size_t len = (size_t)d[i + 4] | (size_t)d[i + 5] << 8;
     if (i + WAL_HEADER_SIZE + len <= n && (rc = record_at(r, base + i, errmsg)) != 0) {
       *p = base + i;
       return rc;
     }
-    if (full == i)
-      full = next_type(d, n, i + 1, WAL_FULL);
-    else
-      first = next_type(d, n, i + 1, WAL_FIRST);
+    next[t] = next_type(d, n, i + 1, types[t]);
   }
   *p = base + WAL_BLOCK_SIZE;
   return 0;
 }
 
-/* Looks for a complete intact record at or after from. scan: try every byte offset until the
- * end of from's block (the fragment boundaries there are unknown); later blocks start at a
- * fragment, so they are parsed, going back to scanning after a bad fragment. Returns 1 and
- * *at, 0 if there is none, negative on an I/O error. */
-static int probe(wal_reader *r, uint64_t from, int scan, uint64_t *at, char *errmsg) {
+/* Looks for complete intact data (see record_at) at or after from. scan: try every byte
+ * offset until the end of from's block (the fragment boundaries there are unknown); later
+ * blocks start at a fragment, so they are parsed, going back to scanning after a bad
+ * fragment. Returns 1 and *at (the first found), 0 if there is none, negative on an I/O
+ * error. to_end: walk on to the end of the file, noting every intact sync point. */
+static int probe(wal_reader *r, uint64_t from, int scan, int to_end, uint64_t *at, char *errmsg) {
   uint64_t p = from;
+  int found = 0;
   while (p < r->size) {
     uint64_t bend = p - p % WAL_BLOCK_SIZE + WAL_BLOCK_SIZE;
     if (bend - p < WAL_HEADER_SIZE) {
@@ -186,8 +202,11 @@ static int probe(wal_reader *r, uint64_t from, int scan, uint64_t *at, char *err
     }
     int rc;
     if (scan) {
-      if ((rc = scan_block(r, &p, errmsg)) != 0) goto found;
-      scan = 0; /* p is now the next block's start */
+      if ((rc = scan_block(r, &p, errmsg)) < 0) return rc;
+      scan = 0; /* p is at what was found (parsed next), or the next block's start */
+      if (rc == 0) continue;
+      if (!found++) *at = p;
+      if (!to_end) return 1;
       continue;
     }
     frag f;
@@ -198,16 +217,15 @@ static int probe(wal_reader *r, uint64_t from, int scan, uint64_t *at, char *err
       p++;
       continue;
     }
-    if ((f.type == WAL_FULL || f.type == WAL_FIRST) && (rc = record_at(r, p, errmsg)) != 0)
-      goto found;
+    if (f.type == WAL_SYNCED) note_synced(r, f.payload);
+    if (f.type == WAL_FULL || f.type == WAL_FIRST || f.type == WAL_SYNCED) {
+      if ((rc = record_at(r, p, errmsg)) < 0) return rc;
+      if (rc && !found++) *at = p;
+      if (rc && !to_end) return 1;
+    }
     p = f.next;
-    continue;
-  found:
-    if (rc < 0) return rc;
-    *at = p;
-    return 1;
   }
-  return 0;
+  return found > 0;
 }
 
 /* Reading ended early at bad_off (the record being read started at r->last_good). Decides
@@ -215,9 +233,20 @@ static int probe(wal_reader *r, uint64_t from, int scan, uint64_t *at, char *err
 static int stop(wal_reader *r, uint64_t bad_off, int scan, const char *why, char *errmsg) {
   r->done = 1;
   uint64_t at = 0;
-  int rc = probe(r, scan ? bad_off + 1 : bad_off, scan, &at, errmsg);
+  int rc = probe(r, scan ? bad_off + 1 : bad_off, scan, r->unsynced_tail, &at, errmsg);
   if (rc < 0) return r->err = rc;
   r->dropped = 1;
+  if (rc == 1 && r->unsynced_tail && r->synced <= r->last_good) {
+    r->unordered = 1;
+    snprintf(r->dropped_msg, sizeof r->dropped_msg,
+             "file %s offset %llu: %s; unsynced tail of %llu bytes from offset %llu dropped "
+             "(intact data at offset %llu follows, but no sync point covers the damage: pages "
+             "written back out of order before a power loss)",
+             r->path, (unsigned long long)bad_off, why,
+             (unsigned long long)(r->size - r->last_good), (unsigned long long)r->last_good,
+             (unsigned long long)at);
+    return 0;
+  }
   if (rc == 0) {
     snprintf(r->dropped_msg, sizeof r->dropped_msg,
              "file %s offset %llu: %s; torn tail of %llu bytes from offset %llu dropped", r->path,
@@ -301,7 +330,8 @@ int wal_reader_open(const char *path, int tolerant, wal_reader **out, char *errm
     return err_set(errmsg, SHALE_NOMEM, "open wal %s: out of memory", path);
   }
   memcpy(r->path, path, plen);
-  r->tolerant = tolerant;
+  r->tolerant = tolerant & ~WAL_READ_UNSYNCED_TAIL;
+  r->unsynced_tail = (tolerant & WAL_READ_UNSYNCED_TAIL) != 0;
   r->main.idx = r->probe.idx = r->follow.idx = NO_BLOCK;
   buf_init(&r->rec);
   int rc = io_reader_open(path, &r->f, errmsg);
@@ -365,8 +395,13 @@ int wal_reader_next(wal_reader *r, const uint8_t **rec, size_t *len, char *errms
       }
       return stop(r, off, 1, why, errmsg);
     }
+    if (f.type == WAL_SYNCED && !in_rec) {
+      note_synced(r, f.payload);
+      r->pos = f.next;
+      continue;
+    }
     int first = f.type == WAL_FULL || f.type == WAL_FIRST;
-    if (f.type == WAL_FILEHDR || first == in_rec) {
+    if (f.type == WAL_FILEHDR || f.type == WAL_SYNCED || first == in_rec) {
       char why[96];
       snprintf(why, sizeof why, "fragment of type %u %s", f.type,
                in_rec ? "where a record's next fragment should be" : "where a record should start");
@@ -390,6 +425,8 @@ uint64_t wal_reader_log_number(const wal_reader *r) { return r->log_number; }
 uint64_t wal_reader_record_time(const wal_reader *r) { return r->time_us; }
 
 uint64_t wal_reader_last_good_offset(const wal_reader *r) { return r->last_good; }
+
+int wal_reader_tail_unordered(const wal_reader *r) { return r->unordered; }
 
 const char *wal_reader_dropped(const wal_reader *r) { return r->dropped ? r->dropped_msg : NULL; }
 

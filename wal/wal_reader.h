@@ -8,7 +8,8 @@
  *     wal_reader_next returns 0, in both modes;
  *   - one: mid-file corruption. Strict mode fails with SHALE_CORRUPTION ("file X offset N:
  *     ..."); tolerant mode stops at the last intact record, returns 0 and keeps the message
- *     for wal_reader_dropped.
+ *     for wal_reader_dropped. With WAL_READ_UNSYNCED_TAIL, unless a sync point covers the
+ *     damage, it is a torn tail whose pages reached the disk out of order (below).
  * A damaged file header (bad checksum, wrong magic, unsupported format version) or a first
  * record that is not a file header is SHALE_CORRUPTION from wal_reader_open in both modes.
  * A file that is empty, shorter than the header, or zero-filled where the header should be
@@ -32,6 +33,13 @@ typedef struct wal_reader wal_reader;
  * cut short or zeros, never a complete one with wrong bytes; dropping it silently would
  * forget tables whose WALs are already gone. */
 #define WAL_READ_PARANOID 2
+/* Or'ed into STRICT or TOLERANT, for the WAL: damage that no intact sync point (WAL_SYNCED,
+ * written once an fdatasync returned) covers is a torn tail even when intact data follows
+ * it. A power loss writes back the unsynced pages of a file in any order, so a later record
+ * may be on disk while an earlier one is not; reading stops at the hole (never a record
+ * after it) and wal_reader_tail_unordered says so. Damage below a sync point stays
+ * corruption. */
+#define WAL_READ_UNSYNCED_TAIL 4
 int wal_reader_open(const char *path, int tolerant, wal_reader **r, char *errmsg);
 
 /* Reads the next record: returns 1 and sets *rec and *len (borrowed until the next call or
@@ -57,6 +65,11 @@ uint64_t wal_reader_last_good_offset(const wal_reader *r);
  * or in tolerant mode the corruption reading stopped at), for the engine's log. Valid until
  * wal_reader_close. */
 const char *wal_reader_dropped(const wal_reader *r);
+
+/* After reading ended: 1 when it ended at damage no sync point covers, with intact data
+ * after it (only with WAL_READ_UNSYNCED_TAIL); that data was dropped. Replaying a later log
+ * after this would put its writes after a hole. */
+int wal_reader_tail_unordered(const wal_reader *r);
 
 /* Closes and frees r (NULL is ignored). */
 void wal_reader_close(wal_reader *r);

@@ -3,6 +3,7 @@
  * doc/format-wal.md for the layout. */
 #include "wal/wal_writer.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,8 @@ struct wal_writer {
   io_log *log;
   size_t block_off; /* offset in the current block of the next fragment; only add touches it */
   buf scratch;      /* the encoded record, built whole so it goes out in one write */
+  _Atomic uint64_t synced; /* offset a completed sync covers; set by sync */
+  uint64_t marked;         /* the highest offset a WAL_SYNCED fragment states; add only */
 };
 
 /* A record's bytes in up to two pieces (the time stamp, then the caller's data), which the
@@ -51,13 +54,24 @@ static void put_fragment(buf *b, unsigned type, pieces *s, size_t n) {
   if (buf_ok(b)) put_fixed32(b->data + at, checksum32(b->data + at + 4, 3 + n));
 }
 
+/* Puts a WAL_SYNCED fragment stating mark at block offset off (REQUIRES: it fits whole in
+ * the block, see next_mark); returns the new block offset. */
+static size_t put_mark(buf *b, size_t off, uint64_t mark) {
+  uint8_t m[WAL_SYNCED_PAYLOAD];
+  put_fixed64(m, mark);
+  pieces p = {{m, NULL}, {sizeof m, 0}};
+  put_fragment(b, WAL_SYNCED, &p, sizeof m);
+  return off + WAL_HEADER_SIZE + sizeof m;
+}
+
 /* Encodes a record of the given single-fragment type (FULL/FILEHDR) or fragmented record
  * into w->scratch, starting at w->block_off; returns the new block offset. */
-static size_t encode(wal_writer *w, int filehdr, pieces *s) {
+static size_t encode(wal_writer *w, int filehdr, pieces *s, uint64_t mark) {
   static const uint8_t zeros[WAL_HEADER_SIZE];
   size_t off = w->block_off, len = s->n[0] + s->n[1];
   int begin = 1;
   buf_clear(&w->scratch);
+  if (mark) off = put_mark(&w->scratch, off, mark);
   do {
     size_t leftover = WAL_BLOCK_SIZE - off;
     if (leftover < WAL_HEADER_SIZE) { /* too small for a header: pad the trailer with zeros */
@@ -79,14 +93,26 @@ static size_t encode(wal_writer *w, int filehdr, pieces *s) {
   return off;
 }
 
+/* The sync point to state before the next record: one not stated yet, when its fragment fits
+ * whole in the current block. It goes out in the record's own write, so marking a sync costs
+ * no system call, and nothing at all when nothing syncs. */
+static uint64_t next_mark(const wal_writer *w) {
+  uint64_t synced = atomic_load_explicit(&w->synced, memory_order_acquire);
+  int fits = WAL_BLOCK_SIZE - w->block_off >= WAL_HEADER_SIZE + WAL_SYNCED_PAYLOAD;
+  return synced > w->marked && fits ? synced : 0;
+}
+
 static int add(wal_writer *w, int filehdr, pieces *s, char *errmsg) {
   size_t len = s->n[0] + s->n[1];
-  size_t off = encode(w, filehdr, s);
+  uint64_t mark = filehdr ? 0 : next_mark(w);
+  size_t off = encode(w, filehdr, s, mark);
   int rc;
   if (!buf_ok(&w->scratch))
     rc = err_set(errmsg, SHALE_NOMEM, "wal: out of memory encoding a %zu-byte record", len);
-  else if ((rc = io_log_append(w->log, w->scratch.data, w->scratch.len, errmsg)) == SHALE_OK)
+  else if ((rc = io_log_append(w->log, w->scratch.data, w->scratch.len, errmsg)) == SHALE_OK) {
     w->block_off = off;
+    if (mark) w->marked = mark;
+  }
   if (w->scratch.cap > WAL_SCRATCH_KEEP) buf_free(&w->scratch);
   return rc;
 }
@@ -136,7 +162,18 @@ int wal_writer_add(wal_writer *w, const void *data, size_t len, char *errmsg) {
   return wal_writer_add_at(w, clock_wall_us(), data, len, errmsg);
 }
 
-int wal_writer_sync(wal_writer *w, char *errmsg) { return io_log_sync(w->log, errmsg); }
+int wal_writer_sync(wal_writer *w, char *errmsg) {
+  /* Read first: appends racing with the sync may not be covered, so they are not claimed. */
+  uint64_t upto = io_log_size(w->log);
+  int rc = io_log_sync(w->log, errmsg);
+  if (rc == SHALE_OK) {
+    uint64_t cur = atomic_load_explicit(&w->synced, memory_order_relaxed);
+    while (cur < upto && !atomic_compare_exchange_weak_explicit(
+                             &w->synced, &cur, upto, memory_order_release, memory_order_relaxed))
+      continue;
+  }
+  return rc;
+}
 
 uint64_t wal_writer_size(const wal_writer *w) { return io_log_size(w->log); }
 

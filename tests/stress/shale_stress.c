@@ -514,6 +514,7 @@ static int mode_crash(int powerloss) {
       break;
     }
     if (powerloss) {
+      io_fault_power_loss_seed(rnd(&rng)); /* which unsynced WAL pages survive */
       int changed = io_fault_power_loss();
       io_fault_track_end();
       if (changed < 0) {
