@@ -52,14 +52,9 @@ int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errm
 void io_reader_close(io_reader *r);
 /* Maps the whole file read-only and returns its bytes, or NULL when mapping is off
  * (SHALE_IO=pwrite or SHALE_MMAP=0), the file is empty, or mmap fails: callers then use
- * io_reader_read. Mapped reads skip a copy per block. A mapped page past the file's end
- * faults (SIGBUS), so a reader that may meet a truncated file calls io_reader_check_mapped
- * before touching a range. Call once, before sharing r. */
+ * io_reader_read. Mapped reads skip a system call and a copy per block; they rely on the
+ * file never shrinking while open (tables are immutable). Call once, before sharing r. */
 const uint8_t *io_reader_map(io_reader *r);
-/* Whether the mapped range [off, off + len) still lies inside the file (one system call):
- * SHALE_OK, or SHALE_CORRUPTION as io_reader_read reports a short read (SHALE_IOERR when
- * the size cannot be read). A truncation racing the check can still fault a later touch. */
-int io_reader_check_mapped(io_reader *r, uint64_t off, size_t len, char *errmsg);
 
 /* ---- whole files and directories ---- */
 int io_read_file(const char *path, buf *out, char *errmsg);

@@ -288,14 +288,6 @@ const uint8_t *io_reader_map(io_reader *r) {
   return r->map;
 }
 
-int io_reader_check_mapped(io_reader *r, uint64_t off, size_t len, char *errmsg) {
-  struct stat st;
-  if (fstat(r->fd, &st) != 0) return err_errno(errmsg, errno, "fstat", r->path);
-  if ((uint64_t)st.st_size >= off + len) return SHALE_OK;
-  return err_corrupt(errmsg, "file %s offset %llu: truncated (wanted %zu bytes, file has %lld)",
-                     r->path, (unsigned long long)off, len, (long long)st.st_size);
-}
-
 void io_reader_close(io_reader *r) {
   if (!r) return;
   if (r->map) munmap(r->map, (size_t)r->size);

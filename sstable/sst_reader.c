@@ -51,8 +51,9 @@ struct sst_reader {
   sst_handle dict;   /* version 3: the zstd dictionary's block; size 0 when none */
   ZSTD_DDict *ddict; /* digested dictionary, for SST_BLOCK_ZSTD_DICT blocks */
   /* The file mapped (NULL: pread). Raw data blocks are then read in place, skipping the
-   * block cache, and checksum-checked on every load (see load_mapped). */
+   * block cache; each one's checksum is checked on first use, and verified[i] remembers. */
   const uint8_t *map;
+  _Atomic uint8_t *verified;
 };
 
 /* A data block in use: pinned in the cache (h) or owned by the caller (owned). */
@@ -139,14 +140,6 @@ static int block_contents(const sst_reader *r, const uint8_t *in, uint64_t off, 
   return SHALE_OK;
 }
 
-/* Before a mapped block is touched: a table truncated under the reader would otherwise
- * fault (SIGBUS) where pread reports a short read. One fstat per block load (0.3-0.4 us),
- * not per entry; a SIGBUS handler would be cheaper but is process-wide state a library
- * cannot own safely. A truncation racing the check can still fault. */
-static int mapped_ok(sst_reader *r, uint64_t off, uint64_t size, char *errmsg) {
-  return io_reader_check_mapped(r->io, off, (size_t)size + SST_BLOCK_TRAILER, errmsg);
-}
-
 /* Reads, verifies and (if compressed) decompresses the block at (off, size). On success
  * *out is a malloc'd buffer holding *len bytes of contents. */
 static int read_block(sst_reader *r, uint64_t off, uint64_t size, uint8_t **out, size_t *len,
@@ -159,8 +152,7 @@ static int read_block(sst_reader *r, uint64_t off, uint64_t size, uint8_t **out,
                        "%s: block handle (offset %" PRIu64 ", size %" PRIu64 ") outside the file",
                        r->path, off, size);
   if (r->map) { /* read in place */
-    int rc = mapped_ok(r, off, size, errmsg);
-    if (!rc) rc = check_block(r, r->map + off, off, size, errmsg);
+    int rc = check_block(r, r->map + off, off, size, errmsg);
     return rc ? rc : block_contents(r, r->map + off, off, size, out, len, errmsg);
   }
   uint8_t *raw = malloc((size_t)size + SST_BLOCK_TRAILER);
@@ -177,59 +169,26 @@ static int read_block(sst_reader *r, uint64_t off, uint64_t size, uint8_t **out,
   return rc;
 }
 
-/* Memory an iterator keeps its mapped blocks in; see load_mapped. */
-typedef struct blk_copy {
-  uint8_t *p;
-  size_t cap;
-} blk_copy;
-
-static const uint8_t *copy_block(const sst_reader *r, const uint8_t *in, size_t n, blk_copy *cp,
-                                 int *rc, char *errmsg) {
-  if (cp->cap < n) {
-    uint8_t *p = realloc(cp->p, n);
-    if (!p) {
-      *rc = err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
-      return NULL;
-    }
-    cp->p = p;
-    cp->cap = n;
-  }
-  return memcpy(cp->p, in, n);
-}
-
-/* A raw data block of a mapped uncompressed table: no pread and no cache entry. Returns 1
- * when it served the block (or found it bad: *rc), 0 when the block goes through the cache:
- * every block of a compressed table (a hit there must not pay the size check) and a
- * compressed block however it got into an uncompressed table.
- * Why the checksum runs on every load, not once per open table: the file can change under
- * the mapping (bit rot, a stray write), and a block verified once would then serve the
- * changed bytes as data, where pread reports SHALE_CORRUPTION. Verifying into the block
- * cache instead (copy + checksum once, then hits) made readrandom 1.6 times slower with
- * shale-bench's 8 MiB cache on 1M keys, since most loads miss (a copy, an insert, an
- * eviction) and hits take the shard lock; the checksum on every load costs about 0.2 us per
- * 4 KiB block (readrandom +14%) and no memory. With cp (iterators) the block is copied
- * first and the copy verified and served, so the bytes checked are the bytes read and a
- * later change or truncation of the file never reaches the keys and values an iterator
- * lends out. A get (cp NULL) reads in place: only a change within the microseconds between
- * its checksum and its copy of the value goes unseen. */
-static int load_mapped(sst_reader *r, const idx_ent *e, blk_copy *cp, blk_ref *br, int *rc,
-                       char *errmsg) {
-  if (r->meta.compression != SHALE_COMPRESSION_NONE) return 0;
+/* A raw data block of a mapped table, in place: no copy and no cache entry. Returns 1 when
+ * it served the block (or found it corrupt: *rc), 0 when the block is compressed. */
+static int load_mapped(sst_reader *r, const idx_ent *e, blk_ref *br, int *rc, char *errmsg) {
   const uint8_t *in = r->map + e->off; /* parse_index checked the handle against the file */
-  size_t n = (size_t)e->size + SST_BLOCK_TRAILER;
-  if ((*rc = mapped_ok(r, e->off, e->size, errmsg))) return 1;
   if (in[e->size] != SST_BLOCK_RAW) return 0;
-  if (cp && !(in = copy_block(r, in, n, cp, rc, errmsg))) return 1;
-  if ((*rc = check_block(r, in, e->off, e->size, errmsg))) return 1;
+  _Atomic uint8_t *ok = &r->verified[e - r->idx];
+  if (!atomic_load_explicit(ok, memory_order_relaxed)) {
+    if ((*rc = check_block(r, in, e->off, e->size, errmsg))) return 1;
+    atomic_store_explicit(ok, 1, memory_order_relaxed); /* a racing reader just checks again */
+  }
   br->data = in;
   br->len = e->size;
+  *rc = SHALE_OK;
   return 1;
 }
 
-static int load_block(sst_reader *r, const idx_ent *e, blk_copy *cp, blk_ref *br, char *errmsg) {
+static int load_block(sst_reader *r, const idx_ent *e, blk_ref *br, char *errmsg) {
   memset(br, 0, sizeof *br);
   int rc;
-  if (r->map && load_mapped(r, e, cp, br, &rc, errmsg)) return rc;
+  if (r->map && load_mapped(r, e, br, &rc, errmsg)) return rc;
   if (r->cache) {
     bc_handle *h = block_cache_lookup(r->cache, r->cache_id, e->off);
     if (h) {
@@ -467,10 +426,14 @@ static int load_dictionary(sst_reader *r, char *errmsg) {
   return r->ddict ? SHALE_OK : err_corrupt(errmsg, "%s: unusable zstd dictionary", r->path);
 }
 
-/* Maps the file once its metadata checked out; without a mapping, blocks are read with
- * pread as before. */
+/* Maps the file once its metadata checked out; without memory for the flags, or without a
+ * mapping, blocks are read with pread as before. */
 static void map_data(sst_reader *r) {
-  if (r->nidx) r->map = io_reader_map(r->io);
+  if (!r->nidx || !(r->verified = calloc(r->nidx, sizeof *r->verified))) return;
+  if (!(r->map = io_reader_map(r->io))) {
+    free((void *)r->verified);
+    r->verified = NULL;
+  }
 }
 
 int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, sst_reader **out,
@@ -542,6 +505,7 @@ void sst_reader_close(sst_reader *r) {
   free(r->rdel_blk);
   free(r->rdels);
   free(r->pieces);
+  free((void *)r->verified);
   ZSTD_freeDDict(r->ddict);
   sst_meta_free(&r->meta);
   free(r->path);
@@ -651,7 +615,7 @@ int sst_reader_get(sst_reader *r, const void *key, size_t klen, uint64_t seq, un
   if (bi == r->nidx) return 0;
   const idx_ent *e = &r->idx[bi];
   blk_ref br;
-  int rc = load_block(r, e, NULL, &br, errmsg);
+  int rc = load_block(r, e, &br, errmsg);
   if (rc) return rc;
   blk_iter it;
   blk_iter_init(&it);
@@ -693,7 +657,6 @@ struct sst_iter {
   sst_reader *r;
   size_t bi; /* block loaded in br/bit; r->nidx when none */
   blk_ref br;
-  blk_copy copy; /* a mapped block's bytes while loaded (load_mapped) */
   blk_iter bit;
   int status;
   char errmsg[ERRMSG_SIZE];
@@ -722,7 +685,6 @@ void sst_iter_free(sst_iter *it) {
   if (!it) return;
   unload(it);
   blk_iter_free(&it->bit);
-  free(it->copy.p);
   free(it);
 }
 
@@ -735,7 +697,7 @@ static void fail(sst_iter *it, int rc) {
 static int load(sst_iter *it, size_t bi) {
   if (it->bi == bi && it->br.data) return 0;
   unload(it);
-  int rc = load_block(it->r, &it->r->idx[bi], &it->copy, &it->br, it->errmsg);
+  int rc = load_block(it->r, &it->r->idx[bi], &it->br, it->errmsg);
   if (rc) {
     fail(it, rc);
     return rc;
