@@ -66,7 +66,10 @@ static int at(shale_iter *it) {
   size_t kl;
   const char *k = shale_iter_key(it, &kl);
   assert_int_equal(kl, 8);
-  return atoi(k + 1);
+  char digits[8]; /* the key is not NUL-terminated: what follows it may be digits too */
+  memcpy(digits, k + 1, 7);
+  digits[7] = 0;
+  return atoi(digits);
 }
 
 static int first_key(shale_db *db, const shale_snapshot *snap) {
