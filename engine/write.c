@@ -29,6 +29,7 @@ struct writer {
 typedef struct insert_ctx {
   memtable *mem;
   delete_run *run;
+  dead_spans *cut; /* non-NULL: spans exist, and each put cuts its key out of them */
   uint64_t now_us;
 } insert_ctx;
 
@@ -50,6 +51,7 @@ static int insert_one(void *arg, uint64_t seq, unsigned kind, const void *key, s
   insert_ctx *c = arg;
   if (kind != KIND_PUT && !c->now_us) c->now_us = clock_wall_us(); /* only deletes carry time */
   if (kind == KIND_DEL) note_delete(c->run, key, klen);
+  if (kind == KIND_PUT && c->cut) dead_spans_cut(c->cut, key, klen); /* failing drops all: safe */
   return memtable_add(c->mem, seq, kind, key, klen, val, vlen, kind == KIND_PUT ? 0 : c->now_us);
 }
 
@@ -87,21 +89,6 @@ static writer *build_group(writer *leader, buf *group, int *sync) {
   return last;
 }
 
-static int cut_put(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
-                   const void *val, size_t vlen) {
-  (void)seq, (void)val, (void)vlen;
-  return kind == KIND_PUT ? dead_spans_cut(arg, key, klen) : SHALE_OK;
-}
-
-/* A put revives its key: it leaves every dead span before it becomes visible. Out of memory
- * there drops every span, which is safe, so it does not fail the write. */
-static void cut_dead_spans(shale_db *db, const buf *rep) {
-  if (!dead_spans_active(&db->spans)) return;
-  dead_spans_cut_begin(&db->spans);
-  batch_rep_iterate(rep->data, rep->len, cut_put, &db->spans);
-  dead_spans_cut_end(&db->spans);
-}
-
 /* Appends to the WAL and applies to the memtable; runs without mu, as the only leader. */
 static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *errmsg) {
   int rc = SHALE_OK;
@@ -114,10 +101,13 @@ static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *e
     }
     if (rc) return rc;
   }
-  insert_ctx c = {db->mem, &db->del_run, 0};
+  /* A put revives its key, so it leaves every dead span before it becomes visible: the cut
+   * rides the insert pass, under the spans' lock only while spans exist. */
+  insert_ctx c = {db->mem, &db->del_run, NULL, 0};
+  if (dead_spans_active(&db->spans)) dead_spans_cut_begin(c.cut = &db->spans);
   rc = batch_rep_iterate(rep->data, rep->len, insert_one, &c);
+  if (c.cut) dead_spans_cut_end(c.cut);
   if (rc) return err_set(errmsg, rc, "memtable insert failed: %s", shale_strerror(rc));
-  cut_dead_spans(db, rep);
   return SHALE_OK;
 }
 
