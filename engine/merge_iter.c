@@ -16,6 +16,11 @@ typedef struct merge_iter {
   int n;
   kv_iter **child;
   kv_iter *cur;
+  /* The child that would be current without cur (NULL: none valid), as of the last full
+   * comparison. Only cur moves on a next or prev in the same direction, so while cur stays
+   * ahead of it cur is still current: a long stretch taken from one child costs one
+   * comparison per step instead of one per child. */
+  kv_iter *runner_up;
   int forward;
   buf saved; /* the current key while children move */
 } merge_iter;
@@ -30,30 +35,38 @@ static int cmp_children(kv_iter *a, kv_iter *b) {
  * show older versions of the keys it holds. m_status then reports the error. */
 static int child_failed(kv_iter *c) { return !c->ops->valid(c) && c->ops->status(c) != SHALE_OK; }
 
-static void find_smallest(merge_iter *m) {
-  kv_iter *best = NULL;
-  for (int i = 0; i < m->n; i++) {
-    kv_iter *c = m->child[i];
+/* Full comparisons: dir is 1 for the smallest (forward), -1 for the largest. Ties go to the
+ * first child in scan order, as the runner-up test below keeps them. */
+static void find_best(merge_iter *m, int dir) {
+  kv_iter *best = NULL, *second = NULL;
+  for (int j = 0; j < m->n; j++) {
+    kv_iter *c = m->child[dir > 0 ? j : m->n - 1 - j];
     if (child_failed(c)) {
-      best = NULL;
+      best = second = NULL;
       break;
     }
-    if (c->ops->valid(c) && (!best || cmp_children(c, best) < 0)) best = c;
+    if (!c->ops->valid(c)) continue;
+    if (!best || cmp_children(c, best) * dir < 0) {
+      second = best;
+      best = c;
+    } else if (!second || cmp_children(c, second) * dir < 0) {
+      second = c;
+    }
   }
   m->cur = best;
+  m->runner_up = second;
 }
 
-static void find_largest(merge_iter *m) {
-  kv_iter *best = NULL;
-  for (int i = m->n - 1; i >= 0; i--) {
-    kv_iter *c = m->child[i];
-    if (child_failed(c)) {
-      best = NULL;
-      break;
-    }
-    if (c->ops->valid(c) && (!best || cmp_children(c, best) > 0)) best = c;
-  }
-  m->cur = best;
+static void find_smallest(merge_iter *m) { find_best(m, 1); }
+static void find_largest(merge_iter *m) { find_best(m, -1); }
+
+/* After cur alone moved: cur stays current while it is still strictly ahead of the runner-up
+ * (internal keys are unique, so equal means another child's version of the same entry,
+ * which the full comparison orders). */
+static void after_cur_moved(merge_iter *m, int dir) {
+  kv_iter *c = m->cur;
+  if (c->ops->valid(c) && (!m->runner_up || cmp_children(c, m->runner_up) * dir < 0)) return;
+  find_best(m, dir);
 }
 
 static void m_seek_first(kv_iter *it) {
@@ -114,9 +127,12 @@ static void m_next(kv_iter *it) {
       }
     }
     m->forward = 1;
+    m->cur->ops->next(m->cur);
+    find_smallest(m);
+    return;
   }
   m->cur->ops->next(m->cur);
-  find_smallest(m);
+  after_cur_moved(m, 1);
 }
 
 static void m_prev(kv_iter *it) {
@@ -129,9 +145,12 @@ static void m_prev(kv_iter *it) {
       c->ops->seek_before(c, m->saved.data, m->saved.len);
     }
     m->forward = 0;
+    m->cur->ops->prev(m->cur);
+    find_largest(m);
+    return;
   }
   m->cur->ops->prev(m->cur);
-  find_largest(m);
+  after_cur_moved(m, -1);
 }
 
 static int m_valid(const kv_iter *it) { return ((const merge_iter *)it)->cur != NULL; }
