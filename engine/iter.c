@@ -38,6 +38,12 @@
 typedef struct dead_run {
   buf edge;
   int edge_inf;
+  /* A move's edge is the key it starts from, copied only once the walk hides a key: most
+   * moves hide none, and a copy per step is a tenth of a scan. Until then edge_from names
+   * the key (kept unchanged until the first hide), edge_succ whether the edge lies just
+   * above it. */
+  const buf *edge_from;
+  int edge_succ;
   uint64_t hidden;  /* hidden keys stepped over one by one */
   uint64_t min_seq; /* newest sequence that decided one of them hidden */
   uint64_t weight;  /* hidden keys, counting those of the spans crossed */
@@ -63,6 +69,9 @@ struct shale_iter {
   buf pinned_key;
   void *pinned_val;
   size_t pinned_vlen;
+  int behind;   /* valid with back_key/back_val; the merge sits on the entries before it */
+  buf back_key; /* after a backward walk: the key shown and its value, copied */
+  buf back_val;
   int has_lower, has_upper;
   buf lower, upper; /* [lower, upper): copies of the caller's bounds */
   span_set *spans;  /* the DB's dead spans when the iterator started (NULL: none) */
@@ -134,9 +143,10 @@ static int visible_put(shale_iter *it, const uint8_t *uk, size_t ul, uint64_t tr
 }
 
 static void settle(shale_iter *it) {
-  it->valid = 0;
+  it->valid = it->behind = 0;
   int rc = it->merged->ops->status(it->merged);
-  if (!rc && (!buf_ok(&it->key) || !buf_ok(&it->run.edge))) rc = SHALE_NOMEM;
+  if (!rc && (!buf_ok(&it->key) || !buf_ok(&it->run.edge) || !buf_ok(&it->back_val)))
+    rc = SHALE_NOMEM;
   if (rc) it->status = rc;
 }
 
@@ -153,6 +163,7 @@ static int at_or_above_upper(const shale_iter *it, const void *k, size_t kl) {
 /* ---- the run of hidden keys a walk crosses ---- */
 
 static void run_set_edge(dead_run *r, span_bound b, int successor) {
+  r->edge_from = NULL;
   buf_clear(&r->edge);
   if (!b.inf) buf_append(&r->edge, b.key, b.len);
   if (successor) buf_append_byte(&r->edge, 0); /* the first key above b */
@@ -167,7 +178,26 @@ static void run_begin(shale_iter *it, const void *edge, size_t len, int inf, int
   r->crossed = 0;
 }
 
+/* Starts a move's run at the key in `from` (see dead_run.edge_from). */
+static void run_begin_at(shale_iter *it, const buf *from, int successor) {
+  dead_run *r = &it->run;
+  buf_clear(&r->edge);
+  r->edge_inf = 0;
+  r->edge_from = from;
+  r->edge_succ = successor;
+  r->hidden = r->min_seq = r->weight = 0;
+  r->crossed = 0;
+}
+
+static void run_copy_edge(dead_run *r) {
+  if (!r->edge_from) return;
+  buf_append(&r->edge, r->edge_from->data, r->edge_from->len);
+  if (r->edge_succ) buf_append_byte(&r->edge, 0);
+  r->edge_from = NULL;
+}
+
 static void run_hide(shale_iter *it, uint64_t decided_by) {
+  run_copy_edge(&it->run);
   it->run.hidden++;
   it->run.weight++;
   if (decided_by > it->run.min_seq) it->run.min_seq = decided_by;
@@ -181,6 +211,7 @@ static span_bound run_edge(const dead_run *r) {
  * bound when that lies below its own, a backward one at the span's upper bound. */
 static void run_cross(shale_iter *it, const dead_span *s, int forward) {
   dead_run *r = &it->run;
+  run_copy_edge(r);
   span_bound theirs = forward ? s->lo : s->hi;
   int wider = !r->edge_inf &&
               (theirs.inf ||
@@ -312,11 +343,11 @@ static void find_next_visible(shale_iter *it, int have_skip) {
   settle(it);
 }
 
-/* Positions the merging iterator on the last entry whose user key is below it->key (or
- * makes it invalid), in one seek_before: a seek followed by a prev could land on versions a
- * writer inserted into a memtable in between. */
-static void step_before_key(shale_iter *it) {
-  make_seek_key(it, it->key.data, it->key.len, SEQ_MAX, KIND_SEEK);
+/* Positions the merging iterator on the last entry whose user key is below key (or makes it
+ * invalid), in one seek_before: a seek followed by a prev could land on versions a writer
+ * inserted into a memtable in between. */
+static void step_before(shale_iter *it, const buf *key) {
+  make_seek_key(it, key->data, key->len, SEQ_MAX, KIND_SEEK);
   it->merged->ops->seek_before(it->merged, it->seekkey.data, it->seekkey.len);
 }
 
@@ -330,34 +361,75 @@ static int cross_backward(shale_iter *it) {
     return REACHED_END;
   buf_clear(&it->key);
   buf_append(&it->key, s->lo.key, s->lo.len);
-  step_before_key(it);
+  step_before(it, &it->key);
   return JUMPED;
 }
 
-/* The merging iterator sits somewhere in the entries of user key K (or is invalid). Walks
- * back key by key until a key's newest visible entry is a live value. */
+/* What a backward walk knows of the user key it is reading (in it->key): entries arrive
+ * oldest first, so each one visible at it->seq overrides the ones before it. */
+typedef struct back_key {
+  int have;         /* it->key holds the key being read */
+  int live;         /* its newest visible entry so far is a value (copied to it->back_val) */
+  uint64_t decided; /* else: the sequence that hides it (0: no entry visible at all) */
+} back_key;
+
+static void back_key_start(shale_iter *it, back_key *b, const uint8_t *uk, size_t ul) {
+  buf_clear(&it->key);
+  buf_append(&it->key, uk, ul);
+  *b = (back_key){.have = 1};
+}
+
+static void back_key_take(shale_iter *it, back_key *b, const uint8_t *uk, size_t ul, uint64_t tr) {
+  if (ikey_seq(tr) > it->seq) return;
+  b->live = visible_put(it, uk, ul, tr);
+  if (!b->live) {
+    b->decided = hidden_by(it, uk, ul, tr);
+    return;
+  }
+  size_t vlen;
+  const void *v = it->merged->ops->value(it->merged, &vlen);
+  buf_clear(&it->back_val);
+  buf_append(&it->back_val, v, vlen);
+}
+
+/* Shows the key just read from the copies: the merge already sits on the entries before it,
+ * which is where the next prev continues. */
+static void show_behind(shale_iter *it) {
+  if (!buf_ok(&it->back_val) || !buf_ok(&it->key)) return settle(it);
+  buf t = it->back_key;
+  it->back_key = it->key;
+  it->key = t;
+  run_end_at_key(it, it->back_key.data, it->back_key.len, 0);
+  it->behind = it->valid = 1;
+}
+
+/* The merging iterator sits on the last entry of some user key (or is invalid). Walks back
+ * entry by entry, as LevelDB's reverse iteration does, until a key's newest visible entry
+ * is a live value: one merge step per entry and no repositioning of the other components,
+ * except to jump below a dead span. */
 static void resolve_backward(shale_iter *it) {
   const uint8_t *uk;
   size_t ul;
   uint64_t tr;
+  back_key b = {0};
   while (cur_entry(it, &uk, &ul, &tr)) {
-    if (below_lower(it, uk, ul)) break;
-    buf_clear(&it->key);
-    buf_append(&it->key, uk, ul);
-    if (!buf_ok(&it->key)) break;
-    merged_seek(it, it->key.data, it->key.len, it->seq, KIND_SEEK);
-    int same = cur_entry(it, &uk, &ul, &tr) && ukey_compare(uk, ul, it->key.data, it->key.len) == 0;
-    if (same && visible_put(it, uk, ul, tr)) {
-      run_end_at_key(it, uk, ul, 0);
-      it->valid = 1;
-      return;
+    if (!b.have || ukey_compare(uk, ul, it->key.data, it->key.len) != 0) {
+      if (b.have && b.live) return show_behind(it);
+      if (b.have) {
+        b.have = 0;
+        run_hide(it, b.decided);
+        int crossed = cross_backward(it);
+        if (crossed == REACHED_END) break;
+        if (crossed == JUMPED) continue;
+      }
+      if (below_lower(it, uk, ul)) break;
+      back_key_start(it, &b, uk, ul);
     }
-    int crossed = cross_backward(it);
-    if (crossed == REACHED_END) break;
-    if (crossed == JUMPED) continue;
-    run_hide(it, same ? hidden_by(it, uk, ul, tr) : 0);
-    step_before_key(it);
+    back_key_take(it, &b, uk, ul, tr);
+    it->merged->ops->prev(it->merged);
   }
+  if (b.have && b.live && !it->merged->ops->status(it->merged)) return show_behind(it);
+  if (b.have && !b.live) run_hide(it, b.decided);
   run_end_backward(it);
   settle(it);
 }
@@ -365,7 +437,7 @@ static void resolve_backward(shale_iter *it) {
 /* Before any seek: the previous seek was not moved on from, and its answer is dropped. */
 static void begin_seek(shale_iter *it) {
   count_seek(it, 0);
-  it->pinned = 0;
+  it->pinned = it->behind = 0;
 }
 
 /* Before next or prev: counts the move, and positions the merge on the entry a point lookup
@@ -461,29 +533,43 @@ void shale_iter_seek_for_prev(shale_iter *it, const void *key, size_t klen) {
   resolve_backward(it);
 }
 
-/* Copies the user key being shown into it->key: the move about to start invalidates it. */
-static void remember_current_key(shale_iter *it) {
+/* Copies the user key being shown into to: the move about to start invalidates it. */
+static void remember_current_key(shale_iter *it, buf *to) {
   const uint8_t *uk;
   size_t ul;
   uint64_t tr;
   cur_entry(it, &uk, &ul, &tr);
-  buf_clear(&it->key);
-  buf_append(&it->key, uk, ul);
+  buf_clear(to);
+  buf_append(to, uk, ul);
 }
 
 void shale_iter_next(shale_iter *it) {
   if (!it || !it->valid || !begin_move(it)) return;
-  remember_current_key(it);
-  run_begin(it, it->key.data, it->key.len, 0, 1);
+  if (it->behind) { /* the merge sits before the key shown: back onto it, then past it */
+    it->behind = 0;
+    buf t = it->key;
+    it->key = it->back_key;
+    it->back_key = t;
+    run_begin_at(it, &it->key, 1);
+    merged_seek(it, it->key.data, it->key.len, it->seq, KIND_SEEK);
+    find_next_visible(it, 1);
+    return;
+  }
+  remember_current_key(it, &it->key);
+  run_begin_at(it, &it->key, 1);
   it->merged->ops->next(it->merged);
   find_next_visible(it, 1);
 }
 
+/* The backward walk reads keys into it->key, so a prev's starting key lives in back_key. */
 void shale_iter_prev(shale_iter *it) {
   if (!it || !it->valid || !begin_move(it)) return;
-  remember_current_key(it);
-  run_begin(it, it->key.data, it->key.len, 0, 0);
-  step_before_key(it);
+  if (!it->behind) { /* the merge sits on the key shown: move it before that key */
+    remember_current_key(it, &it->back_key);
+    step_before(it, &it->back_key);
+  }
+  it->behind = 0;
+  run_begin_at(it, &it->back_key, 0);
   resolve_backward(it);
 }
 
@@ -492,9 +578,10 @@ int shale_iter_valid(const shale_iter *it) { return it && it->valid; }
 const void *shale_iter_key(const shale_iter *it, size_t *klen) {
   if (klen) *klen = 0;
   if (!it || !it->valid) return NULL;
-  if (it->pinned) {
-    if (klen) *klen = it->pinned_key.len;
-    return it->pinned_key.data;
+  if (it->pinned || it->behind) {
+    const buf *b = it->pinned ? &it->pinned_key : &it->back_key;
+    if (klen) *klen = b->len;
+    return b->data;
   }
   size_t len;
   const uint8_t *k = it->merged->ops->key(it->merged, &len);
@@ -505,6 +592,10 @@ const void *shale_iter_key(const shale_iter *it, size_t *klen) {
 const void *shale_iter_value(const shale_iter *it, size_t *vlen) {
   if (vlen) *vlen = 0;
   if (!it || !it->valid) return NULL;
+  if (it->behind) {
+    if (vlen) *vlen = it->back_val.len;
+    return it->back_val.data ? (const void *)it->back_val.data : ""; /* an empty value */
+  }
   if (it->pinned) {
     if (vlen) *vlen = it->pinned_vlen;
     return it->pinned_val;
@@ -527,6 +618,8 @@ void shale_iter_free(shale_iter *it) {
   buf_free(&it->key);
   buf_free(&it->seekkey);
   buf_free(&it->pinned_key);
+  buf_free(&it->back_key);
+  buf_free(&it->back_val);
   buf_free(&it->lower);
   buf_free(&it->upper);
   buf_free(&it->run.edge);
@@ -566,6 +659,8 @@ static shale_iter *iter_alloc(shale_db *db) {
   buf_init(&it->key);
   buf_init(&it->seekkey);
   buf_init(&it->pinned_key);
+  buf_init(&it->back_key);
+  buf_init(&it->back_val);
   buf_init(&it->lower);
   buf_init(&it->upper);
   buf_init(&it->run.edge);

@@ -805,6 +805,63 @@ static void test_seek_to_existing_key(void **state) {
   shale_snapshot_free(db, snap);
 }
 
+/* A backward walk shows its key from copies, with the merge already on the keys before it.
+ * Writes that land between moves (a newer version of the key shown, a new key just below it,
+ * a delete of the next key down) must stay invisible to the iterator, in both directions,
+ * whichever layer each version is in. */
+static void test_backward_walk_ignores_later_writes(void **state) {
+  fixture *f = *state;
+  shale_db *db = f->db;
+  put_str(db, "a", "a1");
+  put_str(db, "b", "b1");
+  put_str(db, "c", "c1");
+  put_str(db, "d", "d1");
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  put_str(db, "c", "c2"); /* two versions of c and d, in a table and in the memtable */
+  put_str(db, "d", "d2");
+  put_str(db, "e", "e1");
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
+  shale_iter_seek_last(it);
+  expect_iter(it, "e", "e1");
+  shale_iter_prev(it);
+  expect_iter(it, "d", "d2");
+  put_str(db, "d", "d3");
+  put_str(db, "cz", "new");
+  assert_int_equal(shale_delete(db, "c", 1, 0), SHALE_OK);
+  assert_int_equal(shale_delete(db, "b", 1, 0), SHALE_OK);
+  expect_iter(it, "d", "d2"); /* the copies are the iterator's own */
+  shale_iter_prev(it);
+  expect_iter(it, "c", "c2");
+  shale_iter_next(it); /* direction changes after a backward walk */
+  expect_iter(it, "d", "d2");
+  shale_iter_next(it);
+  expect_iter(it, "e", "e1");
+  shale_iter_prev(it);
+  expect_iter(it, "d", "d2");
+  shale_iter_prev(it);
+  expect_iter(it, "c", "c2");
+  shale_iter_prev(it);
+  expect_iter(it, "b", "b1");
+  shale_iter_prev(it);
+  expect_iter(it, "a", "a1");
+  shale_iter_prev(it);
+  expect_iter(it, NULL, NULL);
+  shale_iter_free(it);
+  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK); /* a new one sees them all */
+  shale_iter_seek_last(it);
+  expect_iter(it, "e", "e1");
+  shale_iter_prev(it);
+  expect_iter(it, "d", "d3");
+  shale_iter_prev(it);
+  expect_iter(it, "cz", "new");
+  shale_iter_prev(it);
+  expect_iter(it, "a", "a1");
+  shale_iter_next(it);
+  expect_iter(it, "cz", "new");
+  shale_iter_free(it);
+}
+
 static void test_iterator_stops_at_corrupt_block(void **state) {
   (void)state;
   char *dir = tu_tempdir();
@@ -921,6 +978,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_range_delete_skips_tables, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_range_deletes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seek_to_existing_key, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_backward_walk_ignores_later_writes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_deletes_snapshot_stripes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fragmented_delete_drops_table_unread, setup, teardown),
   };
