@@ -14,7 +14,7 @@
 
 /* Written only by the writer (load + store, no read-modify-write needed); read by anyone. */
 typedef struct mt_counters {
-  _Atomic uint64_t entries, puts, tombstones, range_tombstones, dirty;
+  _Atomic uint64_t entries, puts, tombstones, range_tombstones;
   _Atomic uint64_t min_seq, max_seq, min_tomb_seq, max_tomb_seq; /* min: UINT64_MAX if none */
   _Atomic uint64_t oldest_tomb_us, newest_tomb_us, key_bytes, value_bytes;
 } mt_counters;
@@ -59,10 +59,10 @@ static inline void st_max(_Atomic uint64_t *a, uint64_t v) {
 }
 
 static void counters_init(mt_counters *c) {
-  _Atomic uint64_t *all[] = {
-      &c->entries,        &c->puts,      &c->tombstones,   &c->range_tombstones, &c->dirty,
-      &c->min_seq,        &c->max_seq,   &c->min_tomb_seq, &c->max_tomb_seq,     &c->oldest_tomb_us,
-      &c->newest_tomb_us, &c->key_bytes, &c->value_bytes};
+  _Atomic uint64_t *all[] = {&c->entries,          &c->puts,         &c->tombstones,
+                             &c->range_tombstones, &c->min_seq,      &c->max_seq,
+                             &c->min_tomb_seq,     &c->max_tomb_seq, &c->oldest_tomb_us,
+                             &c->newest_tomb_us,   &c->key_bytes,    &c->value_bytes};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) atomic_init(all[i], 0);
   atomic_init(&c->min_seq, UINT64_MAX);
   atomic_init(&c->min_tomb_seq, UINT64_MAX);
@@ -172,14 +172,13 @@ void memtable_unref(memtable *m) {
 }
 
 static void account(memtable *m, uint64_t seq, unsigned kind, size_t klen, size_t vlen,
-                    uint64_t now_us, int dirty) {
+                    uint64_t now_us) {
   mt_counters *c = &m->st;
   st_add(&c->entries, 1);
   st_add(&c->key_bytes, klen);
   st_add(&c->value_bytes, vlen);
   st_min(&c->min_seq, seq);
   st_max(&c->max_seq, seq);
-  if (dirty) st_add(&c->dirty, 1);
   if (kind == KIND_PUT) {
     st_add(&c->puts, 1);
     return;
@@ -212,7 +211,7 @@ int memtable_add(memtable *m, uint64_t seq, unsigned kind, const void *key, size
   if (vlen) memcpy(p, val, vlen);
   if (tomb) {
     put_fixed64(p + vlen, now_us);
-    n->flags = SL_DIRTY | SL_TIME;
+    n->flags = SL_TIME;
   }
   uint8_t *link = p + vlen + (tomb ? 8 : 0); /* see node_link */
   if (kind == KIND_RANGE_DEL) { /* link the previous one; the writer's own field: relaxed */
@@ -223,7 +222,7 @@ int memtable_add(memtable *m, uint64_t seq, unsigned kind, const void *key, size
   skiplist_insert(s, n);
   if (hashed) hash_add(m, n, h, link);
   if (kind == KIND_RANGE_DEL) atomic_store_explicit(&m->range_newest, n, memory_order_release);
-  account(m, seq, kind, klen, vlen, now_us, n->flags & SL_DIRTY);
+  account(m, seq, kind, klen, vlen, now_us);
   return SHALE_OK;
 }
 
@@ -302,7 +301,6 @@ void memtable_get_stats(const memtable *m, memtable_stats *out) {
   out->puts = ld(&c->puts);
   out->tombstones = ld(&c->tombstones);
   out->range_tombstones = ld(&c->range_tombstones);
-  out->dirty = ld(&c->dirty);
   out->min_seq = min_or_zero(&c->min_seq);
   out->max_seq = ld(&c->max_seq);
   out->min_tomb_seq = min_or_zero(&c->min_tomb_seq);
@@ -390,8 +388,6 @@ const uint8_t *memtable_iter_key(const memtable_iter *it, size_t *iklen) {
 const void *memtable_iter_value(const memtable_iter *it, size_t *vlen) {
   return node_value(it->it.node, vlen);
 }
-
-int memtable_iter_dirty(const memtable_iter *it) { return (it->it.node->flags & SL_DIRTY) != 0; }
 
 uint64_t memtable_iter_time_us(const memtable_iter *it) {
   if (!(it->it.node->flags & SL_TIME)) return 0;

@@ -1,7 +1,7 @@
 /* memtable.h — the in-memory write buffer: point entries and range tombstones in two
- * skiplists over one arena, with the dirty bits and tombstone statistics that a flush turns
- * into SSTable metadata. One writer at a time; any number of lock-free readers alongside.
- * Refcounted, because read views keep sealed memtables alive while they are flushed. */
+ * skiplists over one arena, with the tombstone statistics and times that a flush turns into
+ * SSTable metadata (the dirty block). One writer at a time; any number of lock-free readers
+ * alongside. Refcounted, because read views keep sealed memtables alive while they are flushed. */
 #ifndef SHALE_MEMTABLE_MEMTABLE_H
 #define SHALE_MEMTABLE_MEMTABLE_H
 
@@ -26,7 +26,6 @@ void memtable_unref(memtable *m);
 /* Adds an entry. kind is KIND_PUT, KIND_DEL or KIND_RANGE_DEL (util/ikey.h); for
  * KIND_RANGE_DEL key = begin and val = end (exclusive), kept in a separate skiplist from point
  * entries. now_us is the wall time of the write (clock_wall_us()), recorded with tombstones.
- * Tombstones start dirty; a PUT is dirty when it shadows an older version of its key here.
  * REQUIRES: one writer at a time; seq <= SEQ_MAX; (seq, kind, key) not already added.
  * Returns SHALE_OK, SHALE_NOMEM, or SHALE_INVALID for a bad kind or a key of 4 GiB or more. */
 int memtable_add(memtable *m, uint64_t seq, unsigned kind, const void *key, size_t klen,
@@ -47,7 +46,6 @@ uint64_t memtable_range_count(const memtable *m);
 
 typedef struct memtable_stats {
   uint64_t entries, puts, tombstones, range_tombstones;
-  uint64_t dirty;                      /* entries whose dirty bit is set */
   uint64_t min_seq, max_seq;           /* over all entries (0, 0 if empty) */
   uint64_t min_tomb_seq, max_tomb_seq; /* over point + range tombstones (0, 0 if none) */
   /* wall time of the oldest/newest tombstone (0 if none) */
@@ -120,8 +118,6 @@ int memtable_iter_valid(const memtable_iter *it);
 /* The internal key: user key || 8-byte LE trailer, contiguous in the arena (no copy). */
 const uint8_t *memtable_iter_key(const memtable_iter *it, size_t *iklen);
 const void *memtable_iter_value(const memtable_iter *it, size_t *vlen);
-/* The entry's dirty bit (see DESIGN.md, "Dirty bits"). */
-int memtable_iter_dirty(const memtable_iter *it);
 /* Wall time recorded with a tombstone (point or range), 0 for puts. */
 uint64_t memtable_iter_time_us(const memtable_iter *it);
 

@@ -128,15 +128,14 @@ sl_node *skiplist_node_new(skiplist *s, size_t iklen, size_t extra) {
   return n;
 }
 
-int skiplist_insert(skiplist *s, sl_node *n) {
+void skiplist_insert(skiplist *s, sl_node *n) {
   n->prefix = key_prefix(sl_node_key(n), sl_node_ukey_len(n));
   target t;
   target_of_node(&t, n);
   sl_node *prev[SL_MAX_HEIGHT];
   sl_node *next = find_ge(s, &t, prev);
   assert(!next || node_cmp(next, &t) > 0);
-  int shadows = next && ukey_cmp(next, &t) == 0;
-  if (shadows) n->flags |= SL_DIRTY;
+  (void)next; /* read by the assert only */
   int top = top_level(s);
   if (n->height > top + 1) {
     for (int i = top + 1; i < n->height; i++) prev[i] = s->head;
@@ -148,7 +147,6 @@ int skiplist_insert(skiplist *s, sl_node *n) {
     atomic_store_explicit(&n->next[i], succ, memory_order_relaxed);
     atomic_store_explicit(&prev[i]->next[i], n, memory_order_release);
   }
-  return shadows;
 }
 
 sl_node *skiplist_seek(const skiplist *s, const void *ukey, size_t uklen, uint64_t trailer) {

@@ -14,9 +14,9 @@
 
 #define SL_MAX_HEIGHT 12 /* with branching 4, plenty for 4^12 = 16M entries per memtable */
 
-/* Node flags. The skiplist sets SL_DIRTY itself when an insert shadows an older version of
- * the same user key; the memtable may preset it (tombstones) and owns the other bits. */
-enum { SL_DIRTY = 1, SL_TIME = 2 };
+/* Node flags, owned by the memtable. (A per-entry dirty bit once lived here; nothing read
+ * it, and dead spans, engine/dead_spans.h, are what lets reads skip deleted entries.) */
+enum { SL_TIME = 1 };
 
 /* Thread-safety: every field but next[] is written before the node is published (the
  * release store that links it at level 0) and never changes afterwards, so readers that
@@ -45,10 +45,8 @@ int skiplist_init(skiplist *s, arena *a);
  * then 8-byte LE trailer) and payload, then calls skiplist_insert. REQUIRES: the writer. */
 sl_node *skiplist_node_new(skiplist *s, size_t iklen, size_t extra);
 
-/* Links n. Sets SL_DIRTY in n->flags (before publishing it) when the next entry is an older
- * version of the same user key, and returns 1 in that case, else 0.
- * REQUIRES: the writer; no entry with an equal internal key is in the list. */
-int skiplist_insert(skiplist *s, sl_node *n);
+/* Links n. REQUIRES: the writer; no entry with an equal internal key is in the list. */
+void skiplist_insert(skiplist *s, sl_node *n);
 
 static inline uint8_t *sl_node_key(const sl_node *n) { return (uint8_t *)(n->next + n->height); }
 static inline size_t sl_node_ukey_len(const sl_node *n) { return n->klen - IKEY_TRAILER; }

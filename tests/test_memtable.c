@@ -1,5 +1,5 @@
 /* test_memtable.c — the memtable's contract: tombstones shadow older puts, reads see only
- * sequences at or below theirs, dirty bits and tombstone statistics are exact, range
+ * sequences at or below theirs, tombstone statistics are exact, range
  * tombstones live apart (and are listed in the order added), large values fit, and gets race
  * one writer safely. */
 #include <setjmp.h>
@@ -90,7 +90,7 @@ static void test_snapshot_visibility(void **state) {
   memtable_unref(m);
 }
 
-static void test_stats_and_dirty_bits(void **state) {
+static void test_stats(void **state) {
   (void)state;
   memtable *m = mt_new();
   memtable_stats st;
@@ -98,10 +98,10 @@ static void test_stats_and_dirty_bits(void **state) {
   memtable_stats zero;
   memset(&zero, 0, sizeof zero);
   assert_memory_equal(&st, &zero, sizeof st);
-  put(m, 10, "a", "1");  /* clean: first version */
-  put(m, 11, "b", "22"); /* clean */
-  put(m, 12, "a", "3");  /* dirty: shadows a@10 */
-  del(m, 13, "c", 5000); /* tombstones always dirty */
+  put(m, 10, "a", "1");
+  put(m, 11, "b", "22");
+  put(m, 12, "a", "3");
+  del(m, 13, "c", 5000);
   del(m, 14, "a", 2000);
   assert_int_equal(memtable_add(m, 15, KIND_RANGE_DEL, "d", 1, "f", 1, 9000), SHALE_OK);
   memtable_get_stats(m, &st);
@@ -109,7 +109,6 @@ static void test_stats_and_dirty_bits(void **state) {
   assert_int_equal(st.puts, 3);
   assert_int_equal(st.tombstones, 2);
   assert_int_equal(st.range_tombstones, 1);
-  assert_int_equal(st.dirty, 4);
   assert_int_equal(st.min_seq, 10);
   assert_int_equal(st.max_seq, 15);
   assert_int_equal(st.min_tomb_seq, 13);
@@ -122,10 +121,8 @@ static void test_stats_and_dirty_bits(void **state) {
   static const struct {
     const char *k;
     uint64_t seq;
-    int dirty;
     uint64_t us;
-  } want[] = {
-      {"a", 14, 1, 2000}, {"a", 12, 1, 0}, {"a", 10, 0, 0}, {"b", 11, 0, 0}, {"c", 13, 1, 5000}};
+  } want[] = {{"a", 14, 2000}, {"a", 12, 0}, {"a", 10, 0}, {"b", 11, 0}, {"c", 13, 5000}};
   memtable_iter it;
   memtable_iter_init(&it, m);
   size_t i = 0;
@@ -136,7 +133,6 @@ static void test_stats_and_dirty_bits(void **state) {
     assert_int_equal(iklen, 1 + IKEY_TRAILER);
     assert_int_equal(ik[0], want[i].k[0]);
     assert_int_equal(ikey_seq(get_fixed64(ik + 1)), want[i].seq);
-    assert_int_equal(memtable_iter_dirty(&it), want[i].dirty);
     assert_int_equal(memtable_iter_time_us(&it), want[i].us);
   }
   assert_int_equal(i, 5);
@@ -174,7 +170,6 @@ static void test_range_tombstones_apart(void **state) {
     assert_true(get_fixed64(ik + 1) == ikey_pack(want[i].seq, KIND_RANGE_DEL));
     assert_int_equal(vlen, strlen(want[i].e));
     assert_memory_equal(v, want[i].e, vlen);
-    assert_true(memtable_iter_dirty(&it));
     assert_int_equal(memtable_iter_time_us(&it), want[i].us);
   }
   assert_int_equal(i, 3);
@@ -438,11 +433,16 @@ static void test_concurrent_gets(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_put_get_delete),       cmocka_unit_test(test_snapshot_visibility),
-      cmocka_unit_test(test_stats_and_dirty_bits), cmocka_unit_test(test_range_tombstones_apart),
-      cmocka_unit_test(test_iterate_both_ways),    cmocka_unit_test(test_large_values_and_limits),
-      cmocka_unit_test(test_chain_and_refs),       cmocka_unit_test(test_concurrent_gets),
-      cmocka_unit_test(test_range_list_and_aux),   cmocka_unit_test(test_hash_index_agrees),
+      cmocka_unit_test(test_put_get_delete),
+      cmocka_unit_test(test_snapshot_visibility),
+      cmocka_unit_test(test_stats),
+      cmocka_unit_test(test_range_tombstones_apart),
+      cmocka_unit_test(test_iterate_both_ways),
+      cmocka_unit_test(test_large_values_and_limits),
+      cmocka_unit_test(test_chain_and_refs),
+      cmocka_unit_test(test_concurrent_gets),
+      cmocka_unit_test(test_range_list_and_aux),
+      cmocka_unit_test(test_hash_index_agrees),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

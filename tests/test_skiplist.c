@@ -17,14 +17,12 @@
 #include "testutil.h"
 #include "util/ikey.h"
 
-static sl_node *add(skiplist *s, const uint8_t *k, size_t klen, uint64_t seq, unsigned kind,
-                    int *shadows) {
+static sl_node *add(skiplist *s, const uint8_t *k, size_t klen, uint64_t seq, unsigned kind) {
   sl_node *n = skiplist_node_new(s, klen + IKEY_TRAILER, 0);
   assert_non_null(n);
   memcpy(sl_node_key(n), k, klen);
   put_fixed64(sl_node_key(n) + klen, ikey_pack(seq, kind));
-  int sh = skiplist_insert(s, n);
-  if (shadows) *shadows = sh;
+  skiplist_insert(s, n);
   return n;
 }
 
@@ -138,7 +136,7 @@ static void test_order_random(void **state) {
     size_t len = keys[n].len;
     sl_node *hit = skiplist_seek(&s, k, len - 8, get_fixed64(k + len - 8));
     if (hit && hit->klen == len && !memcmp(sl_node_key(hit), k, len)) continue; /* duplicate */
-    add(&s, k, len - 8, ikey_seq(get_fixed64(k + len - 8)), KIND_PUT, NULL);
+    add(&s, k, len - 8, ikey_seq(get_fixed64(k + len - 8)), KIND_PUT);
     n++;
   }
   qsort(keys, n, sizeof *keys, rkey_cmp);
@@ -174,28 +172,6 @@ static void test_order_random(void **state) {
       check_node(got, &keys[lo]);
   }
   free(keys);
-  arena_destroy(&a);
-}
-
-static void test_shadow_flag(void **state) {
-  (void)state;
-  arena a;
-  arena_init(&a);
-  skiplist s;
-  assert_int_equal(skiplist_init(&s, &a), SHALE_OK);
-  int sh;
-  sl_node *n = add(&s, (const uint8_t *)"key", 3, 5, KIND_PUT, &sh);
-  assert_int_equal(sh, 0);
-  assert_false(n->flags & SL_DIRTY);
-  n = add(&s, (const uint8_t *)"key", 3, 9, KIND_PUT, &sh); /* newer: shadows seq 5 */
-  assert_int_equal(sh, 1);
-  assert_true(n->flags & SL_DIRTY);
-  add(&s, (const uint8_t *)"kez", 3, 1, KIND_PUT, &sh);
-  assert_int_equal(sh, 0);
-  add(&s, (const uint8_t *)"ke", 2, 20, KIND_PUT, &sh); /* a prefix is another key */
-  assert_int_equal(sh, 0);
-  add(&s, (const uint8_t *)"key", 3, 2, KIND_PUT, &sh); /* older than all: shadows nothing */
-  assert_int_equal(sh, 0);
   arena_destroy(&a);
 }
 
@@ -289,7 +265,7 @@ static void test_concurrent_readers(void **state) {
   for (uint32_t i = 0; i < CN; i++) {
     uint8_t k[4];
     race_key(i, k);
-    add(&r.s, k, 4, i + 1, KIND_PUT, NULL);
+    add(&r.s, k, 4, i + 1, KIND_PUT);
     atomic_store_explicit(&r.published, i + 1, memory_order_release);
   }
   atomic_store_explicit(&r.done, 1, memory_order_release);
@@ -306,7 +282,6 @@ int main(void) {
       cmocka_unit_test(test_arena),
       cmocka_unit_test(test_arena_pool),
       cmocka_unit_test(test_order_random),
-      cmocka_unit_test(test_shadow_flag),
       cmocka_unit_test(test_concurrent_readers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
