@@ -52,7 +52,7 @@ install(CODE "
 install(FILES ${PROJECT_BINARY_DIR}/shale.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
   COMPONENT development)
 
-install(FILES README.md doc/ARCHITECTURE.md doc/tuning.md doc/format-wal.md
+install(FILES README.md doc/DESIGN.md doc/ARCHITECTURE.md doc/tuning.md doc/format-wal.md
   doc/format-sstable.md doc/format-manifest.md DESTINATION ${CMAKE_INSTALL_DOCDIR}
   COMPONENT development)
 install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT development)

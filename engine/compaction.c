@@ -99,7 +99,7 @@ static int deletes_movable(const file_meta *f, uint64_t snap) {
 
 /* Bytes f's deletes would free below it: for point tombstones, their count times the mean
  * entry size of the deeper files overlapping f; for range tombstones, the deeper files that
- * lie wholly inside f's span. Advisory (DESIGN.md): it only orders compactions. */
+ * lie wholly inside f's span. Advisory (doc/DESIGN.md): it only orders compactions. */
 static uint64_t estimate_freed(const version *v, int level, const file_meta *f) {
   size_t fsl = f->smallest.len - IKEY_TRAILER, fll = f->largest.len - IKEY_TRAILER;
   uint64_t bytes = 0, entries = 0, inside = 0;

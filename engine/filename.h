@@ -1,4 +1,4 @@
-/* filename.h — names of the files in a DB directory (DESIGN.md "Files in a DB directory"). */
+/* filename.h — names of the files in a DB directory (doc/DESIGN.md "Files in a DB directory"). */
 #ifndef SHALE_ENGINE_FILENAME_H
 #define SHALE_ENGINE_FILENAME_H
 

@@ -1,5 +1,5 @@
 /* flush_job.c — writing the oldest sealed memtable as an L0 table and installing it, in the
- * order DESIGN.md fixes: table sync -> directory sync -> MANIFEST sync -> one new read view
+ * order doc/DESIGN.md fixes: table sync -> directory sync -> MANIFEST sync -> one new read view
  * (table in, memtable out) -> obsolete WALs deleted. Older versions no snapshot can see are
  * dropped, and so are clean tombstones: those whose key no older table can hold. */
 #include <stdlib.h>

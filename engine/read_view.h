@@ -1,4 +1,4 @@
-/* read_view.h — the versioned read view of DESIGN.md: an immutable, refcounted snapshot of
+/* read_view.h — the versioned read view of doc/DESIGN.md: an immutable, refcounted snapshot of
  * which components hold the data — the mutable memtable, the newest `imm_count` sealed
  * memtables reached through `next`, and the SSTable version. Every read runs against one
  * view, so a flush that moves data from a memtable into a table can never make it vanish

@@ -1,6 +1,6 @@
 /* version.h — an immutable set of live SSTables per level, refcounted. Read views hold a
  * version; a file leaves the disk only when the last version that lists it is released and
- * an edit has marked it obsolete (DESIGN.md, invariant I4). */
+ * an edit has marked it obsolete (doc/DESIGN.md, invariant I4). */
 #ifndef SHALE_ENGINE_VERSION_H
 #define SHALE_ENGINE_VERSION_H
 

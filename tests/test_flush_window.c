@@ -1,4 +1,4 @@
-/* test_flush_window.c — the flush window of DESIGN.md "Read views", two ways. Deterministic:
+/* test_flush_window.c — the flush window of doc/DESIGN.md "Read views", two ways. Deterministic:
  * a test hook holds the flush thread at each step (picked, table synced, MANIFEST synced,
  * view published, WAL deleted) while this thread runs gets, iterators both ways and
  * snapshot reads, which must all agree with a model: a completed delete never lets an older
