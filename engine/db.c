@@ -210,8 +210,18 @@ static shale_db *db_alloc(const char *path) {
   return db;
 }
 
+/* Bytes an entry is taken to fill in a memtable before any was written. */
+#define FIRST_ENTRY_BYTES_GUESS 128
+
+/* Sizes the new memtable's hash index and bloom filter for the entries the write buffer will
+ * hold, judged by the bytes an entry took in the memtable it replaces: small entries need a
+ * bigger index, large ones a smaller one, whatever the workload writes. */
 int db_memtable_new(shale_db *db, memtable **out) {
-  return memtable_new_pooled(out, db->opt.write_buffer_size, db->apool);
+  size_t per_entry = FIRST_ENTRY_BYTES_GUESS;
+  uint64_t n = db->mem ? memtable_count(db->mem) : 0;
+  if (n >= MEMTABLE_INDEX_MIN_ENTRIES) per_entry = memtable_bytes(db->mem) / n;
+  if (per_entry < 32) per_entry = 32; /* no entry is smaller: bounds the index's memory */
+  return memtable_new_pooled(out, db->opt.write_buffer_size / per_entry, db->apool);
 }
 
 static void db_release(shale_db *db) {

@@ -153,7 +153,8 @@ int db_publish_version(shale_db *db, int drop_oldest_imm);
 #include "sstable/sst_format.h"
 sst_options db_sst_options(const shale_db *db);
 
-/* A fresh memtable sized by the options, its arena fed by db->apool. */
+/* A fresh memtable whose index fits the write buffer and the entry sizes seen so far, its
+ * arena fed by db->apool. */
 int db_memtable_new(shale_db *db, memtable **out);
 
 /* Oldest sequence a live snapshot pins, or last_seq when none. */

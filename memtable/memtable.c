@@ -104,13 +104,13 @@ static void hash_add(memtable *m, sl_node *n, uint64_t h, uint8_t *link) {
   atomic_store_explicit(b, n, memory_order_release); /* n and its link fully written */
 }
 
-/* Sizes the index for about one bucket per 128 memtable bytes (a 116-byte entry each). */
-static int hash_init(memtable *m, size_t expected_bytes) {
+/* One bucket per expected entry, rounded up to a power of two. */
+static int hash_init(memtable *m, size_t expected_entries) {
   m->hash = NULL;
   m->hash_mask = 0;
-  if (expected_bytes < 128 * 1024) return SHALE_OK;
-  uint64_t n = 1024;
-  while (n < expected_bytes / 128) n *= 2;
+  if (expected_entries < MEMTABLE_INDEX_MIN_ENTRIES) return SHALE_OK;
+  uint64_t n = MEMTABLE_INDEX_MIN_ENTRIES;
+  while (n < expected_entries) n *= 2;
   m->hash = calloc(n, sizeof *m->hash);
   m->hash_mask = n - 1;
   return m->hash ? SHALE_OK : SHALE_NOMEM;
@@ -118,16 +118,21 @@ static int hash_init(memtable *m, size_t expected_bytes) {
 
 int memtable_new(memtable **out) { return memtable_new_sized(out, 0); }
 
-int memtable_new_sized(memtable **out, size_t expected_bytes) {
-  return memtable_new_pooled(out, expected_bytes, NULL);
+int memtable_new_sized(memtable **out, size_t expected_entries) {
+  return memtable_new_pooled(out, expected_entries, NULL);
 }
 
-int memtable_new_pooled(memtable **out, size_t expected_bytes, arena_pool *pool) {
+/* Bits of the bloom filter per expected entry: with BLOOM_PROBES probes in one 512-bit block,
+ * about 1% false positives while the memtable holds what was expected. */
+#define BLOOM_BITS_PER_ENTRY 16
+
+int memtable_new_pooled(memtable **out, size_t expected_entries, arena_pool *pool) {
   *out = NULL;
   memtable *m = malloc(sizeof *m);
   if (!m) return SHALE_NOMEM;
-  /* about one bit per 8 bytes of memtable: ~16 bits per key for 100-byte values */
-  m->bloom_blocks = expected_bytes / (8 * 512);
+  m->bloom_blocks = expected_entries < MEMTABLE_INDEX_MIN_ENTRIES
+                        ? 0
+                        : expected_entries / (512 / BLOOM_BITS_PER_ENTRY);
   m->bloom = NULL;
   if (m->bloom_blocks) {
     m->bloom = calloc(m->bloom_blocks * BLOOM_WORDS_PER_BLOCK, sizeof(uint64_t));
@@ -137,7 +142,7 @@ int memtable_new_pooled(memtable **out, size_t expected_bytes, arena_pool *pool)
     }
   }
   arena_init_pooled(&m->arena, pool);
-  if (hash_init(m, expected_bytes) != SHALE_OK ||
+  if (hash_init(m, expected_entries) != SHALE_OK ||
       skiplist_init(&m->points, &m->arena) != SHALE_OK ||
       skiplist_init(&m->ranges, &m->arena) != SHALE_OK)
     goto fail;

@@ -14,11 +14,13 @@ typedef struct memtable memtable;
 
 /* Creates an empty memtable with refcount 1. Returns SHALE_OK or SHALE_NOMEM (*out = NULL). */
 int memtable_new(memtable **out);
-/* As memtable_new, with a bloom filter of point keys sized for a memtable of about
- * expected_bytes, so gets of absent keys skip the skiplist search. */
-int memtable_new_sized(memtable **out, size_t expected_bytes);
+/* As memtable_new, with a hash index and a bloom filter of point keys sized for about
+ * expected_entries entries, so gets find a key without the skiplist search and skip absent
+ * keys. Below MEMTABLE_INDEX_MIN_ENTRIES there is neither: searching is as cheap. */
+int memtable_new_sized(memtable **out, size_t expected_entries);
 /* As memtable_new_sized, with arena blocks from pool (may be NULL), which must outlive m. */
-int memtable_new_pooled(memtable **out, size_t expected_bytes, arena_pool *pool);
+int memtable_new_pooled(memtable **out, size_t expected_entries, arena_pool *pool);
+#define MEMTABLE_INDEX_MIN_ENTRIES 1024
 /* Refcounting: any thread. The last unref frees m and everything borrowed from it. */
 void memtable_ref(memtable *m);
 void memtable_unref(memtable *m);

@@ -368,7 +368,7 @@ static void *get_reader(void *p) {
 static void test_hash_index_agrees(void **state) {
   (void)state;
   memtable *plain = mt_new(), *hashed = NULL;
-  assert_int_equal(memtable_new_sized(&hashed, 1 << 20), SHALE_OK);
+  assert_int_equal(memtable_new_sized(&hashed, 8192), SHALE_OK);
   uint64_t rng = 7;
   enum { N = 6000, KEYS = 300 };
   for (uint64_t i = 0; i < N; i++) {
@@ -427,7 +427,7 @@ static void test_concurrent_gets(void **state) {
   (void)state;
   concurrent_gets(mt_new());
   memtable *m = NULL; /* and through the hash index */
-  assert_int_equal(memtable_new_sized(&m, 1 << 20), SHALE_OK);
+  assert_int_equal(memtable_new_sized(&m, 8192), SHALE_OK);
   concurrent_gets(m);
 }
 
