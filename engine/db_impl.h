@@ -100,7 +100,10 @@ struct shale_db {
   pthread_mutex_t err_mu;
   char errmsg[ERRMSG_SIZE];
 
-  dead_spans spans;   /* ranges iterators found empty of live keys; own lock */
+  dead_spans spans; /* ranges iterators found empty of live keys; own lock */
+  /* Where the last iterator freed left its count of seeks moved on from (engine/iter.c):
+   * new iterators start there. Relaxed; written only when an iterator ends elsewhere. */
+  _Atomic unsigned iter_seek_moves;
   delete_run del_run; /* written only by the write leader */
 
   db_stats stats;

@@ -10,8 +10,8 @@
  * seek, and a seek to an existing key (db_bench's seekrandom, a lookup by id before a scan)
  * never needs them unless it goes on. The lookup runs on the iterator's own view and
  * sequence, so it gives the answer the merge would. A seek that goes on to next or prev pays
- * for both, so each thread tracks whether its seeks do, and stops using lookups while most
- * of them do.
+ * for both, so each iterator tracks whether its seeks do (starting from what the DB's last
+ * iterator learned), and stops using lookups while most of them do.
  *
  * Deleted runs: a walk that steps over many hidden keys offers the range it crossed to the
  * DB's dead spans (engine/dead_spans.h), and a later seek or move that lands in a known span
@@ -62,10 +62,11 @@ struct shale_iter {
   range_dels rdels;
   int valid;
   int status;
-  buf key;     /* scratch: a user key being resolved */
-  buf seekkey; /* scratch: an internal seek key */
-  int pinned;  /* valid with the entry below, the merge not positioned on it yet */
-  int seeked;  /* a seek whose outcome (moved on from, or not) is not counted yet */
+  buf key;             /* scratch: a user key being resolved */
+  buf seekkey;         /* scratch: an internal seek key */
+  int pinned;          /* valid with the entry below, the merge not positioned on it yet */
+  int seeked;          /* a seek whose outcome (moved on from, or not) is not counted yet */
+  unsigned seek_moves; /* see count_seek */
   buf pinned_key;
   void *pinned_val;
   size_t pinned_vlen;
@@ -78,23 +79,23 @@ struct shale_iter {
   dead_run run;
 };
 
-/* This thread's recent seeks: up by one for each that was followed by a move, down by one
- * for each that was not, within [0, SEEK_MOVES_MAX]. Lookups answer seeks below
- * SEEK_MOVES_OFF. */
+/* it->seek_moves counts the iterator's recent seeks: up by one for each that was followed by
+ * a move, down by one for each that was not, within [0, SEEK_MOVES_MAX]. Lookups answer seeks
+ * below SEEK_MOVES_OFF. An iterator starts where the DB's last freed one ended, so a program
+ * that makes a new iterator per seek keeps what its earlier ones learned. */
 #define SEEK_MOVES_MAX 8
 #define SEEK_MOVES_OFF 4
-static _Thread_local unsigned seek_moves;
 
 static void count_seek(shale_iter *it, int moved) {
   if (!it->seeked) return;
   it->seeked = 0;
-  if (moved && seek_moves < SEEK_MOVES_MAX) seek_moves++;
-  if (!moved && seek_moves > 0) seek_moves--;
+  if (moved && it->seek_moves < SEEK_MOVES_MAX) it->seek_moves++;
+  if (!moved && it->seek_moves > 0) it->seek_moves--;
 }
 
 /* Answers a seek with a point lookup when key holds a live value at it->seq. */
 static int seek_exact(shale_iter *it, const void *key, size_t klen) {
-  if (!klen || klen > SHALE_MAX_KEY_SIZE || seek_moves >= SEEK_MOVES_OFF) return 0;
+  if (!klen || klen > SHALE_MAX_KEY_SIZE || it->seek_moves >= SEEK_MOVES_OFF) return 0;
   void *val = NULL;
   size_t vlen = 0;
   lookup lk = {.key = key, .klen = klen, .seq = it->seq, .val = &val, .vlen = &vlen};
@@ -611,6 +612,8 @@ int shale_iter_status(const shale_iter *it) { return it ? it->status : SHALE_INV
 void shale_iter_free(shale_iter *it) {
   if (!it) return;
   count_seek(it, 0);
+  if (atomic_load_explicit(&it->db->iter_seek_moves, memory_order_relaxed) != it->seek_moves)
+    atomic_store_explicit(&it->db->iter_seek_moves, it->seek_moves, memory_order_relaxed);
   if (it->merged) it->merged->ops->destroy(it->merged);
   range_dels_free(&it->rdels);
   if (it->view) read_view_unref(it->view);
@@ -656,6 +659,7 @@ static shale_iter *iter_alloc(shale_db *db) {
   shale_iter *it = calloc(1, sizeof *it);
   if (!it) return NULL;
   it->db = db;
+  it->seek_moves = atomic_load_explicit(&db->iter_seek_moves, memory_order_relaxed);
   buf_init(&it->key);
   buf_init(&it->seekkey);
   buf_init(&it->pinned_key);

@@ -761,8 +761,8 @@ static void test_seek_to_existing_key(void **state) {
   assert_int_equal(shale_iter_new(db, snap, &old), SHALE_OK);
   put_str(db, "k50", "late"); /* after both iterators: neither sees these */
   put_str(db, "k50a", "late");
-  /* Seeks that nothing follows bring this thread back to answering seeks with lookups, which
-   * earlier tests' seek-then-scan patterns may have turned off. */
+  /* Seeks that nothing follows bring the iterator back to answering seeks with lookups,
+   * which the DB's earlier iterators may have turned off for the ones after them. */
   for (int i = 0; i < 8; i++) shale_iter_seek(it, "k00", 3);
 
   shale_iter_seek(it, "k50", 3); /* memtable */
