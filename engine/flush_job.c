@@ -24,17 +24,12 @@ typedef struct flush_ctx {
   uint64_t dropped_clean, dropped_versions;
 } flush_ctx;
 
-static int range_has_key(const file_meta *f, const void *key, size_t klen) {
-  return ukey_compare(key, klen, f->smallest.data, f->smallest.len - IKEY_TRAILER) >= 0 &&
-         ukey_compare(key, klen, f->largest.data, f->largest.len - IKEY_TRAILER) <= 0;
-}
-
 /* May any table of base hold a version of key? Key ranges first, then bloom filters. */
 static int tables_may_contain(shale_db *db, version *base, const void *key, size_t klen) {
   for (int l = 0; l < NUM_LEVELS; l++)
     for (int i = 0; i < base->nfiles[l]; i++) {
       file_meta *f = base->files[l][i];
-      if (!range_has_key(f, key, klen)) continue;
+      if (!file_meta_spans_key(f, key, klen)) continue;
       sst_reader *r;
       if (table_cache_get(db->tcache, f->number, &r, NULL)) return 1; /* unsure: keep it */
       int may = sst_reader_may_contain(r, key, klen);

@@ -215,24 +215,8 @@ static int collect_mem_range_dels(memtable *m, uint64_t seq, range_dels *r) {
   return SHALE_OK;
 }
 
-static int push_kid(kv_iter ***kids, int *n, int *cap, kv_iter *k) {
-  if (!k) return SHALE_NOMEM;
-  if (*n == *cap) {
-    int c = *cap ? *cap * 2 : 8;
-    kv_iter **p = realloc(*kids, sizeof *p * (size_t)c);
-    if (!p) {
-      k->ops->destroy(k);
-      return SHALE_NOMEM;
-    }
-    *kids = p;
-    *cap = c;
-  }
-  (*kids)[(*n)++] = k;
-  return SHALE_OK;
-}
-
 static int add_mem(memtable *m, uint64_t seq, kv_iter ***kids, int *n, int *cap, range_dels *r) {
-  int rc = push_kid(kids, n, cap, mem_kv_iter_new(m));
+  int rc = kv_iters_push(kids, n, cap, mem_kv_iter_new(m));
   return rc ? rc : collect_mem_range_dels(m, seq, r);
 }
 

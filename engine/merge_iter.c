@@ -209,6 +209,22 @@ static const kv_iter_ops merge_ops = {m_seek_first, m_seek_last, m_seek,    m_se
                                       m_next,       m_prev,      m_valid,   m_key,
                                       m_value,      m_status,    m_destroy, m_max_seq};
 
+int kv_iters_push(kv_iter ***kids, int *n, int *cap, kv_iter *k) {
+  if (!k) return SHALE_NOMEM;
+  if (*n == *cap) {
+    int c = *cap ? *cap * 2 : 8;
+    kv_iter **p = realloc(*kids, sizeof *p * (size_t)c);
+    if (!p) {
+      k->ops->destroy(k);
+      return SHALE_NOMEM;
+    }
+    *kids = p;
+    *cap = c;
+  }
+  (*kids)[(*n)++] = k;
+  return SHALE_OK;
+}
+
 kv_iter *merge_iter_new(kv_iter **children, int n) {
   merge_iter *m = calloc(1, sizeof *m);
   if (!m) return NULL;

@@ -36,6 +36,10 @@ void kv_seek_before_by_seek(kv_iter *it, const uint8_t *ikey, size_t len);
  * ikey seeks to ikey. Used when a range tombstone at seq covers everything in between. */
 void merge_iter_skip_older(kv_iter *merged, const uint8_t *ikey, size_t len, uint64_t seq);
 
+/* Appends k to the growable array *kids (*n used of *cap), taking ownership of k: on failure,
+ * or when k is NULL (its creation failed), k is destroyed and SHALE_NOMEM returned. */
+int kv_iters_push(kv_iter ***kids, int *n, int *cap, kv_iter *k);
+
 /* A merging iterator over children (it takes ownership and destroys them). */
 kv_iter *merge_iter_new(kv_iter **children, int n);
 

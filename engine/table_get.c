@@ -11,11 +11,6 @@
 #include "sstable/sst_reader.h"
 #include "util/ikey.h"
 
-static int key_in_file(const file_meta *f, const void *key, size_t klen) {
-  return ukey_compare(key, klen, f->smallest.data, f->smallest.len - IKEY_TRAILER) >= 0 &&
-         ukey_compare(key, klen, f->largest.data, f->largest.len - IKEY_TRAILER) <= 0;
-}
-
 /* Returns 1 when the lookup is decided by this table or must stop here. */
 static int file_lookup(shale_db *db, file_meta *f, lookup *lk) {
   if (lk->cover_seq > f->max_seq) return lookup_deleted(lk); /* all of it is older */
@@ -73,13 +68,13 @@ file_meta *level_find(version *v, int level, const void *key, size_t klen) {
   }
   if (lo == v->nfiles[level]) return NULL;
   file_meta *f = v->files[level][lo];
-  return key_in_file(f, key, klen) ? f : NULL;
+  return file_meta_spans_key(f, key, klen) ? f : NULL;
 }
 
 int tables_lookup(shale_db *db, version *v, lookup *lk) {
   for (int i = 0; i < v->nfiles[0]; i++) {
     file_meta *f = v->files[0][i];
-    if (key_in_file(f, lk->key, lk->klen) && file_lookup(db, f, lk)) return lk->rc;
+    if (file_meta_spans_key(f, lk->key, lk->klen) && file_lookup(db, f, lk)) return lk->rc;
   }
   for (int l = 1; l < NUM_LEVELS; l++) {
     file_meta *f = level_find(v, l, lk->key, lk->klen);
@@ -148,21 +143,6 @@ int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out, range_
   return rc;
 }
 
-static int push(kv_iter ***kids, int *n, int *cap, kv_iter *k) {
-  if (*n == *cap) {
-    int c = *cap ? *cap * 2 : 8;
-    kv_iter **p = realloc(*kids, sizeof *p * (size_t)c);
-    if (!p) {
-      k->ops->destroy(k);
-      return SHALE_NOMEM;
-    }
-    *kids = p;
-    *cap = c;
-  }
-  (*kids)[(*n)++] = k;
-  return SHALE_OK;
-}
-
 int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, kv_iter ***kids, int *n, int *cap,
                         range_dels *rdels, char *errmsg) {
   version *ver = v->ver;
@@ -172,7 +152,7 @@ int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, kv_iter ***kid
       kv_iter *k = NULL;
       int rc = l == 0 ? table_kv_new(db, ver->files[0][i], seq, &k, rdels, errmsg)
                       : level_kv_new(db, ver->files[l], ver->nfiles[l], seq, &k, rdels, errmsg);
-      if (k && push(kids, n, cap, k)) rc = err_set(errmsg, SHALE_NOMEM, "out of memory");
+      if (k && kv_iters_push(kids, n, cap, k)) rc = err_set(errmsg, SHALE_NOMEM, "out of memory");
       if (rc) return rc;
     }
   }

@@ -15,6 +15,11 @@ file_meta *file_meta_new(void) {
   return f;
 }
 
+int file_meta_spans_key(const file_meta *f, const void *key, size_t klen) {
+  return ukey_compare(key, klen, f->smallest.data, f->smallest.len - IKEY_TRAILER) >= 0 &&
+         ukey_compare(key, klen, f->largest.data, f->largest.len - IKEY_TRAILER) <= 0;
+}
+
 void file_meta_set_from_sst(file_meta *f, const sst_meta *m) {
   f->file_size = m->file_size;
   f->entries = m->entries;

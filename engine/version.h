@@ -40,6 +40,8 @@ struct sst_meta;
 void file_meta_set_from_sst(file_meta *f, const struct sst_meta *m);
 void file_meta_ref(file_meta *f);
 void file_meta_unref(file_meta *f);
+/* Whether user key lies within f's smallest and largest keys. */
+int file_meta_spans_key(const file_meta *f, const void *key, size_t klen);
 
 typedef struct version {
   atomic_int refs;
