@@ -89,14 +89,20 @@ static int issue(thread_ctx *t, const change *c, int kind, unsigned fl) {
   return rc;
 }
 
+/* Writes the op's entries past the end of the log, then publishes them by raising hist_n:
+ * the child may be killed at any instant, and an entry counted in hist_n before it is
+ * written leaves the checker an entry of a previous cycle (or zeros), which read as an op
+ * that wrote an old generation: a "holes" violation the engine did not cause. Killed
+ * before the publish, the op has no history, which is right: it is logged before Shale
+ * sees it. Writes are serialized, so this is the only writer of hist_n. */
 static void log_history(thread_ctx *t, const change *c, const uint64_t *prev, uint64_t seq,
                         int kind) {
   expected *e = t->w->e;
   uint16_t cycle = (uint16_t)atomic_load(&e->h->cycle);
+  uint64_t base = atomic_load_explicit(&e->h->hist_n, memory_order_relaxed);
   for (int i = 0; i < c->n; i++) {
-    uint64_t at = atomic_fetch_add(&e->h->hist_n, 1);
+    uint64_t at = base + (uint64_t)i;
     if (at >= HIST_CAP) continue; /* the checker sees hist_n > HIST_CAP and says so */
-    if (t->w->o->hist_delay_us) usleep((useconds_t)t->w->o->hist_delay_us);
     e->hist[at] = (hist_entry){seq,
                                c->key[i],
                                (uint32_t)slot_make(c->gen[i], c->exists[i]),
@@ -104,7 +110,9 @@ static void log_history(thread_ctx *t, const change *c, const uint64_t *prev, ui
                                cycle,
                                (uint8_t)t->id,
                                hist_how(kind, t->origin)};
+    if (t->w->o->hist_delay_us) usleep((useconds_t)t->w->o->hist_delay_us);
   }
+  atomic_store_explicit(&e->h->hist_n, base + (uint64_t)c->n, memory_order_release);
 }
 
 void do_write(thread_ctx *t, change *c, int kind) {
