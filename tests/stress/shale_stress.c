@@ -55,6 +55,7 @@ static void usage(void) {
           "  [--write_buffer_size=262144] [--value_size=120] [--seed=N]\n"
           "  [--kill_min_ms=50] [--kill_max_ms=1000] [--kill_point=all|NAME]\n"
           "  [--recovery_kills=0..3] [--keep] [--verbose] [--known_bug=TEXT]\n"
+          "  [--hist_delay_us=N (sleep while logging each power-loss history entry)]\n"
           "env: SHALE_STRESS_SECONDS overrides --seconds in run mode, SHALE_STRESS_CYCLES\n"
           "     overrides --cycles (the long mode of the CTest scenarios).\n"
           "kill points:");
@@ -115,6 +116,8 @@ static int parse_opts(int argc, char **argv) {
       opt.kill_max_ms = atoi(v);
     else if (IS("value_size"))
       opt.value_size = atoi(v);
+    else if (IS("hist_delay_us"))
+      opt.hist_delay_us = atoi(v);
     else if (IS("write_buffer_size"))
       opt.write_buffer_size = (size_t)strtoull(v, NULL, 0);
     else if (IS("seed"))
@@ -128,8 +131,9 @@ static int parse_opts(int argc, char **argv) {
   s = getenv("SHALE_STRESS_CYCLES");
   if (s && *s) opt.cycles = atoi(s);
   if (opt.threads < 1 || opt.keys < 2 || opt.keys > 10000000 || opt.cycles < 1 || opt.seconds < 0 ||
-      opt.value_size < 0 || opt.value_size > 65536 || opt.kill_min_ms < 1 ||
-      opt.kill_max_ms < opt.kill_min_ms || opt.recovery_kills < 0 || opt.recovery_kills > 10)
+      opt.value_size < 0 || opt.value_size > 65536 || opt.hist_delay_us < 0 ||
+      opt.kill_min_ms < 1 || opt.kill_max_ms < opt.kill_min_ms || opt.recovery_kills < 0 ||
+      opt.recovery_kills > 10)
     usage();
   if (strcmp(opt.mode, "run") && strcmp(opt.mode, "crash") && strcmp(opt.mode, "powerloss"))
     usage();
@@ -319,6 +323,21 @@ static int state_matches(uint32_t st, observed o) {
   return slot_exists(st) ? o.found && o.gen == slot_gen(st) : !o.found;
 }
 
+/* One history entry as the failure reports print it: the op, the state it wrote and who
+ * wrote it. */
+static void print_entry(const hist_entry *e) {
+  int origin = hist_origin(e->how);
+  printf(" #%" PRIu64 "->gen %u %s [cycle %u, thread %u, %s by %s]", e->seq, slot_gen(e->state),
+         slot_exists(e->state) ? "present" : "absent", e->cycle, e->thread,
+         counter_names[hist_kind(e->how)], origin < C_MAX ? counter_names[origin] : "the mix");
+}
+
+/* The entries of one key, h[i..j). */
+static void print_key_history(const hist_entry *h, uint64_t i, uint64_t j) {
+  for (uint64_t x = i; x < j; x++) print_entry(&h[x]);
+  putchar('\n');
+}
+
 /* After a "holes" violation: each written key the best prefix P does not explain, with what
  * was read and the key's history this cycle, so the failure names the key and its ops.
  * h is sorted by key then seq; at most 8 keys are printed. */
@@ -335,14 +354,49 @@ static void print_unexplained(const hist_entry *h, uint64_t nh, const observed *
       printf("  k%08u: read %s gen %u; after ops 1..%" PRIu64 " expected gen %u %s; ops:", h[i].key,
              o.found ? "present" : "absent", o.gen, p, slot_gen(st),
              slot_exists(st) ? "present" : "absent");
-      for (uint64_t x = i; x < j; x++)
-        printf(" #%" PRIu64 "->gen %u %s", h[x].seq, slot_gen(h[x].state),
-               slot_exists(h[x].state) ? "present" : "absent");
-      putchar('\n');
+      print_key_history(h, i, j);
     }
     i = j;
   }
   fflush(stdout);
+}
+
+/* The history is the harness's own record, so before the DB is judged by it, it must hold
+ * together: every entry of this cycle and of an op started in it, and each key's entries a
+ * chain (each op found the state the one before left, one generation up). A break is a bug
+ * of the harness, not of the engine, and is reported as such. h is sorted by key then seq;
+ * returns the violations. */
+static int history_broken(const hist_entry *h, uint64_t nh, uint64_t nops) {
+  uint16_t cycle = (uint16_t)atomic_load(&ex.h->cycle);
+  int bad = 0;
+  for (uint64_t i = 0; i < nh;) {
+    uint64_t j = i;
+    const char *why = NULL;
+    for (; j < nh && h[j].key == h[i].key; j++) {
+      if (why) continue;
+      if (h[j].seq < 1 || h[j].seq > nops || h[j].cycle != cycle)
+        why = "an entry not written in this cycle";
+      else if (h[j].key >= (uint32_t)opt.keys)
+        why = "an entry of no key";
+      else if (j > i && (h[j].prev != h[j - 1].state || h[j].seq == h[j - 1].seq))
+        why = "an op that did not find the state the op before it left";
+      else if (slot_gen(h[j].state) != slot_gen(h[j].prev) + 1)
+        why = "an op that did not write the next generation";
+    }
+    if (why) {
+      if (bad++ < 8) {
+        violation(&ex, "the power-loss history of cycle %u is broken (a harness bug): k%08u has %s",
+                  cycle, h[i].key, why);
+        printf("  k%08u ops:", h[i].key);
+        print_key_history(h, i, j);
+      } else {
+        count(&ex, C_VIOLATIONS, 1);
+      }
+    }
+    i = j;
+  }
+  fflush(stdout);
+  return bad;
 }
 
 /* The recovered DB must equal the state after ops 1..P of this cycle's history for some P
@@ -361,6 +415,10 @@ static int powerloss_check(shale_db *db) {
   hist_entry *h = malloc((nh ? nh : 1) * sizeof *h);
   memcpy(h, ex.hist, nh * sizeof *h);
   qsort(h, nh, sizeof *h, hist_cmp);
+  if (history_broken(h, nh, nops)) {
+    free(h);
+    return (int)(atomic_load(&ex.h->counters[C_VIOLATIONS]) - before);
+  }
   /* cover[P] counts keys with history whose state at prefix P matches what is read */
   int64_t *cover = calloc(nops + 2, sizeof *cover);
   observed *obs = calloc((size_t)opt.keys, sizeof *obs);
@@ -492,6 +550,7 @@ static int mode_crash(int powerloss) {
       atomic_store(&ex.h->acked_seq, 0);
       atomic_store(&ex.h->durable_seq, 0);
       atomic_store(&ex.h->hist_n, 0);
+      atomic_store(&ex.h->cycle, (uint64_t)c);
       if (io_fault_track_begin(opt.db)) {
         fprintf(stderr, "shale-stress: io_fault_track_begin failed\n");
         return -1;

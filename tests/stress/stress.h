@@ -20,6 +20,7 @@ typedef struct stress_opts {
   int kill_min_ms, kill_max_ms;
   const char *kill_point; /* NULL, "all" or one point name */
   int value_size;         /* largest random fill in a value */
+  int hist_delay_us;      /* widens the window in which a kill lands mid history entry (a test) */
   size_t write_buffer_size;
   uint64_t seed;
 } stress_opts;
@@ -69,6 +70,7 @@ typedef struct state_header {
   /* power-loss mode: writes are serialized and numbered 1, 2, ... (op_seq is the last one
    * started); the history log below records, per op, each key it wrote and its new state */
   _Atomic uint64_t op_seq, acked_seq, durable_seq, hist_n;
+  _Atomic uint64_t cycle; /* the parent's cycle number, stamped on each history entry */
 } state_header;
 
 /* One key written by one op of the power-loss history. */
@@ -77,8 +79,17 @@ typedef struct hist_entry {
   uint32_t key;
   uint32_t state; /* slot_make(gen, exists) after the op */
   uint32_t prev;  /* ... and before it */
-  uint32_t unused;
+  /* who wrote it, for the failure report: the low 16 bits of the cycle (an entry of another
+   * cycle is a harness bug), the thread, and hist_how(kind, origin) */
+  uint16_t cycle;
+  uint8_t thread, how;
 } hist_entry;
+/* kind: C_PUT, C_DELETE, C_DELETE_RANGE or C_BATCH; origin: the op that made the write (a
+ * counter index: C_SNAPSHOT, C_DELETE_RUN, C_POP, C_REVIVE, C_SNAPSHOT_RUN) or C_MAX for a
+ * random write of the mix */
+static inline uint8_t hist_how(int kind, int origin) { return (uint8_t)(kind | origin << 2); }
+static inline int hist_kind(uint8_t how) { return how & 3; }
+static inline int hist_origin(uint8_t how) { return how >> 2; }
 #define HIST_CAP (1u << 22) /* entries per power-loss cycle; the file is sparse */
 
 /* Per-key slot: bits 0-29 current generation, 30 current exists, 31 pending, 32-61 the
@@ -185,6 +196,7 @@ typedef struct thread_ctx {
   int id;
   double deadline; /* 0: none */
   char *vbuf;
+  int origin; /* the op now running, for the power-loss history (see hist_how) */
 } thread_ctx;
 
 void add_key(change *c, uint32_t k, int exists, int ranged);

@@ -89,14 +89,30 @@ static int issue(thread_ctx *t, const change *c, int kind, unsigned fl) {
   return rc;
 }
 
-static void log_history(workload *w, const change *c, const uint64_t *prev, uint64_t seq) {
-  expected *e = w->e;
+/* Writes the op's entries past the end of the log, then publishes them by raising hist_n:
+ * the child may be killed at any instant, and an entry counted in hist_n before it is
+ * written leaves the checker an entry of a previous cycle (or zeros), which read as an op
+ * that wrote an old generation: a "holes" violation the engine did not cause. Killed
+ * before the publish, the op has no history, which is right: it is logged before Shale
+ * sees it. Writes are serialized, so this is the only writer of hist_n. */
+static void log_history(thread_ctx *t, const change *c, const uint64_t *prev, uint64_t seq,
+                        int kind) {
+  expected *e = t->w->e;
+  uint16_t cycle = (uint16_t)atomic_load(&e->h->cycle);
+  uint64_t base = atomic_load_explicit(&e->h->hist_n, memory_order_relaxed);
   for (int i = 0; i < c->n; i++) {
-    uint64_t at = atomic_fetch_add(&e->h->hist_n, 1);
+    uint64_t at = base + (uint64_t)i;
     if (at >= HIST_CAP) continue; /* the checker sees hist_n > HIST_CAP and says so */
-    e->hist[at] = (hist_entry){seq, c->key[i], (uint32_t)slot_make(c->gen[i], c->exists[i]),
-                               (uint32_t)slot_make(slot_gen(prev[i]), slot_exists(prev[i])), 0};
+    e->hist[at] = (hist_entry){seq,
+                               c->key[i],
+                               (uint32_t)slot_make(c->gen[i], c->exists[i]),
+                               (uint32_t)slot_make(slot_gen(prev[i]), slot_exists(prev[i])),
+                               cycle,
+                               (uint8_t)t->id,
+                               hist_how(kind, t->origin)};
+    if (t->w->o->hist_delay_us) usleep((useconds_t)t->w->o->hist_delay_us);
   }
+  atomic_store_explicit(&e->h->hist_n, base + (uint64_t)c->n, memory_order_release);
 }
 
 void do_write(thread_ctx *t, change *c, int kind) {
@@ -114,7 +130,7 @@ void do_write(thread_ctx *t, change *c, int kind) {
   uint64_t seq = 0;
   if (w->serialize_writes) {
     seq = atomic_fetch_add(&e->h->op_seq, 1) + 1;
-    log_history(w, c, prev, seq);
+    log_history(t, c, prev, seq, kind);
   }
   unsigned fl = write_flags(t);
   int rc = issue(t, c, kind, fl);
@@ -446,6 +462,7 @@ static void op_flush(thread_ctx *t) {
  * about a sixth of the time. */
 static void one_op(thread_ctx *t) {
   unsigned r = (unsigned)(rnd(&t->rng) % 10000);
+  t->origin = C_MAX;
   if (t->w->serialize_writes && r < 100 && rnd(&t->rng) % 16 == 0)
     op_flush(t);
   else if (r < 5693)
@@ -455,17 +472,17 @@ static void one_op(thread_ctx *t) {
   else if (r < 9227)
     op_iterate(t);
   else if (r < 9815)
-    op_snapshot(t);
+    t->origin = C_SNAPSHOT, op_snapshot(t);
   else if (r < 9915)
     op_bounded(t);
   else if (r < 9975)
-    op_revive(t);
+    t->origin = C_REVIVE, op_revive(t);
   else if (r < 9985)
-    op_pop(t);
+    t->origin = C_POP, op_pop(t);
   else if (r < 9995)
-    op_delete_run(t);
+    t->origin = C_DELETE_RUN, op_delete_run(t);
   else
-    op_snapshot_run(t);
+    t->origin = C_SNAPSHOT_RUN, op_snapshot_run(t);
 }
 
 static void *thread_main(void *arg) {
@@ -491,7 +508,7 @@ int workload_run(workload *w, double seconds) {
   atomic_store(&w->jumps_seen, 0);
   double deadline = seconds > 0 ? now_ms() + seconds * 1e3 : 0;
   for (int i = 0; i < n; i++) {
-    ctx[i] = (thread_ctx){w, 0, i, deadline, malloc(VALUE_CAP)};
+    ctx[i] = (thread_ctx){w, 0, i, deadline, malloc(VALUE_CAP), C_MAX};
     ctx[i].rng =
         (w->o->seed + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)) ^ ((uint64_t)getpid() << 20);
     if (!ctx[i].rng) ctx[i].rng = 1;
