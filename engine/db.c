@@ -153,6 +153,7 @@ static int prepare_dir(const char *path, const shale_options *o, char *errmsg) {
     return SHALE_OK;
   }
   if (errno != ENOENT) return err_errno(errmsg, errno, "stat", path);
+  if (o->read_only) return err_set(errmsg, SHALE_NOTFOUND, "%s does not exist", path);
   if (!o->create_if_missing)
     return err_set(errmsg, SHALE_NOTFOUND, "%s does not exist and create_if_missing is 0", path);
   if (mkdir(path, 0755) && errno != EEXIST) return err_errno(errmsg, errno, "mkdir", path);
@@ -163,16 +164,22 @@ static int prepare_dir(const char *path, const shale_options *o, char *errmsg) {
  * fails here whether it comes from this process or another one. */
 static int lock_dir(shale_db *db, char *errmsg) {
   char p[FILENAME_MAX_LEN];
+  int ro = db->opt.read_only;
   filename_join(p, db->path, "LOCK");
-  db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  db->lock_fd = ro ? open(p, O_RDONLY | O_CLOEXEC) : open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  /* A read-only open may not create LOCK; without one no writer can hold the DB either. */
+  if (db->lock_fd < 0 && ro && errno == ENOENT) return SHALE_OK;
   if (db->lock_fd < 0) return err_errno(errmsg, errno, "open", p);
-  if (flock(db->lock_fd, LOCK_EX | LOCK_NB) == 0) return SHALE_OK;
+  /* Readers share the lock, so a writer cannot delete files under them, nor they read a DB
+   * a writer is changing. */
+  if (flock(db->lock_fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0) return SHALE_OK;
   int e = errno;
   close(db->lock_fd);
   db->lock_fd = -1;
   if (e == EWOULDBLOCK)
-    return err_set(errmsg, SHALE_BUSY, "%s is locked: the DB is open in another handle or process",
-                   p);
+    return err_set(errmsg, SHALE_BUSY,
+                   "%s is locked: the DB is open%s in another handle or process", p,
+                   ro ? " for writing" : "");
   return err_errno(errmsg, e, "flock", p);
 }
 
@@ -255,10 +262,10 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   if (!db) return err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
   db->opt = opt;
   if ((rc = lock_dir(db, msg))) goto fail;
-  open_info_log(db);
+  if (!opt.read_only) open_info_log(db);
   if ((rc = db_recover(db, msg))) goto fail;
   dead_spans_allocated(&db->spans, db->last_allocated_seq);
-  write_options_file(db);
+  if (!opt.read_only) write_options_file(db);
   db_log(db, "opened %s: write_buffer_size=%zu block_cache_size=%zu bloom_bits=%d compression=%d",
          path, opt.write_buffer_size, opt.block_cache_size, opt.bloom_bits_per_key,
          opt.compression);
@@ -271,7 +278,7 @@ fail:
 
 int shale_close(shale_db *db) {
   if (!db) return SHALE_INVALID;
-  int rc = db_shutdown(db);
+  int rc = db->opt.read_only ? SHALE_OK : db_shutdown(db);
   db_log(db, "closed");
   db_release(db);
   return rc;
