@@ -183,12 +183,31 @@ static int lock_dir(shale_db *db, char *errmsg) {
   return err_errno(errmsg, e, "flock", p);
 }
 
+/* The end of the LOG line a clean close writes (db_log adds the newline). */
+#define CLEAN_CLOSE " closed\n"
+
+/* Did the session that wrote the LOG at p end in a clean close? */
+static int log_ended_cleanly(const char *p) {
+  char tail[sizeof CLEAN_CLOSE - 1];
+  FILE *f = fopen(p, "re");
+  if (!f) return 0;
+  int clean = fseek(f, -(long)sizeof tail, SEEK_END) == 0 &&
+              fread(tail, 1, sizeof tail, f) == sizeof tail &&
+              !memcmp(tail, CLEAN_CLOSE, sizeof tail);
+  fclose(f);
+  return clean;
+}
+
+/* A LOG starts afresh, the previous one kept as LOG.old, only after a clean close. After a
+ * crash, a background error or a failed open the lines go on at its end instead, so what
+ * explains the trouble outlives any number of failed opens (on a full disk, an open renaming
+ * LOG each time left LOG and LOG.old empty). Rotation by size still bounds it. */
 static void open_info_log(shale_db *db) {
   char p[FILENAME_MAX_LEN], old[FILENAME_MAX_LEN];
   filename_join(p, db->path, "LOG");
   filename_join(old, db->path, "LOG.old");
-  rename(p, old); /* one generation kept; rotation by size happens at open */
-  db->info_log = fopen(p, "we");
+  if (log_ended_cleanly(p)) rename(p, old);
+  db->info_log = fopen(p, "ae");
 }
 
 static shale_db *db_alloc(const char *path) {
@@ -272,6 +291,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   *out = db;
   return SHALE_OK;
 fail:
+  db_log(db, "open failed: %s", msg);
   db_release(db);
   return rc;
 }
@@ -279,7 +299,10 @@ fail:
 int shale_close(shale_db *db) {
   if (!db) return SHALE_INVALID;
   int rc = db->opt.read_only ? SHALE_OK : db_shutdown(db);
-  db_log(db, "closed");
+  if (rc)
+    db_log(db, "closed after an error: %s", shale_strerror(rc));
+  else
+    db_log(db, "closed"); /* the line CLEAN_CLOSE matches at the next open */
   db_release(db);
   return rc;
 }

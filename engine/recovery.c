@@ -160,9 +160,9 @@ static int start_wal(shale_db *db, char *errmsg) {
   uint64_t n = db->next_file_number++;
   filename_log(path, db->path, n);
   int rc = wal_writer_open_mapped(path, n, &db->wal, errmsg);
-  if (!rc) rc = io_sync_dir(db->path, errmsg); /* its name durable before SYNC writes */
   if (rc) return rc;
-  db->log_number = n;
+  db->log_number = n; /* before anything can fail: a failed open removes the file by it */
+  if ((rc = io_sync_dir(db->path, errmsg))) return rc; /* its name durable before SYNC writes */
   memtable_set_log_number(db->mem, n);
   return SHALE_OK;
 }
@@ -229,6 +229,16 @@ static int replay_logs(shale_db *db, const numbers *logs, char *errmsg) {
   return rc;
 }
 
+/* A failed open removes the WAL it started: nothing was written to it, and one left behind
+ * per failed attempt would litter the DB (and fill a disk that is already full). */
+static void discard_new_wal(shale_db *db) {
+  char path[FILENAME_MAX_LEN];
+  wal_writer_close(db->wal, NULL);
+  db->wal = NULL;
+  filename_log(path, db->path, db->log_number);
+  io_remove(path, NULL);
+}
+
 /* A read-only handle keeps what it replayed in memory and refuses writes through the
  * background-error path every write already checks. */
 static void finish_read_only(shale_db *db) {
@@ -293,6 +303,7 @@ int db_recover(shale_db *db, char *errmsg) {
   db_log(db, "recovered: %zu WAL file(s) present, last sequence %llu, %s", logs.n,
          (unsigned long long)db->last_allocated_seq, exists ? "existing DB" : "new DB");
 done:
+  if (rc && db->wal) discard_new_wal(db);
   free(logs.v);
   return rc;
 }
