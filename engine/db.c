@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine/db_impl.h"
+#include "engine/dir_check.h"
 #include "engine/filename.h"
 #include "engine/options.h"
 #include "engine/recovery.h"
@@ -277,6 +278,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   int rc = options_copy_checked(&opt, o, msg);
   if (rc) return rc;
   if ((rc = prepare_dir(path, &opt, msg))) return rc;
+  if ((rc = db_dir_check(path, msg))) return rc; /* before LOCK or LOG touch the directory */
   shale_db *db = db_alloc(path);
   if (!db) return err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
   db->opt = opt;

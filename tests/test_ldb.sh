@@ -229,6 +229,31 @@ grep -q "^ERROR L[0-6] $table: missing" "$tmp/ccmiss.out" || fail "checkconsiste
 grep -q "^ERROR orphan 999999.sst" "$tmp/ccmiss.out" || fail "checkconsistency missed an orphan table"
 ok "checkconsistency"
 
+# ---- a directory that is not a Shale DB is recognized and left untouched ----
+# LevelDB's and RocksDB's layout: CURRENT naming a MANIFEST whose first record is a version
+# edit (not Shale's file header), LOCK, an info LOG, a WAL and tables; and a directory of
+# someone's files. snap lists every file, so a LOCK or LOG created would show.
+fake_log() { printf '\x12\x34\x56\x78\x1c\x00\x01\x01\x1aleveldb.BytewiseComparator\x02\x00' >"$1"; }
+mkdir "$tmp/rocks" "$tmp/plain"
+echo MANIFEST-000005 >"$tmp/rocks/CURRENT"
+fake_log "$tmp/rocks/MANIFEST-000005"
+fake_log "$tmp/rocks/000004.log"
+echo "2026/01/01-00:00:00.000000 RocksDB version: 8.0" >"$tmp/rocks/LOG"
+head -c 3000 /dev/urandom >"$tmp/rocks/000006.ldb"
+echo 1234-5678 >"$tmp/rocks/IDENTITY"
+: >"$tmp/rocks/LOCK"
+echo notes >"$tmp/plain/notes.txt"
+head -c 3000 /dev/urandom >"$tmp/plain/data.bin"
+for d in rocks plain; do
+  before=$(snap "$tmp/$d")
+  for c in repair scan "get k" dump lsm "put k v" "put k v --create_if_missing"; do
+    run foreign --db="$tmp/$d" $c
+    ((rc == 1)) && grep -q "is not a Shale DB" "$tmp/foreign.err" || fail "$d: '$c' on a foreign directory: rc=$rc $(head -2 "$tmp/foreign.err")"
+    [[ $(snap "$tmp/$d") == "$before" && ! -e $tmp/$d/lost ]] || { fail "$d: '$c' changed a foreign directory"; before=$(snap "$tmp/$d"); }
+  done
+done
+ok "foreign directories"
+
 # ---- repair ----
 # newest KEY -> "SEQ KIND" per key from idump, skipping keys whose newest entry is in file $2.
 newest() { awk -v skip="${2:-}" '$4 != "RANGE_DEL" && !seen[$2]++ && $1 != skip {print $2, $3, $4}' "$1" | sort; }

@@ -56,6 +56,8 @@ typedef struct ldb_state {
 
 /* Checks that db is a directory. */
 int ldb_check_dir(const char *db);
+/* Checks that db is a directory and a Shale DB (engine/dir_check.h), printing why not. */
+int ldb_check_shale_dir(const char *db);
 /* Reads CURRENT and replays its MANIFEST (strict). Prints the error and returns non-zero on
  * failure. */
 int ldb_load_state(const char *db, ldb_state *st);

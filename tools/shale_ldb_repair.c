@@ -272,7 +272,8 @@ static int try_lock(const char *db, int *fd) {
 }
 
 int ldb_cmd_repair(ldb_opts *o) {
-  if (ldb_check_dir(o->db)) return 1;
+  /* Repair moves what it cannot read to lost/: in another store's directory that is all. */
+  if (ldb_check_shale_dir(o->db)) return 1;
   int lock_fd;
   if (try_lock(o->db, &lock_fd)) return 1;
   repair rp = {.db = o->db};

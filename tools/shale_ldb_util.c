@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "engine/batch.h"
+#include "engine/dir_check.h"
 #include "engine/filename.h"
 #include "engine/version_edit.h"
 #include "engine/version_set.h"
@@ -170,9 +171,17 @@ static int replay(ldb_state *st, const char *path, char *errmsg) {
   return rc < 0 ? rc : 0;
 }
 
+int ldb_check_shale_dir(const char *db) {
+  char errmsg[ERRMSG_SIZE] = "";
+  if (ldb_check_dir(db)) return -1;
+  if (db_dir_check(db, errmsg) == SHALE_OK) return 0;
+  ldb_err("%s", errmsg);
+  return -1;
+}
+
 int ldb_load_state(const char *db, ldb_state *st) {
   memset(st, 0, sizeof *st);
-  if (ldb_check_dir(db)) return -1;
+  if (ldb_check_shale_dir(db)) return -1;
   char path[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
   filename_join(path, db, "CURRENT");
   buf b;
