@@ -299,7 +299,7 @@ static int dump_one_wal(ldb_opts *o, const char *path) {
   if (rc < 0) {
     ldb_err("%s", errmsg);
     status = 1;
-  } else if (wal_reader_dropped(r)) {
+  } else if (wal_reader_dropped(r) && !wal_reader_tail_unwritten(r)) {
     ldb_err("warning: %s", wal_reader_dropped(r));
   }
   wal_reader_close(r);

@@ -363,7 +363,9 @@ static void load_wal(ldb_merge *m, const char *db, uint64_t number) {
     }
   }
   if (rc < 0) ldb_err("warning: %s", errmsg);
-  if (wal_reader_dropped(r)) ldb_err("warning: %s", wal_reader_dropped(r));
+  /* The unwritten zeros a live DB's mapped WAL ends in are no damage: no warning for them. */
+  if (wal_reader_dropped(r) && !wal_reader_tail_unwritten(r))
+    ldb_err("warning: %s", wal_reader_dropped(r));
   wal_reader_close(r);
 }
 
