@@ -413,10 +413,12 @@ int ldb_cmd_checkconsistency(ldb_opts *o) {
     for (int l = 0; l < NUM_LEVELS && !live; l++)
       for (int i = 0; i < st.v->nfiles[l]; i++)
         if (st.v->files[l][i]->number == nums[k]) live = 1;
-    if (!live) {
-      printf("ERROR orphan %06" PRIu64 ".sst: in the directory but not in the MANIFEST\n", nums[k]);
-      problems++;
-    }
+    /* A crash between writing a table and recording it leaves one; the DB never needs it. */
+    if (!live)
+      printf("NOTE orphan %06" PRIu64
+             ".sst: in the directory but not in the MANIFEST (left by a crash, or being written "
+             "by a process that has the DB open; the next open removes it)\n",
+             nums[k]);
   }
   free(nums);
   n = ldb_list_files(o->db, FT_LOG, st.log_number, &nums);

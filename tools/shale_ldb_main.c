@@ -58,7 +58,7 @@ static const ldb_command commands[] = {
     {"sst_dump", "FILE|DIR [--command=check|scan|raw|verify] [--show_properties]",
      "inspect SSTables (--from/--to/--max_keys for scan)", ldb_cmd_sst_dump},
     {"checkconsistency", "",
-     "live files exist with their MANIFEST sizes, every block verifies, no orphan tables",
+     "live files exist with their MANIFEST sizes, every block verifies (orphans: a note)",
      ldb_cmd_checkconsistency},
     {"tombstones", "", "per file: tombstones, their age, what pins them, bytes they would free",
      ldb_cmd_tombstones},
