@@ -306,6 +306,12 @@ has repwal "^wal $benchwal rewritten with its first [0-9]+ intact record"
 [[ -f $tmp/benchdb/lost/$benchwal ]] || fail "repair: the damaged WAL is not in lost/"
 expect_ok repwalcc --db="$tmp/benchdb" checkconsistency
 expect_ok repwalget --db="$tmp/benchdb" scan --max_keys=1
+# The summary counts every file moved to lost/, the old MANIFESTs included.
+for r in rep2 rep3 repwal; do
+  said=$(sed -n 's/.* \([0-9]*\) file(s) moved to lost\/.*/\1/p' "$tmp/$r.out")
+  lines=$(grep -c '^lost ' "$tmp/$r.out")
+  [[ $said == "$lines" ]] || fail "$r: summary says '$said' file(s) moved to lost/, $lines 'lost' line(s)"
+done
 ok "repair"
 
 # ---- fuzz: mutated tables, WALs and MANIFESTs never crash the tool ----

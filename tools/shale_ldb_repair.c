@@ -46,6 +46,7 @@ static int move_to_lost(repair *rp, const char *name, const char *why) {
     return -1;
   }
   printf("lost %s: %s (moved to lost/)\n", name, why);
+  rp->lost_files++; /* counted here only, so the summary matches the lines printed */
   return 0;
 }
 
@@ -169,12 +170,10 @@ static int repair_table(repair *rp, uint64_t number) {
   snprintf(name, sizeof name, "%06" PRIu64 ".sst", number);
   sst_reader *r;
   if (sst_reader_open(path, number, NULL, &r, errmsg)) {
-    rp->lost_files++;
     return move_to_lost(rp, name, errmsg);
   }
   int rc = 0;
   if (sst_reader_meta(r)->entries == 0 && sst_reader_meta(r)->range_tombstones == 0) {
-    rp->lost_files++;
     rc = move_to_lost(rp, name, "empty table");
   } else if (read_all(r, errmsg)) {
     uint64_t fresh = salvage(rp, r);
@@ -186,7 +185,6 @@ static int repair_table(repair *rp, uint64_t number) {
       rp->salvaged++;
       sst_reader_close(nr);
     }
-    rp->lost_files++;
     if (!rc) rc = move_to_lost(rp, name, errmsg);
   } else {
     rc = add_table(rp, number, sst_reader_meta(r));
@@ -247,7 +245,6 @@ static int repair_wal(repair *rp, uint64_t number) {
   if (rc < 0) {
     ldb_err("%s: cannot rewrite (%s); moving it aside", path, errmsg);
     unlink(tmp);
-    rp->lost_files++;
     return move_to_lost(rp, name, why);
   }
   if (move_to_lost(rp, name, why) || rename(tmp, path)) return -1;
