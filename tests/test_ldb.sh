@@ -265,6 +265,18 @@ for d in rocks plain; do
 done
 ok "foreign directories"
 
+# A missing MANIFEST or a bad CURRENT: every way in says what to do.
+cp -r "$db" "$tmp/nomf" && rm "$tmp/nomf"/MANIFEST-*
+cp -r "$db" "$tmp/badcur" && echo garbage >"$tmp/badcur/CURRENT"
+cp -r "$db" "$tmp/badcur2" && printf 'MANIFEST-000001' >"$tmp/badcur2/CURRENT"
+for d in nomf badcur badcur2; do
+  for c in lsm scan "put k v"; do
+    run hint --db="$tmp/$d" $c
+    ((rc == 1)) && grep -q "shale-ldb --db=DIR repair' rebuilds" "$tmp/hint.err" || fail "$d: '$c' does not suggest repair: rc=$rc $(cat "$tmp/hint.err")"
+  done
+done
+ok "a missing MANIFEST or a bad CURRENT suggests repair"
+
 # ---- repair ----
 # newest KEY -> "SEQ KIND" per key from idump, skipping keys whose newest entry is in file $2.
 newest() { awk -v skip="${2:-}" '$4 != "RANGE_DEL" && !seen[$2]++ && $1 != skip {print $2, $3, $4}' "$1" | sort; }

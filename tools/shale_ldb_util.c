@@ -179,6 +179,11 @@ int ldb_check_shale_dir(const char *db) {
   return -1;
 }
 
+/* What to do when CURRENT or the MANIFEST it names cannot be used. */
+#define REPAIR_HINT                                                                                \
+  "; 'shale-ldb --db=DIR repair' rebuilds the MANIFEST from the tables (copy the directory aside " \
+  "first)"
+
 int ldb_load_state(const char *db, ldb_state *st) {
   memset(st, 0, sizeof *st);
   if (ldb_check_shale_dir(db)) return -1;
@@ -188,14 +193,14 @@ int ldb_load_state(const char *db, ldb_state *st) {
   buf_init(&b);
   int rc = io_read_file(path, &b, errmsg);
   if (rc) {
-    ldb_err("%s: %s (not a Shale DB, or its CURRENT was lost: see 'repair')", path,
+    ldb_err("%s: %s (not a Shale DB, or its CURRENT was lost)" REPAIR_HINT, path,
             errno == ENOENT ? "no such file" : errmsg);
     buf_free(&b);
     return -1;
   }
   if (b.len < 2 || b.len > 200 || b.data[b.len - 1] != '\n' || memchr(b.data, '/', b.len) ||
       memchr(b.data, 0, b.len)) {
-    ldb_err("%s: malformed (expected a MANIFEST name and a newline)", path);
+    ldb_err("%s: malformed (expected a MANIFEST name and a newline)" REPAIR_HINT, path);
     buf_free(&b);
     return -1;
   }
@@ -205,14 +210,14 @@ int ldb_load_state(const char *db, ldb_state *st) {
   buf_free(&b);
   filename_join(st->manifest, db, name);
   if (filename_parse(name, &st->manifest_number) != FT_MANIFEST) {
-    ldb_err("%s names '%s', which is not a MANIFEST file name", path, name);
+    ldb_err("%s names '%s', which is not a MANIFEST file name" REPAIR_HINT, path, name);
     return -1;
   }
   st->v = version_new();
   if (!st->v) return -1;
   rc = replay(st, st->manifest, errmsg);
   if (rc) {
-    ldb_err("%s", errmsg);
+    ldb_err("%s%s", errmsg, rc == SHALE_NOMEM ? "" : REPAIR_HINT);
     ldb_free_state(st);
     return -1;
   }
