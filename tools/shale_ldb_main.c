@@ -210,7 +210,9 @@ static int need_args(ldb_opts *o, int n, const char *usage_line) {
 
 static int report(shale_db *db, const char *what, int rc) {
   if (!rc) return 0;
-  ldb_err("%s failed: %s: %s", what, shale_strerror(rc), shale_errmsg(db));
+  const char *detail = shale_errmsg(db);
+  ldb_err("%s failed: %s: %s", what, shale_strerror(rc),
+          *detail ? detail : "no detail recorded; 'checkconsistency' finds a damaged file");
   return 1;
 }
 
