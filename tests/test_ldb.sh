@@ -134,6 +134,14 @@ run get3 --db="$db" get x2
 expect_ok get4 --db="$db" get "sp ace" && [[ $(cat "$tmp/get4.out") == 'v\x20al' ]] || fail "get: space not escaped: $(cat "$tmp/get4.out")"
 expect_ok hget --db="$db" --hex get 0x00FF && [[ $(cat "$tmp/hget.out") == 0xABCD ]] || fail "hex get: $(cat "$tmp/hget.out")"
 expect_ok scan --db="$db" scan
+# A key as scan prints it (\xHH escapes) reads back with get and --from.
+esc=$(grep -m1 '^\\x00' "$tmp/scan.out")
+if [[ -n $esc ]]; then
+  expect_ok escget --db="$db" get "${esc%% ==> *}" && [[ $(cat "$tmp/escget.out") == "${esc#* ==> }" ]] || fail "get of an escaped key: $(cat "$tmp/escget.err")"
+  expect_ok escscan --db="$db" scan --from="${esc%% ==> *}" --max_keys=1 && [[ $(cat "$tmp/escscan.out") == "$esc" ]] || fail "scan --from an escaped key: $(cat "$tmp/escscan.out")"
+else
+  fail "scan printed no escaped key"
+fi
 # dump read the files before the engine opened the DB: the same live keys and values.
 awk '{print $1 " ==> " $5}' "$tmp/dump.out" | cmp -s - "$tmp/scan.out" || fail "dump and scan disagree"
 has scan '^alpha ==> one$'

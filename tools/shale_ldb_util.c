@@ -95,12 +95,25 @@ static int hexval(int c) {
   return -1;
 }
 
+/* Text as ldb_print_bytes writes it: \xHH is the byte HH and "" the empty string, so
+ * anything printed can be given back. A backslash not starting \xHH stays itself. */
+static int parse_text(const char *s, buf *out) {
+  if (!strcmp(s, "\"\"")) return 0;
+  for (; *s; s++) {
+    int hi, lo;
+    if (s[0] == '\\' && s[1] == 'x' && (hi = hexval(s[2])) >= 0 && (lo = hexval(s[3])) >= 0) {
+      buf_append_byte(out, (uint8_t)(hi << 4 | lo));
+      s += 3;
+    } else {
+      buf_append_byte(out, (uint8_t)*s);
+    }
+  }
+  return buf_ok(out) ? 0 : -1;
+}
+
 int ldb_parse_bytes(const char *s, int hex, buf *out, const char *what) {
   buf_clear(out);
-  if (!hex) {
-    buf_append(out, s, strlen(s));
-    return buf_ok(out) ? 0 : -1;
-  }
+  if (!hex) return parse_text(s, out);
   if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s += 2;
   size_t n = strlen(s);
   if (n % 2) {
