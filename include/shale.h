@@ -275,7 +275,8 @@ SHALE_EXPORT int shale_compact_range(shale_db *db, const void *begin, size_t ble
                                      size_t elen);
 /**
  * Read a property of @p db. Names: "shale.stats" (human-readable summary),
- * "shale.num-files-at-levelN", "shale.deletes-persisted-before" (seconds since the epoch,
+ * "shale.sstables" (the live tables per level: number, size, entries, tombstones, sequence
+ * range), "shale.num-files-at-levelN", "shale.deletes-persisted-before" (seconds since the epoch,
  * with microseconds: every delete issued before it is physically gone),
  * "shale.deletes-persisted-before-us" (the same in microseconds), "shale.dead-spans"
  * (key ranges iterators found empty of live keys and now cross in one seek),
