@@ -111,7 +111,7 @@ typedef struct shale_options {
    *  while it is held; any number of read-only handles may be open at once. A missing DB is
    *  SHALE_NOTFOUND whatever create_if_missing says. Writes, shale_flush and
    *  shale_compact_range return SHALE_READONLY; reads, iterators, snapshots and properties
-   *  work as usual, from any thread. */
+   *  work as usual, from any thread. shale_close writes nothing and returns SHALE_OK. */
   int read_only;
 } shale_options;
 
