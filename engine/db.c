@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine/db_impl.h"
+#include "engine/dir_check.h"
 #include "engine/filename.h"
 #include "engine/options.h"
 #include "engine/recovery.h"
@@ -153,6 +154,7 @@ static int prepare_dir(const char *path, const shale_options *o, char *errmsg) {
     return SHALE_OK;
   }
   if (errno != ENOENT) return err_errno(errmsg, errno, "stat", path);
+  if (o->read_only) return err_set(errmsg, SHALE_NOTFOUND, "%s does not exist", path);
   if (!o->create_if_missing)
     return err_set(errmsg, SHALE_NOTFOUND, "%s does not exist and create_if_missing is 0", path);
   if (mkdir(path, 0755) && errno != EEXIST) return err_errno(errmsg, errno, "mkdir", path);
@@ -163,25 +165,50 @@ static int prepare_dir(const char *path, const shale_options *o, char *errmsg) {
  * fails here whether it comes from this process or another one. */
 static int lock_dir(shale_db *db, char *errmsg) {
   char p[FILENAME_MAX_LEN];
+  int ro = db->opt.read_only;
   filename_join(p, db->path, "LOCK");
-  db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  db->lock_fd = ro ? open(p, O_RDONLY | O_CLOEXEC) : open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  /* A read-only open may not create LOCK; without one no writer can hold the DB either. */
+  if (db->lock_fd < 0 && ro && errno == ENOENT) return SHALE_OK;
   if (db->lock_fd < 0) return err_errno(errmsg, errno, "open", p);
-  if (flock(db->lock_fd, LOCK_EX | LOCK_NB) == 0) return SHALE_OK;
+  /* Readers share the lock, so a writer cannot delete files under them, nor they read a DB
+   * a writer is changing. */
+  if (flock(db->lock_fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0) return SHALE_OK;
   int e = errno;
   close(db->lock_fd);
   db->lock_fd = -1;
   if (e == EWOULDBLOCK)
-    return err_set(errmsg, SHALE_BUSY, "%s is locked: the DB is open in another handle or process",
-                   p);
+    return err_set(errmsg, SHALE_BUSY,
+                   "%s is locked: the DB is open%s in another handle or process", p,
+                   ro ? " for writing" : "");
   return err_errno(errmsg, e, "flock", p);
 }
 
+/* The end of the LOG line a clean close writes (db_log adds the newline). */
+#define CLEAN_CLOSE " closed\n"
+
+/* Did the session that wrote the LOG at p end in a clean close? */
+static int log_ended_cleanly(const char *p) {
+  char tail[sizeof CLEAN_CLOSE - 1];
+  FILE *f = fopen(p, "re");
+  if (!f) return 0;
+  int clean = fseek(f, -(long)sizeof tail, SEEK_END) == 0 &&
+              fread(tail, 1, sizeof tail, f) == sizeof tail &&
+              !memcmp(tail, CLEAN_CLOSE, sizeof tail);
+  fclose(f);
+  return clean;
+}
+
+/* A LOG starts afresh, the previous one kept as LOG.old, only after a clean close. After a
+ * crash, a background error or a failed open the lines go on at its end instead, so what
+ * explains the trouble outlives any number of failed opens (on a full disk, an open renaming
+ * LOG each time left LOG and LOG.old empty). Rotation by size still bounds it. */
 static void open_info_log(shale_db *db) {
   char p[FILENAME_MAX_LEN], old[FILENAME_MAX_LEN];
   filename_join(p, db->path, "LOG");
   filename_join(old, db->path, "LOG.old");
-  rename(p, old); /* one generation kept; rotation by size happens at open */
-  db->info_log = fopen(p, "we");
+  if (log_ended_cleanly(p)) rename(p, old);
+  db->info_log = fopen(p, "ae");
 }
 
 static shale_db *db_alloc(const char *path) {
@@ -261,28 +288,33 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   int rc = options_copy_checked(&opt, o, msg);
   if (rc) return rc;
   if ((rc = prepare_dir(path, &opt, msg))) return rc;
+  if ((rc = db_dir_check(path, msg))) return rc; /* before LOCK or LOG touch the directory */
   shale_db *db = db_alloc(path);
   if (!db) return err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
   db->opt = opt;
   if ((rc = lock_dir(db, msg))) goto fail;
-  open_info_log(db);
+  if (!opt.read_only) open_info_log(db);
   if ((rc = db_recover(db, msg))) goto fail;
   dead_spans_allocated(&db->spans, db->last_allocated_seq);
-  write_options_file(db);
+  if (!opt.read_only) write_options_file(db);
   db_log(db, "opened %s: write_buffer_size=%zu block_cache_size=%zu bloom_bits=%d compression=%d",
          path, opt.write_buffer_size, opt.block_cache_size, opt.bloom_bits_per_key,
          opt.compression);
   *out = db;
   return SHALE_OK;
 fail:
+  db_log(db, "open failed: %s", msg);
   db_release(db);
   return rc;
 }
 
 int shale_close(shale_db *db) {
   if (!db) return SHALE_INVALID;
-  int rc = db_shutdown(db);
-  db_log(db, "closed");
+  int rc = db->opt.read_only ? SHALE_OK : db_shutdown(db);
+  if (rc)
+    db_log(db, "closed after an error: %s", shale_strerror(rc));
+  else
+    db_log(db, "closed"); /* the line CLEAN_CLOSE matches at the next open */
   db_release(db);
   return rc;
 }

@@ -22,6 +22,7 @@ int db_seal_memtable(shale_db *db, char *errmsg) {
       (rc = io_sync_dir(db->path, errmsg)) ||
       (db->wal && (rc = wal_writer_sync(db->wal, errmsg)))) {
     if (wal) wal_writer_close(wal, NULL);
+    if (wal) io_remove(path, NULL); /* nothing was written to it */
     memtable_unref(fresh);
     return rc;
   }

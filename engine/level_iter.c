@@ -1,8 +1,10 @@
 /* level_iter.c — one iterator over a whole level >= 1. Its files are disjoint and sorted, so
  * it opens only the file under the cursor: creating an iterator costs one child per level,
  * not one per file, and a seek reads one table. */
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "engine/db_impl.h"
 #include "engine/iter_sources.h"
 #include "engine/merge_iter.h"
 #include "sstable/sst_reader.h"
@@ -27,17 +29,32 @@ static void close_file(level_iter *l) {
   l->cur = -1;
 }
 
+/* Records a failure the iterator meets, with what went wrong in which table, as the DB's
+ * last error: an iterator's status is a bare code, and shale_errmsg is where its caller looks
+ * for the rest. */
+static void fail(level_iter *l, int rc, uint64_t number, const char *detail) {
+  char msg[ERRMSG_SIZE];
+  if (detail && *detail)
+    snprintf(msg, sizeof msg, "%s", detail);
+  else
+    snprintf(msg, sizeof msg, "table %06llu.sst: %s", (unsigned long long)number,
+             shale_strerror(rc));
+  l->status = rc;
+  db_fail(l->db, rc, msg);
+}
+
 static int open_file(level_iter *l, int i) {
   if (i == l->cur && l->it) return 1;
   close_file(l);
   if (i < 0 || i >= l->n) return 0;
-  int rc = table_cache_get(l->db->tcache, l->files[i]->number, &l->r, NULL);
+  char errmsg[ERRMSG_SIZE] = "";
+  int rc = table_cache_get(l->db->tcache, l->files[i]->number, &l->r, errmsg);
   if (!rc && (rc = sst_iter_new(l->r, &l->it))) {
     table_cache_release(l->db->tcache, l->r);
     l->r = NULL;
   }
   if (rc) {
-    l->status = rc;
+    fail(l, rc, l->files[i]->number, errmsg);
     return 0;
   }
   l->cur = i;
@@ -48,7 +65,7 @@ static int open_file(level_iter *l, int i) {
 static void skip_empty(level_iter *l, int dir) {
   while (l->it && !sst_iter_valid(l->it)) {
     if (sst_iter_status(l->it)) {
-      l->status = sst_iter_status(l->it);
+      fail(l, sst_iter_status(l->it), l->files[l->cur]->number, sst_iter_errmsg(l->it));
       close_file(l);
       return;
     }

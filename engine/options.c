@@ -88,7 +88,7 @@ const char *shale_strerror(int rc) {
     case SHALE_BUSY:
       return "SHALE_BUSY: the database is locked by another handle or process";
     case SHALE_READONLY:
-      return "SHALE_READONLY: the database is read-only after an error";
+      return "SHALE_READONLY: the database is read-only (opened read_only, or after an error)";
     case SHALE_EXISTS:
       return "SHALE_EXISTS: the database already exists";
     case SHALE_NOTSUP:

@@ -212,12 +212,36 @@ static int number_property(shale_db *db, const char *name, buf *out) {
   return rc;
 }
 
+/* The live tables level by level, as RocksDB's rocksdb.sstables lists them (keys are left
+ * out: they are binary; shale-ldb lsm prints them). */
+static int sstables_text(shale_db *db, buf *out) {
+  read_view *v = db_view_acquire(db);
+  char line[256];
+  for (int l = 0; l < NUM_LEVELS; l++) {
+    int n = v->ver->nfiles[l];
+    buf_append(out, line,
+               (size_t)snprintf(line, sizeof line, "--- level %d --- %d file(s)\n", l, n));
+    for (int i = 0; i < n; i++) {
+      const file_meta *f = v->ver->files[l][i];
+      int len = snprintf(line, sizeof line,
+                         " %06" PRIu64 ".sst size=%" PRIu64 " entries=%" PRIu64
+                         " tombstones=%" PRIu64 " seq=%" PRIu64 "..%" PRIu64 "\n",
+                         f->number, f->file_size, f->entries,
+                         f->point_tombstones + f->range_tombstones, f->min_seq, f->max_seq);
+      buf_append(out, line, (size_t)len);
+    }
+  }
+  read_view_unref(v);
+  return SHALE_OK;
+}
+
 int shale_property(shale_db *db, const char *name, char **value) {
   if (value) *value = NULL;
   if (!db || !name || !value) return SHALE_INVALID;
   buf out;
   buf_init(&out);
   int rc = !strcmp(name, "shale.stats")                      ? stats_text(db, &out)
+           : !strcmp(name, "shale.sstables")                 ? sstables_text(db, &out)
            : !strcmp(name, "shale.deletes-persisted-before") ? persisted_before_text(db, &out)
                                                              : number_property(db, name, &out);
   buf_append_byte(&out, 0);

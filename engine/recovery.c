@@ -116,7 +116,7 @@ static int finish_log(shale_db *db, wal_reader *r, const char *path, int *hole, 
   if (dropped) db_log(db, "WAL replay: %s", dropped);
   if (!wal_reader_tail_unordered(r)) return SHALE_OK;
   *hole = 1;
-  return cut_log(path, wal_reader_last_good_offset(r), errmsg);
+  return db->opt.read_only ? SHALE_OK : cut_log(path, wal_reader_last_good_offset(r), errmsg);
 }
 
 /* hole: set once a log ended at unsynced damage with data after it. Its writes come after
@@ -160,9 +160,9 @@ static int start_wal(shale_db *db, char *errmsg) {
   uint64_t n = db->next_file_number++;
   filename_log(path, db->path, n);
   int rc = wal_writer_open_mapped(path, n, &db->wal, errmsg);
-  if (!rc) rc = io_sync_dir(db->path, errmsg); /* its name durable before SYNC writes */
   if (rc) return rc;
-  db->log_number = n;
+  db->log_number = n; /* before anything can fail: a failed open removes the file by it */
+  if ((rc = io_sync_dir(db->path, errmsg))) return rc; /* its name durable before SYNC writes */
   memtable_set_log_number(db->mem, n);
   return SHALE_OK;
 }
@@ -229,12 +229,55 @@ static int replay_logs(shale_db *db, const numbers *logs, char *errmsg) {
   return rc;
 }
 
+/* A failed open removes the WAL it started: nothing was written to it, and one left behind
+ * per failed attempt would litter the DB (and fill a disk that is already full). */
+static void discard_new_wal(shale_db *db) {
+  char path[FILENAME_MAX_LEN];
+  wal_writer_close(db->wal, NULL);
+  db->wal = NULL;
+  filename_log(path, db->path, db->log_number);
+  io_remove(path, NULL);
+}
+
+/* A read-only handle keeps what it replayed in memory and refuses writes through the
+ * background-error path every write already checks. */
+static void finish_read_only(shale_db *db) {
+  db->bg_error = SHALE_READONLY;
+  snprintf(db->bg_errmsg, sizeof db->bg_errmsg,
+           "opened with read_only, which refuses writes, flushes and compactions");
+}
+
+/* Brings a recovered DB into service: recovered data to the flush threads, a fresh WAL for
+ * new writes, a new MANIFEST, obsolete files removed, background threads started. */
+static int start_writing(shale_db *db, char *errmsg) {
+  int rc;
+  if (memtable_count(db->mem)) {
+    rc = db_seal_memtable(db, errmsg);
+  } else if (!(rc = start_wal(db, errmsg))) {
+    db->vset.log_number = db->log_number; /* every older WAL is empty or in tables */
+  }
+  if (rc) return rc;
+  db->oldest_wal = db->vset.log_number;
+  /* SHALE_MANIFEST_ROLL_BYTES lowers the roll size so tests can exercise it. */
+  const char *roll = getenv("SHALE_MANIFEST_ROLL_BYTES");
+  db->manifest_roll_bytes = roll && atoll(roll) > 0 ? (uint64_t)atoll(roll) : MANIFEST_ROLL_BYTES;
+  db_log(
+      db, "table writes use %s",
+      io_uring_in_use() ? "io_uring" : "the pwrite fallback (io_uring refused or SHALE_IO=pwrite)");
+  uint64_t manifest = db->next_file_number++;
+  if ((rc = vset_write_snapshot(&db->vset, manifest, db->next_file_number, errmsg))) return rc;
+  remove_orphans(db);
+  return bg_start(db, errmsg);
+}
+
 int db_recover(shale_db *db, char *errmsg) {
   numbers logs = {0};
   int exists = 0;
   test_hooks_bridge_io();
   int rc = open_tables(db, errmsg);
   if (!rc) rc = vset_recover(&db->vset, &exists, errmsg);
+  if (!rc && !exists && db->opt.read_only)
+    rc = err_set(errmsg, SHALE_NOTFOUND, "%s holds no Shale DB (no CURRENT)", db->path);
   if (!rc) rc = list_logs(db, &logs, errmsg);
   if (rc) goto done;
   if ((exists || logs.n) && db->opt.error_if_exists) {
@@ -253,27 +296,14 @@ int db_recover(shale_db *db, char *errmsg) {
   if ((rc = replay_logs(db, &logs, errmsg))) goto done;
   atomic_store(&db->last_seq, db->last_allocated_seq);
   db->vset.last_seq = db->last_allocated_seq;
-  /* The recovered data goes to the flush threads at once; new writes get a new WAL. */
-  if (memtable_count(db->mem)) {
-    rc = db_seal_memtable(db, errmsg);
-  } else if (!(rc = start_wal(db, errmsg))) {
-    db->vset.log_number = db->log_number; /* every older WAL is empty or in tables */
-  }
-  if (rc) goto done;
-  db->oldest_wal = db->vset.log_number;
-  /* SHALE_MANIFEST_ROLL_BYTES lowers the roll size so tests can exercise it. */
-  const char *roll = getenv("SHALE_MANIFEST_ROLL_BYTES");
-  db->manifest_roll_bytes = roll && atoll(roll) > 0 ? (uint64_t)atoll(roll) : MANIFEST_ROLL_BYTES;
-  db_log(
-      db, "table writes use %s",
-      io_uring_in_use() ? "io_uring" : "the pwrite fallback (io_uring refused or SHALE_IO=pwrite)");
-  uint64_t manifest = db->next_file_number++;
-  if ((rc = vset_write_snapshot(&db->vset, manifest, db->next_file_number, errmsg))) goto done;
-  remove_orphans(db);
-  rc = bg_start(db, errmsg);
+  if (db->opt.read_only)
+    finish_read_only(db);
+  else if ((rc = start_writing(db, errmsg)))
+    goto done;
   db_log(db, "recovered: %zu WAL file(s) present, last sequence %llu, %s", logs.n,
          (unsigned long long)db->last_allocated_seq, exists ? "existing DB" : "new DB");
 done:
+  if (rc && db->wal) discard_new_wal(db);
   free(logs.v);
   return rc;
 }

@@ -107,13 +107,29 @@ static int replay_manifest(version_set *vs, const char *path, char *errmsg) {
   return rc < 0 ? rc : SHALE_OK;
 }
 
+/* What to do about a CURRENT or MANIFEST that cannot be used, appended to its error. */
+static int suggest_repair(int rc, char *errmsg) {
+  if (!errmsg) return rc;
+  size_t n = strlen(errmsg);
+  if (n < ERRMSG_SIZE)
+    snprintf(errmsg + n, ERRMSG_SIZE - n,
+             "; 'shale-ldb --db=DIR repair' rebuilds the MANIFEST from the tables (copy the "
+             "directory aside first)");
+  return rc;
+}
+
 int vset_recover(version_set *vs, int *exists, char *errmsg) {
   char name[256];
   int rc = read_current(vs->dir, name, sizeof name, exists, errmsg);
+  if (rc == SHALE_CORRUPTION) return suggest_repair(rc, errmsg);
   if (rc || !*exists) return rc;
   char path[FILENAME_MAX_LEN];
   filename_join(path, vs->dir, name);
-  return replay_manifest(vs, path, errmsg);
+  if (access(path, F_OK) != 0 && errno == ENOENT)
+    return suggest_repair(
+        err_corrupt(errmsg, "%s/CURRENT names %s, which does not exist", vs->dir, name), errmsg);
+  rc = replay_manifest(vs, path, errmsg);
+  return rc == SHALE_CORRUPTION ? suggest_repair(rc, errmsg) : rc;
 }
 
 static void snapshot_edit(const version_set *vs, uint64_t next_file, version_edit *e) {

@@ -50,9 +50,11 @@ SHALE_EXPORT const char *shale_version(void);
 #define SHALE_NOSPACE (-5)    /**< the disk is full (ENOSPC) */
 #define SHALE_NOMEM (-6)      /**< an allocation failed */
 #define SHALE_BUSY (-7)       /**< the DB directory is locked by another handle or process */
-#define SHALE_READONLY (-8)   /**< the DB turned read-only after a background write error */
-#define SHALE_EXISTS (-9)     /**< error_if_exists was set and the DB exists */
-#define SHALE_NOTSUP (-10)    /**< the operation or option is not supported */
+#define SHALE_READONLY                                                               \
+  (-8)                     /**< a write to a DB opened read_only, or one that turned \
+                                read-only after a background write error */
+#define SHALE_EXISTS (-9)  /**< error_if_exists was set and the DB exists */
+#define SHALE_NOTSUP (-10) /**< the operation or option is not supported */
 
 #define SHALE_MAX_KEY_SIZE (64u * 1024u)            /**< largest key, bytes */
 #define SHALE_MAX_VALUE_SIZE (256u * 1024u * 1024u) /**< largest value, bytes */
@@ -101,6 +103,16 @@ typedef struct shale_options {
   size_t target_file_size;         /**< compaction output file size; default 64 MiB */
   int compression_level;           /**< zstd level of data blocks, -7..19; default 3. Negative
                                         levels decode several times faster and compress less */
+  /** 1: open for reading only; default 0. Such an open writes, creates, renames and deletes
+   *  nothing in the directory (no LOCK, LOG, OPTIONS, WAL or MANIFEST), so it works on a
+   *  read-only file system and leaves every file byte-identical. The WALs are replayed into
+   *  memory only and no background thread runs. It takes a shared lock on an existing LOCK
+   *  file: SHALE_BUSY while a writer has the DB open, and a writer's open gets SHALE_BUSY
+   *  while it is held; any number of read-only handles may be open at once. A missing DB is
+   *  SHALE_NOTFOUND whatever create_if_missing says. Writes, shale_flush and
+   *  shale_compact_range return SHALE_READONLY; reads, iterators, snapshots and properties
+   *  work as usual, from any thread. shale_close writes nothing and returns SHALE_OK. */
+  int read_only;
 } shale_options;
 
 /** Fill @p o with the defaults listed above (and o->size). Call before changing fields. */
@@ -115,6 +127,9 @@ SHALE_EXPORT void shale_options_init(shale_options *o);
  *         SHALE_INVALID for a NULL argument, a path that is a file, or bad options;
  *         SHALE_NOTFOUND if missing and !create_if_missing; SHALE_EXISTS; SHALE_IOERR
  *         (e.g. no permission); SHALE_CORRUPTION if the WAL or MANIFEST is damaged.
+ *         SHALE_INVALID also when @p path is not a Shale DB: it holds another store's
+ *         MANIFEST (RocksDB, LevelDB), or files that are not Shale's and no CURRENT. Such
+ *         a failed open changes nothing in the directory.
  *         The detail of a failed open is in shale_errmsg(NULL).
  */
 SHALE_EXPORT int shale_open(const char *path, const shale_options *o, shale_db **db);
@@ -260,7 +275,8 @@ SHALE_EXPORT int shale_compact_range(shale_db *db, const void *begin, size_t ble
                                      size_t elen);
 /**
  * Read a property of @p db. Names: "shale.stats" (human-readable summary),
- * "shale.num-files-at-levelN", "shale.deletes-persisted-before" (seconds since the epoch,
+ * "shale.sstables" (the live tables per level: number, size, entries, tombstones, sequence
+ * range), "shale.num-files-at-levelN", "shale.deletes-persisted-before" (seconds since the epoch,
  * with microseconds: every delete issued before it is physically gone),
  * "shale.deletes-persisted-before-us" (the same in microseconds), "shale.dead-spans"
  * (key ranges iterators found empty of live keys and now cross in one seek),

@@ -184,7 +184,16 @@ bad() {
 expect=no_such_flag bad --no_such_flag=1
 expect=abc bad --num=abc
 expect=value_size bad --value_size=-5
-expect=snappy bad --compression_type=snappy
+expect=bogus bad --compression_type=bogus
+# db_bench's codecs run, mapped to zstd with a note; sstables lists the tables.
+for c in snappy lz4 zlib kSnappyCompression; do
+  if ! "$bench" --db="$tmp/codec" --num=2000 --benchmarks=fillseq,flush,sstables --compression_type=$c >"$tmp/codec.out" 2>"$tmp/codec.err"; then
+    fail "--compression_type=$c: $(cat "$tmp/codec.err")"
+  fi
+  grep -q "maps to zstd" "$tmp/codec.err" || fail "--compression_type=$c: no note"
+done
+grep -q -- '--- level 0 --- [1-9]' "$tmp/codec.out" && grep -q '^ [0-9]\{6\}\.sst size=' "$tmp/codec.out" || fail "sstables: $(cat "$tmp/codec.out")"
+grep -q "not available" "$tmp/codec.out" "$tmp/codec.err" && fail "sstables: property not available"
 expect=bogus bad --benchmarks=fillseq,bogus
 expect=histogram bad --histogram=maybe
 expect=threads bad --threads=0

@@ -169,9 +169,78 @@ static void test_full_then_freed(void **state) {
   assert_int_equal(shale_close(db), SHALE_OK);
 }
 
+static char *slurp(const char *path) {
+  FILE *fp = fopen(path, "rb");
+  char *s = calloc(1, 1 << 20);
+  if (fp) {
+    size_t n = fread(s, 1, (1 << 20) - 1, fp);
+    s[n] = 0;
+    fclose(fp);
+  }
+  return s;
+}
+
+/* The DB's file names but LOG and LOG.old, one string. */
+static char *names(const char *dir) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "ls %s | grep -v '^LOG'", dir);
+  FILE *p = popen(cmd, "r");
+  char *s = calloc(1, 1 << 16);
+  size_t n = fread(s, 1, (1 << 16) - 1, p);
+  s[n] = 0;
+  pclose(p);
+  return s;
+}
+
+/* Takes whatever space is left, so that nothing more fits. */
+static void fill_rest(const char *path) {
+  static char block[4096];
+  FILE *fp = fopen(path, "wb");
+  assert_non_null(fp);
+  while (fwrite(block, 1, sizeof block, fp) == sizeof block && fflush(fp) == 0) continue;
+  fclose(fp);
+}
+
+/* Opens that fail on a full disk keep the LOG that tells why the DB stopped, and leave no
+ * WAL behind (issue 15: after two failed opens LOG and LOG.old were empty, and each open
+ * left an empty WAL). */
+static void test_failed_opens_keep_log(void **state) {
+  fs *f = *state;
+  if (!f->mnt) skip();
+  shale_db *db = open_db(f->db);
+  int first_rc = 0;
+  fill_until_full(db, &first_rc);
+  shale_close(db);
+  fill_rest(f->filler);
+  char *log = tu_path(f->db, "LOG"), *old = tu_path(f->db, "LOG.old");
+  char *before = slurp(log), *files = names(f->db);
+  assert_non_null(strstr(before, "background error"));
+  for (int i = 0; i < 2; i++) {
+    shale_options o = small_options();
+    int rc = shale_open(f->db, &o, &db);
+    if (rc == SHALE_OK) fail_msg("open %d on a full disk succeeded", i);
+    printf("open %d on a full disk: %s: %s\n", i, shale_strerror(rc), shale_errmsg(NULL));
+  }
+  char *after = slurp(log), *after_old = slurp(old), *files_after = names(f->db);
+  if (strncmp(after, before, strlen(before)) && strncmp(after_old, before, strlen(before)))
+    fail_msg(
+        "the LOG of the session that hit the full disk is gone: LOG now has %zu bytes, "
+        "LOG.old %zu",
+        strlen(after), strlen(after_old));
+  assert_string_equal(files_after, files);
+  free(before);
+  free(after);
+  free(after_old);
+  free(files);
+  free(files_after);
+  free(log);
+  free(old);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_full_then_freed, fs_setup, fs_teardown),
+      cmocka_unit_test_setup_teardown(test_failed_opens_keep_log, fs_setup, fs_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,7 +41,8 @@ void ldb_print_json_bytes(FILE *out, const void *p, size_t n, int hex);
 /* Prints an internal key as KEY@SEQ:KIND. */
 void ldb_print_ikey(FILE *out, const uint8_t *ik, size_t n, int hex);
 const char *ldb_kind_name(unsigned kind);
-/* Decodes a key or value given on the command line (hex: "0x..." or bare hex digits). */
+/* Decodes a key or value given on the command line: hex, "0x..." or bare hex digits; text,
+ * as ldb_print_bytes prints it (\xHH is the byte HH, "" the empty string). */
 int ldb_parse_bytes(const char *s, int hex, buf *out, const char *what);
 /* Prints "shale-ldb: " + message to stderr. */
 void ldb_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -56,6 +57,8 @@ typedef struct ldb_state {
 
 /* Checks that db is a directory. */
 int ldb_check_dir(const char *db);
+/* Checks that db is a directory and a Shale DB (engine/dir_check.h), printing why not. */
+int ldb_check_shale_dir(const char *db);
 /* Reads CURRENT and replays its MANIFEST (strict). Prints the error and returns non-zero on
  * failure. */
 int ldb_load_state(const char *db, ldb_state *st);

@@ -28,7 +28,7 @@ static int cmd_compact(ldb_opts *o);
 static int cmd_stats(ldb_opts *o);
 
 static const ldb_command commands[] = {
-    {"get", "<key>", "print the value of key (engine; direct file read if the DB is locked)",
+    {"get", "<key>", "print the value of key (engine, read-only; direct file read if locked)",
      cmd_get},
     {"put", "<key> <value> [--create_if_missing] [--sync]", "store a value (engine)", cmd_put},
     {"batchput", "<key> <value> [<key> <value>]... [--create_if_missing] [--sync]",
@@ -37,7 +37,8 @@ static const ldb_command commands[] = {
     {"deleterange", "<begin> <end> [--sync]", "delete the keys in [begin, end) (engine)",
      cmd_deleterange},
     {"scan", "[--from=K] [--to=K] [--max_keys=N]",
-     "print 'KEY ==> VALUE' for live keys in [from, to) (engine; direct if locked)", cmd_scan},
+     "print 'KEY ==> VALUE' for live keys in [from, to) (engine, read-only; direct if locked)",
+     cmd_scan},
     {"dump", "[--from] [--to] [--max_keys=N] [--include_deleted]",
      "newest version of each key, from the files: KEY SEQ KIND STATE VALUE", ldb_cmd_dump},
     {"idump", "[--from] [--to] [--max_keys=N]",
@@ -46,7 +47,8 @@ static const ldb_command commands[] = {
      ldb_cmd_approxsize},
     {"compact", "[--from] [--to]", "compact [from, to) to the last level (engine)", cmd_compact},
     {"flush", "", "flush the memtable to a table (engine)", cmd_flush},
-    {"stats", "[--property=NAME]", "print shale.stats, or one property (engine)", cmd_stats},
+    {"stats", "[--property=NAME]", "print shale.stats, or one property (engine, read-only)",
+     cmd_stats},
     {"lsm", "", "levels, files, key ranges, sizes, tombstones, as text bars", ldb_cmd_lsm},
     {"manifest_dump", "[--path=MANIFEST] [--json] [--verbose]", "every version edit",
      ldb_cmd_manifest_dump},
@@ -56,7 +58,7 @@ static const ldb_command commands[] = {
     {"sst_dump", "FILE|DIR [--command=check|scan|raw|verify] [--show_properties]",
      "inspect SSTables (--from/--to/--max_keys for scan)", ldb_cmd_sst_dump},
     {"checkconsistency", "",
-     "live files exist with their MANIFEST sizes, every block verifies, no orphan tables",
+     "live files exist with their MANIFEST sizes, every block verifies (orphans: a note)",
      ldb_cmd_checkconsistency},
     {"tombstones", "", "per file: tombstones, their age, what pins them, bytes they would free",
      ldb_cmd_tombstones},
@@ -73,19 +75,25 @@ static void usage(FILE *out) {
           "  --key_hex     keys in hex\n"
           "  --value_hex   values in hex\n"
           "  --hex         both\n"
-          "Text output escapes bytes outside '!'..'~', '\\' and '\"' as \\xHH; \"\" is empty.\n\n"
+          "Text output escapes bytes outside '!'..'~', '\\' and '\"' as \\xHH; \"\" is empty.\n"
+          "Text input reads them the same way, so a printed key can be given back.\n\n"
           "Common options: --from=KEY --to=KEY (range [from, to)), --max_keys=N\n"
           "Engine options (commands that open the DB): --write_buffer_size=N,\n"
-          "  --auto_compaction=false (no L0 compaction triggers while the tool has it open)\n\n"
+          "  --auto_compaction=false (writing commands: no L0 compaction triggers while the\n"
+          "  tool has the DB open)\n\n"
           "Commands:\n",
           shale_version());
   for (size_t i = 0; i < NCOMMANDS; i++)
     fprintf(out, "  %-16s %s\n  %-16s   %s\n", commands[i].name, commands[i].args, "",
             commands[i].help);
   fprintf(out,
-          "\nRead-only commands (dump, idump, approxsize, lsm, manifest_dump, dump_wal, sst_dump,\n"
-          "checkconsistency, tombstones) read the files directly: they never write to the DB\n"
-          "and work while another process has it open. 'COMMAND --help' for one command.\n"
+          "\nRead-only commands change no file of the DB, not even by a flush or compaction,\n"
+          "and work in a read-only directory. get, scan and stats open it read-only (WALs\n"
+          "replayed in memory, no background work); while another process has the DB open\n"
+          "get and scan read the files directly instead. dump, idump, approxsize, lsm,\n"
+          "manifest_dump, dump_wal, sst_dump, checkconsistency and tombstones always read\n"
+          "the files directly. Only put, batchput, delete, deleterange, flush, compact and\n"
+          "repair write. 'COMMAND --help' for one command.\n"
           "Exit status: 0 success, 1 error or problems found, 2 bad command line.\n");
 }
 
@@ -161,10 +169,14 @@ bad_value:
 #undef STRF
 }
 
-static int open_db(ldb_opts *o, int create, shale_db **db) {
+/* How a command opens the DB: reads never change a file, writes may create the DB. */
+enum { OPEN_READ, OPEN_WRITE, OPEN_CREATE };
+
+static int open_db(ldb_opts *o, int mode, shale_db **db) {
   shale_options opt;
   shale_options_init(&opt);
-  opt.create_if_missing = create;
+  opt.create_if_missing = mode == OPEN_CREATE;
+  opt.read_only = mode == OPEN_READ;
   if (o->write_buffer_size) opt.write_buffer_size = o->write_buffer_size;
   if (o->no_auto_compaction)
     opt.level0_compaction_trigger = opt.level0_slowdown_trigger = opt.level0_stop_trigger = 1 << 20;
@@ -175,7 +187,7 @@ static int open_db(ldb_opts *o, int create, shale_db **db) {
   int rc = shale_open(o->db, &opt, db);
   if (rc == SHALE_BUSY)
     ldb_err("%s is locked: the DB is open in another process (%s)", o->db, shale_errmsg(NULL));
-  else if (rc == SHALE_NOTFOUND && !create)
+  else if (rc == SHALE_NOTFOUND && mode != OPEN_CREATE)
     ldb_err("%s: no DB there (%s); put accepts --create_if_missing", o->db, shale_errmsg(NULL));
   else if (rc)
     ldb_err("cannot open %s: %s: %s", o->db, shale_strerror(rc), shale_errmsg(NULL));
@@ -199,7 +211,9 @@ static int need_args(ldb_opts *o, int n, const char *usage_line) {
 
 static int report(shale_db *db, const char *what, int rc) {
   if (!rc) return 0;
-  ldb_err("%s failed: %s: %s", what, shale_strerror(rc), shale_errmsg(db));
+  const char *detail = shale_errmsg(db);
+  ldb_err("%s failed: %s: %s", what, shale_strerror(rc),
+          *detail ? detail : "no detail recorded; 'checkconsistency' finds a damaged file");
   return 1;
 }
 
@@ -209,7 +223,7 @@ static int cmd_get(ldb_opts *o) {
   int status = 2;
   if (need_args(o, 1, "get <key>") || ldb_parse_bytes(o->pos[0], o->key_hex, &k, "key")) goto done;
   shale_db *db;
-  int rc = open_db(o, 0, &db);
+  int rc = open_db(o, OPEN_READ, &db);
   if (rc == SHALE_BUSY) {
     ldb_err("reading the files directly instead (a snapshot of what is on disk)");
     status = ldb_direct_get(o, &k);
@@ -244,7 +258,7 @@ static int cmd_put(ldb_opts *o) {
     goto done;
   shale_db *db;
   status = 1;
-  if (open_db(o, o->create_if_missing, &db)) goto done;
+  if (open_db(o, o->create_if_missing ? OPEN_CREATE : OPEN_WRITE, &db)) goto done;
   status = report(
       db, "put",
       shale_put(db, k.data, k.len, v.data ? v.data : (void *)"", v.len, o->sync ? SHALE_SYNC : 0));
@@ -278,7 +292,7 @@ static int cmd_batchput(ldb_opts *o) {
   }
   shale_db *db;
   status = 1;
-  if (open_db(o, o->create_if_missing, &db)) goto done;
+  if (open_db(o, o->create_if_missing ? OPEN_CREATE : OPEN_WRITE, &db)) goto done;
   status = report(db, "batchput", shale_write(db, b, o->sync ? SHALE_SYNC : 0));
   if (!status) puts("OK");
   status = close_db(db, status);
@@ -297,7 +311,7 @@ static int cmd_delete(ldb_opts *o) {
     goto done;
   shale_db *db;
   status = 1;
-  if (open_db(o, 0, &db)) goto done;
+  if (open_db(o, OPEN_WRITE, &db)) goto done;
   status = report(db, "delete", shale_delete(db, k.data, k.len, o->sync ? SHALE_SYNC : 0));
   if (!status) puts("OK");
   status = close_db(db, status);
@@ -317,7 +331,7 @@ static int cmd_deleterange(ldb_opts *o) {
     goto done;
   shale_db *db;
   status = 1;
-  if (open_db(o, 0, &db)) goto done;
+  if (open_db(o, OPEN_WRITE, &db)) goto done;
   status = report(db, "deleterange",
                   shale_delete_range(db, b.data, b.len, e.data, e.len, o->sync ? SHALE_SYNC : 0));
   if (!status) puts("OK");
@@ -331,7 +345,7 @@ done:
 static int cmd_scan(ldb_opts *o) {
   if (need_args(o, 0, "scan [--from=K] [--to=K] [--max_keys=N]")) return 2;
   shale_db *db;
-  int rc = open_db(o, 0, &db);
+  int rc = open_db(o, OPEN_READ, &db);
   if (rc == SHALE_BUSY) {
     ldb_err("reading the files directly instead (a snapshot of what is on disk)");
     return ldb_direct_scan(o);
@@ -361,7 +375,7 @@ static int cmd_scan(ldb_opts *o) {
 static int cmd_flush(ldb_opts *o) {
   shale_db *db;
   if (need_args(o, 0, "flush")) return 2;
-  if (open_db(o, 0, &db)) return 1;
+  if (open_db(o, OPEN_WRITE, &db)) return 1;
   int status = report(db, "flush", shale_flush(db));
   if (!status) puts("OK");
   return close_db(db, status);
@@ -370,7 +384,7 @@ static int cmd_flush(ldb_opts *o) {
 static int cmd_compact(ldb_opts *o) {
   shale_db *db;
   if (need_args(o, 0, "compact [--from] [--to]")) return 2;
-  if (open_db(o, 0, &db)) return 1;
+  if (open_db(o, OPEN_WRITE, &db)) return 1;
   int rc = shale_compact_range(db, o->from ? o->from_key.data : NULL, o->from_key.len,
                                o->to ? o->to_key.data : NULL, o->to_key.len);
   int status = 0;
@@ -388,7 +402,7 @@ static int cmd_compact(ldb_opts *o) {
 static int cmd_stats(ldb_opts *o) {
   shale_db *db;
   if (need_args(o, 0, "stats [--property=NAME]")) return 2;
-  if (open_db(o, 0, &db)) return 1;
+  if (open_db(o, OPEN_READ, &db)) return 1;
   char *v = NULL;
   const char *name = o->property ? o->property : "shale.stats";
   int rc = shale_property(db, name, &v);

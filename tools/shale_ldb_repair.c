@@ -46,6 +46,7 @@ static int move_to_lost(repair *rp, const char *name, const char *why) {
     return -1;
   }
   printf("lost %s: %s (moved to lost/)\n", name, why);
+  rp->lost_files++; /* counted here only, so the summary matches the lines printed */
   return 0;
 }
 
@@ -169,12 +170,10 @@ static int repair_table(repair *rp, uint64_t number) {
   snprintf(name, sizeof name, "%06" PRIu64 ".sst", number);
   sst_reader *r;
   if (sst_reader_open(path, number, NULL, &r, errmsg)) {
-    rp->lost_files++;
     return move_to_lost(rp, name, errmsg);
   }
   int rc = 0;
   if (sst_reader_meta(r)->entries == 0 && sst_reader_meta(r)->range_tombstones == 0) {
-    rp->lost_files++;
     rc = move_to_lost(rp, name, "empty table");
   } else if (read_all(r, errmsg)) {
     uint64_t fresh = salvage(rp, r);
@@ -186,7 +185,6 @@ static int repair_table(repair *rp, uint64_t number) {
       rp->salvaged++;
       sst_reader_close(nr);
     }
-    rp->lost_files++;
     if (!rc) rc = move_to_lost(rp, name, errmsg);
   } else {
     rc = add_table(rp, number, sst_reader_meta(r));
@@ -247,7 +245,6 @@ static int repair_wal(repair *rp, uint64_t number) {
   if (rc < 0) {
     ldb_err("%s: cannot rewrite (%s); moving it aside", path, errmsg);
     unlink(tmp);
-    rp->lost_files++;
     return move_to_lost(rp, name, why);
   }
   if (move_to_lost(rp, name, why) || rename(tmp, path)) return -1;
@@ -272,7 +269,8 @@ static int try_lock(const char *db, int *fd) {
 }
 
 int ldb_cmd_repair(ldb_opts *o) {
-  if (ldb_check_dir(o->db)) return 1;
+  /* Repair moves what it cannot read to lost/: in another store's directory that is all. */
+  if (ldb_check_shale_dir(o->db)) return 1;
   int lock_fd;
   if (try_lock(o->db, &lock_fd)) return 1;
   repair rp = {.db = o->db};

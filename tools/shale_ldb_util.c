@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "engine/batch.h"
+#include "engine/dir_check.h"
 #include "engine/filename.h"
 #include "engine/version_edit.h"
 #include "engine/version_set.h"
@@ -94,12 +95,25 @@ static int hexval(int c) {
   return -1;
 }
 
+/* Text as ldb_print_bytes writes it: \xHH is the byte HH and "" the empty string, so
+ * anything printed can be given back. A backslash not starting \xHH stays itself. */
+static int parse_text(const char *s, buf *out) {
+  if (!strcmp(s, "\"\"")) return 0;
+  for (; *s; s++) {
+    int hi, lo;
+    if (s[0] == '\\' && s[1] == 'x' && (hi = hexval(s[2])) >= 0 && (lo = hexval(s[3])) >= 0) {
+      buf_append_byte(out, (uint8_t)(hi << 4 | lo));
+      s += 3;
+    } else {
+      buf_append_byte(out, (uint8_t)*s);
+    }
+  }
+  return buf_ok(out) ? 0 : -1;
+}
+
 int ldb_parse_bytes(const char *s, int hex, buf *out, const char *what) {
   buf_clear(out);
-  if (!hex) {
-    buf_append(out, s, strlen(s));
-    return buf_ok(out) ? 0 : -1;
-  }
+  if (!hex) return parse_text(s, out);
   if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s += 2;
   size_t n = strlen(s);
   if (n % 2) {
@@ -170,23 +184,36 @@ static int replay(ldb_state *st, const char *path, char *errmsg) {
   return rc < 0 ? rc : 0;
 }
 
+int ldb_check_shale_dir(const char *db) {
+  char errmsg[ERRMSG_SIZE] = "";
+  if (ldb_check_dir(db)) return -1;
+  if (db_dir_check(db, errmsg) == SHALE_OK) return 0;
+  ldb_err("%s", errmsg);
+  return -1;
+}
+
+/* What to do when CURRENT or the MANIFEST it names cannot be used. */
+#define REPAIR_HINT                                                                                \
+  "; 'shale-ldb --db=DIR repair' rebuilds the MANIFEST from the tables (copy the directory aside " \
+  "first)"
+
 int ldb_load_state(const char *db, ldb_state *st) {
   memset(st, 0, sizeof *st);
-  if (ldb_check_dir(db)) return -1;
+  if (ldb_check_shale_dir(db)) return -1;
   char path[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
   filename_join(path, db, "CURRENT");
   buf b;
   buf_init(&b);
   int rc = io_read_file(path, &b, errmsg);
   if (rc) {
-    ldb_err("%s: %s (not a Shale DB, or its CURRENT was lost: see 'repair')", path,
+    ldb_err("%s: %s (not a Shale DB, or its CURRENT was lost)" REPAIR_HINT, path,
             errno == ENOENT ? "no such file" : errmsg);
     buf_free(&b);
     return -1;
   }
   if (b.len < 2 || b.len > 200 || b.data[b.len - 1] != '\n' || memchr(b.data, '/', b.len) ||
       memchr(b.data, 0, b.len)) {
-    ldb_err("%s: malformed (expected a MANIFEST name and a newline)", path);
+    ldb_err("%s: malformed (expected a MANIFEST name and a newline)" REPAIR_HINT, path);
     buf_free(&b);
     return -1;
   }
@@ -196,14 +223,14 @@ int ldb_load_state(const char *db, ldb_state *st) {
   buf_free(&b);
   filename_join(st->manifest, db, name);
   if (filename_parse(name, &st->manifest_number) != FT_MANIFEST) {
-    ldb_err("%s names '%s', which is not a MANIFEST file name", path, name);
+    ldb_err("%s names '%s', which is not a MANIFEST file name" REPAIR_HINT, path, name);
     return -1;
   }
   st->v = version_new();
   if (!st->v) return -1;
   rc = replay(st, st->manifest, errmsg);
   if (rc) {
-    ldb_err("%s", errmsg);
+    ldb_err("%s%s", errmsg, rc == SHALE_NOMEM ? "" : REPAIR_HINT);
     ldb_free_state(st);
     return -1;
   }
@@ -354,7 +381,9 @@ static void load_wal(ldb_merge *m, const char *db, uint64_t number) {
     }
   }
   if (rc < 0) ldb_err("warning: %s", errmsg);
-  if (wal_reader_dropped(r)) ldb_err("warning: %s", wal_reader_dropped(r));
+  /* The unwritten zeros a live DB's mapped WAL ends in are no damage: no warning for them. */
+  if (wal_reader_dropped(r) && !wal_reader_tail_unwritten(r))
+    ldb_err("warning: %s", wal_reader_dropped(r));
   wal_reader_close(r);
 }
 

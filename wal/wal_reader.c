@@ -6,6 +6,7 @@
 
 /* Compared by address: paranoid readers treat exactly this damage as corruption. */
 static const char WHY_CHECKSUM[] = "fragment checksum mismatch";
+static const char WHY_ZEROS[] = "zero-filled space where a fragment should start";
 
 #include <fcntl.h>
 #include <stddef.h>
@@ -61,6 +62,7 @@ struct wal_reader {
   blk main, probe, follow;
   buf rec; /* reassembly space for multi-fragment records */
   int dropped;
+  int zero_tail; /* the dropped tail is unwritten zeros after the last record */
   char dropped_msg[ERRMSG_SIZE];
 };
 
@@ -108,7 +110,7 @@ static int frag_at(wal_reader *r, blk *b, uint64_t off, frag *f, char *errmsg) {
   f->type = type;
   static const uint8_t zero[WAL_HEADER_SIZE];
   if (memcmp(h, zero, WAL_HEADER_SIZE) == 0) {
-    f->why = "zero-filled space where a fragment should start";
+    f->why = WHY_ZEROS;
   } else if (in + WAL_HEADER_SIZE + len > WAL_BLOCK_SIZE) {
     f->why = "fragment length runs past the block end";
   } else if (in + WAL_HEADER_SIZE + len > b->n) {
@@ -248,6 +250,7 @@ static int stop(wal_reader *r, uint64_t bad_off, int scan, const char *why, char
     return 0;
   }
   if (rc == 0) {
+    r->zero_tail = !strncmp(why, WHY_ZEROS, sizeof WHY_ZEROS - 1) && bad_off == r->last_good;
     snprintf(r->dropped_msg, sizeof r->dropped_msg,
              "file %s offset %llu: %s; torn tail of %llu bytes from offset %llu dropped", r->path,
              (unsigned long long)bad_off, why, (unsigned long long)(r->size - r->last_good),
@@ -429,6 +432,8 @@ uint64_t wal_reader_last_good_offset(const wal_reader *r) { return r->last_good;
 int wal_reader_tail_unordered(const wal_reader *r) { return r->unordered; }
 
 const char *wal_reader_dropped(const wal_reader *r) { return r->dropped ? r->dropped_msg : NULL; }
+
+int wal_reader_tail_unwritten(const wal_reader *r) { return r->dropped && r->zero_tail; }
 
 void wal_reader_close(wal_reader *r) {
   if (!r) return;

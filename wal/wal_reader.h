@@ -66,6 +66,11 @@ uint64_t wal_reader_last_good_offset(const wal_reader *r);
  * wal_reader_close. */
 const char *wal_reader_dropped(const wal_reader *r);
 
+/* After reading ended: 1 when what was dropped starts, right after the last intact record,
+ * with zeros and no intact record follows: the space a mapped log reserves ahead of its
+ * writer. Normal for the WAL of a DB that is open, or was not closed; no damage to report. */
+int wal_reader_tail_unwritten(const wal_reader *r);
+
 /* After reading ended: 1 when it ended at damage no sync point covers, with intact data
  * after it (only with WAL_READ_UNSYNCED_TAIL); that data was dropped. Replaying a later log
  * after this would put its writes after a hole. */

@@ -134,7 +134,12 @@ static int open_log(const char *path, uint64_t log_number, int mapped, wal_write
   *out = w;
   return SHALE_OK;
 fail:
-  io_log_close(w->log, NULL);
+  /* A file without its header is nobody's log (the open truncated whatever was there):
+   * left behind, each failed attempt on a full disk would add one. */
+  if (w->log) {
+    io_log_close(w->log, NULL);
+    io_remove(path, NULL);
+  }
   buf_free(&w->scratch);
   free(w);
   return rc;
