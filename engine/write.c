@@ -173,8 +173,11 @@ static int queue_and_lead(shale_db *db, buf *rep, unsigned flags, int seal) {
   int rc;
   if (db->bg_error) {
     rc = SHALE_READONLY;
-    snprintf(errmsg, sizeof errmsg, "the DB is read-only after an earlier error: %.300s (%s)",
-             db->bg_errmsg, shale_strerror(db->bg_error));
+    if (db->opt.read_only)
+      snprintf(errmsg, sizeof errmsg, "the DB was opened read_only: writes are refused");
+    else
+      snprintf(errmsg, sizeof errmsg, "the DB is read-only after an earlier error: %.300s (%s)",
+               db->bg_errmsg, shale_strerror(db->bg_error));
     goto out;
   }
   if (db->queue_tail)

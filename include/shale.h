@@ -50,9 +50,9 @@ SHALE_EXPORT const char *shale_version(void);
 #define SHALE_NOSPACE (-5)    /**< the disk is full (ENOSPC) */
 #define SHALE_NOMEM (-6)      /**< an allocation failed */
 #define SHALE_BUSY (-7)       /**< the DB directory is locked by another handle or process */
-#define SHALE_READONLY                                                               \
-  (-8)                     /**< a write to a DB opened read_only, or one that turned \
-                                read-only after a background write error */
+/** a write to a DB opened read_only, or to one that turned read-only after a background
+ *  write error */
+#define SHALE_READONLY (-8)
 #define SHALE_EXISTS (-9)  /**< error_if_exists was set and the DB exists */
 #define SHALE_NOTSUP (-10) /**< the operation or option is not supported */
 
