@@ -11,9 +11,11 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <ucontext.h>
 
 typedef struct guard {
   sigjmp_buf env;
+  sigset_t mask;               /* the thread's signal mask when the fault struck */
   const char *lo, *hi;         /* the source range of the copy in progress */
   volatile sig_atomic_t armed; /* a copy is in progress on this thread */
 } guard;
@@ -43,7 +45,8 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc) {
   const char *a = si->si_addr;
   if (g.armed && a >= g.lo && a < g.hi) {
     g.armed = 0;
-    siglongjmp(g.env, 1); /* SA_NODEFER: SIGBUS is not left blocked on this thread */
+    g.mask = ((const ucontext_t *)uc)->uc_sigmask; /* what returning would have restored */
+    siglongjmp(g.env, 1);
   }
   pass_on(sig, si, uc);
 }
@@ -80,10 +83,16 @@ int io_map_guard_install(void) {
   return rc;
 }
 
-/* Why sigsetjmp(env, 0): saving the signal mask is a system call per copy, and the handler
- * runs with SA_NODEFER, so there is no mask to restore after the jump. */
+/* Why sigsetjmp(env, 0) and the mask from the handler's context: saving the mask in every
+ * sigsetjmp is a system call per copy, while the jump happens only after a fault. The mask
+ * must be restored then, since the handler runs with signals blocked (SIGBUS itself is not,
+ * with SA_NODEFER, but a runtime that wraps handlers, such as TSan's, blocks them all): left
+ * blocked, the next fault would kill the process. */
 int io_map_guard_copy(void *dst, const void *src, size_t len) {
-  if (sigsetjmp(g.env, 0)) return -1;
+  if (sigsetjmp(g.env, 0)) {
+    pthread_sigmask(SIG_SETMASK, &g.mask, NULL);
+    return -1;
+  }
   g.lo = src;
   g.hi = (const char *)src + len;
   g.armed = 1;
