@@ -163,6 +163,20 @@ SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen
 
 /* ---- reads ---- */
 
+/* Damaged tables. A read never returns table bytes that failed their checksum: every data
+ * block read from a table file is checksummed as it is read, and a mismatch is
+ * SHALE_CORRUPTION naming the file and offset. A block is served without reading the file
+ * again only from the block cache, which holds verified copies of compressed blocks; the
+ * blocks of an uncompressed table are read from the file (through its mapping, or pread with
+ * SHALE_MMAP=0) and verified on every read. So after a table changes on disk (bit rot, a
+ * stray write), a read of an affected key gives SHALE_CORRUPTION, or the intact value while
+ * a verified copy of its block is in the cache; never the changed value with SHALE_OK. A
+ * table truncated under an open DB reads short: SHALE_CORRUPTION, not SIGBUS (Shale handles
+ * SIGBUS for its own mappings and passes every other fault on to the handler it found; a
+ * program that installs its own SIGBUS handler after Shale mapped a table makes later tables
+ * read with pread). A change racing a read, between the copy of a block and the use of its
+ * bytes, is not seen by that read: the copy is what was verified. */
+
 /**
  * Read the value of @p key as of @p snap (NULL: the latest).
  * @param[out] val   a malloc'd copy of the value, freed with shale_free (NULL if absent)

@@ -47,14 +47,19 @@ int io_log_close(io_log *l, char *errmsg); /* closes and frees */
 typedef struct io_reader io_reader;
 int io_reader_open(const char *path, io_reader **r, char *errmsg);
 uint64_t io_reader_size(const io_reader *r);
-/* Reads exactly len bytes at off into dst; a short read is SHALE_CORRUPTION (truncated file). */
+/* Reads exactly len bytes at off into dst (pread, or a copy from the mapping once
+ * io_reader_map made one); a short read is SHALE_CORRUPTION (truncated file). */
 int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errmsg);
 void io_reader_close(io_reader *r);
-/* Maps the whole file read-only and returns its bytes, or NULL when mapping is off
- * (SHALE_IO=pwrite or SHALE_MMAP=0), the file is empty, or mmap fails: callers then use
- * io_reader_read. Mapped reads skip a system call and a copy per block; they rely on the
- * file never shrinking while open (tables are immutable). Call once, before sharing r. */
-const uint8_t *io_reader_map(io_reader *r);
+/* Maps the whole file read-only, after which io_reader_read copies out of the mapping
+ * instead of calling pread: no system call per read, the same bytes and errors (a file
+ * truncated under the mapping reads short, SHALE_CORRUPTION, through a SIGBUS guard; see
+ * io_map_guard.h). The mapping itself is not handed out: read in place, a change to the
+ * file would reach bytes a caller already verified, and a truncation would fault unguarded.
+ * Returns 1 when mapped; 0 when mapping is off (SHALE_IO=pwrite or SHALE_MMAP=0), the file
+ * is empty, the guard cannot be installed or mmap fails, and reads stay with pread. Call
+ * once, before sharing r. */
+int io_reader_map(io_reader *r);
 
 /* ---- whole files and directories ---- */
 int io_read_file(const char *path, buf *out, char *errmsg);

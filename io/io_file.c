@@ -14,6 +14,7 @@
 
 #include "io/io.h"
 #include "io/io_fault.h"
+#include "io/io_map_guard.h"
 #include "io/io_priv.h"
 #include "util/error.h"
 
@@ -209,7 +210,7 @@ int io_log_close(io_log *l, char *errmsg) {
   return rc;
 }
 
-/* ---- io_reader ---- (thread-safe: pread only, the struct is immutable after open) */
+/* ---- io_reader ---- (thread-safe: pread or copies from the mapping; immutable once shared) */
 struct io_reader {
   int fd;
   uint64_t size;
@@ -255,7 +256,20 @@ fail:
 
 uint64_t io_reader_size(const io_reader *r) { return r->size; }
 
+/* A mapped read: a copy, so what the caller checks and keeps are bytes no later change to
+ * the file can reach, guarded, so a file truncated under the mapping reads short as it
+ * does with pread. */
+static int read_mapped(io_reader *r, uint64_t off, void *dst, size_t len, char *errmsg) {
+  if (off <= r->size && len <= r->size - off && io_map_guard_copy(dst, r->map + off, len) == 0)
+    return SHALE_OK;
+  return err_corrupt(
+      errmsg, "file %s offset %llu: truncated (wanted %zu bytes, %s)", r->path,
+      (unsigned long long)off, len,
+      off <= r->size && len <= r->size - off ? "the mapping lost its pages" : "past the end");
+}
+
 int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errmsg) {
+  if (r->map) return read_mapped(r, off, dst, len, errmsg);
   uint8_t *p = dst;
   size_t got = 0;
   while (got < len) {
@@ -279,13 +293,14 @@ static int mapping_allowed(void) {
   return !(io && strcmp(io, "pwrite") == 0) && !(m && strcmp(m, "0") == 0);
 }
 
-const uint8_t *io_reader_map(io_reader *r) {
-  if (r->map || !r->size || r->size > SIZE_MAX || !mapping_allowed()) return r->map;
+int io_reader_map(io_reader *r) {
+  if (r->map || !r->size || r->size > SIZE_MAX || !mapping_allowed()) return r->map != NULL;
+  if (io_map_guard_install()) return 0; /* unguarded, a truncation would be SIGBUS */
   void *p = mmap(NULL, (size_t)r->size, PROT_READ, MAP_SHARED, r->fd, 0);
-  if (p == MAP_FAILED) return NULL;
+  if (p == MAP_FAILED) return 0;
   r->map = p;
   io_count(&io_ctr.mapped_files, 1);
-  return r->map;
+  return 1;
 }
 
 void io_reader_close(io_reader *r) {

@@ -24,6 +24,14 @@ static inline uint32_t checksum32_2(const void *a, size_t alen, const void *b, s
   return (uint32_t)XXH3_64bits_digest(&st);
 }
 
+/* checksum32, faster on blocks of a few KiB: on x86-64 CPUs with AVX2 it runs XXH3's AVX2
+ * loop, about twice the baseline SSE2 speed. Table blocks are checked with it. */
+uint32_t checksum32_block(const void *data, size_t len);
+#ifdef SHALE_CHECKSUM_AVX2
+/* checksum32 built for AVX2 (util/checksum_avx2.c); only on a CPU that has it. */
+uint32_t checksum32_avx2(const void *data, size_t len);
+#endif
+
 /* 64-bit hash for filters and hash tables (not a checksum). */
 static inline uint64_t hash64(const void *data, size_t len) { return XXH3_64bits(data, len); }
 

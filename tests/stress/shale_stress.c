@@ -56,6 +56,8 @@ static void usage(void) {
           "  [--kill_min_ms=50] [--kill_max_ms=1000] [--kill_point=all|NAME]\n"
           "  [--recovery_kills=0..3] [--keep] [--verbose] [--known_bug=TEXT]\n"
           "  [--hist_delay_us=N (sleep while logging each power-loss history entry)]\n"
+          "  run mode only: [--no_wal=N (1 write in N)] [--reopens=N] [--dbs=N]\n"
+          "  [--compression=none|zstd]\n"
           "env: SHALE_STRESS_SECONDS overrides --seconds in run mode, SHALE_STRESS_CYCLES\n"
           "     overrides --cycles (the long mode of the CTest scenarios).\n"
           "kill points:");
@@ -73,6 +75,7 @@ static int parse_opts(int argc, char **argv) {
                       .kill_min_ms = 50,
                       .kill_max_ms = 1000,
                       .value_size = 120,
+                      .compression = -1,
                       .write_buffer_size = 256 << 10};
   opt.seed = (uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid();
   for (int i = 1; i < argc; i++) {
@@ -122,6 +125,14 @@ static int parse_opts(int argc, char **argv) {
       opt.write_buffer_size = (size_t)strtoull(v, NULL, 0);
     else if (IS("seed"))
       opt.seed = strtoull(v, NULL, 0);
+    else if (IS("no_wal"))
+      opt.no_wal = atoi(v);
+    else if (IS("reopens"))
+      opt.reopens = atoi(v);
+    else if (IS("dbs"))
+      opt.dbs = atoi(v);
+    else if (IS("compression") && (!strcmp(v, "none") || !strcmp(v, "zstd")))
+      opt.compression = !strcmp(v, "none") ? SHALE_COMPRESSION_NONE : SHALE_COMPRESSION_ZSTD;
     else
       usage();
 #undef IS
@@ -137,6 +148,11 @@ static int parse_opts(int argc, char **argv) {
     usage();
   if (strcmp(opt.mode, "run") && strcmp(opt.mode, "crash") && strcmp(opt.mode, "powerloss"))
     usage();
+  /* a crash loses NO_WAL writes by design, and the crash modes check one DB */
+  if (opt.no_wal < 0 || opt.reopens < 0 || opt.dbs < 0 || opt.dbs > 64 ||
+      (strcmp(opt.mode, "run") && (opt.no_wal || opt.reopens || opt.dbs > 1)))
+    usage();
+  if (opt.dbs == 1) opt.dbs = 0;
   if (!opt.seed) opt.seed = 1;
   return 0;
 }
@@ -144,21 +160,23 @@ static int parse_opts(int argc, char **argv) {
 static void db_options(shale_options *o) {
   shale_options_init(o);
   o->write_buffer_size = opt.write_buffer_size;
+  if (opt.compression >= 0) o->compression = opt.compression;
   if (opt.write_buffer_size < (4u << 20)) { /* small: several levels and many compactions */
     o->target_file_size = 2 * opt.write_buffer_size;
     o->max_bytes_for_level_base = 8 * opt.write_buffer_size;
   }
 }
 
-static int open_db(shale_db **db) {
+static int open_at(const char *dir, shale_db **db) {
   shale_options o;
   db_options(&o);
-  int rc = shale_open(opt.db, &o, db);
+  int rc = shale_open(dir, &o, db);
   if (rc)
-    fprintf(stderr, "shale-stress: open %s: %s: %s\n", opt.db, shale_strerror(rc),
-            shale_errmsg(NULL));
+    fprintf(stderr, "shale-stress: open %s: %s: %s\n", dir, shale_strerror(rc), shale_errmsg(NULL));
   return rc;
 }
+
+static int open_db(shale_db **db) { return open_at(opt.db, db); }
 
 /* ---- children ---- */
 
@@ -501,22 +519,81 @@ static int powerloss_check(shale_db *db) {
 
 /* ---- modes ---- */
 
-static int mode_run(void) {
-  shale_db *db;
-  if (open_db(&db)) return -1;
-  workload w = {.db = db, .e = &ex, .o = &opt};
-  workload_run(&w, opt.seconds);
-  verify_all(db, &ex, &opt, 0);
-  int rc = shale_close(db);
-  if (rc) violation(&ex, "close: %s", shale_strerror(rc));
-  if (open_db(&db)) {
+/* ---- run mode ---- */
+
+/* --dbs: DB d lives in <db>/d<d>. */
+static char *db_dir(int d) {
+  if (!opt.dbs) return strdup(opt.db);
+  char name[16];
+  snprintf(name, sizeof name, "d%d", d);
+  return tu_path(opt.db, name);
+}
+
+static int open_all(workload *w) {
+  for (int d = 0; d < (opt.dbs ? opt.dbs : 1); d++) {
+    char *dir = db_dir(d);
+    int rc = open_at(dir, opt.dbs ? &w->dbs[d] : &w->db);
+    free(dir);
+    if (rc) return rc;
+  }
+  if (opt.dbs) w->db = w->dbs[0];
+  return 0;
+}
+
+static void close_all(workload *w, int check) {
+  for (int d = 0; d < (opt.dbs ? opt.dbs : 1); d++) {
+    int rc = shale_close(opt.dbs ? w->dbs[d] : w->db);
+    if (rc && check) violation(&ex, "close of db %d: %s", d, shale_strerror(rc));
+  }
+}
+
+static uint64_t verify_run(workload *w) {
+  return opt.dbs ? verify_dbs(w) : verify_all(w->db, &ex, &opt, 0);
+}
+
+static void check_persisted_all(workload *w) {
+  for (int d = 0; d < (opt.dbs ? opt.dbs : 1); d++) {
+    char *dir = db_dir(d);
+    check_deletes_persisted(w, opt.dbs ? w->dbs[d] : w->db, dir, opt.dbs ? (uint32_t)opt.dbs : 1,
+                            (uint32_t)d);
+    free(dir);
+  }
+}
+
+/* After a clean close: every acknowledged write is there, NO_WAL ones included, and no DB's
+ * deletes-persisted-before claims a delete gone whose value a table still holds. */
+static int reopen_and_check(workload *w) {
+  close_all(w, 1);
+  if (open_all(w)) {
     violation(&ex, "reopen after a clean close failed");
     return -1;
   }
-  verify_all(db, &ex, &opt, 0);
-  shale_close(db);
-  count(&ex, C_CYCLES, 1);
+  check_persisted_all(w); /* first: compactions after the open may purge what it would see */
+  verify_run(w);
+  count(&ex, C_REOPENS, 1);
   return 0;
+}
+
+/* --seconds of workload in reopens + 1 stretches, each followed by a full check, a clean
+ * close, a reopen and the checks after it. */
+static int mode_run(void) {
+  shale_db *dbs[64];
+  workload w = {.e = &ex, .o = &opt, .dbs = opt.dbs ? dbs : NULL, .ndbs = opt.dbs};
+  w.del_us = calloc((size_t)opt.keys, sizeof *w.del_us);
+  if (opt.dbs) mkdir(opt.db, 0755);
+  int rc = open_all(&w);
+  for (int r = 0; !rc && r <= opt.reopens; r++) {
+    workload_run(&w, (double)opt.seconds / (opt.reopens + 1));
+    verify_run(&w);
+    check_persisted_all(&w); /* also before the close, while tables still hold deleted values */
+    rc = reopen_and_check(&w);
+  }
+  if (!rc) {
+    close_all(&w, 0);
+    count(&ex, C_CYCLES, 1);
+  }
+  free(w.del_us);
+  return rc;
 }
 
 static int pick_kill_point(int cycle, uint64_t *rng) {

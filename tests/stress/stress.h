@@ -21,6 +21,10 @@ typedef struct stress_opts {
   const char *kill_point; /* NULL, "all" or one point name */
   int value_size;         /* largest random fill in a value */
   int hist_delay_us;      /* widens the window in which a kill lands mid history entry (a test) */
+  int no_wal;             /* run mode: one write in no_wal skips the WAL (0: none) */
+  int reopens;            /* run mode: clean close, reopen and full check this many times */
+  int dbs;                /* run mode: keys spread over this many DBs (0 or 1: one DB) */
+  int compression;        /* -1: Shale's default; else SHALE_COMPRESSION_* */
   size_t write_buffer_size;
   uint64_t seed;
 } stress_opts;
@@ -51,7 +55,12 @@ enum {
   C_KILLS_RECOVERY, /* children killed while shale_open was still replaying */
   C_KILLS_AFTER_OPEN,
   C_POWERLOSS,
-  C_LOST_UNSYNCED, /* power-loss cycles in which unsynced acknowledged ops were dropped */
+  C_LOST_UNSYNCED,   /* power-loss cycles in which unsynced acknowledged ops were dropped */
+  C_NO_WAL,          /* writes acknowledged with SHALE_NO_WAL */
+  C_GET_THREAD,      /* gets each made by a thread started for it and joined */
+  C_REOPENS,         /* clean close + reopen + full check, in run mode */
+  C_DELETES_CHECKED, /* deleted keys older than deletes-persisted-before, looked for in every table
+                      */
   C_MAX
 };
 extern const char *const counter_names[C_MAX];
@@ -164,7 +173,16 @@ typedef struct workload {
    * puts land in dead spans while other threads walk them */
   _Atomic uint64_t hot;
   _Atomic uint64_t jumps_seen; /* shale.dead-span-jumps already added to C_SPAN_JUMPS */
+  /* --dbs: key k lives in dbs[k % ndbs] (ndbs 0: every key in db); only single-key ops run */
+  shale_db **dbs;
+  int ndbs;
+  /* run mode: wall-clock µs at which the last delete of each key returned (0: none) */
+  uint64_t *del_us;
 } workload;
+
+static inline shale_db *db_of(const workload *w, uint32_t k) {
+  return w->ndbs ? w->dbs[k % (uint32_t)w->ndbs] : w->db;
+}
 
 /* Runs o->threads workload threads until w->stop or `seconds` (0: until stopped). */
 int workload_run(workload *w, double seconds);
@@ -244,7 +262,27 @@ void note_span_jumps(workload *w);
  * the forward scan read it (fwd). Returns the violations. */
 uint64_t verify_bounded(shale_db *db, expected *e, const stress_opts *o, const observed *fwd);
 
+/* A full forward or backward scan of db into seen[key] (reset first); malformed keys or
+ * values and out-of-order keys are violations. Returns the iterator's status. */
+int full_scan(shale_db *db, expected *e, const stress_opts *o, observed *seen, int backward);
+/* A get made by a thread started for it (thread-per-request readers), checked as op_get. */
+void op_get_thread(thread_ctx *t);
+
+/* ---- checks after a clean reopen: stress_checks.c ---- */
+
+/* --dbs: every DB holds exactly its own keys, each as its slot says (full scans and gets).
+ * Returns the violations. */
+uint64_t verify_dbs(workload *w);
+/* shale.deletes-persisted-before of db (directory dir, holding the keys k with
+ * k % mod == rem) must not claim a time after a delete whose value some table still holds:
+ * every key now absent whose last delete returned before it is looked for in each table
+ * file (values are stored as written only without compression; with compression the check
+ * is skipped). Returns the violations. */
+uint64_t check_deletes_persisted(workload *w, shale_db *db, const char *dir, uint32_t mod,
+                                 uint32_t rem);
+
 double now_ms(void);
+uint64_t wall_us(void);
 uint64_t rnd(uint64_t *s);
 
 #endif

@@ -40,6 +40,10 @@ const char *const counter_names[C_MAX] = {
     [C_KILLS_AFTER_OPEN] = "recovery_kills_after_open",
     [C_POWERLOSS] = "power_losses",
     [C_LOST_UNSYNCED] = "unsynced_ops_lost",
+    [C_NO_WAL] = "no_wal_writes",
+    [C_GET_THREAD] = "get_per_thread",
+    [C_REOPENS] = "clean_reopens",
+    [C_DELETES_CHECKED] = "deletes_checked_on_disk",
 };
 
 static size_t map_size(uint32_t nkeys) {
@@ -169,6 +173,13 @@ double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The clock shale.deletes-persisted-before-us is on. */
+uint64_t wall_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 uint64_t rnd(uint64_t *s) {

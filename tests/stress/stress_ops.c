@@ -39,9 +39,12 @@ static void sort_change(change *c) {
     }
 }
 
-/* --sync: 0 never, 1 always, 2 one write in eight */
+/* --sync: 0 never, 1 always, 2 one write in eight. --no_wal: one write in no_wal skips the
+ * WAL instead (run mode only: a crash loses such writes by design, a clean close must not). */
 static unsigned write_flags(thread_ctx *t) {
-  int s = t->w->o->sync;
+  const stress_opts *o = t->w->o;
+  if (o->no_wal && rnd(&t->rng) % (uint64_t)o->no_wal == 0) return SHALE_NO_WAL;
+  int s = o->sync;
   return s == 1 || (s == 2 && rnd(&t->rng) % 8 == 0) ? SHALE_SYNC : 0;
 }
 
@@ -56,10 +59,11 @@ static int issue(thread_ctx *t, const change *c, int kind, unsigned fl) {
   workload *w = t->w;
   char k[KEY_LEN + 1], e[KEY_LEN + 1];
   if (kind == C_PUT || kind == C_DELETE) {
+    shale_db *db = db_of(w, c->key[0]);
     key_of(c->key[0], k);
-    if (kind == C_DELETE) return shale_delete(w->db, k, KEY_LEN, fl);
+    if (kind == C_DELETE) return shale_delete(db, k, KEY_LEN, fl);
     size_t vl = value_of(c->key[0], c->gen[0], w->o->value_size, t->vbuf, VALUE_CAP);
-    return shale_put(w->db, k, KEY_LEN, t->vbuf, vl, fl);
+    return shale_put(db, k, KEY_LEN, t->vbuf, vl, fl);
   }
   if (kind == C_DELETE_RANGE) {
     key_of(c->range_begin, k);
@@ -115,6 +119,15 @@ static void log_history(thread_ctx *t, const change *c, const uint64_t *prev, ui
   atomic_store_explicit(&e->h->hist_n, base + (uint64_t)c->n, memory_order_release);
 }
 
+/* Run mode: when each key's last delete returned, for check_deletes_persisted. Under the
+ * keys' locks, so the time and the slot agree. */
+static void note_deletes(workload *w, const change *c) {
+  if (!w->del_us) return;
+  uint64_t now = wall_us();
+  for (int i = 0; i < c->n; i++)
+    if (!c->exists[i]) w->del_us[c->key[i]] = now;
+}
+
 void do_write(thread_ctx *t, change *c, int kind) {
   workload *w = t->w;
   expected *e = w->e;
@@ -139,7 +152,9 @@ void do_write(thread_ctx *t, change *c, int kind) {
     if (seq && (fl & SHALE_SYNC)) raise_to(&e->h->durable_seq, seq);
     for (int i = 0; i < c->n; i++)
       atomic_store(&e->slots[c->key[i]], slot_make(c->gen[i], c->exists[i]));
+    note_deletes(w, c);
     count(e, kind, 1);
+    if (fl & SHALE_NO_WAL) count(e, C_NO_WAL, 1);
   } else {
     count(e, C_ERRORS, 1); /* the keys stay pending: the write may or may not have landed */
     fprintf(stderr, "shale-stress: %s failed: %s: %s\n", counter_names[kind], shale_strerror(rc),
@@ -195,13 +210,14 @@ int read_key(workload *w, const shale_snapshot *snap, uint32_t k, observed *o) {
   key_of(k, key);
   void *v;
   size_t vl;
-  int rc = shale_get(w->db, snap, key, KEY_LEN, &v, &vl);
+  int rc = shale_get(db_of(w, k), snap, key, KEY_LEN, &v, &vl);
   o->found = 0;
   o->gen = 0;
   if (rc == SHALE_NOTFOUND) return 0;
   if (rc) {
     count(w->e, C_ERRORS, 1);
-    fprintf(stderr, "shale-stress: get %s: %s: %s\n", key, shale_strerror(rc), shale_errmsg(w->db));
+    fprintf(stderr, "shale-stress: get %s: %s: %s\n", key, shale_strerror(rc),
+            shale_errmsg(db_of(w, k)));
     return -1;
   }
   long g = value_gen(k, v, vl, w->o->value_size);
@@ -237,6 +253,24 @@ static void op_get(thread_ctx *t) {
     violation(w->e, "get k%08u%s: %s gen %u; expected %s .. %s", k, locked ? " (locked)" : "",
               o.found ? "found" : "not found", o.gen, a, b);
   }
+}
+
+static void *request_main(void *arg) {
+  op_get(arg);
+  return NULL;
+}
+
+/* The calling thread waits for the request thread, so t (its rng) has one user at a time. A
+ * thread that reads once and exits is what a thread-per-request server does: its view slot
+ * must come back to the DB, and a new thread must never see a view another one left. */
+void op_get_thread(thread_ctx *t) {
+  pthread_t th;
+  if (pthread_create(&th, NULL, request_main, t) != 0) {
+    op_get(t); /* out of threads: the get still runs, uncounted as a request */
+    return;
+  }
+  pthread_join(th, NULL);
+  count(t->w->e, C_GET_THREAD, 1);
 }
 
 /* Where s's walk starts, as a key index (-1: below every key): the first key it may show
@@ -460,15 +494,36 @@ static void op_flush(thread_ctx *t) {
  * keeps 98% of the draws; the ops on deleted runs are rarer since each does many writes or
  * reads (a delete run is 16..500 deletes, a pop run 4..64 pops), and together they take
  * about a sixth of the time. */
+/* --dbs: each thread's keys, so its reads and writes, fall in every DB in turn; only ops on
+ * one key each, since a batch or a range would span DBs. A tenth of the reads start a
+ * thread per get. */
+static void one_op_dbs(thread_ctx *t) {
+  unsigned r = (unsigned)(rnd(&t->rng) % 100);
+  if (r < 40)
+    op_point(t, C_PUT);
+  else if (r < 55)
+    op_point(t, C_DELETE);
+  else if (r < 94)
+    op_get(t);
+  else
+    op_get_thread(t);
+}
+
 static void one_op(thread_ctx *t) {
+  if (t->w->ndbs) {
+    one_op_dbs(t);
+    return;
+  }
   unsigned r = (unsigned)(rnd(&t->rng) % 10000);
   t->origin = C_MAX;
   if (t->w->serialize_writes && r < 100 && rnd(&t->rng) % 16 == 0)
     op_flush(t);
   else if (r < 5693)
     random_write(t);
-  else if (r < 8049)
+  else if (r < 7999)
     op_get(t);
+  else if (r < 8049)
+    op_get_thread(t);
   else if (r < 9227)
     op_iterate(t);
   else if (r < 9815)
@@ -530,8 +585,7 @@ int workload_run(workload *w, double seconds) {
 
 /* ---- the whole keyspace, with nothing else running ---- */
 
-static int full_scan(shale_db *db, expected *e, const stress_opts *o, observed *seen,
-                     int backward) {
+int full_scan(shale_db *db, expected *e, const stress_opts *o, observed *seen, int backward) {
   shale_iter *it;
   int rc = shale_iter_new(db, NULL, &it);
   if (rc) return rc;
