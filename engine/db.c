@@ -146,6 +146,16 @@ int db_snapshot_seqs(shale_db *db, uint64_t **seqs, size_t *n) {
 
 /* ---- open ---- */
 
+/* Without create_if_missing an existing directory must already hold a DB, as in LevelDB:
+ * an empty or half-made one is refused before LOCK or LOG are created in it. */
+static int require_current(const char *path, char *errmsg) {
+  char p[FILENAME_MAX_LEN];
+  filename_join(p, path, "CURRENT");
+  if (access(p, F_OK) == 0) return SHALE_OK;
+  if (errno != ENOENT) return err_errno(errmsg, errno, "access", p);
+  return err_set(errmsg, SHALE_NOTFOUND, "%s: does not exist (create_if_missing is false)", p);
+}
+
 static int prepare_dir(const char *path, const shale_options *o, char *errmsg) {
   struct stat st;
   if (stat(path, &st) == 0) {
@@ -289,6 +299,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   if (rc) return rc;
   if ((rc = prepare_dir(path, &opt, msg))) return rc;
   if ((rc = db_dir_check(path, msg))) return rc; /* before LOCK or LOG touch the directory */
+  if (!opt.create_if_missing && !opt.read_only && (rc = require_current(path, msg))) return rc;
   shale_db *db = db_alloc(path);
   if (!db) return err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
   db->opt = opt;

@@ -125,7 +125,10 @@ SHALE_EXPORT void shale_options_init(shale_options *o);
  * @param[out] db    the handle, or NULL on failure
  * @return SHALE_OK; SHALE_BUSY if another handle or process holds the DB's LOCK;
  *         SHALE_INVALID for a NULL argument, a path that is a file, or bad options;
- *         SHALE_NOTFOUND if missing and !create_if_missing; SHALE_EXISTS; SHALE_IOERR
+ *         SHALE_NOTFOUND if missing and !create_if_missing, including an existing
+ *         directory without a CURRENT (an empty one: "<path>/CURRENT: does not exist
+ *         (create_if_missing is false)", as LevelDB; nothing is created in it);
+ *         SHALE_EXISTS; SHALE_IOERR
  *         (e.g. no permission); SHALE_CORRUPTION if the WAL or MANIFEST is damaged.
  *         SHALE_INVALID also when @p path is not a Shale DB: it holds another store's
  *         MANIFEST (RocksDB, LevelDB), or files that are not Shale's and no CURRENT. Such
