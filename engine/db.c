@@ -25,6 +25,8 @@ static _Thread_local char open_errmsg[ERRMSG_SIZE];
 
 const char *shale_errmsg(const shale_db *db) { return db ? db->errmsg : open_errmsg; }
 
+char *db_handleless_errmsg(void) { return open_errmsg; }
+
 int db_fail(shale_db *db, int rc, const char *msg) {
   if (rc == SHALE_OK || rc == SHALE_NOTFOUND) return rc;
   pthread_mutex_lock(&db->err_mu);

@@ -109,6 +109,9 @@ struct shale_db {
   db_stats stats;
 };
 
+/* This thread's buffer for the detail of calls made without a handle (a failed shale_open,
+ * shale_destroy, shale_repair): what shale_errmsg(NULL) returns. */
+char *db_handleless_errmsg(void);
 /* Records msg as the handle's last error and returns rc (for `return db_fail(...)`). */
 int db_fail(shale_db *db, int rc, const char *msg);
 /* Appends a timestamped line to the DB's LOG file. */

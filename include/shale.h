@@ -146,6 +146,24 @@ SHALE_EXPORT int shale_open(const char *path, const shale_options *o, shale_db *
  *  case. */
 SHALE_EXPORT int shale_close(shale_db *db);
 
+/**
+ * Delete the DB in directory @p path, as LevelDB's DestroyDB: remove Shale's own files
+ * (CURRENT, MANIFEST-*, *.log, *.sst, *.tmp, LOG, LOG.old*, OPTIONS, and such files in
+ * lost/, which repair fills), then lost/ if that left it empty. The DB's LOCK is taken
+ * first; when nothing else is left it is removed last, with @p path. Any other file stays,
+ * and so do its directory and LOCK (which lets a later open with create_if_missing make a
+ * DB there again). Must not be called while a handle on the DB is open.
+ * @param[in] path  the DB directory; a path that does not exist is already destroyed
+ * @param[in] o     options (NULL: the defaults); none changes what is removed today
+ * @return SHALE_OK (also for a missing @p path); SHALE_BUSY if another handle or process
+ *         holds the LOCK; SHALE_INVALID for a NULL or empty path, a path that is a file,
+ *         or a directory that is not a Shale DB (another store's, or unrelated files):
+ *         these change nothing; SHALE_IOERR when a file cannot be removed (what was
+ *         removed before stays removed). The detail is in shale_errmsg(NULL).
+ * Threads: safe from any thread; the detail is the calling thread's.
+ */
+SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
+
 /* ---- writes ---- */
 #define SHALE_SYNC 1u   /**< fsync the WAL before the call returns */
 #define SHALE_NO_WAL 2u /**< skip the WAL: faster, lost in a crash until flushed */

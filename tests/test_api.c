@@ -30,7 +30,7 @@ static int count_entries(const char *dir) {
   return n;
 }
 
-static inline void put_str(shale_db *db, const char *k, const char *v) {
+static void put_str(shale_db *db, const char *k, const char *v) {
   assert_int_equal(shale_put(db, k, strlen(k), v, strlen(v), 0), SHALE_OK);
 }
 
@@ -61,9 +61,89 @@ static void test_no_create_on_empty_dir(void **state) {
   tu_tempdir_free(dir);
 }
 
+static void make_db(const char *dir) {
+  shale_db *db = open_new(dir);
+  put_str(db, "a", "1");
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  put_str(db, "b", "2");
+  assert_int_equal(shale_close(db), SHALE_OK);
+}
+
+static void test_destroy_removes_db(void **state) {
+  (void)state;
+  char *root = tu_tempdir();
+  char *dir = tu_path(root, "db");
+  make_db(dir);
+  char *lost = tu_path(dir, "lost");
+  assert_int_equal(mkdir(lost, 0755), 0);
+  char *old = tu_path(lost, "000099.sst");
+  FILE *f = fopen(old, "w");
+  fclose(f);
+  assert_int_equal(shale_destroy(dir, NULL), SHALE_OK);
+  struct stat st;
+  assert_int_equal(stat(dir, &st), -1);
+  /* Missing is already destroyed; a DB can be made there again. */
+  assert_int_equal(shale_destroy(dir, NULL), SHALE_OK);
+  make_db(dir);
+  assert_int_equal(shale_destroy(dir, NULL), SHALE_OK);
+  assert_int_equal(shale_destroy(NULL, NULL), SHALE_INVALID);
+  free(old);
+  free(lost);
+  free(dir);
+  tu_tempdir_free(root);
+}
+
+/* Files that are not Shale's survive, and keep their directory (and lost/). */
+static void test_destroy_keeps_foreign_files(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  make_db(dir);
+  char *notes = tu_path(dir, "notes.txt"), *lost = tu_path(dir, "lost");
+  assert_int_equal(mkdir(lost, 0755), 0);
+  char *mine = tu_path(lost, "mine.txt");
+  FILE *f = fopen(notes, "w");
+  fclose(f);
+  f = fopen(mine, "w");
+  fclose(f);
+  assert_int_equal(shale_destroy(dir, NULL), SHALE_OK);
+  assert_int_equal(count_entries(dir), 3); /* notes.txt, lost/ and LOCK */
+  assert_int_equal(count_entries(lost), 1);
+  shale_close(open_new(dir));
+  free(notes);
+  free(mine);
+  free(lost);
+  tu_tempdir_free(dir);
+}
+
+static void test_destroy_refuses_busy_and_foreign(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  shale_db *db = open_new(dir);
+  put_str(db, "a", "1");
+  int before = count_entries(dir);
+  assert_int_equal(shale_destroy(dir, NULL), SHALE_BUSY);
+  assert_non_null(strstr(shale_errmsg(NULL), "is locked"));
+  assert_int_equal(count_entries(dir), before);
+  shale_close(db);
+  char *other = tu_tempdir(), *p = tu_path(other, "data.bin");
+  FILE *f = fopen(p, "w");
+  fputs("precious", f);
+  fclose(f);
+  assert_int_equal(shale_destroy(other, NULL), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(NULL), "is not a Shale DB"));
+  assert_int_equal(count_entries(other), 1);
+  assert_int_equal(shale_destroy(p, NULL), SHALE_INVALID); /* a file */
+  free(p);
+  tu_tempdir_free(other);
+  tu_tempdir_free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_create_on_empty_dir),
+      cmocka_unit_test(test_destroy_removes_db),
+      cmocka_unit_test(test_destroy_keeps_foreign_files),
+      cmocka_unit_test(test_destroy_refuses_busy_and_foreign),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
