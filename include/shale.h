@@ -164,6 +164,28 @@ SHALE_EXPORT int shale_close(shale_db *db);
  */
 SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
 
+/**
+ * Rebuild the DB in directory @p path after its MANIFEST or CURRENT was lost or damaged,
+ * as LevelDB's RepairDB (and `shale-ldb repair`, which calls this): every table is read in
+ * full and put in L0; a table that cannot be opened goes to lost/ under @p path, one with a
+ * damaged block is rewritten with the entries that still read (the original to lost/);
+ * every WAL is kept for the next open to replay, one damaged before its tail rewritten with
+ * its intact prefix (the original to lost/); a new MANIFEST replaces the old ones (moved to
+ * lost/). Keys whose only copy was in a lost file are lost; a deleted key may come back if
+ * its tombstone was. An account of what was done is appended to the DB's LOG. Holds the
+ * DB's LOCK throughout; must not be called while a handle on the DB is open.
+ * @param[in] path  the DB directory
+ * @param[in] o     options (NULL: the defaults); none changes the repair today
+ * @return SHALE_OK; SHALE_NOTFOUND if @p path does not exist; SHALE_INVALID for a NULL or
+ *         empty path, a path that is a file, or a directory that is not a Shale DB (these
+ *         change nothing); SHALE_BUSY if another handle or process holds the LOCK;
+ *         SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM when writing the repaired files failed
+ *         (the old MANIFEST is moved aside only after the new one is in place). The detail
+ *         is in shale_errmsg(NULL).
+ * Threads: safe from any thread; the detail is the calling thread's.
+ */
+SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
+
 /* ---- writes ---- */
 #define SHALE_SYNC 1u   /**< fsync the WAL before the call returns */
 #define SHALE_NO_WAL 2u /**< skip the WAL: faster, lost in a crash until flushed */

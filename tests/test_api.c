@@ -138,12 +138,78 @@ static void test_destroy_refuses_busy_and_foreign(void **state) {
   tu_tempdir_free(dir);
 }
 
+/* Removes every entry of dir whose name starts with prefix. */
+static void remove_prefixed(const char *dir, const char *prefix) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+      char *p = tu_path(dir, e->d_name);
+      assert_int_equal(unlink(p), 0);
+      free(p);
+    }
+  closedir(d);
+}
+
+static void assert_value(shale_db *db, const char *k, const char *want) {
+  void *v;
+  size_t vl;
+  assert_int_equal(shale_get(db, NULL, k, strlen(k), &v, &vl), SHALE_OK);
+  assert_int_equal(vl, strlen(want));
+  assert_memory_equal(v, want, vl);
+  shale_free(v);
+}
+
+/* Without CURRENT and MANIFEST the tables and WAL still hold every key; repair finds them. */
+static void test_repair_rebuilds_manifest(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  make_db(dir);
+  remove_prefixed(dir, "MANIFEST-");
+  remove_prefixed(dir, "CURRENT");
+  shale_options o;
+  shale_options_init(&o);
+  o.create_if_missing = 0;
+  shale_db *db;
+  assert_int_equal(shale_open(dir, &o, &db), SHALE_NOTFOUND);
+  assert_int_equal(shale_repair(dir, NULL), SHALE_OK);
+  db = open_new(dir);
+  assert_value(db, "a", "1"); /* from a table */
+  assert_value(db, "b", "2"); /* from the WAL */
+  assert_int_equal(shale_repair(dir, NULL), SHALE_BUSY);
+  assert_non_null(strstr(shale_errmsg(NULL), "is locked"));
+  assert_int_equal(shale_close(db), SHALE_OK);
+  char *log = tu_path(dir, "LOG");
+  assert_true(tu_file_size(log) > 0);
+  free(log);
+  tu_tempdir_free(dir);
+}
+
+static void test_repair_refuses_foreign_and_missing(void **state) {
+  (void)state;
+  char *dir = tu_tempdir(), *p = tu_path(dir, "data.bin"), *gone = tu_path(dir, "nothing");
+  FILE *f = fopen(p, "w");
+  fputs("precious", f);
+  fclose(f);
+  assert_int_equal(shale_repair(dir, NULL), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(NULL), "is not a Shale DB"));
+  assert_int_equal(count_entries(dir), 1);
+  assert_int_equal(shale_repair(gone, NULL), SHALE_NOTFOUND);
+  assert_int_equal(shale_repair(NULL, NULL), SHALE_INVALID);
+  free(p);
+  free(gone);
+  tu_tempdir_free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_create_on_empty_dir),
       cmocka_unit_test(test_destroy_removes_db),
       cmocka_unit_test(test_destroy_keeps_foreign_files),
       cmocka_unit_test(test_destroy_refuses_busy_and_foreign),
+      cmocka_unit_test(test_repair_rebuilds_manifest),
+      cmocka_unit_test(test_repair_refuses_foreign_and_missing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
