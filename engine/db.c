@@ -20,21 +20,6 @@
 #include "io/io.h"
 #include "util/clock.h"
 
-/* Detail of the last failed shale_open in this thread (there is no handle to hold it). */
-static _Thread_local char open_errmsg[ERRMSG_SIZE];
-
-const char *shale_errmsg(const shale_db *db) { return db ? db->errmsg : open_errmsg; }
-
-char *db_handleless_errmsg(void) { return open_errmsg; }
-
-int db_fail(shale_db *db, int rc, const char *msg) {
-  if (rc == SHALE_OK || rc == SHALE_NOTFOUND) return rc;
-  pthread_mutex_lock(&db->err_mu);
-  snprintf(db->errmsg, sizeof db->errmsg, "%s", msg && *msg ? msg : shale_strerror(rc));
-  pthread_mutex_unlock(&db->err_mu);
-  return rc;
-}
-
 /* The LOG is rotated by size so a long-running process cannot fill the disk with it. */
 #define INFO_LOG_MAX_BYTES (8u << 20)
 
@@ -95,7 +80,7 @@ static void write_options_file(shale_db *db) {
 
 /* ---- snapshots ---- */
 
-int shale_snapshot_new(shale_db *db, const shale_snapshot **snap) {
+static int snapshot_new_call(shale_db *db, const shale_snapshot **snap) {
   if (snap) *snap = NULL;
   if (!db || !snap) return SHALE_INVALID;
   shale_snapshot *s = malloc(sizeof *s);
@@ -109,6 +94,15 @@ int shale_snapshot_new(shale_db *db, const shale_snapshot **snap) {
   pthread_mutex_unlock(&db->snap_mu);
   *snap = s;
   return SHALE_OK;
+}
+
+int shale_snapshot_new(shale_db *db, const shale_snapshot **snap) {
+  if (!db) {
+    if (snap) *snap = NULL;
+    return SHALE_INVALID;
+  }
+  db_call_begin(db);
+  return db_call_end(db, snapshot_new_call(db, snap));
 }
 
 void shale_snapshot_free(shale_db *db, const shale_snapshot *snap) {
@@ -238,7 +232,6 @@ static shale_db *db_alloc(const char *path) {
   pthread_mutex_init(&db->manifest_mu, NULL);
   pthread_mutex_init(&db->view_mu, NULL);
   pthread_mutex_init(&db->snap_mu, NULL);
-  pthread_mutex_init(&db->err_mu, NULL);
   pthread_mutex_init(&db->log_mu, NULL);
   pthread_cond_init(&db->bg_cv, NULL);
   dead_spans_init(&db->spans, 0);
@@ -280,7 +273,6 @@ static void db_release(shale_db *db) {
   pthread_mutex_destroy(&db->manifest_mu);
   pthread_mutex_destroy(&db->view_mu);
   pthread_mutex_destroy(&db->snap_mu);
-  pthread_mutex_destroy(&db->err_mu);
   pthread_mutex_destroy(&db->log_mu);
   pthread_cond_destroy(&db->bg_cv);
   dead_spans_destroy(&db->spans);
@@ -291,7 +283,7 @@ static void db_release(shale_db *db) {
 }
 
 int shale_open(const char *path, const shale_options *o, shale_db **out) {
-  char *msg = open_errmsg;
+  char *msg = db_handleless_errmsg();
   msg[0] = 0;
   if (out) *out = NULL;
   if (!path || !*path || !out) return err_set(msg, SHALE_INVALID, "path and db must not be NULL");

@@ -4,7 +4,8 @@
  * -----------
  * Errors:    every call that can fail returns an int: SHALE_OK (0) on success or a negative
  *            SHALE_* code. shale_strerror() names a code; shale_errmsg() gives the detail of
- *            the last error on a DB handle (file, offset, errno text).
+ *            the calling thread's last failed call on a DB handle (file, offset, errno
+ *            text): each thread has its own.
  * Ownership: values returned by shale_get() and strings returned by shale_property() are
  *            malloc'd copies the caller frees with shale_free(). Keys and values returned by
  *            an iterator are borrowed: valid until the next move or shale_iter_free().
@@ -67,8 +68,19 @@ typedef struct shale_batch shale_batch;
 typedef struct shale_snapshot shale_snapshot;
 typedef struct shale_iter shale_iter;
 
-/** @return the detail of the last error on @p db ("" if none). Valid until the next call
- *  on the same handle from any thread; copy it if you need it longer. */
+/** The detail of the calling thread's last failed call on @p db; other threads' failures
+ *  never change it. Each call on @p db that takes the handle (shale_put, shale_delete,
+ *  shale_delete_range, shale_write, shale_get, shale_multi_get, shale_snapshot_new,
+ *  shale_flush, shale_compact_range, shale_property, shale_approximate_sizes) first clears
+ *  it: after such a call returns SHALE_OK or SHALE_NOTFOUND (a miss, an unknown property)
+ *  it is "", after any other code it is that failure's detail (at least shale_strerror's
+ *  text), never an older one. Iterator creation and moves set it when they fail (see
+ *  shale_iter_status) and leave it as it was when they succeed. A thread keeps the details
+ *  of its last 4 handles that failed; an older one reads as "".
+ *  @param[in] db  the handle, or NULL for the calling thread's last failed shale_open,
+ *                 shale_destroy or shale_repair
+ *  @return a string in thread-local storage, valid until this thread's next call on the
+ *  same handle (NULL: on any call without a handle); copy it to keep it. Never NULL. */
 SHALE_EXPORT const char *shale_errmsg(const shale_db *db);
 
 /* ---- options ---- */

@@ -3,6 +3,7 @@
  * sizes, on real files in temp directories. */
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -202,6 +203,76 @@ static void test_repair_refuses_foreign_and_missing(void **state) {
   tu_tempdir_free(dir);
 }
 
+/* Two threads fail differently on one handle, over and over, at once: each reads back its
+ * own message, never the other's. */
+typedef struct err_worker {
+  shale_db *db;
+  pthread_barrier_t *start;
+  int range; /* 1: a bad range delete; 0: a put with bad flags */
+  int mismatches;
+} err_worker;
+
+static void *fail_repeatedly(void *arg) {
+  err_worker *w = arg;
+  const char *want = w->range ? "delete_range: begin must be below end"
+                              : "put: NULL, empty or oversized key or value, or bad flags";
+  pthread_barrier_wait(w->start);
+  for (int i = 0; i < 20000; i++) {
+    int rc = w->range ? shale_delete_range(w->db, "b", 1, "a", 1, 0)
+                      : shale_put(w->db, "k", 1, "v", 1, 0x80u);
+    if (rc != SHALE_INVALID || strcmp(shale_errmsg(w->db), want)) w->mismatches++;
+  }
+  return NULL;
+}
+
+static void test_errmsg_per_thread(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  shale_db *db = open_new(dir);
+  pthread_barrier_t start;
+  pthread_barrier_init(&start, NULL, 2);
+  err_worker w[2] = {{db, &start, 0, 0}, {db, &start, 1, 0}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, fail_repeatedly, &w[i]), 0);
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  assert_int_equal(w[0].mismatches, 0);
+  assert_int_equal(w[1].mismatches, 0);
+  assert_string_equal(shale_errmsg(db), ""); /* this thread failed nothing */
+  pthread_barrier_destroy(&start);
+  shale_close(db);
+  tu_tempdir_free(dir);
+}
+
+/* A call that succeeds clears the thread's detail; a later failure shows only its own. */
+static void test_errmsg_cleared_by_success(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  shale_db *db = open_new(dir);
+  assert_int_equal(shale_put(db, "k", 1, "v", 1, 0x80u), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(db), "put:"));
+  put_str(db, "k", "v");
+  assert_string_equal(shale_errmsg(db), "");
+  assert_int_equal(shale_put(db, "k", 1, "v", 1, 0x80u), SHALE_INVALID);
+  void *v;
+  size_t vl;
+  assert_int_equal(shale_get(db, NULL, "nope", 4, &v, &vl), SHALE_NOTFOUND);
+  assert_string_equal(shale_errmsg(db), ""); /* a miss is an answer, not a failure */
+  assert_int_equal(shale_get(db, NULL, NULL, 1, &v, &vl), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(db), "get:"));
+  assert_int_equal(shale_delete_range(db, "b", 1, "a", 1, 0), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(db), "delete_range:"));
+  /* Each handle keeps its own detail. */
+  char *dir2 = tu_tempdir();
+  shale_db *db2 = open_new(dir2);
+  assert_string_equal(shale_errmsg(db2), "");
+  assert_non_null(strstr(shale_errmsg(db), "delete_range:"));
+  shale_close(db2);
+  tu_tempdir_free(dir2);
+  shale_close(db);
+  tu_tempdir_free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_create_on_empty_dir),
@@ -210,6 +281,8 @@ int main(void) {
       cmocka_unit_test(test_destroy_refuses_busy_and_foreign),
       cmocka_unit_test(test_repair_rebuilds_manifest),
       cmocka_unit_test(test_repair_refuses_foreign_and_missing),
+      cmocka_unit_test(test_errmsg_per_thread),
+      cmocka_unit_test(test_errmsg_cleared_by_success),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
