@@ -289,6 +289,34 @@ typedef struct shale_read_options {
 /** Fill @p ro with defaults (latest state, no bounds). NULL is ignored. */
 SHALE_EXPORT void shale_read_options_init(shale_read_options *ro);
 
+/**
+ * Read @p n keys at once, all at one sequence from one read view: the answers are a
+ * consistent snapshot across the keys (as RocksDB's MultiGet), which a loop of shale_get
+ * does not give while writers run. The keys are read in sorted order; duplicates are
+ * allowed and answered alike.
+ * @param[in]  db     an open DB
+ * @param[in]  ro     read options (NULL: the defaults); ro->snapshot is honoured, the
+ *                    iterator bounds are ignored
+ * @param[in]  n      the number of keys (0 is allowed and reads nothing)
+ * @param[in]  keys   @p n keys, borrowed for the call
+ * @param[in]  klens  their lengths
+ * @param[out] vals   @p n slots: a malloc'd copy of each value found, freed with
+ *                    shale_free; NULL for a key not found or not read
+ * @param[out] vlens  @p n slots: each value's length (0 if absent)
+ * @param[out] rcs    @p n slots: each key's code: SHALE_OK, SHALE_NOTFOUND, SHALE_INVALID
+ *                    (NULL, empty or oversized key), SHALE_CORRUPTION, SHALE_IOERR,
+ *                    SHALE_NOMEM
+ * @return SHALE_OK when every key was answered (found or not); else the first error among
+ *         the keys (its detail in shale_errmsg; the other keys are still answered), or
+ *         SHALE_INVALID when a key was invalid; SHALE_INVALID for a NULL @p db, NULL arrays
+ *         with @p n > 0, or ro->size not set by shale_read_options_init (then every slot
+ *         is NULL/0/SHALE_INVALID); SHALE_NOMEM.
+ * Threads: as shale_get, from any thread at once.
+ */
+SHALE_EXPORT int shale_multi_get(shale_db *db, const shale_read_options *ro, size_t n,
+                                 const void *const *keys, const size_t *klens, void **vals,
+                                 size_t *vlens, int *rcs);
+
 /** Create an iterator as shale_iter_new() does, with the snapshot and bounds of @p ro
  *  (NULL: the defaults). The iterator is used by one thread at a time.
  *  @param[in]  db  an open DB

@@ -273,6 +273,106 @@ static void test_errmsg_cleared_by_success(void **state) {
   tu_tempdir_free(dir);
 }
 
+static void test_multi_get(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  shale_db *db = open_new(dir);
+  put_str(db, "b", "table");
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  put_str(db, "a", "mem");
+  put_str(db, "c", "old");
+  const shale_snapshot *snap;
+  assert_int_equal(shale_snapshot_new(db, &snap), SHALE_OK);
+  put_str(db, "c", "new");
+  assert_int_equal(shale_delete(db, "a", 1, 0), SHALE_OK);
+  const void *keys[] = {"c", "a", "zz", "b", "c", ""};
+  size_t klens[] = {1, 1, 2, 1, 1, 0}, vlens[6];
+  void *vals[6];
+  int rcs[6];
+  assert_int_equal(shale_multi_get(db, NULL, 5, keys, klens, vals, vlens, rcs), SHALE_OK);
+  int want[] = {SHALE_OK, SHALE_NOTFOUND, SHALE_NOTFOUND, SHALE_OK, SHALE_OK};
+  for (int i = 0; i < 5; i++) assert_int_equal(rcs[i], want[i]);
+  assert_null(vals[1]);
+  assert_int_equal(vlens[0], 3);
+  assert_memory_equal(vals[0], "new", 3);
+  assert_memory_equal(vals[3], "table", 5);
+  assert_memory_equal(vals[4], "new", 3);
+  for (int i = 0; i < 5; i++) shale_free(vals[i]);
+  /* At a snapshot: the state when it was taken. */
+  shale_read_options ro;
+  shale_read_options_init(&ro);
+  ro.snapshot = snap;
+  assert_int_equal(shale_multi_get(db, &ro, 2, keys, klens, vals, vlens, rcs), SHALE_OK);
+  assert_memory_equal(vals[0], "old", 3);
+  assert_memory_equal(vals[1], "mem", 3);
+  shale_free(vals[0]);
+  shale_free(vals[1]);
+  /* A bad key is answered alone; the others still are. */
+  assert_int_equal(shale_multi_get(db, NULL, 6, keys, klens, vals, vlens, rcs), SHALE_INVALID);
+  assert_int_equal(rcs[5], SHALE_INVALID);
+  assert_int_equal(rcs[3], SHALE_OK);
+  assert_non_null(strstr(shale_errmsg(db), "multi_get"));
+  for (int i = 0; i < 6; i++) shale_free(vals[i]);
+  assert_int_equal(shale_multi_get(db, NULL, 0, NULL, NULL, NULL, NULL, NULL), SHALE_OK);
+  assert_int_equal(shale_multi_get(db, NULL, 1, keys, NULL, vals, vlens, rcs), SHALE_INVALID);
+  ro.size = 8;
+  assert_int_equal(shale_multi_get(db, &ro, 1, keys, klens, vals, vlens, rcs), SHALE_INVALID);
+  assert_null(vals[0]);
+  shale_snapshot_free(db, snap);
+  shale_close(db);
+  tu_tempdir_free(dir);
+}
+
+/* Writers commit pairs of keys in one batch; every multi_get sees both or neither. */
+typedef struct pair_writer {
+  shale_db *db;
+  atomic_int stop;
+} pair_writer;
+
+static void *write_pairs(void *arg) {
+  pair_writer *w = arg;
+  shale_batch *b;
+  assert_int_equal(shale_batch_new(&b), SHALE_OK);
+  char v[32];
+  for (unsigned i = 0; !w->stop; i++) {
+    snprintf(v, sizeof v, "%u", i);
+    shale_batch_clear(b);
+    shale_batch_put(b, "x", 1, v, strlen(v));
+    shale_batch_put(b, "y", 1, v, strlen(v));
+    if (shale_write(w->db, b, 0)) break;
+    if (i % 5000 == 0) shale_flush(w->db);
+  }
+  shale_batch_free(b);
+  return NULL;
+}
+
+static void test_multi_get_consistent(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  shale_db *db = open_new(dir);
+  pair_writer w = {db, 0};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, write_pairs, &w), 0);
+  const void *keys[] = {"y", "x"};
+  size_t klens[] = {1, 1}, vlens[2];
+  void *vals[2];
+  int rcs[2];
+  for (int i = 0; i < 20000; i++) {
+    assert_int_equal(shale_multi_get(db, NULL, 2, keys, klens, vals, vlens, rcs), SHALE_OK);
+    assert_int_equal(rcs[0], rcs[1]);
+    if (rcs[0] == SHALE_OK) {
+      assert_int_equal(vlens[0], vlens[1]);
+      assert_memory_equal(vals[0], vals[1], vlens[0]);
+    }
+    shale_free(vals[0]);
+    shale_free(vals[1]);
+  }
+  w.stop = 1;
+  pthread_join(t, NULL);
+  shale_close(db);
+  tu_tempdir_free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_create_on_empty_dir),
@@ -283,6 +383,8 @@ int main(void) {
       cmocka_unit_test(test_repair_refuses_foreign_and_missing),
       cmocka_unit_test(test_errmsg_per_thread),
       cmocka_unit_test(test_errmsg_cleared_by_success),
+      cmocka_unit_test(test_multi_get),
+      cmocka_unit_test(test_multi_get_consistent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
