@@ -1,5 +1,5 @@
 list(APPEND SHALE_SOURCES
-  engine/background.c engine/batch.c engine/compact_range.c engine/compaction.c
+  engine/background.c engine/batch.c engine/approximate_sizes.c engine/compact_range.c engine/compaction.c
   engine/compaction_job.c engine/db.c engine/dead_spans.c engine/destroy.c engine/dir_check.c engine/errmsg.c engine/filename.c
   engine/flush.c
   engine/flush_job.c engine/get.c engine/iter.c engine/iter_sources.c engine/level_iter.c

@@ -357,6 +357,29 @@ SHALE_EXPORT int shale_flush(shale_db *db);
 SHALE_EXPORT int shale_compact_range(shale_db *db, const void *begin, size_t blen, const void *end,
                                      size_t elen);
 /**
+ * Estimate the bytes on disk holding each key range [begins[i], ends[i]), over the live
+ * tables, as LevelDB's GetApproximateSizes: a table wholly inside a range counts its file
+ * size; one a bound falls in counts the part its index places in the range, to one data
+ * block. Data still only in memtables and WALs counts nothing (shale_flush first to
+ * include it). Reads only table indexes, never a data block.
+ * @param[in]  db      an open DB
+ * @param[in]  n       the number of ranges (0 is allowed)
+ * @param[in]  begins  @p n lower bounds (inclusive); a NULL entry: from the first key
+ * @param[in]  blens   their lengths
+ * @param[in]  ends    @p n upper bounds (exclusive); a NULL entry: to the last key
+ * @param[in]  elens   their lengths
+ * @param[out] sizes   @p n byte counts (all 0 on failure)
+ * @return SHALE_OK; SHALE_INVALID for a NULL @p db, NULL arrays with @p n > 0, a bound
+ *         longer than SHALE_MAX_KEY_SIZE, or a NULL bound with a length; SHALE_IOERR,
+ *         SHALE_CORRUPTION when a table's index cannot be read; SHALE_NOMEM.
+ * Threads: any number at once, beside writers, flushes and compactions (it reads one
+ * version of the tables).
+ */
+SHALE_EXPORT int shale_approximate_sizes(shale_db *db, size_t n, const void *const *begins,
+                                         const size_t *blens, const void *const *ends,
+                                         const size_t *elens, uint64_t *sizes);
+
+/**
  * Read a property of @p db. Names: "shale.stats" (human-readable summary),
  * "shale.sstables" (the live tables per level: number, size, entries, tombstones, sequence
  * range), "shale.num-files-at-levelN", "shale.deletes-persisted-before" (seconds since the epoch,

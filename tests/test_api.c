@@ -373,6 +373,74 @@ static void test_multi_get_consistent(void **state) {
   tu_tempdir_free(dir);
 }
 
+static uint64_t approx(shale_db *db, const char *b, const char *e) {
+  const void *begins[] = {b}, *ends[] = {e};
+  size_t blens[] = {b ? strlen(b) : 0}, elens[] = {e ? strlen(e) : 0};
+  uint64_t size = 1;
+  assert_int_equal(shale_approximate_sizes(db, 1, begins, blens, ends, elens, &size), SHALE_OK);
+  return size;
+}
+
+static long long dir_sst_bytes(const char *dir) {
+  DIR *d = opendir(dir);
+  long long total = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    if (l < 4 || strcmp(e->d_name + l - 4, ".sst")) continue;
+    char *p = tu_path(dir, e->d_name);
+    total += tu_file_size(p);
+    free(p);
+  }
+  closedir(d);
+  return total;
+}
+
+/* One table of 4000 keys of 100 incompressible bytes: a range's size grows with its keys,
+ * the whole range is the file, and disjoint ranges count nothing. */
+static void test_approximate_sizes(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  shale_options o;
+  shale_options_init(&o);
+  o.compression = SHALE_COMPRESSION_NONE;
+  shale_db *db;
+  assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
+  assert_int_equal(approx(db, NULL, NULL), 0);
+  uint64_t rnd = 7;
+  char k[16], v[100];
+  for (int i = 0; i < 4000; i++) {
+    snprintf(k, sizeof k, "k%05d", i);
+    for (size_t j = 0; j < sizeof v; j++) v[j] = (char)tu_rand(&rnd);
+    assert_int_equal(shale_put(db, k, strlen(k), v, sizeof v, 0), SHALE_OK);
+  }
+  assert_int_equal(approx(db, NULL, NULL), 0); /* only in the memtable */
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  uint64_t all = approx(db, NULL, NULL);
+  assert_int_equal(all, (uint64_t)dir_sst_bytes(dir));
+  assert_int_equal(approx(db, "a", "z"), all);
+  assert_int_equal(approx(db, "z", NULL), 0);
+  assert_int_equal(approx(db, NULL, "a"), 0);
+  uint64_t half = approx(db, "k00000", "k02000"), quarter = approx(db, "k01000", "k02000");
+  assert_true(half > all * 4 / 10 && half < all * 6 / 10);
+  assert_true(quarter > all * 2 / 10 && quarter < all * 3 / 10);
+  assert_true(approx(db, "k03000", NULL) > all / 4);
+  assert_true(approx(db, "k01000", "k01001") < 8192); /* one block, at most */
+  /* Several ranges at once, and bad arguments. */
+  const void *begins[] = {NULL, "k02000"}, *ends[] = {"k02000", NULL};
+  size_t blens[] = {0, 6}, elens[] = {6, 0};
+  uint64_t sizes[2];
+  assert_int_equal(shale_approximate_sizes(db, 2, begins, blens, ends, elens, sizes), SHALE_OK);
+  assert_true(sizes[0] + sizes[1] >= all * 9 / 10 && sizes[0] + sizes[1] <= all);
+  blens[0] = 3;
+  assert_int_equal(shale_approximate_sizes(db, 2, begins, blens, ends, elens, sizes),
+                   SHALE_INVALID);
+  assert_int_equal(shale_approximate_sizes(db, 1, NULL, blens, ends, elens, sizes), SHALE_INVALID);
+  assert_int_equal(shale_approximate_sizes(db, 0, NULL, NULL, NULL, NULL, NULL), SHALE_OK);
+  shale_close(db);
+  tu_tempdir_free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_create_on_empty_dir),
@@ -385,6 +453,7 @@ int main(void) {
       cmocka_unit_test(test_errmsg_cleared_by_success),
       cmocka_unit_test(test_multi_get),
       cmocka_unit_test(test_multi_get_consistent),
+      cmocka_unit_test(test_approximate_sizes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
