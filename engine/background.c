@@ -27,7 +27,6 @@ void db_set_bg_error(shale_db *db, int rc, const char *msg) {
     db->bg_error = rc;
     snprintf(db->bg_errmsg, sizeof db->bg_errmsg, "%s", msg ? msg : shale_strerror(rc));
     db_log(db, "background error, DB is read-only until reopened: %s", msg);
-    db_fail(db, rc, msg);
   }
   pthread_cond_broadcast(&db->bg_cv);
 }
@@ -213,7 +212,7 @@ static int unflushed_before(const read_view *v, uint64_t log) {
   return 0;
 }
 
-int shale_flush(shale_db *db) {
+static int flush_call(shale_db *db) {
   if (!db) return SHALE_INVALID;
   int rc = db_write_seal(db);
   if (rc) return rc;
@@ -222,6 +221,16 @@ int shale_flush(shale_db *db) {
   while (unflushed_before(db->view, target) && !db->bg_error)
     pthread_cond_wait(&db->bg_cv, &db->mu);
   rc = db->bg_error;
+  char why[ERRMSG_SIZE] = "";
+  if (rc)
+    snprintf(why, sizeof why, "flush failed: the DB is read-only after an earlier error: %.300s",
+             db->bg_errmsg);
   pthread_mutex_unlock(&db->mu);
-  return rc ? db_fail(db, SHALE_READONLY, "flush failed: the DB is read-only") : SHALE_OK;
+  return rc ? db_fail(db, SHALE_READONLY, why) : SHALE_OK;
+}
+
+int shale_flush(shale_db *db) {
+  if (!db) return SHALE_INVALID;
+  db_call_begin(db);
+  return db_call_end(db, flush_call(db));
 }

@@ -27,8 +27,8 @@ static int compact_levels(shale_db *db, const void *b, size_t bl, const void *e,
   return rc;
 }
 
-int shale_compact_range(shale_db *db, const void *begin, size_t blen, const void *end,
-                        size_t elen) {
+static int compact_range_call(shale_db *db, const void *begin, size_t blen, const void *end,
+                              size_t elen) {
   if (!db) return SHALE_INVALID;
   if ((!begin && blen) || (!end && elen))
     return db_fail(db, SHALE_INVALID, "compact_range: NULL bound with a length");
@@ -43,4 +43,11 @@ int shale_compact_range(shale_db *db, const void *begin, size_t blen, const void
   pthread_cond_broadcast(&db->bg_cv);
   pthread_mutex_unlock(&db->mu);
   return rc ? db_fail(db, rc, errmsg) : SHALE_OK;
+}
+
+int shale_compact_range(shale_db *db, const void *begin, size_t blen, const void *end,
+                        size_t elen) {
+  if (!db) return SHALE_INVALID;
+  db_call_begin(db);
+  return db_call_end(db, compact_range_call(db, begin, blen, end, elen));
 }

@@ -20,19 +20,6 @@
 #include "io/io.h"
 #include "util/clock.h"
 
-/* Detail of the last failed shale_open in this thread (there is no handle to hold it). */
-static _Thread_local char open_errmsg[ERRMSG_SIZE];
-
-const char *shale_errmsg(const shale_db *db) { return db ? db->errmsg : open_errmsg; }
-
-int db_fail(shale_db *db, int rc, const char *msg) {
-  if (rc == SHALE_OK || rc == SHALE_NOTFOUND) return rc;
-  pthread_mutex_lock(&db->err_mu);
-  snprintf(db->errmsg, sizeof db->errmsg, "%s", msg && *msg ? msg : shale_strerror(rc));
-  pthread_mutex_unlock(&db->err_mu);
-  return rc;
-}
-
 /* The LOG is rotated by size so a long-running process cannot fill the disk with it. */
 #define INFO_LOG_MAX_BYTES (8u << 20)
 
@@ -93,7 +80,7 @@ static void write_options_file(shale_db *db) {
 
 /* ---- snapshots ---- */
 
-int shale_snapshot_new(shale_db *db, const shale_snapshot **snap) {
+static int snapshot_new_call(shale_db *db, const shale_snapshot **snap) {
   if (snap) *snap = NULL;
   if (!db || !snap) return SHALE_INVALID;
   shale_snapshot *s = malloc(sizeof *s);
@@ -107,6 +94,15 @@ int shale_snapshot_new(shale_db *db, const shale_snapshot **snap) {
   pthread_mutex_unlock(&db->snap_mu);
   *snap = s;
   return SHALE_OK;
+}
+
+int shale_snapshot_new(shale_db *db, const shale_snapshot **snap) {
+  if (!db) {
+    if (snap) *snap = NULL;
+    return SHALE_INVALID;
+  }
+  db_call_begin(db);
+  return db_call_end(db, snapshot_new_call(db, snap));
 }
 
 void shale_snapshot_free(shale_db *db, const shale_snapshot *snap) {
@@ -145,6 +141,16 @@ int db_snapshot_seqs(shale_db *db, uint64_t **seqs, size_t *n) {
 }
 
 /* ---- open ---- */
+
+/* Without create_if_missing an existing directory must already hold a DB, as in LevelDB:
+ * an empty or half-made one is refused before LOCK or LOG are created in it. */
+static int require_current(const char *path, char *errmsg) {
+  char p[FILENAME_MAX_LEN];
+  filename_join(p, path, "CURRENT");
+  if (access(p, F_OK) == 0) return SHALE_OK;
+  if (errno != ENOENT) return err_errno(errmsg, errno, "access", p);
+  return err_set(errmsg, SHALE_NOTFOUND, "%s: does not exist (create_if_missing is false)", p);
+}
 
 static int prepare_dir(const char *path, const shale_options *o, char *errmsg) {
   struct stat st;
@@ -226,7 +232,6 @@ static shale_db *db_alloc(const char *path) {
   pthread_mutex_init(&db->manifest_mu, NULL);
   pthread_mutex_init(&db->view_mu, NULL);
   pthread_mutex_init(&db->snap_mu, NULL);
-  pthread_mutex_init(&db->err_mu, NULL);
   pthread_mutex_init(&db->log_mu, NULL);
   pthread_cond_init(&db->bg_cv, NULL);
   dead_spans_init(&db->spans, 0);
@@ -268,7 +273,6 @@ static void db_release(shale_db *db) {
   pthread_mutex_destroy(&db->manifest_mu);
   pthread_mutex_destroy(&db->view_mu);
   pthread_mutex_destroy(&db->snap_mu);
-  pthread_mutex_destroy(&db->err_mu);
   pthread_mutex_destroy(&db->log_mu);
   pthread_cond_destroy(&db->bg_cv);
   dead_spans_destroy(&db->spans);
@@ -279,7 +283,7 @@ static void db_release(shale_db *db) {
 }
 
 int shale_open(const char *path, const shale_options *o, shale_db **out) {
-  char *msg = open_errmsg;
+  char *msg = db_handleless_errmsg();
   msg[0] = 0;
   if (out) *out = NULL;
   if (!path || !*path || !out) return err_set(msg, SHALE_INVALID, "path and db must not be NULL");
@@ -289,6 +293,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   if (rc) return rc;
   if ((rc = prepare_dir(path, &opt, msg))) return rc;
   if ((rc = db_dir_check(path, msg))) return rc; /* before LOCK or LOG touch the directory */
+  if (!opt.create_if_missing && !opt.read_only && (rc = require_current(path, msg))) return rc;
   shale_db *db = db_alloc(path);
   if (!db) return err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
   db->opt = opt;

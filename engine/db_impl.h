@@ -97,9 +97,6 @@ struct shale_db {
   pthread_mutex_t snap_mu;
   shale_snapshot snapshots; /* circular list head; guarded by snap_mu */
 
-  pthread_mutex_t err_mu;
-  char errmsg[ERRMSG_SIZE];
-
   dead_spans spans; /* ranges iterators found empty of live keys; own lock */
   /* Where the last iterator freed left its count of seeks moved on from (engine/iter.c):
    * new iterators start there. Relaxed; written only when an iterator ends elsewhere. */
@@ -109,8 +106,17 @@ struct shale_db {
   db_stats stats;
 };
 
-/* Records msg as the handle's last error and returns rc (for `return db_fail(...)`). */
+/* This thread's buffer for the detail of calls made without a handle (a failed shale_open,
+ * shale_destroy, shale_repair): what shale_errmsg(NULL) returns. */
+char *db_handleless_errmsg(void);
+/* Records msg (NULL or "": rc's strerror text) as this thread's detail for the handle and
+ * returns rc (for `return db_fail(...)`); SHALE_OK and SHALE_NOTFOUND record nothing.
+ * (engine/errmsg.c) */
 int db_fail(shale_db *db, int rc, const char *msg);
+/* Bracket every public call on a handle: begin clears this thread's detail for it, end
+ * returns rc after giving a failure that recorded no detail its strerror text. */
+void db_call_begin(const shale_db *db);
+int db_call_end(shale_db *db, int rc);
 /* Appends a timestamped line to the DB's LOG file. */
 void db_log(shale_db *db, const char *fmt, ...) SHALE_PRINTF(2, 3);
 

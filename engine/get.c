@@ -57,8 +57,8 @@ int view_lookup(shale_db *db, read_view *v, lookup *lk) {
   return lk->rc;
 }
 
-int shale_get(shale_db *db, const shale_snapshot *snap, const void *key, size_t klen, void **val,
-              size_t *vlen) {
+static int get_call(shale_db *db, const shale_snapshot *snap, const void *key, size_t klen,
+                    void **val, size_t *vlen) {
   if (val) *val = NULL;
   if (vlen) *vlen = 0;
   if (!db) return SHALE_INVALID;
@@ -72,4 +72,15 @@ int shale_get(shale_db *db, const shale_snapshot *snap, const void *key, size_t 
   db_view_put(db, slot, v);
   if (rc && rc != SHALE_NOTFOUND) return db_fail(db, rc, lk.errmsg);
   return rc;
+}
+
+int shale_get(shale_db *db, const shale_snapshot *snap, const void *key, size_t klen, void **val,
+              size_t *vlen) {
+  if (!db) {
+    if (val) *val = NULL;
+    if (vlen) *vlen = 0;
+    return SHALE_INVALID;
+  }
+  db_call_begin(db);
+  return db_call_end(db, get_call(db, snap, key, klen, val, vlen));
 }

@@ -235,7 +235,7 @@ static int sstables_text(shale_db *db, buf *out) {
   return SHALE_OK;
 }
 
-int shale_property(shale_db *db, const char *name, char **value) {
+static int property_call(shale_db *db, const char *name, char **value) {
   if (value) *value = NULL;
   if (!db || !name || !value) return SHALE_INVALID;
   buf out;
@@ -252,4 +252,13 @@ int shale_property(shale_db *db, const char *name, char **value) {
   }
   *value = (char *)out.data;
   return SHALE_OK;
+}
+
+int shale_property(shale_db *db, const char *name, char **value) {
+  if (!db) {
+    if (value) *value = NULL;
+    return SHALE_INVALID;
+  }
+  db_call_begin(db);
+  return db_call_end(db, property_call(db, name, value));
 }

@@ -231,8 +231,8 @@ static int write_one(shale_db *db, unsigned kind, const void *k, size_t kl, cons
 
 static int flags_ok(unsigned flags) { return (flags & ~(SHALE_SYNC | SHALE_NO_WAL)) == 0; }
 
-int shale_put(shale_db *db, const void *key, size_t klen, const void *val, size_t vlen,
-              unsigned flags) {
+static int put_call(shale_db *db, const void *key, size_t klen, const void *val, size_t vlen,
+                    unsigned flags) {
   if (!db) return SHALE_INVALID;
   if (!key_ok(key, klen) || (!val && vlen) || vlen > SHALE_MAX_VALUE_SIZE || !flags_ok(flags))
     return db_fail(db, SHALE_INVALID, "put: NULL, empty or oversized key or value, or bad flags");
@@ -240,7 +240,7 @@ int shale_put(shale_db *db, const void *key, size_t klen, const void *val, size_
   return write_one(db, KIND_PUT, key, klen, val ? val : "", vlen, flags);
 }
 
-int shale_delete(shale_db *db, const void *key, size_t klen, unsigned flags) {
+static int delete_call(shale_db *db, const void *key, size_t klen, unsigned flags) {
   if (!db) return SHALE_INVALID;
   if (!key_ok(key, klen) || !flags_ok(flags))
     return db_fail(db, SHALE_INVALID, "delete: NULL, empty or oversized key, or bad flags");
@@ -248,8 +248,8 @@ int shale_delete(shale_db *db, const void *key, size_t klen, unsigned flags) {
   return write_one(db, KIND_DEL, key, klen, NULL, 0, flags);
 }
 
-int shale_delete_range(shale_db *db, const void *begin, size_t blen, const void *end, size_t elen,
-                       unsigned flags) {
+static int delete_range_call(shale_db *db, const void *begin, size_t blen, const void *end,
+                             size_t elen, unsigned flags) {
   if (!db) return SHALE_INVALID;
   if (!key_ok(begin, blen) || !key_ok(end, elen) || !flags_ok(flags))
     return db_fail(db, SHALE_INVALID, "delete_range: NULL, empty or oversized bound");
@@ -259,9 +259,36 @@ int shale_delete_range(shale_db *db, const void *begin, size_t blen, const void 
   return write_one(db, KIND_RANGE_DEL, begin, blen, end, elen, flags);
 }
 
-int shale_write(shale_db *db, shale_batch *b, unsigned flags) {
+static int write_call(shale_db *db, shale_batch *b, unsigned flags) {
   if (!db) return SHALE_INVALID;
   if (!b || !flags_ok(flags)) return db_fail(db, SHALE_INVALID, "write: NULL batch or bad flags");
   atomic_fetch_add_explicit(&db->stats.batches, 1, memory_order_relaxed);
   return db_write_rep(db, &b->rep, flags);
+}
+
+/* The public calls: each clears the calling thread's old detail first (engine/errmsg.c). */
+int shale_put(shale_db *db, const void *key, size_t klen, const void *val, size_t vlen,
+              unsigned flags) {
+  if (!db) return SHALE_INVALID;
+  db_call_begin(db);
+  return db_call_end(db, put_call(db, key, klen, val, vlen, flags));
+}
+
+int shale_delete(shale_db *db, const void *key, size_t klen, unsigned flags) {
+  if (!db) return SHALE_INVALID;
+  db_call_begin(db);
+  return db_call_end(db, delete_call(db, key, klen, flags));
+}
+
+int shale_delete_range(shale_db *db, const void *begin, size_t blen, const void *end, size_t elen,
+                       unsigned flags) {
+  if (!db) return SHALE_INVALID;
+  db_call_begin(db);
+  return db_call_end(db, delete_range_call(db, begin, blen, end, elen, flags));
+}
+
+int shale_write(shale_db *db, shale_batch *b, unsigned flags) {
+  if (!db) return SHALE_INVALID;
+  db_call_begin(db);
+  return db_call_end(db, write_call(db, b, flags));
 }

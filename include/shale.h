@@ -4,7 +4,8 @@
  * -----------
  * Errors:    every call that can fail returns an int: SHALE_OK (0) on success or a negative
  *            SHALE_* code. shale_strerror() names a code; shale_errmsg() gives the detail of
- *            the last error on a DB handle (file, offset, errno text).
+ *            the calling thread's last failed call on a DB handle (file, offset, errno
+ *            text): each thread has its own.
  * Ownership: values returned by shale_get() and strings returned by shale_property() are
  *            malloc'd copies the caller frees with shale_free(). Keys and values returned by
  *            an iterator are borrowed: valid until the next move or shale_iter_free().
@@ -67,8 +68,19 @@ typedef struct shale_batch shale_batch;
 typedef struct shale_snapshot shale_snapshot;
 typedef struct shale_iter shale_iter;
 
-/** @return the detail of the last error on @p db ("" if none). Valid until the next call
- *  on the same handle from any thread; copy it if you need it longer. */
+/** The detail of the calling thread's last failed call on @p db; other threads' failures
+ *  never change it. Each call on @p db that takes the handle (shale_put, shale_delete,
+ *  shale_delete_range, shale_write, shale_get, shale_multi_get, shale_snapshot_new,
+ *  shale_flush, shale_compact_range, shale_property, shale_approximate_sizes) first clears
+ *  it: after such a call returns SHALE_OK or SHALE_NOTFOUND (a miss, an unknown property)
+ *  it is "", after any other code it is that failure's detail (at least shale_strerror's
+ *  text), never an older one. Iterator creation and moves set it when they fail (see
+ *  shale_iter_status) and leave it as it was when they succeed. A thread keeps the details
+ *  of its last 4 handles that failed; an older one reads as "".
+ *  @param[in] db  the handle, or NULL for the calling thread's last failed shale_open,
+ *                 shale_destroy or shale_repair
+ *  @return a string in thread-local storage, valid until this thread's next call on the
+ *  same handle (NULL: on any call without a handle); copy it to keep it. Never NULL. */
 SHALE_EXPORT const char *shale_errmsg(const shale_db *db);
 
 /* ---- options ---- */
@@ -125,7 +137,10 @@ SHALE_EXPORT void shale_options_init(shale_options *o);
  * @param[out] db    the handle, or NULL on failure
  * @return SHALE_OK; SHALE_BUSY if another handle or process holds the DB's LOCK;
  *         SHALE_INVALID for a NULL argument, a path that is a file, or bad options;
- *         SHALE_NOTFOUND if missing and !create_if_missing; SHALE_EXISTS; SHALE_IOERR
+ *         SHALE_NOTFOUND if missing and !create_if_missing, including an existing
+ *         directory without a CURRENT (an empty one: "<path>/CURRENT: does not exist
+ *         (create_if_missing is false)", as LevelDB; nothing is created in it);
+ *         SHALE_EXISTS; SHALE_IOERR
  *         (e.g. no permission); SHALE_CORRUPTION if the WAL or MANIFEST is damaged.
  *         SHALE_INVALID also when @p path is not a Shale DB: it holds another store's
  *         MANIFEST (RocksDB, LevelDB), or files that are not Shale's and no CURRENT. Such
@@ -142,6 +157,46 @@ SHALE_EXPORT int shale_open(const char *path, const shale_options *o, shale_db *
  *  (then what reached a WAL is still recovered by the next open). @p db is freed in every
  *  case. */
 SHALE_EXPORT int shale_close(shale_db *db);
+
+/**
+ * Delete the DB in directory @p path, as LevelDB's DestroyDB: remove Shale's own files
+ * (CURRENT, MANIFEST-*, *.log, *.sst, *.tmp, LOG, LOG.old*, OPTIONS, and such files in
+ * lost/, which repair fills), then lost/ if that left it empty. The DB's LOCK is taken
+ * first; when nothing else is left it is removed last, with @p path. Any other file stays,
+ * and so do its directory and LOCK (which lets a later open with create_if_missing make a
+ * DB there again). Must not be called while a handle on the DB is open.
+ * @param[in] path  the DB directory; a path that does not exist is already destroyed
+ * @param[in] o     options (NULL: the defaults); none changes what is removed today
+ * @return SHALE_OK (also for a missing @p path); SHALE_BUSY if another handle or process
+ *         holds the LOCK; SHALE_INVALID for a NULL or empty path, a path that is a file,
+ *         or a directory that is not a Shale DB (another store's, or unrelated files):
+ *         these change nothing; SHALE_IOERR when a file cannot be removed (what was
+ *         removed before stays removed). The detail is in shale_errmsg(NULL).
+ * Threads: safe from any thread; the detail is the calling thread's.
+ */
+SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
+
+/**
+ * Rebuild the DB in directory @p path after its MANIFEST or CURRENT was lost or damaged,
+ * as LevelDB's RepairDB (and `shale-ldb repair`, which calls this): every table is read in
+ * full and put in L0; a table that cannot be opened goes to lost/ under @p path, one with a
+ * damaged block is rewritten with the entries that still read (the original to lost/);
+ * every WAL is kept for the next open to replay, one damaged before its tail rewritten with
+ * its intact prefix (the original to lost/); a new MANIFEST replaces the old ones (moved to
+ * lost/). Keys whose only copy was in a lost file are lost; a deleted key may come back if
+ * its tombstone was. An account of what was done is appended to the DB's LOG. Holds the
+ * DB's LOCK throughout; must not be called while a handle on the DB is open.
+ * @param[in] path  the DB directory
+ * @param[in] o     options (NULL: the defaults); none changes the repair today
+ * @return SHALE_OK; SHALE_NOTFOUND if @p path does not exist; SHALE_INVALID for a NULL or
+ *         empty path, a path that is a file, or a directory that is not a Shale DB (these
+ *         change nothing); SHALE_BUSY if another handle or process holds the LOCK;
+ *         SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM when writing the repaired files failed
+ *         (the old MANIFEST is moved aside only after the new one is in place). The detail
+ *         is in shale_errmsg(NULL).
+ * Threads: safe from any thread; the detail is the calling thread's.
+ */
+SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
 
 /* ---- writes ---- */
 #define SHALE_SYNC 1u   /**< fsync the WAL before the call returns */
@@ -248,6 +303,34 @@ typedef struct shale_read_options {
 /** Fill @p ro with defaults (latest state, no bounds). NULL is ignored. */
 SHALE_EXPORT void shale_read_options_init(shale_read_options *ro);
 
+/**
+ * Read @p n keys at once, all at one sequence from one read view: the answers are a
+ * consistent snapshot across the keys (as RocksDB's MultiGet), which a loop of shale_get
+ * does not give while writers run. The keys are read in sorted order; duplicates are
+ * allowed and answered alike.
+ * @param[in]  db     an open DB
+ * @param[in]  ro     read options (NULL: the defaults); ro->snapshot is honoured, the
+ *                    iterator bounds are ignored
+ * @param[in]  n      the number of keys (0 is allowed and reads nothing)
+ * @param[in]  keys   @p n keys, borrowed for the call
+ * @param[in]  klens  their lengths
+ * @param[out] vals   @p n slots: a malloc'd copy of each value found, freed with
+ *                    shale_free; NULL for a key not found or not read
+ * @param[out] vlens  @p n slots: each value's length (0 if absent)
+ * @param[out] rcs    @p n slots: each key's code: SHALE_OK, SHALE_NOTFOUND, SHALE_INVALID
+ *                    (NULL, empty or oversized key), SHALE_CORRUPTION, SHALE_IOERR,
+ *                    SHALE_NOMEM
+ * @return SHALE_OK when every key was answered (found or not); else the first error among
+ *         the keys (its detail in shale_errmsg; the other keys are still answered), or
+ *         SHALE_INVALID when a key was invalid; SHALE_INVALID for a NULL @p db, NULL arrays
+ *         with @p n > 0, or ro->size not set by shale_read_options_init (then every slot
+ *         is NULL/0/SHALE_INVALID); SHALE_NOMEM.
+ * Threads: as shale_get, from any thread at once.
+ */
+SHALE_EXPORT int shale_multi_get(shale_db *db, const shale_read_options *ro, size_t n,
+                                 const void *const *keys, const size_t *klens, void **vals,
+                                 size_t *vlens, int *rcs);
+
 /** Create an iterator as shale_iter_new() does, with the snapshot and bounds of @p ro
  *  (NULL: the defaults). The iterator is used by one thread at a time.
  *  @param[in]  db  an open DB
@@ -287,6 +370,29 @@ SHALE_EXPORT int shale_flush(shale_db *db);
 /** Compact [begin, end) (NULL ends: unbounded) down to the last level; returns when done. */
 SHALE_EXPORT int shale_compact_range(shale_db *db, const void *begin, size_t blen, const void *end,
                                      size_t elen);
+/**
+ * Estimate the bytes on disk holding each key range [begins[i], ends[i]), over the live
+ * tables, as LevelDB's GetApproximateSizes: a table wholly inside a range counts its file
+ * size; one a bound falls in counts the part its index places in the range, to one data
+ * block. Data still only in memtables and WALs counts nothing (shale_flush first to
+ * include it). Reads only table indexes, never a data block.
+ * @param[in]  db      an open DB
+ * @param[in]  n       the number of ranges (0 is allowed)
+ * @param[in]  begins  @p n lower bounds (inclusive); a NULL entry: from the first key
+ * @param[in]  blens   their lengths
+ * @param[in]  ends    @p n upper bounds (exclusive); a NULL entry: to the last key
+ * @param[in]  elens   their lengths
+ * @param[out] sizes   @p n byte counts (all 0 on failure)
+ * @return SHALE_OK; SHALE_INVALID for a NULL @p db, NULL arrays with @p n > 0, a bound
+ *         longer than SHALE_MAX_KEY_SIZE, or a NULL bound with a length; SHALE_IOERR,
+ *         SHALE_CORRUPTION when a table's index cannot be read; SHALE_NOMEM.
+ * Threads: any number at once, beside writers, flushes and compactions (it reads one
+ * version of the tables).
+ */
+SHALE_EXPORT int shale_approximate_sizes(shale_db *db, size_t n, const void *const *begins,
+                                         const size_t *blens, const void *const *ends,
+                                         const size_t *elens, uint64_t *sizes);
+
 /**
  * Read a property of @p db. Names: "shale.stats" (human-readable summary),
  * "shale.sstables" (the live tables per level: number, size, entries, tombstones, sequence

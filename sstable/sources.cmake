@@ -3,6 +3,7 @@ list(APPEND SHALE_SOURCES
   sstable/block_cache.c
   sstable/bloom.c
   sstable/range_frag.c
+  sstable/sst_approx.c
   sstable/sst_builder.c
   sstable/sst_format.c
   sstable/sst_reader.c

@@ -842,3 +842,10 @@ const void *sst_iter_value(const sst_iter *it, size_t *vlen) {
   *vlen = it->bit.vlen;
   return it->bit.val;
 }
+
+/* ---------------- size estimates ---------------- */
+
+uint64_t sst_reader_key_offset(const sst_reader *r, const void *ukey, size_t uklen) {
+  size_t bi = index_search(r, ukey, uklen, ikey_pack(SEQ_MAX, KIND_SEEK));
+  return bi < r->nidx ? r->idx[bi].off : r->data_end;
+}

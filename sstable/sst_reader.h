@@ -66,6 +66,9 @@ size_t sst_reader_range_dels(const sst_reader *r, const sst_range_del **dels);
  * least the table's largest (sst_builder_set_snapshots). */
 uint64_t sst_reader_range_cover(const sst_reader *r, const void *key, size_t klen,
                                 uint64_t read_seq);
+/* The file offset of the data block that would hold user key ukey (its newest version):
+ * the data size when ukey is past every block. For size estimates (sstable/sst_approx.h). */
+uint64_t sst_reader_key_offset(const sst_reader *r, const void *ukey, size_t uklen);
 /* The footer's format version (SST_FORMAT_VERSION_MIN .. SST_FORMAT_VERSION). */
 uint32_t sst_reader_format_version(const sst_reader *r);
 /* Where the table's zstd dictionary block is (versions 3, 4); size 0 when it has none. */

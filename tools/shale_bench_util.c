@@ -213,90 +213,24 @@ double bench_wall_s(void) {
 
 /* ---- DB directory ---- */
 
-static int all_digits(const char *s, size_t n) {
-  if (!n) return 0;
-  for (size_t i = 0; i < n; i++)
-    if (s[i] < '0' || s[i] > '9') return 0;
-  return 1;
-}
-
-/* The names engine/filename.c gives the DB's files, and the "<name>.tmp" through which
- * io_write_file_atomic replaces CURRENT and OPTIONS. Nothing else is ever removed. */
-static int is_db_file(const char *n) {
-  static const char *exact[] = {"CURRENT", "LOCK", "LOG", "OPTIONS", "CURRENT.tmp", "OPTIONS.tmp"};
-  for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
-    if (!strcmp(n, exact[i])) return 1;
-  if (!strncmp(n, "LOG.old", 7)) return 1;
-  if (!strncmp(n, "MANIFEST-", 9)) return all_digits(n + 9, strlen(n + 9));
-  const char *dot = strrchr(n, '.');
-  if (!dot || !all_digits(n, (size_t)(dot - n))) return 0;
-  return !strcmp(dot, ".log") || !strcmp(dot, ".sst") || !strcmp(dot, ".tmp");
-}
-
-/* What dir holds: Shale's files, whether one of them marks a DB (CURRENT or a MANIFEST;
- * a LOG or a LOCK alone could be anybody's), and the first file that is not Shale's. */
-typedef struct dir_census {
-  int shale, marked;
-  char foreign[256];
-} dir_census;
-
-static void census(DIR *d, dir_census *c) {
-  struct dirent *e;
-  memset(c, 0, sizeof(*c));
-  while ((e = readdir(d)) != NULL) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    if (!is_db_file(e->d_name)) {
-      if (!c->foreign[0]) snprintf(c->foreign, sizeof(c->foreign), "%s", e->d_name);
-      continue;
-    }
-    c->shale++;
-    if (!strcmp(e->d_name, "CURRENT") || !strncmp(e->d_name, "MANIFEST-", 9)) c->marked = 1;
-  }
-}
-
-/* flock, as engine/db.c's lock_dir, so that this and shale_open exclude each other. Returns
- * the fd holding the lock, or -1 after printing db_bench's message and what to do. */
-static int lock_db(const char *dir) {
-  char p[4200];
-  snprintf(p, sizeof(p), "%s/LOCK", dir);
-  int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
-  int e = errno;
-  if (fd >= 0) close(fd);
-  fprintf(stderr, "IO error: While lock file: %s: %s\n", p, strerror(e));
-  if (e == EWOULDBLOCK)
+/* The library's destroy, so the bench removes exactly what shale_destroy would; its
+ * refusals are reported as db_bench does, with what to do next. */
+int bench_destroy_db(const char *dir) {
+  int rc = shale_destroy(dir, NULL);
+  if (rc == SHALE_OK) return 0;
+  if (rc == SHALE_BUSY) {
+    fprintf(stderr, "IO error: While lock file: %s/LOCK: %s\n", dir, strerror(EWOULDBLOCK));
     fprintf(stderr,
             "shale-bench: %s is open in another process: stop that process or pick another "
             "--db; nothing was destroyed\n",
             dir);
-  return -1;
-}
-
-int bench_destroy_db(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return 0; /* nothing to destroy; a --db that is not a directory fails at open */
-  dir_census c;
-  census(d, &c);
-  int fd = -1, rc = 0;
-  if (c.foreign[0] && !c.marked) {
-    fprintf(stderr,
-            "shale-bench: %s is not a Shale DB (no CURRENT or MANIFEST, and it holds '%s'): "
-            "refusing to destroy it; pick another --db or empty it; nothing was destroyed\n",
-            dir, c.foreign);
-    rc = -1;
-  } else if (c.shale && (fd = lock_db(dir)) < 0) {
-    rc = -1;
-  } else if (c.shale) {
-    struct dirent *e;
-    rewinddir(d);
-    /* LOCK stays: a process that opens it while we hold it must find our lock, not a new
-     * file of its own, or two processes would each think they own the DB. */
-    while ((e = readdir(d)) != NULL)
-      if (is_db_file(e->d_name) && strcmp(e->d_name, "LOCK")) unlinkat(dirfd(d), e->d_name, 0);
-    close(fd);
+  } else if (rc == SHALE_INVALID && strstr(shale_errmsg(NULL), "is not a Shale DB")) {
+    fprintf(stderr, "shale-bench: %s: refusing to destroy it; pick another --db or empty it\n",
+            shale_errmsg(NULL));
+  } else {
+    fprintf(stderr, "shale-bench: destroying %s: %s\n", dir, shale_errmsg(NULL));
   }
-  closedir(d);
-  return rc;
+  return -1;
 }
 
 void bench_mkdir_parent(const char *path) {

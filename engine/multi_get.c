@@ -1,0 +1,80 @@
+/* multi_get.c — shale_multi_get: many point reads against one read view at one sequence,
+ * so the answers are a consistent snapshot across the keys (RocksDB's MultiGet). The keys
+ * are visited in sorted order, so neighbouring keys find the same blocks cached. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/db_impl.h"
+#include "engine/lookup.h"
+#include "util/ikey.h"
+
+typedef struct mg_key {
+  const void *key;
+  size_t klen, index;
+} mg_key;
+
+static int mg_cmp(const void *a, const void *b) {
+  const mg_key *x = a, *y = b;
+  int c = ukey_compare(x->key, x->klen, y->key, y->klen);
+  return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* The size of the first shale_read_options (snapshot and bounds): callers built against it
+ * keep working as fields are added. */
+#define READ_OPTIONS_V1_SIZE (offsetof(shale_read_options, upper_bound_len) + sizeof(size_t))
+
+static int key_ok(const void *key, size_t klen) {
+  return key && klen && klen <= SHALE_MAX_KEY_SIZE;
+}
+
+/* Reads one key into its slots; returns its code, recording the first error's detail. */
+static int read_one(shale_db *db, read_view *v, uint64_t seq, const mg_key *k, void **vals,
+                    size_t *vlens, int *first_err) {
+  size_t i = k->index;
+  if (!key_ok(k->key, k->klen)) return SHALE_INVALID;
+  lookup lk = {.key = k->key, .klen = k->klen, .seq = seq, .val = &vals[i], .vlen = &vlens[i]};
+  int rc = view_lookup(db, v, &lk);
+  if (rc && rc != SHALE_NOTFOUND && !*first_err) *first_err = db_fail(db, rc, lk.errmsg);
+  return rc;
+}
+
+static int multi_get_call(shale_db *db, const shale_read_options *ro, size_t n,
+                          const void *const *keys, const size_t *klens, void **vals, size_t *vlens,
+                          int *rcs) {
+  if (n && (!keys || !klens || !vals || !vlens || !rcs))
+    return db_fail(db, SHALE_INVALID, "multi_get: NULL keys, klens, vals, vlens or rcs");
+  for (size_t i = 0; i < n; i++) vals[i] = NULL, vlens[i] = 0, rcs[i] = SHALE_INVALID;
+  if (ro && ro->size < READ_OPTIONS_V1_SIZE)
+    return db_fail(db, SHALE_INVALID, "shale_read_options.size: call shale_read_options_init");
+  mg_key *order = malloc((n ? n : 1) * sizeof *order);
+  if (!order) return db_fail(db, SHALE_NOMEM, "out of memory sorting multi_get keys");
+  for (size_t i = 0; i < n; i++) order[i] = (mg_key){keys[i], klens[i], i};
+  for (size_t i = 0; i < n; i++)
+    if (!key_ok(keys[i], klens[i])) order[i].key = "", order[i].klen = 0; /* sorts first */
+  qsort(order, n, sizeof *order, mg_cmp);
+  view_slot *slot;
+  read_view *v = db_view_get(db, &slot);
+  /* After the view, as shale_get: the view holds everything written up to the sequence. */
+  uint64_t seq = ro && ro->snapshot ? ro->snapshot->seq
+                                    : atomic_load_explicit(&db->last_seq, memory_order_acquire);
+  int first_err = 0, invalid = 0;
+  for (size_t j = 0; j < n; j++) {
+    mg_key k = order[j];
+    k.key = keys[k.index];
+    k.klen = klens[k.index];
+    rcs[k.index] = read_one(db, v, seq, &k, vals, vlens, &first_err);
+    invalid |= rcs[k.index] == SHALE_INVALID;
+  }
+  db_view_put(db, slot, v);
+  free(order);
+  if (first_err) return first_err;
+  return invalid ? db_fail(db, SHALE_INVALID, "multi_get: NULL, empty or oversized key") : SHALE_OK;
+}
+
+int shale_multi_get(shale_db *db, const shale_read_options *ro, size_t n, const void *const *keys,
+                    const size_t *klens, void **vals, size_t *vlens, int *rcs) {
+  if (!db) return SHALE_INVALID;
+  db_call_begin(db);
+  return db_call_end(db, multi_get_call(db, ro, n, keys, klens, vals, vlens, rcs));
+}
