@@ -30,6 +30,7 @@
 #include "engine/iter_sources.h"
 #include "engine/lookup.h"
 #include "engine/merge_iter.h"
+#include "engine/options.h"
 #include "util/ikey.h"
 
 /* The range of hidden keys the current walk has crossed. `edge` is the end the walk started
@@ -677,7 +678,7 @@ int shale_iter_new_opts(shale_db *db, const shale_read_options *ro, shale_iter *
   shale_read_options dflt;
   shale_read_options_init(&dflt);
   if (!ro) ro = &dflt;
-  if (ro->size < sizeof *ro)
+  if (ro->size < READ_OPTIONS_V1_SIZE)
     return db_fail(db, SHALE_INVALID, "shale_read_options.size: call shale_read_options_init");
   shale_iter *it = iter_alloc(db);
   if (!it) return db_fail(db, SHALE_NOMEM, "out of memory creating an iterator");

@@ -7,6 +7,7 @@
 
 #include "engine/db_impl.h"
 #include "engine/lookup.h"
+#include "engine/options.h"
 #include "util/ikey.h"
 
 typedef struct mg_key {
@@ -19,10 +20,6 @@ static int mg_cmp(const void *a, const void *b) {
   int c = ukey_compare(x->key, x->klen, y->key, y->klen);
   return c ? c : (x->index > y->index) - (x->index < y->index);
 }
-
-/* The size of the first shale_read_options (snapshot and bounds): callers built against it
- * keep working as fields are added. */
-#define READ_OPTIONS_V1_SIZE (offsetof(shale_read_options, upper_bound_len) + sizeof(size_t))
 
 static int key_ok(const void *key, size_t klen) {
   return key && klen && klen <= SHALE_MAX_KEY_SIZE;

@@ -10,4 +10,8 @@
 /* Fills dst from src (NULL: defaults), checking ranges; SHALE_INVALID with a message. */
 int options_copy_checked(shale_options *dst, const shale_options *src, char *errmsg);
 
+/* The size of the first shale_read_options (snapshot and bounds): callers built against it
+ * keep working as fields are added, which then take their defaults. */
+#define READ_OPTIONS_V1_SIZE (offsetof(shale_read_options, upper_bound_len) + sizeof(size_t))
+
 #endif
