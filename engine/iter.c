@@ -141,7 +141,7 @@ static int cur_entry(shale_iter *it, const uint8_t **uk, size_t *ul, uint64_t *t
 
 static int visible_put(shale_iter *it, const uint8_t *uk, size_t ul, uint64_t trailer) {
   return ikey_kind(trailer) == KIND_PUT &&
-         !range_dels_covers(&it->rdels, uk, ul, ikey_seq(trailer), it->seq);
+         (!it->rdels.n || !range_dels_covers(&it->rdels, uk, ul, ikey_seq(trailer), it->seq));
 }
 
 static void settle(shale_iter *it) {
@@ -248,6 +248,7 @@ static void run_end(shale_iter *it, span_bound far, int forward) {
 }
 
 static void run_end_at_key(shale_iter *it, const uint8_t *k, size_t kl, int forward) {
+  if (!it->run.hidden) return; /* run_end would offer nothing: the common case, inline */
   if (forward) {
     run_end(it, (span_bound){k, kl, 0}, 1);
     return;
@@ -376,8 +377,7 @@ typedef struct back_key {
 } back_key;
 
 static void back_key_start(shale_iter *it, back_key *b, const uint8_t *uk, size_t ul) {
-  buf_clear(&it->key);
-  buf_append(&it->key, uk, ul);
+  buf_assign(&it->key, uk, ul);
   *b = (back_key){.have = 1};
 }
 
@@ -390,8 +390,7 @@ static void back_key_take(shale_iter *it, back_key *b, const uint8_t *uk, size_t
   }
   size_t vlen;
   const void *v = it->merged->ops->value(it->merged, &vlen);
-  buf_clear(&it->back_val);
-  buf_append(&it->back_val, v, vlen);
+  buf_assign(&it->back_val, v, vlen);
 }
 
 /* Shows the key just read from the copies: the merge already sits on the entries before it,
@@ -541,8 +540,7 @@ static void remember_current_key(shale_iter *it, buf *to) {
   size_t ul;
   uint64_t tr;
   cur_entry(it, &uk, &ul, &tr);
-  buf_clear(to);
-  buf_append(to, uk, ul);
+  buf_assign(to, uk, ul);
 }
 
 void shale_iter_next(shale_iter *it) {

@@ -20,9 +20,21 @@ static inline void buf_clear(buf *b) {
   b->failed = 0;
 }
 static inline int buf_ok(const buf *b) { return !b->failed; }
+void buf_append(buf *b, const void *p, size_t n);
+/* Replaces the contents with n bytes at p: the iterators' per-key copy, inlined while the
+ * buffer is big enough. */
+static inline void buf_assign(buf *b, const void *p, size_t n) {
+  b->failed = 0;
+  if (n <= b->cap && n) {
+    __builtin_memcpy(b->data, p, n);
+    b->len = n;
+    return;
+  }
+  b->len = 0;
+  buf_append(b, p, n);
+}
 /* Ensures room for n more bytes; returns 0 on success, -1 (and marks failed) otherwise. */
 int buf_reserve(buf *b, size_t n);
-void buf_append(buf *b, const void *p, size_t n);
 void buf_append_byte(buf *b, uint8_t c);
 void buf_append_fixed32(buf *b, uint32_t v);
 void buf_append_fixed64(buf *b, uint64_t v);
