@@ -374,7 +374,12 @@ typedef struct back_key {
   int have;         /* it->key holds the key being read */
   int live;         /* its newest visible entry so far is a value (copied to it->back_val) */
   uint64_t decided; /* else: the sequence that hides it (0: no entry visible at all) */
+  int versions;     /* entries of it stepped over one by one */
 } back_key;
+
+/* Versions of one key a backward walk steps over before it seeks to the newest visible one
+ * instead: a key overwritten many times costs a seek, not a step per version. */
+#define BACK_VERSIONS_MAX 8
 
 static void back_key_start(shale_iter *it, back_key *b, const uint8_t *uk, size_t ul) {
   buf_assign(&it->key, uk, ul);
@@ -425,6 +430,17 @@ static void resolve_backward(shale_iter *it) {
       }
       if (below_lower(it, uk, ul)) break;
       back_key_start(it, &b, uk, ul);
+    }
+    if (ikey_seq(tr) > it->seq) { /* the rest of this key is newer still: all invisible */
+      step_before(it, &it->key);  /* one jump, however many versions writers keep adding */
+      continue;
+    }
+    if (++b.versions > BACK_VERSIONS_MAX) { /* many versions: the newest visible decides */
+      merged_seek(it, it->key.data, it->key.len, it->seq, KIND_SEEK);
+      if (cur_entry(it, &uk, &ul, &tr) && ukey_compare(uk, ul, it->key.data, it->key.len) == 0)
+        back_key_take(it, &b, uk, ul, tr);
+      step_before(it, &it->key);
+      continue;
     }
     back_key_take(it, &b, uk, ul, tr);
     it->merged->ops->prev(it->merged);
