@@ -1,6 +1,7 @@
 /* filename.c — DB file naming; see filename.h. */
 #include "engine/filename.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,4 +45,31 @@ file_type filename_parse(const char *name, uint64_t *number) {
   if (!strcmp(dot, ".sst")) return FT_TABLE;
   if (!strcmp(dot, ".tmp")) return FT_TEMP;
   return FT_UNKNOWN;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+size_t filename_list(const char *dir, file_type type, uint64_t min, uint64_t **out) {
+  *out = NULL;
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  size_t n = 0, cap = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    uint64_t num;
+    if (filename_parse(e->d_name, &num) != type || num < min) continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 16;
+      uint64_t *p = realloc(*out, cap * sizeof *p);
+      if (!p) break;
+      *out = p;
+    }
+    (*out)[n++] = num;
+  }
+  closedir(d);
+  if (n) qsort(*out, n, sizeof **out, cmp_u64);
+  return n;
 }

@@ -25,5 +25,9 @@ void filename_manifest(char *out, const char *dir, uint64_t number); /* MANIFEST
 void filename_join(char *out, const char *dir, const char *name);
 /* Classifies a directory entry; *number is set for numbered files. */
 file_type filename_parse(const char *name, uint64_t *number);
+/* The numbers >= min of dir's files of one type, ascending, in *out (malloc'd; NULL when
+ * none). Returns how many; a directory that cannot be read, or a failed allocation, gives
+ * what was listed so far. */
+size_t filename_list(const char *dir, file_type type, uint64_t min, uint64_t **out);
 
 #endif

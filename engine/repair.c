@@ -8,7 +8,6 @@
  * report callback: shale-ldb prints the lines, shale_repair writes them to the LOG. */
 #include "engine/repair.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -289,34 +288,6 @@ static int try_lock(const char *db, int *fd, char *errmsg) {
                  "%s is locked: the DB is open in another process; close it before repair", db);
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* The numbers of db's files of one type, ascending; *out malloc'd. */
-static size_t list_files(const char *db, file_type type, uint64_t **out) {
-  *out = NULL;
-  DIR *d = opendir(db);
-  if (!d) return 0;
-  size_t n = 0, cap = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    uint64_t num;
-    if (filename_parse(e->d_name, &num) != type) continue;
-    if (n == cap) {
-      cap = cap ? cap * 2 : 16;
-      uint64_t *p = realloc(*out, cap * sizeof *p);
-      if (!p) break;
-      *out = p;
-    }
-    (*out)[n++] = num;
-  }
-  closedir(d);
-  if (n) qsort(*out, n, sizeof **out, cmp_u64);
-  return n;
-}
-
 /* Past the largest number any file of the directory has. */
 static uint64_t next_number(uint64_t *const lists[], const size_t counts[], int nlists) {
   uint64_t next = 2;
@@ -350,9 +321,10 @@ static int write_manifest(repair *rp, const uint64_t *manifests, size_t nm, uint
 
 static int repair_locked(repair *rp) {
   uint64_t *tables = NULL, *logs = NULL, *manifests = NULL, *temps = NULL, mnum = 0;
-  size_t nt = list_files(rp->db, FT_TABLE, &tables), nl = list_files(rp->db, FT_LOG, &logs);
-  size_t nm = list_files(rp->db, FT_MANIFEST, &manifests);
-  size_t ntmp = list_files(rp->db, FT_TEMP, &temps);
+  size_t nt = filename_list(rp->db, FT_TABLE, 0, &tables),
+         nl = filename_list(rp->db, FT_LOG, 0, &logs);
+  size_t nm = filename_list(rp->db, FT_MANIFEST, 0, &manifests);
+  size_t ntmp = filename_list(rp->db, FT_TEMP, 0, &temps);
   rp->next_number = next_number((uint64_t *const[]){tables, logs, manifests, temps},
                                 (const size_t[]){nt, nl, nm, ntmp}, 4);
   int rc = SHALE_OK;

@@ -63,8 +63,6 @@ int ldb_check_shale_dir(const char *db);
  * failure. */
 int ldb_load_state(const char *db, ldb_state *st);
 void ldb_free_state(ldb_state *st);
-/* The WAL numbers in db, ascending, at or above min. Returns the count; *out malloc'd. */
-size_t ldb_list_files(const char *db, int type, uint64_t min, uint64_t **out);
 /* Does [smallest, largest] of f (user keys) overlap [from, to) (empty buf: unbounded)? */
 int ldb_file_overlaps(const file_meta *f, const buf *from, const buf *to);
 /* The user-key part of an internal key held in b. */

@@ -81,7 +81,7 @@ int ldb_cmd_lsm(ldb_opts *o) {
     }
   }
   uint64_t *logs;
-  size_t n = ldb_list_files(o->db, FT_LOG, 0, &logs);
+  size_t n = filename_list(o->db, FT_LOG, 0, &logs);
   for (size_t i = 0; i < n; i++) {
     char path[FILENAME_MAX_LEN];
     struct stat sb;
@@ -315,7 +315,7 @@ int ldb_cmd_dump_wal(ldb_opts *o) {
   }
   if (ldb_check_dir(o->db)) return 1;
   uint64_t *logs;
-  size_t n = ldb_list_files(o->db, FT_LOG, 0, &logs);
+  size_t n = filename_list(o->db, FT_LOG, 0, &logs);
   int status = 0;
   for (size_t i = 0; i < n; i++) {
     char path[FILENAME_MAX_LEN];
@@ -407,7 +407,7 @@ int ldb_cmd_checkconsistency(ldb_opts *o) {
       problems += verify_table(path, f, tag);
     }
   uint64_t *nums;
-  size_t n = ldb_list_files(o->db, FT_TABLE, 0, &nums);
+  size_t n = filename_list(o->db, FT_TABLE, 0, &nums);
   for (size_t k = 0; k < n; k++) {
     int live = 0;
     for (int l = 0; l < NUM_LEVELS && !live; l++)
@@ -421,7 +421,7 @@ int ldb_cmd_checkconsistency(ldb_opts *o) {
              nums[k]);
   }
   free(nums);
-  n = ldb_list_files(o->db, FT_LOG, st.log_number, &nums);
+  n = filename_list(o->db, FT_LOG, st.log_number, &nums);
   for (size_t k = 0; k < n; k++) {
     char errmsg[ERRMSG_SIZE] = "";
     wal_reader *r;

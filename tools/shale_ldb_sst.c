@@ -406,7 +406,7 @@ int ldb_cmd_sst_dump(ldb_opts *o) {
   }
   if (!S_ISDIR(sb.st_mode)) return dump_file(o, path);
   uint64_t *nums;
-  size_t n = ldb_list_files(path, FT_TABLE, 0, &nums);
+  size_t n = filename_list(path, FT_TABLE, 0, &nums);
   int status = 0;
   for (size_t i = 0; i < n; i++) {
     char p[FILENAME_MAX_LEN];

@@ -1,7 +1,6 @@
 /* shale_ldb_util.c — shale-ldb's plumbing: printing keys and values, parsing them, loading
  * the MANIFEST without the engine, and a merged view of tables and WALs (ldb_merge) that the
  * read-only commands use instead of shale_open, which would take the LOCK and write files. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -242,33 +241,6 @@ void ldb_free_state(ldb_state *st) {
   st->v = NULL;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-size_t ldb_list_files(const char *db, int type, uint64_t min, uint64_t **out) {
-  *out = NULL;
-  DIR *d = opendir(db);
-  if (!d) return 0;
-  size_t n = 0, cap = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    uint64_t num;
-    if ((int)filename_parse(e->d_name, &num) != type || num < min) continue;
-    if (n == cap) {
-      cap = cap ? cap * 2 : 16;
-      uint64_t *p = realloc(*out, cap * sizeof *p);
-      if (!p) break;
-      *out = p;
-    }
-    (*out)[n++] = num;
-  }
-  closedir(d);
-  if (n) qsort(*out, n, sizeof **out, cmp_u64);
-  return n;
-}
-
 int ldb_file_overlaps(const file_meta *f, const buf *from, const buf *to) {
   /* Largest user key < from: no overlap. Smallest user key >= to: none either. */
   if (from->len &&
@@ -425,7 +397,7 @@ int ldb_merge_open(const char *db, const ldb_state *st, ldb_merge **out) {
       m->nsrc++;
     }
   uint64_t *logs;
-  size_t nlogs = ldb_list_files(db, FT_LOG, st->log_number, &logs);
+  size_t nlogs = filename_list(db, FT_LOG, st->log_number, &logs);
   for (size_t i = 0; i < nlogs; i++) load_wal(m, db, logs[i]);
   free(logs);
   if (m->nmem) qsort(m->mem, m->nmem, sizeof *m->mem, mem_cmp);
