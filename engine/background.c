@@ -121,8 +121,8 @@ static void *bg_main(void *arg) {
       int rc = db_write_seal(db);
       pthread_mutex_lock(&db->mu);
       if (rc == SHALE_OK) continue;
-      /* A seal that failed (no room for the next WAL) leaves the reason to seal in place:
-       * look again later, not at once. */
+      /* A seal that failed for want of memory leaves the reason to seal in place: look
+       * again later, not at once. (One that failed on the disk turned the DB read-only.) */
       wake_us = clock_wall_us() + SEAL_RETRY_US;
     }
     if (db->shutting_down) break;

@@ -24,6 +24,10 @@ int db_seal_memtable(shale_db *db, char *errmsg) {
     if (wal) wal_writer_close(wal, NULL);
     if (wal) io_remove(path, NULL); /* nothing was written to it */
     memtable_unref(fresh);
+    /* The old WAL's state after a failed sync is unknown, and a retry that finds room later
+     * would build on it: the DB is read-only until reopened, as after a failed WAL append
+     * (and as RocksDB does when it cannot switch WALs). */
+    db_set_bg_error(db, rc, errmsg);
     return rc;
   }
   memtable_set_log_number(fresh, number);

@@ -124,19 +124,9 @@ static void finish_group(shale_db *db, writer *leader, writer *last, int rc) {
     pthread_cond_signal(&db->queue_head->cv);
 }
 
-/* A seal that failed on the disk (a new WAL that could not be written, an old one that could
- * not be synced) leaves the DB read-only until it is reopened, as a failed WAL append does
- * and as RocksDB does when it cannot switch WALs: the old WAL's state after a failed sync is
- * unknown, and a retry that finds room later would build on it. */
-static void seal_failed(shale_db *db, int rc, const char *errmsg) {
-  if (rc == SHALE_NOSPACE || rc == SHALE_IOERR || rc == SHALE_CORRUPTION)
-    db_set_bg_error(db, rc, errmsg);
-}
-
 static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) {
   int rc = w->seal ? (memtable_count(db->mem) ? db_seal_memtable(db, errmsg) : SHALE_OK)
                    : flush_make_room(db, errmsg);
-  if (rc) seal_failed(db, rc, errmsg);
   if (w->seal) {
     pthread_cond_broadcast(&db->bg_cv);
     finish_group(db, w, w, rc);
