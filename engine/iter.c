@@ -231,8 +231,9 @@ static void run_cross(shale_iter *it, const dead_span *s, int forward) {
  * short by a failed read proved nothing about the keys it did not reach. */
 static void run_end(shale_iter *it, span_bound far, int forward) {
   dead_run *r = &it->run;
-  if (r->hidden) atomic_fetch_add_explicit(&it->db->spans.stepped, r->hidden, memory_order_relaxed);
-  if (r->hidden < RUN_MIN_HIDDEN && !(r->crossed && r->hidden)) {
+  if (!r->hidden) return; /* nothing to offer: most walks end on their first key */
+  atomic_fetch_add_explicit(&it->db->spans.stepped, r->hidden, memory_order_relaxed);
+  if (r->hidden < RUN_MIN_HIDDEN && !r->crossed) {
     r->hidden = 0;
     return;
   }
@@ -248,7 +249,7 @@ static void run_end(shale_iter *it, span_bound far, int forward) {
 }
 
 static void run_end_at_key(shale_iter *it, const uint8_t *k, size_t kl, int forward) {
-  if (!it->run.hidden) return; /* run_end would offer nothing: the common case, inline */
+  if (!it->run.hidden) return; /* run_end offers nothing: spare the backward key copy */
   if (forward) {
     run_end(it, (span_bound){k, kl, 0}, 1);
     return;
@@ -386,8 +387,8 @@ static void back_key_start(shale_iter *it, back_key *b, const uint8_t *uk, size_
   *b = (back_key){.have = 1};
 }
 
+/* Takes an entry of the key being read. REQUIRES: visible at it->seq (ikey_seq(tr) <= it->seq). */
 static void back_key_take(shale_iter *it, back_key *b, const uint8_t *uk, size_t ul, uint64_t tr) {
-  if (ikey_seq(tr) > it->seq) return;
   b->live = visible_put(it, uk, ul, tr);
   if (!b->live) {
     b->decided = hidden_by(it, uk, ul, tr);
