@@ -213,7 +213,6 @@ static int unflushed_before(const read_view *v, uint64_t log) {
 }
 
 static int flush_call(shale_db *db) {
-  if (!db) return SHALE_INVALID;
   int rc = db_write_seal(db);
   if (rc) return rc;
   pthread_mutex_lock(&db->mu);

@@ -29,7 +29,6 @@ static int compact_levels(shale_db *db, const void *b, size_t bl, const void *e,
 
 static int compact_range_call(shale_db *db, const void *begin, size_t blen, const void *end,
                               size_t elen) {
-  if (!db) return SHALE_INVALID;
   if ((!begin && blen) || (!end && elen))
     return db_fail(db, SHALE_INVALID, "compact_range: NULL bound with a length");
   int rc = shale_flush(db);

@@ -61,7 +61,6 @@ static int get_call(shale_db *db, const shale_snapshot *snap, const void *key, s
                     void **val, size_t *vlen) {
   if (val) *val = NULL;
   if (vlen) *vlen = 0;
-  if (!db) return SHALE_INVALID;
   if (!key || !klen || klen > SHALE_MAX_KEY_SIZE || !val || !vlen)
     return db_fail(db, SHALE_INVALID, "get: NULL, empty or oversized key, or NULL val/vlen");
   view_slot *slot;

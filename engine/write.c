@@ -233,7 +233,6 @@ static int flags_ok(unsigned flags) { return (flags & ~(SHALE_SYNC | SHALE_NO_WA
 
 static int put_call(shale_db *db, const void *key, size_t klen, const void *val, size_t vlen,
                     unsigned flags) {
-  if (!db) return SHALE_INVALID;
   if (!key_ok(key, klen) || (!val && vlen) || vlen > SHALE_MAX_VALUE_SIZE || !flags_ok(flags))
     return db_fail(db, SHALE_INVALID, "put: NULL, empty or oversized key or value, or bad flags");
   atomic_fetch_add_explicit(&db->stats.puts, 1, memory_order_relaxed);
@@ -241,7 +240,6 @@ static int put_call(shale_db *db, const void *key, size_t klen, const void *val,
 }
 
 static int delete_call(shale_db *db, const void *key, size_t klen, unsigned flags) {
-  if (!db) return SHALE_INVALID;
   if (!key_ok(key, klen) || !flags_ok(flags))
     return db_fail(db, SHALE_INVALID, "delete: NULL, empty or oversized key, or bad flags");
   atomic_fetch_add_explicit(&db->stats.deletes, 1, memory_order_relaxed);
@@ -250,7 +248,6 @@ static int delete_call(shale_db *db, const void *key, size_t klen, unsigned flag
 
 static int delete_range_call(shale_db *db, const void *begin, size_t blen, const void *end,
                              size_t elen, unsigned flags) {
-  if (!db) return SHALE_INVALID;
   if (!key_ok(begin, blen) || !key_ok(end, elen) || !flags_ok(flags))
     return db_fail(db, SHALE_INVALID, "delete_range: NULL, empty or oversized bound");
   if (ukey_compare(begin, blen, end, elen) >= 0)
@@ -260,7 +257,6 @@ static int delete_range_call(shale_db *db, const void *begin, size_t blen, const
 }
 
 static int write_call(shale_db *db, shale_batch *b, unsigned flags) {
-  if (!db) return SHALE_INVALID;
   if (!b || !flags_ok(flags)) return db_fail(db, SHALE_INVALID, "write: NULL batch or bad flags");
   atomic_fetch_add_explicit(&db->stats.batches, 1, memory_order_relaxed);
   return db_write_rep(db, &b->rep, flags);
