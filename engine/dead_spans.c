@@ -12,6 +12,10 @@
 
 /* Enough for a scan across a few hundred long deleted runs; each add copies the array. */
 #define MAX_SPANS 1024
+/* A put log generation: enough for the puts a slow reader's walk overlaps, small enough
+ * that an add searches it in microseconds. */
+#define LOG_ENTRIES 1024
+#define LOG_BYTES (64u << 10)
 
 int dead_spans_init(dead_spans *ds, uint64_t last_seq) {
   memset(ds, 0, sizeof *ds);
@@ -33,6 +37,10 @@ void span_set_release(span_set *set) {
 void dead_spans_destroy(dead_spans *ds) {
   span_set_release(ds->cur);
   ds->cur = NULL;
+  for (int g = 0; g < 2; g++) {
+    free(ds->gen[g].e);
+    free(ds->gen[g].keys);
+  }
   pthread_mutex_destroy(&ds->mu);
 }
 
@@ -156,10 +164,9 @@ static void set_remove(span_set *set, size_t i) {
   set->n--;
 }
 
-/* The union of the new span with every span it joins, and a new array holding it. */
-static int merge_into_new_set(dead_spans *ds, span_bound lo, span_bound hi, uint64_t min_seq,
-                              uint64_t weight) {
-  const span_set *cur = ds->cur;
+/* A new array: cur (NULL: empty) with the union of the new span and every span it joins. */
+static span_set *merged_set(const span_set *cur, span_bound lo, span_bound hi, uint64_t min_seq,
+                            uint64_t weight) {
   size_t n = cur ? cur->n : 0;
   for (size_t i = 0; i < n; i++) {
     const dead_span *s = cur->s[i];
@@ -174,7 +181,7 @@ static int merge_into_new_set(dead_spans *ds, span_bound lo, span_bound hi, uint
   if (!merged || !next) {
     free(merged);
     free(next);
-    return SHALE_NOMEM;
+    return NULL;
   }
   int placed = 0;
   for (size_t i = 0; i < n; i++) {
@@ -185,8 +192,93 @@ static int merge_into_new_set(dead_spans *ds, span_bound lo, span_bound hi, uint
   }
   if (!placed) set_push(next, merged, 0);
   if (next->n > MAX_SPANS) set_remove(next, lightest(next, merged));
-  set_install(ds, next);
+  return next;
+}
+
+span_set *span_set_with(const span_set *base, span_bound lo, span_bound hi, uint64_t min_seq,
+                        uint64_t weight) {
+  if (bound_cmp(lo, 1, hi, 0) >= 0) return NULL;
+  return merged_set(base, lo, hi, min_seq, weight);
+}
+
+/* ---- the put log ---- */
+
+/* Starts logging puts; every put given a sequence before this is unknown. REQUIRES: mu. */
+static void log_start(dead_spans *ds) {
+  for (int g = 0; g < 2; g++) {
+    put_log_gen *gen = &ds->gen[g];
+    if (!gen->e) gen->e = malloc(LOG_ENTRIES * sizeof gen->e[0]);
+    if (!gen->keys) gen->keys = malloc(LOG_BYTES);
+    if (!gen->e || !gen->keys) return; /* no log: readers that fall behind walk */
+    gen->n = gen->used = 0;
+  }
+  /* Dekker as in dead_spans_add: a writer that stored `allocated` before this load may not
+   * have seen `logging`, and its puts lie at or below the floor. */
+  atomic_store(&ds->logging, 1);
+  ds->log_floor = ds->log_through = atomic_load(&ds->allocated);
+}
+
+/* Drops the older generation: the puts it held are no longer known. */
+static void log_rotate(dead_spans *ds) {
+  put_log_gen old = ds->gen[1];
+  if (old.n && old.e[old.n - 1].seq > ds->log_floor) ds->log_floor = old.e[old.n - 1].seq;
+  ds->gen[1] = ds->gen[0];
+  ds->gen[0] = old;
+  ds->gen[0].n = ds->gen[0].used = 0;
+}
+
+static void log_put(dead_spans *ds, const void *key, size_t klen, uint64_t seq) {
+  put_log_gen *g = &ds->gen[0];
+  if (g->n == LOG_ENTRIES || g->used + klen > LOG_BYTES) {
+    log_rotate(ds);
+    g = &ds->gen[0];
+  }
+  if (klen > LOG_BYTES) { /* no room even alone: every put up to it becomes unknown */
+    log_rotate(ds);
+    log_rotate(ds);
+    ds->log_floor = seq;
+    return;
+  }
+  if (klen) memcpy(g->keys + g->used, key, klen);
+  g->e[g->n++] = (struct put_log_entry){seq, (uint32_t)g->used, (uint32_t)klen};
+  g->used += klen;
+}
+
+/* Whether the log knows every put above read_seq. */
+static int log_covers(const dead_spans *ds, uint64_t allocated, uint64_t read_seq) {
+  return atomic_load(&ds->logging) && ds->log_through == allocated && read_seq >= ds->log_floor;
+}
+
+static int cut_key(dead_spans *ds, const void *key, size_t klen);
+
+/* Cuts every logged put above read_seq out of the current set. */
+static int cut_logged_after(dead_spans *ds, uint64_t read_seq) {
+  for (int g = 1; g >= 0; g--) {
+    const put_log_gen *gen = &ds->gen[g];
+    size_t lo = 0, hi = gen->n;
+    while (lo < hi) { /* the first entry above read_seq */
+      size_t mid = (lo + hi) / 2;
+      if (gen->e[mid].seq <= read_seq)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    for (size_t i = lo; i < gen->n; i++) {
+      int rc = cut_key(ds, gen->keys + gen->e[i].off, gen->e[i].len);
+      if (rc) return rc;
+    }
+  }
   return SHALE_OK;
+}
+
+/* Adds the span, then cuts from the result the puts the reader did not see. REQUIRES: mu. */
+static int add_known(dead_spans *ds, span_bound lo, span_bound hi, uint64_t min_seq,
+                     uint64_t weight, uint64_t read_seq, int cut_log) {
+  span_set *next = merged_set(ds->cur, lo, hi, min_seq, weight);
+  if (!next) return SHALE_NOMEM;
+  set_install(ds, next);
+  int rc = cut_log ? cut_logged_after(ds, read_seq) : SHALE_OK;
+  return rc ? rc : 1;
 }
 
 int dead_spans_add(dead_spans *ds, span_bound lo, span_bound hi, uint64_t min_seq, uint64_t weight,
@@ -195,13 +287,17 @@ int dead_spans_add(dead_spans *ds, span_bound lo, span_bound hi, uint64_t min_se
   pthread_mutex_lock(&ds->mu);
   /* Dekker with the write path: active is raised before `allocated` is read, and a writer
    * stores `allocated` before it reads `active`. Either this reader sees the writer's
-   * sequence and keeps nothing, or the writer sees active and cuts after this unlock. */
+   * sequence (and keeps the span only if the writer's puts are logged), or the writer sees
+   * active and cuts after this unlock. */
   atomic_store(&ds->active, 1);
+  uint64_t allocated = atomic_load(&ds->allocated);
   int rc = 0;
-  if (atomic_load(&ds->allocated) == read_seq) {
-    rc = merge_into_new_set(ds, lo, hi, min_seq, weight);
-    if (rc == SHALE_OK) rc = 1;
-  }
+  if (allocated == read_seq)
+    rc = add_known(ds, lo, hi, min_seq, weight, read_seq, 0);
+  else if (log_covers(ds, allocated, read_seq))
+    rc = add_known(ds, lo, hi, min_seq, weight, read_seq, 1);
+  else if (!atomic_load(&ds->logging))
+    log_start(ds);
   if (!ds->cur) atomic_store(&ds->active, 0);
   pthread_mutex_unlock(&ds->mu);
   if (rc == 1) atomic_fetch_add_explicit(&ds->added, 1, memory_order_relaxed);
@@ -212,11 +308,14 @@ int dead_spans_add(dead_spans *ds, span_bound lo, span_bound hi, uint64_t min_se
 
 void dead_spans_allocated(dead_spans *ds, uint64_t seq) { atomic_store(&ds->allocated, seq); }
 
-int dead_spans_active(dead_spans *ds) { return atomic_load(&ds->active); }
+int dead_spans_active(dead_spans *ds) {
+  return atomic_load(&ds->active) || atomic_load(&ds->logging);
+}
 
 void dead_spans_cut_begin(dead_spans *ds) { pthread_mutex_lock(&ds->mu); }
 
-void dead_spans_cut_end(dead_spans *ds) {
+void dead_spans_cut_end(dead_spans *ds, uint64_t last_seq) {
+  if (atomic_load(&ds->logging) && last_seq > ds->log_through) ds->log_through = last_seq;
   if (!ds->cur) atomic_store(&ds->active, 0);
   pthread_mutex_unlock(&ds->mu);
 }
@@ -246,7 +345,12 @@ static int split_around(span_set *next, const dead_span *s, const void *key, siz
   return rc;
 }
 
-int dead_spans_cut(dead_spans *ds, const void *key, size_t klen) {
+int dead_spans_cut(dead_spans *ds, const void *key, size_t klen, uint64_t seq) {
+  if (atomic_load_explicit(&ds->logging, memory_order_relaxed)) log_put(ds, key, klen, seq);
+  return cut_key(ds, key, klen);
+}
+
+static int cut_key(dead_spans *ds, const void *key, size_t klen) {
   span_set *cur = ds->cur;
   const dead_span *hit = holding(cur, key, klen);
   if (!hit) return SHALE_OK;

@@ -6,11 +6,18 @@
  * [lo, hi) has a visible value. It is derived data, never written to disk: the tombstones
  * that make it true stay where they are, and a span only ever lets a read skip work.
  *
- * Keeping it true: a span is added only by a reader whose sequence is the newest one any
- * writer has been given (so the reader saw every write), and the write path cuts every put's
- * key out of every span before that put becomes visible. Deletes and range deletes keep a
- * dead key dead and cut nothing. Flushes and compactions change no read's answer, so they
- * leave spans alone. */
+ * Keeping it true: the write path cuts every put's key out of every span before that put
+ * becomes visible, and a span is added only by a reader that knows every put given a
+ * sequence above its own: none when its sequence is the newest one given out, else the
+ * puts in the put log, which the add cuts out of the new span. Deletes and range deletes
+ * keep a dead key dead and cut nothing. Flushes and compactions change no read's answer,
+ * so they leave spans alone.
+ *
+ * The put log exists because readers fall behind: a consumer draining a queue while a
+ * producer appends reads at a sequence that is already old when its walk ends. The log
+ * starts the first time an add is refused for want of it, and holds the keys of the latest
+ * puts (two generations of a bounded size); a reader older than the log still walks, and
+ * keeps what it found for itself (span_set_with). */
 #ifndef SHALE_ENGINE_DEAD_SPANS_H
 #define SHALE_ENGINE_DEAD_SPANS_H
 
@@ -41,11 +48,26 @@ typedef struct span_set {
   dead_span *s[];
 } span_set;
 
+/* One generation of the put log: put keys in sequence order. */
+typedef struct put_log_gen {
+  struct put_log_entry {
+    uint64_t seq;
+    uint32_t off, len;
+  } * e;
+  size_t n;
+  uint8_t *keys;
+  size_t used;
+} put_log_gen;
+
 typedef struct dead_spans {
-  pthread_mutex_t mu;         /* guards cur; adds and cuts are serialized by it */
+  pthread_mutex_t mu;         /* guards cur and the log; adds and cuts are serialized by it */
   span_set *cur;              /* NULL when empty */
   _Atomic int active;         /* spans exist or an add is being decided: writers must cut */
   _Atomic uint64_t allocated; /* the newest sequence any writer has been given */
+  _Atomic int logging;        /* writers log their put keys (see above) */
+  uint64_t log_floor;         /* every put above it and up to log_through is in the log */
+  uint64_t log_through;
+  put_log_gen gen[2]; /* gen[0] newest; gen[1] dropped when gen[0] fills */
   /* counters for shale.stats: spans added, cut by puts, jumped over, and hidden keys that
    * iterators stepped over one by one (outside any span) */
   _Atomic uint64_t added, cut, skipped, stepped;
@@ -59,14 +81,15 @@ void dead_spans_destroy(dead_spans *ds);
 /* Records that sequences up to seq are given out. Called before those writes reach a
  * memtable. */
 void dead_spans_allocated(dead_spans *ds, uint64_t seq);
-/* Whether writes must cut their put keys (call after dead_spans_allocated). */
+/* Whether writes must cut (and log) their put keys (call after dead_spans_allocated). */
 int dead_spans_active(dead_spans *ds);
-/* Cuts keys out of every span: begin, then cut once per put key, then end. Between begin
- * and end the caller holds ds->mu. @return SHALE_OK or SHALE_NOMEM (then every span is
- * dropped, which is always safe). */
+/* Cuts keys out of every span and logs them: begin, then cut once per put key in sequence
+ * order, then end with the group's last sequence. Between begin and end the caller holds
+ * ds->mu. @return SHALE_OK or SHALE_NOMEM (then every span is dropped, which is always
+ * safe). */
 void dead_spans_cut_begin(dead_spans *ds);
-int dead_spans_cut(dead_spans *ds, const void *key, size_t klen);
-void dead_spans_cut_end(dead_spans *ds);
+int dead_spans_cut(dead_spans *ds, const void *key, size_t klen, uint64_t seq);
+void dead_spans_cut_end(dead_spans *ds, uint64_t last_seq);
 
 /* ---- readers ---- */
 
@@ -80,10 +103,15 @@ const dead_span *span_set_first(const span_set *s, uint64_t seq);
 const dead_span *span_set_last(const span_set *s, uint64_t seq);
 
 /* Offers [lo, hi) as dead at every sequence >= min_seq, found by a reader at read_seq. It is
- * kept only when no write has been given a sequence above read_seq (the reader saw them all);
- * spans it overlaps or touches merge with it. @return 1 when kept, 0 when not, or SHALE_NOMEM. */
+ * kept when every put given a sequence above read_seq is known (none, or all in the log,
+ * whose keys are cut out of it); spans it overlaps or touches merge with it.
+ * @return 1 when kept, 0 when not, or SHALE_NOMEM. */
 int dead_spans_add(dead_spans *ds, span_bound lo, span_bound hi, uint64_t min_seq, uint64_t weight,
                    uint64_t read_seq);
+/* A new set: base (NULL: empty) with [lo, hi) merged in. For a reader whose add was refused:
+ * the span holds at that reader's own sequence, which never changes. NULL without memory. */
+span_set *span_set_with(const span_set *base, span_bound lo, span_bound hi, uint64_t min_seq,
+                        uint64_t weight);
 
 /* Compares bounds as a lower (lo_side 1) or upper (0) bound against a key. */
 int span_bound_cmp_key(span_bound b, int lo_side, const void *key, size_t klen);

@@ -76,7 +76,7 @@ struct shale_iter {
   buf back_val;
   int has_lower, has_upper;
   buf lower, upper; /* [lower, upper): copies of the caller's bounds */
-  span_set *spans;  /* the DB's dead spans when the iterator started (NULL: none) */
+  span_set *spans;  /* the DB's dead spans, with those its own walks found (NULL: none) */
   dead_run run;
 };
 
@@ -239,11 +239,14 @@ static void run_end(shale_iter *it, span_bound far, int forward) {
   }
   if (it->merged->ops->status(it->merged) || !buf_ok(&r->edge)) return;
   span_bound lo = forward ? run_edge(r) : far, hi = forward ? far : run_edge(r);
-  if (dead_spans_add(&it->db->spans, lo, hi, r->min_seq, r->weight, it->seq) == 1) {
-    span_set_release(it->spans); /* the new set also holds what this walk learned */
-    it->spans = dead_spans_acquire(&it->db->spans);
-    compaction_suggest_range(it->db, lo, hi, r->weight, r->hidden);
+  int kept = dead_spans_add(&it->db->spans, lo, hi, r->min_seq, r->weight, it->seq);
+  span_set *mine = kept == 1 ? dead_spans_acquire(&it->db->spans) /* holds this walk's span */
+                             : span_set_with(it->spans, lo, hi, r->min_seq, r->weight);
+  if (mine) { /* refused (a reader behind the writers): the span still holds at it->seq */
+    span_set_release(it->spans);
+    it->spans = mine;
   }
+  if (kept == 1) compaction_suggest_range(it->db, lo, hi, r->weight, r->hidden);
   r->hidden = 0;
   r->crossed = 0;
 }

@@ -51,7 +51,7 @@ static int insert_one(void *arg, uint64_t seq, unsigned kind, const void *key, s
   insert_ctx *c = arg;
   if (kind != KIND_PUT && !c->now_us) c->now_us = clock_wall_us(); /* only deletes carry time */
   if (kind == KIND_DEL) note_delete(c->run, key, klen);
-  if (kind == KIND_PUT && c->cut) dead_spans_cut(c->cut, key, klen); /* failing drops all: safe */
+  if (kind == KIND_PUT && c->cut) dead_spans_cut(c->cut, key, klen, seq); /* failing drops all */
   return memtable_add(c->mem, seq, kind, key, klen, val, vlen, kind == KIND_PUT ? 0 : c->now_us);
 }
 
@@ -102,11 +102,12 @@ static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *e
     if (rc) return rc;
   }
   /* A put revives its key, so it leaves every dead span before it becomes visible: the cut
-   * rides the insert pass, under the spans' lock only while spans exist. */
+   * (and the put log) rides the insert pass, under the spans' lock only while spans exist
+   * or the log runs. */
   insert_ctx c = {db->mem, &db->del_run, NULL, 0};
   if (dead_spans_active(&db->spans)) dead_spans_cut_begin(c.cut = &db->spans);
   rc = batch_rep_iterate(rep->data, rep->len, insert_one, &c);
-  if (c.cut) dead_spans_cut_end(c.cut);
+  if (c.cut) dead_spans_cut_end(c.cut, batch_rep_seq(rep->data) + batch_rep_count(rep->data) - 1);
   if (rc) return err_set(errmsg, rc, "memtable insert failed: %s", shale_strerror(rc));
   return SHALE_OK;
 }

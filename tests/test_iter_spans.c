@@ -155,6 +155,66 @@ static void test_put_during_walk_is_visible(void **state) {
   assert_int_equal(seek_key(f->db, NULL, 899, 1), 500);
 }
 
+/* A reader behind the writers keeps its span when the put log knows every put it missed:
+ * the put inside the run is cut out of the span and stays visible to later readers. The
+ * deletes run in descending order, so the write path makes no span of them itself. */
+static void test_put_log_behind_reader(void **state) {
+  fixture *f = *state;
+  for (int i = 0; i < 1000; i++) put(f->db, i);
+  for (int i = 899; i >= 0; i--) del(f->db, i);
+  shale_iter *warm;
+  assert_int_equal(shale_iter_new(f->db, NULL, &warm), SHALE_OK);
+  put(f->db, 2000); /* the log is not running yet: warm's span cannot be kept */
+  shale_iter_seek_first(warm);
+  assert_int_equal(at(warm), 900);
+  assert_int_equal(prop(f->db, "shale.dead-spans"), 0);
+  uint64_t jumps = prop(f->db, "shale.dead-span-jumps");
+  char k[16];
+  int kl = key(100, k);
+  shale_iter_seek(warm, k, (size_t)kl); /* warm kept the span for itself */
+  assert_int_equal(at(warm), 900);
+  assert_true(prop(f->db, "shale.dead-span-jumps") > jumps);
+  shale_iter_free(warm);
+
+  shale_iter *old;
+  assert_int_equal(shale_iter_new(f->db, NULL, &old), SHALE_OK);
+  put(f->db, 500); /* after old's sequence, inside the run old is about to cross */
+  put(f->db, 3000);
+  shale_iter_seek_first(old);
+  assert_int_equal(at(old), 900);
+  shale_iter_free(old);
+  assert_true(prop(f->db, "shale.dead-spans") >= 1); /* kept: the log knew both puts */
+  assert_int_equal(first_key(f->db, NULL), 500);
+  assert_int_equal(seek_key(f->db, NULL, 10, 0), 500);
+  assert_int_equal(seek_key(f->db, NULL, 501, 0), 900);
+  assert_int_equal(seek_key(f->db, NULL, 899, 1), 500);
+  assert_int_equal(seek_key(f->db, NULL, 499, 1), -1);
+  assert_int_equal(shale_flush(f->db), SHALE_OK);
+  assert_int_equal(seek_key(f->db, NULL, 10, 0), 500);
+}
+
+/* A stack popped from its top while a producer writes below it: each pop's reader is one
+ * write behind, yet pops cross what earlier pops deleted in one jump instead of stepping
+ * over every one of them (which would be n * n / 2 steps). */
+static void test_pops_behind_a_producer(void **state) {
+  fixture *f = *state;
+  const int n = 5000, base = 100000;
+  for (int i = 0; i < n; i++) put(f->db, base + i);
+  uint64_t stepped = prop(f->db, "shale.hidden-keys-stepped");
+  for (int i = n - 1; i >= 0; i--) {
+    shale_iter *it;
+    assert_int_equal(shale_iter_new(f->db, NULL, &it), SHALE_OK);
+    put(f->db, i); /* the producer, after the pop's sequence */
+    shale_iter_seek_last(it);
+    assert_int_equal(at(it), base + i);
+    shale_iter_free(it);
+    del(f->db, base + i);
+  }
+  assert_int_equal(seek_key(f->db, NULL, base + n, 1), n - 1);
+  stepped = prop(f->db, "shale.hidden-keys-stepped") - stepped;
+  assert_true(stepped < (uint64_t)n * 20);
+}
+
 /* A snapshot older than the deletes sees every key, through spans made after it; one taken
  * between two spans' walks sees what was live then. */
 static void test_snapshot_older_than_span(void **state) {
@@ -346,6 +406,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_queue_drain, setup, teardown),
       cmocka_unit_test_setup_teardown(test_put_after_span_is_visible, setup, teardown),
       cmocka_unit_test_setup_teardown(test_put_during_walk_is_visible, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_put_log_behind_reader, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pops_behind_a_producer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_older_than_span, setup, teardown),
       cmocka_unit_test_setup_teardown(test_scans_over_random_runs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ordered_deletes_make_spans, setup, teardown),
