@@ -282,8 +282,10 @@ SHALE_EXPORT void shale_snapshot_free(shale_db *db, const shale_snapshot *snap);
  *  SHALE_NOMEM */
 SHALE_EXPORT int shale_iter_new(shale_db *db, const shale_snapshot *snap, shale_iter **it);
 
-/** What one read sees. Fill with shale_read_options_init(), then set what you need; fields
- *  added later get defaults there, so old callers keep working. */
+/** What one read sees and how it uses the block cache. Fill with shale_read_options_init(),
+ *  then set what you need; fields added later get defaults there, so old callers keep
+ *  working: a struct filled by the init call of an older Shale (its size field smaller)
+ *  reads fill_cache and verify_checksums as 1. */
 typedef struct shale_read_options {
   size_t size;                    /**< sizeof(shale_read_options); set by the init call */
   const shale_snapshot *snapshot; /**< read as of this snapshot; NULL (default): the latest */
@@ -298,9 +300,29 @@ typedef struct shale_read_options {
   size_t lower_bound_len;
   const void *upper_bound;
   size_t upper_bound_len;
+  /** 1 (default): a data block this read or iterator loads from a table file goes into the
+   *  block cache. 0: it is used and dropped, so a long scan does not evict the blocks other
+   *  reads keep hot; blocks already cached are still used (and count as hits). Blocks of
+   *  uncompressed tables read through their mapping (the default I/O) never enter the
+   *  cache, whatever this says. As RocksDB's fill_cache. */
+  int fill_cache;
+  /** 1 (default): every data block read from a table file is checksummed before use, and
+   *  damage is SHALE_CORRUPTION naming the file and offset. 0: the checksum is skipped for
+   *  a data block that the read uses once and drops — a block of an uncompressed mapped
+   *  table (copied out of the mapping on every read), or a block of any table read with
+   *  fill_cache = 0, which does not go into the block cache. Then
+   *  a damaged block may be returned as data with SHALE_OK (a changed value, or a key
+   *  missed), instead of SHALE_CORRUPTION. What 0 never skips: the checks made when a
+   *  table is opened (footer, index, filter and metadata blocks, all checksummed once and
+   *  kept in memory); the checksum of a block that goes into the block cache (the cache
+   *  serves only verified copies, to every later read, verifying or not); the bounds checks
+   *  of block decoding and decompression (damage never crashes or reads out of bounds); and
+   *  the SIGBUS guard of mapped reads (a truncated table is still SHALE_CORRUPTION). */
+  int verify_checksums;
 } shale_read_options;
 
-/** Fill @p ro with defaults (latest state, no bounds). NULL is ignored. */
+/** Fill @p ro with defaults (latest state, no bounds, fill_cache 1, verify_checksums 1).
+ *  NULL is ignored. */
 SHALE_EXPORT void shale_read_options_init(shale_read_options *ro);
 
 /**
@@ -309,8 +331,8 @@ SHALE_EXPORT void shale_read_options_init(shale_read_options *ro);
  * does not give while writers run. The keys are read in sorted order; duplicates are
  * allowed and answered alike.
  * @param[in]  db     an open DB
- * @param[in]  ro     read options (NULL: the defaults); ro->snapshot is honoured, the
- *                    iterator bounds are ignored
+ * @param[in]  ro     read options (NULL: the defaults); snapshot, fill_cache and
+ *                    verify_checksums are honoured, the iterator bounds are ignored
  * @param[in]  n      the number of keys (0 is allowed and reads nothing)
  * @param[in]  keys   @p n keys, borrowed for the call
  * @param[in]  klens  their lengths
@@ -331,8 +353,33 @@ SHALE_EXPORT int shale_multi_get(shale_db *db, const shale_read_options *ro, siz
                                  const void *const *keys, const size_t *klens, void **vals,
                                  size_t *vlens, int *rcs);
 
-/** Create an iterator as shale_iter_new() does, with the snapshot and bounds of @p ro
- *  (NULL: the defaults). The iterator is used by one thread at a time.
+/**
+ * Read the value of @p key into the caller's buffer: no allocation for the value (a table
+ * block read from disk may still be allocated while it is used or cached).
+ * @param[in]  db    an open DB
+ * @param[in]  ro    read options (NULL: the defaults); snapshot, fill_cache and
+ *                   verify_checksums are honoured, the iterator bounds ignored
+ * @param[in]  key   the key, borrowed for the call
+ * @param[out] buf   receives the first min(@p cap, value length) bytes of the value; may be
+ *                   NULL when @p cap is 0 (to learn the length only). On any code but
+ *                   SHALE_OK its contents are unspecified (it may have been written)
+ * @param[in]  cap   bytes @p buf holds
+ * @param[out] vlen  the value's whole length, also when it exceeds @p cap: the value was
+ *                   cut to @p cap bytes, and a retry with a buffer of *vlen bytes reads all
+ *                   of it (as of the same snapshot, to read the same value). 0 when the key
+ *                   is absent or on failure
+ * @return SHALE_OK (found, whether or not it fitted: compare *vlen with @p cap),
+ *         SHALE_NOTFOUND, SHALE_INVALID (NULL @p db or @p vlen, NULL, empty or oversized key,
+ *         NULL @p buf with @p cap > 0, ro->size not set by shale_read_options_init),
+ *         SHALE_CORRUPTION, SHALE_IOERR, SHALE_NOMEM
+ * Threads: as shale_get, from any thread at once; each thread its own @p buf.
+ */
+SHALE_EXPORT int shale_get_opts(shale_db *db, const shale_read_options *ro, const void *key,
+                                size_t klen, void *buf, size_t cap, size_t *vlen);
+
+/** Create an iterator as shale_iter_new() does, with the snapshot, bounds, fill_cache and
+ *  verify_checksums of @p ro (NULL: the defaults). The iterator is used by one thread at a
+ *  time.
  *  @param[in]  db  an open DB
  *  @param[in]  ro  read options (copied; NULL for defaults)
  *  @param[out] it  the iterator, freed with shale_iter_free(); NULL on failure
