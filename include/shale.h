@@ -456,6 +456,69 @@ SHALE_EXPORT int shale_approximate_sizes(shale_db *db, size_t n, const void *con
  */
 SHALE_EXPORT int shale_property(shale_db *db, const char *name, char **value);
 
+/* ---- statistics ---- */
+
+/** Counters (RocksDB's tickers) a program reads as numbers: each counts from the open of the
+ *  handle, only grows, and is read without parsing text. New tickers are added before
+ *  SHALE_TICKER_COUNT, so a number keeps its meaning across versions. */
+enum shale_ticker {
+  /** operations written: one per put, delete and range delete, alone or in a batch (the
+   *  sequence numbers handed out) */
+  SHALE_TICKER_KEYS_WRITTEN,
+  SHALE_TICKER_PUTS,          /**< shale_put calls */
+  SHALE_TICKER_DELETES,       /**< shale_delete calls */
+  SHALE_TICKER_RANGE_DELETES, /**< shale_delete_range calls */
+  SHALE_TICKER_BATCHES,       /**< shale_write calls */
+  /** bytes of the operations written: keys, values and a few bytes of framing each */
+  SHALE_TICKER_BYTES_WRITTEN,
+  SHALE_TICKER_WRITE_GROUPS, /**< WAL records: each holds the writes of one or more callers */
+  SHALE_TICKER_WAL_BYTES,    /**< bytes appended to WALs */
+  SHALE_TICKER_WAL_SYNCS,    /**< WAL syncs (SHALE_SYNC writes; one per group) */
+  SHALE_TICKER_KEYS_READ,    /**< point lookups: shale_get, shale_get_opts, multi_get keys */
+  SHALE_TICKER_KEYS_FOUND,   /**< those that found a value */
+  SHALE_TICKER_BYTES_READ,   /**< value bytes those found (whole lengths) */
+  /** table lookups a bloom filter answered without reading a block */
+  SHALE_TICKER_BLOOM_USEFUL,
+  /** data blocks found in the block cache. Index and filter blocks are not counted: they are
+   *  read when a table is opened and stay in memory while it is open, outside the cache */
+  SHALE_TICKER_BLOCK_CACHE_HITS,
+  SHALE_TICKER_BLOCK_CACHE_MISSES, /**< data block lookups the block cache missed */
+  SHALE_TICKER_BLOCK_CACHE_ADDS,   /**< data blocks inserted into the block cache */
+  SHALE_TICKER_STALLS,           /**< writes slowed or stopped by too many L0 files or memtables */
+  SHALE_TICKER_STALL_MICROS,     /**< microseconds writers spent in those stalls */
+  SHALE_TICKER_MEMTABLES_SEALED, /**< memtables sealed to be flushed */
+  SHALE_TICKER_FLUSHES,          /**< memtables flushed to tables */
+  SHALE_TICKER_FLUSH_BYTES,      /**< bytes of the tables flushes wrote */
+  SHALE_TICKER_COMPACTIONS,      /**< compactions run (trivial moves included) */
+  SHALE_TICKER_COMPACTION_BYTES_READ,    /**< table bytes compactions read */
+  SHALE_TICKER_COMPACTION_BYTES_WRITTEN, /**< table bytes compactions wrote */
+  /** key ranges iterators crossed in one seek because they hold no live key (dead spans) */
+  SHALE_TICKER_DEAD_SPAN_JUMPS,
+  SHALE_TICKER_HIDDEN_KEYS_STEPPED, /**< deleted keys iterators stepped over one by one */
+  SHALE_TICKER_COUNT                /**< the number of tickers; not a ticker */
+};
+
+/** @return the name of @p t, e.g. "shale.number.keys.written" (RocksDB's names with the
+ *  prefix "shale."; static storage), or NULL for a number that is not a ticker.
+ *  Threads: any. */
+SHALE_EXPORT const char *shale_ticker_name(enum shale_ticker t);
+
+/** @return the value of ticker @p t of @p db; 0 for a NULL @p db or a number that is not a
+ *  ticker. Costs a few relaxed loads (and, for the block-cache and read tickers, a walk of
+ *  the cache shards or of the reading threads under their short locks): cheap, but not for
+ *  a per-operation loop. Threads: any, beside every other call; tickers read one by one
+ *  are not one consistent snapshot of each other. */
+SHALE_EXPORT uint64_t shale_ticker(shale_db *db, enum shale_ticker t);
+
+/** Read every ticker at once: out[i] = shale_ticker(db, i) for i < min(@p n,
+ *  SHALE_TICKER_COUNT); the rest of @p out (for a caller built against a newer Shale) is 0.
+ *  @param[in]  db   an open DB
+ *  @param[out] out  @p n slots
+ *  @param[in]  n    their number (SHALE_TICKER_COUNT reads all)
+ *  @return SHALE_OK; SHALE_INVALID for a NULL @p db, or a NULL @p out with @p n > 0.
+ *  Threads: any, as shale_ticker. */
+SHALE_EXPORT int shale_statistics(shale_db *db, uint64_t *out, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
