@@ -70,8 +70,9 @@ typedef struct shale_iter shale_iter;
 
 /** The detail of the calling thread's last failed call on @p db; other threads' failures
  *  never change it. Each call on @p db that takes the handle (shale_put, shale_delete,
- *  shale_delete_range, shale_write, shale_get, shale_multi_get, shale_snapshot_new,
- *  shale_flush, shale_compact_range, shale_property, shale_approximate_sizes) first clears
+ *  shale_delete_range, shale_write, shale_get, shale_get_opts, shale_multi_get,
+ *  shale_snapshot_new, shale_flush, shale_compact_range, shale_property,
+ *  shale_approximate_sizes) first clears
  *  it: after such a call returns SHALE_OK or SHALE_NOTFOUND (a miss, an unknown property)
  *  it is "", after any other code it is that failure's detail (at least shale_strerror's
  *  text), never an older one. Iterator creation and moves set it when they fail (see
@@ -218,8 +219,9 @@ SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen
 
 /* ---- reads ---- */
 
-/* Damaged tables. A read never returns table bytes that failed their checksum: every data
- * block read from a table file is checksummed as it is read, and a mismatch is
+/* Damaged tables. A read never returns table bytes that failed their checksum (unless it
+ * asked not to verify: shale_read_options.verify_checksums): every data block read from a
+ * table file is checksummed as it is read, and a mismatch is
  * SHALE_CORRUPTION naming the file and offset. A block is served without reading the file
  * again only from the block cache, which holds verified copies of compressed blocks; the
  * blocks of an uncompressed table are read from the file (through its mapping, or pread with
