@@ -248,7 +248,7 @@ static int open_inputs(job *j) {
   for (int w = 0; w < 2; w++)
     for (int i = 0; !rc && i < j->c->n[w]; i++) {
       files[k] = j->c->in[w][i];
-      if (!(rc = table_kv_new(j->db, files[k], SEQ_MAX, &kids[k], &j->rdels, j->errmsg))) k++;
+      if (!(rc = table_kv_new(j->db, files[k], SEQ_MAX, 0, &kids[k], &j->rdels, j->errmsg))) k++;
     }
   int kept = 0;
   for (int i = 0; !rc && i < k; i++) {

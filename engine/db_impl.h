@@ -36,12 +36,21 @@ struct shale_snapshot {
   struct shale_snapshot *prev, *next;
 };
 
+/* What point reads did. A get adds its counts to its thread's view slot (view_cache.c), on a
+ * line only that thread writes, so concurrent gets share no counter. */
+typedef struct read_counts {
+  uint64_t keys, found, bytes, bloom_useful;
+} read_counts;
+
 typedef struct db_stats {
-  _Atomic uint64_t puts, deletes, range_deletes, gets, batches, write_groups, wal_syncs;
+  uint64_t open_seq; /* last_seq when the handle opened; set before any other thread runs */
+  _Atomic uint64_t puts, deletes, range_deletes, batches, write_groups, wal_syncs;
   _Atomic uint64_t bytes_written_user, memtables_sealed, stall_micros, stalls;
   _Atomic uint64_t flushes, flush_bytes, flush_micros, tombstones_dropped_clean;
   _Atomic uint64_t versions_dropped, compactions, compaction_bytes_read, compaction_bytes_written;
   _Atomic uint64_t wal_bytes;
+  /* read_counts of gets without a view slot (a thread past DB_SLOTS) */
+  _Atomic uint64_t keys_read, keys_found, bytes_read, bloom_useful;
   /* per output level: the level's share of write amplification */
   _Atomic uint64_t level_compactions[NUM_LEVELS], level_bytes_read[NUM_LEVELS],
       level_bytes_written[NUM_LEVELS];
@@ -129,6 +138,11 @@ typedef struct view_slot view_slot;
 typedef struct view_reg view_reg;
 read_view *db_view_get(shale_db *db, view_slot **slot);
 void db_view_put(shale_db *db, view_slot *slot, read_view *v);
+/* Adds c to the counts of the thread owning slot (db's shared ones when slot is NULL).
+ * REQUIRES: called between db_view_get and db_view_put that returned slot. */
+void db_read_count(shale_db *db, view_slot *slot, const read_counts *c);
+/* The counts of every point read on db so far. */
+void db_read_counts(shale_db *db, read_counts *out);
 /* Drops every cached view (at close). */
 void db_view_cache_free(shale_db *db);
 /* For tests: the view cache's memory (process-wide), db's live slots, and how many of them

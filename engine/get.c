@@ -8,6 +8,7 @@
 #include "engine/db_impl.h"
 #include "engine/lookup.h"
 #include "engine/mem_rdel.h"
+#include "engine/options.h"
 #include "util/ikey.h"
 
 /* Searches one memtable. Returns 1 when the search is decided (found or deleted). */
@@ -31,6 +32,12 @@ int lookup_deleted(lookup *lk) {
 }
 
 int lookup_found_copy(lookup *lk, const void *v, size_t vlen) {
+  if (lk->into_buf) {
+    memcpy(lk->buf, v, vlen < lk->cap ? vlen : lk->cap);
+    *lk->vlen = vlen;
+    lk->rc = SHALE_OK;
+    return 1;
+  }
   if (!lk->val) { /* existence check only */
     lk->rc = SHALE_OK;
     return 1;
@@ -57,20 +64,49 @@ int view_lookup(shale_db *db, read_view *v, lookup *lk) {
   return lk->rc;
 }
 
+/* Runs lk as of snap (NULL: the latest) on this thread's view, and counts it. */
+static int get_run(shale_db *db, const shale_snapshot *snap, lookup *lk) {
+  view_slot *slot;
+  read_view *v = db_view_get(db, &slot);
+  lk->seq = snap ? snap->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
+  int rc = view_lookup(db, v, lk);
+  read_counts c = {1, rc == SHALE_OK, rc == SHALE_OK ? *lk->vlen : 0, lk->bloom_useful};
+  db_read_count(db, slot, &c);
+  db_view_put(db, slot, v);
+  if (rc && rc != SHALE_NOTFOUND) return db_fail(db, rc, lk->errmsg);
+  return rc;
+}
+
+static int key_ok(const void *key, size_t klen) {
+  return key && klen && klen <= SHALE_MAX_KEY_SIZE;
+}
+
 static int get_call(shale_db *db, const shale_snapshot *snap, const void *key, size_t klen,
                     void **val, size_t *vlen) {
   if (val) *val = NULL;
   if (vlen) *vlen = 0;
-  if (!key || !klen || klen > SHALE_MAX_KEY_SIZE || !val || !vlen)
+  if (!key_ok(key, klen) || !val || !vlen)
     return db_fail(db, SHALE_INVALID, "get: NULL, empty or oversized key, or NULL val/vlen");
-  view_slot *slot;
-  read_view *v = db_view_get(db, &slot);
   lookup lk = {.key = key, .klen = klen, .val = val, .vlen = vlen};
-  lk.seq = snap ? snap->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
-  int rc = view_lookup(db, v, &lk);
-  db_view_put(db, slot, v);
-  if (rc && rc != SHALE_NOTFOUND) return db_fail(db, rc, lk.errmsg);
-  return rc;
+  return get_run(db, snap, &lk);
+}
+
+static int get_opts_call(shale_db *db, const shale_read_options *ro, const void *key, size_t klen,
+                         void *dst, size_t cap, size_t *vlen) {
+  if (vlen) *vlen = 0;
+  if (!key_ok(key, klen) || !vlen || (!dst && cap))
+    return db_fail(db, SHALE_INVALID,
+                   "get_opts: NULL, empty or oversized key, NULL vlen, or NULL buf with cap > 0");
+  if (ro && ro->size < READ_OPTIONS_V1_SIZE)
+    return db_fail(db, SHALE_INVALID, "shale_read_options.size: call shale_read_options_init");
+  lookup lk = {.key = key,
+               .klen = klen,
+               .vlen = vlen,
+               .into_buf = 1,
+               .buf = dst,
+               .cap = cap,
+               .read_flags = read_options_flags(ro)};
+  return get_run(db, ro ? ro->snapshot : NULL, &lk);
 }
 
 int shale_get(shale_db *db, const shale_snapshot *snap, const void *key, size_t klen, void **val,
@@ -82,4 +118,14 @@ int shale_get(shale_db *db, const shale_snapshot *snap, const void *key, size_t 
   }
   db_call_begin(db);
   return db_call_end(db, get_call(db, snap, key, klen, val, vlen));
+}
+
+int shale_get_opts(shale_db *db, const shale_read_options *ro, const void *key, size_t klen,
+                   void *dst, size_t cap, size_t *vlen) {
+  if (!db) {
+    if (vlen) *vlen = 0;
+    return SHALE_INVALID;
+  }
+  db_call_begin(db);
+  return db_call_end(db, get_opts_call(db, ro, key, klen, dst, cap, vlen));
 }

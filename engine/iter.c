@@ -59,6 +59,7 @@ struct shale_iter {
   shale_db *db;
   read_view *view;
   uint64_t seq;
+  unsigned read_flags; /* SST_READ_*, from the read options */
   kv_iter *merged;
   range_dels rdels;
   int valid;
@@ -99,7 +100,12 @@ static int seek_exact(shale_iter *it, const void *key, size_t klen) {
   if (!klen || klen > SHALE_MAX_KEY_SIZE || it->seek_moves >= SEEK_MOVES_OFF) return 0;
   void *val = NULL;
   size_t vlen = 0;
-  lookup lk = {.key = key, .klen = klen, .seq = it->seq, .val = &val, .vlen = &vlen};
+  lookup lk = {.key = key,
+               .klen = klen,
+               .seq = it->seq,
+               .val = &val,
+               .vlen = &vlen,
+               .read_flags = it->read_flags};
   if (view_lookup(it->db, it->view, &lk) != SHALE_OK) { /* absent, deleted or an error: */
     free(val); /* the merge decides, and reports any error itself */
     return 0;
@@ -649,12 +655,6 @@ void shale_iter_free(shale_iter *it) {
   free(it);
 }
 
-void shale_read_options_init(shale_read_options *ro) {
-  if (!ro) return;
-  memset(ro, 0, sizeof *ro);
-  ro->size = sizeof *ro;
-}
-
 static int copy_bound(shale_db *db, buf *b, int *has, const void *key, size_t klen,
                       const char *name) {
   if (!key) return SHALE_OK;
@@ -710,7 +710,8 @@ int shale_iter_new_opts(shale_db *db, const shale_read_options *ro, shale_iter *
       ro->snapshot ? ro->snapshot->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
   it->spans = dead_spans_acquire(&db->spans); /* after the sequence: see dead_spans.h */
   char errmsg[ERRMSG_SIZE] = "";
-  rc = iter_sources_build(db, it->view, it->seq, &it->merged, &it->rdels, errmsg);
+  it->read_flags = read_options_flags(ro);
+  rc = iter_sources_build(db, it->view, it->seq, it->read_flags, &it->merged, &it->rdels, errmsg);
   if (rc) {
     shale_iter_free(it);
     return db_fail(db, rc, errmsg);

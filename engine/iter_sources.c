@@ -220,15 +220,16 @@ static int add_mem(memtable *m, uint64_t seq, kv_iter ***kids, int *n, int *cap,
   return rc ? rc : collect_mem_range_dels(m, seq, r);
 }
 
-int iter_sources_build(shale_db *db, read_view *v, uint64_t seq, kv_iter **merged,
-                       range_dels *rdels, char *errmsg) {
+int iter_sources_build(shale_db *db, read_view *v, uint64_t seq, unsigned read_flags,
+                       kv_iter **merged, range_dels *rdels, char *errmsg) {
   kv_iter **kids = NULL;
   int n = 0, cap = 0;
   int rc = add_mem(v->mem, seq, &kids, &n, &cap, rdels);
   memtable *m = v->imm;
   for (int i = 0; !rc && i < v->imm_count; i++, m = memtable_next(m))
     rc = add_mem(m, seq, &kids, &n, &cap, rdels);
-  if (!rc && v->ver) rc = iter_sources_tables(db, v, seq, &kids, &n, &cap, rdels, errmsg);
+  if (!rc && v->ver)
+    rc = iter_sources_tables(db, v, seq, read_flags, &kids, &n, &cap, rdels, errmsg);
   if (!rc && !(*merged = merge_iter_new(kids, n))) rc = SHALE_NOMEM;
   if (rc) {
     for (int i = 0; i < n; i++) kids[i]->ops->destroy(kids[i]);

@@ -18,6 +18,7 @@ typedef struct level_iter {
   uint64_t max_seq;  /* over every file of the level */
   sst_reader *r;
   sst_iter *it;
+  unsigned read_flags; /* SST_READ_* for each file's iterator */
   int status;
 } level_iter;
 
@@ -53,6 +54,7 @@ static int open_file(level_iter *l, int i) {
     table_cache_release(l->db->tcache, l->r);
     l->r = NULL;
   }
+  if (!rc) sst_iter_set_flags(l->it, l->read_flags);
   if (rc) {
     fail(l, rc, l->files[i]->number, errmsg);
     return 0;
@@ -162,8 +164,8 @@ static int collect_range_dels(shale_db *db, file_meta **files, int n, uint64_t s
   return SHALE_OK;
 }
 
-int level_kv_new(shale_db *db, file_meta **files, int n, uint64_t seq, kv_iter **out,
-                 range_dels *rdels, char *errmsg) {
+int level_kv_new(shale_db *db, file_meta **files, int n, uint64_t seq, unsigned read_flags,
+                 kv_iter **out, range_dels *rdels, char *errmsg) {
   *out = NULL;
   int rc = collect_range_dels(db, files, n, seq, rdels, errmsg);
   if (rc) return rc;
@@ -174,6 +176,7 @@ int level_kv_new(shale_db *db, file_meta **files, int n, uint64_t seq, kv_iter *
   l->files = files;
   l->n = n;
   l->cur = -1;
+  l->read_flags = read_flags;
   for (int i = 0; i < n; i++)
     if (files[i]->max_seq > l->max_seq) l->max_seq = files[i]->max_seq;
   *out = &l->base;

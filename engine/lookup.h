@@ -13,9 +13,16 @@ typedef struct lookup {
   size_t klen;
   uint64_t seq;       /* read at this sequence */
   uint64_t cover_seq; /* newest range tombstone covering key seen so far (0: none) */
-  void **val;         /* NULL: only existence is wanted */
+  void **val;         /* NULL: only existence is wanted (or the value goes into buf) */
   size_t *vlen;
-  int rc; /* SHALE_OK found, SHALE_NOTFOUND, or an error */
+  /* shale_get_opts: the value's first min(cap, length) bytes go into buf, *vlen gets the
+   * whole length, and nothing is allocated for it */
+  int into_buf;
+  void *buf;
+  size_t cap;
+  unsigned read_flags;   /* SST_READ_* for the tables' data blocks */
+  uint64_t bloom_useful; /* tables whose filter ruled the key out */
+  int rc;                /* SHALE_OK found, SHALE_NOTFOUND, or an error */
   char errmsg[ERRMSG_SIZE];
 } lookup;
 

@@ -25,14 +25,31 @@ static int key_ok(const void *key, size_t klen) {
   return key && klen && klen <= SHALE_MAX_KEY_SIZE;
 }
 
+/* One multi_get: what every key is read with, and what the reads did. */
+typedef struct mg_state {
+  read_view *v;
+  uint64_t seq;
+  unsigned read_flags;
+  read_counts counts;
+  int first_err;
+} mg_state;
+
 /* Reads one key into its slots; returns its code, recording the first error's detail. */
-static int read_one(shale_db *db, read_view *v, uint64_t seq, const mg_key *k, void **vals,
-                    size_t *vlens, int *first_err) {
+static int read_one(shale_db *db, mg_state *st, const mg_key *k, void **vals, size_t *vlens) {
   size_t i = k->index;
   if (!key_ok(k->key, k->klen)) return SHALE_INVALID;
-  lookup lk = {.key = k->key, .klen = k->klen, .seq = seq, .val = &vals[i], .vlen = &vlens[i]};
-  int rc = view_lookup(db, v, &lk);
-  if (rc && rc != SHALE_NOTFOUND && !*first_err) *first_err = db_fail(db, rc, lk.errmsg);
+  lookup lk = {.key = k->key,
+               .klen = k->klen,
+               .seq = st->seq,
+               .val = &vals[i],
+               .vlen = &vlens[i],
+               .read_flags = st->read_flags};
+  int rc = view_lookup(db, st->v, &lk);
+  st->counts.keys++;
+  st->counts.found += rc == SHALE_OK;
+  st->counts.bytes += rc == SHALE_OK ? vlens[i] : 0;
+  st->counts.bloom_useful += lk.bloom_useful;
+  if (rc && rc != SHALE_NOTFOUND && !st->first_err) st->first_err = db_fail(db, rc, lk.errmsg);
   return rc;
 }
 
@@ -51,21 +68,22 @@ static int multi_get_call(shale_db *db, const shale_read_options *ro, size_t n,
     if (!key_ok(keys[i], klens[i])) order[i].key = "", order[i].klen = 0; /* sorts first */
   qsort(order, n, sizeof *order, mg_cmp);
   view_slot *slot;
-  read_view *v = db_view_get(db, &slot);
+  mg_state st = {.v = db_view_get(db, &slot), .read_flags = read_options_flags(ro)};
   /* After the view, as shale_get: the view holds everything written up to the sequence. */
-  uint64_t seq = ro && ro->snapshot ? ro->snapshot->seq
-                                    : atomic_load_explicit(&db->last_seq, memory_order_acquire);
-  int first_err = 0, invalid = 0;
+  st.seq = ro && ro->snapshot ? ro->snapshot->seq
+                              : atomic_load_explicit(&db->last_seq, memory_order_acquire);
+  int invalid = 0;
   for (size_t j = 0; j < n; j++) {
     mg_key k = order[j];
     k.key = keys[k.index];
     k.klen = klens[k.index];
-    rcs[k.index] = read_one(db, v, seq, &k, vals, vlens, &first_err);
+    rcs[k.index] = read_one(db, &st, &k, vals, vlens);
     invalid |= rcs[k.index] == SHALE_INVALID;
   }
-  db_view_put(db, slot, v);
+  db_read_count(db, slot, &st.counts);
+  db_view_put(db, slot, st.v);
   free(order);
-  if (first_err) return first_err;
+  if (st.first_err) return st.first_err;
   return invalid ? db_fail(db, SHALE_INVALID, "multi_get: NULL, empty or oversized key") : SHALE_OK;
 }
 

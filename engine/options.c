@@ -69,6 +69,20 @@ int options_copy_checked(shale_options *dst, const shale_options *src, char *err
   return SHALE_OK;
 }
 
+void shale_read_options_init(shale_read_options *ro) {
+  if (!ro) return;
+  memset(ro, 0, sizeof *ro);
+  ro->size = sizeof *ro;
+  ro->fill_cache = 1;
+  ro->verify_checksums = 1;
+}
+
+unsigned read_options_flags(const shale_read_options *ro) {
+  if (!ro || ro->size < READ_OPTIONS_V2_SIZE) return 0;
+  return (ro->fill_cache ? 0 : SST_READ_NO_FILL_CACHE) |
+         (ro->verify_checksums ? 0 : SST_READ_NO_VERIFY);
+}
+
 const char *shale_strerror(int rc) {
   switch (rc) {
     case SHALE_OK:

@@ -295,6 +295,7 @@ int db_recover(shale_db *db, char *errmsg) {
   }
   if ((rc = replay_logs(db, &logs, errmsg))) goto done;
   atomic_store(&db->last_seq, db->last_allocated_seq);
+  db->stats.open_seq = db->last_allocated_seq;
   db->vset.last_seq = db->last_allocated_seq;
   if (db->opt.read_only)
     finish_read_only(db);

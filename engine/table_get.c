@@ -27,7 +27,10 @@ static int file_lookup(shale_db *db, file_meta *f, lookup *lk) {
   }
   unsigned kind;
   uint64_t found;
-  rc = sst_reader_get(r, lk->key, lk->klen, lk->seq, &kind, lk->val, lk->vlen, &found, lk->errmsg);
+  sst_get g = {.flags = lk->read_flags, .buf = lk->buf, .cap = lk->cap};
+  if (!lk->into_buf) g.val = lk->val;
+  rc = sst_reader_get_ex(r, lk->key, lk->klen, lk->seq, &g, &kind, lk->vlen, &found, lk->errmsg);
+  lk->bloom_useful += (uint64_t)g.bloom_useful;
   table_cache_release(db->tcache, r);
   if (rc < 0) {
     lk->rc = rc;
@@ -40,11 +43,11 @@ static int file_lookup(shale_db *db, file_meta *f, lookup *lk) {
     lk->rc = SHALE_OK;
     return 1;
   }
-  if (lk->val && *lk->val) {
+  if (!lk->into_buf && lk->val && *lk->val) {
     free(*lk->val);
     *lk->val = NULL;
-    *lk->vlen = 0;
   }
+  if (lk->vlen) *lk->vlen = 0;
   return lookup_deleted(lk);
 }
 
@@ -116,8 +119,8 @@ static const kv_iter_ops table_ops = {
     tk_next,       tk_prev,      tk_valid,   tk_key,
     tk_value,      tk_status,    tk_destroy, tk_max_seq};
 
-int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out, range_dels *rdels,
-                 char *errmsg) {
+int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, unsigned read_flags, kv_iter **out,
+                 range_dels *rdels, char *errmsg) {
   table_kv *t = calloc(1, sizeof *t);
   if (!t) return err_set(errmsg, SHALE_NOMEM, "out of memory opening a table iterator");
   t->base.ops = &table_ops;
@@ -133,6 +136,7 @@ int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out, range_
     free(t);
     return err_set(errmsg, rc, "out of memory opening a table iterator");
   }
+  sst_iter_set_flags(t->it, read_flags);
   const sst_range_del *d;
   size_t n = sst_reader_range_dels(t->r, &d);
   for (size_t i = 0; i < n && !rc; i++)
@@ -143,15 +147,16 @@ int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, kv_iter **out, range_
   return rc;
 }
 
-int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, kv_iter ***kids, int *n, int *cap,
-                        range_dels *rdels, char *errmsg) {
+int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, unsigned read_flags,
+                        kv_iter ***kids, int *n, int *cap, range_dels *rdels, char *errmsg) {
   version *ver = v->ver;
   for (int l = 0; l < NUM_LEVELS; l++) {
     int count = l == 0 ? ver->nfiles[0] : (ver->nfiles[l] ? 1 : 0);
     for (int i = 0; i < count; i++) {
       kv_iter *k = NULL;
-      int rc = l == 0 ? table_kv_new(db, ver->files[0][i], seq, &k, rdels, errmsg)
-                      : level_kv_new(db, ver->files[l], ver->nfiles[l], seq, &k, rdels, errmsg);
+      int rc = l == 0 ? table_kv_new(db, ver->files[0][i], seq, read_flags, &k, rdels, errmsg)
+                      : level_kv_new(db, ver->files[l], ver->nfiles[l], seq, read_flags, &k, rdels,
+                                     errmsg);
       if (k && kv_iters_push(kids, n, cap, k)) rc = err_set(errmsg, SHALE_NOMEM, "out of memory");
       if (rc) return rc;
     }

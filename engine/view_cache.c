@@ -26,6 +26,9 @@ static char in_use_mark;
 struct view_slot {
   _Alignas(64) _Atomic(read_view *) v; /* a line of its own: only its thread writes it often */
   view_slot *prev, *next;              /* in the registry's live list; guarded by reg->mu */
+  /* The thread's read_counts, on the line its gets write anyway: only it stores (relaxed),
+   * so a count costs no locked instruction and no line moving between cores. */
+  _Atomic uint64_t keys, found, bytes, bloom_useful;
 };
 
 /* A DB's slots. Threads hold references to it, not to the DB, so a thread that exits or
@@ -38,6 +41,7 @@ struct view_reg {
   bool closed;             /* slots are freed: threads only drop their references */
   int live;                /* slots in the live list */
   view_slot *head;         /* live slots; their memory is freed at close */
+  read_counts retired;     /* the counts of slots returned; guarded by mu */
 };
 
 #define TL_SLOTS 8   /* DB handles a thread caches views for; a thread cycling over more evicts */
@@ -86,6 +90,13 @@ static void slot_unlink(view_reg *r, view_slot *s) {
   r->live--;
 }
 
+static void slot_counts(const view_slot *s, read_counts *sum) {
+  sum->keys += atomic_load_explicit(&s->keys, memory_order_relaxed);
+  sum->found += atomic_load_explicit(&s->found, memory_order_relaxed);
+  sum->bytes += atomic_load_explicit(&s->bytes, memory_order_relaxed);
+  sum->bloom_useful += atomic_load_explicit(&s->bloom_useful, memory_order_relaxed);
+}
+
 static void slot_free(view_slot *s) {
   free(s);
   atomic_fetch_sub(&cache_bytes, sizeof *s);
@@ -97,6 +108,10 @@ static view_slot *slot_claim(view_reg *r) {
   view_slot *s = r->live < DB_SLOTS ? aligned_alloc(_Alignof(view_slot), sizeof *s) : NULL;
   if (s) {
     atomic_init(&s->v, NULL);
+    atomic_init(&s->keys, 0);
+    atomic_init(&s->found, 0);
+    atomic_init(&s->bytes, 0);
+    atomic_init(&s->bloom_useful, 0);
     s->prev = NULL;
     s->next = r->head;
     if (r->head) r->head->prev = s;
@@ -118,6 +133,7 @@ static void slot_release(view_reg *r, view_slot *s) {
   if (!r->closed) {
     v = atomic_exchange_explicit(&s->v, NULL, memory_order_acq_rel);
     if (v == IN_USE) v = NULL; /* never, as a thread returns its slot between gets */
+    slot_counts(s, &r->retired);
     slot_unlink(r, s);
     slot_free(s);
     if (v) r->releasing++;
@@ -257,6 +273,42 @@ void db_view_put(shale_db *db, view_slot *s, read_view *v) {
       return;
   }
   read_view_unref(v);
+}
+
+/* Only the slot's thread stores, so a load and a store add without a locked instruction. */
+static void bump(_Atomic uint64_t *c, uint64_t n) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+void db_read_count(shale_db *db, view_slot *s, const read_counts *c) {
+  if (s) {
+    bump(&s->keys, c->keys);
+    bump(&s->found, c->found);
+    bump(&s->bytes, c->bytes);
+    bump(&s->bloom_useful, c->bloom_useful);
+    return;
+  }
+  atomic_fetch_add_explicit(&db->stats.keys_read, c->keys, memory_order_relaxed);
+  atomic_fetch_add_explicit(&db->stats.keys_found, c->found, memory_order_relaxed);
+  atomic_fetch_add_explicit(&db->stats.bytes_read, c->bytes, memory_order_relaxed);
+  atomic_fetch_add_explicit(&db->stats.bloom_useful, c->bloom_useful, memory_order_relaxed);
+}
+
+void db_read_counts(shale_db *db, read_counts *out) {
+  *out = (read_counts){
+      .keys = atomic_load_explicit(&db->stats.keys_read, memory_order_relaxed),
+      .found = atomic_load_explicit(&db->stats.keys_found, memory_order_relaxed),
+      .bytes = atomic_load_explicit(&db->stats.bytes_read, memory_order_relaxed),
+      .bloom_useful = atomic_load_explicit(&db->stats.bloom_useful, memory_order_relaxed)};
+  view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
+  if (!r) return;
+  pthread_mutex_lock(&r->mu);
+  out->keys += r->retired.keys;
+  out->found += r->retired.found;
+  out->bytes += r->retired.bytes;
+  out->bloom_useful += r->retired.bloom_useful;
+  for (view_slot *s = r->head; s; s = s->next) slot_counts(s, out);
+  pthread_mutex_unlock(&r->mu);
 }
 
 /* REQUIRES: no other thread uses the handle (close). Threads that still hold slots keep

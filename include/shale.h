@@ -70,8 +70,9 @@ typedef struct shale_iter shale_iter;
 
 /** The detail of the calling thread's last failed call on @p db; other threads' failures
  *  never change it. Each call on @p db that takes the handle (shale_put, shale_delete,
- *  shale_delete_range, shale_write, shale_get, shale_multi_get, shale_snapshot_new,
- *  shale_flush, shale_compact_range, shale_property, shale_approximate_sizes) first clears
+ *  shale_delete_range, shale_write, shale_get, shale_get_opts, shale_multi_get,
+ *  shale_snapshot_new, shale_flush, shale_compact_range, shale_property,
+ *  shale_approximate_sizes) first clears
  *  it: after such a call returns SHALE_OK or SHALE_NOTFOUND (a miss, an unknown property)
  *  it is "", after any other code it is that failure's detail (at least shale_strerror's
  *  text), never an older one. Iterator creation and moves set it when they fail (see
@@ -218,8 +219,9 @@ SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen
 
 /* ---- reads ---- */
 
-/* Damaged tables. A read never returns table bytes that failed their checksum: every data
- * block read from a table file is checksummed as it is read, and a mismatch is
+/* Damaged tables. A read never returns table bytes that failed their checksum (unless it
+ * asked not to verify: shale_read_options.verify_checksums): every data block read from a
+ * table file is checksummed as it is read, and a mismatch is
  * SHALE_CORRUPTION naming the file and offset. A block is served without reading the file
  * again only from the block cache, which holds verified copies of compressed blocks; the
  * blocks of an uncompressed table are read from the file (through its mapping, or pread with
@@ -282,8 +284,10 @@ SHALE_EXPORT void shale_snapshot_free(shale_db *db, const shale_snapshot *snap);
  *  SHALE_NOMEM */
 SHALE_EXPORT int shale_iter_new(shale_db *db, const shale_snapshot *snap, shale_iter **it);
 
-/** What one read sees. Fill with shale_read_options_init(), then set what you need; fields
- *  added later get defaults there, so old callers keep working. */
+/** What one read sees and how it uses the block cache. Fill with shale_read_options_init(),
+ *  then set what you need; fields added later get defaults there, so old callers keep
+ *  working: a struct filled by the init call of an older Shale (its size field smaller)
+ *  reads fill_cache and verify_checksums as 1. */
 typedef struct shale_read_options {
   size_t size;                    /**< sizeof(shale_read_options); set by the init call */
   const shale_snapshot *snapshot; /**< read as of this snapshot; NULL (default): the latest */
@@ -298,9 +302,29 @@ typedef struct shale_read_options {
   size_t lower_bound_len;
   const void *upper_bound;
   size_t upper_bound_len;
+  /** 1 (default): a data block this read or iterator loads from a table file goes into the
+   *  block cache. 0: it is used and dropped, so a long scan does not evict the blocks other
+   *  reads keep hot; blocks already cached are still used (and count as hits). Blocks of
+   *  uncompressed tables read through their mapping (the default I/O) never enter the
+   *  cache, whatever this says. As RocksDB's fill_cache. */
+  int fill_cache;
+  /** 1 (default): every data block read from a table file is checksummed before use, and
+   *  damage is SHALE_CORRUPTION naming the file and offset. 0: the checksum is skipped for
+   *  a data block that the read uses once and drops — a block of an uncompressed mapped
+   *  table (copied out of the mapping on every read), or a block of any table read with
+   *  fill_cache = 0, which does not go into the block cache. Then
+   *  a damaged block may be returned as data with SHALE_OK (a changed value, or a key
+   *  missed), instead of SHALE_CORRUPTION. What 0 never skips: the checks made when a
+   *  table is opened (footer, index, filter and metadata blocks, all checksummed once and
+   *  kept in memory); the checksum of a block that goes into the block cache (the cache
+   *  serves only verified copies, to every later read, verifying or not); the bounds checks
+   *  of block decoding and decompression (damage never crashes or reads out of bounds); and
+   *  the SIGBUS guard of mapped reads (a truncated table is still SHALE_CORRUPTION). */
+  int verify_checksums;
 } shale_read_options;
 
-/** Fill @p ro with defaults (latest state, no bounds). NULL is ignored. */
+/** Fill @p ro with defaults (latest state, no bounds, fill_cache 1, verify_checksums 1).
+ *  NULL is ignored. */
 SHALE_EXPORT void shale_read_options_init(shale_read_options *ro);
 
 /**
@@ -309,8 +333,8 @@ SHALE_EXPORT void shale_read_options_init(shale_read_options *ro);
  * does not give while writers run. The keys are read in sorted order; duplicates are
  * allowed and answered alike.
  * @param[in]  db     an open DB
- * @param[in]  ro     read options (NULL: the defaults); ro->snapshot is honoured, the
- *                    iterator bounds are ignored
+ * @param[in]  ro     read options (NULL: the defaults); snapshot, fill_cache and
+ *                    verify_checksums are honoured, the iterator bounds are ignored
  * @param[in]  n      the number of keys (0 is allowed and reads nothing)
  * @param[in]  keys   @p n keys, borrowed for the call
  * @param[in]  klens  their lengths
@@ -331,8 +355,33 @@ SHALE_EXPORT int shale_multi_get(shale_db *db, const shale_read_options *ro, siz
                                  const void *const *keys, const size_t *klens, void **vals,
                                  size_t *vlens, int *rcs);
 
-/** Create an iterator as shale_iter_new() does, with the snapshot and bounds of @p ro
- *  (NULL: the defaults). The iterator is used by one thread at a time.
+/**
+ * Read the value of @p key into the caller's buffer: no allocation for the value (a table
+ * block read from disk may still be allocated while it is used or cached).
+ * @param[in]  db    an open DB
+ * @param[in]  ro    read options (NULL: the defaults); snapshot, fill_cache and
+ *                   verify_checksums are honoured, the iterator bounds ignored
+ * @param[in]  key   the key, borrowed for the call
+ * @param[out] buf   receives the first min(@p cap, value length) bytes of the value; may be
+ *                   NULL when @p cap is 0 (to learn the length only). On any code but
+ *                   SHALE_OK its contents are unspecified (it may have been written)
+ * @param[in]  cap   bytes @p buf holds
+ * @param[out] vlen  the value's whole length, also when it exceeds @p cap: the value was
+ *                   cut to @p cap bytes, and a retry with a buffer of *vlen bytes reads all
+ *                   of it (as of the same snapshot, to read the same value). 0 when the key
+ *                   is absent or on failure
+ * @return SHALE_OK (found, whether or not it fitted: compare *vlen with @p cap),
+ *         SHALE_NOTFOUND, SHALE_INVALID (NULL @p db or @p vlen, NULL, empty or oversized key,
+ *         NULL @p buf with @p cap > 0, ro->size not set by shale_read_options_init),
+ *         SHALE_CORRUPTION, SHALE_IOERR, SHALE_NOMEM
+ * Threads: as shale_get, from any thread at once; each thread its own @p buf.
+ */
+SHALE_EXPORT int shale_get_opts(shale_db *db, const shale_read_options *ro, const void *key,
+                                size_t klen, void *buf, size_t cap, size_t *vlen);
+
+/** Create an iterator as shale_iter_new() does, with the snapshot, bounds, fill_cache and
+ *  verify_checksums of @p ro (NULL: the defaults). The iterator is used by one thread at a
+ *  time.
  *  @param[in]  db  an open DB
  *  @param[in]  ro  read options (copied; NULL for defaults)
  *  @param[out] it  the iterator, freed with shale_iter_free(); NULL on failure
@@ -408,6 +457,69 @@ SHALE_EXPORT int shale_approximate_sizes(shale_db *db, size_t n, const void *con
  * @return SHALE_OK, SHALE_NOTFOUND for an unknown name, SHALE_INVALID, SHALE_NOMEM
  */
 SHALE_EXPORT int shale_property(shale_db *db, const char *name, char **value);
+
+/* ---- statistics ---- */
+
+/** Counters (RocksDB's tickers) a program reads as numbers: each counts from the open of the
+ *  handle, only grows, and is read without parsing text. New tickers are added before
+ *  SHALE_TICKER_COUNT, so a number keeps its meaning across versions. */
+enum shale_ticker {
+  /** operations written: one per put, delete and range delete, alone or in a batch (the
+   *  sequence numbers handed out) */
+  SHALE_TICKER_KEYS_WRITTEN,
+  SHALE_TICKER_PUTS,          /**< shale_put calls */
+  SHALE_TICKER_DELETES,       /**< shale_delete calls */
+  SHALE_TICKER_RANGE_DELETES, /**< shale_delete_range calls */
+  SHALE_TICKER_BATCHES,       /**< shale_write calls */
+  /** bytes of the operations written: keys, values and a few bytes of framing each */
+  SHALE_TICKER_BYTES_WRITTEN,
+  SHALE_TICKER_WRITE_GROUPS, /**< WAL records: each holds the writes of one or more callers */
+  SHALE_TICKER_WAL_BYTES,    /**< bytes appended to WALs */
+  SHALE_TICKER_WAL_SYNCS,    /**< WAL syncs (SHALE_SYNC writes; one per group) */
+  SHALE_TICKER_KEYS_READ,    /**< point lookups: shale_get, shale_get_opts, multi_get keys */
+  SHALE_TICKER_KEYS_FOUND,   /**< those that found a value */
+  SHALE_TICKER_BYTES_READ,   /**< value bytes those found (whole lengths) */
+  /** table lookups a bloom filter answered without reading a block */
+  SHALE_TICKER_BLOOM_USEFUL,
+  /** data blocks found in the block cache. Index and filter blocks are not counted: they are
+   *  read when a table is opened and stay in memory while it is open, outside the cache */
+  SHALE_TICKER_BLOCK_CACHE_HITS,
+  SHALE_TICKER_BLOCK_CACHE_MISSES, /**< data block lookups the block cache missed */
+  SHALE_TICKER_BLOCK_CACHE_ADDS,   /**< data blocks inserted into the block cache */
+  SHALE_TICKER_STALLS,           /**< writes slowed or stopped by too many L0 files or memtables */
+  SHALE_TICKER_STALL_MICROS,     /**< microseconds writers spent in those stalls */
+  SHALE_TICKER_MEMTABLES_SEALED, /**< memtables sealed to be flushed */
+  SHALE_TICKER_FLUSHES,          /**< memtables flushed to tables */
+  SHALE_TICKER_FLUSH_BYTES,      /**< bytes of the tables flushes wrote */
+  SHALE_TICKER_COMPACTIONS,      /**< compactions run (trivial moves included) */
+  SHALE_TICKER_COMPACTION_BYTES_READ,    /**< table bytes compactions read */
+  SHALE_TICKER_COMPACTION_BYTES_WRITTEN, /**< table bytes compactions wrote */
+  /** key ranges iterators crossed in one seek because they hold no live key (dead spans) */
+  SHALE_TICKER_DEAD_SPAN_JUMPS,
+  SHALE_TICKER_HIDDEN_KEYS_STEPPED, /**< deleted keys iterators stepped over one by one */
+  SHALE_TICKER_COUNT                /**< the number of tickers; not a ticker */
+};
+
+/** @return the name of @p t, e.g. "shale.number.keys.written" (RocksDB's names with the
+ *  prefix "shale."; static storage), or NULL for a number that is not a ticker.
+ *  Threads: any. */
+SHALE_EXPORT const char *shale_ticker_name(enum shale_ticker t);
+
+/** @return the value of ticker @p t of @p db; 0 for a NULL @p db or a number that is not a
+ *  ticker. Costs a few relaxed loads (and, for the block-cache and read tickers, a walk of
+ *  the cache shards or of the reading threads under their short locks): cheap, but not for
+ *  a per-operation loop. Threads: any, beside every other call; tickers read one by one
+ *  are not one consistent snapshot of each other. */
+SHALE_EXPORT uint64_t shale_ticker(shale_db *db, enum shale_ticker t);
+
+/** Read every ticker at once: out[i] = shale_ticker(db, i) for i < min(@p n,
+ *  SHALE_TICKER_COUNT); the rest of @p out (for a caller built against a newer Shale) is 0.
+ *  @param[in]  db   an open DB
+ *  @param[out] out  @p n slots
+ *  @param[in]  n    their number (SHALE_TICKER_COUNT reads all)
+ *  @return SHALE_OK; SHALE_INVALID for a NULL @p db, or a NULL @p out with @p n > 0.
+ *  Threads: any, as shale_ticker. */
+SHALE_EXPORT int shale_statistics(shale_db *db, uint64_t *out, size_t n);
 
 #ifdef __cplusplus
 }

@@ -33,7 +33,7 @@ typedef struct shard {
   bc_entry ring;          /* sentinel of the ring of cached entries */
   bc_entry *hand;         /* next entry the clock considers (may be the sentinel) */
   size_t usage, capacity;
-  uint64_t hits, misses;
+  uint64_t hits, misses, inserts;
   char pad[64];
 } shard;
 
@@ -239,6 +239,7 @@ bc_handle *block_cache_insert(block_cache *c, uint64_t id, uint64_t off, void *d
   e->hnext = s->table[h & (s->nbuckets - 1)];
   s->table[h & (s->nbuckets - 1)] = e;
   ring_insert(s, e);
+  s->inserts++;
   s->usage += e->charge;
   if (++s->count > s->nbuckets) grow(s);
   evict_locked(s, &dead);
@@ -281,4 +282,15 @@ void block_cache_stats(block_cache *c, uint64_t *hits, uint64_t *misses, size_t 
   if (hits) *hits = h;
   if (misses) *misses = m;
   if (usage) *usage = u;
+}
+
+uint64_t block_cache_inserts(block_cache *c) {
+  uint64_t n = 0;
+  for (unsigned i = 0; i < c->nshards; i++) {
+    shard *s = &c->shards[i];
+    pthread_mutex_lock(&s->mu);
+    n += s->inserts;
+    pthread_mutex_unlock(&s->mu);
+  }
+  return n;
 }

@@ -38,5 +38,7 @@ void block_cache_release(block_cache *c, bc_handle *h);
 /* Counters since creation and the bytes currently charged (pinned blocks included). Any out
  * pointer may be NULL. */
 void block_cache_stats(block_cache *c, uint64_t *hits, uint64_t *misses, size_t *usage);
+/* Blocks inserted since creation (RocksDB's block.cache.add). */
+uint64_t block_cache_inserts(block_cache *c);
 
 #endif /* SHALE_SSTABLE_BLOCK_CACHE_H */

@@ -146,10 +146,10 @@ static int block_contents(const sst_reader *r, const uint8_t *in, uint64_t off, 
   return SHALE_OK;
 }
 
-/* Reads, verifies and (if compressed) decompresses the block at (off, size). On success
- * *out is a malloc'd buffer holding *len bytes of contents. */
-static int read_block(sst_reader *r, uint64_t off, uint64_t size, uint8_t **out, size_t *len,
-                      char *errmsg) {
+/* Reads, verifies (unless !verify) and (if compressed) decompresses the block at (off, size).
+ * On success *out is a malloc'd buffer holding *len bytes of contents. */
+static int read_block_v(sst_reader *r, uint64_t off, uint64_t size, int verify, uint8_t **out,
+                        size_t *len, char *errmsg) {
   uint64_t fsize = r->meta.file_size;
   *out = NULL;
   *len = 0;
@@ -160,7 +160,7 @@ static int read_block(sst_reader *r, uint64_t off, uint64_t size, uint8_t **out,
   uint8_t *raw = malloc((size_t)size + SST_BLOCK_TRAILER);
   if (!raw) return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
   int rc = io_reader_read(r->io, off, raw, (size_t)size + SST_BLOCK_TRAILER, errmsg);
-  if (!rc) rc = check_block(r, raw, off, size, errmsg);
+  if (!rc && verify) rc = check_block(r, raw, off, size, errmsg);
   if (!rc && raw[size] == SST_BLOCK_RAW) { /* the buffer read is the contents */
     *out = raw;
     *len = (size_t)size;
@@ -169,6 +169,11 @@ static int read_block(sst_reader *r, uint64_t off, uint64_t size, uint8_t **out,
   if (!rc) rc = block_contents(r, raw, off, size, out, len, errmsg);
   free(raw);
   return rc;
+}
+
+static int read_block(sst_reader *r, uint64_t off, uint64_t size, uint8_t **out, size_t *len,
+                      char *errmsg) {
+  return read_block_v(r, off, size, 1, out, len, errmsg);
 }
 
 static int reserve(const sst_reader *r, blk_buf *b, size_t n, char *errmsg) {
@@ -191,11 +196,12 @@ static void blk_buf_free(blk_buf *b) {
  * stray write), and a table truncated under the DB faults where the copy's guard reads
  * short; the bytes verified are the bytes served, as with pread. Why not the block cache:
  * an insert and an eviction per miss made readrandom 1.65x slower than this. */
-static int load_copied(sst_reader *r, const idx_ent *e, blk_buf *b, blk_ref *br, char *errmsg) {
+static int load_copied(sst_reader *r, const idx_ent *e, blk_buf *b, blk_ref *br, int verify,
+                       char *errmsg) {
   size_t n = (size_t)e->size + SST_BLOCK_TRAILER;
   int rc = reserve(r, b, n, errmsg);
   if (!rc) rc = io_reader_read(r->io, e->off, b->p, n, errmsg);
-  if (!rc) rc = check_block(r, b->p, e->off, e->size, errmsg);
+  if (!rc && verify) rc = check_block(r, b->p, e->off, e->size, errmsg);
   if (rc) return rc;
   if (b->p[e->size] != SST_BLOCK_RAW) { /* a compressed block in an uncompressed table */
     rc = block_contents(r, b->p, e->off, e->size, &br->owned, &br->len, errmsg);
@@ -207,9 +213,13 @@ static int load_copied(sst_reader *r, const idx_ent *e, blk_buf *b, blk_ref *br,
   return SHALE_OK;
 }
 
-static int load_block(sst_reader *r, const idx_ent *e, blk_buf *b, blk_ref *br, char *errmsg) {
+/* flags: SST_READ_*. A block that goes into the cache is always verified: the cache must
+ * hold only verified copies, since later reads that ask for verification are served them. */
+static int load_block(sst_reader *r, const idx_ent *e, blk_buf *b, blk_ref *br, unsigned flags,
+                      char *errmsg) {
   memset(br, 0, sizeof *br);
-  if (r->copy_blocks) return load_copied(r, e, b, br, errmsg);
+  int verify = !(flags & SST_READ_NO_VERIFY);
+  if (r->copy_blocks) return load_copied(r, e, b, br, verify, errmsg);
   int rc;
   if (r->cache) {
     bc_handle *h = block_cache_lookup(r->cache, r->cache_id, e->off);
@@ -221,10 +231,11 @@ static int load_block(sst_reader *r, const idx_ent *e, blk_buf *b, blk_ref *br, 
   }
   uint8_t *data;
   size_t len;
-  if ((rc = read_block(r, e->off, e->size, &data, &len, errmsg))) return rc;
+  int fill = r->cache && !(flags & SST_READ_NO_FILL_CACHE);
+  if ((rc = read_block_v(r, e->off, e->size, verify || fill, &data, &len, errmsg))) return rc;
   br->data = data;
   br->len = len;
-  if (r->cache && (br->h = block_cache_insert(r->cache, r->cache_id, e->off, data, len)))
+  if (fill && (br->h = block_cache_insert(r->cache, r->cache_id, e->off, data, len)))
     return SHALE_OK;
   br->owned = data;
   return SHALE_OK;
@@ -626,12 +637,35 @@ static int block_error(const sst_reader *r, const idx_ent *e, int err, char *err
 
 int sst_reader_get(sst_reader *r, const void *key, size_t klen, uint64_t seq, unsigned *kind,
                    void **val, size_t *vlen, uint64_t *found_seq, char *errmsg) {
+  sst_get g = {.val = val};
+  return sst_reader_get_ex(r, key, klen, seq, &g, kind, vlen, found_seq, errmsg);
+}
+
+/* Hands a PUT's value over as g asks: a malloc'd copy, or a prefix into the caller's buffer. */
+static int give_value(const sst_reader *r, sst_get *g, const void *v, size_t vlen, char *errmsg) {
+  if (g->val) {
+    void *copy = malloc(vlen ? vlen : 1);
+    if (!copy) return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
+    memcpy(copy, v, vlen);
+    *g->val = copy;
+  } else if (g->buf) {
+    memcpy(g->buf, v, vlen < g->cap ? vlen : g->cap);
+  }
+  return SHALE_OK;
+}
+
+int sst_reader_get_ex(sst_reader *r, const void *key, size_t klen, uint64_t seq, sst_get *g,
+                      unsigned *kind, size_t *vlen, uint64_t *found_seq, char *errmsg) {
   if (kind) *kind = 0;
-  if (val) *val = NULL;
+  if (g->val) *g->val = NULL;
   if (vlen) *vlen = 0;
   if (found_seq) *found_seq = 0;
   if (!r || (!key && klen)) return err_set(errmsg, SHALE_INVALID, "sst_reader_get: NULL");
-  if (r->nidx == 0 || !bloom_may_contain(r->filter, r->filter_len, bloom_hash(key, klen))) return 0;
+  if (r->nidx == 0) return 0;
+  if (!bloom_may_contain(r->filter, r->filter_len, bloom_hash(key, klen))) {
+    g->bloom_useful = 1;
+    return 0;
+  }
   uint64_t trailer = ikey_pack(seq > SEQ_MAX ? SEQ_MAX : seq, KIND_SEEK);
   size_t bi = index_search(r, key, klen, trailer);
   if (bi == r->nidx) return 0;
@@ -639,7 +673,7 @@ int sst_reader_get(sst_reader *r, const void *key, size_t klen, uint64_t seq, un
   blk_ref br;
   uint8_t stack[GET_STACK_BLOCK];
   blk_buf b = {stack, sizeof stack, 0};
-  int rc = load_block(r, e, &b, &br, errmsg);
+  int rc = load_block(r, e, &b, &br, g->flags, errmsg);
   if (rc) {
     blk_buf_free(&b);
     return rc;
@@ -659,15 +693,7 @@ int sst_reader_get(sst_reader *r, const void *key, size_t klen, uint64_t seq, un
     rc = block_error(r, e, SHALE_CORRUPTION, errmsg);
     goto out;
   }
-  if (k == KIND_PUT && val) {
-    void *v = malloc(it.vlen ? it.vlen : 1);
-    if (!v) {
-      rc = err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
-      goto out;
-    }
-    memcpy(v, it.val, it.vlen);
-    *val = v;
-  }
+  if (k == KIND_PUT && (rc = give_value(r, g, it.val, it.vlen, errmsg))) goto out;
   if (k == KIND_PUT && vlen) *vlen = it.vlen;
   if (kind) *kind = k;
   if (found_seq) *found_seq = ikey_seq(t);
@@ -687,6 +713,7 @@ struct sst_iter {
   blk_ref br;
   blk_buf buf; /* the loaded block of a mapped uncompressed table (load_copied) */
   blk_iter bit;
+  unsigned flags; /* SST_READ_* */
   int status;
   char errmsg[ERRMSG_SIZE];
 };
@@ -703,6 +730,8 @@ int sst_iter_new(sst_reader *r, sst_iter **out) {
   *out = it;
   return SHALE_OK;
 }
+
+void sst_iter_set_flags(sst_iter *it, unsigned flags) { it->flags = flags; }
 
 static void unload(sst_iter *it) {
   release_block(it->r, &it->br);
@@ -727,7 +756,7 @@ static void fail(sst_iter *it, int rc) {
 static int load(sst_iter *it, size_t bi) {
   if (it->bi == bi && it->br.data) return 0;
   unload(it);
-  int rc = load_block(it->r, &it->r->idx[bi], &it->buf, &it->br, it->errmsg);
+  int rc = load_block(it->r, &it->r->idx[bi], &it->buf, &it->br, it->flags, it->errmsg);
   if (rc) {
     fail(it, rc);
     return rc;

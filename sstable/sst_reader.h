@@ -1,9 +1,9 @@
 /* sst_reader.h — reads one SSTable: point lookups (filter -> index -> one data block),
  * iterators in both directions, range tombstones and the table's metadata. Open reads and
  * verifies the footer and every metadata block and keeps them in memory; data blocks are read
- * on demand through the block cache (if any). Every block is checksum-verified before use and
- * every decode is bounds-checked: damage gives SHALE_CORRUPTION (detail: file and offset),
- * never wrong data or a crash.
+ * on demand through the block cache (if any). Every block is checksum-verified before use
+ * (but data blocks a read asks SST_READ_NO_VERIFY of) and every decode is bounds-checked:
+ * damage gives SHALE_CORRUPTION (detail: file and offset), never wrong data or a crash.
  * Thread-safety: an sst_reader is immutable after open; any number of threads may call
  * sst_reader_get / may_contain / range_cover / iter_new on one reader at once. An sst_iter is
  * used by one thread at a time. */
@@ -49,6 +49,26 @@ uint64_t sst_reader_file_number(const sst_reader *r);
  *         may be NULL. */
 int sst_reader_get(sst_reader *r, const void *key, size_t klen, uint64_t seq, unsigned *kind,
                    void **val, size_t *vlen, uint64_t *found_seq, char *errmsg);
+/* How a read treats the data blocks it loads (sst_get.flags, sst_iter_set_flags); 0 is the
+ * default: verify every block read from the file and keep it in the block cache. */
+#define SST_READ_NO_FILL_CACHE 1u /* a block read from the file is not inserted in the cache */
+/* Skip the checksum of a block read from the file that is used once and dropped (a block of
+ * a mapped uncompressed table, or one not going into the cache). A block that enters the
+ * cache is verified all the same: every later read, verifying or not, is served that copy. */
+#define SST_READ_NO_VERIFY 2u
+
+/* One point lookup's options, where its value goes, and what it learnt. */
+typedef struct sst_get {
+  unsigned flags; /* SST_READ_* */
+  void **val;     /* non-NULL: a malloc'd copy of a PUT's value, as sst_reader_get */
+  void *buf;      /* else: the first min(cap, length) bytes of a PUT's value go here */
+  size_t cap;
+  int bloom_useful; /* out: 1 when the filter ruled the key out */
+} sst_get;
+
+/* As sst_reader_get, with g's flags, and the value copied as g says. */
+int sst_reader_get_ex(sst_reader *r, const void *key, size_t klen, uint64_t seq, sst_get *g,
+                      unsigned *kind, size_t *vlen, uint64_t *found_seq, char *errmsg);
 /* Bloom filter only: 0 when the table certainly holds no entry for the key, else 1. */
 int sst_reader_may_contain(sst_reader *r, const void *key, size_t klen);
 /* Tombstone count of each data block (from the index), for compaction picking: copies up to
@@ -78,8 +98,9 @@ sst_handle sst_reader_dict(const sst_reader *r);
  * A new iterator is unpositioned (invalid). Keys and values are borrowed until the next move
  * or sst_iter_free. An I/O or corruption error makes it invalid with sst_iter_status() < 0.
  * REQUIRES: r outlives the iterator. */
-int sst_iter_new(sst_reader *r, sst_iter **it); /* SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
-void sst_iter_free(sst_iter *it);               /* NULL is ignored */
+int sst_iter_new(sst_reader *r, sst_iter **it);        /* SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
+void sst_iter_free(sst_iter *it);                      /* NULL is ignored */
+void sst_iter_set_flags(sst_iter *it, unsigned flags); /* SST_READ_* for the blocks it loads */
 void sst_iter_seek_first(sst_iter *it);
 void sst_iter_seek_last(sst_iter *it);
 /* First entry >= ikey (ikey_compare). A seek key ukey|seq|KIND_SEEK finds the newest version

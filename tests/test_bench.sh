@@ -70,6 +70,12 @@ run reuse --num=$num --db="$tmp/reuse" --use_existing_db=1 --benchmarks=fillrand
 grep -q "^readrandom .*(2000 of 2000 found)" "$tmp/reuse.out" || fail "use_existing_db: readrandom did not find every key"
 grep -q "^fillrandom *: skipped (--use_existing_db is true)" "$tmp/reuse.out" || fail "use_existing_db: fillrandom not skipped"
 
+# --statistics=1: the tickers as db_bench prints RocksDB's, counted from this open.
+run stats --num=$num --db="$tmp/stats" --benchmarks=fillseq,readrandom --statistics=1
+grep -q "^shale.number.keys.written COUNT : $num$" "$tmp/stats.out" || fail "statistics: no keys.written line of $num"
+grep -q "^shale.number.keys.read COUNT : $num$" "$tmp/stats.out" || fail "statistics: no keys.read line of $num"
+[[ $(grep -Ec '^shale\.[a-z.]+ COUNT : [0-9]+$' "$tmp/stats.out") -ge 20 ]] || fail "statistics: fewer than 20 ticker lines"
+
 # Threads, batches, histograms, range tombstones, the CSV report, RocksDB-only flags.
 run threads --num=$num --db="$tmp/thr" --threads=2 --batch_size=10 --histogram=1 \
   --writes_per_range_tombstone=100 --benchmarks=fillrandom,readwhilewriting,readrandomwriterandom \

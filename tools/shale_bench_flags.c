@@ -63,7 +63,7 @@ static flag_def flags[] = {
     I64(write_buffer_size, "67108864", "memtable bytes before it is sealed"),
     I64(max_background_jobs, "2", "flush and compaction threads"),
     BOOL(histogram, "false", "print a latency histogram per operation type"),
-    BOOL(statistics, "false", "print the engine's shale.stats at the end"),
+    BOOL(statistics, "false", "print the engine's tickers and shale.stats at the end"),
     I64(stats_interval, "0", "ops between stats lines (with stats_interval_seconds)"),
     I64(stats_interval_seconds, "0", "print throughput on stderr every N seconds"),
     I64(stats_per_interval, "0", "with stats_interval_seconds: also print shale.stats"),

@@ -475,6 +475,15 @@ static void setup(void) {
   }
 }
 
+/* The engine's tickers as db_bench prints RocksDB's ("rocksdb.x COUNT : n"), so the same
+ * scripts read both. */
+static void print_tickers(void) {
+  uint64_t v[SHALE_TICKER_COUNT];
+  if (shale_statistics(db, v, SHALE_TICKER_COUNT)) return;
+  for (int t = 0; t < SHALE_TICKER_COUNT; t++)
+    printf("%s COUNT : %" PRIu64 "\n", shale_ticker_name((enum shale_ticker)t), v[t]);
+}
+
 int main(int argc, char **argv) {
   int rc = bench_flags_parse(argc, argv, &F);
   if (rc) return rc > 0 ? 0 : 1;
@@ -492,6 +501,7 @@ int main(int argc, char **argv) {
   }
   if (F.statistics) {
     printf("STATISTICS:\n");
+    print_tickers();
     bench_print_prop("shale.stats", "statistics");
   }
   bench_monitor_stop();
