@@ -152,10 +152,20 @@ SHALE_EXPORT int shale_open(const char *path, const shale_options *o, shale_db *
 /** Close @p db: waits for background work and releases the lock. Every acknowledged
  *  write is durable afterwards: writes made with SHALE_NO_WAL since open are flushed to a
  *  table first (that flush can take a second for a full memtable); otherwise the WAL
- *  holds the rest and nothing more is written. All iterators and snapshots must be freed
- *  first. @return SHALE_OK, the first background error, or the error of the final flush
- *  (then what reached a WAL is still recovered by the next open). @p db is freed in every
- *  case. */
+ *  holds the rest and nothing more is written.
+ *
+ *  Snapshots: while any snapshot of @p db is live, close refuses with SHALE_BUSY and
+ *  changes nothing (as RocksDB's Close with unreleased snapshots): @p db stays open and
+ *  usable, shale_errmsg(db) says how many snapshots are live; free them with
+ *  shale_snapshot_free and call shale_close again.
+ *  Iterators: every iterator must be freed with shale_iter_free before close. Closing
+ *  with a live iterator is a caller error, as in RocksDB and LevelDB: the iterator points
+ *  into the handle's memory, so any later use of it, shale_iter_free included, is
+ *  undefined behaviour. Other calls on @p db must have returned, and none may start.
+ *  @return SHALE_OK; SHALE_INVALID for a NULL @p db; SHALE_BUSY for live snapshots (then
+ *  @p db is not freed); otherwise the first background error or the error of the final
+ *  flush (then what reached a WAL is still recovered by the next open). Except for
+ *  SHALE_BUSY, @p db is freed whatever the code. */
 SHALE_EXPORT int shale_close(shale_db *db);
 
 /**
@@ -199,11 +209,17 @@ SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
 SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
 
 /* ---- writes ---- */
+/* Flags of shale_put, shale_delete, shale_delete_range and shale_write: 0 or one of these.
+ * SHALE_SYNC | SHALE_NO_WAL together is refused with SHALE_INVALID (there is no WAL to
+ * sync), as is any other bit. */
 #define SHALE_SYNC 1u   /**< fsync the WAL before the call returns */
 #define SHALE_NO_WAL 2u /**< skip the WAL: faster, lost in a crash until flushed */
 
 /** Store @p val under @p key (both copied).
- *  @return SHALE_OK, SHALE_INVALID, SHALE_IOERR, SHALE_NOSPACE, SHALE_READONLY, SHALE_NOMEM */
+ *  @param[in] flags  0, SHALE_SYNC or SHALE_NO_WAL
+ *  @return SHALE_OK; SHALE_INVALID for a NULL, empty or oversized key or value, or bad
+ *  @p flags (SHALE_SYNC | SHALE_NO_WAL, unknown bits); SHALE_IOERR, SHALE_NOSPACE,
+ *  SHALE_READONLY, SHALE_NOMEM */
 SHALE_EXPORT int shale_put(shale_db *db, const void *key, size_t klen, const void *val, size_t vlen,
                            unsigned flags);
 
@@ -367,7 +383,25 @@ SHALE_EXPORT void shale_iter_free(shale_iter *it);
 /** Return once everything written before the call is in an SSTable.
  *  @return SHALE_OK, SHALE_IOERR, SHALE_NOSPACE, SHALE_READONLY */
 SHALE_EXPORT int shale_flush(shale_db *db);
-/** Compact [begin, end) (NULL ends: unbounded) down to the last level; returns when done. */
+/**
+ * Compact every table overlapping [begin, end) down to the deepest level that holds data,
+ * as RocksDB's CompactRange: the memtables are flushed first, then the files in the range
+ * are merged level by level and those of the last level rewritten in place, which drops
+ * every overwritten version and every tombstone no live snapshot still needs. Returns when
+ * done; automatic compactions wait meanwhile, and a second call waits for the first.
+ * An empty or inverted range compacts nothing and returns SHALE_OK.
+ * @param[in] db     an open DB
+ * @param[in] begin  lower bound (inclusive); NULL (with @p blen 0): from the first key
+ * @param[in] blen   its length
+ * @param[in] end    upper bound (exclusive); NULL (with @p elen 0): to the last key
+ * @param[in] elen   its length
+ * @return SHALE_OK; SHALE_INVALID for a NULL @p db or a NULL bound with a length;
+ *         SHALE_READONLY for a DB opened read_only or read-only after a background error;
+ *         SHALE_IOERR, SHALE_NOSPACE (the flush or a table write failed: the DB turns
+ *         read-only), SHALE_CORRUPTION (a table read failed its checksum), SHALE_NOMEM.
+ *         The detail is in shale_errmsg(db).
+ * Threads: safe beside readers and writers, which go on while it runs.
+ */
 SHALE_EXPORT int shale_compact_range(shale_db *db, const void *begin, size_t blen, const void *end,
                                      size_t elen);
 /**

@@ -215,7 +215,7 @@ typedef struct err_worker {
 static void *fail_repeatedly(void *arg) {
   err_worker *w = arg;
   const char *want = w->range ? "delete_range: begin must be below end"
-                              : "put: NULL, empty or oversized key or value, or bad flags";
+                              : "put: unknown flags 0x80 (only SHALE_SYNC, SHALE_NO_WAL)";
   pthread_barrier_wait(w->start);
   for (int i = 0; i < 20000; i++) {
     int rc = w->range ? shale_delete_range(w->db, "b", 1, "a", 1, 0)
@@ -441,6 +441,59 @@ static void test_approximate_sizes(void **state) {
   tu_tempdir_free(dir);
 }
 
+/* SHALE_SYNC | SHALE_NO_WAL asks for an fsync of a WAL that is not written: every write
+ * entry point refuses it, says why, and writes nothing. */
+static void test_sync_no_wal_refused(void **state) {
+  char *dir = tu_tempdir();
+  shale_db *db = open_new(dir);
+  const unsigned both = SHALE_SYNC | SHALE_NO_WAL;
+  assert_int_equal(shale_put(db, "k", 1, "v", 1, both), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(db), "SHALE_SYNC and SHALE_NO_WAL"));
+  assert_int_equal(shale_delete(db, "k", 1, both), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(db), "delete: SHALE_SYNC and SHALE_NO_WAL"));
+  assert_int_equal(shale_delete_range(db, "a", 1, "b", 1, both), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(db), "delete_range: SHALE_SYNC"));
+  shale_batch *b;
+  assert_int_equal(shale_batch_new(&b), SHALE_OK);
+  assert_int_equal(shale_batch_put(b, "k", 1, "v", 1), SHALE_OK);
+  assert_int_equal(shale_write(db, b, both), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(db), "write: SHALE_SYNC"));
+  assert_int_equal(shale_put(db, "k", 1, "v", 1, 4u), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(db), "unknown flags"));
+  void *v;
+  size_t vl;
+  assert_int_equal(shale_get(db, NULL, "k", 1, &v, &vl), SHALE_NOTFOUND);
+  assert_int_equal(shale_write(db, b, SHALE_SYNC), SHALE_OK); /* each alone is fine */
+  assert_int_equal(shale_write(db, b, SHALE_NO_WAL), SHALE_OK);
+  shale_batch_free(b);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  tu_tempdir_free(dir);
+}
+
+/* A snapshot freed after its handle would touch freed memory: close refuses while one is
+ * live, the handle stays usable, and closes once the snapshot is gone. */
+static void test_close_refuses_live_snapshot(void **state) {
+  char *dir = tu_tempdir();
+  shale_db *db = open_new(dir);
+  put_str(db, "k", "v1");
+  const shale_snapshot *snap;
+  assert_int_equal(shale_snapshot_new(db, &snap), SHALE_OK);
+  put_str(db, "k", "v2");
+  assert_int_equal(shale_close(db), SHALE_BUSY);
+  assert_non_null(strstr(shale_errmsg(db), "1 snapshot(s) still live"));
+  void *v;
+  size_t vl;
+  assert_int_equal(shale_get(db, snap, "k", 1, &v, &vl), SHALE_OK);
+  assert_memory_equal(v, "v1", 2);
+  shale_free(v);
+  shale_snapshot_free(db, snap);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  db = open_new(dir); /* the LOCK was released */
+  assert_value(db, "k", "v2");
+  assert_int_equal(shale_close(db), SHALE_OK);
+  tu_tempdir_free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_create_on_empty_dir),
@@ -454,6 +507,8 @@ int main(void) {
       cmocka_unit_test(test_multi_get),
       cmocka_unit_test(test_multi_get_consistent),
       cmocka_unit_test(test_approximate_sizes),
+      cmocka_unit_test(test_sync_no_wal_refused),
+      cmocka_unit_test(test_close_refuses_live_snapshot),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
