@@ -1,4 +1,8 @@
-/* shale.h — the whole public API of Shale, an embeddable LSM-tree key-value store.
+/** @file shale.h
+ * @brief The whole public API of Shale, an embeddable LSM-tree key-value store.
+ *
+ * (The Doxygen block above gives every function, type and macro of this header a page:
+ * `cmake --build build --target docs`.)
  *
  * Conventions
  * -----------
@@ -34,16 +38,16 @@ extern "C" {
 #define SHALE_EXPORT
 #endif
 
-#define SHALE_VERSION_MAJOR 0
-#define SHALE_VERSION_MINOR 1
-#define SHALE_VERSION_PATCH 0
-#define SHALE_VERSION_STRING "0.1.0"
+#define SHALE_VERSION_MAJOR 0        /**< major version of this header */
+#define SHALE_VERSION_MINOR 1        /**< minor version of this header */
+#define SHALE_VERSION_PATCH 0        /**< patch version of this header */
+#define SHALE_VERSION_STRING "0.1.0" /**< the three as a string */
 
 /** @return the library's version string, e.g. "0.1.0" (static storage). */
 SHALE_EXPORT const char *shale_version(void);
 
 /* ---- errors ---- */
-#define SHALE_OK 0
+#define SHALE_OK 0            /**< success */
 #define SHALE_NOTFOUND (-1)   /**< key absent (not an error condition for gets) */
 #define SHALE_INVALID (-2)    /**< bad argument: NULL, empty or oversized key, bad option */
 #define SHALE_CORRUPTION (-3) /**< a checksum or format check failed; errmsg names file+offset */
@@ -63,10 +67,10 @@ SHALE_EXPORT const char *shale_version(void);
 /** @return a static string naming @p rc, e.g. "SHALE_NOTFOUND: key not found". */
 SHALE_EXPORT const char *shale_strerror(int rc);
 
-typedef struct shale_db shale_db;
-typedef struct shale_batch shale_batch;
-typedef struct shale_snapshot shale_snapshot;
-typedef struct shale_iter shale_iter;
+typedef struct shale_db shale_db;             /**< an open DB (shale_open) */
+typedef struct shale_batch shale_batch;       /**< operations applied at once (shale_write) */
+typedef struct shale_snapshot shale_snapshot; /**< a pinned state (shale_snapshot_new) */
+typedef struct shale_iter shale_iter;         /**< an ordered walk (shale_iter_new) */
 
 /** The detail of the calling thread's last failed call on @p db; other threads' failures
  *  never change it. Each call on @p db that takes the handle (shale_put, shale_delete,
@@ -84,8 +88,8 @@ typedef struct shale_iter shale_iter;
 SHALE_EXPORT const char *shale_errmsg(const shale_db *db);
 
 /* ---- options ---- */
-#define SHALE_COMPRESSION_NONE 0
-#define SHALE_COMPRESSION_ZSTD 1
+#define SHALE_COMPRESSION_NONE 0 /**< tables' data blocks stored as written */
+#define SHALE_COMPRESSION_ZSTD 1 /**< data blocks compressed with zstd (the default) */
 
 /* wal_recovery_mode */
 #define SHALE_WAL_RECOVER_STRICT 0   /**< corruption before the tail fails open (default) */
@@ -216,6 +220,11 @@ SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
 #define SHALE_NO_WAL 2u /**< skip the WAL: faster, lost in a crash until flushed */
 
 /** Store @p val under @p key (both copied).
+ *  @param[in] db     an open DB
+ *  @param[in] key    the key, 1 to SHALE_MAX_KEY_SIZE bytes
+ *  @param[in] klen   its length
+ *  @param[in] val    the value (NULL only with @p vlen 0)
+ *  @param[in] vlen   its length, up to SHALE_MAX_VALUE_SIZE
  *  @param[in] flags  0, SHALE_SYNC or SHALE_NO_WAL
  *  @return SHALE_OK; SHALE_INVALID for a NULL, empty or oversized key or value, or bad
  *  @p flags (SHALE_SYNC | SHALE_NO_WAL, unknown bits); SHALE_IOERR, SHALE_NOSPACE,
@@ -250,6 +259,10 @@ SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen
 
 /**
  * Read the value of @p key as of @p snap (NULL: the latest).
+ * @param[in]  db    an open DB
+ * @param[in]  snap  a snapshot of @p db, or NULL
+ * @param[in]  key   the key
+ * @param[in]  klen  its length
  * @param[out] val   a malloc'd copy of the value, freed with shale_free (NULL if absent)
  * @param[out] vlen  its length (0 if absent)
  * @return SHALE_OK, SHALE_NOTFOUND, SHALE_INVALID, SHALE_CORRUPTION, SHALE_IOERR, SHALE_NOMEM
@@ -284,7 +297,8 @@ SHALE_EXPORT int shale_write(shale_db *db, shale_batch *b, unsigned flags);
 
 /* ---- snapshots ---- */
 
-/** Pin the current state of @p db. @param[out] snap freed with shale_snapshot_free.
+/** Pin the current state of @p db. @param[in] db an open DB
+ *  @param[out] snap freed with shale_snapshot_free.
  *  @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
 SHALE_EXPORT int shale_snapshot_new(shale_db *db, const shale_snapshot **snap);
 /** Release @p snap (NULL is ignored). */
@@ -438,6 +452,8 @@ SHALE_EXPORT int shale_approximate_sizes(shale_db *db, size_t n, const void *con
  * keys iterators stepped over one by one, outside any span), "shale.sequence",
  * "shale.num-immutable-memtables", "shale.memtable-bytes", "shale.block-cache-hits",
  * "shale.block-cache-misses" (data blocks found in / read into the block cache).
+ * @param[in]  db    an open DB
+ * @param[in]  name  one of the names above
  * @param[out] value a malloc'd string freed with shale_free
  * @return SHALE_OK, SHALE_NOTFOUND for an unknown name, SHALE_INVALID, SHALE_NOMEM
  */
