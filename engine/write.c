@@ -271,14 +271,23 @@ static int delete_call(shale_db *db, const void *key, size_t klen, unsigned flag
 
 static int delete_range_call(shale_db *db, const void *begin, size_t blen, const void *end,
                              size_t elen, unsigned flags) {
-  if (!key_ok(begin, blen) || !key_ok(end, elen))
-    return db_fail(db, SHALE_INVALID, "delete_range: NULL, empty or oversized bound");
   int rc = flags_check(db, flags, "delete_range");
   if (rc) return rc;
-  if (ukey_compare(begin, blen, end, elen) >= 0)
-    return db_fail(db, SHALE_INVALID, "delete_range: begin must be below end");
-  atomic_fetch_add_explicit(&db->stats.range_deletes, 1, memory_order_relaxed);
-  return write_one(db, KIND_RANGE_DEL, begin, blen, end, elen, flags);
+  buf rep;
+  buf_init(&rep);
+  uint8_t hdr[BATCH_HEADER] = {0};
+  buf_append(&rep, hdr, sizeof hdr);
+  rc = buf_ok(&rep) ? batch_rep_add_range(&rep, begin, blen, end, elen) : SHALE_NOMEM;
+  if (rc == SHALE_INVALID)
+    rc = db_fail(db, rc,
+                 "delete_range: empty or oversized bound, a NULL bound with a length, or begin "
+                 "not below end");
+  else if (rc)
+    rc = db_fail(db, rc, "out of memory encoding a range delete");
+  if (!rc) atomic_fetch_add_explicit(&db->stats.range_deletes, 1, memory_order_relaxed);
+  if (!rc) rc = db_write_rep(db, &rep, flags);
+  buf_free(&rep);
+  return rc;
 }
 
 static int write_call(shale_db *db, shale_batch *b, unsigned flags) {

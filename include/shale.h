@@ -236,8 +236,14 @@ SHALE_EXPORT int shale_put(shale_db *db, const void *key, size_t klen, const voi
  *  older value of the key. @return as shale_put */
 SHALE_EXPORT int shale_delete(shale_db *db, const void *key, size_t klen, unsigned flags);
 
-/** Delete every key in [begin, end). @return as shale_put; SHALE_INVALID when the range is
- *  empty or inverted. */
+/** Delete every key in [begin, end). A NULL @p begin (with @p blen 0) is unbounded below,
+ *  a NULL @p end (with @p elen 0) unbounded above: [NULL, NULL) deletes every key. The open
+ *  ends hold through flushes, compactions, reopens and iterators in both directions, as
+ *  bounded ranges do. (An open end is stored as a range to the largest possible key,
+ *  SHALE_MAX_KEY_SIZE bytes of 0xFF, plus a point delete of that key, in one atomic write:
+ *  about 128 KiB in the WAL and, until compacted away, in a table.)
+ *  @return as shale_put; SHALE_INVALID when the range is empty or inverted, or a NULL bound
+ *  has a length. */
 SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen, const void *end,
                                     size_t elen, unsigned flags);
 
@@ -282,7 +288,9 @@ SHALE_EXPORT int shale_batch_put(shale_batch *b, const void *key, size_t klen, c
                                  size_t vlen);
 /** Add a delete to @p b. @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
 SHALE_EXPORT int shale_batch_delete(shale_batch *b, const void *key, size_t klen);
-/** Add a range delete of [begin, end) to @p b. @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
+/** Add a range delete of [begin, end) to @p b; NULL ends are unbounded, as in
+ *  shale_delete_range (an open end adds two operations to shale_batch_count).
+ *  @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
 SHALE_EXPORT int shale_batch_delete_range(shale_batch *b, const void *begin, size_t blen,
                                           const void *end, size_t elen);
 /** Empty @p b so it can be reused. */
