@@ -12,9 +12,12 @@ if(DOXYGEN_FOUND)
   set(DOXYGEN_GENERATE_LATEX NO)
   set(DOXYGEN_WARN_IF_UNDOCUMENTED YES)
   set(DOXYGEN_FULL_PATH_NAMES NO)
-  set(DOXYGEN_EXCLUDE_SYMBOLS SHALE_H)
+  set(DOXYGEN_EXCLUDE_SYMBOLS SHALE_H SHALE_EXPORT) # include guard, visibility attribute
+  # Every page README.md links to is an input, so its links resolve.
+  set(DOXYGEN_WARN_LOGFILE ${PROJECT_BINARY_DIR}/docs/warnings.log)
+  file(GLOB _shale_doc_pages ${PROJECT_SOURCE_DIR}/doc/*.md)
   doxygen_add_docs(docs ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/include/shale.h
-    ${PROJECT_SOURCE_DIR}/doc/ARCHITECTURE.md ${PROJECT_SOURCE_DIR}/doc/tuning.md
+    ${_shale_doc_pages}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
     COMMENT "API reference (Doxygen) in ${PROJECT_BINARY_DIR}/docs/html")
 else()

@@ -52,16 +52,32 @@ install(CODE "
 install(FILES ${PROJECT_BINARY_DIR}/shale.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
   COMPONENT development)
 
-install(FILES README.md doc/DESIGN.md doc/ARCHITECTURE.md doc/tuning.md doc/format-wal.md
-  doc/format-sstable.md doc/format-manifest.md DESTINATION ${CMAKE_INSTALL_DOCDIR}
-  COMPONENT development)
-install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT development)
+install(FILES README.md doc/DESIGN.md doc/ARCHITECTURE.md doc/tuning.md doc/reliability.md
+  doc/performance.md doc/format-wal.md doc/format-sstable.md doc/format-manifest.md
+  DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT development)
+# Programs `make -C examples` built in the source tree are not sources to install.
+install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT development
+  PATTERN "shale-example*" EXCLUDE)
+
+# The man pages name the doc directory under the prefix given at install time (as shale.pc
+# does), not /usr/share/doc/shale whatever the prefix: CMAKE_INSTALL_FULL_DOCDIR, evaluated
+# while installing.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_DOCDIR}")
+  set(_shale_docdir "${CMAKE_INSTALL_DOCDIR}")
+else()
+  set(_shale_docdir "\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DOCDIR}")
+endif()
 
 # The tools link libshale.a, so they need no runtime package.
 foreach(_tool shale-bench shale-ldb)
   if(TARGET ${_tool})
     install(TARGETS ${_tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tools)
-    install(FILES man/${_tool}.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT tools)
+    install(CODE "
+      set(SHALE_DOCDIR \"${_shale_docdir}\")
+      configure_file(\"${PROJECT_SOURCE_DIR}/man/${_tool}.1.in\" \"${PROJECT_BINARY_DIR}/${_tool}.1\" @ONLY)
+      " COMPONENT tools)
+    install(FILES ${PROJECT_BINARY_DIR}/${_tool}.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
+      COMPONENT tools)
     if(_tool STREQUAL "shale-ldb")
       install(FILES doc/shale-ldb.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT tools)
     endif()
@@ -69,4 +85,5 @@ foreach(_tool shale-bench shale-ldb)
 endforeach()
 unset(_tool)
 unset(_dir)
+unset(_shale_docdir)
 unset(_shale_lib_targets)

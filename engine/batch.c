@@ -128,9 +128,42 @@ int shale_batch_delete(shale_batch *b, const void *key, size_t klen) {
   return add(b, KIND_DEL, key, klen, NULL, 0);
 }
 
+static int bound_ok(const void *key, size_t klen) { return key ? key_ok(key, klen) : !klen; }
+
+/* Open ends need no new kind of record, so every reader of range tombstones (memtables,
+ * tables, compaction, iterators, shale-ldb) takes them as they are. No key is below "\0"
+ * (keys have a byte at least): it is an exact open begin. No key is above every key, but
+ * only one key is above or at SHALE_MAX_KEY_SIZE bytes of 0xFF, that key itself: an open
+ * end is a range to it plus a point delete of it, in the same atomic rep. */
+int batch_rep_add_range(buf *rep, const void *begin, size_t blen, const void *end, size_t elen) {
+  static const uint8_t lowest = 0;
+  if (!bound_ok(begin, blen) || !bound_ok(end, elen)) return SHALE_INVALID;
+  if (!begin) begin = &lowest, blen = 1;
+  if (end) {
+    if (ukey_compare(begin, blen, end, elen) >= 0) return SHALE_INVALID;
+    batch_rep_add(rep, KIND_RANGE_DEL, begin, blen, end, elen);
+    return buf_ok(rep) ? SHALE_OK : SHALE_NOMEM;
+  }
+  uint8_t *top = malloc(SHALE_MAX_KEY_SIZE);
+  if (!top) return SHALE_NOMEM;
+  memset(top, 0xFF, SHALE_MAX_KEY_SIZE);
+  if (ukey_compare(begin, blen, top, SHALE_MAX_KEY_SIZE) < 0)
+    batch_rep_add(rep, KIND_RANGE_DEL, begin, blen, top, SHALE_MAX_KEY_SIZE);
+  batch_rep_add(rep, KIND_DEL, top, SHALE_MAX_KEY_SIZE, NULL, 0);
+  free(top);
+  return buf_ok(rep) ? SHALE_OK : SHALE_NOMEM;
+}
+
 int shale_batch_delete_range(shale_batch *b, const void *begin, size_t blen, const void *end,
                              size_t elen) {
-  if (!b || !key_ok(begin, blen) || !key_ok(end, elen)) return SHALE_INVALID;
-  if (ukey_compare(begin, blen, end, elen) >= 0) return SHALE_INVALID;
-  return add(b, KIND_RANGE_DEL, begin, blen, end, elen);
+  if (!b) return SHALE_INVALID;
+  size_t old_len = b->rep.len;
+  uint32_t old_count = batch_rep_count(b->rep.data);
+  int rc = batch_rep_add_range(&b->rep, begin, blen, end, elen);
+  if (rc == SHALE_NOMEM) { /* as add(): the batch stays as it was */
+    b->rep.failed = 0;
+    b->rep.len = old_len;
+    put_fixed32(b->rep.data + 8, old_count);
+  }
+  return rc;
 }

@@ -23,6 +23,11 @@ void batch_rep_add(buf *rep, unsigned kind, const void *key, size_t klen, const 
 static inline uint32_t batch_rep_count(const uint8_t *rep);
 static inline uint64_t batch_rep_seq(const uint8_t *rep);
 void batch_rep_set_seq(uint8_t *rep, uint64_t seq);
+/* Appends a range delete of [begin, end) to a rep. A NULL begin (blen 0) is unbounded below
+ * and a NULL end (elen 0) unbounded above; see batch.c for how. Returns SHALE_OK,
+ * SHALE_INVALID (a bad bound, an empty or inverted range: rep unchanged) or SHALE_NOMEM
+ * (rep failed). */
+int batch_rep_add_range(buf *rep, const void *begin, size_t blen, const void *end, size_t elen);
 /* Appends the records of src (a whole rep) to dst and adds their count. */
 void batch_rep_append(buf *dst, const uint8_t *src, size_t srclen);
 

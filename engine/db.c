@@ -313,8 +313,30 @@ fail:
   return rc;
 }
 
+static size_t live_snapshots(shale_db *db) {
+  size_t n = 0;
+  pthread_mutex_lock(&db->snap_mu);
+  for (shale_snapshot *s = db->snapshots.next; s != &db->snapshots; s = s->next) n++;
+  pthread_mutex_unlock(&db->snap_mu);
+  return n;
+}
+
+/* A snapshot outliving its handle would be freed into memory already gone, so close
+ * refuses, as RocksDB's Close does with unreleased snapshots, and the handle stays open. */
+static int refuse_busy_close(shale_db *db, size_t snaps) {
+  char msg[160];
+  snprintf(msg, sizeof msg,
+           "close: %zu snapshot(s) still live: free them with shale_snapshot_free, then close "
+           "again (the DB stays open)",
+           snaps);
+  db_call_begin(db);
+  return db_call_end(db, db_fail(db, SHALE_BUSY, msg));
+}
+
 int shale_close(shale_db *db) {
   if (!db) return SHALE_INVALID;
+  size_t snaps = live_snapshots(db);
+  if (snaps) return refuse_busy_close(db, snaps);
   int rc = db->opt.read_only ? SHALE_OK : db_shutdown(db);
   if (rc)
     db_log(db, "closed after an error: %s", shale_strerror(rc));

@@ -1,6 +1,7 @@
 /* write.c — the write path: writers queue, a leader takes a group, appends it to the WAL in
  * one write (fsync if any member asked), inserts it into the memtable and then publishes
  * the last sequence, so a reader sees a whole group or none of it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -232,33 +233,68 @@ static int write_one(shale_db *db, unsigned kind, const void *k, size_t kl, cons
 
 static int flags_ok(unsigned flags) { return (flags & ~(SHALE_SYNC | SHALE_NO_WAL)) == 0; }
 
+/* SHALE_SYNC asks for a WAL fsync that SHALE_NO_WAL forbids: taking either silently would
+ * give the caller a durability the write does not have, or a cost it did not ask for. */
+static int flags_check(shale_db *db, unsigned flags, const char *call) {
+  char msg[160];
+  if (!flags_ok(flags)) {
+    snprintf(msg, sizeof msg, "%s: unknown flags 0x%x (only SHALE_SYNC, SHALE_NO_WAL)", call,
+             flags);
+    return db_fail(db, SHALE_INVALID, msg);
+  }
+  if ((flags & SHALE_SYNC) && (flags & SHALE_NO_WAL)) {
+    snprintf(msg, sizeof msg,
+             "%s: SHALE_SYNC and SHALE_NO_WAL together: a write without a WAL has nothing to "
+             "sync; pass one of them",
+             call);
+    return db_fail(db, SHALE_INVALID, msg);
+  }
+  return SHALE_OK;
+}
+
 static int put_call(shale_db *db, const void *key, size_t klen, const void *val, size_t vlen,
                     unsigned flags) {
-  if (!key_ok(key, klen) || (!val && vlen) || vlen > SHALE_MAX_VALUE_SIZE || !flags_ok(flags))
-    return db_fail(db, SHALE_INVALID, "put: NULL, empty or oversized key or value, or bad flags");
+  if (!key_ok(key, klen) || (!val && vlen) || vlen > SHALE_MAX_VALUE_SIZE)
+    return db_fail(db, SHALE_INVALID, "put: NULL, empty or oversized key or value");
+  int rc = flags_check(db, flags, "put");
+  if (rc) return rc;
   atomic_fetch_add_explicit(&db->stats.puts, 1, memory_order_relaxed);
   return write_one(db, KIND_PUT, key, klen, val ? val : "", vlen, flags);
 }
 
 static int delete_call(shale_db *db, const void *key, size_t klen, unsigned flags) {
-  if (!key_ok(key, klen) || !flags_ok(flags))
-    return db_fail(db, SHALE_INVALID, "delete: NULL, empty or oversized key, or bad flags");
+  if (!key_ok(key, klen)) return db_fail(db, SHALE_INVALID, "delete: NULL, empty or oversized key");
+  int rc = flags_check(db, flags, "delete");
+  if (rc) return rc;
   atomic_fetch_add_explicit(&db->stats.deletes, 1, memory_order_relaxed);
   return write_one(db, KIND_DEL, key, klen, NULL, 0, flags);
 }
 
 static int delete_range_call(shale_db *db, const void *begin, size_t blen, const void *end,
                              size_t elen, unsigned flags) {
-  if (!key_ok(begin, blen) || !key_ok(end, elen) || !flags_ok(flags))
-    return db_fail(db, SHALE_INVALID, "delete_range: NULL, empty or oversized bound");
-  if (ukey_compare(begin, blen, end, elen) >= 0)
-    return db_fail(db, SHALE_INVALID, "delete_range: begin must be below end");
-  atomic_fetch_add_explicit(&db->stats.range_deletes, 1, memory_order_relaxed);
-  return write_one(db, KIND_RANGE_DEL, begin, blen, end, elen, flags);
+  int rc = flags_check(db, flags, "delete_range");
+  if (rc) return rc;
+  buf rep;
+  buf_init(&rep);
+  uint8_t hdr[BATCH_HEADER] = {0};
+  buf_append(&rep, hdr, sizeof hdr);
+  rc = buf_ok(&rep) ? batch_rep_add_range(&rep, begin, blen, end, elen) : SHALE_NOMEM;
+  if (rc == SHALE_INVALID)
+    rc = db_fail(db, rc,
+                 "delete_range: empty or oversized bound, a NULL bound with a length, or begin "
+                 "not below end");
+  else if (rc)
+    rc = db_fail(db, rc, "out of memory encoding a range delete");
+  if (!rc) atomic_fetch_add_explicit(&db->stats.range_deletes, 1, memory_order_relaxed);
+  if (!rc) rc = db_write_rep(db, &rep, flags);
+  buf_free(&rep);
+  return rc;
 }
 
 static int write_call(shale_db *db, shale_batch *b, unsigned flags) {
-  if (!b || !flags_ok(flags)) return db_fail(db, SHALE_INVALID, "write: NULL batch or bad flags");
+  if (!b) return db_fail(db, SHALE_INVALID, "write: NULL batch");
+  int rc = flags_check(db, flags, "write");
+  if (rc) return rc;
   atomic_fetch_add_explicit(&db->stats.batches, 1, memory_order_relaxed);
   return db_write_rep(db, &b->rep, flags);
 }

@@ -1,4 +1,8 @@
-/* shale.h — the whole public API of Shale, an embeddable LSM-tree key-value store.
+/** @file shale.h
+ * @brief The whole public API of Shale, an embeddable LSM-tree key-value store.
+ *
+ * (The Doxygen block above gives every function, type and macro of this header a page:
+ * `cmake --build build --target docs`.)
  *
  * Conventions
  * -----------
@@ -34,16 +38,16 @@ extern "C" {
 #define SHALE_EXPORT
 #endif
 
-#define SHALE_VERSION_MAJOR 0
-#define SHALE_VERSION_MINOR 1
-#define SHALE_VERSION_PATCH 0
-#define SHALE_VERSION_STRING "0.1.0"
+#define SHALE_VERSION_MAJOR 0        /**< major version of this header */
+#define SHALE_VERSION_MINOR 1        /**< minor version of this header */
+#define SHALE_VERSION_PATCH 0        /**< patch version of this header */
+#define SHALE_VERSION_STRING "0.1.0" /**< the three as a string */
 
 /** @return the library's version string, e.g. "0.1.0" (static storage). */
 SHALE_EXPORT const char *shale_version(void);
 
 /* ---- errors ---- */
-#define SHALE_OK 0
+#define SHALE_OK 0            /**< success */
 #define SHALE_NOTFOUND (-1)   /**< key absent (not an error condition for gets) */
 #define SHALE_INVALID (-2)    /**< bad argument: NULL, empty or oversized key, bad option */
 #define SHALE_CORRUPTION (-3) /**< a checksum or format check failed; errmsg names file+offset */
@@ -63,10 +67,10 @@ SHALE_EXPORT const char *shale_version(void);
 /** @return a static string naming @p rc, e.g. "SHALE_NOTFOUND: key not found". */
 SHALE_EXPORT const char *shale_strerror(int rc);
 
-typedef struct shale_db shale_db;
-typedef struct shale_batch shale_batch;
-typedef struct shale_snapshot shale_snapshot;
-typedef struct shale_iter shale_iter;
+typedef struct shale_db shale_db;             /**< an open DB (shale_open) */
+typedef struct shale_batch shale_batch;       /**< operations applied at once (shale_write) */
+typedef struct shale_snapshot shale_snapshot; /**< a pinned state (shale_snapshot_new) */
+typedef struct shale_iter shale_iter;         /**< an ordered walk (shale_iter_new) */
 
 /** The detail of the calling thread's last failed call on @p db; other threads' failures
  *  never change it. Each call on @p db that takes the handle (shale_put, shale_delete,
@@ -85,8 +89,8 @@ typedef struct shale_iter shale_iter;
 SHALE_EXPORT const char *shale_errmsg(const shale_db *db);
 
 /* ---- options ---- */
-#define SHALE_COMPRESSION_NONE 0
-#define SHALE_COMPRESSION_ZSTD 1
+#define SHALE_COMPRESSION_NONE 0 /**< tables' data blocks stored as written */
+#define SHALE_COMPRESSION_ZSTD 1 /**< data blocks compressed with zstd (the default) */
 
 /* wal_recovery_mode */
 #define SHALE_WAL_RECOVER_STRICT 0   /**< corruption before the tail fails open (default) */
@@ -153,10 +157,20 @@ SHALE_EXPORT int shale_open(const char *path, const shale_options *o, shale_db *
 /** Close @p db: waits for background work and releases the lock. Every acknowledged
  *  write is durable afterwards: writes made with SHALE_NO_WAL since open are flushed to a
  *  table first (that flush can take a second for a full memtable); otherwise the WAL
- *  holds the rest and nothing more is written. All iterators and snapshots must be freed
- *  first. @return SHALE_OK, the first background error, or the error of the final flush
- *  (then what reached a WAL is still recovered by the next open). @p db is freed in every
- *  case. */
+ *  holds the rest and nothing more is written.
+ *
+ *  Snapshots: while any snapshot of @p db is live, close refuses with SHALE_BUSY and
+ *  changes nothing (as RocksDB's Close with unreleased snapshots): @p db stays open and
+ *  usable, shale_errmsg(db) says how many snapshots are live; free them with
+ *  shale_snapshot_free and call shale_close again.
+ *  Iterators: every iterator must be freed with shale_iter_free before close. Closing
+ *  with a live iterator is a caller error, as in RocksDB and LevelDB: the iterator points
+ *  into the handle's memory, so any later use of it, shale_iter_free included, is
+ *  undefined behaviour. Other calls on @p db must have returned, and none may start.
+ *  @return SHALE_OK; SHALE_INVALID for a NULL @p db; SHALE_BUSY for live snapshots (then
+ *  @p db is not freed); otherwise the first background error or the error of the final
+ *  flush (then what reached a WAL is still recovered by the next open). Except for
+ *  SHALE_BUSY, @p db is freed whatever the code. */
 SHALE_EXPORT int shale_close(shale_db *db);
 
 /**
@@ -200,11 +214,22 @@ SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
 SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
 
 /* ---- writes ---- */
+/* Flags of shale_put, shale_delete, shale_delete_range and shale_write: 0 or one of these.
+ * SHALE_SYNC | SHALE_NO_WAL together is refused with SHALE_INVALID (there is no WAL to
+ * sync), as is any other bit. */
 #define SHALE_SYNC 1u   /**< fsync the WAL before the call returns */
 #define SHALE_NO_WAL 2u /**< skip the WAL: faster, lost in a crash until flushed */
 
 /** Store @p val under @p key (both copied).
- *  @return SHALE_OK, SHALE_INVALID, SHALE_IOERR, SHALE_NOSPACE, SHALE_READONLY, SHALE_NOMEM */
+ *  @param[in] db     an open DB
+ *  @param[in] key    the key, 1 to SHALE_MAX_KEY_SIZE bytes
+ *  @param[in] klen   its length
+ *  @param[in] val    the value (NULL only with @p vlen 0)
+ *  @param[in] vlen   its length, up to SHALE_MAX_VALUE_SIZE
+ *  @param[in] flags  0, SHALE_SYNC or SHALE_NO_WAL
+ *  @return SHALE_OK; SHALE_INVALID for a NULL, empty or oversized key or value, or bad
+ *  @p flags (SHALE_SYNC | SHALE_NO_WAL, unknown bits); SHALE_IOERR, SHALE_NOSPACE,
+ *  SHALE_READONLY, SHALE_NOMEM */
 SHALE_EXPORT int shale_put(shale_db *db, const void *key, size_t klen, const void *val, size_t vlen,
                            unsigned flags);
 
@@ -212,8 +237,14 @@ SHALE_EXPORT int shale_put(shale_db *db, const void *key, size_t klen, const voi
  *  older value of the key. @return as shale_put */
 SHALE_EXPORT int shale_delete(shale_db *db, const void *key, size_t klen, unsigned flags);
 
-/** Delete every key in [begin, end). @return as shale_put; SHALE_INVALID when the range is
- *  empty or inverted. */
+/** Delete every key in [begin, end). A NULL @p begin (with @p blen 0) is unbounded below,
+ *  a NULL @p end (with @p elen 0) unbounded above: [NULL, NULL) deletes every key. The open
+ *  ends hold through flushes, compactions, reopens and iterators in both directions, as
+ *  bounded ranges do. (An open end is stored as a range to the largest possible key,
+ *  SHALE_MAX_KEY_SIZE bytes of 0xFF, plus a point delete of that key, in one atomic write:
+ *  about 128 KiB in the WAL and, until compacted away, in a table.)
+ *  @return as shale_put; SHALE_INVALID when the range is empty or inverted, or a NULL bound
+ *  has a length. */
 SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen, const void *end,
                                     size_t elen, unsigned flags);
 
@@ -236,6 +267,10 @@ SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen
 
 /**
  * Read the value of @p key as of @p snap (NULL: the latest).
+ * @param[in]  db    an open DB
+ * @param[in]  snap  a snapshot of @p db, or NULL
+ * @param[in]  key   the key
+ * @param[in]  klen  its length
  * @param[out] val   a malloc'd copy of the value, freed with shale_free (NULL if absent)
  * @param[out] vlen  its length (0 if absent)
  * @return SHALE_OK, SHALE_NOTFOUND, SHALE_INVALID, SHALE_CORRUPTION, SHALE_IOERR, SHALE_NOMEM
@@ -255,7 +290,9 @@ SHALE_EXPORT int shale_batch_put(shale_batch *b, const void *key, size_t klen, c
                                  size_t vlen);
 /** Add a delete to @p b. @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
 SHALE_EXPORT int shale_batch_delete(shale_batch *b, const void *key, size_t klen);
-/** Add a range delete of [begin, end) to @p b. @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
+/** Add a range delete of [begin, end) to @p b; NULL ends are unbounded, as in
+ *  shale_delete_range (an open end adds two operations to shale_batch_count).
+ *  @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
 SHALE_EXPORT int shale_batch_delete_range(shale_batch *b, const void *begin, size_t blen,
                                           const void *end, size_t elen);
 /** Empty @p b so it can be reused. */
@@ -270,7 +307,8 @@ SHALE_EXPORT int shale_write(shale_db *db, shale_batch *b, unsigned flags);
 
 /* ---- snapshots ---- */
 
-/** Pin the current state of @p db. @param[out] snap freed with shale_snapshot_free.
+/** Pin the current state of @p db. @param[in] db an open DB
+ *  @param[out] snap freed with shale_snapshot_free.
  *  @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
 SHALE_EXPORT int shale_snapshot_new(shale_db *db, const shale_snapshot **snap);
 /** Release @p snap (NULL is ignored). */
@@ -416,7 +454,25 @@ SHALE_EXPORT void shale_iter_free(shale_iter *it);
 /** Return once everything written before the call is in an SSTable.
  *  @return SHALE_OK, SHALE_IOERR, SHALE_NOSPACE, SHALE_READONLY */
 SHALE_EXPORT int shale_flush(shale_db *db);
-/** Compact [begin, end) (NULL ends: unbounded) down to the last level; returns when done. */
+/**
+ * Compact every table overlapping [begin, end) down to the deepest level that holds data,
+ * as RocksDB's CompactRange: the memtables are flushed first, then the files in the range
+ * are merged level by level and those of the last level rewritten in place, which drops
+ * every overwritten version and every tombstone no live snapshot still needs. Returns when
+ * done; automatic compactions wait meanwhile, and a second call waits for the first.
+ * An empty or inverted range compacts nothing and returns SHALE_OK.
+ * @param[in] db     an open DB
+ * @param[in] begin  lower bound (inclusive); NULL (with @p blen 0): from the first key
+ * @param[in] blen   its length
+ * @param[in] end    upper bound (exclusive); NULL (with @p elen 0): to the last key
+ * @param[in] elen   its length
+ * @return SHALE_OK; SHALE_INVALID for a NULL @p db or a NULL bound with a length;
+ *         SHALE_READONLY for a DB opened read_only or read-only after a background error;
+ *         SHALE_IOERR, SHALE_NOSPACE (the flush or a table write failed: the DB turns
+ *         read-only), SHALE_CORRUPTION (a table read failed its checksum), SHALE_NOMEM.
+ *         The detail is in shale_errmsg(db).
+ * Threads: safe beside readers and writers, which go on while it runs.
+ */
 SHALE_EXPORT int shale_compact_range(shale_db *db, const void *begin, size_t blen, const void *end,
                                      size_t elen);
 /**
@@ -453,6 +509,8 @@ SHALE_EXPORT int shale_approximate_sizes(shale_db *db, size_t n, const void *con
  * keys iterators stepped over one by one, outside any span), "shale.sequence",
  * "shale.num-immutable-memtables", "shale.memtable-bytes", "shale.block-cache-hits",
  * "shale.block-cache-misses" (data blocks found in / read into the block cache).
+ * @param[in]  db    an open DB
+ * @param[in]  name  one of the names above
  * @param[out] value a malloc'd string freed with shale_free
  * @return SHALE_OK, SHALE_NOTFOUND for an unknown name, SHALE_INVALID, SHALE_NOMEM
  */

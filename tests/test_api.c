@@ -214,8 +214,9 @@ typedef struct err_worker {
 
 static void *fail_repeatedly(void *arg) {
   err_worker *w = arg;
-  const char *want = w->range ? "delete_range: begin must be below end"
-                              : "put: NULL, empty or oversized key or value, or bad flags";
+  const char *want = w->range ? "delete_range: empty or oversized bound, a NULL bound with a "
+                                "length, or begin not below end"
+                              : "put: unknown flags 0x80 (only SHALE_SYNC, SHALE_NO_WAL)";
   pthread_barrier_wait(w->start);
   for (int i = 0; i < 20000; i++) {
     int rc = w->range ? shale_delete_range(w->db, "b", 1, "a", 1, 0)
@@ -441,6 +442,136 @@ static void test_approximate_sizes(void **state) {
   tu_tempdir_free(dir);
 }
 
+/* SHALE_SYNC | SHALE_NO_WAL asks for an fsync of a WAL that is not written: every write
+ * entry point refuses it, says why, and writes nothing. */
+static void test_sync_no_wal_refused(void **state) {
+  char *dir = tu_tempdir();
+  shale_db *db = open_new(dir);
+  const unsigned both = SHALE_SYNC | SHALE_NO_WAL;
+  assert_int_equal(shale_put(db, "k", 1, "v", 1, both), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(db), "SHALE_SYNC and SHALE_NO_WAL"));
+  assert_int_equal(shale_delete(db, "k", 1, both), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(db), "delete: SHALE_SYNC and SHALE_NO_WAL"));
+  assert_int_equal(shale_delete_range(db, "a", 1, "b", 1, both), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(db), "delete_range: SHALE_SYNC"));
+  shale_batch *b;
+  assert_int_equal(shale_batch_new(&b), SHALE_OK);
+  assert_int_equal(shale_batch_put(b, "k", 1, "v", 1), SHALE_OK);
+  assert_int_equal(shale_write(db, b, both), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(db), "write: SHALE_SYNC"));
+  assert_int_equal(shale_put(db, "k", 1, "v", 1, 4u), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(db), "unknown flags"));
+  void *v;
+  size_t vl;
+  assert_int_equal(shale_get(db, NULL, "k", 1, &v, &vl), SHALE_NOTFOUND);
+  assert_int_equal(shale_write(db, b, SHALE_SYNC), SHALE_OK); /* each alone is fine */
+  assert_int_equal(shale_write(db, b, SHALE_NO_WAL), SHALE_OK);
+  shale_batch_free(b);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  tu_tempdir_free(dir);
+}
+
+/* A snapshot freed after its handle would touch freed memory: close refuses while one is
+ * live, the handle stays usable, and closes once the snapshot is gone. */
+static void test_close_refuses_live_snapshot(void **state) {
+  char *dir = tu_tempdir();
+  shale_db *db = open_new(dir);
+  put_str(db, "k", "v1");
+  const shale_snapshot *snap;
+  assert_int_equal(shale_snapshot_new(db, &snap), SHALE_OK);
+  put_str(db, "k", "v2");
+  assert_int_equal(shale_close(db), SHALE_BUSY);
+  assert_non_null(strstr(shale_errmsg(db), "1 snapshot(s) still live"));
+  void *v;
+  size_t vl;
+  assert_int_equal(shale_get(db, snap, "k", 1, &v, &vl), SHALE_OK);
+  assert_memory_equal(v, "v1", 2);
+  shale_free(v);
+  shale_snapshot_free(db, snap);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  db = open_new(dir); /* the LOCK was released */
+  assert_value(db, "k", "v2");
+  assert_int_equal(shale_close(db), SHALE_OK);
+  tu_tempdir_free(dir);
+}
+
+/* The live keys, walked forward and backward, must be exactly want[0..n). */
+static void assert_live(shale_db *db, const char *const *want, size_t n) {
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
+  size_t i = 0, kl;
+  for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it), i++) {
+    const char *k = shale_iter_key(it, &kl);
+    assert_true(i < n);
+    assert_int_equal(kl, strlen(want[i]));
+    assert_memory_equal(k, want[i], kl);
+  }
+  assert_int_equal(i, n);
+  for (shale_iter_seek_last(it); shale_iter_valid(it); shale_iter_prev(it), i--) {
+    const char *k = shale_iter_key(it, &kl);
+    assert_true(i > 0);
+    assert_int_equal(kl, strlen(want[i - 1]));
+    assert_memory_equal(k, want[i - 1], kl);
+  }
+  assert_int_equal(i, 0);
+  assert_int_equal(shale_iter_status(it), SHALE_OK);
+  shale_iter_free(it);
+}
+
+static void put_top_key(shale_db *db, const uint8_t *top) {
+  assert_int_equal(shale_put(db, top, SHALE_MAX_KEY_SIZE, "t", 1, 0), SHALE_OK);
+}
+
+/* A NULL begin or end of a range delete is unbounded on that side: the lowest key ("\x01"
+ * here) and the highest possible one go too, through flush, compaction and reopen, and a
+ * put after the delete lives. The batch call takes open ends alike. */
+static void test_delete_range_open_ends(void **state) {
+  char *dir = tu_tempdir();
+  shale_db *db = open_new(dir);
+  uint8_t *top = malloc(SHALE_MAX_KEY_SIZE);
+  assert_non_null(top);
+  memset(top, 0xFF, SHALE_MAX_KEY_SIZE);
+  const char *keys[] = {"\x01", "a", "b", "c", "m", "x", "y", "zz"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) put_str(db, keys[i], "v");
+  put_top_key(db, top);
+  assert_int_equal(shale_flush(db), SHALE_OK); /* deletes over table data too */
+  assert_int_equal(shale_delete_range(db, NULL, 1, "c", 1, 0), SHALE_INVALID);
+  assert_int_equal(shale_delete_range(db, NULL, 0, NULL, 0, SHALE_SYNC | SHALE_NO_WAL),
+                   SHALE_INVALID);
+  assert_int_equal(shale_delete_range(db, NULL, 0, "c", 1, 0), SHALE_OK);
+  assert_int_equal(shale_delete_range(db, "x", 1, NULL, 0, 0), SHALE_OK);
+  put_str(db, "zzz", "after");
+  const char *live[] = {"c", "m", "zzz"};
+  assert_live(db, live, 3);
+  void *v;
+  size_t vl;
+  assert_int_equal(shale_get(db, NULL, top, SHALE_MAX_KEY_SIZE, &v, &vl), SHALE_NOTFOUND);
+  assert_int_equal(shale_get(db, NULL, "\x01", 1, &v, &vl), SHALE_NOTFOUND);
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  assert_live(db, live, 3);
+  assert_int_equal(shale_compact_range(db, NULL, 0, NULL, 0), SHALE_OK);
+  assert_live(db, live, 3);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  db = open_new(dir);
+  assert_live(db, live, 3);
+  /* The batch form, and everything: [NULL, NULL) empties the DB, the top key included. */
+  put_top_key(db, top);
+  shale_batch *b;
+  assert_int_equal(shale_batch_new(&b), SHALE_OK);
+  assert_int_equal(shale_batch_delete_range(b, "c", 1, "c", 1), SHALE_INVALID);
+  assert_int_equal(shale_batch_delete_range(b, NULL, 0, NULL, 0), SHALE_OK);
+  assert_int_equal(shale_write(db, b, 0), SHALE_OK);
+  shale_batch_free(b);
+  assert_live(db, NULL, 0);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  db = open_new(dir); /* replayed from the WAL */
+  assert_live(db, NULL, 0);
+  assert_int_equal(shale_get(db, NULL, top, SHALE_MAX_KEY_SIZE, &v, &vl), SHALE_NOTFOUND);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  free(top);
+  tu_tempdir_free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_create_on_empty_dir),
@@ -454,6 +585,9 @@ int main(void) {
       cmocka_unit_test(test_multi_get),
       cmocka_unit_test(test_multi_get_consistent),
       cmocka_unit_test(test_approximate_sizes),
+      cmocka_unit_test(test_sync_no_wal_refused),
+      cmocka_unit_test(test_close_refuses_live_snapshot),
+      cmocka_unit_test(test_delete_range_open_ends),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

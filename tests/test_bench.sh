@@ -52,6 +52,18 @@ for b in "${timed[@]}"; do
   run "$b" "${common[@]}" --benchmarks="$list" && check_result "$b"
 done
 
+# db_bench's repetition syntax, multi-get reads and the small single-call benchmarks (issue 15).
+if run rep "${common[@]}" --benchmarks='fillseq,readrandom[X3],multireadrandom,readtocache,memstats,fillseqdeterministic' --batch_size=16; then
+  [[ $(grep -c '^readrandom .*micros/op.*(2000 of 2000 found)' "$tmp/rep.out") == 3 ]] || fail "readrandom[X3]: not 3 runs"
+  grep -q '^readrandom \[AVG    3 runs\] : [0-9]* (± [0-9]*) ops/sec; *[0-9.]* (± [0-9.]*) MB/sec$' "$tmp/rep.out" || fail "readrandom[X3]: no final AVG line"
+  grep -q '^readrandom \[MEDIAN 3 runs\] : [0-9]* ops/sec; *[0-9.]* MB/sec$' "$tmp/rep.out" || fail "readrandom[X3]: no MEDIAN line"
+  grep -q '^multireadrandom .*micros/op.*(2000 of 2000 found)' "$tmp/rep.out" || fail "multireadrandom: $(grep multiread "$tmp/rep.out")"
+  check_result readtocache "$tmp/rep.out"
+  grep -Eq '^shale\.memtable-bytes: [1-9][0-9]*$' "$tmp/rep.out" || fail "memstats: no memtable bytes"
+  grep -q '^fillseqdeterministic : skipped: it needs RocksDB.s CompactFiles' "$tmp/rep.out" || fail "fillseqdeterministic: no note"
+fi
+"$bench" "${common[@]}" --benchmarks='readrandom[X0]' >/dev/null 2>&1 && fail "readrandom[X0] accepted"
+
 # Found counts: fillseq writes every key once.
 grep -q "^readrandom .*(2000 of 2000 found)" "$tmp/readrandom.out" || fail "readrandom: not all keys found"
 grep -q "^readmissing .*(0 of 2000 found)" "$tmp/readmissing.out" || fail "readmissing: found a key"

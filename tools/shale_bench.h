@@ -204,6 +204,8 @@ void bench_readwhilewriting(bench_thread *t);
 void bench_readrandomwriterandom(bench_thread *t);
 void bench_updaterandom(bench_thread *t);
 void bench_scanrandom(bench_thread *t);
+/* --batch_size random keys per shale_multi_get. */
+void bench_multireadrandom(bench_thread *t);
 /* Single-threaded: the queue has one head and the layout one key order. */
 void bench_queue(bench_thread *t);
 void bench_queuesteady(bench_thread *t);
@@ -239,6 +241,13 @@ int bench_run_timed(bench_run *r, const bench_def *d, const char *msg, bench_thr
 void bench_print_result(const char *name, const bench_thread *s, double thread_secs,
                         const char *msg);
 void bench_note_notsup(const char *name, const char *call);
+/* Throughput of the last result line bench_print_result printed, for [Xn] repetitions:
+ * ops/sec and MB/s (mbs < 0 when the line had no MB/s); valid is 0 before any line. */
+typedef struct bench_result {
+  double ops, mbs;
+  int valid;
+} bench_result;
+extern bench_result bench_last_result;
 /* Closes the DB, destroys it (exits if bench_destroy_db refuses) and opens it afresh;
  * returns the new handle, which the caller's bench_run must take. */
 shale_db *bench_db_fresh(void);
@@ -265,6 +274,8 @@ void bench_special_waitforcompaction(bench_run *r, const bench_def *d);
 void bench_special_stats(bench_run *r, const bench_def *d);
 void bench_special_levelstats(bench_run *r, const bench_def *d);
 void bench_special_sstables(bench_run *r, const bench_def *d);
+void bench_special_memstats(bench_run *r, const bench_def *d);
+void bench_special_fillseqdeterministic(bench_run *r, const bench_def *d);
 /* --report_interval_seconds and --stats_interval_seconds, on a thread of their own. */
 void bench_monitor_start(const bench_flags *f);
 void bench_monitor_stop(void);

@@ -231,7 +231,10 @@ static void print_help(void) {
       "fillsync fill100K fillbatch readseq readreverse\n  readrandom readmissing seekrandom "
       "deleteseq deleterandom readwhilewriting\n  readrandomwriterandom updaterandom compact "
       "flush waitforcompaction stats levelstats\n  sstables readafterdelete scanafterdelete "
-      "deletepersist queue queuesteady\n  deleteruns fillsurvivors\n%s\nFlags:\n",
+      "deletepersist queue queuesteady\n  deleteruns fillsurvivors multireadrandom readtocache "
+      "memstats\n  fillseqdeterministic (explains why it is skipped)\n"
+      "  name[Xn] runs name n times, then prints the AVG and MEDIAN lines as db_bench does.\n"
+      "  multireadrandom reads --batch_size keys per shale_multi_get.\n%s\nFlags:\n",
       queue_help);
   for (size_t i = 0; i < NFLAGS; i++)
     if (flags[i].type < F_IGN_BOOL)

@@ -2,6 +2,7 @@
  * benchmark of --benchmarks on N threads, and reports it in db_bench's result format
  * ("name : X micros/op Y ops/sec ..."), which scripts such as compare-rocksdb.sh parse. */
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ static atomic_int progress_shown; /* a "\r" progress line is open on stderr */
 static int thread_seq;    /* db_bench seeds thread i of each benchmark with seed + a counter */
 static bench_slot *slots; /* per-thread ops done over the run, read by the monitor */
 int bench_stats_printed;  /* the progress line is replaced by stats lines */
+bench_result bench_last_result;
 
 /* ---- errors ---- */
 
@@ -199,6 +201,8 @@ void bench_print_result(const char *name, const bench_thread *s, double thread_s
   printf("%-12s : %11.3f micros/op %ld ops/sec %.3f seconds %" PRId64 " operations;%s%s\n", name,
          thread_secs * 1e6 / (double)done, (long)((double)done / elapsed), elapsed, done,
          *extra ? " " : "", extra);
+  bench_last_result = (bench_result){(double)done / elapsed,
+                                     s->bytes > 0 ? (double)s->bytes / 1048576.0 / elapsed : -1, 1};
 }
 
 static void print_histograms(thread_arg *a, int n) {
@@ -336,6 +340,10 @@ static const bench_def benches[] = {
     {"stats", NULL, 0, MSG_NONE, bench_special_stats},
     {"levelstats", NULL, 0, MSG_NONE, bench_special_levelstats},
     {"sstables", NULL, 0, MSG_NONE, bench_special_sstables},
+    {"memstats", NULL, 0, MSG_NONE, bench_special_memstats},
+    {"readtocache", bench_readseq, 0, MSG_NONE, NULL},
+    {"multireadrandom", bench_multireadrandom, 0, MSG_FOUND, NULL},
+    {"fillseqdeterministic", NULL, 0, MSG_NONE, bench_special_fillseqdeterministic},
 };
 
 static const bench_def *bench_find(const char *name, size_t len) {
@@ -359,8 +367,9 @@ static void run_setup(bench_run *r, const char *name) {
   if (!strcmp(name, "fillsync")) r->wflags |= SHALE_SYNC;
   if (!strcmp(name, "fill100K")) r->value_size = 100 * 1000;
   if (!strcmp(name, "fillbatch")) r->batch = 1000;
-  if (!strcmp(name, "readmissing")) r->key_size++; /* a '0' more: no such key exists */
-  r->reads = F.reads < 0 ? r->num : F.reads;
+  if (!strcmp(name, "readmissing")) r->key_size++;   /* a '0' more: no such key exists */
+  if (!strcmp(name, "readtocache")) r->nthreads = 1; /* db_bench: one thread, every key */
+  r->reads = F.reads < 0 || !strcmp(name, "readtocache") ? r->num : F.reads;
   r->writes = F.writes < 0 ? r->num : F.writes;
   r->deletes = F.deletes < 0 ? r->num : F.deletes;
   r->db = db;
@@ -382,6 +391,91 @@ static void run_one(const bench_def *d) {
     bench_run_timed(&r, d, msg, NULL);
   } else {
     bench_run_timed(&r, d, NULL, NULL);
+  }
+}
+
+/* ---- [Xn] repetitions ---- */
+
+/* "name[Xn]" (db_bench's syntax) runs name n times; returns the benchmark and sets *repeat,
+ * or NULL for an unknown name or a bad suffix. */
+static const bench_def *bench_parse(const char *p, size_t len, int *repeat) {
+  *repeat = 1;
+  const char *open = memchr(p, '[', len);
+  if (!open) return bench_find(p, len);
+  char *end;
+  long n = open[1] == 'X' ? strtol(open + 2, &end, 10) : 0;
+  if (n < 1 || n > 1000000 || end != p + len - 1 || *end != ']') return NULL;
+  *repeat = (int)n;
+  return bench_find(p, (size_t)(open - p));
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Sorts a copy: the runs keep their order. */
+static double median(const double *v, int n) {
+  double *c = malloc((size_t)n * sizeof *c);
+  if (!c) return v[n - 1];
+  memcpy(c, v, (size_t)n * sizeof *c);
+  qsort(c, (size_t)n, sizeof *c, cmp_double);
+  double m = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+  free(c);
+  return m;
+}
+
+/* db_bench's CombinedStats: mean, and its 95% confidence half-width (1.96 standard errors). */
+static double mean_ci95(const double *v, int n, double *ci) {
+  double sum = 0, sq = 0;
+  for (int i = 0; i < n; i++) sum += v[i];
+  double avg = sum / n;
+  for (int i = 0; i < n; i++) sq += (v[i] - avg) * (v[i] - avg);
+  *ci = n > 1 ? 1.959964 * sqrt(sq / (n - 1)) / sqrt((double)n) : 0;
+  return avg;
+}
+
+/* CombinedStats::Report after every run and ReportFinal (with the +- interval) at the end. */
+static void report_combined(const char *name, const double *ops, const double *mbs, int n,
+                            int final) {
+  double oci, mci, oavg = mean_ci95(ops, n, &oci), mavg = mbs ? mean_ci95(mbs, n, &mci) : 0;
+  if (final)
+    printf("%s [AVG    %d runs] : %d (\xC2\xB1 %d) ops/sec", name, n, (int)oavg, (int)oci);
+  else
+    printf("%s [AVG    %d runs] : %d ops/sec", name, n, (int)oavg);
+  if (mbs && final) printf("; %6.1f (\xC2\xB1 %.1f) MB/sec", mavg, mci);
+  if (mbs && !final) printf("; %6.1f MB/sec", mavg);
+  printf("\n%s [MEDIAN %d runs] : %d ops/sec", name, n, (int)median(ops, n));
+  if (mbs) printf("; %6.1f MB/sec", median(mbs, n));
+  putchar('\n');
+}
+
+static void run_repeated(const bench_def *d, int repeat) {
+  double *ops = calloc((size_t)repeat, sizeof *ops), *mbs = calloc((size_t)repeat, sizeof *mbs);
+  if (!ops || !mbs) fprintf(stderr, "shale-bench: out of memory\n"), exit(1);
+  int n = 0, with_mbs = 1;
+  for (int i = 0; i < repeat; i++) {
+    bench_last_result.valid = 0;
+    run_one(d);
+    if (!bench_last_result.valid) continue; /* skipped, NOTSUP or no result line */
+    ops[n] = bench_last_result.ops;
+    mbs[n] = bench_last_result.mbs;
+    with_mbs &= mbs[n] >= 0;
+    n++;
+    report_combined(d->name, ops, with_mbs ? mbs : NULL, n, 0);
+  }
+  if (n > 1) report_combined(d->name, ops, with_mbs ? mbs : NULL, n, 1);
+  free(ops), free(mbs);
+}
+
+static void run_list(void) {
+  for (const char *p = F.benchmarks; *p;) {
+    size_t len = strcspn(p, ",");
+    int repeat;
+    const bench_def *d = len ? bench_parse(p, len, &repeat) : NULL;
+    if (d && repeat == 1) run_one(d);
+    if (d && repeat > 1) run_repeated(d, repeat);
+    p += len + (p[len] == ',');
   }
 }
 
@@ -442,8 +536,10 @@ static void print_header(void) {
 static int check_benchmarks(void) {
   for (const char *p = F.benchmarks; *p;) {
     size_t len = strcspn(p, ",");
-    if (len && !bench_find(p, len)) {
-      fprintf(stderr, "shale-bench: unknown benchmark '%.*s' (see --help)\n", (int)len, p);
+    int repeat;
+    if (len && !bench_parse(p, len, &repeat)) {
+      fprintf(stderr, "shale-bench: unknown benchmark '%.*s' (see --help; name[Xn] repeats it)\n",
+              (int)len, p);
       return -1;
     }
     p += len + (p[len] == ',');
@@ -494,11 +590,7 @@ int main(int argc, char **argv) {
   if (!F.use_existing_db) destroy_or_exit();
   db_open();
   bench_monitor_start(&F);
-  for (const char *p = F.benchmarks; *p;) {
-    size_t len = strcspn(p, ",");
-    if (len) run_one(bench_find(p, len));
-    p += len + (p[len] == ',');
-  }
+  run_list();
   if (F.statistics) {
     printf("STATISTICS:\n");
     print_tickers();

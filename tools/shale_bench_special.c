@@ -268,6 +268,26 @@ void bench_special_sstables(bench_run *r, const bench_def *d) {
   bench_print_prop("shale.sstables", d->name);
 }
 
+/* db_bench's memstats prints its memtable properties as "name: value"; these are Shale's. */
+void bench_special_memstats(bench_run *r, const bench_def *d) {
+  static const char *names[] = {"shale.num-immutable-memtables", "shale.memtable-bytes"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char *v = bench_prop(names[i]);
+    printf("%s: %s\n", names[i], v ? v : "(not available)");
+    shale_free(v);
+  }
+}
+
+/* RocksDB builds its fixed LSM shape with CompactFiles, file by file and level by level;
+ * Shale has no such call, so any shape built here would not be the one db_bench's numbers
+ * describe. Say so rather than time something else under its name. */
+void bench_special_fillseqdeterministic(bench_run *r, const bench_def *d) {
+  printf(
+      "%-12s : skipped: it needs RocksDB's CompactFiles to lay out a fixed LSM shape, "
+      "which Shale lacks; for sequential data in the last level run fillseq,compact\n",
+      d->name);
+}
+
 /* RocksDB's rocksdb.levelstats table; built from per-level file counts if the engine has
  * no shale.levelstats. */
 void bench_special_levelstats(bench_run *r, const bench_def *d) {

@@ -93,6 +93,64 @@ void bench_readrandom(bench_thread *t) {
   }
 }
 
+/* db_bench's MultiReadRandom: --batch_size random keys per shale_multi_get, each key a read
+ * (found, bytes and the op count as readrandom's). */
+typedef struct multi_batch {
+  char *keys;
+  const void **kp;
+  size_t *klens, *vlens;
+  void **vals;
+  int *rcs;
+} multi_batch;
+
+static void multi_free(multi_batch *m) {
+  free(m->keys), free(m->kp), free(m->klens), free(m->vlens), free(m->vals), free(m->rcs);
+}
+
+static int multi_alloc(multi_batch *m, size_t n, size_t ksize) {
+  m->keys = malloc(n * ksize);
+  m->kp = malloc(n * sizeof *m->kp);
+  m->klens = malloc(n * sizeof *m->klens);
+  m->vlens = malloc(n * sizeof *m->vlens);
+  m->vals = malloc(n * sizeof *m->vals);
+  m->rcs = malloc(n * sizeof *m->rcs);
+  if (!m->keys || !m->kp || !m->klens || !m->vlens || !m->vals || !m->rcs) return -1;
+  for (size_t i = 0; i < n; i++) {
+    bench_key_init(m->keys + i * ksize, (int64_t)ksize);
+    m->kp[i] = m->keys + i * ksize;
+    m->klens[i] = ksize;
+  }
+  return 0;
+}
+
+/* One multi-get of n random keys; returns 0, or -1 when the run must stop. */
+static int multi_get_one(bench_thread *t, multi_batch *m, size_t n) {
+  bench_run *r = t->run;
+  for (size_t i = 0; i < n; i++) bench_key_set(m->keys + i * m->klens[0], r->key_size, rand_key(t));
+  int rc = shale_multi_get(r->db, NULL, n, m->kp, m->klens, m->vals, m->vlens, m->rcs);
+  for (size_t i = 0; i < n; i++) {
+    t->nreads++;
+    if (m->rcs[i] == SHALE_OK) t->found++, t->bytes += r->key_size + (int64_t)m->vlens[i];
+    shale_free(m->vals[i]);
+  }
+  return rc == SHALE_NOTFOUND || bench_ok(t, rc, "shale_multi_get") ? 0 : -1;
+}
+
+void bench_multireadrandom(bench_thread *t) {
+  bench_run *r = t->run;
+  size_t per = (size_t)r->batch;
+  multi_batch m = {0};
+  if (multi_alloc(&m, per, (size_t)r->key_size)) {
+    fprintf(stderr, "shale-bench: out of memory\n");
+    exit(1);
+  }
+  while (!bench_done(t, (int64_t)per, r->reads)) {
+    if (multi_get_one(t, &m, per)) break;
+    bench_finished(t, (int64_t)per, OP_READ);
+  }
+  multi_free(&m);
+}
+
 /* ---- iterators ---- */
 
 static shale_iter *iter_open(bench_thread *t) {

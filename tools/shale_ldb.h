@@ -40,6 +40,8 @@ void ldb_print_bytes(FILE *out, const void *p, size_t n, int hex);
 void ldb_print_json_bytes(FILE *out, const void *p, size_t n, int hex);
 /* Prints an internal key as KEY@SEQ:KIND. */
 void ldb_print_ikey(FILE *out, const uint8_t *ik, size_t n, int hex);
+/* The same, cut to max characters ending in "..." when longer. */
+void ldb_print_ikey_max(FILE *out, const uint8_t *ik, size_t n, int hex, size_t max);
 const char *ldb_kind_name(unsigned kind);
 /* Decodes a key or value given on the command line: hex, "0x..." or bare hex digits; text,
  * as ldb_print_bytes prints it (\xHH is the byte HH, "" the empty string). */
@@ -94,6 +96,14 @@ int ldb_merge_status(ldb_merge *m);
 size_t ldb_merge_range_dels(ldb_merge *m, const ldb_rdel **out);
 /* Is user key k at seq covered by a range tombstone with a higher sequence? */
 int ldb_merge_covered(ldb_merge *m, const void *k, size_t n, uint64_t seq);
+
+/* Deletes still in a WAL (in the engine's memtables, in no table yet). */
+typedef struct ldb_wal_dels {
+  uint64_t point, range;
+} ldb_wal_dels;
+/* Counts the deletes of WAL `number` of db, tolerantly; non-zero when it could not all be
+ * read (a warning is printed). */
+int ldb_wal_deletes(const char *db, uint64_t number, ldb_wal_dels *d);
 
 /* ---- commands: each returns the process exit code ---- */
 int ldb_cmd_dump(ldb_opts *o);

@@ -38,6 +38,69 @@ static void print_bar(uint64_t size, uint64_t max, uint64_t tombs, uint64_t entr
   putchar(']');
 }
 
+/* A printed key is cut to this many characters, so a file's key line stays within ~100. */
+#define KEY_WIDTH 38
+
+static void print_level(const ldb_state *st, int l, uint64_t maxl, uint64_t now) {
+  uint64_t e = 0, pt = 0, rt = 0, oldest = 0;
+  for (int i = 0; i < st->v->nfiles[l]; i++) {
+    const file_meta *f = st->v->files[l][i];
+    e += f->entries, pt += f->point_tombstones, rt += f->range_tombstones;
+    if (f->oldest_tomb_us && (!oldest || f->oldest_tomb_us < oldest)) oldest = f->oldest_tomb_us;
+  }
+  uint64_t lb = version_level_bytes(st->v, l);
+  printf("level=%d files=%d bytes=%" PRIu64 " entries=%" PRIu64 " point_tombstones=%" PRIu64
+         " range_tombstones=%" PRIu64 "\n       ",
+         l, st->v->nfiles[l], lb, e, pt, rt);
+  print_age("oldest_tomb_age", oldest, now);
+  print_bar(lb, maxl, pt + rt, e + rt);
+  putchar('\n');
+}
+
+/* Three lines: counts; age, sequences and bar; the key range. */
+static void print_file(const file_meta *f, int l, uint64_t maxf, uint64_t now, int hex) {
+  printf("  L%d %06" PRIu64 ".sst size=%" PRIu64 " entries=%" PRIu64 " point_tombstones=%" PRIu64
+         " range_tombstones=%" PRIu64 "\n    ",
+         l, f->number, f->file_size, f->entries, f->point_tombstones, f->range_tombstones);
+  print_age("oldest_tomb_age", f->oldest_tomb_us, now);
+  printf(" seq=%" PRIu64 "..%" PRIu64, f->min_seq, f->max_seq);
+  print_bar(f->file_size, maxf, f->point_tombstones + f->range_tombstones,
+            f->entries + f->range_tombstones);
+  fputs("\n     smallest=", stdout);
+  ldb_print_ikey_max(stdout, f->smallest.data, f->smallest.len, hex, KEY_WIDTH);
+  fputs(" largest=", stdout);
+  ldb_print_ikey_max(stdout, f->largest.data, f->largest.len, hex, KEY_WIDTH);
+  putchar('\n');
+}
+
+/* The WALs at or above the MANIFEST's log number hold writes no table has yet: their
+ * deletes are counted apart from the tables', which would otherwise under-report them. */
+static int print_wals(const char *db, uint64_t log_number) {
+  uint64_t *logs, point = 0, range = 0;
+  size_t n = filename_list(db, FT_LOG, 0, &logs), live = 0;
+  int status = 0;
+  for (size_t i = 0; i < n; i++) {
+    char path[FILENAME_MAX_LEN];
+    struct stat sb;
+    filename_log(path, db, logs[i]);
+    printf("wal %06" PRIu64 ".log size=%lld", logs[i],
+           stat(path, &sb) ? -1LL : (long long)sb.st_size);
+    if (logs[i] < log_number) {
+      puts(" obsolete");
+      continue;
+    }
+    ldb_wal_dels d;
+    status |= ldb_wal_deletes(db, logs[i], &d);
+    printf(" live point_deletes=%" PRIu64 " range_deletes=%" PRIu64 "\n", d.point, d.range);
+    point += d.point, range += d.range, live++;
+  }
+  free(logs);
+  printf("total wals=%zu point_deletes=%" PRIu64 " range_deletes=%" PRIu64
+         " # in live WALs (memtables), in no table yet\n",
+         live, point, range);
+  return status;
+}
+
 int ldb_cmd_lsm(ldb_opts *o) {
   ldb_state st;
   if (ldb_load_state(o->db, &st)) return 1;
@@ -48,51 +111,17 @@ int ldb_cmd_lsm(ldb_opts *o) {
     for (int i = 0; i < st.v->nfiles[l]; i++)
       if (st.v->files[l][i]->file_size > maxf) maxf = st.v->files[l][i]->file_size;
   }
-  printf("# manifest=%s log_number=%" PRIu64 " next_file=%" PRIu64 " last_seq=%" PRIu64
+  printf("# manifest=%s\n# log_number=%" PRIu64 " next_file=%" PRIu64 " last_seq=%" PRIu64
          " edits=%d\n",
          st.manifest, st.log_number, st.next_file, st.last_seq, st.edits);
   for (int l = 0; l < NUM_LEVELS; l++) {
-    uint64_t e = 0, pt = 0, rt = 0, oldest = 0;
-    for (int i = 0; i < st.v->nfiles[l]; i++) {
-      const file_meta *f = st.v->files[l][i];
-      e += f->entries, pt += f->point_tombstones, rt += f->range_tombstones;
-      if (f->oldest_tomb_us && (!oldest || f->oldest_tomb_us < oldest)) oldest = f->oldest_tomb_us;
-    }
-    uint64_t lb = version_level_bytes(st.v, l);
-    printf("level=%d files=%d bytes=%" PRIu64 " entries=%" PRIu64 " point_tombstones=%" PRIu64
-           " range_tombstones=%" PRIu64,
-           l, st.v->nfiles[l], lb, e, pt, rt);
-    print_age("oldest_tomb_age", oldest, now);
-    print_bar(lb, maxl, pt + rt, e + rt);
-    putchar('\n');
-    for (int i = 0; i < st.v->nfiles[l]; i++) {
-      const file_meta *f = st.v->files[l][i];
-      printf("  L%d %06" PRIu64 ".sst size=%" PRIu64 " entries=%" PRIu64
-             " point_tombstones=%" PRIu64 " range_tombstones=%" PRIu64,
-             l, f->number, f->file_size, f->entries, f->point_tombstones, f->range_tombstones);
-      print_age("oldest_tomb_age", f->oldest_tomb_us, now);
-      printf(" seq=%" PRIu64 "..%" PRIu64 " smallest=", f->min_seq, f->max_seq);
-      ldb_print_ikey(stdout, f->smallest.data, f->smallest.len, o->key_hex);
-      fputs(" largest=", stdout);
-      ldb_print_ikey(stdout, f->largest.data, f->largest.len, o->key_hex);
-      print_bar(f->file_size, maxf, f->point_tombstones + f->range_tombstones,
-                f->entries + f->range_tombstones);
-      putchar('\n');
-    }
+    print_level(&st, l, maxl, now);
+    for (int i = 0; i < st.v->nfiles[l]; i++)
+      print_file(st.v->files[l][i], l, maxf, now, o->key_hex);
   }
-  uint64_t *logs;
-  size_t n = filename_list(o->db, FT_LOG, 0, &logs);
-  for (size_t i = 0; i < n; i++) {
-    char path[FILENAME_MAX_LEN];
-    struct stat sb;
-    filename_log(path, o->db, logs[i]);
-    printf("wal %06" PRIu64 ".log size=%lld %s\n", logs[i],
-           stat(path, &sb) ? -1LL : (long long)sb.st_size,
-           logs[i] >= st.log_number ? "live" : "obsolete");
-  }
-  free(logs);
+  int status = print_wals(o->db, st.log_number);
   ldb_free_state(&st);
-  return 0;
+  return status;
 }
 
 /* ---- manifest_dump ---- */
@@ -544,56 +573,85 @@ static sst_reader *open_live(const char *db, const file_meta *f) {
   return r;
 }
 
+/* Line width the pinned_by list wraps at. */
+#define LINE_WIDTH 100
+
+/* Appends g's name to the pinned_by list, wrapping to a new indented line when full. */
+static void add_pin(buf *pins, size_t *col, int level, uint64_t number) {
+  char name[48];
+  int n =
+      snprintf(name, sizeof name, "%sL%d:%06" PRIu64 ".sst", pins->len ? "," : "", level, number);
+  if (pins->len && *col + (size_t)n > LINE_WIDTH) {
+    buf_append(pins, ",\n      ", 8);
+    *col = 6;
+    memmove(name, name + 1, (size_t)n--); /* the comma went before the break */
+  }
+  buf_append(pins, name, (size_t)n);
+  *col += (size_t)n;
+}
+
+/* Entries older than f's tombstones that they shadow: deeper levels, and in L0 the older
+ * files (listed after f). Fills pins with the files that keep the tombstones alive. */
+static int shadow_below(const char *db, const ldb_state *st, int l, int i, sst_reader *r,
+                        tomb_est *est, buf *pins) {
+  const file_meta *f = st->v->files[l][i];
+  size_t col = sizeof "   pinned_by=" + 40;
+  int status = 0;
+  for (int l2 = l; l2 < NUM_LEVELS; l2++)
+    for (int j = l2 == l ? (l == 0 ? i + 1 : st->v->nfiles[l2]) : 0; j < st->v->nfiles[l2]; j++) {
+      const file_meta *g = st->v->files[l2][j];
+      if (!user_ranges_overlap(f, g)) continue;
+      add_pin(pins, &col, l2, g->number);
+      sst_reader *gr = r ? open_live(db, g) : NULL;
+      if (!gr || estimate_against(r, gr, est)) status = 1;
+      sst_reader_close(gr);
+    }
+  return status;
+}
+
+typedef struct tomb_totals {
+  uint64_t point, range, shadowed, bytes;
+  int files;
+} tomb_totals;
+
+/* Two lines (more when many files pin it): counts and ages; what the tombstones shadow. */
+static int print_tomb_file(const char *db, const ldb_state *st, int l, int i, tomb_totals *t) {
+  const file_meta *f = st->v->files[l][i];
+  printf("L%d %06" PRIu64 ".sst point=%" PRIu64 " range=%" PRIu64, l, f->number,
+         f->point_tombstones, f->range_tombstones);
+  print_age("oldest_age", f->oldest_tomb_us, clock_wall_us());
+  printf(" tomb_seq=%" PRIu64 "..%" PRIu64 "\n", f->min_tomb_seq, f->max_tomb_seq);
+  sst_reader *r = open_live(db, f);
+  tomb_est est = {0, 0};
+  buf pins;
+  buf_init(&pins);
+  int status = shadow_below(db, st, l, i, r, &est, &pins) || !r;
+  uint64_t own = r ? own_tomb_bytes(r) : 0; /* compacted to the bottom, they go too */
+  printf("   shadowed=%" PRIu64 " est_freed_bytes=%" PRIu64, est.shadowed, est.bytes + own);
+  if (pins.len)
+    printf(" pinned_by=%.*s\n", (int)pins.len, (const char *)pins.data);
+  else
+    puts(" pinned_by=none # would be dropped by compaction");
+  buf_free(&pins);
+  sst_reader_close(r);
+  t->files++, t->point += f->point_tombstones, t->range += f->range_tombstones;
+  t->shadowed += est.shadowed, t->bytes += est.bytes + own;
+  return status;
+}
+
 int ldb_cmd_tombstones(ldb_opts *o) {
   ldb_state st;
   if (ldb_load_state(o->db, &st)) return 1;
-  uint64_t now = clock_wall_us(), tp = 0, tr = 0, tsh = 0, tbytes = 0;
-  int nfiles = 0, status = 0;
+  tomb_totals t = {0, 0, 0, 0, 0};
+  int status = 0;
   for (int l = 0; l < NUM_LEVELS; l++)
-    for (int i = 0; i < st.v->nfiles[l]; i++) {
-      const file_meta *f = st.v->files[l][i];
-      if (!f->point_tombstones && !f->range_tombstones) continue;
-      nfiles++;
-      tp += f->point_tombstones;
-      tr += f->range_tombstones;
-      printf("L%d %06" PRIu64 ".sst point=%" PRIu64 " range=%" PRIu64, l, f->number,
-             f->point_tombstones, f->range_tombstones);
-      print_age("oldest_age", f->oldest_tomb_us, now);
-      printf(" tomb_seq=%" PRIu64 "..%" PRIu64, f->min_tomb_seq, f->max_tomb_seq);
-      sst_reader *r = open_live(o->db, f);
-      tomb_est est = {0, 0};
-      buf pins;
-      buf_init(&pins);
-      /* Older data below: deeper levels, and in L0 the older files (listed after this one). */
-      for (int l2 = l; l2 < NUM_LEVELS; l2++)
-        for (int j = l2 == l ? (l == 0 ? i + 1 : st.v->nfiles[l2]) : 0; j < st.v->nfiles[l2]; j++) {
-          const file_meta *g = st.v->files[l2][j];
-          if (!user_ranges_overlap(f, g)) continue;
-          char name[48];
-          snprintf(name, sizeof name, "%sL%d:%06" PRIu64 ".sst", pins.len ? "," : "", l2,
-                   g->number);
-          buf_append(&pins, name, strlen(name));
-          sst_reader *gr = r ? open_live(o->db, g) : NULL;
-          if (gr && estimate_against(r, gr, &est)) status = 1;
-          if (!gr) status = 1;
-          sst_reader_close(gr);
-        }
-      if (!r) status = 1;
-      /* Compacted to the bottom, the tombstones themselves go too. */
-      uint64_t own = r ? own_tomb_bytes(r) : 0;
-      printf(" shadowed=%" PRIu64 " est_freed_bytes=%" PRIu64, est.shadowed, est.bytes + own);
-      tsh += est.shadowed;
-      tbytes += est.bytes + own;
-      if (pins.len)
-        printf(" pinned_by=%.*s\n", (int)pins.len, (const char *)pins.data);
-      else
-        puts(" pinned_by=none # would be dropped by compaction");
-      buf_free(&pins);
-      sst_reader_close(r);
-    }
+    for (int i = 0; i < st.v->nfiles[l]; i++)
+      if (st.v->files[l][i]->point_tombstones || st.v->files[l][i]->range_tombstones)
+        status |= print_tomb_file(o->db, &st, l, i, &t);
   printf("total files=%d point=%" PRIu64 " range=%" PRIu64 " shadowed=%" PRIu64
          " est_freed_bytes=%" PRIu64 "\n",
-         nfiles, tp, tr, tsh, tbytes);
+         t.files, t.point, t.range, t.shadowed, t.bytes);
+  status |= print_wals(o->db, st.log_number);
   ldb_free_state(&st);
   return status;
 }

@@ -359,6 +359,57 @@ static void load_wal(ldb_merge *m, const char *db, uint64_t number) {
   wal_reader_close(r);
 }
 
+/* Deletes in one WAL: the engine holds them in a memtable, in no table yet. */
+static int count_wal_del(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
+                         const void *val, size_t vlen) {
+  ldb_wal_dels *d = arg;
+  if (kind == KIND_DEL) d->point++;
+  if (kind == KIND_RANGE_DEL) d->range++;
+  return SHALE_OK;
+}
+
+int ldb_wal_deletes(const char *db, uint64_t number, ldb_wal_dels *d) {
+  char path[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
+  *d = (ldb_wal_dels){0, 0};
+  filename_log(path, db, number);
+  wal_reader *r;
+  if (wal_reader_open(path, 1, &r, errmsg)) {
+    ldb_err("warning: WAL deletes not counted: %s", errmsg);
+    return 1;
+  }
+  const uint8_t *rec;
+  size_t len;
+  int rc, status = 0;
+  while ((rc = wal_reader_next(r, &rec, &len, errmsg)) == 1)
+    if (len < BATCH_HEADER || batch_rep_iterate(rec, len, count_wal_del, d) == SHALE_CORRUPTION) {
+      ldb_err("warning: %s: malformed batch: the rest of the WAL is not counted", path);
+      status = 1;
+      break;
+    }
+  if (rc < 0) ldb_err("warning: %s", errmsg);
+  wal_reader_close(r);
+  return status || rc < 0;
+}
+
+/* Keeps a long key from pushing a line past the width a terminal shows; the @SEQ:KIND
+ * suffix stays whole, the user key is cut. */
+void ldb_print_ikey_max(FILE *out, const uint8_t *ik, size_t n, int hex, size_t max) {
+  char *text = NULL, suffix[48];
+  size_t len = 0;
+  FILE *m = n >= IKEY_TRAILER ? open_memstream(&text, &len) : NULL;
+  if (!m) return ldb_print_ikey(out, ik, n, hex);
+  ldb_print_bytes(m, ik, n - IKEY_TRAILER, hex);
+  fclose(m);
+  uint64_t t = get_fixed64(ik + n - IKEY_TRAILER);
+  int sl = snprintf(suffix, sizeof suffix, "@%llu:%s", (unsigned long long)ikey_seq(t),
+                    ldb_kind_name(ikey_kind(t)));
+  if (len + (size_t)sl > max && max > (size_t)sl + 3)
+    fprintf(out, "%.*s...%s", (int)(max - (size_t)sl - 3), text, suffix);
+  else
+    fprintf(out, "%s%s", text, suffix);
+  free(text);
+}
+
 static int mem_cmp(const void *a, const void *b) {
   const mem_ent *x = a, *y = b;
   int c = ikey_compare(x->ikey, x->iklen, y->ikey, y->iklen);
