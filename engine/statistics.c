@@ -35,13 +35,13 @@ static const char *const names[SHALE_TICKER_COUNT] = {
     [SHALE_TICKER_HIDDEN_KEYS_STEPPED] = "shale.hidden.keys.stepped",
 };
 
-const char *shale_ticker_name(enum shale_ticker t) {
+const char *shale_ticker_name(enum shale_ticker_id t) {
   return (unsigned)t < SHALE_TICKER_COUNT ? names[t] : NULL;
 }
 
 #define LOAD(x) atomic_load_explicit(&db->stats.x, memory_order_relaxed)
 
-static uint64_t write_ticker(shale_db *db, enum shale_ticker t) {
+static uint64_t write_ticker(shale_db *db, enum shale_ticker_id t) {
   switch (t) {
     case SHALE_TICKER_KEYS_WRITTEN:
       return atomic_load_explicit(&db->last_seq, memory_order_relaxed) - db->stats.open_seq;
@@ -66,7 +66,7 @@ static uint64_t write_ticker(shale_db *db, enum shale_ticker t) {
   }
 }
 
-static uint64_t read_ticker(shale_db *db, enum shale_ticker t) {
+static uint64_t read_ticker(shale_db *db, enum shale_ticker_id t) {
   read_counts c;
   uint64_t hits, misses;
   switch (t) {
@@ -94,7 +94,7 @@ static uint64_t read_ticker(shale_db *db, enum shale_ticker t) {
   }
 }
 
-static uint64_t background_ticker(shale_db *db, enum shale_ticker t) {
+static uint64_t background_ticker(shale_db *db, enum shale_ticker_id t) {
   switch (t) {
     case SHALE_TICKER_STALLS:
       return LOAD(stalls);
@@ -119,7 +119,7 @@ static uint64_t background_ticker(shale_db *db, enum shale_ticker t) {
 
 /* The enum runs in groups: writes up to WAL_SYNCS, reads up to BLOCK_CACHE_ADDS, background
  * work up to COMPACTION_BYTES_WRITTEN, then iterators (read by read_ticker too). */
-uint64_t shale_ticker(shale_db *db, enum shale_ticker t) {
+uint64_t shale_ticker(shale_db *db, enum shale_ticker_id t) {
   if (!db || (unsigned)t >= SHALE_TICKER_COUNT) return 0;
   if (t <= SHALE_TICKER_WAL_SYNCS) return write_ticker(db, t);
   if (t <= SHALE_TICKER_BLOCK_CACHE_ADDS || t >= SHALE_TICKER_DEAD_SPAN_JUMPS)
@@ -130,6 +130,6 @@ uint64_t shale_ticker(shale_db *db, enum shale_ticker t) {
 int shale_statistics(shale_db *db, uint64_t *out, size_t n) {
   if (!db || (!out && n)) return SHALE_INVALID;
   for (size_t i = 0; i < n; i++)
-    out[i] = i < SHALE_TICKER_COUNT ? shale_ticker(db, (enum shale_ticker)i) : 0;
+    out[i] = i < SHALE_TICKER_COUNT ? shale_ticker(db, (enum shale_ticker_id)i) : 0;
   return SHALE_OK;
 }

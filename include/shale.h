@@ -337,9 +337,9 @@ typedef struct shale_read_options {
    *  seek_last is the last key below upper_bound. A bound longer than SHALE_MAX_KEY_SIZE
    *  is SHALE_INVALID. A non-NULL bound of length 0 is the empty key. */
   const void *lower_bound;
-  size_t lower_bound_len;
-  const void *upper_bound;
-  size_t upper_bound_len;
+  size_t lower_bound_len;  /**< length of lower_bound */
+  const void *upper_bound; /**< the exclusive upper bound (see lower_bound); NULL: none */
+  size_t upper_bound_len;  /**< length of upper_bound */
   /** 1 (default): a data block this read or iterator loads from a table file goes into the
    *  block cache. 0: it is used and dropped, so a long scan does not evict the blocks other
    *  reads keep hot; blocks already cached are still used (and count as hits). Blocks of
@@ -400,6 +400,7 @@ SHALE_EXPORT int shale_multi_get(shale_db *db, const shale_read_options *ro, siz
  * @param[in]  ro    read options (NULL: the defaults); snapshot, fill_cache and
  *                   verify_checksums are honoured, the iterator bounds ignored
  * @param[in]  key   the key, borrowed for the call
+ * @param[in]  klen  its length (1 to SHALE_MAX_KEY_SIZE)
  * @param[out] buf   receives the first min(@p cap, value length) bytes of the value; may be
  *                   NULL when @p cap is 0 (to learn the length only). On any code but
  *                   SHALE_OK its contents are unspecified (it may have been written)
@@ -521,7 +522,7 @@ SHALE_EXPORT int shale_property(shale_db *db, const char *name, char **value);
 /** Counters (RocksDB's tickers) a program reads as numbers: each counts from the open of the
  *  handle, only grows, and is read without parsing text. New tickers are added before
  *  SHALE_TICKER_COUNT, so a number keeps its meaning across versions. */
-enum shale_ticker {
+enum shale_ticker_id {
   /** operations written: one per put, delete and range delete, alone or in a batch (the
    *  sequence numbers handed out) */
   SHALE_TICKER_KEYS_WRITTEN,
@@ -561,14 +562,14 @@ enum shale_ticker {
 /** @return the name of @p t, e.g. "shale.number.keys.written" (RocksDB's names with the
  *  prefix "shale."; static storage), or NULL for a number that is not a ticker.
  *  Threads: any. */
-SHALE_EXPORT const char *shale_ticker_name(enum shale_ticker t);
+SHALE_EXPORT const char *shale_ticker_name(enum shale_ticker_id t);
 
 /** @return the value of ticker @p t of @p db; 0 for a NULL @p db or a number that is not a
  *  ticker. Costs a few relaxed loads (and, for the block-cache and read tickers, a walk of
  *  the cache shards or of the reading threads under their short locks): cheap, but not for
  *  a per-operation loop. Threads: any, beside every other call; tickers read one by one
  *  are not one consistent snapshot of each other. */
-SHALE_EXPORT uint64_t shale_ticker(shale_db *db, enum shale_ticker t);
+SHALE_EXPORT uint64_t shale_ticker(shale_db *db, enum shale_ticker_id t);
 
 /** Read every ticker at once: out[i] = shale_ticker(db, i) for i < min(@p n,
  *  SHALE_TICKER_COUNT); the rest of @p out (for a caller built against a newer Shale) is 0.

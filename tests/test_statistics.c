@@ -31,14 +31,15 @@ static uint64_t prop(shale_db *db, const char *name) {
 static void test_names(void **state) {
   (void)state;
   for (int t = 0; t < SHALE_TICKER_COUNT; t++) {
-    const char *n = shale_ticker_name((enum shale_ticker)t);
+    const char *n = shale_ticker_name((enum shale_ticker_id)t);
     assert_non_null(n);
     assert_int_equal(strncmp(n, "shale.", 6), 0);
-    for (int u = 0; u < t; u++) assert_string_not_equal(n, shale_ticker_name((enum shale_ticker)u));
+    for (int u = 0; u < t; u++)
+      assert_string_not_equal(n, shale_ticker_name((enum shale_ticker_id)u));
   }
   assert_string_equal(shale_ticker_name(SHALE_TICKER_KEYS_WRITTEN), "shale.number.keys.written");
   assert_null(shale_ticker_name(SHALE_TICKER_COUNT));
-  assert_null(shale_ticker_name((enum shale_ticker) - 1));
+  assert_null(shale_ticker_name((enum shale_ticker_id) - 1));
 }
 
 static void test_write_tickers(void **state) {
@@ -46,7 +47,7 @@ static void test_write_tickers(void **state) {
   char *dir = tu_tempdir();
   shale_db *db = open_db(dir);
   for (int t = 0; t < SHALE_TICKER_COUNT; t++)
-    assert_int_equal(shale_ticker(db, (enum shale_ticker)t), 0);
+    assert_int_equal(shale_ticker(db, (enum shale_ticker_id)t), 0);
   assert_int_equal(shale_put(db, "a", 1, "1", 1, 0), SHALE_OK);
   assert_int_equal(shale_put(db, "b", 1, "22", 2, SHALE_SYNC), SHALE_OK);
   assert_int_equal(shale_delete(db, "a", 1, 0), SHALE_OK);
@@ -169,7 +170,7 @@ static void test_statistics_bulk(void **state) {
   memset(out, 0xff, sizeof out);
   assert_int_equal(shale_statistics(db, out, SHALE_TICKER_COUNT + 3), SHALE_OK);
   for (int t = 0; t < SHALE_TICKER_COUNT; t++)
-    assert_int_equal(out[t], shale_ticker(db, (enum shale_ticker)t));
+    assert_int_equal(out[t], shale_ticker(db, (enum shale_ticker_id)t));
   for (int t = SHALE_TICKER_COUNT; t < SHALE_TICKER_COUNT + 3; t++) assert_int_equal(out[t], 0);
   assert_int_equal(out[SHALE_TICKER_PUTS], 1);
   memset(out, 0xff, sizeof out);

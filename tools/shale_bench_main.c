@@ -577,7 +577,7 @@ static void print_tickers(void) {
   uint64_t v[SHALE_TICKER_COUNT];
   if (shale_statistics(db, v, SHALE_TICKER_COUNT)) return;
   for (int t = 0; t < SHALE_TICKER_COUNT; t++)
-    printf("%s COUNT : %" PRIu64 "\n", shale_ticker_name((enum shale_ticker)t), v[t]);
+    printf("%s COUNT : %" PRIu64 "\n", shale_ticker_name((enum shale_ticker_id)t), v[t]);
 }
 
 int main(int argc, char **argv) {
