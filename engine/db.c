@@ -321,14 +321,15 @@ static size_t live_snapshots(shale_db *db) {
   return n;
 }
 
-/* A snapshot outliving its handle would be freed into memory already gone, so close
- * refuses, as RocksDB's Close does with unreleased snapshots, and the handle stays open. */
-static int refuse_busy_close(shale_db *db, size_t snaps) {
-  char msg[160];
+/* A snapshot or iterator outliving its handle would be freed into memory already gone, so
+ * close refuses, as RocksDB's Close does with unreleased snapshots, and the handle stays
+ * open. */
+static int refuse_busy_close(shale_db *db, size_t snaps, size_t iters) {
+  char msg[200];
   snprintf(msg, sizeof msg,
-           "close: %zu snapshot(s) still live: free them with shale_snapshot_free, then close "
-           "again (the DB stays open)",
-           snaps);
+           "close: %zu snapshot(s) and %zu iterator(s) still live: free them with "
+           "shale_snapshot_free and shale_iter_free, then close again (the DB stays open)",
+           snaps, iters);
   db_call_begin(db);
   return db_call_end(db, db_fail(db, SHALE_BUSY, msg));
 }
@@ -336,7 +337,8 @@ static int refuse_busy_close(shale_db *db, size_t snaps) {
 int shale_close(shale_db *db) {
   if (!db) return SHALE_INVALID;
   size_t snaps = live_snapshots(db);
-  if (snaps) return refuse_busy_close(db, snaps);
+  size_t iters = atomic_load_explicit(&db->live_iters, memory_order_acquire);
+  if (snaps || iters) return refuse_busy_close(db, snaps, iters);
   int rc = db->opt.read_only ? SHALE_OK : db_shutdown(db);
   if (rc)
     db_log(db, "closed after an error: %s", shale_strerror(rc));

@@ -110,7 +110,8 @@ struct shale_db {
   /* Where the last iterator freed left its count of seeks moved on from (engine/iter.c):
    * new iterators start there. Relaxed; written only when an iterator ends elsewhere. */
   _Atomic unsigned iter_seek_moves;
-  delete_run del_run; /* written only by the write leader */
+  _Atomic size_t live_iters; /* made by shale_iter_new* and not yet freed: close refuses */
+  delete_run del_run;        /* written only by the write leader */
 
   db_stats stats;
 };

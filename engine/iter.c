@@ -634,8 +634,8 @@ const void *shale_iter_value(const shale_iter *it, size_t *vlen) {
 
 int shale_iter_status(const shale_iter *it) { return it ? it->status : SHALE_INVALID; }
 
-void shale_iter_free(shale_iter *it) {
-  if (!it) return;
+/* Frees an iterator that never reached its caller, or one the caller frees. */
+static void iter_destroy(shale_iter *it) {
   count_seek(it, 0);
   if (atomic_load_explicit(&it->db->iter_seek_moves, memory_order_relaxed) != it->seek_moves)
     atomic_store_explicit(&it->db->iter_seek_moves, it->seek_moves, memory_order_relaxed);
@@ -653,6 +653,12 @@ void shale_iter_free(shale_iter *it) {
   buf_free(&it->run.edge);
   free(it->pinned_val);
   free(it);
+}
+
+void shale_iter_free(shale_iter *it) {
+  if (!it) return;
+  atomic_fetch_sub_explicit(&it->db->live_iters, 1, memory_order_relaxed);
+  iter_destroy(it);
 }
 
 static int copy_bound(shale_db *db, buf *b, int *has, const void *key, size_t klen,
@@ -702,7 +708,7 @@ int shale_iter_new_opts(shale_db *db, const shale_read_options *ro, shale_iter *
   if (!it) return db_fail(db, SHALE_NOMEM, "out of memory creating an iterator");
   int rc = set_bounds(it, ro);
   if (rc) {
-    shale_iter_free(it);
+    iter_destroy(it);
     return rc;
   }
   it->view = db_view_acquire(db);
@@ -713,9 +719,10 @@ int shale_iter_new_opts(shale_db *db, const shale_read_options *ro, shale_iter *
   it->read_flags = read_options_flags(ro);
   rc = iter_sources_build(db, it->view, it->seq, it->read_flags, &it->merged, &it->rdels, errmsg);
   if (rc) {
-    shale_iter_free(it);
+    iter_destroy(it);
     return db_fail(db, rc, errmsg);
   }
+  atomic_fetch_add_explicit(&db->live_iters, 1, memory_order_relaxed);
   *out = it;
   return SHALE_OK;
 }

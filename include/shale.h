@@ -163,14 +163,13 @@ SHALE_EXPORT int shale_open(const char *path, const shale_options *o, shale_db *
  *  changes nothing (as RocksDB's Close with unreleased snapshots): @p db stays open and
  *  usable, shale_errmsg(db) says how many snapshots are live; free them with
  *  shale_snapshot_free and call shale_close again.
- *  Iterators: every iterator must be freed with shale_iter_free before close. Closing
- *  with a live iterator is a caller error, as in RocksDB and LevelDB: the iterator points
- *  into the handle's memory, so any later use of it, shale_iter_free included, is
- *  undefined behaviour. Other calls on @p db must have returned, and none may start.
- *  @return SHALE_OK; SHALE_INVALID for a NULL @p db; SHALE_BUSY for live snapshots (then
- *  @p db is not freed); otherwise the first background error or the error of the final
- *  flush (then what reached a WAL is still recovered by the next open). Except for
- *  SHALE_BUSY, @p db is freed whatever the code. */
+ *  Iterators likewise: while one made by shale_iter_new or shale_iter_new_opts is not yet
+ *  freed, close refuses with SHALE_BUSY and the handle stays open. Other calls on @p db
+ *  must have returned, and none may start.
+ *  @return SHALE_OK; SHALE_INVALID for a NULL @p db; SHALE_BUSY for live snapshots or
+ *  iterators (then @p db is not freed); otherwise the first background error or the error of the
+ * final flush (then what reached a WAL is still recovered by the next open). Except for SHALE_BUSY,
+ * @p db is freed whatever the code. */
 SHALE_EXPORT int shale_close(shale_db *db);
 
 /**

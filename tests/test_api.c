@@ -481,13 +481,20 @@ static void test_close_refuses_live_snapshot(void **state) {
   assert_int_equal(shale_snapshot_new(db, &snap), SHALE_OK);
   put_str(db, "k", "v2");
   assert_int_equal(shale_close(db), SHALE_BUSY);
-  assert_non_null(strstr(shale_errmsg(db), "1 snapshot(s) still live"));
+  assert_non_null(strstr(shale_errmsg(db), "1 snapshot(s) and 0 iterator(s) still live"));
   void *v;
   size_t vl;
   assert_int_equal(shale_get(db, snap, "k", 1, &v, &vl), SHALE_OK);
   assert_memory_equal(v, "v1", 2);
   shale_free(v);
   shale_snapshot_free(db, snap);
+  shale_iter *it; /* an iterator holds the handle open the same way */
+  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
+  assert_int_equal(shale_close(db), SHALE_BUSY);
+  assert_non_null(strstr(shale_errmsg(db), "0 snapshot(s) and 1 iterator(s) still live"));
+  shale_iter_seek_first(it);
+  assert_true(shale_iter_valid(it));
+  shale_iter_free(it);
   assert_int_equal(shale_close(db), SHALE_OK);
   db = open_new(dir); /* the LOCK was released */
   assert_value(db, "k", "v2");
