@@ -91,6 +91,17 @@ static void set_err(blk_iter *it, int err) {
   it->cur = it->next_off = it->restarts;
 }
 
+static uint32_t restart_at(blk_iter *it, uint32_t i) {
+  uint32_t off = get_fixed32(it->data + it->restarts + (size_t)i * 4);
+  return off;
+}
+
+/* Sets the restart interval that holds cur, and where the next one starts. */
+static void set_ridx(blk_iter *it, uint32_t i) {
+  it->ridx = i;
+  it->next_restart = i + 1 < it->nrestarts ? restart_at(it, i + 1) : UINT32_MAX;
+}
+
 int blk_iter_reset(blk_iter *it, const uint8_t *data, size_t len) {
   it->data = data;
   it->valid = 0;
@@ -104,17 +115,14 @@ int blk_iter_reset(blk_iter *it, const uint8_t *data, size_t len) {
   it->restarts = (uint32_t)(len - 4 - (size_t)n * 4);
   if (n == 0 && it->restarts != 0) goto bad; /* entries but no restart: unreachable */
   it->cur = it->next_off = it->restarts;
+  set_ridx(it, 0);
   return 0;
 bad:
   it->nrestarts = 0;
   it->restarts = 0;
+  it->next_restart = UINT32_MAX;
   set_err(it, SHALE_CORRUPTION);
   return SHALE_CORRUPTION;
-}
-
-static uint32_t restart_at(blk_iter *it, uint32_t i) {
-  uint32_t off = get_fixed32(it->data + it->restarts + (size_t)i * 4);
-  return off;
 }
 
 /* Decodes the entry at `off` into key/val; returns 0 or sets err. */
@@ -146,7 +154,10 @@ static int decode_at(blk_iter *it, uint32_t off) {
     it->key = k;
     it->kcap = cap;
   }
-  memcpy(it->key + shared, p, nonshared);
+  if (nonshared <= 16 && lim - p >= 16 && shared + 16 <= it->kcap)
+    memcpy(it->key + shared, p, 16); /* a fixed-size copy is two moves, not a call */
+  else
+    memcpy(it->key + shared, p, nonshared);
   it->klen = klen;
   it->val = p + nonshared;
   it->vlen = vlen;
@@ -166,7 +177,7 @@ static int to_restart(blk_iter *it, uint32_t i) {
     set_err(it, SHALE_CORRUPTION);
     return -1;
   }
-  it->ridx = i;
+  set_ridx(it, i);
   it->klen = 0; /* restart entries share nothing */
   it->next_off = off;
   return 0;
@@ -181,7 +192,7 @@ void blk_iter_next(blk_iter *it) {
     return;
   }
   if (decode_at(it, off)) return;
-  while (it->ridx + 1 < it->nrestarts && restart_at(it, it->ridx + 1) <= off) it->ridx++;
+  while (off >= it->next_restart) set_ridx(it, it->ridx + 1);
 }
 
 void blk_iter_seek_first(blk_iter *it) {

@@ -37,9 +37,10 @@ typedef struct blk_iter {
   const uint8_t *data;
   uint32_t restarts; /* offset of the restart array = end of the entries */
   uint32_t nrestarts;
-  uint32_t cur;      /* offset of the current entry (== restarts: past the end) */
-  uint32_t next_off; /* offset of the entry after it */
-  uint32_t ridx;     /* restart interval that holds cur */
+  uint32_t cur;          /* offset of the current entry (== restarts: past the end) */
+  uint32_t next_off;     /* offset of the entry after it */
+  uint32_t ridx;         /* restart interval that holds cur */
+  uint32_t next_restart; /* offset of restart ridx + 1 (UINT32_MAX: none) */
   int valid;
   int err;      /* 0, SHALE_CORRUPTION or SHALE_NOMEM; an error makes it invalid */
   uint8_t *key; /* current key, reconstructed (small[] or heap) */

@@ -850,7 +850,7 @@ void sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t iklen) {
 void sst_iter_next(sst_iter *it) {
   if (!sst_iter_valid(it)) return;
   blk_iter_next(&it->bit);
-  skip_forward(it);
+  if (!it->bit.valid) skip_forward(it); /* an error leaves it invalid too */
 }
 
 void sst_iter_prev(sst_iter *it) {
