@@ -26,7 +26,8 @@ typedef struct job {
   uint64_t out_number;
   buf lo; /* lower bound of the current output's span ("" = unbounded) */
   int lo_set;
-  buf last_ukey; /* last user key written to the current output */
+  buf last_ukey; /* last user key written to the current output (may be the empty key) */
+  int any_ukey;  /* last_ukey holds one */
   buf zeroed;    /* scratch: an entry's internal key with its sequence set to 0 */
   buf removed;   /* scratch: a filtered-out value's internal key turned tombstone */
   int bottom;    /* no level below the output holds anything */
@@ -69,6 +70,7 @@ static int open_output(job *j) {
   filename_table(path, j->db->path, j->out_number);
   sst_options o = db_sst_options(j->db);
   buf_clear(&j->last_ukey);
+  j->any_ukey = 0;
   int rc = sst_builder_new(path, &o, &j->out, j->errmsg);
   if (!rc && (rc = sst_builder_set_snapshots(j->out, j->snaps, j->nsnaps)))
     err_set(j->errmsg, rc, "compaction: out of memory");
@@ -153,7 +155,7 @@ static int zero_sequence(job *j, const uint8_t **k, size_t kl, uint64_t tr) {
 static int write_entry(job *j, const uint8_t *k, size_t kl, size_t ul, const void *v, size_t vl) {
   const uint8_t *uk = k;
   int rc;
-  int new_key = !j->last_ukey.len || ukey_compare(uk, ul, j->last_ukey.data, j->last_ukey.len);
+  int new_key = !j->any_ukey || ukey_compare(uk, ul, j->last_ukey.data, j->last_ukey.len);
   if (j->out && new_key && sst_builder_file_size(j->out) >= j->db->opt.target_file_size &&
       (rc = finish_output(j, uk, ul)))
     return rc;
@@ -168,6 +170,7 @@ static int write_entry(job *j, const uint8_t *k, size_t kl, size_t ul, const voi
   if (rc) return err_set(j->errmsg, rc, "compaction: table add failed: %s", shale_strerror(rc));
   buf_clear(&j->last_ukey);
   buf_append(&j->last_ukey, uk, ul);
+  j->any_ukey = 1;
   return buf_ok(&j->last_ukey) ? SHALE_OK : SHALE_NOMEM;
 }
 
@@ -221,13 +224,14 @@ static int merge(job *j) {
   buf prev;
   buf_init(&prev);
   uint64_t newer_seq = UINT64_MAX;
-  int rc = SHALE_OK;
+  int rc = SHALE_OK, first = 1; /* prev holds no key yet (it may hold the empty one) */
   for (j->in->ops->seek_first(j->in); !rc && j->in->ops->valid(j->in); j->in->ops->next(j->in)) {
     size_t kl;
     const uint8_t *k = j->in->ops->key(j->in, &kl);
     size_t ul = kl - IKEY_TRAILER;
     uint64_t tr = get_fixed64(k + ul);
-    if (!prev.len || ukey_compare(k, ul, prev.data, prev.len)) {
+    if (first || ukey_compare(k, ul, prev.data, prev.len)) {
+      first = 0;
       newer_seq = UINT64_MAX;
       buf_clear(&prev);
       buf_append(&prev, k, ul);

@@ -16,8 +16,10 @@
  *            Buffers passed in are copied before the call returns; the caller keeps them.
  * NULL:      a NULL handle or NULL data pointer with a non-zero length gets SHALE_INVALID.
  *            Out-parameters are set to NULL/0 on failure.
- * Keys:      1 to SHALE_MAX_KEY_SIZE bytes, compared bytewise (memcmp, shorter first on a
- *            tie). Values: 0 to SHALE_MAX_VALUE_SIZE bytes.
+ * Keys:      0 to SHALE_MAX_KEY_SIZE bytes, compared bytewise (memcmp, shorter first on a
+ *            tie), so the empty key sorts before every other; a NULL key with length 0 is
+ *            the empty key (as LevelDB and RocksDB, where a nil and an empty key are one).
+ *            Values: 0 to SHALE_MAX_VALUE_SIZE bytes.
  * Threads:   one shale_db may be used by any number of threads at once. A shale_iter or a
  *            shale_batch is used by one thread at a time. A snapshot may be read from any
  *            thread.
@@ -47,9 +49,10 @@ extern "C" {
 SHALE_EXPORT const char *shale_version(void);
 
 /* ---- errors ---- */
-#define SHALE_OK 0            /**< success */
-#define SHALE_NOTFOUND (-1)   /**< key absent (not an error condition for gets) */
-#define SHALE_INVALID (-2)    /**< bad argument: NULL, empty or oversized key, bad option */
+#define SHALE_OK 0          /**< success */
+#define SHALE_NOTFOUND (-1) /**< key absent (not an error condition for gets) */
+/** bad argument: a NULL handle, a NULL key with a length, an oversized key, a bad option */
+#define SHALE_INVALID (-2)
 #define SHALE_CORRUPTION (-3) /**< a checksum or format check failed; errmsg names file+offset */
 #define SHALE_IOERR (-4)      /**< a system call failed; errmsg has the errno text */
 #define SHALE_NOSPACE (-5)    /**< the disk is full (ENOSPC) */
@@ -286,13 +289,14 @@ SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
 
 /** Store @p val under @p key (both copied).
  *  @param[in] db     an open DB
- *  @param[in] key    the key, 1 to SHALE_MAX_KEY_SIZE bytes
+ *  @param[in] key    the key, 0 to SHALE_MAX_KEY_SIZE bytes (NULL only with @p klen 0:
+ *                    the empty key, as an empty non-NULL one)
  *  @param[in] klen   its length
  *  @param[in] val    the value (NULL only with @p vlen 0)
  *  @param[in] vlen   its length, up to SHALE_MAX_VALUE_SIZE
  *  @param[in] flags  0, SHALE_SYNC or SHALE_NO_WAL
- *  @return SHALE_OK; SHALE_INVALID for a NULL, empty or oversized key or value, or bad
- *  @p flags (SHALE_SYNC | SHALE_NO_WAL, unknown bits); SHALE_IOERR, SHALE_NOSPACE,
+ *  @return SHALE_OK; SHALE_INVALID for an oversized key or value, a NULL one with a
+ *  length, or bad @p flags (SHALE_SYNC | SHALE_NO_WAL, unknown bits); SHALE_IOERR, SHALE_NOSPACE,
  *  SHALE_READONLY, SHALE_NOMEM */
 SHALE_EXPORT int shale_put(shale_db *db, const void *key, size_t klen, const void *val, size_t vlen,
                            unsigned flags);
@@ -444,7 +448,7 @@ SHALE_EXPORT void shale_read_options_init(shale_read_options *ro);
  *                    shale_free; NULL for a key not found or not read
  * @param[out] vlens  @p n slots: each value's length (0 if absent)
  * @param[out] rcs    @p n slots: each key's code: SHALE_OK, SHALE_NOTFOUND, SHALE_INVALID
- *                    (NULL, empty or oversized key), SHALE_CORRUPTION, SHALE_IOERR,
+ *                    (oversized key, NULL key with a length), SHALE_CORRUPTION, SHALE_IOERR,
  *                    SHALE_NOMEM
  * @return SHALE_OK when every key was answered (found or not); else the first error among
  *         the keys (its detail in shale_errmsg; the other keys are still answered), or
@@ -464,7 +468,7 @@ SHALE_EXPORT int shale_multi_get(shale_db *db, const shale_read_options *ro, siz
  * @param[in]  ro    read options (NULL: the defaults); snapshot, fill_cache and
  *                   verify_checksums are honoured, the iterator bounds ignored
  * @param[in]  key   the key, borrowed for the call
- * @param[in]  klen  its length (1 to SHALE_MAX_KEY_SIZE)
+ * @param[in]  klen  its length (0 to SHALE_MAX_KEY_SIZE)
  * @param[out] buf   receives the first min(@p cap, value length) bytes of the value; may be
  *                   NULL when @p cap is 0 (to learn the length only). On any code but
  *                   SHALE_OK its contents are unspecified (it may have been written)
@@ -474,8 +478,8 @@ SHALE_EXPORT int shale_multi_get(shale_db *db, const shale_read_options *ro, siz
  *                   of it (as of the same snapshot, to read the same value). 0 when the key
  *                   is absent or on failure
  * @return SHALE_OK (found, whether or not it fitted: compare *vlen with @p cap),
- *         SHALE_NOTFOUND, SHALE_INVALID (NULL @p db or @p vlen, NULL, empty or oversized key,
- *         NULL @p buf with @p cap > 0, ro->size not set by shale_read_options_init),
+ *         SHALE_NOTFOUND, SHALE_INVALID (NULL @p db or @p vlen, oversized key, NULL key with a
+ * length, NULL @p buf with @p cap > 0, ro->size not set by shale_read_options_init),
  *         SHALE_CORRUPTION, SHALE_IOERR, SHALE_NOMEM
  * Threads: as shale_get, from any thread at once; each thread its own @p buf.
  */
