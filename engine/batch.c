@@ -71,7 +71,7 @@ int batch_rep_iterate(const uint8_t *rep, size_t len, batch_visit_fn fn, void *a
 /* ---- public API ---- */
 
 static int key_ok(const void *key, size_t klen) {
-  return key && klen > 0 && klen <= SHALE_MAX_KEY_SIZE;
+  return (key || !klen) && klen <= SHALE_MAX_KEY_SIZE; /* NULL with 0: the empty key */
 }
 
 int shale_batch_new(shale_batch **b) {
@@ -131,14 +131,15 @@ int shale_batch_delete(shale_batch *b, const void *key, size_t klen) {
 static int bound_ok(const void *key, size_t klen) { return key ? key_ok(key, klen) : !klen; }
 
 /* Open ends need no new kind of record, so every reader of range tombstones (memtables,
- * tables, compaction, iterators, shale-ldb) takes them as they are. No key is below "\0"
- * (keys have a byte at least): it is an exact open begin. No key is above every key, but
- * only one key is above or at SHALE_MAX_KEY_SIZE bytes of 0xFF, that key itself: an open
- * end is a range to it plus a point delete of it, in the same atomic rep. */
+ * tables, compaction, iterators, shale-ldb) takes them as they are. No key is below the
+ * empty key: it is an exact open begin. (Before empty keys were allowed an open begin was
+ * stored as "\0"; such tombstones stay right, as no empty key was written then.) No key
+ * is above every key, but only one key is above or at SHALE_MAX_KEY_SIZE bytes of 0xFF,
+ * that key itself: an open end is a range to it plus a point delete of it, in the same
+ * atomic rep. */
 int batch_rep_add_range(buf *rep, const void *begin, size_t blen, const void *end, size_t elen) {
-  static const uint8_t lowest = 0;
   if (!bound_ok(begin, blen) || !bound_ok(end, elen)) return SHALE_INVALID;
-  if (!begin) begin = &lowest, blen = 1;
+  if (!begin) begin = "", blen = 0;
   if (end) {
     if (ukey_compare(begin, blen, end, elen) >= 0) return SHALE_INVALID;
     batch_rep_add(rep, KIND_RANGE_DEL, begin, blen, end, elen);

@@ -379,9 +379,11 @@ int compaction_pick_range(shale_db *db, int level, int out_level, const void *be
     any = 1;
     deletes |= f->point_tombstones + f->range_tombstones > 0;
   }
-  /* Rewriting the bottom in place only pays when there are deletes to purge; and then every
-   * file in the range goes, since outputs are cut by size, not at skipped files' bounds. */
-  if (level == out_level && !deletes) any = 0;
+  /* Rewriting the bottom in place only pays when there are deletes to purge, or a
+   * compaction filter to offer the values to (RocksDB's kIfHaveCompactionFilter); and then
+   * every file in the range goes, since outputs are cut by size, not at skipped files'
+   * bounds. */
+  if (level == out_level && !deletes && !db->opt.compaction_filter) any = 0;
   for (int i = 0; any && i < v->nfiles[level]; i++) { /* L0: all, since its files overlap */
     file_meta *f = v->files[level][i];
     if (level != 0 && !overlaps(f, begin, blen, end, elen)) continue;

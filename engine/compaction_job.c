@@ -1,7 +1,8 @@
 /* compaction_job.c — running one compaction: merge the inputs in internal-key order, drop
  * what no reader can see, cut outputs at target_file_size on user-key boundaries (range
  * tombstones clipped to each output's span so a level's files stay disjoint), then install
- * like a flush: tables synced, directory synced, MANIFEST synced, one new view. */
+ * like a flush: tables synced, directory synced, MANIFEST synced, one new view. The
+ * compaction filter (shale.h) judges the newest value of each key no snapshot can read. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,8 +26,10 @@ typedef struct job {
   uint64_t out_number;
   buf lo; /* lower bound of the current output's span ("" = unbounded) */
   int lo_set;
-  buf last_ukey; /* last user key written to the current output */
+  buf last_ukey; /* last user key written to the current output (may be the empty key) */
+  int any_ukey;  /* last_ukey holds one */
   buf zeroed;    /* scratch: an entry's internal key with its sequence set to 0 */
+  buf removed;   /* scratch: a filtered-out value's internal key turned tombstone */
   int bottom;    /* no level below the output holds anything */
   version_edit edit;
   uint64_t bytes_written, dropped;
@@ -35,6 +38,9 @@ typedef struct job {
   uint64_t tomb_time_us;         /* oldest tombstone time of the inputs: ages never shrink */
   uint64_t *snaps;               /* live snapshots when the job started: outputs collapse */
   size_t nsnaps;                 /* range tombstones between them (sst_builder_set_snapshots) */
+  uint64_t snaps_made;           /* db_snapshots_made before snaps was taken */
+  int use_filter;                /* offer values to opt.compaction_filter */
+  uint64_t removed_n, changed_n, bad_n; /* the filter's decisions */
   char *errmsg;
 } job;
 
@@ -64,6 +70,7 @@ static int open_output(job *j) {
   filename_table(path, j->db->path, j->out_number);
   sst_options o = db_sst_options(j->db);
   buf_clear(&j->last_ukey);
+  j->any_ukey = 0;
   int rc = sst_builder_new(path, &o, &j->out, j->errmsg);
   if (!rc && (rc = sst_builder_set_snapshots(j->out, j->snaps, j->nsnaps)))
     err_set(j->errmsg, rc, "compaction: out of memory");
@@ -145,45 +152,92 @@ static int zero_sequence(job *j, const uint8_t **k, size_t kl, uint64_t tr) {
   return SHALE_OK;
 }
 
-static int write_entry(job *j, const uint8_t *k, size_t kl, const uint8_t *uk, size_t ul) {
+static int write_entry(job *j, const uint8_t *k, size_t kl, size_t ul, const void *v, size_t vl) {
+  const uint8_t *uk = k;
   int rc;
-  int new_key = !j->last_ukey.len || ukey_compare(uk, ul, j->last_ukey.data, j->last_ukey.len);
+  int new_key = !j->any_ukey || ukey_compare(uk, ul, j->last_ukey.data, j->last_ukey.len);
   if (j->out && new_key && sst_builder_file_size(j->out) >= j->db->opt.target_file_size &&
       (rc = finish_output(j, uk, ul)))
     return rc;
   if (!j->out && (rc = open_output(j))) return rc;
-  size_t vl;
-  const void *v = j->in->ops->value(j->in, &vl);
   uint64_t tr = get_fixed64(k + ul);
   /* Tables keep tombstone times per file, not per entry: carrying the oldest input time
    * over can only make a tombstone look older, so deadlines err on the early side. */
   uint64_t t = ikey_kind(tr) == KIND_DEL ? j->tomb_time_us : 0;
   if ((rc = zero_sequence(j, &k, kl, tr)))
     return err_set(j->errmsg, rc, "compaction: out of memory");
-  rc = sst_builder_add(j->out, k, kl, v, vl, t);
+  rc = sst_builder_add(j->out, k, kl, v ? v : "", vl, t);
   if (rc) return err_set(j->errmsg, rc, "compaction: table add failed: %s", shale_strerror(rc));
   buf_clear(&j->last_ukey);
   buf_append(&j->last_ukey, uk, ul);
+  j->any_ukey = 1;
   return buf_ok(&j->last_ukey) ? SHALE_OK : SHALE_NOMEM;
+}
+
+/* May the filter judge this entry? Only the newest version of a key, and only when no
+ * snapshot can read it: a snapshot's reads must not change. */
+static int filterable(const job *j, uint64_t tr, uint64_t newer_seq) {
+  return j->use_filter && newer_seq == UINT64_MAX && ikey_kind(tr) == KIND_PUT &&
+         (!j->nsnaps || ikey_seq(tr) > j->snaps[j->nsnaps - 1]);
+}
+
+/* Asks the filter about one value; a change replaces *v and *vl. A decision Shale cannot
+ * carry out keeps the value: failing the compaction would turn the DB read-only. */
+static int call_filter(job *j, const uint8_t *uk, size_t ul, const void **v, size_t *vl) {
+  const void *nv = NULL;
+  size_t nl = 0;
+  int d = j->db->opt.compaction_filter(j->db->opt.compaction_filter_arg, j->c->out_level, uk, ul,
+                                       *v, *vl, &nv, &nl);
+  if (d == SHALE_FILTER_KEEP) return d;
+  if (d == SHALE_FILTER_REMOVE) return j->removed_n++, d;
+  if (d == SHALE_FILTER_CHANGE_VALUE && (nv || !nl) && nl <= SHALE_MAX_VALUE_SIZE) {
+    *v = nv, *vl = nl;
+    return j->changed_n++, d;
+  }
+  j->bad_n++;
+  return SHALE_FILTER_KEEP;
+}
+
+/* A removed value becomes a tombstone of its own sequence, so an older version of the key
+ * in a deeper level stays hidden; where nothing can be hidden it goes, as any tombstone. */
+static int write_removed(job *j, const uint8_t *k, size_t ul, uint64_t tr) {
+  uint64_t seq = ikey_seq(tr);
+  if (seq <= j->c->smallest_snapshot && !deeper_may_hold(j, k, ul)) return j->dropped++, SHALE_OK;
+  buf_clear(&j->removed);
+  buf_append(&j->removed, k, ul);
+  buf_append_fixed64(&j->removed, ikey_pack(seq, KIND_DEL));
+  if (!buf_ok(&j->removed)) return err_set(j->errmsg, SHALE_NOMEM, "compaction: out of memory");
+  if (!j->tomb_time_us) j->tomb_time_us = clock_wall_us(); /* deadlines count from now */
+  return write_entry(j, j->removed.data, j->removed.len, ul, NULL, 0);
+}
+
+static int filter_and_write(job *j, const uint8_t *k, size_t kl, size_t ul, uint64_t tr,
+                            uint64_t newer_seq) {
+  size_t vl;
+  const void *v = j->in->ops->value(j->in, &vl);
+  int d = filterable(j, tr, newer_seq) ? call_filter(j, k, ul, &v, &vl) : SHALE_FILTER_KEEP;
+  if (d == SHALE_FILTER_REMOVE) return write_removed(j, k, ul, tr);
+  return write_entry(j, k, kl, ul, v, vl);
 }
 
 static int merge(job *j) {
   buf prev;
   buf_init(&prev);
   uint64_t newer_seq = UINT64_MAX;
-  int rc = SHALE_OK;
+  int rc = SHALE_OK, first = 1; /* prev holds no key yet (it may hold the empty one) */
   for (j->in->ops->seek_first(j->in); !rc && j->in->ops->valid(j->in); j->in->ops->next(j->in)) {
     size_t kl;
     const uint8_t *k = j->in->ops->key(j->in, &kl);
     size_t ul = kl - IKEY_TRAILER;
     uint64_t tr = get_fixed64(k + ul);
-    if (!prev.len || ukey_compare(k, ul, prev.data, prev.len)) {
+    if (first || ukey_compare(k, ul, prev.data, prev.len)) {
+      first = 0;
       newer_seq = UINT64_MAX;
       buf_clear(&prev);
       buf_append(&prev, k, ul);
     }
     if (keep_entry(j, k, ul, tr, newer_seq))
-      rc = write_entry(j, k, kl, k, ul);
+      rc = filter_and_write(j, k, kl, ul, tr, newer_seq);
     else
       j->dropped++;
     newer_seq = ikey_seq(tr);
@@ -275,6 +329,13 @@ static int trivial_move(const compaction *c) {
          (c->reason == CR_LEVEL_SIZE || c->reason == CR_L0_FILES);
 }
 
+/* install's answer when a snapshot taken during the merge could read values the filter
+ * changed: the outputs are dropped and the merge runs again with that snapshot known. */
+#define COMPACTION_REDO 1
+/* Merges that may meet COMPACTION_REDO before one runs without the filter, which always
+ * installs: snapshots taken without pause cannot hold a compaction back for ever. */
+#define FILTERED_TRIES 3
+
 static int install(job *j) {
   shale_db *db = j->db;
   for (int w = 0; w < 2; w++)
@@ -286,6 +347,11 @@ static int install(job *j) {
   test_hook(db, HOOK_COMPACTION_OUTPUT_SYNCED);
   version *v = NULL;
   pthread_mutex_lock(&db->manifest_mu);
+  int gated = j->removed_n + j->changed_n > 0;
+  if (gated && !db_snapshot_gate_close(db, j->snaps_made)) {
+    pthread_mutex_unlock(&db->manifest_mu);
+    return COMPACTION_REDO;
+  }
   db->vset.last_seq = atomic_load(&db->last_seq);
   pthread_mutex_lock(&db->mu);
   uint64_t next_file = db->next_file_number;
@@ -298,6 +364,7 @@ static int install(job *j) {
   if (!rc) vset_install(&db->vset, &j->edit, v);
   if (!rc) rc = db_publish_version(db, 0);
   pthread_mutex_unlock(&db->mu);
+  if (gated) db_snapshot_gate_open(db);
   if (!rc) db_maybe_roll_manifest(db);
   pthread_mutex_unlock(&db->manifest_mu);
   if (!rc) test_hook(db, HOOK_COMPACTION_INSTALLED);
@@ -315,7 +382,9 @@ static void cleanup_outputs(job *j) {
 
 static int run_unlocked(job *j) {
   if (trivial_move(j->c)) return edit_add_file(&j->edit, j->c->out_level, j->c->in[0][0]);
-  /* A snapshot taken after this pins a sequence no smaller than any in the inputs. */
+  /* A snapshot taken after this pins a sequence no smaller than any in the inputs; one
+   * taken before snaps_made is read is in the list. */
+  j->snaps_made = db_snapshots_made(j->db);
   int rc = db_snapshot_seqs(j->db, &j->snaps, &j->nsnaps);
   if (rc) return err_set(j->errmsg, rc, "compaction: out of memory");
   j->bottom = 1;
@@ -333,46 +402,77 @@ static uint64_t input_bytes(const compaction *c) {
   return n;
 }
 
+static void job_init(job *j, shale_db *db, compaction *c, version *ver, int tries, char *errmsg) {
+  *j = (job){.db = db, .c = c, .ver = ver, .errmsg = errmsg};
+  j->use_filter = db->opt.compaction_filter && tries < FILTERED_TRIES;
+  buf_init(&j->lo);
+  buf_init(&j->last_ukey);
+  buf_init(&j->zeroed);
+  buf_init(&j->removed);
+  edit_init(&j->edit);
+}
+
+static void job_free(job *j) {
+  if (j->in) j->in->ops->destroy(j->in);
+  range_dels_free(&j->rdels);
+  free(j->snaps);
+  edit_free(&j->edit);
+  buf_free(&j->lo);
+  buf_free(&j->last_ukey);
+  buf_free(&j->zeroed);
+  buf_free(&j->removed);
+}
+
+/* One merge and install; COMPACTION_REDO leaves nothing behind but j to free. */
+static int attempt(job *j) {
+  int rc = run_unlocked(j);
+  if (!rc) rc = install(j);
+  if (rc && !trivial_move(j->c) && !j->manifest_tried) cleanup_outputs(j);
+  return rc;
+}
+
+static void log_done(shale_db *db, const job *j, uint64_t start) {
+  const compaction *c = j->c;
+  atomic_fetch_add(&db->stats.compactions, 1);
+  atomic_fetch_add(&db->stats.compaction_bytes_read, trivial_move(c) ? 0 : input_bytes(c));
+  atomic_fetch_add(&db->stats.compaction_bytes_written, j->bytes_written);
+  atomic_fetch_add(&db->stats.level_compactions[c->out_level], 1);
+  atomic_fetch_add(&db->stats.level_bytes_read[c->out_level], trivial_move(c) ? 0 : input_bytes(c));
+  atomic_fetch_add(&db->stats.level_bytes_written[c->out_level], j->bytes_written);
+  db_log(db,
+         "compacted L%d (%d files) + L%d (%d files) -> %d files, %llu bytes, %llu entries "
+         "dropped, %llu bytes of inputs dropped unread under range tombstones, reason %d, "
+         "%.3f s",
+         c->level, c->n[0], c->out_level, c->n[1], j->edit.nadded,
+         (unsigned long long)j->bytes_written, (unsigned long long)j->dropped,
+         (unsigned long long)j->dropped_unread_bytes, (int)c->reason,
+         (double)(clock_mono_us() - start) / 1e6);
+  if (j->removed_n + j->changed_n + j->bad_n)
+    db_log(db, "compaction filter: %llu removed, %llu changed, %llu invalid answers kept",
+           (unsigned long long)j->removed_n, (unsigned long long)j->changed_n,
+           (unsigned long long)j->bad_n);
+}
+
 int compaction_run(shale_db *db, compaction *c, char *errmsg) {
-  job j = {.db = db, .c = c, .errmsg = errmsg};
-  buf_init(&j.lo);
-  buf_init(&j.last_ukey);
-  buf_init(&j.zeroed);
-  edit_init(&j.edit);
-  j.ver = db->vset.current;
-  version_ref(j.ver);
+  version *ver = db->vset.current;
+  version_ref(ver);
   db->compaction_running = 1;
   pthread_mutex_unlock(&db->mu);
   test_hook(db, HOOK_COMPACTION_PICKED);
   uint64_t start = clock_mono_us();
-  int rc = run_unlocked(&j);
-  if (!rc) rc = install(&j);
-  if (rc && !trivial_move(c) && !j.manifest_tried) cleanup_outputs(&j);
-  if (j.in) j.in->ops->destroy(j.in);
-  if (!rc) {
-    atomic_fetch_add(&db->stats.compactions, 1);
-    atomic_fetch_add(&db->stats.compaction_bytes_read, trivial_move(c) ? 0 : input_bytes(c));
-    atomic_fetch_add(&db->stats.compaction_bytes_written, j.bytes_written);
-    atomic_fetch_add(&db->stats.level_compactions[c->out_level], 1);
-    atomic_fetch_add(&db->stats.level_bytes_read[c->out_level],
-                     trivial_move(c) ? 0 : input_bytes(c));
-    atomic_fetch_add(&db->stats.level_bytes_written[c->out_level], j.bytes_written);
-    db_log(db,
-           "compacted L%d (%d files) + L%d (%d files) -> %d files, %llu bytes, %llu entries "
-           "dropped, %llu bytes of inputs dropped unread under range tombstones, reason %d, "
-           "%.3f s",
-           c->level, c->n[0], c->out_level, c->n[1], j.edit.nadded,
-           (unsigned long long)j.bytes_written, (unsigned long long)j.dropped,
-           (unsigned long long)j.dropped_unread_bytes, (int)c->reason,
-           (double)(clock_mono_us() - start) / 1e6);
+  job j;
+  int rc = COMPACTION_REDO;
+  for (int tries = 0; rc == COMPACTION_REDO; tries++) {
+    if (tries) {
+      job_free(&j);
+      db_log(db, "compaction redone: a snapshot taken meanwhile may read what the filter changed");
+    }
+    job_init(&j, db, c, ver, tries, errmsg);
+    rc = attempt(&j);
   }
-  range_dels_free(&j.rdels);
-  free(j.snaps);
-  edit_free(&j.edit);
-  buf_free(&j.lo);
-  buf_free(&j.last_ukey);
-  buf_free(&j.zeroed);
-  version_unref(j.ver);
+  if (!rc) log_done(db, &j, start);
+  job_free(&j);
+  version_unref(ver);
   pthread_mutex_lock(&db->mu);
   db->compaction_running = 0;
   if (rc) db_set_bg_error(db, rc, errmsg);

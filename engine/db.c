@@ -52,6 +52,12 @@ void db_log(shale_db *db, const char *fmt, ...) {
   pthread_mutex_unlock(&db->log_mu);
 }
 
+/* The compaction filter as the LOG and OPTIONS name it. */
+static const char *filter_label(const shale_options *o) {
+  if (!o->compaction_filter) return "none";
+  return o->compaction_filter_name ? o->compaction_filter_name : "(unnamed)";
+}
+
 /* OPTIONS records what this DB was last opened with, for people and tools reading it. */
 static void write_options_file(shale_db *db) {
   const shale_options *o = &db->opt;
@@ -64,7 +70,7 @@ static void write_options_file(shale_db *db) {
       "delete_persist_seconds=%g\nblock_size=%zu\nwal_recovery_mode=%s\nmax_open_files=%d\n"
       "max_immutable_memtables=%d\nlevel0_compaction_trigger=%d\nlevel0_slowdown_trigger=%d\n"
       "level0_stop_trigger=%d\nmax_bytes_for_level_base=%zu\nlevel_size_multiplier=%d\n"
-      "target_file_size=%zu\ncompression_level=%d\n",
+      "target_file_size=%zu\ncompression_level=%d\ncompaction_filter=%s\n",
       SHALE_VERSION_STRING, o->create_if_missing, o->error_if_exists, o->write_buffer_size,
       o->block_cache_size, o->bloom_bits_per_key,
       o->compression == SHALE_COMPRESSION_ZSTD ? "zstd" : "none", o->max_background_jobs,
@@ -72,8 +78,9 @@ static void write_options_file(shale_db *db) {
       o->wal_recovery_mode == SHALE_WAL_RECOVER_TOLERANT ? "tolerant" : "strict", o->max_open_files,
       o->max_immutable_memtables, o->level0_compaction_trigger, o->level0_slowdown_trigger,
       o->level0_stop_trigger, o->max_bytes_for_level_base, o->level_size_multiplier,
-      o->target_file_size, o->compression_level);
+      o->target_file_size, o->compression_level, filter_label(o));
   char msg[ERRMSG_SIZE];
+  if (n >= (int)sizeof text) n = (int)sizeof text - 1; /* a long filter name is cut */
   if (n > 0 && io_write_file_atomic(db->path, "OPTIONS", text, (size_t)n, msg))
     db_log(db, "could not write OPTIONS: %s", msg);
 }
@@ -86,6 +93,8 @@ static int snapshot_new_call(shale_db *db, const shale_snapshot **snap) {
   shale_snapshot *s = malloc(sizeof *s);
   if (!s) return db_fail(db, SHALE_NOMEM, "snapshot allocation failed");
   pthread_mutex_lock(&db->snap_mu);
+  while (db->snap_gate) pthread_cond_wait(&db->snap_cv, &db->snap_mu);
+  db->snaps_made++;
   s->seq = atomic_load_explicit(&db->last_seq, memory_order_acquire);
   s->next = &db->snapshots;
   s->prev = db->snapshots.prev;
@@ -122,6 +131,28 @@ uint64_t db_oldest_snapshot(shale_db *db) {
                      : atomic_load_explicit(&db->last_seq, memory_order_acquire);
   pthread_mutex_unlock(&db->snap_mu);
   return seq;
+}
+
+uint64_t db_snapshots_made(shale_db *db) {
+  pthread_mutex_lock(&db->snap_mu);
+  uint64_t n = db->snaps_made;
+  pthread_mutex_unlock(&db->snap_mu);
+  return n;
+}
+
+int db_snapshot_gate_close(shale_db *db, uint64_t made) {
+  pthread_mutex_lock(&db->snap_mu);
+  int ok = db->snaps_made == made;
+  if (ok) db->snap_gate = 1;
+  pthread_mutex_unlock(&db->snap_mu);
+  return ok;
+}
+
+void db_snapshot_gate_open(shale_db *db) {
+  pthread_mutex_lock(&db->snap_mu);
+  db->snap_gate = 0;
+  pthread_cond_broadcast(&db->snap_cv);
+  pthread_mutex_unlock(&db->snap_mu);
 }
 
 /* Snapshots join the list's tail with the newest last_seq, so the list is already sorted. */
@@ -234,6 +265,7 @@ static shale_db *db_alloc(const char *path) {
   pthread_mutex_init(&db->snap_mu, NULL);
   pthread_mutex_init(&db->log_mu, NULL);
   pthread_cond_init(&db->bg_cv, NULL);
+  pthread_cond_init(&db->snap_cv, NULL);
   dead_spans_init(&db->spans, 0);
   buf_init(&db->del_run.lo);
   buf_init(&db->del_run.last);
@@ -275,6 +307,8 @@ static void db_release(shale_db *db) {
   pthread_mutex_destroy(&db->snap_mu);
   pthread_mutex_destroy(&db->log_mu);
   pthread_cond_destroy(&db->bg_cv);
+  pthread_cond_destroy(&db->snap_cv);
+  free(db->filter_name);
   dead_spans_destroy(&db->spans);
   buf_free(&db->del_run.lo);
   buf_free(&db->del_run.last);
@@ -297,14 +331,21 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   shale_db *db = db_alloc(path);
   if (!db) return err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
   db->opt = opt;
+  if (opt.compaction_filter_name &&
+      !(db->opt.compaction_filter_name = db->filter_name = strdup(opt.compaction_filter_name))) {
+    rc = err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
+    goto fail;
+  }
   if ((rc = lock_dir(db, msg))) goto fail;
   if (!opt.read_only) open_info_log(db);
   if ((rc = db_recover(db, msg))) goto fail;
   dead_spans_allocated(&db->spans, db->last_allocated_seq);
   if (!opt.read_only) write_options_file(db);
-  db_log(db, "opened %s: write_buffer_size=%zu block_cache_size=%zu bloom_bits=%d compression=%d",
-         path, opt.write_buffer_size, opt.block_cache_size, opt.bloom_bits_per_key,
-         opt.compression);
+  db_log(db,
+         "opened %s: write_buffer_size=%zu block_cache_size=%zu bloom_bits=%d compression=%d "
+         "compaction_filter=%s",
+         path, opt.write_buffer_size, opt.block_cache_size, opt.bloom_bits_per_key, opt.compression,
+         filter_label(&db->opt));
   *out = db;
   return SHALE_OK;
 fail:

@@ -105,6 +105,13 @@ struct shale_db {
 
   pthread_mutex_t snap_mu;
   shale_snapshot snapshots; /* circular list head; guarded by snap_mu */
+  uint64_t snaps_made;      /* snapshots ever taken; guarded by snap_mu */
+  /* Set while a compaction that the filter changed installs: a snapshot taken then could
+   * read the inputs first and the outputs after, so it waits on snap_cv. Guarded by
+   * snap_mu. */
+  int snap_gate;
+  pthread_cond_t snap_cv;
+  char *filter_name; /* opt.compaction_filter_name points here: the caller's is borrowed */
 
   dead_spans spans; /* ranges iterators found empty of live keys; own lock */
   /* Where the last iterator freed left its count of seeks moved on from (engine/iter.c):
@@ -187,5 +194,13 @@ uint64_t db_oldest_snapshot(shale_db *db);
  * malloc'd for the caller to free. Table builders collapse range tombstones between them.
  * @return SHALE_OK or SHALE_NOMEM. */
 int db_snapshot_seqs(shale_db *db, uint64_t **seqs, size_t *n);
+/* How many snapshots were ever taken: read before db_snapshot_seqs, it tells a compaction
+ * later whether a snapshot missing from its list appeared since. */
+uint64_t db_snapshots_made(shale_db *db);
+/* Closes the snapshot gate when no snapshot was taken since db_snapshots_made returned
+ * made, and returns 1; else returns 0 and leaves it open. While closed, shale_snapshot_new
+ * waits. */
+int db_snapshot_gate_close(shale_db *db, uint64_t made);
+void db_snapshot_gate_open(shale_db *db);
 
 #endif /* SHALE_ENGINE_DB_IMPL_H */

@@ -78,7 +78,7 @@ static int get_run(shale_db *db, const shale_snapshot *snap, lookup *lk) {
 }
 
 static int key_ok(const void *key, size_t klen) {
-  return key && klen && klen <= SHALE_MAX_KEY_SIZE;
+  return (key || !klen) && klen <= SHALE_MAX_KEY_SIZE; /* NULL with 0: the empty key */
 }
 
 static int get_call(shale_db *db, const shale_snapshot *snap, const void *key, size_t klen,
@@ -86,8 +86,9 @@ static int get_call(shale_db *db, const shale_snapshot *snap, const void *key, s
   if (val) *val = NULL;
   if (vlen) *vlen = 0;
   if (!key_ok(key, klen) || !val || !vlen)
-    return db_fail(db, SHALE_INVALID, "get: NULL, empty or oversized key, or NULL val/vlen");
-  lookup lk = {.key = key, .klen = klen, .val = val, .vlen = vlen};
+    return db_fail(db, SHALE_INVALID,
+                   "get: oversized key, NULL key with a length, or NULL val/vlen");
+  lookup lk = {.key = key ? key : "", .klen = klen, .val = val, .vlen = vlen};
   return get_run(db, snap, &lk);
 }
 
@@ -96,10 +97,11 @@ static int get_opts_call(shale_db *db, const shale_read_options *ro, const void 
   if (vlen) *vlen = 0;
   if (!key_ok(key, klen) || !vlen || (!dst && cap))
     return db_fail(db, SHALE_INVALID,
-                   "get_opts: NULL, empty or oversized key, NULL vlen, or NULL buf with cap > 0");
+                   "get_opts: oversized key, NULL key with a length, NULL vlen, or NULL buf "
+                   "with cap > 0");
   if (ro && ro->size < READ_OPTIONS_V1_SIZE)
     return db_fail(db, SHALE_INVALID, "shale_read_options.size: call shale_read_options_init");
-  lookup lk = {.key = key,
+  lookup lk = {.key = key ? key : "",
                .klen = klen,
                .vlen = vlen,
                .into_buf = 1,

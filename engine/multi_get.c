@@ -22,7 +22,7 @@ static int mg_cmp(const void *a, const void *b) {
 }
 
 static int key_ok(const void *key, size_t klen) {
-  return key && klen && klen <= SHALE_MAX_KEY_SIZE;
+  return (key || !klen) && klen <= SHALE_MAX_KEY_SIZE; /* NULL with 0: the empty key */
 }
 
 /* One multi_get: what every key is read with, and what the reads did. */
@@ -38,7 +38,7 @@ typedef struct mg_state {
 static int read_one(shale_db *db, mg_state *st, const mg_key *k, void **vals, size_t *vlens) {
   size_t i = k->index;
   if (!key_ok(k->key, k->klen)) return SHALE_INVALID;
-  lookup lk = {.key = k->key,
+  lookup lk = {.key = k->key ? k->key : "",
                .klen = k->klen,
                .seq = st->seq,
                .val = &vals[i],
@@ -65,7 +65,7 @@ static int multi_get_call(shale_db *db, const shale_read_options *ro, size_t n,
   if (!order) return db_fail(db, SHALE_NOMEM, "out of memory sorting multi_get keys");
   for (size_t i = 0; i < n; i++) order[i] = (mg_key){keys[i], klens[i], i};
   for (size_t i = 0; i < n; i++)
-    if (!key_ok(keys[i], klens[i])) order[i].key = "", order[i].klen = 0; /* sorts first */
+    if (!key_ok(keys[i], klens[i]) || !keys[i]) order[i].key = "", order[i].klen = 0;
   qsort(order, n, sizeof *order, mg_cmp);
   view_slot *slot;
   mg_state st = {.v = db_view_get(db, &slot), .read_flags = read_options_flags(ro)};
@@ -84,7 +84,8 @@ static int multi_get_call(shale_db *db, const shale_read_options *ro, size_t n,
   db_view_put(db, slot, st.v);
   free(order);
   if (st.first_err) return st.first_err;
-  return invalid ? db_fail(db, SHALE_INVALID, "multi_get: NULL, empty or oversized key") : SHALE_OK;
+  return invalid ? db_fail(db, SHALE_INVALID, "multi_get: oversized key, or NULL key with a length")
+                 : SHALE_OK;
 }
 
 int shale_multi_get(shale_db *db, const shale_read_options *ro, size_t n, const void *const *keys,

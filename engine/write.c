@@ -212,7 +212,7 @@ int db_write_seal(shale_db *db) { return queue_and_lead(db, NULL, 0, 1); }
 /* ---- public write calls ---- */
 
 static int key_ok(const void *key, size_t klen) {
-  return key && klen > 0 && klen <= SHALE_MAX_KEY_SIZE;
+  return (key || !klen) && klen <= SHALE_MAX_KEY_SIZE; /* NULL with 0: the empty key */
 }
 
 /* Single operations encode into a stack buffer when small, to keep malloc off the path. */
@@ -255,7 +255,7 @@ static int flags_check(shale_db *db, unsigned flags, const char *call) {
 static int put_call(shale_db *db, const void *key, size_t klen, const void *val, size_t vlen,
                     unsigned flags) {
   if (!key_ok(key, klen) || (!val && vlen) || vlen > SHALE_MAX_VALUE_SIZE)
-    return db_fail(db, SHALE_INVALID, "put: NULL, empty or oversized key or value");
+    return db_fail(db, SHALE_INVALID, "put: oversized key or value, or NULL with a length");
   int rc = flags_check(db, flags, "put");
   if (rc) return rc;
   atomic_fetch_add_explicit(&db->stats.puts, 1, memory_order_relaxed);
@@ -263,7 +263,8 @@ static int put_call(shale_db *db, const void *key, size_t klen, const void *val,
 }
 
 static int delete_call(shale_db *db, const void *key, size_t klen, unsigned flags) {
-  if (!key_ok(key, klen)) return db_fail(db, SHALE_INVALID, "delete: NULL, empty or oversized key");
+  if (!key_ok(key, klen))
+    return db_fail(db, SHALE_INVALID, "delete: oversized key, or NULL with a length");
   int rc = flags_check(db, flags, "delete");
   if (rc) return rc;
   atomic_fetch_add_explicit(&db->stats.deletes, 1, memory_order_relaxed);
@@ -281,8 +282,8 @@ static int delete_range_call(shale_db *db, const void *begin, size_t blen, const
   rc = buf_ok(&rep) ? batch_rep_add_range(&rep, begin, blen, end, elen) : SHALE_NOMEM;
   if (rc == SHALE_INVALID)
     rc = db_fail(db, rc,
-                 "delete_range: empty or oversized bound, a NULL bound with a length, or begin "
-                 "not below end");
+                 "delete_range: oversized bound, a NULL bound with a length, or begin not "
+                 "below end");
   else if (rc)
     rc = db_fail(db, rc, "out of memory encoding a range delete");
   if (!rc) atomic_fetch_add_explicit(&db->stats.range_deletes, 1, memory_order_relaxed);

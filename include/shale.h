@@ -16,8 +16,10 @@
  *            Buffers passed in are copied before the call returns; the caller keeps them.
  * NULL:      a NULL handle or NULL data pointer with a non-zero length gets SHALE_INVALID.
  *            Out-parameters are set to NULL/0 on failure.
- * Keys:      1 to SHALE_MAX_KEY_SIZE bytes, compared bytewise (memcmp, shorter first on a
- *            tie). Values: 0 to SHALE_MAX_VALUE_SIZE bytes.
+ * Keys:      0 to SHALE_MAX_KEY_SIZE bytes, compared bytewise (memcmp, shorter first on a
+ *            tie), so the empty key sorts before every other; a NULL key with length 0 is
+ *            the empty key (as LevelDB and RocksDB, where a nil and an empty key are one).
+ *            Values: 0 to SHALE_MAX_VALUE_SIZE bytes.
  * Threads:   one shale_db may be used by any number of threads at once. A shale_iter or a
  *            shale_batch is used by one thread at a time. A snapshot may be read from any
  *            thread.
@@ -47,9 +49,10 @@ extern "C" {
 SHALE_EXPORT const char *shale_version(void);
 
 /* ---- errors ---- */
-#define SHALE_OK 0            /**< success */
-#define SHALE_NOTFOUND (-1)   /**< key absent (not an error condition for gets) */
-#define SHALE_INVALID (-2)    /**< bad argument: NULL, empty or oversized key, bad option */
+#define SHALE_OK 0          /**< success */
+#define SHALE_NOTFOUND (-1) /**< key absent (not an error condition for gets) */
+/** bad argument: a NULL handle, a NULL key with a length, an oversized key, a bad option */
+#define SHALE_INVALID (-2)
 #define SHALE_CORRUPTION (-3) /**< a checksum or format check failed; errmsg names file+offset */
 #define SHALE_IOERR (-4)      /**< a system call failed; errmsg has the errno text */
 #define SHALE_NOSPACE (-5)    /**< the disk is full (ENOSPC) */
@@ -96,6 +99,63 @@ SHALE_EXPORT const char *shale_errmsg(const shale_db *db);
 #define SHALE_WAL_RECOVER_STRICT 0   /**< corruption before the tail fails open (default) */
 #define SHALE_WAL_RECOVER_TOLERANT 1 /**< stop at the first bad record, keep what precedes it */
 
+/* What a compaction filter decides for one value (shale_compaction_filter). */
+#define SHALE_FILTER_KEEP 0         /**< keep the value as it is */
+#define SHALE_FILTER_REMOVE 1       /**< the key reads as deleted from this version on */
+#define SHALE_FILTER_CHANGE_VALUE 2 /**< keep the key with the value put in *new_val */
+
+/**
+ * A compaction filter (as RocksDB's CompactionFilter): during a compaction that rewrites
+ * tables, Shale offers it each value it may still change, and the filter keeps it, removes
+ * it or gives it a new value. How TTLs expire keys and MVCC stores collect old versions,
+ * without a delete per key.
+ *
+ * Which values it sees: for each user key in the compaction's input tables, the newest
+ * version, when it is a value (not a tombstone), no range tombstone hides it, and no live
+ * snapshot can read it (the snapshot is older than the value). Values a live snapshot can
+ * read are kept unchanged, and so are every older version and every tombstone, so reads
+ * at a snapshot never change: a key created or rewritten after the oldest live snapshot
+ * is filtered once that snapshot is freed and a later compaction takes the key. A
+ * snapshot taken while a compaction runs waits, if that compaction changed anything, for
+ * its result to be installed (a short wait: the MANIFEST sync), or the compaction is
+ * redone. Flushes do not call the filter (nor do RocksDB's by default), nor do
+ * compactions that move a table down a level without rewriting it; shale_compact_range
+ * rewrites every table of the range, so it offers every such value. The filter judges a
+ * value, not a moment: a filter that removes a value today may be offered it again
+ * later (after a crash before the compaction was installed, or when a snapshot made it
+ * wait), and should decide the same way, or accept either outcome.
+ *
+ * SHALE_FILTER_REMOVE makes the key read as absent, and never brings back an older
+ * version below it: when a deeper level may hold one, the value is replaced by a
+ * tombstone of the same sequence, which a later compaction at the bottom purges; a
+ * newer version of the key written since, in a memtable or a higher level, still wins.
+ * SHALE_FILTER_CHANGE_VALUE keeps the key and sequence with the value *new_val holds.
+ *
+ * @param[in]  arg       shale_options.compaction_filter_arg
+ * @param[in]  level     the level the compaction writes (1 to 6)
+ * @param[in]  key       the user key, borrowed for the call
+ * @param[in]  klen      its length
+ * @param[in]  val       the value, borrowed for the call
+ * @param[in]  vlen      its length
+ * @param[out] new_val   for SHALE_FILTER_CHANGE_VALUE: the new value, which stays the
+ *                       filter's (Shale copies it before the filter is called again, so a
+ *                       buffer reused on every call will do); ignored otherwise
+ * @param[out] new_vlen  its length, up to SHALE_MAX_VALUE_SIZE
+ * @return SHALE_FILTER_KEEP, SHALE_FILTER_REMOVE or SHALE_FILTER_CHANGE_VALUE. Anything
+ *         else, or a change to a NULL value with a length or one longer than
+ *         SHALE_MAX_VALUE_SIZE, keeps the value (and is noted in the DB's LOG).
+ * Threads: called from Shale's background threads, and from the thread calling
+ *         shale_compact_range, while a compaction runs. One compaction runs at a time, so
+ *         calls for one DB never overlap; a filter (and arg) shared by several open DBs is
+ *         called from each at once. The filter must not call Shale on the same DB (a
+ *         write, flush, compaction or close would wait for the compaction that is waiting
+ *         for the filter), and should be quick: compactions wait for it, and writers wait
+ *         for compactions when L0 fills up.
+ */
+typedef int (*shale_compaction_filter)(void *arg, int level, const void *key, size_t klen,
+                                       const void *val, size_t vlen, const void **new_val,
+                                       size_t *new_vlen);
+
 /** Options for shale_open. Fill with shale_options_init(), then change fields; the struct
  *  is copied at open. doc/tuning.md explains each field and when to change it. */
 typedef struct shale_options {
@@ -130,6 +190,14 @@ typedef struct shale_options {
    *  shale_compact_range return SHALE_READONLY; reads, iterators, snapshots and properties
    *  work as usual, from any thread. shale_close writes nothing and returns SHALE_OK. */
   int read_only;
+  /** Called on values during compactions (see shale_compaction_filter); default NULL:
+   *  none. A read_only open never calls it. */
+  shale_compaction_filter compaction_filter;
+  /** Passed to compaction_filter as its first argument; must stay valid until shale_close
+   *  returns. Default NULL. */
+  void *compaction_filter_arg;
+  /** The filter's name, written to the LOG and OPTIONS (copied at open); default NULL. */
+  const char *compaction_filter_name;
 } shale_options;
 
 /** Fill @p o with the defaults listed above (and o->size). Call before changing fields. */
@@ -221,13 +289,14 @@ SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
 
 /** Store @p val under @p key (both copied).
  *  @param[in] db     an open DB
- *  @param[in] key    the key, 1 to SHALE_MAX_KEY_SIZE bytes
+ *  @param[in] key    the key, 0 to SHALE_MAX_KEY_SIZE bytes (NULL only with @p klen 0:
+ *                    the empty key, as an empty non-NULL one)
  *  @param[in] klen   its length
  *  @param[in] val    the value (NULL only with @p vlen 0)
  *  @param[in] vlen   its length, up to SHALE_MAX_VALUE_SIZE
  *  @param[in] flags  0, SHALE_SYNC or SHALE_NO_WAL
- *  @return SHALE_OK; SHALE_INVALID for a NULL, empty or oversized key or value, or bad
- *  @p flags (SHALE_SYNC | SHALE_NO_WAL, unknown bits); SHALE_IOERR, SHALE_NOSPACE,
+ *  @return SHALE_OK; SHALE_INVALID for an oversized key or value, a NULL one with a
+ *  length, or bad @p flags (SHALE_SYNC | SHALE_NO_WAL, unknown bits); SHALE_IOERR, SHALE_NOSPACE,
  *  SHALE_READONLY, SHALE_NOMEM */
 SHALE_EXPORT int shale_put(shale_db *db, const void *key, size_t klen, const void *val, size_t vlen,
                            unsigned flags);
@@ -379,7 +448,7 @@ SHALE_EXPORT void shale_read_options_init(shale_read_options *ro);
  *                    shale_free; NULL for a key not found or not read
  * @param[out] vlens  @p n slots: each value's length (0 if absent)
  * @param[out] rcs    @p n slots: each key's code: SHALE_OK, SHALE_NOTFOUND, SHALE_INVALID
- *                    (NULL, empty or oversized key), SHALE_CORRUPTION, SHALE_IOERR,
+ *                    (oversized key, NULL key with a length), SHALE_CORRUPTION, SHALE_IOERR,
  *                    SHALE_NOMEM
  * @return SHALE_OK when every key was answered (found or not); else the first error among
  *         the keys (its detail in shale_errmsg; the other keys are still answered), or
@@ -399,7 +468,7 @@ SHALE_EXPORT int shale_multi_get(shale_db *db, const shale_read_options *ro, siz
  * @param[in]  ro    read options (NULL: the defaults); snapshot, fill_cache and
  *                   verify_checksums are honoured, the iterator bounds ignored
  * @param[in]  key   the key, borrowed for the call
- * @param[in]  klen  its length (1 to SHALE_MAX_KEY_SIZE)
+ * @param[in]  klen  its length (0 to SHALE_MAX_KEY_SIZE)
  * @param[out] buf   receives the first min(@p cap, value length) bytes of the value; may be
  *                   NULL when @p cap is 0 (to learn the length only). On any code but
  *                   SHALE_OK its contents are unspecified (it may have been written)
@@ -409,8 +478,8 @@ SHALE_EXPORT int shale_multi_get(shale_db *db, const shale_read_options *ro, siz
  *                   of it (as of the same snapshot, to read the same value). 0 when the key
  *                   is absent or on failure
  * @return SHALE_OK (found, whether or not it fitted: compare *vlen with @p cap),
- *         SHALE_NOTFOUND, SHALE_INVALID (NULL @p db or @p vlen, NULL, empty or oversized key,
- *         NULL @p buf with @p cap > 0, ro->size not set by shale_read_options_init),
+ *         SHALE_NOTFOUND, SHALE_INVALID (NULL @p db or @p vlen, oversized key, NULL key with a
+ * length, NULL @p buf with @p cap > 0, ro->size not set by shale_read_options_init),
  *         SHALE_CORRUPTION, SHALE_IOERR, SHALE_NOMEM
  * Threads: as shale_get, from any thread at once; each thread its own @p buf.
  */

@@ -94,7 +94,7 @@ static void test_bad_arguments(void **state) {
   size_t vlen = 7;
   assert_int_equal(shale_put(NULL, "a", 1, "v", 1, 0), SHALE_INVALID);
   assert_int_equal(shale_put(f->db, NULL, 1, "v", 1, 0), SHALE_INVALID);
-  assert_int_equal(shale_put(f->db, "a", 0, "v", 1, 0), SHALE_INVALID);
+  assert_int_equal(shale_put(f->db, NULL, 0, "v", 1, 0), SHALE_OK); /* the empty key */
   assert_int_equal(shale_put(f->db, "a", 1, NULL, 1, 0), SHALE_INVALID);
   assert_int_equal(shale_put(f->db, "a", 1, "v", 1, 0x80), SHALE_INVALID);
   assert_true(strlen(shale_errmsg(f->db)) > 0);
@@ -107,7 +107,8 @@ static void test_bad_arguments(void **state) {
   assert_int_equal(vlen, 0);
   assert_int_equal(shale_get(f->db, NULL, NULL, 1, &val, &vlen), SHALE_INVALID);
   assert_int_equal(shale_get(f->db, NULL, "a", 1, NULL, &vlen), SHALE_INVALID);
-  assert_int_equal(shale_delete(f->db, "", 0, 0), SHALE_INVALID);
+  assert_int_equal(shale_delete(f->db, "", 0, 0), SHALE_OK);
+  assert_int_equal(shale_delete(f->db, NULL, 1, 0), SHALE_INVALID);
   assert_int_equal(shale_delete_range(f->db, "b", 1, "a", 1, 0), SHALE_INVALID);
   assert_int_equal(shale_delete_range(f->db, "a", 1, "a", 1, 0), SHALE_INVALID);
   assert_int_equal(shale_write(f->db, NULL, 0), SHALE_INVALID);

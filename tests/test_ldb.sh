@@ -410,5 +410,16 @@ while ((SECONDS < end)); do
 done
 echo "ok   fuzz: $iter mutated DBs in ${seconds}s"
 
+# The empty key: "" as text, 0x in hex, through put, get, scan and delete.
+e=(--db="$tmp/empty" --create_if_missing)
+expect_ok eput "${e[@]}" put '""' empty
+expect_ok ehput "${e[@]}" --key_hex put 0x61 va
+expect_ok eget "${e[@]}" get '""' && [[ $(cat "$tmp/eget.out") == empty ]] || fail "get \"\": $(cat "$tmp/eget.out")"
+expect_ok ehget "${e[@]}" --key_hex get 0x && [[ $(cat "$tmp/ehget.out") == empty ]] || fail "get 0x: $(cat "$tmp/ehget.out")"
+expect_ok escan "${e[@]}" scan && [[ $(head -1 "$tmp/escan.out") == '"" ==> empty' ]] || fail "scan: the empty key is not first: $(cat "$tmp/escan.out")"
+expect_ok edel "${e[@]}" delete '""'
+run eget2 "${e[@]}" get '""'
+((rc == 1)) || fail "get of the deleted empty key: rc=$rc"
+
 echo "test_ldb: $failures failure(s)"
 [[ $failures -eq 0 ]]

@@ -372,7 +372,7 @@ static void test_get_opts_buffer(void **state) {
   assert_non_null(strstr(shale_errmsg(db), "get_opts"));
   assert_int_equal(shale_get_opts(db, NULL, "k", 1, buf, sizeof buf, NULL), SHALE_INVALID);
   assert_int_equal(shale_get_opts(db, NULL, NULL, 1, buf, sizeof buf, &vlen), SHALE_INVALID);
-  assert_int_equal(shale_get_opts(db, NULL, "", 0, buf, sizeof buf, &vlen), SHALE_INVALID);
+  assert_int_equal(shale_get_opts(db, NULL, "", 0, buf, sizeof buf, &vlen), SHALE_NOTFOUND);
   shale_read_options ro = {0};
   assert_int_equal(shale_get_opts(db, &ro, "k", 1, buf, sizeof buf, &vlen), SHALE_INVALID);
   shale_close(db);

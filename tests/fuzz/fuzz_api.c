@@ -26,9 +26,11 @@ static int order[NK]; /* key indexes in ukey order */
 
 static void init_keys(void) {
   static const uint8_t alpha[4] = {0x00, 'a', 0xff, 'b'};
-  if (klens[0]) return;
+  static int done;
+  if (done) return;
+  done = 1;
   int n = 0;
-  for (size_t len = 1; len <= 3 && n < NK; len++) {
+  for (size_t len = 0; len <= 3 && n < NK; len++) { /* the empty key first */
     int combos = 1 << (2 * (int)len);
     for (int c = 0; c < combos && n < NK; c++, n++) {
       for (size_t j = 0; j < len; j++) keys[n][j] = alpha[(c >> (2 * j)) & 3];
