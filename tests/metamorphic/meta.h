@@ -64,6 +64,7 @@ typedef struct meta_op {
 
 typedef struct meta_hist {
   uint64_t seed;
+  int known_bug; /* a regression of an open engine bug: replayed, its failure not counted */
   int nkeys;
   int n, cap;
   meta_op *ops;

@@ -31,6 +31,12 @@ typedef struct runner {
 
 static volatile int *crash_at; /* shared with the children: the op a child crashed at */
 long meta_crashes, meta_powerloss_overflows;
+/* The engine bug this test found (doc/reliability.md, "metamorphic"): a reopen replays the
+ * old WAL but does not sync it, so a SYNC write after the reopen can be durable while the
+ * replayed writes are not. While it is open, a reopen first makes the WAL durable with a
+ * SYNC write, so random histories can find other bugs; regressions marked known_bug run
+ * without it. SHALE_META_NO_WORKAROUND=1 turns it off everywhere. */
+int meta_workaround = 1;
 
 static void note_rc(runner *r, int i, const char *what, int rc) {
   if (rc) sb_printf(r->out, "%d %s rc=%d %s\n", i, what, rc, shale_errmsg(r->db));
@@ -215,6 +221,8 @@ static void do_compact(runner *r, const meta_op *o, int i) {
 
 static int do_reopen(runner *r, int i) {
   drop_handles(r);
+  if (meta_workaround && !r->os->no_wal)
+    note_rc(r, i, "workaround", shale_delete(r->db, "zbarrier", 8, SHALE_SYNC));
   note_rc(r, i, "close", shale_close(r->db));
   r->db = NULL;
   return open_db(r, 0);
@@ -369,7 +377,14 @@ static int run_children(const meta_hist *h, int to, const meta_optset *os, const
       return -1;
     }
     meta_crashes++;
-    if (io_fault_power_loss() < 0) meta_powerloss_overflows++;
+    int changed = io_fault_power_loss();
+    if (changed < 0) meta_powerloss_overflows++;
+    if (getenv("SHALE_META_DEBUG")) {
+      char cmd[4200];
+      snprintf(cmd, sizeof cmd, "echo power loss changed %d files; ls -l %s", changed, dir);
+      if (system(cmd)) {
+      }
+    }
     from = *crash_at + 1;
   }
 }

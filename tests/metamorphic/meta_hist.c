@@ -330,6 +330,7 @@ int meta_hist_write(const meta_hist *h, const char *path, const char *comment) {
   fprintf(f, "# shale metamorphic history (tests/metamorphic/README in meta_main.c)\n");
   if (comment) fprintf(f, "# %s\n", comment);
   fprintf(f, "seed %llu\nkeys %d\n", (unsigned long long)h->seed, h->nkeys);
+  if (h->known_bug) fprintf(f, "known_bug\n");
   for (int i = 0; i < h->n; i++) write_op(f, &h->ops[i]);
   return fclose(f);
 }
@@ -407,6 +408,8 @@ int meta_hist_read(meta_hist *h, const char *path) {
       ok = parse_wr(w, r, &b->ws[b->nw++], &dummy), batch_left--;
     } else if (!strcmp(w, "seed")) {
       ok = sscanf(r, "%llu", &seed) == 1, h->seed = seed;
+    } else if (!strcmp(w, "known_bug")) {
+      h->known_bug = 1;
     } else if (!strcmp(w, "keys")) {
       ok = sscanf(r, "%d", &h->nkeys) == 1;
     } else if (!strcmp(w, "batch")) {
