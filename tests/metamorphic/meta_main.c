@@ -181,7 +181,7 @@ static int replay_regressions(const char *regdir) {
     else if (s >= 0)
       printf("FAIL regression %s under %s:\n%s\n", path, sets[s].name, msg), bad++;
     else if (h.known_bug)
-      printf("%s: marked known_bug but passes: fixed? drop the mark\n", path);
+      printf("%s: marked known_bug but passes in this build: fixed?\n", path);
     meta_hist_free(&h);
   }
   if (d) closedir(d);
