@@ -96,7 +96,8 @@ static int copy_fd(int in, int out, uint64_t len, const char *src, char *errmsg)
   return n < 0 ? err_errno(errmsg, errno, "read", src) : SHALE_OK;
 }
 
-static int copy_file(const char *src, const char *dst, uint64_t len, char *errmsg) {
+/* sync 0: the caller cuts the copy and syncs it itself. */
+static int copy_file(const char *src, const char *dst, uint64_t len, int sync, char *errmsg) {
   int in = open(src, O_RDONLY | O_CLOEXEC);
   if (in < 0) return err_errno(errmsg, errno, "open", src);
   int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -105,7 +106,7 @@ static int copy_file(const char *src, const char *dst, uint64_t len, char *errms
     return err_errno(errmsg, errno, "create", dst);
   }
   int rc = copy_fd(in, out, len, src, errmsg);
-  if (!rc && fsync(out)) rc = err_errno(errmsg, errno, "fsync", dst);
+  if (!rc && sync && fsync(out)) rc = err_errno(errmsg, errno, "fsync", dst);
   close(in);
   close(out);
   return rc;
@@ -116,7 +117,7 @@ static int link_or_copy(const char *src, const char *dst, char *errmsg) {
   if (!link(src, dst)) return SHALE_OK;
   int e = errno;
   if (e == EXDEV || e == EPERM || e == EMLINK || e == EOPNOTSUPP || e == EACCES)
-    return copy_file(src, dst, UINT64_MAX, errmsg);
+    return copy_file(src, dst, UINT64_MAX, 1, errmsg);
   return err_errno(errmsg, e, "link", src);
 }
 
@@ -132,47 +133,56 @@ static int link_tables(shale_db *db, const ckpt_pin *p, const char *tmp, char *e
   return SHALE_OK;
 }
 
-/* Copies the records of one WAL whose writes are at or below seq, with their times (the
- * deletes' clocks), and stops at the first later one: records are in sequence order, and
- * those up to seq were whole before seq was published. The active WAL is read tolerantly:
- * past seq its writer may be mid-record. */
-static int copy_wal(const char *src, const char *dst, uint64_t number, uint64_t seq, int active,
-                    char *errmsg) {
+/* How many leading bytes of the WAL at path hold whole records at or below seq. Records are
+ * in sequence order, and those up to seq were whole before seq was published; so the copy is
+ * a byte prefix (record times, the deletes' clocks, kept as they are), and only the active
+ * WAL, whose writer may be mid-record past seq, is read tolerantly. */
+static int wal_cut(const char *path, uint64_t seq, int active, uint64_t *cut, char *errmsg) {
   wal_reader *r;
-  int rc = wal_reader_open(src, active ? WAL_READ_TOLERANT : WAL_READ_STRICT, &r, errmsg);
+  int rc = wal_reader_open(path, active ? WAL_READ_TOLERANT : WAL_READ_STRICT, &r, errmsg);
   if (rc) return rc;
-  wal_writer *w;
-  if ((rc = wal_writer_open(dst, number, &w, errmsg))) {
-    wal_reader_close(r);
-    return rc;
-  }
+  *cut = wal_reader_last_good_offset(r);
   const uint8_t *rec;
   size_t len;
   while ((rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
     if (len >= BATCH_HEADER && batch_rep_count(rec) &&
         batch_rep_seq(rec) + batch_rep_count(rec) - 1 > seq)
       break;
-    if ((rc = wal_writer_add_at(w, wal_reader_record_time(r), rec, len, errmsg))) break;
+    *cut = wal_reader_last_good_offset(r);
   }
-  if (rc == 1) rc = SHALE_OK;
-  if (!rc) rc = wal_writer_sync(w, errmsg);
-  wal_writer_close(w, NULL);
   wal_reader_close(r);
+  return rc < 0 ? rc : SHALE_OK;
+}
+
+static int copy_wal(const char *src, const char *dst, uint64_t seq, int active, char *errmsg) {
+  uint64_t cut;
+  int rc = wal_cut(src, seq, active, &cut, errmsg);
+  return rc ? rc : copy_file(src, dst, cut, 1, errmsg);
+}
+
+static int truncate_sync(const char *path, uint64_t len, char *errmsg) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return err_errno(errmsg, errno, "open", path);
+  int rc = ftruncate(fd, (off_t)len) || fsync(fd) ? err_errno(errmsg, errno, "truncate", path) : 0;
+  close(fd);
   return rc;
 }
 
-/* The active WAL is first cut to what it held at the pin, in a temp file: a seal may
- * truncate the live file's reserved tail while it is read, and past the pin there is
- * nothing the copy needs. */
+/* The active WAL is first copied as it stood at the pin, into a temp file, and cut there: a
+ * seal may truncate the live file's reserved tail while it is read, and past the pin there
+ * is nothing the checkpoint needs. */
 static int copy_active_wal(const char *src, const char *dst, uint64_t number, const ckpt_pin *p,
                            const char *tmp, char *errmsg) {
-  if (p->last_log_bytes == UINT64_MAX) return copy_wal(src, dst, number, p->seq, 1, errmsg);
+  if (p->last_log_bytes == UINT64_MAX) return copy_wal(src, dst, p->seq, 1, errmsg);
   char name[64], prefix[FILENAME_MAX_LEN];
   snprintf(name, sizeof name, "%06llu.tmp", (unsigned long long)number);
   filename_join(prefix, tmp, name);
-  int rc = copy_file(src, prefix, p->last_log_bytes, errmsg);
-  if (!rc) rc = copy_wal(prefix, dst, number, p->seq, 1, errmsg);
-  unlink(prefix);
+  uint64_t cut;
+  int rc = copy_file(src, prefix, p->last_log_bytes, 0, errmsg);
+  if (!rc) rc = wal_cut(prefix, p->seq, 1, &cut, errmsg);
+  if (!rc) rc = truncate_sync(prefix, cut, errmsg);
+  if (!rc && rename(prefix, dst)) rc = err_errno(errmsg, errno, "rename", prefix);
+  if (rc) unlink(prefix);
   return rc;
 }
 
@@ -187,7 +197,7 @@ static int copy_wals(shale_db *db, const ckpt_pin *p, const char *tmp, char *err
     if (i + 1 == n || nums[i + 1] > p->last_log)
       rc = copy_active_wal(src, dst, nums[i], p, tmp, errmsg);
     else
-      rc = copy_wal(src, dst, nums[i], p->seq, 0, errmsg);
+      rc = copy_wal(src, dst, p->seq, 0, errmsg);
   }
   free(nums);
   return rc;
