@@ -501,8 +501,9 @@ SHALE_EXPORT int shale_approximate_sizes(shale_db *db, size_t n, const void *con
 /**
  * Read a property of @p db. Names: "shale.stats" (human-readable summary),
  * "shale.sstables" (the live tables per level: number, size, entries, tombstones, sequence
- * range; as structs: shale_live_files), "shale.num-files-at-levelN", "shale.deletes-persisted-before" (seconds since the epoch,
- * with microseconds: every delete issued before it is physically gone),
+ * range; as structs: shale_live_files), "shale.num-files-at-levelN",
+ * "shale.deletes-persisted-before" (seconds since the epoch, with microseconds: every
+ * delete issued before it is physically gone),
  * "shale.deletes-persisted-before-us" (the same in microseconds), "shale.dead-spans"
  * (key ranges iterators found empty of live keys and now cross in one seek),
  * "shale.dead-span-jumps" (times an iterator did so), "shale.hidden-keys-stepped" (deleted
