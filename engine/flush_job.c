@@ -155,7 +155,8 @@ static memtable *oldest_imm(shale_db *db, uint64_t *next_log) {
   return m;
 }
 
-static void delete_obsolete_wals(shale_db *db, uint64_t below) {
+void db_delete_obsolete_wals(shale_db *db, uint64_t below) {
+  if (db->wal_pins) return; /* a checkpoint is reading them; its unpin calls again */
   char path[FILENAME_MAX_LEN];
   for (uint64_t n = db->oldest_wal; n < below; n++) {
     filename_log(path, db->path, n);
@@ -187,7 +188,7 @@ static int install(flush_ctx *c, file_meta *f, char *errmsg) {
   if (!rc) rc = db_publish_version(db, 1);
   pthread_mutex_unlock(&db->mu);
   if (!rc) test_hook(db, HOOK_FLUSH_VIEW_PUBLISHED);
-  if (!rc) delete_obsolete_wals(db, c->next_log);
+  if (!rc) db_delete_obsolete_wals(db, c->next_log);
   if (!rc) db_maybe_roll_manifest(db);
   pthread_mutex_unlock(&db->manifest_mu);
   edit_free(&e);

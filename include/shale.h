@@ -79,7 +79,7 @@ typedef struct shale_iter shale_iter;         /**< an ordered walk (shale_iter_n
  *  never change it. Each call on @p db that takes the handle (shale_put, shale_delete,
  *  shale_delete_range, shale_write, shale_get, shale_get_opts, shale_multi_get,
  *  shale_snapshot_new, shale_flush, shale_compact_range, shale_property,
- *  shale_approximate_sizes) first clears
+ *  shale_approximate_sizes, shale_checkpoint, shale_live_files) first clears
  *  it: after such a call returns SHALE_OK or SHALE_NOTFOUND (a miss, an unknown property)
  *  it is "", after any other code it is that failure's detail (at least shale_strerror's
  *  text), never an older one. Iterator creation and moves set it when they fail (see
@@ -570,8 +570,9 @@ SHALE_EXPORT int shale_approximate_sizes(shale_db *db, size_t n, const void *con
 /**
  * Read a property of @p db. Names: "shale.stats" (human-readable summary),
  * "shale.sstables" (the live tables per level: number, size, entries, tombstones, sequence
- * range), "shale.num-files-at-levelN", "shale.deletes-persisted-before" (seconds since the epoch,
- * with microseconds: every delete issued before it is physically gone),
+ * range; as structs: shale_live_files), "shale.num-files-at-levelN",
+ * "shale.deletes-persisted-before" (seconds since the epoch, with microseconds: every
+ * delete issued before it is physically gone),
  * "shale.deletes-persisted-before-us" (the same in microseconds), "shale.dead-spans"
  * (key ranges iterators found empty of live keys and now cross in one seek),
  * "shale.dead-span-jumps" (times an iterator did so), "shale.hidden-keys-stepped" (deleted
@@ -584,6 +585,104 @@ SHALE_EXPORT int shale_approximate_sizes(shale_db *db, size_t n, const void *con
  * @return SHALE_OK, SHALE_NOTFOUND for an unknown name, SHALE_INVALID, SHALE_NOMEM
  */
 SHALE_EXPORT int shale_property(shale_db *db, const char *name, char **value);
+
+/* ---- checkpoints ---- */
+
+/* Flags of shale_checkpoint: 0 or this. */
+/** flush the memtables first (as shale_flush), so the checkpoint holds tables and only the
+ *  WAL data written since the flush began: the copy is then about the size of what was
+ *  written meanwhile, not of up to a few memtables, and every write made before the call
+ *  is in it, SHALE_NO_WAL writes included. As RocksDB's CreateCheckpoint with
+ *  log_size_for_flush 0. */
+#define SHALE_CHECKPOINT_FLUSH 1u
+
+/**
+ * Make an openable copy of @p db in the new directory @p dir, holding exactly the state at
+ * one sequence: every write published before the call's pin point, none after (as RocksDB's
+ * CreateCheckpoint). Tables are hard-linked (copied when @p dir is on another file system or
+ * the link is refused); a MANIFEST and CURRENT are written fresh for exactly the live tables;
+ * the WALs not yet in tables are copied record by record up to that sequence. The copy is
+ * built in "<dir>.tmp", synced, then renamed to @p dir, so @p dir either does not appear or
+ * is complete: a failure removes what was made, and a crash leaves only "<dir>.tmp", which
+ * the next checkpoint to the same @p dir removes when it holds nothing but Shale's files.
+ * Open the copy with shale_open like any DB; it shares no state with @p db (hard links are
+ * safe: table files are never written after they are made), and later flushes and
+ * compactions of @p db do not change it.
+ *
+ * Cost: a link per table, the MANIFEST, and the bytes of the WALs not yet in tables (at most
+ * write_buffer_size × (max_immutable_memtables + 1)); milliseconds on one file system
+ * whatever the DB size. Flushes and compactions go on meanwhile (the tables and WALs being
+ * copied are kept until it is done); writers never wait for it.
+ *
+ * Writes made with SHALE_NO_WAL are in the copy only when flushed to a table before the pin:
+ * pass SHALE_CHECKPOINT_FLUSH to include those made before the call.
+ * @param[in]  db     an open DB (a read_only handle works, without SHALE_CHECKPOINT_FLUSH)
+ * @param[in]  dir    the directory to create: must not exist, or be an empty directory; its
+ *                    parent must exist
+ * @param[in]  flags  0 or SHALE_CHECKPOINT_FLUSH
+ * @param[out] seq    NULL, or the checkpoint's sequence: opening @p dir shows what a read of
+ *                    @p db at that sequence shows, and its "shale.sequence" is that number
+ * @param[out] snap   NULL, or a snapshot of @p db at exactly that sequence, taken at the pin
+ *                    (freed with shale_snapshot_free; shale_close refuses while it lives):
+ *                    compare the copy with @p db, or keep serving the state it holds. NULL
+ *                    on failure
+ * @return SHALE_OK; SHALE_INVALID for a NULL @p db, a NULL or empty @p dir, or unknown @p flags;
+ *         SHALE_EXISTS when @p dir exists and is not an empty directory, or "<dir>.tmp"
+ *         holds files that are not Shale's (nothing is changed); SHALE_IOERR (no such parent,
+ *         no permission, a failed link, copy or sync), SHALE_NOSPACE, SHALE_CORRUPTION (a
+ *         WAL being copied is damaged), SHALE_NOMEM; SHALE_READONLY for
+ *         SHALE_CHECKPOINT_FLUSH on a read-only handle. On failure @p dir and "<dir>.tmp"
+ *         are left as they were found (or removed, when this call made them) and @p db is
+ *         unchanged. The detail is in shale_errmsg(db).
+ * Threads: safe beside readers, writers, flushes, compactions and other checkpoints.
+ */
+SHALE_EXPORT int shale_checkpoint(shale_db *db, const char *dir, unsigned flags, uint64_t *seq,
+                                  const shale_snapshot **snap);
+
+/* ---- table properties ---- */
+
+/** One live table as the MANIFEST records it (TiKV reads region sizes from the same
+ *  figures): see shale_live_files. Fields may be added at the end in a later version, and
+ *  then only with a new function that returns the larger struct. */
+typedef struct shale_live_file {
+  uint64_t number;                     /**< file number: the table is "<db>/NNNNNN.sst" */
+  int level;                           /**< 0 to 6 */
+  const void *smallest;                /**< the smallest user key it holds (range tombstone starts
+                                            included); borrowed from the array */
+  size_t smallest_len;                 /**< its length */
+  const void *largest;                 /**< the largest user key it holds (range tombstone ends
+                                            included, so an open-ended range delete makes it
+                                            SHALE_MAX_KEY_SIZE bytes of 0xFF) */
+  size_t largest_len;                  /**< its length */
+  uint64_t file_size;                  /**< bytes on disk */
+  uint64_t raw_bytes;                  /**< key and value bytes before compression */
+  uint64_t entries;                    /**< point entries: puts and point tombstones */
+  uint64_t point_tombstones;           /**< point tombstones among them */
+  uint64_t range_tombstones;           /**< range tombstones (stored beside the entries) */
+  uint64_t min_seq, max_seq;           /**< sequence range of all its entries (a value compacted to
+                                            the last level may have sequence 0) */
+  uint64_t min_tomb_seq, max_tomb_seq; /**< sequence range of its tombstones; 0 when none */
+  /** wall-clock microseconds since the epoch of its oldest and newest tombstone (when the
+   *  delete was written); 0 when it holds none */
+  uint64_t oldest_tomb_us, newest_tomb_us;
+} shale_live_file;
+
+/**
+ * List the live tables of @p db, as of one version: L0 first (newest first), then each
+ * deeper level in key order. Data still in memtables is in no table (shale_flush first to
+ * include it). Reads only the in-memory file metadata, never a file.
+ * @param[in]  db     an open DB
+ * @param[out] files  a malloc'd array of *n entries (NULL when *n is 0) whose keys live in
+ *                    the same allocation; free it with shale_live_files_free
+ * @param[out] n      the number of tables
+ * @return SHALE_OK; SHALE_INVALID for a NULL argument (then *files is NULL, *n 0);
+ *         SHALE_NOMEM.
+ * Threads: any, beside writers, flushes and compactions.
+ */
+SHALE_EXPORT int shale_live_files(shale_db *db, shale_live_file **files, size_t *n);
+
+/** Free an array from shale_live_files (NULL is ignored). */
+SHALE_EXPORT void shale_live_files_free(shale_live_file *files);
 
 /* ---- statistics ---- */
 

@@ -174,6 +174,20 @@ has stats 'L0|Level'
 run compact --db="$db" compact --from=a --to=b
 if ((rc != 0)); then grep -q "SHALE_NOTSUP" "$tmp/compact.err" && echo "NOTE compact: $(cat "$tmp/compact.err")" || fail "compact: $(cat "$tmp/compact.err")"; fi
 ok "engine commands"
+# A checkpoint opens to the same keys and values; a taken directory is refused.
+expect_ok ckpt --db="$db" checkpoint --dir="$tmp/ckpt"
+has ckpt '^OK checkpoint .* at sequence [0-9]+$'
+expect_ok ckscan --db="$tmp/ckpt" scan
+expect_ok dbscan --db="$db" scan
+cmp -s "$tmp/ckscan.out" "$tmp/dbscan.out" || fail "the checkpoint's scan differs from the DB's"
+run ckpt2 --db="$db" checkpoint --dir="$tmp/ckpt"
+((rc == 1)) && grep -q "not an empty directory" "$tmp/ckpt2.err" || fail "checkpoint over a DB: rc=$rc $(cat "$tmp/ckpt2.err")"
+run ckpt3 --db="$db" checkpoint
+((rc == 2)) || fail "checkpoint without --dir: rc=$rc"
+expect_ok ckpt4 --db="$db" checkpoint --dir="$tmp/ckpt4" --flush
+expect_ok ckscan4 --db="$tmp/ckpt4" scan
+cmp -s "$tmp/ckscan4.out" "$tmp/dbscan.out" || fail "checkpoint --flush: scan differs"
+ok "checkpoint"
 # The engine has flushed and compacted: look again, and leave a record in the WAL.
 expect_ok put6 --db="$db" put walkey2 walval2
 expect_ok lsm --db="$db" lsm
@@ -211,7 +225,7 @@ snap() { (cd "$1" && find . -type f -exec md5sum {} + | sort); }
 cp -r "$tmp/benchdb" "$tmp/rodb"
 expect_ok roput --db="$tmp/rodb" --auto_compaction=false put rokey roval
 before=$(snap "$tmp/rodb")
-ro_cmds=(dump idump lsm manifest_dump dump_wal tombstones checkconsistency approxsize "get rokey" scan stats)
+ro_cmds=(dump idump lsm manifest_dump dump_wal tombstones checkconsistency approxsize "get rokey" scan "checkpoint --dir=$tmp/rockpt" stats)
 for c in "${ro_cmds[@]}"; do
   run ro --db="$tmp/rodb" $c
   [[ $(snap "$tmp/rodb") == "$before" ]] || { fail "read-only command '$c' changed the DB directory"; before=$(snap "$tmp/rodb"); }
@@ -219,6 +233,7 @@ done
 [[ $(cat "$tmp/ro.out") == *L0* ]] || fail "stats on the read-only DB: $(cat "$tmp/ro.err")"
 run ro --db="$tmp/rodb" get rokey
 [[ $(cat "$tmp/ro.out") == roval ]] || fail "get reads the WAL when read-only: $(cat "$tmp/ro.err")"
+expect_ok rockscan --db="$tmp/rockpt" get rokey && [[ $(cat "$tmp/rockscan.out") == roval ]] || fail "a checkpoint from a read-only open lacks the WAL's write"
 ok "read-only commands leave every file byte-identical"
 # A DB on a read-only file system (root ignores chmod, so a read-only bind mount stands in).
 mkdir "$tmp/romnt"
@@ -228,7 +243,11 @@ if mount --bind "$tmp/rodb" "$tmp/romnt" 2>/dev/null; then
     expect_ok romscan --db="$tmp/romnt" scan
     expect_ok romscan2 --db="$tmp/rodb" scan
     cmp -s "$tmp/romscan.out" "$tmp/romscan2.out" || fail "scan on a read-only mount differs"
-    ok "get and scan on a read-only mount"
+    # Tables cannot be linked across mounts (EXDEV): the checkpoint copies them.
+    expect_ok romckpt --db="$tmp/romnt" checkpoint --dir="$tmp/romckpt"
+    expect_ok romscan3 --db="$tmp/romckpt" scan
+    cmp -s "$tmp/romscan3.out" "$tmp/romscan2.out" || fail "checkpoint from a read-only mount differs"
+    ok "get, scan and checkpoint on a read-only mount"
   fi
   umount "$tmp/romnt"
 else

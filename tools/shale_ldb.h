@@ -25,6 +25,8 @@ typedef struct ldb_opts {
   const char *command; /* sst_dump --command= */
   const char *path;    /* manifest_dump --path=, sst_dump --file=, dump_wal --walfile= */
   const char *property;
+  const char *dir;          /* checkpoint --dir= */
+  int flush;                /* checkpoint --flush */
   size_t write_buffer_size; /* engine options; 0: default */
   int no_auto_compaction;
   int npos;
