@@ -33,7 +33,8 @@ int lookup_deleted(lookup *lk) {
 
 int lookup_found_copy(lookup *lk, const void *v, size_t vlen) {
   if (lk->into_buf) {
-    memcpy(lk->buf, v, vlen < lk->cap ? vlen : lk->cap);
+    size_t n = vlen < lk->cap ? vlen : lk->cap;
+    if (n) memcpy(lk->buf, v, n); /* buf may be NULL with cap 0 */
     *lk->vlen = vlen;
     lk->rc = SHALE_OK;
     return 1;

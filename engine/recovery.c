@@ -152,6 +152,9 @@ static int replay_log(shale_db *db, uint64_t number, int *hole, char *errmsg) {
   }
   if (rc == 0) rc = finish_log(db, r, path, hole, errmsg);
   wal_reader_close(r);
+  /* What was replayed is now state later writes build on: a SYNC write after this open
+   * must not outlive the unsynced tail of a log before it (writes are durable in order). */
+  if (rc == 0 && !db->opt.read_only) rc = io_sync_file(path, errmsg);
   return rc < 0 ? rc : SHALE_OK;
 }
 

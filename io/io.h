@@ -67,6 +67,8 @@ int io_read_file(const char *path, buf *out, char *errmsg);
 int io_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
                          char *errmsg);
 int io_sync_dir(const char *dir, char *errmsg);
+/* fdatasync of an existing file by path (a WAL found at open, whose tail may be unsynced). */
+int io_sync_file(const char *path, char *errmsg);
 /* unlink, reporting errors other than ENOENT */
 int io_remove(const char *path, char *errmsg);
 

@@ -340,6 +340,18 @@ int io_sync_dir(const char *dir, char *errmsg) {
   return rc;
 }
 
+int io_sync_file(const char *path, char *errmsg) {
+  int fd = IOF_OPEN(path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return err_errno(errmsg, errno, "open for fdatasync", path);
+  int rc = SHALE_OK;
+  if (IOF_FDATASYNC(fd, path) != 0)
+    rc = err_errno(errmsg, errno, "fdatasync", path);
+  else
+    io_count(&io_ctr.fsyncs, 1);
+  close(fd);
+  return rc;
+}
+
 int io_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
                          char *errmsg) {
   size_t n = strlen(dir) + strlen(name) + 8;

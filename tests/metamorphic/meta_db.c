@@ -31,12 +31,6 @@ typedef struct runner {
 
 static volatile int *crash_at; /* shared with the children: the op a child crashed at */
 long meta_crashes, meta_powerloss_overflows;
-/* The engine bug this test found (doc/reliability.md, "metamorphic"): a reopen replays the
- * old WAL but does not sync it, so a SYNC write after the reopen can be durable while the
- * replayed writes are not. While it is open, a reopen first makes the WAL durable with a
- * SYNC write, so random histories can find other bugs; regressions marked known_bug run
- * without it. SHALE_META_NO_WORKAROUND=1 turns it off everywhere. */
-int meta_workaround = 1;
 
 static void note_rc(runner *r, int i, const char *what, int rc) {
   if (rc) sb_printf(r->out, "%d %s rc=%d %s\n", i, what, rc, shale_errmsg(r->db));
@@ -186,9 +180,7 @@ static void do_geto(runner *r, const meta_op *o, int i) {
   shale_read_options ro;
   size_t vl;
   read_opts(r, o->snap, &ro);
-  /* NULL with cap 0 is allowed, but engine/get.c passes it to memcpy (UBSan: known bug,
-   * regressions/get-opts-null-buf.txt); the workaround passes a buffer of 0 bytes. */
-  void *b = o->cap || meta_workaround ? buf : NULL;
+  void *b = o->cap ? buf : NULL; /* NULL with cap 0 asks for the length only */
   int rc = shale_get_opts(r->db, &ro, k, meta_key(o->key, k), b, o->cap, &vl);
   sb_printf(r->out, "%d geto %zu ", i, vl);
   meta_tok_val(r->out, rc, buf, vl < o->cap ? vl : o->cap);
@@ -224,8 +216,6 @@ static void do_compact(runner *r, const meta_op *o, int i) {
 
 static int do_reopen(runner *r, int i) {
   drop_handles(r);
-  if (meta_workaround && !r->os->no_wal)
-    note_rc(r, i, "workaround", shale_delete(r->db, "zbarrier", 8, SHALE_SYNC));
   note_rc(r, i, "close", shale_close(r->db));
   r->db = NULL;
   return open_db(r, 0);

@@ -25,7 +25,7 @@
 #define NONE SHALE_COMPRESSION_NONE
 
 extern long meta_crashes, meta_powerloss_overflows;
-extern int meta_plant, meta_workaround;
+extern int meta_plant;
 
 /* None of these may change a result. There is no zstd dictionary option to vary. */
 static const meta_optset sets[] = {
@@ -172,10 +172,7 @@ static int replay_regressions(const char *regdir) {
       printf("FAIL %s: cannot parse\n", path), bad++;
       continue;
     }
-    int keep = meta_workaround;
-    meta_workaround = keep && !h.known_bug;
     int s = check_all(&h, msg, sizeof msg);
-    meta_workaround = keep;
     if (s >= 0 && h.known_bug)
       printf("known bug still there (not counted): %s under %s:\n%s\n", path, sets[s].name, msg);
     else if (s >= 0)
@@ -244,7 +241,6 @@ int main(int argc, char **argv) {
   a.ops = env_long("SHALE_META_OPS", a.ops);
   a.seed = env_long("SHALE_META_SEED", a.seed);
   a.minutes = (double)env_long("SHALE_META_MINUTES", 0);
-  if (env_long("SHALE_META_NO_WORKAROUND", 0)) meta_workaround = 0;
   setvbuf(stdout, NULL, _IOLBF, 0);
   workdir = make_workdir();
   int bad = meta_plant ? 0 : replay_regressions(a.regdir);
