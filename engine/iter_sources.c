@@ -186,9 +186,9 @@ static void mk_destroy(kv_iter *i) {
   memtable_unref(((mem_kv *)i)->m);
   free(i);
 }
-static const kv_iter_ops mem_ops = {
-    mk_seek_first, mk_seek_last, mk_seek,   mk_seek_before, mk_next,    mk_prev, mk_valid,
-    mk_key,        mk_value,     mk_status, mk_destroy,     mk_max_seq, NULL,    NULL};
+static const kv_iter_ops mem_ops = {mk_seek_first, mk_seek_last, mk_seek,    mk_seek_before,
+                                    mk_next,       mk_prev,      mk_valid,   mk_key,
+                                    mk_value,      mk_status,    mk_destroy, mk_max_seq};
 
 kv_iter *mem_kv_iter_new(memtable *m) {
   mem_kv *k = malloc(sizeof *k);

@@ -20,11 +20,9 @@ typedef struct level_iter {
   sst_iter *it;
   unsigned read_flags; /* SST_READ_* for each file's iterator */
   int status;
-  uint64_t run_base; /* li_run_id: grows past each closed file's block runs */
 } level_iter;
 
 static void close_file(level_iter *l) {
-  if (l->it) l->run_base += sst_iter_block_run(l->it) + 1;
   if (l->it) sst_iter_free(l->it);
   if (l->r) table_cache_release(l->db->tcache, l->r);
   l->it = NULL;
@@ -136,14 +134,6 @@ static const void *li_value(const kv_iter *i, size_t *n) {
 }
 static int li_status(const kv_iter *i) { return ((const level_iter *)i)->status; }
 static uint64_t li_max_seq(const kv_iter *i) { return ((const level_iter *)i)->max_seq; }
-static const uint8_t *li_run_last(const kv_iter *i, size_t *n) {
-  const level_iter *l = (const level_iter *)i;
-  return l->it ? sst_iter_block_last(l->it, n) : NULL;
-}
-static uint64_t li_run_id(const kv_iter *i) {
-  const level_iter *l = (const level_iter *)i;
-  return l->run_base + (l->it ? sst_iter_block_run(l->it) : 0);
-}
 static void li_destroy(kv_iter *i) {
   close_file((level_iter *)i);
   free(i);
@@ -152,8 +142,7 @@ static void li_destroy(kv_iter *i) {
 static const kv_iter_ops level_ops = {
     li_seek_first, li_seek_last, li_seek,    kv_seek_before_by_seek,
     li_next,       li_prev,      li_valid,   li_key,
-    li_value,      li_status,    li_destroy, li_max_seq,
-    li_run_last,   li_run_id};
+    li_value,      li_status,    li_destroy, li_max_seq};
 
 /* Range tombstones are gathered up front, from the files that have any. */
 static int collect_range_dels(shale_db *db, file_meta **files, int n, uint64_t seq,

@@ -21,13 +21,6 @@ typedef struct merge_iter {
    * ahead of it cur is still current: a long stretch taken from one child costs one
    * comparison per step instead of one per child. */
   kv_iter *runner_up;
-  /* Forward, with a runner-up: the run of cur (engine/merge_iter.h, run_last) last checked,
-   * and whether its last key is below the runner-up's key. While cur stays in a clear run
-   * it stays current without any comparison: a table read stretch costs none per step. */
-  kv_iter *run_cur;
-  uint64_t run_id;
-  int run_clear;
-  int stay; /* steps cur has stayed current since the last full comparison */
   int forward;
   buf saved; /* the current key while children move */
 } merge_iter;
@@ -62,24 +55,6 @@ static void find_best(merge_iter *m, int dir) {
   }
   m->cur = best;
   m->runner_up = second;
-  m->run_cur = NULL;
-  m->run_clear = 0;
-  m->stay = 0;
-}
-
-#define RUN_CHECK_AFTER 4
-
-/* Checks cur's new run against the runner-up, once per run. */
-static void check_run(merge_iter *m) {
-  kv_iter *c = m->cur;
-  if (!m->runner_up || !c->ops->run_last) return;
-  uint64_t id = c->ops->run_id(c);
-  if (m->run_cur == c && m->run_id == id) return;
-  size_t bl, rl;
-  const uint8_t *b = c->ops->run_last(c, &bl);
-  m->run_cur = c;
-  m->run_id = id;
-  m->run_clear = b && ikey_compare(b, bl, m->runner_up->ops->key(m->runner_up, &rl), rl) < 0;
 }
 
 static void find_smallest(merge_iter *m) { find_best(m, 1); }
@@ -90,12 +65,7 @@ static void find_largest(merge_iter *m) { find_best(m, -1); }
  * which the full comparison orders). */
 static void after_cur_moved(merge_iter *m, int dir) {
   kv_iter *c = m->cur;
-  if (c->ops->valid(c) && (!m->runner_up || cmp_children(c, m->runner_up) * dir < 0)) {
-    /* Runs are checked once cur has held a few steps, so merges whose children interleave
-     * densely pay nothing; then every later run of the stretch is checked as it starts. */
-    if (dir > 0 && (m->run_clear || ++m->stay == RUN_CHECK_AFTER)) check_run(m);
-    return;
-  }
+  if (c->ops->valid(c) && (!m->runner_up || cmp_children(c, m->runner_up) * dir < 0)) return;
   find_best(m, dir);
 }
 
@@ -161,9 +131,7 @@ static void m_next(kv_iter *it) {
     find_smallest(m);
     return;
   }
-  kv_iter *c = m->cur;
-  c->ops->next(c);
-  if (m->run_clear && m->run_cur == c && c->ops->run_id(c) == m->run_id) return;
+  m->cur->ops->next(m->cur);
   after_cur_moved(m, 1);
 }
 
@@ -237,9 +205,9 @@ static void m_destroy(kv_iter *it) {
   free(m);
 }
 
-static const kv_iter_ops merge_ops = {m_seek_first, m_seek_last, m_seek, m_seek_before, m_next,
-                                      m_prev,       m_valid,     m_key,  m_value,       m_status,
-                                      m_destroy,    m_max_seq,   NULL,   NULL};
+static const kv_iter_ops merge_ops = {m_seek_first, m_seek_last, m_seek,    m_seek_before,
+                                      m_next,       m_prev,      m_valid,   m_key,
+                                      m_value,      m_status,    m_destroy, m_max_seq};
 
 int kv_iters_push(kv_iter ***kids, int *n, int *cap, kv_iter *k) {
   if (!k) return SHALE_NOMEM;

@@ -23,12 +23,6 @@ typedef struct kv_iter_ops {
   void (*destroy)(kv_iter *it);
   /* An upper bound on the sequence of every entry the child holds (for span skipping). */
   uint64_t (*max_seq)(const kv_iter *it);
-  /* Optional (NULL for children without blocks): an internal key >= every entry from the
-   * current one to the end of the child's current run (a table's loaded block), or NULL;
-   * and the run's number, which changes when the run ends. While the number holds, the
-   * child is valid and its entries are <= that key, so the merge need not compare them. */
-  const uint8_t *(*run_last)(const kv_iter *it, size_t *len);
-  uint64_t (*run_id)(const kv_iter *it);
 } kv_iter_ops;
 
 struct kv_iter {

@@ -108,10 +108,6 @@ static const uint8_t *tk_key(const kv_iter *i, size_t *l) { return sst_iter_key(
 static const void *tk_value(const kv_iter *i, size_t *l) { return sst_iter_value(TI(i), l); }
 static int tk_status(const kv_iter *i) { return sst_iter_status(TI(i)); }
 static uint64_t tk_max_seq(const kv_iter *i) { return ((const table_kv *)i)->max_seq; }
-static const uint8_t *tk_run_last(const kv_iter *i, size_t *l) {
-  return sst_iter_block_last(TI(i), l);
-}
-static uint64_t tk_run_id(const kv_iter *i) { return sst_iter_block_run(TI(i)); }
 static void tk_destroy(kv_iter *i) {
   table_kv *t = (table_kv *)i;
   sst_iter_free(t->it);
@@ -121,8 +117,7 @@ static void tk_destroy(kv_iter *i) {
 static const kv_iter_ops table_ops = {
     tk_seek_first, tk_seek_last, tk_seek,    kv_seek_before_by_seek,
     tk_next,       tk_prev,      tk_valid,   tk_key,
-    tk_value,      tk_status,    tk_destroy, tk_max_seq,
-    tk_run_last,   tk_run_id};
+    tk_value,      tk_status,    tk_destroy, tk_max_seq};
 
 int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, unsigned read_flags, kv_iter **out,
                  range_dels *rdels, char *errmsg) {

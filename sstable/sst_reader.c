@@ -714,7 +714,6 @@ struct sst_iter {
   blk_buf buf; /* the loaded block of a mapped uncompressed table (load_copied) */
   blk_iter bit;
   unsigned flags; /* SST_READ_* */
-  uint64_t run;   /* bumped by every block load and unload (sst_iter_block_run) */
   int status;
   char errmsg[ERRMSG_SIZE];
 };
@@ -735,7 +734,6 @@ int sst_iter_new(sst_reader *r, sst_iter **out) {
 void sst_iter_set_flags(sst_iter *it, unsigned flags) { it->flags = flags; }
 
 static void unload(sst_iter *it) {
-  it->run++;
   release_block(it->r, &it->br);
   it->bi = it->r->nidx;
   it->bit.valid = 0;
@@ -764,7 +762,6 @@ static int load(sst_iter *it, size_t bi) {
     return rc;
   }
   it->bi = bi;
-  it->run++;
   if (blk_iter_reset(&it->bit, it->br.data, it->br.len)) {
     fail(it, block_error(it->r, &it->r->idx[bi], SHALE_CORRUPTION, it->errmsg));
     return SHALE_CORRUPTION;
@@ -874,14 +871,6 @@ const void *sst_iter_value(const sst_iter *it, size_t *vlen) {
   *vlen = it->bit.vlen;
   return it->bit.val;
 }
-
-const uint8_t *sst_iter_block_last(const sst_iter *it, size_t *iklen) {
-  if (it->bi >= it->r->nidx || !it->br.data) return NULL;
-  *iklen = it->r->idx[it->bi].klen;
-  return it->r->idx[it->bi].key;
-}
-
-uint64_t sst_iter_block_run(const sst_iter *it) { return it->run; }
 
 /* ---------------- size estimates ---------------- */
 

@@ -113,10 +113,5 @@ int sst_iter_status(const sst_iter *it);         /* SHALE_OK or the error that i
 const char *sst_iter_errmsg(const sst_iter *it); /* "" when status is SHALE_OK */
 const uint8_t *sst_iter_key(const sst_iter *it, size_t *iklen); /* REQUIRES: valid */
 const void *sst_iter_value(const sst_iter *it, size_t *vlen);   /* REQUIRES: valid */
-/* The last internal key of the loaded block (NULL when none is loaded), and a number that
- * changes whenever the iterator loads or drops a block: while the number is unchanged the
- * iterator is valid and inside that block, so every entry it steps to is <= the key. */
-const uint8_t *sst_iter_block_last(const sst_iter *it, size_t *iklen);
-uint64_t sst_iter_block_run(const sst_iter *it);
 
 #endif /* SHALE_SSTABLE_SST_READER_H */
