@@ -369,7 +369,8 @@ static int refuse_busy_close(shale_db *db, size_t snaps, size_t iters) {
   char msg[200];
   snprintf(msg, sizeof msg,
            "close: %zu snapshot(s) and %zu iterator(s) still live: free them with "
-           "shale_snapshot_free and shale_iter_free, then close again (the DB stays open)",
+           "shale_snapshot_free and shale_iter_free (or shale_updates_free), then close again "
+           "(the DB stays open)",
            snaps, iters);
   db_call_begin(db);
   return db_call_end(db, db_fail(db, SHALE_BUSY, msg));
