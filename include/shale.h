@@ -240,8 +240,9 @@ SHALE_EXPORT int shale_open(const char *path, const shale_options *o, shale_db *
  *  changes nothing (as RocksDB's Close with unreleased snapshots): @p db stays open and
  *  usable, shale_errmsg(db) says how many snapshots are live; free them with
  *  shale_snapshot_free and call shale_close again.
- *  Iterators likewise: while one made by shale_iter_new or shale_iter_new_opts is not yet
- *  freed, close refuses with SHALE_BUSY and the handle stays open. Other calls on @p db
+ *  Iterators likewise: while one made by shale_iter_new or shale_iter_new_opts, or a WAL
+ *  walk made by shale_updates_since, is not yet freed, close refuses with SHALE_BUSY and the
+ *  handle stays open. Other calls on @p db
  *  must have returned, and none may start.
  *  @return SHALE_OK; SHALE_INVALID for a NULL @p db; SHALE_BUSY for live snapshots or
  *  iterators (then @p db is not freed); otherwise the first background error or the error of the
