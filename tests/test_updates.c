@@ -324,6 +324,32 @@ static int walk_from(shale_db *db, uint64_t seq) {
   return rc;
 }
 
+/* A walk pins the WALs it listed: a flush meanwhile leaves them, its free deletes them. */
+static void test_walk_pins_wals(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  shale_options o = small_options(); /* no retention */
+  shale_db *db = open_db(dir, &o);
+  put(db, "a", "1");
+  put(db, "b", "2");
+  shale_updates *u;
+  assert_int_equal(shale_updates_since(db, 1, &u), SHALE_OK);
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  assert_true(tu_count_suffix(dir, ".log") >= 2);
+  uint64_t first;
+  const shale_batch *got;
+  assert_int_equal(shale_updates_next(u, &first, &got), SHALE_OK);
+  assert_int_equal(first, 1);
+  assert_int_equal(shale_updates_next(u, &first, &got), SHALE_OK);
+  assert_int_equal(first, 2);
+  assert_int_equal(shale_updates_next(u, &first, &got), SHALE_NOTFOUND);
+  shale_updates_free(u);
+  assert_int_equal(tu_count_suffix(dir, ".log"), 1);
+  assert_int_equal(walk_from(db, 1), SHALE_NOTFOUND);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  tu_tempdir_free(dir);
+}
+
 static void test_retention_bytes(void **state) {
   (void)state;
   char *dir = tu_tempdir();
@@ -368,9 +394,13 @@ static void test_retention_seconds(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_batch_iterate),     cmocka_unit_test(test_straddle_and_end),
-      cmocka_unit_test(test_too_old),           cmocka_unit_test(test_retention_bytes),
-      cmocka_unit_test(test_retention_seconds), cmocka_unit_test(test_follower_under_load),
+      cmocka_unit_test(test_batch_iterate),
+      cmocka_unit_test(test_straddle_and_end),
+      cmocka_unit_test(test_too_old),
+      cmocka_unit_test(test_retention_bytes),
+      cmocka_unit_test(test_retention_seconds),
+      cmocka_unit_test(test_walk_pins_wals),
+      cmocka_unit_test(test_follower_under_load),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
