@@ -701,8 +701,9 @@ typedef struct shale_updates shale_updates; /**< a walk of the WAL (shale_update
  * calls. Its operations have consecutive sequences from its first; apply it whole (one
  * shale_write) to keep each caller's batch atomic on the follower. A batch whose sequences
  * straddle @p seq (first < @p seq <= last) is returned whole, first sequence included, so
- * the caller skips the operations below @p seq it already has (applying them again does no
- * harm to a follower at that state, as they are overwritten by the later ones in order).
+ * the caller can skip the operations below @p seq it already has; applying all of it is
+ * also right for a follower at @p seq - 1, since every operation of the batch is applied
+ * again in order. A checkpoint's sequence never splits a batch: from s + 1 none straddles.
  *
  * Writes made with SHALE_NO_WAL are in no WAL, so they are never in the walk: their
  * sequences are gaps. A follower of a DB written with SHALE_NO_WAL misses them.
