@@ -168,3 +168,24 @@ int shale_batch_delete_range(shale_batch *b, const void *begin, size_t blen, con
   }
   return rc;
 }
+
+typedef struct visit {
+  shale_batch_visitor fn;
+  void *arg;
+} visit;
+
+static int visit_rec(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
+                     const void *val, size_t vlen) {
+  (void)seq; /* the public walk gives the batch's first sequence once, at shale_updates_next */
+  visit *v = arg;
+  int op = kind == KIND_PUT   ? SHALE_OP_PUT
+           : kind == KIND_DEL ? SHALE_OP_DELETE
+                              : SHALE_OP_DELETE_RANGE;
+  return v->fn(v->arg, op, key, klen, kind == KIND_DEL ? NULL : val, vlen);
+}
+
+int shale_batch_iterate(const shale_batch *b, shale_batch_visitor fn, void *arg) {
+  if (!b || !fn) return SHALE_INVALID;
+  visit v = {fn, arg};
+  return batch_rep_iterate(b->rep.data, b->rep.len, visit_rec, &v);
+}

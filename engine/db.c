@@ -70,7 +70,8 @@ static void write_options_file(shale_db *db) {
       "delete_persist_seconds=%g\nblock_size=%zu\nwal_recovery_mode=%s\nmax_open_files=%d\n"
       "max_immutable_memtables=%d\nlevel0_compaction_trigger=%d\nlevel0_slowdown_trigger=%d\n"
       "level0_stop_trigger=%d\nmax_bytes_for_level_base=%zu\nlevel_size_multiplier=%d\n"
-      "target_file_size=%zu\ncompression_level=%d\ncompaction_filter=%s\n",
+      "target_file_size=%zu\ncompression_level=%d\nwal_retention_seconds=%g\n"
+      "wal_retention_bytes=%llu\ncompaction_filter=%s\n",
       SHALE_VERSION_STRING, o->create_if_missing, o->error_if_exists, o->write_buffer_size,
       o->block_cache_size, o->bloom_bits_per_key,
       o->compression == SHALE_COMPRESSION_ZSTD ? "zstd" : "none", o->max_background_jobs,
@@ -78,7 +79,8 @@ static void write_options_file(shale_db *db) {
       o->wal_recovery_mode == SHALE_WAL_RECOVER_TOLERANT ? "tolerant" : "strict", o->max_open_files,
       o->max_immutable_memtables, o->level0_compaction_trigger, o->level0_slowdown_trigger,
       o->level0_stop_trigger, o->max_bytes_for_level_base, o->level_size_multiplier,
-      o->target_file_size, o->compression_level, filter_label(o));
+      o->target_file_size, o->compression_level, o->wal_retention_seconds,
+      (unsigned long long)o->wal_retention_bytes, filter_label(o));
   char msg[ERRMSG_SIZE];
   if (n >= (int)sizeof text) n = (int)sizeof text - 1; /* a long filter name is cut */
   if (n > 0 && io_write_file_atomic(db->path, "OPTIONS", text, (size_t)n, msg))
@@ -369,7 +371,8 @@ static int refuse_busy_close(shale_db *db, size_t snaps, size_t iters) {
   char msg[200];
   snprintf(msg, sizeof msg,
            "close: %zu snapshot(s) and %zu iterator(s) still live: free them with "
-           "shale_snapshot_free and shale_iter_free, then close again (the DB stays open)",
+           "shale_snapshot_free and shale_iter_free (or shale_updates_free), then close again "
+           "(the DB stays open)",
            snaps, iters);
   db_call_begin(db);
   return db_call_end(db, db_fail(db, SHALE_BUSY, msg));

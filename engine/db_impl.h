@@ -92,7 +92,7 @@ struct shale_db {
   buf compact_ptr[NUM_LEVELS];  /* guarded by mu: where each level's round robin resumes */
   uint64_t flushes_done;        /* guarded by mu; shale_flush waits for it to pass a mark */
   uint64_t oldest_wal;          /* WALs below it are deleted; guarded by manifest_mu */
-  int wal_pins;                 /* checkpoints copying WALs: none is deleted; manifest_mu */
+  int wal_pins;                 /* checkpoints, WAL walks reading WALs: none deleted; manifest_mu */
   uint64_t manifest_roll_bytes; /* a new MANIFEST starts past this size */
 
   _Atomic uint64_t last_seq; /* last published sequence: everything <= it is readable */
@@ -173,8 +173,9 @@ int bg_start(shale_db *db, char *errmsg);
 void bg_stop(shale_db *db);
 /* Flushes the oldest sealed memtable. REQUIRES: mu held; returns with mu held. */
 int flush_oldest(shale_db *db, char *errmsg);
-/* Deletes the WALs from oldest_wal up to below, unless a checkpoint pins them (then the
- * next call after it deletes them). REQUIRES: manifest_mu held. (engine/flush_job.c) */
+/* Deletes the WALs from oldest_wal up to below that retention does not keep, unless a
+ * checkpoint or a WAL walk pins them (then the next call after it deletes them).
+ * REQUIRES: manifest_mu held. (engine/flush_job.c) */
 void db_delete_obsolete_wals(shale_db *db, uint64_t below);
 /* Records a background error: the DB turns read-only. REQUIRES: mu held. */
 void db_set_bg_error(shale_db *db, int rc, const char *msg);

@@ -8,6 +8,7 @@
 #include "engine/db_impl.h"
 #include "engine/filename.h"
 #include "engine/test_hooks.h"
+#include "engine/wal_retention.h"
 #include "io/io.h"
 #include "sstable/sst_builder.h"
 #include "sstable/sst_reader.h"
@@ -156,7 +157,8 @@ static memtable *oldest_imm(shale_db *db, uint64_t *next_log) {
 }
 
 void db_delete_obsolete_wals(shale_db *db, uint64_t below) {
-  if (db->wal_pins) return; /* a checkpoint is reading them; its unpin calls again */
+  if (db->wal_pins) return; /* a checkpoint or a WAL walk is reading them; its unpin calls again */
+  below = wal_retention_keep_from(db->path, &db->opt, db->oldest_wal, below);
   char path[FILENAME_MAX_LEN];
   for (uint64_t n = db->oldest_wal; n < below; n++) {
     filename_log(path, db->path, n);

@@ -56,6 +56,8 @@ int options_copy_checked(shale_options *dst, const shale_options *src, char *err
     return err_set(errmsg, SHALE_INVALID, "block_size %zu not in 256..64Mi", dst->block_size);
   if (dst->delete_persist_seconds < 0)
     return err_set(errmsg, SHALE_INVALID, "delete_persist_seconds is negative");
+  if (!(dst->wal_retention_seconds >= 0)) /* NaN too */
+    return err_set(errmsg, SHALE_INVALID, "wal_retention_seconds is negative");
   if (dst->max_immutable_memtables < 1) dst->max_immutable_memtables = 1;
   if (dst->max_open_files < 16) dst->max_open_files = 16;
   if (dst->level0_compaction_trigger < 1) dst->level0_compaction_trigger = 1;

@@ -14,6 +14,7 @@
 #include "engine/batch.h"
 #include "engine/filename.h"
 #include "engine/test_hooks.h"
+#include "engine/wal_retention.h"
 #include "io/io.h"
 #include <stddef.h>
 #include "util/clock.h"
@@ -187,7 +188,8 @@ static int version_has(const version *v, uint64_t number) {
 }
 
 /* Files a crash left behind: tables no version lists (a flush or compaction that never
- * reached the MANIFEST), WALs already in tables, old MANIFESTs, temp files. */
+ * reached the MANIFEST), WALs already in tables (unless WAL retention may keep them: they
+ * are then judged by it, as at a flush), old MANIFESTs, temp files. */
 static void remove_orphans(shale_db *db) {
   DIR *d = opendir(db->path);
   if (!d) return;
@@ -196,8 +198,10 @@ static void remove_orphans(shale_db *db) {
   while ((e = readdir(d))) {
     uint64_t n;
     file_type t = filename_parse(e->d_name, &n);
+    int retained = t == FT_LOG && n < db->vset.log_number && wal_retention_on(&db->opt);
+    if (retained && n < db->oldest_wal) db->oldest_wal = n;
     int orphan = (t == FT_TABLE && !version_has(db->vset.current, n)) ||
-                 (t == FT_LOG && n < db->vset.log_number) ||
+                 (t == FT_LOG && n < db->vset.log_number && !retained) ||
                  (t == FT_MANIFEST && n != db->vset.manifest_number) || t == FT_TEMP;
     if (!orphan) continue;
     filename_join(path, db->path, e->d_name);
@@ -270,6 +274,9 @@ static int start_writing(shale_db *db, char *errmsg) {
   uint64_t manifest = db->next_file_number++;
   if ((rc = vset_write_snapshot(&db->vset, manifest, db->next_file_number, errmsg))) return rc;
   remove_orphans(db);
+  pthread_mutex_lock(&db->manifest_mu);
+  db_delete_obsolete_wals(db, db->vset.log_number);
+  pthread_mutex_unlock(&db->manifest_mu);
   return bg_start(db, errmsg);
 }
 

@@ -79,7 +79,8 @@ typedef struct shale_iter shale_iter;         /**< an ordered walk (shale_iter_n
  *  never change it. Each call on @p db that takes the handle (shale_put, shale_delete,
  *  shale_delete_range, shale_write, shale_get, shale_get_opts, shale_multi_get,
  *  shale_snapshot_new, shale_flush, shale_compact_range, shale_property,
- *  shale_approximate_sizes, shale_checkpoint, shale_live_files) first clears
+ *  shale_approximate_sizes, shale_checkpoint, shale_live_files, shale_updates_since) first
+ *  clears
  *  it: after such a call returns SHALE_OK or SHALE_NOTFOUND (a miss, an unknown property)
  *  it is "", after any other code it is that failure's detail (at least shale_strerror's
  *  text), never an older one. Iterator creation and moves set it when they fail (see
@@ -198,6 +199,14 @@ typedef struct shale_options {
   void *compaction_filter_arg;
   /** The filter's name, written to the LOG and OPTIONS (copied at open); default NULL. */
   const char *compaction_filter_name;
+  /** Keep a WAL that a flush made obsolete while it is younger than this many seconds
+   *  (from its last write), for shale_updates_since; default 0: not by age. */
+  double wal_retention_seconds;
+  /** Keep the newest obsolete WALs while their sizes add up to at most this many bytes,
+   *  for shale_updates_since; default 0: not by size. An obsolete WAL is deleted once
+   *  neither retention keeps it (with both 0, at once, as before these options), checked
+   *  when a flush finishes, at open, and when a checkpoint or a walk of the WAL ends. */
+  uint64_t wal_retention_bytes;
 } shale_options;
 
 /** Fill @p o with the defaults listed above (and o->size). Call before changing fields. */
@@ -231,8 +240,9 @@ SHALE_EXPORT int shale_open(const char *path, const shale_options *o, shale_db *
  *  changes nothing (as RocksDB's Close with unreleased snapshots): @p db stays open and
  *  usable, shale_errmsg(db) says how many snapshots are live; free them with
  *  shale_snapshot_free and call shale_close again.
- *  Iterators likewise: while one made by shale_iter_new or shale_iter_new_opts is not yet
- *  freed, close refuses with SHALE_BUSY and the handle stays open. Other calls on @p db
+ *  Iterators likewise: while one made by shale_iter_new or shale_iter_new_opts, or a WAL
+ *  walk made by shale_updates_since, is not yet freed, close refuses with SHALE_BUSY and the
+ *  handle stays open. Other calls on @p db
  *  must have returned, and none may start.
  *  @return SHALE_OK; SHALE_INVALID for a NULL @p db; SHALE_BUSY for live snapshots or
  *  iterators (then @p db is not freed); otherwise the first background error or the error of the
@@ -369,6 +379,43 @@ SHALE_EXPORT void shale_batch_clear(shale_batch *b);
 SHALE_EXPORT size_t shale_batch_count(const shale_batch *b);
 /** Free @p b (NULL is ignored). */
 SHALE_EXPORT void shale_batch_free(shale_batch *b);
+/* Operations shale_batch_iterate reports (shale_batch_visitor's op). */
+#define SHALE_OP_PUT 1          /**< a put: key and value */
+#define SHALE_OP_DELETE 2       /**< a point delete: key; no value (NULL, 0) */
+#define SHALE_OP_DELETE_RANGE 3 /**< a range delete of [key, val): val is the end key */
+
+/**
+ * What shale_batch_iterate calls for each operation of a batch.
+ * @param[in] arg   the caller's argument
+ * @param[in] op    SHALE_OP_PUT, SHALE_OP_DELETE or SHALE_OP_DELETE_RANGE
+ * @param[in] key   the key (for a range delete: its inclusive begin), borrowed for the call
+ * @param[in] klen  its length
+ * @param[in] val   the value (for a range delete: the exclusive end key; for a delete:
+ *                  NULL), borrowed for the call
+ * @param[in] vlen  its length
+ * @return 0 to go on; anything else stops the walk, and shale_batch_iterate returns it.
+ */
+typedef int (*shale_batch_visitor)(void *arg, int op, const void *key, size_t klen, const void *val,
+                                   size_t vlen);
+
+/**
+ * Call @p fn for each operation of @p b in the order they were added, as LevelDB's
+ * WriteBatch::Iterate: how a replica applies a batch from shale_updates_next. A range
+ * delete with an open end is stored as two operations (shale_batch_delete_range) and is
+ * reported as them: a range delete up to the key of SHALE_MAX_KEY_SIZE bytes of 0xFF, then
+ * a delete of that key; an open begin is reported as the empty key. Adding each reported
+ * operation to a batch with shale_batch_put, shale_batch_delete and
+ * shale_batch_delete_range (bounded ends) rebuilds an equivalent batch.
+ * @param[in] b    the batch; not modified
+ * @param[in] fn   called once per operation, from the calling thread
+ * @param[in] arg  passed to @p fn
+ * @return SHALE_OK after every operation; the first non-zero value @p fn returned;
+ *         SHALE_INVALID for a NULL @p b or @p fn; SHALE_CORRUPTION if @p b is malformed
+ *         (checked before the first call, so @p fn sees all of it or none).
+ * Threads: as every use of a batch, one thread at a time per batch.
+ */
+SHALE_EXPORT int shale_batch_iterate(const shale_batch *b, shale_batch_visitor fn, void *arg);
+
 /** Apply every operation of @p b atomically: after a crash all of it is there or none.
  *  @p b is not modified. @return as shale_put */
 SHALE_EXPORT int shale_write(shale_db *db, shale_batch *b, unsigned flags);
@@ -638,6 +685,65 @@ SHALE_EXPORT int shale_property(shale_db *db, const char *name, char **value);
  */
 SHALE_EXPORT int shale_checkpoint(shale_db *db, const char *dir, unsigned flags, uint64_t *seq,
                                   const shale_snapshot **snap);
+
+/* ---- WAL tail ---- */
+
+typedef struct shale_updates shale_updates; /**< a walk of the WAL (shale_updates_since) */
+
+/**
+ * Start a walk over every write batch with sequences from @p seq on, read from the WALs the
+ * DB still holds, as RocksDB's GetUpdatesSince: how a follower made from
+ * shale_checkpoint(db, dir, 0, &s, NULL) catches up, from s + 1. The walk ends at the last
+ * sequence published when this call returns; a later write is in the next walk.
+ *
+ * A batch here is one WAL record: the batches of one write group, which the writer may have
+ * merged from several callers' shale_put, shale_delete, shale_delete_range and shale_write
+ * calls. Its operations have consecutive sequences from its first; apply it whole (one
+ * shale_write) to keep each caller's batch atomic on the follower. A batch whose sequences
+ * straddle @p seq (first < @p seq <= last) is returned whole, first sequence included, so
+ * the caller can skip the operations below @p seq it already has; applying all of it is
+ * also right for a follower at @p seq - 1, since every operation of the batch is applied
+ * again in order. A checkpoint's sequence never splits a batch: from s + 1 none straddles.
+ *
+ * Writes made with SHALE_NO_WAL are in no WAL, so they are never in the walk: their
+ * sequences are gaps. A follower of a DB written with SHALE_NO_WAL misses them.
+ *
+ * Which WALs are held: without retention (shale_options.wal_retention_seconds and
+ * wal_retention_bytes 0, the default) a WAL is deleted once a flush has put all of it in a
+ * table, so only what is not yet flushed can be read; retention keeps flushed WALs longer.
+ * While a walk lives no WAL is deleted (those that become obsolete meanwhile go when it is
+ * freed), and shale_close refuses with SHALE_BUSY, as for an iterator.
+ * @param[in]  db   an open DB (a read_only handle works)
+ * @param[in]  seq  the first sequence wanted; 0 means 1 (sequences start at 1)
+ * @param[out] it   the walk, freed with shale_updates_free; NULL on failure
+ * @return SHALE_OK (also when nothing is that new: the walk is then empty);
+ *         SHALE_NOTFOUND when @p seq is older than the oldest retained WAL: some batch from
+ *         @p seq on (or a SHALE_NO_WAL write) is in no WAL held, and the follower must
+ *         start from a new checkpoint (shale_errmsg stays "", as for every SHALE_NOTFOUND;
+ *         the DB's LOG names the oldest sequence that can be read). SHALE_INVALID for a NULL
+ * argument; SHALE_IOERR, SHALE_CORRUPTION (a damaged WAL), SHALE_NOMEM. The detail is in
+ * shale_errmsg(db). Threads: safe beside readers, writers, flushes, compactions and checkpoints.
+ */
+SHALE_EXPORT int shale_updates_since(shale_db *db, uint64_t seq, shale_updates **it);
+
+/**
+ * The next batch of the walk.
+ * @param[in]  it         a walk from shale_updates_since
+ * @param[out] first_seq  the sequence of the batch's first operation (the i-th operation
+ *                        that shale_batch_iterate reports has first_seq + i)
+ * @param[out] batch      the batch, owned by @p it: valid until the next call on @p it or
+ *                        shale_updates_free; read it with shale_batch_iterate or pass it to
+ *                        shale_write. NULL at the end or on failure
+ * @return SHALE_OK with a batch; SHALE_NOTFOUND at the end of the walk; SHALE_CORRUPTION (a
+ *         damaged WAL), SHALE_IOERR, SHALE_NOMEM, after which every call returns the same.
+ *         The detail is in shale_errmsg of the walk's DB.
+ * Threads: one thread at a time per walk; walks of one DB may run at once.
+ */
+SHALE_EXPORT int shale_updates_next(shale_updates *it, uint64_t *first_seq,
+                                    const shale_batch **batch);
+
+/** Free @p it (NULL is ignored); WALs whose retention ran out meanwhile are deleted. */
+SHALE_EXPORT void shale_updates_free(shale_updates *it);
 
 /* ---- table properties ---- */
 

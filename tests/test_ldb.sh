@@ -188,6 +188,18 @@ expect_ok ckpt4 --db="$db" checkpoint --dir="$tmp/ckpt4" --flush
 expect_ok ckscan4 --db="$tmp/ckpt4" scan
 cmp -s "$tmp/ckscan4.out" "$tmp/dbscan.out" || fail "checkpoint --flush: scan differs"
 ok "checkpoint"
+# The WAL tail: the last put is in the live WAL; what a flush removed is too old.
+expect_ok tailput --db="$db" put tailkey tailval
+expect_ok tailseq --db="$db" stats --property=shale.sequence
+tseq=$(cat "$tmp/tailseq.out")
+expect_ok tail --db="$db" updates_since --seq="$tseq" --print_value
+has tail "^batch seq=$tseq count=1\$"
+has tail "^$tseq PUT tailkey tailval\$"
+run tail2 --db="$db" updates_since --seq=1
+((rc == 1)) && grep -q "older than the oldest WAL" "$tmp/tail2.err" || fail "updates_since too old: rc=$rc $(cat "$tmp/tail2.err")"
+run tail3 --db="$db" updates_since
+((rc == 2)) || fail "updates_since without --seq: rc=$rc"
+ok "updates_since"
 # The engine has flushed and compacted: look again, and leave a record in the WAL.
 expect_ok put6 --db="$db" put walkey2 walval2
 expect_ok lsm --db="$db" lsm

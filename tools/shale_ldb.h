@@ -25,8 +25,10 @@ typedef struct ldb_opts {
   const char *command; /* sst_dump --command= */
   const char *path;    /* manifest_dump --path=, sst_dump --file=, dump_wal --walfile= */
   const char *property;
-  const char *dir;          /* checkpoint --dir= */
-  int flush;                /* checkpoint --flush */
+  const char *dir; /* checkpoint --dir= */
+  int flush;       /* checkpoint --flush */
+  uint64_t seq;    /* updates_since --seq= */
+  int has_seq;
   size_t write_buffer_size; /* engine options; 0: default */
   int no_auto_compaction;
   int npos;

@@ -1,7 +1,7 @@
 /* shale_ldb_main.c — shale-ldb's command line and the commands that go through the engine
- * (put, get, delete, deleterange, scan, flush, compact, stats, checkpoint). Usage, in RocksDB ldb
- * style: shale-ldb --db=PATH [--hex|--key_hex|--value_hex] COMMAND [ARGS] [--options] Output
- * formats: doc/shale-ldb.md. */
+ * (put, get, delete, deleterange, scan, flush, compact, stats, checkpoint, updates_since). Usage,
+ * in RocksDB ldb style: shale-ldb --db=PATH [--hex|--key_hex|--value_hex] COMMAND [ARGS]
+ * [--options] Output formats: doc/shale-ldb.md. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +27,7 @@ static int cmd_flush(ldb_opts *o);
 static int cmd_compact(ldb_opts *o);
 static int cmd_stats(ldb_opts *o);
 static int cmd_checkpoint(ldb_opts *o);
+static int cmd_updates_since(ldb_opts *o);
 
 static const ldb_command commands[] = {
     {"get", "<key>", "print the value of key (engine, read-only; direct file read if locked)",
@@ -53,6 +54,10 @@ static const ldb_command commands[] = {
     {"checkpoint", "--dir=DIR [--flush]",
      "an openable copy of the DB in new DIR, tables hard-linked (engine, read-only unless --flush)",
      cmd_checkpoint},
+    {"updates_since", "--seq=N [--print_value]",
+     "every WAL batch with sequences from N on: the WAL tail a follower applies (engine, "
+     "read-only)",
+     cmd_updates_since},
     {"lsm", "", "levels, files, key ranges, sizes, tombstones, as text bars", ldb_cmd_lsm},
     {"manifest_dump", "[--path=MANIFEST] [--json] [--verbose]", "every version edit",
      ldb_cmd_manifest_dump},
@@ -97,7 +102,8 @@ static void usage(FILE *out) {
           "get and scan read the files directly instead. dump, idump, approxsize, lsm,\n"
           "manifest_dump, dump_wal, sst_dump, checkconsistency and tombstones always read\n"
           "the files directly. Only put, batchput, delete, deleterange, flush, compact and\n"
-          "repair write; checkpoint writes only its --dir (and flushes the DB with --flush).\n"
+          "repair write; checkpoint writes only its --dir (and flushes the DB with --flush);\n"
+          "updates_since opens the DB read-only, as get.\n"
           "'COMMAND --help' for one command.\n"
           "Exit status: 0 success, 1 error or problems found, 2 bad command line.\n");
 }
@@ -154,6 +160,14 @@ static int parse_flag(ldb_opts *o, const char *a) {
     long long bytes = strtoll(v, &end, 10);
     if (!*v || *end || bytes < 4096) goto bad_value;
     o->write_buffer_size = (size_t)bytes;
+    return 0;
+  }
+  if (IS("seq")) {
+    char *end;
+    if (!v) goto need;
+    o->seq = strtoull(v, &end, 10);
+    if (!*v || *end || *v == '-') goto bad_value;
+    o->has_seq = 1;
     return 0;
   }
   if (IS("max_keys")) {
@@ -440,6 +454,60 @@ static int cmd_checkpoint(ldb_opts *o) {
       report(db, "checkpoint",
              shale_checkpoint(db, o->dir, o->flush ? SHALE_CHECKPOINT_FLUSH : 0, &seq, NULL));
   if (!status) printf("OK checkpoint %s at sequence %llu\n", o->dir, (unsigned long long)seq);
+  return close_db(db, status);
+}
+
+typedef struct op_printer {
+  uint64_t seq; /* of the operation printed next */
+  int key_hex, value_hex, print_value;
+} op_printer;
+
+static int print_op(void *arg, int op, const void *key, size_t klen, const void *val, size_t vlen) {
+  op_printer *p = arg;
+  static const char *names[] = {"", "PUT", "DEL", "RANGE_DEL"};
+  printf("%llu %s ", (unsigned long long)p->seq++, names[op]);
+  ldb_print_bytes(stdout, key, klen, p->key_hex);
+  if (op == SHALE_OP_DELETE_RANGE || (op == SHALE_OP_PUT && p->print_value)) {
+    putchar(' ');
+    ldb_print_bytes(stdout, val, vlen, op == SHALE_OP_PUT ? p->value_hex : p->key_hex);
+  }
+  putchar('\n');
+  return 0;
+}
+
+static int print_updates(shale_db *db, shale_updates *u, ldb_opts *o) {
+  uint64_t first;
+  const shale_batch *b;
+  int rc;
+  while ((rc = shale_updates_next(u, &first, &b)) == SHALE_OK) {
+    printf("batch seq=%llu count=%zu\n", (unsigned long long)first, shale_batch_count(b));
+    op_printer p = {first, o->key_hex, o->value_hex, o->print_value};
+    if ((rc = shale_batch_iterate(b, print_op, &p))) break;
+  }
+  return report(db, "updates_since", rc == SHALE_NOTFOUND ? SHALE_OK : rc);
+}
+
+/* Read-only: the walk reads the WALs the DB holds, and leaves every file as it was. */
+static int cmd_updates_since(ldb_opts *o) {
+  if (need_args(o, 0, "updates_since --seq=N [--print_value]")) return 2;
+  if (!o->has_seq) {
+    ldb_err("updates_since needs --seq=N: the first sequence wanted");
+    return 2;
+  }
+  shale_db *db;
+  if (open_db(o, OPEN_READ, &db)) return 1;
+  shale_updates *u;
+  int rc = shale_updates_since(db, o->seq, &u);
+  if (rc == SHALE_NOTFOUND) {
+    ldb_err(
+        "sequence %llu is older than the oldest WAL the DB holds (see its LOG; the "
+        "wal_retention_seconds and wal_retention_bytes options keep more)",
+        (unsigned long long)o->seq);
+    return close_db(db, 1);
+  }
+  int status = report(db, "updates_since", rc);
+  if (!status) status = print_updates(db, u, o);
+  shale_updates_free(u);
   return close_db(db, status);
 }
 
