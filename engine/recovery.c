@@ -14,6 +14,10 @@
 #include "engine/batch.h"
 #include "engine/filename.h"
 #include "engine/test_hooks.h"
+#include "engine/background.h"
+#include "engine/db.h"
+#include "engine/flush.h"
+#include "engine/write.h"
 #include "io/io.h"
 #include <stddef.h>
 #include "util/clock.h"

@@ -9,6 +9,8 @@
 #include "engine/db_impl.h"
 #include "engine/flush.h"
 #include "engine/iter.h"
+#include "engine/background.h"
+#include "engine/write.h"
 #include "util/clock.h"
 #include "util/ikey.h"
 
