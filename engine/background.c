@@ -9,6 +9,11 @@
 #include "engine/compaction.h"
 #include "engine/flush.h"
 #include "engine/test_hooks.h"
+#include "engine/background.h"
+#include "engine/compaction_job.h"
+#include "engine/db.h"
+#include "engine/flush_job.h"
+#include "engine/write.h"
 #include "io/io.h"
 #include "util/clock.h"
 

@@ -16,6 +16,8 @@
 #include "engine/batch.h"
 #include "engine/db_impl.h"
 #include "engine/filename.h"
+#include "engine/db.h"
+#include "engine/flush_job.h"
 #include "io/io.h"
 #include "util/clock.h"
 #include "wal/wal_reader.h"

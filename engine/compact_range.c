@@ -2,6 +2,7 @@
  * down level by level to the deepest level that holds data, and finally rewrite that level's
  * files in the range in place, which purges every tombstone no snapshot needs. */
 #include "engine/compaction.h"
+#include "engine/compaction_job.h"
 
 static int deepest_level(const version *v) {
   for (int l = NUM_LEVELS - 1; l > 0; l--)

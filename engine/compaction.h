@@ -1,6 +1,6 @@
-/* compaction.h — leveled, delete-aware compaction: what to compact (picker) and doing it
- * (job). Outputs go through the same table builder and io_uring writer as flush and install
- * through the same MANIFEST-then-view protocol. */
+/* compaction.h — leveled, delete-aware compaction: what to compact (the picker, in
+ * compaction.c; compaction_job.h runs it). Outputs go through the same table builder and io_uring
+ * writer as flush and install through the same MANIFEST-then-view protocol. */
 #ifndef SHALE_ENGINE_COMPACTION_H
 #define SHALE_ENGINE_COMPACTION_H
 
@@ -49,8 +49,6 @@ int compaction_pick(shale_db *db, compaction *c);
 /* Picks the files of level overlapping [begin, end) (NULL: unbounded) into out_level. */
 int compaction_pick_range(shale_db *db, int level, int out_level, const void *begin, size_t blen,
                           const void *end, size_t elen, compaction *c);
-/* Runs c and installs the result. REQUIRES: mu held; released during I/O, held on return. */
-int compaction_run(shale_db *db, compaction *c, char *errmsg);
 void compaction_free(compaction *c);
 /* An iterator found [lo, hi) free of live keys: `weight` hidden keys, `fresh` of them
  * stepped over by this walk (the rest it jumped, in spans found before). Each time weight

@@ -17,6 +17,8 @@
 #include "engine/filename.h"
 #include "engine/options.h"
 #include "engine/recovery.h"
+#include "engine/background.h"
+#include "engine/db.h"
 #include "io/io.h"
 #include "util/clock.h"
 

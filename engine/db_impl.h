@@ -1,5 +1,6 @@
-/* db_impl.h — the body of shale_db and what the engine's files share about it: the write
- * queue, the current read view, snapshots and the last-error slot.
+/* db_impl.h — the body of shale_db: the write queue, the current read view, snapshots and
+ * the last-error slot. It brings errmsg.h and view_cache.h along because every file that
+ * reaches into the struct also reports errors and takes views.
  * Locking: `mu` guards the write queue, sealing, the version set and background scheduling;
  * `view_mu` guards only the current-view pointer (held for a pointer copy and a refcount
  * bump, never across I/O), so readers never wait for a writer's I/O. */
@@ -12,8 +13,10 @@
 #include <stdio.h>
 
 #include "engine/dead_spans.h"
+#include "engine/errmsg.h"
 #include "engine/read_view.h"
 #include "engine/version_set.h"
+#include "engine/view_cache.h"
 #include "sstable/block_cache.h"
 #include "sstable/table_cache.h"
 #include "memtable/memtable.h"
@@ -35,12 +38,6 @@ struct shale_snapshot {
   uint64_t seq;
   struct shale_snapshot *prev, *next;
 };
-
-/* What point reads did. A get adds its counts to its thread's view slot (view_cache.c), on a
- * line only that thread writes, so concurrent gets share no counter. */
-typedef struct read_counts {
-  uint64_t keys, found, bytes, bloom_useful;
-} read_counts;
 
 typedef struct db_stats {
   uint64_t open_seq; /* last_seq when the handle opened; set before any other thread runs */
@@ -123,89 +120,5 @@ struct shale_db {
 
   db_stats stats;
 };
-
-/* This thread's buffer for the detail of calls made without a handle (a failed shale_open,
- * shale_destroy, shale_repair): what shale_errmsg(NULL) returns. */
-char *db_handleless_errmsg(void);
-/* Records msg (NULL or "": rc's strerror text) as this thread's detail for the handle and
- * returns rc (for `return db_fail(...)`); SHALE_OK and SHALE_NOTFOUND record nothing.
- * (engine/errmsg.c) */
-int db_fail(shale_db *db, int rc, const char *msg);
-/* Bracket every public call on a handle: begin clears this thread's detail for it, end
- * returns rc after giving a failure that recorded no detail its strerror text. */
-void db_call_begin(const shale_db *db);
-int db_call_end(shale_db *db, int rc);
-/* Appends a timestamped line to the DB's LOG file. */
-void db_log(shale_db *db, const char *fmt, ...) SHALE_PRINTF(2, 3);
-
-/* Read views. REQUIRES for publish: mu held. */
-read_view *db_view_acquire(shale_db *db);
-void db_view_publish(shale_db *db, read_view *v); /* takes over the caller's reference */
-/* The current view for one short read, from this thread's cache when it is still current,
- * so gets touch no lock and no shared refcount. Return it with db_view_put. */
-typedef struct view_slot view_slot;
-typedef struct view_reg view_reg;
-read_view *db_view_get(shale_db *db, view_slot **slot);
-void db_view_put(shale_db *db, view_slot *slot, read_view *v);
-/* Adds c to the counts of the thread owning slot (db's shared ones when slot is NULL).
- * REQUIRES: called between db_view_get and db_view_put that returned slot. */
-void db_read_count(shale_db *db, view_slot *slot, const read_counts *c);
-/* The counts of every point read on db so far. */
-void db_read_counts(shale_db *db, read_counts *out);
-/* Drops every cached view (at close). */
-void db_view_cache_free(shale_db *db);
-/* For tests: the view cache's memory (process-wide), db's live slots, and how many of them
- * cache a view older than the current one. REQUIRES: no get in flight on db. */
-typedef struct view_cache_stats {
-  size_t bytes, live_slots, stale_views;
-} view_cache_stats;
-void db_view_cache_stats(shale_db *db, view_cache_stats *st);
-
-/* The write path (engine/write.c). rep is a batch rep whose sequence field the leader sets. */
-int db_write_rep(shale_db *db, buf *rep, unsigned flags);
-/* Seals the memtable after every write queued before this call (shale_flush). */
-int db_write_seal(shale_db *db);
-/* Seals the mutable memtable and starts a new WAL. REQUIRES: mu held, caller is the leader. */
-int db_seal_memtable(shale_db *db, char *errmsg);
-
-/* Background threads (engine/background.c). */
-int bg_start(shale_db *db, char *errmsg);
-void bg_stop(shale_db *db);
-/* Flushes the oldest sealed memtable. REQUIRES: mu held; returns with mu held. */
-int flush_oldest(shale_db *db, char *errmsg);
-/* Deletes the WALs from oldest_wal up to below that retention does not keep, unless a
- * checkpoint or a WAL walk pins them (then the next call after it deletes them).
- * REQUIRES: manifest_mu held. (engine/flush_job.c) */
-void db_delete_obsolete_wals(shale_db *db, uint64_t below);
-/* Records a background error: the DB turns read-only. REQUIRES: mu held. */
-void db_set_bg_error(shale_db *db, int rc, const char *msg);
-/* Starts a new MANIFEST (one snapshot edit) once the current one has grown past
- * manifest_roll_bytes. REQUIRES: manifest_mu held, mu not held. */
-void db_maybe_roll_manifest(shale_db *db);
-/* The current view with a new version in place of the old one. REQUIRES: mu held. */
-int db_publish_version(shale_db *db, int drop_oldest_imm);
-
-/* Table-building options from the DB options. */
-#include "sstable/sst_format.h"
-sst_options db_sst_options(const shale_db *db);
-
-/* A fresh memtable whose index fits the write buffer and the entry sizes seen so far, its
- * arena fed by db->apool. */
-int db_memtable_new(shale_db *db, memtable **out);
-
-/* Oldest sequence a live snapshot pins, or last_seq when none. */
-uint64_t db_oldest_snapshot(shale_db *db);
-/* The sequences live snapshots pin, ascending and distinct: *seqs (NULL when *n is 0) is
- * malloc'd for the caller to free. Table builders collapse range tombstones between them.
- * @return SHALE_OK or SHALE_NOMEM. */
-int db_snapshot_seqs(shale_db *db, uint64_t **seqs, size_t *n);
-/* How many snapshots were ever taken: read before db_snapshot_seqs, it tells a compaction
- * later whether a snapshot missing from its list appeared since. */
-uint64_t db_snapshots_made(shale_db *db);
-/* Closes the snapshot gate when no snapshot was taken since db_snapshots_made returned
- * made, and returns 1; else returns 0 and leaves it open. While closed, shale_snapshot_new
- * waits. */
-int db_snapshot_gate_close(shale_db *db, uint64_t made);
-void db_snapshot_gate_open(shale_db *db);
 
 #endif /* SHALE_ENGINE_DB_IMPL_H */

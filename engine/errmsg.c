@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
 #include "util/error.h"
 
 /* Handles a thread keeps messages for at once; more than that evicts the oldest claim. */

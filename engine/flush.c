@@ -4,6 +4,8 @@
 #include "engine/flush.h"
 
 #include "engine/filename.h"
+#include "engine/background.h"
+#include "engine/db.h"
 #include "io/io.h"
 #include "util/clock.h"
 

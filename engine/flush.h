@@ -1,11 +1,10 @@
-/* flush.h — sealing full memtables and turning sealed memtables into L0 tables. */
+/* flush.h — sealing the mutable memtable into the immutable chain. */
 #ifndef SHALE_ENGINE_FLUSH_H
 #define SHALE_ENGINE_FLUSH_H
 
 #include "engine/db_impl.h"
 
-/* Before a write group: seals the memtable when full, and slows or stops the writer while
- * sealed memtables or L0 files pile up. REQUIRES: mu held, caller is the write leader. */
-int flush_make_room(shale_db *db, char *errmsg);
+/* Seals the mutable memtable and starts a new WAL. REQUIRES: mu held, caller is the leader. */
+int db_seal_memtable(shale_db *db, char *errmsg);
 
 #endif

@@ -9,6 +9,8 @@
 #include "engine/lookup.h"
 #include "engine/mem_rdel.h"
 #include "engine/options.h"
+#include "engine/get.h"
+#include "engine/table_get.h"
 #include "util/ikey.h"
 
 /* Searches one memtable. Returns 1 when the search is decided (found or deleted). */

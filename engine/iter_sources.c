@@ -1,5 +1,6 @@
 /* iter_sources.c — component iterators for the public iterator; see iter_sources.h. */
 #include "engine/iter_sources.h"
+#include "engine/table_get.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -49,18 +49,5 @@ kv_iter *mem_kv_iter_new(memtable *m);
  * visible at seq. read_flags (SST_READ_*) go to every table iterator. */
 int iter_sources_build(shale_db *db, read_view *v, uint64_t seq, unsigned read_flags,
                        kv_iter **merged, range_dels *rdels, char *errmsg);
-/* Adds the SSTable part (engine/table_get.c): one iterator per L0 file and per level. */
-int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, unsigned read_flags,
-                        kv_iter ***kids, int *n, int *cap, range_dels *rdels, char *errmsg);
-
-/* kv_iter over one table (engine/table_get.c); adds its range tombstones visible at seq. */
-int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, unsigned read_flags, kv_iter **out,
-                 range_dels *rdels, char *errmsg);
-/* One iterator over the disjoint, sorted files of a level >= 1 (engine/level_iter.c). files
- * must outlive it (the iterator's read view holds their version). */
-int level_kv_new(shale_db *db, file_meta **files, int n, uint64_t seq, unsigned read_flags,
-                 kv_iter **out, range_dels *rdels, char *errmsg);
-/* The file of a level >= 1 that may hold key, or NULL. */
-file_meta *level_find(version *v, int level, const void *key, size_t klen);
 
 #endif

@@ -7,6 +7,7 @@
 #include "engine/db_impl.h"
 #include "engine/iter_sources.h"
 #include "engine/merge_iter.h"
+#include "engine/level_iter.h"
 #include "sstable/sst_reader.h"
 #include "util/ikey.h"
 

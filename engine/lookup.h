@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "engine/db_impl.h"
+#include "engine/get.h"
 #include "engine/version.h"
 
 typedef struct lookup {
@@ -25,13 +26,5 @@ typedef struct lookup {
   int rc;                /* SHALE_OK found, SHALE_NOTFOUND, or an error */
   char errmsg[ERRMSG_SIZE];
 } lookup;
-
-/* Decide the lookup: deleted, or found with a copy of v. Both return 1 ("decided"). */
-int lookup_deleted(lookup *lk);
-int lookup_found_copy(lookup *lk, const void *v, size_t vlen);
-/* Runs the lookup over every component of v; returns lk->rc. */
-int view_lookup(shale_db *db, read_view *v, lookup *lk);
-/* The SSTable part of a lookup (engine/table_get.c); sets lk->rc when decided. */
-int tables_lookup(shale_db *db, version *ver, lookup *lk);
 
 #endif

@@ -13,8 +13,13 @@
 
 #include "engine/batch.h"
 #include "engine/filename.h"
+#include "engine/mem_insert.h"
 #include "engine/test_hooks.h"
+#include "engine/background.h"
+#include "engine/db.h"
+#include "engine/flush.h"
 #include "engine/wal_retention.h"
+#include "engine/write.h"
 #include "io/io.h"
 #include <stddef.h>
 #include "util/clock.h"
@@ -63,23 +68,12 @@ static int list_logs(shale_db *db, numbers *logs, char *errmsg) {
   return rc;
 }
 
-typedef struct replay {
-  shale_db *db;
-  uint64_t now_us; /* when the record being replayed was written */
-} replay;
-
 /* The time the deletes of the record just read get back. 0 from the reader (a version 1
  * log whose birth time is unknown) becomes 1 us past the epoch: a tombstone time of 0 would
  * count as none, and any later time could claim a delete persisted that is not. */
 static uint64_t record_time(const wal_reader *r) {
   uint64_t t = wal_reader_record_time(r);
   return t ? t : 1;
-}
-
-static int apply_record(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
-                        const void *val, size_t vlen) {
-  replay *r = arg;
-  return memtable_add(r->db->mem, seq, kind, key, klen, val, vlen, r->now_us);
 }
 
 /* Seals the memtable being replayed into when it is full, as the write path would. */
@@ -131,7 +125,6 @@ static int replay_log(shale_db *db, uint64_t number, int *hole, char *errmsg) {
   int rc = wal_reader_open(path, tolerant | WAL_READ_UNSYNCED_TAIL, &r, errmsg);
   if (rc) return rc;
   int after_hole = *hole;
-  replay rp = {db, 0};
   const uint8_t *rec;
   size_t len;
   while ((rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
@@ -139,13 +132,13 @@ static int replay_log(shale_db *db, uint64_t number, int *hole, char *errmsg) {
       rc = err_corrupt(errmsg, "%s holds records, but an earlier WAL lost part of its tail", path);
       break;
     }
-    rp.now_us = record_time(r);
     if (len < BATCH_HEADER) {
       rc = err_corrupt(errmsg, "%s: record of %zu bytes is not a batch", path, len);
       break;
     }
     if ((rc = replay_make_room(db, number))) break;
-    rc = batch_rep_iterate(rec, len, apply_record, &rp);
+    mem_insert ins = {db->mem, NULL, NULL, record_time(r)}; /* replay_make_room may swap mem */
+    rc = batch_rep_iterate(rec, len, mem_insert_record, &ins);
     if (rc == SHALE_CORRUPTION) err_corrupt(errmsg, "%s: malformed batch in a valid record", path);
     if (rc) break;
     uint64_t last = batch_rep_seq(rec) + batch_rep_count(rec) - 1;

@@ -8,6 +8,8 @@
 
 #include "engine/iter_sources.h"
 #include "engine/lookup.h"
+#include "engine/level_iter.h"
+#include "engine/table_get.h"
 #include "sstable/sst_reader.h"
 #include "util/ikey.h"
 

@@ -26,9 +26,6 @@ typedef void (*test_hook_fn)(shale_db *db, test_hook_point point);
 /* Set by tests; called from background threads (no DB lock held). */
 extern _Atomic(test_hook_fn) shale_test_hook;
 
-/* Routes the file layer's test points (io/io.h) to shale_test_hook; called at open. */
-void test_hooks_bridge_io(void);
-
 static inline void test_hook(shale_db *db, test_hook_point p) {
   test_hook_fn fn = atomic_load_explicit(&shale_test_hook, memory_order_acquire);
   if (fn) fn(db, p);

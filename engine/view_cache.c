@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "engine/db_impl.h"
+#include "engine/view_cache.h"
 
 /* A slot's v: a cached view, NULL (empty; a publisher made it obsolete), or IN_USE while its
  * thread reads with the view it took out. The two are distinct so that a publisher's

@@ -9,6 +9,9 @@
 #include "engine/db_impl.h"
 #include "engine/flush.h"
 #include "engine/iter.h"
+#include "engine/mem_insert.h"
+#include "engine/background.h"
+#include "engine/write.h"
 #include "util/clock.h"
 #include "util/ikey.h"
 
@@ -26,35 +29,6 @@ struct writer {
 
 /* Deletes in key order after which the leader walks the run they form. */
 #define DELETE_RUN_WALK 64
-
-typedef struct insert_ctx {
-  memtable *mem;
-  delete_run *run;
-  dead_spans *cut; /* non-NULL: spans exist, and each put cuts its key out of them */
-  uint64_t now_us;
-} insert_ctx;
-
-/* Extends the run of deletes in ascending key order, or starts a new one at key. */
-static void note_delete(delete_run *r, const void *key, size_t klen) {
-  if (!r->lo.len || ukey_compare(key, klen, r->last.data, r->last.len) <= 0) {
-    buf_clear(&r->lo);
-    buf_append(&r->lo, key, klen);
-    r->count = 0;
-  }
-  buf_clear(&r->last);
-  buf_append(&r->last, key, klen);
-  r->count++;
-  if (!buf_ok(&r->lo) || !buf_ok(&r->last)) buf_clear(&r->lo); /* forget the run */
-}
-
-static int insert_one(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
-                      const void *val, size_t vlen) {
-  insert_ctx *c = arg;
-  if (kind != KIND_PUT && !c->now_us) c->now_us = clock_wall_us(); /* only deletes carry time */
-  if (kind == KIND_DEL) note_delete(c->run, key, klen);
-  if (kind == KIND_PUT && c->cut) dead_spans_cut(c->cut, key, klen, seq); /* failing drops all */
-  return memtable_add(c->mem, seq, kind, key, klen, val, vlen, kind == KIND_PUT ? 0 : c->now_us);
-}
 
 /* After the group is published, while this thread is still the only writer: a long enough
  * run of ordered deletes is walked now, so that no reader steps over it later. The next run
@@ -105,9 +79,9 @@ static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *e
   /* A put revives its key, so it leaves every dead span before it becomes visible: the cut
    * (and the put log) rides the insert pass, under the spans' lock only while spans exist
    * or the log runs. */
-  insert_ctx c = {db->mem, &db->del_run, NULL, 0};
+  mem_insert c = {db->mem, &db->del_run, NULL, 0};
   if (dead_spans_active(&db->spans)) dead_spans_cut_begin(c.cut = &db->spans);
-  rc = batch_rep_iterate(rep->data, rep->len, insert_one, &c);
+  rc = batch_rep_iterate(rep->data, rep->len, mem_insert_record, &c);
   if (c.cut) dead_spans_cut_end(c.cut, batch_rep_seq(rep->data) + batch_rep_count(rep->data) - 1);
   if (rc) return err_set(errmsg, rc, "memtable insert failed: %s", shale_strerror(rc));
   return SHALE_OK;

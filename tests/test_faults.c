@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "engine/test_hooks.h"
+#include "engine/flush.h"
 #include "io/io.h"
 #include "io/io_fault.h"
 #include "shale.h"

@@ -1,0 +1,27 @@
+/* background.h — the background threads, the background error, and the steps that
+ * install a new version and keep the MANIFEST small. */
+#ifndef SHALE_ENGINE_BACKGROUND_H
+#define SHALE_ENGINE_BACKGROUND_H
+
+#include "engine/db_impl.h"
+
+/* Starting and stopping the threads. */
+int bg_start(shale_db *db, char *errmsg);
+void bg_stop(shale_db *db);
+
+/* Before a write group: seals the memtable when full, and slows or stops the writer while
+ * sealed memtables or L0 files pile up. REQUIRES: mu held, caller is the write leader. */
+int flush_make_room(shale_db *db, char *errmsg);
+
+/* Records a background error: the DB turns read-only. REQUIRES: mu held. */
+void db_set_bg_error(shale_db *db, int rc, const char *msg);
+/* Starts a new MANIFEST (one snapshot edit) once the current one has grown past
+ * manifest_roll_bytes. REQUIRES: manifest_mu held, mu not held. */
+void db_maybe_roll_manifest(shale_db *db);
+/* The current view with a new version in place of the old one. REQUIRES: mu held. */
+int db_publish_version(shale_db *db, int drop_oldest_imm);
+
+/* Routes the file layer's test points (io/io.h) to shale_test_hook; called at open. */
+void test_hooks_bridge_io(void);
+
+#endif

@@ -1,0 +1,18 @@
+/* flush_job.h — writing the oldest sealed memtable as an L0 table, and the WALs it frees. */
+#ifndef SHALE_ENGINE_FLUSH_JOB_H
+#define SHALE_ENGINE_FLUSH_JOB_H
+
+#include "engine/db_impl.h"
+#include "sstable/sst_format.h"
+
+/* Flushes the oldest sealed memtable. REQUIRES: mu held; returns with mu held. */
+int flush_oldest(shale_db *db, char *errmsg);
+/* Deletes the WALs from oldest_wal up to below that retention does not keep, unless a
+ * checkpoint or a WAL walk pins them (then the next call after it deletes them).
+ * REQUIRES: manifest_mu held. */
+void db_delete_obsolete_wals(shale_db *db, uint64_t below);
+
+/* Table-building options from the DB options. */
+sst_options db_sst_options(const shale_db *db);
+
+#endif

@@ -1,0 +1,21 @@
+/* table_get.h — the SSTable half of reads: point lookups and the tables' iterators. */
+#ifndef SHALE_ENGINE_TABLE_GET_H
+#define SHALE_ENGINE_TABLE_GET_H
+
+#include "engine/iter_sources.h"
+#include "engine/lookup.h"
+
+/* Adds the SSTable part: one iterator per L0 file and per level. */
+int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, unsigned read_flags,
+                        kv_iter ***kids, int *n, int *cap, range_dels *rdels, char *errmsg);
+
+/* kv_iter over one table; adds its range tombstones visible at seq. */
+int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, unsigned read_flags, kv_iter **out,
+                 range_dels *rdels, char *errmsg);
+/* The file of a level >= 1 that may hold key, or NULL. */
+file_meta *level_find(version *v, int level, const void *key, size_t klen);
+
+/* The SSTable part of a lookup; sets lk->rc when decided. */
+int tables_lookup(shale_db *db, version *ver, lookup *lk);
+
+#endif

@@ -1,0 +1,40 @@
+/* view_cache.h — publishing read views and handing them to readers, per thread. */
+#ifndef SHALE_ENGINE_VIEW_CACHE_H
+#define SHALE_ENGINE_VIEW_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/read_view.h"
+#include "shale.h"
+
+/* What point reads did. A get adds its counts to its thread's view slot, on a
+ * line only that thread writes, so concurrent gets share no counter. */
+typedef struct read_counts {
+  uint64_t keys, found, bytes, bloom_useful;
+} read_counts;
+
+/* Read views. REQUIRES for publish: mu held. */
+read_view *db_view_acquire(shale_db *db);
+void db_view_publish(shale_db *db, read_view *v); /* takes over the caller's reference */
+/* The current view for one short read, from this thread's cache when it is still current,
+ * so gets touch no lock and no shared refcount. Return it with db_view_put. */
+typedef struct view_slot view_slot;
+typedef struct view_reg view_reg;
+read_view *db_view_get(shale_db *db, view_slot **slot);
+void db_view_put(shale_db *db, view_slot *slot, read_view *v);
+/* Adds c to the counts of the thread owning slot (db's shared ones when slot is NULL).
+ * REQUIRES: called between db_view_get and db_view_put that returned slot. */
+void db_read_count(shale_db *db, view_slot *slot, const read_counts *c);
+/* The counts of every point read on db so far. */
+void db_read_counts(shale_db *db, read_counts *out);
+/* Drops every cached view (at close). */
+void db_view_cache_free(shale_db *db);
+/* For tests: the view cache's memory (process-wide), db's live slots, and how many of them
+ * cache a view older than the current one. REQUIRES: no get in flight on db. */
+typedef struct view_cache_stats {
+  size_t bytes, live_slots, stale_views;
+} view_cache_stats;
+void db_view_cache_stats(shale_db *db, view_cache_stats *st);
+
+#endif
