@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "engine/batch.h"
+#include "engine/db.h"
 #include "engine/db_impl.h"
 #include "engine/filename.h"
+#include "engine/flush_job.h"
 #include "wal/wal_reader.h"
 
 struct shale_updates {
