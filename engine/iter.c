@@ -607,7 +607,7 @@ const void *shale_iter_key(const shale_iter *it, size_t *klen) {
   if (it->pinned || it->behind) {
     const buf *b = it->pinned ? &it->pinned_key : &it->back_key;
     if (klen) *klen = b->len;
-    return b->data;
+    return b->data ? (const void *)b->data : ""; /* the empty key: never NULL for memcmp */
   }
   size_t len;
   const uint8_t *k = it->merged->ops->key(it->merged, &len);
@@ -624,7 +624,7 @@ const void *shale_iter_value(const shale_iter *it, size_t *vlen) {
   }
   if (it->pinned) {
     if (vlen) *vlen = it->pinned_vlen;
-    return it->pinned_val;
+    return it->pinned_val ? it->pinned_val : "";
   }
   size_t len;
   const void *v = it->merged->ops->value(it->merged, &len);
