@@ -350,6 +350,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
          "compaction_filter=%s",
          path, opt.write_buffer_size, opt.block_cache_size, opt.bloom_bits_per_key, opt.compression,
          filter_label(&db->opt));
+  span_warmup_start(db);
   *out = db;
   return SHALE_OK;
 fail:
@@ -382,6 +383,7 @@ static int refuse_busy_close(shale_db *db, size_t snaps, size_t iters) {
 
 int shale_close(shale_db *db) {
   if (!db) return SHALE_INVALID;
+  span_warmup_stop(db); /* its iterator would make the close below refuse */
   size_t snaps = live_snapshots(db);
   size_t iters = atomic_load_explicit(&db->live_iters, memory_order_acquire);
   if (snaps || iters) return refuse_busy_close(db, snaps, iters);

@@ -15,6 +15,7 @@
 #include "engine/dead_spans.h"
 #include "engine/errmsg.h"
 #include "engine/read_view.h"
+#include "engine/span_warmup.h"
 #include "engine/version_set.h"
 #include "engine/view_cache.h"
 #include "sstable/block_cache.h"
@@ -111,7 +112,8 @@ struct shale_db {
   pthread_cond_t snap_cv;
   char *filter_name; /* opt.compaction_filter_name points here: the caller's is borrowed */
 
-  dead_spans spans; /* ranges iterators found empty of live keys; own lock */
+  dead_spans spans;   /* ranges iterators found empty of live keys; own lock */
+  span_warmup warmup; /* the walk that rebuilds spans after open (span_warmup.c only) */
   /* Where the last iterator freed left its count of seeks moved on from (engine/iter.c):
    * new iterators start there. Relaxed; written only when an iterator ends elsewhere. */
   _Atomic unsigned iter_seek_moves;

@@ -623,7 +623,9 @@ SHALE_EXPORT int shale_approximate_sizes(shale_db *db, size_t n, const void *con
  * "shale.deletes-persisted-before-us" (the same in microseconds), "shale.dead-spans"
  * (key ranges iterators found empty of live keys and now cross in one seek),
  * "shale.dead-span-jumps" (times an iterator did so), "shale.hidden-keys-stepped" (deleted
- * keys iterators stepped over one by one, outside any span), "shale.sequence",
+ * keys iterators stepped over one by one, outside any span), "shale.dead-span-warmup" (1
+ * while the walk after open that rebuilds spans over the deleted runs the DB holds still
+ * runs, in a thread of its own; 0 once it is done), "shale.sequence",
  * "shale.num-immutable-memtables", "shale.memtable-bytes", "shale.block-cache-hits",
  * "shale.block-cache-misses" (data blocks found in / read into the block cache).
  * @param[in]  db    an open DB

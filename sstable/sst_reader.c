@@ -596,6 +596,11 @@ size_t sst_reader_block_tombstones(const sst_reader *r, size_t first, uint64_t *
   return i;
 }
 
+const uint8_t *sst_reader_block_last_key(const sst_reader *r, size_t i, size_t *len) {
+  *len = r->idx[i].klen;
+  return r->idx[i].key;
+}
+
 int sst_reader_may_contain(sst_reader *r, const void *key, size_t klen) {
   return bloom_may_contain(r->filter, r->filter_len, bloom_hash(key, klen));
 }

@@ -71,9 +71,13 @@ int sst_reader_get_ex(sst_reader *r, const void *key, size_t klen, uint64_t seq,
                       unsigned *kind, size_t *vlen, uint64_t *found_seq, char *errmsg);
 /* Bloom filter only: 0 when the table certainly holds no entry for the key, else 1. */
 int sst_reader_may_contain(sst_reader *r, const void *key, size_t klen);
-/* Tombstone count of each data block (from the index), for compaction picking: copies up to
- * n counts starting at data block `first` into out and returns how many it copied. */
+/* Tombstone count of each data block (from the index), for the warm-up of dead spans at open
+ * (engine/span_warmup.c) and the tools: copies up to n counts starting at data block `first` into
+ * out and returns how many it copied. */
 size_t sst_reader_block_tombstones(const sst_reader *r, size_t first, uint64_t *out, size_t n);
+/* The last internal key of data block i (REQUIRES i < the block count, which
+ * sst_reader_block_tombstones(r, 0, ...) bounds), borrowed for r's life. */
+const uint8_t *sst_reader_block_last_key(const sst_reader *r, size_t i, size_t *len);
 
 /* The table's range tombstones, sorted by begin then seq descending. From a version-2 table
  * they are the stored fragments (identical or disjoint ranges), each still a valid
