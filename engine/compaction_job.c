@@ -230,9 +230,9 @@ static int merge(job *j) {
   buf_init(&prev);
   uint64_t newer_seq = UINT64_MAX;
   int rc = SHALE_OK, first = 1; /* prev holds no key yet (it may hold the empty one) */
-  for (j->in->ops->seek_first(j->in); !rc && j->in->ops->valid(j->in); j->in->ops->next(j->in)) {
+  for (j->in->ops->seek_first(j->in); !rc && kv_valid(j->in); j->in->ops->next(j->in)) {
     size_t kl;
-    const uint8_t *k = j->in->ops->key(j->in, &kl);
+    const uint8_t *k = kv_key(j->in, &kl);
     size_t ul = kl - IKEY_TRAILER;
     uint64_t tr = get_fixed64(k + ul);
     if (first || ukey_compare(k, ul, prev.data, prev.len)) {

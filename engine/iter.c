@@ -136,12 +136,10 @@ static void merged_seek(shale_iter *it, const void *k, size_t kl, uint64_t seq, 
 
 static int cur_entry(shale_iter *it, const uint8_t **uk, size_t *ul, uint64_t *trailer) {
   kv_iter *m = it->merged;
-  if (!m->ops->valid(m)) return 0;
-  size_t len;
-  const uint8_t *k = m->ops->key(m, &len);
-  *uk = k;
-  *ul = len - IKEY_TRAILER;
-  *trailer = get_fixed64(k + *ul);
+  if (!kv_valid(m)) return 0;
+  *uk = m->key;
+  *ul = m->klen - IKEY_TRAILER;
+  *trailer = get_fixed64(m->key + *ul);
   return 1;
 }
 
@@ -560,13 +558,10 @@ void shale_iter_seek_for_prev(shale_iter *it, const void *key, size_t klen) {
   resolve_backward(it);
 }
 
-/* Copies the user key being shown into to: the move about to start invalidates it. */
+/* Copies the user key being shown into to: the move about to start invalidates it.
+ * REQUIRES: the merge is on the entry shown. */
 static void remember_current_key(shale_iter *it, buf *to) {
-  const uint8_t *uk;
-  size_t ul;
-  uint64_t tr;
-  cur_entry(it, &uk, &ul, &tr);
-  buf_assign(to, uk, ul);
+  buf_assign(to, it->merged->key, it->merged->klen - IKEY_TRAILER);
 }
 
 void shale_iter_next(shale_iter *it) {
@@ -609,10 +604,8 @@ const void *shale_iter_key(const shale_iter *it, size_t *klen) {
     if (klen) *klen = b->len;
     return b->data ? (const void *)b->data : ""; /* the empty key: never NULL for memcmp */
   }
-  size_t len;
-  const uint8_t *k = it->merged->ops->key(it->merged, &len);
-  if (klen) *klen = len - IKEY_TRAILER;
-  return k;
+  if (klen) *klen = it->merged->klen - IKEY_TRAILER;
+  return it->merged->key;
 }
 
 const void *shale_iter_value(const shale_iter *it, size_t *vlen) {

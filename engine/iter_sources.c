@@ -163,16 +163,34 @@ typedef struct mem_kv {
 } mem_kv;
 
 #define MK(p) (&((mem_kv *)(p))->it)
-static void mk_seek_first(kv_iter *i) { memtable_iter_seek_first(MK(i)); }
-static void mk_seek_last(kv_iter *i) { memtable_iter_seek_last(MK(i)); }
-static void mk_seek(kv_iter *i, const uint8_t *k, size_t l) { memtable_iter_seek(MK(i), k, l); }
+/* Publishes the memtable's position (see struct kv_iter); its keys stay put in the arena. */
+static void mk_show(kv_iter *i) {
+  i->key = memtable_iter_valid(MK(i)) ? memtable_iter_key(MK(i), &i->klen) : NULL;
+}
+static void mk_seek_first(kv_iter *i) {
+  memtable_iter_seek_first(MK(i));
+  mk_show(i);
+}
+static void mk_seek_last(kv_iter *i) {
+  memtable_iter_seek_last(MK(i));
+  mk_show(i);
+}
+static void mk_seek(kv_iter *i, const uint8_t *k, size_t l) {
+  memtable_iter_seek(MK(i), k, l);
+  mk_show(i);
+}
 static void mk_seek_before(kv_iter *i, const uint8_t *k, size_t l) {
   memtable_iter_seek_before(MK(i), k, l);
+  mk_show(i);
 }
-static void mk_next(kv_iter *i) { memtable_iter_next(MK(i)); }
-static void mk_prev(kv_iter *i) { memtable_iter_prev(MK(i)); }
-static int mk_valid(const kv_iter *i) { return memtable_iter_valid(MK(i)); }
-static const uint8_t *mk_key(const kv_iter *i, size_t *l) { return memtable_iter_key(MK(i), l); }
+static void mk_next(kv_iter *i) {
+  memtable_iter_next(MK(i));
+  mk_show(i);
+}
+static void mk_prev(kv_iter *i) {
+  memtable_iter_prev(MK(i));
+  mk_show(i);
+}
 static const void *mk_value(const kv_iter *i, size_t *l) { return memtable_iter_value(MK(i), l); }
 static int mk_status(const kv_iter *i) {
   (void)i;
@@ -187,14 +205,15 @@ static void mk_destroy(kv_iter *i) {
   memtable_unref(((mem_kv *)i)->m);
   free(i);
 }
-static const kv_iter_ops mem_ops = {mk_seek_first, mk_seek_last, mk_seek,    mk_seek_before,
-                                    mk_next,       mk_prev,      mk_valid,   mk_key,
-                                    mk_value,      mk_status,    mk_destroy, mk_max_seq};
+static const kv_iter_ops mem_ops = {mk_seek_first, mk_seek_last, mk_seek,  mk_seek_before,
+                                    mk_next,       mk_prev,      mk_value, mk_status,
+                                    mk_destroy,    mk_max_seq};
 
 kv_iter *mem_kv_iter_new(memtable *m) {
   mem_kv *k = malloc(sizeof *k);
   if (!k) return NULL;
   k->base.ops = &mem_ops;
+  k->base.key = NULL;
   k->m = m;
   memtable_ref(m);
   memtable_iter_init(&k->it, m);

@@ -23,7 +23,13 @@ typedef struct level_iter {
   int status;
 } level_iter;
 
+/* Publishes the open file's position as the level's own (see struct kv_iter). */
+static void show(level_iter *l) {
+  l->base.key = l->it && sst_iter_valid(l->it) ? sst_iter_key(l->it, &l->base.klen) : NULL;
+}
+
 static void close_file(level_iter *l) {
+  l->base.key = NULL;
   if (l->it) sst_iter_free(l->it);
   if (l->r) table_cache_release(l->db->tcache, l->r);
   l->it = NULL;
@@ -84,12 +90,14 @@ static void li_seek_first(kv_iter *i) {
   level_iter *l = (level_iter *)i;
   if (open_file(l, 0)) sst_iter_seek_first(l->it);
   skip_empty(l, 1);
+  show(l);
 }
 
 static void li_seek_last(kv_iter *i) {
   level_iter *l = (level_iter *)i;
   if (open_file(l, l->n - 1)) sst_iter_seek_last(l->it);
   skip_empty(l, -1);
+  show(l);
 }
 
 static void li_seek(kv_iter *i, const uint8_t *k, size_t len) {
@@ -109,27 +117,23 @@ static void li_seek(kv_iter *i, const uint8_t *k, size_t len) {
   }
   if (open_file(l, lo)) sst_iter_seek(l->it, k, len);
   skip_empty(l, 1);
+  show(l);
 }
 
 static void li_next(kv_iter *i) {
   level_iter *l = (level_iter *)i;
   sst_iter_next(l->it);
   skip_empty(l, 1);
+  show(l);
 }
 
 static void li_prev(kv_iter *i) {
   level_iter *l = (level_iter *)i;
   sst_iter_prev(l->it);
   skip_empty(l, -1);
+  show(l);
 }
 
-static int li_valid(const kv_iter *i) {
-  const level_iter *l = (const level_iter *)i;
-  return l->it && sst_iter_valid(l->it);
-}
-static const uint8_t *li_key(const kv_iter *i, size_t *n) {
-  return sst_iter_key(((const level_iter *)i)->it, n);
-}
 static const void *li_value(const kv_iter *i, size_t *n) {
   return sst_iter_value(((const level_iter *)i)->it, n);
 }
@@ -140,10 +144,9 @@ static void li_destroy(kv_iter *i) {
   free(i);
 }
 
-static const kv_iter_ops level_ops = {
-    li_seek_first, li_seek_last, li_seek,    kv_seek_before_by_seek,
-    li_next,       li_prev,      li_valid,   li_key,
-    li_value,      li_status,    li_destroy, li_max_seq};
+static const kv_iter_ops level_ops = {li_seek_first, li_seek_last, li_seek,  kv_seek_before_by_seek,
+                                      li_next,       li_prev,      li_value, li_status,
+                                      li_destroy,    li_max_seq};
 
 /* Range tombstones are gathered up front, from the files that have any. */
 static int collect_range_dels(shale_db *db, file_meta **files, int n, uint64_t seq,

@@ -25,15 +25,19 @@ typedef struct merge_iter {
   buf saved; /* the current key while children move */
 } merge_iter;
 
-static int cmp_children(kv_iter *a, kv_iter *b) {
-  size_t al, bl;
-  const uint8_t *ak = a->ops->key(a, &al), *bk = b->ops->key(b, &bl);
-  return ikey_compare(ak, al, bk, bl);
+static int cmp_children(const kv_iter *a, const kv_iter *b) {
+  return ikey_compare(a->key, a->klen, b->key, b->klen);
+}
+
+/* Publishes the current child's position as the merge's own (see struct kv_iter). */
+static void show_cur(merge_iter *m) {
+  m->base.key = m->cur ? m->cur->key : NULL;
+  m->base.klen = m->cur ? m->cur->klen : 0;
 }
 
 /* A child stopped by an error (a corrupt block) stops the merge: going on without it would
  * show older versions of the keys it holds. m_status then reports the error. */
-static int child_failed(kv_iter *c) { return !c->ops->valid(c) && c->ops->status(c) != SHALE_OK; }
+static int child_failed(kv_iter *c) { return !kv_valid(c) && c->ops->status(c) != SHALE_OK; }
 
 /* Full comparisons: dir is 1 for the smallest (forward), -1 for the largest. Ties go to the
  * first child in scan order, as the runner-up test below keeps them. */
@@ -45,7 +49,7 @@ static void find_best(merge_iter *m, int dir) {
       best = second = NULL;
       break;
     }
-    if (!c->ops->valid(c)) continue;
+    if (!kv_valid(c)) continue;
     if (!best || cmp_children(c, best) * dir < 0) {
       second = best;
       best = c;
@@ -55,6 +59,7 @@ static void find_best(merge_iter *m, int dir) {
   }
   m->cur = best;
   m->runner_up = second;
+  show_cur(m);
 }
 
 static void find_smallest(merge_iter *m) { find_best(m, 1); }
@@ -65,7 +70,7 @@ static void find_largest(merge_iter *m) { find_best(m, -1); }
  * which the full comparison orders). */
 static void after_cur_moved(merge_iter *m, int dir) {
   kv_iter *c = m->cur;
-  if (c->ops->valid(c) && (!m->runner_up || cmp_children(c, m->runner_up) * dir < 0)) return;
+  if (kv_valid(c) && (!m->runner_up || cmp_children(c, m->runner_up) * dir < 0)) return show_cur(m);
   find_best(m, dir);
 }
 
@@ -92,7 +97,7 @@ static void m_seek(kv_iter *it, const uint8_t *k, size_t len) {
 
 void kv_seek_before_by_seek(kv_iter *c, const uint8_t *k, size_t len) {
   c->ops->seek(c, k, len);
-  if (c->ops->valid(c))
+  if (kv_valid(c))
     c->ops->prev(c);
   else if (c->ops->status(c) == SHALE_OK)
     c->ops->seek_last(c);
@@ -106,10 +111,8 @@ static void m_seek_before(kv_iter *it, const uint8_t *k, size_t len) {
 }
 
 static void save_current(merge_iter *m) {
-  size_t len;
-  const uint8_t *k = m->cur->ops->key(m->cur, &len);
   buf_clear(&m->saved);
-  buf_append(&m->saved, k, len);
+  buf_append(&m->saved, m->cur->key, m->cur->klen);
 }
 
 static void m_next(kv_iter *it) {
@@ -120,11 +123,8 @@ static void m_next(kv_iter *it) {
       kv_iter *c = m->child[i];
       if (c == m->cur) continue;
       c->ops->seek(c, m->saved.data, m->saved.len);
-      if (c->ops->valid(c)) {
-        size_t l;
-        const uint8_t *k = c->ops->key(c, &l);
-        if (ikey_compare(k, l, m->saved.data, m->saved.len) == 0) c->ops->next(c);
-      }
+      if (kv_valid(c) && ikey_compare(c->key, c->klen, m->saved.data, m->saved.len) == 0)
+        c->ops->next(c);
     }
     m->forward = 1;
     m->cur->ops->next(m->cur);
@@ -153,13 +153,6 @@ static void m_prev(kv_iter *it) {
   after_cur_moved(m, -1);
 }
 
-static int m_valid(const kv_iter *it) { return ((const merge_iter *)it)->cur != NULL; }
-
-static const uint8_t *m_key(const kv_iter *it, size_t *len) {
-  kv_iter *c = ((const merge_iter *)it)->cur;
-  return c->ops->key(c, len);
-}
-
 static const void *m_value(const kv_iter *it, size_t *len) {
   kv_iter *c = ((const merge_iter *)it)->cur;
   return c->ops->value(c, len);
@@ -179,10 +172,8 @@ void merge_iter_skip_older(kv_iter *it, const uint8_t *k, size_t len, uint64_t s
   merge_iter *m = (merge_iter *)it;
   for (int i = 0; i < m->n; i++) {
     kv_iter *c = m->child[i];
-    if (!c->ops->valid(c) || c->ops->max_seq(c) >= seq) continue;
-    size_t cl;
-    const uint8_t *ck = c->ops->key(c, &cl);
-    if (ikey_compare(ck, cl, k, len) < 0) c->ops->seek(c, k, len);
+    if (!kv_valid(c) || c->ops->max_seq(c) >= seq) continue;
+    if (ikey_compare(c->key, c->klen, k, len) < 0) c->ops->seek(c, k, len);
   }
   find_smallest(m);
 }
@@ -205,9 +196,9 @@ static void m_destroy(kv_iter *it) {
   free(m);
 }
 
-static const kv_iter_ops merge_ops = {m_seek_first, m_seek_last, m_seek,    m_seek_before,
-                                      m_next,       m_prev,      m_valid,   m_key,
-                                      m_value,      m_status,    m_destroy, m_max_seq};
+static const kv_iter_ops merge_ops = {m_seek_first, m_seek_last, m_seek,  m_seek_before,
+                                      m_next,       m_prev,      m_value, m_status,
+                                      m_destroy,    m_max_seq};
 
 int kv_iters_push(kv_iter ***kids, int *n, int *cap, kv_iter *k) {
   if (!k) return SHALE_NOMEM;

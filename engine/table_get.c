@@ -100,13 +100,30 @@ typedef struct table_kv {
 } table_kv;
 
 #define TI(i) (((table_kv *)(i))->it)
-static void tk_seek_first(kv_iter *i) { sst_iter_seek_first(TI(i)); }
-static void tk_seek_last(kv_iter *i) { sst_iter_seek_last(TI(i)); }
-static void tk_seek(kv_iter *i, const uint8_t *k, size_t l) { sst_iter_seek(TI(i), k, l); }
-static void tk_next(kv_iter *i) { sst_iter_next(TI(i)); }
-static void tk_prev(kv_iter *i) { sst_iter_prev(TI(i)); }
-static int tk_valid(const kv_iter *i) { return sst_iter_valid(TI(i)); }
-static const uint8_t *tk_key(const kv_iter *i, size_t *l) { return sst_iter_key(TI(i), l); }
+/* Publishes the table's position (see struct kv_iter). */
+static void tk_show(kv_iter *i) {
+  i->key = sst_iter_valid(TI(i)) ? sst_iter_key(TI(i), &i->klen) : NULL;
+}
+static void tk_seek_first(kv_iter *i) {
+  sst_iter_seek_first(TI(i));
+  tk_show(i);
+}
+static void tk_seek_last(kv_iter *i) {
+  sst_iter_seek_last(TI(i));
+  tk_show(i);
+}
+static void tk_seek(kv_iter *i, const uint8_t *k, size_t l) {
+  sst_iter_seek(TI(i), k, l);
+  tk_show(i);
+}
+static void tk_next(kv_iter *i) {
+  sst_iter_next(TI(i));
+  tk_show(i);
+}
+static void tk_prev(kv_iter *i) {
+  sst_iter_prev(TI(i));
+  tk_show(i);
+}
 static const void *tk_value(const kv_iter *i, size_t *l) { return sst_iter_value(TI(i), l); }
 static int tk_status(const kv_iter *i) { return sst_iter_status(TI(i)); }
 static uint64_t tk_max_seq(const kv_iter *i) { return ((const table_kv *)i)->max_seq; }
@@ -116,10 +133,9 @@ static void tk_destroy(kv_iter *i) {
   table_cache_release(t->db->tcache, t->r);
   free(t);
 }
-static const kv_iter_ops table_ops = {
-    tk_seek_first, tk_seek_last, tk_seek,    kv_seek_before_by_seek,
-    tk_next,       tk_prev,      tk_valid,   tk_key,
-    tk_value,      tk_status,    tk_destroy, tk_max_seq};
+static const kv_iter_ops table_ops = {tk_seek_first, tk_seek_last, tk_seek,  kv_seek_before_by_seek,
+                                      tk_next,       tk_prev,      tk_value, tk_status,
+                                      tk_destroy,    tk_max_seq};
 
 int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, unsigned read_flags, kv_iter **out,
                  range_dels *rdels, char *errmsg) {
