@@ -124,13 +124,16 @@ static void usage(FILE *out) {
             commands[i].help);
   fprintf(out,
           "\nRead-only commands change no file of the DB, not even by a flush or compaction,\n"
-          "and work in a read-only directory. get, scan and stats open it read-only (WALs\n"
-          "replayed in memory, no background work); while another process has the DB open\n"
-          "get and scan read the files directly instead. dump, idump, approxsize, lsm,\n"
-          "manifest_dump, dump_wal, sst_dump, checkconsistency and tombstones always read\n"
-          "the files directly. Only put, batchput, delete, deleterange, flush, compact and\n"
-          "repair write; checkpoint writes only its --dir (and flushes the DB with --flush);\n"
-          "updates_since opens the DB read-only, as get.\n"
+          "and work in a read-only directory. get, scan, stats, get_property and\n"
+          "updates_since open it read-only (WALs replayed in memory, no background work);\n"
+          "while another process has the DB open for writing get and scan read the files\n"
+          "directly instead, and the others refuse (\"PATH is locked\"). dump, idump,\n"
+          "approxsize, lsm, manifest_dump, dump_wal, sst_dump, checkconsistency, tombstones,\n"
+          "list_live_files_metadata, dump_live_files, list_file_range_deletes,\n"
+          "file_checksum_dump, identify and recompress always read the files directly, and\n"
+          "work whoever holds the DB. Only put, batchput, delete, deleterange, flush,\n"
+          "compact, query, load and repair write (and refuse a DB another process holds);\n"
+          "checkpoint writes only its --dir (and flushes the DB with --flush).\n"
           "'COMMAND --help' for one command.\n"
           "Exit status: 0 success, 1 error or problems found, 2 bad command line.\n");
 }

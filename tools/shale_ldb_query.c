@@ -249,8 +249,10 @@ int ldb_cmd_load(ldb_opts *o) {
     load_counts c = {0, 0, 0};
     status = load_stream(o, db, in, &c);
     if (status)
-      ldb_err("load: stopped; the %llu entries before the batch that failed are in the DB",
-              c.loaded);
+      ldb_err(
+          "load: stopped at line %llu: %llu entries of earlier batches (of %d) are in the DB, "
+          "none from that batch on",
+          c.line, c.loaded, LOAD_BATCH);
     else
       printf("OK loaded=%llu skipped=%llu\n", c.loaded, c.skipped);
     status = ldb_close_db(db, status);
