@@ -554,8 +554,8 @@ static uint64_t stored_size(ZSTD_CCtx *c, const uint8_t *raw, size_t len, int le
 }
 
 /* Reads each data block the index lists (checksum verified, decompressed) and sizes it. */
-static int size_blocks(io_reader *io, uint64_t fsize, const uint8_t *index, size_t index_len,
-                       const ZSTD_DDict *dict, recompress_sizes *z) {
+static int size_blocks(const char *path, io_reader *io, uint64_t fsize, const uint8_t *index,
+                       size_t index_len, const ZSTD_DDict *dict, recompress_sizes *z) {
   ZSTD_CCtx *c = ZSTD_createCCtx();
   buf scratch;
   buf_init(&scratch);
@@ -570,10 +570,9 @@ static int size_blocks(io_reader *io, uint64_t fsize, const uint8_t *index, size
     if (!(p = get_varint64(p, end, &off)) || !(p = get_varint64(p, end, &size)) ||
         !(p = get_varint64(p, end, &tombs)) ||
         raw_block(io, fsize, (sst_handle){off, size}, "data", dict, NULL, &b, &bl)) {
-      ldb_err("data block %" PRIu64 " (offset %" PRIu64
-              ") does not read: damaged (see sst_dump "
-              "--command=raw)",
-              z->blocks, off);
+      ldb_err("%s: data block %" PRIu64 " (offset %" PRIu64
+              ") does not read: damaged (see sst_dump --command=raw)",
+              path, z->blocks, off);
       status = 1;
       break;
     }
@@ -640,7 +639,7 @@ static int recompress_file(ldb_opts *o, const char *path) {
   if (status)
     ldb_err("%s: a metadata block does not read (see sst_dump --command=raw)", path);
   else
-    status = size_blocks(io, fsize, index, index_len, dict, &z);
+    status = size_blocks(path, io, fsize, index, index_len, dict, &z);
   if (!status) print_recompress(path, fsize, &z, now);
   free(index);
   free(props);
