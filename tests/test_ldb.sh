@@ -2,8 +2,9 @@
 # test_ldb.sh — end-to-end test of shale-ldb: builds a DB with shale-bench and shale-ldb put,
 # checks every command's output, that the read-only commands agree with the engine and work
 # on a locked DB, that checkconsistency finds a flipped bit, a missing file and an orphan, that
-# repair recovers a DB without MANIFEST/CURRENT and one with a truncated table, and fuzzes
-# sst_dump, dump_wal and manifest_dump with mutated files (no run may crash).
+# repair recovers a DB without MANIFEST/CURRENT and one with a truncated table, checks the
+# commands RocksDB's ldb and sst_dump have (issue 15), and fuzzes sst_dump, identify,
+# recompress, dump_wal and manifest_dump with mutated files (no run may crash).
 # usage: test_ldb.sh PATH/TO/shale-ldb PATH/TO/shale-bench
 # env: SHALE_FUZZ_SECONDS (default 30) bounds the fuzz loop.
 set -u
@@ -569,14 +570,19 @@ while ((SECONDS < end)); do
   cp -r "$db" "$tmp/fz"
   case $((iter % 3)) in
     0) mutate "$tmp/fz/$table"
-       for c in check scan verify raw; do run fz sst_dump "$tmp/fz/$table" --command=$c --show_properties; crash "sst_dump --command=$c" $rc; done ;;
+       for c in check scan verify raw; do run fz sst_dump "$tmp/fz/$table" --command=$c --show_properties; crash "sst_dump --command=$c" $rc; done
+       for c in identify recompress; do run fz $c "$tmp/fz/$table"; crash $c $rc; done ;;
     1) mutate "$tmp/fz/$wal"
        run fz dump_wal --walfile="$tmp/fz/$wal" --print_value; crash dump_wal $rc ;;
     2) mutate "$tmp/fz/$manifest"
        run fz manifest_dump --path="$tmp/fz/$manifest" --verbose; crash manifest_dump $rc
        run fz manifest_dump --path="$tmp/fz/$manifest" --json; crash "manifest_dump --json" $rc ;;
   esac
-  for c in lsm dump tombstones checkconsistency; do run fz --db="$tmp/fz" $c; crash $c $rc; done
+  for c in lsm dump tombstones checkconsistency list_live_files_metadata dump_live_files \
+    list_file_range_deletes file_checksum_dump; do
+    run fz --db="$tmp/fz" $c
+    crash $c $rc
+  done
   if ((iter % 10 == 0)); then run fz --db="$tmp/fz" repair; crash repair $rc; fi
 done
 echo "ok   fuzz: $iter mutated DBs in ${seconds}s"

@@ -277,6 +277,28 @@ static int raw_dictionary(io_reader *io, uint64_t fsize, const uint8_t *props, F
   return !*dict;
 }
 
+/* The footer's fields (doc/format-sstable.md): five block handles, the format version. */
+typedef struct sst_footer {
+  sst_handle h[5];            /* index, filter, range_del, dirty, properties */
+  uint32_t version, checksum; /* the checksum stored */
+  int magic_ok, checksum_ok;
+} sst_footer;
+
+/* Reads the footer of a file of fsize bytes; 1 when the file is shorter than one. */
+static int read_footer(io_reader *io, uint64_t fsize, sst_footer *ft) {
+  uint8_t f[SST_FOOTER_SIZE];
+  char errmsg[ERRMSG_SIZE];
+  if (fsize < SST_FOOTER_SIZE || io_reader_read(io, fsize - SST_FOOTER_SIZE, f, sizeof f, errmsg))
+    return 1;
+  for (int i = 0; i < 5; i++)
+    ft->h[i] = (sst_handle){get_fixed64(f + 16 * i), get_fixed64(f + 16 * i + 8)};
+  ft->version = get_fixed32(f + 80);
+  ft->checksum = get_fixed32(f + 84);
+  ft->checksum_ok = ft->checksum == checksum32(f, 84);
+  ft->magic_ok = get_fixed64(f + 88) == SST_MAGIC;
+  return 0;
+}
+
 static int raw_dump(ldb_opts *o, const char *path) {
   char errmsg[ERRMSG_SIZE] = "";
   io_reader *io;
@@ -285,22 +307,21 @@ static int raw_dump(ldb_opts *o, const char *path) {
     return 1;
   }
   uint64_t fsize = io_reader_size(io);
-  uint8_t f[SST_FOOTER_SIZE];
+  sst_footer ft;
   int status = 0;
   printf("# raw layout of %s (%" PRIu64 " bytes)\n", path, fsize);
-  if (fsize < SST_FOOTER_SIZE || io_reader_read(io, fsize - SST_FOOTER_SIZE, f, sizeof f, errmsg)) {
+  if (read_footer(io, fsize, &ft)) {
     ldb_err("%s: truncated: %" PRIu64 " bytes, shorter than the %u-byte footer", path, fsize,
             SST_FOOTER_SIZE);
     io_reader_close(io);
     return 1;
   }
-  uint64_t magic = get_fixed64(f + 88);
-  uint32_t fmt_version = get_fixed32(f + 80), want = get_fixed32(f + 84), got = checksum32(f, 84);
+  uint32_t fmt_version = ft.version;
   printf("footer offset=%" PRIu64 " version=%u checksum=%08x%s magic=%s\n", fsize - SST_FOOTER_SIZE,
-         fmt_version, want, want == got ? "" : "(MISMATCH)", magic == SST_MAGIC ? "ok" : "BAD");
-  if (magic != SST_MAGIC || want != got) {
+         fmt_version, ft.checksum, ft.checksum_ok ? "" : "(MISMATCH)", ft.magic_ok ? "ok" : "BAD");
+  if (!ft.magic_ok || !ft.checksum_ok) {
     ldb_err("%s offset %" PRIu64 ": bad footer (%s); not a Shale SSTable or damaged", path,
-            fsize - SST_FOOTER_SIZE, magic != SST_MAGIC ? "wrong magic" : "checksum mismatch");
+            fsize - SST_FOOTER_SIZE, !ft.magic_ok ? "wrong magic" : "checksum mismatch");
     io_reader_close(io);
     return 1;
   }
@@ -309,10 +330,9 @@ static int raw_dump(ldb_opts *o, const char *path) {
   size_t index_len = 0;
   ZSTD_DDict *dict = NULL;
   for (int i = 0; i < 5; i++) {
-    sst_handle h = {get_fixed64(f + 16 * i), get_fixed64(f + 16 * i + 8)};
     uint8_t *b;
     size_t bl;
-    if (raw_block(io, fsize, h, names[i], NULL, stdout, &b, &bl)) {
+    if (raw_block(io, fsize, ft.h[i], names[i], NULL, stdout, &b, &bl)) {
       status = 1;
       continue;
     }
@@ -467,27 +487,6 @@ static int for_each_table(ldb_opts *o, const char *cmd, int (*fn)(ldb_opts *, co
 }
 
 /* ---- identify ---- */
-
-/* The footer's fields (doc/format-sstable.md): five block handles, the format version. */
-typedef struct sst_footer {
-  sst_handle h[5]; /* index, filter, range_del, dirty, properties */
-  uint32_t version;
-  int magic_ok, checksum_ok;
-} sst_footer;
-
-/* Reads the footer of a file of fsize bytes; 1 when the file is shorter than one. */
-static int read_footer(io_reader *io, uint64_t fsize, sst_footer *ft) {
-  uint8_t f[SST_FOOTER_SIZE];
-  char errmsg[ERRMSG_SIZE];
-  if (fsize < SST_FOOTER_SIZE || io_reader_read(io, fsize - SST_FOOTER_SIZE, f, sizeof f, errmsg))
-    return 1;
-  for (int i = 0; i < 5; i++)
-    ft->h[i] = (sst_handle){get_fixed64(f + 16 * i), get_fixed64(f + 16 * i + 8)};
-  ft->version = get_fixed32(f + 80);
-  ft->checksum_ok = get_fixed32(f + 84) == checksum32(f, 84);
-  ft->magic_ok = get_fixed64(f + 88) == SST_MAGIC;
-  return 0;
-}
 
 /* The verdict on one file; 0 only for a table this build reads. */
 static int identify_file(ldb_opts *o, const char *path) {
