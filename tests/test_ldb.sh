@@ -586,6 +586,13 @@ while ((SECONDS < end)); do
   if ((iter % 10 == 0)); then run fz --db="$tmp/fz" repair; crash repair $rc; fi
 done
 echo "ok   fuzz: $iter mutated DBs in ${seconds}s"
+# Random bytes as query commands and as a dump to load: errors, never a crash.
+for ((iter = 1; iter <= 5; iter++)); do
+  head -c 3000 /dev/urandom >"$tmp/rand.in"
+  run fz --db="$tmp/qdb" query <"$tmp/rand.in"; crash query $rc
+  run fz --db="$tmp/qdb" load "$tmp/rand.in"; crash load $rc
+done
+echo "ok   fuzz: random query and load input"
 
 # The empty key: "" as text, 0x in hex, through put, get, scan and delete.
 e=(--db="$tmp/empty" --create_if_missing)
