@@ -118,7 +118,7 @@ static int query_line(ldb_opts *o, shale_db *db, words *ws, buf *k, buf *v) {
   if (!strcmp(c, "get")) return query_get(o, db, k);
   int rc = !strcmp(c, "put") ? shale_put(db, k->data, k->len, v->data, v->len, sync)
                              : shale_delete(db, k->data, k->len, sync);
-  if (rc) return query_error("%s", shale_errmsg(db));
+  if (rc) return query_error("%s", *shale_errmsg(db) ? shale_errmsg(db) : shale_strerror(rc));
   puts("OK");
   return 0;
 }
