@@ -2,8 +2,9 @@
 # test_ldb.sh — end-to-end test of shale-ldb: builds a DB with shale-bench and shale-ldb put,
 # checks every command's output, that the read-only commands agree with the engine and work
 # on a locked DB, that checkconsistency finds a flipped bit, a missing file and an orphan, that
-# repair recovers a DB without MANIFEST/CURRENT and one with a truncated table, and fuzzes
-# sst_dump, dump_wal and manifest_dump with mutated files (no run may crash).
+# repair recovers a DB without MANIFEST/CURRENT and one with a truncated table, checks the
+# commands RocksDB's ldb and sst_dump have (issue 15), and fuzzes sst_dump, identify,
+# recompress, dump_wal and manifest_dump with mutated files (no run may crash).
 # usage: test_ldb.sh PATH/TO/shale-ldb PATH/TO/shale-bench
 # env: SHALE_FUZZ_SECONDS (default 30) bounds the fuzz loop.
 set -u
@@ -145,6 +146,146 @@ has sst_raw '^block data\[0\] offset=0 size=[0-9]+ type=(raw|zstd) checksum='
 expect_ok sstdir sst_dump "$db"
 [[ $(grep -c ': OK entries=' "$tmp/sstdir.out") -ge 1 ]] || fail "sst_dump DIR"
 ok "read-only commands"
+
+# ---- RocksDB ldb and sst_dump commands (issue 15) ----
+tables=$(awk '$1 ~ /^L[0-6]$/ {print $2}' "$tmp/lsm.out" | sort)
+expect_ok llfm --db="$db" list_live_files_metadata
+[[ $(awk '{print $1}' "$tmp/llfm.out" | sort) == "$tables" ]] || fail "list_live_files_metadata lists other tables than lsm"
+has llfm '^[0-9]{6}\.sst level=[0-6] size=[0-9]+ raw_bytes=[0-9]+ entries=[0-9]+ point_tombstones=[0-9]+ range_tombstones=[0-9]+ seq=[0-9]+\.\.[0-9]+ tomb_seq=[0-9]+\.\.[0-9]+ oldest_tomb_us=[0-9]+ newest_tomb_us=[0-9]+ smallest=.*@[0-9]+:[A-Z_]+ largest=.*@[0-9]+:[A-Z_]+$'
+expect_ok fcd --db="$db" file_checksum_dump
+[[ $(awk '{print $1}' "$tmp/fcd.out" | sort) == "$tables" ]] || fail "file_checksum_dump lists other tables than lsm"
+has fcd "^$table level=[0-6] size=$(stat -c %s "$db/$table") XXH3_64=[0-9a-f]{16}\$"
+cp -r "$db" "$tmp/fcdflip"
+printf '\x5a' | dd of="$tmp/fcdflip/$table" bs=1 seek=3 conv=notrunc status=none
+expect_ok fcd2 --db="$tmp/fcdflip" file_checksum_dump
+[[ $(grep -c . "$tmp/fcd2.out") == $(grep -c . "$tmp/fcd.out") && $(grep "^$table" "$tmp/fcd.out") != $(grep "^$table" "$tmp/fcd2.out") ]] || fail "file_checksum_dump: a changed byte keeps the checksum"
+diff <(grep -v "^$table" "$tmp/fcd.out") <(grep -v "^$table" "$tmp/fcd2.out") >/dev/null || fail "file_checksum_dump: untouched tables changed checksum"
+rm "$tmp/fcdflip/$table"
+run fcd3 --db="$tmp/fcdflip" file_checksum_dump
+((rc == 1)) && grep -q "cannot open .*$table" "$tmp/fcd3.err" || fail "file_checksum_dump of a missing table: rc=$rc"
+expect_ok gp --db="$db" get_property shale.sequence
+expect_ok gp2 --db="$db" stats --property=shale.sequence
+cmp -s "$tmp/gp.out" "$tmp/gp2.out" && [[ $(cat "$tmp/gp.out") =~ ^[1-9][0-9]*$ ]] || fail "get_property shale.sequence: $(cat "$tmp/gp.out")"
+run gp3 --db="$db" get_property no.such.property
+((rc == 1)) && grep -q "unknown property" "$tmp/gp3.err" || fail "get_property of an unknown name: rc=$rc"
+run gp4 --db="$db" get_property
+((rc == 2)) || fail "get_property without a name: rc=$rc"
+expect_ok dlf --db="$db" dump_live_files --print_value
+for t in $tables; do
+  grep -q "^# table level=[0-6] $db/$t\$" "$tmp/dlf.out" || fail "dump_live_files: no section for $t"
+done
+has dlf '^# wal=.*\.log log_number=[0-9]+$'
+has dlf '^# manifest=.*MANIFEST-[0-9]+$'
+expect_ok dlft sst_dump "$db/$table" --command=scan
+awk -v t="$db/$table" '/^# / {on = ($0 ~ "^# table level=[0-6] " t "$"); next} on' "$tmp/dlf.out" | cmp -s - "$tmp/dlft.out" || fail "dump_live_files: $table differs from sst_dump --command=scan"
+# The bench's range tombstones, in its tables: as idump shows them, with the level first.
+"$bench" --benchmarks=fillrandom --num=2000 --seed=5 --write_buffer_size=65536 \
+  --writes_per_range_tombstone=500 --range_tombstone_width=10 --db="$tmp/rd" >/dev/null 2>&1 ||
+  fail "shale-bench could not build a DB with range tombstones"
+expect_ok lfrd --db="$tmp/rd" list_file_range_deletes
+has lfrd '^L[0-6] [0-9]{6}\.sst [^ ]+ [0-9]+ RANGE_DEL [^ ]+$'
+expect_ok lfrdi --db="$tmp/rd" idump
+cmp -s <(cut -d' ' -f2- "$tmp/lfrd.out" | sort) <(grep -E '^[0-9]{6}\.sst [^ ]+ [0-9]+ RANGE_DEL ' "$tmp/lfrdi.out" | sort) ||
+  fail "list_file_range_deletes differs from the tables' RANGE_DEL lines of idump"
+expect_ok lfrd2 --db="$tmp/rd" list_file_range_deletes --from='\xFF'
+[[ ! -s $tmp/lfrd2.out ]] || fail "list_file_range_deletes --from past the range: $(cat "$tmp/lfrd2.out")"
+# query: a script drives it through a pipe; a bad line is an ERROR line and the rest still runs.
+cp -r "$db" "$tmp/qdb"
+q=$tmp/query.in
+printf 'get alpha\nget nokey\nput qkey qval\n# a comment\n\nget qkey\nbogus\nput onlykey\nscan qkey qkez\ndelete qkey\nget qkey\nscan alpha alphb 5\nquit\nput after quit\n' >"$q"
+run query --db="$tmp/qdb" query <"$q"
+cat >"$tmp/query.want" <<'WANT'
+alpha ==> one
+nokey NOT_FOUND
+OK
+qkey ==> qval
+ERROR unknown command 'bogus' (help lists them)
+ERROR usage: put KEY VALUE
+qkey ==> qval
+# 1 key(s)
+OK
+qkey NOT_FOUND
+alpha ==> one
+# 1 key(s)
+WANT
+((rc == 1)) && cmp -s "$tmp/query.out" "$tmp/query.want" || fail "query: rc=$rc $(diff "$tmp/query.want" "$tmp/query.out")"
+run query2 --db="$tmp/qdb" get after
+((rc == 1)) || fail "query went on after quit"
+printf 'put \\x00\\x01 \\xFF\nget \\x00\\x01\n' | timeout 60 "$ldb" --db="$tmp/qdb" query >"$tmp/query3.out" 2>&1
+[[ $(tail -1 "$tmp/query3.out") == '\x00\x01 ==> \xFF' ]] || fail "query with escaped bytes: $(cat "$tmp/query3.out")"
+printf 'get 0x0001\n' | timeout 60 "$ldb" --db="$tmp/qdb" --hex query >"$tmp/query4.out" 2>&1
+[[ $(cat "$tmp/query4.out") == '0x0001 ==> 0xFF' ]] || fail "query --hex: $(cat "$tmp/query4.out")"
+# load: dump -> load -> dump gives the same keys, kinds, states and values (a new DB numbers
+# its own sequences, so SEQ differs), in text and in hex, --include_deleted lines skipped.
+expect_ok ld0 --db="$db" dump
+expect_ok ld1 --db="$tmp/loaded" load "$tmp/ld0.out" --create_if_missing
+has ld1 "^OK loaded=$(grep -c . "$tmp/ld0.out") skipped=0\$"
+expect_ok ld2 --db="$tmp/loaded" dump
+cmp -s <(cut -d' ' -f1,3- "$tmp/ld0.out") <(cut -d' ' -f1,3- "$tmp/ld2.out") || fail "dump -> load -> dump differs: $(diff "$tmp/ld0.out" "$tmp/ld2.out" | head -5)"
+expect_ok ld3 --db="$db" --hex dump --include_deleted
+timeout 60 "$ldb" --db="$tmp/loadedh" --hex load --create_if_missing <"$tmp/ld3.out" >"$tmp/ld4.out" 2>&1 || fail "load --hex from stdin: $(cat "$tmp/ld4.out")"
+notlive=$(awk '$3 != "PUT" || $4 != "live"' "$tmp/ld3.out" | wc -l)
+grep -Eq "^OK loaded=[0-9]+ skipped=$notlive\$" "$tmp/ld4.out" || fail "load: --include_deleted lines not skipped: $(cat "$tmp/ld4.out")"
+expect_ok ld5 --db="$tmp/loadedh" dump
+cmp -s "$tmp/ld2.out" "$tmp/ld5.out" || fail "load of a hex dump differs from the text one"
+printf 'k1 5 PUT live v1\nk2 PUT live v2\n' >"$tmp/bad.dump"
+run ld6 --db="$tmp/loaded" load "$tmp/bad.dump"
+((rc == 1)) && grep -q "line 2: expected KEY SEQ KIND STATE VALUE" "$tmp/ld6.err" || fail "load of a malformed line: rc=$rc $(cat "$tmp/ld6.err")"
+run ld7 --db="$tmp/loaded" get k1
+((rc == 1)) || fail "load wrote the batch holding a malformed line"
+run ld8 --db="$tmp/noload" load "$tmp/ld0.out"
+((rc == 1)) && [[ ! -e $tmp/noload ]] || fail "load into a missing DB without --create_if_missing: rc=$rc"
+# identify and recompress: what a file is, and what each compression would make of it. The
+# sst_dump checks below use the table with the most entries.
+big=$(sed -n 's/^\([0-9]*\.sst\) .* entries=\([0-9]*\) .*/\2 \1/p' "$tmp/llfm.out" | sort -n | tail -1 | cut -d' ' -f2)
+expect_ok bigcheck sst_dump "$db/$big" --show_properties
+expect_ok idf identify "$db/$big"
+has idf "^$db/$big: Shale SSTable format_version=4 size=[0-9]+ entries=[0-9]+ compression=(zstd|none)\$"
+run idf2 identify "$db/CURRENT"
+((rc == 1)) && grep -q "not a Shale SSTable" "$tmp/idf2.out" || fail "identify CURRENT: rc=$rc $(cat "$tmp/idf2.out")"
+head -c 200 "$db/$big" >"$tmp/cut.sst"
+run idf3 identify "$tmp/cut.sst"
+((rc == 1)) && grep -q "not a Shale SSTable" "$tmp/idf3.out" || fail "identify a cut table: rc=$rc"
+cp "$db/$big" "$tmp/foot.sst"
+printf '\x5a' | dd of="$tmp/foot.sst" bs=1 seek=$(($(stat -c %s "$tmp/foot.sst") - 20)) conv=notrunc status=none
+run idf4 identify "$tmp/foot.sst"
+((rc == 1)) && grep -q "damaged Shale SSTable" "$tmp/idf4.out" || fail "identify a damaged footer: rc=$rc $(cat "$tmp/idf4.out")"
+expect_ok idfd --db="$db" identify
+[[ $(grep -c ': Shale SSTable' "$tmp/idfd.out") -ge 1 ]] || fail "identify --db"
+sum=$(md5sum <"$db/$big")
+expect_ok rec recompress "$db/$big"
+[[ $(md5sum <"$db/$big") == "$sum" ]] || fail "recompress changed the file"
+has rec "^# $db/$big: size=[0-9]+ data_blocks=[1-9][0-9]* raw_data_bytes=[0-9]+ data_bytes=[0-9]+ \\(now (zstd|none)\\)\$"
+has rec '^compression=none data_bytes=[0-9]+ est_file_size=[0-9]+ ratio=1\.00$'
+for lv in 1 3 9 19; do has rec "^compression=zstd level=$lv data_bytes=[0-9]+ est_file_size=[0-9]+ ratio=[0-9.]+\$"; done
+# The engine wrote it with zstd level 3 and no dictionary: recompressing so gives its bytes.
+now=$(sed -n 's/.* data_bytes=\([0-9]*\) (now zstd)$/\1/p' "$tmp/rec.out")
+if [[ -n $now ]] && grep -q '^zstd_dictionary_bytes: 0$' "$tmp/bigcheck.out"; then
+  has rec "^compression=zstd level=3 data_bytes=$now est_file_size=$(stat -c %s "$db/$big") "
+fi
+cp "$db/$big" "$tmp/flip.sst"
+printf '\xff' | dd of="$tmp/flip.sst" bs=1 seek=$(($(stat -c %s "$tmp/flip.sst") / 4)) conv=notrunc status=none
+run rec2 recompress "$tmp/flip.sst"
+((rc == 1)) && grep -q "flip.sst: " "$tmp/rec2.err" || fail "recompress of a damaged table: rc=$rc $(cat "$tmp/rec2.err")"
+# sst_dump's --output_hex, --read_num and --count_only.
+expect_ok sxh sst_dump "$db/$big" --command=scan --output_hex --read_num=3
+[[ $(grep -vc RANGE_DEL "$tmp/sxh.out") == 3 ]] || fail "sst_dump --read_num=3: $(cat "$tmp/sxh.out")"
+grep -v RANGE_DEL "$tmp/sxh.out" | grep -Eqv '^0x[0-9A-F]* [0-9]+ [A-Z_]+ 0x[0-9A-F]*$' && fail "sst_dump --output_hex: $(cat "$tmp/sxh.out")"
+expect_ok sxc sst_dump "$db/$big" --command=scan --count_only
+n=$(sed -n 's/.*OK entries=\([0-9]*\) .*/\1/p' "$tmp/bigcheck.out")
+has sxc "^$db/$big: count=$n range_tombstones=[0-9]+\$"
+expect_ok sxc2 sst_dump "$db/$big" --command=scan --count_only --read_num=2
+has sxc2 "^$db/$big: count=2 "
+# Every command is in --help, the doc and the man page.
+src=$(cd "$(dirname "$0")/.." && pwd)
+run help --help
+for c in $(awk '/^Commands:/ {on = 1; next} on && /^  [a-z]/ {print $1} on && /^$/ {exit}' "$tmp/help.out"); do
+  grep -q "\`$c\b" "$src/doc/shale-ldb.md" || fail "doc/shale-ldb.md does not document $c"
+  grep -q "^\.B[I]* $c\b" "$src/man/shale-ldb.1.in" || fail "the man page does not document $c"
+  run chelp "$c" --help
+  ((rc == 0)) || fail "$c --help: rc=$rc"
+done
+ok "ldb and sst_dump commands from RocksDB"
 
 # ---- engine commands ----
 expect_ok get1 --db="$db" get alpha && [[ $(cat "$tmp/get1.out") == one ]] || fail "get alpha: $(cat "$tmp/get1.out")"
@@ -429,17 +570,29 @@ while ((SECONDS < end)); do
   cp -r "$db" "$tmp/fz"
   case $((iter % 3)) in
     0) mutate "$tmp/fz/$table"
-       for c in check scan verify raw; do run fz sst_dump "$tmp/fz/$table" --command=$c --show_properties; crash "sst_dump --command=$c" $rc; done ;;
+       for c in check scan verify raw; do run fz sst_dump "$tmp/fz/$table" --command=$c --show_properties; crash "sst_dump --command=$c" $rc; done
+       for c in identify recompress; do run fz $c "$tmp/fz/$table"; crash $c $rc; done ;;
     1) mutate "$tmp/fz/$wal"
        run fz dump_wal --walfile="$tmp/fz/$wal" --print_value; crash dump_wal $rc ;;
     2) mutate "$tmp/fz/$manifest"
        run fz manifest_dump --path="$tmp/fz/$manifest" --verbose; crash manifest_dump $rc
        run fz manifest_dump --path="$tmp/fz/$manifest" --json; crash "manifest_dump --json" $rc ;;
   esac
-  for c in lsm dump tombstones checkconsistency; do run fz --db="$tmp/fz" $c; crash $c $rc; done
+  for c in lsm dump tombstones checkconsistency list_live_files_metadata dump_live_files \
+    list_file_range_deletes file_checksum_dump; do
+    run fz --db="$tmp/fz" $c
+    crash $c $rc
+  done
   if ((iter % 10 == 0)); then run fz --db="$tmp/fz" repair; crash repair $rc; fi
 done
 echo "ok   fuzz: $iter mutated DBs in ${seconds}s"
+# Random bytes as query commands and as a dump to load: errors, never a crash.
+for ((iter = 1; iter <= 5; iter++)); do
+  head -c 3000 /dev/urandom >"$tmp/rand.in"
+  run fz --db="$tmp/qdb" query <"$tmp/rand.in"; crash query $rc
+  run fz --db="$tmp/qdb" load "$tmp/rand.in"; crash load $rc
+done
+echo "ok   fuzz: random query and load input"
 
 # The empty key: "" as text, 0x in hex, through put, get, scan and delete.
 e=(--db="$tmp/empty" --create_if_missing)

@@ -22,6 +22,7 @@ typedef struct ldb_opts {
   buf from_key, to_key;
   long long max_keys; /* < 0: no limit */
   int include_deleted, json, print_value, show_properties, create_if_missing, verbose, sync;
+  int count_only;      /* sst_dump --command=scan: only how many entries */
   const char *command; /* sst_dump --command= */
   const char *path;    /* manifest_dump --path=, sst_dump --file=, dump_wal --walfile= */
   const char *property;
@@ -109,6 +110,18 @@ typedef struct ldb_wal_dels {
  * read (a warning is printed). */
 int ldb_wal_deletes(const char *db, uint64_t number, ldb_wal_dels *d);
 
+/* ---- the engine, for commands that go through it (shale_ldb_main.c) ---- */
+struct shale_db;
+/* How a command opens the DB: reads never change a file, writes may create the DB. */
+enum { LDB_OPEN_READ, LDB_OPEN_WRITE, LDB_OPEN_CREATE };
+/* shale_open with the tool's options; prints why it failed ("PATH is locked: ..." when another
+ * process holds the DB) and returns the SHALE_* code. */
+int ldb_open_db(ldb_opts *o, int mode, struct shale_db **db);
+/* shale_close; returns status, or 1 when the close fails where status was 0. */
+int ldb_close_db(struct shale_db *db, int status);
+/* 0 for SHALE_OK; otherwise prints "WHAT failed: CODE: detail" and returns 1. */
+int ldb_report(struct shale_db *db, const char *what, int rc);
+
 /* ---- commands: each returns the process exit code ---- */
 int ldb_cmd_dump(ldb_opts *o);
 int ldb_cmd_idump(ldb_opts *o);
@@ -120,6 +133,21 @@ int ldb_cmd_sst_dump(ldb_opts *o);
 int ldb_cmd_checkconsistency(ldb_opts *o);
 int ldb_cmd_tombstones(ldb_opts *o);
 int ldb_cmd_repair(ldb_opts *o);
+/* shale_ldb_files.c */
+int ldb_cmd_list_live_files_metadata(ldb_opts *o);
+int ldb_cmd_dump_live_files(ldb_opts *o);
+int ldb_cmd_list_file_range_deletes(ldb_opts *o);
+int ldb_cmd_file_checksum_dump(ldb_opts *o);
+/* shale_ldb_sst.c: sst_dump-style commands on FILE..., a directory's tables, or --db's */
+int ldb_cmd_identify(ldb_opts *o);
+int ldb_cmd_recompress(ldb_opts *o);
+/* sst_dump of one table, as o->command says. */
+int ldb_sst_dump_file(ldb_opts *o, const char *path);
+/* dump_wal of one WAL (shale_ldb_inspect.c). */
+int ldb_dump_wal_file(ldb_opts *o, const char *path);
+/* shale_ldb_query.c: through the engine */
+int ldb_cmd_query(ldb_opts *o);
+int ldb_cmd_load(ldb_opts *o);
 /* get/scan straight from the files, for a DB another process holds. */
 int ldb_direct_get(ldb_opts *o, const buf *key);
 int ldb_direct_scan(ldb_opts *o);

@@ -299,7 +299,7 @@ static int print_wal_entry(void *arg, uint64_t seq, unsigned kind, const void *k
   return 0;
 }
 
-static int dump_one_wal(ldb_opts *o, const char *path) {
+int ldb_dump_wal_file(ldb_opts *o, const char *path) {
   char errmsg[ERRMSG_SIZE] = "";
   wal_reader *r;
   if (wal_reader_open(path, 0, &r, errmsg)) {
@@ -336,10 +336,10 @@ static int dump_one_wal(ldb_opts *o, const char *path) {
 }
 
 int ldb_cmd_dump_wal(ldb_opts *o) {
-  if (o->path) return dump_one_wal(o, o->path);
+  if (o->path) return ldb_dump_wal_file(o, o->path);
   if (o->npos) {
     int status = 0;
-    for (int i = 0; i < o->npos; i++) status |= dump_one_wal(o, o->pos[i]);
+    for (int i = 0; i < o->npos; i++) status |= ldb_dump_wal_file(o, o->pos[i]);
     return status;
   }
   if (ldb_check_dir(o->db)) return 1;
@@ -349,7 +349,7 @@ int ldb_cmd_dump_wal(ldb_opts *o) {
   for (size_t i = 0; i < n; i++) {
     char path[FILENAME_MAX_LEN];
     filename_log(path, o->db, logs[i]);
-    status |= dump_one_wal(o, path);
+    status |= ldb_dump_wal_file(o, path);
   }
   free(logs);
   return status;

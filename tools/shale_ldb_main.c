@@ -28,6 +28,7 @@ static int cmd_compact(ldb_opts *o);
 static int cmd_stats(ldb_opts *o);
 static int cmd_checkpoint(ldb_opts *o);
 static int cmd_updates_since(ldb_opts *o);
+static int cmd_get_property(ldb_opts *o);
 
 static const ldb_command commands[] = {
     {"get", "<key>", "print the value of key (engine, read-only; direct file read if locked)",
@@ -64,8 +65,11 @@ static const ldb_command commands[] = {
     {"dump_wal", "[--walfile=FILE | FILE] [--print_value]",
      "every WAL record: batches and their entries (all WALs of --db without a file)",
      ldb_cmd_dump_wal},
-    {"sst_dump", "FILE|DIR [--command=check|scan|raw|verify] [--show_properties]",
-     "inspect SSTables (--from/--to/--max_keys for scan)", ldb_cmd_sst_dump},
+    {"sst_dump",
+     "FILE|DIR [--command=check|scan|raw|verify] [--show_properties] [--output_hex]\n"
+     "                     [--read_num=N] [--count_only]",
+     "inspect SSTables (--from/--to/--max_keys=--read_num for scan; --count_only: how many)",
+     ldb_cmd_sst_dump},
     {"checkconsistency", "",
      "live files exist with their MANIFEST sizes, every block verifies (orphans: a note)",
      ldb_cmd_checkconsistency},
@@ -73,6 +77,29 @@ static const ldb_command commands[] = {
      ldb_cmd_tombstones},
     {"repair", "", "rebuild the MANIFEST from the tables present (see doc/shale-ldb.md)",
      ldb_cmd_repair},
+    {"get_property", "<name>", "print one property, e.g. shale.sstables (engine, read-only)",
+     cmd_get_property},
+    {"list_live_files_metadata", "",
+     "one line per live table: level, size, counts, sequences, key range (MANIFEST)",
+     ldb_cmd_list_live_files_metadata},
+    {"dump_live_files", "[--print_value]",
+     "every live file's contents: each table as sst_dump scan, each live WAL, the MANIFEST",
+     ldb_cmd_dump_live_files},
+    {"list_file_range_deletes", "[--from] [--to] [--max_keys=N]",
+     "the range tombstones of every live table: LEVEL FILE BEGIN SEQ RANGE_DEL END",
+     ldb_cmd_list_file_range_deletes},
+    {"file_checksum_dump", "", "per live table: its size and the XXH3-64 of the whole file",
+     ldb_cmd_file_checksum_dump},
+    {"query", "[--create_if_missing] [--sync]",
+     "read get/put/delete/scan lines from stdin, answer each on stdout (engine)", ldb_cmd_query},
+    {"load", "[FILE|-] [--create_if_missing] [--sync]",
+     "put the live entries of dump's output (stdin without FILE) into the DB (engine)",
+     ldb_cmd_load},
+    {"identify", "FILE|DIR...", "is each file a Shale table, of which format version",
+     ldb_cmd_identify},
+    {"recompress", "FILE|DIR...",
+     "data bytes and file size with no compression and zstd levels 1 3 9 19 (file unchanged)",
+     ldb_cmd_recompress},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -97,13 +124,16 @@ static void usage(FILE *out) {
             commands[i].help);
   fprintf(out,
           "\nRead-only commands change no file of the DB, not even by a flush or compaction,\n"
-          "and work in a read-only directory. get, scan and stats open it read-only (WALs\n"
-          "replayed in memory, no background work); while another process has the DB open\n"
-          "get and scan read the files directly instead. dump, idump, approxsize, lsm,\n"
-          "manifest_dump, dump_wal, sst_dump, checkconsistency and tombstones always read\n"
-          "the files directly. Only put, batchput, delete, deleterange, flush, compact and\n"
-          "repair write; checkpoint writes only its --dir (and flushes the DB with --flush);\n"
-          "updates_since opens the DB read-only, as get.\n"
+          "and work in a read-only directory. get, scan, stats, get_property and\n"
+          "updates_since open it read-only (WALs replayed in memory, no background work);\n"
+          "while another process has the DB open for writing get and scan read the files\n"
+          "directly instead, and the others refuse (\"PATH is locked\"). dump, idump,\n"
+          "approxsize, lsm, manifest_dump, dump_wal, sst_dump, checkconsistency, tombstones,\n"
+          "list_live_files_metadata, dump_live_files, list_file_range_deletes,\n"
+          "file_checksum_dump, identify and recompress always read the files directly, and\n"
+          "work whoever holds the DB. Only put, batchput, delete, deleterange, flush,\n"
+          "compact, query, load and repair write (and refuse a DB another process holds);\n"
+          "checkpoint writes only its --dir (and flushes the DB with --flush).\n"
           "'COMMAND --help' for one command.\n"
           "Exit status: 0 success, 1 error or problems found, 2 bad command line.\n");
 }
@@ -140,6 +170,11 @@ static int parse_flag(ldb_opts *o, const char *a) {
   BOOLF("verbose", verbose)
   BOOLF("sync", sync)
   BOOLF("flush", flush)
+  BOOLF("count_only", count_only)
+  if (IS("output_hex")) {
+    o->key_hex = o->value_hex = 1;
+    return 0;
+  }
   STRF("dir", dir)
   STRF("db", db)
   STRF("from", from)
@@ -170,7 +205,7 @@ static int parse_flag(ldb_opts *o, const char *a) {
     o->has_seq = 1;
     return 0;
   }
-  if (IS("max_keys")) {
+  if (IS("max_keys") || IS("read_num")) {
     char *end;
     if (!v) goto need;
     o->max_keys = strtoll(v, &end, 10);
@@ -190,14 +225,11 @@ bad_value:
 #undef STRF
 }
 
-/* How a command opens the DB: reads never change a file, writes may create the DB. */
-enum { OPEN_READ, OPEN_WRITE, OPEN_CREATE };
-
-static int open_db(ldb_opts *o, int mode, shale_db **db) {
+int ldb_open_db(ldb_opts *o, int mode, shale_db **db) {
   shale_options opt;
   shale_options_init(&opt);
-  opt.create_if_missing = mode == OPEN_CREATE;
-  opt.read_only = mode == OPEN_READ;
+  opt.create_if_missing = mode == LDB_OPEN_CREATE;
+  opt.read_only = mode == LDB_OPEN_READ;
   if (o->write_buffer_size) opt.write_buffer_size = o->write_buffer_size;
   if (o->no_auto_compaction)
     opt.level0_compaction_trigger = opt.level0_slowdown_trigger = opt.level0_stop_trigger = 1 << 20;
@@ -208,14 +240,14 @@ static int open_db(ldb_opts *o, int mode, shale_db **db) {
   int rc = shale_open(o->db, &opt, db);
   if (rc == SHALE_BUSY)
     ldb_err("%s is locked: the DB is open in another process (%s)", o->db, shale_errmsg(NULL));
-  else if (rc == SHALE_NOTFOUND && mode != OPEN_CREATE)
+  else if (rc == SHALE_NOTFOUND && mode != LDB_OPEN_CREATE)
     ldb_err("%s: no DB there (%s); put accepts --create_if_missing", o->db, shale_errmsg(NULL));
   else if (rc)
     ldb_err("cannot open %s: %s: %s", o->db, shale_strerror(rc), shale_errmsg(NULL));
   return rc;
 }
 
-static int close_db(shale_db *db, int status) {
+int ldb_close_db(shale_db *db, int status) {
   int rc = shale_close(db);
   if (rc && !status) {
     ldb_err("close: %s", shale_strerror(rc));
@@ -230,7 +262,7 @@ static int need_args(ldb_opts *o, int n, const char *usage_line) {
   return -1;
 }
 
-static int report(shale_db *db, const char *what, int rc) {
+int ldb_report(shale_db *db, const char *what, int rc) {
   if (!rc) return 0;
   const char *detail = shale_errmsg(db);
   ldb_err("%s failed: %s: %s", what, shale_strerror(rc),
@@ -244,7 +276,7 @@ static int cmd_get(ldb_opts *o) {
   int status = 2;
   if (need_args(o, 1, "get <key>") || ldb_parse_bytes(o->pos[0], o->key_hex, &k, "key")) goto done;
   shale_db *db;
-  int rc = open_db(o, OPEN_READ, &db);
+  int rc = ldb_open_db(o, LDB_OPEN_READ, &db);
   if (rc == SHALE_BUSY) {
     ldb_err("reading the files directly instead (a snapshot of what is on disk)");
     status = ldb_direct_get(o, &k);
@@ -257,13 +289,13 @@ static int cmd_get(ldb_opts *o) {
   rc = shale_get(db, NULL, k.data, k.len, &val, &vlen);
   if (rc == SHALE_NOTFOUND) {
     ldb_err("key not found");
-  } else if (!report(db, "get", rc)) {
+  } else if (!ldb_report(db, "get", rc)) {
     ldb_print_bytes(stdout, val, vlen, o->value_hex);
     putchar('\n');
     shale_free(val);
     status = 0;
   }
-  status = close_db(db, status);
+  status = ldb_close_db(db, status);
 done:
   buf_free(&k);
   return status;
@@ -279,12 +311,12 @@ static int cmd_put(ldb_opts *o) {
     goto done;
   shale_db *db;
   status = 1;
-  if (open_db(o, o->create_if_missing ? OPEN_CREATE : OPEN_WRITE, &db)) goto done;
-  status = report(
+  if (ldb_open_db(o, o->create_if_missing ? LDB_OPEN_CREATE : LDB_OPEN_WRITE, &db)) goto done;
+  status = ldb_report(
       db, "put",
       shale_put(db, k.data, k.len, v.data ? v.data : (void *)"", v.len, o->sync ? SHALE_SYNC : 0));
   if (!status) puts("OK");
-  status = close_db(db, status);
+  status = ldb_close_db(db, status);
 done:
   buf_free(&k);
   buf_free(&v);
@@ -313,10 +345,10 @@ static int cmd_batchput(ldb_opts *o) {
   }
   shale_db *db;
   status = 1;
-  if (open_db(o, o->create_if_missing ? OPEN_CREATE : OPEN_WRITE, &db)) goto done;
-  status = report(db, "batchput", shale_write(db, b, o->sync ? SHALE_SYNC : 0));
+  if (ldb_open_db(o, o->create_if_missing ? LDB_OPEN_CREATE : LDB_OPEN_WRITE, &db)) goto done;
+  status = ldb_report(db, "batchput", shale_write(db, b, o->sync ? SHALE_SYNC : 0));
   if (!status) puts("OK");
-  status = close_db(db, status);
+  status = ldb_close_db(db, status);
 done:
   shale_batch_free(b);
   buf_free(&k);
@@ -332,10 +364,10 @@ static int cmd_delete(ldb_opts *o) {
     goto done;
   shale_db *db;
   status = 1;
-  if (open_db(o, OPEN_WRITE, &db)) goto done;
-  status = report(db, "delete", shale_delete(db, k.data, k.len, o->sync ? SHALE_SYNC : 0));
+  if (ldb_open_db(o, LDB_OPEN_WRITE, &db)) goto done;
+  status = ldb_report(db, "delete", shale_delete(db, k.data, k.len, o->sync ? SHALE_SYNC : 0));
   if (!status) puts("OK");
-  status = close_db(db, status);
+  status = ldb_close_db(db, status);
 done:
   buf_free(&k);
   return status;
@@ -352,11 +384,12 @@ static int cmd_deleterange(ldb_opts *o) {
     goto done;
   shale_db *db;
   status = 1;
-  if (open_db(o, OPEN_WRITE, &db)) goto done;
-  status = report(db, "deleterange",
-                  shale_delete_range(db, b.data, b.len, e.data, e.len, o->sync ? SHALE_SYNC : 0));
+  if (ldb_open_db(o, LDB_OPEN_WRITE, &db)) goto done;
+  status =
+      ldb_report(db, "deleterange",
+                 shale_delete_range(db, b.data, b.len, e.data, e.len, o->sync ? SHALE_SYNC : 0));
   if (!status) puts("OK");
-  status = close_db(db, status);
+  status = ldb_close_db(db, status);
 done:
   buf_free(&b);
   buf_free(&e);
@@ -366,14 +399,14 @@ done:
 static int cmd_scan(ldb_opts *o) {
   if (need_args(o, 0, "scan [--from=K] [--to=K] [--max_keys=N]")) return 2;
   shale_db *db;
-  int rc = open_db(o, OPEN_READ, &db);
+  int rc = ldb_open_db(o, LDB_OPEN_READ, &db);
   if (rc == SHALE_BUSY) {
     ldb_err("reading the files directly instead (a snapshot of what is on disk)");
     return ldb_direct_scan(o);
   }
   if (rc) return 1;
   shale_iter *it;
-  if (report(db, "iterator", shale_iter_new(db, NULL, &it))) return close_db(db, 1);
+  if (ldb_report(db, "iterator", shale_iter_new(db, NULL, &it))) return ldb_close_db(db, 1);
   if (o->from)
     shale_iter_seek(it, o->from_key.data, o->from_key.len);
   else
@@ -388,24 +421,24 @@ static int cmd_scan(ldb_opts *o) {
     ldb_print_bytes(stdout, v, vl, o->value_hex);
     putchar('\n');
   }
-  int status = report(db, "scan", shale_iter_status(it));
+  int status = ldb_report(db, "scan", shale_iter_status(it));
   shale_iter_free(it);
-  return close_db(db, status);
+  return ldb_close_db(db, status);
 }
 
 static int cmd_flush(ldb_opts *o) {
   shale_db *db;
   if (need_args(o, 0, "flush")) return 2;
-  if (open_db(o, OPEN_WRITE, &db)) return 1;
-  int status = report(db, "flush", shale_flush(db));
+  if (ldb_open_db(o, LDB_OPEN_WRITE, &db)) return 1;
+  int status = ldb_report(db, "flush", shale_flush(db));
   if (!status) puts("OK");
-  return close_db(db, status);
+  return ldb_close_db(db, status);
 }
 
 static int cmd_compact(ldb_opts *o) {
   shale_db *db;
   if (need_args(o, 0, "compact [--from] [--to]")) return 2;
-  if (open_db(o, OPEN_WRITE, &db)) return 1;
+  if (ldb_open_db(o, LDB_OPEN_WRITE, &db)) return 1;
   int rc = shale_compact_range(db, o->from ? o->from_key.data : NULL, o->from_key.len,
                                o->to ? o->to_key.data : NULL, o->to_key.len);
   int status = 0;
@@ -414,16 +447,16 @@ static int cmd_compact(ldb_opts *o) {
             *shale_errmsg(db) ? ": " : "", shale_errmsg(db));
     status = 1;
   } else {
-    status = report(db, "compact", rc);
+    status = ldb_report(db, "compact", rc);
   }
   if (!status) puts("OK");
-  return close_db(db, status);
+  return ldb_close_db(db, status);
 }
 
 static int cmd_stats(ldb_opts *o) {
   shale_db *db;
   if (need_args(o, 0, "stats [--property=NAME]")) return 2;
-  if (open_db(o, OPEN_READ, &db)) return 1;
+  if (ldb_open_db(o, LDB_OPEN_READ, &db)) return 1;
   char *v = NULL;
   const char *name = o->property ? o->property : "shale.stats";
   int rc = shale_property(db, name, &v);
@@ -431,12 +464,19 @@ static int cmd_stats(ldb_opts *o) {
   if (rc == SHALE_NOTFOUND) {
     ldb_err("unknown property '%s'", name);
     status = 1;
-  } else if (!(status = report(db, "stats", rc))) {
+  } else if (!(status = ldb_report(db, "stats", rc))) {
     fputs(v, stdout);
     if (!*v || v[strlen(v) - 1] != '\n') putchar('\n');
   }
   shale_free(v);
-  return close_db(db, status);
+  return ldb_close_db(db, status);
+}
+
+static int cmd_get_property(ldb_opts *o) {
+  if (need_args(o, 1, "get_property <name>")) return 2;
+  o->property = o->pos[0];
+  o->npos = 0;
+  return cmd_stats(o);
 }
 
 /* Read-only unless --flush: the copy is made from what the open replayed, and the DB's
@@ -448,13 +488,13 @@ static int cmd_checkpoint(ldb_opts *o) {
     return 2;
   }
   shale_db *db;
-  if (open_db(o, o->flush ? OPEN_WRITE : OPEN_READ, &db)) return 1;
+  if (ldb_open_db(o, o->flush ? LDB_OPEN_WRITE : LDB_OPEN_READ, &db)) return 1;
   uint64_t seq;
   int status =
-      report(db, "checkpoint",
-             shale_checkpoint(db, o->dir, o->flush ? SHALE_CHECKPOINT_FLUSH : 0, &seq, NULL));
+      ldb_report(db, "checkpoint",
+                 shale_checkpoint(db, o->dir, o->flush ? SHALE_CHECKPOINT_FLUSH : 0, &seq, NULL));
   if (!status) printf("OK checkpoint %s at sequence %llu\n", o->dir, (unsigned long long)seq);
-  return close_db(db, status);
+  return ldb_close_db(db, status);
 }
 
 typedef struct op_printer {
@@ -484,7 +524,7 @@ static int print_updates(shale_db *db, shale_updates *u, ldb_opts *o) {
     op_printer p = {first, o->key_hex, o->value_hex, o->print_value};
     if ((rc = shale_batch_iterate(b, print_op, &p))) break;
   }
-  return report(db, "updates_since", rc == SHALE_NOTFOUND ? SHALE_OK : rc);
+  return ldb_report(db, "updates_since", rc == SHALE_NOTFOUND ? SHALE_OK : rc);
 }
 
 /* Read-only: the walk reads the WALs the DB holds, and leaves every file as it was. */
@@ -495,7 +535,7 @@ static int cmd_updates_since(ldb_opts *o) {
     return 2;
   }
   shale_db *db;
-  if (open_db(o, OPEN_READ, &db)) return 1;
+  if (ldb_open_db(o, LDB_OPEN_READ, &db)) return 1;
   shale_updates *u;
   int rc = shale_updates_since(db, o->seq, &u);
   if (rc == SHALE_NOTFOUND) {
@@ -503,12 +543,12 @@ static int cmd_updates_since(ldb_opts *o) {
         "sequence %llu is older than the oldest WAL the DB holds (see its LOG; the "
         "wal_retention_seconds and wal_retention_bytes options keep more)",
         (unsigned long long)o->seq);
-    return close_db(db, 1);
+    return ldb_close_db(db, 1);
   }
-  int status = report(db, "updates_since", rc);
+  int status = ldb_report(db, "updates_since", rc);
   if (!status) status = print_updates(db, u, o);
   shale_updates_free(u);
-  return close_db(db, status);
+  return ldb_close_db(db, status);
 }
 
 static const ldb_command *find_command(const char *name) {

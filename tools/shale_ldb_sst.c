@@ -4,6 +4,7 @@
  * the other commands go through sst_reader, which verifies every block it reads. */
 #include <dirent.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -110,7 +111,7 @@ static int read_entries(ldb_opts *o, const char *path, sst_reader *r, int print,
     if (print) {
       if (o->to && ukey_compare(k, kl - IKEY_TRAILER, o->to_key.data, o->to_key.len) >= 0) break;
       if (o->max_keys >= 0 && (long long)n >= o->max_keys) break;
-      print_entry(o, k, kl, v, vl);
+      if (!o->count_only) print_entry(o, k, kl, v, vl);
     }
     if (verify && prev.len && ikey_compare(prev.data, prev.len, k, kl) >= 0) {
       ldb_err("%s: entry %" PRIu64 " is out of order", path, n);
@@ -132,7 +133,10 @@ static int read_entries(ldb_opts *o, const char *path, sst_reader *r, int print,
     status = 1;
   }
   sst_iter_free(it);
-  if (print && !status) {
+  if (print && !status && o->count_only) {
+    const sst_range_del *d;
+    printf("%s: count=%" PRIu64 " range_tombstones=%zu\n", path, n, sst_reader_range_dels(r, &d));
+  } else if (print && !status) {
     const sst_range_del *d;
     size_t nd = sst_reader_range_dels(r, &d);
     for (size_t i = 0; i < nd; i++) {
@@ -169,35 +173,46 @@ static int read_entries(ldb_opts *o, const char *path, sst_reader *r, int print,
 
 /* ---- raw: the layout, decoded here ---- */
 
+/* Prints to log, unless it is NULL: the block reader both lays a table out and reads it
+ * quietly. */
+static void say(FILE *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(FILE *log, const char *fmt, ...) {
+  if (!log) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(log, fmt, ap);
+  va_end(ap);
+}
+
 /* Reads block h (contents + trailer) of the file, verifies its checksum and decompresses it.
- * Returns 0 with *out (malloc'd) or prints what is wrong and returns 1. */
+ * Returns 0 with *out (malloc'd) or returns 1; what it finds, faults included, goes to log. */
 static int raw_block(io_reader *io, uint64_t fsize, sst_handle h, const char *what,
-                     const ZSTD_DDict *dict, uint8_t **out, size_t *outlen) {
+                     const ZSTD_DDict *dict, FILE *log, uint8_t **out, size_t *outlen) {
   char errmsg[ERRMSG_SIZE];
   *out = NULL;
   *outlen = 0;
-  printf("block %s offset=%" PRIu64 " size=%" PRIu64, what, h.offset, h.size);
+  say(log, "block %s offset=%" PRIu64 " size=%" PRIu64, what, h.offset, h.size);
   if (h.offset > fsize || h.size > fsize - h.offset ||
       fsize - h.offset - h.size < SST_BLOCK_TRAILER) {
-    printf(" ERROR=outside_the_file\n");
+    say(log, " ERROR=outside_the_file\n");
     return 1;
   }
   uint8_t *b = malloc(h.size + SST_BLOCK_TRAILER);
   if (!b || io_reader_read(io, h.offset, b, h.size + SST_BLOCK_TRAILER, errmsg)) {
-    printf(" ERROR=read_failed\n");
+    say(log, " ERROR=read_failed\n");
     free(b);
     return 1;
   }
   uint8_t type = b[h.size];
   uint32_t want = get_fixed32(b + h.size + 1), got = checksum32(b, h.size + 1);
-  printf(" type=%s checksum=%08x",
-         type == SST_BLOCK_RAW         ? "raw"
-         : type == SST_BLOCK_ZSTD      ? "zstd"
-         : type == SST_BLOCK_ZSTD_DICT ? "zstd_dict"
-                                       : "bad",
-         want);
+  say(log, " type=%s checksum=%08x",
+      type == SST_BLOCK_RAW         ? "raw"
+      : type == SST_BLOCK_ZSTD      ? "zstd"
+      : type == SST_BLOCK_ZSTD_DICT ? "zstd_dict"
+                                    : "bad",
+      want);
   if (want != got) {
-    printf(" ERROR=checksum_mismatch(computed_%08x)\n", got);
+    say(log, " ERROR=checksum_mismatch(computed_%08x)\n", got);
     free(b);
     return 1;
   }
@@ -217,23 +232,23 @@ static int raw_block(io_reader *io, uint64_t fsize, sst_handle h, const char *wh
     ZSTD_freeDCtx(d);
     free(b);
     if (!u || ZSTD_isError(got_n) || got_n != usize) {
-      printf(" ERROR=bad_zstd_block\n");
+      say(log, " ERROR=bad_zstd_block\n");
       free(u);
       return 1;
     }
-    printf(" uncompressed=%u", usize);
+    say(log, " uncompressed=%u", usize);
     *out = u;
     *outlen = usize;
   } else if (type == SST_BLOCK_ZSTD_DICT) {
-    printf(" ERROR=no_dictionary_for_block\n");
+    say(log, " ERROR=no_dictionary_for_block\n");
     free(b);
     return 1;
   } else {
-    printf(" ERROR=unknown_block_type_%u\n", type);
+    say(log, " ERROR=unknown_block_type_%u\n", type);
     free(b);
     return 1;
   }
-  putchar('\n');
+  say(log, "\n");
   return 0;
 }
 
@@ -250,15 +265,38 @@ static int raw_dirty(size_t bl, uint32_t fmt_version) {
 }
 
 /* Versions 3, 4: the zstd dictionary the properties block names, digested for data blocks. */
-static int raw_dictionary(io_reader *io, uint64_t fsize, const uint8_t *props, ZSTD_DDict **dict) {
+static int raw_dictionary(io_reader *io, uint64_t fsize, const uint8_t *props, FILE *log,
+                          ZSTD_DDict **dict) {
   sst_handle h = {get_fixed64(props + 56), get_fixed64(props + 64)};
   if (!h.size) return 0;
   uint8_t *b;
   size_t bl;
-  if (raw_block(io, fsize, h, "dictionary", NULL, &b, &bl)) return 1;
+  if (raw_block(io, fsize, h, "dictionary", NULL, log, &b, &bl)) return 1;
   *dict = ZSTD_createDDict(b, bl);
   free(b);
   return !*dict;
+}
+
+/* The footer's fields (doc/format-sstable.md): five block handles, the format version. */
+typedef struct sst_footer {
+  sst_handle h[5];            /* index, filter, range_del, dirty, properties */
+  uint32_t version, checksum; /* the checksum stored */
+  int magic_ok, checksum_ok;
+} sst_footer;
+
+/* Reads the footer of a file of fsize bytes; 1 when the file is shorter than one. */
+static int read_footer(io_reader *io, uint64_t fsize, sst_footer *ft) {
+  uint8_t f[SST_FOOTER_SIZE];
+  char errmsg[ERRMSG_SIZE];
+  if (fsize < SST_FOOTER_SIZE || io_reader_read(io, fsize - SST_FOOTER_SIZE, f, sizeof f, errmsg))
+    return 1;
+  for (int i = 0; i < 5; i++)
+    ft->h[i] = (sst_handle){get_fixed64(f + 16 * i), get_fixed64(f + 16 * i + 8)};
+  ft->version = get_fixed32(f + 80);
+  ft->checksum = get_fixed32(f + 84);
+  ft->checksum_ok = ft->checksum == checksum32(f, 84);
+  ft->magic_ok = get_fixed64(f + 88) == SST_MAGIC;
+  return 0;
 }
 
 static int raw_dump(ldb_opts *o, const char *path) {
@@ -269,22 +307,21 @@ static int raw_dump(ldb_opts *o, const char *path) {
     return 1;
   }
   uint64_t fsize = io_reader_size(io);
-  uint8_t f[SST_FOOTER_SIZE];
+  sst_footer ft;
   int status = 0;
   printf("# raw layout of %s (%" PRIu64 " bytes)\n", path, fsize);
-  if (fsize < SST_FOOTER_SIZE || io_reader_read(io, fsize - SST_FOOTER_SIZE, f, sizeof f, errmsg)) {
+  if (read_footer(io, fsize, &ft)) {
     ldb_err("%s: truncated: %" PRIu64 " bytes, shorter than the %u-byte footer", path, fsize,
             SST_FOOTER_SIZE);
     io_reader_close(io);
     return 1;
   }
-  uint64_t magic = get_fixed64(f + 88);
-  uint32_t fmt_version = get_fixed32(f + 80), want = get_fixed32(f + 84), got = checksum32(f, 84);
+  uint32_t fmt_version = ft.version;
   printf("footer offset=%" PRIu64 " version=%u checksum=%08x%s magic=%s\n", fsize - SST_FOOTER_SIZE,
-         fmt_version, want, want == got ? "" : "(MISMATCH)", magic == SST_MAGIC ? "ok" : "BAD");
-  if (magic != SST_MAGIC || want != got) {
+         fmt_version, ft.checksum, ft.checksum_ok ? "" : "(MISMATCH)", ft.magic_ok ? "ok" : "BAD");
+  if (!ft.magic_ok || !ft.checksum_ok) {
     ldb_err("%s offset %" PRIu64 ": bad footer (%s); not a Shale SSTable or damaged", path,
-            fsize - SST_FOOTER_SIZE, magic != SST_MAGIC ? "wrong magic" : "checksum mismatch");
+            fsize - SST_FOOTER_SIZE, !ft.magic_ok ? "wrong magic" : "checksum mismatch");
     io_reader_close(io);
     return 1;
   }
@@ -293,10 +330,9 @@ static int raw_dump(ldb_opts *o, const char *path) {
   size_t index_len = 0;
   ZSTD_DDict *dict = NULL;
   for (int i = 0; i < 5; i++) {
-    sst_handle h = {get_fixed64(f + 16 * i), get_fixed64(f + 16 * i + 8)};
     uint8_t *b;
     size_t bl;
-    if (raw_block(io, fsize, h, names[i], NULL, &b, &bl)) {
+    if (raw_block(io, fsize, ft.h[i], names[i], NULL, stdout, &b, &bl)) {
       status = 1;
       continue;
     }
@@ -307,7 +343,7 @@ static int raw_dump(ldb_opts *o, const char *path) {
     }
     if (i == 3) status |= raw_dirty(bl, fmt_version);
     if (i == 4 && fmt_version >= 3 && bl >= SST_PROPS_FIXED)
-      status |= raw_dictionary(io, fsize, b, &dict);
+      status |= raw_dictionary(io, fsize, b, stdout, &dict);
     free(b);
   }
   if (index) {
@@ -328,7 +364,7 @@ static int raw_dump(ldb_opts *o, const char *path) {
         snprintf(what, sizeof what, "data[%" PRIu64 "]", n);
         uint8_t *b;
         size_t bl;
-        if (raw_block(io, fsize, (sst_handle){off, size}, what, dict, &b, &bl)) {
+        if (raw_block(io, fsize, (sst_handle){off, size}, what, dict, stdout, &b, &bl)) {
           status = 1;
           continue;
         }
@@ -361,7 +397,7 @@ static int raw_dump(ldb_opts *o, const char *path) {
   return status;
 }
 
-static int dump_file(ldb_opts *o, const char *path) {
+int ldb_sst_dump_file(ldb_opts *o, const char *path) {
   const char *cmd = o->command ? o->command : "check";
   if (!strcmp(cmd, "raw")) {
     int status = raw_dump(o, path);
@@ -404,16 +440,211 @@ int ldb_cmd_sst_dump(ldb_opts *o) {
     ldb_err("sst_dump: %s: no such file or directory", path);
     return 1;
   }
-  if (!S_ISDIR(sb.st_mode)) return dump_file(o, path);
+  if (!S_ISDIR(sb.st_mode)) return ldb_sst_dump_file(o, path);
   uint64_t *nums;
   size_t n = filename_list(path, FT_TABLE, 0, &nums);
   int status = 0;
   for (size_t i = 0; i < n; i++) {
     char p[FILENAME_MAX_LEN];
     filename_table(p, path, nums[i]);
-    status |= dump_file(o, p);
+    status |= ldb_sst_dump_file(o, p);
   }
   free(nums);
   if (!n) printf("# no .sst files in %s\n", path);
   return status;
 }
+
+/* Runs fn on FILE, or on each file given, or each .sst of a directory given (or of --db). */
+static int for_each_table(ldb_opts *o, const char *cmd, int (*fn)(ldb_opts *, const char *)) {
+  if (!o->path && !o->npos && !o->db) {
+    ldb_err("%s: give a FILE (or a directory, or --db=PATH)", cmd);
+    return 2;
+  }
+  int status = 0, n = o->path ? 1 : o->npos ? o->npos : 1;
+  for (int i = 0; i < n; i++) {
+    const char *path = o->path ? o->path : o->npos ? o->pos[i] : o->db;
+    struct stat sb;
+    if (stat(path, &sb)) {
+      ldb_err("%s: %s: no such file or directory", cmd, path);
+      status = 1;
+      continue;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+      status |= fn(o, path);
+      continue;
+    }
+    uint64_t *nums;
+    size_t nt = filename_list(path, FT_TABLE, 0, &nums);
+    for (size_t t = 0; t < nt; t++) {
+      char p[FILENAME_MAX_LEN];
+      filename_table(p, path, nums[t]);
+      status |= fn(o, p);
+    }
+    free(nums);
+    if (!nt) printf("# no .sst files in %s\n", path);
+  }
+  return status;
+}
+
+/* ---- identify ---- */
+
+/* The verdict on one file; 0 only for a table this build reads. */
+static int identify_file(ldb_opts *o, const char *path) {
+  (void)o;
+  char errmsg[ERRMSG_SIZE] = "";
+  io_reader *io;
+  if (io_reader_open(path, &io, errmsg)) {
+    ldb_err("%s", errmsg);
+    return 1;
+  }
+  uint64_t fsize = io_reader_size(io);
+  sst_footer ft;
+  int short_file = read_footer(io, fsize, &ft);
+  io_reader_close(io);
+  if (short_file || !ft.magic_ok) {
+    printf("%s: not a Shale SSTable (%" PRIu64 " bytes; %s)\n", path, fsize,
+           short_file ? "shorter than a table footer" : "no Shale table magic at its end");
+    return 1;
+  }
+  if (!ft.checksum_ok) {
+    printf("%s: a damaged Shale SSTable (footer checksum mismatch)\n", path);
+    return 1;
+  }
+  if (ft.version < SST_FORMAT_VERSION_MIN || ft.version > SST_FORMAT_VERSION) {
+    printf(
+        "%s: Shale SSTable format_version=%u, which this build does not read (it reads %u..%u)\n",
+        path, ft.version, SST_FORMAT_VERSION_MIN, SST_FORMAT_VERSION);
+    return 1;
+  }
+  sst_reader *r;
+  if (sst_reader_open(path, 0, NULL, &r, errmsg)) {
+    printf("%s: a damaged Shale SSTable format_version=%u (%s)\n", path, ft.version, errmsg);
+    return 1;
+  }
+  const sst_meta *m = sst_reader_meta(r);
+  printf("%s: Shale SSTable format_version=%u size=%" PRIu64 " entries=%" PRIu64
+         " compression=%s\n",
+         path, ft.version, fsize, m->entries, m->compression ? "zstd" : "none");
+  sst_reader_close(r);
+  return 0;
+}
+
+int ldb_cmd_identify(ldb_opts *o) { return for_each_table(o, "identify", identify_file); }
+
+/* ---- recompress ---- */
+
+/* The zstd levels recompress tries, from fast to small (the engine takes -7..19). */
+static const int recompress_levels[] = {1, 3, 9, 19};
+#define NLEVELS (sizeof recompress_levels / sizeof recompress_levels[0])
+
+/* Stored sizes of a table's data blocks, now and with each method (index 0: none). */
+typedef struct recompress_sizes {
+  uint64_t blocks, raw, now, with[NLEVELS + 1];
+} recompress_sizes;
+
+/* As sst_builder stores a block: compressed when that saves at least an eighth. */
+static uint64_t stored_size(ZSTD_CCtx *c, const uint8_t *raw, size_t len, int level, buf *scratch) {
+  size_t bound = ZSTD_compressBound(len);
+  if (buf_reserve(scratch, bound)) return len;
+  size_t n = ZSTD_compressCCtx(c, scratch->data, bound, raw, len, level);
+  size_t pre = (size_t)varint_length(len);
+  if (ZSTD_isError(n) || pre + n > len - len / 8) return len;
+  return pre + n;
+}
+
+/* Reads each data block the index lists (checksum verified, decompressed) and sizes it. */
+static int size_blocks(const char *path, io_reader *io, uint64_t fsize, const uint8_t *index,
+                       size_t index_len, const ZSTD_DDict *dict, recompress_sizes *z) {
+  ZSTD_CCtx *c = ZSTD_createCCtx();
+  buf scratch;
+  buf_init(&scratch);
+  blk_iter it;
+  blk_iter_init(&it);
+  int status = !c || blk_iter_reset(&it, index, index_len);
+  for (blk_iter_seek_first(&it); !status && it.valid; blk_iter_next(&it)) {
+    uint64_t off = 0, size = 0, tombs = 0;
+    const uint8_t *p = it.val, *end = it.val + it.vlen;
+    uint8_t *b;
+    size_t bl;
+    if (!(p = get_varint64(p, end, &off)) || !(p = get_varint64(p, end, &size)) ||
+        !(p = get_varint64(p, end, &tombs)) ||
+        raw_block(io, fsize, (sst_handle){off, size}, "data", dict, NULL, &b, &bl)) {
+      ldb_err("%s: data block %" PRIu64 " (offset %" PRIu64
+              ") does not read: damaged (see sst_dump --command=raw)",
+              path, z->blocks, off);
+      status = 1;
+      break;
+    }
+    z->blocks++;
+    z->raw += bl;
+    z->now += size;
+    z->with[0] += bl;
+    for (size_t l = 0; l < NLEVELS; l++)
+      z->with[l + 1] += stored_size(c, b, bl, recompress_levels[l], &scratch);
+    free(b);
+  }
+  if (it.err) status = 1;
+  blk_iter_free(&it);
+  buf_free(&scratch);
+  ZSTD_freeCCtx(c);
+  return status;
+}
+
+static void print_recompress(const char *path, uint64_t fsize, const recompress_sizes *z,
+                             const char *now) {
+  printf("# %s: size=%" PRIu64 " data_blocks=%" PRIu64 " raw_data_bytes=%" PRIu64
+         " data_bytes=%" PRIu64 " (now %s)\n",
+         path, fsize, z->blocks, z->raw, z->now, now);
+  for (size_t i = 0; i <= NLEVELS; i++) {
+    /* The data blocks change; the index, filter and other blocks stay as they are. */
+    uint64_t est = fsize - z->now + z->with[i];
+    if (i == 0)
+      printf("compression=none");
+    else
+      printf("compression=zstd level=%d", recompress_levels[i - 1]);
+    printf(" data_bytes=%" PRIu64 " est_file_size=%" PRIu64 " ratio=%.2f\n", z->with[i], est,
+           z->with[i] ? (double)z->raw / (double)z->with[i] : 1.0);
+  }
+}
+
+static int recompress_file(ldb_opts *o, const char *path) {
+  (void)o;
+  char errmsg[ERRMSG_SIZE] = "";
+  io_reader *io;
+  sst_reader *r;
+  /* The reader checks the footer and metadata; the blocks are read below. */
+  if (sst_reader_open(path, 0, NULL, &r, errmsg)) {
+    ldb_err("%s", errmsg);
+    return 1;
+  }
+  const char *now = sst_reader_meta(r)->compression ? "zstd" : "none";
+  sst_reader_close(r);
+  if (io_reader_open(path, &io, errmsg)) {
+    ldb_err("%s", errmsg);
+    return 1;
+  }
+  uint64_t fsize = io_reader_size(io);
+  sst_footer ft;
+  uint8_t *index = NULL, *props = NULL;
+  size_t index_len, props_len;
+  ZSTD_DDict *dict = NULL;
+  recompress_sizes z;
+  memset(&z, 0, sizeof z);
+  int status = read_footer(io, fsize, &ft) ||
+               raw_block(io, fsize, ft.h[0], "index", NULL, NULL, &index, &index_len) ||
+               raw_block(io, fsize, ft.h[4], "properties", NULL, NULL, &props, &props_len);
+  if (!status && ft.version >= 3 && props_len >= SST_PROPS_FIXED)
+    status = raw_dictionary(io, fsize, props, NULL, &dict);
+  if (status)
+    ldb_err("%s: a metadata block does not read (see sst_dump --command=raw)", path);
+  else
+    status = size_blocks(path, io, fsize, index, index_len, dict, &z);
+  if (!status) print_recompress(path, fsize, &z, now);
+  free(index);
+  free(props);
+  ZSTD_freeDDict(dict);
+  io_reader_close(io);
+  return status;
+}
+
+int ldb_cmd_recompress(ldb_opts *o) { return for_each_table(o, "recompress", recompress_file); }
