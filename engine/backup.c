@@ -515,7 +515,6 @@ static int backup_call(shale_db *db, const char *dir, unsigned flags, shale_back
   if (!dir || !*dir) return db_fail(db, SHALE_INVALID, "backup: backup_dir must not be empty");
   if (flags & ~SHALE_BACKUP_FLUSH) return db_fail(db, SHALE_INVALID, "backup: bad flags");
   if (strlen(dir) > FILENAME_MAX_LEN - 128) return db_fail(db, SHALE_INVALID, "path too long");
-  if (db->opt.read_only) return db_fail(db, SHALE_READONLY, "backup: the DB is open read_only");
   char errmsg[ERRMSG_SIZE] = "";
   backup_job b = {.dir = dir, .errmsg = errmsg};
   int fd = -1;

@@ -894,18 +894,18 @@ typedef struct shale_backup_info {
  * none (the next call or shale_backup_purge removes what it left). Tables are copied, never
  * hard-linked, so the backup shares no inode with the DB. doc/format-backup.md gives the
  * layout and the manifest byte by byte.
- * @param[in]  db          an open DB (not read_only)
+ * @param[in]  db          an open DB (read_only too: the backup then holds what its open
+ *                         replayed, and SHALE_BACKUP_FLUSH is refused as shale_flush is)
  * @param[in]  backup_dir  a directory, created if missing; holds nothing but backups
  * @param[in]  flags       0 or SHALE_BACKUP_FLUSH
  * @param[out] info        NULL, or the new backup's figures (files_copied, bytes_copied:
  *                         what this call wrote)
  * @return SHALE_OK; SHALE_INVALID for a NULL argument or bad flags; SHALE_BUSY when another
- *         backup or purge holds @p backup_dir's LOCK; SHALE_READONLY for a read_only
- *         handle; SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM; SHALE_CORRUPTION when a table
- *         changed while it was copied (the backup is then not made). The detail is in
- *         shale_errmsg(db).
- * Threads: safe beside readers, writers, flushes, compactions and checkpoints; writes go on
- *         while it copies.
+ *         backup or purge holds @p backup_dir's LOCK, or a restore or list is reading it;
+ *         SHALE_READONLY for SHALE_BACKUP_FLUSH on a read_only handle; SHALE_IOERR, SHALE_NOSPACE,
+ * SHALE_NOMEM; SHALE_CORRUPTION when a table changed while it was copied (the backup is then not
+ * made). The detail is in shale_errmsg(db). Threads: safe beside readers, writers, flushes,
+ * compactions and checkpoints; writes go on while it copies.
  */
 SHALE_EXPORT int shale_backup(shale_db *db, const char *backup_dir, unsigned flags,
                               shale_backup_info *info);
@@ -928,8 +928,10 @@ SHALE_EXPORT int shale_backup(shale_db *db, const char *backup_dir, unsigned fla
  *         DB and the flag is not given, or holds other files; SHALE_BUSY when the DB there
  *         is open; SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM. The detail is in
  *         shale_errmsg(NULL).
- * Threads: any; the detail is the calling thread's. Safe beside shale_backup into the same
- *         @p backup_dir (it takes the backup directory's LOCK).
+ * Threads: any; the detail is the calling thread's. Several restores and lists may read
+ *         one @p backup_dir at once; they wait for a shale_backup or shale_backup_purge
+ *         running there (the backup directory's LOCK, shared), and make those fail with
+ *         SHALE_BUSY meanwhile.
  */
 SHALE_EXPORT int shale_restore(const char *backup_dir, uint32_t id, const char *db_dir,
                                unsigned flags);
