@@ -891,7 +891,8 @@ typedef struct shale_backup_info {
  * shale_checkpoint, taken inside @p backup_dir (tmp/), then its files are copied into the
  * backup layout and listed with their sizes and XXH3-64 checksums in the backup's manifest,
  * written last: a backup exists once its manifest does, so a failed or interrupted call adds
- * none (the next call or shale_backup_purge removes what it left). Tables are copied, never
+ * none (the next call or shale_backup_purge removes what it left). Writes made with
+ * SHALE_NO_WAL are in a backup only once flushed (SHALE_BACKUP_FLUSH). Tables are copied, never
  * hard-linked, so the backup shares no inode with the DB. doc/format-backup.md gives the
  * layout and the manifest byte by byte.
  * @param[in]  db          an open DB (read_only too: the backup then holds what its open

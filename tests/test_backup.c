@@ -249,6 +249,16 @@ static void test_flipped_bits_found_before_writing(void **state) {
   long long size = tu_file_size(table);
   assert_int_equal(tu_flip_bit(table, size / 2, 3), 0);
   assert_restore_refused(bk, target, strrchr(table, '/') + 1);
+  /* with overwrite, over a DB: the DB stays as it was */
+  char *other = tu_tempdir(); /* holds a DB */
+  shale_db *o = open_db(other);
+  put_range(o, 0, 10, "other");
+  assert_int_equal(shale_close(o), SHALE_OK);
+  assert_int_equal(shale_restore(bk, 0, other, SHALE_RESTORE_OVERWRITE), SHALE_CORRUPTION);
+  o = open_db(other);
+  assert_int_equal(count_keys(o), 10);
+  assert_int_equal(shale_close(o), SHALE_OK);
+  tu_tempdir_free(other);
   assert_int_equal(tu_flip_bit(table, size / 2, 3), 0); /* mended */
 
   char *meta = tu_path(bk, "meta/000001");
@@ -361,15 +371,13 @@ static void test_restore_over_a_db(void **state) {
   assert_int_equal(shale_close(o), SHALE_OK);
 
   /* a directory of someone else's files is never taken */
-  char *foreign = tu_path(bk, "../foreign");
-  mkdir(foreign, 0755);
+  char *foreign = tu_tempdir();
   char *note = tu_path(foreign, "notes.txt");
   FILE *f = fopen(note, "w");
   fputs("mine", f);
   fclose(f);
   assert_int_equal(shale_restore(bk, 0, foreign, SHALE_RESTORE_OVERWRITE), SHALE_EXISTS);
   assert_int_equal(tu_file_size(note), 4);
-  tu_rmrf(foreign);
 
   assert_int_equal(shale_backup(NULL, bk, 0, NULL), SHALE_INVALID);
   assert_int_equal(shale_backup(db, NULL, 0, NULL), SHALE_INVALID);
@@ -384,7 +392,7 @@ static void test_restore_over_a_db(void **state) {
   free(missing);
   assert_int_equal(shale_close(db), SHALE_OK);
   free(note);
-  free(foreign);
+  tu_tempdir_free(foreign);
   tu_tempdir_free(src);
   tu_tempdir_free(bk);
   tu_tempdir_free(other);
