@@ -216,51 +216,26 @@ static int meta_text(const backup_meta *m, buf *out) {
     buf_append(out, line,
                (size_t)snprintf(line, sizeof line, "file %s %" PRIu64 " %016" PRIx64 "\n",
                                 m->files[i].path, m->files[i].size, m->files[i].hash));
+  if (!buf_ok(out)) return SHALE_NOMEM;
   uint64_t sum = XXH3_64bits(out->data, out->len);
   buf_append(out, line, (size_t)snprintf(line, sizeof line, "checksum %016" PRIx64 "\n", sum));
   return buf_ok(out) ? SHALE_OK : SHALE_NOMEM;
 }
 
+/* meta/<id> through a temp file, fsynced and renamed: the backup's commit point. */
 static int write_meta(const char *dir, const backup_meta *m, char *errmsg) {
   buf text;
   buf_init(&text);
   int rc = meta_text(m, &text);
-  char path[FILENAME_MAX_LEN], tmp[FILENAME_MAX_LEN + 8], metadir[FILENAME_MAX_LEN];
-  meta_path(path, dir, m->id);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int fd = rc ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  char metadir[FILENAME_MAX_LEN], name[16];
+  filename_join(metadir, dir, "meta");
+  snprintf(name, sizeof name, "%06" PRIu32, m->id);
   if (rc)
     err_set(errmsg, rc, "backup: out of memory");
-  else if (fd < 0)
-    rc = err_errno(errmsg, errno, "create", tmp);
-  else if (write(fd, text.data, text.len) != (ssize_t)text.len || fsync(fd))
-    rc = err_errno(errmsg, errno ? errno : ENOSPC, "write", tmp);
-  if (fd >= 0) close(fd);
+  else
+    rc = io_write_file_atomic(metadir, name, text.data, text.len, errmsg);
   buf_free(&text);
-  if (!rc && rename(tmp, path)) rc = err_errno(errmsg, errno, "rename", tmp);
-  if (rc) unlink(tmp);
-  filename_join(metadir, dir, "meta");
-  return rc ? rc : io_sync_dir(metadir, errmsg);
-}
-
-static char *read_whole(const char *path, size_t *len, int *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return *err = errno, NULL;
-  buf b;
-  buf_init(&b);
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(&b, chunk, n);
-  *err = ferror(f) ? EIO : 0;
-  fclose(f);
-  buf_append_byte(&b, 0);
-  if (*err || !buf_ok(&b)) {
-    if (!*err) *err = ENOMEM;
-    buf_free(&b);
-    return NULL;
-  }
-  *len = b.len - 1;
-  return (char *)b.data;
+  return rc;
 }
 
 /* A path the manifest may name: shared/<name> or private/<id>/<name>, no "..". */
@@ -292,12 +267,20 @@ static int read_meta(const char *dir, uint32_t id, backup_meta *m, char *errmsg)
   *m = (backup_meta){0};
   char path[FILENAME_MAX_LEN];
   meta_path(path, dir, id);
-  size_t len;
-  int e;
-  char *text = read_whole(path, &len, &e);
-  if (!text && e == ENOENT)
+  struct stat st;
+  if (stat(path, &st) && errno == ENOENT)
     return err_set(errmsg, SHALE_NOTFOUND, "backup %" PRIu32 " not found in %s", id, dir);
-  if (!text) return err_errno(errmsg, e, "read", path);
+  buf b;
+  buf_init(&b);
+  int rc = io_read_file(path, &b, errmsg);
+  if (!rc) buf_append_byte(&b, 0);
+  if (!rc && !buf_ok(&b)) rc = err_set(errmsg, SHALE_NOMEM, "backup: out of memory");
+  if (rc) {
+    buf_free(&b);
+    return rc;
+  }
+  char *text = (char *)b.data;
+  size_t len = b.len - 1;
   char *last = len >= 2 ? memrchr(text, '\n', len - 1) : NULL;
   size_t body = last ? (size_t)(last - text) + 1 : 0;
   uint64_t want;
@@ -307,7 +290,7 @@ static int read_meta(const char *dir, uint32_t id, backup_meta *m, char *errmsg)
     text[body] = 0;
     ok = parse_lines(text, m);
   }
-  free(text);
+  buf_free(&b);
   if (ok == 1 && m->id == id) return SHALE_OK;
   meta_free(m);
   if (ok < 0) return err_set(errmsg, SHALE_NOMEM, "backup: out of memory");
