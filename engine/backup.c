@@ -338,8 +338,22 @@ static int make_layout(const char *dir, char *errmsg) {
   return rc;
 }
 
+/* Removes the *.tmp files of dir/sub: copies and manifests a crash cut short. */
+static void remove_temps(const char *dir, const char *sub) {
+  char path[FILENAME_MAX_LEN], file[FILENAME_MAX_LEN];
+  filename_join(path, dir, sub);
+  size_t n;
+  char **names = list_dir(path, &n);
+  for (size_t i = 0; names && i < n; i++) {
+    size_t len = strlen(names[i]);
+    filename_join(file, path, names[i]);
+    if (len > 4 && !strcmp(names[i] + len - 4, ".tmp")) unlink(file);
+  }
+  free_names(names, n);
+}
+
 /* What a failed or interrupted backup left: tmp/'s contents, private/<id> without a
- * manifest, shared/ files being copied. */
+ * manifest, temp files in shared/ and meta/. */
 static void remove_leftovers(const char *dir, const uint32_t *ids, size_t nids) {
   char path[FILENAME_MAX_LEN], sub[FILENAME_MAX_LEN];
   filename_join(path, dir, "tmp");
@@ -356,14 +370,8 @@ static void remove_leftovers(const char *dir, const uint32_t *ids, size_t nids) 
     if (!has_meta) remove_tree(sub, 0);
   }
   free_names(names, n);
-  filename_join(path, dir, "shared");
-  names = list_dir(path, &n);
-  for (size_t i = 0; names && i < n; i++) {
-    size_t len = strlen(names[i]);
-    filename_join(sub, path, names[i]);
-    if (len > 4 && !strcmp(names[i] + len - 4, ".tmp")) unlink(sub);
-  }
-  free_names(names, n);
+  remove_temps(dir, "shared");
+  remove_temps(dir, "meta");
 }
 
 typedef struct backup_job {
