@@ -54,6 +54,7 @@ install(FILES ${PROJECT_BINARY_DIR}/shale.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}
 
 install(FILES README.md doc/DESIGN.md doc/ARCHITECTURE.md doc/tuning.md doc/reliability.md
   doc/performance.md doc/format-wal.md doc/format-sstable.md doc/format-manifest.md
+  doc/format-backup.md
   DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT development)
 # Programs `make -C examples` built in the source tree are not sources to install.
 install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT development

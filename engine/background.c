@@ -13,6 +13,7 @@
 #include "engine/compaction_job.h"
 #include "engine/db.h"
 #include "engine/flush_job.h"
+#include "engine/listeners.h"
 #include "engine/write.h"
 #include "io/io.h"
 #include "util/clock.h"
@@ -32,6 +33,7 @@ void db_set_bg_error(shale_db *db, int rc, const char *msg) {
     db->bg_error = rc;
     snprintf(db->bg_errmsg, sizeof db->bg_errmsg, "%s", msg ? msg : shale_strerror(rc));
     db_log(db, "background error, DB is read-only until reopened: %s", msg);
+    listeners_background_error(db, rc, db->bg_errmsg);
   }
   pthread_cond_broadcast(&db->bg_cv);
 }
@@ -67,6 +69,7 @@ int db_publish_version(shale_db *db, int drop_oldest_imm) {
                                db->vset.current, db->next_view_number++);
   if (!v) return SHALE_NOMEM;
   db_view_publish(db, v);
+  listeners_check_persisted(db, v);
   return SHALE_OK;
 }
 
@@ -169,8 +172,10 @@ static int wait_for_flush_room(shale_db *db) {
   uint64_t start = clock_mono_us();
   atomic_fetch_add(&db->stats.stalls, 1);
   db_log(db, "write stall: %d sealed memtables waiting for flush", db->view->imm_count);
+  listeners_stall(db, 0, SHALE_STALL_MEMTABLES);
   while (db->view->imm_count >= db->opt.max_immutable_memtables && !db->bg_error)
     pthread_cond_wait(&db->bg_cv, &db->mu);
+  listeners_stall(db, 1, SHALE_STALL_MEMTABLES);
   atomic_fetch_add(&db->stats.stall_micros, clock_mono_us() - start);
   return db->bg_error ? SHALE_READONLY : SHALE_OK;
 }
@@ -182,6 +187,8 @@ static int wait_for_l0_room(shale_db *db) {
   if (n < db->opt.level0_slowdown_trigger) return SHALE_OK;
   uint64_t start = clock_mono_us();
   atomic_fetch_add(&db->stats.stalls, 1);
+  int reason = n < db->opt.level0_stop_trigger ? SHALE_STALL_L0_SLOWDOWN : SHALE_STALL_L0_STOP;
+  listeners_stall(db, 0, reason);
   if (n < db->opt.level0_stop_trigger) {
     pthread_mutex_unlock(&db->mu);
     struct timespec ts = {0, 1000000};
@@ -193,6 +200,7 @@ static int wait_for_l0_room(shale_db *db) {
            !db->shutting_down)
       pthread_cond_wait(&db->bg_cv, &db->mu);
   }
+  listeners_stall(db, 1, reason);
   atomic_fetch_add(&db->stats.stall_micros, clock_mono_us() - start);
   return db->bg_error ? SHALE_READONLY : SHALE_OK;
 }

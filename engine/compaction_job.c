@@ -15,6 +15,7 @@
 #include "engine/compaction_job.h"
 #include "engine/db.h"
 #include "engine/flush_job.h"
+#include "engine/listeners.h"
 #include "engine/table_get.h"
 #include "io/io.h"
 #include "sstable/sst_builder.h"
@@ -37,7 +38,7 @@ typedef struct job {
   buf removed;   /* scratch: a filtered-out value's internal key turned tombstone */
   int bottom;    /* no level below the output holds anything */
   version_edit edit;
-  uint64_t bytes_written, dropped;
+  uint64_t bytes_written, dropped, tombstones_dropped;
   uint64_t dropped_unread_bytes; /* inputs wholly under a range tombstone, never read */
   int manifest_tried;            /* the edit may have reached the MANIFEST */
   uint64_t tomb_time_us;         /* oldest tombstone time of the inputs: ages never shrink */
@@ -244,7 +245,7 @@ static int merge(job *j) {
     if (keep_entry(j, k, ul, tr, newer_seq))
       rc = filter_and_write(j, k, kl, ul, tr, newer_seq);
     else
-      j->dropped++;
+      j->dropped++, j->tombstones_dropped += ikey_kind(tr) == KIND_DEL;
     newer_seq = ikey_seq(tr);
   }
   if (!rc) rc = j->in->ops->status(j->in);
@@ -458,6 +459,18 @@ static void log_done(shale_db *db, const job *j, uint64_t start) {
            (unsigned long long)j->bad_n);
 }
 
+static void report_end(shale_db *db, const job *j, shale_compaction_info *info, int rc) {
+  info->status = rc;
+  if (!rc) {
+    info->output_files = trivial_move(j->c) ? 0 : j->edit.nadded;
+    info->bytes_read = trivial_move(j->c) ? 0 : input_bytes(j->c);
+    info->bytes_written = j->bytes_written;
+    info->entries_dropped = j->dropped;
+    info->tombstones_dropped = j->tombstones_dropped;
+  }
+  listeners_compaction_end(db, info, rc || trivial_move(j->c) ? NULL : &j->edit);
+}
+
 int compaction_run(shale_db *db, compaction *c, char *errmsg) {
   version *ver = db->vset.current;
   version_ref(ver);
@@ -465,6 +478,9 @@ int compaction_run(shale_db *db, compaction *c, char *errmsg) {
   pthread_mutex_unlock(&db->mu);
   test_hook(db, HOOK_COMPACTION_PICKED);
   uint64_t start = clock_mono_us();
+  shale_compaction_info info;
+  listeners_compaction_info(c, trivial_move(c), &info);
+  listeners_compaction_begin(db, &info);
   job j;
   int rc = COMPACTION_REDO;
   for (int tries = 0; rc == COMPACTION_REDO; tries++) {
@@ -476,6 +492,7 @@ int compaction_run(shale_db *db, compaction *c, char *errmsg) {
     rc = attempt(&j);
   }
   if (!rc) log_done(db, &j, start);
+  report_end(db, &j, &info, rc);
   job_free(&j);
   version_unref(ver);
   pthread_mutex_lock(&db->mu);

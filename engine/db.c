@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine/db_impl.h"
+#include "engine/listeners.h"
 #include "engine/dir_check.h"
 #include "engine/filename.h"
 #include "engine/options.h"
@@ -293,6 +294,7 @@ int db_memtable_new(shale_db *db, memtable **out) {
 }
 
 static void db_release(shale_db *db) {
+  listeners_stop(db); /* a callback may call the DB: not once it is being torn down */
   if (db->n_bg_threads) bg_stop(db);
   db_view_cache_free(db);
   if (db->view) read_view_unref(db->view);
@@ -316,6 +318,7 @@ static void db_release(shale_db *db) {
   dead_spans_destroy(&db->spans);
   buf_free(&db->del_run.lo);
   buf_free(&db->del_run.last);
+  listeners_free(db); /* last: freeing versions above reports their tables (dropped) */
   free(db->path);
   free(db);
 }
@@ -341,6 +344,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
     goto fail;
   }
   if ((rc = lock_dir(db, msg))) goto fail;
+  if ((rc = listeners_open(db, msg))) goto fail;
   if (!opt.read_only) open_info_log(db);
   if ((rc = db_recover(db, msg))) goto fail;
   dead_spans_allocated(&db->spans, db->last_allocated_seq);
@@ -387,6 +391,7 @@ int shale_close(shale_db *db) {
   size_t snaps = live_snapshots(db);
   size_t iters = atomic_load_explicit(&db->live_iters, memory_order_acquire);
   if (snaps || iters) return refuse_busy_close(db, snaps, iters);
+  listeners_stop(db); /* delivers what is queued while the DB still works for callbacks */
   int rc = db->opt.read_only ? SHALE_OK : db_shutdown(db);
   if (rc)
     db_log(db, "closed after an error: %s", shale_strerror(rc));

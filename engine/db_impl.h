@@ -121,6 +121,7 @@ struct shale_db {
   delete_run del_run;        /* written only by the write leader */
 
   db_stats stats;
+  struct db_listeners *listeners; /* shale_options.listener's queue; NULL: none (listeners.c) */
 };
 
 #endif /* SHALE_ENGINE_DB_IMPL_H */

@@ -11,6 +11,7 @@
 #include "engine/background.h"
 #include "engine/db.h"
 #include "engine/flush_job.h"
+#include "engine/listeners.h"
 #include "engine/wal_retention.h"
 #include "io/io.h"
 #include "sstable/sst_builder.h"
@@ -209,6 +210,7 @@ int flush_oldest(shale_db *db, char *errmsg) {
   c.number = db->next_file_number++;
   c.oldest_snap = db_oldest_snapshot(db);
   db->flush_running = 1;
+  listeners_flush_begin(db, c.number, memtable_bytes(c.m));
   pthread_mutex_unlock(&db->mu);
 
   uint64_t start = clock_mono_us();
@@ -229,6 +231,7 @@ int flush_oldest(shale_db *db, char *errmsg) {
            (unsigned long long)memtable_log_number(c.m), (unsigned long long)c.number,
            (unsigned long long)(f ? f->file_size : 0), (unsigned long long)c.dropped_clean);
   }
+  listeners_flush_end(db, c.number, memtable_bytes(c.m), f, rc);
   if (f) file_meta_unref(f);
   version_unref(c.base);
   memtable_unref(c.m);

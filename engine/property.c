@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/db_impl.h"
+#include "engine/property.h"
 #include "io/io.h"
 #include "util/clock.h"
 
@@ -150,8 +151,7 @@ static int stats_text(shale_db *db, buf *out) {
 
 static uint64_t older_of(uint64_t a, uint64_t b) { return a && (!b || a < b) ? a : b; }
 
-/* Every delete older than the oldest tombstone still held anywhere is physically gone. */
-static uint64_t deletes_persisted_before(read_view *v) {
+uint64_t db_deletes_persisted_before(read_view *v) {
   uint64_t oldest = 0;
   memtable_stats st;
   memtable_get_stats(v->mem, &st);
@@ -169,7 +169,7 @@ static uint64_t deletes_persisted_before(read_view *v) {
 
 static int persisted_before_text(shale_db *db, buf *out) {
   read_view *v = db_view_acquire(db);
-  uint64_t us = deletes_persisted_before(v);
+  uint64_t us = db_deletes_persisted_before(v);
   read_view_unref(v);
   char text[64];
   int n = snprintf(text, sizeof text, "%llu.%06llu", (unsigned long long)(us / 1000000u),
@@ -206,7 +206,7 @@ static int number_property(shale_db *db, const char *name, buf *out) {
   else if (!strcmp(name, "shale.hidden-keys-stepped"))
     value = atomic_load(&db->spans.stepped);
   else if (!strcmp(name, "shale.deletes-persisted-before-us"))
-    value = deletes_persisted_before(v);
+    value = db_deletes_persisted_before(v);
   else
     rc = SHALE_NOTFOUND;
   read_view_unref(v);

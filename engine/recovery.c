@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "engine/db.h"
 #include "engine/flush.h"
 #include "engine/flush_job.h"
+#include "engine/listeners.h"
 #include "engine/wal_retention.h"
 #include "engine/write.h"
 #include "io/io.h"
@@ -170,7 +172,9 @@ static void reap_table(file_reaper *r, uint64_t number) {
   char path[FILENAME_MAX_LEN];
   filename_table(path, db->path, number);
   table_cache_evict(db->tcache, number);
-  io_remove(path, NULL);
+  struct stat st;
+  uint64_t size = db->listeners && !stat(path, &st) ? (uint64_t)st.st_size : 0;
+  if (!io_remove(path, NULL)) listeners_table_deleted(db, number, size);
   test_hook(db, HOOK_TABLE_DELETED);
 }
 

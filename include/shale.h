@@ -157,6 +157,8 @@ typedef int (*shale_compaction_filter)(void *arg, int level, const void *key, si
                                        const void *val, size_t vlen, const void **new_val,
                                        size_t *new_vlen);
 
+struct shale_event_listener; /* see "event listeners" at the end of this header */
+
 /** Options for shale_open. Fill with shale_options_init(), then change fields; the struct
  *  is copied at open. doc/tuning.md explains each field and when to change it. */
 typedef struct shale_options {
@@ -207,6 +209,11 @@ typedef struct shale_options {
    *  neither retention keeps it (with both 0, at once, as before these options), checked
    *  when a flush finishes, at open, and when a checkpoint or a walk of the WAL ends. */
   uint64_t wal_retention_bytes;
+  /** Callbacks for flushes, compactions, table files, write stalls, background errors and
+   *  persisted deletes (see struct shale_event_listener); copied at open, so the struct may
+   *  go once shale_open returns (its arg must stay valid until shale_close returns).
+   *  Default NULL: none. A read_only open reports nothing. */
+  const struct shale_event_listener *listener;
 } shale_options;
 
 /** Fill @p o with the defaults listed above (and o->size). Call before changing fields. */
@@ -854,6 +861,197 @@ SHALE_EXPORT uint64_t shale_ticker(shale_db *db, enum shale_ticker_id t);
  *  @return SHALE_OK; SHALE_INVALID for a NULL @p db, or a NULL @p out with @p n > 0.
  *  Threads: any, as shale_ticker. */
 SHALE_EXPORT int shale_statistics(shale_db *db, uint64_t *out, size_t n);
+
+/* ---- backup ---- */
+
+/* Flags of shale_backup: 0 or this. */
+/** flush the memtables first (as shale_checkpoint's SHALE_CHECKPOINT_FLUSH): the backup is
+ *  then tables and little WAL. */
+#define SHALE_BACKUP_FLUSH 1u
+/* Flags of shale_restore: 0 or this. */
+/** restore over a directory that holds a Shale DB: that DB is destroyed (shale_destroy)
+ *  once every file of the backup has been verified, never before. */
+#define SHALE_RESTORE_OVERWRITE 1u
+
+/** One backup, as shale_backup made it and shale_backup_list reads it back. */
+typedef struct shale_backup_info {
+  uint32_t id;           /**< 1, 2, 3...: each backup in a backup directory gets the next */
+  uint64_t sequence;     /**< the DB's sequence it holds: a restore reads as the DB did then */
+  uint64_t time_us;      /**< wall-clock microseconds since the epoch when it was taken */
+  uint64_t size;         /**< bytes of all its files, shared tables included */
+  uint32_t files;        /**< its files: tables, MANIFEST, CURRENT, WALs */
+  uint32_t files_copied; /**< shale_backup only: files it wrote (tables not yet shared, and the
+                              MANIFEST, CURRENT and WALs); 0 from shale_backup_list */
+  uint64_t bytes_copied; /**< shale_backup only: the bytes of those files */
+} shale_backup_info;
+
+/**
+ * Back up @p db into @p backup_dir, incrementally: each call adds one numbered backup, and a
+ * table already in @p backup_dir (the same file number, size and checksum, from an earlier
+ * backup) is shared, not copied again, so a backup after a few flushes copies little more
+ * than the new tables. The backup holds one consistent state: it is built on
+ * shale_checkpoint, taken inside @p backup_dir (tmp/), then its files are copied into the
+ * backup layout and listed with their sizes and XXH3-64 checksums in the backup's manifest,
+ * written last: a backup exists once its manifest does, so a failed or interrupted call adds
+ * none (the next call or shale_backup_purge removes what it left). Writes made with
+ * SHALE_NO_WAL are in a backup only once flushed (SHALE_BACKUP_FLUSH). Tables are copied, never
+ * hard-linked, so the backup shares no inode with the DB. doc/format-backup.md gives the
+ * layout and the manifest byte by byte.
+ * @param[in]  db          an open DB (read_only too: the backup then holds what its open
+ *                         replayed, and SHALE_BACKUP_FLUSH is refused as shale_flush is)
+ * @param[in]  backup_dir  a directory, created if missing; holds nothing but backups
+ * @param[in]  flags       0 or SHALE_BACKUP_FLUSH
+ * @param[out] info        NULL, or the new backup's figures (files_copied, bytes_copied:
+ *                         what this call wrote)
+ * @return SHALE_OK; SHALE_INVALID for a NULL argument or bad flags; SHALE_BUSY when another
+ *         backup or purge holds @p backup_dir's LOCK, or a restore or list is reading it;
+ *         SHALE_READONLY for SHALE_BACKUP_FLUSH on a read_only handle; SHALE_IOERR, SHALE_NOSPACE,
+ * SHALE_NOMEM; SHALE_CORRUPTION when a table changed while it was copied (the backup is then not
+ * made). The detail is in shale_errmsg(db). Threads: safe beside readers, writers, flushes,
+ * compactions and checkpoints; writes go on while it copies.
+ */
+SHALE_EXPORT int shale_backup(shale_db *db, const char *backup_dir, unsigned flags,
+                              shale_backup_info *info);
+
+/**
+ * Restore backup @p id of @p backup_dir into the directory @p db_dir. Every file of the
+ * backup is read and checked against the size and checksum its manifest lists (and the
+ * manifest against its own checksum) before anything is written; the copy is then built in
+ * "<db_dir>.restore.tmp" (each file checked again as it is copied) and renamed into place,
+ * so a failure leaves @p db_dir as it was. Open the result with shale_open.
+ * @param[in] backup_dir  the backup directory
+ * @param[in] id          the backup's id; 0: the latest
+ * @param[in] db_dir      absent, an empty directory, or (with SHALE_RESTORE_OVERWRITE) a
+ *                        directory holding a Shale DB that is not open
+ * @param[in] flags       0 or SHALE_RESTORE_OVERWRITE
+ * @return SHALE_OK; SHALE_INVALID for a NULL or empty path or bad flags; SHALE_NOTFOUND when
+ *         @p backup_dir holds no such backup; SHALE_CORRUPTION when a file of the backup is
+ *         missing, of the wrong size or fails its checksum, or the manifest is damaged (the
+ *         detail names the file; nothing was written); SHALE_EXISTS when @p db_dir holds a
+ *         DB and the flag is not given, or holds other files; SHALE_BUSY when the DB there
+ *         is open; SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM. The detail is in
+ *         shale_errmsg(NULL).
+ * Threads: any; the detail is the calling thread's. Several restores and lists may read
+ *         one @p backup_dir at once; they wait for a shale_backup or shale_backup_purge
+ *         running there (the backup directory's LOCK, shared), and make those fail with
+ *         SHALE_BUSY meanwhile.
+ */
+SHALE_EXPORT int shale_restore(const char *backup_dir, uint32_t id, const char *db_dir,
+                               unsigned flags);
+
+/**
+ * List the backups of @p backup_dir, oldest first.
+ * @param[in]  backup_dir  the backup directory
+ * @param[out] infos       a malloc'd array of *n entries (NULL when none); free it with
+ *                         shale_free
+ * @param[out] n           the number of backups
+ * @return SHALE_OK (also for a directory without backups); SHALE_NOTFOUND when @p backup_dir
+ *         does not exist; SHALE_INVALID for a NULL argument; SHALE_CORRUPTION when a backup's
+ *         manifest is damaged (the detail names it); SHALE_IOERR, SHALE_NOMEM. The detail
+ *         is in shale_errmsg(NULL).
+ * Threads: any.
+ */
+SHALE_EXPORT int shale_backup_list(const char *backup_dir, shale_backup_info **infos, size_t *n);
+
+/**
+ * Delete all but the newest @p keep backups of @p backup_dir, and every shared table no
+ * remaining backup lists, and what failed backups left behind.
+ * @param[in] backup_dir  the backup directory
+ * @param[in] keep        how many backups to keep (0: none)
+ * @return SHALE_OK; SHALE_NOTFOUND when @p backup_dir does not exist; SHALE_INVALID for a
+ *         NULL path; SHALE_BUSY when a backup holds the LOCK; SHALE_CORRUPTION when a kept
+ *         backup's manifest is damaged (then nothing is deleted: what it lists is unknown);
+ *         SHALE_IOERR. The detail is in shale_errmsg(NULL).
+ * Threads: any.
+ */
+SHALE_EXPORT int shale_backup_purge(const char *backup_dir, size_t keep);
+
+/* ---- event listeners ---- */
+
+/** A flush, as on_flush_begin and on_flush_end report it. */
+typedef struct shale_flush_info {
+  uint64_t file_number;    /**< the table it writes ("<db>/NNNNNN.sst") */
+  uint64_t memtable_bytes; /**< bytes of the memtable flushed */
+  uint64_t entries;        /**< end: point entries written (puts and point tombstones) */
+  uint64_t tombstones;     /**< end: tombstones written (point and range) */
+  uint64_t file_size;      /**< end: bytes of the table; 0 when nothing needed writing */
+  int status;              /**< end: SHALE_OK, or why the flush failed */
+} shale_flush_info;
+
+/** A compaction, as on_compaction_begin and on_compaction_end report it. */
+typedef struct shale_compaction_info {
+  int input_level;             /**< the level its first inputs are at */
+  int output_level;            /**< the level it writes */
+  int input_files;             /**< tables read at input_level */
+  int output_level_files;      /**< tables read at output_level */
+  int trivial_move;            /**< 1: one table moved down a level, not rewritten */
+  int output_files;            /**< end: tables written */
+  uint64_t bytes_read;         /**< end: bytes of the inputs (0 for a trivial move) */
+  uint64_t bytes_written;      /**< end: bytes of the outputs */
+  uint64_t entries_dropped;    /**< end: entries no reader could see, dropped */
+  uint64_t tombstones_dropped; /**< end: point tombstones among them */
+  int status;                  /**< end: SHALE_OK, or why the compaction failed */
+} shale_compaction_info;
+
+/** A table file that joined the DB (a flush or compaction installed it) or left it (no
+ *  version uses it any more: it was unlinked). */
+typedef struct shale_table_file_info {
+  uint64_t file_number; /**< its number */
+  const char *path;     /**< "<db>/NNNNNN.sst", borrowed for the call */
+  uint64_t file_size;   /**< its bytes (deleted: as the file was just before it went) */
+  int level;            /**< created: the level it joined; deleted: -1 */
+} shale_table_file_info;
+
+/* Why writes stall (on_stall_begin, on_stall_end). */
+#define SHALE_STALL_MEMTABLES 1   /**< max_immutable_memtables sealed memtables await flush */
+#define SHALE_STALL_L0_SLOWDOWN 2 /**< level0_slowdown_trigger L0 files: writes slowed */
+#define SHALE_STALL_L0_STOP 3     /**< level0_stop_trigger L0 files: writes wait */
+
+/**
+ * Callbacks Shale calls as background work happens (as RocksDB's EventListener); any may be
+ * NULL. Set size to sizeof(shale_event_listener) (fields may be added at the end later; a
+ * smaller size leaves those NULL) and point shale_options.listener at it.
+ *
+ * Threads: every callback is called on one thread of the DB's own, made for them at open,
+ * one call at a time and in the order the events happened, never while Shale holds a lock:
+ * events are queued under a short lock where they happen and delivered after. So a slow
+ * callback delays later callbacks, not flushes, compactions or writers; and a callback may
+ * call the DB: shale_put, shale_get, shale_write, iterators, snapshots, properties,
+ * shale_flush and shale_compact_range all work (what it made, an iterator or snapshot,
+ * it frees before it returns). It must not call shale_close on its DB (close waits for the
+ * callbacks to end). shale_close delivers the events queued before it starts and drops
+ * those of work that ends during the close (the final flush, the tables freed).
+ * Events lost to a failed allocation are counted in the DB's LOG.
+ *
+ * Every callback gets arg, and the DB (valid for the call; it may arrive before shale_open
+ * has returned the handle).
+ */
+typedef struct shale_event_listener {
+  size_t size; /**< sizeof(shale_event_listener) */
+  void *arg;   /**< passed to every callback; must stay valid until shale_close returns */
+  /** a flush starts (entries, tombstones, file_size, status are 0) */
+  void (*on_flush_begin)(void *arg, shale_db *db, const shale_flush_info *info);
+  /** a flush ended; its table, if any, is installed */
+  void (*on_flush_end)(void *arg, shale_db *db, const shale_flush_info *info);
+  /** a compaction starts (the "end" fields are 0) */
+  void (*on_compaction_begin)(void *arg, shale_db *db, const shale_compaction_info *info);
+  /** a compaction ended; its outputs, if any, are installed */
+  void (*on_compaction_end)(void *arg, shale_db *db, const shale_compaction_info *info);
+  /** a table joined the live set (after on_flush_end's or on_compaction_end's work) */
+  void (*on_table_file_created)(void *arg, shale_db *db, const shale_table_file_info *info);
+  /** a table that no version uses was unlinked */
+  void (*on_table_file_deleted)(void *arg, shale_db *db, const shale_table_file_info *info);
+  /** writers began to wait for a reason SHALE_STALL_* */
+  void (*on_stall_begin)(void *arg, shale_db *db, int reason);
+  /** that wait ended */
+  void (*on_stall_end)(void *arg, shale_db *db, int reason);
+  /** a background error turned the DB read-only: status is its SHALE_* code, message its
+   *  detail (borrowed for the call) */
+  void (*on_background_error)(void *arg, shale_db *db, int status, const char *message);
+  /** "shale.deletes-persisted-before-us" advanced to before_us (looked at each time a
+   *  flush or compaction installs; each call's value is above the previous one) */
+  void (*on_deletes_persisted)(void *arg, shale_db *db, uint64_t before_us);
+} shale_event_listener;
 
 #ifdef __cplusplus
 }

@@ -329,6 +329,37 @@ expect_ok ckpt4 --db="$db" checkpoint --dir="$tmp/ckpt4" --flush
 expect_ok ckscan4 --db="$tmp/ckpt4" scan
 cmp -s "$tmp/ckscan4.out" "$tmp/dbscan.out" || fail "checkpoint --flush: scan differs"
 ok "checkpoint"
+# Backups: a full one, an incremental one that shares the tables, a restore that scans the
+# same, a refused restore over a DB, a flipped bit found before anything is written.
+bk=$tmp/backups
+expect_ok bk1 --db="$db" backup --backup_dir="$bk" --flush
+has bk1 '^OK backup 1 at sequence [0-9]+: [0-9]+ files, [0-9]+ bytes; [0-9]+ copied, [0-9]+ bytes$'
+expect_ok bk2 --db="$db" backup --backup_dir="$bk"
+has bk2 '^OK backup 2 at sequence [0-9]+: '
+read -r files copied < <(sed -E 's/.*: ([0-9]+) files, .*; ([0-9]+) copied.*/\1 \2/' "$tmp/bk2.out")
+((copied < files)) || fail "backup 2 copied every table again: $(cat "$tmp/bk2.out")"
+expect_ok bklist list_backups --backup_dir="$bk"
+[[ $(grep -Ec '^backup [12] sequence=[0-9]+ time=[0-9]+\.[0-9]{6} size=[0-9]+ files=[0-9]+$' "$tmp/bklist.out") -eq 2 ]] ||
+  fail "list_backups: $(cat "$tmp/bklist.out")"
+expect_ok rs --db="$tmp/restored" restore --backup_dir="$bk"
+has rs '^OK restore of the latest backup of '
+expect_ok rsscan --db="$tmp/restored" scan
+cmp -s "$tmp/rsscan.out" "$tmp/dbscan.out" || fail "the restored DB's scan differs from the DB's"
+run rs2 --db="$tmp/restored" restore --backup_dir="$bk" --backup_id=1
+((rc == 1)) && grep -q "SHALE_RESTORE_OVERWRITE" "$tmp/rs2.err" || fail "restore over a DB: rc=$rc $(cat "$tmp/rs2.err")"
+expect_ok rs3 --db="$tmp/restored" restore --backup_dir="$bk" --backup_id=1 --overwrite
+shared_table=$(ls "$bk"/shared/*.sst | head -1)
+byte=$(od -An -tu1 -j100 -N1 "$shared_table" | tr -d ' ')
+printf "\\x$(printf %02x $((byte ^ 4)))" | dd of="$shared_table" bs=1 seek=100 conv=notrunc status=none
+run rs4 --db="$tmp/restored4" restore --backup_dir="$bk"
+((rc == 1)) && grep -q "$(basename "$shared_table")" "$tmp/rs4.err" && [[ ! -e $tmp/restored4 ]] ||
+  fail "restore of a damaged backup: rc=$rc $(cat "$tmp/rs4.err")"
+run rs5 --db="$tmp/restored5" restore
+((rc == 2)) || fail "restore without --backup_dir: rc=$rc"
+expect_ok bkpurge purge_backups --backup_dir="$bk" --keep=1
+expect_ok bklist2 list_backups --backup_dir="$bk"
+[[ $(wc -l <"$tmp/bklist2.out") -eq 1 ]] && has bklist2 '^backup 2 ' || fail "purge_backups --keep=1 left: $(cat "$tmp/bklist2.out")"
+ok "backup, restore, list_backups, purge_backups"
 # The WAL tail: the last put is in the live WAL; what a flush removed is too old.
 expect_ok tailput --db="$db" put tailkey tailval
 expect_ok tailseq --db="$db" stats --property=shale.sequence

@@ -26,9 +26,13 @@ typedef struct ldb_opts {
   const char *command; /* sst_dump --command= */
   const char *path;    /* manifest_dump --path=, sst_dump --file=, dump_wal --walfile= */
   const char *property;
-  const char *dir; /* checkpoint --dir= */
-  int flush;       /* checkpoint --flush */
-  uint64_t seq;    /* updates_since --seq= */
+  const char *dir;        /* checkpoint --dir= */
+  int flush;              /* checkpoint --flush */
+  uint64_t seq;           /* updates_since --seq= */
+  const char *backup_dir; /* backup, restore, list_backups, purge_backups --backup_dir= */
+  uint32_t backup_id;     /* restore --backup_id=; 0: the latest */
+  int overwrite;          /* restore --overwrite */
+  long long keep;         /* purge_backups --keep=; < 0: not given */
   int has_seq;
   size_t write_buffer_size; /* engine options; 0: default */
   int no_auto_compaction;

@@ -1,5 +1,6 @@
 /* shale_ldb_main.c — shale-ldb's command line and the commands that go through the engine
- * (put, get, delete, deleterange, scan, flush, compact, stats, checkpoint, updates_since). Usage,
+ * (put, get, delete, deleterange, scan, flush, compact, stats, checkpoint, backup, restore,
+ * list_backups, purge_backups, updates_since). Usage,
  * in RocksDB ldb style: shale-ldb --db=PATH [--hex|--key_hex|--value_hex] COMMAND [ARGS]
  * [--options] Output formats: doc/shale-ldb.md. */
 #include <stdio.h>
@@ -29,6 +30,10 @@ static int cmd_stats(ldb_opts *o);
 static int cmd_checkpoint(ldb_opts *o);
 static int cmd_updates_since(ldb_opts *o);
 static int cmd_get_property(ldb_opts *o);
+static int cmd_backup(ldb_opts *o);
+static int cmd_restore(ldb_opts *o);
+static int cmd_list_backups(ldb_opts *o);
+static int cmd_purge_backups(ldb_opts *o);
 
 static const ldb_command commands[] = {
     {"get", "<key>", "print the value of key (engine, read-only; direct file read if locked)",
@@ -55,6 +60,15 @@ static const ldb_command commands[] = {
     {"checkpoint", "--dir=DIR [--flush]",
      "an openable copy of the DB in new DIR, tables hard-linked (engine, read-only unless --flush)",
      cmd_checkpoint},
+    {"backup", "--backup_dir=DIR [--flush]",
+     "add an incremental backup of the DB to DIR (engine, read-only unless --flush)", cmd_backup},
+    {"restore", "--backup_dir=DIR [--backup_id=N] [--overwrite]",
+     "restore backup N (default: the latest) of DIR into --db, every file verified first",
+     cmd_restore},
+    {"list_backups", "--backup_dir=DIR", "the backups of DIR: id, sequence, time, size, files",
+     cmd_list_backups},
+    {"purge_backups", "--backup_dir=DIR --keep=N",
+     "delete all but the newest N backups of DIR and the tables only they used", cmd_purge_backups},
     {"updates_since", "--seq=N [--print_value]",
      "every WAL batch with sequences from N on: the WAL tail a follower applies (engine, "
      "read-only)",
@@ -133,7 +147,9 @@ static void usage(FILE *out) {
           "file_checksum_dump, identify and recompress always read the files directly, and\n"
           "work whoever holds the DB. Only put, batchput, delete, deleterange, flush,\n"
           "compact, query, load and repair write (and refuse a DB another process holds);\n"
-          "checkpoint writes only its --dir (and flushes the DB with --flush).\n"
+          "checkpoint writes only its --dir (and flushes the DB with --flush), backup only\n"
+          "its --backup_dir (the same); restore writes --db, which must not hold a DB unless\n"
+          "--overwrite.\n"
           "'COMMAND --help' for one command.\n"
           "Exit status: 0 success, 1 error or problems found, 2 bad command line.\n");
 }
@@ -176,6 +192,19 @@ static int parse_flag(ldb_opts *o, const char *a) {
     return 0;
   }
   STRF("dir", dir)
+  STRF("backup_dir", backup_dir)
+  BOOLF("overwrite", overwrite)
+  if (IS("backup_id") || IS("keep")) {
+    char *end;
+    if (!v) goto need;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || x < 0 || x > (long long)UINT32_MAX) goto bad_value;
+    if (IS("keep"))
+      o->keep = x;
+    else
+      o->backup_id = (uint32_t)x;
+    return 0;
+  }
   STRF("db", db)
   STRF("from", from)
   STRF("to", to)
@@ -497,6 +526,79 @@ static int cmd_checkpoint(ldb_opts *o) {
   return ldb_close_db(db, status);
 }
 
+static int need_backup_dir(const ldb_opts *o, const char *usage_line) {
+  if (o->backup_dir && *o->backup_dir) return 0;
+  ldb_err("%s: --backup_dir=DIR is required", usage_line);
+  return -1;
+}
+
+/* Read-only unless --flush, as checkpoint, on which it is built. */
+static int cmd_backup(ldb_opts *o) {
+  const char *use = "backup --backup_dir=DIR [--flush]";
+  if (need_args(o, 0, use) || need_backup_dir(o, use)) return 2;
+  shale_db *db;
+  if (ldb_open_db(o, o->flush ? LDB_OPEN_WRITE : LDB_OPEN_READ, &db)) return 1;
+  shale_backup_info b;
+  int status = ldb_report(db, "backup",
+                          shale_backup(db, o->backup_dir, o->flush ? SHALE_BACKUP_FLUSH : 0, &b));
+  if (!status)
+    printf("OK backup %u at sequence %llu: %u files, %llu bytes; %u copied, %llu bytes\n", b.id,
+           (unsigned long long)b.sequence, b.files, (unsigned long long)b.size, b.files_copied,
+           (unsigned long long)b.bytes_copied);
+  return ldb_close_db(db, status);
+}
+
+static int report_handleless(const char *what, int rc) {
+  if (!rc) return 0;
+  ldb_err("%s failed: %s: %s", what, shale_strerror(rc), shale_errmsg(NULL));
+  return 1;
+}
+
+static int cmd_restore(ldb_opts *o) {
+  const char *use = "restore --backup_dir=DIR [--backup_id=N] [--overwrite]";
+  if (need_args(o, 0, use) || need_backup_dir(o, use)) return 2;
+  if (!o->db || !*o->db) {
+    ldb_err("--db=PATH is required: the directory to restore into");
+    return 2;
+  }
+  int rc =
+      shale_restore(o->backup_dir, o->backup_id, o->db, o->overwrite ? SHALE_RESTORE_OVERWRITE : 0);
+  if (report_handleless("restore", rc)) return 1;
+  if (o->backup_id)
+    printf("OK restore of backup %u of %s to %s\n", o->backup_id, o->backup_dir, o->db);
+  else
+    printf("OK restore of the latest backup of %s to %s\n", o->backup_dir, o->db);
+  return 0;
+}
+
+static int cmd_list_backups(ldb_opts *o) {
+  const char *use = "list_backups --backup_dir=DIR";
+  if (need_args(o, 0, use) || need_backup_dir(o, use)) return 2;
+  shale_backup_info *list;
+  size_t n;
+  if (report_handleless("list_backups", shale_backup_list(o->backup_dir, &list, &n))) return 1;
+  for (size_t i = 0; i < n; i++)
+    printf("backup %u sequence=%llu time=%llu.%06llu size=%llu files=%u\n", list[i].id,
+           (unsigned long long)list[i].sequence, (unsigned long long)(list[i].time_us / 1000000),
+           (unsigned long long)(list[i].time_us % 1000000), (unsigned long long)list[i].size,
+           list[i].files);
+  shale_free(list);
+  return 0;
+}
+
+static int cmd_purge_backups(ldb_opts *o) {
+  const char *use = "purge_backups --backup_dir=DIR --keep=N";
+  if (need_args(o, 0, use) || need_backup_dir(o, use)) return 2;
+  if (o->keep < 0) {
+    ldb_err("%s: --keep=N is required", use);
+    return 2;
+  }
+  if (report_handleless("purge_backups", shale_backup_purge(o->backup_dir, (size_t)o->keep)))
+    return 1;
+  printf("OK purge_backups kept the newest %lld\n", o->keep);
+  return 0;
+}
+
 typedef struct op_printer {
   uint64_t seq; /* of the operation printed next */
   int key_hex, value_hex, print_value;
@@ -561,6 +663,7 @@ int main(int argc, char **argv) {
   ldb_opts o;
   memset(&o, 0, sizeof o);
   o.max_keys = -1;
+  o.keep = -1;
   buf_init(&o.from_key);
   buf_init(&o.to_key);
   const char *cmdname = NULL;
