@@ -38,8 +38,8 @@ static void keep_failure(leveldb_writebatch_t *b, int rc, const char *what) {
   b->err = ldbc_error_string(rc, what);
 }
 
-void leveldb_writebatch_put(leveldb_writebatch_t *b, const char *key, size_t klen,
-                            const char *val, size_t vlen) {
+void leveldb_writebatch_put(leveldb_writebatch_t *b, const char *key, size_t klen, const char *val,
+                            size_t vlen) {
   if (!b) return;
   keep_failure(b, shale_batch_put(b->batch, key, klen, val, vlen),
                "leveldb_writebatch_put: a key or value too long, or NULL with a length");

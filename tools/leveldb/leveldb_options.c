@@ -77,9 +77,7 @@ void leveldb_options_set_block_size(leveldb_options_t *o, size_t n) {
 }
 
 /* Shale's blocks have no restart points to space out: nothing to set. */
-void leveldb_options_set_block_restart_interval(leveldb_options_t *o, int n) {
-  (void)o, (void)n;
-}
+void leveldb_options_set_block_restart_interval(leveldb_options_t *o, int n) { (void)o, (void)n; }
 
 void leveldb_options_set_max_file_size(leveldb_options_t *o, size_t n) {
   if (o) o->opts.target_file_size = n;

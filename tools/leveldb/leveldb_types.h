@@ -14,7 +14,7 @@
 struct leveldb_t {
   shale_db *db;
   size_t write_buffer_size; /* what a sealed memtable holds, for approximate-memory-usage */
-  pthread_mutex_t mu; /* guards the two lists */
+  pthread_mutex_t mu;       /* guards the two lists */
   leveldb_snapshot_t *snapshots;
   leveldb_iterator_t *iterators;
 };

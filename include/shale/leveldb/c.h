@@ -175,10 +175,11 @@ SHALE_LEVELDB_EXPORT void leveldb_writebatch_put(leveldb_writebatch_t *, const c
 SHALE_LEVELDB_EXPORT void leveldb_writebatch_delete(leveldb_writebatch_t *, const char *key,
                                                     size_t klen);
 /** Call @p put or @p deleted for each operation, in the order added, with @p state first. */
-SHALE_LEVELDB_EXPORT void leveldb_writebatch_iterate(
-    const leveldb_writebatch_t *, void *state,
-    void (*put)(void *, const char *k, size_t klen, const char *v, size_t vlen),
-    void (*deleted)(void *, const char *k, size_t klen));
+SHALE_LEVELDB_EXPORT void leveldb_writebatch_iterate(const leveldb_writebatch_t *, void *state,
+                                                     void (*put)(void *, const char *k, size_t klen,
+                                                                 const char *v, size_t vlen),
+                                                     void (*deleted)(void *, const char *k,
+                                                                     size_t klen));
 /** Add a copy of every operation of @p source to the end of @p destination. */
 SHALE_LEVELDB_EXPORT void leveldb_writebatch_append(leveldb_writebatch_t *destination,
                                                     const leveldb_writebatch_t *source);
