@@ -545,19 +545,21 @@ static void test_close_with_live_handles(void **state) {
   leveldb_close(db);
 }
 
-/* Damage in a table reads as "Corruption: " from get and from an iterator. */
-static char *first_table(const char *dir) {
+/* The first file of dir whose name ends in suffix, as a malloc'd path; NULL if none. */
+static char *first_file(const char *dir, const char *suffix) {
   DIR *d = opendir(dir);
   struct dirent *e;
   char *path = NULL;
+  size_t sl = strlen(suffix);
   while (!path && (e = readdir(d))) {
     size_t n = strlen(e->d_name);
-    if (n > 4 && !strcmp(e->d_name + n - 4, ".sst")) path = tu_path(dir, e->d_name);
+    if (n > sl && !strcmp(e->d_name + n - sl, suffix)) path = tu_path(dir, e->d_name);
   }
   closedir(d);
   return path;
 }
 
+/* Damage in a table reads as "Corruption: " from get and from an iterator. */
 static void test_corruption(void **state) {
   struct fixture *f = *state;
   leveldb_options_set_compression(f->opts, leveldb_no_compression);
@@ -570,7 +572,7 @@ static void test_corruption(void **state) {
   }
   leveldb_compact_range(db, NULL, 0, NULL, 0);
   leveldb_close(db);
-  char *table = first_table(f->name);
+  char *table = first_file(f->name, ".sst");
   assert_non_null(table);
   assert_int_equal(tu_flip_bit(table, 20, 3), 0);
   free(table);
@@ -588,6 +590,34 @@ static void test_corruption(void **state) {
   ASSERT_ERROR(err, "Corruption: ");
   leveldb_free(err);
   leveldb_iter_destroy(it);
+  leveldb_close(db);
+}
+
+/* paranoid_checks: a WAL damaged before its tail fails the open with it, and is recovered up
+ * to the damage without it (LevelDB's default). */
+static void test_paranoid_checks(void **state) {
+  struct fixture *f = *state;
+  leveldb_writeoptions_set_sync(f->wo, 1); /* synced: damage is corruption, not a torn tail */
+  leveldb_t *db = open_ok(f);
+  char k[32];
+  for (int i = 0; i < 200; i++) {
+    snprintf(k, sizeof k, "key%04d", i);
+    put(db, f, k, "a value long enough to spread the WAL over many bytes");
+  }
+  leveldb_close(db); /* the writes stay in the WAL */
+  char *wal = first_file(f->name, ".log");
+  assert_non_null(wal);
+  assert_true(tu_file_size(wal) > 4000);
+  assert_int_equal(tu_flip_bit(wal, tu_file_size(wal) / 2, 2), 0);
+  free(wal);
+  char *err = NULL;
+  leveldb_options_set_paranoid_checks(f->opts, 1);
+  assert_null(leveldb_open(f->opts, f->name, &err));
+  ASSERT_ERROR(err, "Corruption: ");
+  leveldb_free(err);
+  leveldb_options_set_paranoid_checks(f->opts, 0);
+  db = open_ok(f);
+  check_get(db, f->ro, "key0000", "a value long enough to spread the WAL over many bytes");
   leveldb_close(db);
 }
 
@@ -893,6 +923,7 @@ int main(void) {
       T(test_snapshot),
       T(test_close_with_live_handles),
       T(test_corruption),
+      T(test_paranoid_checks),
       T(test_approximate_sizes),
       T(test_compact_range_inclusive),
       T(test_properties),
