@@ -707,6 +707,10 @@ static void test_properties(void **state) {
   assert_null(leveldb_property_value(db, "leveldb.num-files-at-level7"));
   assert_null(leveldb_property_value(db, "leveldb.num-files-at-levelx"));
   assert_null(leveldb_property_value(db, "leveldb.num-files-at-level1x"));
+  assert_null(leveldb_property_value(db, "leveldb.num-files-at-level"));
+  assert_null(leveldb_property_value(db, "leveldb.num-files-at-level17"));
+  assert_int_equal(number_property(db, "leveldb.num-files-at-level00"),
+                   number_property(db, "leveldb.num-files-at-level0"));
   char *stats = leveldb_property_value(db, "leveldb.stats");
   assert_non_null(stats);
   assert_true(strlen(stats) > 0);

@@ -81,10 +81,17 @@ static char *memory_usage(leveldb_t *db) {
   return text;
 }
 
-/* "N" of num-files-at-levelN: digits only, 0 to 6. */
+/* "N" of num-files-at-levelN: a decimal number (leading zeros allowed, as LevelDB reads it)
+ * below LDBC_NUM_LEVELS, and nothing after it; -1 otherwise. */
 static int parse_level(const char *s) {
-  if (*s < '0' || *s > '9' || s[1] != '\0') return -1;
-  return *s - '0' < LDBC_NUM_LEVELS ? *s - '0' : -1;
+  int level = 0;
+  if (!*s) return -1;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return -1;
+    level = level * 10 + (*s - '0');
+    if (level >= LDBC_NUM_LEVELS) return -1;
+  }
+  return level;
 }
 
 char *leveldb_property_value(leveldb_t *db, const char *propname) {
