@@ -2,6 +2,7 @@
  * 16): every function of <shale/leveldb/c.h>, on real DBs in temp directories, through that
  * header alone, as a LevelDB program would use it. */
 #include <dirent.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -519,6 +520,69 @@ static void test_snapshot(void **state) {
   leveldb_close(db);
 }
 
+/* One leveldb_t from several threads at once: writes, reads, snapshots and iterators. */
+struct worker {
+  leveldb_t *db;
+  int id;
+  int failures;
+};
+
+static void *work(void *arg) {
+  struct worker *w = arg;
+  leveldb_writeoptions_t *wo = leveldb_writeoptions_create();
+  leveldb_readoptions_t *ro = leveldb_readoptions_create();
+  char k[32], v[32];
+  for (int i = 0; i < 300; i++) {
+    char *err = NULL;
+    snprintf(k, sizeof k, "t%d-%04d", w->id, i);
+    snprintf(v, sizeof v, "v%d", i);
+    leveldb_put(w->db, wo, k, strlen(k), v, strlen(v), &err);
+    const leveldb_snapshot_t *snap = leveldb_create_snapshot(w->db);
+    leveldb_readoptions_set_snapshot(ro, snap);
+    size_t len = 0;
+    char *got = leveldb_get(w->db, ro, k, strlen(k), &len, &err);
+    if (err || !got || len != strlen(v) || memcmp(got, v, len)) w->failures++;
+    leveldb_free(got);
+    leveldb_free(err);
+    if (i % 50 == 0) { /* this thread's keys so far, at the snapshot */
+      leveldb_iterator_t *it = leveldb_create_iterator(w->db, ro);
+      snprintf(k, sizeof k, "t%d-", w->id);
+      int n = 0;
+      for (leveldb_iter_seek(it, k, strlen(k)); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+        size_t klen;
+        const char *key = leveldb_iter_key(it, &klen);
+        if (klen < strlen(k) || memcmp(key, k, strlen(k))) break;
+        n++;
+      }
+      if (n != i + 1) w->failures++;
+      leveldb_iter_destroy(it);
+    }
+    leveldb_readoptions_set_snapshot(ro, NULL);
+    leveldb_release_snapshot(w->db, snap);
+  }
+  leveldb_readoptions_destroy(ro);
+  leveldb_writeoptions_destroy(wo);
+  return NULL;
+}
+
+static void test_threads(void **state) {
+  struct fixture *f = *state;
+  leveldb_options_set_write_buffer_size(f->opts, 64 << 10); /* flushes while they run */
+  leveldb_t *db = open_ok(f);
+  enum { N = 4 };
+  pthread_t threads[N];
+  struct worker workers[N];
+  for (int i = 0; i < N; i++) {
+    workers[i] = (struct worker){db, i, 0};
+    assert_int_equal(pthread_create(&threads[i], NULL, work, &workers[i]), 0);
+  }
+  for (int i = 0; i < N; i++) {
+    pthread_join(threads[i], NULL);
+    assert_int_equal(workers[i].failures, 0);
+  }
+  leveldb_close(db);
+}
+
 /* LevelDB programs may close with snapshots and iterators alive: the close still happens
  * (the lock is released), and the iterator reports it. */
 static void test_close_with_live_handles(void **state) {
@@ -925,6 +989,7 @@ int main(void) {
       T(test_writebatch_failure_kept),
       T(test_iterator),
       T(test_snapshot),
+      T(test_threads),
       T(test_close_with_live_handles),
       T(test_corruption),
       T(test_paranoid_checks),
