@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "leveldb_status.h"
 #include "leveldb_types.h"
 
 leveldb_writebatch_t *leveldb_writebatch_create(void) {
@@ -35,7 +34,7 @@ void leveldb_writebatch_clear(leveldb_writebatch_t *b) {
 static void keep_failure(leveldb_writebatch_t *b, int rc, const char *what) {
   if (rc == SHALE_OK || b->rc) return;
   b->rc = rc;
-  b->err = ldbc_error_string(rc, what);
+  b->err = what ? strdup(what) : NULL;
 }
 
 void leveldb_writebatch_put(leveldb_writebatch_t *b, const char *key, size_t klen, const char *val,
@@ -87,11 +86,8 @@ static int append_one(void *arg, int op, const void *key, size_t klen, const voi
 void leveldb_writebatch_append(leveldb_writebatch_t *destination,
                                const leveldb_writebatch_t *source) {
   if (!destination || !source) return;
-  if (source->rc) { /* its message already carries LevelDB's prefix */
-    if (!destination->rc) {
-      destination->rc = source->rc;
-      destination->err = source->err ? strdup(source->err) : NULL;
-    }
+  if (source->rc) {
+    keep_failure(destination, source->rc, source->err);
     return;
   }
   keep_failure(destination, shale_batch_iterate(source->batch, append_one, destination->batch),

@@ -54,12 +54,8 @@ leveldb_t *leveldb_open(const leveldb_options_t *options, const char *name, char
   return db;
 }
 
-/* Shale refuses to close under live snapshots and iterators; LevelDB programs may hold
- * either at close, so they are released first. An iterator keeps its struct (its owner
- * still destroys it) and reports the close as its error. */
-void leveldb_close(leveldb_t *db) {
-  if (!db) return;
-  pthread_mutex_lock(&db->mu);
+/* An iterator keeps its struct (its owner still destroys it) and reports the close. */
+static void orphan_iterators(leveldb_t *db) {
   for (leveldb_iterator_t *it = db->iterators; it; it = it->next) {
     shale_iter_free(it->iter);
     it->iter = NULL;
@@ -67,6 +63,9 @@ void leveldb_close(leveldb_t *db) {
     if (!it->err) it->err = ldbc_error_string(SHALE_INVALID, "iterator used after leveldb_close");
   }
   db->iterators = NULL;
+}
+
+static void release_snapshots(leveldb_t *db) {
   leveldb_snapshot_t *s = db->snapshots;
   while (s) {
     leveldb_snapshot_t *next = s->next;
@@ -75,6 +74,15 @@ void leveldb_close(leveldb_t *db) {
     s = next;
   }
   db->snapshots = NULL;
+}
+
+/* Shale refuses to close under live snapshots and iterators; LevelDB programs may hold
+ * either at close, so they are released first. */
+void leveldb_close(leveldb_t *db) {
+  if (!db) return;
+  pthread_mutex_lock(&db->mu);
+  orphan_iterators(db);
+  release_snapshots(db);
   pthread_mutex_unlock(&db->mu);
   shale_close(db->db);
   pthread_mutex_destroy(&db->mu);

@@ -35,8 +35,8 @@ struct leveldb_iterator_t {
  * leveldb_write, so a half-built batch is never applied. */
 struct leveldb_writebatch_t {
   shale_batch *batch;
-  int rc;
-  char *err;
+  int rc;    /* the first failure's code, SHALE_OK if none */
+  char *err; /* its detail, without LevelDB's prefix (NULL: shale_strerror's) */
 };
 
 struct leveldb_comparator_t {
