@@ -16,9 +16,8 @@
 #define LDBC_CUSTOM_FILTER_BITS 10
 #define LDBC_BYTEWISE_NAME "leveldb.BytewiseComparator"
 
-leveldb_options_t *leveldb_options_create(void) {
-  leveldb_options_t *o = calloc(1, sizeof *o);
-  if (!o) return NULL;
+static void set_defaults(leveldb_options_t *o) {
+  memset(o, 0, sizeof *o);
   shale_options_init(&o->opts);
   o->opts.create_if_missing = 0;
   o->opts.error_if_exists = 0;
@@ -27,6 +26,11 @@ leveldb_options_t *leveldb_options_create(void) {
   o->opts.block_cache_size = LDBC_CACHE_SIZE;
   o->opts.target_file_size = LDBC_MAX_FILE_SIZE;
   o->compression = leveldb_snappy_compression;
+}
+
+leveldb_options_t *leveldb_options_create(void) {
+  leveldb_options_t *o = malloc(sizeof *o);
+  if (o) set_defaults(o);
   return o;
 }
 
@@ -127,13 +131,7 @@ int ldbc_options_to_shale(const leveldb_options_t *in, shale_options *out, char 
                           size_t whylen) {
   if (!in) {
     leveldb_options_t defaults;
-    leveldb_options_t *d = leveldb_options_create();
-    if (!d) {
-      snprintf(why, whylen, "out of memory");
-      return SHALE_NOMEM;
-    }
-    defaults = *d;
-    leveldb_options_destroy(d);
+    set_defaults(&defaults);
     return ldbc_options_to_shale(&defaults, out, why, whylen);
   }
   int rc = check_comparator(in->comparator, why, whylen);
