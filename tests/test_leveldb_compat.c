@@ -302,7 +302,7 @@ static void test_bad_arguments(void **state) {
   struct fixture *f = *state;
   char *err = NULL;
   leveldb_put(NULL, f->wo, "k", 1, "v", 1, &err);
-  ASSERT_ERROR(err, "Invalid argument: ");
+  assert_string_equal(err, "Invalid argument: NULL leveldb_t handle");
   leveldb_t *db = open_ok(f);
   leveldb_put(db, f->wo, NULL, 3, "v", 1, &err); /* frees the previous message */
   ASSERT_ERROR(err, "Invalid argument: ");

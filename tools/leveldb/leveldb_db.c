@@ -12,8 +12,10 @@
  * a buffer of its size. */
 #define LDBC_GET_FIRST_CAP 256
 
+/* shale_errmsg(NULL) is the last failed open's detail, not this call's: a NULL handle gets
+ * its own words. */
 void ldbc_db_error(leveldb_t *db, char **errptr, int rc) {
-  ldbc_set_error(errptr, rc, shale_errmsg(db ? db->db : NULL));
+  ldbc_set_error(errptr, rc, db ? shale_errmsg(db->db) : "NULL leveldb_t handle");
 }
 
 /* LevelDB's own words for the two open failures a program tests for. */
