@@ -39,5 +39,24 @@ if [[ -x $tmp/ex/shale-example ]]; then
   env -u LD_LIBRARY_PATH "$tmp/ex/shale-example" "$tmp/db" >"$tmp/hello.out" 2>&1 ||
     fail "hello does not run: $(cat "$tmp/hello.out")"
 fi
+# libshale-leveldb, when built: its header and .pc are installed, and the LevelDB example
+# builds with pkg-config shale-leveldb alone and runs without LD_LIBRARY_PATH (the library
+# finds libshale.so.0 beside it).
+ldbpc=$(find "$prefix" -name shale-leveldb.pc | head -1)
+if [[ -n $ldbpc ]]; then
+  [[ -f $prefix/include/shale/leveldb/c.h ]] || fail "shale/leveldb/c.h is not installed"
+  ldbflags=$(PKG_CONFIG_PATH=$(dirname "$ldbpc") pkg-config --cflags --libs shale-leveldb) ||
+    fail "pkg-config shale-leveldb failed"
+  ldblib=$(PKG_CONFIG_PATH=$(dirname "$ldbpc") pkg-config --variable=libdir shale-leveldb)
+  # shellcheck disable=SC2086 # the flags are words
+  if cc -std=c11 -o "$tmp/ldb-example" "$tmp/ex/leveldb_compat/leveldb_compat.c" $ldbflags \
+    -Wl,-rpath,"$ldblib" >"$tmp/ldb.out" 2>&1; then
+    env -u LD_LIBRARY_PATH "$tmp/ldb-example" "$tmp/ldb-db" >"$tmp/ldb.out" 2>&1 ||
+      fail "the LevelDB example does not run: $(cat "$tmp/ldb.out")"
+    grep -q '^apple = red$' "$tmp/ldb.out" || fail "the LevelDB example said: $(cat "$tmp/ldb.out")"
+  else
+    fail "the LevelDB example does not build: $(tail -3 "$tmp/ldb.out")"
+  fi
+fi
 ((failures == 0)) && echo "test_install: ok"
 exit $((failures > 0))
