@@ -365,6 +365,14 @@ int compaction_pick(shale_db *db, compaction *c) {
   return rc == 1;
 }
 
+/* f has a key in [b, e) (NULL: unbounded): shale_compact_range's end is exclusive, unlike the
+ * closed ranges overlaps() compares files with. */
+static int in_range(const file_meta *f, const void *b, size_t bl, const void *e, size_t el) {
+  size_t sl, ll;
+  const uint8_t *s = ukey_of(&f->smallest, &sl), *l = ukey_of(&f->largest, &ll);
+  return (!e || ukey_compare(s, sl, e, el) < 0) && (!b || ukey_compare(l, ll, b, bl) >= 0);
+}
+
 int compaction_pick_range(shale_db *db, int level, int out_level, const void *begin, size_t blen,
                           const void *end, size_t elen, compaction *c) {
   memset(c, 0, sizeof *c);
@@ -376,7 +384,7 @@ int compaction_pick_range(shale_db *db, int level, int out_level, const void *be
   int any = 0, deletes = 0;
   for (int i = 0; i < v->nfiles[level]; i++) {
     const file_meta *f = v->files[level][i];
-    if (!overlaps(f, begin, blen, end, elen)) continue;
+    if (!in_range(f, begin, blen, end, elen)) continue;
     any = 1;
     deletes |= f->point_tombstones + f->range_tombstones > 0;
   }
@@ -387,7 +395,7 @@ int compaction_pick_range(shale_db *db, int level, int out_level, const void *be
   if (level == out_level && !deletes && !db->opt.compaction_filter) any = 0;
   for (int i = 0; any && i < v->nfiles[level]; i++) { /* L0: all, since its files overlap */
     file_meta *f = v->files[level][i];
-    if (level != 0 && !overlaps(f, begin, blen, end, elen)) continue;
+    if (level != 0 && !in_range(f, begin, blen, end, elen)) continue;
     if (add_input(c, 0, f)) return SHALE_NOMEM;
   }
   if (!c->n[0]) return 0;

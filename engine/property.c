@@ -184,7 +184,9 @@ static int number_property(shale_db *db, const char *name, buf *out) {
   int level;
   read_view *v = db_view_acquire(db);
   int rc = SHALE_OK;
-  if (sscanf(name, "shale.num-files-at-level%d", &level) == 1 && level >= 0 && level < NUM_LEVELS)
+  int end = 0; /* the name must end at the number: "...level1x" is no property */
+  if (sscanf(name, "shale.num-files-at-level%d%n", &level, &end) == 1 && !name[end] && level >= 0 &&
+      level < NUM_LEVELS)
     value = (uint64_t)v->ver->nfiles[level];
   else if (!strcmp(name, "shale.sequence"))
     value = atomic_load(&db->last_seq);

@@ -777,6 +777,31 @@ static void test_compact_range_bottom_skips_middle_file(void **state) {
   }
 }
 
+/* shale_compact_range's end is exclusive: a table whose smallest key is the end key is
+ * outside the range and stays where it is. */
+static void test_compact_range_end_is_exclusive(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  shale_options o = small_options(0);
+  o.level0_compaction_trigger = 100; /* only the manual compactions below run */
+  shale_db *db;
+  assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
+  assert_int_equal(shale_put(db, "k100", 4, "v", 1, 0), SHALE_OK);
+  assert_int_equal(shale_put(db, "k199", 4, "v", 1, 0), SHALE_OK);
+  assert_int_equal(shale_compact_range(db, NULL, 0, NULL, 0), SHALE_OK);
+  assert_int_equal(files_at(db, 0), 0);
+  assert_int_equal(shale_put(db, "k200", 4, "v", 1, 0), SHALE_OK);
+  assert_int_equal(shale_put(db, "k299", 4, "v", 1, 0), SHALE_OK);
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  assert_int_equal(files_at(db, 0), 1);
+  assert_int_equal(shale_compact_range(db, NULL, 0, "k200", 4), SHALE_OK);
+  assert_int_equal(files_at(db, 0), 1); /* [k200, k299] starts at the end: untouched */
+  assert_int_equal(shale_compact_range(db, "k150", 4, "k2000", 5), SHALE_OK);
+  assert_int_equal(files_at(db, 0), 0); /* now inside */
+  assert_int_equal(shale_close(db), SHALE_OK);
+  tu_tempdir_free(dir);
+}
+
 /* ==== 2. iterators held across compactions ==== */
 
 #define IK 20000
@@ -1796,6 +1821,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_model_schedules),
       cmocka_unit_test(test_compact_range_bottom_skips_middle_file),
+      cmocka_unit_test(test_compact_range_end_is_exclusive),
       cmocka_unit_test(test_iterators_across_compactions),
       cmocka_unit_test(test_space_reclaimed_manual),
       cmocka_unit_test(test_space_reclaimed_by_deadline),

@@ -113,6 +113,8 @@ static void test_bad_arguments(void **state) {
   assert_int_equal(shale_delete_range(f->db, "a", 1, "a", 1, 0), SHALE_INVALID);
   assert_int_equal(shale_write(f->db, NULL, 0), SHALE_INVALID);
   assert_int_equal(shale_property(f->db, "no.such", &(char *){NULL}), SHALE_NOTFOUND);
+  assert_int_equal(shale_property(f->db, "shale.num-files-at-level1x", &(char *){NULL}),
+                   SHALE_NOTFOUND); /* the number must end the name */
   shale_db *db2 = (shale_db *)1;
   assert_int_equal(shale_open(NULL, NULL, &db2), SHALE_INVALID);
   assert_null(db2);
