@@ -123,7 +123,8 @@ void bench_ycsb(bench_thread *t) {
 /* db_bench's ParetoCdfInversion: the generalized Pareto distribution's inverse CDF. */
 static int64_t pareto_inverse(double u, double theta, double k, double sigma) {
   double x = k == 0.0 ? theta - sigma * log(u) : theta + sigma * (pow(u, -k) - 1) / k;
-  return x >= 9.2e18 ? INT64_MAX : (int64_t)ceil(x);
+  if (!(x > -9.2e18)) return -1; /* NaN (from odd parameters) too: db_bench's "< 0" case */
+  return x < 9.2e18 ? (int64_t)ceil(x) : INT64_MAX;
 }
 
 /* db_bench's QueryDecider: each type's share of 1000 slots, rounded up. */
@@ -150,7 +151,7 @@ static int decider_type(const mix_decider *q, int64_t rand_v) {
 static uint64_t mix_key(const bench_flags *f, uint64_t ini_rand, double u, uint64_t num) {
   if (f->key_dist_a == 0 || f->key_dist_b == 0) return ini_rand % num;
   double seed = ceil(pow(u / f->key_dist_a, 1 / f->key_dist_b));
-  uint64_t s = seed >= 1.8e19 ? UINT64_MAX : (uint64_t)seed;
+  uint64_t s = seed >= 0 && seed < 1.8e19 ? (uint64_t)seed : UINT64_MAX; /* NaN: one cold key */
   return bench_rand(&s) % num;
 }
 
