@@ -148,24 +148,30 @@ if [[ -f $tmp/ycsbold.out ]]; then
   [[ $(field ycsbd reads "$tmp/ycsbold.out") -gt 1800 ]] || fail "ycsbd --threads=2: not 2 x 1000 ops"
   grep -q "^Microseconds per read:" "$tmp/ycsbold.out" || fail "ycsb --histogram=1: no read histogram"
 fi
-# mixgraph: db_bench's message; Gets, Puts and Seek add up to --reads, in the given ratio.
+# mixgraph: db_bench's message; Gets, Puts and Seek add up to --reads, in the given ratio;
+# the key-range model draws keys of [0, --num) only, which fillseq wrote: every get and seek hits.
 mixout=$tmp/mixgraph.out
 run mixgraph "${common[@]}" --reads=2000 --benchmarks=fillseq,mixgraph --mix_get_ratio=0.8 \
   --mix_put_ratio=0.15 --mix_seek_ratio=0.05 --key_dist_a=0.002312 --key_dist_b=0.3467 \
-  --keyrange_num=30 --sine_a=1000 && check_result mixgraph
+  --keyrange_num=30 --keyrange_dist_a=14.18 --keyrange_dist_b=-2.917 --keyrange_dist_c=0.0164 \
+  --keyrange_dist_d=-0.08082 --sine_a=1000 && check_result mixgraph
 if [[ -f $mixout ]]; then
-  msg=$(sed -n 's/^mixgraph .*( Gets:\([0-9]*\) Puts:\([0-9]*\) Seek:\([0-9]*\) of [0-9]* in [0-9]* found)$/\1 \2 \3/p' "$mixout")
-  read -r gets puts seeks <<<"$msg"
+  msg=$(sed -n 's/^mixgraph .*( Gets:\([0-9]*\) Puts:\([0-9]*\) Seek:\([0-9]*\) of \([0-9]*\) in [0-9]* found)$/\1 \2 \3 \4/p' "$mixout")
+  read -r gets puts seeks found <<<"$msg"
   if [[ -z $msg ]]; then
     fail "mixgraph: no '( Gets:. Puts:. Seek:. of . in . found)' message"
   else
     [[ $((gets + puts + seeks)) == 2000 ]] || fail "mixgraph: $gets + $puts + $seeks ops, not 2000"
     within "$gets" 1500 1700 "mixgraph gets"; within "$puts" 220 380 "mixgraph puts"
     within "$seeks" 50 150 "mixgraph seeks"
+    [[ $found == $((gets + seeks)) ]] || fail "mixgraph: $found of $((gets + seeks)) gets and seeks found"
   fi
-  grep -q "^Ignored flags (RocksDB only): .*--keyrange_num=30 --sine_a=1000" "$mixout" \
-    || fail "mixgraph: --keyrange_num and --sine_a not listed as ignored"
+  grep -q "^Ignored flags (RocksDB only): --sine_a=1000$" "$mixout" || fail "mixgraph: --sine_a not listed as ignored"
 fi
+# A key-range model that gives no range an access is refused, not divided by.
+"$bench" "${common[@]}" --use_existing_db --benchmarks=mixgraph --key_dist_a=1 --key_dist_b=1 \
+  --keyrange_dist_a=1e-30 >/dev/null 2>"$tmp/mixbad.err" && fail "mixgraph: a key-range model without accesses ran"
+grep -q "give no key range an access" "$tmp/mixbad.err" || fail "mixgraph: no message for a key-range model without accesses"
 # The default mix is all gets: on fillseq's keys every one is found.
 run mixget "${common[@]}" --reads=500 --benchmarks=fillseq,mixgraph \
   && grep -q "^mixgraph .*( Gets:500 Puts:0 Seek:0 of 500 in 500 found)$" "$tmp/mixget.out" \

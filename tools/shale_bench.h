@@ -43,6 +43,8 @@ typedef struct bench_flags {
   int64_t mix_max_scan_len, mix_max_value_size;
   double value_theta, value_k, value_sigma, iter_theta, iter_k, iter_sigma;
   double key_dist_a, key_dist_b;
+  int64_t keyrange_num;
+  double keyrange_dist_a, keyrange_dist_b, keyrange_dist_c, keyrange_dist_d;
   char ignored[2048]; /* "--name=value ..." of accepted RocksDB-only flags, for the header */
 } bench_flags;
 

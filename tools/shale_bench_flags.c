@@ -100,11 +100,11 @@ static flag_def flags[] = {
     DBL(iter_sigma, "14.236", "mixgraph: scan length Pareto sigma"),
     DBL(key_dist_a, "0", "mixgraph: key hotness a*x^b, a; 0: uniform keys"),
     DBL(key_dist_b, "0", "mixgraph: key hotness a*x^b, b; 0: uniform keys"),
-    IGN_V(keyrange_num),
-    IGN_V(keyrange_dist_a),
-    IGN_V(keyrange_dist_b),
-    IGN_V(keyrange_dist_c),
-    IGN_V(keyrange_dist_d),
+    I64(keyrange_num, "1", "mixgraph: key ranges of the keyrange_dist model"),
+    DBL(keyrange_dist_a, "0", "mixgraph: range hotness a*exp(b*x)+c*exp(d*x), a"),
+    DBL(keyrange_dist_b, "0", "mixgraph: range hotness, b"),
+    DBL(keyrange_dist_c, "0", "mixgraph: range hotness, c"),
+    DBL(keyrange_dist_d, "0", "mixgraph: range hotness, d; all 0: no ranges"),
     IGN_B(sine_mix_rate),
     IGN_V(sine_mix_rate_interval_milliseconds),
     IGN_V(sine_mix_rate_noise),
@@ -255,9 +255,9 @@ static const char mix_help[] =
     "  keys/5% insert, ycsbe 95% scan (seek and 1..100 entries)/5% insert, ycsbf 50% read/\n"
     "  50% read-modify-write. Keys Zipfian (theta 0.99, FNV-scrambled), D: latest.\n"
     "mixgraph: --mix_*_ratio gets/puts/seeks over [0, --num); Pareto value sizes (--value_*)\n"
-    "  and scan lengths (--iter_*); --key_dist_a/b power-law hot keys. Not implemented,\n"
-    "  accepted and ignored: the key-range model (--keyrange_*) and the sine QPS rate\n"
-    "  limit (--sine_*): keys are drawn over the whole key space, ops run unthrottled.\n";
+    "  and scan lengths (--iter_*); --key_dist_a/b power-law hot keys, within the hot key\n"
+    "  ranges of --keyrange_* when given. Not implemented, accepted and ignored: the sine\n"
+    "  QPS rate limit (--sine_*): the ops run unthrottled.\n";
 
 static void print_help(void) {
   printf("shale-bench: db_bench-compatible load tester for Shale %s\n", shale_version());

@@ -3,6 +3,7 @@
  * keys of skew 0.99, "latest" keys for D, scans of 1..100 entries for E) and db_bench's
  * mixgraph (Cao et al., FAST 2020: Facebook's social-graph mix of gets, puts and seeks). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shale_bench.h"
@@ -146,13 +147,77 @@ static int decider_type(const mix_decider *q, int64_t rand_v) {
   return 0;
 }
 
-/* db_bench's key choice: uniform without --key_dist_a/b; else the power distribution
- * a*x^b picks a seed, and a hash of the seed the key, so hot seeds are hot keys. */
-static uint64_t mix_key(const bench_flags *f, uint64_t ini_rand, double u, uint64_t num) {
-  if (f->key_dist_a == 0 || f->key_dist_b == 0) return ini_rand % num;
-  double seed = ceil(pow(u / f->key_dist_a, 1 / f->key_dist_b));
+/* db_bench's power distribution a*x^b: u picks a seed, and a hash of the seed the key, so
+ * hot seeds are hot keys (db_bench hashes with mt19937_64, so its hot keys are others). */
+static uint64_t power_key(double a, double b, double u, uint64_t n) {
+  double seed = ceil(pow(u / a, 1 / b));
   uint64_t s = seed >= 0 && seed < 1.8e19 ? (uint64_t)seed : UINT64_MAX; /* NaN: one cold key */
-  return bench_rand(&s) % num;
+  return bench_rand(&s) % n;
+}
+
+/* db_bench's GenerateTwoTermExpKeys: --keyrange_num ranges of equal size, each with a share
+ * of the accesses from a*exp(b*x) + c*exp(d*x), the ranges shuffled over the key space. */
+typedef struct keyrange {
+  uint64_t start, access; /* the range's slots [start, start + access) of [0, slots) */
+} keyrange;
+
+typedef struct keyranges {
+  keyrange *r;
+  uint64_t n, size, slots; /* ranges, keys per range, total slots; n == 0: model off */
+} keyranges;
+
+/* Sets kr up as InitiateExpDistribution does; 0, or -1 after printing why it cannot. */
+static int keyranges_init(keyranges *kr, const bench_flags *f, uint64_t num) {
+  memset(kr, 0, sizeof(*kr));
+  if (!f->keyrange_dist_a && !f->keyrange_dist_b && !f->keyrange_dist_c && !f->keyrange_dist_d)
+    return 0;
+  uint64_t n = f->keyrange_num > 0 ? (uint64_t)f->keyrange_num : 1, amplify = 0;
+  if (n > num) n = num ? num : 1; /* a range without keys would take accesses */
+  if (!(kr->r = calloc(n, sizeof(*kr->r))))
+    return fprintf(stderr, "shale-bench: mixgraph: out of memory\n"), -1;
+  kr->n = n, kr->size = num / n;
+  for (uint64_t i = 0; i < n; i++) { /* range n first, as db_bench counts down */
+    double x = (double)(n - i), p = f->keyrange_dist_a * exp(f->keyrange_dist_b * x) +
+                                    f->keyrange_dist_c * exp(f->keyrange_dist_d * x);
+    if (!(p >= 1e-16)) p = 0;
+    if (!amplify && p > 0) amplify = (uint64_t)floor(1 / p) + 1;
+    kr->r[i].access = p > 0 ? (uint64_t)floor((double)amplify * p) : 0;
+    kr->slots += kr->r[i].access;
+  }
+  if (!kr->slots || !kr->size) {
+    fprintf(stderr, "shale-bench: mixgraph: --keyrange_dist_a..d give no key range an access\n");
+    return free(kr->r), -1;
+  }
+  uint64_t rng = kr->slots, start = 0; /* the shuffle depends on the parameters alone */
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t pos = bench_rand(&rng) % n;
+    keyrange tmp = kr->r[i];
+    kr->r[i] = kr->r[pos], kr->r[pos] = tmp;
+  }
+  for (uint64_t i = 0; i < n; i++) kr->r[i].start = start, start += kr->r[i].access;
+  return 0;
+}
+
+/* DistGetKeyID: the range that owns slot ini_rand mod slots, then a key in it. */
+static uint64_t keyranges_key(const keyranges *kr, const bench_flags *f, uint64_t ini_rand) {
+  uint64_t slot = ini_rand % kr->slots, lo = 0, hi = kr->n;
+  while (lo + 1 < hi) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    if (slot < kr->r[mid].start)
+      hi = mid;
+    else
+      lo = mid;
+  }
+  double u = (double)(ini_rand % kr->size) / (double)kr->size;
+  return kr->size * lo + power_key(f->key_dist_a, f->key_dist_b, u, kr->size);
+}
+
+/* db_bench's precedence: without --key_dist_a/b keys are uniform, whatever the key ranges. */
+static uint64_t mix_key(const bench_flags *f, const keyranges *kr, uint64_t ini_rand, double u,
+                        uint64_t num) {
+  if (f->key_dist_a == 0 || f->key_dist_b == 0) return ini_rand % num;
+  if (kr->n) return keyranges_key(kr, f, ini_rand);
+  return power_key(f->key_dist_a, f->key_dist_b, u, num);
 }
 
 static int mix_get(bench_thread *t, uint64_t k) {
@@ -189,14 +254,17 @@ void bench_mixgraph(bench_thread *t) {
   bench_run *r = t->run;
   uint64_t num = r->num > 0 ? (uint64_t)r->num : 1;
   mix_decider q;
+  keyranges kr;
   decider_init(&q, r->f);
+  if (keyranges_init(&kr, r->f, num)) exit(1); /* a bad model, as bench_ok does on errors */
   while (!bench_done(t, 1, r->reads)) {
     uint64_t ini_rand = bench_rand(&t->rng) >> 1, rand_v = ini_rand % num;
     double u = (double)rand_v / (double)num;
     if (u <= 0) u = 0.5 / (double)num; /* u = 0 would be an infinite value or scan */
-    uint64_t k = mix_key(r->f, ini_rand, u, num);
+    uint64_t k = mix_key(r->f, &kr, ini_rand, u, num);
     int type = decider_type(&q, (int64_t)rand_v), rc;
     rc = type == 0 ? mix_get(t, k) : type == 1 ? mix_put(t, k, u) : mix_seek(t, k, u);
-    if (rc) return;
+    if (rc) break;
   }
+  free(kr.r);
 }
