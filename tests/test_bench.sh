@@ -115,6 +115,68 @@ else
   fail "positional arguments: exit status non-zero"
 fi
 
+# ---- YCSB A-F and mixgraph (issue 21) ----
+# field NAME KEY FILE: the number after "KEY:" in NAME's result line.
+field() { sed -n "s/^$1 .*[( ]$2:\([0-9]*\).*/\1/p" "$3" | tail -1; }
+# within X LO HI WHAT: fails unless LO <= X <= HI.
+within() { [[ $1 =~ ^[0-9]+$ ]] && (($2 <= $1 && $1 <= $3)) || fail "$4: $1 not in [$2, $3]"; }
+ycsb=(--num=$num --reads=1000 --seed=42 --db="$tmp/ycsb")
+for w in a b c d e f; do
+  b=ycsb$w out=$tmp/ycsb$w.out
+  run "$b" "${ycsb[@]}" --benchmarks=$b && check_result "$b" || continue
+  grep -q "^${b}_load .* $num operations;" "$out" || fail "$b: no load of $num records"
+  reads=$(field $b reads "$out") writes=$(field $b writes "$out") scans=$(field $b scans "$out")
+  found=$(field $b found "$out")
+  case $w in # 1000 ops: the expected share +- about 5 standard deviations
+    a) within "$reads" 400 600 "$b reads"; within "$writes" 400 600 "$b updates" ;;
+    b) within "$reads" 920 980 "$b reads"; within "$writes" 20 80 "$b updates" ;;
+    c) within "$reads" 1000 1000 "$b reads"; within "$writes" 0 0 "$b writes" ;;
+    d) within "$reads" 920 980 "$b reads"; within "$writes" 20 80 "$b inserts" ;;
+    e) within "$scans" 920 980 "$b scans"; within "$writes" 20 80 "$b inserts" ;;
+    f) within "$reads" 1000 1000 "$b reads"; within "$writes" 400 600 "$b read-modify-writes" ;;
+  esac
+  # Every record is loaded and nothing deletes: each read and each scan's seek finds its key.
+  [[ $found == $((reads + scans)) ]] || fail "$b: found $found of $((reads + scans))"
+done
+# Two threads with histograms, then a second process on the DB they leave: no load.
+run ycsbold "${ycsb[@]}" --benchmarks=ycsbd --threads=2 --histogram=1
+if [[ -f $tmp/ycsbold.out ]]; then
+  run ycsbold2 "${ycsb[@]}" --benchmarks=ycsbc --use_existing_db=1 && check_result ycsbc "$tmp/ycsbold2.out"
+  grep -q "^ycsbc_load" "$tmp/ycsbold2.out" && fail "ycsbc: loaded a --use_existing_db DB"
+  [[ $(field ycsbc found "$tmp/ycsbold2.out") == 1000 ]] || fail "ycsbc on an existing DB: not every read found"
+  check_result ycsbd "$tmp/ycsbold.out"
+  [[ $(field ycsbd reads "$tmp/ycsbold.out") -gt 1800 ]] || fail "ycsbd --threads=2: not 2 x 1000 ops"
+  grep -q "^Microseconds per read:" "$tmp/ycsbold.out" || fail "ycsb --histogram=1: no read histogram"
+fi
+# mixgraph: db_bench's message; Gets, Puts and Seek add up to --reads, in the given ratio;
+# the key-range model draws keys of [0, --num) only, which fillseq wrote: every get and seek hits.
+mixout=$tmp/mixgraph.out
+run mixgraph "${common[@]}" --reads=2000 --benchmarks=fillseq,mixgraph --mix_get_ratio=0.8 \
+  --mix_put_ratio=0.15 --mix_seek_ratio=0.05 --key_dist_a=0.002312 --key_dist_b=0.3467 \
+  --keyrange_num=30 --keyrange_dist_a=14.18 --keyrange_dist_b=-2.917 --keyrange_dist_c=0.0164 \
+  --keyrange_dist_d=-0.08082 --sine_a=1000 && check_result mixgraph
+if [[ -f $mixout ]]; then
+  msg=$(sed -n 's/^mixgraph .*( Gets:\([0-9]*\) Puts:\([0-9]*\) Seek:\([0-9]*\) of \([0-9]*\) in [0-9]* found)$/\1 \2 \3 \4/p' "$mixout")
+  read -r gets puts seeks found <<<"$msg"
+  if [[ -z $msg ]]; then
+    fail "mixgraph: no '( Gets:. Puts:. Seek:. of . in . found)' message"
+  else
+    [[ $((gets + puts + seeks)) == 2000 ]] || fail "mixgraph: $gets + $puts + $seeks ops, not 2000"
+    within "$gets" 1500 1700 "mixgraph gets"; within "$puts" 220 380 "mixgraph puts"
+    within "$seeks" 50 150 "mixgraph seeks"
+    [[ $found == $((gets + seeks)) ]] || fail "mixgraph: $found of $((gets + seeks)) gets and seeks found"
+  fi
+  grep -q "^Ignored flags (RocksDB only): --sine_a=1000$" "$mixout" || fail "mixgraph: --sine_a not listed as ignored"
+fi
+# A key-range model that gives no range an access is refused, not divided by.
+"$bench" "${common[@]}" --use_existing_db --benchmarks=mixgraph --key_dist_a=1 --key_dist_b=1 \
+  --keyrange_dist_a=1e-30 >/dev/null 2>"$tmp/mixbad.err" && fail "mixgraph: a key-range model without accesses ran"
+grep -q "give no key range an access" "$tmp/mixbad.err" || fail "mixgraph: no message for a key-range model without accesses"
+# The default mix is all gets: on fillseq's keys every one is found.
+run mixget "${common[@]}" --reads=500 --benchmarks=fillseq,mixgraph \
+  && grep -q "^mixgraph .*( Gets:500 Puts:0 Seek:0 of 500 in 500 found)$" "$tmp/mixget.out" \
+  || fail "mixgraph default: $(grep '^mixgraph' "$tmp/mixget.out")"
+
 # ---- queues ----
 # keys FILE N WHAT: readseq in FILE saw N keys (with none it reports 1 op, as db_bench).
 keys() { grep -q "^readseq .* $2 operations;" "$1" || fail "$3: readseq did not see $2 keys"; }
@@ -216,6 +278,9 @@ expect=bogus bad --benchmarks=fillseq,bogus
 expect=histogram bad --histogram=maybe
 expect=threads bad --threads=0
 expect=queue_live bad --queue_live=-1
+expect=mix_get_ratio bad --mix_get_ratio=-1
+expect=mix_get_ratio bad --mix_get_ratio=0
+expect=mix_max_scan_len bad --mix_max_scan_len=0
 "$bench" --help >/dev/null || fail "--help exits non-zero"
 
 echo "test_bench: $failures failure(s), $notes benchmark(s) not supported by the engine yet"

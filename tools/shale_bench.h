@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <shale.h>
 
+#include "shale_bench_zipf.h"
+
 /* ---- flags (db_bench names, meanings and defaults) ---- */
 typedef struct bench_flags {
   const char *benchmarks;
@@ -36,6 +38,13 @@ typedef struct bench_flags {
   int64_t level0_file_num_compaction_trigger, level0_slowdown_writes_trigger;
   int64_t level0_stop_writes_trigger, max_write_buffer_number;
   double max_bytes_for_level_multiplier;
+  /* mixgraph: db_bench's query mix, value-size and scan-length models */
+  double mix_get_ratio, mix_put_ratio, mix_seek_ratio;
+  int64_t mix_max_scan_len, mix_max_value_size;
+  double value_theta, value_k, value_sigma, iter_theta, iter_k, iter_sigma;
+  double key_dist_a, key_dist_b;
+  int64_t keyrange_num;
+  double keyrange_dist_a, keyrange_dist_b, keyrange_dist_c, keyrange_dist_d;
   char ignored[2048]; /* "--name=value ..." of accepted RocksDB-only flags, for the header */
 } bench_flags;
 
@@ -144,6 +153,11 @@ typedef struct bench_run {
   int nthreads;            /* threads that report, the writer of readwhilewriting aside */
   atomic_int readers_done; /* lets readwhilewriting's writer stop with the readers */
   atomic_int stop;         /* set on a fatal or NOTSUP error: every thread winds down */
+  /* YCSB workloads */
+  char ycsb;                        /* 'a' .. 'f' */
+  bench_zipf zipf;                  /* over the --num loaded records */
+  _Atomic int64_t ycsb_next_insert; /* D and E insert keys num, num + 1, ... */
+  uint64_t ycsb_load_stride;        /* coprime with num: the load's key order */
 } bench_run;
 
 typedef struct bench_slot { /* one cache line per thread: ops done over the whole run */
@@ -159,7 +173,7 @@ typedef struct bench_thread {
   /* stats, as db_bench's Stats */
   uint64_t start_us, finish_us, last_op_us;
   int64_t done, bytes, next_report;
-  int64_t found, nreads, nwrites, range_dels;
+  int64_t found, nreads, nwrites, nseeks, range_dels;
   int64_t dur_ops, dur_checked;
   int exclude;        /* readwhilewriting's writer: not merged into the report */
   bench_hist *hist;   /* OP_NTYPES histograms when --histogram, else NULL */
@@ -191,6 +205,10 @@ int bench_done(bench_thread *t, int64_t increment, int64_t max_ops);
 int bench_ok(bench_thread *t, int rc, const char *call);
 
 /* ---- benchmark bodies (shale_bench_workloads.c) ---- */
+/* Gets key k; returns 1 found, 0 absent, -1 when the run must stop. */
+int bench_get_key(bench_thread *t, uint64_t k);
+/* Puts key k with value_size bytes of the value buffer; 1, or 0 when the run must stop. */
+int bench_put_key(bench_thread *t, uint64_t k, size_t value_size);
 typedef void (*bench_fn)(bench_thread *t);
 void bench_fillseq(bench_thread *t);
 void bench_fillrandom(bench_thread *t);
@@ -216,8 +234,16 @@ void bench_fillsurvivors(bench_thread *t);
 int bench_delete_every_other(bench_run *r);
 int bench_delete_runs(bench_run *r, int64_t width);
 
+/* ---- YCSB and mixgraph (shale_bench_mix.c) ---- */
+/* One YCSB op per loop turn, the mix of workload r->ycsb; keys from r->zipf. */
+void bench_ycsb(bench_thread *t);
+/* The YCSB load: every key of [0, num) once, in the order i * stride mod num. */
+void bench_ycsb_load(bench_thread *t);
+/* db_bench's MixGraph: gets, puts and seeks in the --mix_*_ratio mix. */
+void bench_mixgraph(bench_thread *t);
+
 /* ---- the driver (shale_bench_main.c) ---- */
-enum { MSG_NONE, MSG_FOUND, MSG_RW, MSG_UPDATE };
+enum { MSG_NONE, MSG_FOUND, MSG_RW, MSG_UPDATE, MSG_YCSB, MSG_MIX };
 
 typedef struct bench_def bench_def;
 typedef void (*bench_special)(bench_run *r, const bench_def *d);
@@ -276,6 +302,8 @@ void bench_special_levelstats(bench_run *r, const bench_def *d);
 void bench_special_sstables(bench_run *r, const bench_def *d);
 void bench_special_memstats(bench_run *r, const bench_def *d);
 void bench_special_fillseqdeterministic(bench_run *r, const bench_def *d);
+/* ycsba .. ycsbf: loads --num records (unless --use_existing_db), then runs the mix. */
+void bench_special_ycsb(bench_run *r, const bench_def *d);
 /* --report_interval_seconds and --stats_interval_seconds, on a thread of their own. */
 void bench_monitor_start(const bench_flags *f);
 void bench_monitor_stop(void);

@@ -87,6 +87,31 @@ static flag_def flags[] = {
     I64(level0_slowdown_writes_trigger, "20", "L0 files at which writes slow down"),
     I64(level0_stop_writes_trigger, "36", "L0 files at which writes stop"),
     I64(max_write_buffer_number, "2", "memtables, the mutable one included"),
+    DBL(mix_get_ratio, "1", "mixgraph: share of gets"),
+    DBL(mix_put_ratio, "0", "mixgraph: share of puts"),
+    DBL(mix_seek_ratio, "0", "mixgraph: share of seeks"),
+    I64(mix_max_scan_len, "10000", "mixgraph: scan lengths are taken modulo this"),
+    I64(mix_max_value_size, "1024", "mixgraph: value sizes above it are taken modulo it"),
+    DBL(value_theta, "0", "mixgraph: value size Pareto theta"),
+    DBL(value_k, "0.2615", "mixgraph: value size Pareto k"),
+    DBL(value_sigma, "25.45", "mixgraph: value size Pareto sigma"),
+    DBL(iter_theta, "0", "mixgraph: scan length Pareto theta"),
+    DBL(iter_k, "2.517", "mixgraph: scan length Pareto k"),
+    DBL(iter_sigma, "14.236", "mixgraph: scan length Pareto sigma"),
+    DBL(key_dist_a, "0", "mixgraph: key hotness a*x^b, a; 0: uniform keys"),
+    DBL(key_dist_b, "0", "mixgraph: key hotness a*x^b, b; 0: uniform keys"),
+    I64(keyrange_num, "1", "mixgraph: key ranges of the keyrange_dist model"),
+    DBL(keyrange_dist_a, "0", "mixgraph: range hotness a*exp(b*x)+c*exp(d*x), a"),
+    DBL(keyrange_dist_b, "0", "mixgraph: range hotness, b"),
+    DBL(keyrange_dist_c, "0", "mixgraph: range hotness, c"),
+    DBL(keyrange_dist_d, "0", "mixgraph: range hotness, d; all 0: no ranges"),
+    IGN_B(sine_mix_rate),
+    IGN_V(sine_mix_rate_interval_milliseconds),
+    IGN_V(sine_mix_rate_noise),
+    IGN_V(sine_a),
+    IGN_V(sine_b),
+    IGN_V(sine_c),
+    IGN_V(sine_d),
     IGN_V(cache_type),
     IGN_B(use_ribbon_filter),
     IGN_V(min_write_buffer_number_to_merge),
@@ -224,6 +249,16 @@ static const char queue_help[] =
     "  readseq and readreverse scan until the iterator is invalid (or --reads keys): compare\n"
     "  fillseq,deleteruns,readseq,readreverse with fillsurvivors,readseq,readreverse.\n";
 
+static const char mix_help[] =
+    "\nYCSB (load --num records unless --use_existing_db, then --reads ops per thread):\n"
+    "  ycsba 50% read/50% update, ycsbb 95/5, ycsbc 100% read, ycsbd 95% read of recent\n"
+    "  keys/5% insert, ycsbe 95% scan (seek and 1..100 entries)/5% insert, ycsbf 50% read/\n"
+    "  50% read-modify-write. Keys Zipfian (theta 0.99, FNV-scrambled), D: latest.\n"
+    "mixgraph: --mix_*_ratio gets/puts/seeks over [0, --num); Pareto value sizes (--value_*)\n"
+    "  and scan lengths (--iter_*); --key_dist_a/b power-law hot keys, within the hot key\n"
+    "  ranges of --keyrange_* when given. Not implemented, accepted and ignored: the sine\n"
+    "  QPS rate limit (--sine_*): the ops run unthrottled.\n";
+
 static void print_help(void) {
   printf("shale-bench: db_bench-compatible load tester for Shale %s\n", shale_version());
   printf(
@@ -232,10 +267,11 @@ static void print_help(void) {
       "deleteseq deleterandom readwhilewriting\n  readrandomwriterandom updaterandom compact "
       "flush waitforcompaction stats levelstats\n  sstables readafterdelete scanafterdelete "
       "deletepersist queue queuesteady\n  deleteruns fillsurvivors multireadrandom readtocache "
-      "memstats\n  fillseqdeterministic (explains why it is skipped)\n"
+      "memstats\n  fillseqdeterministic (explains why it is skipped) ycsba ycsbb ycsbc ycsbd "
+      "ycsbe ycsbf\n  mixgraph\n"
       "  name[Xn] runs name n times, then prints the AVG and MEDIAN lines as db_bench does.\n"
-      "  multireadrandom reads --batch_size keys per shale_multi_get.\n%s\nFlags:\n",
-      queue_help);
+      "  multireadrandom reads --batch_size keys per shale_multi_get.\n%s%s\nFlags:\n",
+      queue_help, mix_help);
   for (size_t i = 0; i < NFLAGS; i++)
     if (flags[i].type < F_IGN_BOOL)
       printf("  --%s (%s) default: \"%s\"\n", flags[i].name, flags[i].help, flags[i].def);
@@ -306,6 +342,11 @@ static int check_ranges(const bench_flags *f) {
     bad = "--range_tombstone_width must be >= 1";
   else if (f->readwritepercent < 0 || f->readwritepercent > 100)
     bad = "--readwritepercent must be 0 to 100";
+  else if (f->mix_get_ratio < 0 || f->mix_put_ratio < 0 || f->mix_seek_ratio < 0 ||
+           f->mix_get_ratio + f->mix_put_ratio + f->mix_seek_ratio <= 0)
+    bad = "--mix_get_ratio, --mix_put_ratio, --mix_seek_ratio must be >= 0, not all 0";
+  else if (f->mix_max_scan_len < 1 || f->mix_max_value_size < 1)
+    bad = "--mix_max_scan_len and --mix_max_value_size must be >= 1";
   else if (f->delete_persist_seconds < 0)
     bad = "--delete_persist_seconds must be >= 0";
   else if (f->cache_size < 0 || f->write_buffer_size < 0)

@@ -166,7 +166,7 @@ static const char *merge(thread_arg *a, int n, bench_thread *out, double *thread
     if (t->notsup && !notsup) notsup = t->notsup;
     if (t->exclude) continue;
     out->done += t->done, out->bytes += t->bytes, out->found += t->found;
-    out->nreads += t->nreads, out->nwrites += t->nwrites;
+    out->nreads += t->nreads, out->nwrites += t->nwrites, out->nseeks += t->nseeks;
     *thread_secs += (double)(t->finish_us - t->start_us) * 1e-6;
     if (t->start_us < out->start_us) out->start_us = t->start_us;
     if (t->finish_us > out->finish_us) out->finish_us = t->finish_us;
@@ -182,6 +182,15 @@ static void format_msg(int msg, const bench_thread *s, char *buf, size_t len) {
     snprintf(buf, len,
              "( reads:%" PRId64 " writes:%" PRId64 " total:%" PRId64 " found:%" PRId64 ")",
              s->nreads, s->nwrites, s->nreads + s->nwrites, s->found);
+  else if (msg == MSG_YCSB)
+    snprintf(buf, len,
+             "( reads:%" PRId64 " writes:%" PRId64 " scans:%" PRId64 " found:%" PRId64 ")",
+             s->nreads, s->nwrites, s->nseeks, s->found);
+  else if (msg == MSG_MIX) /* db_bench's MixGraph message, word for word */
+    snprintf(buf, len,
+             "( Gets:%" PRId64 " Puts:%" PRId64 " Seek:%" PRId64 " of %" PRId64 " in %" PRId64
+             " found)\n",
+             s->nreads, s->nwrites, s->nseeks, s->found, s->nreads + s->nseeks);
   else if (msg == MSG_UPDATE)
     snprintf(buf, len, "( updates:%" PRId64 " found:%" PRId64 ")\n", s->nreads, s->found);
 }
@@ -344,6 +353,13 @@ static const bench_def benches[] = {
     {"readtocache", bench_readseq, 0, MSG_NONE, NULL},
     {"multireadrandom", bench_multireadrandom, 0, MSG_FOUND, NULL},
     {"fillseqdeterministic", NULL, 0, MSG_NONE, bench_special_fillseqdeterministic},
+    {"ycsba", bench_ycsb, 0, MSG_YCSB, bench_special_ycsb},
+    {"ycsbb", bench_ycsb, 0, MSG_YCSB, bench_special_ycsb},
+    {"ycsbc", bench_ycsb, 0, MSG_YCSB, bench_special_ycsb},
+    {"ycsbd", bench_ycsb, 0, MSG_YCSB, bench_special_ycsb},
+    {"ycsbe", bench_ycsb, 0, MSG_YCSB, bench_special_ycsb},
+    {"ycsbf", bench_ycsb, 0, MSG_YCSB, bench_special_ycsb},
+    {"mixgraph", bench_mixgraph, 0, MSG_MIX, NULL},
 };
 
 static const bench_def *bench_find(const char *name, size_t len) {

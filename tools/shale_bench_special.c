@@ -288,6 +288,42 @@ void bench_special_fillseqdeterministic(bench_run *r, const bench_def *d) {
       d->name);
 }
 
+/* ---- YCSB ---- */
+
+static uint64_t gcd(uint64_t a, uint64_t b) {
+  while (b) {
+    uint64_t rest = a % b;
+    a = b, b = rest;
+  }
+  return a;
+}
+
+/* A stride coprime with n, near n times the golden ratio's fraction: i * stride mod n visits
+ * every key once, consecutive puts far apart, as YCSB's hashed insert order does. */
+static uint64_t load_stride(uint64_t n) {
+  if (n < 2) return 1;
+  uint64_t s = (uint64_t)((double)n * 0.6180339887) | 1;
+  while (gcd(s, n) != 1) s++;
+  return s % n ? s % n : 1;
+}
+
+/* YCSB's load phase (timed as "<name>_load", every record once), then its run phase. The
+ * Zipf zeta sum is O(--num), so it is done here, untimed, for all threads. */
+void bench_special_ycsb(bench_run *r, const bench_def *d) {
+  r->ycsb = d->name[4];
+  if (!r->f->use_existing_db) {
+    char name[64];
+    snprintf(name, sizeof(name), "%s_load", d->name);
+    bench_def load = {name, bench_ycsb_load, 0, MSG_NONE, NULL};
+    r->db = bench_db_fresh();
+    r->ycsb_load_stride = load_stride((uint64_t)r->num);
+    if (bench_run_timed(r, &load, NULL, NULL)) return;
+  }
+  bench_zipf_init(&r->zipf, (uint64_t)r->num, BENCH_ZIPF_THETA);
+  atomic_store(&r->ycsb_next_insert, r->num);
+  bench_run_timed(r, d, NULL, NULL);
+}
+
 /* RocksDB's rocksdb.levelstats table; built from per-level file counts if the engine has
  * no shale.levelstats. */
 void bench_special_levelstats(bench_run *r, const bench_def *d) {

@@ -70,8 +70,7 @@ void bench_fillrandom(bench_thread *t) { do_write(t, 1); }
 
 /* ---- point reads ---- */
 
-/* Gets key k; returns 1 found, 0 absent, -1 when the run must stop. */
-static int get_one(bench_thread *t, uint64_t k) {
+int bench_get_key(bench_thread *t, uint64_t k) {
   bench_run *r = t->run;
   void *v;
   size_t vlen;
@@ -88,7 +87,7 @@ static int get_one(bench_thread *t, uint64_t k) {
 
 void bench_readrandom(bench_thread *t) {
   while (!bench_done(t, 1, t->run->reads)) {
-    if (get_one(t, rand_key(t)) < 0) return;
+    if (bench_get_key(t, rand_key(t)) < 0) return;
     bench_finished(t, 1, OP_READ);
   }
 }
@@ -249,14 +248,18 @@ void bench_deleterandom(bench_thread *t) { do_delete(t, 1); }
 
 /* ---- mixed ---- */
 
-static int put_key(bench_thread *t, uint64_t k) {
+int bench_put_key(bench_thread *t, uint64_t k, size_t value_size) {
   bench_run *r = t->run;
   bench_key_set(t->key, r->key_size, k);
-  const char *v = bench_value_next(&t->vpos, (size_t)r->value_size);
-  int rc = shale_put(r->db, t->key, (size_t)r->key_size, v, (size_t)r->value_size, r->wflags);
+  const char *v = bench_value_next(&t->vpos, value_size);
+  int rc = shale_put(r->db, t->key, (size_t)r->key_size, v, value_size, r->wflags);
   t->nwrites++;
-  t->bytes += r->key_size + r->value_size;
+  t->bytes += r->key_size + (int64_t)value_size;
   return bench_ok(t, rc, "shale_put");
+}
+
+static int put_key(bench_thread *t, uint64_t k) {
+  return bench_put_key(t, k, (size_t)t->run->value_size);
 }
 
 static int put_random(bench_thread *t) { return put_key(t, rand_key(t)); }
@@ -281,7 +284,7 @@ void bench_readrandomwriterandom(bench_thread *t) {
   bench_run *r = t->run;
   while (!bench_done(t, 1, r->reads)) {
     int read = (int64_t)(bench_rand(&t->rng) % 100) < r->f->readwritepercent;
-    if (read ? get_one(t, rand_key(t)) < 0 : !put_random(t)) return;
+    if (read ? bench_get_key(t, rand_key(t)) < 0 : !put_random(t)) return;
     bench_finished(t, 1, read ? OP_READ : OP_WRITE);
   }
 }
@@ -291,7 +294,7 @@ void bench_updaterandom(bench_thread *t) {
   bench_run *r = t->run;
   while (!bench_done(t, 1, r->reads)) {
     uint64_t k = rand_key(t);
-    if (get_one(t, k) < 0) return;
+    if (bench_get_key(t, k) < 0) return;
     const char *v = bench_value_next(&t->vpos, (size_t)r->value_size);
     int rc = shale_put(r->db, t->key, (size_t)r->key_size, v, (size_t)r->value_size, r->wflags);
     if (!bench_ok(t, rc, "shale_put")) return;
