@@ -237,8 +237,7 @@ static int view_overlaps(const read_view *v, const ingest_job *job, int mutable_
 static int flush_overlapping(shale_db *db, const ingest_job *job, char *errmsg) {
   if (!view_overlaps(db->view, job, 0)) return SHALE_OK;
   int rc = SHALE_OK;
-  if (memtable_count(db->mem) && view_overlaps(db->view, job, 1))
-    rc = db_seal_memtable(db, errmsg);
+  if (memtable_count(db->mem) && view_overlaps(db->view, job, 1)) rc = db_seal_memtable(db, errmsg);
   pthread_cond_broadcast(&db->bg_cv);
   while (!rc && db->view->imm_count > 0 && !db->bg_error) pthread_cond_wait(&db->bg_cv, &db->mu);
   if (!rc && db->bg_error)
@@ -401,8 +400,7 @@ static int ingest_call(shale_db *db, const char *const *files, size_t n, unsigne
   char errmsg[ERRMSG_SIZE] = "";
   if (!files || n == 0 || (flags & ~SHALE_INGEST_MOVE))
     return db_fail(db, SHALE_INVALID, "ingest: NULL or empty file list, or unknown flags");
-  if (db->opt.read_only)
-    return db_fail(db, SHALE_READONLY, "ingest: the DB was opened read_only");
+  if (db->opt.read_only) return db_fail(db, SHALE_READONLY, "ingest: the DB was opened read_only");
   ingest_job job = {calloc(n, sizeof *job.files), n, 0};
   if (!job.files) return db_fail(db, SHALE_NOMEM, "ingest: out of memory");
   int rc = prepare(db, &job, files, flags, errmsg);

@@ -53,8 +53,7 @@ int shale_sst_writer_open(const char *path, const shale_options *o, shale_sst_wr
   }
   buf_init(&w->last);
   buf_init(&w->ikey);
-  sst_options so = {opt.block_size, opt.bloom_bits_per_key, opt.compression,
-                    opt.compression_level};
+  sst_options so = {opt.block_size, opt.bloom_bits_per_key, opt.compression, opt.compression_level};
   if ((rc = sst_builder_new(path, &so, &w->b, msg))) {
     shale_sst_writer_abandon(w);
     return rc;
@@ -88,8 +87,7 @@ static int add_point(shale_sst_writer *w, unsigned kind, const void *key, size_t
   if (!w) return err_set(msg, SHALE_INVALID, "shale_sst_writer: NULL writer");
   if (!w->b) return dead(w, msg);
   if ((!key && klen) || (!val && vlen) || klen > SHALE_MAX_KEY_SIZE || vlen > UINT32_MAX)
-    return err_set(msg, SHALE_INVALID, "%s: NULL key or value with a length, or too long",
-                   w->path);
+    return err_set(msg, SHALE_INVALID, "%s: NULL key or value with a length, or too long", w->path);
   if (w->any && ukey_compare(w->last.data, w->last.len, key, klen) >= 0) {
     char a[48], b[48];
     err_set(msg, SHALE_INVALID,
@@ -137,8 +135,7 @@ int shale_sst_writer_delete_range(shale_sst_writer *w, const void *begin, size_t
   if ((!begin && blen) || (!end && elen) || blen > SHALE_MAX_KEY_SIZE ||
       elen > SHALE_MAX_KEY_SIZE || ukey_compare(begin, blen, end, elen) >= 0)
     return err_set(msg, SHALE_INVALID,
-                   "%s: range delete needs begin < end, each at most SHALE_MAX_KEY_SIZE",
-                   w->path);
+                   "%s: range delete needs begin < end, each at most SHALE_MAX_KEY_SIZE", w->path);
   int rc = sst_builder_add_range_del(w->b, begin, blen, end, elen, 0, clock_wall_us());
   if (rc) {
     kill_writer(w);
@@ -184,8 +181,7 @@ int shale_sst_writer_finish(shale_sst_writer *w, shale_sst_info *info) {
     w->b = NULL;
     if (!(rc = sst_builder_finish(b, &m, msg)) && (rc = sync_parent(w->path, msg)))
       io_remove(w->path, NULL);
-    if (!rc && info)
-      *info = (shale_sst_info){m.file_size, w->puts, w->deletes, m.range_tombstones};
+    if (!rc && info) *info = (shale_sst_info){m.file_size, w->puts, w->deletes, m.range_tombstones};
     sst_meta_free(&m);
   }
   writer_free(w);

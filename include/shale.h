@@ -806,8 +806,8 @@ SHALE_EXPORT int shale_sst_writer_delete(shale_sst_writer *w, const void *key, s
  *         SHALE_MAX_KEY_SIZE, @p begin not below @p end: the writer stays usable, nothing is
  *         added); SHALE_NOMEM (the writer is dead). The detail is in shale_errmsg(NULL).
  */
-SHALE_EXPORT int shale_sst_writer_delete_range(shale_sst_writer *w, const void *begin,
-                                               size_t blen, const void *end, size_t elen);
+SHALE_EXPORT int shale_sst_writer_delete_range(shale_sst_writer *w, const void *begin, size_t blen,
+                                               const void *end, size_t elen);
 
 /**
  * Write the rest of the table, fsync it and free @p w (in every case). A table with no entry
