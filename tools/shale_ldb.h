@@ -27,6 +27,7 @@ typedef struct ldb_opts {
   const char *property;
   const char *dir; /* checkpoint --dir= */
   int flush;       /* checkpoint --flush */
+  int move;        /* ingest_extern_sst --move */
   uint64_t seq;    /* updates_since --seq= */
   int has_seq;
   size_t write_buffer_size; /* engine options; 0: default */
@@ -120,6 +121,7 @@ int ldb_cmd_sst_dump(ldb_opts *o);
 int ldb_cmd_checkconsistency(ldb_opts *o);
 int ldb_cmd_tombstones(ldb_opts *o);
 int ldb_cmd_repair(ldb_opts *o);
+int ldb_cmd_write_extern_sst(ldb_opts *o); /* shale_ldb_ingest.c */
 /* get/scan straight from the files, for a DB another process holds. */
 int ldb_direct_get(ldb_opts *o, const buf *key);
 int ldb_direct_scan(ldb_opts *o);

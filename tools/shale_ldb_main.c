@@ -28,6 +28,7 @@ static int cmd_compact(ldb_opts *o);
 static int cmd_stats(ldb_opts *o);
 static int cmd_checkpoint(ldb_opts *o);
 static int cmd_updates_since(ldb_opts *o);
+static int cmd_ingest_extern_sst(ldb_opts *o);
 
 static const ldb_command commands[] = {
     {"get", "<key>", "print the value of key (engine, read-only; direct file read if locked)",
@@ -58,6 +59,12 @@ static const ldb_command commands[] = {
      "every WAL batch with sequences from N on: the WAL tail a follower applies (engine, "
      "read-only)",
      cmd_updates_since},
+    {"write_extern_sst", "OUTPUT [INPUT]",
+     "an external table from 'KEY VALUE' lines, scan's or dump's output (stdin without INPUT)",
+     ldb_cmd_write_extern_sst},
+    {"ingest_extern_sst", "FILE... [--move]",
+     "add external tables to the DB in one step (engine; --move: link and remove them)",
+     cmd_ingest_extern_sst},
     {"lsm", "", "levels, files, key ranges, sizes, tombstones, as text bars", ldb_cmd_lsm},
     {"manifest_dump", "[--path=MANIFEST] [--json] [--verbose]", "every version edit",
      ldb_cmd_manifest_dump},
@@ -102,7 +109,8 @@ static void usage(FILE *out) {
           "get and scan read the files directly instead. dump, idump, approxsize, lsm,\n"
           "manifest_dump, dump_wal, sst_dump, checkconsistency and tombstones always read\n"
           "the files directly. Only put, batchput, delete, deleterange, flush, compact and\n"
-          "repair write; checkpoint writes only its --dir (and flushes the DB with --flush);\n"
+          "repair write (and ingest_extern_sst; write_extern_sst writes only its OUTPUT);\n"
+          "checkpoint writes only its --dir (and flushes the DB with --flush);\n"
           "updates_since opens the DB read-only, as get.\n"
           "'COMMAND --help' for one command.\n"
           "Exit status: 0 success, 1 error or problems found, 2 bad command line.\n");
@@ -140,6 +148,7 @@ static int parse_flag(ldb_opts *o, const char *a) {
   BOOLF("verbose", verbose)
   BOOLF("sync", sync)
   BOOLF("flush", flush)
+  BOOLF("move", move)
   STRF("dir", dir)
   STRF("db", db)
   STRF("from", from)
@@ -236,6 +245,25 @@ static int report(shale_db *db, const char *what, int rc) {
   ldb_err("%s failed: %s: %s", what, shale_strerror(rc),
           *detail ? detail : "no detail recorded; 'checkconsistency' finds a damaged file");
   return 1;
+}
+
+static int cmd_ingest_extern_sst(ldb_opts *o) {
+  if (o->npos < 1) {
+    ldb_err("expected ingest_extern_sst FILE... [--move]");
+    return 2;
+  }
+  shale_db *db;
+  if (open_db(o, OPEN_WRITE, &db)) return 1;
+  int status = report(db, "ingest",
+                      shale_ingest(db, (const char *const *)o->pos, (size_t)o->npos,
+                                   o->move ? SHALE_INGEST_MOVE : 0));
+  if (!status) {
+    char *seq = NULL;
+    shale_property(db, "shale.sequence", &seq);
+    printf("OK ingested %d file(s) at sequence %s\n", o->npos, seq ? seq : "?");
+    shale_free(seq);
+  }
+  return close_db(db, status);
 }
 
 static int cmd_get(ldb_opts *o) {
