@@ -785,7 +785,9 @@ SHALE_EXPORT int shale_sst_writer_open(const char *path, const shale_options *o,
  * SHALE_INVALID, and the caller still frees it with shale_sst_writer_abandon (or finish).
  * @param[in] w     a writer
  * @param[in] key   0 to SHALE_MAX_KEY_SIZE bytes (NULL only with @p klen 0)
+ * @param[in] klen  its length
  * @param[in] val   the value, copied (NULL only with @p vlen 0); at most 4 GiB - 1 bytes
+ * @param[in] vlen  its length
  * @return SHALE_OK; SHALE_INVALID (NULL argument with a length, key too long: the writer
  *         stays usable; a key out of order: the writer is dead); SHALE_IOERR, SHALE_NOSPACE,
  *         SHALE_NOMEM (the writer is dead). The detail is in shale_errmsg(NULL).
@@ -793,8 +795,14 @@ SHALE_EXPORT int shale_sst_writer_open(const char *path, const shale_options *o,
 SHALE_EXPORT int shale_sst_writer_put(shale_sst_writer *w, const void *key, size_t klen,
                                       const void *val, size_t vlen);
 
-/** Add a point delete of @p key: as shale_sst_writer_put without a value (same order rule,
- *  same codes). Once ingested it hides the key's older versions in the DB. */
+/**
+ * Add a point delete of @p key: as shale_sst_writer_put without a value (same order rule,
+ * same codes). Once ingested it hides the key's older versions in the DB.
+ * @param[in] w     a writer
+ * @param[in] key   0 to SHALE_MAX_KEY_SIZE bytes (NULL only with @p klen 0)
+ * @param[in] klen  its length
+ * @return as shale_sst_writer_put
+ */
 SHALE_EXPORT int shale_sst_writer_delete(shale_sst_writer *w, const void *key, size_t klen);
 
 /**
@@ -802,6 +810,11 @@ SHALE_EXPORT int shale_sst_writer_delete(shale_sst_writer *w, const void *key, s
  * before, between or after the point entries, and may overlap one another: they are kept
  * until finish. Once ingested they delete what the DB held before the ingest in the range;
  * they never hide the table's own puts (all of one table has one sequence).
+ * @param[in] w      a writer
+ * @param[in] begin  the first key deleted (NULL only with @p blen 0)
+ * @param[in] blen   its length
+ * @param[in] end    the key after the last deleted (exclusive; NULL only with @p elen 0)
+ * @param[in] elen   its length
  * @return SHALE_OK; SHALE_INVALID (NULL with a length, a bound longer than
  *         SHALE_MAX_KEY_SIZE, @p begin not below @p end: the writer stays usable, nothing is
  *         added); SHALE_NOMEM (the writer is dead). The detail is in shale_errmsg(NULL).
