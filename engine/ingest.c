@@ -25,6 +25,7 @@
 #include "engine/db_impl.h"
 #include "engine/filename.h"
 #include "engine/flush.h"
+#include "engine/test_hooks.h"
 #include "engine/write.h"
 #include "io/io.h"
 #include "sstable/sst_external.h"
@@ -314,6 +315,7 @@ static int commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg) {
     pthread_mutex_lock(&db->mu);
     uint64_t next_file = db->next_file_number;
     pthread_mutex_unlock(&db->mu);
+    test_hook(db, HOOK_INGEST_SEALED);
     rc = vset_log_and_apply(&db->vset, &e, next_file, &v, errmsg);
     if (rc && rc != SHALE_NOMEM) {
       pthread_mutex_lock(&db->mu);
@@ -323,11 +325,16 @@ static int commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg) {
   }
   if (!rc) {
     job->committed = 1;
+    test_hook(db, HOOK_INGEST_MANIFEST_SYNCED);
     pthread_mutex_lock(&db->mu);
     vset_install(&db->vset, &e, v);
     rc = db_publish_version(db, 0);
     atomic_store_explicit(&db->last_seq, seq, memory_order_release);
     pthread_mutex_unlock(&db->mu);
+    for (size_t i = 0; i < job->n; i++)
+      db_log(db, "ingest: %s as %06llu.sst at L%d, sequence %llu", job->files[i].src,
+             (unsigned long long)job->files[i].number, job->files[i].level,
+             (unsigned long long)seq);
     db_maybe_roll_manifest(db);
   }
   edit_free(&e);
@@ -408,12 +415,10 @@ static int ingest_call(shale_db *db, const char *const *files, size_t n, unsigne
     job_free(&job);
     return db_fail(db, rc, errmsg);
   }
+  test_hook(db, HOOK_INGEST_LINKED);
   rc = db_write_exclusive(db, ingest_locked, &job); /* records its own detail */
-  if (!rc) {
-    db_log(db, "ingested %zu file(s) at sequence %llu", n,
-           (unsigned long long)atomic_load(&db->last_seq));
-    for (size_t i = 0; i < n && (flags & SHALE_INGEST_MOVE); i++) io_remove(job.files[i].src, NULL);
-  }
+  for (size_t i = 0; !rc && i < n && (flags & SHALE_INGEST_MOVE); i++)
+    io_remove(job.files[i].src, NULL);
   job_free(&job);
   return rc;
 }

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "engine/test_hooks.h"
 #include "shale.h"
 #include "testutil.h"
 
@@ -576,7 +577,15 @@ static int crash_cycles(void) {
   return n < 1 ? 1 : n;
 }
 
+static int crash_point; /* the child kills itself there (0: the parent kills it) */
+
+static void die_at(shale_db *db, test_hook_point p) {
+  (void)db;
+  if ((int)p == crash_point) kill(getpid(), SIGKILL);
+}
+
 static void crash_child(const char *dbdir, char *const *files, int wfd) {
+  if (crash_point) atomic_store(&shale_test_hook, die_at);
   shale_options o = small_opts();
   shale_db *db;
   if (shale_open(dbdir, &o, &db)) _exit(3);
@@ -608,14 +617,17 @@ static int run_crash_child(const char *dbdir, char *const *files, useconds_t kil
   char c = 0;
   assert_int_equal(read(fds[0], &c, 1), 1);
   assert_int_equal(c, 'o');
-  usleep(kill_after);
-  kill(pid, SIGKILL);
+  if (!crash_point) { /* else the child dies at its hook point */
+    usleep(kill_after);
+    kill(pid, SIGKILL);
+  }
   int acked = read(fds[0], &c, 1) == 1 && c == 'i';
   close(fds[0]);
   int status;
   assert_int_equal(waitpid(pid, &status, 0), pid);
   if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
     fail_msg("crash child failed on its own (exit %d)", WEXITSTATUS(status));
+  if (crash_point) assert_true(WIFSIGNALED(status) && !acked); /* it reached the point */
   return acked;
 }
 
@@ -639,6 +651,10 @@ static void test_kill_during_ingest(void **state) {
       snprintf(prefix, sizeof prefix, "c%03d_%d_", cycle, i);
       write_sst(files[i], prefix, 0, CRASH_KEYS, 1, "v", 0);
     }
+    /* The first cycles die at each step of the ingest, the rest at a random time. */
+    static const int points[] = {HOOK_INGEST_LINKED, HOOK_INGEST_SEALED,
+                                 HOOK_INGEST_MANIFEST_SYNCED};
+    crash_point = cycle < 3 ? points[cycle] : 0;
     int acked = run_crash_child(f->dbdir, files, (useconds_t)(tu_rand(&rng) % 6000));
     shale_db *db;
     assert_int_equal(shale_open(f->dbdir, &o, &db), SHALE_OK);
@@ -658,7 +674,10 @@ static void test_kill_during_ingest(void **state) {
     if (found != 0 && found != CRASH_FILES * CRASH_KEYS)
       fail_msg("cycle %d: %d of %d keys after the crash: not all or none", cycle, found,
                CRASH_FILES * CRASH_KEYS);
-    if (acked) assert_int_equal(found, CRASH_FILES * CRASH_KEYS);
+    if (acked || crash_point == HOOK_INGEST_MANIFEST_SYNCED)
+      assert_int_equal(found, CRASH_FILES * CRASH_KEYS);
+    if (crash_point == HOOK_INGEST_LINKED || crash_point == HOOK_INGEST_SEALED)
+      assert_int_equal(found, 0);
     all += found != 0;
     none += found == 0;
     /* tables of an ingest the crash cut short are gone after the open */
