@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/background.h"
@@ -166,15 +167,23 @@ static int copy_file(const char *src, const char *dst, char *errmsg) {
   return rc;
 }
 
+/* Ingest writes the global sequence into the file it brings in, so a link is made only to a
+ * file no other name shares: after a crash that left a moved file behind, its other name is
+ * a live table of the DB (or of a checkpoint), whose sequence must never change. */
+static int sole_link(const char *path) {
+  struct stat st;
+  return !stat(path, &st) && st.st_nlink == 1;
+}
+
 static int bring_file(shale_db *db, ingest_file *f, int move, char *errmsg) {
   pthread_mutex_lock(&db->mu);
   f->number = db->next_file_number++;
   pthread_mutex_unlock(&db->mu);
   filename_table(f->dst, db->path, f->number);
   int rc = SHALE_OK;
-  if (!move || link(f->src, f->dst)) {
+  if (!move || !sole_link(f->src) || link(f->src, f->dst)) {
     int e = errno;
-    if (move && e != EXDEV && e != EPERM && e != EMLINK && e != ENOTSUP)
+    if (move && sole_link(f->src) && e != EXDEV && e != EPERM && e != EMLINK && e != ENOTSUP)
       return err_errno(errmsg, e, "link", f->src);
     rc = copy_file(f->src, f->dst, errmsg);
   }
@@ -385,11 +394,24 @@ static void job_free(ingest_job *job) {
   free(job->files);
 }
 
+/* Whether path's directory is the DB's own: moving a file out of it could take a live table. */
+static int in_db_dir(const shale_db *db, const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+  struct stat a, b;
+  int same =
+      dir && !stat(dir, &a) && !stat(db->path, &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+  free(dir);
+  return same;
+}
+
 static int prepare(shale_db *db, ingest_job *job, const char *const *files, unsigned flags,
                    char *errmsg) {
   int rc = SHALE_OK;
   for (size_t i = 0; i < job->n && !rc; i++) {
     if (!files[i]) return err_set(errmsg, SHALE_INVALID, "ingest: file %zu is NULL", i);
+    if ((flags & SHALE_INGEST_MOVE) && in_db_dir(db, files[i]))
+      return err_set(errmsg, SHALE_INVALID, "ingest: %s is in the DB's directory", files[i]);
     job->files[i].src = files[i];
     buf_init(&job->files[i].lo);
     buf_init(&job->files[i].hi);

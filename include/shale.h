@@ -836,10 +836,12 @@ SHALE_EXPORT int shale_sst_writer_finish(shale_sst_writer *w, shale_sst_info *in
 /** Stop, remove the file and free @p w. NULL is ignored. */
 SHALE_EXPORT void shale_sst_writer_abandon(shale_sst_writer *w);
 
-/** shale_ingest flag: link the files into the DB (a copy where the file system refuses the
- *  link) and remove them from where they were once ingested. Without it (the default) they
- *  are copied and left as they were. A linked file is the same file: ingest writes its
- *  sequence into it (8 bytes and the footer checksum) before the DB lists it. */
+/** shale_ingest flag: link the files into the DB and remove them from where they were once
+ *  ingested. Without it (the default) they are copied and left as they were. A linked file is
+ *  the same file: ingest writes its sequence into it (8 bytes and the footer checksum) before
+ *  the DB lists it; so a file that has another name too (st_nlink > 1: say, one a crash left
+ *  behind as a second name of a live table) is copied instead, as is one the file system
+ *  refuses to link. A file in the DB's own directory is refused. */
 #define SHALE_INGEST_MOVE 1u
 
 /**
@@ -866,7 +868,8 @@ SHALE_EXPORT void shale_sst_writer_abandon(shale_sst_writer *w);
  * @param[in] flags  0 (copy) or SHALE_INGEST_MOVE
  * @return SHALE_OK; SHALE_INVALID (NULL argument, @p n 0, unknown @p flags, files whose
  *         ranges overlap, the same file twice, a table that is not external or whose keys
- *         are not strictly increasing); SHALE_CORRUPTION (a damaged or truncated file, or
+ *         are not strictly increasing, a file in the DB's directory with
+ *         SHALE_INGEST_MOVE); SHALE_CORRUPTION (a damaged or truncated file, or
  *         not an SSTable); SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM; SHALE_READONLY (read_only
  *         handle, or an earlier background error). On failure the DB is unchanged and the
  *         files stay where they were (a linked file may carry the sequence it was about to

@@ -538,6 +538,62 @@ static void test_bad_inputs_change_nothing(void **state) {
   free(c);
 }
 
+/* ---- move mode and shared files ---- */
+
+/* The global sequence field of an external table: the 8 bytes 104 from the end. */
+static uint64_t global_seq_of(const char *path) {
+  FILE *fp = fopen(path, "rb");
+  assert_non_null(fp);
+  uint8_t b[8];
+  assert_int_equal(fseek(fp, -104, SEEK_END), 0);
+  assert_int_equal(fread(b, 1, 8, fp), 8);
+  fclose(fp);
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = v << 8 | b[i];
+  return v;
+}
+
+static void test_move_never_writes_a_shared_file(void **state) {
+  fixture *f = *state;
+  char *a = tu_path(f->dir, "a.sst"), *other = tu_path(f->dir, "other.sst");
+  write_sst(a, "k", 0, 100, 1, "a", 0);
+  assert_int_equal(link(a, other), 0); /* a second name: the file is copied, not linked */
+  assert_int_equal(ingest1(f->db, a, SHALE_INGEST_MOVE), SHALE_OK);
+  assert_int_equal(tu_file_size(a), -1);
+  assert_true(global_seq_of(other) == 0);
+  expect(f->db, NULL, "k000001", "a:k000001");
+
+  /* A move whose process died after the commit, before removing the source, leaves the
+   * source as a second name of a live table: ingesting it again must not touch that table. */
+  write_sst(a, "m", 0, 100, 1, "m", 0);
+  assert_int_equal(ingest1(f->db, a, SHALE_INGEST_MOVE), SHALE_OK);
+  shale_live_file *lf;
+  size_t n;
+  assert_int_equal(shale_live_files(f->db, &lf, &n), SHALE_OK);
+  char name[32] = "";
+  uint64_t seq = 0;
+  for (size_t i = 0; i < n; i++)
+    if (lf[i].smallest_len == 7 && !memcmp(lf[i].smallest, "m000000", 7)) {
+      snprintf(name, sizeof name, "%06" PRIu64 ".sst", lf[i].number);
+      seq = lf[i].max_seq;
+    }
+  shale_live_files_free(lf);
+  char *table = tu_path(f->dbdir, name);
+  assert_true(global_seq_of(table) == seq);
+  assert_int_equal(link(table, a), 0);
+  assert_int_equal(shale_put(f->db, "m000001", 7, "later", 5, 0), SHALE_OK);
+  assert_int_equal(ingest1(f->db, a, SHALE_INGEST_MOVE), SHALE_OK);
+  assert_true(global_seq_of(table) == seq);    /* the live table keeps its sequence */
+  expect(f->db, NULL, "m000001", "m:m000001"); /* the second ingest is newer than the put */
+
+  /* moving a file out of the DB's own directory is refused */
+  assert_int_equal(ingest1(f->db, table, SHALE_INGEST_MOVE), SHALE_INVALID);
+  assert_true(tu_file_size(table) > 0);
+  free(table);
+  free(a);
+  free(other);
+}
+
 /* ---- reopen ---- */
 
 static void test_reopen_keeps_data_and_sequence(void **state) {
@@ -706,6 +762,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_snapshot_exact_concurrent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_writer_rejects_unsorted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_inputs_change_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_move_never_writes_a_shared_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_keeps_data_and_sequence, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kill_during_ingest, setup, teardown),
   };
