@@ -86,7 +86,7 @@ static int add_point(shale_sst_writer *w, unsigned kind, const void *key, size_t
   char *msg = clear_errmsg();
   if (!w) return err_set(msg, SHALE_INVALID, "shale_sst_writer: NULL writer");
   if (!w->b) return dead(w, msg);
-  if ((!key && klen) || (!val && vlen) || klen > SHALE_MAX_KEY_SIZE || vlen > UINT32_MAX)
+  if ((!key && klen) || (!val && vlen) || klen > SHALE_MAX_KEY_SIZE || vlen > SHALE_MAX_VALUE_SIZE)
     return err_set(msg, SHALE_INVALID, "%s: NULL key or value with a length, or too long", w->path);
   if (w->any && ukey_compare(w->last.data, w->last.len, key, klen) >= 0) {
     char a[48], b[48];

@@ -786,10 +786,11 @@ SHALE_EXPORT int shale_sst_writer_open(const char *path, const shale_options *o,
  * @param[in] w     a writer
  * @param[in] key   0 to SHALE_MAX_KEY_SIZE bytes (NULL only with @p klen 0)
  * @param[in] klen  its length
- * @param[in] val   the value, copied (NULL only with @p vlen 0); at most 4 GiB - 1 bytes
+ * @param[in] val   the value, copied (NULL only with @p vlen 0); at most SHALE_MAX_VALUE_SIZE
+ *                  bytes
  * @param[in] vlen  its length
- * @return SHALE_OK; SHALE_INVALID (NULL argument with a length, key too long: the writer
- *         stays usable; a key out of order: the writer is dead); SHALE_IOERR, SHALE_NOSPACE,
+ * @return SHALE_OK; SHALE_INVALID (NULL argument with a length, key or value too long: the
+ *         writer stays usable; a key out of order: the writer is dead); SHALE_IOERR, SHALE_NOSPACE,
  *         SHALE_NOMEM (the writer is dead). The detail is in shale_errmsg(NULL).
  */
 SHALE_EXPORT int shale_sst_writer_put(shale_sst_writer *w, const void *key, size_t klen,

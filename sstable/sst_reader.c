@@ -487,8 +487,7 @@ static int load_dictionary(sst_reader *r, char *errmsg) {
   return r->ddict ? SHALE_OK : err_corrupt(errmsg, "%s: unusable zstd dictionary", r->path);
 }
 
-/* Once the metadata checked out, blocks are copied out of a mapping of the file instead of
- * read with pread (when mapping is on): the same bytes and checks, without a system call. */
+/* A key bound stored at seq 0 reads at seq; a range tombstone's end bound (SEQ_MAX) stays. */
 static void set_trailer_seq(buf *k, uint64_t seq) {
   if (k->len < IKEY_TRAILER) return;
   uint64_t t = get_fixed64(k->data + k->len - IKEY_TRAILER);
@@ -511,6 +510,8 @@ static int apply_global_seq(sst_reader *r, char *errmsg) {
   return SHALE_OK;
 }
 
+/* Once the metadata checked out, blocks are copied out of a mapping of the file instead of
+ * read with pread (when mapping is on): the same bytes and checks, without a system call. */
 static void map_data(sst_reader *r) {
   if (r->nidx && io_reader_map(r->io))
     r->copy_blocks = r->meta.compression == SHALE_COMPRESSION_NONE;
