@@ -373,6 +373,63 @@ static void test_snapshot_exact_concurrent(void **state) {
   free(sst);
 }
 
+/* Two threads ingest pairs of files while a reader walks: every walk sees each pair whole
+ * or not at all. */
+#define PAIR_ROUNDS 6
+#define PAIR_KEYS 200
+
+typedef struct pair_arg {
+  fixture *f;
+  int id;
+} pair_arg;
+
+static void *ingest_pairs(void *p) {
+  pair_arg *a = p;
+  for (int r = 0; r < PAIR_ROUNDS; r++) {
+    char prefix[2][16], name[2][32], *path[2];
+    for (int i = 0; i < 2; i++) {
+      snprintf(prefix[i], sizeof prefix[i], "p%d_%02d_%d_", a->id, r, i);
+      snprintf(name[i], sizeof name[i], "p%d_%d_%d.sst", a->id, r, i);
+      path[i] = tu_path(a->f->dir, name[i]);
+      write_sst(path[i], prefix[i], 0, PAIR_KEYS, 1, "v", 0);
+    }
+    const char *files[2] = {path[0], path[1]};
+    assert_int_equal(shale_ingest(a->f->db, files, 2, r % 2 ? SHALE_INGEST_MOVE : 0), SHALE_OK);
+    free(path[0]);
+    free(path[1]);
+  }
+  return NULL;
+}
+
+static void test_concurrent_ingests_atomic(void **state) {
+  fixture *f = *state;
+  pthread_t t[2];
+  pair_arg args[2] = {{f, 0}, {f, 1}};
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, ingest_pairs, &args[i]), 0);
+  int walks = 0, total = 0;
+  while (total < 2 * PAIR_ROUNDS * 2 * PAIR_KEYS) {
+    int count[2][PAIR_ROUNDS] = {{0}};
+    shale_iter *it;
+    assert_int_equal(shale_iter_new(f->db, NULL, &it), SHALE_OK);
+    total = 0;
+    for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it), total++) {
+      size_t kl;
+      const char *k = shale_iter_key(it, &kl);
+      count[k[1] - '0'][(k[3] - '0') * 10 + (k[4] - '0')]++;
+    }
+    assert_int_equal(shale_iter_status(it), SHALE_OK);
+    shale_iter_free(it);
+    for (int id = 0; id < 2; id++)
+      for (int r = 0; r < PAIR_ROUNDS; r++)
+        if (count[id][r] != 0 && count[id][r] != 2 * PAIR_KEYS)
+          fail_msg("walk %d: pair %d/%d half seen (%d keys)", walks, id, r, count[id][r]);
+    walks++;
+  }
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  assert_true(walks >= 1);
+}
+
 /* ---- bad inputs ---- */
 
 /* Everything a failed ingest must leave as it was. */
@@ -760,6 +817,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_placement, setup, teardown),
       cmocka_unit_test_setup_teardown(test_multi_file_atomic, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_exact_concurrent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent_ingests_atomic, setup, teardown),
       cmocka_unit_test_setup_teardown(test_writer_rejects_unsorted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_inputs_change_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_move_never_writes_a_shared_file, setup, teardown),
