@@ -26,6 +26,7 @@
 #include "engine/db_impl.h"
 #include "engine/filename.h"
 #include "engine/flush.h"
+#include "engine/flush_job.h"
 #include "engine/test_hooks.h"
 #include "engine/write.h"
 #include "io/io.h"
@@ -243,13 +244,19 @@ static int view_overlaps(const read_view *v, const ingest_job *job, int mutable_
 }
 
 /* A memtable holding a key in a file's range is flushed: its entries are older than the
- * file and must end up below it. REQUIRES: mu held, at the head of the write queue. */
+ * file and must end up below it. This thread flushes them itself: a background thread may be
+ * queued behind it to seal (a delete deadline), and so cannot be waited for.
+ * REQUIRES: mu held, at the head of the write queue. */
 static int flush_overlapping(shale_db *db, const ingest_job *job, char *errmsg) {
   if (!view_overlaps(db->view, job, 0)) return SHALE_OK;
   int rc = SHALE_OK;
   if (memtable_count(db->mem) && view_overlaps(db->view, job, 1)) rc = db_seal_memtable(db, errmsg);
-  pthread_cond_broadcast(&db->bg_cv);
-  while (!rc && db->view->imm_count > 0 && !db->bg_error) pthread_cond_wait(&db->bg_cv, &db->mu);
+  while (!rc && db->view->imm_count > 0 && !db->bg_error) {
+    if (db->flush_running) /* a background flush: it needs no writer, so it ends */
+      pthread_cond_wait(&db->bg_cv, &db->mu);
+    else
+      rc = flush_oldest(db, errmsg);
+  }
   if (!rc && db->bg_error)
     rc = err_set(errmsg, SHALE_READONLY, "ingest: flush failed: %s", db->bg_errmsg);
   return rc;

@@ -430,6 +430,31 @@ static void test_concurrent_ingests_atomic(void **state) {
   assert_true(walks >= 1);
 }
 
+/* One background thread that keeps sealing for a delete deadline queues behind the ingest
+ * as a writer: the ingest must flush the overlapping memtable itself, not wait for it. */
+static void test_flush_with_one_busy_background_thread(void **state) {
+  fixture *f = *state;
+  assert_int_equal(shale_close(f->db), SHALE_OK);
+  shale_options o = small_opts();
+  o.max_background_jobs = 1;
+  o.delete_persist_seconds = 0.02;
+  assert_int_equal(shale_open(f->dbdir, &o, &f->db), SHALE_OK);
+  char *sst = tu_path(f->dir, "d.sst");
+  for (int round = 0; round < 30; round++) {
+    char tag[8], k[32];
+    snprintf(tag, sizeof tag, "r%d", round);
+    key_of(k, "k", round);
+    assert_int_equal(shale_delete(f->db, k, strlen(k), 0), SHALE_OK);
+    usleep((useconds_t)(round % 5) * 1000);
+    write_sst(sst, "k", 0, 50, 1, tag, 0);
+    assert_int_equal(ingest1(f->db, sst, SHALE_INGEST_MOVE), SHALE_OK);
+    char want[64];
+    snprintf(want, sizeof want, "%s:%s", tag, k);
+    expect(f->db, NULL, k, want);
+  }
+  free(sst);
+}
+
 /* ---- bad inputs ---- */
 
 /* Everything a failed ingest must leave as it was. */
@@ -818,6 +843,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_multi_file_atomic, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_exact_concurrent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_ingests_atomic, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_flush_with_one_busy_background_thread, setup, teardown),
       cmocka_unit_test_setup_teardown(test_writer_rejects_unsorted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_inputs_change_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_move_never_writes_a_shared_file, setup, teardown),
