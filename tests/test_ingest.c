@@ -701,6 +701,15 @@ static void test_reopen_keeps_data_and_sequence(void **state) {
   expect(f->db, NULL, "k000011", "");
   expect(f->db, NULL, "k000012", "f:k000012");
   assert_int_equal(count_keys(f->db, NULL, 0), 300);
+
+  /* a read-only handle refuses, and leaves the file where it was */
+  assert_int_equal(shale_close(f->db), SHALE_OK);
+  o.read_only = 1;
+  assert_int_equal(shale_open(f->dbdir, &o, &f->db), SHALE_OK);
+  write_sst(sst, "z", 0, 10, 1, "z", 0);
+  assert_int_equal(ingest1(f->db, sst, SHALE_INGEST_MOVE), SHALE_READONLY);
+  assert_true(tu_file_size(sst) > 0);
+  expect(f->db, NULL, "z000001", "");
   free(sst);
 }
 
