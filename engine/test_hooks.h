@@ -16,14 +16,17 @@ typedef enum test_hook_point {
   HOOK_COMPACTION_PICKED,
   HOOK_COMPACTION_OUTPUT_SYNCED,
   HOOK_COMPACTION_INSTALLED,
-  HOOK_MANIFEST_WRITTEN, /* a new MANIFEST synced; CURRENT not yet replaced */
-  HOOK_CURRENT_RENAMED,  /* CURRENT renamed into place; directory not yet synced */
-  HOOK_URING_COMPLETION, /* inside the io_uring writer's completion handling */
-  HOOK_TABLE_DELETED,    /* an obsolete table was unlinked */
+  HOOK_MANIFEST_WRITTEN,       /* a new MANIFEST synced; CURRENT not yet replaced */
+  HOOK_CURRENT_RENAMED,        /* CURRENT renamed into place; directory not yet synced */
+  HOOK_URING_COMPLETION,       /* inside the io_uring writer's completion handling */
+  HOOK_TABLE_DELETED,          /* an obsolete table was unlinked */
+  HOOK_INGEST_LINKED,          /* ingested files linked or copied in, synced; nothing else done */
+  HOOK_INGEST_SEALED,          /* their global sequence written; the edit not yet logged */
+  HOOK_INGEST_MANIFEST_SYNCED, /* edit durable; the new view not yet published */
 } test_hook_point;
 
 typedef void (*test_hook_fn)(shale_db *db, test_hook_point point);
-/* Set by tests; called from background threads (no DB lock held). */
+/* Set by tests; called from background threads and ingest (no DB lock held). */
 extern _Atomic(test_hook_fn) shale_test_hook;
 
 static inline void test_hook(shale_db *db, test_hook_point p) {

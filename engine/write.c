@@ -22,6 +22,8 @@ struct writer {
   buf *rep;
   unsigned flags;
   int seal; /* not a write: seal the memtable at this point of the queue (shale_flush) */
+  db_exclusive_fn exclusive; /* not a write: run this alone at the queue's head (ingest) */
+  void *arg;
   int done, rc;
   pthread_cond_t cv;
   writer *next;
@@ -101,6 +103,11 @@ static void finish_group(shale_db *db, writer *leader, writer *last, int rc) {
 }
 
 static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) {
+  if (w->exclusive) {
+    int rc = w->exclusive(db, w->arg, errmsg);
+    finish_group(db, w, w, rc);
+    return rc;
+  }
   int rc = w->seal ? (memtable_count(db->mem) ? db_seal_memtable(db, errmsg) : SHALE_OK)
                    : flush_make_room(db, errmsg);
   if (w->seal) {
@@ -141,9 +148,8 @@ static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) {
   return rc;
 }
 
-static int queue_and_lead(shale_db *db, buf *rep, unsigned flags, int seal) {
+static int queue_and_lead(shale_db *db, writer w) {
   char errmsg[ERRMSG_SIZE] = "";
-  writer w = {.rep = rep, .flags = flags, .seal = seal};
   pthread_cond_init(&w.cv, NULL);
   pthread_mutex_lock(&db->mu);
   int rc;
@@ -178,10 +184,14 @@ out:
 
 int db_write_rep(shale_db *db, buf *rep, unsigned flags) {
   if (batch_rep_count(rep->data) == 0) return SHALE_OK;
-  return queue_and_lead(db, rep, flags, 0);
+  return queue_and_lead(db, (writer){.rep = rep, .flags = flags});
 }
 
-int db_write_seal(shale_db *db) { return queue_and_lead(db, NULL, 0, 1); }
+int db_write_seal(shale_db *db) { return queue_and_lead(db, (writer){.seal = 1}); }
+
+int db_write_exclusive(shale_db *db, db_exclusive_fn fn, void *arg) {
+  return queue_and_lead(db, (writer){.exclusive = fn, .arg = arg});
+}
 
 /* ---- public write calls ---- */
 

@@ -87,7 +87,7 @@ typedef struct shale_iter shale_iter;         /**< an ordered walk (shale_iter_n
  *  shale_iter_status) and leave it as it was when they succeed. A thread keeps the details
  *  of its last 4 handles that failed; an older one reads as "".
  *  @param[in] db  the handle, or NULL for the calling thread's last failed shale_open,
- *                 shale_destroy or shale_repair
+ *                 shale_destroy, shale_repair or shale_sst_writer_* call
  *  @return a string in thread-local storage, valid until this thread's next call on the
  *  same handle (NULL: on any call without a handle); copy it to keep it. Never NULL. */
 SHALE_EXPORT const char *shale_errmsg(const shale_db *db);
@@ -753,6 +753,140 @@ SHALE_EXPORT int shale_updates_next(shale_updates *it, uint64_t *first_seq,
 
 /** Free @p it (NULL is ignored); WALs whose retention ran out meanwhile are deleted. */
 SHALE_EXPORT void shale_updates_free(shale_updates *it);
+
+/* ---- external tables ---- */
+
+typedef struct shale_sst_writer shale_sst_writer; /**< builds one table to ingest */
+
+/** What a finished external table holds (shale_sst_writer_finish). */
+typedef struct shale_sst_info {
+  uint64_t file_size;     /**< bytes of the file */
+  uint64_t puts;          /**< shale_sst_writer_put calls */
+  uint64_t deletes;       /**< shale_sst_writer_delete calls */
+  uint64_t range_deletes; /**< range tombstones stored: the pieces the given ones were cut into
+                               where they overlap (as in any table), never more than 2n - 1
+                               for n calls */
+} shale_sst_info;
+
+/**
+ * Start an external table at @p path (created, or truncated if it exists), to be added to a
+ * live DB with shale_ingest: the same SSTable format as the DB's own tables (format version
+ * 5, doc/format-sstable.md), with every entry at sequence 0 until ingest gives the whole
+ * file one sequence. Build it with the options of the DB it is meant for: block_size,
+ * bloom_bits_per_key, compression and compression_level are used, the others ignored (any
+ * DB can ingest it; a table built with other options just reads as it was built).
+ * @param[in]  path  the file to write
+ * @param[in]  o     options (shale_options_init first), or NULL for the defaults
+ * @param[out] w     the writer; NULL on failure
+ * @return SHALE_OK; SHALE_INVALID (NULL @p path or @p w, options out of range);
+ *         SHALE_IOERR, SHALE_NOSPACE (cannot create @p path), SHALE_NOMEM. The detail is in
+ *         shale_errmsg(NULL).
+ * Threads: a writer is used by one thread at a time; writers are independent of each other
+ * and of every DB.
+ */
+SHALE_EXPORT int shale_sst_writer_open(const char *path, const shale_options *o,
+                                       shale_sst_writer **w);
+
+/**
+ * Add a key and its value. Keys of puts and deletes must be strictly increasing (bytewise,
+ * as the DB orders them): a key equal to or below the previous one is SHALE_INVALID, and
+ * then the writer is dead: its file is already removed, every later call returns
+ * SHALE_INVALID, and the caller still frees it with shale_sst_writer_abandon (or finish).
+ * @param[in] w     a writer
+ * @param[in] key   0 to SHALE_MAX_KEY_SIZE bytes (NULL only with @p klen 0)
+ * @param[in] klen  its length
+ * @param[in] val   the value, copied (NULL only with @p vlen 0); at most SHALE_MAX_VALUE_SIZE
+ *                  bytes
+ * @param[in] vlen  its length
+ * @return SHALE_OK; SHALE_INVALID (NULL argument with a length, key or value too long: the
+ *         writer stays usable; a key out of order: the writer is dead); SHALE_IOERR, SHALE_NOSPACE,
+ *         SHALE_NOMEM (the writer is dead). The detail is in shale_errmsg(NULL).
+ */
+SHALE_EXPORT int shale_sst_writer_put(shale_sst_writer *w, const void *key, size_t klen,
+                                      const void *val, size_t vlen);
+
+/**
+ * Add a point delete of @p key: as shale_sst_writer_put without a value (same order rule,
+ * same codes). Once ingested it hides the key's older versions in the DB.
+ * @param[in] w     a writer
+ * @param[in] key   0 to SHALE_MAX_KEY_SIZE bytes (NULL only with @p klen 0)
+ * @param[in] klen  its length
+ * @return as shale_sst_writer_put
+ */
+SHALE_EXPORT int shale_sst_writer_delete(shale_sst_writer *w, const void *key, size_t klen);
+
+/**
+ * Add a delete of every key in [@p begin, @p end). Range deletes may come in any order,
+ * before, between or after the point entries, and may overlap one another: they are kept
+ * until finish. Once ingested they delete what the DB held before the ingest in the range;
+ * they never hide the table's own puts (all of one table has one sequence).
+ * @param[in] w      a writer
+ * @param[in] begin  the first key deleted (NULL only with @p blen 0)
+ * @param[in] blen   its length
+ * @param[in] end    the key after the last deleted (exclusive; NULL only with @p elen 0)
+ * @param[in] elen   its length
+ * @return SHALE_OK; SHALE_INVALID (NULL with a length, a bound longer than
+ *         SHALE_MAX_KEY_SIZE, @p begin not below @p end: the writer stays usable, nothing is
+ *         added); SHALE_NOMEM (the writer is dead). The detail is in shale_errmsg(NULL).
+ */
+SHALE_EXPORT int shale_sst_writer_delete_range(shale_sst_writer *w, const void *begin, size_t blen,
+                                               const void *end, size_t elen);
+
+/**
+ * Write the rest of the table, fsync it and free @p w (in every case). A table with no entry
+ * at all is refused: there would be nothing to ingest.
+ * @param[in]  w     a writer (NULL: SHALE_INVALID)
+ * @param[out] info  NULL, or what the table holds (zeroed on failure)
+ * @return SHALE_OK; SHALE_INVALID (no entry was added, or the writer was dead: the file is
+ *         removed); SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM (the file is removed). The
+ *         detail is in shale_errmsg(NULL).
+ */
+SHALE_EXPORT int shale_sst_writer_finish(shale_sst_writer *w, shale_sst_info *info);
+
+/** Stop, remove the file and free @p w. NULL is ignored. */
+SHALE_EXPORT void shale_sst_writer_abandon(shale_sst_writer *w);
+
+/** shale_ingest flag: link the files into the DB and remove them from where they were once
+ *  ingested. Without it (the default) they are copied and left as they were. A linked file is
+ *  the same file: ingest writes its sequence into it (8 bytes and the footer checksum) before
+ *  the DB lists it; so a file that has another name too (st_nlink > 1: say, one a crash left
+ *  behind as a second name of a live table) is copied instead, as is one the file system
+ *  refuses to link. A file in the DB's own directory is refused. */
+#define SHALE_INGEST_MOVE 1u
+
+/**
+ * Add external tables (shale_sst_writer_finish) to @p db, all at once: one MANIFEST edit
+ * adds them all, or, on any failure, none (also across a crash: after a reopen the DB holds
+ * every key of the files or none). Every entry of the files gets one new sequence, newer
+ * than every write before the call: they override what the DB held for their keys, a
+ * snapshot or iterator made before the call never sees them, and a write after the call
+ * overrides them. Reads (shale_get, shale_multi_get, iterators both ways) see them once the
+ * call returns.
+ *
+ * Placement (as RocksDB's IngestExternalFile): each file goes to the deepest level at which
+ * neither it nor any level above overlaps the file's keys and range deletes, or to L0 when
+ * L0 overlaps it. When the memtable holds a key in a file's range it is flushed first, and
+ * the call waits for a running compaction to end (and pauses new ones) while it places the
+ * files. Writers wait for the call; readers do not.
+ *
+ * Cost: per file, a link (or a copy of its bytes) and two fsyncs, plus one MANIFEST append;
+ * plus a flush when the memtable overlaps. The files are read once whole to check them.
+ * @param[in] db     an open, writable DB
+ * @param[in] files  paths of @p n external tables; their key ranges (range deletes included)
+ *                   must not overlap one another
+ * @param[in] n      number of files, at least 1
+ * @param[in] flags  0 (copy) or SHALE_INGEST_MOVE
+ * @return SHALE_OK; SHALE_INVALID (NULL argument, @p n 0, unknown @p flags, files whose
+ *         ranges overlap, the same file twice, a table that is not external or whose keys
+ *         are not strictly increasing, a file in the DB's directory with
+ *         SHALE_INGEST_MOVE); SHALE_CORRUPTION (a damaged or truncated file, or
+ *         not an SSTable); SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM; SHALE_READONLY (read_only
+ *         handle, or an earlier background error). On failure the DB is unchanged and the
+ *         files stay where they were (a linked file may carry the sequence it was about to
+ *         get; ingesting it again sets a new one). The detail is in shale_errmsg(db).
+ * Threads: safe beside readers, writers, flushes, compactions and checkpoints.
+ */
+SHALE_EXPORT int shale_ingest(shale_db *db, const char *const *files, size_t n, unsigned flags);
 
 /* ---- table properties ---- */
 

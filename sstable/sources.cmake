@@ -5,6 +5,7 @@ list(APPEND SHALE_SOURCES
   sstable/range_frag.c
   sstable/sst_approx.c
   sstable/sst_builder.c
+  sstable/sst_external.c
   sstable/sst_format.c
   sstable/sst_reader.c
   sstable/table_cache.c)

@@ -49,6 +49,7 @@ struct sst_builder {
   uint64_t *snaps; /* live snapshots, ascending and distinct, when collapse is set */
   size_t nsnaps;
   int collapse;  /* sst_builder_set_snapshots was called */
+  int external;  /* sst_builder_set_external: version 5 with a global sequence field */
   sst_meta m;    /* counters so far; smallest holds the first point key */
   int have_seq;  /* an entry was counted (seq bounds are set) */
   int have_tomb; /* a tombstone was counted (tomb seq bounds are set) */
@@ -363,6 +364,10 @@ int sst_builder_set_snapshots(sst_builder *b, const uint64_t *seqs, size_t n) {
   return SHALE_OK;
 }
 
+void sst_builder_set_external(sst_builder *b) {
+  if (b) b->external = 1;
+}
+
 uint64_t sst_builder_file_size(const sst_builder *b) {
   uint64_t filter = (uint64_t)b->keys.n * (uint64_t)b->o.bloom_bits_per_key / 8;
   return io_writer_size(b->w) + b->held.len / 2 + blk_builder_estimate(&b->data) +
@@ -482,15 +487,19 @@ int sst_builder_finish(sst_builder *b, sst_meta *meta, char *errmsg) {
   if (!rc && !b->dict_done) rc = release_held(b);
   if (!rc) rc = write_metadata(b, hs);
   if (rc) goto fail;
-  uint8_t footer[SST_FOOTER_SIZE];
+  /* An external table's global sequence (0 until ingest sets it) precedes the footer and
+   * shares its checksum. */
+  uint8_t tail[SST_EXTERNAL_TAIL_SIZE] = {0};
+  size_t pre = b->external ? SST_EXTERNAL_TAIL_SIZE - SST_FOOTER_SIZE : 0;
+  uint8_t *footer = tail + pre;
   for (int i = 0; i < 5; i++) {
     put_fixed64(footer + 16 * i, hs[i].offset);
     put_fixed64(footer + 16 * i + 8, hs[i].size);
   }
-  put_fixed32(footer + 80, SST_FORMAT_VERSION);
-  put_fixed32(footer + 84, checksum32(footer, 84));
+  put_fixed32(footer + 80, b->external ? SST_FORMAT_VERSION_EXTERNAL : SST_FORMAT_VERSION);
+  put_fixed32(footer + 84, checksum32(tail, pre + 84));
   put_fixed64(footer + 88, SST_MAGIC);
-  if ((rc = io_writer_append(b->w, footer, sizeof footer, b->errmsg))) goto fail;
+  if ((rc = io_writer_append(b->w, tail, pre + SST_FOOTER_SIZE, b->errmsg))) goto fail;
   b->m.file_size = io_writer_size(b->w);
   io_writer *w = b->w;
   b->w = NULL;

@@ -48,6 +48,11 @@ int sst_builder_add_range_del(sst_builder *b, const void *begin, size_t blen, co
  * @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM (sticky, as for an add). */
 int sst_builder_set_snapshots(sst_builder *b, const uint64_t *seqs, size_t n);
 
+/* Makes the table external (format version 5, shale_sst_writer): the footer is preceded by
+ * a global sequence of 0 that sst_external_set_seq sets at ingest. REQUIRES: every entry
+ * and range tombstone added has seq 0. NULL is ignored. */
+void sst_builder_set_external(sst_builder *b);
+
 /* Estimated file size if finished now (written bytes + pending block + metadata so far), for
  * splitting compaction output. */
 uint64_t sst_builder_file_size(const sst_builder *b);

@@ -14,10 +14,17 @@
  * seq 0) and 4. */
 #define SST_FORMAT_VERSION 4u
 #define SST_FORMAT_VERSION_MIN 1u
+/* 5: an external table (shale_sst_writer): version 4's blocks, every entry at seq 0, and a
+ * global sequence in an 8-byte field before the footer, set in place by shale_ingest. Reads
+ * see every entry (and range tombstone) of the table at that sequence. */
+#define SST_FORMAT_VERSION_EXTERNAL 5u
+#define SST_FORMAT_VERSION_MAX 5u
 /* "shaleSST" read as a little-endian u64: the last 8 bytes of every table. */
 #define SST_MAGIC UINT64_C(0x545353656c616873)
 /* 5 handles x 16 + version 4 + checksum 4 + magic 8 */
 #define SST_FOOTER_SIZE 96u
+/* Version 5: global_seq fixed64 || the footer, whose checksum covers global_seq too. */
+#define SST_EXTERNAL_TAIL_SIZE 104u
 /* Every block is followed by type (1 byte) and checksum32 (4 bytes) over contents || type. */
 #define SST_BLOCK_TRAILER 5u
 #define SST_BLOCK_RAW 0u

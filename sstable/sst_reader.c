@@ -47,6 +47,7 @@ struct sst_reader {
   size_t *pieces; /* version 2: index in rdels of each piece's first (newest) record */
   size_t npieces;
   uint32_t version;
+  uint64_t global_seq; /* version 5: every entry reads at this seq (0: as stored, all 0) */
   sst_meta meta;
   sst_handle dict;   /* version 3: the zstd dictionary's block; size 0 when none */
   ZSTD_DDict *ddict; /* digested dictionary, for SST_BLOCK_ZSTD_DICT blocks */
@@ -417,6 +418,30 @@ bad:
   return err_corrupt(errmsg, "%s: malformed properties block", r->path);
 }
 
+/* Version 5: the global sequence sits before the footer, under the footer's checksum. On
+ * success f holds the footer and *foff is where the global sequence starts. */
+static int read_external_tail(sst_reader *r, uint8_t f[SST_FOOTER_SIZE], uint64_t *foff,
+                              char *errmsg) {
+  uint8_t tail[SST_EXTERNAL_TAIL_SIZE];
+  uint64_t fsize = r->meta.file_size;
+  if (fsize < SST_EXTERNAL_TAIL_SIZE)
+    return err_corrupt(errmsg, "%s: %" PRIu64 " bytes is too short for an external SSTable",
+                       r->path, fsize);
+  *foff = fsize - SST_EXTERNAL_TAIL_SIZE;
+  int rc = io_reader_read(r->io, *foff, tail, sizeof tail, errmsg);
+  if (rc) return rc;
+  size_t pre = SST_EXTERNAL_TAIL_SIZE - SST_FOOTER_SIZE;
+  if (checksum32(tail, pre + 84) != get_fixed32(tail + pre + 84))
+    return err_corrupt(errmsg, "%s: footer at offset %" PRIu64 ": checksum mismatch", r->path,
+                       *foff);
+  r->global_seq = get_fixed64(tail);
+  if (r->global_seq > SEQ_MAX)
+    return err_corrupt(errmsg, "%s: global sequence %" PRIu64 " out of range", r->path,
+                       r->global_seq);
+  memcpy(f, tail + pre, SST_FOOTER_SIZE);
+  return SHALE_OK;
+}
+
 static int read_footer(sst_reader *r, sst_handle hs[5], char *errmsg) {
   uint64_t fsize = r->meta.file_size;
   if (fsize < SST_FOOTER_SIZE)
@@ -429,11 +454,14 @@ static int read_footer(sst_reader *r, sst_handle hs[5], char *errmsg) {
   if (get_fixed64(f + 88) != SST_MAGIC)
     return err_corrupt(errmsg, "%s: bad magic at offset %" PRIu64 " (not an SSTable, or truncated)",
                        r->path, foff + 88);
-  if (checksum32(f, 84) != get_fixed32(f + 84))
+  r->version = get_fixed32(f + 80);
+  if (r->version == SST_FORMAT_VERSION_EXTERNAL) {
+    if ((rc = read_external_tail(r, f, &foff, errmsg))) return rc;
+  } else if (checksum32(f, 84) != get_fixed32(f + 84)) {
     return err_corrupt(errmsg, "%s: footer at offset %" PRIu64 ": checksum mismatch", r->path,
                        foff);
-  r->version = get_fixed32(f + 80);
-  if (r->version < SST_FORMAT_VERSION_MIN || r->version > SST_FORMAT_VERSION)
+  }
+  if (r->version < SST_FORMAT_VERSION_MIN || r->version > SST_FORMAT_VERSION_MAX)
     return err_corrupt(errmsg, "%s: unsupported format version %u", r->path, r->version);
   r->data_end = foff;
   for (int i = 0; i < 5; i++) {
@@ -457,6 +485,29 @@ static int load_dictionary(sst_reader *r, char *errmsg) {
   r->ddict = ZSTD_createDDict(d, len);
   free(d);
   return r->ddict ? SHALE_OK : err_corrupt(errmsg, "%s: unusable zstd dictionary", r->path);
+}
+
+/* A key bound stored at seq 0 reads at seq; a range tombstone's end bound (SEQ_MAX) stays. */
+static void set_trailer_seq(buf *k, uint64_t seq) {
+  if (k->len < IKEY_TRAILER) return;
+  uint64_t t = get_fixed64(k->data + k->len - IKEY_TRAILER);
+  if (ikey_seq(t) == 0) put_fixed64(k->data + k->len - IKEY_TRAILER, ikey_pack(seq, ikey_kind(t)));
+}
+
+/* Version 5: entries are stored at seq 0 (checked here, from the dirty block) and read at
+ * the global sequence, so the summary, key bounds and range tombstones are shown at it. */
+static int apply_global_seq(sst_reader *r, char *errmsg) {
+  sst_meta *m = &r->meta;
+  if (m->max_seq || m->max_tomb_seq)
+    return err_corrupt(errmsg, "%s: external table with entries above sequence 0", r->path);
+  uint64_t g = r->global_seq;
+  if (!g) return SHALE_OK;
+  for (size_t i = 0; i < r->nrdels; i++) r->rdels[i].seq = g;
+  if (m->entries || m->range_tombstones) m->min_seq = m->max_seq = g;
+  if (m->point_tombstones || m->range_tombstones) m->min_tomb_seq = m->max_tomb_seq = g;
+  set_trailer_seq(&m->smallest, g);
+  set_trailer_seq(&m->largest, g);
+  return SHALE_OK;
 }
 
 /* Once the metadata checked out, blocks are copied out of a mapping of the file instead of
@@ -518,6 +569,7 @@ int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, 
     rc = err_corrupt(errmsg, "%s: properties disagree with the index", r->path);
     goto fail;
   }
+  if (r->version == SST_FORMAT_VERSION_EXTERNAL && (rc = apply_global_seq(r, errmsg))) goto fail;
   map_data(r);
   *out = r;
   return SHALE_OK;
@@ -550,6 +602,7 @@ size_t sst_reader_range_dels(const sst_reader *r, const sst_range_del **dels) {
 }
 
 uint32_t sst_reader_format_version(const sst_reader *r) { return r->version; }
+uint64_t sst_reader_global_seq(const sst_reader *r) { return r->global_seq; }
 sst_handle sst_reader_dict(const sst_reader *r) { return r->dict; }
 
 /* Version 1 stores tombstones as written (they may overlap): every one that begins at or
@@ -698,6 +751,10 @@ int sst_reader_get_ex(sst_reader *r, const void *key, size_t klen, uint64_t seq,
     rc = block_error(r, e, SHALE_CORRUPTION, errmsg);
     goto out;
   }
+  if (r->global_seq) { /* an external table holds one version per key, at global_seq */
+    if (r->global_seq > ikey_seq(trailer)) goto out;
+    t = ikey_pack(r->global_seq, k);
+  }
   if (k == KIND_PUT && (rc = give_value(r, g, it.val, it.vlen, errmsg))) goto out;
   if (k == KIND_PUT && vlen) *vlen = it.vlen;
   if (kind) *kind = k;
@@ -719,6 +776,7 @@ struct sst_iter {
   blk_buf buf; /* the loaded block of a mapped uncompressed table (load_copied) */
   blk_iter bit;
   unsigned flags; /* SST_READ_* */
+  buf gkey;       /* version 5 with a global sequence: the current key at that sequence */
   int status;
   char errmsg[ERRMSG_SIZE];
 };
@@ -732,6 +790,7 @@ int sst_iter_new(sst_reader *r, sst_iter **out) {
   it->r = r;
   it->bi = r->nidx;
   blk_iter_init(&it->bit);
+  buf_init(&it->gkey);
   *out = it;
   return SHALE_OK;
 }
@@ -749,6 +808,7 @@ void sst_iter_free(sst_iter *it) {
   unload(it);
   blk_iter_free(&it->bit);
   blk_buf_free(&it->buf);
+  buf_free(&it->gkey);
   free(it);
 }
 
@@ -809,6 +869,20 @@ static void reset_status(sst_iter *it) {
   it->errmsg[0] = 0;
 }
 
+/* After every move: an external table's key is shown at its global sequence, in gkey (the
+ * block's own key bytes feed the next key's shared prefix, so they stay as stored). */
+static void settle(sst_iter *it) {
+  uint64_t g = it->r->global_seq;
+  if (!g || !sst_iter_valid(it)) return;
+  buf_assign(&it->gkey, it->bit.key, it->bit.klen);
+  if (!buf_ok(&it->gkey)) {
+    fail(it, err_set(it->errmsg, SHALE_NOMEM, "%s: out of memory", it->r->path));
+    return;
+  }
+  uint8_t *tr = it->gkey.data + it->gkey.len - IKEY_TRAILER;
+  put_fixed64(tr, ikey_pack(g, ikey_kind(get_fixed64(tr))));
+}
+
 void sst_iter_seek_first(sst_iter *it) {
   reset_status(it);
   if (it->r->nidx == 0 || load(it, 0)) {
@@ -817,6 +891,7 @@ void sst_iter_seek_first(sst_iter *it) {
   }
   blk_iter_seek_first(&it->bit);
   skip_forward(it);
+  settle(it);
 }
 
 void sst_iter_seek_last(sst_iter *it) {
@@ -827,6 +902,7 @@ void sst_iter_seek_last(sst_iter *it) {
   }
   blk_iter_seek_last(&it->bit);
   skip_backward(it);
+  settle(it);
 }
 
 void sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t iklen) {
@@ -847,18 +923,26 @@ void sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t iklen) {
   }
   blk_iter_seek(&it->bit, ikey, uklen, trailer);
   skip_forward(it);
+  settle(it);
+  /* Stored at seq 0, the key's only version is found for any target seq; at the global
+   * sequence it may sort before the target. */
+  if (it->r->global_seq && sst_iter_valid(it) &&
+      ikey_compare(it->gkey.data, it->gkey.len, ikey, iklen) < 0)
+    sst_iter_next(it);
 }
 
 void sst_iter_next(sst_iter *it) {
   if (!sst_iter_valid(it)) return;
   blk_iter_next(&it->bit);
   if (!it->bit.valid) skip_forward(it); /* an error leaves it invalid too */
+  settle(it);
 }
 
 void sst_iter_prev(sst_iter *it) {
   if (!sst_iter_valid(it)) return;
   blk_iter_prev(&it->bit);
   skip_backward(it);
+  settle(it);
 }
 
 int sst_iter_valid(const sst_iter *it) {
@@ -868,6 +952,10 @@ int sst_iter_status(const sst_iter *it) { return it->status; }
 const char *sst_iter_errmsg(const sst_iter *it) { return it->errmsg; }
 
 const uint8_t *sst_iter_key(const sst_iter *it, size_t *iklen) {
+  if (it->r->global_seq) {
+    *iklen = it->gkey.len;
+    return it->gkey.data;
+  }
   *iklen = it->bit.klen;
   return it->bit.key;
 }

@@ -93,8 +93,11 @@ uint64_t sst_reader_range_cover(const sst_reader *r, const void *key, size_t kle
 /* The file offset of the data block that would hold user key ukey (its newest version):
  * the data size when ukey is past every block. For size estimates (sstable/sst_approx.h). */
 uint64_t sst_reader_key_offset(const sst_reader *r, const void *ukey, size_t uklen);
-/* The footer's format version (SST_FORMAT_VERSION_MIN .. SST_FORMAT_VERSION). */
+/* The footer's format version (SST_FORMAT_VERSION_MIN .. SST_FORMAT_VERSION_MAX). */
 uint32_t sst_reader_format_version(const sst_reader *r);
+/* Version 5 (external table): the sequence its entries are read at; 0 when none was set
+ * (the entries read at their stored 0) and for every other version. */
+uint64_t sst_reader_global_seq(const sst_reader *r);
 /* Where the table's zstd dictionary block is (versions 3, 4); size 0 when it has none. */
 sst_handle sst_reader_dict(const sst_reader *r);
 

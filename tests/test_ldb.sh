@@ -625,6 +625,45 @@ for ((iter = 1; iter <= 5; iter++)); do
 done
 echo "ok   fuzz: random query and load input"
 
+# External tables: write_extern_sst from text lines and from another DB's dump, then
+# ingest_extern_sst; unsorted input is refused and leaves no file.
+x=(--db="$tmp/xdb" --create_if_missing)
+expect_ok xput "${x[@]}" put m old
+printf 'b0 v0\n# a comment\n\nb1 ==> v1\nm new\n' >"$tmp/x.txt"
+expect_ok xw write_extern_sst "$tmp/x.sst" "$tmp/x.txt"
+has xw '^OK .*x\.sst puts=3 deletes=0 range_deletes=0 skipped=0 size=[0-9]+$'
+expect_ok xraw sst_dump "$tmp/x.sst" --command=raw
+has xraw '^global_seq offset=[0-9]+ seq=0$'
+has xraw '^footer offset=[0-9]+ version=5 checksum=[0-9a-f]{8} magic=ok$'
+expect_ok xi "${x[@]}" ingest_extern_sst "$tmp/x.sst" --move
+has xi '^OK ingested 1 file\(s\) at sequence 2$'
+[[ -e $tmp/x.sst ]] && fail "ingest_extern_sst --move left its file"
+expect_ok xscan --db="$tmp/xdb" scan
+[[ $(cat "$tmp/xscan.out") == $'b0 ==> v0\nb1 ==> v1\nm ==> new' ]] || fail "scan after ingest: $(cat "$tmp/xscan.out")"
+expect_ok xcc --db="$tmp/xdb" checkconsistency
+# a dump with deletes and range deletes carries them into another DB
+expect_ok xdr "${x[@]}" deleterange b0 b1
+expect_ok xdd "${x[@]}" delete m
+expect_ok xdump --db="$tmp/xdb" dump --include_deleted
+expect_ok xw2 write_extern_sst "$tmp/x2.sst" <"$tmp/xdump.out"
+has xw2 'puts=1 deletes=1 range_deletes=1 '
+expect_ok xput2 --db="$tmp/xdb2" --create_if_missing batchput b0 stale m stale zz keep
+expect_ok xi2 --db="$tmp/xdb2" ingest_extern_sst "$tmp/x2.sst"
+[[ -e $tmp/x2.sst ]] || fail "ingest_extern_sst without --move removed its file"
+expect_ok xscan2 --db="$tmp/xdb2" scan
+[[ $(cat "$tmp/xscan2.out") == $'b1 ==> v1\nzz ==> keep' ]] || fail "scan after ingesting a dump: $(cat "$tmp/xscan2.out")"
+printf 'b v\na v\n' | "$ldb" write_extern_sst "$tmp/bad.sst" >"$tmp/xbad.out" 2>"$tmp/xbad.err"
+rc=$?
+((rc == 1)) && grep -q "strictly increasing" "$tmp/xbad.err" || fail "unsorted input: rc=$rc $(cat "$tmp/xbad.err")"
+[[ -e $tmp/bad.sst ]] && fail "unsorted input left a file"
+printf 'a v\n' | "$ldb" write_extern_sst "$tmp/ok.sst" >/dev/null 2>&1
+cp "$tmp/ok.sst" "$tmp/ok2.sst" # overlaps ok.sst: refused, nothing ingested
+run xov "${x[@]}" ingest_extern_sst "$tmp/ok.sst" "$tmp/ok2.sst"
+((rc == 1)) && grep -q "overlap" "$tmp/xov.err" || fail "overlapping files: rc=$rc $(cat "$tmp/xov.err")"
+run xnone "${x[@]}" ingest_extern_sst
+((rc == 2)) || fail "ingest_extern_sst without a file: rc=$rc"
+ok "write_extern_sst, ingest_extern_sst"
+
 # The empty key: "" as text, 0x in hex, through put, get, scan and delete.
 e=(--db="$tmp/empty" --create_if_missing)
 expect_ok eput "${e[@]}" put '""' empty

@@ -14,6 +14,7 @@
 #include "sstable/block_cache.h"
 #include "sstable/bloom.h"
 #include "sstable/sst_builder.h"
+#include "sstable/sst_external.h"
 #include "sstable/sst_format.h"
 #include "sstable/sst_reader.h"
 #include "sstable/table_cache.h"
@@ -996,12 +997,100 @@ static void test_format_versions(void **state) {
   rewrite_range_dels(base, v1, t, 1, 4, 1); /* version 4 ends the dirty block at 64 bytes */
   assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
   assert_non_null(strstr(f->errmsg, "malformed dirty block"));
-  rewrite_range_dels(base, v1, t, 1, 5, 0);
+  rewrite_range_dels(base, v1, t, 1, 5, 0); /* 5 without its global sequence field */
   assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
-  assert_non_null(strstr(f->errmsg, "unsupported format version 5"));
+  assert_non_null(strstr(f->errmsg, "checksum mismatch"));
+  rewrite_range_dels(base, v1, t, 1, 6, 0);
+  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_non_null(strstr(f->errmsg, "unsupported format version 6"));
   assert_null(r);
   free(base);
   free(v1);
+}
+
+/* ---- version 5: an external table read at its global sequence ---- */
+
+static void build_external(fixture *f, const char *path, uint64_t n) {
+  sst_builder *b;
+  sst_options o = {512, 10, SHALE_COMPRESSION_NONE, 0};
+  assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
+  sst_builder_set_external(b);
+  assert_int_equal(sst_builder_set_snapshots(b, NULL, 0), SHALE_OK);
+  uint8_t k[KLEN + 8], v[VLEN];
+  for (uint64_t i = 0; i < n; i++) {
+    ikey(k, i, 0, kind_of(i));
+    value(v, i, 0);
+    assert_int_equal(sst_builder_add(b, k, sizeof k, v, kind_of(i) == KIND_PUT ? VLEN : 0, 0),
+                     SHALE_OK);
+  }
+  assert_int_equal(sst_builder_add_range_del(b, "z", 1, "zz", 2, 0, 0), SHALE_OK);
+  assert_int_equal(sst_builder_finish(b, NULL, f->errmsg), SHALE_OK);
+}
+
+static void test_external_global_seq(void **state) {
+  fixture *f = *state;
+  char *path = tu_path(f->dir, "ext.sst");
+  const uint64_t n = 300, g = 1000;
+  build_external(f, path, n);
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_format_version(r), SST_FORMAT_VERSION_EXTERNAL);
+  assert_true(sst_reader_global_seq(r) == 0);
+  sst_reader_close(r);
+  long long size = tu_file_size(path);
+  assert_int_equal(sst_external_set_seq(path, g, f->errmsg), SHALE_OK);
+  assert_int_equal(tu_file_size(path), size);
+  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_true(sst_reader_global_seq(r) == g);
+  const sst_meta *m = sst_reader_meta(r);
+  assert_true(m->min_seq == g && m->max_seq == g && m->min_tomb_seq == g && m->max_tomb_seq == g);
+  assert_true(ikey_seq(get_fixed64(m->smallest.data + m->smallest.len - 8)) == g);
+  assert_true(ikey_seq(get_fixed64(m->largest.data + m->largest.len - 8)) == SEQ_MAX); /* "zz" */
+  assert_true(sst_reader_range_cover(r, "z1", 2, g) == g);
+  assert_true(sst_reader_range_cover(r, "z1", 2, g - 1) == 0);
+  uint8_t u[KLEN], k[KLEN + 8];
+  unsigned kind;
+  uint64_t seq;
+  ukey(u, 12);
+  assert_int_equal(sst_reader_get(r, u, KLEN, g - 1, &kind, NULL, NULL, &seq, f->errmsg), 0);
+  assert_int_equal(sst_reader_get(r, u, KLEN, g, &kind, NULL, NULL, &seq, f->errmsg), 1);
+  assert_true(seq == g && kind == KIND_PUT);
+  sst_iter *it;
+  assert_int_equal(sst_iter_new(r, &it), SHALE_OK);
+  uint64_t i = 0;
+  for (sst_iter_seek_first(it); sst_iter_valid(it); sst_iter_next(it), i++) {
+    size_t kl;
+    const uint8_t *key = sst_iter_key(it, &kl);
+    ikey(k, i, g, kind_of(i));
+    assert_int_equal(kl, sizeof k);
+    assert_memory_equal(key, k, kl);
+  }
+  assert_true(i == n);
+  for (sst_iter_seek_last(it); sst_iter_valid(it); sst_iter_prev(it)) i--;
+  assert_true(i == 0);
+  /* A seek below the global sequence passes the key's only version. */
+  ikey(k, 10, g - 1, KIND_SEEK);
+  sst_iter_seek(it, k, sizeof k);
+  size_t kl;
+  ikey(k, 11, g, kind_of(11));
+  assert_memory_equal(sst_iter_key(it, &kl), k, sizeof k);
+  ikey(k, 10, g, KIND_SEEK);
+  sst_iter_seek(it, k, sizeof k);
+  ikey(k, 10, g, kind_of(10));
+  assert_memory_equal(sst_iter_key(it, &kl), k, sizeof k);
+  sst_iter_free(it);
+  sst_reader_close(r);
+
+  /* Damage in the field is caught by the footer's checksum; a version-4 table is refused. */
+  assert_int_equal(tu_flip_bit(path, size - SST_EXTERNAL_TAIL_SIZE, 0), 0);
+  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_int_equal(sst_external_set_seq(path, g, f->errmsg), SHALE_CORRUPTION);
+  sst_meta meta;
+  build(f, path, 10, NULL, &meta);
+  sst_meta_free(&meta);
+  assert_int_equal(sst_external_set_seq(path, g, f->errmsg), SHALE_CORRUPTION);
+  assert_non_null(strstr(f->errmsg, "not an external"));
+  free(path);
 }
 
 /* ---- corruption: every block kind, bits flipped at swept offsets ---- */
@@ -1402,6 +1491,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_range_frag_model, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_frag_no_blowup, setup, teardown),
       cmocka_unit_test_setup_teardown(test_format_versions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_external_global_seq, setup, teardown),
       cmocka_unit_test_setup_teardown(test_zstd_dictionary, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_del_block_damage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_raw, setup, teardown),

@@ -33,6 +33,7 @@ typedef struct ldb_opts {
   uint32_t backup_id;     /* restore --backup_id=; 0: the latest */
   int overwrite;          /* restore --overwrite */
   long long keep;         /* purge_backups --keep=; < 0: not given */
+  int move;               /* ingest_extern_sst --move */
   int has_seq;
   size_t write_buffer_size; /* engine options; 0: default */
   int no_auto_compaction;
@@ -152,6 +153,7 @@ int ldb_dump_wal_file(ldb_opts *o, const char *path);
 /* shale_ldb_query.c: through the engine */
 int ldb_cmd_query(ldb_opts *o);
 int ldb_cmd_load(ldb_opts *o);
+int ldb_cmd_write_extern_sst(ldb_opts *o); /* shale_ldb_ingest.c */
 /* get/scan straight from the files, for a DB another process holds. */
 int ldb_direct_get(ldb_opts *o, const buf *key);
 int ldb_direct_scan(ldb_opts *o);

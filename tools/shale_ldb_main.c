@@ -34,6 +34,7 @@ static int cmd_backup(ldb_opts *o);
 static int cmd_restore(ldb_opts *o);
 static int cmd_list_backups(ldb_opts *o);
 static int cmd_purge_backups(ldb_opts *o);
+static int cmd_ingest_extern_sst(ldb_opts *o);
 
 static const ldb_command commands[] = {
     {"get", "<key>", "print the value of key (engine, read-only; direct file read if locked)",
@@ -73,6 +74,12 @@ static const ldb_command commands[] = {
      "every WAL batch with sequences from N on: the WAL tail a follower applies (engine, "
      "read-only)",
      cmd_updates_since},
+    {"write_extern_sst", "OUTPUT [INPUT]",
+     "an external table from 'KEY VALUE' lines, scan's or dump's output (stdin without INPUT)",
+     ldb_cmd_write_extern_sst},
+    {"ingest_extern_sst", "FILE... [--move]",
+     "add external tables to the DB in one step (engine; --move: link and remove them)",
+     cmd_ingest_extern_sst},
     {"lsm", "", "levels, files, key ranges, sizes, tombstones, as text bars", ldb_cmd_lsm},
     {"manifest_dump", "[--path=MANIFEST] [--json] [--verbose]", "every version edit",
      ldb_cmd_manifest_dump},
@@ -146,7 +153,8 @@ static void usage(FILE *out) {
           "list_live_files_metadata, dump_live_files, list_file_range_deletes,\n"
           "file_checksum_dump, identify and recompress always read the files directly, and\n"
           "work whoever holds the DB. Only put, batchput, delete, deleterange, flush,\n"
-          "compact, query, load and repair write (and refuse a DB another process holds);\n"
+          "compact, query, load, ingest_extern_sst and repair write (and refuse a DB another\n"
+          "process holds); write_extern_sst writes only its OUTPUT;\n"
           "checkpoint writes only its --dir (and flushes the DB with --flush), backup only\n"
           "its --backup_dir (the same); restore writes --db, which must not hold a DB unless\n"
           "--overwrite.\n"
@@ -191,6 +199,7 @@ static int parse_flag(ldb_opts *o, const char *a) {
     o->key_hex = o->value_hex = 1;
     return 0;
   }
+  BOOLF("move", move)
   STRF("dir", dir)
   STRF("backup_dir", backup_dir)
   BOOLF("overwrite", overwrite)
@@ -297,6 +306,25 @@ int ldb_report(shale_db *db, const char *what, int rc) {
   ldb_err("%s failed: %s: %s", what, shale_strerror(rc),
           *detail ? detail : "no detail recorded; 'checkconsistency' finds a damaged file");
   return 1;
+}
+
+static int cmd_ingest_extern_sst(ldb_opts *o) {
+  if (o->npos < 1) {
+    ldb_err("expected ingest_extern_sst FILE... [--move]");
+    return 2;
+  }
+  shale_db *db;
+  if (ldb_open_db(o, LDB_OPEN_WRITE, &db)) return 1;
+  int status = ldb_report(db, "ingest",
+                          shale_ingest(db, (const char *const *)o->pos, (size_t)o->npos,
+                                       o->move ? SHALE_INGEST_MOVE : 0));
+  if (!status) {
+    char *seq = NULL;
+    shale_property(db, "shale.sequence", &seq);
+    printf("OK ingested %d file(s) at sequence %s\n", o->npos, seq ? seq : "?");
+    shale_free(seq);
+  }
+  return ldb_close_db(db, status);
 }
 
 static int cmd_get(ldb_opts *o) {

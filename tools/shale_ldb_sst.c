@@ -33,6 +33,8 @@ static void print_properties(const char *path, sst_reader *r) {
   printf("data_bytes: %" PRIu64 "\n", m->data_bytes);
   printf("compression: %s\n", m->compression ? "zstd" : "none");
   printf("format_version: %u\n", sst_reader_format_version(r));
+  if (sst_reader_format_version(r) == SST_FORMAT_VERSION_EXTERNAL)
+    printf("global_seq: %" PRIu64 "\n", sst_reader_global_seq(r));
   printf("zstd_dictionary_bytes: %" PRIu64 "\n", sst_reader_dict(r).size);
   printf("creation_time_us: %" PRIu64 "\n", m->creation_time_us);
   printf("smallest: ");
@@ -277,24 +279,44 @@ static int raw_dictionary(io_reader *io, uint64_t fsize, const uint8_t *props, F
   return !*dict;
 }
 
-/* The footer's fields (doc/format-sstable.md): five block handles, the format version. */
+/* The footer's fields (doc/format-sstable.md): five block handles, the format version, and
+ * for version 5 (an external table) the global sequence before it. */
 typedef struct sst_footer {
   sst_handle h[5];            /* index, filter, range_del, dirty, properties */
   uint32_t version, checksum; /* the checksum stored */
   int magic_ok, checksum_ok;
+  int has_global_seq;
+  uint64_t global_seq;
 } sst_footer;
+
+/* Version 5: the footer's checksum also covers the global sequence before it. Returns the
+ * checksum computed (0 when the field cannot be read). */
+static uint32_t external_checksum(io_reader *io, uint64_t fsize, const uint8_t *f, sst_footer *ft) {
+  uint8_t tail[SST_EXTERNAL_TAIL_SIZE - 12];
+  size_t pre = SST_EXTERNAL_TAIL_SIZE - SST_FOOTER_SIZE;
+  if (fsize < SST_EXTERNAL_TAIL_SIZE ||
+      io_reader_read(io, fsize - SST_EXTERNAL_TAIL_SIZE, tail, pre, NULL))
+    return 0;
+  memcpy(tail + pre, f, 84);
+  ft->has_global_seq = 1;
+  ft->global_seq = get_fixed64(tail);
+  return checksum32(tail, sizeof tail);
+}
 
 /* Reads the footer of a file of fsize bytes; 1 when the file is shorter than one. */
 static int read_footer(io_reader *io, uint64_t fsize, sst_footer *ft) {
   uint8_t f[SST_FOOTER_SIZE];
   char errmsg[ERRMSG_SIZE];
+  memset(ft, 0, sizeof *ft);
   if (fsize < SST_FOOTER_SIZE || io_reader_read(io, fsize - SST_FOOTER_SIZE, f, sizeof f, errmsg))
     return 1;
   for (int i = 0; i < 5; i++)
     ft->h[i] = (sst_handle){get_fixed64(f + 16 * i), get_fixed64(f + 16 * i + 8)};
   ft->version = get_fixed32(f + 80);
   ft->checksum = get_fixed32(f + 84);
-  ft->checksum_ok = ft->checksum == checksum32(f, 84);
+  uint32_t got = ft->version == SST_FORMAT_VERSION_EXTERNAL ? external_checksum(io, fsize, f, ft)
+                                                            : checksum32(f, 84);
+  ft->checksum_ok = ft->checksum == got;
   ft->magic_ok = get_fixed64(f + 88) == SST_MAGIC;
   return 0;
 }
@@ -317,6 +339,9 @@ static int raw_dump(ldb_opts *o, const char *path) {
     return 1;
   }
   uint32_t fmt_version = ft.version;
+  if (ft.has_global_seq)
+    printf("global_seq offset=%" PRIu64 " seq=%" PRIu64 "\n", fsize - SST_EXTERNAL_TAIL_SIZE,
+           ft.global_seq);
   printf("footer offset=%" PRIu64 " version=%u checksum=%08x%s magic=%s\n", fsize - SST_FOOTER_SIZE,
          fmt_version, ft.checksum, ft.checksum_ok ? "" : "(MISMATCH)", ft.magic_ok ? "ok" : "BAD");
   if (!ft.magic_ok || !ft.checksum_ok) {
@@ -510,10 +535,10 @@ static int identify_file(ldb_opts *o, const char *path) {
     printf("%s: a damaged Shale SSTable (footer checksum mismatch)\n", path);
     return 1;
   }
-  if (ft.version < SST_FORMAT_VERSION_MIN || ft.version > SST_FORMAT_VERSION) {
+  if (ft.version < SST_FORMAT_VERSION_MIN || ft.version > SST_FORMAT_VERSION_MAX) {
     printf(
         "%s: Shale SSTable format_version=%u, which this build does not read (it reads %u..%u)\n",
-        path, ft.version, SST_FORMAT_VERSION_MIN, SST_FORMAT_VERSION);
+        path, ft.version, SST_FORMAT_VERSION_MIN, SST_FORMAT_VERSION_MAX);
     return 1;
   }
   sst_reader *r;

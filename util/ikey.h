@@ -25,28 +25,30 @@ static inline uint64_t ikey_seq(uint64_t trailer) { return trailer >> 8; }
 static inline unsigned ikey_kind(uint64_t trailer) { return (unsigned)(trailer & 0xff); }
 
 /* Bytewise user-key order: memcmp, then the shorter key first. */
-/* Keys up to this long compare eight bytes at a time inline: most keys are short, and a
- * call to memcmp costs more than the comparison itself (the merge compares the current
- * child with the runner-up on every step). Longer keys go to memcmp's vector loop. */
+/* The first this many bytes compare eight at a time inline, and a tail under eight bytes
+ * byte by byte: most keys are short, and a call to memcmp costs more than the comparison
+ * itself (the merge compares the current child with the runner-up on every step). The rest
+ * of a longer key goes to memcmp's vector loop. */
 #define UKEY_INLINE_MAX 32
 
 static inline int ukey_compare(const void *a, size_t alen, const void *b, size_t blen) {
   size_t n = alen < blen ? alen : blen, i = 0;
   const uint8_t *p = a, *q = b;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  if (n <= UKEY_INLINE_MAX) {
-    for (; i + 8 <= n; i += 8) {
-      uint64_t x, y;
-      memcpy(&x, p + i, 8);
-      memcpy(&y, q + i, 8);
-      if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y) ? -1 : 1;
-    }
-    for (; i < n; i++)
-      if (p[i] != q[i]) return p[i] < q[i] ? -1 : 1;
+  for (; i + 8 <= n && i < UKEY_INLINE_MAX; i += 8) {
+    uint64_t x, y;
+    memcpy(&x, p + i, 8);
+    memcpy(&y, q + i, 8);
+    if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y) ? -1 : 1;
   }
 #endif
-  int c = n > i ? memcmp(p + i, q + i, n - i) : 0;
-  if (c) return c;
+  if (n - i < 8) {
+    for (; i < n; i++)
+      if (p[i] != q[i]) return p[i] < q[i] ? -1 : 1;
+  } else {
+    int c = memcmp(p + i, q + i, n - i);
+    if (c) return c;
+  }
   return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
