@@ -41,7 +41,7 @@ void db_set_bg_error(shale_db *db, int rc, const char *msg) {
  * must not leave megabytes of history behind a nearly empty DB. */
 static int manifest_due(shale_db *db) {
   uint64_t size = wal_writer_size(db->vset.manifest);
-  if (size >= db->manifest_roll_bytes) return 1;
+  if (size >= db->opt.manifest_roll_bytes) return 1;
   uint64_t files = 0;
   for (int l = 0; l < NUM_LEVELS; l++) files += (uint64_t)db->vset.current->nfiles[l];
   uint64_t snapshot = 256 + files * 160; /* a file record: ~100 bytes plus two keys */

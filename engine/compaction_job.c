@@ -119,7 +119,7 @@ static int finish_output(job *j, const void *hi, size_t hl) {
   filename_table(path, j->db->path, j->out_number);
   if (m.entries == 0 && m.range_tombstones == 0) {
     sst_meta_free(&m);
-    return io_remove(path, j->errmsg);
+    return io_remove(&j->db->io, path, j->errmsg);
   }
   file_meta *f = file_meta_new();
   if (f) file_meta_set_from_sst(f, &m), f->number = j->out_number;
@@ -129,7 +129,7 @@ static int finish_output(job *j, const void *hi, size_t hl) {
            ? edit_add_file(&j->edit, j->c->out_level, f)
            : SHALE_NOMEM;
   if (f) file_meta_unref(f);
-  if (rc) io_remove(path, NULL);
+  if (rc) io_remove(&j->db->io, path, NULL);
   return rc ? err_set(j->errmsg, rc, "compaction: out of memory") : SHALE_OK;
 }
 
@@ -347,7 +347,7 @@ static int install(job *j) {
     for (int i = 0; i < j->c->n[w]; i++)
       if (edit_delete_file(&j->edit, w ? j->c->out_level : j->c->level, j->c->in[w][i]->number))
         return SHALE_NOMEM;
-  int rc = io_sync_dir(db->path, j->errmsg);
+  int rc = io_sync_dir(&db->io, db->path, j->errmsg);
   if (rc) return rc;
   test_hook(db, HOOK_COMPACTION_OUTPUT_SYNCED);
   version *v = NULL;
@@ -381,7 +381,7 @@ static void cleanup_outputs(job *j) {
   if (j->out) sst_builder_abort(j->out);
   for (int i = 0; i < j->edit.nadded; i++) {
     filename_table(path, j->db->path, j->edit.added[i].f->number);
-    io_remove(path, NULL);
+    io_remove(&j->db->io, path, NULL);
   }
 }
 

@@ -91,9 +91,9 @@ static int add_points(flush_ctx *c, sst_builder *b, char *errmsg) {
   return SHALE_OK;
 }
 
-sst_options db_sst_options(const shale_db *db) {
+sst_options db_sst_options(shale_db *db) {
   sst_options o = {db->opt.block_size, db->opt.bloom_bits_per_key, db->opt.compression,
-                   db->opt.compression_level};
+                   db->opt.compression_level, &db->io};
   return o;
 }
 
@@ -126,20 +126,20 @@ static int write_table(flush_ctx *c, file_meta **out, char *errmsg) {
   if ((rc = sst_builder_finish(b, &meta, errmsg))) return rc;
   if (meta.entries == 0 && meta.range_tombstones == 0) {
     sst_meta_free(&meta);
-    return io_remove(path, errmsg);
+    return io_remove(&c->db->io, path, errmsg);
   }
   file_meta *f = file_meta_new();
   if (f) file_meta_set_from_sst(f, &meta);
   sst_meta_free(&meta);
   if (!f || !buf_ok(&f->smallest) || !buf_ok(&f->largest)) {
     if (f) file_meta_unref(f);
-    io_remove(path, NULL);
+    io_remove(&c->db->io, path, NULL);
     return err_set(errmsg, SHALE_NOMEM, "flush: out of memory");
   }
   f->number = c->number;
-  if ((rc = io_sync_dir(c->db->path, errmsg))) {
+  if ((rc = io_sync_dir(&c->db->io, c->db->path, errmsg))) {
     file_meta_unref(f);
-    io_remove(path, NULL);
+    io_remove(&c->db->io, path, NULL);
     return rc;
   }
   *out = f;
@@ -165,7 +165,7 @@ void db_delete_obsolete_wals(shale_db *db, uint64_t below) {
   char path[FILENAME_MAX_LEN];
   for (uint64_t n = db->oldest_wal; n < below; n++) {
     filename_log(path, db->path, n);
-    io_remove(path, NULL);
+    io_remove(&db->io, path, NULL);
   }
   if (below > db->oldest_wal) db->oldest_wal = below;
 }

@@ -96,6 +96,10 @@ SHALE_EXPORT const char *shale_errmsg(const shale_db *db);
 #define SHALE_COMPRESSION_NONE 0 /**< tables' data blocks stored as written */
 #define SHALE_COMPRESSION_ZSTD 1 /**< data blocks compressed with zstd (the default) */
 
+/* io_mode */
+#define SHALE_IO_URING 0  /**< io_uring for table writes, pwrite(2) when refused (default) */
+#define SHALE_IO_PWRITE 1 /**< pwrite(2) and fdatasync for table writes, never io_uring */
+
 /* wal_recovery_mode */
 #define SHALE_WAL_RECOVER_STRICT 0   /**< corruption before the tail fails open (default) */
 #define SHALE_WAL_RECOVER_TOLERANT 1 /**< stop at the first bad record, keep what precedes it */
@@ -207,6 +211,23 @@ typedef struct shale_options {
    *  neither retention keeps it (with both 0, at once, as before these options), checked
    *  when a flush finishes, at open, and when a checkpoint or a walk of the WAL ends. */
   uint64_t wal_retention_bytes;
+  /** How new tables and MANIFEST snapshots are written: SHALE_IO_URING (default) keeps
+   *  several writes in flight on an io_uring, the last linked to fdatasync, and falls back
+   *  to pwrite(2) and fdatasync by itself when the kernel refuses io_uring (seccomp, an old
+   *  kernel, locked-memory limits); SHALE_IO_PWRITE always uses pwrite(2), for a sandbox
+   *  that kills a process calling io_uring_setup or to compare the two. The files are the
+   *  same either way. Any other value is SHALE_INVALID. The property "shale.stats" says
+   *  which path is in use. */
+  int io_mode;
+  /** 1 (default): tables are read through a read-only mapping (no system call per block
+   *  read) and the WAL is appended by copies into a shared mapping of preallocated space
+   *  (no system call per write group); 0: tables are read with pread(2) and the WAL is
+   *  appended with write(2). Independent of io_mode. doc/tuning.md, "Reads". */
+  int use_mmap;
+  /** A new MANIFEST (one snapshot of the live files) is started once the current one has
+   *  grown past this many bytes; default 64 MiB; 0 means the default. Small values roll it
+   *  often, which only costs a rewrite of the snapshot each time. */
+  uint64_t manifest_roll_bytes;
 } shale_options;
 
 /** Fill @p o with the defaults listed above (and o->size). Call before changing fields. */

@@ -1,7 +1,9 @@
 /* io.h — the file layer every module writes through. Sequential writers for new files go
  * through io_uring (several writes in flight, the last linked to fdatasync) and fall back to
- * pwrite/fdatasync when io_uring_setup is refused or SHALE_IO=pwrite is set. Random-access
- * readers use pread. Nothing above this module calls open/write/fsync directly. */
+ * pwrite/fdatasync when io_uring_setup is refused or the context forces pwrite. Random-access
+ * readers use pread or a mapping. Nothing above this module calls open/write/fsync directly.
+ * Every call that opens or names a file takes the io_ctx it works for (a DB's, from its
+ * options): its switches and counters are that DB's alone. NULL means io_ctx_default(). */
 #ifndef SHALE_IO_IO_H
 #define SHALE_IO_IO_H
 
@@ -11,12 +13,32 @@
 
 #include "util/buf.h"
 
+/* ---- the context: one per DB ---- */
+typedef struct io_counters {
+  _Atomic uint64_t uring_writers, fallback_writers; /* writers opened on each path */
+  _Atomic uint64_t bytes_written, writes, fsyncs, bytes_read, reads;
+  _Atomic uint64_t mapped_files; /* readers mapped by io_reader_map */
+} io_counters;
+
+typedef struct io_ctx {
+  int force_pwrite;        /* io_writer never tries io_uring (shale_options.io_mode) */
+  int use_mmap;            /* io_reader_map and io_log_open_mapped map (shale_options.use_mmap) */
+  _Atomic int uring_state; /* -1: no writer yet; else whether the last one used io_uring */
+  io_counters ctr;
+} io_ctx;
+
+/* Sets up c with zero counters. REQUIRES: no I/O runs through c yet. */
+void io_ctx_init(io_ctx *c, int force_pwrite, int use_mmap);
+/* The context of callers without a DB (tools reading a file, NULL arguments): io_uring and
+ * mapping allowed, counters of its own. */
+io_ctx *io_ctx_default(void);
+
 /* ---- sequential writer for new files (SSTables, MANIFEST snapshots) ----
  * One thread at a time per writer. Errors are sticky: after one, every call returns it. */
 typedef struct io_writer io_writer;
 
 /* Creates (truncating) path for writing. */
-int io_writer_open(const char *path, io_writer **w, char *errmsg);
+int io_writer_open(io_ctx *c, const char *path, io_writer **w, char *errmsg);
 /* Queues len bytes at the current end; the data is copied, the caller may reuse it. */
 int io_writer_append(io_writer *w, const void *data, size_t len, char *errmsg);
 /* Bytes appended so far. */
@@ -32,12 +54,11 @@ void io_writer_abort(io_writer *w);
  * with an append. After a failed append or sync the log refuses every later append and sync
  * (SHALE_IOERR): the file may end in a torn write, and nothing may be appended after it. */
 typedef struct io_log io_log;
-int io_log_open(const char *path, io_log **l, char *errmsg); /* create or truncate */
+int io_log_open(io_ctx *c, const char *path, io_log **l, char *errmsg); /* create or truncate */
 /* As io_log_open, but appends are copies into a shared mapping of preallocated space (no
- * system call per append; as durable against a process crash as write(2)), unless mapping
- * is off (SHALE_IO=pwrite or SHALE_MMAP=0). Until io_log_close trims it, the file ends in
- * zeros. */
-int io_log_open_mapped(const char *path, io_log **l, char *errmsg);
+ * system call per append; as durable against a process crash as write(2)), unless c has
+ * mapping off. Until io_log_close trims it, the file ends in zeros. */
+int io_log_open_mapped(io_ctx *c, const char *path, io_log **l, char *errmsg);
 int io_log_append(io_log *l, const void *data, size_t len, char *errmsg);
 int io_log_sync(io_log *l, char *errmsg); /* fdatasync */
 uint64_t io_log_size(const io_log *l);
@@ -45,7 +66,7 @@ int io_log_close(io_log *l, char *errmsg); /* closes and frees */
 
 /* ---- random-access reader ---- */
 typedef struct io_reader io_reader;
-int io_reader_open(const char *path, io_reader **r, char *errmsg);
+int io_reader_open(io_ctx *c, const char *path, io_reader **r, char *errmsg);
 uint64_t io_reader_size(const io_reader *r);
 /* Reads exactly len bytes at off into dst (pread, or a copy from the mapping once
  * io_reader_map made one); a short read is SHALE_CORRUPTION (truncated file). */
@@ -56,21 +77,20 @@ void io_reader_close(io_reader *r);
  * truncated under the mapping reads short, SHALE_CORRUPTION, through a SIGBUS guard; see
  * io_map_guard.h). The mapping itself is not handed out: read in place, a change to the
  * file would reach bytes a caller already verified, and a truncation would fault unguarded.
- * Returns 1 when mapped; 0 when mapping is off (SHALE_IO=pwrite or SHALE_MMAP=0), the file
- * is empty, the guard cannot be installed or mmap fails, and reads stay with pread. Call
- * once, before sharing r. */
+ * Returns 1 when mapped; 0 when the reader's context has mapping off, the file is empty, the guard
+ * cannot be installed or mmap fails, and reads stay with pread. Call once, before sharing r. */
 int io_reader_map(io_reader *r);
 
 /* ---- whole files and directories ---- */
-int io_read_file(const char *path, buf *out, char *errmsg);
+int io_read_file(io_ctx *c, const char *path, buf *out, char *errmsg);
 /* Writes dir/name atomically: temp file, fsync, rename, fsync dir (used for CURRENT). */
-int io_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
+int io_write_file_atomic(io_ctx *c, const char *dir, const char *name, const void *data, size_t len,
                          char *errmsg);
-int io_sync_dir(const char *dir, char *errmsg);
+int io_sync_dir(io_ctx *c, const char *dir, char *errmsg);
 /* fdatasync of an existing file by path (a WAL found at open, whose tail may be unsynced). */
-int io_sync_file(const char *path, char *errmsg);
+int io_sync_file(io_ctx *c, const char *path, char *errmsg);
 /* unlink, reporting errors other than ENOENT */
-int io_remove(const char *path, char *errmsg);
+int io_remove(io_ctx *c, const char *path, char *errmsg);
 
 /* ---- test points ---- */
 /* Named moments inside the file layer where a test may stop the process (crash tests);
@@ -88,9 +108,10 @@ typedef struct io_stats {
   uint64_t bytes_written, writes, fsyncs, bytes_read, reads;
   uint64_t mapped_files; /* readers mapped by io_reader_map */
 } io_stats;
-void io_stats_get(io_stats *out);
-/* 1 when the io_uring path is in use, 0 when the pwrite fallback is (forced or refused):
- * the path the most recent io_writer_open took, or before any, what one would take now. */
-int io_uring_in_use(void);
+/* The counters of c (NULL: the default context). */
+void io_stats_get(io_ctx *c, io_stats *out);
+/* 1 when c's writers use io_uring, 0 when they use the pwrite fallback (forced or refused):
+ * the path c's most recent io_writer_open took, or before any, what one would take now. */
+int io_uring_in_use(io_ctx *c);
 
 #endif /* SHALE_IO_IO_H */

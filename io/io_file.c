@@ -18,22 +18,32 @@
 #include "io/io_priv.h"
 #include "util/error.h"
 
-io_counters io_ctr;
+void io_ctx_init(io_ctx *c, int force_pwrite, int use_mmap) {
+  memset(c, 0, sizeof *c);
+  c->force_pwrite = force_pwrite;
+  c->use_mmap = use_mmap;
+  atomic_store(&c->uring_state, -1);
+}
 
-void io_stats_get(io_stats *out) {
-  out->uring_writers = atomic_load_explicit(&io_ctr.uring_writers, memory_order_relaxed);
-  out->fallback_writers = atomic_load_explicit(&io_ctr.fallback_writers, memory_order_relaxed);
-  out->bytes_written = atomic_load_explicit(&io_ctr.bytes_written, memory_order_relaxed);
-  out->writes = atomic_load_explicit(&io_ctr.writes, memory_order_relaxed);
-  out->fsyncs = atomic_load_explicit(&io_ctr.fsyncs, memory_order_relaxed);
-  out->bytes_read = atomic_load_explicit(&io_ctr.bytes_read, memory_order_relaxed);
-  out->reads = atomic_load_explicit(&io_ctr.reads, memory_order_relaxed);
-  out->mapped_files = atomic_load_explicit(&io_ctr.mapped_files, memory_order_relaxed);
+static io_ctx default_ctx = {.use_mmap = 1, .uring_state = -1};
+
+io_ctx *io_ctx_default(void) { return &default_ctx; }
+
+void io_stats_get(io_ctx *c, io_stats *out) {
+  const io_counters *k = &io_ctx_or_default(c)->ctr;
+  out->uring_writers = atomic_load_explicit(&k->uring_writers, memory_order_relaxed);
+  out->fallback_writers = atomic_load_explicit(&k->fallback_writers, memory_order_relaxed);
+  out->bytes_written = atomic_load_explicit(&k->bytes_written, memory_order_relaxed);
+  out->writes = atomic_load_explicit(&k->writes, memory_order_relaxed);
+  out->fsyncs = atomic_load_explicit(&k->fsyncs, memory_order_relaxed);
+  out->bytes_read = atomic_load_explicit(&k->bytes_read, memory_order_relaxed);
+  out->reads = atomic_load_explicit(&k->reads, memory_order_relaxed);
+  out->mapped_files = atomic_load_explicit(&k->mapped_files, memory_order_relaxed);
 }
 
 /* Writes all of data at the fd's offset, retrying on EINTR and short writes. Returns 0 or an
  * errno value. */
-static int write_all(int fd, const void *data, size_t len) {
+static int write_all(io_ctx *c, int fd, const void *data, size_t len) {
   const uint8_t *p = data;
   while (len > 0) {
     ssize_t n = IOF_WRITE(fd, p, len);
@@ -42,15 +52,13 @@ static int write_all(int fd, const void *data, size_t len) {
       return errno;
     }
     if (n == 0) return EIO; /* no progress on a regular file: treat as an I/O error */
-    io_count(&io_ctr.writes, 1);
-    io_count(&io_ctr.bytes_written, (uint64_t)n);
+    io_count(&c->ctr.writes, 1);
+    io_count(&c->ctr.bytes_written, (uint64_t)n);
     p += n;
     len -= (size_t)n;
   }
   return 0;
 }
-
-static int mapping_allowed(void);
 
 static char *dup_path(const char *path) {
   size_t n = strlen(path) + 1;
@@ -66,6 +74,7 @@ static char *dup_path(const char *path) {
  * torn record, and anything appended after it would turn a recoverable torn tail into
  * mid-file corruption. */
 struct io_log {
+  io_ctx *ctx;
   int fd;
   _Atomic uint64_t size;
   _Atomic int failed;
@@ -83,17 +92,18 @@ struct io_log {
 
 _Atomic(io_point_fn) io_test_point;
 
-static int log_open(const char *path, bool mapped, io_log **out, char *errmsg);
+static int log_open(io_ctx *c, const char *path, bool mapped, io_log **out, char *errmsg);
 
-int io_log_open(const char *path, io_log **out, char *errmsg) {
-  return log_open(path, false, out, errmsg);
+int io_log_open(io_ctx *c, const char *path, io_log **out, char *errmsg) {
+  return log_open(io_ctx_or_default(c), path, false, out, errmsg);
 }
 
-int io_log_open_mapped(const char *path, io_log **out, char *errmsg) {
-  return log_open(path, mapping_allowed(), out, errmsg);
+int io_log_open_mapped(io_ctx *c, const char *path, io_log **out, char *errmsg) {
+  c = io_ctx_or_default(c);
+  return log_open(c, path, c->use_mmap, out, errmsg);
 }
 
-static int log_open(const char *path, bool mapped, io_log **out, char *errmsg) {
+static int log_open(io_ctx *c, const char *path, bool mapped, io_log **out, char *errmsg) {
   *out = NULL;
   io_log *l = calloc(1, sizeof *l);
   char *p = dup_path(path);
@@ -110,6 +120,7 @@ static int log_open(const char *path, bool mapped, io_log **out, char *errmsg) {
     free(p);
     return rc;
   }
+  l->ctx = c;
   l->fd = fd;
   l->mapped = mapped;
   l->path = p;
@@ -158,7 +169,7 @@ static int mapped_append(io_log *l, const uint8_t *p, size_t len) {
     p += n;
     len -= n;
     size += n;
-    io_count(&io_ctr.bytes_written, n);
+    io_count(&l->ctx->ctr.bytes_written, n);
   }
   return 0;
 }
@@ -167,7 +178,7 @@ int io_log_append(io_log *l, const void *data, size_t len, char *errmsg) {
   if (atomic_load(&l->failed))
     return err_set(errmsg, SHALE_IOERR, "append to log %s: refused after an earlier write error",
                    l->path);
-  int e = l->mapped ? mapped_append(l, data, len) : write_all(l->fd, data, len);
+  int e = l->mapped ? mapped_append(l, data, len) : write_all(l->ctx, l->fd, data, len);
   if (e) {
     atomic_store(&l->failed, 1);
     return err_errno(errmsg, e, "append to log", l->path);
@@ -188,7 +199,7 @@ int io_log_sync(io_log *l, char *errmsg) {
     atomic_store(&l->failed, 1);
     return err_errno(errmsg, errno, "fdatasync log", l->path);
   }
-  io_count(&io_ctr.fsyncs, 1);
+  io_count(&l->ctx->ctr.fsyncs, 1);
   return SHALE_OK;
 }
 
@@ -212,13 +223,14 @@ int io_log_close(io_log *l, char *errmsg) {
 
 /* ---- io_reader ---- (thread-safe: pread or copies from the mapping; immutable once shared) */
 struct io_reader {
+  io_ctx *ctx;
   int fd;
   uint64_t size;
   char *path;
   uint8_t *map; /* NULL: not mapped */
 };
 
-int io_reader_open(const char *path, io_reader **out, char *errmsg) {
+int io_reader_open(io_ctx *c, const char *path, io_reader **out, char *errmsg) {
   *out = NULL;
   io_reader *r = calloc(1, sizeof *r);
   char *p = dup_path(path);
@@ -242,6 +254,7 @@ int io_reader_open(const char *path, io_reader **out, char *errmsg) {
     rc = err_set(errmsg, SHALE_IOERR, "open %s: not a regular file", path);
     goto fail;
   }
+  r->ctx = io_ctx_or_default(c);
   r->fd = fd;
   r->size = (uint64_t)st.st_size;
   r->path = p;
@@ -281,25 +294,20 @@ int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errm
     if (n == 0)
       return err_corrupt(errmsg, "file %s offset %llu: truncated (wanted %zu bytes, got %zu)",
                          r->path, (unsigned long long)off, len, got);
-    io_count(&io_ctr.reads, 1);
-    io_count(&io_ctr.bytes_read, (uint64_t)n);
+    io_count(&r->ctx->ctr.reads, 1);
+    io_count(&r->ctx->ctr.bytes_read, (uint64_t)n);
     got += (size_t)n;
   }
   return SHALE_OK;
 }
 
-static int mapping_allowed(void) {
-  const char *io = getenv("SHALE_IO"), *m = getenv("SHALE_MMAP");
-  return !(io && strcmp(io, "pwrite") == 0) && !(m && strcmp(m, "0") == 0);
-}
-
 int io_reader_map(io_reader *r) {
-  if (r->map || !r->size || r->size > SIZE_MAX || !mapping_allowed()) return r->map != NULL;
+  if (r->map || !r->size || r->size > SIZE_MAX || !r->ctx->use_mmap) return r->map != NULL;
   if (io_map_guard_install()) return 0; /* unguarded, a truncation would be SIGBUS */
   void *p = mmap(NULL, (size_t)r->size, PROT_READ, MAP_SHARED, r->fd, 0);
   if (p == MAP_FAILED) return 0;
   r->map = p;
-  io_count(&io_ctr.mapped_files, 1);
+  io_count(&r->ctx->ctr.mapped_files, 1);
   return 1;
 }
 
@@ -312,9 +320,9 @@ void io_reader_close(io_reader *r) {
 }
 
 /* ---- whole files and directories ---- */
-int io_read_file(const char *path, buf *out, char *errmsg) {
+int io_read_file(io_ctx *c, const char *path, buf *out, char *errmsg) {
   io_reader *r;
-  int rc = io_reader_open(path, &r, errmsg);
+  int rc = io_reader_open(c, path, &r, errmsg);
   if (rc) return rc;
   buf_clear(out);
   if (r->size > SIZE_MAX || buf_reserve(out, (size_t)r->size) != 0) {
@@ -328,32 +336,33 @@ int io_read_file(const char *path, buf *out, char *errmsg) {
   return rc;
 }
 
-int io_sync_dir(const char *dir, char *errmsg) {
+int io_sync_dir(io_ctx *c, const char *dir, char *errmsg) {
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return err_errno(errmsg, errno, "open directory", dir);
   int rc = SHALE_OK;
   if (IOF_DIR_FSYNC(fd, dir) != 0)
     rc = err_errno(errmsg, errno, "fsync directory", dir);
   else
-    io_count(&io_ctr.fsyncs, 1);
+    io_count(&io_ctx_or_default(c)->ctr.fsyncs, 1);
   close(fd);
   return rc;
 }
 
-int io_sync_file(const char *path, char *errmsg) {
+int io_sync_file(io_ctx *c, const char *path, char *errmsg) {
   int fd = IOF_OPEN(path, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return err_errno(errmsg, errno, "open for fdatasync", path);
   int rc = SHALE_OK;
   if (IOF_FDATASYNC(fd, path) != 0)
     rc = err_errno(errmsg, errno, "fdatasync", path);
   else
-    io_count(&io_ctr.fsyncs, 1);
+    io_count(&io_ctx_or_default(c)->ctr.fsyncs, 1);
   close(fd);
   return rc;
 }
 
-int io_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
+int io_write_file_atomic(io_ctx *c, const char *dir, const char *name, const void *data, size_t len,
                          char *errmsg) {
+  c = io_ctx_or_default(c);
   size_t n = strlen(dir) + strlen(name) + 8;
   char *tmp = malloc(n), *dst = malloc(n);
   int rc = SHALE_OK, fd = -1;
@@ -368,7 +377,7 @@ int io_write_file_atomic(const char *dir, const char *name, const void *data, si
     rc = err_errno(errmsg, errno, "create", tmp);
     goto out;
   }
-  int e = write_all(fd, data, len);
+  int e = write_all(c, fd, data, len);
   if (e) {
     rc = err_errno(errmsg, e, "write", tmp);
     goto fail;
@@ -377,7 +386,7 @@ int io_write_file_atomic(const char *dir, const char *name, const void *data, si
     rc = err_errno(errmsg, errno, "fsync", tmp);
     goto fail;
   }
-  io_count(&io_ctr.fsyncs, 1);
+  io_count(&c->ctr.fsyncs, 1);
   e = close(fd) ? errno : 0;
   fd = -1;
   if (e) {
@@ -390,7 +399,7 @@ int io_write_file_atomic(const char *dir, const char *name, const void *data, si
   }
   io_point_fn point = atomic_load_explicit(&io_test_point, memory_order_acquire);
   if (point) point(IO_POINT_RENAMED);
-  rc = io_sync_dir(dir, errmsg);
+  rc = io_sync_dir(c, dir, errmsg);
   goto out;
 fail:
   if (fd >= 0) close(fd);
@@ -401,7 +410,7 @@ out:
   return rc;
 }
 
-int io_remove(const char *path, char *errmsg) {
+int io_remove(io_ctx *c, const char *path, char *errmsg) {
   if (IOF_UNLINK(path) != 0 && errno != ENOENT) return err_errno(errmsg, errno, "unlink", path);
   return SHALE_OK;
 }

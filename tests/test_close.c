@@ -22,7 +22,7 @@
 
 static shale_options big_options(void) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 4u << 20; /* every write of a test stays in one memtable */
   return o;
 }

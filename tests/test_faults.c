@@ -208,7 +208,7 @@ static int live_tables(shale_db *db) {
 
 static shale_options small_options(void) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 32 << 10; /* a flush every ~30 writes, compactions soon after */
   o.max_background_jobs = 2;
   return o;
@@ -523,7 +523,7 @@ static int seal_then_power_loss(int dir_sync) {
     if (shale_open(dir, &o, &db) || shale_put(db, "Y", 1, big, sizeof big, 0) ||
         shale_put(db, "Z", 1, "z", 1, 0))
       _exit(2);
-    if (dir_sync && io_sync_dir(dir, NULL)) _exit(3);
+    if (dir_sync && io_sync_dir(NULL, dir, NULL)) _exit(3);
     if (shale_put(db, "X", 1, "x", 1, SHALE_SYNC)) _exit(4);
     char c = 1;
     if (write(fds[1], &c, 1) != 1) _exit(5);
@@ -539,7 +539,7 @@ static int seal_then_power_loss(int dir_sync) {
   int mask = -1;
   if (r == 1 && io_fault_power_loss() >= 0) {
     shale_db *db;
-    if (shale_open(dir, NULL, &db) == SHALE_OK) {
+    if (shale_open(dir, tu_default_options(), &db) == SHALE_OK) {
       mask = 0;
       const char *names[3] = {"Y", "Z", "X"};
       for (int i = 0; i < 3; i++) {
@@ -963,7 +963,7 @@ static size_t wal_key(int i, char *k) { return (size_t)snprintf(k, 16, "w%05d", 
 /* In the child: opens and reads the damaged copy; exits with a BF_* code. */
 static void bf_check(const char *dir) {
   shale_db *db;
-  if (shale_open(dir, NULL, &db)) _exit(BF_OPEN_ERROR);
+  if (shale_open(dir, tu_default_options(), &db)) _exit(BF_OPEN_ERROR);
   int rec[BF_KEYS];
   char why[256] = "", k[16];
   int rc = read_state(db, BF_KEYS, rec, why, sizeof why);

@@ -264,7 +264,7 @@ static int raw_dictionary(io_reader *io, uint64_t fsize, const uint8_t *props, Z
 static int raw_dump(ldb_opts *o, const char *path) {
   char errmsg[ERRMSG_SIZE] = "";
   io_reader *io;
-  if (io_reader_open(path, &io, errmsg)) {
+  if (io_reader_open(NULL, path, &io, errmsg)) {
     ldb_err("%s", errmsg);
     return 1;
   }
@@ -372,7 +372,7 @@ static int dump_file(ldb_opts *o, const char *path) {
   filename_parse(base ? base + 1 : path, &number);
   char errmsg[ERRMSG_SIZE] = "";
   sst_reader *r;
-  if (sst_reader_open(path, number, NULL, &r, errmsg)) {
+  if (sst_reader_open(NULL, path, number, NULL, &r, errmsg)) {
     ldb_err("%s", errmsg);
     return 1;
   }

@@ -158,7 +158,7 @@ static int parse_opts(int argc, char **argv) {
 }
 
 static void db_options(shale_options *o) {
-  shale_options_init(o);
+  tu_options_init(o);
   o->write_buffer_size = opt.write_buffer_size;
   if (opt.compression >= 0) o->compression = opt.compression;
   if (opt.write_buffer_size < (4u << 20)) { /* small: several levels and many compactions */
