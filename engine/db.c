@@ -338,7 +338,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   shale_db *db = db_alloc(path);
   if (!db) return err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
   db->opt = opt;
-  io_ctx_init(&db->io, opt.io_mode == SHALE_IO_PWRITE, opt.use_mmap);
+  io_ctx_init(&db->io, opt.env, opt.io_mode == SHALE_IO_PWRITE, opt.use_mmap);
   if (opt.compaction_filter_name &&
       !(db->opt.compaction_filter_name = db->filter_name = strdup(opt.compaction_filter_name))) {
     rc = err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);

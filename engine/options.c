@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "engine/version_set.h"
+#include "io/io_env.h"
 
 const char *shale_version(void) { return SHALE_VERSION_STRING; }
 
@@ -67,6 +68,7 @@ int options_copy_checked(shale_options *dst, const shale_options *src, char *err
     return err_set(errmsg, SHALE_INVALID, "io_mode %d is not SHALE_IO_URING or SHALE_IO_PWRITE",
                    dst->io_mode);
   dst->use_mmap = dst->use_mmap != 0;
+  if (io_env_check(dst->env, errmsg)) return SHALE_INVALID;
   if (dst->manifest_roll_bytes == 0) dst->manifest_roll_bytes = MANIFEST_ROLL_BYTES;
   if (dst->max_immutable_memtables < 1) dst->max_immutable_memtables = 1;
   if (dst->max_open_files < 16) dst->max_open_files = 16;

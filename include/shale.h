@@ -228,6 +228,10 @@ typedef struct shale_options {
    *  grown past this many bytes; default 64 MiB; 0 means the default. Small values roll it
    *  often, which only costs a rewrite of the snapshot each time. */
   uint64_t manifest_roll_bytes;
+  /** The I/O environment the DB's files are read and written through (see shale_env);
+   *  default NULL: the real system calls. The struct is copied at open; its arg must stay
+   *  valid until shale_close returns. */
+  const struct shale_env *env;
 } shale_options;
 
 /** Fill @p o with the defaults listed above (and o->size). Call before changing fields. */
@@ -310,6 +314,68 @@ SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
  * Threads: safe from any thread; the detail is the calling thread's.
  */
 SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
+
+/* ---- I/O environment ---- */
+
+/**
+ * The calls through which a DB reads and writes its files (as LevelDB's Env and Pebble's
+ * vfs.FS, at the level of file descriptors): set shale_options.env to wrap them, to count,
+ * trace, delay or fail operations (fault injection), or to model what a power loss keeps.
+ * Fill one with shale_env_default(), then replace members; a NULL member takes the real
+ * call.
+ *
+ * What goes through it: every open, write, read, sync, rename and unlink of the DB's
+ * tables, WALs, MANIFEST, CURRENT and OPTIONS, and the directory syncs that make their
+ * names durable. Not through it: the LOCK and LOG files, creating and listing the
+ * directory, and the hard links of shale_checkpoint. A descriptor open returns must be a
+ * real one for the file: Shale also fstats, ftruncates, closes and (with use_mmap) maps it,
+ * and with io_mode SHALE_IO_URING submits table writes and their fdatasync on it through
+ * io_uring, whose completions pass through async_result instead of write/sync.
+ *
+ * Every function follows its system call's contract: on failure it returns -1 (fallocate:
+ * the error number, as posix_fallocate) with errno set, and the error reaches the caller as
+ * SHALE_IOERR or SHALE_NOSPACE with the path in the message. A short write or read is
+ * allowed; Shale continues it. Functions are called from any of the DB's threads at once
+ * (foreground calls and background flushes and compactions) and must be thread-safe.
+ */
+typedef struct shale_env {
+  size_t size; /**< sizeof(shale_env); set by shale_env_default */
+  void *arg;   /**< passed as the first argument of every function; default NULL */
+  /** open(2) of a file (never a directory): flags O_RDONLY, O_WRONLY or O_RDWR with
+   *  O_CREAT, O_TRUNC, O_CLOEXEC; returns the descriptor. */
+  int (*open)(void *arg, const char *path, int flags, int mode);
+  /** write(2) at the descriptor's offset (logs and CURRENT's temporary file). */
+  int64_t (*write)(void *arg, int fd, const void *data, size_t len);
+  /** pwrite(2) (tables when io_uring is off or refused). */
+  int64_t (*pwrite)(void *arg, int fd, const void *data, size_t len, int64_t off);
+  /** pread(2) (tables, WALs and the MANIFEST, when not mapped). */
+  int64_t (*pread)(void *arg, int fd, void *data, size_t len, int64_t off);
+  /** posix_fallocate(3): the space a mapped WAL appends into; returns 0 or an errno. */
+  int (*fallocate)(void *arg, int fd, int64_t off, int64_t len);
+  /** fsync(2) (data_only 0) or fdatasync(2) (1) of the file path open as fd. content_len
+   *  is the length of the file's content when the file runs on into preallocated zeros (a
+   *  mapped WAL), else -1: the whole file. */
+  int (*sync)(void *arg, int fd, const char *path, int data_only, int64_t content_len);
+  /** Makes the directory entries under dir durable (open it, fsync(2), close). */
+  int (*sync_dir)(void *arg, const char *dir);
+  /** rename(2) (CURRENT's atomic replace). */
+  int (*rename)(void *arg, const char *from, const char *to);
+  /** unlink(2); ENOENT is not treated as an error by Shale. */
+  int (*unlink)(void *arg, const char *path);
+  /** The result of a write (is_sync 0: bytes written or -errno) or fdatasync (is_sync 1: 0
+   *  or -errno) that Shale submitted through io_uring for the file path open as fd; returns
+   *  the result Shale acts on (a smaller byte count makes it write the rest again). The
+   *  default returns res. */
+  int (*async_result)(void *arg, const char *path, int fd, int is_sync, int res);
+} shale_env;
+
+/**
+ * Fill @p env with the real system calls (and env->size, arg NULL). Call before changing
+ * members; a wrapper keeps a copy of the result to pass calls on to.
+ * @param[out] env  the environment; NULL is ignored
+ * Threads: safe from any thread.
+ */
+SHALE_EXPORT void shale_env_default(shale_env *env);
 
 /* ---- writes ---- */
 /* Flags of shale_put, shale_delete, shale_delete_range and shale_write: 0 or one of these.

@@ -3,7 +3,8 @@
  * pwrite/fdatasync when io_uring_setup is refused or the context forces pwrite. Random-access
  * readers use pread or a mapping. Nothing above this module calls open/write/fsync directly.
  * Every call that opens or names a file takes the io_ctx it works for (a DB's, from its
- * options): its switches and counters are that DB's alone. NULL means io_ctx_default(). */
+ * options): its system calls go through the context's shale_env, and its switches and
+ * counters are that DB's alone. NULL means io_ctx_default(). */
 #ifndef SHALE_IO_IO_H
 #define SHALE_IO_IO_H
 
@@ -11,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shale.h"
 #include "util/buf.h"
 
 /* ---- the context: one per DB ---- */
@@ -21,16 +23,18 @@ typedef struct io_counters {
 } io_counters;
 
 typedef struct io_ctx {
+  shale_env env;           /* every member set (io_env_copy) */
   int force_pwrite;        /* io_writer never tries io_uring (shale_options.io_mode) */
   int use_mmap;            /* io_reader_map and io_log_open_mapped map (shale_options.use_mmap) */
   _Atomic int uring_state; /* -1: no writer yet; else whether the last one used io_uring */
   io_counters ctr;
 } io_ctx;
 
-/* Sets up c with zero counters. REQUIRES: no I/O runs through c yet. */
-void io_ctx_init(io_ctx *c, int force_pwrite, int use_mmap);
-/* The context of callers without a DB (tools reading a file, NULL arguments): io_uring and
- * mapping allowed, counters of its own. */
+/* Sets up c with env (copied; NULL: the real calls) and zero counters.
+ * REQUIRES: env NULL or io_env_check(env) == SHALE_OK; no I/O runs through c yet. */
+void io_ctx_init(io_ctx *c, const shale_env *env, int force_pwrite, int use_mmap);
+/* The context of callers without a DB (tools reading a file, NULL arguments): the real
+ * calls, io_uring and mapping allowed, counters of its own. */
 io_ctx *io_ctx_default(void);
 
 /* ---- sequential writer for new files (SSTables, MANIFEST snapshots) ----

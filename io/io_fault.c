@@ -1,8 +1,8 @@
 /* io_fault.c — the fault-injecting side of the file layer (see io_fault.h): per-kind op
  * counters and armed faults (process-local atomics), and the power-loss table (a MAP_SHARED
  * mapping, so a forked child records into it and its parent can apply the loss after the
- * child died). The hooks that call in here sit at each system call of io_file.c and
- * io_writer.c; without SHALE_FAULT_INJECTION they are plain system calls and this file
+ * child died). The hooks that call in here are the system calls of the real environment
+ * (io_env.c); without SHALE_FAULT_INJECTION they are plain system calls and this file
  * holds only stubs. */
 #include "io/io_fault.h"
 

@@ -4,9 +4,9 @@
  * of a kind with an errno, cut every write short, and simulate a power loss: forget every
  * byte not fsynced and every directory change not made durable by a directory fsync.
  *
- * The hooks in io_file.c and io_writer.c exist only when the library is compiled with
- * SHALE_FAULT_INJECTION (the CMake option of that name, ON in test builds). Without it every
- * function below is a no-op stub and io_fault_enabled() returns 0, so callers can skip.
+ * The hooks in io_env.c (the real environment, shale_env_default) exist only when the library is
+ * compiled with SHALE_FAULT_INJECTION (the CMake option of that name, ON in test builds). Without
+ * it every function below is a no-op stub and io_fault_enabled() returns 0, so callers can skip.
  * doc/reliability.md describes the power-loss model and its limits. */
 #ifndef SHALE_IO_IO_FAULT_H
 #define SHALE_IO_IO_FAULT_H
@@ -89,7 +89,7 @@ void io_fault_power_loss_seed(uint64_t seed);
 /* Stops tracking and unmaps the table (in the calling process; other processes keep theirs). */
 void io_fault_track_end(void);
 
-/* ---- hooks: for io_file.c and io_writer.c only ----
+/* ---- hooks: for io_env.c only ----
  * Each IOF_* stands for one system call. With SHALE_FAULT_INJECTION it counts the op, may
  * fail it (-1 with errno set) or shorten it, and records what the power-loss model needs;
  * without it, it is the system call itself. */

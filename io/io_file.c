@@ -3,6 +3,7 @@
  * replace for CURRENT, directory sync) and the counters. The io_uring writer is io_writer.c. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,21 +14,28 @@
 #include <unistd.h>
 
 #include "io/io.h"
-#include "io/io_fault.h"
+#include "io/io_env.h"
 #include "io/io_map_guard.h"
 #include "io/io_priv.h"
 #include "util/error.h"
 
-void io_ctx_init(io_ctx *c, int force_pwrite, int use_mmap) {
+void io_ctx_init(io_ctx *c, const shale_env *env, int force_pwrite, int use_mmap) {
   memset(c, 0, sizeof *c);
+  io_env_copy(&c->env, env);
   c->force_pwrite = force_pwrite;
   c->use_mmap = use_mmap;
   atomic_store(&c->uring_state, -1);
 }
 
-static io_ctx default_ctx = {.use_mmap = 1, .uring_state = -1};
+static io_ctx default_ctx;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 
-io_ctx *io_ctx_default(void) { return &default_ctx; }
+static void default_init(void) { io_ctx_init(&default_ctx, NULL, 0, 1); }
+
+io_ctx *io_ctx_default(void) {
+  pthread_once(&default_once, default_init);
+  return &default_ctx;
+}
 
 void io_stats_get(io_ctx *c, io_stats *out) {
   const io_counters *k = &io_ctx_or_default(c)->ctr;
@@ -46,7 +54,7 @@ void io_stats_get(io_ctx *c, io_stats *out) {
 static int write_all(io_ctx *c, int fd, const void *data, size_t len) {
   const uint8_t *p = data;
   while (len > 0) {
-    ssize_t n = IOF_WRITE(fd, p, len);
+    int64_t n = c->env.write(c->env.arg, fd, p, len);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno;
@@ -113,7 +121,8 @@ static int log_open(io_ctx *c, const char *path, bool mapped, io_log **out, char
     return err_set(errmsg, SHALE_NOMEM, "open log %s: out of memory", path);
   }
   /* a shared writable mapping needs the descriptor open for reading too */
-  int fd = IOF_OPEN(path, (mapped ? O_RDWR : O_WRONLY) | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = c->env.open(c->env.arg, path,
+                       (mapped ? O_RDWR : O_WRONLY) | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     int rc = err_errno(errmsg, errno, "open log", path);
     free(l);
@@ -132,7 +141,8 @@ static int log_open(io_ctx *c, const char *path, bool mapped, io_log **out, char
  * SIGBUS, while fallocate reports ENOSPC. Returns 0 or an errno value. */
 static int reserve(io_log *l, uint64_t end) {
   if (end <= l->reserved) return 0;
-  int e = IOF_FALLOCATE(l->fd, (off_t)l->reserved, (off_t)(end - l->reserved));
+  const shale_env *env = &l->ctx->env;
+  int e = env->fallocate(env->arg, l->fd, (int64_t)l->reserved, (int64_t)(end - l->reserved));
   if (!e) l->reserved = end;
   return e;
 }
@@ -192,8 +202,8 @@ int io_log_sync(io_log *l, char *errmsg) {
     return err_set(errmsg, SHALE_IOERR, "sync log %s: refused after an earlier write error",
                    l->path);
   /* a mapped log's file runs on into preallocated zeros: what is durable is its content */
-  int rc = l->mapped ? IOF_FDATASYNC_LEN(l->fd, l->path, (int64_t)io_log_size(l))
-                     : IOF_FDATASYNC(l->fd, l->path);
+  const shale_env *env = &l->ctx->env;
+  int rc = env->sync(env->arg, l->fd, l->path, 1, l->mapped ? (int64_t)io_log_size(l) : -1);
   if (rc != 0) {
     /* after a failed fsync the kernel may have dropped the dirty pages: never retry it */
     atomic_store(&l->failed, 1);
@@ -240,7 +250,8 @@ int io_reader_open(io_ctx *c, const char *path, io_reader **out, char *errmsg) {
     return err_set(errmsg, SHALE_NOMEM, "open %s: out of memory", path);
   }
   int rc = SHALE_OK;
-  int fd = IOF_OPEN(path, O_RDONLY | O_CLOEXEC, 0);
+  c = io_ctx_or_default(c);
+  int fd = c->env.open(c->env.arg, path, O_RDONLY | O_CLOEXEC, 0);
   struct stat st;
   if (fd < 0) {
     rc = err_errno(errmsg, errno, "open", path);
@@ -254,7 +265,7 @@ int io_reader_open(io_ctx *c, const char *path, io_reader **out, char *errmsg) {
     rc = err_set(errmsg, SHALE_IOERR, "open %s: not a regular file", path);
     goto fail;
   }
-  r->ctx = io_ctx_or_default(c);
+  r->ctx = c;
   r->fd = fd;
   r->size = (uint64_t)st.st_size;
   r->path = p;
@@ -286,7 +297,8 @@ int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errm
   uint8_t *p = dst;
   size_t got = 0;
   while (got < len) {
-    ssize_t n = IOF_PREAD(r->fd, p + got, len - got, (off_t)(off + got));
+    const shale_env *env = &r->ctx->env;
+    int64_t n = env->pread(env->arg, r->fd, p + got, len - got, (int64_t)(off + got));
     if (n < 0) {
       if (errno == EINTR) continue;
       return err_errno(errmsg, errno, "read", r->path);
@@ -337,25 +349,22 @@ int io_read_file(io_ctx *c, const char *path, buf *out, char *errmsg) {
 }
 
 int io_sync_dir(io_ctx *c, const char *dir, char *errmsg) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return err_errno(errmsg, errno, "open directory", dir);
-  int rc = SHALE_OK;
-  if (IOF_DIR_FSYNC(fd, dir) != 0)
-    rc = err_errno(errmsg, errno, "fsync directory", dir);
-  else
-    io_count(&io_ctx_or_default(c)->ctr.fsyncs, 1);
-  close(fd);
-  return rc;
+  c = io_ctx_or_default(c);
+  if (c->env.sync_dir(c->env.arg, dir) != 0)
+    return err_errno(errmsg, errno, "fsync directory", dir);
+  io_count(&c->ctr.fsyncs, 1);
+  return SHALE_OK;
 }
 
 int io_sync_file(io_ctx *c, const char *path, char *errmsg) {
-  int fd = IOF_OPEN(path, O_RDONLY | O_CLOEXEC, 0);
+  c = io_ctx_or_default(c);
+  int fd = c->env.open(c->env.arg, path, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return err_errno(errmsg, errno, "open for fdatasync", path);
   int rc = SHALE_OK;
-  if (IOF_FDATASYNC(fd, path) != 0)
+  if (c->env.sync(c->env.arg, fd, path, 1, -1) != 0)
     rc = err_errno(errmsg, errno, "fdatasync", path);
   else
-    io_count(&io_ctx_or_default(c)->ctr.fsyncs, 1);
+    io_count(&c->ctr.fsyncs, 1);
   close(fd);
   return rc;
 }
@@ -372,7 +381,7 @@ int io_write_file_atomic(io_ctx *c, const char *dir, const char *name, const voi
   }
   snprintf(dst, n, "%s/%s", dir, name);
   snprintf(tmp, n, "%s/%s.tmp", dir, name);
-  fd = IOF_OPEN(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fd = c->env.open(c->env.arg, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     rc = err_errno(errmsg, errno, "create", tmp);
     goto out;
@@ -382,7 +391,7 @@ int io_write_file_atomic(io_ctx *c, const char *dir, const char *name, const voi
     rc = err_errno(errmsg, e, "write", tmp);
     goto fail;
   }
-  if (IOF_FSYNC(fd, tmp) != 0) {
+  if (c->env.sync(c->env.arg, fd, tmp, 0, -1) != 0) {
     rc = err_errno(errmsg, errno, "fsync", tmp);
     goto fail;
   }
@@ -393,7 +402,7 @@ int io_write_file_atomic(io_ctx *c, const char *dir, const char *name, const voi
     rc = err_errno(errmsg, e, "close", tmp);
     goto fail;
   }
-  if (IOF_RENAME(tmp, dst) != 0) {
+  if (c->env.rename(c->env.arg, tmp, dst) != 0) {
     rc = err_errno(errmsg, errno, "rename to", dst);
     goto fail;
   }
@@ -403,7 +412,7 @@ int io_write_file_atomic(io_ctx *c, const char *dir, const char *name, const voi
   goto out;
 fail:
   if (fd >= 0) close(fd);
-  unlink(tmp);
+  c->env.unlink(c->env.arg, tmp);
 out:
   free(tmp);
   free(dst);
@@ -411,6 +420,8 @@ out:
 }
 
 int io_remove(io_ctx *c, const char *path, char *errmsg) {
-  if (IOF_UNLINK(path) != 0 && errno != ENOENT) return err_errno(errmsg, errno, "unlink", path);
+  c = io_ctx_or_default(c);
+  if (c->env.unlink(c->env.arg, path) != 0 && errno != ENOENT)
+    return err_errno(errmsg, errno, "unlink", path);
   return SHALE_OK;
 }

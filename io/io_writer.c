@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "io/io.h"
-#include "io/io_fault.h"
 #include "io/io_priv.h"
 #include "util/error.h"
 
@@ -117,7 +116,7 @@ int io_writer_open(io_ctx *c, const char *path, io_writer **out, char *errmsg) {
   w->ctx = c = io_ctx_or_default(c);
   w->path = p;
   w->cur = -1;
-  w->fd = IOF_OPEN(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  w->fd = c->env.open(c->env.arg, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (w->fd < 0) {
     int rc = err_errno(errmsg, errno, "create", path);
     free(p);
@@ -188,7 +187,8 @@ static void reap_one(io_writer *w) {
   if (point) point(IO_POINT_URING_COMPLETION);
 
   void *ud = io_uring_cqe_get_data(cqe);
-  int res = IOF_CQE(w->path, w->fd, ud == &w->fsync_tag, cqe->res);
+  const shale_env *env = &w->ctx->env;
+  int res = env->async_result(env->arg, w->path, w->fd, ud == &w->fsync_tag, cqe->res);
   io_uring_cqe_seen(&w->ring, cqe);
   w->inflight--;
   if (ud == &w->fsync_tag) {
@@ -230,7 +230,8 @@ static void drain(io_writer *w) {
 
 static int pwrite_all(io_writer *w, const uint8_t *p, size_t len, uint64_t off) {
   while (len > 0) {
-    ssize_t n = IOF_PWRITE(w->fd, p, len, (off_t)off);
+    const shale_env *env = &w->ctx->env;
+    int64_t n = env->pwrite(env->arg, w->fd, p, len, (int64_t)off);
     if (n < 0) {
       if (errno == EINTR) continue;
       set_err(w, errno, "pwrite");
@@ -344,7 +345,8 @@ int io_writer_finish(io_writer *w, int sync, char *errmsg) {
   } else if (!w->err) {
     if (last) submit_chunk(w, last, 0);
     if (!w->err && sync) {
-      if (IOF_FDATASYNC(w->fd, w->path) != 0)
+      const shale_env *env = &w->ctx->env;
+      if (env->sync(env->arg, w->fd, w->path, 1, -1) != 0)
         set_err(w, errno, "fdatasync");
       else
         io_count(&w->ctx->ctr.fsyncs, 1);

@@ -26,7 +26,7 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
-  io_ctx_init(&ctx, 0, 1);
+  io_ctx_init(&ctx, NULL, 0, 1);
   tu_tempdir_free(*state);
   return 0;
 }
@@ -76,7 +76,7 @@ static void writer_round_trip(const char *dir, int sync) {
 }
 
 static void test_writer_uring_or_default(void **state) {
-  io_ctx_init(&ctx, 0, 1);
+  io_ctx_init(&ctx, NULL, 0, 1);
   io_stats before, after;
   io_stats_get(&ctx, &before);
   writer_round_trip(*state, 1);
@@ -93,7 +93,7 @@ static void test_writer_uring_or_default(void **state) {
 }
 
 static void test_writer_forced_pwrite(void **state) {
-  io_ctx_init(&ctx, 1, 1);
+  io_ctx_init(&ctx, NULL, 1, 1);
   io_stats before, after;
   io_stats_get(&ctx, &before);
   writer_round_trip(*state, 1);
@@ -102,15 +102,15 @@ static void test_writer_forced_pwrite(void **state) {
   assert_true(after.fallback_writers == before.fallback_writers + 2);
   assert_true(after.uring_writers == before.uring_writers);
   assert_int_equal(io_uring_in_use(&ctx), 0);
-  io_ctx_init(&ctx, 0, 1);
+  io_ctx_init(&ctx, NULL, 0, 1);
 }
 
 /* Counters and the writer's path belong to a context: a DB's I/O shows in its own counters
  * and forcing pwrite on one DB leaves another on io_uring. */
 static void test_contexts_are_separate(void **state) {
   io_ctx a, b;
-  io_ctx_init(&a, 1, 1);
-  io_ctx_init(&b, 0, 0);
+  io_ctx_init(&a, NULL, 1, 1);
+  io_ctx_init(&b, NULL, 0, 0);
   char *path = tu_path(*state, "a.sst");
   io_writer *w;
   char err[ERRMSG_SIZE];
@@ -141,7 +141,7 @@ static void test_contexts_are_separate(void **state) {
 
 static void test_writer_empty_and_abort(void **state) {
   for (int forced = 0; forced < 2; forced++) {
-    if (forced) io_ctx_init(&ctx, 1, 1);
+    if (forced) io_ctx_init(&ctx, NULL, 1, 1);
     char *path = tu_path(*state, "e.sst");
     io_writer *w;
     assert_int_equal(io_writer_open(&ctx, path, &w, NULL), SHALE_OK);
@@ -155,7 +155,7 @@ static void test_writer_empty_and_abort(void **state) {
     io_writer_abort(w);
     free(big);
     free(path);
-    io_ctx_init(&ctx, 0, 1);
+    io_ctx_init(&ctx, NULL, 0, 1);
   }
 }
 
@@ -199,7 +199,7 @@ static void test_writer_short_write_then_error(void **state) {
   fill(data, n, 5);
   char *path = tu_path(*state, "big.sst");
   for (int forced = 0; forced < 2; forced++) {
-    if (forced) io_ctx_init(&ctx, 1, 1);
+    if (forced) io_ctx_init(&ctx, NULL, 1, 1);
     lim = old;
     lim.rlim_cur = 300001;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
@@ -216,7 +216,7 @@ static void test_writer_short_write_then_error(void **state) {
     assert_non_null(strstr(err, path));
     assert_non_null(strstr(err, "too large"));
     assert_int_equal(tu_file_size(path), 300001); /* the short write landed */
-    io_ctx_init(&ctx, 0, 1);
+    io_ctx_init(&ctx, NULL, 0, 1);
   }
   /* io_log: the failed append makes the log refuse more */
   lim = old;

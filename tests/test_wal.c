@@ -300,7 +300,7 @@ static void test_zero_tail(void **state) {
  * trimmed to its records. */
 static void test_mapped_log(void **state) {
   io_ctx mapping; /* this test is about the mapping: whatever the suite's options are */
-  io_ctx_init(&mapping, 0, 1);
+  io_ctx_init(&mapping, NULL, 0, 1);
   char *path = tu_path(*state, "m.log");
   size_t lens[MAX_RECS], n = 0;
   for (; n < MAX_RECS; n++) lens[n] = 3000 + n * 1013 % 70000; /* ~2 MiB: several windows */
