@@ -8,7 +8,6 @@
 #include "engine/db_impl.h"
 #include "engine/compaction.h"
 #include "engine/flush.h"
-#include "engine/test_hooks.h"
 #include "engine/background.h"
 #include "engine/compaction_job.h"
 #include "engine/db.h"
@@ -16,16 +15,6 @@
 #include "engine/write.h"
 #include "io/io.h"
 #include "util/clock.h"
-
-_Atomic(test_hook_fn) shale_test_hook;
-
-static void io_point_bridge(int point) {
-  test_hook(NULL, point == IO_POINT_RENAMED ? HOOK_CURRENT_RENAMED : HOOK_URING_COMPLETION);
-}
-
-void test_hooks_bridge_io(void) {
-  atomic_store_explicit(&io_test_point, io_point_bridge, memory_order_release);
-}
 
 void db_set_bg_error(shale_db *db, int rc, const char *msg) {
   if (!db->bg_error) {

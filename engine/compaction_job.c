@@ -10,7 +10,6 @@
 #include "engine/filename.h"
 #include "engine/iter_sources.h"
 #include "engine/merge_iter.h"
-#include "engine/test_hooks.h"
 #include "engine/background.h"
 #include "engine/compaction_job.h"
 #include "engine/db.h"
@@ -349,7 +348,7 @@ static int install(job *j) {
         return SHALE_NOMEM;
   int rc = io_sync_dir(&db->io, db->path, j->errmsg);
   if (rc) return rc;
-  test_hook(db, HOOK_COMPACTION_OUTPUT_SYNCED);
+  io_point(&db->io, db, SHALE_POINT_COMPACTION_OUTPUT_SYNCED);
   version *v = NULL;
   pthread_mutex_lock(&db->manifest_mu);
   int gated = j->removed_n + j->changed_n > 0;
@@ -372,7 +371,7 @@ static int install(job *j) {
   if (gated) db_snapshot_gate_open(db);
   if (!rc) db_maybe_roll_manifest(db);
   pthread_mutex_unlock(&db->manifest_mu);
-  if (!rc) test_hook(db, HOOK_COMPACTION_INSTALLED);
+  if (!rc) io_point(&db->io, db, SHALE_POINT_COMPACTION_INSTALLED);
   return rc;
 }
 
@@ -463,7 +462,7 @@ int compaction_run(shale_db *db, compaction *c, char *errmsg) {
   version_ref(ver);
   db->compaction_running = 1;
   pthread_mutex_unlock(&db->mu);
-  test_hook(db, HOOK_COMPACTION_PICKED);
+  io_point(&db->io, db, SHALE_POINT_COMPACTION_PICKED);
   uint64_t start = clock_mono_us();
   job j;
   int rc = COMPACTION_REDO;

@@ -7,7 +7,6 @@
 
 #include "engine/db_impl.h"
 #include "engine/filename.h"
-#include "engine/test_hooks.h"
 #include "engine/background.h"
 #include "engine/db.h"
 #include "engine/flush_job.h"
@@ -187,12 +186,12 @@ static int install(flush_ctx *c, file_meta *f, char *errmsg) {
     pthread_mutex_unlock(&db->mu);
     rc = vset_log_and_apply(&db->vset, &e, next_file, &v, errmsg);
   }
-  if (!rc) test_hook(db, HOOK_FLUSH_MANIFEST_SYNCED);
+  if (!rc) io_point(&db->io, db, SHALE_POINT_FLUSH_MANIFEST_SYNCED);
   pthread_mutex_lock(&db->mu);
   if (!rc) vset_install(&db->vset, &e, v);
   if (!rc) rc = db_publish_version(db, 1);
   pthread_mutex_unlock(&db->mu);
-  if (!rc) test_hook(db, HOOK_FLUSH_VIEW_PUBLISHED);
+  if (!rc) io_point(&db->io, db, SHALE_POINT_FLUSH_VIEW_PUBLISHED);
   if (!rc) db_delete_obsolete_wals(db, c->next_log);
   if (!rc) db_maybe_roll_manifest(db);
   pthread_mutex_unlock(&db->manifest_mu);
@@ -212,12 +211,12 @@ int flush_oldest(shale_db *db, char *errmsg) {
   pthread_mutex_unlock(&db->mu);
 
   uint64_t start = clock_mono_us();
-  test_hook(db, HOOK_FLUSH_PICKED);
+  io_point(&db->io, db, SHALE_POINT_FLUSH_PICKED);
   file_meta *f;
   int rc = write_table(&c, &f, errmsg);
-  if (!rc) test_hook(db, HOOK_FLUSH_TABLE_SYNCED);
+  if (!rc) io_point(&db->io, db, SHALE_POINT_FLUSH_TABLE_SYNCED);
   if (!rc) rc = install(&c, f, errmsg);
-  if (!rc) test_hook(db, HOOK_FLUSH_WAL_DELETED);
+  if (!rc) io_point(&db->io, db, SHALE_POINT_FLUSH_WAL_DELETED);
   if (!rc) {
     atomic_fetch_add(&db->stats.flushes, 1);
     atomic_fetch_add(&db->stats.flush_bytes, f ? f->file_size : 0);

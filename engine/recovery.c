@@ -14,7 +14,6 @@
 #include "engine/batch.h"
 #include "engine/filename.h"
 #include "engine/mem_insert.h"
-#include "engine/test_hooks.h"
 #include "engine/background.h"
 #include "engine/db.h"
 #include "engine/flush.h"
@@ -172,7 +171,7 @@ static void reap_table(file_reaper *r, uint64_t number) {
   filename_table(path, db->path, number);
   table_cache_evict(db->tcache, number);
   io_remove(&db->io, path, NULL);
-  test_hook(db, HOOK_TABLE_DELETED);
+  io_point(&db->io, db, SHALE_POINT_TABLE_DELETED);
 }
 
 static int version_has(const version *v, uint64_t number) {
@@ -275,7 +274,6 @@ static int start_writing(shale_db *db, char *errmsg) {
 int db_recover(shale_db *db, char *errmsg) {
   numbers logs = {0};
   int exists = 0;
-  test_hooks_bridge_io();
   int rc = open_tables(db, errmsg);
   if (!rc) rc = vset_recover(&db->vset, &exists, errmsg);
   if (!rc && !exists && db->opt.read_only)

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "engine/filename.h"
-#include "engine/test_hooks.h"
 #include "io/io.h"
 #include "shale.h"
 #include "util/error.h"
@@ -165,7 +164,7 @@ int vset_write_snapshot(version_set *vs, uint64_t number, uint64_t next_file, ch
   if (!rc) rc = io_sync_dir(vs->io, vs->dir, errmsg);
   snprintf(name, sizeof name, "MANIFEST-%06llu\n", (unsigned long long)number);
   int current_tried = 0;
-  if (!rc) test_hook(NULL, HOOK_MANIFEST_WRITTEN);
+  if (!rc) io_point(vs->io, NULL, SHALE_POINT_MANIFEST_WRITTEN);
   if (!rc) {
     current_tried = 1;
     rc = io_write_file_atomic(vs->io, vs->dir, "CURRENT", name, strlen(name), errmsg);

@@ -317,6 +317,28 @@ SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
 
 /* ---- I/O environment ---- */
 
+/* The moments of shale_env.point, in the order a flush or compaction passes them. */
+/** A flush chose the oldest sealed memtable; nothing written yet. */
+#define SHALE_POINT_FLUSH_PICKED 1
+/** The flush's table and the directory are synced; the table is not in the MANIFEST. */
+#define SHALE_POINT_FLUSH_TABLE_SYNCED 2
+/** The flush's MANIFEST edit is durable; the new view is not published yet. */
+#define SHALE_POINT_FLUSH_MANIFEST_SYNCED 3
+/** The table is in the view and the memtable out; its WALs are not deleted yet. */
+#define SHALE_POINT_FLUSH_VIEW_PUBLISHED 4
+/** The flush is complete. */
+#define SHALE_POINT_FLUSH_WAL_DELETED 5
+/** A compaction chose its inputs; nothing written yet. */
+#define SHALE_POINT_COMPACTION_PICKED 6
+/** The compaction's tables and the directory are synced; the result is not installed. */
+#define SHALE_POINT_COMPACTION_OUTPUT_SYNCED 7
+/** The compaction's edit is durable and the new view published. */
+#define SHALE_POINT_COMPACTION_INSTALLED 8
+/** A new MANIFEST is synced; CURRENT does not name it yet. */
+#define SHALE_POINT_MANIFEST_WRITTEN 9
+/** An obsolete table was unlinked. */
+#define SHALE_POINT_TABLE_DELETED 10
+
 /**
  * The calls through which a DB reads and writes its files (as LevelDB's Env and Pebble's
  * vfs.FS, at the level of file descriptors): set shale_options.env to wrap them, to count,
@@ -327,10 +349,15 @@ SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
  * What goes through it: every open, write, read, sync, rename and unlink of the DB's
  * tables, WALs, MANIFEST, CURRENT and OPTIONS, and the directory syncs that make their
  * names durable. Not through it: the LOCK and LOG files, creating and listing the
- * directory, and the hard links of shale_checkpoint. A descriptor open returns must be a
+ * directory, the cut of a torn WAL tail at open, shale_checkpoint's links and copies, and
+ * shale_repair and shale_destroy, which use the real calls. A descriptor open returns must be a
  * real one for the file: Shale also fstats, ftruncates, closes and (with use_mmap) maps it,
  * and with io_mode SHALE_IO_URING submits table writes and their fdatasync on it through
  * io_uring, whose completions pass through async_result instead of write/sync.
+ *
+ * Besides the calls, the env is told of named moments of the DB's background work (point,
+ * SHALE_POINT_*), where a crash leaves distinct states on disk: a crash-testing env kills
+ * the process there, a test pauses the work to race reads against it.
  *
  * Every function follows its system call's contract: on failure it returns -1 (fallocate:
  * the error number, as posix_fallocate) with errno set, and the error reaches the caller as
@@ -367,6 +394,12 @@ typedef struct shale_env {
    *  the result Shale acts on (a smaller byte count makes it write the rest again). The
    *  default returns res. */
   int (*async_result)(void *arg, const char *path, int fd, int is_sync, int res);
+  /** The DB reached moment point (SHALE_POINT_*). Called from the thread doing the work
+   *  (a background thread, or the caller of shale_flush, shale_compact_range or
+   *  shale_open) with no lock of the DB held, so it may block; db is the handle, or NULL
+   *  for SHALE_POINT_MANIFEST_WRITTEN. It must not call Shale on that DB. The default does
+   *  nothing. */
+  void (*point)(void *arg, shale_db *db, int point);
 } shale_env;
 
 /**

@@ -33,6 +33,10 @@ typedef struct io_ctx {
 /* Sets up c with env (copied; NULL: the real calls) and zero counters.
  * REQUIRES: env NULL or io_env_check(env) == SHALE_OK; no I/O runs through c yet. */
 void io_ctx_init(io_ctx *c, const shale_env *env, int force_pwrite, int use_mmap);
+/* Tells c's env that db reached point (SHALE_POINT_*); nothing for a NULL c. */
+static inline void io_point(io_ctx *c, shale_db *db, int point) {
+  if (c) c->env.point(c->env.arg, db, point);
+}
 /* The context of callers without a DB (tools reading a file, NULL arguments): the real
  * calls, io_uring and mapping allowed, counters of its own. */
 io_ctx *io_ctx_default(void);
@@ -95,16 +99,6 @@ int io_sync_dir(io_ctx *c, const char *dir, char *errmsg);
 int io_sync_file(io_ctx *c, const char *path, char *errmsg);
 /* unlink, reporting errors other than ENOENT */
 int io_remove(io_ctx *c, const char *path, char *errmsg);
-
-/* ---- test points ---- */
-/* Named moments inside the file layer where a test may stop the process (crash tests);
- * one pointer load when unused. */
-enum io_point {
-  IO_POINT_RENAMED = 1,      /* io_write_file_atomic: renamed, directory not yet synced */
-  IO_POINT_URING_COMPLETION, /* io_uring writer: a completion taken, not yet handled */
-};
-typedef void (*io_point_fn)(int point);
-extern _Atomic(io_point_fn) io_test_point;
 
 /* ---- counters, for stats ---- */
 typedef struct io_stats {

@@ -1,57 +1,57 @@
-/* io_env.c — the real I/O environment (shale_env_default) and the copy of a caller's
- * environment an io_ctx keeps. In builds with SHALE_FAULT_INJECTION the real calls are the
- * fault hooks of io_fault.h, so the tests' faults reach every DB that uses the default. */
+/* io_env.c — the real I/O environment (shale_env_default: the system calls themselves) and
+ * the copy of a caller's environment an io_ctx keeps. */
 #include "io/io_env.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "io/io_fault.h"
 #include "util/error.h"
 
 static int real_open(void *arg, const char *path, int flags, int mode) {
-  return IOF_OPEN(path, flags, mode);
+  return open(path, flags, mode);
 }
 
 static int64_t real_write(void *arg, int fd, const void *data, size_t len) {
-  return IOF_WRITE(fd, data, len);
+  return write(fd, data, len);
 }
 
 static int64_t real_pwrite(void *arg, int fd, const void *data, size_t len, int64_t off) {
-  return IOF_PWRITE(fd, data, len, (off_t)off);
+  return pwrite(fd, data, len, (off_t)off);
 }
 
 static int64_t real_pread(void *arg, int fd, void *data, size_t len, int64_t off) {
-  return IOF_PREAD(fd, data, len, (off_t)off);
+  return pread(fd, data, len, (off_t)off);
 }
 
 static int real_fallocate(void *arg, int fd, int64_t off, int64_t len) {
-  return IOF_FALLOCATE(fd, (off_t)off, (off_t)len);
+  return posix_fallocate(fd, (off_t)off, (off_t)len);
 }
 
 static int real_sync(void *arg, int fd, const char *path, int data_only, int64_t content_len) {
-  if (content_len >= 0) return IOF_FDATASYNC_LEN(fd, path, content_len);
-  return data_only ? IOF_FDATASYNC(fd, path) : IOF_FSYNC(fd, path);
+  return data_only ? fdatasync(fd) : fsync(fd);
 }
 
 static int real_sync_dir(void *arg, const char *dir) {
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return -1;
-  int rc = IOF_DIR_FSYNC(fd, dir), e = errno;
+  int rc = fsync(fd), e = errno;
   close(fd);
   errno = e;
   return rc;
 }
 
-static int real_rename(void *arg, const char *from, const char *to) { return IOF_RENAME(from, to); }
+static int real_rename(void *arg, const char *from, const char *to) { return rename(from, to); }
 
-static int real_unlink(void *arg, const char *path) { return IOF_UNLINK(path); }
+static int real_unlink(void *arg, const char *path) { return unlink(path); }
 
 static int real_async_result(void *arg, const char *path, int fd, int is_sync, int res) {
-  return IOF_CQE(path, fd, is_sync, res);
+  return res;
 }
+
+static void real_point(void *arg, shale_db *db, int point) {}
 
 void shale_env_default(shale_env *env) {
   if (!env) return;
@@ -65,7 +65,8 @@ void shale_env_default(shale_env *env) {
                      .sync_dir = real_sync_dir,
                      .rename = real_rename,
                      .unlink = real_unlink,
-                     .async_result = real_async_result};
+                     .async_result = real_async_result,
+                     .point = real_point};
 }
 
 /* Why NULL members are filled here and not checked at each call: a wrapper that changes one
@@ -88,6 +89,7 @@ void io_env_copy(shale_env *dst, const shale_env *src) {
   KEEP_DEFAULT(rename);
   KEEP_DEFAULT(unlink);
   KEEP_DEFAULT(async_result);
+  KEEP_DEFAULT(point);
 #undef KEEP_DEFAULT
 }
 

@@ -98,8 +98,6 @@ struct io_log {
 #define LOG_WINDOW_MIN ((uint64_t)64 << 10)
 #define LOG_WINDOW_MAX ((uint64_t)4 << 20)
 
-_Atomic(io_point_fn) io_test_point;
-
 static int log_open(io_ctx *c, const char *path, bool mapped, io_log **out, char *errmsg);
 
 int io_log_open(io_ctx *c, const char *path, io_log **out, char *errmsg) {
@@ -406,8 +404,6 @@ int io_write_file_atomic(io_ctx *c, const char *dir, const char *name, const voi
     rc = err_errno(errmsg, errno, "rename to", dst);
     goto fail;
   }
-  io_point_fn point = atomic_load_explicit(&io_test_point, memory_order_acquire);
-  if (point) point(IO_POINT_RENAMED);
   rc = io_sync_dir(c, dir, errmsg);
   goto out;
 fail:

@@ -183,9 +183,6 @@ static void reap_one(io_writer *w) {
     w->inflight = 0;
     return;
   }
-  io_point_fn point = atomic_load_explicit(&io_test_point, memory_order_acquire);
-  if (point) point(IO_POINT_URING_COMPLETION);
-
   void *ud = io_uring_cqe_get_data(cqe);
   const shale_env *env = &w->ctx->env;
   int res = env->async_result(env->arg, w->path, w->fd, ud == &w->fsync_tag, cqe->res);

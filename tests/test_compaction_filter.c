@@ -18,7 +18,7 @@
 
 #include "engine/compaction.h"
 #include "engine/db_impl.h"
-#include "engine/test_hooks.h"
+#include "test_hooks.h"
 #include "engine/compaction_job.h"
 #include "shale.h"
 #include "testutil.h"

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/test_hooks.h"
+#include "test_hooks.h"
 #include "shale.h"
 #include "testutil.h"
 

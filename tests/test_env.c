@@ -1,7 +1,8 @@
 /* test_env.c — the I/O environment of shale_options (issue 17): a DB reads and writes its
  * files through the shale_env it was opened with, and through nothing else; another DB in
  * the same process keeps the real calls; an env's error reaches the caller with the path;
- * NULL members take the real call, and a malformed env is refused at open. Public API
+ * NULL members take the real call; the engine's points reach the env in order, and a
+ * malformed env is refused at open. Public API
  * only: the env here is what an application would write. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -201,6 +202,58 @@ static void test_null_members_take_the_real_call(void **state) {
   tu_tempdir_free(dir);
 }
 
+/* The points a DB passes, in order, as an env with only point set records them. */
+typedef struct points {
+  _Atomic int n;
+  int seen[256];
+  shale_db *_Atomic db_seen; /* a non-NULL db handed with a flush or compaction point */
+} points;
+
+static void record_point(void *arg, shale_db *db, int point) {
+  points *p = arg;
+  int i = atomic_fetch_add(&p->n, 1);
+  if (i < 256) p->seen[i] = point;
+  if (db && point != SHALE_POINT_MANIFEST_WRITTEN) atomic_store(&p->db_seen, db);
+}
+
+/* Index of the first point at or after from, or -1. */
+static int find_point(const points *p, int from, int point) {
+  for (int i = from; i < p->n && i < 256; i++)
+    if (p->seen[i] == point) return i;
+  return -1;
+}
+
+static void test_points_come_in_order(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  points p = {0};
+  shale_env env = {.size = sizeof env, .arg = &p, .point = record_point};
+  shale_db *db = open_with(dir, &env, 1);
+  assert_true(find_point(&p, 0, SHALE_POINT_MANIFEST_WRITTEN) >= 0); /* open's new MANIFEST */
+  int at = p.n;
+  put_and_flush(db);
+  static const int flush[] = {SHALE_POINT_FLUSH_PICKED, SHALE_POINT_FLUSH_TABLE_SYNCED,
+                              SHALE_POINT_FLUSH_MANIFEST_SYNCED, SHALE_POINT_FLUSH_VIEW_PUBLISHED,
+                              SHALE_POINT_FLUSH_WAL_DELETED};
+  for (int i = 0; i < 5; i++) {
+    at = find_point(&p, at, flush[i]);
+    assert_true(at >= 0);
+  }
+  assert_ptr_equal(atomic_load(&p.db_seen), db);
+  put_and_flush(db); /* a second table over the same keys, for the compaction to merge */
+  assert_int_equal(shale_compact_range(db, NULL, 0, NULL, 0), SHALE_OK);
+  static const int compaction[] = {SHALE_POINT_COMPACTION_PICKED,
+                                   SHALE_POINT_COMPACTION_OUTPUT_SYNCED,
+                                   SHALE_POINT_COMPACTION_INSTALLED, SHALE_POINT_TABLE_DELETED};
+  for (int i = 0; i < 4; i++) {
+    at = find_point(&p, at, compaction[i]);
+    assert_true(at >= 0);
+  }
+  check_keys(db);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  tu_tempdir_free(dir);
+}
+
 /* An env not filled by shale_env_default (a size that is no shale_env's) is refused before
  * anything is created. */
 static void test_malformed_env_is_refused(void **state) {
@@ -228,6 +281,7 @@ int main(void) {
       cmocka_unit_test(test_db_io_goes_through_its_env),
       cmocka_unit_test(test_env_error_reaches_the_caller),
       cmocka_unit_test(test_null_members_take_the_real_call),
+      cmocka_unit_test(test_points_come_in_order),
       cmocka_unit_test(test_malformed_env_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

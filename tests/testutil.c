@@ -1,6 +1,8 @@
 /* testutil.c — shared test fixtures; see testutil.h. */
 #include "testutil.h"
 
+#include "fault_env.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -13,6 +15,7 @@
 
 void tu_options_init(shale_options *o) {
   shale_options_init(o);
+  o->env = fault_env(); /* passes every call on until a test arms a fault */
   const char *io = getenv("SHALE_IO"), *mm = getenv("SHALE_MMAP");
   const char *roll = getenv("SHALE_MANIFEST_ROLL_BYTES");
   if (io && !strcmp(io, "pwrite")) o->io_mode = SHALE_IO_PWRITE;

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "io/io_fault.h"
+#include "fault_env.h"
 #include "meta.h"
 #include "shale.h"
 
@@ -42,6 +42,7 @@ static int open_db(runner *r, int read_only) {
   shale_options_init(&o);
   o.io_mode = s->env_io && !strcmp(s->env_io, "pwrite") ? SHALE_IO_PWRITE : SHALE_IO_URING;
   o.use_mmap = !(s->env_mmap && !strcmp(s->env_mmap, "0"));
+  o.env = fault_env(); /* the power losses between children */
   o.block_size = s->block_size, o.write_buffer_size = s->write_buffer_size;
   o.target_file_size = s->target_file_size, o.block_cache_size = s->block_cache_size;
   o.compression = s->compression, o.compression_level = s->compression_level;
