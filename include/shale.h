@@ -454,7 +454,7 @@ SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen
  * SHALE_CORRUPTION naming the file and offset. A block is served without reading the file
  * again only from the block cache, which holds verified copies of compressed blocks; the
  * blocks of an uncompressed table are read from the file (through its mapping, or pread with
- * SHALE_MMAP=0) and verified on every read. So after a table changes on disk (bit rot, a
+ * use_mmap = 0) and verified on every read. So after a table changes on disk (bit rot, a
  * stray write), a read of an affected key gives SHALE_CORRUPTION, or the intact value while
  * a verified copy of its block is in the cache; never the changed value with SHALE_OK. A
  * table truncated under an open DB reads short: SHALE_CORRUPTION, not SIGBUS (Shale handles
