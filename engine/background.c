@@ -8,7 +8,6 @@
 #include "engine/db_impl.h"
 #include "engine/compaction.h"
 #include "engine/flush.h"
-#include "engine/test_hooks.h"
 #include "engine/background.h"
 #include "engine/compaction_job.h"
 #include "engine/db.h"
@@ -17,16 +16,6 @@
 #include "engine/write.h"
 #include "io/io.h"
 #include "util/clock.h"
-
-_Atomic(test_hook_fn) shale_test_hook;
-
-static void io_point_bridge(int point) {
-  test_hook(NULL, point == IO_POINT_RENAMED ? HOOK_CURRENT_RENAMED : HOOK_URING_COMPLETION);
-}
-
-void test_hooks_bridge_io(void) {
-  atomic_store_explicit(&io_test_point, io_point_bridge, memory_order_release);
-}
 
 void db_set_bg_error(shale_db *db, int rc, const char *msg) {
   if (!db->bg_error) {
@@ -43,7 +32,7 @@ void db_set_bg_error(shale_db *db, int rc, const char *msg) {
  * must not leave megabytes of history behind a nearly empty DB. */
 static int manifest_due(shale_db *db) {
   uint64_t size = wal_writer_size(db->vset.manifest);
-  if (size >= db->manifest_roll_bytes) return 1;
+  if (size >= db->opt.manifest_roll_bytes) return 1;
   uint64_t files = 0;
   for (int l = 0; l < NUM_LEVELS; l++) files += (uint64_t)db->vset.current->nfiles[l];
   uint64_t snapshot = 256 + files * 160; /* a file record: ~100 bytes plus two keys */

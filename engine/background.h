@@ -21,7 +21,4 @@ void db_maybe_roll_manifest(shale_db *db);
 /* The current view with a new version in place of the old one. REQUIRES: mu held. */
 int db_publish_version(shale_db *db, int drop_oldest_imm);
 
-/* Routes the file layer's test points (io/io.h) to shale_test_hook; called at open. */
-void test_hooks_bridge_io(void);
-
 #endif

@@ -233,7 +233,7 @@ static int write_meta(const char *dir, const backup_meta *m, char *errmsg) {
   if (rc)
     err_set(errmsg, rc, "backup: out of memory");
   else
-    rc = io_write_file_atomic(metadir, name, text.data, text.len, errmsg);
+    rc = io_write_file_atomic(io_ctx_default(), metadir, name, text.data, text.len, errmsg);
   buf_free(&text);
   return rc;
 }
@@ -272,7 +272,7 @@ static int read_meta(const char *dir, uint32_t id, backup_meta *m, char *errmsg)
     return err_set(errmsg, SHALE_NOTFOUND, "backup %" PRIu32 " not found in %s", id, dir);
   buf b;
   buf_init(&b);
-  int rc = io_read_file(path, &b, errmsg);
+  int rc = io_read_file(io_ctx_default(), path, &b, errmsg);
   if (!rc) buf_append_byte(&b, 0);
   if (!rc && !buf_ok(&b)) rc = err_set(errmsg, SHALE_NOMEM, "backup: out of memory");
   if (rc) {
@@ -428,11 +428,11 @@ static int add_private(backup_job *b, const char *name) {
 static int sync_layout(const backup_job *b) {
   char path[FILENAME_MAX_LEN];
   filename_join(path, b->dir, "shared");
-  int rc = io_sync_dir(path, b->errmsg);
+  int rc = io_sync_dir(io_ctx_default(), path, b->errmsg);
   snprintf(path, sizeof path, "%s/private/%06" PRIu32, b->dir, b->meta.id);
-  if (!rc) rc = io_sync_dir(path, b->errmsg);
+  if (!rc) rc = io_sync_dir(io_ctx_default(), path, b->errmsg);
   filename_join(path, b->dir, "private");
-  if (!rc) rc = io_sync_dir(path, b->errmsg);
+  if (!rc) rc = io_sync_dir(io_ctx_default(), path, b->errmsg);
   return rc;
 }
 
@@ -595,7 +595,7 @@ static int copy_out(const char *dir, const backup_meta *m, const char *tmp, char
     int rc = copy_checked(src, dst, src, m->files[i].size, m->files[i].hash, errmsg);
     if (rc) return rc;
   }
-  return io_sync_dir(tmp, errmsg);
+  return io_sync_dir(io_ctx_default(), tmp, errmsg);
 }
 
 static void parent_of(const char *path, char *out) {
@@ -621,7 +621,7 @@ static int put_in_place(const char *tmp, const char *db_dir, int has_db, char *e
   if (rename(tmp, db_dir)) return err_errno(errmsg, errno, "rename to", db_dir);
   char parent[FILENAME_MAX_LEN];
   parent_of(db_dir, parent);
-  return io_sync_dir(parent, errmsg);
+  return io_sync_dir(io_ctx_default(), parent, errmsg);
 }
 
 static int latest_id(const char *dir, uint32_t *id, char *errmsg) {
@@ -732,7 +732,7 @@ static void remove_unlisted_shared(const char *dir, const backup_meta *kept, siz
     unlink(rel);
   }
   free_names(names, n);
-  io_sync_dir(path, NULL);
+  io_sync_dir(io_ctx_default(), path, NULL);
 }
 
 /* The kept manifests are all read before anything goes: one that cannot be read might
@@ -753,7 +753,7 @@ static int purge_locked(const char *dir, size_t keep, char *errmsg) {
   }
   if (!rc) {
     filename_join(path, dir, "meta");
-    io_sync_dir(path, NULL);
+    io_sync_dir(io_ctx_default(), path, NULL);
     remove_leftovers(dir, ids + drop, n - drop);
     remove_unlisted_shared(dir, kept, n - drop);
   }

@@ -139,9 +139,10 @@ static int link_tables(shale_db *db, const ckpt_pin *p, const char *tmp, char *e
  * in sequence order, and those up to seq were whole before seq was published; so the copy is
  * a byte prefix (record times, the deletes' clocks, kept as they are), and only the active
  * WAL, whose writer may be mid-record past seq, is read tolerantly. */
-static int wal_cut(const char *path, uint64_t seq, int active, uint64_t *cut, char *errmsg) {
+static int wal_cut(io_ctx *io, const char *path, uint64_t seq, int active, uint64_t *cut,
+                   char *errmsg) {
   wal_reader *r;
-  int rc = wal_reader_open(path, active ? WAL_READ_TOLERANT : WAL_READ_STRICT, &r, errmsg);
+  int rc = wal_reader_open(io, path, active ? WAL_READ_TOLERANT : WAL_READ_STRICT, &r, errmsg);
   if (rc) return rc;
   *cut = wal_reader_last_good_offset(r);
   const uint8_t *rec;
@@ -156,9 +157,10 @@ static int wal_cut(const char *path, uint64_t seq, int active, uint64_t *cut, ch
   return rc < 0 ? rc : SHALE_OK;
 }
 
-static int copy_wal(const char *src, const char *dst, uint64_t seq, int active, char *errmsg) {
+static int copy_wal(io_ctx *io, const char *src, const char *dst, uint64_t seq, int active,
+                    char *errmsg) {
   uint64_t cut;
-  int rc = wal_cut(src, seq, active, &cut, errmsg);
+  int rc = wal_cut(io, src, seq, active, &cut, errmsg);
   return rc ? rc : copy_file(src, dst, cut, 1, errmsg);
 }
 
@@ -173,15 +175,15 @@ static int truncate_sync(const char *path, uint64_t len, char *errmsg) {
 /* The active WAL is first copied as it stood at the pin, into a temp file, and cut there: a
  * seal may truncate the live file's reserved tail while it is read, and past the pin there
  * is nothing the checkpoint needs. */
-static int copy_active_wal(const char *src, const char *dst, uint64_t number, const ckpt_pin *p,
-                           const char *tmp, char *errmsg) {
-  if (p->last_log_bytes == UINT64_MAX) return copy_wal(src, dst, p->seq, 1, errmsg);
+static int copy_active_wal(io_ctx *io, const char *src, const char *dst, uint64_t number,
+                           const ckpt_pin *p, const char *tmp, char *errmsg) {
+  if (p->last_log_bytes == UINT64_MAX) return copy_wal(io, src, dst, p->seq, 1, errmsg);
   char name[64], prefix[FILENAME_MAX_LEN];
   snprintf(name, sizeof name, "%06llu.tmp", (unsigned long long)number);
   filename_join(prefix, tmp, name);
   uint64_t cut;
   int rc = copy_file(src, prefix, p->last_log_bytes, 0, errmsg);
-  if (!rc) rc = wal_cut(prefix, p->seq, 1, &cut, errmsg);
+  if (!rc) rc = wal_cut(io, prefix, p->seq, 1, &cut, errmsg);
   if (!rc) rc = truncate_sync(prefix, cut, errmsg);
   if (!rc && rename(prefix, dst)) rc = err_errno(errmsg, errno, "rename", prefix);
   if (rc) unlink(prefix);
@@ -197,18 +199,18 @@ static int copy_wals(shale_db *db, const ckpt_pin *p, const char *tmp, char *err
     filename_log(src, db->path, nums[i]);
     filename_log(dst, tmp, nums[i]);
     if (i + 1 == n || nums[i + 1] > p->last_log)
-      rc = copy_active_wal(src, dst, nums[i], p, tmp, errmsg);
+      rc = copy_active_wal(&db->io, src, dst, nums[i], p, tmp, errmsg);
     else
-      rc = copy_wal(src, dst, p->seq, 0, errmsg);
+      rc = copy_wal(&db->io, src, dst, p->seq, 0, errmsg);
   }
   free(nums);
   return rc;
 }
 
 /* A MANIFEST of one edit listing exactly the pinned tables, and CURRENT naming it. */
-static int write_manifest(const ckpt_pin *p, const char *tmp, char *errmsg) {
+static int write_manifest(io_ctx *io, const ckpt_pin *p, const char *tmp, char *errmsg) {
   version_set vs;
-  vset_init(&vs, tmp, NULL);
+  vset_init(&vs, io, tmp, NULL);
   if (!vs.current) return err_set(errmsg, SHALE_NOMEM, "out of memory");
   version_unref(vs.current);
   version_ref(p->ver);
@@ -282,18 +284,18 @@ static int build(shale_db *db, ckpt_pin *p, const char *tmp, char *errmsg) {
   int rc = link_tables(db, p, tmp, errmsg);
   if (!rc) rc = copy_wals(db, p, tmp, errmsg);
   unpin_wals(db, p);
-  if (!rc) rc = write_manifest(p, tmp, errmsg);
-  if (!rc) rc = io_sync_dir(tmp, errmsg);
+  if (!rc) rc = write_manifest(&db->io, p, tmp, errmsg);
+  if (!rc) rc = io_sync_dir(&db->io, tmp, errmsg);
   return rc;
 }
 
 /* Once renamed, dir is whole; if its name cannot be made durable it goes again, so a
  * failed call leaves nothing that a crash could half keep. */
-static int publish(const char *tmp, const char *dir, char *errmsg) {
+static int publish(io_ctx *io, const char *tmp, const char *dir, char *errmsg) {
   char parent[FILENAME_MAX_LEN];
   if (rename(tmp, dir)) return err_errno(errmsg, errno, "rename to", dir);
   parent_of(dir, parent);
-  int rc = io_sync_dir(parent, errmsg);
+  int rc = io_sync_dir(io, parent, errmsg);
   if (rc) remove_tree(dir);
   return rc;
 }
@@ -318,7 +320,7 @@ static int checkpoint_call(shale_db *db, const char *dir, unsigned flags, uint64
   ckpt_pin p = {0};
   pin_state(db, &p, s);
   rc = build(db, &p, tmp, errmsg);
-  if (!rc) rc = publish(tmp, dir, errmsg);
+  if (!rc) rc = publish(&db->io, tmp, dir, errmsg);
   unpin_wals(db, &p);
   version_unref(p.ver);
   if (rc) {

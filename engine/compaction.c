@@ -12,7 +12,6 @@
 #include "engine/filename.h"
 #include "engine/iter_sources.h"
 #include "engine/merge_iter.h"
-#include "engine/test_hooks.h"
 #include "engine/db.h"
 #include "io/io.h"
 #include "sstable/sst_builder.h"

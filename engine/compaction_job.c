@@ -10,7 +10,6 @@
 #include "engine/filename.h"
 #include "engine/iter_sources.h"
 #include "engine/merge_iter.h"
-#include "engine/test_hooks.h"
 #include "engine/background.h"
 #include "engine/compaction_job.h"
 #include "engine/db.h"
@@ -120,7 +119,7 @@ static int finish_output(job *j, const void *hi, size_t hl) {
   filename_table(path, j->db->path, j->out_number);
   if (m.entries == 0 && m.range_tombstones == 0) {
     sst_meta_free(&m);
-    return io_remove(path, j->errmsg);
+    return io_remove(&j->db->io, path, j->errmsg);
   }
   file_meta *f = file_meta_new();
   if (f) file_meta_set_from_sst(f, &m), f->number = j->out_number;
@@ -130,7 +129,7 @@ static int finish_output(job *j, const void *hi, size_t hl) {
            ? edit_add_file(&j->edit, j->c->out_level, f)
            : SHALE_NOMEM;
   if (f) file_meta_unref(f);
-  if (rc) io_remove(path, NULL);
+  if (rc) io_remove(&j->db->io, path, NULL);
   return rc ? err_set(j->errmsg, rc, "compaction: out of memory") : SHALE_OK;
 }
 
@@ -348,9 +347,9 @@ static int install(job *j) {
     for (int i = 0; i < j->c->n[w]; i++)
       if (edit_delete_file(&j->edit, w ? j->c->out_level : j->c->level, j->c->in[w][i]->number))
         return SHALE_NOMEM;
-  int rc = io_sync_dir(db->path, j->errmsg);
+  int rc = io_sync_dir(&db->io, db->path, j->errmsg);
   if (rc) return rc;
-  test_hook(db, HOOK_COMPACTION_OUTPUT_SYNCED);
+  io_point(&db->io, db, SHALE_POINT_COMPACTION_OUTPUT_SYNCED);
   version *v = NULL;
   pthread_mutex_lock(&db->manifest_mu);
   int gated = j->removed_n + j->changed_n > 0;
@@ -373,7 +372,7 @@ static int install(job *j) {
   if (gated) db_snapshot_gate_open(db);
   if (!rc) db_maybe_roll_manifest(db);
   pthread_mutex_unlock(&db->manifest_mu);
-  if (!rc) test_hook(db, HOOK_COMPACTION_INSTALLED);
+  if (!rc) io_point(&db->io, db, SHALE_POINT_COMPACTION_INSTALLED);
   return rc;
 }
 
@@ -382,7 +381,7 @@ static void cleanup_outputs(job *j) {
   if (j->out) sst_builder_abort(j->out);
   for (int i = 0; i < j->edit.nadded; i++) {
     filename_table(path, j->db->path, j->edit.added[i].f->number);
-    io_remove(path, NULL);
+    io_remove(&j->db->io, path, NULL);
   }
 }
 
@@ -476,7 +475,7 @@ int compaction_run(shale_db *db, compaction *c, char *errmsg) {
   version_ref(ver);
   db->compaction_running = 1;
   pthread_mutex_unlock(&db->mu);
-  test_hook(db, HOOK_COMPACTION_PICKED);
+  io_point(&db->io, db, SHALE_POINT_COMPACTION_PICKED);
   uint64_t start = clock_mono_us();
   shale_compaction_info info;
   listeners_compaction_info(c, trivial_move(c), &info);

@@ -64,7 +64,7 @@ static const char *filter_label(const shale_options *o) {
 /* OPTIONS records what this DB was last opened with, for people and tools reading it. */
 static void write_options_file(shale_db *db) {
   const shale_options *o = &db->opt;
-  char text[1024];
+  char text[1280];
   int n = snprintf(
       text, sizeof text,
       "# Shale %s: the options this DB was last opened with\n"
@@ -74,7 +74,8 @@ static void write_options_file(shale_db *db) {
       "max_immutable_memtables=%d\nlevel0_compaction_trigger=%d\nlevel0_slowdown_trigger=%d\n"
       "level0_stop_trigger=%d\nmax_bytes_for_level_base=%zu\nlevel_size_multiplier=%d\n"
       "target_file_size=%zu\ncompression_level=%d\nwal_retention_seconds=%g\n"
-      "wal_retention_bytes=%llu\ncompaction_filter=%s\n",
+      "wal_retention_bytes=%llu\ncompaction_filter=%s\nio_mode=%s\nuse_mmap=%d\n"
+      "manifest_roll_bytes=%llu\n",
       SHALE_VERSION_STRING, o->create_if_missing, o->error_if_exists, o->write_buffer_size,
       o->block_cache_size, o->bloom_bits_per_key,
       o->compression == SHALE_COMPRESSION_ZSTD ? "zstd" : "none", o->max_background_jobs,
@@ -83,10 +84,12 @@ static void write_options_file(shale_db *db) {
       o->max_immutable_memtables, o->level0_compaction_trigger, o->level0_slowdown_trigger,
       o->level0_stop_trigger, o->max_bytes_for_level_base, o->level_size_multiplier,
       o->target_file_size, o->compression_level, o->wal_retention_seconds,
-      (unsigned long long)o->wal_retention_bytes, filter_label(o));
+      (unsigned long long)o->wal_retention_bytes, filter_label(o),
+      o->io_mode == SHALE_IO_PWRITE ? "pwrite" : "io_uring", o->use_mmap,
+      (unsigned long long)o->manifest_roll_bytes);
   char msg[ERRMSG_SIZE];
   if (n >= (int)sizeof text) n = (int)sizeof text - 1; /* a long filter name is cut */
-  if (n > 0 && io_write_file_atomic(db->path, "OPTIONS", text, (size_t)n, msg))
+  if (n > 0 && io_write_file_atomic(&db->io, db->path, "OPTIONS", text, (size_t)n, msg))
     db_log(db, "could not write OPTIONS: %s", msg);
 }
 
@@ -338,6 +341,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   shale_db *db = db_alloc(path);
   if (!db) return err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
   db->opt = opt;
+  io_ctx_init(&db->io, opt.env, opt.io_mode == SHALE_IO_PWRITE, opt.use_mmap);
   if (opt.compaction_filter_name &&
       !(db->opt.compaction_filter_name = db->filter_name = strdup(opt.compaction_filter_name))) {
     rc = err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);

@@ -57,6 +57,7 @@ typedef struct db_stats {
 struct shale_db {
   char *path;
   shale_options opt;
+  io_ctx io; /* the file layer's switches (from opt) and counters, this DB's alone */
   int lock_fd;
   FILE *info_log;
   pthread_mutex_t log_mu; /* serializes LOG lines with its rotation */
@@ -83,15 +84,14 @@ struct shale_db {
   table_cache *tcache;
   pthread_t *bg_threads;
   int n_bg_threads;
-  int shutting_down;            /* guarded by mu */
-  int flush_running;            /* guarded by mu */
-  int compaction_running;       /* guarded by mu; one compaction at a time */
-  int manual_compaction;        /* guarded by mu; automatic picking pauses meanwhile */
-  buf compact_ptr[NUM_LEVELS];  /* guarded by mu: where each level's round robin resumes */
-  uint64_t flushes_done;        /* guarded by mu; shale_flush waits for it to pass a mark */
-  uint64_t oldest_wal;          /* WALs below it are deleted; guarded by manifest_mu */
-  int wal_pins;                 /* checkpoints, WAL walks reading WALs: none deleted; manifest_mu */
-  uint64_t manifest_roll_bytes; /* a new MANIFEST starts past this size */
+  int shutting_down;           /* guarded by mu */
+  int flush_running;           /* guarded by mu */
+  int compaction_running;      /* guarded by mu; one compaction at a time */
+  int manual_compaction;       /* guarded by mu; automatic picking pauses meanwhile */
+  buf compact_ptr[NUM_LEVELS]; /* guarded by mu: where each level's round robin resumes */
+  uint64_t flushes_done;       /* guarded by mu; shale_flush waits for it to pass a mark */
+  uint64_t oldest_wal;         /* WALs below it are deleted; guarded by manifest_mu */
+  int wal_pins;                /* checkpoints, WAL walks reading WALs: none deleted; manifest_mu */
 
   _Atomic uint64_t last_seq; /* last published sequence: everything <= it is readable */
 

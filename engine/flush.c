@@ -20,11 +20,11 @@ int db_seal_memtable(shale_db *db, char *errmsg) {
   /* The new WAL's name must be durable before a SYNC write in it is acknowledged, and the
    * sealed WAL's tail before any later write: else a power loss could keep a newer synced
    * write and lose older ones (a hole in the history). */
-  if ((rc = wal_writer_open_mapped(path, number, &wal, errmsg)) ||
-      (rc = io_sync_dir(db->path, errmsg)) ||
+  if ((rc = wal_writer_open_mapped(&db->io, path, number, &wal, errmsg)) ||
+      (rc = io_sync_dir(&db->io, db->path, errmsg)) ||
       (db->wal && (rc = wal_writer_sync(db->wal, errmsg)))) {
     if (wal) wal_writer_close(wal, NULL);
-    if (wal) io_remove(path, NULL); /* nothing was written to it */
+    if (wal) io_remove(&db->io, path, NULL); /* nothing was written to it */
     memtable_unref(fresh);
     /* The old WAL's state after a failed sync is unknown, and a retry that finds room later
      * would build on it: the DB is read-only until reopened, as after a failed WAL append

@@ -7,7 +7,6 @@
 
 #include "engine/db_impl.h"
 #include "engine/filename.h"
-#include "engine/test_hooks.h"
 #include "engine/background.h"
 #include "engine/db.h"
 #include "engine/flush_job.h"
@@ -92,9 +91,9 @@ static int add_points(flush_ctx *c, sst_builder *b, char *errmsg) {
   return SHALE_OK;
 }
 
-sst_options db_sst_options(const shale_db *db) {
+sst_options db_sst_options(shale_db *db) {
   sst_options o = {db->opt.block_size, db->opt.bloom_bits_per_key, db->opt.compression,
-                   db->opt.compression_level};
+                   db->opt.compression_level, &db->io};
   return o;
 }
 
@@ -127,20 +126,20 @@ static int write_table(flush_ctx *c, file_meta **out, char *errmsg) {
   if ((rc = sst_builder_finish(b, &meta, errmsg))) return rc;
   if (meta.entries == 0 && meta.range_tombstones == 0) {
     sst_meta_free(&meta);
-    return io_remove(path, errmsg);
+    return io_remove(&c->db->io, path, errmsg);
   }
   file_meta *f = file_meta_new();
   if (f) file_meta_set_from_sst(f, &meta);
   sst_meta_free(&meta);
   if (!f || !buf_ok(&f->smallest) || !buf_ok(&f->largest)) {
     if (f) file_meta_unref(f);
-    io_remove(path, NULL);
+    io_remove(&c->db->io, path, NULL);
     return err_set(errmsg, SHALE_NOMEM, "flush: out of memory");
   }
   f->number = c->number;
-  if ((rc = io_sync_dir(c->db->path, errmsg))) {
+  if ((rc = io_sync_dir(&c->db->io, c->db->path, errmsg))) {
     file_meta_unref(f);
-    io_remove(path, NULL);
+    io_remove(&c->db->io, path, NULL);
     return rc;
   }
   *out = f;
@@ -166,7 +165,7 @@ void db_delete_obsolete_wals(shale_db *db, uint64_t below) {
   char path[FILENAME_MAX_LEN];
   for (uint64_t n = db->oldest_wal; n < below; n++) {
     filename_log(path, db->path, n);
-    io_remove(path, NULL);
+    io_remove(&db->io, path, NULL);
   }
   if (below > db->oldest_wal) db->oldest_wal = below;
 }
@@ -188,12 +187,12 @@ static int install(flush_ctx *c, file_meta *f, char *errmsg) {
     pthread_mutex_unlock(&db->mu);
     rc = vset_log_and_apply(&db->vset, &e, next_file, &v, errmsg);
   }
-  if (!rc) test_hook(db, HOOK_FLUSH_MANIFEST_SYNCED);
+  if (!rc) io_point(&db->io, db, SHALE_POINT_FLUSH_MANIFEST_SYNCED);
   pthread_mutex_lock(&db->mu);
   if (!rc) vset_install(&db->vset, &e, v);
   if (!rc) rc = db_publish_version(db, 1);
   pthread_mutex_unlock(&db->mu);
-  if (!rc) test_hook(db, HOOK_FLUSH_VIEW_PUBLISHED);
+  if (!rc) io_point(&db->io, db, SHALE_POINT_FLUSH_VIEW_PUBLISHED);
   if (!rc) db_delete_obsolete_wals(db, c->next_log);
   if (!rc) db_maybe_roll_manifest(db);
   pthread_mutex_unlock(&db->manifest_mu);
@@ -214,12 +213,12 @@ int flush_oldest(shale_db *db, char *errmsg) {
   pthread_mutex_unlock(&db->mu);
 
   uint64_t start = clock_mono_us();
-  test_hook(db, HOOK_FLUSH_PICKED);
+  io_point(&db->io, db, SHALE_POINT_FLUSH_PICKED);
   file_meta *f;
   int rc = write_table(&c, &f, errmsg);
-  if (!rc) test_hook(db, HOOK_FLUSH_TABLE_SYNCED);
+  if (!rc) io_point(&db->io, db, SHALE_POINT_FLUSH_TABLE_SYNCED);
   if (!rc) rc = install(&c, f, errmsg);
-  if (!rc) test_hook(db, HOOK_FLUSH_WAL_DELETED);
+  if (!rc) io_point(&db->io, db, SHALE_POINT_FLUSH_WAL_DELETED);
   if (!rc) {
     atomic_fetch_add(&db->stats.flushes, 1);
     atomic_fetch_add(&db->stats.flush_bytes, f ? f->file_size : 0);

@@ -13,6 +13,6 @@ int flush_oldest(shale_db *db, char *errmsg);
 void db_delete_obsolete_wals(shale_db *db, uint64_t below);
 
 /* Table-building options from the DB options. */
-sst_options db_sst_options(const shale_db *db);
+sst_options db_sst_options(shale_db *db);
 
 #endif

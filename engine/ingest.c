@@ -27,7 +27,6 @@
 #include "engine/filename.h"
 #include "engine/flush.h"
 #include "engine/flush_job.h"
-#include "engine/test_hooks.h"
 #include "engine/write.h"
 #include "io/io.h"
 #include "sstable/sst_external.h"
@@ -93,7 +92,7 @@ static int set_bounds(ingest_file *f, const sst_meta *m, char *errmsg) {
 /* Reads the whole file once: format, checksums of every block, key order. */
 static int check_file(ingest_file *f, char *errmsg) {
   sst_reader *r;
-  int rc = sst_reader_open(f->src, 0, NULL, &r, errmsg);
+  int rc = sst_reader_open(io_ctx_default(), f->src, 0, NULL, &r, errmsg);
   if (rc) return rc;
   const sst_meta *m = sst_reader_meta(r);
   if (sst_reader_format_version(r) != SST_FORMAT_VERSION_EXTERNAL)
@@ -189,7 +188,7 @@ static int bring_file(shale_db *db, ingest_file *f, int move, char *errmsg) {
     rc = copy_file(f->src, f->dst, errmsg);
   }
   if (rc) {
-    io_remove(f->dst, NULL);
+    io_remove(&db->io, f->dst, NULL);
     return rc;
   }
   f->made = 1;
@@ -304,7 +303,7 @@ static int cut_spans(shale_db *db, sst_reader *r, uint64_t seq, char *errmsg) {
 static int seal_file(shale_db *db, ingest_file *f, uint64_t seq, char *errmsg) {
   int rc = sst_external_set_seq(f->dst, seq, errmsg);
   sst_reader *r = NULL;
-  if (!rc) rc = sst_reader_open(f->dst, f->number, NULL, &r, errmsg);
+  if (!rc) rc = sst_reader_open(&db->io, f->dst, f->number, NULL, &r, errmsg);
   if (!rc && !(f->f = file_meta_new())) rc = err_set(errmsg, SHALE_NOMEM, "ingest: out of memory");
   if (!rc) {
     file_meta_set_from_sst(f->f, sst_reader_meta(r));
@@ -331,7 +330,7 @@ static int commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg) {
     pthread_mutex_lock(&db->mu);
     uint64_t next_file = db->next_file_number;
     pthread_mutex_unlock(&db->mu);
-    test_hook(db, HOOK_INGEST_SEALED);
+    io_point(&db->io, db, SHALE_POINT_INGEST_SEALED);
     rc = vset_log_and_apply(&db->vset, &e, next_file, &v, errmsg);
     if (rc && rc != SHALE_NOMEM) {
       pthread_mutex_lock(&db->mu);
@@ -341,7 +340,7 @@ static int commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg) {
   }
   if (!rc) {
     job->committed = 1;
-    test_hook(db, HOOK_INGEST_MANIFEST_SYNCED);
+    io_point(&db->io, db, SHALE_POINT_INGEST_MANIFEST_SYNCED);
     pthread_mutex_lock(&db->mu);
     vset_install(&db->vset, &e, v);
     rc = db_publish_version(db, 0);
@@ -390,10 +389,10 @@ static int ingest_locked(shale_db *db, void *arg, char *errmsg) {
 
 /* ---- the call ---- */
 
-static void job_free(ingest_job *job) {
+static void job_free(shale_db *db, ingest_job *job) {
   for (size_t i = 0; i < job->n; i++) {
     ingest_file *f = &job->files[i];
-    if (f->made && !job->committed) io_remove(f->dst, NULL);
+    if (f->made && !job->committed) io_remove(&db->io, f->dst, NULL);
     if (f->f) file_meta_unref(f->f);
     buf_free(&f->lo);
     buf_free(&f->hi);
@@ -429,7 +428,7 @@ static int prepare(shale_db *db, ingest_job *job, const char *const *files, unsi
   if ((rc = check_disjoint(job->files, job->n, errmsg))) return rc;
   for (size_t i = 0; i < job->n && !rc; i++)
     rc = bring_file(db, &job->files[i], flags & SHALE_INGEST_MOVE, errmsg);
-  return rc ? rc : io_sync_dir(db->path, errmsg);
+  return rc ? rc : io_sync_dir(&db->io, db->path, errmsg);
 }
 
 static int ingest_call(shale_db *db, const char *const *files, size_t n, unsigned flags) {
@@ -441,14 +440,14 @@ static int ingest_call(shale_db *db, const char *const *files, size_t n, unsigne
   if (!job.files) return db_fail(db, SHALE_NOMEM, "ingest: out of memory");
   int rc = prepare(db, &job, files, flags, errmsg);
   if (rc) {
-    job_free(&job);
+    job_free(db, &job);
     return db_fail(db, rc, errmsg);
   }
-  test_hook(db, HOOK_INGEST_LINKED);
+  io_point(&db->io, db, SHALE_POINT_INGEST_LINKED);
   rc = db_write_exclusive(db, ingest_locked, &job); /* records its own detail */
   for (size_t i = 0; !rc && i < n && (flags & SHALE_INGEST_MOVE); i++)
-    io_remove(job.files[i].src, NULL);
-  job_free(&job);
+    io_remove(io_ctx_default(), job.files[i].src, NULL);
+  job_free(db, &job);
   return rc;
 }
 

@@ -3,6 +3,9 @@
 
 #include <string.h>
 
+#include "engine/version_set.h"
+#include "io/io_env.h"
+
 const char *shale_version(void) { return SHALE_VERSION_STRING; }
 
 void shale_options_init(shale_options *o) {
@@ -26,6 +29,9 @@ void shale_options_init(shale_options *o) {
   o->level_size_multiplier = 10;
   o->target_file_size = 64u << 20;
   o->compression_level = 3;
+  o->io_mode = SHALE_IO_URING;
+  o->use_mmap = 1;
+  o->manifest_roll_bytes = MANIFEST_ROLL_BYTES;
 }
 
 /* Copies the caller's options; a caller built against an older, smaller struct gets the
@@ -58,6 +64,12 @@ int options_copy_checked(shale_options *dst, const shale_options *src, char *err
     return err_set(errmsg, SHALE_INVALID, "delete_persist_seconds is negative");
   if (!(dst->wal_retention_seconds >= 0)) /* NaN too */
     return err_set(errmsg, SHALE_INVALID, "wal_retention_seconds is negative");
+  if (dst->io_mode != SHALE_IO_URING && dst->io_mode != SHALE_IO_PWRITE)
+    return err_set(errmsg, SHALE_INVALID, "io_mode %d is not SHALE_IO_URING or SHALE_IO_PWRITE",
+                   dst->io_mode);
+  dst->use_mmap = dst->use_mmap != 0;
+  if (io_env_check(dst->env, errmsg)) return SHALE_INVALID;
+  if (dst->manifest_roll_bytes == 0) dst->manifest_roll_bytes = MANIFEST_ROLL_BYTES;
   if (dst->max_immutable_memtables < 1) dst->max_immutable_memtables = 1;
   if (dst->max_open_files < 16) dst->max_open_files = 16;
   if (dst->level0_compaction_trigger < 1) dst->level0_compaction_trigger = 1;

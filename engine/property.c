@@ -80,7 +80,7 @@ static size_t dead_spans_count(shale_db *db) {
 static void stats_counters(shale_db *db, buf *out) {
   char text[1536];
   io_stats io;
-  io_stats_get(&io);
+  io_stats_get(&db->io, &io);
   uint64_t hits = 0, misses = 0;
   size_t usage = 0;
   block_cache_stats(db->bcache, &hits, &misses, &usage);
@@ -104,7 +104,7 @@ static void stats_counters(shale_db *db, buf *out) {
       LOAD(compaction_bytes_read), LOAD(compaction_bytes_written), LOAD(stalls),
       (double)LOAD(stall_micros) / 1e6, (unsigned long long)hits, (unsigned long long)misses, usage,
       (unsigned long long)io.uring_writers, (unsigned long long)io.fallback_writers,
-      io_uring_in_use() ? "io_uring in use" : "pwrite fallback in use",
+      io_uring_in_use(&db->io) ? "io_uring in use" : "pwrite fallback in use",
       (unsigned long long)io.bytes_written, (unsigned long long)io.fsyncs, dead_spans_count(db),
       (unsigned long long)atomic_load(&db->spans.added),
       (unsigned long long)atomic_load(&db->spans.cut),

@@ -15,7 +15,6 @@
 #include "engine/batch.h"
 #include "engine/filename.h"
 #include "engine/mem_insert.h"
-#include "engine/test_hooks.h"
 #include "engine/background.h"
 #include "engine/db.h"
 #include "engine/flush.h"
@@ -125,7 +124,7 @@ static int replay_log(shale_db *db, uint64_t number, int *hole, char *errmsg) {
   filename_log(path, db->path, number);
   wal_reader *r;
   int tolerant = db->opt.wal_recovery_mode == SHALE_WAL_RECOVER_TOLERANT;
-  int rc = wal_reader_open(path, tolerant | WAL_READ_UNSYNCED_TAIL, &r, errmsg);
+  int rc = wal_reader_open(&db->io, path, tolerant | WAL_READ_UNSYNCED_TAIL, &r, errmsg);
   if (rc) return rc;
   int after_hole = *hole;
   const uint8_t *rec;
@@ -151,7 +150,7 @@ static int replay_log(shale_db *db, uint64_t number, int *hole, char *errmsg) {
   wal_reader_close(r);
   /* What was replayed is now state later writes build on: a SYNC write after this open
    * must not outlive the unsynced tail of a log before it (writes are durable in order). */
-  if (rc == 0 && !db->opt.read_only) rc = io_sync_file(path, errmsg);
+  if (rc == 0 && !db->opt.read_only) rc = io_sync_file(&db->io, path, errmsg);
   return rc < 0 ? rc : SHALE_OK;
 }
 
@@ -159,10 +158,11 @@ static int start_wal(shale_db *db, char *errmsg) {
   char path[FILENAME_MAX_LEN];
   uint64_t n = db->next_file_number++;
   filename_log(path, db->path, n);
-  int rc = wal_writer_open_mapped(path, n, &db->wal, errmsg);
+  int rc = wal_writer_open_mapped(&db->io, path, n, &db->wal, errmsg);
   if (rc) return rc;
   db->log_number = n; /* before anything can fail: a failed open removes the file by it */
-  if ((rc = io_sync_dir(db->path, errmsg))) return rc; /* its name durable before SYNC writes */
+  if ((rc = io_sync_dir(&db->io, db->path, errmsg)))
+    return rc; /* its name durable before SYNC writes */
   memtable_set_log_number(db->mem, n);
   return SHALE_OK;
 }
@@ -174,8 +174,8 @@ static void reap_table(file_reaper *r, uint64_t number) {
   table_cache_evict(db->tcache, number);
   struct stat st;
   uint64_t size = db->listeners && !stat(path, &st) ? (uint64_t)st.st_size : 0;
-  if (!io_remove(path, NULL)) listeners_table_deleted(db, number, size);
-  test_hook(db, HOOK_TABLE_DELETED);
+  if (!io_remove(&db->io, path, NULL)) listeners_table_deleted(db, number, size);
+  io_point(&db->io, db, SHALE_POINT_TABLE_DELETED);
 }
 
 static int version_has(const version *v, uint64_t number) {
@@ -204,7 +204,7 @@ static void remove_orphans(shale_db *db) {
     if (!orphan) continue;
     filename_join(path, db->path, e->d_name);
     db_log(db, "removing obsolete file %s", e->d_name);
-    io_remove(path, NULL);
+    io_remove(&db->io, path, NULL);
   }
   closedir(d);
 }
@@ -217,9 +217,9 @@ static int open_tables(shale_db *db, char *errmsg) {
   size_t ahead = blocks / 4 < 8 ? blocks / 4 : 8;
   if (arena_pool_new(ahead, blocks < 32 ? blocks + 1 : 32, &db->apool) ||
       block_cache_new(db->opt.block_cache_size, &db->bcache) ||
-      table_cache_new(db->path, db->opt.max_open_files, db->bcache, &db->tcache))
+      table_cache_new(&db->io, db->path, db->opt.max_open_files, db->bcache, &db->tcache))
     return err_set(errmsg, SHALE_NOMEM, "out of memory creating caches");
-  vset_init(&db->vset, db->path, &db->reaper);
+  vset_init(&db->vset, &db->io, db->path, &db->reaper);
   return db->vset.current ? SHALE_OK : err_set(errmsg, SHALE_NOMEM, "out of memory");
 }
 
@@ -241,7 +241,7 @@ static void discard_new_wal(shale_db *db) {
   wal_writer_close(db->wal, NULL);
   db->wal = NULL;
   filename_log(path, db->path, db->log_number);
-  io_remove(path, NULL);
+  io_remove(&db->io, path, NULL);
 }
 
 /* A read-only handle keeps what it replayed in memory and refuses writes through the
@@ -263,12 +263,9 @@ static int start_writing(shale_db *db, char *errmsg) {
   }
   if (rc) return rc;
   db->oldest_wal = db->vset.log_number;
-  /* SHALE_MANIFEST_ROLL_BYTES lowers the roll size so tests can exercise it. */
-  const char *roll = getenv("SHALE_MANIFEST_ROLL_BYTES");
-  db->manifest_roll_bytes = roll && atoll(roll) > 0 ? (uint64_t)atoll(roll) : MANIFEST_ROLL_BYTES;
-  db_log(
-      db, "table writes use %s",
-      io_uring_in_use() ? "io_uring" : "the pwrite fallback (io_uring refused or SHALE_IO=pwrite)");
+  db_log(db, "table writes use %s",
+         io_uring_in_use(&db->io) ? "io_uring"
+                                  : "the pwrite fallback (io_uring refused or io_mode=pwrite)");
   uint64_t manifest = db->next_file_number++;
   if ((rc = vset_write_snapshot(&db->vset, manifest, db->next_file_number, errmsg))) return rc;
   remove_orphans(db);
@@ -281,7 +278,6 @@ static int start_writing(shale_db *db, char *errmsg) {
 int db_recover(shale_db *db, char *errmsg) {
   numbers logs = {0};
   int exists = 0;
-  test_hooks_bridge_io();
   int rc = open_tables(db, errmsg);
   if (!rc) rc = vset_recover(&db->vset, &exists, errmsg);
   if (!rc && !exists && db->opt.read_only)

@@ -124,7 +124,7 @@ static uint64_t salvage(repair *rp, sst_reader *r) {
   char path[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
   uint64_t n = rp->next_number++;
   filename_table(path, rp->db, n);
-  sst_options so = {0, 10, m->compression, 0};
+  sst_options so = {0, 10, m->compression, 0, NULL};
   sst_builder *b;
   if (sst_builder_new(path, &so, &b, errmsg)) goto fail;
   /* Repair runs on a closed DB: no snapshot lives, every later read is at the latest seq. */
@@ -191,7 +191,7 @@ static int repair_table(repair *rp, uint64_t number) {
   filename_table(path, rp->db, number);
   snprintf(name, sizeof name, "%06" PRIu64 ".sst", number);
   sst_reader *r;
-  if (sst_reader_open(path, number, NULL, &r, errmsg)) {
+  if (sst_reader_open(NULL, path, number, NULL, &r, errmsg)) {
     return move_to_lost(rp, name, errmsg);
   }
   int rc = 0;
@@ -202,7 +202,7 @@ static int repair_table(repair *rp, uint64_t number) {
     sst_reader *nr = NULL;
     char p2[FILENAME_MAX_LEN], e2[ERRMSG_SIZE];
     filename_table(p2, rp->db, fresh);
-    if (fresh && !sst_reader_open(p2, fresh, NULL, &nr, e2)) {
+    if (fresh && !sst_reader_open(NULL, p2, fresh, NULL, &nr, e2)) {
       rc = add_table(rp, fresh, sst_reader_meta(nr));
       rp->salvaged++;
       sst_reader_close(nr);
@@ -234,7 +234,7 @@ static int repair_wal(repair *rp, uint64_t number) {
   const uint8_t *rec;
   size_t len;
   uint64_t records = 0;
-  int rc = wal_reader_open(path, 0, &r, errmsg);
+  int rc = wal_reader_open(NULL, path, 0, &r, errmsg);
   if (!rc)
     while ((rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
       records++;
@@ -254,8 +254,8 @@ static int repair_wal(repair *rp, uint64_t number) {
   snprintf(tmp, sizeof tmp, "%s.repair", path);
   wal_writer *w = NULL;
   records = 0;
-  rc = wal_reader_open(path, 1, &r, errmsg);
-  if (!rc) rc = wal_writer_open(tmp, number, &w, errmsg);
+  rc = wal_reader_open(NULL, path, 1, &r, errmsg);
+  if (!rc) rc = wal_writer_open(NULL, tmp, number, &w, errmsg);
   while (!rc && (rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
     if (len < BATCH_HEADER || batch_rep_iterate(rec, len, no_op, NULL) == SHALE_CORRUPTION) break;
     rc = wal_writer_add(w, rec, len, errmsg);
@@ -299,7 +299,7 @@ static uint64_t next_number(uint64_t *const lists[], const size_t counts[], int 
 /* Writes a MANIFEST holding only rp->v, every WAL to be replayed, then retires the old ones. */
 static int write_manifest(repair *rp, const uint64_t *manifests, size_t nm, uint64_t *mnum) {
   version_set vs;
-  vset_init(&vs, rp->db, NULL);
+  vset_init(&vs, NULL, rp->db, NULL);
   if (!vs.current) return err_set(rp->errmsg, SHALE_NOMEM, "out of memory");
   version_unref(vs.current);
   version_ref(rp->v);

@@ -53,7 +53,8 @@ int shale_sst_writer_open(const char *path, const shale_options *o, shale_sst_wr
   }
   buf_init(&w->last);
   buf_init(&w->ikey);
-  sst_options so = {opt.block_size, opt.bloom_bits_per_key, opt.compression, opt.compression_level};
+  sst_options so = {opt.block_size, opt.bloom_bits_per_key, opt.compression, opt.compression_level,
+                    NULL};
   if ((rc = sst_builder_new(path, &so, &w->b, msg))) {
     shale_sst_writer_abandon(w);
     return rc;
@@ -149,11 +150,11 @@ int shale_sst_writer_delete_range(shale_sst_writer *w, const void *begin, size_t
 /* The file's directory entry must be durable before anyone is told the table exists. */
 static int sync_parent(const char *path, char *msg) {
   const char *slash = strrchr(path, '/');
-  if (!slash) return io_sync_dir(".", msg);
-  if (slash == path) return io_sync_dir("/", msg);
+  if (!slash) return io_sync_dir(io_ctx_default(), ".", msg);
+  if (slash == path) return io_sync_dir(io_ctx_default(), "/", msg);
   char *dir = strndup(path, (size_t)(slash - path));
   if (!dir) return err_set(msg, SHALE_NOMEM, "out of memory");
-  int rc = io_sync_dir(dir, msg);
+  int rc = io_sync_dir(io_ctx_default(), dir, msg);
   free(dir);
   return rc;
 }
@@ -180,7 +181,7 @@ int shale_sst_writer_finish(shale_sst_writer *w, shale_sst_info *info) {
     sst_builder *b = w->b;
     w->b = NULL;
     if (!(rc = sst_builder_finish(b, &m, msg)) && (rc = sync_parent(w->path, msg)))
-      io_remove(w->path, NULL);
+      io_remove(io_ctx_default(), w->path, NULL);
     if (!rc && info) *info = (shale_sst_info){m.file_size, w->puts, w->deletes, m.range_tombstones};
     sst_meta_free(&m);
   }

@@ -50,7 +50,8 @@ static int open_next(shale_updates *u, char *errmsg) {
   filename_log(path, u->db->path, u->logs[u->next_log]);
   int last = u->next_log + 1 == u->nlogs;
   u->next_log++;
-  return wal_reader_open(path, last ? WAL_READ_TOLERANT : WAL_READ_STRICT, &u->r, errmsg);
+  return wal_reader_open(&u->db->io, path, last ? WAL_READ_TOLERANT : WAL_READ_STRICT, &u->r,
+                         errmsg);
 }
 
 /* The next non-empty record of the listed WALs: 1 with *rec, *len; 0 past the last; < 0. */

@@ -8,14 +8,14 @@
 #include <unistd.h>
 
 #include "engine/filename.h"
-#include "engine/test_hooks.h"
 #include "io/io.h"
 #include "shale.h"
 #include "util/error.h"
 #include "wal/wal_reader.h"
 
-void vset_init(version_set *vs, const char *dir, file_reaper *reaper) {
+void vset_init(version_set *vs, io_ctx *io, const char *dir, file_reaper *reaper) {
   memset(vs, 0, sizeof *vs);
+  vs->io = io;
   vs->dir = dir;
   vs->reaper = reaper;
   vs->current = version_new();
@@ -54,14 +54,15 @@ nomem:
   return SHALE_NOMEM;
 }
 
-static int read_current(const char *dir, char *name, size_t n, int *exists, char *errmsg) {
+static int read_current(io_ctx *io, const char *dir, char *name, size_t n, int *exists,
+                        char *errmsg) {
   char path[FILENAME_MAX_LEN];
   filename_join(path, dir, "CURRENT");
   *exists = access(path, F_OK) == 0 || errno != ENOENT;
   if (!*exists) return SHALE_OK;
   buf b;
   buf_init(&b);
-  int rc = io_read_file(path, &b, errmsg);
+  int rc = io_read_file(io, path, &b, errmsg);
   if (!rc && (b.len < 2 || b.len >= n || b.data[b.len - 1] != '\n' || memchr(b.data, '/', b.len)))
     rc = err_corrupt(errmsg, "%s: malformed (expected a MANIFEST name and a newline)", path);
   if (!rc) {
@@ -74,7 +75,7 @@ static int read_current(const char *dir, char *name, size_t n, int *exists, char
 
 static int replay_manifest(version_set *vs, const char *path, char *errmsg) {
   wal_reader *r;
-  int rc = wal_reader_open(path, WAL_READ_PARANOID, &r, errmsg);
+  int rc = wal_reader_open(vs->io, path, WAL_READ_PARANOID, &r, errmsg);
   if (rc) return rc;
   const uint8_t *rec;
   size_t len;
@@ -120,7 +121,7 @@ static int suggest_repair(int rc, char *errmsg) {
 
 int vset_recover(version_set *vs, int *exists, char *errmsg) {
   char name[256];
-  int rc = read_current(vs->dir, name, sizeof name, exists, errmsg);
+  int rc = read_current(vs->io, vs->dir, name, sizeof name, exists, errmsg);
   if (rc == SHALE_CORRUPTION) return suggest_repair(rc, errmsg);
   if (rc || !*exists) return rc;
   char path[FILENAME_MAX_LEN];
@@ -148,7 +149,7 @@ int vset_write_snapshot(version_set *vs, uint64_t number, uint64_t next_file, ch
   char path[FILENAME_MAX_LEN], name[64];
   filename_manifest(path, vs->dir, number);
   wal_writer *w;
-  int rc = wal_writer_open(path, number, &w, errmsg);
+  int rc = wal_writer_open(vs->io, path, number, &w, errmsg);
   if (rc) return rc;
   version_edit e;
   snapshot_edit(vs, next_file, &e);
@@ -160,19 +161,19 @@ int vset_write_snapshot(version_set *vs, uint64_t number, uint64_t next_file, ch
                   : err_set(errmsg, SHALE_NOMEM, "out of memory encoding the MANIFEST");
   buf_free(&b);
   if (!rc) rc = wal_writer_sync(w, errmsg);
-  if (!rc) rc = io_sync_dir(vs->dir, errmsg);
+  if (!rc) rc = io_sync_dir(vs->io, vs->dir, errmsg);
   snprintf(name, sizeof name, "MANIFEST-%06llu\n", (unsigned long long)number);
   int current_tried = 0;
-  if (!rc) test_hook(NULL, HOOK_MANIFEST_WRITTEN);
+  if (!rc) io_point(vs->io, NULL, SHALE_POINT_MANIFEST_WRITTEN);
   if (!rc) {
     current_tried = 1;
-    rc = io_write_file_atomic(vs->dir, "CURRENT", name, strlen(name), errmsg);
+    rc = io_write_file_atomic(vs->io, vs->dir, "CURRENT", name, strlen(name), errmsg);
   }
   if (rc) {
     wal_writer_close(w, NULL);
     /* Once CURRENT's rename may have happened it may name this file: keep it (the next
      * open removes whichever MANIFEST CURRENT does not name). */
-    if (!current_tried) io_remove(path, NULL);
+    if (!current_tried) io_remove(vs->io, path, NULL);
     return rc;
   }
   uint64_t old = vs->manifest_number;
@@ -181,7 +182,7 @@ int vset_write_snapshot(version_set *vs, uint64_t number, uint64_t next_file, ch
   vs->manifest_number = number;
   if (old && old != number) {
     filename_manifest(path, vs->dir, old);
-    io_remove(path, NULL);
+    io_remove(vs->io, path, NULL);
   }
   return SHALE_OK;
 }

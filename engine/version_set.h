@@ -14,6 +14,7 @@
 #define MANIFEST_ROLL_BYTES (64u << 20)
 
 typedef struct version_set {
+  io_ctx *io; /* the DB's file layer (NULL: io_ctx_default()) */
   const char *dir;
   file_reaper *reaper;
   version *current; /* referenced */
@@ -24,7 +25,7 @@ typedef struct version_set {
   uint64_t next_file;  /* recovered; the DB keeps the live counter */
 } version_set;
 
-void vset_init(version_set *vs, const char *dir, file_reaper *reaper);
+void vset_init(version_set *vs, io_ctx *io, const char *dir, file_reaper *reaper);
 void vset_close(version_set *vs);
 /* Loads CURRENT and its MANIFEST. *exists = 0 when there is no CURRENT (a new DB). */
 int vset_recover(version_set *vs, int *exists, char *errmsg);

@@ -96,6 +96,10 @@ SHALE_EXPORT const char *shale_errmsg(const shale_db *db);
 #define SHALE_COMPRESSION_NONE 0 /**< tables' data blocks stored as written */
 #define SHALE_COMPRESSION_ZSTD 1 /**< data blocks compressed with zstd (the default) */
 
+/* io_mode */
+#define SHALE_IO_URING 0  /**< io_uring for table writes, pwrite(2) when refused (default) */
+#define SHALE_IO_PWRITE 1 /**< pwrite(2) and fdatasync for table writes, never io_uring */
+
 /* wal_recovery_mode */
 #define SHALE_WAL_RECOVER_STRICT 0   /**< corruption before the tail fails open (default) */
 #define SHALE_WAL_RECOVER_TOLERANT 1 /**< stop at the first bad record, keep what precedes it */
@@ -214,6 +218,27 @@ typedef struct shale_options {
    *  go once shale_open returns (its arg must stay valid until shale_close returns).
    *  Default NULL: none. A read_only open reports nothing. */
   const struct shale_event_listener *listener;
+  /** How new tables and MANIFEST snapshots are written: SHALE_IO_URING (default) keeps
+   *  several writes in flight on an io_uring, the last linked to fdatasync, and falls back
+   *  to pwrite(2) and fdatasync by itself when the kernel refuses io_uring (seccomp, an old
+   *  kernel, locked-memory limits); SHALE_IO_PWRITE always uses pwrite(2), for a sandbox
+   *  that kills a process calling io_uring_setup or to compare the two. The files are the
+   *  same either way. Any other value is SHALE_INVALID. The property "shale.stats" says
+   *  which path is in use. */
+  int io_mode;
+  /** 1 (default): tables are read through a read-only mapping (no system call per block
+   *  read) and the WAL is appended by copies into a shared mapping of preallocated space
+   *  (no system call per write group); 0: tables are read with pread(2) and the WAL is
+   *  appended with write(2). Independent of io_mode. doc/tuning.md, "Reads". */
+  int use_mmap;
+  /** A new MANIFEST (one snapshot of the live files) is started once the current one has
+   *  grown past this many bytes; default 64 MiB; 0 means the default. Small values roll it
+   *  often, which only costs a rewrite of the snapshot each time. */
+  uint64_t manifest_roll_bytes;
+  /** The I/O environment the DB's files are read and written through (see shale_env);
+   *  default NULL: the real system calls. The struct is copied at open; its arg must stay
+   *  valid until shale_close returns. */
+  const struct shale_env *env;
 } shale_options;
 
 /** Fill @p o with the defaults listed above (and o->size). Call before changing fields. */
@@ -297,6 +322,107 @@ SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
  */
 SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
 
+/* ---- I/O environment ---- */
+
+/* The moments of shale_env.point, in the order a flush, compaction or ingest passes them. */
+/** A flush chose the oldest sealed memtable; nothing written yet. */
+#define SHALE_POINT_FLUSH_PICKED 1
+/** The flush's table and the directory are synced; the table is not in the MANIFEST. */
+#define SHALE_POINT_FLUSH_TABLE_SYNCED 2
+/** The flush's MANIFEST edit is durable; the new view is not published yet. */
+#define SHALE_POINT_FLUSH_MANIFEST_SYNCED 3
+/** The table is in the view and the memtable out; its WALs are not deleted yet. */
+#define SHALE_POINT_FLUSH_VIEW_PUBLISHED 4
+/** The flush is complete. */
+#define SHALE_POINT_FLUSH_WAL_DELETED 5
+/** A compaction chose its inputs; nothing written yet. */
+#define SHALE_POINT_COMPACTION_PICKED 6
+/** The compaction's tables and the directory are synced; the result is not installed. */
+#define SHALE_POINT_COMPACTION_OUTPUT_SYNCED 7
+/** The compaction's edit is durable and the new view published. */
+#define SHALE_POINT_COMPACTION_INSTALLED 8
+/** A new MANIFEST is synced; CURRENT does not name it yet. */
+#define SHALE_POINT_MANIFEST_WRITTEN 9
+/** An obsolete table was unlinked. */
+#define SHALE_POINT_TABLE_DELETED 10
+/** Ingested files are linked or copied into the DB and synced; nothing else is done. */
+#define SHALE_POINT_INGEST_LINKED 11
+/** Their global sequence is written; the MANIFEST edit is not logged yet. */
+#define SHALE_POINT_INGEST_SEALED 12
+/** The ingest's MANIFEST edit is durable; the new view is not published yet. */
+#define SHALE_POINT_INGEST_MANIFEST_SYNCED 13
+
+/**
+ * The calls through which a DB reads and writes its files (as LevelDB's Env and Pebble's
+ * vfs.FS, at the level of file descriptors): set shale_options.env to wrap them, to count,
+ * trace, delay or fail operations (fault injection), or to model what a power loss keeps.
+ * Fill one with shale_env_default(), then replace members; a NULL member takes the real
+ * call.
+ *
+ * What goes through it: every open, write, read, sync, rename and unlink of the DB's
+ * tables, WALs, MANIFEST, CURRENT and OPTIONS, and the directory syncs that make their
+ * names durable. Not through it: the LOCK and LOG files, creating and listing the
+ * directory, the cut of a torn WAL tail at open, shale_checkpoint's links and copies, and
+ * shale_repair and shale_destroy, which use the real calls. A descriptor open returns must be a
+ * real one for the file: Shale also fstats, ftruncates, closes and (with use_mmap) maps it,
+ * and with io_mode SHALE_IO_URING submits table writes and their fdatasync on it through
+ * io_uring, whose completions pass through async_result instead of write/sync.
+ *
+ * Besides the calls, the env is told of named moments of the DB's background work (point,
+ * SHALE_POINT_*), where a crash leaves distinct states on disk: a crash-testing env kills
+ * the process there, a test pauses the work to race reads against it.
+ *
+ * Every function follows its system call's contract: on failure it returns -1 (fallocate:
+ * the error number, as posix_fallocate) with errno set, and the error reaches the caller as
+ * SHALE_IOERR or SHALE_NOSPACE with the path in the message. A short write or read is
+ * allowed; Shale continues it. Functions are called from any of the DB's threads at once
+ * (foreground calls and background flushes and compactions) and must be thread-safe.
+ */
+typedef struct shale_env {
+  size_t size; /**< sizeof(shale_env); set by shale_env_default */
+  void *arg;   /**< passed as the first argument of every function; default NULL */
+  /** open(2) of a file (never a directory): flags O_RDONLY, O_WRONLY or O_RDWR with
+   *  O_CREAT, O_TRUNC, O_CLOEXEC; returns the descriptor. */
+  int (*open)(void *arg, const char *path, int flags, int mode);
+  /** write(2) at the descriptor's offset (logs and CURRENT's temporary file). */
+  int64_t (*write)(void *arg, int fd, const void *data, size_t len);
+  /** pwrite(2) (tables when io_uring is off or refused). */
+  int64_t (*pwrite)(void *arg, int fd, const void *data, size_t len, int64_t off);
+  /** pread(2) (tables, WALs and the MANIFEST, when not mapped). */
+  int64_t (*pread)(void *arg, int fd, void *data, size_t len, int64_t off);
+  /** posix_fallocate(3): the space a mapped WAL appends into; returns 0 or an errno. */
+  int (*fallocate)(void *arg, int fd, int64_t off, int64_t len);
+  /** fsync(2) (data_only 0) or fdatasync(2) (1) of the file path open as fd. content_len
+   *  is the length of the file's content when the file runs on into preallocated zeros (a
+   *  mapped WAL), else -1: the whole file. */
+  int (*sync)(void *arg, int fd, const char *path, int data_only, int64_t content_len);
+  /** Makes the directory entries under dir durable (open it, fsync(2), close). */
+  int (*sync_dir)(void *arg, const char *dir);
+  /** rename(2) (CURRENT's atomic replace). */
+  int (*rename)(void *arg, const char *from, const char *to);
+  /** unlink(2); ENOENT is not treated as an error by Shale. */
+  int (*unlink)(void *arg, const char *path);
+  /** The result of a write (is_sync 0: bytes written or -errno) or fdatasync (is_sync 1: 0
+   *  or -errno) that Shale submitted through io_uring for the file path open as fd; returns
+   *  the result Shale acts on (a smaller byte count makes it write the rest again). The
+   *  default returns res. */
+  int (*async_result)(void *arg, const char *path, int fd, int is_sync, int res);
+  /** The DB reached moment point (SHALE_POINT_*). Called from the thread doing the work
+   *  (a background thread, or the caller of shale_flush, shale_compact_range or
+   *  shale_open) with no lock of the DB held, so it may block; db is the handle, or NULL
+   *  for SHALE_POINT_MANIFEST_WRITTEN. It must not call Shale on that DB. The default does
+   *  nothing. */
+  void (*point)(void *arg, shale_db *db, int point);
+} shale_env;
+
+/**
+ * Fill @p env with the real system calls (and env->size, arg NULL). Call before changing
+ * members; a wrapper keeps a copy of the result to pass calls on to.
+ * @param[out] env  the environment; NULL is ignored
+ * Threads: safe from any thread.
+ */
+SHALE_EXPORT void shale_env_default(shale_env *env);
+
 /* ---- writes ---- */
 /* Flags of shale_put, shale_delete, shale_delete_range and shale_write: 0 or one of these.
  * SHALE_SYNC | SHALE_NO_WAL together is refused with SHALE_INVALID (there is no WAL to
@@ -341,7 +467,7 @@ SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen
  * SHALE_CORRUPTION naming the file and offset. A block is served without reading the file
  * again only from the block cache, which holds verified copies of compressed blocks; the
  * blocks of an uncompressed table are read from the file (through its mapping, or pread with
- * SHALE_MMAP=0) and verified on every read. So after a table changes on disk (bit rot, a
+ * use_mmap = 0) and verified on every read. So after a table changes on disk (bit rot, a
  * stray write), a read of an affected key gives SHALE_CORRUPTION, or the intact value while
  * a verified copy of its block is in the cache; never the changed value with SHALE_OK. A
  * table truncated under an open DB reads short: SHALE_CORRUPTION, not SIGBUS (Shale handles

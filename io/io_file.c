@@ -3,6 +3,7 @@
  * replace for CURRENT, directory sync) and the counters. The io_uring writer is io_writer.c. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,44 +14,59 @@
 #include <unistd.h>
 
 #include "io/io.h"
-#include "io/io_fault.h"
+#include "io/io_env.h"
 #include "io/io_map_guard.h"
 #include "io/io_priv.h"
 #include "util/error.h"
 
-io_counters io_ctr;
+void io_ctx_init(io_ctx *c, const shale_env *env, int force_pwrite, int use_mmap) {
+  memset(c, 0, sizeof *c);
+  io_env_copy(&c->env, env);
+  c->force_pwrite = force_pwrite;
+  c->use_mmap = use_mmap;
+  atomic_store(&c->uring_state, -1);
+}
 
-void io_stats_get(io_stats *out) {
-  out->uring_writers = atomic_load_explicit(&io_ctr.uring_writers, memory_order_relaxed);
-  out->fallback_writers = atomic_load_explicit(&io_ctr.fallback_writers, memory_order_relaxed);
-  out->bytes_written = atomic_load_explicit(&io_ctr.bytes_written, memory_order_relaxed);
-  out->writes = atomic_load_explicit(&io_ctr.writes, memory_order_relaxed);
-  out->fsyncs = atomic_load_explicit(&io_ctr.fsyncs, memory_order_relaxed);
-  out->bytes_read = atomic_load_explicit(&io_ctr.bytes_read, memory_order_relaxed);
-  out->reads = atomic_load_explicit(&io_ctr.reads, memory_order_relaxed);
-  out->mapped_files = atomic_load_explicit(&io_ctr.mapped_files, memory_order_relaxed);
+static io_ctx default_ctx;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+static void default_init(void) { io_ctx_init(&default_ctx, NULL, 0, 1); }
+
+io_ctx *io_ctx_default(void) {
+  pthread_once(&default_once, default_init);
+  return &default_ctx;
+}
+
+void io_stats_get(io_ctx *c, io_stats *out) {
+  const io_counters *k = &io_ctx_or_default(c)->ctr;
+  out->uring_writers = atomic_load_explicit(&k->uring_writers, memory_order_relaxed);
+  out->fallback_writers = atomic_load_explicit(&k->fallback_writers, memory_order_relaxed);
+  out->bytes_written = atomic_load_explicit(&k->bytes_written, memory_order_relaxed);
+  out->writes = atomic_load_explicit(&k->writes, memory_order_relaxed);
+  out->fsyncs = atomic_load_explicit(&k->fsyncs, memory_order_relaxed);
+  out->bytes_read = atomic_load_explicit(&k->bytes_read, memory_order_relaxed);
+  out->reads = atomic_load_explicit(&k->reads, memory_order_relaxed);
+  out->mapped_files = atomic_load_explicit(&k->mapped_files, memory_order_relaxed);
 }
 
 /* Writes all of data at the fd's offset, retrying on EINTR and short writes. Returns 0 or an
  * errno value. */
-static int write_all(int fd, const void *data, size_t len) {
+static int write_all(io_ctx *c, int fd, const void *data, size_t len) {
   const uint8_t *p = data;
   while (len > 0) {
-    ssize_t n = IOF_WRITE(fd, p, len);
+    int64_t n = c->env.write(c->env.arg, fd, p, len);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno;
     }
     if (n == 0) return EIO; /* no progress on a regular file: treat as an I/O error */
-    io_count(&io_ctr.writes, 1);
-    io_count(&io_ctr.bytes_written, (uint64_t)n);
+    io_count(&c->ctr.writes, 1);
+    io_count(&c->ctr.bytes_written, (uint64_t)n);
     p += n;
     len -= (size_t)n;
   }
   return 0;
 }
-
-static int mapping_allowed(void);
 
 static char *dup_path(const char *path) {
   size_t n = strlen(path) + 1;
@@ -66,6 +82,7 @@ static char *dup_path(const char *path) {
  * torn record, and anything appended after it would turn a recoverable torn tail into
  * mid-file corruption. */
 struct io_log {
+  io_ctx *ctx;
   int fd;
   _Atomic uint64_t size;
   _Atomic int failed;
@@ -81,19 +98,18 @@ struct io_log {
 #define LOG_WINDOW_MIN ((uint64_t)64 << 10)
 #define LOG_WINDOW_MAX ((uint64_t)4 << 20)
 
-_Atomic(io_point_fn) io_test_point;
+static int log_open(io_ctx *c, const char *path, bool mapped, io_log **out, char *errmsg);
 
-static int log_open(const char *path, bool mapped, io_log **out, char *errmsg);
-
-int io_log_open(const char *path, io_log **out, char *errmsg) {
-  return log_open(path, false, out, errmsg);
+int io_log_open(io_ctx *c, const char *path, io_log **out, char *errmsg) {
+  return log_open(io_ctx_or_default(c), path, false, out, errmsg);
 }
 
-int io_log_open_mapped(const char *path, io_log **out, char *errmsg) {
-  return log_open(path, mapping_allowed(), out, errmsg);
+int io_log_open_mapped(io_ctx *c, const char *path, io_log **out, char *errmsg) {
+  c = io_ctx_or_default(c);
+  return log_open(c, path, c->use_mmap, out, errmsg);
 }
 
-static int log_open(const char *path, bool mapped, io_log **out, char *errmsg) {
+static int log_open(io_ctx *c, const char *path, bool mapped, io_log **out, char *errmsg) {
   *out = NULL;
   io_log *l = calloc(1, sizeof *l);
   char *p = dup_path(path);
@@ -103,13 +119,15 @@ static int log_open(const char *path, bool mapped, io_log **out, char *errmsg) {
     return err_set(errmsg, SHALE_NOMEM, "open log %s: out of memory", path);
   }
   /* a shared writable mapping needs the descriptor open for reading too */
-  int fd = IOF_OPEN(path, (mapped ? O_RDWR : O_WRONLY) | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = c->env.open(c->env.arg, path,
+                       (mapped ? O_RDWR : O_WRONLY) | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     int rc = err_errno(errmsg, errno, "open log", path);
     free(l);
     free(p);
     return rc;
   }
+  l->ctx = c;
   l->fd = fd;
   l->mapped = mapped;
   l->path = p;
@@ -121,7 +139,8 @@ static int log_open(const char *path, bool mapped, io_log **out, char *errmsg) {
  * SIGBUS, while fallocate reports ENOSPC. Returns 0 or an errno value. */
 static int reserve(io_log *l, uint64_t end) {
   if (end <= l->reserved) return 0;
-  int e = IOF_FALLOCATE(l->fd, (off_t)l->reserved, (off_t)(end - l->reserved));
+  const shale_env *env = &l->ctx->env;
+  int e = env->fallocate(env->arg, l->fd, (int64_t)l->reserved, (int64_t)(end - l->reserved));
   if (!e) l->reserved = end;
   return e;
 }
@@ -158,7 +177,7 @@ static int mapped_append(io_log *l, const uint8_t *p, size_t len) {
     p += n;
     len -= n;
     size += n;
-    io_count(&io_ctr.bytes_written, n);
+    io_count(&l->ctx->ctr.bytes_written, n);
   }
   return 0;
 }
@@ -167,7 +186,7 @@ int io_log_append(io_log *l, const void *data, size_t len, char *errmsg) {
   if (atomic_load(&l->failed))
     return err_set(errmsg, SHALE_IOERR, "append to log %s: refused after an earlier write error",
                    l->path);
-  int e = l->mapped ? mapped_append(l, data, len) : write_all(l->fd, data, len);
+  int e = l->mapped ? mapped_append(l, data, len) : write_all(l->ctx, l->fd, data, len);
   if (e) {
     atomic_store(&l->failed, 1);
     return err_errno(errmsg, e, "append to log", l->path);
@@ -181,14 +200,14 @@ int io_log_sync(io_log *l, char *errmsg) {
     return err_set(errmsg, SHALE_IOERR, "sync log %s: refused after an earlier write error",
                    l->path);
   /* a mapped log's file runs on into preallocated zeros: what is durable is its content */
-  int rc = l->mapped ? IOF_FDATASYNC_LEN(l->fd, l->path, (int64_t)io_log_size(l))
-                     : IOF_FDATASYNC(l->fd, l->path);
+  const shale_env *env = &l->ctx->env;
+  int rc = env->sync(env->arg, l->fd, l->path, 1, l->mapped ? (int64_t)io_log_size(l) : -1);
   if (rc != 0) {
     /* after a failed fsync the kernel may have dropped the dirty pages: never retry it */
     atomic_store(&l->failed, 1);
     return err_errno(errmsg, errno, "fdatasync log", l->path);
   }
-  io_count(&io_ctr.fsyncs, 1);
+  io_count(&l->ctx->ctr.fsyncs, 1);
   return SHALE_OK;
 }
 
@@ -212,13 +231,14 @@ int io_log_close(io_log *l, char *errmsg) {
 
 /* ---- io_reader ---- (thread-safe: pread or copies from the mapping; immutable once shared) */
 struct io_reader {
+  io_ctx *ctx;
   int fd;
   uint64_t size;
   char *path;
   uint8_t *map; /* NULL: not mapped */
 };
 
-int io_reader_open(const char *path, io_reader **out, char *errmsg) {
+int io_reader_open(io_ctx *c, const char *path, io_reader **out, char *errmsg) {
   *out = NULL;
   io_reader *r = calloc(1, sizeof *r);
   char *p = dup_path(path);
@@ -228,7 +248,8 @@ int io_reader_open(const char *path, io_reader **out, char *errmsg) {
     return err_set(errmsg, SHALE_NOMEM, "open %s: out of memory", path);
   }
   int rc = SHALE_OK;
-  int fd = IOF_OPEN(path, O_RDONLY | O_CLOEXEC, 0);
+  c = io_ctx_or_default(c);
+  int fd = c->env.open(c->env.arg, path, O_RDONLY | O_CLOEXEC, 0);
   struct stat st;
   if (fd < 0) {
     rc = err_errno(errmsg, errno, "open", path);
@@ -242,6 +263,7 @@ int io_reader_open(const char *path, io_reader **out, char *errmsg) {
     rc = err_set(errmsg, SHALE_IOERR, "open %s: not a regular file", path);
     goto fail;
   }
+  r->ctx = c;
   r->fd = fd;
   r->size = (uint64_t)st.st_size;
   r->path = p;
@@ -273,7 +295,8 @@ int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errm
   uint8_t *p = dst;
   size_t got = 0;
   while (got < len) {
-    ssize_t n = IOF_PREAD(r->fd, p + got, len - got, (off_t)(off + got));
+    const shale_env *env = &r->ctx->env;
+    int64_t n = env->pread(env->arg, r->fd, p + got, len - got, (int64_t)(off + got));
     if (n < 0) {
       if (errno == EINTR) continue;
       return err_errno(errmsg, errno, "read", r->path);
@@ -281,25 +304,20 @@ int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errm
     if (n == 0)
       return err_corrupt(errmsg, "file %s offset %llu: truncated (wanted %zu bytes, got %zu)",
                          r->path, (unsigned long long)off, len, got);
-    io_count(&io_ctr.reads, 1);
-    io_count(&io_ctr.bytes_read, (uint64_t)n);
+    io_count(&r->ctx->ctr.reads, 1);
+    io_count(&r->ctx->ctr.bytes_read, (uint64_t)n);
     got += (size_t)n;
   }
   return SHALE_OK;
 }
 
-static int mapping_allowed(void) {
-  const char *io = getenv("SHALE_IO"), *m = getenv("SHALE_MMAP");
-  return !(io && strcmp(io, "pwrite") == 0) && !(m && strcmp(m, "0") == 0);
-}
-
 int io_reader_map(io_reader *r) {
-  if (r->map || !r->size || r->size > SIZE_MAX || !mapping_allowed()) return r->map != NULL;
+  if (r->map || !r->size || r->size > SIZE_MAX || !r->ctx->use_mmap) return r->map != NULL;
   if (io_map_guard_install()) return 0; /* unguarded, a truncation would be SIGBUS */
   void *p = mmap(NULL, (size_t)r->size, PROT_READ, MAP_SHARED, r->fd, 0);
   if (p == MAP_FAILED) return 0;
   r->map = p;
-  io_count(&io_ctr.mapped_files, 1);
+  io_count(&r->ctx->ctr.mapped_files, 1);
   return 1;
 }
 
@@ -312,9 +330,9 @@ void io_reader_close(io_reader *r) {
 }
 
 /* ---- whole files and directories ---- */
-int io_read_file(const char *path, buf *out, char *errmsg) {
+int io_read_file(io_ctx *c, const char *path, buf *out, char *errmsg) {
   io_reader *r;
-  int rc = io_reader_open(path, &r, errmsg);
+  int rc = io_reader_open(c, path, &r, errmsg);
   if (rc) return rc;
   buf_clear(out);
   if (r->size > SIZE_MAX || buf_reserve(out, (size_t)r->size) != 0) {
@@ -328,32 +346,30 @@ int io_read_file(const char *path, buf *out, char *errmsg) {
   return rc;
 }
 
-int io_sync_dir(const char *dir, char *errmsg) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return err_errno(errmsg, errno, "open directory", dir);
-  int rc = SHALE_OK;
-  if (IOF_DIR_FSYNC(fd, dir) != 0)
-    rc = err_errno(errmsg, errno, "fsync directory", dir);
-  else
-    io_count(&io_ctr.fsyncs, 1);
-  close(fd);
-  return rc;
+int io_sync_dir(io_ctx *c, const char *dir, char *errmsg) {
+  c = io_ctx_or_default(c);
+  if (c->env.sync_dir(c->env.arg, dir) != 0)
+    return err_errno(errmsg, errno, "fsync directory", dir);
+  io_count(&c->ctr.fsyncs, 1);
+  return SHALE_OK;
 }
 
-int io_sync_file(const char *path, char *errmsg) {
-  int fd = IOF_OPEN(path, O_RDONLY | O_CLOEXEC, 0);
+int io_sync_file(io_ctx *c, const char *path, char *errmsg) {
+  c = io_ctx_or_default(c);
+  int fd = c->env.open(c->env.arg, path, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return err_errno(errmsg, errno, "open for fdatasync", path);
   int rc = SHALE_OK;
-  if (IOF_FDATASYNC(fd, path) != 0)
+  if (c->env.sync(c->env.arg, fd, path, 1, -1) != 0)
     rc = err_errno(errmsg, errno, "fdatasync", path);
   else
-    io_count(&io_ctr.fsyncs, 1);
+    io_count(&c->ctr.fsyncs, 1);
   close(fd);
   return rc;
 }
 
-int io_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
+int io_write_file_atomic(io_ctx *c, const char *dir, const char *name, const void *data, size_t len,
                          char *errmsg) {
+  c = io_ctx_or_default(c);
   size_t n = strlen(dir) + strlen(name) + 8;
   char *tmp = malloc(n), *dst = malloc(n);
   int rc = SHALE_OK, fd = -1;
@@ -363,45 +379,45 @@ int io_write_file_atomic(const char *dir, const char *name, const void *data, si
   }
   snprintf(dst, n, "%s/%s", dir, name);
   snprintf(tmp, n, "%s/%s.tmp", dir, name);
-  fd = IOF_OPEN(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fd = c->env.open(c->env.arg, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     rc = err_errno(errmsg, errno, "create", tmp);
     goto out;
   }
-  int e = write_all(fd, data, len);
+  int e = write_all(c, fd, data, len);
   if (e) {
     rc = err_errno(errmsg, e, "write", tmp);
     goto fail;
   }
-  if (IOF_FSYNC(fd, tmp) != 0) {
+  if (c->env.sync(c->env.arg, fd, tmp, 0, -1) != 0) {
     rc = err_errno(errmsg, errno, "fsync", tmp);
     goto fail;
   }
-  io_count(&io_ctr.fsyncs, 1);
+  io_count(&c->ctr.fsyncs, 1);
   e = close(fd) ? errno : 0;
   fd = -1;
   if (e) {
     rc = err_errno(errmsg, e, "close", tmp);
     goto fail;
   }
-  if (IOF_RENAME(tmp, dst) != 0) {
+  if (c->env.rename(c->env.arg, tmp, dst) != 0) {
     rc = err_errno(errmsg, errno, "rename to", dst);
     goto fail;
   }
-  io_point_fn point = atomic_load_explicit(&io_test_point, memory_order_acquire);
-  if (point) point(IO_POINT_RENAMED);
-  rc = io_sync_dir(dir, errmsg);
+  rc = io_sync_dir(c, dir, errmsg);
   goto out;
 fail:
   if (fd >= 0) close(fd);
-  unlink(tmp);
+  c->env.unlink(c->env.arg, tmp);
 out:
   free(tmp);
   free(dst);
   return rc;
 }
 
-int io_remove(const char *path, char *errmsg) {
-  if (IOF_UNLINK(path) != 0 && errno != ENOENT) return err_errno(errmsg, errno, "unlink", path);
+int io_remove(io_ctx *c, const char *path, char *errmsg) {
+  c = io_ctx_or_default(c);
+  if (c->env.unlink(c->env.arg, path) != 0 && errno != ENOENT)
+    return err_errno(errmsg, errno, "unlink", path);
   return SHALE_OK;
 }

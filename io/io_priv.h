@@ -1,20 +1,18 @@
-/* io_priv.h — state shared by the files of the io module only (counters); nothing outside
- * io/ includes it. */
+/* io_priv.h — helpers shared by the files of the io module only; nothing outside io/
+ * includes it. */
 #ifndef SHALE_IO_IO_PRIV_H
 #define SHALE_IO_IO_PRIV_H
 
 #include <stdatomic.h>
 #include <stdint.h>
 
-typedef struct io_counters {
-  _Atomic uint64_t uring_writers, fallback_writers;
-  _Atomic uint64_t bytes_written, writes, fsyncs, bytes_read, reads, mapped_files;
-} io_counters;
-
-extern io_counters io_ctr;
+#include "io/io.h"
 
 static inline void io_count(_Atomic uint64_t *c, uint64_t n) {
   atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
+
+/* The context a call works for: c, or the default one for callers without a DB. */
+static inline io_ctx *io_ctx_or_default(io_ctx *c) { return c ? c : io_ctx_default(); }
 
 #endif /* SHALE_IO_IO_PRIV_H */

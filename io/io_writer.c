@@ -1,7 +1,7 @@
 /* io_writer.c — the sequential writer for new files (SSTables, MANIFEST snapshots). Appends
  * are copied into 256 KiB aligned chunks; a full chunk is submitted to the writer's own
  * io_uring and up to IOW_CHUNKS chunks are in flight at once. finish() links the last write
- * to fdatasync. When io_uring_queue_init is refused, or SHALE_IO=pwrite, the same writer
+ * to fdatasync. When io_uring_queue_init is refused, or the context forces pwrite, the same writer
  * writes each full chunk with pwrite and syncs with fdatasync.
  * Thread safety: one io_writer is used by one thread at a time (the ring is per writer). */
 #include <errno.h>
@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "io/io.h"
-#include "io/io_fault.h"
 #include "io/io_priv.h"
 #include "util/error.h"
 
@@ -34,6 +33,7 @@ typedef struct chunk {
 enum { FSYNC_NONE, FSYNC_PENDING, FSYNC_DONE, FSYNC_CANCELED };
 
 struct io_writer {
+  io_ctx *ctx;
   int fd;
   int uring; /* 1: io_uring path, 0: pwrite fallback */
   struct io_uring ring;
@@ -80,18 +80,11 @@ static void ring_put(struct io_uring *r) {
   if (!keep) io_uring_queue_exit(r);
 }
 
-/* -1: no writer opened yet; else whether the most recently opened writer used io_uring. */
-static _Atomic int uring_state = -1;
-
-static int force_pwrite(void) {
-  const char *e = getenv("SHALE_IO");
-  return e && strcmp(e, "pwrite") == 0;
-}
-
-int io_uring_in_use(void) {
-  int s = atomic_load(&uring_state);
+int io_uring_in_use(io_ctx *c) {
+  c = io_ctx_or_default(c);
+  int s = atomic_load(&c->uring_state);
   if (s >= 0) return s;
-  if (force_pwrite()) return 0;
+  if (c->force_pwrite) return 0;
   struct io_uring ring;
   if (io_uring_queue_init(IOW_RING_DEPTH, &ring, 0) != 0) return 0;
   io_uring_queue_exit(&ring);
@@ -109,7 +102,7 @@ static int report(io_writer *w, char *errmsg) {
   return w->err;
 }
 
-int io_writer_open(const char *path, io_writer **out, char *errmsg) {
+int io_writer_open(io_ctx *c, const char *path, io_writer **out, char *errmsg) {
   *out = NULL;
   io_writer *w = calloc(1, sizeof *w);
   size_t plen = strlen(path) + 1;
@@ -120,9 +113,10 @@ int io_writer_open(const char *path, io_writer **out, char *errmsg) {
     return err_set(errmsg, SHALE_NOMEM, "open %s: out of memory", path);
   }
   memcpy(p, path, plen);
+  w->ctx = c = io_ctx_or_default(c);
   w->path = p;
   w->cur = -1;
-  w->fd = IOF_OPEN(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  w->fd = c->env.open(c->env.arg, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (w->fd < 0) {
     int rc = err_errno(errmsg, errno, "create", path);
     free(p);
@@ -130,9 +124,9 @@ int io_writer_open(const char *path, io_writer **out, char *errmsg) {
     return rc;
   }
   /* Any failure (EPERM under seccomp, ENOSYS, ENOMEM from RLIMIT_MEMLOCK) means fallback. */
-  w->uring = !force_pwrite() && ring_get(&w->ring);
-  io_count(w->uring ? &io_ctr.uring_writers : &io_ctr.fallback_writers, 1);
-  atomic_store(&uring_state, w->uring);
+  w->uring = !c->force_pwrite && ring_get(&w->ring);
+  io_count(w->uring ? &c->ctr.uring_writers : &c->ctr.fallback_writers, 1);
+  atomic_store(&c->uring_state, w->uring);
   *out = w;
   return SHALE_OK;
 }
@@ -189,11 +183,9 @@ static void reap_one(io_writer *w) {
     w->inflight = 0;
     return;
   }
-  io_point_fn point = atomic_load_explicit(&io_test_point, memory_order_acquire);
-  if (point) point(IO_POINT_URING_COMPLETION);
-
   void *ud = io_uring_cqe_get_data(cqe);
-  int res = IOF_CQE(w->path, w->fd, ud == &w->fsync_tag, cqe->res);
+  const shale_env *env = &w->ctx->env;
+  int res = env->async_result(env->arg, w->path, w->fd, ud == &w->fsync_tag, cqe->res);
   io_uring_cqe_seen(&w->ring, cqe);
   w->inflight--;
   if (ud == &w->fsync_tag) {
@@ -204,7 +196,7 @@ static void reap_one(io_writer *w) {
       set_err(w, -res, "fdatasync");
     } else {
       w->fsync_state = FSYNC_DONE;
-      io_count(&io_ctr.fsyncs, 1);
+      io_count(&w->ctx->ctr.fsyncs, 1);
     }
     return;
   }
@@ -216,8 +208,8 @@ static void reap_one(io_writer *w) {
   else if (res == 0)
     set_err(w, EIO, "write (no progress)");
   if (res > 0) {
-    io_count(&io_ctr.writes, 1);
-    io_count(&io_ctr.bytes_written, (uint64_t)res);
+    io_count(&w->ctx->ctr.writes, 1);
+    io_count(&w->ctx->ctr.bytes_written, (uint64_t)res);
     c->done += (size_t)res;
   }
   if (!w->err && c->done < c->len) { /* short write: resubmit the remainder */
@@ -235,7 +227,8 @@ static void drain(io_writer *w) {
 
 static int pwrite_all(io_writer *w, const uint8_t *p, size_t len, uint64_t off) {
   while (len > 0) {
-    ssize_t n = IOF_PWRITE(w->fd, p, len, (off_t)off);
+    const shale_env *env = &w->ctx->env;
+    int64_t n = env->pwrite(env->arg, w->fd, p, len, (int64_t)off);
     if (n < 0) {
       if (errno == EINTR) continue;
       set_err(w, errno, "pwrite");
@@ -245,8 +238,8 @@ static int pwrite_all(io_writer *w, const uint8_t *p, size_t len, uint64_t off) 
       set_err(w, EIO, "pwrite (no progress)");
       return w->err;
     }
-    io_count(&io_ctr.writes, 1);
-    io_count(&io_ctr.bytes_written, (uint64_t)n);
+    io_count(&w->ctx->ctr.writes, 1);
+    io_count(&w->ctx->ctr.bytes_written, (uint64_t)n);
     p += n;
     len -= (size_t)n;
     off += (uint64_t)n;
@@ -349,10 +342,11 @@ int io_writer_finish(io_writer *w, int sync, char *errmsg) {
   } else if (!w->err) {
     if (last) submit_chunk(w, last, 0);
     if (!w->err && sync) {
-      if (IOF_FDATASYNC(w->fd, w->path) != 0)
+      const shale_env *env = &w->ctx->env;
+      if (env->sync(env->arg, w->fd, w->path, 1, -1) != 0)
         set_err(w, errno, "fdatasync");
       else
-        io_count(&io_ctr.fsyncs, 1);
+        io_count(&w->ctx->ctr.fsyncs, 1);
     }
   }
   if (close(w->fd) != 0) set_err(w, errno, "close");

@@ -65,7 +65,7 @@ int sst_builder_new(const char *path, const sst_options *o, sst_builder **out, c
   if (!out) return err_set(errmsg, SHALE_INVALID, "sst_builder_new: NULL out");
   *out = NULL;
   if (!path) return err_set(errmsg, SHALE_INVALID, "sst_builder_new: NULL path");
-  sst_options def = {4096, 10, SHALE_COMPRESSION_ZSTD, 0};
+  sst_options def = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
   if (!o) o = &def;
   if (o->compression != SHALE_COMPRESSION_NONE && o->compression != SHALE_COMPRESSION_ZSTD)
     return err_set(errmsg, SHALE_INVALID, "sst_builder_new: unknown compression %d",
@@ -92,7 +92,7 @@ int sst_builder_new(const char *path, const sst_options *o, sst_builder **out, c
     rc = err_set(errmsg, SHALE_NOMEM, "sst_builder_new: out of memory");
     goto fail;
   }
-  if ((rc = io_writer_open(path, &b->w, errmsg)) != SHALE_OK) goto fail;
+  if ((rc = io_writer_open(o->io, path, &b->w, errmsg)) != SHALE_OK) goto fail;
   *out = b;
   return SHALE_OK;
 fail:
@@ -125,7 +125,7 @@ void sst_builder_abort(sst_builder *b) {
   if (!b) return;
   if (b->w) {
     io_writer_abort(b->w);
-    io_remove(b->path, NULL);
+    io_remove(b->o.io, b->path, NULL);
   }
   builder_free(b);
 }
@@ -504,7 +504,7 @@ int sst_builder_finish(sst_builder *b, sst_meta *meta, char *errmsg) {
   io_writer *w = b->w;
   b->w = NULL;
   if ((rc = io_writer_finish(w, 1, b->errmsg))) {
-    io_remove(b->path, NULL);
+    io_remove(b->o.io, b->path, NULL);
     goto fail_closed;
   }
   if (meta) {

@@ -58,6 +58,7 @@ typedef struct sst_options {
   int bloom_bits_per_key; /* 0 disables the table's user-key filter */
   int compression;        /* SHALE_COMPRESSION_NONE or SHALE_COMPRESSION_ZSTD */
   int compression_level;  /* zstd level; 0 means SST_ZSTD_LEVEL */
+  struct io_ctx *io;      /* the file is written through it; NULL: io_ctx_default() */
 } sst_options;
 
 /* What a finished table is: goes into the MANIFEST. Sequence bounds and tombstone times are 0

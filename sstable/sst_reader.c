@@ -517,8 +517,8 @@ static void map_data(sst_reader *r) {
     r->copy_blocks = r->meta.compression == SHALE_COMPRESSION_NONE;
 }
 
-int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, sst_reader **out,
-                    char *errmsg) {
+int sst_reader_open(io_ctx *io, const char *path, uint64_t file_number, block_cache *cache,
+                    sst_reader **out, char *errmsg) {
   if (!out) return err_set(errmsg, SHALE_INVALID, "sst_reader_open: NULL out");
   *out = NULL;
   if (!path) return err_set(errmsg, SHALE_INVALID, "sst_reader_open: NULL path");
@@ -533,7 +533,7 @@ int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, 
   sst_handle hs[5];
   uint8_t *blk;
   size_t len;
-  int rc = io_reader_open(path, &r->io, errmsg);
+  int rc = io_reader_open(io, path, &r->io, errmsg);
   if (rc) goto fail;
   r->meta.file_size = io_reader_size(r->io);
   if ((rc = read_footer(r, hs, errmsg))) goto fail;

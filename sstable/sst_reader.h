@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/io.h"
 #include "sstable/block_cache.h"
 #include "sstable/sst_format.h"
 
@@ -26,13 +27,13 @@ typedef struct sst_range_del {
   uint64_t seq, time_us;
 } sst_range_del;
 
-/* Opens the table at path. file_number names it in messages and is returned by
- * sst_reader_file_number. cache may be NULL (then every data block read is a pread); when
- * given it must outlive the reader. errmsg: NULL or ERRMSG_SIZE bytes.
+/* Opens the table at path, read through io (NULL: io_ctx_default()). file_number names it in
+ * messages and is returned by sst_reader_file_number. cache may be NULL (then every data block read
+ * is a pread); when given it must outlive the reader. errmsg: NULL or ERRMSG_SIZE bytes.
  * @return SHALE_OK; SHALE_INVALID; SHALE_CORRUPTION (bad magic, version, checksum, truncated
  *         file); SHALE_IOERR (e.g. missing file); SHALE_NOMEM. *r is NULL on failure. */
-int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, sst_reader **r,
-                    char *errmsg);
+int sst_reader_open(io_ctx *io, const char *path, uint64_t file_number, block_cache *cache,
+                    sst_reader **r, char *errmsg);
 /* Closes and frees r. REQUIRES: no iterator of r is alive. NULL is ignored. */
 void sst_reader_close(sst_reader *r);
 

@@ -29,6 +29,7 @@ typedef struct tc_shard {
 } tc_shard;
 
 struct table_cache {
+  io_ctx *io;
   char *dir;
   block_cache *bc;
   tc_shard *shards;
@@ -42,13 +43,15 @@ static uint64_t mix(uint64_t x) {
   return x;
 }
 
-int table_cache_new(const char *dbdir, int max_open, block_cache *bc, table_cache **out) {
+int table_cache_new(io_ctx *io, const char *dbdir, int max_open, block_cache *bc,
+                    table_cache **out) {
   if (!out) return SHALE_INVALID;
   *out = NULL;
   if (!dbdir) return SHALE_INVALID;
   if (max_open < 1) max_open = 1;
   table_cache *tc = calloc(1, sizeof *tc);
   if (!tc) return SHALE_NOMEM;
+  tc->io = io;
   tc->bc = bc;
   tc->nshards = max_open >= 256 ? 16 : 1;
   if (!(tc->dir = strdup(dbdir)) || !(tc->shards = calloc(tc->nshards, sizeof *tc->shards)))
@@ -164,7 +167,7 @@ int table_cache_get(table_cache *tc, uint64_t number, sst_reader **r, char *errm
   char path[4096];
   sst_file_name(path, sizeof path, tc->dir, number);
   sst_reader *rd;
-  int rc = sst_reader_open(path, number, tc->bc, &rd, errmsg);
+  int rc = sst_reader_open(tc->io, path, number, tc->bc, &rd, errmsg);
   if (rc) return rc;
   tc_entry *ne = calloc(1, sizeof *ne);
   if (!ne) {

@@ -14,9 +14,10 @@
 
 typedef struct table_cache table_cache;
 
-/* dbdir is copied. bc (may be NULL) is handed to every reader and must outlive tc.
- * max_open < 1 is treated as 1. @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM. */
-int table_cache_new(const char *dbdir, int max_open, block_cache *bc, table_cache **tc);
+/* dbdir is copied. io (NULL: io_ctx_default()) and bc (may be NULL) are handed to every
+ * reader and must outlive tc. max_open < 1 is treated as 1.
+ * @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM. */
+int table_cache_new(io_ctx *io, const char *dbdir, int max_open, block_cache *bc, table_cache **tc);
 /* Returns the reader of table file_number, opening it on a miss, and takes a reference that
  * the caller drops with table_cache_release. Two threads missing at once may both open the
  * file; one reader wins and the other is closed. errmsg: NULL or ERRMSG_SIZE bytes.

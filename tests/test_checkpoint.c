@@ -23,7 +23,7 @@
 
 static shale_options small_options(void) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 128u << 10;
   o.target_file_size = 64u << 10;
   o.max_bytes_for_level_base = 1u << 20;
@@ -346,7 +346,7 @@ static void test_checkpoint_errors(void **state) {
 
   /* A read-only handle checkpoints (its WALs are copied) but cannot flush first. */
   shale_options ro;
-  shale_options_init(&ro);
+  tu_options_init(&ro);
   ro.read_only = 1;
   db = open_db(dir, &ro);
   char *cp2 = tu_path(out, "ro");

@@ -15,14 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/test_hooks.h"
-#include "io/io_fault.h"
+#include "test_hooks.h"
+#include "fault_env.h"
 #include "shale.h"
 #include "testutil.h"
 
 static shale_options big_options(void) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 4u << 20; /* every write of a test stays in one memtable */
   return o;
 }
@@ -214,12 +214,6 @@ static void test_wal_only_close_keeps_wal(void **state) {
 
 /* ---- a final flush that fails ---- */
 
-static int skip_unless_faults(const char *test) {
-  if (io_fault_enabled()) return 0;
-  printf("SKIP %s: the library was built without SHALE_FAULT_INJECTION\n", test);
-  return 1;
-}
-
 /* Every write fails from the moment the flush thread picks a memtable: the seal before it
  * (new WAL created, old WAL synced) has succeeded. */
 static void fail_writes_at_flush(shale_db *db, test_hook_point p) {
@@ -249,7 +243,6 @@ static void check_wal_writes_recovered(const char *dir) {
 
 static void test_failed_final_flush_is_reported(void **state) {
   (void)state;
-  if (skip_unless_faults("failed final flush")) return;
   char *dir = tu_tempdir();
   shale_db *db = open_with_mixed_memtable(dir);
   atomic_store(&shale_test_hook, fail_writes_at_flush);
@@ -265,7 +258,6 @@ static void test_failed_final_flush_is_reported(void **state) {
 /* The seal itself fails: the first directory sync at close is the new WAL's. */
 static void test_failed_final_seal_is_reported(void **state) {
   (void)state;
-  if (skip_unless_faults("failed final seal")) return;
   char *dir = tu_tempdir();
   shale_db *db = open_with_mixed_memtable(dir);
   io_fault_fail_nth(IO_FAULT_DIRSYNC, 1, EIO);
@@ -281,7 +273,6 @@ static void test_failed_final_seal_is_reported(void **state) {
  * at once instead of waiting for a flush that will never run. */
 static void test_read_only_close_returns_error(void **state) {
   (void)state;
-  if (skip_unless_faults("read-only close")) return;
   char *dir = tu_tempdir();
   shale_db *db = open_with_mixed_memtable(dir);
   atomic_store(&shale_test_hook, fail_writes_at_flush);

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "engine/db_impl.h"
-#include "engine/test_hooks.h"
+#include "test_hooks.h"
 #include "shale.h"
 #include "sstable/sst_reader.h"
 #include "testutil.h"
@@ -76,7 +76,7 @@ static void sleep_ms(int ms) {
 
 static shale_options small_options(int zstd) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 64u << 10;
   o.target_file_size = 64u << 10;
   o.max_bytes_for_level_base = 256u << 10; /* the engine may raise this to its minimum */
@@ -989,7 +989,7 @@ static void count_table_seqs(const char *dir, long *zero, long *other) {
     char *path = tu_path(dir, e->d_name);
     sst_reader *r;
     sst_iter *it;
-    assert_int_equal(sst_reader_open(path, 0, NULL, &r, NULL), SHALE_OK);
+    assert_int_equal(sst_reader_open(NULL, path, 0, NULL, &r, NULL), SHALE_OK);
     assert_int_equal(sst_iter_new(r, &it), SHALE_OK);
     for (sst_iter_seek_first(it); sst_iter_valid(it); sst_iter_next(it)) {
       size_t kl;
@@ -1771,7 +1771,7 @@ static void test_kill9_during_compaction(void **state) {
 
 static int tiny_db_roundtrip(const char *dir, char *why, size_t cap) {
   shale_db *db;
-  int rc = shale_open(dir, NULL, &db);
+  int rc = shale_open(dir, tu_default_options(), &db);
   if (rc) return snprintf(why, cap, "open: %s", shale_errmsg(NULL)), rc;
   for (int i = 0; i < 50 && !rc; i++) {
     char k[16];

@@ -18,7 +18,7 @@
 
 #include "engine/compaction.h"
 #include "engine/db_impl.h"
-#include "engine/test_hooks.h"
+#include "test_hooks.h"
 #include "engine/compaction_job.h"
 #include "shale.h"
 #include "testutil.h"
@@ -51,7 +51,7 @@ static char scratch[256];
 
 static shale_options filter_options(void) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 64u << 10;
   o.compaction_filter = test_filter;
   o.compaction_filter_arg = scratch;

@@ -45,7 +45,7 @@ static void test_reverse_scan_concurrent_overwrite(void **state) {
   (void)state;
   char *dir = tu_tempdir();
   hot h = {0};
-  assert_int_equal(shale_open(dir, NULL, &h.db), SHALE_OK);
+  assert_int_equal(shale_open(dir, tu_default_options(), &h.db), SHALE_OK);
   assert_int_equal(shale_put(h.db, "a", 1, "a", 1, 0), SHALE_OK);
   assert_int_equal(shale_put(h.db, "b", 1, "b", 1, 0), SHALE_OK);
   pthread_t t;
@@ -202,7 +202,7 @@ static void test_snapshot_and_iterators_stable(void **state) {
   (void)state;
   char *dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 64 << 10;
   churn c[3] = {{0}};
   shale_db *db;
@@ -338,7 +338,7 @@ static void test_group_commit_writers(void **state) {
   (void)state;
   char *dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 256 << 10;
   shale_db *db;
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
@@ -459,7 +459,7 @@ static void test_queue_behind_writers(void **state) {
   (void)state;
   char *dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 256 << 10;
   queue_run q = {0};
   assert_int_equal(shale_open(dir, &o, &q.db), SHALE_OK);

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/test_hooks.h"
+#include "test_hooks.h"
 #include "shale.h"
 #include "testutil.h"
 
@@ -339,7 +339,7 @@ static void crash_loop(const shale_options *o, int use_hooks, const char *label)
 static void test_crash_batches_atomic(void **state) {
   (void)state;
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 4 << 20;
   crash_loop(&o, 0, "batches across kills");
 }
@@ -347,7 +347,7 @@ static void test_crash_batches_atomic(void **state) {
 static void test_crash_during_flush(void **state) {
   (void)state;
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 64 << 10; /* flushes (and compactions) all the time */
   crash_loop(&o, 1, "kills during flush");
 }
@@ -411,7 +411,7 @@ static void test_wal_torn_tail(void **state) {
   setenv("SHALE_MMAP", "0", 1);
   char *dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o); /* 64 MiB memtable: everything stays in one WAL */
+  tu_options_init(&o); /* 64 MiB memtable: everything stays in one WAL */
   shale_db *db;
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
   char *log = newest_log(dir);
@@ -481,11 +481,11 @@ static void test_clean_reopens(void **state) {
   (void)state;
   char *dir = tu_tempdir();
   shale_db *db;
-  assert_int_equal(shale_open(dir, NULL, &db), SHALE_OK);
+  assert_int_equal(shale_open(dir, tu_default_options(), &db), SHALE_OK);
   assert_int_equal(shale_put(db, "k", 1, "v", 1, 0), SHALE_OK);
   assert_int_equal(shale_close(db), SHALE_OK);
   for (int i = 0; i < 10; i++) {
-    assert_int_equal(shale_open(dir, NULL, &db), SHALE_OK);
+    assert_int_equal(shale_open(dir, tu_default_options(), &db), SHALE_OK);
     assert_int_equal(shale_close(db), SHALE_OK);
   }
   int logs = tu_count_suffix(dir, ".log");
@@ -499,7 +499,7 @@ static void test_clean_reopens(void **state) {
 
 static void write_and_flush(const char *dir) {
   shale_db *db;
-  assert_int_equal(shale_open(dir, NULL, &db), SHALE_OK);
+  assert_int_equal(shale_open(dir, tu_default_options(), &db), SHALE_OK);
   assert_int_equal(shale_put(db, "k", 1, "v", 1, 0), SHALE_OK);
   int rc = shale_flush(db);
   if (rc) fprintf(stderr, "flush: %s\n", shale_errmsg(db));
@@ -521,8 +521,8 @@ static void test_fork_after_io_uring(void **state) {
   assert_true(pid >= 0);
   if (pid == 0) {
     shale_db *db;
-    if (shale_open(b, NULL, &db) || shale_put(db, "k", 1, "v", 1, 0) || shale_flush(db) ||
-        shale_close(db))
+    if (shale_open(b, tu_default_options(), &db) || shale_put(db, "k", 1, "v", 1, 0) ||
+        shale_flush(db) || shale_close(db))
       _exit(1);
     _exit(0);
   }

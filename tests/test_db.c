@@ -25,7 +25,7 @@ typedef struct fixture {
 
 static shale_options small_options(void) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 64 << 10; /* many memtables and tables from little data */
   return o;
 }
@@ -116,10 +116,10 @@ static void test_bad_arguments(void **state) {
   assert_int_equal(shale_property(f->db, "shale.num-files-at-level1x", &(char *){NULL}),
                    SHALE_NOTFOUND); /* the number must end the name */
   shale_db *db2 = (shale_db *)1;
-  assert_int_equal(shale_open(NULL, NULL, &db2), SHALE_INVALID);
+  assert_int_equal(shale_open(NULL, tu_default_options(), &db2), SHALE_INVALID);
   assert_null(db2);
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.compression = 99;
   assert_int_equal(shale_open(f->dir, &o, &db2), SHALE_INVALID);
   assert_non_null(strstr(shale_errmsg(NULL), "compression"));
@@ -132,11 +132,11 @@ static void test_open_errors(void **state) {
   FILE *fp = fopen(file, "w");
   fclose(fp);
   shale_db *db;
-  assert_int_equal(shale_open(file, NULL, &db), SHALE_INVALID);
+  assert_int_equal(shale_open(file, tu_default_options(), &db), SHALE_INVALID);
   assert_non_null(strstr(shale_errmsg(NULL), "not a directory"));
   char *missing = tu_path(dir, "missing");
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.create_if_missing = 0;
   assert_int_equal(shale_open(missing, &o, &db), SHALE_NOTFOUND);
   o.create_if_missing = 1;
@@ -154,7 +154,7 @@ static void test_open_errors(void **state) {
   if (pid == 0) {
     if (geteuid() == 0 && (setgid(65534) || setuid(65534))) _exit(2);
     shale_db *d;
-    int rc = shale_open(inner, NULL, &d);
+    int rc = shale_open(inner, tu_default_options(), &d);
     _exit(rc == SHALE_IOERR && strstr(shale_errmsg(NULL), "Permission denied") ? 0 : 1);
   }
   int status;
@@ -171,19 +171,19 @@ static void test_open_errors(void **state) {
 static void test_lock_busy(void **state) {
   fixture *f = *state;
   shale_db *db2;
-  assert_int_equal(shale_open(f->dir, NULL, &db2), SHALE_BUSY);
+  assert_int_equal(shale_open(f->dir, tu_default_options(), &db2), SHALE_BUSY);
   assert_non_null(strstr(shale_errmsg(NULL), "locked"));
   pid_t pid = fork();
   if (pid == 0) {
     shale_db *d;
-    _exit(shale_open(f->dir, NULL, &d) == SHALE_BUSY ? 0 : 1);
+    _exit(shale_open(f->dir, tu_default_options(), &d) == SHALE_BUSY ? 0 : 1);
   }
   int status;
   waitpid(pid, &status, 0);
   assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   assert_int_equal(shale_close(f->db), SHALE_OK);
   f->db = NULL;
-  assert_int_equal(shale_open(f->dir, NULL, &f->db), SHALE_OK);
+  assert_int_equal(shale_open(f->dir, tu_default_options(), &f->db), SHALE_OK);
 }
 
 static void test_batch_atomic(void **state) {
@@ -487,11 +487,10 @@ static void test_range_fragments_match_scan(void **state) {
 static void test_manifest_rolls(void **state) {
   (void)state;
   char *dir = tu_tempdir();
-  setenv("SHALE_MANIFEST_ROLL_BYTES", "2048", 1);
   shale_options o = small_options();
+  o.manifest_roll_bytes = 2048;
   shale_db *db;
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
-  unsetenv("SHALE_MANIFEST_ROLL_BYTES");
   char k[32];
   for (int round = 0; round < 40; round++) {
     for (int i = 0; i < 50; i++) {
@@ -536,9 +535,12 @@ static uint64_t blocks_touched(shale_db *db) {
  * reads almost none, and compaction removes the files. */
 static void test_range_delete_skips_tables(void **state) {
   fixture *f = *state;
-  /* Block reads are counted by the block cache, which mapped tables bypass for raw blocks;
-   * tables opened from here on are read with pread. */
-  setenv("SHALE_MMAP", "0", 1);
+  /* Block reads are counted by the block cache, which mapped tables bypass for raw blocks:
+   * the tables are read with pread. */
+  assert_int_equal(shale_close(f->db), SHALE_OK);
+  shale_options o = small_options();
+  o.use_mmap = 0;
+  assert_int_equal(shale_open(f->dir, &o, &f->db), SHALE_OK);
   char k[32], v[100];
   memset(v, 'v', sizeof v);
   const int n = 50000;
@@ -580,7 +582,6 @@ static void test_range_delete_skips_tables(void **state) {
   long long left = dir_bytes(f->dir);
   assert_true(left >= 0 && left < 256 * 1024);
   check_value(f->db, NULL, "zzz", "after");
-  unsetenv("SHALE_MMAP");
 }
 
 /* Thousands of overlapping range deletes in tables: gets and scans stay correct and cheap. */
@@ -869,7 +870,7 @@ static void test_iterator_stops_at_corrupt_block(void **state) {
   (void)state;
   char *dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.compression = SHALE_COMPRESSION_NONE;
   shale_db *db;
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
@@ -916,7 +917,7 @@ static void test_iterator_stops_at_corrupt_block(void **state) {
  * hold. Text-like values: the slowest level must not come out larger than the fastest. */
 static long long tables_at_level(const char *dir, int level) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.compression_level = level;
   shale_db *db;
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
@@ -945,7 +946,7 @@ static void test_compression_level(void **state) {
   (void)state;
   char *root = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   assert_int_equal(o.compression_level, 3);
   shale_db *db;
   char *bad = tu_path(root, "bad");

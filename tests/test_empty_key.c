@@ -76,7 +76,7 @@ static void test_point_ops(void **state) {
   (void)state;
   char *dir = tu_tempdir();
   shale_db *db;
-  assert_int_equal(shale_open(dir, NULL, &db), SHALE_OK);
+  assert_int_equal(shale_open(dir, tu_default_options(), &db), SHALE_OK);
   put(db, "", 0, "e1");
   put(db, "\0", 1, "nul");
   put(db, "a", 1, "va");
@@ -111,7 +111,7 @@ static void test_batches_and_multi_get(void **state) {
   (void)state;
   char *dir = tu_tempdir();
   shale_db *db;
-  assert_int_equal(shale_open(dir, NULL, &db), SHALE_OK);
+  assert_int_equal(shale_open(dir, tu_default_options(), &db), SHALE_OK);
   shale_batch *b;
   assert_int_equal(shale_batch_new(&b), SHALE_OK);
   assert_int_equal(shale_batch_put(b, "", 0, "first", 5), SHALE_OK);
@@ -145,7 +145,7 @@ static void test_range_deletes(void **state) {
   (void)state;
   char *dir = tu_tempdir();
   shale_db *db;
-  assert_int_equal(shale_open(dir, NULL, &db), SHALE_OK);
+  assert_int_equal(shale_open(dir, tu_default_options(), &db), SHALE_OK);
   put(db, "", 0, "e");
   put(db, "a", 1, "va");
   put(db, "b", 1, "vb");
@@ -166,7 +166,7 @@ static void test_range_deletes(void **state) {
   expect(db, NULL, "", 0, NULL);
   scan(db, NULL, "b=vb;");
   assert_int_equal(shale_close(db), SHALE_OK);
-  assert_int_equal(shale_open(dir, NULL, &db), SHALE_OK);
+  assert_int_equal(shale_open(dir, tu_default_options(), &db), SHALE_OK);
   expect(db, NULL, "", 0, NULL);
   scan(db, NULL, "b=vb;");
   assert_int_equal(shale_close(db), SHALE_OK);
@@ -179,7 +179,7 @@ static void test_flush_compaction_reopen(void **state) {
   (void)state;
   char *dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 64u << 10;
   shale_db *db;
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);

@@ -1,4 +1,4 @@
-/* test_faults.c — the engine under injected I/O faults (io/io_fault.h): an I/O-error sweep
+/* test_faults.c — the engine under injected I/O faults (fault_env.h): an I/O-error sweep
  * over every kind of file operation, simulated power loss (killed writer, then every byte
  * and directory entry not synced forgotten), a full disk (simulated, and a real small tmpfs
  * when run as root) and bit flips in every file of a DB. Each test prints what it reached
@@ -24,11 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/test_hooks.h"
+#include "test_hooks.h"
 #include "engine/flush.h"
 #include "io/io.h"
-#include "io/io_fault.h"
 #include "shale.h"
+#include "fault_env.h"
 #include "testutil.h"
 
 static int env_int(const char *name, int def, int lo, int hi) {
@@ -41,12 +41,6 @@ static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int skip_unless_enabled(const char *test) {
-  if (io_fault_enabled()) return 0;
-  printf("SKIP %s: the library was built without SHALE_FAULT_INJECTION\n", test);
-  return 1;
 }
 
 /* ---- keys, values and the model of acknowledged writes ----
@@ -208,7 +202,7 @@ static int live_tables(shale_db *db) {
 
 static shale_options small_options(void) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 32 << 10; /* a flush every ~30 writes, compactions soon after */
   o.max_background_jobs = 2;
   return o;
@@ -395,7 +389,6 @@ static void sweep_run(io_fault_kind kind, uint64_t nth, int err, int at_open, in
 
 static void test_io_error_sweep(void **state) {
   (void)state;
-  if (skip_unless_enabled("io-error sweep")) return;
   int K = env_int("SHALE_FAULT_K", 16, 4, 10000);
   static const io_fault_kind kinds[] = {IO_FAULT_WRITE,   IO_FAULT_SYNC, IO_FAULT_OPEN,
                                         IO_FAULT_RENAME,  IO_FAULT_READ, IO_FAULT_UNLINK,
@@ -523,7 +516,7 @@ static int seal_then_power_loss(int dir_sync) {
     if (shale_open(dir, &o, &db) || shale_put(db, "Y", 1, big, sizeof big, 0) ||
         shale_put(db, "Z", 1, "z", 1, 0))
       _exit(2);
-    if (dir_sync && io_sync_dir(dir, NULL)) _exit(3);
+    if (dir_sync && fault_env()->sync_dir(NULL, dir)) _exit(3);
     if (shale_put(db, "X", 1, "x", 1, SHALE_SYNC)) _exit(4);
     char c = 1;
     if (write(fds[1], &c, 1) != 1) _exit(5);
@@ -539,7 +532,7 @@ static int seal_then_power_loss(int dir_sync) {
   int mask = -1;
   if (r == 1 && io_fault_power_loss() >= 0) {
     shale_db *db;
-    if (shale_open(dir, NULL, &db) == SHALE_OK) {
+    if (shale_open(dir, tu_default_options(), &db) == SHALE_OK) {
       mask = 0;
       const char *names[3] = {"Y", "Z", "X"};
       for (int i = 0; i < 3; i++) {
@@ -602,7 +595,6 @@ static int probe_known_bugs(void) {
 /* A focused check of one bug that is fixed: it reports the bug as a SKIP with its detail
  * if it is back, else what holds. */
 static void check_fixed_bug(const char *name, int (*bug)(char *, size_t), const char *holds) {
-  if (skip_unless_enabled(name)) return;
   char why[512];
   if (bug(why, sizeof why)) {
     printf("SKIP %s (engine bug): %s\n", name, why);
@@ -805,13 +797,11 @@ static void power_loss_loop(int all_sync, const char *label) {
 
 static void test_power_loss_sync(void **state) {
   (void)state;
-  if (skip_unless_enabled("power loss, SYNC")) return;
   power_loss_loop(1, "power loss, every write SYNC");
 }
 
 static void test_power_loss_prefix(void **state) {
   (void)state;
-  if (skip_unless_enabled("power loss, prefix")) return;
   power_loss_loop(0, "power loss, 1 write in 8 SYNC");
 }
 
@@ -899,7 +889,6 @@ static void sim_free(const char *dir) {
 
 static void test_full_disk_simulated(void **state) {
   (void)state;
-  if (skip_unless_enabled("full disk (simulated)")) return;
   char *dir = tu_tempdir();
   shale_options o = small_options();
   shale_db *db; /* some data in tables first */
@@ -963,7 +952,7 @@ static size_t wal_key(int i, char *k) { return (size_t)snprintf(k, 16, "w%05d", 
 /* In the child: opens and reads the damaged copy; exits with a BF_* code. */
 static void bf_check(const char *dir) {
   shale_db *db;
-  if (shale_open(dir, NULL, &db)) _exit(BF_OPEN_ERROR);
+  if (shale_open(dir, tu_default_options(), &db)) _exit(BF_OPEN_ERROR);
   int rec[BF_KEYS];
   char why[256] = "", k[16];
   int rc = read_state(db, BF_KEYS, rec, why, sizeof why);

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "engine/db_impl.h"
-#include "engine/test_hooks.h"
+#include "test_hooks.h"
 #include "shale.h"
 #include "testutil.h"
 
@@ -272,7 +272,7 @@ static void no_compaction(shale_options *o) {
 static void one_flush_window(int with_snapshot) {
   char *dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   no_compaction(&o);
   shale_db *db;
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
@@ -432,7 +432,7 @@ static void test_window_sealed_chain(void **state) {
   (void)state;
   char *dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 8192;
   o.max_immutable_memtables = 64;
   o.max_background_jobs = 1; /* a compaction never runs while the chain drains */
@@ -822,7 +822,7 @@ static void test_window_under_load(void **state) {
   double secs = tu_stress_seconds(), end = tu_now_s() + secs;
   load *L = calloc(1, sizeof *L);
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 64 << 10;
   o.max_immutable_memtables = 4;
   int epochs = 0;

@@ -67,7 +67,7 @@ static void reserve(const char *path) {
 
 static shale_options small_options(void) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 256u << 10; /* several flushes and a compaction fit in 3 MiB */
   o.compression = SHALE_COMPRESSION_NONE;
   o.target_file_size = 256u << 10;

@@ -19,13 +19,15 @@
 
 #include <cmocka.h>
 
-#include "engine/test_hooks.h"
+#include "test_hooks.h"
 #include "shale.h"
 #include "testutil.h"
 
+/* From tu_options_init: the fault env carries the crash points to shale_test_hook, and
+ * SHALE_IO / SHALE_MMAP become the options. */
 static shale_options small_opts(void) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 1u << 20;
   o.block_cache_size = 1u << 20;
   o.block_size = 1024;

@@ -18,13 +18,15 @@
 #include "testutil.h"
 #include "util/error.h"
 
+static io_ctx ctx; /* the writers' context: each test sets whether it forces pwrite */
+
 static int setup(void **state) {
   *state = tu_tempdir();
   return *state ? 0 : -1;
 }
 
 static int teardown(void **state) {
-  unsetenv("SHALE_IO");
+  io_ctx_init(&ctx, NULL, 0, 1);
   tu_tempdir_free(*state);
   return 0;
 }
@@ -37,7 +39,7 @@ static void check_file(const char *path, const uint8_t *want, size_t n) {
   buf b;
   buf_init(&b);
   char err[ERRMSG_SIZE];
-  assert_int_equal(io_read_file(path, &b, err), SHALE_OK);
+  assert_int_equal(io_read_file(NULL, path, &b, err), SHALE_OK);
   assert_int_equal(b.len, n);
   assert_memory_equal(b.data, want, n);
   buf_free(&b);
@@ -55,7 +57,7 @@ static void writer_round_trip(const char *dir, int sync) {
   char *path = tu_path(dir, "w.sst");
   io_writer *w;
   char err[ERRMSG_SIZE];
-  assert_int_equal(io_writer_open(path, &w, err), SHALE_OK);
+  assert_int_equal(io_writer_open(&ctx, path, &w, err), SHALE_OK);
   size_t off = 0;
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     assert_int_equal(io_writer_append(w, expect + off, sizes[i], err), SHALE_OK);
@@ -74,52 +76,86 @@ static void writer_round_trip(const char *dir, int sync) {
 }
 
 static void test_writer_uring_or_default(void **state) {
-  unsetenv("SHALE_IO");
+  io_ctx_init(&ctx, NULL, 0, 1);
   io_stats before, after;
-  io_stats_get(&before);
+  io_stats_get(&ctx, &before);
   writer_round_trip(*state, 1);
   writer_round_trip(*state, 0);
-  io_stats_get(&after);
+  io_stats_get(&ctx, &after);
   /* whichever path this machine allows, both writers took it and said so */
-  if (io_uring_in_use())
+  if (io_uring_in_use(&ctx))
     assert_true(after.uring_writers == before.uring_writers + 2);
   else
     assert_true(after.fallback_writers == before.fallback_writers + 2);
   assert_true(after.fsyncs > before.fsyncs);
   assert_true(after.bytes_written > before.bytes_written);
-  print_message("io_uring in use: %d\n", io_uring_in_use());
+  print_message("io_uring in use: %d\n", io_uring_in_use(&ctx));
 }
 
 static void test_writer_forced_pwrite(void **state) {
-  setenv("SHALE_IO", "pwrite", 1);
+  io_ctx_init(&ctx, NULL, 1, 1);
   io_stats before, after;
-  io_stats_get(&before);
+  io_stats_get(&ctx, &before);
   writer_round_trip(*state, 1);
   writer_round_trip(*state, 0);
-  io_stats_get(&after);
+  io_stats_get(&ctx, &after);
   assert_true(after.fallback_writers == before.fallback_writers + 2);
   assert_true(after.uring_writers == before.uring_writers);
-  assert_int_equal(io_uring_in_use(), 0);
-  unsetenv("SHALE_IO");
+  assert_int_equal(io_uring_in_use(&ctx), 0);
+  io_ctx_init(&ctx, NULL, 0, 1);
+}
+
+/* Counters and the writer's path belong to a context: a DB's I/O shows in its own counters
+ * and forcing pwrite on one DB leaves another on io_uring. */
+static void test_contexts_are_separate(void **state) {
+  io_ctx a, b;
+  io_ctx_init(&a, NULL, 1, 1);
+  io_ctx_init(&b, NULL, 0, 0);
+  char *path = tu_path(*state, "a.sst");
+  io_writer *w;
+  char err[ERRMSG_SIZE];
+  assert_int_equal(io_writer_open(&a, path, &w, err), SHALE_OK);
+  assert_int_equal(io_writer_append(w, "abc", 3, err), SHALE_OK);
+  assert_int_equal(io_writer_finish(w, 1, err), SHALE_OK);
+  io_stats sa, sb;
+  io_stats_get(&a, &sa);
+  io_stats_get(&b, &sb);
+  assert_true(sa.fallback_writers == 1 && sa.uring_writers == 0);
+  assert_true(sa.bytes_written == 3 && sa.fsyncs == 1);
+  assert_true(sb.fallback_writers == 0 && sb.uring_writers == 0 && sb.bytes_written == 0);
+  assert_int_equal(io_uring_in_use(&a), 0);
+  /* b has mapping off: its reader stays with pread and counts the read */
+  io_reader *r;
+  char got[3];
+  assert_int_equal(io_reader_open(&b, path, &r, err), SHALE_OK);
+  assert_int_equal(io_reader_map(r), 0);
+  assert_int_equal(io_reader_read(r, 0, got, 3, err), SHALE_OK);
+  io_reader_close(r);
+  assert_memory_equal(got, "abc", 3);
+  io_stats_get(&b, &sb);
+  assert_true(sb.reads == 1 && sb.bytes_read == 3 && sb.mapped_files == 0);
+  io_stats_get(&a, &sa);
+  assert_true(sa.reads == 0);
+  free(path);
 }
 
 static void test_writer_empty_and_abort(void **state) {
   for (int forced = 0; forced < 2; forced++) {
-    if (forced) setenv("SHALE_IO", "pwrite", 1);
+    if (forced) io_ctx_init(&ctx, NULL, 1, 1);
     char *path = tu_path(*state, "e.sst");
     io_writer *w;
-    assert_int_equal(io_writer_open(path, &w, NULL), SHALE_OK);
+    assert_int_equal(io_writer_open(&ctx, path, &w, NULL), SHALE_OK);
     assert_int_equal(io_writer_finish(w, 1, NULL), SHALE_OK);
     assert_int_equal(tu_file_size(path), 0);
     /* abort with writes in flight frees everything (ASan checks) */
     uint8_t *big = calloc(1, 3 << 20);
     assert_non_null(big);
-    assert_int_equal(io_writer_open(path, &w, NULL), SHALE_OK);
+    assert_int_equal(io_writer_open(&ctx, path, &w, NULL), SHALE_OK);
     assert_int_equal(io_writer_append(w, big, 3 << 20, NULL), SHALE_OK);
     io_writer_abort(w);
     free(big);
     free(path);
-    unsetenv("SHALE_IO");
+    io_ctx_init(&ctx, NULL, 0, 1);
   }
 }
 
@@ -127,25 +163,25 @@ static void test_errors_name_the_path(void **state) {
   char *path = tu_path(*state, "no/such/dir/file");
   char err[ERRMSG_SIZE];
   io_writer *w = (io_writer *)1;
-  assert_int_equal(io_writer_open(path, &w, err), SHALE_IOERR);
+  assert_int_equal(io_writer_open(&ctx, path, &w, err), SHALE_IOERR);
   assert_null(w);
   assert_non_null(strstr(err, path));
   io_log *l = (io_log *)1;
-  assert_int_equal(io_log_open(path, &l, err), SHALE_IOERR);
+  assert_int_equal(io_log_open(NULL, path, &l, err), SHALE_IOERR);
   assert_null(l);
   assert_non_null(strstr(err, path));
   io_reader *r = (io_reader *)1;
-  assert_int_equal(io_reader_open(path, &r, err), SHALE_IOERR);
+  assert_int_equal(io_reader_open(NULL, path, &r, err), SHALE_IOERR);
   assert_null(r);
   assert_non_null(strstr(err, "No such file"));
-  assert_int_equal(io_write_file_atomic(path, "CURRENT", "x", 1, err), SHALE_IOERR);
+  assert_int_equal(io_write_file_atomic(NULL, path, "CURRENT", "x", 1, err), SHALE_IOERR);
   assert_non_null(strstr(err, path));
-  assert_int_equal(io_sync_dir(path, err), SHALE_IOERR);
+  assert_int_equal(io_sync_dir(NULL, path, err), SHALE_IOERR);
   /* removing a missing file is fine; removing a directory is an error */
-  assert_int_equal(io_remove(path, err), SHALE_OK);
+  assert_int_equal(io_remove(NULL, path, err), SHALE_OK);
   char *sub = tu_path(*state, "sub");
   assert_int_equal(mkdir(sub, 0755), 0);
-  assert_int_equal(io_remove(sub, err), SHALE_IOERR);
+  assert_int_equal(io_remove(NULL, sub, err), SHALE_IOERR);
   assert_non_null(strstr(err, sub));
   free(sub);
   free(path);
@@ -163,13 +199,13 @@ static void test_writer_short_write_then_error(void **state) {
   fill(data, n, 5);
   char *path = tu_path(*state, "big.sst");
   for (int forced = 0; forced < 2; forced++) {
-    if (forced) setenv("SHALE_IO", "pwrite", 1);
+    if (forced) io_ctx_init(&ctx, NULL, 1, 1);
     lim = old;
     lim.rlim_cur = 300001;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
     io_writer *w;
     char err[ERRMSG_SIZE] = "";
-    assert_int_equal(io_writer_open(path, &w, err), SHALE_OK);
+    assert_int_equal(io_writer_open(&ctx, path, &w, err), SHALE_OK);
     int rc = io_writer_append(w, data, n, err);
     if (rc == SHALE_OK)
       rc = io_writer_finish(w, 1, err);
@@ -180,14 +216,14 @@ static void test_writer_short_write_then_error(void **state) {
     assert_non_null(strstr(err, path));
     assert_non_null(strstr(err, "too large"));
     assert_int_equal(tu_file_size(path), 300001); /* the short write landed */
-    unsetenv("SHALE_IO");
+    io_ctx_init(&ctx, NULL, 0, 1);
   }
   /* io_log: the failed append makes the log refuse more */
   lim = old;
   lim.rlim_cur = 1000;
   io_log *l;
   char err[ERRMSG_SIZE];
-  assert_int_equal(io_log_open(path, &l, err), SHALE_OK);
+  assert_int_equal(io_log_open(NULL, path, &l, err), SHALE_OK);
   assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
   assert_int_equal(io_log_append(l, data, 600, err), SHALE_OK);
   int rc = io_log_append(l, data, 600, err);
@@ -207,7 +243,7 @@ static void test_log_appends(void **state) {
   char *path = tu_path(*state, "000001.log");
   io_log *l;
   char err[ERRMSG_SIZE];
-  assert_int_equal(io_log_open(path, &l, err), SHALE_OK);
+  assert_int_equal(io_log_open(NULL, path, &l, err), SHALE_OK);
   uint8_t data[70000];
   fill(data, sizeof data, 7);
   size_t off = 0;
@@ -220,7 +256,7 @@ static void test_log_appends(void **state) {
   assert_int_equal(io_log_close(l, err), SHALE_OK);
   check_file(path, data, off);
   /* open truncates */
-  assert_int_equal(io_log_open(path, &l, err), SHALE_OK);
+  assert_int_equal(io_log_open(NULL, path, &l, err), SHALE_OK);
   assert_int_equal(io_log_close(l, err), SHALE_OK);
   assert_int_equal(tu_file_size(path), 0);
   free(path);
@@ -246,7 +282,7 @@ static void *sync_loop(void *p) {
 static void test_log_sync_concurrent_with_append(void **state) {
   char *path = tu_path(*state, "000002.log");
   sync_arg a = {.stop = 0};
-  assert_int_equal(io_log_open(path, &a.l, NULL), SHALE_OK);
+  assert_int_equal(io_log_open(NULL, path, &a.l, NULL), SHALE_OK);
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, sync_loop, &a), 0);
   uint8_t rec[100];
@@ -268,9 +304,9 @@ static void test_reader_short_read(void **state) {
   uint8_t data[10000];
   fill(data, sizeof data, 9);
   char err[ERRMSG_SIZE];
-  assert_int_equal(io_write_file_atomic(*state, "r.sst", data, sizeof data, err), SHALE_OK);
+  assert_int_equal(io_write_file_atomic(NULL, *state, "r.sst", data, sizeof data, err), SHALE_OK);
   io_reader *r;
-  assert_int_equal(io_reader_open(path, &r, err), SHALE_OK);
+  assert_int_equal(io_reader_open(NULL, path, &r, err), SHALE_OK);
   assert_int_equal(io_reader_size(r), sizeof data);
   uint8_t got[4000];
   assert_int_equal(io_reader_read(r, 5000, got, sizeof got, err), SHALE_OK);
@@ -282,20 +318,22 @@ static void test_reader_short_read(void **state) {
   assert_int_equal(io_reader_read(r, 20000, got, 1, err), SHALE_CORRUPTION);
   io_reader_close(r);
   /* a directory is not a readable file */
-  assert_int_equal(io_reader_open(*state, &r, err), SHALE_IOERR);
+  assert_int_equal(io_reader_open(NULL, *state, &r, err), SHALE_IOERR);
   free(path);
 }
 
 static void test_write_file_atomic(void **state) {
   char err[ERRMSG_SIZE];
   char *path = tu_path(*state, "CURRENT");
-  assert_int_equal(io_write_file_atomic(*state, "CURRENT", "MANIFEST-000001\n", 16, err), SHALE_OK);
+  assert_int_equal(io_write_file_atomic(NULL, *state, "CURRENT", "MANIFEST-000001\n", 16, err),
+                   SHALE_OK);
   check_file(path, (const uint8_t *)"MANIFEST-000001\n", 16);
-  assert_int_equal(io_write_file_atomic(*state, "CURRENT", "MANIFEST-000002\n", 16, err), SHALE_OK);
+  assert_int_equal(io_write_file_atomic(NULL, *state, "CURRENT", "MANIFEST-000002\n", 16, err),
+                   SHALE_OK);
   check_file(path, (const uint8_t *)"MANIFEST-000002\n", 16);
   char *tmp = tu_path(*state, "CURRENT.tmp");
   assert_int_equal(tu_file_size(tmp), -1); /* no temp file left behind */
-  assert_int_equal(io_write_file_atomic(*state, "CURRENT", "", 0, err), SHALE_OK);
+  assert_int_equal(io_write_file_atomic(NULL, *state, "CURRENT", "", 0, err), SHALE_OK);
   assert_int_equal(tu_file_size(path), 0);
   free(tmp);
   free(path);
@@ -305,6 +343,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_writer_uring_or_default, setup, teardown),
       cmocka_unit_test_setup_teardown(test_writer_forced_pwrite, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_contexts_are_separate, setup, teardown),
       cmocka_unit_test_setup_teardown(test_writer_empty_and_abort, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors_name_the_path, setup, teardown),
       cmocka_unit_test_setup_teardown(test_writer_short_write_then_error, setup, teardown),

@@ -24,7 +24,7 @@ static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   f->dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 256 << 10; /* the runs spread over memtables and tables */
   assert_int_equal(shale_open(f->dir, &o, &f->db), SHALE_OK);
   *state = f;

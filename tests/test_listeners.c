@@ -20,8 +20,8 @@
 
 #include <cmocka.h>
 
-#include "engine/test_hooks.h"
-#include "io/io_fault.h"
+#include "test_hooks.h"
+#include "fault_env.h"
 #include "shale.h"
 #include "testutil.h"
 
@@ -425,14 +425,10 @@ static void fail_syncs_once_flush_picked(shale_db *db, test_hook_point point) {
 
 static void test_background_error_reported(void **state) {
   (void)state;
-  if (!io_fault_enabled()) {
-    printf("SKIP: the library was built without SHALE_FAULT_INJECTION\n");
-    return;
-  }
   char *dir = tu_tempdir();
   recorder *r = recorder_new();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o); /* the fault env */
   shale_db *db = open_with(dir, r, &o);
   put_keys(db, 0, 100);
   atomic_store(&shale_test_hook, fail_syncs_once_flush_picked);

@@ -3,7 +3,7 @@
  * verified, so a read served from the block cache's verified copy gives the intact value and
  * any other read SHALE_CORRUPTION, never the changed value with SHALE_OK. A truncated table
  * must give a clean error, not SIGBUS. Each case runs mapped (the default) and with
- * SHALE_MMAP=0, so both paths agree; without a block cache every read goes to the file, so
+ * use_mmap = 0, so both paths agree; without a block cache every read goes to the file, so
  * the flip must be reported. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +25,8 @@
 #define VLEN 100
 #define TARGET 200 /* the key whose block is damaged */
 
+static int use_mmap; /* the group's: mapped tables, or pread */
+
 typedef struct fixture {
   char *dir;
   shale_db *db;
@@ -39,14 +41,15 @@ static void value_of(uint8_t *v, int i) {
   for (int j = 0; j < VLEN; j++) v[j] = (uint8_t)tu_rand(&st);
 }
 
-/* Opens a DB with default options but compression and cache (mapping on unless SHALE_MMAP=0),
+/* Opens a DB with default options but compression, cache and use_mmap (the group's),
  * writes NKEYS keys and flushes them into one table. Returns 0, or the step that failed (no cmocka
  * assertion: a forked child runs it too). */
 static int open_filled(fixture *f, int compression, size_t cache) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.compression = compression;
   o.block_cache_size = cache;
+  o.use_mmap = use_mmap;
   f->db = NULL;
   if (!(f->dir = tu_tempdir()) || shale_open(f->dir, &o, &f->db) != SHALE_OK) return 1;
   for (int i = 0; i < NKEYS; i++) {
@@ -265,14 +268,15 @@ static void test_truncate_default(void **s) {
   truncated(SHALE_COMPRESSION_ZSTD);
 }
 
-/* Mapping is chosen as each table opens, so the environment decides it per group. */
 static int mapped(void **s) {
   (void)s;
-  return unsetenv("SHALE_MMAP");
+  use_mmap = 1;
+  return 0;
 }
 static int unmapped(void **s) {
   (void)s;
-  return setenv("SHALE_MMAP", "0", 1);
+  use_mmap = 0;
+  return 0;
 }
 
 int main(void) {
@@ -283,5 +287,5 @@ int main(void) {
       cmocka_unit_test(test_truncate_default),
   };
   int failed = cmocka_run_group_tests_name("mapped", tests, mapped, NULL);
-  return failed + cmocka_run_group_tests_name("pread (SHALE_MMAP=0)", tests, unmapped, NULL);
+  return failed + cmocka_run_group_tests_name("pread (use_mmap=0)", tests, unmapped, NULL);
 }

@@ -19,7 +19,7 @@
 
 #include "engine/db_impl.h"
 #include "engine/mem_rdel.h"
-#include "engine/test_hooks.h"
+#include "test_hooks.h"
 #include "memtable/memtable.h"
 #include "shale.h"
 #include "testutil.h"
@@ -278,7 +278,7 @@ static void test_db_model_mutable(void **state) {
   enum { KEYS = 400, OPS = 8000 };
   char *dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = (size_t)1 << 30; /* everything stays in one memtable */
   shale_db *db;
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
@@ -347,7 +347,7 @@ static void test_db_model_sealed(void **state) {
   enum { KEYS = 400, OPS = 5000 };
   char *dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = (size_t)1 << 30;
   o.level0_compaction_trigger = 1 << 20;
   o.level0_slowdown_trigger = 1 << 20;
@@ -494,7 +494,7 @@ static void *race_flusher(void *arg) {
 static void concurrent_range_deletes(int with_flush) {
   char *dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = (size_t)1 << 30;
   shale_db *db;
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
@@ -542,7 +542,7 @@ static void test_many_range_deletes_then_gets(void **state) {
   enum { KEYS = 50000, RDELS = 10000, GETS = 100000 };
   char *dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = (size_t)1 << 30;
   shale_db *db;
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);

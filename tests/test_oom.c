@@ -47,7 +47,7 @@ void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_r
 /* Runs the workload with allocation `n` failing; records which keys were acknowledged. */
 static void workload(const char *dir, long n, unsigned char *acked) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 16 << 10; /* flushes and compactions on little data */
   o.level0_compaction_trigger = 2;
   atomic_store(&fail_countdown, n);
@@ -84,7 +84,7 @@ static void workload(const char *dir, long n, unsigned char *acked) {
 static long fault_n;
 static void verify(const char *dir, const unsigned char *acked) {
   shale_db *db;
-  assert_int_equal(shale_open(dir, NULL, &db), SHALE_OK);
+  assert_int_equal(shale_open(dir, tu_default_options(), &db), SHALE_OK);
   char k[32], v[64];
   for (int i = 0; i < KEYS; i++) {
     if (!acked[i]) continue;

@@ -66,7 +66,7 @@ static void put_str(shale_db *db, const char *k, const char *v) {
 /* A DB with keys in tables (over the L0 compaction trigger) and more in the WAL. */
 static void make_db(const char *dir) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.level0_compaction_trigger = 100;
   shale_db *db;
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
@@ -86,7 +86,7 @@ static void make_db(const char *dir) {
 
 static int open_ro(const char *dir, shale_db **db) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.read_only = 1;
   return shale_open(dir, &o, db);
 }
@@ -152,10 +152,10 @@ static void test_lock_shared_with_readers_only(void **state) {
   shale_db *r1, *r2, *w;
   assert_int_equal(open_ro(dir, &r1), SHALE_OK);
   assert_int_equal(open_ro(dir, &r2), SHALE_OK);
-  assert_int_equal(shale_open(dir, NULL, &w), SHALE_BUSY);
+  assert_int_equal(shale_open(dir, tu_default_options(), &w), SHALE_BUSY);
   assert_int_equal(shale_close(r1), SHALE_OK);
   assert_int_equal(shale_close(r2), SHALE_OK);
-  assert_int_equal(shale_open(dir, NULL, &w), SHALE_OK);
+  assert_int_equal(shale_open(dir, tu_default_options(), &w), SHALE_OK);
   assert_int_equal(open_ro(dir, &r1), SHALE_BUSY);
   assert_null(r1);
   assert_int_equal(shale_close(w), SHALE_OK);
@@ -210,7 +210,7 @@ static void test_read_only_mount(void **state) {
     skip();
   }
   shale_db *db;
-  assert_int_not_equal(shale_open(ro, NULL, &db), SHALE_OK);
+  assert_int_not_equal(shale_open(ro, tu_default_options(), &db), SHALE_OK);
   assert_int_equal(open_ro(ro, &db), SHALE_OK);
   reads_everything(db);
   assert_int_equal(shale_close(db), SHALE_OK);

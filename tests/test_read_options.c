@@ -52,7 +52,7 @@ static void value_of(int i, char *v) {
 
 static shale_db *open_db(const char *dir, int compression, size_t cache) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.compression = compression;
   o.block_cache_size = cache;
   shale_db *db;
@@ -251,9 +251,8 @@ static void test_verify_checksums_off_returns_damage(void **state) {
   /* cmocka puts its SIGBUS handler back before each test; Shale maps tables only when its
    * guard can go in front of the handler it finds, which it does over the default one */
   signal(SIGBUS, SIG_DFL);
-  /* io/io_file.c maps tables unless SHALE_MMAP=0 or SHALE_IO=pwrite (CI's second pass) */
-  const char *mmap_env = getenv("SHALE_MMAP"), *io_env = getenv("SHALE_IO");
-  int mapped = (!mmap_env || strcmp(mmap_env, "0") != 0) && !(io_env && !strcmp(io_env, "pwrite"));
+  /* tables are mapped unless the suite's options turn use_mmap off (CI's second pass) */
+  int mapped = tu_default_options()->use_mmap;
   char *dir = tu_tempdir();
   shale_db *db = open_db(dir, SHALE_COMPRESSION_NONE, 8u << 20);
   const char *val = "the-value-of-key-m-that-gets-damaged";

@@ -30,7 +30,7 @@ static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   f->dir = tu_tempdir();
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   /* Tables exist from the first seconds, yet the last memtable of deletes holds a tenth of
    * the queue: left alone, the values under it would stay on disk. */
   o.write_buffer_size = 4 << 20;

@@ -255,13 +255,13 @@ static void seek_and_get(fixture *f, sst_reader *r, uint64_t n, uint64_t i) {
 
 static void round_trip(fixture *f, uint64_t n, int compression, int bits, block_cache *bc) {
   char *path = tu_path(f->dir, "rt.sst");
-  sst_options o = {4096, bits, compression, 0};
+  sst_options o = {4096, bits, compression, 0, NULL};
   sst_meta m;
   build(f, path, n, &o, &m);
   check_meta(&m, n, tu_file_size(path));
   assert_no_del_filter(path);
   sst_reader *r;
-  assert_int_equal(sst_reader_open(path, 7, bc, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_open(NULL, path, 7, bc, &r, f->errmsg), SHALE_OK);
   const sst_meta *rm = sst_reader_meta(r);
   check_meta(rm, n, tu_file_size(path));
   assert_true(rm->data_blocks == m.data_blocks && rm->data_bytes == m.data_bytes);
@@ -325,7 +325,7 @@ static void test_round_trip_100k(void **state) {
 static void test_zstd_dictionary(void **state) {
   fixture *f = *state;
   char *small = tu_path(f->dir, "small.sst"), *big = tu_path(f->dir, "big.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
   sst_meta m;
   build(f, small, 1000, &o, &m); /* about 120 KB raw: no dictionary */
   sst_meta_free(&m);
@@ -333,10 +333,10 @@ static void test_zstd_dictionary(void **state) {
   uint64_t big_size = m.file_size;
   sst_meta_free(&m);
   sst_reader *r;
-  assert_int_equal(sst_reader_open(small, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_open(NULL, small, 1, NULL, &r, f->errmsg), SHALE_OK);
   assert_int_equal(sst_reader_dict(r).size, 0);
   sst_reader_close(r);
-  assert_int_equal(sst_reader_open(big, 2, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_open(NULL, big, 2, NULL, &r, f->errmsg), SHALE_OK);
   sst_handle d = sst_reader_dict(r);
   assert_true(d.size > 0 && d.size <= SST_DICT_MAX_SIZE);
   assert_true(d.offset >= sst_reader_meta(r)->data_bytes && d.offset + d.size < big_size);
@@ -352,7 +352,7 @@ static void test_zstd_dictionary(void **state) {
   }
   sst_reader_close(r);
   assert_int_equal(tu_flip_bit(big, (long long)(d.offset + d.size / 2), 3), 0);
-  assert_int_equal(sst_reader_open(big, 2, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_int_equal(sst_reader_open(NULL, big, 2, NULL, &r, f->errmsg), SHALE_CORRUPTION);
   assert_null(r);
   free(small);
   free(big);
@@ -363,7 +363,7 @@ static void test_file_sizes(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "size.sst");
   for (int c = 0; c < 2; c++) {
-    sst_options o = {4096, 10, c ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0};
+    sst_options o = {4096, 10, c ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0, NULL};
     sst_builder *b;
     assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
     uint8_t k[KLEN + 8], v[VLEN];
@@ -386,7 +386,7 @@ static void test_file_sizes(void **state) {
 static void test_versions_across_blocks(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "ver.sst");
-  sst_options o = {256, 10, SHALE_COMPRESSION_ZSTD, 0};
+  sst_options o = {256, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   uint8_t k[32], v[64];
@@ -411,7 +411,7 @@ static void test_versions_across_blocks(void **state) {
   assert_int_equal(sst_builder_finish(b, &m, f->errmsg), SHALE_OK);
   assert_true(m.data_blocks > 5);
   sst_reader *r;
-  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
   sst_iter *it;
   assert_int_equal(sst_iter_new(r, &it), SHALE_OK);
   for (uint64_t snap = 0; snap <= 1010; snap++) {
@@ -501,7 +501,7 @@ static void seek_model(fixture *f, int cut_keys) {
   for (size_t i = 0; i < n; i++)
     if (!u || mkey_cmp(&keys[u - 1], &keys[i])) keys[u++] = keys[i];
   n = u;
-  sst_options o = {128, 10, SHALE_COMPRESSION_ZSTD, 0}; /* small blocks: a big index */
+  sst_options o = {128, 10, SHALE_COMPRESSION_ZSTD, 0, NULL}; /* small blocks: a big index */
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   for (size_t i = 0; i < n; i++) {
@@ -514,7 +514,7 @@ static void seek_model(fixture *f, int cut_keys) {
   assert_int_equal(sst_builder_finish(b, &m, f->errmsg), SHALE_OK);
   assert_true(m.data_blocks > 100);
   sst_reader *r;
-  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
   sst_iter *it;
   assert_int_equal(sst_iter_new(r, &it), SHALE_OK);
   for (int q = 0; q < 20000; q++) {
@@ -658,7 +658,7 @@ static void test_range_dels_and_dirty(void **state) {
   assert_memory_equal(m.largest.data, want, 10);
 
   sst_reader *r;
-  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
   assert_int_equal(sst_reader_format_version(r), SST_FORMAT_VERSION);
   const sst_meta *rm = sst_reader_meta(r);
   assert_true(rm->range_tombstones == 6 && rm->oldest_tomb_us == 8000);
@@ -688,7 +688,7 @@ static void test_range_dels_and_dirty(void **state) {
   build_three_ranges(f, path, snaps, 2, &m);
   assert_true(m.range_tombstones == 5 && m.oldest_tomb_us == 8000);
   sst_meta_free(&m);
-  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
   static const want_rd striped[] = {{"c", "e", 60, 8000},
                                     {"e", "m", 60, 0},
                                     {"m", "p", 60, 0},
@@ -761,7 +761,8 @@ static void check_fragmented(sst_reader *r) {
 static void frag_round(fixture *f, const char *path, const mtomb *t, size_t n,
                        const uint64_t *snaps, size_t ns, uint64_t *s) {
   sst_builder *b;
-  sst_options o = {4096, 10, tu_rand(s) % 2 ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0};
+  sst_options o = {4096, 10, tu_rand(s) % 2 ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0,
+                   NULL};
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   if (snaps) assert_int_equal(sst_builder_set_snapshots(b, ns ? snaps : NULL, ns), SHALE_OK);
   uint64_t maxseq = 0, oldest = 0;
@@ -778,7 +779,7 @@ static void frag_round(fixture *f, const char *path, const mtomb *t, size_t n,
   if (snaps && !ns) assert_true(m.range_tombstones <= 2 * n - 1);
   sst_meta_free(&m);
   sst_reader *r;
-  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
   check_fragmented(r);
   uint64_t reads[12];
   size_t nr = 0;
@@ -825,7 +826,7 @@ static void test_range_frag_no_blowup(void **state) {
   const size_t n = 10000;
   for (int chained = 0; chained < 2; chained++) {
     sst_builder *b;
-    sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0};
+    sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
     assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
     assert_int_equal(sst_builder_set_snapshots(b, NULL, 0), SHALE_OK);
     for (size_t i = 0; i < n; i++) {
@@ -842,7 +843,7 @@ static void test_range_frag_no_blowup(void **state) {
     assert_true(m.file_size < 2 * n * 32);
     sst_meta_free(&m);
     sst_reader *r;
-    assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+    assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
     check_fragmented(r);
     for (size_t x = 0; x < 2 * n + 60; x += 7) {
       char k[16];
@@ -949,7 +950,7 @@ static int mtomb_v1_order(const void *pa, const void *pb) {
 static void test_format_versions(void **state) {
   fixture *f = *state;
   char *base = tu_path(f->dir, "base.sst"), *v1 = tu_path(f->dir, "v1.sst");
-  sst_options o = {4096, 0, SHALE_COMPRESSION_NONE, 0};
+  sst_options o = {4096, 0, SHALE_COMPRESSION_NONE, 0, NULL};
   sst_builder *b;
   assert_int_equal(sst_builder_new(base, &o, &b, f->errmsg), SHALE_OK);
   uint8_t k[16];
@@ -964,7 +965,7 @@ static void test_format_versions(void **state) {
   qsort(t, 40, sizeof *t, mtomb_v1_order);
   rewrite_range_dels(base, v1, t, 40, 1, 1);
   sst_reader *r;
-  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_open(NULL, v1, 1, NULL, &r, f->errmsg), SHALE_OK);
   assert_int_equal(sst_reader_format_version(r), 1);
   const sst_range_del *d;
   assert_int_equal(sst_reader_range_dels(r, &d), 40);
@@ -978,30 +979,30 @@ static void test_format_versions(void **state) {
   sst_reader_close(r);
 
   rewrite_range_dels(base, v1, t, 40, 2, 0); /* overlapping: not a version-2 block */
-  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_int_equal(sst_reader_open(NULL, v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
   assert_non_null(strstr(f->errmsg, "not fragmented"));
   mtomb dup[2] = {t[0], t[0]}; /* one piece twice at the same seq */
   rewrite_range_dels(base, v1, dup, 2, 2, 0);
-  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_int_equal(sst_reader_open(NULL, v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
   /* A single tombstone is a valid fragment. 3 has the layout of 2 (but for the properties);
    * 4 is 3 without a deleted-key filter. */
   for (uint32_t v = 2; v <= 4; v++)
     for (int filt = 0; filt <= (v < 4); filt++) {
       rewrite_range_dels(base, v1, t, 1, v, filt);
-      assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_OK);
+      assert_int_equal(sst_reader_open(NULL, v1, 1, NULL, &r, f->errmsg), SHALE_OK);
       assert_int_equal(sst_reader_format_version(r), v);
       assert_true(sst_reader_range_cover(r, t[0].b, t[0].bl, SEQ_MAX) == t[0].seq);
       assert_int_equal(sst_reader_get(r, "bb", 2, SEQ_MAX, NULL, NULL, NULL, NULL, f->errmsg), 1);
       sst_reader_close(r);
     }
   rewrite_range_dels(base, v1, t, 1, 4, 1); /* version 4 ends the dirty block at 64 bytes */
-  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_int_equal(sst_reader_open(NULL, v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
   assert_non_null(strstr(f->errmsg, "malformed dirty block"));
   rewrite_range_dels(base, v1, t, 1, 5, 0); /* 5 without its global sequence field */
-  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_int_equal(sst_reader_open(NULL, v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
   assert_non_null(strstr(f->errmsg, "checksum mismatch"));
   rewrite_range_dels(base, v1, t, 1, 6, 0);
-  assert_int_equal(sst_reader_open(v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_int_equal(sst_reader_open(NULL, v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
   assert_non_null(strstr(f->errmsg, "unsupported format version 6"));
   assert_null(r);
   free(base);
@@ -1012,7 +1013,7 @@ static void test_format_versions(void **state) {
 
 static void build_external(fixture *f, const char *path, uint64_t n) {
   sst_builder *b;
-  sst_options o = {512, 10, SHALE_COMPRESSION_NONE, 0};
+  sst_options o = {512, 10, SHALE_COMPRESSION_NONE, 0, NULL};
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   sst_builder_set_external(b);
   assert_int_equal(sst_builder_set_snapshots(b, NULL, 0), SHALE_OK);
@@ -1033,14 +1034,14 @@ static void test_external_global_seq(void **state) {
   const uint64_t n = 300, g = 1000;
   build_external(f, path, n);
   sst_reader *r;
-  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
   assert_int_equal(sst_reader_format_version(r), SST_FORMAT_VERSION_EXTERNAL);
   assert_true(sst_reader_global_seq(r) == 0);
   sst_reader_close(r);
   long long size = tu_file_size(path);
   assert_int_equal(sst_external_set_seq(path, g, f->errmsg), SHALE_OK);
   assert_int_equal(tu_file_size(path), size);
-  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
   assert_true(sst_reader_global_seq(r) == g);
   const sst_meta *m = sst_reader_meta(r);
   assert_true(m->min_seq == g && m->max_seq == g && m->min_tomb_seq == g && m->max_tomb_seq == g);
@@ -1083,7 +1084,7 @@ static void test_external_global_seq(void **state) {
 
   /* Damage in the field is caught by the footer's checksum; a version-4 table is refused. */
   assert_int_equal(tu_flip_bit(path, size - SST_EXTERNAL_TAIL_SIZE, 0), 0);
-  assert_int_equal(sst_reader_open(path, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
   assert_int_equal(sst_external_set_seq(path, g, f->errmsg), SHALE_CORRUPTION);
   sst_meta meta;
   build(f, path, 10, NULL, &meta);
@@ -1125,7 +1126,7 @@ static int regions_of(const char *path, region *rg) {
 static void check_damaged(fixture *f, const char *path, uint64_t n, block_cache *bc,
                           const char *what, uint64_t off) {
   sst_reader *r;
-  int rc = sst_reader_open(path, 1, bc, &r, f->errmsg);
+  int rc = sst_reader_open(NULL, path, 1, bc, &r, f->errmsg);
   if (rc) {
     if (rc != SHALE_CORRUPTION)
       fail_msg("%s +%llu: open gave %d", what, (unsigned long long)off, rc);
@@ -1187,7 +1188,7 @@ static void check_damaged(fixture *f, const char *path, uint64_t n, block_cache 
 
 static void corruption_sweep(fixture *f, int compression, block_cache *bc) {
   char *pristine = tu_path(f->dir, "pristine.sst"), *victim = tu_path(f->dir, "victim.sst");
-  sst_options o = {1024, 10, compression, 0};
+  sst_options o = {1024, 10, compression, 0, NULL};
   const uint64_t n = 300;
   sst_meta m;
   build(f, pristine, n, &o, &m);
@@ -1236,7 +1237,7 @@ static void test_corruption_zstd(void **state) {
 static void test_truncated(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "t.sst"), *victim = tu_path(f->dir, "v.sst");
-  sst_options o = {1024, 10, SHALE_COMPRESSION_ZSTD, 0};
+  sst_options o = {1024, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
   sst_meta m;
   build(f, path, 200, &o, &m);
   sst_meta_free(&m);
@@ -1248,7 +1249,7 @@ static void test_truncated(void **state) {
     assert_int_equal(tu_copy_file(path, victim), 0);
     assert_int_equal(tu_truncate(victim, cuts[i]), 0);
     sst_reader *r;
-    assert_int_equal(sst_reader_open(victim, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+    assert_int_equal(sst_reader_open(NULL, victim, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
     assert_null(r);
     assert_non_null(strstr(f->errmsg, "v.sst"));
   }
@@ -1257,8 +1258,8 @@ static void test_truncated(void **state) {
   for (int i = 0; i < 500; i++) fputc(i, fp);
   fclose(fp);
   sst_reader *r;
-  assert_int_equal(sst_reader_open(victim, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
-  assert_true(sst_reader_open("/nonexistent/x.sst", 1, NULL, &r, f->errmsg) < 0);
+  assert_int_equal(sst_reader_open(NULL, victim, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_true(sst_reader_open(NULL, "/nonexistent/x.sst", 1, NULL, &r, f->errmsg) < 0);
   free(path);
   free(victim);
 }
@@ -1267,7 +1268,7 @@ static void test_truncated(void **state) {
 static void test_range_del_block_damage(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "rdd.sst"), *victim = tu_path(f->dir, "rdv.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL};
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   uint64_t s = 5;
@@ -1286,7 +1287,7 @@ static void test_range_del_block_damage(void **state) {
     assert_int_equal(tu_copy_file(path, victim), 0);
     assert_int_equal(tu_flip_bit(victim, (long long)(rg[3].off + d), (int)(d % 8)), 0);
     sst_reader *r;
-    assert_int_equal(sst_reader_open(victim, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+    assert_int_equal(sst_reader_open(NULL, victim, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
     assert_null(r);
   }
   free(path);
@@ -1299,7 +1300,7 @@ static void test_block_cache_eviction(void **state) {
   fixture *f = *state;
   setenv("SHALE_MMAP", "0", 1); /* a mapped table reads raw blocks in place, past the cache */
   char *path = tu_path(f->dir, "bc.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL};
   sst_meta m;
   build(f, path, 2000, &o, &m);
   assert_true(m.data_blocks > 40);
@@ -1307,7 +1308,7 @@ static void test_block_cache_eviction(void **state) {
   const size_t cap = 32 * 1024;
   assert_int_equal(block_cache_new(cap, &bc), SHALE_OK);
   sst_reader *r;
-  assert_int_equal(sst_reader_open(path, 1, bc, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_open(NULL, path, 1, bc, &r, f->errmsg), SHALE_OK);
   uint64_t hits, misses;
   size_t usage;
   scan_both_ways(r, 2000);
@@ -1367,7 +1368,7 @@ static void test_block_cache_eviction(void **state) {
 
 static void test_table_cache(void **state) {
   fixture *f = *state;
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
   for (uint64_t t = 1; t <= 5; t++) {
     char path[512];
     sst_file_name(path, sizeof path, f->dir, t);
@@ -1378,7 +1379,7 @@ static void test_table_cache(void **state) {
   block_cache *bc;
   assert_int_equal(block_cache_new(1u << 20, &bc), SHALE_OK);
   table_cache *tc;
-  assert_int_equal(table_cache_new(f->dir, 2, bc, &tc), SHALE_OK);
+  assert_int_equal(table_cache_new(NULL, f->dir, 2, bc, &tc), SHALE_OK);
   for (int round = 0; round < 3; round++)
     for (uint64_t t = 1; t <= 5; t++) {
       sst_reader *r;
@@ -1454,7 +1455,7 @@ static void *reader_thread(void *arg) {
 
 static void test_concurrent_readers(void **state) {
   fixture *f = *state;
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
   for (uint64_t t = 1; t <= 3; t++) {
     char path[512];
     sst_file_name(path, sizeof path, f->dir, t);
@@ -1465,7 +1466,7 @@ static void test_concurrent_readers(void **state) {
   block_cache *bc;
   assert_int_equal(block_cache_new(64 * 1024, &bc), SHALE_OK); /* small: evictions race hits */
   table_cache *tc;
-  assert_int_equal(table_cache_new(f->dir, 2, bc, &tc), SHALE_OK);
+  assert_int_equal(table_cache_new(NULL, f->dir, 2, bc, &tc), SHALE_OK);
   pthread_t th[3];
   worker w[3];
   for (int i = 0; i < 3; i++) {

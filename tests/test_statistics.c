@@ -16,7 +16,7 @@
 
 static shale_db *open_db(const char *dir) {
   shale_db *db;
-  assert_int_equal(shale_open(dir, NULL, &db), SHALE_OK);
+  assert_int_equal(shale_open(dir, tu_default_options(), &db), SHALE_OK);
   return db;
 }
 

@@ -21,7 +21,7 @@
 
 static shale_options small_options(void) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = 128u << 10;
   o.target_file_size = 64u << 10;
   o.max_bytes_for_level_base = 1u << 20;

@@ -25,7 +25,7 @@
 
 static shale_db *open_db(const char *dir, size_t write_buffer) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.write_buffer_size = write_buffer;
   o.compression = SHALE_COMPRESSION_NONE;
   shale_db *db;

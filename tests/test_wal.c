@@ -52,7 +52,7 @@ static void write_log(const char *path, uint64_t number, const size_t *lens, siz
                       logspec *spec) {
   char err[ERRMSG_SIZE];
   wal_writer *w;
-  assert_int_equal(wal_writer_open(path, number, &w, err), SHALE_OK);
+  assert_int_equal(wal_writer_open(NULL, path, number, &w, err), SHALE_OK);
   assert_int_equal(wal_writer_size(w), WAL_HEADER_SIZE + WAL_FILEHDR_PAYLOAD);
   spec->n = n;
   for (size_t i = 0; i < n; i++) {
@@ -86,7 +86,7 @@ static int rec_matches(size_t i, const logspec *spec, const uint8_t *rec, size_t
  * one). Returns the number of records read; *rc gets the final status (0 or an error). */
 static size_t read_log(const char *path, int tolerant, const logspec *spec, int *rc, char *err) {
   wal_reader *r;
-  *rc = wal_reader_open(path, tolerant, &r, err);
+  *rc = wal_reader_open(NULL, path, tolerant, &r, err);
   if (*rc) return 0;
   size_t i = 0;
   const uint8_t *rec;
@@ -126,7 +126,7 @@ static void test_round_trip(void **state) {
   write_log(path, 7, lens, n, &spec);
   char err[ERRMSG_SIZE];
   wal_reader *r;
-  assert_int_equal(wal_reader_open(path, 0, &r, err), SHALE_OK);
+  assert_int_equal(wal_reader_open(NULL, path, 0, &r, err), SHALE_OK);
   assert_true(wal_reader_log_number(r) == 7);
   const uint8_t *rec;
   size_t len, i = 0;
@@ -268,7 +268,7 @@ static void test_tolerant_keeps_prefix(void **state) {
   snprintf(want, sizeof want, "offset %llu", (unsigned long long)spec.start[3]);
   assert_non_null(strstr(err, want));
   wal_reader *r;
-  assert_int_equal(wal_reader_open(path, 1, &r, err), SHALE_OK);
+  assert_int_equal(wal_reader_open(NULL, path, 1, &r, err), SHALE_OK);
   const uint8_t *rec;
   size_t len;
   while (wal_reader_next(r, &rec, &len, err) == 1) continue;
@@ -299,11 +299,8 @@ static void test_zero_tail(void **state) {
  * ends in preallocated zeros), every record read back; after a clean close the file is
  * trimmed to its records. */
 static void test_mapped_log(void **state) {
-  /* this test is about the mapping: run it even in the suite's SHALE_IO=pwrite pass */
-  const char *io = getenv("SHALE_IO"), *mm = getenv("SHALE_MMAP");
-  char *saved = io ? strdup(io) : NULL, *saved_mm = mm ? strdup(mm) : NULL;
-  unsetenv("SHALE_IO");
-  unsetenv("SHALE_MMAP");
+  io_ctx mapping; /* this test is about the mapping: whatever the suite's options are */
+  io_ctx_init(&mapping, NULL, 0, 1);
   char *path = tu_path(*state, "m.log");
   size_t lens[MAX_RECS], n = 0;
   for (; n < MAX_RECS; n++) lens[n] = 3000 + n * 1013 % 70000; /* ~2 MiB: several windows */
@@ -314,7 +311,7 @@ static void test_mapped_log(void **state) {
     if (pid == 0) {
       char err[ERRMSG_SIZE];
       wal_writer *w;
-      if (wal_writer_open_mapped(path, 9, &w, err)) _exit(2);
+      if (wal_writer_open_mapped(&mapping, path, 9, &w, err)) _exit(2);
       for (size_t i = 0; i < n; i++) {
         uint8_t *p = make_rec(i, lens[i]);
         if (wal_writer_add(w, p, lens[i], err)) _exit(3);
@@ -330,7 +327,7 @@ static void test_mapped_log(void **state) {
     int rc;
     char err[ERRMSG_SIZE];
     wal_reader *r;
-    assert_int_equal(wal_reader_open(path, 0, &r, err), SHALE_OK);
+    assert_int_equal(wal_reader_open(NULL, path, 0, &r, err), SHALE_OK);
     size_t got = 0;
     const uint8_t *rec;
     size_t len;
@@ -348,10 +345,6 @@ static void test_mapped_log(void **state) {
     wal_reader_close(r);
   }
   free(path);
-  if (saved) setenv("SHALE_IO", saved, 1);
-  if (saved_mm) setenv("SHALE_MMAP", saved_mm, 1);
-  free(saved);
-  free(saved_mm);
 }
 
 /* Rewrites the file header payload at offset 7 and fixes its checksum. */
@@ -378,15 +371,15 @@ static void test_header_checks(void **state) {
     uint8_t v[4];
     put_fixed32(v, WAL_FORMAT_VERSION + 1);
     patch_header(path, 8, v, 4);
-    assert_int_equal(wal_reader_open(path, tolerant, &r, err), SHALE_CORRUPTION);
+    assert_int_equal(wal_reader_open(NULL, path, tolerant, &r, err), SHALE_CORRUPTION);
     assert_null(r);
     assert_non_null(strstr(err, "newer"));
     put_fixed32(v, 0);
     patch_header(path, 8, v, 4);
-    assert_int_equal(wal_reader_open(path, tolerant, &r, err), SHALE_CORRUPTION);
+    assert_int_equal(wal_reader_open(NULL, path, tolerant, &r, err), SHALE_CORRUPTION);
     write_log(path, 1, lens, 1, &spec);
     patch_header(path, 0, "LEVELDB!", 8);
-    assert_int_equal(wal_reader_open(path, tolerant, &r, err), SHALE_CORRUPTION);
+    assert_int_equal(wal_reader_open(NULL, path, tolerant, &r, err), SHALE_CORRUPTION);
     assert_non_null(strstr(err, "magic"));
   }
   /* not a log at all */
@@ -394,7 +387,7 @@ static void test_header_checks(void **state) {
   assert_non_null(f);
   fputs("hello, this is not a log file at all\n", f);
   fclose(f);
-  assert_int_equal(wal_reader_open(path, 1, &r, err), SHALE_CORRUPTION);
+  assert_int_equal(wal_reader_open(NULL, path, 1, &r, err), SHALE_CORRUPTION);
   assert_non_null(strstr(err, "header"));
   /* a valid fragment that is not a header */
   uint8_t frag[WAL_HEADER_SIZE + 30] = {0, 0, 0, 0, 30, 0, WAL_FULL};
@@ -403,7 +396,7 @@ static void test_header_checks(void **state) {
   assert_non_null(f);
   fwrite(frag, 1, sizeof frag, f);
   fclose(f);
-  assert_int_equal(wal_reader_open(path, 0, &r, err), SHALE_CORRUPTION);
+  assert_int_equal(wal_reader_open(NULL, path, 0, &r, err), SHALE_CORRUPTION);
   assert_non_null(strstr(err, "no log file header"));
   free(path);
 }
@@ -417,7 +410,7 @@ static void test_empty_and_torn_header(void **state) {
     write_log(path, 4, lens, 1, &spec);
     assert_int_equal(tu_truncate(path, cut), 0);
     wal_reader *r;
-    assert_int_equal(wal_reader_open(path, 0, &r, err), SHALE_OK);
+    assert_int_equal(wal_reader_open(NULL, path, 0, &r, err), SHALE_OK);
     assert_true(wal_reader_log_number(r) == (cut == 27 ? 4 : 0));
     const uint8_t *rec;
     size_t len;
@@ -429,14 +422,14 @@ static void test_empty_and_torn_header(void **state) {
   assert_int_equal(tu_truncate(path, 0), 0);
   assert_int_equal(tu_truncate(path, 4096), 0);
   wal_reader *r;
-  assert_int_equal(wal_reader_open(path, 0, &r, err), SHALE_OK);
+  assert_int_equal(wal_reader_open(NULL, path, 0, &r, err), SHALE_OK);
   wal_reader_close(r);
   /* a damaged header is corruption, not an empty log, in both modes */
   size_t two[] = {10, 20};
   for (int tolerant = 0; tolerant < 2; tolerant++) {
     write_log(path, 4, two, 2, &spec);
     assert_int_equal(tu_flip_bit(path, 10, 0), 0);
-    assert_int_equal(wal_reader_open(path, tolerant, &r, err), SHALE_CORRUPTION);
+    assert_int_equal(wal_reader_open(NULL, path, tolerant, &r, err), SHALE_CORRUPTION);
     assert_non_null(strstr(err, "offset 0"));
   }
   free(path);
@@ -446,11 +439,11 @@ static void test_writer_errors(void **state) {
   char *path = tu_path(*state, "missing/000001.log");
   char err[ERRMSG_SIZE];
   wal_writer *w = (wal_writer *)1;
-  assert_int_equal(wal_writer_open(path, 1, &w, err), SHALE_IOERR);
+  assert_int_equal(wal_writer_open(NULL, path, 1, &w, err), SHALE_IOERR);
   assert_null(w);
   assert_non_null(strstr(err, path));
   wal_reader *r = (wal_reader *)1;
-  assert_int_equal(wal_reader_open(path, 0, &r, err), SHALE_IOERR);
+  assert_int_equal(wal_reader_open(NULL, path, 0, &r, err), SHALE_IOERR);
   assert_null(r);
   free(path);
 }
@@ -470,7 +463,7 @@ static char *write_synced_then_not(const char *dir, logspec *spec) {
   char *path = tu_path(dir, "000004.log");
   char err[ERRMSG_SIZE];
   wal_writer *w;
-  assert_int_equal(wal_writer_open(path, 4, &w, err), SHALE_OK);
+  assert_int_equal(wal_writer_open(NULL, path, 4, &w, err), SHALE_OK);
   spec->n = 12;
   for (size_t i = 0; i < spec->n; i++) {
     spec->len[i] = 3000;
@@ -498,7 +491,7 @@ static void test_unordered_unsynced_tail(void **state) {
   read_log(path, WAL_READ_STRICT, &spec, &rc, err);
   assert_int_equal(rc, SHALE_CORRUPTION);
   wal_reader *r;
-  assert_int_equal(wal_reader_open(path, WAL_READ_STRICT | WAL_READ_UNSYNCED_TAIL, &r, err),
+  assert_int_equal(wal_reader_open(NULL, path, WAL_READ_STRICT | WAL_READ_UNSYNCED_TAIL, &r, err),
                    SHALE_OK);
   size_t got = 0;
   const uint8_t *rec;
@@ -530,7 +523,7 @@ static void test_unordered_unsynced_tail(void **state) {
 static void test_open_after_unordered_loss(void **state) {
   char *db_dir = tu_path(*state, "db"), *copy = tu_path(*state, "copy");
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   shale_db *db;
   assert_int_equal(shale_open(db_dir, &o, &db), SHALE_OK);
   char key[16], val[1000];
@@ -556,7 +549,7 @@ static void test_open_after_unordered_loss(void **state) {
   }
   assert_non_null(wal);
   wal_reader *r;
-  assert_int_equal(wal_reader_open(wal, WAL_READ_STRICT, &r, err), SHALE_OK);
+  assert_int_equal(wal_reader_open(NULL, wal, WAL_READ_STRICT, &r, err), SHALE_OK);
   uint64_t end[40];
   const uint8_t *rec;
   size_t len, got = 0;

@@ -37,7 +37,7 @@ static int teardown(void **state) {
 
 static shale_db *open_db(const char *dir) {
   shale_options o;
-  shale_options_init(&o);
+  tu_options_init(&o);
   o.compression = SHALE_COMPRESSION_NONE; /* so disk_holds can see the value */
   shale_db *db = NULL;
   assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
@@ -195,14 +195,14 @@ static void test_damaged_record_detected(void **state) {
   char *path = tu_path(*state, "000003.log");
   char err[ERRMSG_SIZE];
   wal_writer *w;
-  assert_int_equal(wal_writer_open(path, 3, &w, err), SHALE_OK);
+  assert_int_equal(wal_writer_open(NULL, path, 3, &w, err), SHALE_OK);
   for (uint64_t i = 0; i < 3; i++)
     assert_int_equal(wal_writer_add_at(w, 1000 + i, "abc", 3, err), SHALE_OK);
   assert_int_equal(wal_writer_close(w, err), SHALE_OK);
   wal_reader *r;
   const uint8_t *rec;
   size_t len;
-  assert_int_equal(wal_reader_open(path, WAL_READ_STRICT, &r, err), SHALE_OK);
+  assert_int_equal(wal_reader_open(NULL, path, WAL_READ_STRICT, &r, err), SHALE_OK);
   for (uint64_t i = 0; i < 3; i++) {
     assert_int_equal(wal_reader_next(r, &rec, &len, err), 1);
     assert_int_equal(len, 3);
@@ -213,7 +213,7 @@ static void test_damaged_record_detected(void **state) {
   wal_reader_close(r);
   /* record 1 starts at 27 + 18: flip a bit of its time stamp */
   assert_int_equal(tu_flip_bit(path, 27 + 18 + WAL_HEADER_SIZE + 2, 5), 0);
-  assert_int_equal(wal_reader_open(path, WAL_READ_STRICT, &r, err), SHALE_OK);
+  assert_int_equal(wal_reader_open(NULL, path, WAL_READ_STRICT, &r, err), SHALE_OK);
   assert_int_equal(wal_reader_next(r, &rec, &len, err), 1);
   assert_int_equal(wal_reader_next(r, &rec, &len, err), SHALE_CORRUPTION);
   assert_non_null(strstr(err, "checksum"));
@@ -224,7 +224,7 @@ static void test_damaged_record_detected(void **state) {
   n += put_frag(file + n, WAL_FULL, "abc", 3);
   write_file(path, file, n);
   for (int mode = WAL_READ_STRICT; mode <= WAL_READ_TOLERANT; mode++) {
-    assert_int_equal(wal_reader_open(path, mode, &r, err), SHALE_OK);
+    assert_int_equal(wal_reader_open(NULL, path, mode, &r, err), SHALE_OK);
     assert_int_equal(wal_reader_next(r, &rec, &len, err), SHALE_CORRUPTION);
     assert_non_null(strstr(err, "time stamp"));
     wal_reader_close(r);

@@ -1,6 +1,8 @@
 /* testutil.c — shared test fixtures; see testutil.h. */
 #include "testutil.h"
 
+#include "fault_env.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -10,6 +12,22 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+void tu_options_init(shale_options *o) {
+  shale_options_init(o);
+  o->env = fault_env(); /* passes every call on until a test arms a fault */
+  const char *io = getenv("SHALE_IO"), *mm = getenv("SHALE_MMAP");
+  const char *roll = getenv("SHALE_MANIFEST_ROLL_BYTES");
+  if (io && !strcmp(io, "pwrite")) o->io_mode = SHALE_IO_PWRITE;
+  if (mm && !strcmp(mm, "0")) o->use_mmap = 0;
+  if (roll && atoll(roll) > 0) o->manifest_roll_bytes = (uint64_t)atoll(roll);
+}
+
+const shale_options *tu_default_options(void) {
+  static _Thread_local shale_options o; /* filled on each call: a test may change the variables */
+  tu_options_init(&o);
+  return &o;
+}
 
 char *tu_tempdir(void) {
   const char *base = getenv("TMPDIR");

@@ -6,6 +6,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shale.h"
+
+/* shale_options_init, then what the suite's environment asks for: SHALE_IO=pwrite sets
+ * io_mode to SHALE_IO_PWRITE, SHALE_MMAP=0 sets use_mmap to 0, SHALE_MANIFEST_ROLL_BYTES sets
+ * manifest_roll_bytes; env is the fault-injecting env (fault_env.h), which only passes the
+ * calls on until a test arms a fault. The library reads no environment variable: the tests open
+ * their DBs with these options so that scripts/test.sh's second pass runs them on plain system
+ * calls. */
+void tu_options_init(shale_options *o);
+/* Options from tu_options_init, for a test that has nothing to change (in place of NULL). */
+const shale_options *tu_default_options(void);
+
 /* Creates a fresh directory under $TMPDIR (or /tmp) and returns its malloc'd path. */
 char *tu_tempdir(void);
 /* Removes path and everything under it; NULL is ignored. Frees nothing. */

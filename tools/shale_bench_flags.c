@@ -434,4 +434,9 @@ void bench_flags_to_options(const bench_flags *f, shale_options *o) {
   if (bench_flag_given("max_write_buffer_number"))
     o->max_immutable_memtables =
         f->max_write_buffer_number > 1 ? (int)f->max_write_buffer_number - 1 : 1;
+  /* The file-layer switches the library once read from the environment, kept for scripts
+   * that compare the two writers and the two read paths. */
+  const char *io = getenv("SHALE_IO"), *mm = getenv("SHALE_MMAP");
+  if (io && !strcmp(io, "pwrite")) o->io_mode = SHALE_IO_PWRITE;
+  if (mm && !strcmp(mm, "0")) o->use_mmap = 0;
 }

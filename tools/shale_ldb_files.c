@@ -81,7 +81,7 @@ static int print_file_rdels(ldb_opts *o, const char *db, int level, uint64_t num
   char path[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
   sst_reader *r;
   filename_table(path, db, number);
-  if (sst_reader_open(path, number, NULL, &r, errmsg)) {
+  if (sst_reader_open(NULL, path, number, NULL, &r, errmsg)) {
     ldb_err("%s", errmsg);
     return 1;
   }

@@ -218,7 +218,7 @@ int ldb_cmd_manifest_dump(ldb_opts *o) {
     (void)st;
   }
   wal_reader *r;
-  int rc = wal_reader_open(path, 0, &r, errmsg);
+  int rc = wal_reader_open(NULL, path, 0, &r, errmsg);
   if (rc) {
     ldb_err("%s", errmsg);
     return 1;
@@ -302,7 +302,7 @@ static int print_wal_entry(void *arg, uint64_t seq, unsigned kind, const void *k
 int ldb_dump_wal_file(ldb_opts *o, const char *path) {
   char errmsg[ERRMSG_SIZE] = "";
   wal_reader *r;
-  if (wal_reader_open(path, 0, &r, errmsg)) {
+  if (wal_reader_open(NULL, path, 0, &r, errmsg)) {
     ldb_err("%s", errmsg);
     return 1;
   }
@@ -362,7 +362,7 @@ int ldb_cmd_dump_wal(ldb_opts *o) {
 static int verify_table(const char *path, const file_meta *f, const char *tag) {
   char errmsg[ERRMSG_SIZE] = "";
   sst_reader *r;
-  if (sst_reader_open(path, f ? f->number : 0, NULL, &r, errmsg)) {
+  if (sst_reader_open(NULL, path, f ? f->number : 0, NULL, &r, errmsg)) {
     printf("ERROR %s: %s\n", tag, errmsg);
     return 1;
   }
@@ -455,7 +455,7 @@ int ldb_cmd_checkconsistency(ldb_opts *o) {
     char errmsg[ERRMSG_SIZE] = "";
     wal_reader *r;
     filename_log(path, o->db, nums[k]);
-    int rc = wal_reader_open(path, 0, &r, errmsg);
+    int rc = wal_reader_open(NULL, path, 0, &r, errmsg);
     const uint8_t *rec;
     size_t len;
     uint64_t recs = 0;
@@ -566,7 +566,7 @@ static sst_reader *open_live(const char *db, const file_meta *f) {
   char path[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
   sst_reader *r;
   filename_table(path, db, f->number);
-  if (sst_reader_open(path, f->number, NULL, &r, errmsg)) {
+  if (sst_reader_open(NULL, path, f->number, NULL, &r, errmsg)) {
     ldb_err("%s", errmsg);
     return NULL;
   }

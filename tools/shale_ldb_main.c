@@ -269,6 +269,11 @@ int ldb_open_db(ldb_opts *o, int mode, shale_db **db) {
   opt.create_if_missing = mode == LDB_OPEN_CREATE;
   opt.read_only = mode == LDB_OPEN_READ;
   if (o->write_buffer_size) opt.write_buffer_size = o->write_buffer_size;
+  /* SHALE_IO=pwrite and SHALE_MMAP=0 as the library once read them: the tests run the tool
+   * under both */
+  const char *io = getenv("SHALE_IO"), *mm = getenv("SHALE_MMAP");
+  if (io && !strcmp(io, "pwrite")) opt.io_mode = SHALE_IO_PWRITE;
+  if (mm && !strcmp(mm, "0")) opt.use_mmap = 0;
   if (o->no_auto_compaction)
     opt.level0_compaction_trigger = opt.level0_slowdown_trigger = opt.level0_stop_trigger = 1 << 20;
   if (!o->db || !*o->db) {

@@ -324,7 +324,7 @@ static int read_footer(io_reader *io, uint64_t fsize, sst_footer *ft) {
 static int raw_dump(ldb_opts *o, const char *path) {
   char errmsg[ERRMSG_SIZE] = "";
   io_reader *io;
-  if (io_reader_open(path, &io, errmsg)) {
+  if (io_reader_open(NULL, path, &io, errmsg)) {
     ldb_err("%s", errmsg);
     return 1;
   }
@@ -433,7 +433,7 @@ int ldb_sst_dump_file(ldb_opts *o, const char *path) {
   filename_parse(base ? base + 1 : path, &number);
   char errmsg[ERRMSG_SIZE] = "";
   sst_reader *r;
-  if (sst_reader_open(path, number, NULL, &r, errmsg)) {
+  if (sst_reader_open(NULL, path, number, NULL, &r, errmsg)) {
     ldb_err("%s", errmsg);
     return 1;
   }
@@ -518,7 +518,7 @@ static int identify_file(ldb_opts *o, const char *path) {
   (void)o;
   char errmsg[ERRMSG_SIZE] = "";
   io_reader *io;
-  if (io_reader_open(path, &io, errmsg)) {
+  if (io_reader_open(io_ctx_default(), path, &io, errmsg)) {
     ldb_err("%s", errmsg);
     return 1;
   }
@@ -542,7 +542,7 @@ static int identify_file(ldb_opts *o, const char *path) {
     return 1;
   }
   sst_reader *r;
-  if (sst_reader_open(path, 0, NULL, &r, errmsg)) {
+  if (sst_reader_open(NULL, path, 0, NULL, &r, errmsg)) {
     printf("%s: a damaged Shale SSTable format_version=%u (%s)\n", path, ft.version, errmsg);
     return 1;
   }
@@ -638,13 +638,13 @@ static int recompress_file(ldb_opts *o, const char *path) {
   io_reader *io;
   sst_reader *r;
   /* The reader checks the footer and metadata; the blocks are read below. */
-  if (sst_reader_open(path, 0, NULL, &r, errmsg)) {
+  if (sst_reader_open(NULL, path, 0, NULL, &r, errmsg)) {
     ldb_err("%s", errmsg);
     return 1;
   }
   const char *now = sst_reader_meta(r)->compression ? "zstd" : "none";
   sst_reader_close(r);
-  if (io_reader_open(path, &io, errmsg)) {
+  if (io_reader_open(io_ctx_default(), path, &io, errmsg)) {
     ldb_err("%s", errmsg);
     return 1;
   }

@@ -150,7 +150,7 @@ int ldb_check_dir(const char *db) {
 /* Replays the MANIFEST at path into st (strict: any damage is an error). */
 static int replay(ldb_state *st, const char *path, char *errmsg) {
   wal_reader *r;
-  int rc = wal_reader_open(path, 0, &r, errmsg);
+  int rc = wal_reader_open(NULL, path, 0, &r, errmsg);
   if (rc) return rc;
   const uint8_t *rec;
   size_t len;
@@ -203,7 +203,7 @@ int ldb_load_state(const char *db, ldb_state *st) {
   filename_join(path, db, "CURRENT");
   buf b;
   buf_init(&b);
-  int rc = io_read_file(path, &b, errmsg);
+  int rc = io_read_file(NULL, path, &b, errmsg);
   if (rc) {
     ldb_err("%s: %s (not a Shale DB, or its CURRENT was lost)" REPAIR_HINT, path,
             errno == ENOENT ? "no such file" : errmsg);
@@ -336,7 +336,7 @@ static void load_wal(ldb_merge *m, const char *db, uint64_t number) {
   char path[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
   filename_log(path, db, number);
   wal_reader *r;
-  if (wal_reader_open(path, 1, &r, errmsg)) {
+  if (wal_reader_open(NULL, path, 1, &r, errmsg)) {
     ldb_err("warning: skipping WAL %s", errmsg);
     return;
   }
@@ -373,7 +373,7 @@ int ldb_wal_deletes(const char *db, uint64_t number, ldb_wal_dels *d) {
   *d = (ldb_wal_dels){0, 0};
   filename_log(path, db, number);
   wal_reader *r;
-  if (wal_reader_open(path, 1, &r, errmsg)) {
+  if (wal_reader_open(NULL, path, 1, &r, errmsg)) {
     ldb_err("warning: WAL deletes not counted: %s", errmsg);
     return 1;
   }
@@ -434,7 +434,8 @@ int ldb_merge_open(const char *db, const ldb_state *st, ldb_merge **out) {
       filename_table(path, db, f->number);
       msrc *s = &m->src[m->nsrc];
       snprintf(s->name, sizeof s->name, "%06llu.sst", (unsigned long long)f->number);
-      if (sst_reader_open(path, f->number, NULL, &s->r, errmsg) || sst_iter_new(s->r, &s->it)) {
+      if (sst_reader_open(NULL, path, f->number, NULL, &s->r, errmsg) ||
+          sst_iter_new(s->r, &s->it)) {
         ldb_err("%s", errmsg[0] ? errmsg : "out of memory");
         if (s->r) sst_reader_close(s->r);
         s->r = NULL;

@@ -324,7 +324,7 @@ static int check_header(wal_reader *r, const frag *f, char *errmsg) {
   return SHALE_OK;
 }
 
-int wal_reader_open(const char *path, int tolerant, wal_reader **out, char *errmsg) {
+int wal_reader_open(io_ctx *io, const char *path, int tolerant, wal_reader **out, char *errmsg) {
   *out = NULL;
   wal_reader *r = calloc(1, sizeof *r);
   size_t plen = strlen(path) + 1;
@@ -337,7 +337,7 @@ int wal_reader_open(const char *path, int tolerant, wal_reader **out, char *errm
   r->unsynced_tail = (tolerant & WAL_READ_UNSYNCED_TAIL) != 0;
   r->main.idx = r->probe.idx = r->follow.idx = NO_BLOCK;
   buf_init(&r->rec);
-  int rc = io_reader_open(path, &r->f, errmsg);
+  int rc = io_reader_open(io, path, &r->f, errmsg);
   if (rc) goto fail;
   r->size = io_reader_size(r->f);
   if (r->size == 0) {

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/io.h"
+
 typedef struct wal_reader wal_reader;
 
 /* Opens path and checks its header. tolerant: see the tail rules above. errmsg: ERRMSG_SIZE
@@ -40,7 +42,8 @@ typedef struct wal_reader wal_reader;
  * after it) and wal_reader_tail_unordered says so. Damage below a sync point stays
  * corruption. */
 #define WAL_READ_UNSYNCED_TAIL 4
-int wal_reader_open(const char *path, int tolerant, wal_reader **r, char *errmsg);
+/* io: the context the file is read through (NULL: io_ctx_default()). */
+int wal_reader_open(io_ctx *io, const char *path, int tolerant, wal_reader **r, char *errmsg);
 
 /* Reads the next record: returns 1 and sets *rec and *len (borrowed until the next call or
  * close), 0 at the end (clean, torn tail dropped, or tolerant stop), or a negative SHALE_*

@@ -117,13 +117,14 @@ static int add(wal_writer *w, int filehdr, pieces *s, char *errmsg) {
   return rc;
 }
 
-static int open_log(const char *path, uint64_t log_number, int mapped, wal_writer **out,
+static int open_log(io_ctx *io, const char *path, uint64_t log_number, int mapped, wal_writer **out,
                     char *errmsg) {
   *out = NULL;
   wal_writer *w = calloc(1, sizeof *w);
   if (!w) return err_set(errmsg, SHALE_NOMEM, "open wal %s: out of memory", path);
   buf_init(&w->scratch);
-  int rc = mapped ? io_log_open_mapped(path, &w->log, errmsg) : io_log_open(path, &w->log, errmsg);
+  int rc = mapped ? io_log_open_mapped(io, path, &w->log, errmsg)
+                  : io_log_open(io, path, &w->log, errmsg);
   if (rc) goto fail;
   uint8_t h[WAL_FILEHDR_PAYLOAD];
   memcpy(h, WAL_MAGIC, WAL_MAGIC_SIZE);
@@ -138,19 +139,21 @@ fail:
    * left behind, each failed attempt on a full disk would add one. */
   if (w->log) {
     io_log_close(w->log, NULL);
-    io_remove(path, NULL);
+    io_remove(io, path, NULL);
   }
   buf_free(&w->scratch);
   free(w);
   return rc;
 }
 
-int wal_writer_open(const char *path, uint64_t log_number, wal_writer **out, char *errmsg) {
-  return open_log(path, log_number, 0, out, errmsg);
+int wal_writer_open(io_ctx *io, const char *path, uint64_t log_number, wal_writer **out,
+                    char *errmsg) {
+  return open_log(io, path, log_number, 0, out, errmsg);
 }
 
-int wal_writer_open_mapped(const char *path, uint64_t log_number, wal_writer **out, char *errmsg) {
-  return open_log(path, log_number, 1, out, errmsg);
+int wal_writer_open_mapped(io_ctx *io, const char *path, uint64_t log_number, wal_writer **out,
+                           char *errmsg) {
+  return open_log(io, path, log_number, 1, out, errmsg);
 }
 
 int wal_writer_add_at(wal_writer *w, uint64_t time_us, const void *data, size_t len, char *errmsg) {

@@ -9,15 +9,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/io.h"
+
 typedef struct wal_writer wal_writer;
 
-/* Creates (truncating) path and writes the file header record carrying log_number. The
- * header is not synced: call wal_writer_sync when it must be durable. errmsg: ERRMSG_SIZE
- * bytes or NULL. On failure *w is NULL. */
-int wal_writer_open(const char *path, uint64_t log_number, wal_writer **w, char *errmsg);
+/* Creates (truncating) path and writes the file header record carrying log_number, doing its
+ * I/O through io (NULL: io_ctx_default()). The header is not synced: call wal_writer_sync
+ * when it must be durable. errmsg: ERRMSG_SIZE bytes or NULL. On failure *w is NULL. */
+int wal_writer_open(io_ctx *io, const char *path, uint64_t log_number, wal_writer **w,
+                    char *errmsg);
 /* As wal_writer_open, appending through a shared mapping (io_log_open_mapped): the WAL,
  * whose one write(2) per write group was the largest system-call cost of small puts. */
-int wal_writer_open_mapped(const char *path, uint64_t log_number, wal_writer **w, char *errmsg);
+int wal_writer_open_mapped(io_ctx *io, const char *path, uint64_t log_number, wal_writer **w,
+                           char *errmsg);
 
 /* Appends one record of len bytes (0 allowed) with ONE write(2) (or one copy into the
  * mapping); data is not retained. The record carries the wall-clock time of the call

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_write("CURRENT", (const uint8_t *)current, sizeof current - 1);
   file_reaper reaper = {no_reap};
   version_set vs;
-  vset_init(&vs, fuzz_dir(), &reaper);
+  vset_init(&vs, NULL, fuzz_dir(), &reaper);
   if (vs.current) {
     int exists = 0;
     char errmsg[ERRMSG_SIZE];

@@ -83,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   block_cache *cache = NULL;
   if (size & 1) block_cache_new(1 << 20, &cache); /* both read paths */
   sst_reader *r;
-  int rc = sst_reader_open(p, 7, cache, &r, errmsg);
+  int rc = sst_reader_open(NULL, p, 7, cache, &r, errmsg);
   if (rc) {
     FUZZ_CHECK(rc < 0 && r == NULL, "sst_reader_open returned %d", rc);
   } else {

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char errmsg[ERRMSG_SIZE];
   for (int tolerant = 0; tolerant < 2; tolerant++) {
     wal_reader *r;
-    int rc = wal_reader_open(p, tolerant, &r, errmsg);
+    int rc = wal_reader_open(NULL, p, tolerant, &r, errmsg);
     if (rc) {
       FUZZ_CHECK(rc < 0 && r == NULL, "wal_reader_open returned %d", rc);
       continue;

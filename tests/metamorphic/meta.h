@@ -77,9 +77,10 @@ typedef struct meta_optset {
   int compression, compression_level, bloom_bits, l0_trigger, max_open_files, bg_jobs;
   int max_imm;
   double delete_persist_seconds;
-  const char *env_io, *env_mmap; /* SHALE_IO and SHALE_MMAP, NULL: unset */
-  int no_wal;                    /* every write SHALE_NO_WAL */
-  int read_only_end;             /* the final reads through a read_only reopen */
+  const char *env_io,
+      *env_mmap; /* io_mode and use_mmap, as the values of SHALE_IO and SHALE_MMAP; NULL: default */
+  int no_wal;    /* every write SHALE_NO_WAL */
+  int read_only_end; /* the final reads through a read_only reopen */
 } meta_optset;
 
 /* A growing text buffer: results are lines, one per read op. */

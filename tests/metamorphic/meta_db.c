@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "io/io_fault.h"
+#include "fault_env.h"
 #include "meta.h"
 #include "shale.h"
 
@@ -40,6 +40,9 @@ static int open_db(runner *r, int read_only) {
   shale_options o;
   const meta_optset *s = r->os;
   shale_options_init(&o);
+  o.io_mode = s->env_io && !strcmp(s->env_io, "pwrite") ? SHALE_IO_PWRITE : SHALE_IO_URING;
+  o.use_mmap = !(s->env_mmap && !strcmp(s->env_mmap, "0"));
+  o.env = fault_env(); /* the power losses between children */
   o.block_size = s->block_size, o.write_buffer_size = s->write_buffer_size;
   o.target_file_size = s->target_file_size, o.block_cache_size = s->block_cache_size;
   o.compression = s->compression, o.compression_level = s->compression_level;
@@ -318,19 +321,10 @@ static void final_reads(runner *r) {
   note_rc(r, -1, "close", shale_close(r->db));
 }
 
-static void set_env(const char *name, const char *v) {
-  if (v)
-    setenv(name, v, 1);
-  else
-    unsetenv(name);
-}
-
 static void child(const meta_hist *h, int from, int to, const meta_optset *os, const char *dir,
                   int fd) {
   sbuf out = {0};
   runner r = {.h = h, .os = os, .dir = dir, .out = &out, .val = malloc(1u << 17)};
-  set_env("SHALE_IO", os->env_io);
-  set_env("SHALE_MMAP", os->env_mmap);
   if (!open_db(&r, 0)) {
     int i = from;
     while (i < to && !step(&r, &h->ops[i], i, fd)) i++;

@@ -22,8 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine/test_hooks.h"
-#include "io/io_fault.h"
+#include "test_hooks.h"
+#include "fault_env.h"
 #include "stress.h"
 #include "testutil.h"
 
@@ -158,7 +158,7 @@ static int parse_opts(int argc, char **argv) {
 }
 
 static void db_options(shale_options *o) {
-  shale_options_init(o);
+  tu_options_init(o);
   o->write_buffer_size = opt.write_buffer_size;
   if (opt.compression >= 0) o->compression = opt.compression;
   if (opt.write_buffer_size < (4u << 20)) { /* small: several levels and many compactions */
@@ -608,12 +608,6 @@ static int pick_kill_point(int cycle, uint64_t *rng) {
 
 static int mode_crash(int powerloss) {
   uint64_t rng = opt.seed * 0x9e3779b97f4a7c15ull + 1;
-  if (powerloss) {
-    if (!io_fault_enabled()) {
-      printf("SKIP: powerloss mode needs a library built with SHALE_FAULT_INJECTION\n");
-      return 1;
-    }
-  }
   mkdir(opt.db, 0755);
   for (int c = 0; c < opt.cycles && !atomic_load(&ex.h->counters[C_VIOLATIONS]); c++) {
     kill_point = pick_kill_point(c, &rng);

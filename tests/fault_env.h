@@ -1,17 +1,17 @@
-/* io_fault.h — fault injection for the file layer, for tests only (RocksDB's
- * FaultInjectionTestEnv and SQLite's I/O-error sweeps, but inside io/ so the io_uring path is
- * covered too: strace and LD_PRELOAD cannot see io_uring I/O). It can fail the Nth operation
- * of a kind with an errno, cut every write short, and simulate a power loss: forget every
- * byte not fsynced and every directory change not made durable by a directory fsync.
- *
- * The hooks in io_file.c and io_writer.c exist only when the library is compiled with
- * SHALE_FAULT_INJECTION (the CMake option of that name, ON in test builds). Without it every
- * function below is a no-op stub and io_fault_enabled() returns 0, so callers can skip.
- * doc/reliability.md describes the power-loss model and its limits. */
-#ifndef SHALE_IO_IO_FAULT_H
-#define SHALE_IO_IO_FAULT_H
+/* fault_env.h — fault injection for the tests, as an I/O environment (shale_env) they put
+ * in the options of the DBs they open (tu_options_init does): RocksDB's
+ * FaultInjectionTestEnv and SQLite's I/O-error sweeps, at the file layer's own calls so the
+ * io_uring path is covered too (strace and LD_PRELOAD cannot see io_uring I/O). It can fail
+ * the Nth operation of a kind with an errno, cut every write short, and simulate a power
+ * loss: forget every byte not fsynced and every directory change not made durable by a
+ * directory fsync. libshale holds none of it: a DB opened without this env does its I/O
+ * unwatched. doc/reliability.md describes the power-loss model and its limits. */
+#ifndef SHALE_TESTS_FAULT_ENV_H
+#define SHALE_TESTS_FAULT_ENV_H
 
 #include <stdint.h>
+
+#include "shale.h"
 
 /* What a hook counts. One call of the layer may count under several kinds: an io_uring
  * write completion is a WRITE and a URING op; an io_uring fdatasync completion is a SYNC
@@ -29,8 +29,11 @@ typedef enum io_fault_kind {
   IO_FAULT_KINDS
 } io_fault_kind;
 
-/* 1 when the library was built with SHALE_FAULT_INJECTION, else 0 (everything is a no-op). */
-int io_fault_enabled(void);
+/* The env: the real calls (shale_env_default) behind the counting, failing and recording
+ * below. It also calls shale_test_hook (test_hooks.h) at each engine point (shale_env.point),
+ * at HOOK_CURRENT_RENAMED (after a rename, before the directory sync) and at
+ * HOOK_URING_COMPLETION (as an io_uring completion is handled). */
+const shale_env *fault_env(void);
 /* A short name for kind ("write", "fsync", ...), for messages. */
 const char *io_fault_kind_name(io_fault_kind kind);
 
@@ -68,7 +71,7 @@ void io_fault_reset(void);
  * the child (SIGKILL) and then call io_fault_power_loss itself. Files that existed before
  * tracking began are treated as durable as they are.
  * REQUIRES: called from one thread while no I/O runs under dir. Returns 0, or -1 when the
- * mapping cannot be created or tracking is compiled out. */
+ * mapping cannot be created. */
 int io_fault_track_begin(const char *dir);
 /* Applies a power loss to the files under the tracked dir, as a crash of the machine would
  * leave them: every tracked file is truncated to its durable length, except a WAL (*.log),
@@ -89,52 +92,4 @@ void io_fault_power_loss_seed(uint64_t seed);
 /* Stops tracking and unmaps the table (in the calling process; other processes keep theirs). */
 void io_fault_track_end(void);
 
-/* ---- hooks: for io_file.c and io_writer.c only ----
- * Each IOF_* stands for one system call. With SHALE_FAULT_INJECTION it counts the op, may
- * fail it (-1 with errno set) or shorten it, and records what the power-loss model needs;
- * without it, it is the system call itself. */
-#ifdef SHALE_FAULT_INJECTION
-#include <sys/types.h>
-int io_fault_hit(io_fault_kind kind); /* counts one op; returns the errno to inject or 0 */
-int io_fault_open(const char *path, int flags, int mode);
-ssize_t io_fault_write(int fd, const void *p, size_t len);
-ssize_t io_fault_pwrite(int fd, const void *p, size_t len, off_t off);
-ssize_t io_fault_pread(int fd, void *p, size_t len, off_t off);
-int io_fault_fallocate(int fd, off_t off, off_t len);
-int io_fault_fsync(int fd, const char *path, int data_only);
-/* fdatasync of a file whose first len bytes are its content (a mapped log, whose file runs
- * on into preallocated zeros): those len bytes become durable, not the whole file. */
-int io_fault_fdatasync_len(int fd, const char *path, int64_t len);
-int io_fault_dir_fsync(int fd, const char *dir);
-int io_fault_rename(const char *from, const char *to);
-int io_fault_unlink(const char *path);
-/* An io_uring CQE's result for the writer of path/fd, possibly replaced (-errno or short). */
-int io_fault_cqe(const char *path, int fd, int is_fsync, int res);
-#define IOF_OPEN(path, flags, mode) io_fault_open(path, flags, mode)
-#define IOF_WRITE(fd, p, len) io_fault_write(fd, p, len)
-#define IOF_PWRITE(fd, p, len, off) io_fault_pwrite(fd, p, len, off)
-#define IOF_PREAD(fd, p, len, off) io_fault_pread(fd, p, len, off)
-#define IOF_FALLOCATE(fd, off, len) io_fault_fallocate(fd, off, len)
-#define IOF_FSYNC(fd, path) io_fault_fsync(fd, path, 0)
-#define IOF_FDATASYNC(fd, path) io_fault_fsync(fd, path, 1)
-#define IOF_FDATASYNC_LEN(fd, path, len) io_fault_fdatasync_len(fd, path, len)
-#define IOF_DIR_FSYNC(fd, dir) io_fault_dir_fsync(fd, dir)
-#define IOF_RENAME(from, to) io_fault_rename(from, to)
-#define IOF_UNLINK(path) io_fault_unlink(path)
-#define IOF_CQE(path, fd, is_fsync, res) io_fault_cqe(path, fd, is_fsync, res)
-#else
-#define IOF_OPEN(path, flags, mode) open(path, flags, mode)
-#define IOF_WRITE(fd, p, len) write(fd, p, len)
-#define IOF_PWRITE(fd, p, len, off) pwrite(fd, p, len, off)
-#define IOF_PREAD(fd, p, len, off) pread(fd, p, len, off)
-#define IOF_FALLOCATE(fd, off, len) posix_fallocate(fd, off, len)
-#define IOF_FSYNC(fd, path) fsync(fd)
-#define IOF_FDATASYNC(fd, path) fdatasync(fd)
-#define IOF_FDATASYNC_LEN(fd, path, len) fdatasync(fd)
-#define IOF_DIR_FSYNC(fd, dir) fsync(fd)
-#define IOF_RENAME(from, to) rename(from, to)
-#define IOF_UNLINK(path) unlink(path)
-#define IOF_CQE(path, fd, is_fsync, res) (res)
-#endif
-
-#endif /* SHALE_IO_IO_FAULT_H */
+#endif /* SHALE_TESTS_FAULT_ENV_H */

@@ -1,12 +1,12 @@
-/* io_fault.c — the fault-injecting side of the file layer (see io_fault.h): per-kind op
+/* fault_env.c — the tests' fault-injecting I/O environment (see fault_env.h): per-kind op
  * counters and armed faults (process-local atomics), and the power-loss table (a MAP_SHARED
  * mapping, so a forked child records into it and its parent can apply the loss after the
- * child died). The hooks that call in here sit at each system call of io_file.c and
- * io_writer.c; without SHALE_FAULT_INJECTION they are plain system calls and this file
- * holds only stubs. */
-#include "io/io_fault.h"
+ * child died). Each call of the env counts, may fail, and records for the power-loss model,
+ * then passes on to the real environment (shale_env_default). */
+#include "fault_env.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -17,30 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_hooks.h"
+
 static const char *const kind_names[IO_FAULT_KINDS] = {
     "open", "write", "fsync", "rename", "read", "unlink", "dir-sync", "io_uring completion"};
 
 const char *io_fault_kind_name(io_fault_kind kind) {
   return (unsigned)kind < IO_FAULT_KINDS ? kind_names[kind] : "?";
 }
-
-#ifndef SHALE_FAULT_INJECTION
-
-int io_fault_enabled(void) { return 0; }
-void io_fault_fail_nth(io_fault_kind kind, uint64_t n, int err) {}
-void io_fault_fail_from(io_fault_kind kind, uint64_t n, int err) {}
-void io_fault_short_writes(int on) {}
-uint64_t io_fault_count(io_fault_kind kind) { return 0; }
-uint64_t io_fault_injected(void) { return 0; }
-void io_fault_reset(void) {}
-int io_fault_track_begin(const char *dir) { return -1; }
-int io_fault_power_loss(void) { return -1; }
-void io_fault_power_loss_seed(uint64_t seed) {}
-void io_fault_track_end(void) {}
-
-#else
-
-int io_fault_enabled(void) { return 1; }
 
 /* ---- armed faults and counters ----
  * fail_at[k] == 0: nothing armed. Arming writes err and sticky before fail_at (release), a
@@ -80,7 +64,7 @@ void io_fault_reset(void) {
   atomic_store(&injected, 0);
 }
 
-int io_fault_hit(io_fault_kind kind) {
+static int io_fault_hit(io_fault_kind kind) {
   uint64_t n = atomic_fetch_add(&op_count[kind], 1) + 1;
   uint64_t at = atomic_load_explicit(&fail_at[kind], memory_order_acquire);
   if (!at || n < at || (n > at && !atomic_load(&fail_sticky[kind]))) return 0;
@@ -228,92 +212,67 @@ static int64_t fd_size(int fd) {
   return fstat(fd, &st) == 0 ? (int64_t)st.st_size : -1;
 }
 
-/* ---- hooks (see the bottom of io_fault.h) ---- */
+/* ---- the env's calls: count, maybe fail, record, then the real call ---- */
 
-int io_fault_open(const char *path, int flags, int mode) {
-  int e = io_fault_hit(IO_FAULT_OPEN);
-  if (e) {
-    errno = e;
-    return -1;
-  }
+static shale_env real; /* shale_env_default, set by fault_env() before any call */
+
+/* Fails the op with err (errno set, -1 returned) when the armed fault says so. */
+#define FAIL_IF_HIT(kind)        \
+  do {                           \
+    int e_ = io_fault_hit(kind); \
+    if (e_) {                    \
+      errno = e_;                \
+      return -1;                 \
+    }                            \
+  } while (0)
+
+static int f_open(void *arg, const char *path, int flags, int mode) {
+  FAIL_IF_HIT(IO_FAULT_OPEN);
   if (flags & O_CREAT) note_create(path);
-  return open(path, flags, mode);
+  return real.open(real.arg, path, flags, mode);
 }
 
-ssize_t io_fault_write(int fd, const void *p, size_t len) {
-  int e = io_fault_hit(IO_FAULT_WRITE);
-  if (e) {
-    errno = e;
-    return -1;
-  }
-  return write(fd, p, short_len(len));
+static int64_t f_write(void *arg, int fd, const void *p, size_t len) {
+  FAIL_IF_HIT(IO_FAULT_WRITE);
+  return real.write(real.arg, fd, p, short_len(len));
 }
 
-ssize_t io_fault_pwrite(int fd, const void *p, size_t len, off_t off) {
-  int e = io_fault_hit(IO_FAULT_WRITE);
-  if (e) {
-    errno = e;
-    return -1;
-  }
-  return pwrite(fd, p, short_len(len), off);
+static int64_t f_pwrite(void *arg, int fd, const void *p, size_t len, int64_t off) {
+  FAIL_IF_HIT(IO_FAULT_WRITE);
+  return real.pwrite(real.arg, fd, p, short_len(len), off);
 }
 
-ssize_t io_fault_pread(int fd, void *p, size_t len, off_t off) {
-  int e = io_fault_hit(IO_FAULT_READ);
-  if (e) {
-    errno = e;
-    return -1;
-  }
-  return pread(fd, p, len, off);
+static int64_t f_pread(void *arg, int fd, void *p, size_t len, int64_t off) {
+  FAIL_IF_HIT(IO_FAULT_READ);
+  return real.pread(real.arg, fd, p, len, off);
 }
 
 /* Returns an errno value, as posix_fallocate does. */
-int io_fault_fallocate(int fd, off_t off, off_t len) {
+static int f_fallocate(void *arg, int fd, int64_t off, int64_t len) {
   int e = io_fault_hit(IO_FAULT_WRITE);
-  return e ? e : posix_fallocate(fd, off, len);
+  return e ? e : real.fallocate(real.arg, fd, off, len);
 }
 
-int io_fault_fsync(int fd, const char *path, int data_only) {
-  int e = io_fault_hit(IO_FAULT_SYNC);
-  if (e) {
-    errno = e;
-    return -1;
-  }
-  int64_t size = tt ? fd_size(fd) : -1;
-  int rc = data_only ? fdatasync(fd) : fsync(fd);
+/* A mapped log's file runs on into preallocated zeros: content_len bytes become durable,
+ * not the whole file. */
+static int f_sync(void *arg, int fd, const char *path, int data_only, int64_t content_len) {
+  FAIL_IF_HIT(IO_FAULT_SYNC);
+  int64_t size = content_len >= 0 ? content_len : tt ? fd_size(fd) : -1;
+  int rc = real.sync(real.arg, fd, path, data_only, content_len);
   if (rc == 0) note_synced(path, size);
   return rc;
 }
 
-int io_fault_fdatasync_len(int fd, const char *path, int64_t len) {
-  int e = io_fault_hit(IO_FAULT_SYNC);
-  if (e) {
-    errno = e;
-    return -1;
-  }
-  int rc = fdatasync(fd);
-  if (rc == 0 && tt) note_synced(path, len);
-  return rc;
-}
-
-int io_fault_dir_fsync(int fd, const char *dir) {
-  int e = io_fault_hit(IO_FAULT_DIRSYNC);
-  if (e) {
-    errno = e;
-    return -1;
-  }
-  int rc = fsync(fd);
+static int f_sync_dir(void *arg, const char *dir) {
+  FAIL_IF_HIT(IO_FAULT_DIRSYNC);
+  int rc = real.sync_dir(real.arg, dir);
   if (rc == 0) note_dir_synced(dir);
   return rc;
 }
 
-int io_fault_unlink(const char *path) {
-  int e = io_fault_hit(IO_FAULT_UNLINK);
-  if (e) {
-    errno = e;
-    return -1;
-  }
-  int rc = unlink(path);
+static int f_unlink(void *arg, const char *path) {
+  FAIL_IF_HIT(IO_FAULT_UNLINK);
+  int rc = real.unlink(real.arg, path);
   if (rc == 0) note_unlinked(path);
   return rc;
 }
@@ -343,15 +302,12 @@ static int save_prev(const char *path) {
   return slot;
 }
 
-int io_fault_rename(const char *from, const char *to) {
-  int e = io_fault_hit(IO_FAULT_RENAME);
-  if (e) {
-    errno = e;
-    return -1;
-  }
-  if (!tracked(to)) return rename(from, to);
+/* rename with the power-loss bookkeeping: the target's previous content is saved until a
+ * directory sync makes the rename durable. */
+static int tracked_rename(const char *from, const char *to) {
+  if (!tracked(to)) return real.rename(real.arg, from, to);
   int slot = save_prev(to);
-  int rc = rename(from, to);
+  int rc = real.rename(real.arg, from, to);
   int saved_errno = errno;
   tt_lock();
   if (rc == 0) {
@@ -383,7 +339,16 @@ int io_fault_rename(const char *from, const char *to) {
   return rc;
 }
 
-int io_fault_cqe(const char *path, int fd, int is_fsync, int res) {
+static int f_rename(void *arg, const char *from, const char *to) {
+  FAIL_IF_HIT(IO_FAULT_RENAME);
+  int rc = tracked_rename(from, to);
+  if (rc == 0) test_hook(NULL, HOOK_CURRENT_RENAMED); /* CURRENT in place, dir not synced */
+  return rc;
+}
+
+static int f_async_result(void *arg, const char *path, int fd, int is_fsync, int res) {
+  test_hook(NULL, HOOK_URING_COMPLETION);
+  res = real.async_result(real.arg, path, fd, is_fsync, res);
   int e1 = io_fault_hit(IO_FAULT_URING);
   int e2 = io_fault_hit(is_fsync ? IO_FAULT_SYNC : IO_FAULT_WRITE);
   if (e1 || e2) return -(e1 ? e1 : e2);
@@ -393,6 +358,34 @@ int io_fault_cqe(const char *path, int fd, int is_fsync, int res) {
     res /= 2; /* the rest was written too; the writer writes it again */
   }
   return res;
+}
+
+_Atomic(test_hook_fn) shale_test_hook;
+
+static void f_point(void *arg, shale_db *db, int point) { test_hook(db, (test_hook_point)point); }
+
+static shale_env fault;
+static pthread_once_t fault_once = PTHREAD_ONCE_INIT;
+
+static void fault_init(void) {
+  shale_env_default(&real);
+  fault = (shale_env){.size = sizeof fault,
+                      .open = f_open,
+                      .write = f_write,
+                      .pwrite = f_pwrite,
+                      .pread = f_pread,
+                      .fallocate = f_fallocate,
+                      .sync = f_sync,
+                      .sync_dir = f_sync_dir,
+                      .rename = f_rename,
+                      .unlink = f_unlink,
+                      .async_result = f_async_result,
+                      .point = f_point};
+}
+
+const shale_env *fault_env(void) {
+  pthread_once(&fault_once, fault_init);
+  return &fault;
 }
 
 /* ---- tracking control ---- */
@@ -509,5 +502,3 @@ void io_fault_track_end(void) {
   munmap(tt, sizeof *tt);
   tt = NULL;
 }
-
-#endif /* SHALE_FAULT_INJECTION */
