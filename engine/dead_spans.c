@@ -16,6 +16,10 @@
  * that an add searches it in microseconds. */
 #define LOG_ENTRIES 1024
 #define LOG_BYTES (64u << 10)
+/* Generations filled with no add needing the log, after which it stops: a reader that fell
+ * behind once (a snapshot scan, a consumer that has since caught up) would otherwise make
+ * every later write group copy its keys under the spans' lock for the DB's whole life. */
+#define LOG_IDLE_GENERATIONS 16
 
 int dead_spans_init(dead_spans *ds, uint64_t last_seq) {
   memset(ds, 0, sizeof *ds);
@@ -216,6 +220,7 @@ static void log_start(dead_spans *ds) {
    * have seen `logging`, and its puts lie at or below the floor. */
   atomic_store(&ds->logging, 1);
   ds->log_floor = ds->log_through = atomic_load(&ds->allocated);
+  ds->log_idle = 0;
 }
 
 /* Drops the older generation: the puts it held are no longer known. */
@@ -225,6 +230,8 @@ static void log_rotate(dead_spans *ds) {
   ds->gen[1] = ds->gen[0];
   ds->gen[0] = old;
   ds->gen[0].n = ds->gen[0].used = 0;
+  /* Stopping is always safe: an add then finds the log not covering it and is refused. */
+  if (++ds->log_idle >= LOG_IDLE_GENERATIONS) atomic_store(&ds->logging, 0);
 }
 
 static void log_put(dead_spans *ds, const void *key, size_t klen, uint64_t seq) {
@@ -292,6 +299,7 @@ int dead_spans_add(dead_spans *ds, span_bound lo, span_bound hi, uint64_t min_se
   atomic_store(&ds->active, 1);
   uint64_t allocated = atomic_load(&ds->allocated);
   int rc = 0;
+  if (allocated != read_seq) ds->log_idle = 0; /* a reader behind the writers: keep logging */
   if (allocated == read_seq)
     rc = add_known(ds, lo, hi, min_seq, weight, read_seq, 0);
   else if (log_covers(ds, allocated, read_seq))

@@ -17,7 +17,9 @@
  * producer appends reads at a sequence that is already old when its walk ends. The log
  * starts the first time an add is refused for want of it, and holds the keys of the latest
  * puts (two generations of a bounded size); a reader older than the log still walks, and
- * keeps what it found for itself (span_set_with). */
+ * keeps what it found for itself (span_set_with). Once no add has needed it for a while
+ * (LOG_IDLE_GENERATIONS), it stops, and writers stop paying for it; the next refusal
+ * starts it again. */
 #ifndef SHALE_ENGINE_DEAD_SPANS_H
 #define SHALE_ENGINE_DEAD_SPANS_H
 
@@ -67,6 +69,7 @@ typedef struct dead_spans {
   _Atomic int logging;        /* writers log their put keys (see above) */
   uint64_t log_floor;         /* every put above it and up to log_through is in the log */
   uint64_t log_through;
+  unsigned log_idle;  /* generations dropped since an add last needed the log */
   put_log_gen gen[2]; /* gen[0] newest; gen[1] dropped when gen[0] fills */
   /* counters for shale.stats: spans added, cut by puts, jumped over, and hidden keys that
    * iterators stepped over one by one (outside any span) */
