@@ -84,7 +84,7 @@ static void ranges_free(warm_ranges *rs) {
 static int collect_memtable(shale_db *db, memtable *m, warm_ranges *rs) {
   memtable_stats st;
   memtable_get_stats(m, &st);
-  if (st.tombstones < MEM_RUN_MIN) return 1;
+  if (st.tombstones < MEM_RUN_MIN || st.min_tomb_seq > db->warmup.open_seq) return 1;
   memtable_iter it;
   memtable_iter_init(&it, m);
   const uint8_t *prev = NULL, *first = NULL, *last = NULL;
@@ -95,10 +95,12 @@ static int collect_memtable(shale_db *db, memtable *m, warm_ranges *rs) {
     size_t ilen;
     const uint8_t *k = memtable_iter_key(&it, &ilen);
     size_t ul = ilen - IKEY_TRAILER;
+    uint64_t trailer = get_fixed64(k + ul);
+    if (ikey_seq(trailer) > db->warmup.open_seq) continue; /* written after the open */
     if (prev && ukey_compare(k, ul, prev, prevlen) == 0) continue;
     prev = k;
     prevlen = ul;
-    if (ikey_kind(get_fixed64(k + ul)) == KIND_DEL) {
+    if (ikey_kind(trailer) == KIND_DEL) {
       if (!run++) first = k, firstlen = ul;
       last = k, lastlen = ul;
       continue;
@@ -150,7 +152,7 @@ static int collect_table(shale_db *db, const file_meta *f, warm_ranges *rs) {
 }
 
 static void collect(shale_db *db, warm_ranges *rs) {
-  read_view *v = db_view_acquire(db);
+  read_view *v = db->warmup.view;
   int more = collect_memtable(db, v->mem, rs);
   memtable *m = v->imm;
   for (int i = 0; more && i < v->imm_count; i++, m = memtable_next(m))
@@ -158,7 +160,6 @@ static void collect(shale_db *db, warm_ranges *rs) {
   for (int l = 0; more && v->ver && l < NUM_LEVELS; l++)
     for (int i = 0; more && i < v->ver->nfiles[l] && !stopped(db); i++)
       more = collect_table(db, v->ver->files[l][i], rs);
-  read_view_unref(v);
 }
 
 /* ---- the walk ---- */
@@ -189,6 +190,8 @@ static void *warm_main(void *arg) {
   shale_db *db = arg;
   warm_ranges rs = {0};
   collect(db, &rs);
+  read_view_unref(db->warmup.view);
+  db->warmup.view = NULL;
   for (size_t i = 0; i < rs.n && !stopped(db); i++) walk_range(db, &rs.r[i]);
   ranges_free(&rs);
   atomic_store_explicit(&db->warmup.done, 1, memory_order_release);
@@ -198,8 +201,13 @@ static void *warm_main(void *arg) {
 void span_warmup_start(shale_db *db) {
   atomic_store_explicit(&db->warmup.stop, 0, memory_order_relaxed);
   atomic_store_explicit(&db->warmup.done, 0, memory_order_relaxed);
+  db->warmup.open_seq = atomic_load_explicit(&db->last_seq, memory_order_acquire);
+  db->warmup.view = db_view_acquire(db);
   db->warmup.running = pthread_create(&db->warmup.thread, NULL, warm_main, db) == 0;
-  if (!db->warmup.running) atomic_store_explicit(&db->warmup.done, 1, memory_order_release);
+  if (db->warmup.running) return;
+  read_view_unref(db->warmup.view);
+  db->warmup.view = NULL;
+  atomic_store_explicit(&db->warmup.done, 1, memory_order_release);
 }
 
 void span_warmup_stop(shale_db *db) {

@@ -31,6 +31,9 @@ static inline unsigned ikey_kind(uint64_t trailer) { return (unsigned)(trailer &
  * of a longer key goes to memcmp's vector loop. */
 #define UKEY_INLINE_MAX 32
 
+/* memcmp of the bytes past the inline part (util/ikey.c). */
+int ukey_compare_rest(const uint8_t *a, const uint8_t *b, size_t n);
+
 static inline int ukey_compare(const void *a, size_t alen, const void *b, size_t blen) {
   size_t n = alen < blen ? alen : blen, i = 0;
   const uint8_t *p = a, *q = b;
@@ -46,7 +49,7 @@ static inline int ukey_compare(const void *a, size_t alen, const void *b, size_t
     for (; i < n; i++)
       if (p[i] != q[i]) return p[i] < q[i] ? -1 : 1;
   } else {
-    int c = memcmp(p + i, q + i, n - i);
+    int c = ukey_compare_rest(p + i, q + i, n - i);
     if (c) return c;
   }
   return alen < blen ? -1 : alen > blen ? 1 : 0;
