@@ -53,14 +53,21 @@ for b in "${timed[@]}"; do
 done
 
 # db_bench's repetition syntax, multi-get reads and the small single-call benchmarks (issue 15).
-if run rep "${common[@]}" --benchmarks='fillseq,readrandom[X3],multireadrandom,readtocache,memstats,fillseqdeterministic' --batch_size=16; then
+if run rep "${common[@]}" --benchmarks='fillseq,readrandom[X3],multireadrandom,readtocache,memstats' --batch_size=16; then
   [[ $(grep -c '^readrandom .*micros/op.*(2000 of 2000 found)' "$tmp/rep.out") == 3 ]] || fail "readrandom[X3]: not 3 runs"
   grep -q '^readrandom \[AVG    3 runs\] : [0-9]* (± [0-9]*) ops/sec; *[0-9.]* (± [0-9.]*) MB/sec$' "$tmp/rep.out" || fail "readrandom[X3]: no final AVG line"
   grep -q '^readrandom \[MEDIAN 3 runs\] : [0-9]* ops/sec; *[0-9.]* MB/sec$' "$tmp/rep.out" || fail "readrandom[X3]: no MEDIAN line"
   grep -q '^multireadrandom .*micros/op.*(2000 of 2000 found)' "$tmp/rep.out" || fail "multireadrandom: $(grep multiread "$tmp/rep.out")"
   check_result readtocache "$tmp/rep.out"
   grep -Eq '^shale\.memtable-bytes: [1-9][0-9]*$' "$tmp/rep.out" || fail "memstats: no memtable bytes"
-  grep -q '^fillseqdeterministic : skipped: it needs RocksDB.s CompactFiles' "$tmp/rep.out" || fail "fillseqdeterministic: no note"
+fi
+# fillseqdeterministic: one table per level L1..L6, every key once, all of them readable.
+if run det "${common[@]}" --benchmarks=fillseqdeterministic,readrandom,readseq; then
+  grep -q '^fillseqdeterministic : .*2000 operations;.*(files per level: L1=1 L2=1 L3=1 L4=1 L5=1 L6=1)$' \
+    "$tmp/det.out" || fail "fillseqdeterministic: $(grep fillseqdet "$tmp/det.out")"
+  grep -q '^readrandom .*(2000 of 2000 found)' "$tmp/det.out" || fail "fillseqdeterministic: keys missing"
+  grep -q '^readseq .* 2000 operations;' "$tmp/det.out" || fail "fillseqdeterministic: readseq count"
+  ls -d "$tmp"/*.fillseqdeterministic.* >/dev/null 2>&1 && fail "fillseqdeterministic: its table directory is left"
 fi
 "$bench" "${common[@]}" --benchmarks='readrandom[X0]' >/dev/null 2>&1 && fail "readrandom[X0] accepted"
 

@@ -267,8 +267,8 @@ static void print_help(void) {
       "deleteseq deleterandom readwhilewriting\n  readrandomwriterandom updaterandom compact "
       "flush waitforcompaction stats levelstats\n  sstables readafterdelete scanafterdelete "
       "deletepersist queue queuesteady\n  deleteruns fillsurvivors multireadrandom readtocache "
-      "memstats\n  fillseqdeterministic (explains why it is skipped) ycsba ycsbb ycsbc ycsbd "
-      "ycsbe ycsbf\n  mixgraph\n"
+      "memstats\n  fillseqdeterministic (one table per level, L1..L6, by ingest)\n"
+      "  ycsba ycsbb ycsbc ycsbd ycsbe ycsbf mixgraph\n"
       "  name[Xn] runs name n times, then prints the AVG and MEDIAN lines as db_bench does.\n"
       "  multireadrandom reads --batch_size keys per shale_multi_get.\n%s%s\nFlags:\n",
       queue_help, mix_help);

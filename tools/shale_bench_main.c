@@ -352,7 +352,7 @@ static const bench_def benches[] = {
     {"memstats", NULL, 0, MSG_NONE, bench_special_memstats},
     {"readtocache", bench_readseq, 0, MSG_NONE, NULL},
     {"multireadrandom", bench_multireadrandom, 0, MSG_FOUND, NULL},
-    {"fillseqdeterministic", NULL, 0, MSG_NONE, bench_special_fillseqdeterministic},
+    {"fillseqdeterministic", NULL, 1, MSG_NONE, bench_special_fillseqdeterministic},
     {"ycsba", bench_ycsb, 0, MSG_YCSB, bench_special_ycsb},
     {"ycsbb", bench_ycsb, 0, MSG_YCSB, bench_special_ycsb},
     {"ycsbc", bench_ycsb, 0, MSG_YCSB, bench_special_ycsb},

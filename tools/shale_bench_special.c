@@ -3,11 +3,14 @@
  * levelstats, sstables), the delete-heavy ones of our own (readafterdelete,
  * scanafterdelete, deletepersist, queue, queuesteady, deleteruns, fillsurvivors), and the
  * interval reporter thread. */
+#include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "shale_bench.h"
 
@@ -278,14 +281,119 @@ void bench_special_memstats(bench_run *r, const bench_def *d) {
   }
 }
 
-/* RocksDB builds its fixed LSM shape with CompactFiles, file by file and level by level;
- * Shale has no such call, so any shape built here would not be the one db_bench's numbers
- * describe. Say so rather than time something else under its name. */
+/* ---- fillseqdeterministic ---- */
+
+/* Levels the shape fills, L1 to L6, each holding ten times the keys of the one above. */
+#define DET_LEVELS 6
+
+/* db_bench builds a fixed LSM shape with CompactFiles, file by file into each level. Shale
+ * has no CompactFiles, but shale_ingest places a table at the deepest level its keys overlap
+ * nothing at or above: so one table per level, each spanning the whole key range and
+ * ingested bottom first, lands at L6, then L5 (it overlaps L6), and so on up to L1. Every key
+ * of [0, --num) is written once, in key order within its table; the levels interleave evenly
+ * (det_pick), so a read or scan of any part of the key range meets every level. Timed:
+ * building the tables and ingesting them. */
+/* Keys per level (0 = L1): ten times more at each level down, and at least one more than
+ * the level above, so that each level's keys reach beyond the one above (see det_pick):
+ * a full shape needs 21 keys. */
+static void det_counts(int64_t num, int64_t count[DET_LEVELS]) {
+  double total = 0, w[DET_LEVELS];
+  for (int l = 0; l < DET_LEVELS; l++) total += w[l] = pow(10.0, l);
+  int64_t rest = num;
+  for (int l = 0; l < DET_LEVELS - 1; l++) {
+    count[l] = (int64_t)((double)num * w[l] / total);
+    int64_t least = l ? count[l - 1] + 1 : 1;
+    if (count[l] < least) count[l] = least;
+    if (count[l] > rest) count[l] = rest;
+    rest -= count[l];
+  }
+  count[DET_LEVELS - 1] = rest;
+}
+
+/* The level (0 = L1) that the next key goes to. Level l's j-th key belongs, ideally, at
+ * (j + 1/2) * num / count[l]; keys go out in the order of those positions (the least one
+ * next, compared as (2j + 1) / count[l] without division). So each level's keys spread
+ * evenly over the key range, a level with fewer keys sits within the range of one with more,
+ * and each table, ingested above the last, overlaps it and lands one level higher. */
+static int det_pick(const int64_t count[DET_LEVELS], const int64_t assigned[DET_LEVELS]) {
+  int best = -1;
+  for (int l = 0; l < DET_LEVELS; l++) {
+    if (assigned[l] >= count[l]) continue;
+    if (best < 0 || (2 * assigned[l] + 1) * count[best] < (2 * assigned[best] + 1) * count[l])
+      best = l;
+  }
+  return best;
+}
+
+/* dir is at most DET_DIR_MAX bytes, so the name always fits. */
+#define DET_DIR_MAX 4200
+static void det_table_path(char out[DET_DIR_MAX + 16], const char *dir, int level) {
+  snprintf(out, DET_DIR_MAX + 16, "%.*s/L%d.sst", DET_DIR_MAX, dir, level + 1);
+}
+
+/* Writes the DET_LEVELS tables into dir; returns how many keys went to each. */
+static void det_write_tables(bench_run *r, const bench_def *d, const char *dir,
+                             int64_t assigned[DET_LEVELS], bench_thread *s) {
+  int64_t count[DET_LEVELS];
+  det_counts(r->num, count);
+  shale_sst_writer *w[DET_LEVELS] = {0};
+  char path[DET_DIR_MAX + 16], *key = malloc((size_t)r->key_size + 1);
+  if (!key) fail(d->name, "malloc", SHALE_NOMEM);
+  bench_key_init(key, r->key_size);
+  for (int l = 0; l < DET_LEVELS; l++) {
+    det_table_path(path, dir, l);
+    int rc = count[l] ? shale_sst_writer_open(path, &bench_opts, &w[l]) : SHALE_OK;
+    if (rc) fail(d->name, "shale_sst_writer_open", rc);
+  }
+  size_t vpos = 0;
+  for (int64_t i = 0; i < r->num; i++) {
+    int l = det_pick(count, assigned);
+    bench_key_set(key, r->key_size, (uint64_t)i);
+    const char *v = bench_value_next(&vpos, (size_t)r->value_size);
+    int rc = shale_sst_writer_put(w[l], key, (size_t)r->key_size, v, (size_t)r->value_size);
+    if (rc) fail(d->name, "shale_sst_writer_put", rc);
+    assigned[l]++;
+    s->done++;
+    s->bytes += r->key_size + r->value_size;
+  }
+  for (int l = 0; l < DET_LEVELS; l++) {
+    int rc = w[l] ? shale_sst_writer_finish(w[l], NULL) : SHALE_OK;
+    if (rc) fail(d->name, "shale_sst_writer_finish", rc);
+  }
+  free(key);
+}
+
 void bench_special_fillseqdeterministic(bench_run *r, const bench_def *d) {
-  printf(
-      "%-12s : skipped: it needs RocksDB's CompactFiles to lay out a fixed LSM shape, "
-      "which Shale lacks; for sequential data in the last level run fillseq,compact\n",
-      d->name);
+  char dir[DET_DIR_MAX], path[DET_DIR_MAX + 16], msg[256];
+  snprintf(dir, sizeof(dir), "%s.fillseqdeterministic.XXXXXX", bench_db_path);
+  if (!mkdtemp(dir)) {
+    fprintf(stderr, "shale-bench: %s: cannot make %s: %s\n", d->name, dir, strerror(errno));
+    exit(1);
+  }
+  bench_thread s;
+  memset(&s, 0, sizeof(s));
+  int64_t assigned[DET_LEVELS] = {0};
+  s.start_us = bench_now_us();
+  det_write_tables(r, d, dir, assigned, &s);
+  for (int l = DET_LEVELS - 1; l >= 0; l--) { /* bottom first: each lands one level up */
+    if (!assigned[l]) continue;
+    det_table_path(path, dir, l);
+    const char *files[1] = {path};
+    int rc = shale_ingest(r->db, files, 1, SHALE_INGEST_MOVE);
+    if (rc) fail(d->name, "shale_ingest", rc);
+  }
+  s.finish_us = bench_now_us();
+  rmdir(dir);
+  int n = snprintf(msg, sizeof(msg), "(files per level:");
+  for (int l = 1; l <= DET_LEVELS; l++) {
+    char name[64];
+    int64_t files = -1;
+    snprintf(name, sizeof(name), "shale.num-files-at-level%d", l);
+    bench_prop_int(name, &files);
+    n += snprintf(msg + n, sizeof(msg) - (size_t)n, " L%d=%" PRId64, l, files);
+  }
+  snprintf(msg + n, sizeof(msg) - (size_t)n, ")");
+  bench_print_result(d->name, &s, (double)(s.finish_us - s.start_us) * 1e-6, msg);
 }
 
 /* ---- YCSB ---- */
