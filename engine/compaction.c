@@ -276,10 +276,13 @@ static int carries_deletes(const file_meta *f, uint64_t snap) {
   return movable_count(f->point_tombstones, f->range_tombstones, f->max_tomb_seq, snap);
 }
 
-/* Would sealing the mutable memtable give compaction deletes to carry? REQUIRES: mu held. */
-static int mem_carries_deletes(shale_db *db, uint64_t snap, memtable_stats *st) {
+/* Would sealing the mutable memtable give compaction deletes to carry? Only a snapshot
+ * pins them: last_seq lags the delete being inserted right now, and a picker that took
+ * that for a pin would drop the marks, or never seal, just as a queue's last pop lands.
+ * REQUIRES: mu held. */
+static int mem_carries_deletes(shale_db *db, memtable_stats *st) {
   memtable_get_stats(db->mem, st);
-  return movable_count(st->tombstones, st->range_tombstones, st->max_tomb_seq, snap);
+  return movable_count(st->tombstones, st->range_tombstones, st->max_tomb_seq, db_snapshot_pin(db));
 }
 
 /* The shallowest file at or above g's level that overlaps g and carries deletes: compacting
@@ -305,7 +308,7 @@ static file_meta *find_carrier(const version *v, int level, const file_meta *g, 
 static int pick_suggested(shale_db *db, compaction *c, uint64_t snap) {
   version *v = db->vset.current;
   memtable_stats st;
-  int waiting = db->view->imm_count > 0 || mem_carries_deletes(db, snap, &st);
+  int waiting = db->view->imm_count > 0 || mem_carries_deletes(db, &st);
   for (int l = 0; l < NUM_LEVELS; l++)
     for (int i = 0; i < v->nfiles[l]; i++) {
       file_meta *g = v->files[l][i];
@@ -334,7 +337,7 @@ int compaction_hint_seal_wanted(shale_db *db, uint64_t *wake_us) {
   if (db->bg_error || db->shutting_down || db->view->imm_count > 0) return 0;
   if (!any_marked(db->vset.current)) return 0;
   memtable_stats st;
-  if (!mem_carries_deletes(db, db_oldest_snapshot(db), &st)) return 0;
+  if (!mem_carries_deletes(db, &st)) return 0;
   uint64_t due = st.newest_tomb_us + HINT_QUIET_US;
   if (due <= clock_wall_us()) return 1;
   *wake_us = due;

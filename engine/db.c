@@ -141,6 +141,13 @@ uint64_t db_oldest_snapshot(shale_db *db) {
   return seq;
 }
 
+uint64_t db_snapshot_pin(shale_db *db) {
+  pthread_mutex_lock(&db->snap_mu);
+  uint64_t seq = db->snapshots.next != &db->snapshots ? db->snapshots.next->seq : UINT64_MAX;
+  pthread_mutex_unlock(&db->snap_mu);
+  return seq;
+}
+
 uint64_t db_snapshots_made(shale_db *db) {
   pthread_mutex_lock(&db->snap_mu);
   uint64_t n = db->snaps_made;

@@ -14,6 +14,9 @@ int db_memtable_new(shale_db *db, memtable **out);
 
 /* Oldest sequence a live snapshot pins, or last_seq when none. */
 uint64_t db_oldest_snapshot(shale_db *db);
+/* Oldest sequence a live snapshot pins, or UINT64_MAX when none. Unlike last_seq, no write
+ * in flight can be newer: a memtable's tombstones are counted before last_seq covers them. */
+uint64_t db_snapshot_pin(shale_db *db);
 /* The sequences live snapshots pin, ascending and distinct: *seqs (NULL when *n is 0) is
  * malloc'd for the caller to free. Table builders collapse range tombstones between them.
  * @return SHALE_OK or SHALE_NOMEM. */
