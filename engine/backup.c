@@ -598,17 +598,6 @@ static int copy_out(const char *dir, const backup_meta *m, const char *tmp, char
   return io_sync_dir(io_ctx_default(), tmp, errmsg);
 }
 
-static void parent_of(const char *path, char *out) {
-  snprintf(out, FILENAME_MAX_LEN, "%s", path);
-  char *slash = strrchr(out, '/');
-  if (!slash)
-    snprintf(out, FILENAME_MAX_LEN, ".");
-  else if (slash == out)
-    out[1] = 0;
-  else
-    *slash = 0;
-}
-
 /* Moves the verified copy in tmp to db_dir, destroying the DB there first when allowed. */
 static int put_in_place(const char *tmp, const char *db_dir, int has_db, char *errmsg) {
   if (has_db) {
@@ -619,9 +608,7 @@ static int put_in_place(const char *tmp, const char *db_dir, int has_db, char *e
   }
   rmdir(db_dir); /* an empty directory left, or none: rename takes its place */
   if (rename(tmp, db_dir)) return err_errno(errmsg, errno, "rename to", db_dir);
-  char parent[FILENAME_MAX_LEN];
-  parent_of(db_dir, parent);
-  return io_sync_dir(io_ctx_default(), parent, errmsg);
+  return io_sync_parent(io_ctx_default(), db_dir, errmsg);
 }
 
 static int latest_id(const char *dir, uint32_t *id, char *errmsg) {

@@ -269,17 +269,6 @@ static int check_target(const char *dir, const char *tmp, char *errmsg) {
 }
 
 /* The directory that holds path, for syncing the rename into it. */
-static void parent_of(const char *path, char *out) {
-  snprintf(out, FILENAME_MAX_LEN, "%s", path);
-  char *slash = strrchr(out, '/');
-  if (!slash)
-    snprintf(out, FILENAME_MAX_LEN, ".");
-  else if (slash == out)
-    out[1] = 0;
-  else
-    *slash = 0;
-}
-
 static int build(shale_db *db, ckpt_pin *p, const char *tmp, char *errmsg) {
   int rc = link_tables(db, p, tmp, errmsg);
   if (!rc) rc = copy_wals(db, p, tmp, errmsg);
@@ -292,10 +281,8 @@ static int build(shale_db *db, ckpt_pin *p, const char *tmp, char *errmsg) {
 /* Once renamed, dir is whole; if its name cannot be made durable it goes again, so a
  * failed call leaves nothing that a crash could half keep. */
 static int publish(io_ctx *io, const char *tmp, const char *dir, char *errmsg) {
-  char parent[FILENAME_MAX_LEN];
   if (rename(tmp, dir)) return err_errno(errmsg, errno, "rename to", dir);
-  parent_of(dir, parent);
-  int rc = io_sync_dir(io, parent, errmsg);
+  int rc = io_sync_parent(io, dir, errmsg);
   if (rc) remove_tree(dir);
   return rc;
 }

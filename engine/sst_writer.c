@@ -147,18 +147,6 @@ int shale_sst_writer_delete_range(shale_sst_writer *w, const void *begin, size_t
   return SHALE_OK;
 }
 
-/* The file's directory entry must be durable before anyone is told the table exists. */
-static int sync_parent(const char *path, char *msg) {
-  const char *slash = strrchr(path, '/');
-  if (!slash) return io_sync_dir(io_ctx_default(), ".", msg);
-  if (slash == path) return io_sync_dir(io_ctx_default(), "/", msg);
-  char *dir = strndup(path, (size_t)(slash - path));
-  if (!dir) return err_set(msg, SHALE_NOMEM, "out of memory");
-  int rc = io_sync_dir(io_ctx_default(), dir, msg);
-  free(dir);
-  return rc;
-}
-
 static void writer_free(shale_sst_writer *w) {
   buf_free(&w->last);
   buf_free(&w->ikey);
@@ -180,7 +168,9 @@ int shale_sst_writer_finish(shale_sst_writer *w, shale_sst_info *info) {
     sst_meta m;
     sst_builder *b = w->b;
     w->b = NULL;
-    if (!(rc = sst_builder_finish(b, &m, msg)) && (rc = sync_parent(w->path, msg)))
+    /* the directory entry is durable before anyone is told the table exists */
+    if (!(rc = sst_builder_finish(b, &m, msg)) &&
+        (rc = io_sync_parent(io_ctx_default(), w->path, msg)))
       io_remove(io_ctx_default(), w->path, NULL);
     if (!rc && info) *info = (shale_sst_info){m.file_size, w->puts, w->deletes, m.range_tombstones};
     sst_meta_free(&m);

@@ -95,6 +95,8 @@ int io_read_file(io_ctx *c, const char *path, buf *out, char *errmsg);
 int io_write_file_atomic(io_ctx *c, const char *dir, const char *name, const void *data, size_t len,
                          char *errmsg);
 int io_sync_dir(io_ctx *c, const char *dir, char *errmsg);
+/* fsync of the directory holding path, so that a file made, renamed or removed there lasts. */
+int io_sync_parent(io_ctx *c, const char *path, char *errmsg);
 /* fdatasync of an existing file by path (a WAL found at open, whose tail may be unsynced). */
 int io_sync_file(io_ctx *c, const char *path, char *errmsg);
 /* unlink, reporting errors other than ENOENT */

@@ -354,6 +354,17 @@ int io_sync_dir(io_ctx *c, const char *dir, char *errmsg) {
   return SHALE_OK;
 }
 
+int io_sync_parent(io_ctx *c, const char *path, char *errmsg) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return io_sync_dir(c, ".", errmsg);
+  if (slash == path) return io_sync_dir(c, "/", errmsg);
+  char *dir = strndup(path, (size_t)(slash - path));
+  if (!dir) return err_set(errmsg, SHALE_NOMEM, "out of memory");
+  int rc = io_sync_dir(c, dir, errmsg);
+  free(dir);
+  return rc;
+}
+
 int io_sync_file(io_ctx *c, const char *path, char *errmsg) {
   c = io_ctx_or_default(c);
   int fd = c->env.open(c->env.arg, path, O_RDONLY | O_CLOEXEC, 0);
