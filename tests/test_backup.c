@@ -20,6 +20,7 @@
 
 #include "shale.h"
 #include "testutil.h"
+#include "testutil_check.h"
 
 static shale_options small_options(void) {
   shale_options o;
@@ -48,39 +49,6 @@ static void put_range(shale_db *db, int from, int to, const char *tag) {
     int vl = snprintf(v, sizeof v, "%s-value-%d-%0*d", tag, i, 20, i);
     assert_int_equal(shale_put(db, k, (size_t)kl, v, (size_t)vl, 0), SHALE_OK);
   }
-}
-
-/* Walks a and b side by side: same keys, same values. */
-static size_t assert_same_scan(shale_db *a, shale_db *b) {
-  shale_iter *ia, *ib;
-  assert_int_equal(shale_iter_new(a, NULL, &ia), SHALE_OK);
-  assert_int_equal(shale_iter_new(b, NULL, &ib), SHALE_OK);
-  size_t n = 0;
-  for (shale_iter_seek_first(ia), shale_iter_seek_first(ib);
-       shale_iter_valid(ia) && shale_iter_valid(ib); shale_iter_next(ia), shale_iter_next(ib)) {
-    size_t kla, klb, vla, vlb;
-    const void *ka = shale_iter_key(ia, &kla), *kb = shale_iter_key(ib, &klb);
-    const void *va = shale_iter_value(ia, &vla), *vb = shale_iter_value(ib, &vlb);
-    assert_int_equal(kla, klb);
-    assert_memory_equal(ka, kb, kla);
-    assert_int_equal(vla, vlb);
-    assert_memory_equal(va, vb, vla);
-    n++;
-  }
-  assert_int_equal(shale_iter_valid(ia), shale_iter_valid(ib));
-  assert_int_equal(shale_iter_status(ia), SHALE_OK);
-  assert_int_equal(shale_iter_status(ib), SHALE_OK);
-  shale_iter_free(ia);
-  shale_iter_free(ib);
-  return n;
-}
-
-static uint64_t property_u64(shale_db *db, const char *name) {
-  char *v;
-  assert_int_equal(shale_property(db, name, &v), SHALE_OK);
-  uint64_t x = strtoull(v, NULL, 10);
-  shale_free(v);
-  return x;
 }
 
 static size_t count_keys(shale_db *db) {
@@ -133,13 +101,13 @@ static void test_round_trip(void **state) {
   shale_backup_info info;
   assert_int_equal(shale_backup(db, bk, 0, &info), SHALE_OK);
   assert_int_equal(info.id, 1);
-  assert_int_equal(info.sequence, property_u64(db, "shale.sequence"));
+  assert_int_equal(info.sequence, tu_property_u64(db, "shale.sequence"));
   assert_true(info.files >= 3); /* a table, the MANIFEST, CURRENT, a WAL */
   assert_int_equal(info.files_copied, info.files);
   assert_int_equal(shale_restore(bk, 0, restored, 0), SHALE_OK);
   put_range(db, 5000, 5100, "after"); /* not in the backup */
   shale_db *copy = open_db(restored);
-  assert_int_equal(property_u64(copy, "shale.sequence"), info.sequence);
+  assert_int_equal(tu_property_u64(copy, "shale.sequence"), info.sequence);
   size_t n = count_keys(copy), want = 0;
   for (int i = 0; i < 3000; i++)
     want += (i >= 2500 && i < 2600) || (i % 7 && (i < 2000 || i >= 2100));
@@ -150,7 +118,7 @@ static void test_round_trip(void **state) {
     int kl = snprintf(k, sizeof k, "key%08d", i);
     assert_int_equal(shale_delete(db, k, (size_t)kl, 0), SHALE_OK);
   }
-  assert_int_equal(assert_same_scan(copy, db), n);
+  assert_int_equal(tu_assert_same_scan(copy, NULL, db, NULL), n);
   assert_int_equal(shale_close(copy), SHALE_OK);
   assert_int_equal(shale_close(db), SHALE_OK);
   free(restored);
@@ -214,7 +182,7 @@ static void test_incremental_copies_only_new_tables(void **state) {
   assert_int_equal(shale_restore(bk, 1, restored, 0), SHALE_NOTFOUND);
   assert_int_equal(shale_restore(bk, 2, restored, 0), SHALE_OK);
   shale_db *copy = open_db(restored);
-  assert_int_equal(assert_same_scan(copy, db), 4200);
+  assert_int_equal(tu_assert_same_scan(copy, NULL, db, NULL), 4200);
   assert_int_equal(shale_close(copy), SHALE_OK);
   assert_int_equal(shale_backup_purge(bk, 0), SHALE_OK);
   assert_int_equal(tu_count_suffix(shared, ".sst"), 0);
@@ -309,7 +277,7 @@ static void test_backup_under_writes(void **state) {
   (void)state;
   char *src = tu_tempdir(), *bk = tu_tempdir(), *dst = tu_tempdir();
   shale_db *db = open_db(src);
-  uint64_t base = property_u64(db, "shale.sequence");
+  uint64_t base = tu_property_u64(db, "shale.sequence");
   writer_arg w = {.db = db};
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, writer_main, &w), 0);
@@ -328,7 +296,7 @@ static void test_backup_under_writes(void **state) {
     shale_db *copy = open_db(restored);
     uint64_t want = info[b].sequence - base;
     assert_true(want >= (b ? 40000u : 20000u));
-    assert_int_equal(property_u64(copy, "shale.sequence"), info[b].sequence);
+    assert_int_equal(tu_property_u64(copy, "shale.sequence"), info[b].sequence);
     assert_int_equal(count_keys(copy), want);
     char k[32];
     int kl = snprintf(k, sizeof k, "w%09d", (int)want - 1);
@@ -367,7 +335,7 @@ static void test_restore_over_a_db(void **state) {
   assert_int_equal(shale_close(o), SHALE_OK);
   assert_int_equal(shale_restore(bk, 0, other, SHALE_RESTORE_OVERWRITE), SHALE_OK);
   o = open_db(other);
-  assert_int_equal(assert_same_scan(o, db), 500);
+  assert_int_equal(tu_assert_same_scan(o, NULL, db, NULL), 500);
   assert_int_equal(shale_close(o), SHALE_OK);
 
   /* a directory of someone else's files is never taken */

@@ -20,6 +20,7 @@
 
 #include "shale.h"
 #include "testutil.h"
+#include "testutil_check.h"
 
 static shale_options small_options(void) {
   shale_options o;
@@ -37,40 +38,6 @@ static shale_db *open_db(const char *dir, const shale_options *o) {
   if (rc) fprintf(stderr, "open %s: %s\n", dir, shale_errmsg(NULL));
   assert_int_equal(rc, SHALE_OK);
   return db;
-}
-
-/* Walks a (a checkpoint, latest state) and b (the source at snap) side by side. */
-static size_t assert_same_scan(shale_db *a, shale_db *b, const shale_snapshot *snap) {
-  shale_iter *ia, *ib;
-  assert_int_equal(shale_iter_new(a, NULL, &ia), SHALE_OK);
-  assert_int_equal(shale_iter_new(b, snap, &ib), SHALE_OK);
-  size_t n = 0;
-  for (shale_iter_seek_first(ia), shale_iter_seek_first(ib);
-       shale_iter_valid(ia) && shale_iter_valid(ib); shale_iter_next(ia), shale_iter_next(ib)) {
-    size_t kla, klb, vla, vlb;
-    const void *ka = shale_iter_key(ia, &kla), *kb = shale_iter_key(ib, &klb);
-    const void *va = shale_iter_value(ia, &vla), *vb = shale_iter_value(ib, &vlb);
-    if (kla != klb || memcmp(ka, kb, kla))
-      fail_msg("key %zu differs: %.*s vs %.*s", n, (int)kla, (const char *)ka, (int)klb,
-               (const char *)kb);
-    assert_int_equal(vla, vlb);
-    assert_memory_equal(va, vb, vla);
-    n++;
-  }
-  assert_int_equal(shale_iter_valid(ia), shale_iter_valid(ib));
-  assert_int_equal(shale_iter_status(ia), SHALE_OK);
-  assert_int_equal(shale_iter_status(ib), SHALE_OK);
-  shale_iter_free(ia);
-  shale_iter_free(ib);
-  return n;
-}
-
-static uint64_t property_u64(shale_db *db, const char *name) {
-  char *v;
-  assert_int_equal(shale_property(db, name, &v), SHALE_OK);
-  uint64_t x = strtoull(v, NULL, 10);
-  shale_free(v);
-  return x;
 }
 
 /* ---- under load ---- */
@@ -130,8 +97,8 @@ static size_t check_copy(const char *dir, shale_db *src, const shale_snapshot *s
   shale_options o = small_options();
   o.create_if_missing = 0;
   shale_db *c = open_db(dir, &o);
-  assert_int_equal(property_u64(c, "shale.sequence"), seq);
-  size_t n = assert_same_scan(c, src, snap);
+  assert_int_equal(tu_property_u64(c, "shale.sequence"), seq);
+  size_t n = tu_assert_same_scan(c, NULL, src, snap);
   assert_int_equal(shale_close(c), SHALE_OK);
   return n;
 }
@@ -172,7 +139,7 @@ static void test_checkpoint_under_load(void **state) {
   for (int i = 0; i <= WRITERS; i++) atomic_store(&l[i].stop, 1);
   for (int i = 0; i <= WRITERS; i++) pthread_join(th[i], NULL);
   assert_true(total > 0);
-  assert_true(property_u64(db, "shale.sequence") > 0);
+  assert_true(tu_property_u64(db, "shale.sequence") > 0);
   assert_int_equal(shale_close(db), SHALE_OK);
   /* The WALs the checkpoints held back from deletion were deleted once they were done: a
    * clean close leaves only the active one. */
@@ -359,7 +326,7 @@ static void test_checkpoint_errors(void **state) {
   size_t vlen;
   assert_int_equal(shale_get(db, NULL, "a", 1, &v, &vlen), SHALE_OK);
   shale_free(v);
-  assert_int_equal(property_u64(db, "shale.sequence"), seq);
+  assert_int_equal(tu_property_u64(db, "shale.sequence"), seq);
   assert_int_equal(shale_close(db), SHALE_OK);
   free(cp2);
   free(foreign);

@@ -32,6 +32,7 @@
 #include "shale.h"
 #include "sstable/sst_reader.h"
 #include "testutil.h"
+#include "testutil_check.h"
 #include "util/coding.h"
 #include "util/ikey.h"
 
@@ -101,18 +102,10 @@ static long long dir_bytes(const char *dir) {
   return n;
 }
 
-static uint64_t prop_u64(shale_db *db, const char *name) {
-  char *p = NULL;
-  assert_int_equal(shale_property(db, name, &p), SHALE_OK);
-  uint64_t v = strtoull(p, NULL, 10);
-  shale_free(p);
-  return v;
-}
-
 static int files_at(shale_db *db, int level) {
   char name[64];
   snprintf(name, sizeof name, "shale.num-files-at-level%d", level);
-  return (int)prop_u64(db, name);
+  return (int)tu_property_u64(db, name);
 }
 
 static int total_files(shale_db *db) {

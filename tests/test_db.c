@@ -17,6 +17,7 @@
 #include "engine/iter_sources.h"
 #include "shale.h"
 #include "testutil.h"
+#include "testutil_check.h"
 
 typedef struct fixture {
   char *dir;
@@ -519,16 +520,9 @@ static void test_manifest_rolls(void **state) {
   tu_tempdir_free(dir);
 }
 
-static uint64_t prop_u64(shale_db *db, const char *name) {
-  char *p;
-  assert_int_equal(shale_property(db, name, &p), SHALE_OK);
-  uint64_t v = strtoull(p, NULL, 10);
-  shale_free(p);
-  return v;
-}
-
 static uint64_t blocks_touched(shale_db *db) {
-  return prop_u64(db, "shale.block-cache-hits") + prop_u64(db, "shale.block-cache-misses");
+  return tu_property_u64(db, "shale.block-cache-hits") +
+         tu_property_u64(db, "shale.block-cache-misses");
 }
 
 /* One range delete over keys sitting in tables: gets of them read no data block, a scan

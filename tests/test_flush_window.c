@@ -24,6 +24,7 @@
 #include "test_hooks.h"
 #include "shale.h"
 #include "testutil.h"
+#include "testutil_check.h"
 
 /* ---- the hook handshake: the flush thread parks at each flush point until released ---- */
 
@@ -104,14 +105,6 @@ static const char *point_name(int p) {
 }
 
 /* ---- small helpers ---- */
-
-static uint64_t prop_u64(shale_db *db, const char *name) {
-  char *s;
-  assert_int_equal(shale_property(db, name, &s), SHALE_OK);
-  uint64_t v = strtoull(s, NULL, 10);
-  shale_free(s);
-  return v;
-}
 
 static void *flush_thread(void *arg) {
   shale_db *db = arg;
@@ -293,7 +286,7 @@ static void one_flush_window(int with_snapshot) {
   put_s(db, &m, "p-del-put", "p-old");
   put_s(db, &m, "z-live", "z-live-old");
   assert_int_equal(shale_flush(db), SHALE_OK);
-  assert_int_equal(prop_u64(db, "shale.num-files-at-level0"), 2);
+  assert_int_equal(tu_property_u64(db, "shale.num-files-at-level0"), 2);
   model_set(&m, "ghost", NULL); /* probes for keys that never exist */
   model_set(&m, "n-new", NULL);
   model_set(&m, "q-put-del", NULL);
@@ -333,8 +326,8 @@ static void one_flush_window(int with_snapshot) {
              point_name(p));
     int published = p >= HOOK_FLUSH_VIEW_PUBLISHED;
     /* the view switches exactly at publication: before it the memtable, after it the table */
-    assert_int_equal(prop_u64(db, "shale.num-immutable-memtables"), published ? 0 : 1);
-    assert_int_equal(prop_u64(db, "shale.num-files-at-level0"), published ? 3 : 2);
+    assert_int_equal(tu_property_u64(db, "shale.num-immutable-memtables"), published ? 0 : 1);
+    assert_int_equal(tu_property_u64(db, "shale.num-files-at-level0"), published ? 3 : 2);
     int ssts = tu_count_suffix(dir, ".sst");
     assert_int_equal(ssts, p >= HOOK_FLUSH_TABLE_SYNCED ? 3 : 2);
     /* I5: the sealed memtable's WAL goes only after the view is published */
@@ -457,20 +450,20 @@ static void test_window_sealed_chain(void **state) {
     snaps_m[g] = model_copy(&m);
     assert_int_equal(shale_snapshot_new(db, &snaps[g]), SHALE_OK);
   }
-  uint64_t imm = prop_u64(db, "shale.num-immutable-memtables");
+  uint64_t imm = tu_property_u64(db, "shale.num-immutable-memtables");
   if (imm < 4)
     fail_msg("only %llu sealed memtables; the test wants a chain", (unsigned long long)imm);
   shale_iter *held;
   assert_int_equal(shale_iter_new(db, NULL, &held), SHALE_OK);
   int flushes = 0, checks = 0;
-  uint64_t l0 = prop_u64(db, "shale.num-files-at-level0");
+  uint64_t l0 = tu_property_u64(db, "shale.num-files-at-level0");
   for (;;) {
     int p = hook_wait_any(HOOK_TIMEOUT_S);
     if (!p) fail_msg("no flush parked within %d s", HOOK_TIMEOUT_S);
     char what[96];
     snprintf(what, sizeof what, "flush %d at %s", flushes, point_name(p));
-    uint64_t now_imm = prop_u64(db, "shale.num-immutable-memtables");
-    uint64_t now_l0 = prop_u64(db, "shale.num-files-at-level0");
+    uint64_t now_imm = tu_property_u64(db, "shale.num-immutable-memtables");
+    uint64_t now_l0 = tu_property_u64(db, "shale.num-files-at-level0");
     if (p == HOOK_FLUSH_VIEW_PUBLISHED) {
       assert_int_equal(now_imm, imm - 1);
       assert_true(now_l0 == l0 + 1 || now_l0 == l0); /* an all-clean memtable adds no table */

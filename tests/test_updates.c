@@ -18,6 +18,7 @@
 
 #include "shale.h"
 #include "testutil.h"
+#include "testutil_check.h"
 
 static shale_options small_options(void) {
   shale_options o;
@@ -37,42 +38,8 @@ static shale_db *open_db(const char *dir, const shale_options *o) {
   return db;
 }
 
-static uint64_t property_u64(shale_db *db, const char *name) {
-  char *v;
-  assert_int_equal(shale_property(db, name, &v), SHALE_OK);
-  uint64_t x = strtoull(v, NULL, 10);
-  shale_free(v);
-  return x;
-}
-
 static void put(shale_db *db, const char *k, const char *v) {
   assert_int_equal(shale_put(db, k, strlen(k), v, strlen(v), 0), SHALE_OK);
-}
-
-/* Walks a and b (both at their latest state) side by side. */
-static size_t assert_same_scan(shale_db *a, shale_db *b) {
-  shale_iter *ia, *ib;
-  assert_int_equal(shale_iter_new(a, NULL, &ia), SHALE_OK);
-  assert_int_equal(shale_iter_new(b, NULL, &ib), SHALE_OK);
-  size_t n = 0;
-  for (shale_iter_seek_first(ia), shale_iter_seek_first(ib);
-       shale_iter_valid(ia) && shale_iter_valid(ib); shale_iter_next(ia), shale_iter_next(ib)) {
-    size_t kla, klb, vla, vlb;
-    const void *ka = shale_iter_key(ia, &kla), *kb = shale_iter_key(ib, &klb);
-    const void *va = shale_iter_value(ia, &vla), *vb = shale_iter_value(ib, &vlb);
-    if (kla != klb || memcmp(ka, kb, kla))
-      fail_msg("key %zu differs: %.*s vs %.*s", n, (int)kla, (const char *)ka, (int)klb,
-               (const char *)kb);
-    assert_int_equal(vla, vlb);
-    assert_memory_equal(va, vb, vla);
-    n++;
-  }
-  assert_int_equal(shale_iter_valid(ia), shale_iter_valid(ib));
-  assert_int_equal(shale_iter_status(ia), SHALE_OK);
-  assert_int_equal(shale_iter_status(ib), SHALE_OK);
-  shale_iter_free(ia);
-  shale_iter_free(ib);
-  return n;
 }
 
 /* ---- applying batches to a follower ---- */
@@ -184,9 +151,9 @@ static void test_follower_under_load(void **state) {
   for (int i = 0; i < 3; i++) atomic_store(&l[i].stop, 1);
   for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
   last = catch_up(leader, follower, last + 1);
-  assert_int_equal(last, property_u64(leader, "shale.sequence"));
-  assert_int_equal(property_u64(follower, "shale.sequence"), last);
-  assert_true(assert_same_scan(leader, follower) > 0);
+  assert_int_equal(last, tu_property_u64(leader, "shale.sequence"));
+  assert_int_equal(tu_property_u64(follower, "shale.sequence"), last);
+  assert_true(tu_assert_same_scan(leader, NULL, follower, NULL) > 0);
   assert_true(tu_count_suffix(ldir, ".log") > 1); /* flushed WALs were kept */
   assert_int_equal(shale_close(follower), SHALE_OK);
   assert_int_equal(shale_close(leader), SHALE_OK);
