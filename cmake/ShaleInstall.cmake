@@ -10,16 +10,43 @@ set(SHALE_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/shale CACHE STRING
   "Where shaleConfig.cmake is installed, relative to the prefix")
 mark_as_advanced(SHALE_CMAKE_DIR)
 
+# Libraries: the .so in the runtime component, the archive and the .so link in the
+# development one, all in shale's CMake package (shaleTargets).
+function(shale_install_libraries)
+  install(TARGETS ${ARGN} EXPORT shaleTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT development
+    INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endfunction()
+
+# cmake/<name>.pc.in made into <name>.pc at install time: it names the prefix given then
+# (cmake --install --prefix, or CPack's /usr), not the one configured.
+function(shale_install_pkgconfig name)
+  foreach(_dir LIBDIR INCLUDEDIR)
+    if(IS_ABSOLUTE "${CMAKE_INSTALL_${_dir}}")
+      set(_pc_${_dir} "${CMAKE_INSTALL_${_dir}}")
+    else()
+      set(_pc_${_dir} "\\\${prefix}/${CMAKE_INSTALL_${_dir}}") # stays ${prefix} in the .pc
+    endif()
+  endforeach()
+  install(CODE "
+    set(SHALE_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
+    set(SHALE_PC_LIBDIR \"${_pc_LIBDIR}\")
+    set(SHALE_PC_INCLUDEDIR \"${_pc_INCLUDEDIR}\")
+    set(PROJECT_VERSION \"${PROJECT_VERSION}\")
+    configure_file(\"${PROJECT_SOURCE_DIR}/cmake/${name}.pc.in\" \"${PROJECT_BINARY_DIR}/${name}.pc\" @ONLY)
+    " COMPONENT development)
+  install(FILES ${PROJECT_BINARY_DIR}/${name}.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+    COMPONENT development)
+endfunction()
+
 # libshale.a is the archive with internals made local when the hidden-visibility objects
 # exist (SHALE_BUILD_SHARED), else the plain one.
 set(_shale_lib_targets shale)
 if(TARGET shale_shared)
   set(_shale_lib_targets shale_archive shale_shared)
 endif()
-install(TARGETS ${_shale_lib_targets} EXPORT shaleTargets
-  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
-  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT development
-  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+shale_install_libraries(${_shale_lib_targets})
 install(FILES include/shale.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT development)
 
 # The CMake package: find_package(shale CONFIG) -> shale::shale, shale::shale_static.
@@ -33,24 +60,7 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/shaleConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/shaleConfig.cmake ${PROJECT_BINARY_DIR}/shaleConfigVersion.cmake
   DESTINATION ${SHALE_CMAKE_DIR} COMPONENT development)
 
-# shale.pc names the prefix given at install time (cmake --install --prefix, or CPack's
-# /usr), not the one configured, so it is generated while installing.
-foreach(_dir LIBDIR INCLUDEDIR)
-  if(IS_ABSOLUTE "${CMAKE_INSTALL_${_dir}}")
-    set(_shale_pc_${_dir} "${CMAKE_INSTALL_${_dir}}")
-  else()
-    set(_shale_pc_${_dir} "\\\${prefix}/${CMAKE_INSTALL_${_dir}}") # stays ${prefix} in the .pc
-  endif()
-endforeach()
-install(CODE "
-  set(SHALE_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
-  set(SHALE_PC_LIBDIR \"${_shale_pc_LIBDIR}\")
-  set(SHALE_PC_INCLUDEDIR \"${_shale_pc_INCLUDEDIR}\")
-  set(PROJECT_VERSION \"${PROJECT_VERSION}\")
-  configure_file(\"${PROJECT_SOURCE_DIR}/cmake/shale.pc.in\" \"${PROJECT_BINARY_DIR}/shale.pc\" @ONLY)
-  " COMPONENT development)
-install(FILES ${PROJECT_BINARY_DIR}/shale.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
-  COMPONENT development)
+shale_install_pkgconfig(shale)
 
 install(FILES README.md doc/DESIGN.md doc/ARCHITECTURE.md doc/tuning.md doc/reliability.md
   doc/performance.md doc/format-wal.md doc/format-sstable.md doc/format-manifest.md
