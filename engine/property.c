@@ -178,6 +178,21 @@ static int persisted_before_text(shale_db *db, buf *out) {
   return SHALE_OK;
 }
 
+/* Bytes of the mutable memtable and of the sealed ones v still reads. */
+static uint64_t memtables_bytes(const read_view *v) {
+  uint64_t bytes = memtable_bytes(v->mem);
+  memtable *m = v->imm;
+  for (int i = 0; i < v->imm_count && m; i++, m = memtable_next(m)) bytes += memtable_bytes(m);
+  return bytes;
+}
+
+static uint64_t block_cache_usage(shale_db *db) {
+  uint64_t hits, misses;
+  size_t usage = 0;
+  block_cache_stats(db->bcache, &hits, &misses, &usage);
+  return usage;
+}
+
 static int number_property(shale_db *db, const char *name, buf *out) {
   char text[64];
   uint64_t value;
@@ -194,6 +209,12 @@ static int number_property(shale_db *db, const char *name, buf *out) {
     value = (uint64_t)v->imm_count;
   else if (!strcmp(name, "shale.memtable-bytes"))
     value = memtable_bytes(v->mem);
+  else if (!strcmp(name, "shale.size-all-mem-tables"))
+    value = memtables_bytes(v);
+  else if (!strcmp(name, "shale.block-cache-usage"))
+    value = block_cache_usage(db);
+  else if (!strcmp(name, "shale.approximate-memory-usage"))
+    value = memtables_bytes(v) + block_cache_usage(db);
   else if (!strcmp(name, "shale.block-cache-hits") || !strcmp(name, "shale.block-cache-misses")) {
     uint64_t hits, misses;
     size_t usage;

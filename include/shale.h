@@ -759,8 +759,12 @@ SHALE_EXPORT int shale_approximate_sizes(shale_db *db, size_t n, const void *con
  * keys iterators stepped over one by one, outside any span), "shale.dead-span-warmup" (1
  * while the walk after open that rebuilds spans over the deleted runs the DB holds still
  * runs, in a thread of its own; 0 once it is done), "shale.sequence",
- * "shale.num-immutable-memtables", "shale.memtable-bytes", "shale.block-cache-hits",
- * "shale.block-cache-misses" (data blocks found in / read into the block cache).
+ * "shale.num-immutable-memtables", "shale.memtable-bytes" (the mutable memtable's),
+ * "shale.size-all-mem-tables" (the mutable and the sealed memtables' bytes),
+ * "shale.block-cache-usage" (bytes of the blocks the block cache holds),
+ * "shale.approximate-memory-usage" (the two together, as LevelDB's property of that name),
+ * "shale.block-cache-hits", "shale.block-cache-misses" (data blocks found in / read into
+ * the block cache).
  * @param[in]  db    an open DB
  * @param[in]  name  one of the names above
  * @param[out] value a malloc'd string freed with shale_free

@@ -578,6 +578,39 @@ static void test_range_delete_skips_tables(void **state) {
   check_value(f->db, NULL, "zzz", "after");
 }
 
+/* The memory properties add up: every memtable's bytes, the block cache's, and LevelDB's
+ * approximate-memory-usage as their sum; reading tables fills the cache. */
+static void test_memory_properties(void **state) {
+  fixture *f = *state;
+  assert_int_equal(shale_close(f->db), SHALE_OK);
+  shale_options o = small_options();
+  o.use_mmap = 0; /* mapped tables bypass the cache for raw blocks */
+  assert_int_equal(shale_open(f->dir, &o, &f->db), SHALE_OK);
+  char k[32], v[100];
+  memset(v, 'v', sizeof v);
+  for (int i = 0; i < 5000; i++) {
+    int kl = snprintf(k, sizeof k, "key%08d", i);
+    assert_int_equal(shale_put(f->db, k, (size_t)kl, v, sizeof v, 0), SHALE_OK);
+  }
+  assert_true(tu_property_u64(f->db, "shale.size-all-mem-tables") >=
+              tu_property_u64(f->db, "shale.memtable-bytes"));
+  assert_int_equal(shale_flush(f->db), SHALE_OK);
+  uint64_t cache_before = tu_property_u64(f->db, "shale.block-cache-usage");
+  for (int i = 0; i < 5000; i += 50) {
+    int kl = snprintf(k, sizeof k, "key%08d", i);
+    void *val;
+    size_t vl;
+    assert_int_equal(shale_get(f->db, NULL, k, (size_t)kl, &val, &vl), SHALE_OK);
+    shale_free(val);
+  }
+  uint64_t cache = tu_property_u64(f->db, "shale.block-cache-usage");
+  assert_true(cache > cache_before);
+  uint64_t mem = tu_property_u64(f->db, "shale.size-all-mem-tables");
+  uint64_t total = tu_property_u64(f->db, "shale.approximate-memory-usage");
+  assert_true(mem > 0);
+  assert_true(total >= cache + mem - 4096 && total <= cache + mem + 4096 * 4); /* read apart */
+}
+
 /* Thousands of overlapping range deletes in tables: gets and scans stay correct and cheap. */
 static void test_many_range_deletes(void **state) {
   fixture *f = *state;
@@ -964,6 +997,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_compression_level),
+      cmocka_unit_test_setup_teardown(test_memory_properties, setup, teardown),
       cmocka_unit_test(test_iterator_stops_at_corrupt_block),
       cmocka_unit_test(test_range_fragments_match_scan),
       cmocka_unit_test(test_manifest_rolls),

@@ -18,13 +18,6 @@ static char *shale_property_copy(leveldb_t *db, const char *name) {
   return copy;
 }
 
-static uint64_t number_property(leveldb_t *db, const char *name) {
-  char *text = shale_property_copy(db, name);
-  uint64_t n = text ? strtoull(text, NULL, 10) : 0;
-  free(text);
-  return n;
-}
-
 /* LevelDB's EscapeString: printable bytes as they are, others as \xHH. */
 static void print_key(FILE *out, const void *key, size_t len) {
   const unsigned char *p = key;
@@ -73,14 +66,6 @@ static char *sstables(leveldb_t *db) {
 
 /* The memtables: the active one as measured, each sealed one at the size that seals it.
  * The block cache's usage is not in Shale's public API, so it is left out. */
-static char *memory_usage(leveldb_t *db) {
-  uint64_t bytes = number_property(db, "shale.memtable-bytes") +
-                   number_property(db, "shale.num-immutable-memtables") * db->write_buffer_size;
-  char *text = NULL;
-  if (asprintf(&text, "%" PRIu64, bytes) < 0) return NULL;
-  return text;
-}
-
 /* "N" of num-files-at-levelN: a decimal number (leading zeros allowed, as LevelDB reads it)
  * below LDBC_NUM_LEVELS, and nothing after it; -1 otherwise. */
 static int parse_level(const char *s) {
@@ -110,6 +95,7 @@ char *leveldb_property_value(leveldb_t *db, const char *propname) {
   }
   if (!strcmp(name, "stats")) return shale_property_copy(db, "shale.stats");
   if (!strcmp(name, "sstables")) return sstables(db);
-  if (!strcmp(name, "approximate-memory-usage")) return memory_usage(db);
+  if (!strcmp(name, "approximate-memory-usage"))
+    return shale_property_copy(db, "shale.approximate-memory-usage");
   return NULL;
 }
