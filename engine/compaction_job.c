@@ -12,6 +12,7 @@
 #include "engine/merge_iter.h"
 #include "engine/background.h"
 #include "engine/compaction_job.h"
+#include "engine/statistics.h"
 #include "engine/db.h"
 #include "engine/flush_job.h"
 #include "engine/listeners.h"
@@ -439,6 +440,7 @@ static int attempt(job *j) {
 static void log_done(shale_db *db, const job *j, uint64_t start) {
   const compaction *c = j->c;
   atomic_fetch_add(&db->stats.compactions, 1);
+  db_histogram_add_us(db, SHALE_HIST_COMPACTION, clock_mono_us() - start);
   atomic_fetch_add(&db->stats.compaction_bytes_read, trivial_move(c) ? 0 : input_bytes(c));
   atomic_fetch_add(&db->stats.compaction_bytes_written, j->bytes_written);
   atomic_fetch_add(&db->stats.level_compactions[c->out_level], 1);

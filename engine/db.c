@@ -19,6 +19,7 @@
 #include "engine/options.h"
 #include "engine/recovery.h"
 #include "engine/background.h"
+#include "engine/statistics.h"
 #include "engine/db.h"
 #include "io/io.h"
 #include "util/clock.h"
@@ -272,6 +273,7 @@ static shale_db *db_alloc(const char *path) {
     return NULL;
   }
   db->lock_fd = -1;
+  db_histograms_init(db);
   static _Atomic uint64_t generations;
   db->gen = atomic_fetch_add(&generations, 1) + 1;
   pthread_mutex_init(&db->mu, NULL);

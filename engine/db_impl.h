@@ -23,6 +23,7 @@
 #include "memtable/memtable.h"
 #include "shale.h"
 #include "util/error.h"
+#include "util/histogram.h"
 #include "wal/wal_writer.h"
 
 typedef struct writer writer;
@@ -52,6 +53,7 @@ typedef struct db_stats {
   /* per output level: the level's share of write amplification */
   _Atomic uint64_t level_compactions[NUM_LEVELS], level_bytes_read[NUM_LEVELS],
       level_bytes_written[NUM_LEVELS];
+  histogram hists[SHALE_HIST_COUNT]; /* nanoseconds (engine/statistics.h) */
 } db_stats;
 
 struct shale_db {

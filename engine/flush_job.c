@@ -10,6 +10,7 @@
 #include "engine/background.h"
 #include "engine/db.h"
 #include "engine/flush_job.h"
+#include "engine/statistics.h"
 #include "engine/listeners.h"
 #include "engine/wal_retention.h"
 #include "io/io.h"
@@ -222,7 +223,9 @@ int flush_oldest(shale_db *db, char *errmsg) {
   if (!rc) {
     atomic_fetch_add(&db->stats.flushes, 1);
     atomic_fetch_add(&db->stats.flush_bytes, f ? f->file_size : 0);
-    atomic_fetch_add(&db->stats.flush_micros, clock_mono_us() - start);
+    uint64_t took = clock_mono_us() - start;
+    atomic_fetch_add(&db->stats.flush_micros, took);
+    db_histogram_add_us(db, SHALE_HIST_FLUSH, took);
     atomic_fetch_add(&db->stats.tombstones_dropped_clean, c.dropped_clean);
     atomic_fetch_add(&db->stats.versions_dropped, c.dropped_versions);
     db_log(db,

@@ -10,6 +10,7 @@
 #include "engine/mem_rdel.h"
 #include "engine/options.h"
 #include "engine/get.h"
+#include "engine/statistics.h"
 #include "engine/table_get.h"
 #include "util/ikey.h"
 
@@ -122,7 +123,10 @@ int shale_get(shale_db *db, const shale_snapshot *snap, const void *key, size_t 
     return SHALE_INVALID;
   }
   db_call_begin(db);
-  return db_call_end(db, get_call(db, snap, key, klen, val, vlen));
+  uint64_t start = op_timer_start(db);
+  int rc = get_call(db, snap, key, klen, val, vlen);
+  op_timer_stop(db, SHALE_HIST_GET, start);
+  return db_call_end(db, rc);
 }
 
 int shale_get_opts(shale_db *db, const shale_read_options *ro, const void *key, size_t klen,
@@ -132,5 +136,8 @@ int shale_get_opts(shale_db *db, const shale_read_options *ro, const void *key, 
     return SHALE_INVALID;
   }
   db_call_begin(db);
-  return db_call_end(db, get_opts_call(db, ro, key, klen, dst, cap, vlen));
+  uint64_t start = op_timer_start(db);
+  int rc = get_opts_call(db, ro, key, klen, dst, cap, vlen);
+  op_timer_stop(db, SHALE_HIST_GET, start);
+  return db_call_end(db, rc);
 }

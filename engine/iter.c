@@ -31,6 +31,7 @@
 #include "engine/lookup.h"
 #include "engine/merge_iter.h"
 #include "engine/options.h"
+#include "engine/statistics.h"
 #include "util/ikey.h"
 
 /* The range of hidden keys the current walk has crossed. `edge` is the end the walk started
@@ -494,8 +495,7 @@ static void walk_forward_from(shale_iter *it, const void *key, size_t klen, int 
   find_next_visible(it, 0);
 }
 
-void shale_iter_seek_first(shale_iter *it) {
-  if (!it || it->status) return;
+static void iter_seek_first(shale_iter *it) {
   begin_seek(it);
   if (it->has_lower)
     walk_forward_from(it, it->lower.data, it->lower.len, 0);
@@ -503,8 +503,7 @@ void shale_iter_seek_first(shale_iter *it) {
     walk_forward_from(it, NULL, 0, 1);
 }
 
-void shale_iter_seek_last(shale_iter *it) {
-  if (!it || it->status) return;
+static void iter_seek_last(shale_iter *it) {
   begin_seek(it);
   run_begin(it, it->upper.data, it->upper.len, !it->has_upper, 0);
   if (it->has_upper) {
@@ -516,8 +515,7 @@ void shale_iter_seek_last(shale_iter *it) {
   resolve_backward(it);
 }
 
-void shale_iter_seek(shale_iter *it, const void *key, size_t klen) {
-  if (!it || it->status) return;
+static void iter_seek(shale_iter *it, const void *key, size_t klen) {
   begin_seek(it);
   if (!key && klen) {
     it->valid = 0;
@@ -536,15 +534,14 @@ void shale_iter_seek(shale_iter *it, const void *key, size_t klen) {
   walk_forward_from(it, key, klen, 0);
 }
 
-void shale_iter_seek_for_prev(shale_iter *it, const void *key, size_t klen) {
-  if (!it || it->status) return;
+static void iter_seek_for_prev(shale_iter *it, const void *key, size_t klen) {
   begin_seek(it);
   if (!key && klen) {
     it->valid = 0;
     return;
   }
   if (at_or_above_upper(it, key, klen)) {
-    shale_iter_seek_last(it);
+    iter_seek_last(it);
     return;
   }
   if (below_lower(it, key, klen)) {
@@ -746,10 +743,38 @@ void iter_mark_deleted_run(shale_db *db, const void *lo, size_t lolen, const voi
     int live = 0;
     while (it->valid && live++ < DELETED_RUN_MAX_LIVE) shale_iter_next(it);
     if (it->valid) { /* live keys after lo: the run of deletes may still end at hi */
-      shale_iter_seek_for_prev(it, hi, hilen);
+      iter_seek_for_prev(it, hi, hilen);
       for (live = 0; it->valid && live++ < DELETED_RUN_MAX_LIVE;) shale_iter_prev(it);
     }
     shale_iter_free(it);
   }
   free(end);
+}
+
+void shale_iter_seek_first(shale_iter *it) {
+  if (!it || it->status) return;
+  uint64_t start = op_timer_start(it->db);
+  iter_seek_first(it);
+  op_timer_stop(it->db, SHALE_HIST_SEEK, start);
+}
+
+void shale_iter_seek_last(shale_iter *it) {
+  if (!it || it->status) return;
+  uint64_t start = op_timer_start(it->db);
+  iter_seek_last(it);
+  op_timer_stop(it->db, SHALE_HIST_SEEK, start);
+}
+
+void shale_iter_seek(shale_iter *it, const void *key, size_t klen) {
+  if (!it || it->status) return;
+  uint64_t start = op_timer_start(it->db);
+  iter_seek(it, key, klen);
+  op_timer_stop(it->db, SHALE_HIST_SEEK, start);
+}
+
+void shale_iter_seek_for_prev(shale_iter *it, const void *key, size_t klen) {
+  if (!it || it->status) return;
+  uint64_t start = op_timer_start(it->db);
+  iter_seek_for_prev(it, key, klen);
+  op_timer_stop(it->db, SHALE_HIST_SEEK, start);
 }

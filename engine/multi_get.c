@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/db_impl.h"
+#include "engine/statistics.h"
 #include "engine/lookup.h"
 #include "engine/options.h"
 #include "util/ikey.h"
@@ -92,5 +93,8 @@ int shale_multi_get(shale_db *db, const shale_read_options *ro, size_t n, const 
                     const size_t *klens, void **vals, size_t *vlens, int *rcs) {
   if (!db) return SHALE_INVALID;
   db_call_begin(db);
-  return db_call_end(db, multi_get_call(db, ro, n, keys, klens, vals, vlens, rcs));
+  uint64_t start = op_timer_start(db);
+  int rc = multi_get_call(db, ro, n, keys, klens, vals, vlens, rcs);
+  op_timer_stop(db, SHALE_HIST_GET, start);
+  return db_call_end(db, rc);
 }

@@ -3,7 +3,9 @@
  * (db->stats, the block cache's shards, the dead spans, the gets' per-thread counts). */
 #include <stdatomic.h>
 
-#include "engine/db_impl.h"
+#include "engine/statistics.h"
+
+#include <string.h>
 
 /* In enum order; RocksDB's names where it has the counter, with Shale's prefix. */
 static const char *const names[SHALE_TICKER_COUNT] = {
@@ -131,5 +133,42 @@ int shale_statistics(shale_db *db, uint64_t *out, size_t n) {
   if (!db || (!out && n)) return SHALE_INVALID;
   for (size_t i = 0; i < n; i++)
     out[i] = i < SHALE_TICKER_COUNT ? shale_ticker(db, (enum shale_ticker_id)i) : 0;
+  return SHALE_OK;
+}
+
+/* ---- histograms ---- */
+
+static const char *const hist_names[SHALE_HIST_COUNT] = {
+    [SHALE_HIST_GET] = "shale.db.get.micros",
+    [SHALE_HIST_WRITE] = "shale.db.write.micros",
+    [SHALE_HIST_SEEK] = "shale.db.seek.micros",
+    [SHALE_HIST_WAL_SYNC] = "shale.wal.file.sync.micros",
+    [SHALE_HIST_FLUSH] = "shale.db.flush.micros",
+    [SHALE_HIST_COMPACTION] = "shale.compaction.times.micros",
+};
+
+void db_histograms_init(shale_db *db) {
+  for (int h = 0; h < SHALE_HIST_COUNT; h++) histogram_init(&db->stats.hists[h]);
+}
+
+const char *shale_histogram_name(enum shale_histogram_id h) {
+  return (unsigned)h < SHALE_HIST_COUNT ? hist_names[h] : NULL;
+}
+
+int shale_histogram(shale_db *db, enum shale_histogram_id h, shale_histogram_data *out) {
+  if (out) memset(out, 0, sizeof *out);
+  if (!db || !out || (unsigned)h >= SHALE_HIST_COUNT) return SHALE_INVALID;
+  histogram_summary s;
+  histogram_summarize(&db->stats.hists[h], &s);
+  if (!s.count) return SHALE_OK;
+  *out = (shale_histogram_data){.count = s.count,
+                                .sum = (double)s.sum / 1e3,
+                                .min = (double)s.min / 1e3,
+                                .max = (double)s.max / 1e3,
+                                .average = s.average / 1e3,
+                                .median = s.median / 1e3,
+                                .p95 = s.p95 / 1e3,
+                                .p99 = s.p99 / 1e3,
+                                .p999 = s.p999 / 1e3};
   return SHALE_OK;
 }

@@ -12,6 +12,7 @@
 #include "engine/mem_insert.h"
 #include "engine/background.h"
 #include "engine/write.h"
+#include "engine/statistics.h"
 #include "util/clock.h"
 #include "util/ikey.h"
 
@@ -73,7 +74,9 @@ static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *e
     rc = wal_writer_add(db->wal, rep->data, rep->len, errmsg);
     atomic_fetch_add_explicit(&db->stats.wal_bytes, rep->len, memory_order_relaxed);
     if (!rc && sync) {
+      uint64_t start = clock_mono_us();
       rc = wal_writer_sync(db->wal, errmsg);
+      db_histogram_add_us(db, SHALE_HIST_WAL_SYNC, clock_mono_us() - start);
       atomic_fetch_add_explicit(&db->stats.wal_syncs, 1, memory_order_relaxed);
     }
     if (rc) return rc;
@@ -289,24 +292,36 @@ int shale_put(shale_db *db, const void *key, size_t klen, const void *val, size_
               unsigned flags) {
   if (!db) return SHALE_INVALID;
   db_call_begin(db);
-  return db_call_end(db, put_call(db, key, klen, val, vlen, flags));
+  uint64_t start = op_timer_start(db);
+  int rc = put_call(db, key, klen, val, vlen, flags);
+  op_timer_stop(db, SHALE_HIST_WRITE, start);
+  return db_call_end(db, rc);
 }
 
 int shale_delete(shale_db *db, const void *key, size_t klen, unsigned flags) {
   if (!db) return SHALE_INVALID;
   db_call_begin(db);
-  return db_call_end(db, delete_call(db, key, klen, flags));
+  uint64_t start = op_timer_start(db);
+  int rc = delete_call(db, key, klen, flags);
+  op_timer_stop(db, SHALE_HIST_WRITE, start);
+  return db_call_end(db, rc);
 }
 
 int shale_delete_range(shale_db *db, const void *begin, size_t blen, const void *end, size_t elen,
                        unsigned flags) {
   if (!db) return SHALE_INVALID;
   db_call_begin(db);
-  return db_call_end(db, delete_range_call(db, begin, blen, end, elen, flags));
+  uint64_t start = op_timer_start(db);
+  int rc = delete_range_call(db, begin, blen, end, elen, flags);
+  op_timer_stop(db, SHALE_HIST_WRITE, start);
+  return db_call_end(db, rc);
 }
 
 int shale_write(shale_db *db, shale_batch *b, unsigned flags) {
   if (!db) return SHALE_INVALID;
   db_call_begin(db);
-  return db_call_end(db, write_call(db, b, flags));
+  uint64_t start = op_timer_start(db);
+  int rc = write_call(db, b, flags);
+  op_timer_stop(db, SHALE_HIST_WRITE, start);
+  return db_call_end(db, rc);
 }

@@ -239,6 +239,11 @@ typedef struct shale_options {
    *  default NULL: the real system calls. The struct is copied at open; its arg must stay
    *  valid until shale_close returns. */
   const struct shale_env *env;
+  /** 1: time every get, write and iterator seek into the latency histograms
+   *  (shale_histogram: SHALE_HIST_GET, _WRITE, _SEEK); two clock reads per call, a few
+   *  percent of a cached get. Default 0: those three stay empty, and only background work
+   *  and WAL syncs, which cost far more than a clock read, are timed. */
+  int time_operations;
 } shale_options;
 
 /** Fill @p o with the defaults listed above (and o->size). Call before changing fields. */
@@ -1125,6 +1130,48 @@ SHALE_EXPORT uint64_t shale_ticker(shale_db *db, enum shale_ticker_id t);
  *  @return SHALE_OK; SHALE_INVALID for a NULL @p db, or a NULL @p out with @p n > 0.
  *  Threads: any, as shale_ticker. */
 SHALE_EXPORT int shale_statistics(shale_db *db, uint64_t *out, size_t n);
+
+/** Latency histograms (RocksDB's histograms), in microseconds, from the open of the handle.
+ *  New ones are added before SHALE_HIST_COUNT. */
+enum shale_histogram_id {
+  /** shale_get, shale_get_opts and shale_multi_get calls, one value per call
+   *  (shale_options.time_operations only) */
+  SHALE_HIST_GET,
+  /** shale_put, shale_delete, shale_delete_range and shale_write calls, the wait for the
+   *  group's WAL write and memtable insert included (shale_options.time_operations only) */
+  SHALE_HIST_WRITE,
+  /** iterator positionings: seek, seek_for_prev, seek_first, seek_last
+   *  (shale_options.time_operations only) */
+  SHALE_HIST_SEEK,
+  SHALE_HIST_WAL_SYNC,   /**< each sync of a WAL (a SHALE_SYNC write group, or a seal) */
+  SHALE_HIST_FLUSH,      /**< each memtable flush, from picking it to installing its table */
+  SHALE_HIST_COMPACTION, /**< each compaction, from picking it to installing its outputs */
+  SHALE_HIST_COUNT       /**< the number of histograms; not a histogram */
+};
+
+/** What shale_histogram reads off one histogram. Times in microseconds. */
+typedef struct shale_histogram_data {
+  uint64_t count;                /**< values recorded */
+  double sum;                    /**< their total */
+  double min, max, average;      /**< 0 when count is 0 */
+  double median, p95, p99, p999; /**< percentiles, interpolated in log-scale buckets:
+                                      within about 12% of the exact value */
+} shale_histogram_data;
+
+/** @return the name of @p h, e.g. "shale.db.get.micros" (RocksDB's names with the prefix
+ *  "shale."; static storage), or NULL for a number that is not a histogram. Threads: any. */
+SHALE_EXPORT const char *shale_histogram_name(enum shale_histogram_id h);
+
+/** Read histogram @p h of @p db.
+ *  @param[in]  db   an open DB
+ *  @param[in]  h    which one
+ *  @param[out] out  its summary; all 0 when nothing was recorded
+ *  @return SHALE_OK; SHALE_INVALID for a NULL @p db or @p out, or an @p h that is not a
+ *          histogram (@p out is then zeroed when not NULL).
+ *  Threads: any, beside every other call; values recorded during the read may be counted
+ *  in some fields and not yet in others. */
+SHALE_EXPORT int shale_histogram(shale_db *db, enum shale_histogram_id h,
+                                 shale_histogram_data *out);
 
 /* ---- backup ---- */
 

@@ -1,5 +1,6 @@
 /* test_statistics.c — shale_ticker, shale_statistics and shale_ticker_name (issue 16), on
- * real DBs in temp directories: each ticker against the operations that made it move. */
+ * real DBs in temp directories: each ticker against the operations that made it move; and
+ * the latency histograms (shale_histogram), off and on. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -186,11 +187,102 @@ static void test_statistics_bulk(void **state) {
   tu_tempdir_free(dir);
 }
 
+static shale_histogram_data hist(shale_db *db, enum shale_histogram_id h) {
+  shale_histogram_data d;
+  assert_int_equal(shale_histogram(db, h, &d), SHALE_OK);
+  return d;
+}
+
+/* Without time_operations the call histograms stay empty; flushes and syncs are timed. */
+static void test_histograms_off_by_default(void **state) {
+  (void)state;
+  for (int h = 0; h < SHALE_HIST_COUNT; h++) {
+    const char *n = shale_histogram_name((enum shale_histogram_id)h);
+    assert_non_null(n);
+    assert_int_equal(strncmp(n, "shale.", 6), 0);
+  }
+  assert_null(shale_histogram_name(SHALE_HIST_COUNT));
+  char *dir = tu_tempdir();
+  shale_db *db = open_db(dir);
+  shale_histogram_data d;
+  assert_int_equal(shale_histogram(NULL, SHALE_HIST_GET, &d), SHALE_INVALID);
+  assert_int_equal(shale_histogram(db, SHALE_HIST_COUNT, &d), SHALE_INVALID);
+  assert_int_equal(d.count, 0);
+  assert_int_equal(shale_histogram(db, SHALE_HIST_GET, NULL), SHALE_INVALID);
+  assert_int_equal(shale_put(db, "a", 1, "1", 1, SHALE_SYNC), SHALE_OK);
+  void *v;
+  size_t vl;
+  assert_int_equal(shale_get(db, NULL, "a", 1, &v, &vl), SHALE_OK);
+  shale_free(v);
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  assert_int_equal(hist(db, SHALE_HIST_GET).count, 0);
+  assert_int_equal(hist(db, SHALE_HIST_WRITE).count, 0);
+  assert_int_equal(hist(db, SHALE_HIST_WAL_SYNC).count, 1);
+  d = hist(db, SHALE_HIST_FLUSH);
+  assert_int_equal(d.count, shale_ticker(db, SHALE_TICKER_FLUSHES));
+  assert_true(d.count >= 1 && d.max >= d.min && d.sum >= d.max);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  tu_tempdir_free(dir);
+}
+
+/* With time_operations every get, write and seek is one value; the summary is ordered. */
+static void test_histograms_time_operations(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  shale_options o;
+  tu_options_init(&o);
+  o.time_operations = 1;
+  shale_db *db;
+  assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
+  char k[16];
+  for (int i = 0; i < 1000; i++) {
+    int kl = snprintf(k, sizeof k, "k%05d", i);
+    assert_int_equal(shale_put(db, k, (size_t)kl, k, (size_t)kl, 0), SHALE_OK);
+  }
+  assert_int_equal(shale_delete(db, "k00001", 6, 0), SHALE_OK);
+  assert_int_equal(shale_delete_range(db, "k00002", 6, "k00003", 6, 0), SHALE_OK);
+  for (int i = 0; i < 500; i++) {
+    int kl = snprintf(k, sizeof k, "k%05d", i * 2);
+    void *v;
+    size_t vl;
+    int rc = shale_get(db, NULL, k, (size_t)kl, &v, &vl);
+    assert_true(rc == SHALE_OK || rc == SHALE_NOTFOUND);
+    if (!rc) shale_free(v);
+  }
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
+  shale_iter_seek_first(it);
+  shale_iter_seek_last(it);
+  shale_iter_seek(it, "k00500", 6);
+  shale_iter_seek_for_prev(it, "k00500", 6);
+  assert_true(shale_iter_valid(it));
+  shale_iter_free(it);
+  shale_histogram_data w = hist(db, SHALE_HIST_WRITE), g = hist(db, SHALE_HIST_GET),
+                       s = hist(db, SHALE_HIST_SEEK);
+  assert_int_equal(w.count, 1002);
+  assert_int_equal(g.count, 500);
+  assert_int_equal(s.count, 4);
+  shale_histogram_data all[] = {w, g, s};
+  for (int i = 0; i < 3; i++) {
+    shale_histogram_data d = all[i];
+    assert_true(d.min > 0 && d.min <= d.median && d.median <= d.p95 && d.p95 <= d.p99 &&
+                d.p99 <= d.p999 && d.p999 <= d.max);
+    assert_true(d.average >= d.min && d.average <= d.max);
+    assert_true(d.sum >= d.average * (double)d.count * 0.999);
+  }
+  assert_int_equal(shale_close(db), SHALE_OK);
+  tu_tempdir_free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_names),           cmocka_unit_test(test_write_tickers),
-      cmocka_unit_test(test_read_tickers),    cmocka_unit_test(test_read_tickers_many_threads),
+      cmocka_unit_test(test_names),
+      cmocka_unit_test(test_write_tickers),
+      cmocka_unit_test(test_read_tickers),
+      cmocka_unit_test(test_read_tickers_many_threads),
       cmocka_unit_test(test_statistics_bulk),
+      cmocka_unit_test(test_histograms_off_by_default),
+      cmocka_unit_test(test_histograms_time_operations),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

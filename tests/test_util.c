@@ -1,4 +1,5 @@
-/* test_util.c — encodings, internal-key order, the growable buffer and the checksum. */
+/* test_util.c — encodings, internal-key order, the growable buffer, the checksum and the
+ * latency histogram. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include "util/buf.h"
 #include "util/checksum.h"
 #include "util/coding.h"
+#include "util/histogram.h"
 #include "util/ikey.h"
 
 static void test_varint_round_trip(void **state) {
@@ -85,6 +87,49 @@ static void test_checksum_block_matches(void **state) {
       assert_int_equal(checksum32_block(data + off, len), checksum32(data + off, len));
 }
 
+/* 1..10000 once each: the percentiles land within a bucket's width (12.5%) of the exact
+ * ones, in order, and count, sum, min and max are exact. */
+static void test_histogram_percentiles(void **state) {
+  (void)state;
+  static histogram h;
+  histogram_init(&h);
+  for (uint64_t v = 10000; v >= 1; v--) histogram_add(&h, v);
+  histogram_summary s;
+  histogram_summarize(&h, &s);
+  assert_int_equal(s.count, 10000);
+  assert_int_equal(s.sum, 10000ull * 10001 / 2);
+  assert_int_equal(s.min, 1);
+  assert_int_equal(s.max, 10000);
+  double exact[] = {5000, 9500, 9900, 9990}, got[] = {s.median, s.p95, s.p99, s.p999};
+  for (int i = 0; i < 4; i++) {
+    if (got[i] < exact[i] * 0.875 || got[i] > exact[i] * 1.125)
+      fail_msg("percentile %d: %f for %f", i, got[i], exact[i]);
+    if (i) assert_true(got[i] >= got[i - 1]);
+  }
+  assert_true(s.average > 5000 && s.average < 5001);
+}
+
+/* Empty, one value, 0 and the largest value: nothing overflows or leaves [min, max]. */
+static void test_histogram_extremes(void **state) {
+  (void)state;
+  static histogram h;
+  histogram_init(&h);
+  histogram_summary s;
+  histogram_summarize(&h, &s);
+  assert_int_equal(s.count, 0);
+  assert_true(s.median == 0 && s.max == 0);
+  histogram_add(&h, 7);
+  histogram_summarize(&h, &s);
+  assert_true(s.median == 7 && s.p999 == 7 && s.min == 7);
+  histogram_add(&h, 0);
+  histogram_add(&h, UINT64_MAX);
+  histogram_summarize(&h, &s);
+  assert_int_equal(s.count, 3);
+  assert_int_equal(s.min, 0);
+  assert_int_equal(s.max, UINT64_MAX);
+  assert_true(s.p999 <= (double)UINT64_MAX && s.median >= 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_varint_round_trip),
@@ -92,6 +137,8 @@ int main(void) {
       cmocka_unit_test(test_ikey_order),
       cmocka_unit_test(test_buf_grows),
       cmocka_unit_test(test_checksum_block_matches),
+      cmocka_unit_test(test_histogram_percentiles),
+      cmocka_unit_test(test_histogram_extremes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,7 +63,9 @@ static flag_def flags[] = {
     I64(write_buffer_size, "67108864", "memtable bytes before it is sealed"),
     I64(max_background_jobs, "2", "flush and compaction threads"),
     BOOL(histogram, "false", "print a latency histogram per operation type"),
-    BOOL(statistics, "false", "print the engine's tickers and shale.stats at the end"),
+    BOOL(statistics, "false",
+         "time every get, write and seek; print the engine's tickers, latency histograms "
+         "and shale.stats at the end"),
     I64(stats_interval, "0", "ops between stats lines (with stats_interval_seconds)"),
     I64(stats_interval_seconds, "0", "print throughput on stderr every N seconds"),
     I64(stats_per_interval, "0", "with stats_interval_seconds: also print shale.stats"),
@@ -405,6 +407,7 @@ static size_t clamp_size(int64_t v) { return v < 0 ? 0 : (size_t)v; }
 void bench_flags_to_options(const bench_flags *f, shale_options *o) {
   shale_options_init(o);
   o->create_if_missing = 1;
+  o->time_operations = f->statistics; /* as db_bench's --statistics times gets and writes */
   o->write_buffer_size = clamp_size(f->write_buffer_size);
   o->block_cache_size = clamp_size(f->cache_size);
   if (f->bloom_bits >= 0) o->bloom_bits_per_key = (int)f->bloom_bits;

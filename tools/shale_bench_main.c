@@ -596,6 +596,18 @@ static void print_tickers(void) {
     printf("%s COUNT : %" PRIu64 "\n", shale_ticker_name((enum shale_ticker_id)t), v[t]);
 }
 
+/* The latency histograms as db_bench prints RocksDB's ("rocksdb.x P50 : ... SUM : s"). */
+static void print_engine_histograms(void) {
+  for (int h = 0; h < SHALE_HIST_COUNT; h++) {
+    shale_histogram_data d;
+    if (shale_histogram(db, (enum shale_histogram_id)h, &d)) return;
+    printf("%s P50 : %.6f P95 : %.6f P99 : %.6f P99.9 : %.6f P100 : %.6f COUNT : %" PRIu64
+           " SUM : %.0f\n",
+           shale_histogram_name((enum shale_histogram_id)h), d.median, d.p95, d.p99, d.p999, d.max,
+           d.count, d.sum);
+  }
+}
+
 int main(int argc, char **argv) {
   int rc = bench_flags_parse(argc, argv, &F);
   if (rc) return rc > 0 ? 0 : 1;
@@ -610,6 +622,7 @@ int main(int argc, char **argv) {
   if (F.statistics) {
     printf("STATISTICS:\n");
     print_tickers();
+    print_engine_histograms();
     bench_print_prop("shale.stats", "statistics");
   }
   bench_monitor_stop();

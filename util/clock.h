@@ -11,6 +11,12 @@ static inline uint64_t clock_mono_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+static inline uint64_t clock_mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Wall-clock microseconds since the Unix epoch: tombstone times persist across restarts. */
 static inline uint64_t clock_wall_us(void) {
   struct timespec ts;
