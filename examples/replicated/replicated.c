@@ -248,22 +248,31 @@ static void plan_write(struct cluster *c, uint32_t id, uint32_t phase2_start) {
   }
 }
 
-/* Runs writes through whichever replica leads until @p count more are acknowledged. */
-static double write_phase(struct cluster *c, uint32_t count, uint32_t phase2_start) {
+/* Submits writes to the leader until @p room writes are in flight (at most WINDOW). */
+static void fill_window(struct cluster *c, uint32_t room, uint32_t phase2_start) {
+  struct node *leader = find_leader(c);
+  if (room > WINDOW) room = WINDOW;
+  while (leader != NULL && c->inflight < room) {
+    if (c->submitted >= MAX_WRITES) FAIL("too many failed writes (%u)", c->failed);
+    plan_write(c, c->submitted, phase2_start);
+    if (submit(c, leader, c->submitted) != 0) break;
+    c->submitted++;
+  }
+}
+
+/* Runs writes through whichever replica leads until @p count more are acknowledged. With
+ * @p drain 0 it keeps the window full to the end and returns with writes still in flight. */
+static double write_phase(struct cluster *c, uint32_t count, uint32_t phase2_start, int drain) {
   uint32_t goal = c->acked + count;
   double start = now_seconds();
   while (c->acked < goal) {
-    struct node *leader = find_leader(c);
-    while (leader != NULL && c->inflight < WINDOW && c->acked + c->inflight < goal) {
-      if (c->submitted >= MAX_WRITES) FAIL("too many failed writes (%u)", c->failed);
-      plan_write(c, c->submitted, phase2_start);
-      if (submit(c, leader, c->submitted) != 0) break;
-      c->submitted++;
-    }
+    fill_window(c, drain ? goal - c->acked : WINDOW, phase2_start);
     run_once(c, "writes to be acknowledged");
   }
-  while (c->inflight > 0) run_once(c, "writes in flight");
-  return now_seconds() - start;
+  double secs = now_seconds() - start;
+  if (!drain) fill_window(c, WINDOW, phase2_start);
+  while (drain && c->inflight > 0) run_once(c, "writes in flight");
+  return secs;
 }
 
 struct barrier_req {
@@ -417,18 +426,27 @@ int main(int argc, char **argv) {
   for (int i = 0; i < N_NODES; i++) node_start(c, &c->nodes[i], 1);
 
   struct node *old = wait_leader(c);
-  double secs = write_phase(c, PHASE1_WRITES, MAX_WRITES);
-  printf("replicated: %u writes through Raft in %.2f s: %.0f writes/s (%u failed over)\n",
-         PHASE1_WRITES, secs, PHASE1_WRITES / secs, c->failed);
+  double secs = write_phase(c, PHASE1_WRITES, MAX_WRITES, 0);
+  printf("replicated: %u writes acknowledged through Raft in %.2f s: %.0f writes/s\n",
+         PHASE1_WRITES, secs, PHASE1_WRITES / secs);
   uint32_t phase2_start = c->submitted;
 
+  /* Stopped with a window of writes in flight: their outcome is unknown to the client (the
+   * new leader may or may not commit them), and the checks accept either. */
   old = wait_leader(c);
-  printf("replicated: stopping the leader, node %u\n", old->id);
+  /* libraft 0.15 frees an entry twice when raft_close meets its disk append still running;
+   * so the stop waits until the leader's log is on its disk, the writes still uncommitted
+   * (most of them), some of them on their way to the followers. */
+  while (old->raft.last_stored < raft_last_index(&old->raft))
+    run_once(c, "the leader to persist its log");
+  printf("replicated: stopping the leader, node %u, with %u writes in flight\n", old->id,
+         c->inflight);
   node_stop(c, old);
   double stopped = now_seconds();
+  while (c->inflight > 0) run_once(c, "writes in flight to be failed");
   struct node *leader = wait_leader(c);
   printf("replicated: node %u elected after %.2f s\n", leader->id, now_seconds() - stopped);
-  write_phase(c, PHASE2_WRITES, phase2_start);
+  write_phase(c, PHASE2_WRITES, phase2_start, 1);
   wait_applied(c, commit_barrier(c));
   struct node *survivors[2];
   for (int i = 0, s = 0; i < N_NODES; i++)
