@@ -160,7 +160,7 @@ static int slurp(const char *path, size_t header, struct raft_buffer *buf) {
   }
   for (size_t off = header; rv == 0 && off < buf->len;) {
     ssize_t n = read(fd, (char *)buf->base + off, buf->len - off);
-    if (n <= 0 && errno != EINTR) rv = RAFT_IOERR;
+    if (n == 0 || (n < 0 && errno != EINTR)) rv = RAFT_IOERR;
     if (n > 0) off += (size_t)n;
   }
   if (rv != 0 && buf->base != NULL) raft_free(buf->base);

@@ -33,7 +33,7 @@
 #define N_NODES 3
 #define PHASE1_WRITES 10000u
 #define PHASE2_WRITES 2500u
-#define MAX_WRITES 40000u /* room for writes resubmitted after a failed apply */
+#define MAX_WRITES 40000u /* write ids, with room for those past the phases' counts */
 #define WINDOW 256u       /* writes in flight at once */
 #define BUDGET_SECONDS 55.0
 #define VALUE_SIZE 100
@@ -93,17 +93,21 @@ static double now_seconds(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A loopback port nobody listens on now: bound with port 0, then released for Raft. */
+/* A loopback port free now, drawn below the usual ephemeral range (32768-60999): there no
+ * outgoing connection takes it as its local port while its replica is stopped, and parallel
+ * runs draw different ones. */
 static unsigned free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-      getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
-    FAIL("cannot find a free loopback port");
-  close(fd);
-  return ntohs(sa.sin_port);
+  for (int attempt = 0; attempt < 1000; attempt++) {
+    unsigned port = 20000u + (unsigned)(rand() % 12000);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) break;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int bound = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    if (bound) return port;
+  }
+  FAIL("cannot find a free loopback port");
 }
 
 /* Runs the loop once; the tick timer makes it return at least every few milliseconds. */
@@ -417,6 +421,7 @@ int main(int argc, char **argv) {
   const char *tmp = getenv("TMPDIR");
   const char *parent = argc > 1 ? argv[1] : (tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
   signal(SIGPIPE, SIG_IGN);
+  srand((unsigned)getpid() ^ (unsigned)time(NULL));
   mkdir(parent, 0755);
   static struct cluster cluster;
   struct cluster *c = &cluster;
