@@ -3,8 +3,9 @@
  * scenario: three replicas in this process, on one event loop, each with its own Raft log,
  * TCP port and DB:
  *   1. 10,000 writes (puts, and deletes of earlier keys) through the leader;
- *   2. the leader stopped; the two others elect a new leader and take 2,500 more writes,
- *      among them deletes of keys the stopped replica still holds;
+ *   2. the leader stopped with a window of writes in flight; the two others elect a new
+ *      leader and take 2,500 more writes, among them deletes of keys the stopped replica
+ *      still holds;
  *   3. every acknowledged write checked on both survivors (a scan against a model of what
  *      was acknowledged), and the survivors equal;
  *   4. the stopped replica restarted on its stale directory: its log ends before the
