@@ -45,10 +45,18 @@ static uint32_t get_u32(const unsigned char *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static int report(const struct kv_fsm *f, const char *what, int rc) {
+/* Prints a failed Shale call on @p handle (NULL: one without a handle, as the SST
+ * writer's); returns @p rc. */
+static int report(const struct kv_fsm *f, const shale_db *handle, const char *what, int rc) {
   fprintf(stderr, "kv_fsm %s: %s: %s (%s)\n", f->dir, what, shale_strerror(rc),
-          shale_errmsg(f->db));
+          shale_errmsg(handle));
   return rc;
+}
+
+/* A failed Shale call as raft sees it: printed, then RAFT_IOERR. */
+static int io_failure(const struct kv_fsm *f, const shale_db *handle, const char *what, int rc) {
+  report(f, handle, what, rc);
+  return RAFT_IOERR;
 }
 
 /* The applied index the DB recorded; 0 for a new DB. */
@@ -62,8 +70,9 @@ static int read_applied(struct kv_fsm *f) {
     f->applied = 0;
     return SHALE_OK;
   }
-  if (rc != SHALE_OK) return report(f, "read applied index", rc);
-  if (vlen != sizeof buf) return report(f, "applied index has a bad length", SHALE_CORRUPTION);
+  if (rc != SHALE_OK) return report(f, f->db, "read applied index", rc);
+  if (vlen != sizeof buf)
+    return report(f, f->db, "applied index has a bad length", SHALE_CORRUPTION);
   f->applied = get_u64(buf);
   return SHALE_OK;
 }
@@ -123,8 +132,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
   if (rc == SHALE_OK) rc = shale_batch_put(f->batch, APPLIED_KEY, strlen(APPLIED_KEY), idx, 8);
   if (rc == SHALE_OK) rc = shale_write(f->db, f->batch, 0);
   if (rc != SHALE_OK) {
-    report(f, "apply", rc);
-    return RAFT_IOERR;
+    return io_failure(f, f->db, "apply", rc);
   }
   f->applied = index;
   return 0;
@@ -174,14 +182,14 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
   snprintf(path, sizeof path, "%s/snapshot.sst", f->dir);
   shale_sst_writer *w;
   int rc = shale_sst_writer_open(path, &f->options, &w);
-  if (rc != SHALE_OK) return report(f, "snapshot table", rc), RAFT_IOERR;
+  if (rc != SHALE_OK) return io_failure(f, NULL, "snapshot table", rc);
   rc = write_table(f, w);
   if (rc != SHALE_OK) {
     shale_sst_writer_abandon(w);
-    return report(f, "snapshot", rc), RAFT_IOERR;
+    return io_failure(f, f->db, "snapshot", rc);
   }
   rc = shale_sst_writer_finish(w, NULL);
-  if (rc != SHALE_OK) return report(f, "snapshot finish", rc), RAFT_IOERR;
+  if (rc != SHALE_OK) return io_failure(f, NULL, "snapshot finish", rc);
   struct raft_buffer buf = {0};
   int rv = slurp(path, SNAPSHOT_HEADER, &buf);
   unlink(path);
@@ -235,7 +243,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
     int rc = shale_ingest(f->db, files, 1, SHALE_INGEST_MOVE);
     if (rc != SHALE_OK) {
       unlink(path);
-      return report(f, "restore", rc), RAFT_IOERR;
+      return io_failure(f, f->db, "restore", rc);
     }
     f->applied = index;
     f->installs++;
