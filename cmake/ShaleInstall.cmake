@@ -66,9 +66,10 @@ install(FILES README.md doc/DESIGN.md doc/ARCHITECTURE.md doc/tuning.md doc/reli
   doc/performance.md doc/format-wal.md doc/format-sstable.md doc/format-manifest.md
   doc/format-backup.md
   DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT development)
-# Programs `make -C examples` built in the source tree are not sources to install.
+# Programs `make -C examples` built in the source tree are not sources to install; nor is
+# examples/replicated, which needs libraft and libuv (examples/CMakeLists.txt).
 install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT development
-  PATTERN "shale-example*" EXCLUDE)
+  PATTERN "shale-example*" EXCLUDE PATTERN "replicated" EXCLUDE)
 
 # The man pages name the doc directory under the prefix given at install time (as shale.pc
 # does), not /usr/share/doc/shale whatever the prefix: CMAKE_INSTALL_FULL_DOCDIR, evaluated

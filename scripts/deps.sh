@@ -2,7 +2,9 @@
 # Installs the Debian packages Shale builds and tests with, when any is missing.
 # Needs root or sudo the first time; afterwards it only checks.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libzstd-dev libxxhash-dev liburing-dev libcmocka-dev)
+# libraft-dev and libuv1-dev: only for examples/replicated (skipped when they are missing).
+pkgs=(build-essential cmake pkg-config libzstd-dev libxxhash-dev liburing-dev libcmocka-dev
+  libraft-dev libuv1-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
