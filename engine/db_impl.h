@@ -93,6 +93,7 @@ struct shale_db {
   buf compact_ptr[NUM_LEVELS]; /* guarded by mu: where each level's round robin resumes */
   uint64_t flushes_done;       /* guarded by mu; shale_flush waits for it to pass a mark */
   uint64_t oldest_wal;         /* WALs below it are deleted; guarded by manifest_mu */
+  uint64_t wals_retired;       /* WALs below it are deleted or .old.log; manifest_mu */
   int wal_pins;                /* checkpoints, WAL walks reading WALs: none deleted; manifest_mu */
 
   _Atomic uint64_t last_seq; /* last published sequence: everything <= it is readable */

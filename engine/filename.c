@@ -6,9 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void filename_log(char *out, const char *dir, uint64_t n) {
   snprintf(out, FILENAME_MAX_LEN, "%s/%06" PRIu64 ".log", dir, n);
+}
+void filename_old_log(char *out, const char *dir, uint64_t n) {
+  snprintf(out, FILENAME_MAX_LEN, "%s/%06" PRIu64 ".old.log", dir, n);
 }
 void filename_table(char *out, const char *dir, uint64_t n) {
   snprintf(out, FILENAME_MAX_LEN, "%s/%06" PRIu64 ".sst", dir, n);
@@ -39,6 +43,9 @@ file_type filename_parse(const char *name, uint64_t *number) {
   if (!strcmp(name, "OPTIONS")) return FT_OPTIONS;
   if (!strncmp(name, "MANIFEST-", 9))
     return parse_number(name + 9, name + strlen(name), number) ? FT_MANIFEST : FT_UNKNOWN;
+  size_t len = strlen(name), old = sizeof ".old.log" - 1;
+  if (len > old && !strcmp(name + len - old, ".old.log"))
+    return parse_number(name, name + len - old, number) ? FT_OLD_LOG : FT_UNKNOWN;
   const char *dot = strrchr(name, '.');
   if (!dot || !parse_number(name, dot, number)) return FT_UNKNOWN;
   if (!strcmp(dot, ".log")) return FT_LOG;
@@ -52,7 +59,8 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-size_t filename_list(const char *dir, file_type type, uint64_t min, uint64_t **out) {
+/* The numbers >= min of the files of type a or b (FT_UNKNOWN: only a), ascending. */
+static size_t list_types(const char *dir, file_type a, file_type b, uint64_t min, uint64_t **out) {
   *out = NULL;
   DIR *d = opendir(dir);
   if (!d) return 0;
@@ -60,7 +68,8 @@ size_t filename_list(const char *dir, file_type type, uint64_t min, uint64_t **o
   struct dirent *e;
   while ((e = readdir(d))) {
     uint64_t num;
-    if (filename_parse(e->d_name, &num) != type || num < min) continue;
+    file_type t = filename_parse(e->d_name, &num);
+    if ((t != a && (t != b || b == FT_UNKNOWN)) || num < min) continue;
     if (n == cap) {
       cap = cap ? cap * 2 : 16;
       uint64_t *p = realloc(*out, cap * sizeof *p);
@@ -72,4 +81,21 @@ size_t filename_list(const char *dir, file_type type, uint64_t min, uint64_t **o
   closedir(d);
   if (n) qsort(*out, n, sizeof **out, cmp_u64);
   return n;
+}
+
+size_t filename_list(const char *dir, file_type type, uint64_t min, uint64_t **out) {
+  return list_types(dir, type, FT_UNKNOWN, min, out);
+}
+
+size_t filename_list_wals(const char *dir, uint64_t min, uint64_t **out) {
+  /* both names of one number exist only for a moment (a rename); list the number once */
+  size_t n = list_types(dir, FT_LOG, FT_OLD_LOG, min, out), kept = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!kept || (*out)[kept - 1] != (*out)[i]) (*out)[kept++] = (*out)[i];
+  return kept;
+}
+
+void filename_wal(char *out, const char *dir, uint64_t number) {
+  filename_log(out, dir, number);
+  if (access(out, F_OK)) filename_old_log(out, dir, number);
 }

@@ -14,12 +14,14 @@ typedef enum file_type {
   FT_LOCK,
   FT_INFO_LOG,
   FT_TEMP,
-  FT_OPTIONS
+  FT_OPTIONS,
+  FT_OLD_LOG /* a WAL already in tables, kept only for shale_updates_since (retention) */
 } file_type;
 
 #define FILENAME_MAX_LEN 4096
 
 void filename_log(char *out, const char *dir, uint64_t number);      /* NNNNNN.log */
+void filename_old_log(char *out, const char *dir, uint64_t number);  /* NNNNNN.old.log */
 void filename_table(char *out, const char *dir, uint64_t number);    /* NNNNNN.sst */
 void filename_manifest(char *out, const char *dir, uint64_t number); /* MANIFEST-NNNNNN */
 void filename_join(char *out, const char *dir, const char *name);
@@ -29,5 +31,9 @@ file_type filename_parse(const char *name, uint64_t *number);
  * none). Returns how many; a directory that cannot be read, or a failed allocation, gives
  * what was listed so far. */
 size_t filename_list(const char *dir, file_type type, uint64_t min, uint64_t **out);
+/* The numbers >= min of dir's WALs, live or old, ascending (as filename_list). */
+size_t filename_list_wals(const char *dir, uint64_t min, uint64_t **out);
+/* The path of WAL number in dir: NNNNNN.log when that file exists, else NNNNNN.old.log. */
+void filename_wal(char *out, const char *dir, uint64_t number);
 
 #endif

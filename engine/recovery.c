@@ -193,13 +193,15 @@ static void remove_orphans(shale_db *db) {
   if (!d) return;
   struct dirent *e;
   char path[FILENAME_MAX_LEN];
+  int renamed = 0;
   while ((e = readdir(d))) {
     uint64_t n;
     file_type t = filename_parse(e->d_name, &n);
-    int retained = t == FT_LOG && n < db->vset.log_number && wal_retention_on(&db->opt);
+    int old_wal = t == FT_OLD_LOG || (t == FT_LOG && n < db->vset.log_number);
+    int retained = old_wal && wal_retention_on(&db->opt);
     if (retained && n < db->oldest_wal) db->oldest_wal = n;
-    int orphan = (t == FT_TABLE && !version_has(db->vset.current, n)) ||
-                 (t == FT_LOG && n < db->vset.log_number && !retained) ||
+    if (retained && t == FT_LOG) renamed |= wal_retention_retire(&db->io, db->path, n);
+    int orphan = (t == FT_TABLE && !version_has(db->vset.current, n)) || (old_wal && !retained) ||
                  (t == FT_MANIFEST && n != db->vset.manifest_number) || t == FT_TEMP;
     if (!orphan) continue;
     filename_join(path, db->path, e->d_name);
@@ -207,6 +209,8 @@ static void remove_orphans(shale_db *db) {
     io_remove(&db->io, path, NULL);
   }
   closedir(d);
+  if (renamed) io_sync_dir(&db->io, db->path, NULL);
+  db->wals_retired = db->vset.log_number;
 }
 
 static int open_tables(shale_db *db, char *errmsg) {

@@ -31,7 +31,7 @@ static void pin(shale_updates *u) {
   /* Read after the pin and before the listing: a record up to bound is in a WAL made
    * before bound was published, so the listing holds it. */
   u->bound = atomic_load_explicit(&db->last_seq, memory_order_acquire);
-  u->nlogs = filename_list(db->path, FT_LOG, db->oldest_wal, &u->logs);
+  u->nlogs = filename_list_wals(db->path, db->oldest_wal, &u->logs);
   pthread_mutex_unlock(&db->manifest_mu);
 }
 
@@ -47,7 +47,7 @@ static void unpin(shale_db *db) {
  * reserved tail a seal is cutting: its end is read tolerantly. Older ones are whole. */
 static int open_next(shale_updates *u, char *errmsg) {
   char path[FILENAME_MAX_LEN];
-  filename_log(path, u->db->path, u->logs[u->next_log]);
+  filename_wal(path, u->db->path, u->logs[u->next_log]);
   int last = u->next_log + 1 == u->nlogs;
   u->next_log++;
   return wal_reader_open(&u->db->io, path, last ? WAL_READ_TOLERANT : WAL_READ_STRICT, &u->r,

@@ -27,16 +27,23 @@ uint64_t wal_retention_keep_from(const char *dir, const shale_options *o, uint64
                                  uint64_t below) {
   if (!wal_retention_on(o)) return below;
   uint64_t *nums, keep = below, bytes = 0, now = clock_wall_us();
-  size_t n = filename_list(dir, FT_LOG, from, &nums);
+  size_t n = filename_list_wals(dir, from, &nums);
   char path[FILENAME_MAX_LEN];
   struct stat st;
   for (size_t i = n; i-- > 0;) {
     if (nums[i] >= below) continue;
-    filename_log(path, dir, nums[i]);
+    filename_wal(path, dir, nums[i]);
     if (stat(path, &st)) continue; /* gone already: nothing to keep or delete */
     if (!keeps(o, &st, now, &bytes)) break;
     keep = nums[i];
   }
   free(nums);
   return keep;
+}
+
+int wal_retention_retire(io_ctx *io, const char *dir, uint64_t number) {
+  char from[FILENAME_MAX_LEN], to[FILENAME_MAX_LEN];
+  filename_log(from, dir, number);
+  filename_old_log(to, dir, number);
+  return io_rename(io, from, to, NULL) == SHALE_OK;
 }

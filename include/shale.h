@@ -206,7 +206,8 @@ typedef struct shale_options {
   /** The filter's name, written to the LOG and OPTIONS (copied at open); default NULL. */
   const char *compaction_filter_name;
   /** Keep a WAL that a flush made obsolete while it is younger than this many seconds
-   *  (from its last write), for shale_updates_since; default 0: not by age. */
+   *  (from its last write), for shale_updates_since; default 0: not by age. Such a WAL is
+   *  renamed from NNNNNN.log to NNNNNN.old.log: recovery and shale_repair never replay it. */
   double wal_retention_seconds;
   /** Keep the newest obsolete WALs while their sizes add up to at most this many bytes,
    *  for shale_updates_since; default 0: not by size. An obsolete WAL is deleted once

@@ -95,6 +95,8 @@ int io_read_file(io_ctx *c, const char *path, buf *out, char *errmsg);
 int io_write_file_atomic(io_ctx *c, const char *dir, const char *name, const void *data, size_t len,
                          char *errmsg);
 int io_sync_dir(io_ctx *c, const char *dir, char *errmsg);
+/* rename(2) through c's environment (not durable until the directory is synced). */
+int io_rename(io_ctx *c, const char *from, const char *to, char *errmsg);
 /* fsync of the directory holding path, so that a file made, renamed or removed there lasts. */
 int io_sync_parent(io_ctx *c, const char *path, char *errmsg);
 /* fdatasync of an existing file by path (a WAL found at open, whose tail may be unsynced). */

@@ -354,6 +354,12 @@ int io_sync_dir(io_ctx *c, const char *dir, char *errmsg) {
   return SHALE_OK;
 }
 
+int io_rename(io_ctx *c, const char *from, const char *to, char *errmsg) {
+  c = io_ctx_or_default(c);
+  if (c->env.rename(c->env.arg, from, to) != 0) return err_errno(errmsg, errno, "rename", from);
+  return SHALE_OK;
+}
+
 int io_sync_parent(io_ctx *c, const char *path, char *errmsg) {
   const char *slash = strrchr(path, '/');
   if (!slash) return io_sync_dir(c, ".", errmsg);
