@@ -300,7 +300,9 @@ int db_memtable_new(shale_db *db, memtable **out) {
   uint64_t n = db->mem ? memtable_count(db->mem) : 0;
   if (n >= MEMTABLE_INDEX_MIN_ENTRIES) per_entry = memtable_bytes(db->mem) / n;
   if (per_entry < 32) per_entry = 32; /* no entry is smaller: bounds the index's memory */
-  return memtable_new_pooled(out, db->opt.write_buffer_size / per_entry, db->apool);
+  int rc = memtable_new_pooled(out, db->opt.write_buffer_size / per_entry, db->apool);
+  if (!rc) memtable_set_comparator(*out, db->cmp);
+  return rc;
 }
 
 static void db_release(shale_db *db) {
@@ -333,6 +335,16 @@ static void db_release(shale_db *db) {
   free(db);
 }
 
+/* Keeps the DB's own copy of cmp (checked by options_copy_checked): the caller's struct may
+ * go once shale_open returns. */
+static void db_set_comparator(shale_db *db, const shale_comparator *cmp) {
+  if (!cmp) return;
+  db->cmp_copy = *cmp;
+  snprintf(db->cmp_name, sizeof db->cmp_name, "%s", cmp->name);
+  db->cmp_copy.name = db->cmp_name;
+  db->opt.comparator = db->cmp = &db->cmp_copy;
+}
+
 int shale_open(const char *path, const shale_options *o, shale_db **out) {
   char *msg = db_handleless_errmsg();
   msg[0] = 0;
@@ -348,6 +360,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   shale_db *db = db_alloc(path);
   if (!db) return err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
   db->opt = opt;
+  db_set_comparator(db, opt.comparator);
   io_ctx_init(&db->io, opt.env, opt.io_mode == SHALE_IO_PWRITE, opt.use_mmap);
   if (opt.compaction_filter_name &&
       !(db->opt.compaction_filter_name = db->filter_name = strdup(opt.compaction_filter_name))) {

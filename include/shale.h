@@ -17,7 +17,8 @@
  * NULL:      a NULL handle or NULL data pointer with a non-zero length gets SHALE_INVALID.
  *            Out-parameters are set to NULL/0 on failure.
  * Keys:      0 to SHALE_MAX_KEY_SIZE bytes, compared bytewise (memcmp, shorter first on a
- *            tie), so the empty key sorts before every other; a NULL key with length 0 is
+ *            tie) unless shale_options.comparator gives another order, so the empty key
+ *            sorts before every other; a NULL key with length 0 is
  *            the empty key (as LevelDB and RocksDB, where a nil and an empty key are one).
  *            Values: 0 to SHALE_MAX_VALUE_SIZE bytes.
  * Threads:   one shale_db may be used by any number of threads at once. A shale_iter or a
@@ -161,6 +162,44 @@ typedef int (*shale_compaction_filter)(void *arg, int level, const void *key, si
                                        const void *val, size_t vlen, const void **new_val,
                                        size_t *new_vlen);
 
+/**
+ * A user-key order other than bytewise (as LevelDB's and RocksDB's Comparator). Set
+ * shale_options.comparator to use one; NULL (the default) orders keys bytewise (memcmp,
+ * the shorter first on a tie), which Shale records under the name
+ * "shale.BytewiseComparator".
+ *
+ * Contract, which Shale relies on and does not check:
+ * - compare is a total order over all byte strings of up to SHALE_MAX_KEY_SIZE bytes that is
+ *   the same on every call for the life of the DB (across processes and versions of the
+ *   caller's code): <0 when a sorts before b, 0 when equal, >0 after; only the sign counts.
+ * - keys equal under compare are byte-equal: bloom filters and the memtable's hash index
+ *   look keys up by their bytes (as LevelDB requires).
+ * Breaking either gives wrong reads, and damage a later compaction makes permanent.
+ *
+ * The name identifies the order: it is recorded in the DB's MANIFEST and in each table the
+ * DB writes, and an open (or ingest) that finds another name fails with SHALE_INVALID and
+ * a message naming both, changing nothing. Change the name whenever the order changes.
+ * It must not be NULL, empty, begin with "shale." or be longer than 255 bytes.
+ */
+typedef struct shale_comparator {
+  /** the order's name (a NUL-terminated string), copied at open */
+  const char *name;
+  /**
+   * @param[in] arg   the comparator's arg
+   * @param[in] a     the first key, borrowed for the call (any pointer when alen is 0)
+   * @param[in] alen  its length
+   * @param[in] b     the second key, borrowed for the call (any pointer when blen is 0)
+   * @param[in] blen  its length
+   * @return <0, 0 or >0 as a sorts before, equal to or after b.
+   * Threads: called from any thread, also concurrently, from every call that reads or
+   * writes the DB, from background flushes and compactions, and from shale_sst_writer_*.
+   * It must not call Shale and must not fail. */
+  int (*compare)(void *arg, const void *a, size_t alen, const void *b, size_t blen);
+  /** passed to compare; must stay valid until shale_close (or shale_sst_writer_finish or
+   *  _abort) returns */
+  void *arg;
+} shale_comparator;
+
 struct shale_event_listener; /* see "event listeners" at the end of this header */
 
 /** Options for shale_open. Fill with shale_options_init(), then change fields; the struct
@@ -239,6 +278,12 @@ typedef struct shale_options {
    *  default NULL: the real system calls. The struct is copied at open; its arg must stay
    *  valid until shale_close returns. */
   const struct shale_env *env;
+  /** The user-key order (see shale_comparator); default NULL: bytewise. The struct is copied
+   *  at open; its arg must stay valid until shale_close returns. A DB keeps the order it was
+   *  created with: an open with another (NULL included, for a DB created with one) fails
+   *  with SHALE_INVALID. shale_destroy and shale_repair ignore it (repair keeps the recorded
+   *  name; the tables it rebuilds must all have been written with one order). */
+  const shale_comparator *comparator;
 } shale_options;
 
 /** Fill @p o with the defaults listed above (and o->size). Call before changing fields. */

@@ -10,6 +10,7 @@
 
 /* A search key split the way nodes store it, so each compare starts with one integer test. */
 typedef struct target {
+  const shale_comparator *cmp; /* the list's order; NULL: bytewise */
   uint64_t prefix;
   const uint8_t *ukey;
   size_t uklen;
@@ -27,16 +28,19 @@ static inline uint64_t key_prefix(const uint8_t *k, size_t n) {
   return v;
 }
 
-static inline void target_of_node(target *t, const sl_node *n) {
+static inline void target_of_node(target *t, const skiplist *s, const sl_node *n) {
+  t->cmp = s->cmp;
   t->prefix = n->prefix;
   t->ukey = sl_node_key(n);
   t->uklen = sl_node_ukey_len(n);
   t->trailer = sl_node_trailer(n);
 }
 
-/* User-key order of n against t. Equal zero-padded prefixes mean the first min(8, lengths)
- * bytes are equal, so only the rest needs memcmp. */
-static inline int ukey_cmp(const sl_node *n, const target *t) {
+/* User-key order of n against t. Bytewise, equal zero-padded prefixes mean the first
+ * min(8, lengths) bytes are equal, so only the rest needs memcmp; a comparator sees it all. */
+static inline int node_ukey_cmp(const sl_node *n, const target *t) {
+  if (__builtin_expect(t->cmp != NULL, 0))
+    return t->cmp->compare(t->cmp->arg, sl_node_key(n), sl_node_ukey_len(n), t->ukey, t->uklen);
   if (n->prefix != t->prefix) return n->prefix < t->prefix ? -1 : 1;
   size_t nl = sl_node_ukey_len(n), off = nl < t->uklen ? nl : t->uklen;
   if (off > 8) off = 8;
@@ -45,7 +49,7 @@ static inline int ukey_cmp(const sl_node *n, const target *t) {
 
 /* Internal-key order of n against t: <0 when n sorts first. */
 static inline int node_cmp(const sl_node *n, const target *t) {
-  int c = ukey_cmp(n, t);
+  int c = node_ukey_cmp(n, t);
   if (c) return c;
   uint64_t tr = sl_node_trailer(n);
   return tr > t->trailer ? -1 : tr < t->trailer;
@@ -86,6 +90,7 @@ static sl_node *find_ge(const skiplist *s, const target *t, sl_node **prev) {
 
 int skiplist_init(skiplist *s, arena *a) {
   s->arena = a;
+  s->cmp = NULL;
   s->rng = 0x9e3779b97f4a7c15ull ^ (uintptr_t)s;
   atomic_init(&s->max_height, 1);
   size_t size = sizeof(sl_node) + SL_MAX_HEIGHT * sizeof(s->head->next[0]);
@@ -131,7 +136,7 @@ sl_node *skiplist_node_new(skiplist *s, size_t iklen, size_t extra) {
 void skiplist_insert(skiplist *s, sl_node *n) {
   n->prefix = key_prefix(sl_node_key(n), sl_node_ukey_len(n));
   target t;
-  target_of_node(&t, n);
+  target_of_node(&t, s, n);
   sl_node *prev[SL_MAX_HEIGHT];
   sl_node *next = find_ge(s, &t, prev);
   assert(!next || node_cmp(next, &t) > 0);
@@ -150,7 +155,7 @@ void skiplist_insert(skiplist *s, sl_node *n) {
 }
 
 sl_node *skiplist_seek(const skiplist *s, const void *ukey, size_t uklen, uint64_t trailer) {
-  target t = {key_prefix(ukey, uklen), ukey, uklen, trailer};
+  target t = {s->cmp, key_prefix(ukey, uklen), ukey, uklen, trailer};
   return find_ge(s, &t, NULL);
 }
 
@@ -188,12 +193,12 @@ static sl_node *find_lt(const skiplist *s, const target *tp) {
 }
 
 sl_node *skiplist_seek_lt(const skiplist *s, const void *ukey, size_t uklen, uint64_t trailer) {
-  target t = {key_prefix(ukey, uklen), ukey, uklen, trailer};
+  target t = {s->cmp, key_prefix(ukey, uklen), ukey, uklen, trailer};
   return find_lt(s, &t);
 }
 
 sl_node *skiplist_prev(const skiplist *s, const sl_node *n) {
   target t;
-  target_of_node(&t, n);
+  target_of_node(&t, s, n);
   return find_lt(s, &t);
 }
