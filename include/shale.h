@@ -279,10 +279,12 @@ typedef struct shale_options {
    *  valid until shale_close returns. */
   const struct shale_env *env;
   /** The user-key order (see shale_comparator); default NULL: bytewise. The struct is copied
-   *  at open; its arg must stay valid until shale_close returns. A DB keeps the order it was
-   *  created with: an open with another (NULL included, for a DB created with one) fails
-   *  with SHALE_INVALID. shale_destroy and shale_repair ignore it (repair keeps the recorded
-   *  name; the tables it rebuilds must all have been written with one order). */
+   *  at open (shale_sst_writer_open too); its arg must stay valid until shale_close returns.
+   *  A DB keeps the order it was created with: an open with another (NULL included, for a
+   *  DB created with one) fails with SHALE_INVALID, as does shale_ingest of a table written
+   *  in another order. With a comparator, range deletes need both ends (shale_delete_range),
+   *  the dead-span skipping of deleted runs (doc/DESIGN.md) is off, and shale_repair and
+   *  shale-ldb refuse the DB (SHALE_NOTSUP). shale_destroy ignores it. */
   const shale_comparator *comparator;
 } shale_options;
 
@@ -360,6 +362,8 @@ SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
  * @return SHALE_OK; SHALE_NOTFOUND if @p path does not exist; SHALE_INVALID for a NULL or
  *         empty path, a path that is a file, or a directory that is not a Shale DB (these
  *         change nothing); SHALE_BUSY if another handle or process holds the LOCK;
+ *         SHALE_NOTSUP, changing nothing, when a table was written with a comparator
+ *         (shale_options.comparator): repair rebuilds bytewise DBs only;
  *         SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM when writing the repaired files failed
  *         (the old MANIFEST is moved aside only after the new one is in place). The detail
  *         is in shale_errmsg(NULL).
@@ -498,9 +502,11 @@ SHALE_EXPORT int shale_delete(shale_db *db, const void *key, size_t klen, unsign
  *  ends hold through flushes, compactions, reopens and iterators in both directions, as
  *  bounded ranges do. (An open end is stored as a range to the largest possible key,
  *  SHALE_MAX_KEY_SIZE bytes of 0xFF, plus a point delete of that key, in one atomic write:
- *  about 128 KiB in the WAL and, until compacted away, in a table.)
+ *  about 128 KiB in the WAL and, until compacted away, in a table.) The range is in the DB's
+ *  order (shale_options.comparator); a DB with a comparator has no known first or last key,
+ *  so it takes no open end.
  *  @return as shale_put; SHALE_INVALID when the range is empty or inverted, or a NULL bound
- *  has a length. */
+ *  has a length; SHALE_NOTSUP for an open end in a DB with a comparator. */
 SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen, const void *end,
                                     size_t elen, unsigned flags);
 
@@ -547,8 +553,10 @@ SHALE_EXPORT int shale_batch_put(shale_batch *b, const void *key, size_t klen, c
 /** Add a delete to @p b. @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
 SHALE_EXPORT int shale_batch_delete(shale_batch *b, const void *key, size_t klen);
 /** Add a range delete of [begin, end) to @p b; NULL ends are unbounded, as in
- *  shale_delete_range (an open end adds two operations to shale_batch_count).
- *  @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
+ *  shale_delete_range (an open end adds two operations to shale_batch_count). A batch has no
+ *  DB yet, so its order is checked by shale_write, in the DB's order.
+ *  @return SHALE_OK, SHALE_NOMEM; SHALE_INVALID for a NULL bound with a length, an oversized
+ *  bound, or ends that are the same bytes (empty in every order) */
 SHALE_EXPORT int shale_batch_delete_range(shale_batch *b, const void *begin, size_t blen,
                                           const void *end, size_t elen);
 /** Empty @p b so it can be reused. */
@@ -595,7 +603,9 @@ typedef int (*shale_batch_visitor)(void *arg, int op, const void *key, size_t kl
 SHALE_EXPORT int shale_batch_iterate(const shale_batch *b, shale_batch_visitor fn, void *arg);
 
 /** Apply every operation of @p b atomically: after a crash all of it is there or none.
- *  @p b is not modified. @return as shale_put */
+ *  @p b is not modified. @return as shale_put; SHALE_INVALID (nothing applied) when a range
+ *  delete's begin is not below its end in the DB's order; SHALE_NOTSUP (nothing applied) for
+ *  a range delete with an open end in a DB with a comparator (see shale_delete_range) */
 SHALE_EXPORT int shale_write(shale_db *db, shale_batch *b, unsigned flags);
 
 /* ---- snapshots ---- */

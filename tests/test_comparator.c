@@ -375,6 +375,26 @@ static void test_bytewise_db_refuses_comparator(void **state) {
   assert_int_equal(shale_close(db), SHALE_OK);
 }
 
+/* Repair rebuilds bytewise DBs only: it refuses a comparator's tables and moves nothing. */
+static void test_repair_refuses(void **state) {
+  fixture *f = *state;
+  shale_db *db = open_with(f, &reverse_cmp);
+  assert_int_equal(shale_put(db, "k", 1, "v", 1, 0), SHALE_OK);
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  int tables = tu_count_suffix(f->dir, ".sst");
+  assert_true(tables > 0);
+  assert_int_equal(shale_repair(f->dir, NULL), SHALE_NOTSUP);
+  assert_non_null(strstr(shale_errmsg(NULL), "test.Reverse"));
+  assert_int_equal(tu_count_suffix(f->dir, ".sst"), tables);
+  db = open_with(f, &reverse_cmp);
+  void *v;
+  size_t vl;
+  assert_int_equal(shale_get(db, NULL, "k", 1, &v, &vl), SHALE_OK);
+  shale_free(v);
+  assert_int_equal(shale_close(db), SHALE_OK);
+}
+
 static void test_bad_comparators(void **state) {
   fixture *f = *state;
   shale_comparator c = {NULL, reverse_compare, NULL};
@@ -526,6 +546,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_other_comparator_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bytewise_db_refuses_comparator, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_comparators, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_repair_refuses, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_delete_rules, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sst_writer_and_ingest, setup, teardown),
   };
