@@ -395,6 +395,38 @@ static void test_repair_refuses(void **state) {
   assert_int_equal(shale_close(db), SHALE_OK);
 }
 
+/* A checkpoint's MANIFEST records the order too: it opens with it and only with it. */
+static void test_checkpoint_keeps_order(void **state) {
+  fixture *f = *state;
+  shale_db *db = open_with(f, &numeric_cmp);
+  uint8_t key[8];
+  for (uint64_t i = 0; i < 100; i++) {
+    encode(i * 300, key);
+    assert_int_equal(shale_put(db, key, 8, "v", 1, 0), SHALE_OK);
+  }
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  char *parent = tu_tempdir(), *copy = tu_path(parent, "ckpt");
+  assert_int_equal(shale_checkpoint(db, copy, 0, NULL, NULL), SHALE_OK);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  char *orig = f->dir;
+  f->dir = copy;
+  assert_open_refused(f, NULL, "test.U64LE", "shale.BytewiseComparator");
+  db = open_with(f, &numeric_cmp);
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
+  uint64_t n = 0;
+  for (shale_iter_seek_last(it); shale_iter_valid(it); shale_iter_prev(it), n++) {
+    size_t kl;
+    assert_int_equal(key_u64(shale_iter_key(it, &kl), kl), (99 - n) * 300);
+  }
+  assert_int_equal(n, 100);
+  shale_iter_free(it);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  f->dir = orig;
+  free(copy);
+  tu_tempdir_free(parent);
+}
+
 static void test_bad_comparators(void **state) {
   fixture *f = *state;
   shale_comparator c = {NULL, reverse_compare, NULL};
@@ -547,6 +579,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bytewise_db_refuses_comparator, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_comparators, setup, teardown),
       cmocka_unit_test_setup_teardown(test_repair_refuses, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoint_keeps_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_delete_rules, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sst_writer_and_ingest, setup, teardown),
   };
