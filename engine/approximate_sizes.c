@@ -22,10 +22,11 @@ static size_t ukey_len(const buf *ikey) { return ikey->len - IKEY_TRAILER; }
 static int64_t file_bytes(shale_db *db, const file_meta *f, const approx_range *rg, char *errmsg) {
   const uint8_t *lo = f->smallest.data, *hi = f->largest.data;
   size_t lolen = ukey_len(&f->smallest), hilen = ukey_len(&f->largest);
-  if (rg->end && ukey_compare(lo, lolen, rg->end, rg->elen) >= 0) return 0;
-  if (rg->begin && ukey_compare(hi, hilen, rg->begin, rg->blen) < 0) return 0;
-  int from_start = !rg->begin || ukey_compare(lo, lolen, rg->begin, rg->blen) >= 0;
-  int to_end = !rg->end || ukey_compare(hi, hilen, rg->end, rg->elen) < 0;
+  const shale_comparator *cmp = db->cmp;
+  if (rg->end && ukey_cmp(cmp, lo, lolen, rg->end, rg->elen) >= 0) return 0;
+  if (rg->begin && ukey_cmp(cmp, hi, hilen, rg->begin, rg->blen) < 0) return 0;
+  int from_start = !rg->begin || ukey_cmp(cmp, lo, lolen, rg->begin, rg->blen) >= 0;
+  int to_end = !rg->end || ukey_cmp(cmp, hi, hilen, rg->end, rg->elen) < 0;
   if (from_start && to_end) return (int64_t)f->file_size;
   sst_reader *r;
   int rc = table_cache_get(db->tcache, f->number, &r, errmsg);

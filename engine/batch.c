@@ -91,6 +91,7 @@ int shale_batch_new(shale_batch **b) {
 void shale_batch_clear(shale_batch *b) {
   if (!b) return;
   buf_clear(&b->rep);
+  b->ranges = b->open_ranges = 0;
   uint8_t hdr[BATCH_HEADER] = {0};
   buf_append(&b->rep, hdr, sizeof hdr);
 }
@@ -137,11 +138,15 @@ static int bound_ok(const void *key, size_t klen) { return key ? key_ok(key, kle
  * is above every key, but only one key is above or at SHALE_MAX_KEY_SIZE bytes of 0xFF,
  * that key itself: an open end is a range to it plus a point delete of it, in the same
  * atomic rep. */
-int batch_rep_add_range(buf *rep, const void *begin, size_t blen, const void *end, size_t elen) {
+int batch_rep_add_range(buf *rep, const shale_comparator *cmp, int check_order, const void *begin,
+                        size_t blen, const void *end, size_t elen) {
   if (!bound_ok(begin, blen) || !bound_ok(end, elen)) return SHALE_INVALID;
+  if (check_order && cmp && (!begin || !end)) return SHALE_NOTSUP; /* no known first or last */
   if (!begin) begin = "", blen = 0;
   if (end) {
-    if (ukey_compare(begin, blen, end, elen) >= 0) return SHALE_INVALID;
+    if (check_order ? ukey_cmp(cmp, begin, blen, end, elen) >= 0
+                    : blen == elen && !memcmp(begin, end, blen))
+      return SHALE_INVALID;
     batch_rep_add(rep, KIND_RANGE_DEL, begin, blen, end, elen);
     return buf_ok(rep) ? SHALE_OK : SHALE_NOMEM;
   }
@@ -155,12 +160,27 @@ int batch_rep_add_range(buf *rep, const void *begin, size_t blen, const void *en
   return buf_ok(rep) ? SHALE_OK : SHALE_NOMEM;
 }
 
+static int range_in_order(void *arg, uint64_t seq, unsigned kind, const void *key, size_t klen,
+                          const void *val, size_t vlen) {
+  (void)seq;
+  if (kind != KIND_RANGE_DEL) return SHALE_OK;
+  return ukey_cmp(arg, key, klen, val, vlen) < 0 ? SHALE_OK : SHALE_INVALID;
+}
+
+int batch_rep_check_ranges(const uint8_t *rep, size_t len, const shale_comparator *cmp) {
+  return batch_rep_iterate(rep, len, range_in_order, (void *)cmp);
+}
+
 int shale_batch_delete_range(shale_batch *b, const void *begin, size_t blen, const void *end,
                              size_t elen) {
   if (!b) return SHALE_INVALID;
   size_t old_len = b->rep.len;
   uint32_t old_count = batch_rep_count(b->rep.data);
-  int rc = batch_rep_add_range(&b->rep, begin, blen, end, elen);
+  int rc = batch_rep_add_range(&b->rep, NULL, 0, begin, blen, end, elen);
+  if (!rc) {
+    b->ranges++;
+    b->open_ranges += !begin || !end;
+  }
   if (rc == SHALE_NOMEM) { /* as add(): the batch stays as it was */
     b->rep.failed = 0;
     b->rep.len = old_len;

@@ -9,12 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shale.h"
 #include "util/buf.h"
 
 #define BATCH_HEADER 12
 
 struct shale_batch {
   buf rep; /* always holds at least the header */
+  /* Range deletes added, and those with an open end: their order is checked by shale_write
+   * under the DB's comparator (batch_rep_check_ranges), which refuses open ends. */
+  size_t ranges, open_ranges;
 };
 
 /* Appends one record to a rep (header already present) and bumps its count. */
@@ -24,10 +28,16 @@ static inline uint32_t batch_rep_count(const uint8_t *rep);
 static inline uint64_t batch_rep_seq(const uint8_t *rep);
 void batch_rep_set_seq(uint8_t *rep, uint64_t seq);
 /* Appends a range delete of [begin, end) to a rep. A NULL begin (blen 0) is unbounded below
- * and a NULL end (elen 0) unbounded above; see batch.c for how. Returns SHALE_OK,
- * SHALE_INVALID (a bad bound, an empty or inverted range: rep unchanged) or SHALE_NOMEM
- * (rep failed). */
-int batch_rep_add_range(buf *rep, const void *begin, size_t blen, const void *end, size_t elen);
+ * and a NULL end (elen 0) unbounded above (bytewise only: see batch.c for how). With
+ * check_order, begin must sort before end under cmp (NULL: bytewise), and a comparator
+ * refuses open ends (SHALE_NOTSUP); without, only a range whose ends are byte-equal is
+ * refused (empty in every order). Returns SHALE_OK, SHALE_INVALID (a bad bound, an empty or
+ * inverted range: rep unchanged), SHALE_NOTSUP or SHALE_NOMEM (rep failed). */
+int batch_rep_add_range(buf *rep, const shale_comparator *cmp, int check_order, const void *begin,
+                        size_t blen, const void *end, size_t elen);
+/* SHALE_OK when every range delete of rep has begin < end under cmp (NULL: bytewise), else
+ * SHALE_INVALID. */
+int batch_rep_check_ranges(const uint8_t *rep, size_t len, const shale_comparator *cmp);
 /* Appends the records of src (a whole rep) to dst and adds their count. */
 void batch_rep_append(buf *dst, const uint8_t *src, size_t srclen);
 

@@ -46,18 +46,19 @@ static const uint8_t *ukey_of(const buf *ik, size_t *len) {
   return ik->data;
 }
 
-static int overlaps(const file_meta *f, const void *b, size_t bl, const void *e, size_t el) {
+static int overlaps(const shale_comparator *cmp, const file_meta *f, const void *b, size_t bl,
+                    const void *e, size_t el) {
   size_t sl, ll;
   const uint8_t *s = ukey_of(&f->smallest, &sl), *l = ukey_of(&f->largest, &ll);
-  return (!e || ukey_compare(s, sl, e, el) <= 0) && (!b || ukey_compare(l, ll, b, bl) >= 0);
+  return (!e || ukey_cmp(cmp, s, sl, e, el) <= 0) && (!b || ukey_cmp(cmp, l, ll, b, bl) >= 0);
 }
 
 /* Widens [*b, *e] to cover f. */
-static void widen(const file_meta *f, buf *b, buf *e, int *first) {
+static void widen(const shale_comparator *cmp, const file_meta *f, buf *b, buf *e, int *first) {
   size_t sl, ll;
   const uint8_t *s = ukey_of(&f->smallest, &sl), *l = ukey_of(&f->largest, &ll);
-  if (*first || ukey_compare(s, sl, b->data, b->len) < 0) buf_clear(b), buf_append(b, s, sl);
-  if (*first || ukey_compare(l, ll, e->data, e->len) > 0) buf_clear(e), buf_append(e, l, ll);
+  if (*first || ukey_cmp(cmp, s, sl, b->data, b->len) < 0) buf_clear(b), buf_append(b, s, sl);
+  if (*first || ukey_cmp(cmp, l, ll, e->data, e->len) > 0) buf_clear(e), buf_append(e, l, ll);
   *first = 0;
 }
 
@@ -68,11 +69,11 @@ static int add_overlaps(shale_db *db, compaction *c) {
   buf_init(&b);
   buf_init(&e);
   int first = 1, rc = SHALE_OK;
-  for (int i = 0; i < c->n[0]; i++) widen(c->in[0][i], &b, &e, &first);
+  for (int i = 0; i < c->n[0]; i++) widen(db->cmp, c->in[0][i], &b, &e, &first);
   version *v = db->vset.current;
   for (int i = 0; !rc && i < v->nfiles[c->out_level]; i++) {
     file_meta *f = v->files[c->out_level][i];
-    if (overlaps(f, b.data, b.len, e.data, e.len)) rc = add_input(c, 1, f);
+    if (overlaps(db->cmp, f, b.data, b.len, e.data, e.len)) rc = add_input(c, 1, f);
   }
   if (!buf_ok(&b) || !buf_ok(&e)) rc = SHALE_NOMEM;
   buf_free(&b);
@@ -106,12 +107,12 @@ static uint64_t estimate_freed(const version *v, int level, const file_meta *f) 
   for (int l = level + 1; l < NUM_LEVELS; l++)
     for (int i = 0; i < v->nfiles[l]; i++) {
       const file_meta *g = v->files[l][i];
-      if (!overlaps(g, f->smallest.data, fsl, f->largest.data, fll)) continue;
+      if (!overlaps(v->cmp, g, f->smallest.data, fsl, f->largest.data, fll)) continue;
       bytes += g->file_size;
       entries += g->entries;
       size_t gsl = g->smallest.len - IKEY_TRAILER, gll = g->largest.len - IKEY_TRAILER;
-      if (ukey_compare(g->smallest.data, gsl, f->smallest.data, fsl) >= 0 &&
-          ukey_compare(g->largest.data, gll, f->largest.data, fll) <= 0)
+      if (ukey_cmp(v->cmp, g->smallest.data, gsl, f->smallest.data, fsl) >= 0 &&
+          ukey_cmp(v->cmp, g->largest.data, gll, f->largest.data, fll) <= 0)
         inside += g->file_size;
     }
   uint64_t point = entries ? f->point_tombstones * (bytes / entries) : 0;
@@ -172,7 +173,7 @@ static file_meta *pick_in_level(shale_db *db, version *v, int level) {
     file_meta *f = v->files[level][i];
     if (!densest || tomb_percent(f) > tomb_percent(densest)) densest = f;
     if (!next &&
-        (!ptr->len || ikey_compare(f->smallest.data, f->smallest.len, ptr->data, ptr->len) > 0))
+        (!ptr->len || ikey_cmp(v->cmp, f->smallest.data, f->smallest.len, ptr->data, ptr->len) > 0))
       next = f;
   }
   if (tomb_percent(densest) >= TOMBSTONE_DENSE_PERCENT) return densest;
@@ -217,16 +218,17 @@ static int pick_by_size(shale_db *db, compaction *c, int level) {
 /* A level this many times over its target is compacted before suggestions are. */
 #define SIZE_URGENT_SCORE 2.0
 
+/* Bytewise: only a bytewise DB has dead spans (iter.c). */
 static int overlaps_span(const file_meta *f, span_bound lo, span_bound hi) {
   size_t sl, ll;
   const uint8_t *s = ukey_of(&f->smallest, &sl), *l = ukey_of(&f->largest, &ll);
   return span_bound_cmp_key(hi, 0, s, sl) > 0 && span_bound_cmp_key(lo, 1, l, ll) <= 0;
 }
 
-static int files_overlap(const file_meta *a, const file_meta *b) {
+static int files_overlap(const shale_comparator *cmp, const file_meta *a, const file_meta *b) {
   size_t sl, ll;
   const uint8_t *s = ukey_of(&b->smallest, &sl), *l = ukey_of(&b->largest, &ll);
-  return overlaps(a, s, sl, l, ll);
+  return overlaps(cmp, a, s, sl, l, ll);
 }
 
 /* Marks the files of v overlapping [lo, hi); returns how many were not marked before. */
@@ -262,7 +264,7 @@ void compaction_carry_marks(shale_db *db, const compaction *c) {
       if (!g->dead_hint) continue;
       for (int j = 0; j < v->nfiles[c->out_level]; j++) {
         file_meta *f = v->files[c->out_level][j];
-        if (files_overlap(f, g)) f->dead_hint = 1;
+        if (files_overlap(v->cmp, f, g)) f->dead_hint = 1;
       }
     }
 }
@@ -292,7 +294,7 @@ static file_meta *find_carrier(const version *v, int level, const file_meta *g, 
   for (int l = 0; l <= level; l++)
     for (int i = 0; i < v->nfiles[l]; i++) {
       file_meta *f = v->files[l][i];
-      if (carries_deletes(f, snap) && files_overlap(f, g)) {
+      if (carries_deletes(f, snap) && files_overlap(v->cmp, f, g)) {
         *at = l;
         return f;
       }
@@ -369,10 +371,11 @@ int compaction_pick(shale_db *db, compaction *c) {
 
 /* f has a key in [b, e) (NULL: unbounded): shale_compact_range's end is exclusive, unlike the
  * closed ranges overlaps() compares files with. */
-static int in_range(const file_meta *f, const void *b, size_t bl, const void *e, size_t el) {
+static int in_range(const shale_comparator *cmp, const file_meta *f, const void *b, size_t bl,
+                    const void *e, size_t el) {
   size_t sl, ll;
   const uint8_t *s = ukey_of(&f->smallest, &sl), *l = ukey_of(&f->largest, &ll);
-  return (!e || ukey_compare(s, sl, e, el) < 0) && (!b || ukey_compare(l, ll, b, bl) >= 0);
+  return (!e || ukey_cmp(cmp, s, sl, e, el) < 0) && (!b || ukey_cmp(cmp, l, ll, b, bl) >= 0);
 }
 
 int compaction_pick_range(shale_db *db, int level, int out_level, const void *begin, size_t blen,
@@ -386,7 +389,7 @@ int compaction_pick_range(shale_db *db, int level, int out_level, const void *be
   int any = 0, deletes = 0;
   for (int i = 0; i < v->nfiles[level]; i++) {
     const file_meta *f = v->files[level][i];
-    if (!in_range(f, begin, blen, end, elen)) continue;
+    if (!in_range(v->cmp, f, begin, blen, end, elen)) continue;
     any = 1;
     deletes |= f->point_tombstones + f->range_tombstones > 0;
   }
@@ -397,7 +400,7 @@ int compaction_pick_range(shale_db *db, int level, int out_level, const void *be
   if (level == out_level && !deletes && !db->opt.compaction_filter) any = 0;
   for (int i = 0; any && i < v->nfiles[level]; i++) { /* L0: all, since its files overlap */
     file_meta *f = v->files[level][i];
-    if (level != 0 && !in_range(f, begin, blen, end, elen)) continue;
+    if (level != 0 && !in_range(v->cmp, f, begin, blen, end, elen)) continue;
     if (add_input(c, 0, f)) return SHALE_NOMEM;
   }
   if (!c->n[0]) return 0;

@@ -58,11 +58,12 @@ static int deeper_may_hold(job *j, const void *key, size_t klen) {
 }
 
 static int deeper_overlaps(job *j, const range_del *d) {
+  const shale_comparator *cmp = j->db->cmp;
   for (int l = j->c->out_level + 1; l < NUM_LEVELS; l++)
     for (int i = 0; i < j->ver->nfiles[l]; i++) {
       const file_meta *f = j->ver->files[l][i];
-      if (ukey_compare(f->smallest.data, f->smallest.len - IKEY_TRAILER, d->end, d->elen) < 0 &&
-          ukey_compare(f->largest.data, f->largest.len - IKEY_TRAILER, d->begin, d->blen) >= 0)
+      if (ukey_cmp(cmp, f->smallest.data, f->smallest.len - IKEY_TRAILER, d->end, d->elen) < 0 &&
+          ukey_cmp(cmp, f->largest.data, f->largest.len - IKEY_TRAILER, d->begin, d->blen) >= 0)
         return 1;
     }
   return 0;
@@ -78,6 +79,7 @@ static int open_output(job *j) {
   buf_clear(&j->last_ukey);
   j->any_ukey = 0;
   int rc = sst_builder_new(path, &o, &j->out, j->errmsg);
+  if (!rc) sst_builder_set_comparator(j->out, j->db->cmp);
   if (!rc && (rc = sst_builder_set_snapshots(j->out, j->snaps, j->nsnaps)))
     err_set(j->errmsg, rc, "compaction: out of memory");
   return rc;
@@ -85,14 +87,16 @@ static int open_output(job *j) {
 
 /* Adds to the current output the kept range tombstones clipped to [lo, hi). */
 static int add_clipped_range_dels(job *j, const void *hi, size_t hl) {
+  const shale_comparator *cmp = j->db->cmp;
   for (size_t i = 0; i < j->rdels.n; i++) {
     const range_del *d = &j->rdels.v[i];
     if (d->seq <= j->c->smallest_snapshot && !deeper_overlaps(j, d)) continue; /* purged */
     const void *b = d->begin, *e = d->end;
     size_t bl = d->blen, el = d->elen;
-    if (j->lo_set && ukey_compare(b, bl, j->lo.data, j->lo.len) < 0) b = j->lo.data, bl = j->lo.len;
-    if (hi && ukey_compare(e, el, hi, hl) > 0) e = hi, el = hl;
-    if (ukey_compare(b, bl, e, el) >= 0) continue;
+    if (j->lo_set && ukey_cmp(cmp, b, bl, j->lo.data, j->lo.len) < 0)
+      b = j->lo.data, bl = j->lo.len;
+    if (hi && ukey_cmp(cmp, e, el, hi, hl) > 0) e = hi, el = hl;
+    if (ukey_cmp(cmp, b, bl, e, el) >= 0) continue;
     int rc = sst_builder_add_range_del(j->out, b, bl, e, el, d->seq, d->time_us);
     if (rc) return rc;
   }
@@ -267,9 +271,9 @@ static uint64_t oldest_input_tombstone(const compaction *c) {
   return t;
 }
 
-static int by_begin(const void *pa, const void *pb) {
+static int by_begin(const void *pa, const void *pb, void *cmp) {
   const range_del *a = *(const range_del *const *)pa, *b = *(const range_del *const *)pb;
-  return ukey_compare(a->begin, a->blen, b->begin, b->blen);
+  return ukey_cmp(cmp, a->begin, a->blen, b->begin, b->blen);
 }
 
 /* Is every entry of f older than range tombstones, visible to every snapshot, whose union
@@ -285,14 +289,15 @@ static int wholly_covered(job *j, const file_meta *f) {
     const range_del *d = &j->rdels.v[i];
     if (d->seq > f->max_seq && d->seq <= j->c->smallest_snapshot) v[n++] = d;
   }
-  qsort(v, n, sizeof *v, by_begin);
+  const shale_comparator *cmp = j->db->cmp;
+  qsort_r(v, n, sizeof *v, by_begin, (void *)cmp);
   const uint8_t *reach = lo; /* keys in [lo, reach) are covered */
   size_t rl = ll;
   int covered = 0;
-  for (size_t i = 0; i < n && !covered && ukey_compare(v[i]->begin, v[i]->blen, reach, rl) <= 0;
+  for (size_t i = 0; i < n && !covered && ukey_cmp(cmp, v[i]->begin, v[i]->blen, reach, rl) <= 0;
        i++) {
-    if (ukey_compare(v[i]->end, v[i]->elen, reach, rl) > 0) reach = v[i]->end, rl = v[i]->elen;
-    covered = ukey_compare(hi, hl, reach, rl) < 0;
+    if (ukey_cmp(cmp, v[i]->end, v[i]->elen, reach, rl) > 0) reach = v[i]->end, rl = v[i]->elen;
+    covered = ukey_cmp(cmp, hi, hl, reach, rl) < 0;
   }
   free(v);
   return covered;
@@ -304,6 +309,7 @@ static int open_inputs(job *j) {
   kv_iter **kids = calloc((size_t)(n ? n : 1), sizeof *kids);
   file_meta **files = calloc((size_t)(n ? n : 1), sizeof *files);
   int rc = kids && files ? SHALE_OK : SHALE_NOMEM;
+  j->rdels.cmp = j->db->cmp;
   /* every input's range tombstones are collected before any input is judged covered */
   for (int w = 0; w < 2; w++)
     for (int i = 0; !rc && i < j->c->n[w]; i++) {
@@ -321,7 +327,7 @@ static int open_inputs(job *j) {
   }
   if (!rc) k = kept;
   free(files);
-  if (!rc && !(j->in = merge_iter_new(kids, k))) rc = SHALE_NOMEM;
+  if (!rc && !(j->in = merge_iter_new(j->db->cmp, kids, k))) rc = SHALE_NOMEM;
   if (rc) {
     for (int i = 0; i < k; i++) kids[i]->ops->destroy(kids[i]);
     free(kids);

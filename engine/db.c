@@ -65,7 +65,7 @@ static const char *filter_label(const shale_options *o) {
 /* OPTIONS records what this DB was last opened with, for people and tools reading it. */
 static void write_options_file(shale_db *db) {
   const shale_options *o = &db->opt;
-  char text[1280];
+  char text[1536];
   int n = snprintf(
       text, sizeof text,
       "# Shale %s: the options this DB was last opened with\n"
@@ -76,7 +76,7 @@ static void write_options_file(shale_db *db) {
       "level0_stop_trigger=%d\nmax_bytes_for_level_base=%zu\nlevel_size_multiplier=%d\n"
       "target_file_size=%zu\ncompression_level=%d\nwal_retention_seconds=%g\n"
       "wal_retention_bytes=%llu\ncompaction_filter=%s\nio_mode=%s\nuse_mmap=%d\n"
-      "manifest_roll_bytes=%llu\n",
+      "manifest_roll_bytes=%llu\ncomparator=%s\n",
       SHALE_VERSION_STRING, o->create_if_missing, o->error_if_exists, o->write_buffer_size,
       o->block_cache_size, o->bloom_bits_per_key,
       o->compression == SHALE_COMPRESSION_ZSTD ? "zstd" : "none", o->max_background_jobs,
@@ -87,7 +87,7 @@ static void write_options_file(shale_db *db) {
       o->target_file_size, o->compression_level, o->wal_retention_seconds,
       (unsigned long long)o->wal_retention_bytes, filter_label(o),
       o->io_mode == SHALE_IO_PWRITE ? "pwrite" : "io_uring", o->use_mmap,
-      (unsigned long long)o->manifest_roll_bytes);
+      (unsigned long long)o->manifest_roll_bytes, comparator_name(db->cmp));
   char msg[ERRMSG_SIZE];
   if (n >= (int)sizeof text) n = (int)sizeof text - 1; /* a long filter name is cut */
   if (n > 0 && io_write_file_atomic(&db->io, db->path, "OPTIONS", text, (size_t)n, msg))
@@ -302,7 +302,9 @@ int db_memtable_new(shale_db *db, memtable **out) {
   uint64_t n = db->mem ? memtable_count(db->mem) : 0;
   if (n >= MEMTABLE_INDEX_MIN_ENTRIES) per_entry = memtable_bytes(db->mem) / n;
   if (per_entry < 32) per_entry = 32; /* no entry is smaller: bounds the index's memory */
-  return memtable_new_pooled(out, db->opt.write_buffer_size / per_entry, db->apool);
+  int rc = memtable_new_pooled(out, db->opt.write_buffer_size / per_entry, db->apool);
+  if (!rc) memtable_set_comparator(*out, db->cmp);
+  return rc;
 }
 
 static void db_release(shale_db *db) {
@@ -335,6 +337,16 @@ static void db_release(shale_db *db) {
   free(db);
 }
 
+/* Keeps the DB's own copy of cmp (checked by options_copy_checked): the caller's struct may
+ * go once shale_open returns. */
+static void db_set_comparator(shale_db *db, const shale_comparator *cmp) {
+  if (!cmp) return;
+  db->cmp_copy = *cmp;
+  snprintf(db->cmp_name, sizeof db->cmp_name, "%s", cmp->name);
+  db->cmp_copy.name = db->cmp_name;
+  db->opt.comparator = db->cmp = &db->cmp_copy;
+}
+
 int shale_open(const char *path, const shale_options *o, shale_db **out) {
   char *msg = db_handleless_errmsg();
   msg[0] = 0;
@@ -350,6 +362,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   shale_db *db = db_alloc(path);
   if (!db) return err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
   db->opt = opt;
+  db_set_comparator(db, opt.comparator);
   io_ctx_init(&db->io, opt.env, opt.io_mode == SHALE_IO_PWRITE, opt.use_mmap);
   if (opt.compaction_filter_name &&
       !(db->opt.compaction_filter_name = db->filter_name = strdup(opt.compaction_filter_name))) {
@@ -364,9 +377,9 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   if (!opt.read_only) write_options_file(db);
   db_log(db,
          "opened %s: write_buffer_size=%zu block_cache_size=%zu bloom_bits=%d compression=%d "
-         "compaction_filter=%s",
+         "compaction_filter=%s comparator=%s",
          path, opt.write_buffer_size, opt.block_cache_size, opt.bloom_bits_per_key, opt.compression,
-         filter_label(&db->opt));
+         filter_label(&db->opt), comparator_name(db->cmp));
   span_warmup_start(db);
   *out = db;
   return SHALE_OK;

@@ -59,6 +59,11 @@ typedef struct db_stats {
 struct shale_db {
   char *path;
   shale_options opt;
+  /* The user-key order: NULL (bytewise) or cmp_copy, the caller's comparator copied at open
+   * (opt.comparator points there too), its name in cmp_name. */
+  const shale_comparator *cmp;
+  shale_comparator cmp_copy;
+  char cmp_name[COMPARATOR_NAME_MAX + 1];
   io_ctx io; /* the file layer's switches (from opt) and counters, this DB's alone */
   int lock_fd;
   FILE *info_log;

@@ -34,7 +34,7 @@ static int tables_may_contain(shale_db *db, version *base, const void *key, size
   for (int l = 0; l < NUM_LEVELS; l++)
     for (int i = 0; i < base->nfiles[l]; i++) {
       file_meta *f = base->files[l][i];
-      if (!file_meta_spans_key(f, key, klen)) continue;
+      if (!file_meta_spans_key(f, base->cmp, key, klen)) continue;
       sst_reader *r;
       if (table_cache_get(db->tcache, f->number, &r, NULL)) return 1; /* unsure: keep it */
       int may = sst_reader_may_contain(r, key, klen);
@@ -118,6 +118,7 @@ static int write_table(flush_ctx *c, file_meta **out, char *errmsg) {
   sst_builder *b;
   int rc = sst_builder_new(path, &o, &b, errmsg);
   if (rc) return rc;
+  sst_builder_set_comparator(b, c->db->cmp);
   if ((rc = set_snapshots(c->db, b, errmsg)) || (rc = add_points(c, b, errmsg)) ||
       (rc = add_range_dels(c, b))) {
     sst_builder_abort(b);

@@ -52,7 +52,8 @@ typedef struct ingest_job {
 
 /* ---- checking the files ---- */
 
-static int check_entries(sst_reader *r, const char *path, char *errmsg) {
+static int check_entries(const shale_comparator *cmp, sst_reader *r, const char *path,
+                         char *errmsg) {
   sst_iter *it;
   if (sst_iter_new(r, &it)) return err_set(errmsg, SHALE_NOMEM, "ingest: out of memory");
   sst_iter_set_flags(it, SST_READ_NO_FILL_CACHE);
@@ -67,7 +68,7 @@ static int check_entries(sst_reader *r, const char *path, char *errmsg) {
     klen -= IKEY_TRAILER;
     if (kind != KIND_PUT && kind != KIND_DEL)
       rc = err_corrupt(errmsg, "%s: entry %llu has kind %u", path, (unsigned long long)n, kind);
-    else if (n && ukey_compare(prev.data, prev.len, k, klen) >= 0)
+    else if (n && ukey_cmp(cmp, prev.data, prev.len, k, klen) >= 0)
       rc = err_set(errmsg, SHALE_INVALID, "%s: keys are not strictly increasing at entry %llu",
                    path, (unsigned long long)n);
     buf_assign(&prev, k, klen);
@@ -90,9 +91,10 @@ static int set_bounds(ingest_file *f, const sst_meta *m, char *errmsg) {
 }
 
 /* Reads the whole file once: format, checksums of every block, key order. */
-static int check_file(ingest_file *f, char *errmsg) {
+/* The table must be written in cmp's order: sst_reader_open_ordered refuses another's. */
+static int check_file(const shale_comparator *cmp, ingest_file *f, char *errmsg) {
   sst_reader *r;
-  int rc = sst_reader_open(io_ctx_default(), f->src, 0, NULL, &r, errmsg);
+  int rc = sst_reader_open_ordered(io_ctx_default(), f->src, 0, NULL, cmp, &r, errmsg);
   if (rc) return rc;
   const sst_meta *m = sst_reader_meta(r);
   if (sst_reader_format_version(r) != SST_FORMAT_VERSION_EXTERNAL)
@@ -101,22 +103,23 @@ static int check_file(ingest_file *f, char *errmsg) {
                  f->src, sst_reader_format_version(r), SST_FORMAT_VERSION_EXTERNAL);
   else if (!m->smallest.len)
     rc = err_set(errmsg, SHALE_INVALID, "%s: the table holds no entry", f->src);
-  else if (!(rc = check_entries(r, f->src, errmsg)))
+  else if (!(rc = check_entries(cmp, r, f->src, errmsg)))
     rc = set_bounds(f, m, errmsg);
   sst_reader_close(r);
   return rc;
 }
 
-static int by_lo(const void *pa, const void *pb) {
+static int by_lo(const void *pa, const void *pb, void *cmp) {
   const ingest_file *a = pa, *b = pb;
-  return ukey_compare(a->lo.data, a->lo.len, b->lo.data, b->lo.len);
+  return ukey_cmp(cmp, a->lo.data, a->lo.len, b->lo.data, b->lo.len);
 }
 
 /* REQUIRES: files sorted by lo. */
-static int check_disjoint(const ingest_file *fs, size_t n, char *errmsg) {
+static int check_disjoint(const shale_comparator *cmp, const ingest_file *fs, size_t n,
+                          char *errmsg) {
   for (size_t i = 1; i < n; i++) {
     const ingest_file *a = &fs[i - 1], *b = &fs[i];
-    int c = ukey_compare(a->hi.data, a->hi.len, b->lo.data, b->lo.len);
+    int c = ukey_cmp(cmp, a->hi.data, a->hi.len, b->lo.data, b->lo.len);
     if (c > 0 || (c == 0 && !a->hi_open))
       return err_set(errmsg, SHALE_INVALID, "ingest: the key ranges of %s and %s overlap", a->src,
                      b->src);
@@ -198,11 +201,11 @@ static int bring_file(shale_db *db, ingest_file *f, int move, char *errmsg) {
 /* ---- placing, under the write queue ---- */
 
 /* Does [b, e) (e exclusive: a range delete) or [b, e] meet f's span? */
-static int meets(const ingest_file *f, const void *b, size_t bl, const void *e, size_t el,
-                 int e_open) {
-  int c = ukey_compare(b, bl, f->hi.data, f->hi.len);
+static int meets(const shale_comparator *cmp, const ingest_file *f, const void *b, size_t bl,
+                 const void *e, size_t el, int e_open) {
+  int c = ukey_cmp(cmp, b, bl, f->hi.data, f->hi.len);
   if (c > 0 || (c == 0 && f->hi_open)) return 0;
-  c = ukey_compare(e, el, f->lo.data, f->lo.len);
+  c = ukey_cmp(cmp, e, el, f->lo.data, f->lo.len);
   return c > 0 || (c == 0 && !e_open);
 }
 
@@ -218,7 +221,7 @@ static int mem_overlaps(memtable *m, const ingest_file *f) {
     memtable_iter_seek(&it, seek.data, seek.len);
     size_t kl;
     const uint8_t *k = memtable_iter_valid(&it) ? memtable_iter_key(&it, &kl) : NULL;
-    hit = k && meets(f, k, kl - IKEY_TRAILER, k, kl - IKEY_TRAILER, 0);
+    hit = k && meets(memtable_comparator(m), f, k, kl - IKEY_TRAILER, k, kl - IKEY_TRAILER, 0);
   }
   buf_free(&seek);
   for (const sl_node *t = memtable_range_newest(m); t && !hit; t = memtable_range_older(t)) {
@@ -227,7 +230,7 @@ static int mem_overlaps(memtable *m, const ingest_file *f) {
     size_t bl, el;
     uint64_t seq;
     memtable_range_tomb(t, &b, &bl, &e, &el, &seq);
-    hit = meets(f, b, bl, e, el, 1);
+    hit = meets(memtable_comparator(m), f, b, bl, e, el, 1);
   }
   return hit;
 }
@@ -264,7 +267,7 @@ static int flush_overlapping(shale_db *db, const ingest_job *job, char *errmsg) 
 static int level_overlaps(const version *v, int level, const ingest_file *f) {
   for (int i = 0; i < v->nfiles[level]; i++) {
     const file_meta *g = v->files[level][i];
-    if (meets(f, g->smallest.data, g->smallest.len - IKEY_TRAILER, g->largest.data,
+    if (meets(v->cmp, f, g->smallest.data, g->smallest.len - IKEY_TRAILER, g->largest.data,
               g->largest.len - IKEY_TRAILER, 0))
       return 1;
   }
@@ -303,7 +306,7 @@ static int cut_spans(shale_db *db, sst_reader *r, uint64_t seq, char *errmsg) {
 static int seal_file(shale_db *db, ingest_file *f, uint64_t seq, char *errmsg) {
   int rc = sst_external_set_seq(f->dst, seq, errmsg);
   sst_reader *r = NULL;
-  if (!rc) rc = sst_reader_open(&db->io, f->dst, f->number, NULL, &r, errmsg);
+  if (!rc) rc = sst_reader_open_ordered(&db->io, f->dst, f->number, NULL, db->cmp, &r, errmsg);
   if (!rc && !(f->f = file_meta_new())) rc = err_set(errmsg, SHALE_NOMEM, "ingest: out of memory");
   if (!rc) {
     file_meta_set_from_sst(f->f, sst_reader_meta(r));
@@ -421,11 +424,11 @@ static int prepare(shale_db *db, ingest_job *job, const char *const *files, unsi
     job->files[i].src = files[i];
     buf_init(&job->files[i].lo);
     buf_init(&job->files[i].hi);
-    rc = check_file(&job->files[i], errmsg);
+    rc = check_file(db->cmp, &job->files[i], errmsg);
   }
   if (rc) return rc;
-  qsort(job->files, job->n, sizeof *job->files, by_lo);
-  if ((rc = check_disjoint(job->files, job->n, errmsg))) return rc;
+  qsort_r(job->files, job->n, sizeof *job->files, by_lo, (void *)db->cmp);
+  if ((rc = check_disjoint(db->cmp, job->files, job->n, errmsg))) return rc;
   for (size_t i = 0; i < job->n && !rc; i++)
     rc = bring_file(db, &job->files[i], flags & SHALE_INGEST_MOVE, errmsg);
   return rc ? rc : io_sync_dir(&db->io, db->path, errmsg);

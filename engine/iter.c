@@ -160,11 +160,11 @@ static void settle(shale_iter *it) {
 /* ---- bounds ---- */
 
 static int below_lower(const shale_iter *it, const void *k, size_t kl) {
-  return it->has_lower && ukey_compare(k, kl, it->lower.data, it->lower.len) < 0;
+  return it->has_lower && ukey_cmp(it->db->cmp, k, kl, it->lower.data, it->lower.len) < 0;
 }
 
 static int at_or_above_upper(const shale_iter *it, const void *k, size_t kl) {
-  return it->has_upper && ukey_compare(k, kl, it->upper.data, it->upper.len) >= 0;
+  return it->has_upper && ukey_cmp(it->db->cmp, k, kl, it->upper.data, it->upper.len) >= 0;
 }
 
 /* ---- the run of hidden keys a walk crosses ---- */
@@ -237,6 +237,10 @@ static void run_cross(shale_iter *it, const dead_span *s, int forward) {
 static void run_end(shale_iter *it, span_bound far, int forward) {
   dead_run *r = &it->run;
   if (!r->hidden) return; /* nothing to offer: most walks end on their first key */
+  if (it->db->cmp) {      /* a span's edges are successors (key ‖ 0) only bytewise */
+    r->hidden = 0;
+    return;
+  }
   atomic_fetch_add_explicit(&it->db->spans.stepped, r->hidden, memory_order_relaxed);
   if (r->hidden < RUN_MIN_HIDDEN && !r->crossed) {
     r->hidden = 0;

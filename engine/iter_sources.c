@@ -31,9 +31,9 @@ int range_dels_add(range_dels *r, const void *b, size_t bl, const void *e, size_
 /* Few tombstones are cheaper to scan than to fragment. */
 #define FRAGMENT_MIN 16
 
-static int cmp_frag(const void *a, const void *b) {
+static int cmp_frag(const void *a, const void *b, void *cmp) {
   const rd_frag *x = a, *y = b;
-  return ukey_compare(x->start, x->len, y->start, y->len);
+  return ukey_cmp(cmp, x->start, x->len, y->start, y->len);
 }
 
 static int cmp_seq_desc(const void *a, const void *b) {
@@ -46,7 +46,7 @@ static long frag_find(const range_dels *r, const void *key, size_t klen) {
   long lo = 0, hi = (long)r->nfrags;
   while (lo < hi) {
     long mid = (lo + hi) / 2;
-    if (ukey_compare(r->frags[mid].start, r->frags[mid].len, key, klen) <= 0)
+    if (ukey_cmp(r->cmp, r->frags[mid].start, r->frags[mid].len, key, klen) <= 0)
       lo = mid + 1;
     else
       hi = mid;
@@ -73,10 +73,11 @@ static int build_fragments(range_dels *r, uint64_t read_seq) {
     f[nb++] = (rd_frag){r->v[i].end, r->v[i].elen, 0};
     order[i] = &r->v[i];
   }
-  qsort(f, nb, sizeof *f, cmp_frag);
+  void *cmp = (void *)r->cmp;
+  qsort_r(f, nb, sizeof *f, cmp_frag, cmp);
   size_t u = 0;
   for (size_t i = 0; i < nb; i++)
-    if (!u || cmp_frag(&f[u - 1], &f[i])) f[u++] = f[i];
+    if (!u || cmp_frag(&f[u - 1], &f[i], cmp)) f[u++] = f[i];
   r->frags = f;
   r->nfrags = u;
   qsort(order, r->n, sizeof *order, cmp_seq_desc);
@@ -116,8 +117,8 @@ int range_dels_covers(const range_dels *r, const void *key, size_t klen, uint64_
   for (size_t i = 0; i < r->n; i++) {
     const range_del *d = &r->v[i];
     if (d->seq > entry_seq && d->seq <= read_seq &&
-        ukey_compare(d->begin, d->blen, key, klen) <= 0 &&
-        ukey_compare(key, klen, d->end, d->elen) < 0)
+        ukey_cmp(r->cmp, d->begin, d->blen, key, klen) <= 0 &&
+        ukey_cmp(r->cmp, key, klen, d->end, d->elen) < 0)
       return 1;
   }
   return 0;
@@ -137,8 +138,8 @@ int range_dels_cover_span(const range_dels *r, const void *key, size_t klen, uin
   for (size_t i = 0; i < r->n; i++) {
     const range_del *d = &r->v[i];
     if (d->seq <= read_seq && (!best || d->seq > best->seq) &&
-        ukey_compare(d->begin, d->blen, key, klen) <= 0 &&
-        ukey_compare(key, klen, d->end, d->elen) < 0)
+        ukey_cmp(r->cmp, d->begin, d->blen, key, klen) <= 0 &&
+        ukey_cmp(r->cmp, key, klen, d->end, d->elen) < 0)
       best = d;
   }
   *end = best->end;
@@ -244,13 +245,14 @@ int iter_sources_build(shale_db *db, read_view *v, uint64_t seq, unsigned read_f
                        kv_iter **merged, range_dels *rdels, char *errmsg) {
   kv_iter **kids = NULL;
   int n = 0, cap = 0;
+  rdels->cmp = db->cmp;
   int rc = add_mem(v->mem, seq, &kids, &n, &cap, rdels);
   memtable *m = v->imm;
   for (int i = 0; !rc && i < v->imm_count; i++, m = memtable_next(m))
     rc = add_mem(m, seq, &kids, &n, &cap, rdels);
   if (!rc && v->ver)
     rc = iter_sources_tables(db, v, seq, read_flags, &kids, &n, &cap, rdels, errmsg);
-  if (!rc && !(*merged = merge_iter_new(kids, n))) rc = SHALE_NOMEM;
+  if (!rc && !(*merged = merge_iter_new(db->cmp, kids, n))) rc = SHALE_NOMEM;
   if (rc) {
     for (int i = 0; i < n; i++) kids[i]->ops->destroy(kids[i]);
     free(kids);

@@ -21,6 +21,7 @@ typedef struct rd_frag {
 } rd_frag;
 
 typedef struct range_dels {
+  const shale_comparator *cmp; /* user-key order (the DB's); NULL: bytewise */
   range_del *v;
   size_t n, cap;
   /* Fragments for one read sequence, built on first use when tombstones are many, so a

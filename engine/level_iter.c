@@ -106,7 +106,7 @@ static void li_seek(kv_iter *i, const uint8_t *k, size_t len) {
   while (lo < hi) { /* first file whose largest >= k */
     int mid = (lo + hi) / 2;
     const buf *lg = &l->files[mid]->largest;
-    if (ikey_compare(lg->data, lg->len, k, len) < 0)
+    if (ikey_cmp(l->db->cmp, lg->data, lg->len, k, len) < 0)
       lo = mid + 1;
     else
       hi = mid;

@@ -61,23 +61,25 @@ typedef struct mem_rdel {
 
 /* ---- tombstones on the list ---- */
 
-static int tomb_covers(const sl_node *t, const void *key, size_t klen, uint64_t seq,
-                       uint64_t *tseq) {
+static int tomb_covers(const shale_comparator *cmp, const sl_node *t, const void *key, size_t klen,
+                       uint64_t seq, uint64_t *tseq) {
   const uint8_t *b;
   const void *e;
   size_t bl, el;
   memtable_range_tomb(t, &b, &bl, &e, &el, tseq);
-  return *tseq <= seq && ukey_compare(b, bl, key, klen) <= 0 && ukey_compare(key, klen, e, el) < 0;
+  return *tseq <= seq && ukey_cmp(cmp, b, bl, key, klen) <= 0 &&
+         ukey_cmp(cmp, key, klen, e, el) < 0;
 }
 
 /* Newest tombstone at or below seq covering key among at most count tombstones from t
  * towards older ones, stopping before stop; *walked says how many it looked at. */
-static uint64_t run_cover(const sl_node *t, const sl_node *stop, size_t count, const void *key,
-                          size_t klen, uint64_t seq, size_t *walked) {
+static uint64_t run_cover(const shale_comparator *cmp, const sl_node *t, const sl_node *stop,
+                          size_t count, const void *key, size_t klen, uint64_t seq,
+                          size_t *walked) {
   uint64_t best = 0, s;
   size_t k = 0;
   for (; t && t != stop && k < count; t = memtable_range_older(t), k++)
-    if (tomb_covers(t, key, klen, seq, &s) && s > best) best = s;
+    if (tomb_covers(cmp, t, key, klen, seq, &s) && s > best) best = s;
   if (walked) *walked = k;
   return best;
 }
@@ -89,11 +91,12 @@ static void level_unref(mr_level *l) {
 }
 
 /* Index of the last fragment starting at or before key, or -1. */
-static long frag_find(const mr_frag *f, size_t n, const void *key, size_t klen) {
+static long frag_find(const shale_comparator *cmp, const mr_frag *f, size_t n, const void *key,
+                      size_t klen) {
   size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (ukey_compare(f[mid].start, f[mid].len, key, klen) <= 0)
+    if (ukey_cmp(cmp, f[mid].start, f[mid].len, key, klen) <= 0)
       lo = mid + 1;
     else
       hi = mid;
@@ -101,14 +104,15 @@ static long frag_find(const mr_frag *f, size_t n, const void *key, size_t klen) 
   return (long)lo - 1;
 }
 
-static uint64_t level_cover(const mr_level *l, const void *key, size_t klen, uint64_t seq) {
+static uint64_t level_cover(const shale_comparator *cmp, const mr_level *l, const void *key,
+                            size_t klen, uint64_t seq) {
   if (l->min_seq > seq) return 0; /* every tombstone in it is newer than the read */
-  long i = frag_find(l->f, l->n, key, klen);
+  long i = frag_find(cmp, l->f, l->n, key, klen);
   uint64_t c = i >= 0 ? l->f[i].seq : 0;
   if (c <= seq) return c; /* the newest covering tombstone is visible: it is the answer */
   /* a tombstone newer than the read (a snapshot, or a write not yet published) covers key: the
    * level cannot tell what else does, so scan its run */
-  return run_cover(l->newest, NULL, l->weight, key, klen, seq, NULL);
+  return run_cover(cmp, l->newest, NULL, l->weight, key, klen, seq, NULL);
 }
 
 typedef struct tomb {
@@ -118,9 +122,9 @@ typedef struct tomb {
   uint64_t seq;
 } tomb;
 
-static int cmp_frag(const void *a, const void *b) {
+static int cmp_frag(const void *a, const void *b, void *cmp) {
   const mr_frag *x = a, *y = b;
-  return ukey_compare(x->start, x->len, y->start, y->len);
+  return ukey_cmp(cmp, x->start, x->len, y->start, y->len);
 }
 
 static int cmp_tomb_seq_desc(const void *a, const void *b) {
@@ -145,7 +149,7 @@ static size_t coalesce(mr_frag *f, size_t n) {
 /* A level of the k tombstones from newest towards older ones (k >= 1): their boundaries,
  * sorted and deduplicated, then tombstones newest first paint the fragments not yet painted
  * (a union-find skips painted ones), so each gets the newest covering seq in O(k log k). */
-static mr_level *level_build(const sl_node *newest, size_t k) {
+static mr_level *level_build(const shale_comparator *cmp, const sl_node *newest, size_t k) {
   mr_level *l = malloc(sizeof *l + 2 * k * sizeof(mr_frag));
   tomb *t = malloc(k * sizeof *t);
   size_t *next = malloc((2 * k + 1) * sizeof *next);
@@ -160,16 +164,16 @@ static mr_level *level_build(const sl_node *newest, size_t k) {
     if (t[i].seq < l->min_seq) l->min_seq = t[i].seq;
     if (t[i].seq > l->max_seq) l->max_seq = t[i].seq;
   }
-  qsort(l->f, 2 * k, sizeof(mr_frag), cmp_frag);
+  qsort_r(l->f, 2 * k, sizeof(mr_frag), cmp_frag, (void *)cmp);
   size_t u = 0;
   for (size_t i = 0; i < 2 * k; i++)
-    if (!u || cmp_frag(&l->f[u - 1], &l->f[i])) l->f[u++] = l->f[i];
+    if (!u || cmp_frag(&l->f[u - 1], &l->f[i], (void *)cmp)) l->f[u++] = l->f[i];
   qsort(t, k, sizeof *t, cmp_tomb_seq_desc);
   for (size_t i = 0; i <= u; i++) next[i] = i;
   for (size_t i = 0; i < k; i++) {
     /* both bounds are boundaries, so each is found exactly */
-    size_t lo = (size_t)frag_find(l->f, u, t[i].b, t[i].bl);
-    size_t hi = (size_t)frag_find(l->f, u, t[i].e, t[i].el);
+    size_t lo = (size_t)frag_find(cmp, l->f, u, t[i].b, t[i].bl);
+    size_t hi = (size_t)frag_find(cmp, l->f, u, t[i].e, t[i].el);
     for (size_t x = dsu_find(next, lo); x < hi; x = dsu_find(next, x)) {
       l->f[x].seq = t[i].seq;
       next[x] = x + 1;
@@ -191,7 +195,7 @@ fail:
 
 /* One level of a (older) and b (newer, the run just after a's): at each boundary of either,
  * the newer of the two covering seqs. Linear. */
-static mr_level *level_merge(const mr_level *a, const mr_level *b) {
+static mr_level *level_merge(const shale_comparator *cmp, const mr_level *a, const mr_level *b) {
   mr_level *l = malloc(sizeof *l + (a->n + b->n) * sizeof(mr_frag));
   if (!l) return NULL;
   size_t i = 0, j = 0, n = 0;
@@ -199,7 +203,7 @@ static mr_level *level_merge(const mr_level *a, const mr_level *b) {
   while (i < a->n || j < b->n) {
     int c = i == a->n   ? 1
             : j == b->n ? -1
-                        : ukey_compare(a->f[i].start, a->f[i].len, b->f[j].start, b->f[j].len);
+                        : ukey_cmp(cmp, a->f[i].start, a->f[i].len, b->f[j].start, b->f[j].len);
     mr_frag at = c <= 0 ? a->f[i] : b->f[j];
     if (c <= 0) sa = a->f[i++].seq;
     if (c >= 0) sb = b->f[j++].seq;
@@ -229,9 +233,10 @@ static void index_unref(mr_index *x) {
 /* x (NULL: none) plus the tail tombstones from head down to x's cursor, as a new index with
  * refcount 1; the last two levels merge while the older weighs less than twice the newer, so
  * weights at least halve from level to level (at most 64 levels). NULL on OOM. */
-static mr_index *index_extend(const mr_index *x, const sl_node *head, size_t tail) {
+static mr_index *index_extend(const shale_comparator *cmp, const mr_index *x, const sl_node *head,
+                              size_t tail) {
   mr_index *nx = malloc(sizeof *nx);
-  mr_level *l = level_build(head, tail);
+  mr_level *l = level_build(cmp, head, tail);
   if (!nx || !l) {
     free(nx);
     if (l) level_unref(l);
@@ -250,7 +255,7 @@ static mr_index *index_extend(const mr_index *x, const sl_node *head, size_t tai
   while (nx->nlv >= 2) {
     mr_level *o = nx->lv[nx->nlv - 2], *y = nx->lv[nx->nlv - 1];
     if (o->weight / 2 >= y->weight) break; /* o->weight >= 2 * y->weight, overflow-free */
-    mr_level *mg = level_merge(o, y);
+    mr_level *mg = level_merge(cmp, o, y);
     if (!mg) {
       index_unref(nx);
       return NULL;
@@ -291,7 +296,8 @@ static mem_rdel *rdel_of(memtable *m) {
 
 /* Brings cur up to head: x is cur as this get found it (NULL: none), tail the tombstones from
  * head down to x's cursor. When m is sealed and nothing is left out, cur becomes final. */
-static void advance(mem_rdel *a, mr_index *x, const sl_node *head, size_t tail, int sealed) {
+static void advance(const shale_comparator *cmp, mem_rdel *a, mr_index *x, const sl_node *head,
+                    size_t tail, int sealed) {
   pthread_mutex_lock(&a->mu);
   if (a->building || a->cur != x || (!tail && !sealed)) {
     pthread_mutex_unlock(&a->mu); /* another get is at it, or has done it */
@@ -304,7 +310,7 @@ static void advance(mem_rdel *a, mr_index *x, const sl_node *head, size_t tail, 
   }
   a->building = 1;
   pthread_mutex_unlock(&a->mu);
-  mr_index *nx = index_extend(x, head, tail); /* NULL on OOM: gets go on scanning */
+  mr_index *nx = index_extend(cmp, x, head, tail); /* NULL on OOM: gets go on scanning */
   pthread_mutex_lock(&a->mu);
   a->building = 0;
   if (nx) {
@@ -316,11 +322,12 @@ static void advance(mem_rdel *a, mr_index *x, const sl_node *head, size_t tail, 
 }
 
 uint64_t mem_rdel_cover(memtable *m, const void *key, size_t klen, uint64_t seq) {
+  const shale_comparator *cmp = memtable_comparator(m);
   if (memtable_range_count(m) <= SCAN_MAX)
-    return run_cover(memtable_range_newest(m), NULL, SIZE_MAX, key, klen, seq, NULL);
+    return run_cover(cmp, memtable_range_newest(m), NULL, SIZE_MAX, key, klen, seq, NULL);
   int sealed = memtable_sealed(m); /* before the head: if sealed, the head is the last one */
   mem_rdel *a = rdel_of(m);
-  if (!a) return run_cover(memtable_range_newest(m), NULL, SIZE_MAX, key, klen, seq, NULL);
+  if (!a) return run_cover(cmp, memtable_range_newest(m), NULL, SIZE_MAX, key, klen, seq, NULL);
   mr_index *x = atomic_load_explicit(&a->final, memory_order_acquire);
   int held = !x;
   if (held) {
@@ -332,15 +339,15 @@ uint64_t mem_rdel_cover(memtable *m, const void *key, size_t klen, uint64_t seq)
    * publishing x, and publishing x happens before this get took it). */
   const sl_node *head = memtable_range_newest(m);
   size_t tail;
-  uint64_t best = run_cover(head, x ? x->cursor : NULL, SIZE_MAX, key, klen, seq, &tail);
+  uint64_t best = run_cover(cmp, head, x ? x->cursor : NULL, SIZE_MAX, key, klen, seq, &tail);
   for (int i = x ? x->nlv - 1 : -1; i >= 0; i--) {
     const mr_level *l = x->lv[i];
     if (l->max_seq <= best) continue; /* nothing in it can beat what already covers key */
-    uint64_t c = level_cover(l, key, klen, seq);
+    uint64_t c = level_cover(cmp, l, key, klen, seq);
     if (c > best) best = c;
   }
   if (held) {
-    if (tail > SCAN_MAX || sealed) advance(a, x, head, tail, sealed);
+    if (tail > SCAN_MAX || sealed) advance(cmp, a, x, head, tail, sealed);
     index_unref(x);
   }
   return best;

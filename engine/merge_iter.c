@@ -13,6 +13,7 @@
 
 typedef struct merge_iter {
   kv_iter base;
+  const shale_comparator *cmp; /* user-key order; NULL: bytewise */
   int n;
   kv_iter **child;
   kv_iter *cur;
@@ -25,8 +26,8 @@ typedef struct merge_iter {
   buf saved; /* the current key while children move */
 } merge_iter;
 
-static int cmp_children(const kv_iter *a, const kv_iter *b) {
-  return ikey_compare(a->key, a->klen, b->key, b->klen);
+static int cmp_children(const merge_iter *m, const kv_iter *a, const kv_iter *b) {
+  return ikey_cmp(m->cmp, a->key, a->klen, b->key, b->klen);
 }
 
 /* Publishes the current child's position as the merge's own (see struct kv_iter). */
@@ -50,10 +51,10 @@ static void find_best(merge_iter *m, int dir) {
       break;
     }
     if (!kv_valid(c)) continue;
-    if (!best || cmp_children(c, best) * dir < 0) {
+    if (!best || cmp_children(m, c, best) * dir < 0) {
       second = best;
       best = c;
-    } else if (!second || cmp_children(c, second) * dir < 0) {
+    } else if (!second || cmp_children(m, c, second) * dir < 0) {
       second = c;
     }
   }
@@ -70,7 +71,8 @@ static void find_largest(merge_iter *m) { find_best(m, -1); }
  * which the full comparison orders). */
 static void after_cur_moved(merge_iter *m, int dir) {
   kv_iter *c = m->cur;
-  if (kv_valid(c) && (!m->runner_up || cmp_children(c, m->runner_up) * dir < 0)) return show_cur(m);
+  if (kv_valid(c) && (!m->runner_up || cmp_children(m, c, m->runner_up) * dir < 0))
+    return show_cur(m);
   find_best(m, dir);
 }
 
@@ -123,7 +125,7 @@ static void m_next(kv_iter *it) {
       kv_iter *c = m->child[i];
       if (c == m->cur) continue;
       c->ops->seek(c, m->saved.data, m->saved.len);
-      if (kv_valid(c) && ikey_compare(c->key, c->klen, m->saved.data, m->saved.len) == 0)
+      if (kv_valid(c) && ikey_cmp(m->cmp, c->key, c->klen, m->saved.data, m->saved.len) == 0)
         c->ops->next(c);
     }
     m->forward = 1;
@@ -173,7 +175,7 @@ void merge_iter_skip_older(kv_iter *it, const uint8_t *k, size_t len, uint64_t s
   for (int i = 0; i < m->n; i++) {
     kv_iter *c = m->child[i];
     if (!kv_valid(c) || c->ops->max_seq(c) >= seq) continue;
-    if (ikey_compare(c->key, c->klen, k, len) < 0) c->ops->seek(c, k, len);
+    if (ikey_cmp(m->cmp, c->key, c->klen, k, len) < 0) c->ops->seek(c, k, len);
   }
   find_smallest(m);
 }
@@ -216,9 +218,10 @@ int kv_iters_push(kv_iter ***kids, int *n, int *cap, kv_iter *k) {
   return SHALE_OK;
 }
 
-kv_iter *merge_iter_new(kv_iter **children, int n) {
+kv_iter *merge_iter_new(const shale_comparator *cmp, kv_iter **children, int n) {
   merge_iter *m = calloc(1, sizeof *m);
   if (!m) return NULL;
+  m->cmp = cmp;
   m->base.ops = &merge_ops;
   m->child = children;
   m->n = n;

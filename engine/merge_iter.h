@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shale.h"
+
 typedef struct kv_iter kv_iter;
 
 typedef struct kv_iter_ops {
@@ -50,7 +52,8 @@ void merge_iter_skip_older(kv_iter *merged, const uint8_t *ikey, size_t len, uin
  * or when k is NULL (its creation failed), k is destroyed and SHALE_NOMEM returned. */
 int kv_iters_push(kv_iter ***kids, int *n, int *cap, kv_iter *k);
 
-/* A merging iterator over children (it takes ownership and destroys them). */
-kv_iter *merge_iter_new(kv_iter **children, int n);
+/* A merging iterator over children (it takes ownership and destroys them), whose user keys
+ * are in cmp's order (NULL: bytewise; cmp must outlive it). */
+kv_iter *merge_iter_new(const shale_comparator *cmp, kv_iter **children, int n);
 
 #endif

@@ -16,9 +16,9 @@ typedef struct mg_key {
   size_t klen, index;
 } mg_key;
 
-static int mg_cmp(const void *a, const void *b) {
+static int mg_cmp(const void *a, const void *b, void *cmp) {
   const mg_key *x = a, *y = b;
-  int c = ukey_compare(x->key, x->klen, y->key, y->klen);
+  int c = ukey_cmp(cmp, x->key, x->klen, y->key, y->klen);
   return c ? c : (x->index > y->index) - (x->index < y->index);
 }
 
@@ -67,7 +67,7 @@ static int multi_get_call(shale_db *db, const shale_read_options *ro, size_t n,
   for (size_t i = 0; i < n; i++) order[i] = (mg_key){keys[i], klens[i], i};
   for (size_t i = 0; i < n; i++)
     if (!key_ok(keys[i], klens[i]) || !keys[i]) order[i].key = "", order[i].klen = 0;
-  qsort(order, n, sizeof *order, mg_cmp);
+  qsort_r(order, n, sizeof *order, mg_cmp, (void *)db->cmp);
   view_slot *slot;
   mg_state st = {.v = db_view_get(db, &slot), .read_flags = read_options_flags(ro)};
   /* After the view, as shale_get: the view holds everything written up to the sequence. */

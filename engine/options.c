@@ -34,6 +34,18 @@ void shale_options_init(shale_options *o) {
   o->manifest_roll_bytes = MANIFEST_ROLL_BYTES;
 }
 
+int comparator_check(const shale_comparator *c, char *errmsg) {
+  if (!c->compare) return err_set(errmsg, SHALE_INVALID, "comparator.compare is NULL");
+  if (!c->name || !*c->name) return err_set(errmsg, SHALE_INVALID, "comparator.name is empty");
+  if (strlen(c->name) > COMPARATOR_NAME_MAX)
+    return err_set(errmsg, SHALE_INVALID, "comparator.name is longer than %d bytes",
+                   COMPARATOR_NAME_MAX);
+  if (!strncmp(c->name, "shale.", 6))
+    return err_set(errmsg, SHALE_INVALID, "comparator.name \"%s\": \"shale.\" names are Shale's",
+                   c->name);
+  return SHALE_OK;
+}
+
 /* Copies the caller's options; a caller built against an older, smaller struct gets the
  * defaults for the fields it does not know. */
 int options_copy_checked(shale_options *dst, const shale_options *src, char *errmsg) {
@@ -68,6 +80,7 @@ int options_copy_checked(shale_options *dst, const shale_options *src, char *err
     return err_set(errmsg, SHALE_INVALID, "io_mode %d is not SHALE_IO_URING or SHALE_IO_PWRITE",
                    dst->io_mode);
   dst->use_mmap = dst->use_mmap != 0;
+  if (dst->comparator && comparator_check(dst->comparator, errmsg)) return SHALE_INVALID;
   if (io_env_check(dst->env, errmsg)) return SHALE_INVALID;
   if (dst->manifest_roll_bytes == 0) dst->manifest_roll_bytes = MANIFEST_ROLL_BYTES;
   if (dst->max_immutable_memtables < 1) dst->max_immutable_memtables = 1;

@@ -8,6 +8,10 @@
 #include "sstable/sst_reader.h"
 #include "util/error.h"
 
+/* SHALE_INVALID (with a message) for a comparator shale_comparator's contract rejects: no
+ * compare, or a name that is NULL, empty, too long or Shale's own. */
+int comparator_check(const shale_comparator *c, char *errmsg);
+
 /* Fills dst from src (NULL: defaults), checking ranges; SHALE_INVALID with a message. */
 int options_copy_checked(shale_options *dst, const shale_options *src, char *errmsg);
 

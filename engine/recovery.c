@@ -223,8 +223,11 @@ static int open_tables(shale_db *db, char *errmsg) {
       block_cache_new(db->opt.block_cache_size, &db->bcache) ||
       table_cache_new(&db->io, db->path, db->opt.max_open_files, db->bcache, &db->tcache))
     return err_set(errmsg, SHALE_NOMEM, "out of memory creating caches");
+  table_cache_set_comparator(db->tcache, db->cmp);
   vset_init(&db->vset, &db->io, db->path, &db->reaper);
-  return db->vset.current ? SHALE_OK : err_set(errmsg, SHALE_NOMEM, "out of memory");
+  if (!db->vset.current) return err_set(errmsg, SHALE_NOMEM, "out of memory");
+  db->vset.current->cmp = db->cmp; /* every version recovery makes inherits it */
+  return SHALE_OK;
 }
 
 static int replay_logs(shale_db *db, const numbers *logs, char *errmsg) {
@@ -284,6 +287,7 @@ int db_recover(shale_db *db, char *errmsg) {
   int exists = 0;
   int rc = open_tables(db, errmsg);
   if (!rc) rc = vset_recover(&db->vset, &exists, errmsg);
+  if (!rc && exists) rc = vset_check_comparator(&db->vset, db->cmp, errmsg);
   if (!rc && !exists && db->opt.read_only)
     rc = err_set(errmsg, SHALE_NOTFOUND, "%s holds no Shale DB (no CURRENT)", db->path);
   if (!rc) rc = list_logs(db, &logs, errmsg);

@@ -319,6 +319,22 @@ static int write_manifest(repair *rp, const uint64_t *manifests, size_t nm, uint
   return SHALE_OK;
 }
 
+/* Repair rebuilds a bytewise DB: a table written with a comparator (which sst_reader_open
+ * refuses with SHALE_INVALID, naming it) stops it before anything is moved or written, rather
+ * than have every table of such a DB go to lost/. */
+static int refuse_comparator_tables(repair *rp, const uint64_t *tables, size_t nt) {
+  for (size_t i = 0; i < nt; i++) {
+    char path[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
+    filename_table(path, rp->db, tables[i]);
+    sst_reader *r;
+    int rc = sst_reader_open(NULL, path, tables[i], NULL, &r, errmsg);
+    if (rc == SHALE_INVALID)
+      return err_set(rp->errmsg, SHALE_NOTSUP, "repair rebuilds bytewise DBs only: %s", errmsg);
+    if (!rc) sst_reader_close(r);
+  }
+  return SHALE_OK;
+}
+
 static int repair_locked(repair *rp) {
   uint64_t *tables = NULL, *logs = NULL, *manifests = NULL, *temps = NULL, mnum = 0;
   size_t nt = filename_list(rp->db, FT_TABLE, 0, &tables),
@@ -327,9 +343,9 @@ static int repair_locked(repair *rp) {
   size_t ntmp = filename_list(rp->db, FT_TEMP, 0, &temps);
   rp->next_number = next_number((uint64_t *const[]){tables, logs, manifests, temps},
                                 (const size_t[]){nt, nl, nm, ntmp}, 4);
-  int rc = SHALE_OK;
-  rp->v = version_new();
-  if (!rp->v) rc = err_set(rp->errmsg, SHALE_NOMEM, "out of memory");
+  int rc = refuse_comparator_tables(rp, tables, nt);
+  rp->v = rc ? NULL : version_new();
+  if (!rc && !rp->v) rc = err_set(rp->errmsg, SHALE_NOMEM, "out of memory");
   for (size_t i = 0; i < nt && !rc; i++) rc = repair_table(rp, tables[i]);
   for (size_t i = 0; i < nl && !rc; i++) rc = repair_wal(rp, logs[i]);
   if (!rc) {

@@ -202,6 +202,10 @@ void span_warmup_start(shale_db *db) {
   atomic_store_explicit(&db->warmup.stop, 0, memory_order_relaxed);
   atomic_store_explicit(&db->warmup.done, 0, memory_order_relaxed);
   db->warmup.open_seq = atomic_load_explicit(&db->last_seq, memory_order_acquire);
+  if (db->cmp) { /* spans are bytewise only (iter.c, run_end): nothing to warm */
+    atomic_store_explicit(&db->warmup.done, 1, memory_order_release);
+    return;
+  }
   db->warmup.view = db_view_acquire(db);
   db->warmup.running = pthread_create(&db->warmup.thread, NULL, warm_main, db) == 0;
   if (db->warmup.running) return;

@@ -26,6 +26,11 @@ struct shale_sst_writer {
   int any;   /* a point entry was added (last is set) */
   int rdels; /* range deletes were added */
   uint64_t puts, deletes;
+  /* The keys' order: NULL (bytewise) or cmp_copy, the options' comparator copied, so the
+   * caller's struct may go once the writer is open. */
+  const shale_comparator *cmp;
+  shale_comparator cmp_copy;
+  char cmp_name[COMPARATOR_NAME_MAX + 1];
 };
 
 static char *clear_errmsg(void) {
@@ -53,6 +58,12 @@ int shale_sst_writer_open(const char *path, const shale_options *o, shale_sst_wr
   }
   buf_init(&w->last);
   buf_init(&w->ikey);
+  if (opt.comparator) {
+    w->cmp_copy = *opt.comparator;
+    snprintf(w->cmp_name, sizeof w->cmp_name, "%s", opt.comparator->name);
+    w->cmp_copy.name = w->cmp_name;
+    w->cmp = &w->cmp_copy;
+  }
   sst_options so = {opt.block_size, opt.bloom_bits_per_key, opt.compression, opt.compression_level,
                     NULL};
   if ((rc = sst_builder_new(path, &so, &w->b, msg))) {
@@ -60,6 +71,7 @@ int shale_sst_writer_open(const char *path, const shale_options *o, shale_sst_wr
     return rc;
   }
   sst_builder_set_external(w->b);
+  sst_builder_set_comparator(w->b, w->cmp);
   /* One sequence for the whole table: each range piece keeps a single record. */
   if ((rc = sst_builder_set_snapshots(w->b, NULL, 0))) {
     shale_sst_writer_abandon(w);
@@ -89,7 +101,7 @@ static int add_point(shale_sst_writer *w, unsigned kind, const void *key, size_t
   if (!w->b) return dead(w, msg);
   if ((!key && klen) || (!val && vlen) || klen > SHALE_MAX_KEY_SIZE || vlen > SHALE_MAX_VALUE_SIZE)
     return err_set(msg, SHALE_INVALID, "%s: NULL key or value with a length, or too long", w->path);
-  if (w->any && ukey_compare(w->last.data, w->last.len, key, klen) >= 0) {
+  if (w->any && ukey_cmp(w->cmp, w->last.data, w->last.len, key, klen) >= 0) {
     char a[48], b[48];
     err_set(msg, SHALE_INVALID,
             "%s: keys must be strictly increasing: %s after %s (entry %" PRIu64
@@ -134,7 +146,7 @@ int shale_sst_writer_delete_range(shale_sst_writer *w, const void *begin, size_t
   if (!w) return err_set(msg, SHALE_INVALID, "shale_sst_writer_delete_range: NULL writer");
   if (!w->b) return dead(w, msg);
   if ((!begin && blen) || (!end && elen) || blen > SHALE_MAX_KEY_SIZE ||
-      elen > SHALE_MAX_KEY_SIZE || ukey_compare(begin, blen, end, elen) >= 0)
+      elen > SHALE_MAX_KEY_SIZE || ukey_cmp(w->cmp, begin, blen, end, elen) >= 0)
     return err_set(msg, SHALE_INVALID,
                    "%s: range delete needs begin < end, each at most SHALE_MAX_KEY_SIZE", w->path);
   int rc = sst_builder_add_range_del(w->b, begin, blen, end, elen, 0, clock_wall_us());

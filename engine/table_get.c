@@ -64,7 +64,7 @@ file_meta *level_find(version *v, int level, const void *key, size_t klen) {
     file_meta *f = v->files[level][mid];
     const uint8_t *lg = f->largest.data;
     size_t ll = f->largest.len - IKEY_TRAILER;
-    int c = ukey_compare(lg, ll, key, klen);
+    int c = ukey_cmp(v->cmp, lg, ll, key, klen);
     if (c == 0 && get_fixed64(lg + ll) == ikey_pack(SEQ_MAX, KIND_RANGE_DEL)) c = -1;
     if (c < 0)
       lo = mid + 1;
@@ -73,13 +73,13 @@ file_meta *level_find(version *v, int level, const void *key, size_t klen) {
   }
   if (lo == v->nfiles[level]) return NULL;
   file_meta *f = v->files[level][lo];
-  return file_meta_spans_key(f, key, klen) ? f : NULL;
+  return file_meta_spans_key(f, v->cmp, key, klen) ? f : NULL;
 }
 
 int tables_lookup(shale_db *db, version *v, lookup *lk) {
   for (int i = 0; i < v->nfiles[0]; i++) {
     file_meta *f = v->files[0][i];
-    if (file_meta_spans_key(f, lk->key, lk->klen) && file_lookup(db, f, lk)) return lk->rc;
+    if (file_meta_spans_key(f, v->cmp, lk->key, lk->klen) && file_lookup(db, f, lk)) return lk->rc;
   }
   for (int l = 1; l < NUM_LEVELS; l++) {
     file_meta *f = level_find(v, l, lk->key, lk->klen);

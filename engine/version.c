@@ -15,9 +15,10 @@ file_meta *file_meta_new(void) {
   return f;
 }
 
-int file_meta_spans_key(const file_meta *f, const void *key, size_t klen) {
-  return ukey_compare(key, klen, f->smallest.data, f->smallest.len - IKEY_TRAILER) >= 0 &&
-         ukey_compare(key, klen, f->largest.data, f->largest.len - IKEY_TRAILER) <= 0;
+int file_meta_spans_key(const file_meta *f, const shale_comparator *cmp, const void *key,
+                        size_t klen) {
+  return ukey_cmp(cmp, key, klen, f->smallest.data, f->smallest.len - IKEY_TRAILER) >= 0 &&
+         ukey_cmp(cmp, key, klen, f->largest.data, f->largest.len - IKEY_TRAILER) <= 0;
 }
 
 void file_meta_set_from_sst(file_meta *f, const sst_meta *m) {
@@ -80,16 +81,16 @@ static int by_newest(const void *a, const void *b) {
   return x->number > y->number ? -1 : x->number < y->number;
 }
 
-static int by_smallest(const void *a, const void *b) {
+static int by_smallest(const void *a, const void *b, void *cmp) {
   const file_meta *x = *(file_meta *const *)a, *y = *(file_meta *const *)b;
-  return ikey_compare(x->smallest.data, x->smallest.len, y->smallest.data, y->smallest.len);
+  return ikey_cmp(cmp, x->smallest.data, x->smallest.len, y->smallest.data, y->smallest.len);
 }
 
 void version_sort(version *v) {
   if (v->nfiles[0] > 1) qsort(v->files[0], (size_t)v->nfiles[0], sizeof(file_meta *), by_newest);
   for (int l = 1; l < NUM_LEVELS; l++)
     if (v->nfiles[l] > 1)
-      qsort(v->files[l], (size_t)v->nfiles[l], sizeof(file_meta *), by_smallest);
+      qsort_r(v->files[l], (size_t)v->nfiles[l], sizeof(file_meta *), by_smallest, (void *)v->cmp);
 }
 
 uint64_t version_level_bytes(const version *v, int level) {

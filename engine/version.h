@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "shale.h"
 #include "util/buf.h"
 
 #define NUM_LEVELS 7
@@ -40,11 +41,15 @@ struct sst_meta;
 void file_meta_set_from_sst(file_meta *f, const struct sst_meta *m);
 void file_meta_ref(file_meta *f);
 void file_meta_unref(file_meta *f);
-/* Whether user key lies within f's smallest and largest keys. */
-int file_meta_spans_key(const file_meta *f, const void *key, size_t klen);
+/* Whether user key lies within f's smallest and largest keys in cmp's order (NULL: bytewise). */
+int file_meta_spans_key(const file_meta *f, const shale_comparator *cmp, const void *key,
+                        size_t klen);
 
 typedef struct version {
   atomic_int refs;
+  /* The DB's user-key order (NULL: bytewise): what deeper levels are sorted by, passed on
+   * to every version made from this one, and recorded by each MANIFEST snapshot of it. */
+  const shale_comparator *cmp;
   int nfiles[NUM_LEVELS];
   file_meta **files[NUM_LEVELS]; /* L0 newest first; deeper levels sorted by smallest key */
 } version;

@@ -69,6 +69,10 @@ void edit_encode(const version_edit *e, buf *out) {
     buf_append_varint(out, TAG_FORMAT_VERSION);
     buf_append_varint(out, e->format_version);
   }
+  if (e->has_comparator) {
+    buf_append_varint(out, TAG_COMPARATOR);
+    buf_append_slice(out, e->comparator, strlen(e->comparator));
+  }
   if (e->has_log) {
     buf_append_varint(out, TAG_LOG_NUMBER);
     buf_append_varint(out, e->log_number);
@@ -121,6 +125,18 @@ bad:
   return NULL;
 }
 
+/* A name of 1 to COMPARATOR_NAME_MAX bytes without a NUL. */
+static const uint8_t *decode_comparator(version_edit *e, const uint8_t *p, const uint8_t *end) {
+  uint64_t n;
+  if (!(p = get_varint64(p, end, &n)) || n == 0 || n > COMPARATOR_NAME_MAX ||
+      n > (uint64_t)(end - p) || memchr(p, 0, n))
+    return NULL;
+  memcpy(e->comparator, p, n);
+  e->comparator[n] = 0;
+  e->has_comparator = 1;
+  return p + n;
+}
+
 int edit_decode(version_edit *e, const uint8_t *p, size_t len, char *errmsg) {
   const uint8_t *end = p + len;
   uint64_t tag, v;
@@ -149,6 +165,9 @@ int edit_decode(version_edit *e, const uint8_t *p, size_t len, char *errmsg) {
       }
       case TAG_NEW_FILE:
         p = decode_file(e, p, end);
+        break;
+      case TAG_COMPARATOR:
+        p = decode_comparator(e, p, end);
         break;
       default:
         return err_corrupt(errmsg, "unknown version edit tag %llu", (unsigned long long)tag);

@@ -7,8 +7,12 @@
 
 #include "engine/version.h"
 #include "util/buf.h"
+#include "util/ikey.h"
 
-#define MANIFEST_FORMAT_VERSION 1
+/* 2: TAG_COMPARATOR. Written only by a DB with a comparator (shale_options.comparator): a
+ * bytewise DB still writes 1, so builds before 2 keep opening it, and refuse the others. */
+#define MANIFEST_FORMAT_VERSION 2
+#define MANIFEST_FORMAT_VERSION_BYTEWISE 1
 
 enum edit_tag {
   TAG_FORMAT_VERSION = 1, /* varint: the MANIFEST format version, first edit of a file */
@@ -17,6 +21,7 @@ enum edit_tag {
   TAG_LAST_SEQ = 4,       /* varint */
   TAG_DELETED_FILE = 5,   /* varint level, varint number */
   TAG_NEW_FILE = 6,       /* varint level, file record (see doc) */
+  TAG_COMPARATOR = 7,     /* varint length, name: the user-key order (version 2) */
 };
 
 typedef struct edit_file {
@@ -30,7 +35,8 @@ typedef struct edit_del {
 } edit_del;
 
 typedef struct version_edit {
-  int has_format, has_log, has_next_file, has_last_seq;
+  int has_format, has_log, has_next_file, has_last_seq, has_comparator;
+  char comparator[COMPARATOR_NAME_MAX + 1]; /* NUL-terminated */
   uint32_t format_version;
   uint64_t log_number, next_file, last_seq;
   edit_file *added;

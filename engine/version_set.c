@@ -11,7 +11,18 @@
 #include "io/io.h"
 #include "shale.h"
 #include "util/error.h"
+#include "util/ikey.h"
 #include "wal/wal_reader.h"
+
+int vset_check_comparator(const version_set *vs, const shale_comparator *cmp, char *errmsg) {
+  const char *have = vs->comparator[0] ? vs->comparator : BYTEWISE_COMPARATOR_NAME;
+  const char *want = comparator_name(cmp);
+  if (!strcmp(have, want)) return SHALE_OK;
+  return err_set(errmsg, SHALE_INVALID,
+                 "%s was created with comparator \"%s\" and cannot be opened with comparator "
+                 "\"%s\" (shale_options.comparator%s)",
+                 vs->dir, have, want, cmp ? "" : " is NULL: bytewise");
+}
 
 void vset_init(version_set *vs, io_ctx *io, const char *dir, file_reaper *reaper) {
   memset(vs, 0, sizeof *vs);
@@ -37,6 +48,7 @@ static int deleted_in(const version_edit *e, int level, uint64_t number) {
 int vset_apply(const version *base, const version_edit *e, file_reaper *reaper, version **out) {
   version *v = version_new();
   if (!v) return SHALE_NOMEM;
+  v->cmp = base->cmp;
   for (int l = 0; l < NUM_LEVELS; l++)
     for (int i = 0; i < base->nfiles[l]; i++) {
       file_meta *f = base->files[l][i];
@@ -88,6 +100,7 @@ static int replay_manifest(version_set *vs, const char *path, char *errmsg) {
     if (!rc && e.has_format && e.format_version > MANIFEST_FORMAT_VERSION)
       rc = err_set(detail, SHALE_CORRUPTION, "format version %u is newer than this build (%d)",
                    e.format_version, MANIFEST_FORMAT_VERSION);
+    if (!rc && e.has_comparator) memcpy(vs->comparator, e.comparator, sizeof vs->comparator);
     version *v = NULL;
     if (!rc) rc = vset_apply(vs->current, &e, vs->reaper, &v);
     if (!rc) {
@@ -136,7 +149,12 @@ int vset_recover(version_set *vs, int *exists, char *errmsg) {
 static void snapshot_edit(const version_set *vs, uint64_t next_file, version_edit *e) {
   edit_init(e);
   e->has_format = 1;
-  e->format_version = MANIFEST_FORMAT_VERSION;
+  e->format_version = MANIFEST_FORMAT_VERSION_BYTEWISE;
+  if (vs->current->cmp) { /* bytewise stays version 1, which older builds read */
+    e->format_version = MANIFEST_FORMAT_VERSION;
+    e->has_comparator = 1;
+    snprintf(e->comparator, sizeof e->comparator, "%s", vs->current->cmp->name);
+  }
   e->has_log = e->has_next_file = e->has_last_seq = 1;
   e->log_number = vs->log_number;
   e->next_file = next_file;

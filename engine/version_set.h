@@ -8,6 +8,7 @@
 
 #include "engine/version.h"
 #include "engine/version_edit.h"
+#include "shale.h"
 #include "wal/wal_writer.h"
 
 /* A new MANIFEST is started (holding one snapshot edit) once the old one passes this size. */
@@ -23,12 +24,18 @@ typedef struct version_set {
   uint64_t log_number; /* WALs below it are fully in tables */
   uint64_t last_seq;   /* recovered from the MANIFEST */
   uint64_t next_file;  /* recovered; the DB keeps the live counter */
+  /* The comparator name the MANIFEST records; "" when none (bytewise). The order itself is
+   * current->cmp, set by the DB before recovery. */
+  char comparator[COMPARATOR_NAME_MAX + 1];
 } version_set;
 
 void vset_init(version_set *vs, io_ctx *io, const char *dir, file_reaper *reaper);
 void vset_close(version_set *vs);
 /* Loads CURRENT and its MANIFEST. *exists = 0 when there is no CURRENT (a new DB). */
 int vset_recover(version_set *vs, int *exists, char *errmsg);
+/* SHALE_INVALID, with a message naming both, unless the recovered MANIFEST records cmp's
+ * name (none recorded: bytewise). */
+int vset_check_comparator(const version_set *vs, const shale_comparator *cmp, char *errmsg);
 /* Writes a fresh MANIFEST numbered manifest_number holding the whole current state and
  * points CURRENT at it. */
 int vset_write_snapshot(version_set *vs, uint64_t manifest_number, uint64_t next_file,

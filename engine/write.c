@@ -84,7 +84,8 @@ static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *e
   /* A put revives its key, so it leaves every dead span before it becomes visible: the cut
    * (and the put log) rides the insert pass, under the spans' lock only while spans exist
    * or the log runs. */
-  mem_insert c = {db->mem, &db->del_run, NULL, 0};
+  /* Delete runs are walked into dead spans, which are bytewise only (iter.c). */
+  mem_insert c = {db->mem, db->cmp ? NULL : &db->del_run, NULL, 0};
   if (dead_spans_active(&db->spans)) dead_spans_cut_begin(c.cut = &db->spans);
   rc = batch_rep_iterate(rep->data, rep->len, mem_insert_record, &c);
   if (c.cut) dead_spans_cut_end(c.cut, batch_rep_seq(rep->data) + batch_rep_count(rep->data) - 1);
@@ -266,8 +267,10 @@ static int delete_range_call(shale_db *db, const void *begin, size_t blen, const
   buf_init(&rep);
   uint8_t hdr[BATCH_HEADER] = {0};
   buf_append(&rep, hdr, sizeof hdr);
-  rc = buf_ok(&rep) ? batch_rep_add_range(&rep, begin, blen, end, elen) : SHALE_NOMEM;
-  if (rc == SHALE_INVALID)
+  rc = buf_ok(&rep) ? batch_rep_add_range(&rep, db->cmp, 1, begin, blen, end, elen) : SHALE_NOMEM;
+  if (rc == SHALE_NOTSUP)
+    rc = db_fail(db, rc, "delete_range: a DB with a comparator takes no open (NULL) ends");
+  else if (rc == SHALE_INVALID)
     rc = db_fail(db, rc,
                  "delete_range: oversized bound, a NULL bound with a length, or begin not "
                  "below end");
@@ -283,6 +286,11 @@ static int write_call(shale_db *db, shale_batch *b, unsigned flags) {
   if (!b) return db_fail(db, SHALE_INVALID, "write: NULL batch");
   int rc = flags_check(db, flags, "write");
   if (rc) return rc;
+  if (b->open_ranges && db->cmp)
+    return db_fail(db, SHALE_NOTSUP,
+                   "write: a DB with a comparator takes no range delete with an open (NULL) end");
+  if (b->ranges && batch_rep_check_ranges(b->rep.data, b->rep.len, db->cmp))
+    return db_fail(db, SHALE_INVALID, "write: a range delete's begin is not below its end");
   atomic_fetch_add_explicit(&db->stats.batches, 1, memory_order_relaxed);
   return db_write_rep(db, &b->rep, flags);
 }

@@ -17,7 +17,8 @@
  * NULL:      a NULL handle or NULL data pointer with a non-zero length gets SHALE_INVALID.
  *            Out-parameters are set to NULL/0 on failure.
  * Keys:      0 to SHALE_MAX_KEY_SIZE bytes, compared bytewise (memcmp, shorter first on a
- *            tie), so the empty key sorts before every other; a NULL key with length 0 is
+ *            tie) unless shale_options.comparator gives another order, so the empty key
+ *            sorts before every other; a NULL key with length 0 is
  *            the empty key (as LevelDB and RocksDB, where a nil and an empty key are one).
  *            Values: 0 to SHALE_MAX_VALUE_SIZE bytes.
  * Threads:   one shale_db may be used by any number of threads at once. A shale_iter or a
@@ -161,6 +162,44 @@ typedef int (*shale_compaction_filter)(void *arg, int level, const void *key, si
                                        const void *val, size_t vlen, const void **new_val,
                                        size_t *new_vlen);
 
+/**
+ * A user-key order other than bytewise (as LevelDB's and RocksDB's Comparator). Set
+ * shale_options.comparator to use one; NULL (the default) orders keys bytewise (memcmp,
+ * the shorter first on a tie), which Shale records under the name
+ * "shale.BytewiseComparator".
+ *
+ * Contract, which Shale relies on and does not check:
+ * - compare is a total order over all byte strings of up to SHALE_MAX_KEY_SIZE bytes that is
+ *   the same on every call for the life of the DB (across processes and versions of the
+ *   caller's code): <0 when a sorts before b, 0 when equal, >0 after; only the sign counts.
+ * - keys equal under compare are byte-equal: bloom filters and the memtable's hash index
+ *   look keys up by their bytes (as LevelDB requires).
+ * Breaking either gives wrong reads, and damage a later compaction makes permanent.
+ *
+ * The name identifies the order: it is recorded in the DB's MANIFEST and in each table the
+ * DB writes, and an open (or ingest) that finds another name fails with SHALE_INVALID and
+ * a message naming both, changing nothing. Change the name whenever the order changes.
+ * It must not be NULL, empty, begin with "shale." or be longer than 255 bytes.
+ */
+typedef struct shale_comparator {
+  /** the order's name (a NUL-terminated string), copied at open */
+  const char *name;
+  /**
+   * @param[in] arg   the comparator's arg
+   * @param[in] a     the first key, borrowed for the call (any pointer when alen is 0)
+   * @param[in] alen  its length
+   * @param[in] b     the second key, borrowed for the call (any pointer when blen is 0)
+   * @param[in] blen  its length
+   * @return <0, 0 or >0 as a sorts before, equal to or after b.
+   * Threads: called from any thread, also concurrently, from every call that reads or
+   * writes the DB, from background flushes and compactions, and from shale_sst_writer_*.
+   * It must not call Shale and must not fail. */
+  int (*compare)(void *arg, const void *a, size_t alen, const void *b, size_t blen);
+  /** passed to compare; must stay valid until shale_close (or shale_sst_writer_finish or
+   *  _abort) returns */
+  void *arg;
+} shale_comparator;
+
 struct shale_event_listener; /* see "event listeners" at the end of this header */
 
 /** Options for shale_open. Fill with shale_options_init(), then change fields; the struct
@@ -245,6 +284,14 @@ typedef struct shale_options {
    *  percent of a cached get. Default 0: those three stay empty, and only background work
    *  and WAL syncs, which cost far more than a clock read, are timed. */
   int time_operations;
+  /** The user-key order (see shale_comparator); default NULL: bytewise. The struct is copied
+   *  at open (shale_sst_writer_open too); its arg must stay valid until shale_close returns.
+   *  A DB keeps the order it was created with: an open with another (NULL included, for a
+   *  DB created with one) fails with SHALE_INVALID, as does shale_ingest of a table written
+   *  in another order. With a comparator, range deletes need both ends (shale_delete_range),
+   *  the dead-span skipping of deleted runs (doc/DESIGN.md) is off, and shale_repair and
+   *  shale-ldb refuse the DB (SHALE_NOTSUP). shale_destroy ignores it. */
+  const shale_comparator *comparator;
 } shale_options;
 
 /** Fill @p o with the defaults listed above (and o->size). Call before changing fields. */
@@ -321,6 +368,8 @@ SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
  * @return SHALE_OK; SHALE_NOTFOUND if @p path does not exist; SHALE_INVALID for a NULL or
  *         empty path, a path that is a file, or a directory that is not a Shale DB (these
  *         change nothing); SHALE_BUSY if another handle or process holds the LOCK;
+ *         SHALE_NOTSUP, changing nothing, when a table was written with a comparator
+ *         (shale_options.comparator): repair rebuilds bytewise DBs only;
  *         SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM when writing the repaired files failed
  *         (the old MANIFEST is moved aside only after the new one is in place). The detail
  *         is in shale_errmsg(NULL).
@@ -459,9 +508,11 @@ SHALE_EXPORT int shale_delete(shale_db *db, const void *key, size_t klen, unsign
  *  ends hold through flushes, compactions, reopens and iterators in both directions, as
  *  bounded ranges do. (An open end is stored as a range to the largest possible key,
  *  SHALE_MAX_KEY_SIZE bytes of 0xFF, plus a point delete of that key, in one atomic write:
- *  about 128 KiB in the WAL and, until compacted away, in a table.)
+ *  about 128 KiB in the WAL and, until compacted away, in a table.) The range is in the DB's
+ *  order (shale_options.comparator); a DB with a comparator has no known first or last key,
+ *  so it takes no open end.
  *  @return as shale_put; SHALE_INVALID when the range is empty or inverted, or a NULL bound
- *  has a length. */
+ *  has a length; SHALE_NOTSUP for an open end in a DB with a comparator. */
 SHALE_EXPORT int shale_delete_range(shale_db *db, const void *begin, size_t blen, const void *end,
                                     size_t elen, unsigned flags);
 
@@ -508,8 +559,10 @@ SHALE_EXPORT int shale_batch_put(shale_batch *b, const void *key, size_t klen, c
 /** Add a delete to @p b. @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
 SHALE_EXPORT int shale_batch_delete(shale_batch *b, const void *key, size_t klen);
 /** Add a range delete of [begin, end) to @p b; NULL ends are unbounded, as in
- *  shale_delete_range (an open end adds two operations to shale_batch_count).
- *  @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM */
+ *  shale_delete_range (an open end adds two operations to shale_batch_count). A batch has no
+ *  DB yet, so its order is checked by shale_write, in the DB's order.
+ *  @return SHALE_OK, SHALE_NOMEM; SHALE_INVALID for a NULL bound with a length, an oversized
+ *  bound, or ends that are the same bytes (empty in every order) */
 SHALE_EXPORT int shale_batch_delete_range(shale_batch *b, const void *begin, size_t blen,
                                           const void *end, size_t elen);
 /** Empty @p b so it can be reused. */
@@ -556,7 +609,9 @@ typedef int (*shale_batch_visitor)(void *arg, int op, const void *key, size_t kl
 SHALE_EXPORT int shale_batch_iterate(const shale_batch *b, shale_batch_visitor fn, void *arg);
 
 /** Apply every operation of @p b atomically: after a crash all of it is there or none.
- *  @p b is not modified. @return as shale_put */
+ *  @p b is not modified. @return as shale_put; SHALE_INVALID (nothing applied) when a range
+ *  delete's begin is not below its end in the DB's order; SHALE_NOTSUP (nothing applied) for
+ *  a range delete with an open end in a DB with a comparator (see shale_delete_range) */
 SHALE_EXPORT int shale_write(shale_db *db, shale_batch *b, unsigned flags);
 
 /* ---- snapshots ---- */

@@ -116,6 +116,12 @@ static int hash_init(memtable *m, size_t expected_entries) {
   return m->hash ? SHALE_OK : SHALE_NOMEM;
 }
 
+void memtable_set_comparator(memtable *m, const shale_comparator *cmp) {
+  m->points.cmp = m->ranges.cmp = cmp;
+}
+
+const shale_comparator *memtable_comparator(const memtable *m) { return m->points.cmp; }
+
 int memtable_new(memtable **out) { return memtable_new_sized(out, 0); }
 
 int memtable_new_sized(memtable **out, size_t expected_entries) {

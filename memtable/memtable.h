@@ -21,6 +21,11 @@ int memtable_new_sized(memtable **out, size_t expected_entries);
 /* As memtable_new_sized, with arena blocks from pool (may be NULL), which must outlive m. */
 int memtable_new_pooled(memtable **out, size_t expected_entries, arena_pool *pool);
 #define MEMTABLE_INDEX_MIN_ENTRIES 1024
+/* Orders m's keys by cmp (NULL, the default: bytewise); cmp must outlive m.
+ * REQUIRES: m is empty and not yet shared. */
+void memtable_set_comparator(memtable *m, const shale_comparator *cmp);
+/* The order memtable_set_comparator gave m (NULL: bytewise). */
+const shale_comparator *memtable_comparator(const memtable *m);
 /* Refcounting: any thread. The last unref frees m and everything borrowed from it. */
 void memtable_ref(memtable *m);
 void memtable_unref(memtable *m);

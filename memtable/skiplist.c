@@ -10,6 +10,7 @@
 
 /* A search key split the way nodes store it, so each compare starts with one integer test. */
 typedef struct target {
+  const shale_comparator *cmp; /* the list's order; NULL: bytewise */
   uint64_t prefix;
   const uint8_t *ukey;
   size_t uklen;
@@ -27,16 +28,21 @@ static inline uint64_t key_prefix(const uint8_t *k, size_t n) {
   return v;
 }
 
-static inline void target_of_node(target *t, const sl_node *n) {
+static inline void target_of_node(target *t, const skiplist *s, const sl_node *n) {
+  t->cmp = s->cmp;
   t->prefix = n->prefix;
   t->ukey = sl_node_key(n);
   t->uklen = sl_node_ukey_len(n);
   t->trailer = sl_node_trailer(n);
 }
 
-/* User-key order of n against t. Equal zero-padded prefixes mean the first min(8, lengths)
- * bytes are equal, so only the rest needs memcmp. */
-static inline int ukey_cmp(const sl_node *n, const target *t) {
+/* User-key order of n against t. Bytewise, equal zero-padded prefixes mean the first
+ * min(8, lengths) bytes are equal, so only the rest needs memcmp; a comparator sees it all.
+ * `custom` is a constant in each copy of the searches below (SL_SEARCH), so the bytewise
+ * copy does not test for a comparator on every step. */
+static inline int node_ukey_cmp(const sl_node *n, const target *t, int custom) {
+  if (custom)
+    return t->cmp->compare(t->cmp->arg, sl_node_key(n), sl_node_ukey_len(n), t->ukey, t->uklen);
   if (n->prefix != t->prefix) return n->prefix < t->prefix ? -1 : 1;
   size_t nl = sl_node_ukey_len(n), off = nl < t->uklen ? nl : t->uklen;
   if (off > 8) off = 8;
@@ -44,8 +50,8 @@ static inline int ukey_cmp(const sl_node *n, const target *t) {
 }
 
 /* Internal-key order of n against t: <0 when n sorts first. */
-static inline int node_cmp(const sl_node *n, const target *t) {
-  int c = ukey_cmp(n, t);
+static inline int node_cmp(const sl_node *n, const target *t, int custom) {
+  int c = node_ukey_cmp(n, t, custom);
   if (c) return c;
   uint64_t tr = sl_node_trailer(n);
   return tr > t->trailer ? -1 : tr < t->trailer;
@@ -59,9 +65,12 @@ static inline int top_level(const skiplist *s) {
   return atomic_load_explicit(&((skiplist *)s)->max_height, memory_order_relaxed) - 1;
 }
 
+/* Each search is written once and instantiated twice: bytewise and with a comparator. */
+#define SL_SEARCH static inline __attribute__((always_inline))
+
 /* First node >= t; fills prev[level] with the last node < t at each level when prev is set.
  * last_bigger skips re-comparing a node already known to be >= t one level up. */
-static sl_node *find_ge(const skiplist *s, const target *t, sl_node **prev) {
+SL_SEARCH sl_node *find_ge_as(const skiplist *s, const target *t, sl_node **prev, int custom) {
   sl_node *x = s->head, *last_bigger = NULL;
   int level = top_level(s);
   for (;;) {
@@ -72,7 +81,7 @@ static sl_node *find_ge(const skiplist *s, const target *t, sl_node **prev) {
       __builtin_prefetch(atomic_load_explicit(&next->next[level], memory_order_relaxed));
       if (level)
         __builtin_prefetch(atomic_load_explicit(&x->next[level - 1], memory_order_relaxed));
-      if (node_cmp(next, t) < 0) {
+      if (node_cmp(next, t, custom) < 0) {
         x = next;
         continue;
       }
@@ -84,8 +93,25 @@ static sl_node *find_ge(const skiplist *s, const target *t, sl_node **prev) {
   }
 }
 
+/* Separate functions, not two branches of one: sharing a body, GCC's register allocation
+ * cost the bytewise loop an instruction a step (callgrind, fillrandom). */
+static __attribute__((noinline)) sl_node *find_ge_bytewise(const skiplist *s, const target *t,
+                                                           sl_node **prev) {
+  return find_ge_as(s, t, prev, 0);
+}
+
+static __attribute__((noinline)) sl_node *find_ge_ordered(const skiplist *s, const target *t,
+                                                          sl_node **prev) {
+  return find_ge_as(s, t, prev, 1);
+}
+
+static inline sl_node *find_ge(const skiplist *s, const target *t, sl_node **prev) {
+  return t->cmp ? find_ge_ordered(s, t, prev) : find_ge_bytewise(s, t, prev);
+}
+
 int skiplist_init(skiplist *s, arena *a) {
   s->arena = a;
+  s->cmp = NULL;
   s->rng = 0x9e3779b97f4a7c15ull ^ (uintptr_t)s;
   atomic_init(&s->max_height, 1);
   size_t size = sizeof(sl_node) + SL_MAX_HEIGHT * sizeof(s->head->next[0]);
@@ -131,10 +157,10 @@ sl_node *skiplist_node_new(skiplist *s, size_t iklen, size_t extra) {
 void skiplist_insert(skiplist *s, sl_node *n) {
   n->prefix = key_prefix(sl_node_key(n), sl_node_ukey_len(n));
   target t;
-  target_of_node(&t, n);
+  target_of_node(&t, s, n);
   sl_node *prev[SL_MAX_HEIGHT];
   sl_node *next = find_ge(s, &t, prev);
-  assert(!next || node_cmp(next, &t) > 0);
+  assert(!next || node_cmp(next, &t, t.cmp != NULL) > 0);
   (void)next; /* read by the assert only */
   int top = top_level(s);
   if (n->height > top + 1) {
@@ -150,7 +176,7 @@ void skiplist_insert(skiplist *s, sl_node *n) {
 }
 
 sl_node *skiplist_seek(const skiplist *s, const void *ukey, size_t uklen, uint64_t trailer) {
-  target t = {key_prefix(ukey, uklen), ukey, uklen, trailer};
+  target t = {s->cmp, key_prefix(ukey, uklen), ukey, uklen, trailer};
   return find_ge(s, &t, NULL);
 }
 
@@ -171,12 +197,12 @@ sl_node *skiplist_last(const skiplist *s) {
   return x == s->head ? NULL : x;
 }
 
-static sl_node *find_lt(const skiplist *s, const target *tp) {
+SL_SEARCH sl_node *find_lt_as(const skiplist *s, const target *tp, int custom) {
   const target t = *tp;
   sl_node *x = s->head;
   for (int level = top_level(s);;) {
     sl_node *next = load_next(x, level);
-    if (next && node_cmp(next, &t) < 0) {
+    if (next && node_cmp(next, &t, custom) < 0) {
       x = next;
     } else if (level == 0) {
       break;
@@ -187,13 +213,25 @@ static sl_node *find_lt(const skiplist *s, const target *tp) {
   return x == s->head ? NULL : x;
 }
 
+static __attribute__((noinline)) sl_node *find_lt_bytewise(const skiplist *s, const target *t) {
+  return find_lt_as(s, t, 0);
+}
+
+static __attribute__((noinline)) sl_node *find_lt_ordered(const skiplist *s, const target *t) {
+  return find_lt_as(s, t, 1);
+}
+
+static inline sl_node *find_lt(const skiplist *s, const target *t) {
+  return t->cmp ? find_lt_ordered(s, t) : find_lt_bytewise(s, t);
+}
+
 sl_node *skiplist_seek_lt(const skiplist *s, const void *ukey, size_t uklen, uint64_t trailer) {
-  target t = {key_prefix(ukey, uklen), ukey, uklen, trailer};
+  target t = {s->cmp, key_prefix(ukey, uklen), ukey, uklen, trailer};
   return find_lt(s, &t);
 }
 
 sl_node *skiplist_prev(const skiplist *s, const sl_node *n) {
   target t;
-  target_of_node(&t, n);
+  target_of_node(&t, s, n);
   return find_lt(s, &t);
 }

@@ -32,9 +32,10 @@ typedef struct sl_node {
 
 typedef struct skiplist {
   arena *arena;
-  sl_node *head;          /* sentinel of height SL_MAX_HEIGHT; its key is never compared */
-  _Atomic int max_height; /* readers load it relaxed; a stale value only costs a level */
-  uint64_t rng;           /* writer's PRNG state for tower heights */
+  const shale_comparator *cmp; /* user-key order; NULL (skiplist_init's): bytewise */
+  sl_node *head;               /* sentinel of height SL_MAX_HEIGHT; its key is never compared */
+  _Atomic int max_height;      /* readers load it relaxed; a stale value only costs a level */
+  uint64_t rng;                /* writer's PRNG state for tower heights */
 } skiplist;
 
 /* Allocates the head from a; nodes live as long as a. Returns SHALE_OK or SHALE_NOMEM. */

@@ -65,9 +65,9 @@ int blk_builder_finish(blk_builder *b) {
 
 /* ---------------- iterator ---------------- */
 
-int ikey_compare_parts(const uint8_t *a, size_t alen, const void *ukey, size_t uklen,
-                       uint64_t trailer) {
-  int c = ukey_compare(a, alen - IKEY_TRAILER, ukey, uklen);
+int ikey_compare_parts(const shale_comparator *cmp, const uint8_t *a, size_t alen, const void *ukey,
+                       size_t uklen, uint64_t trailer) {
+  int c = ukey_cmp(cmp, a, alen - IKEY_TRAILER, ukey, uklen);
   if (c) return c;
   uint64_t ta = get_fixed64(a + alen - IKEY_TRAILER);
   return ta > trailer ? -1 : ta < trailer ? 1 : 0;
@@ -257,7 +257,7 @@ void blk_iter_seek(blk_iter *it, const void *ukey, size_t uklen, uint64_t traile
       set_err(it, SHALE_CORRUPTION);
       return;
     }
-    if (ikey_compare_parts(p, nonshared, ukey, uklen, trailer) < 0)
+    if (ikey_compare_parts(it->cmp, p, nonshared, ukey, uklen, trailer) < 0)
       lo = mid;
     else
       hi = mid - 1;
@@ -266,6 +266,6 @@ void blk_iter_seek(blk_iter *it, const void *ukey, size_t uklen, uint64_t traile
   for (;;) {
     blk_iter_next(it);
     if (!it->valid) return;
-    if (ikey_compare_parts(it->key, it->klen, ukey, uklen, trailer) >= 0) return;
+    if (ikey_compare_parts(it->cmp, it->key, it->klen, ukey, uklen, trailer) >= 0) return;
   }
 }

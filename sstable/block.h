@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shale.h"
 #include "util/buf.h"
 
 /* ---- builder: one per table, reset after each block ---- */
@@ -34,6 +35,7 @@ int blk_builder_finish(blk_builder *b);
 
 /* ---- iterator over one block held in memory (borrowed for the iterator's life) ---- */
 typedef struct blk_iter {
+  const shale_comparator *cmp; /* the user-key order of seeks; NULL (blk_iter_init): bytewise */
   const uint8_t *data;
   uint32_t restarts; /* offset of the restart array = end of the entries */
   uint32_t nrestarts;
@@ -57,13 +59,13 @@ int blk_iter_reset(blk_iter *it, const uint8_t *data, size_t len);
 void blk_iter_free(blk_iter *it);
 void blk_iter_seek_first(blk_iter *it);
 void blk_iter_seek_last(blk_iter *it);
-/* First entry whose internal key >= ukey|trailer (ikey_compare order). */
+/* First entry whose internal key >= ukey|trailer (ikey_cmp order under it->cmp). */
 void blk_iter_seek(blk_iter *it, const void *ukey, size_t uklen, uint64_t trailer);
 void blk_iter_next(blk_iter *it);
 void blk_iter_prev(blk_iter *it);
 
-/* ikey_compare(a, ukey|trailer) without building the second key. REQUIRES: alen >= 8. */
-int ikey_compare_parts(const uint8_t *a, size_t alen, const void *ukey, size_t uklen,
-                       uint64_t trailer);
+/* ikey_cmp(cmp, a, ukey|trailer) without building the second key. REQUIRES: alen >= 8. */
+int ikey_compare_parts(const shale_comparator *cmp, const uint8_t *a, size_t alen, const void *ukey,
+                       size_t uklen, uint64_t trailer);
 
 #endif /* SHALE_SSTABLE_BLOCK_H */

@@ -32,9 +32,9 @@ typedef struct recs {
   size_t n, cap;
 } recs;
 
-static int key_cmp(const void *pa, const void *pb) {
+static int key_cmp(const void *pa, const void *pb, void *cmp) {
   const rfrag_key *a = pa, *b = pb;
-  return ukey_compare(a->p, a->len, b->p, b->len);
+  return ukey_cmp(cmp, a->p, a->len, b->p, b->len);
 }
 
 static int u64_cmp(const void *pa, const void *pb) {
@@ -61,11 +61,12 @@ static int by_piece_then_newest(const void *pa, const void *pb) {
 }
 
 /* Index of key in the sorted distinct keys k[0..n); REQUIRES: present. */
-static size_t key_find(const rfrag_key *k, size_t n, const uint8_t *p, size_t len) {
+static size_t key_find(const shale_comparator *cmp, const rfrag_key *k, size_t n, const uint8_t *p,
+                       size_t len) {
   size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (ukey_compare(k[mid].p, k[mid].len, p, len) < 0)
+    if (ukey_cmp(cmp, k[mid].p, k[mid].len, p, len) < 0)
       lo = mid + 1;
     else
       hi = mid;
@@ -144,16 +145,16 @@ static int do_stripe(scratch *s, item *g, size_t ng, recs *out) {
 }
 
 /* Sorted distinct boundaries of every tombstone into f->bounds. */
-static int collect_bounds(const rfrag_tomb *t, size_t n, rfrag *f) {
+static int collect_bounds(const shale_comparator *cmp, const rfrag_tomb *t, size_t n, rfrag *f) {
   if (!(f->bounds = calloc(2 * n, sizeof *f->bounds))) return SHALE_NOMEM;
   for (size_t i = 0; i < n; i++) {
     f->bounds[2 * i] = (rfrag_key){t[i].begin, t[i].blen};
     f->bounds[2 * i + 1] = (rfrag_key){t[i].end, t[i].elen};
   }
-  qsort(f->bounds, 2 * n, sizeof *f->bounds, key_cmp);
+  qsort_r(f->bounds, 2 * n, sizeof *f->bounds, key_cmp, (void *)cmp);
   size_t u = 0;
   for (size_t i = 0; i < 2 * n; i++)
-    if (!u || key_cmp(&f->bounds[u - 1], &f->bounds[i])) f->bounds[u++] = f->bounds[i];
+    if (!u || key_cmp(&f->bounds[u - 1], &f->bounds[i], (void *)cmp)) f->bounds[u++] = f->bounds[i];
   f->nbounds = u;
   return SHALE_OK;
 }
@@ -170,21 +171,22 @@ static int stripes(item *it, size_t n, scratch *s, recs *r) {
   return SHALE_OK;
 }
 
-int rfrag_build(const rfrag_tomb *t, size_t n, const uint64_t *snaps, size_t nsnaps, int collapse,
-                rfrag *out) {
+int rfrag_build(const shale_comparator *cmp, const rfrag_tomb *t, size_t n, const uint64_t *snaps,
+                size_t nsnaps, int collapse, rfrag *out) {
   memset(out, 0, sizeof *out);
   if (n == 0) return SHALE_OK;
   recs r = {0};
   item *it = calloc(n, sizeof *it);
   scratch s = {calloc(2 * n, sizeof(uint64_t)), calloc(2 * n, sizeof(size_t)),
                calloc(2 * n, sizeof(uint64_t)), calloc(2 * n, sizeof(uint64_t))};
-  int rc = it && s.loc && s.next && s.seq && s.time_us ? collect_bounds(t, n, out) : SHALE_NOMEM;
+  int rc =
+      it && s.loc && s.next && s.seq && s.time_us ? collect_bounds(cmp, t, n, out) : SHALE_NOMEM;
   for (size_t i = 0; !rc && i < n; i++) {
     it[i].seq = t[i].seq;
     it[i].time_us = t[i].time_us;
     it[i].stripe = collapse ? count_below(snaps, nsnaps, t[i].seq) : t[i].seq;
-    it[i].lo = key_find(out->bounds, out->nbounds, t[i].begin, t[i].blen);
-    it[i].hi = key_find(out->bounds, out->nbounds, t[i].end, t[i].elen);
+    it[i].lo = key_find(cmp, out->bounds, out->nbounds, t[i].begin, t[i].blen);
+    it[i].hi = key_find(cmp, out->bounds, out->nbounds, t[i].end, t[i].elen);
   }
   if (!rc) {
     qsort(it, n, sizeof *it, by_stripe_then_newest);

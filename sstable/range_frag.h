@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shale.h"
+
 /* One range tombstone: user keys [begin, end) deleted at seq, wall time time_us (0 unknown). */
 typedef struct rfrag_tomb {
   const uint8_t *begin, *end;
@@ -41,10 +43,11 @@ typedef struct rfrag {
  * read at a snapshot, or above every sequence of the table, still finds the newest tombstone
  * at or below its sequence. Without collapse every sequence stays (exact at any read sequence,
  * but n nested tombstones then give O(n^2) records).
+ * Keys are in cmp's order (NULL: bytewise).
  * REQUIRES: begin < end for each tombstone. out borrows the tombstones' keys.
  * @return SHALE_OK or SHALE_NOMEM (out zeroed). */
-int rfrag_build(const rfrag_tomb *t, size_t n, const uint64_t *snaps, size_t nsnaps, int collapse,
-                rfrag *out);
+int rfrag_build(const shale_comparator *cmp, const rfrag_tomb *t, size_t n, const uint64_t *snaps,
+                size_t nsnaps, int collapse, rfrag *out);
 void rfrag_free(rfrag *f);
 
 #endif /* SHALE_SSTABLE_RANGE_FRAG_H */

@@ -29,6 +29,7 @@ struct sst_builder {
   char *path;
   io_writer *w;
   sst_options o;
+  const shale_comparator *cmp; /* user-key order; NULL: bytewise */
   blk_builder data, index;
   bloom_builder keys; /* hashes of distinct user keys */
   buf out;            /* compression output and metadata blocks */
@@ -295,7 +296,7 @@ int sst_builder_add(sst_builder *b, const uint8_t *ikey, size_t iklen, const voi
   int new_ukey = 1;
   if (b->m.entries > 0) {
     const buf *last = &b->data.last_key;
-    if (ikey_compare(last->data, last->len, ikey, iklen) >= 0) return SHALE_INVALID;
+    if (ikey_cmp(b->cmp, last->data, last->len, ikey, iklen) >= 0) return SHALE_INVALID;
     new_ukey = ukey_compare(last->data, last->len - IKEY_TRAILER, uk, uklen) != 0;
   } else {
     buf_append(&b->m.smallest, ikey, iklen);
@@ -324,7 +325,7 @@ int sst_builder_add_range_del(sst_builder *b, const void *begin, size_t blen, co
                               size_t elen, uint64_t seq, uint64_t time_us) {
   if (!b || (!begin && blen) || (!end && elen) || seq > SEQ_MAX) return SHALE_INVALID;
   if (b->err) return b->err;
-  if (ukey_compare(begin, blen, end, elen) >= 0) return SHALE_INVALID;
+  if (ukey_cmp(b->cmp, begin, blen, end, elen) >= 0) return SHALE_INVALID;
   if (blen > SHALE_MAX_KEY_SIZE || elen > SHALE_MAX_KEY_SIZE) return SHALE_INVALID;
   if (b->nrdels == b->rdcap) {
     size_t cap = b->rdcap ? b->rdcap * 2 : 8;
@@ -364,6 +365,10 @@ int sst_builder_set_snapshots(sst_builder *b, const uint64_t *seqs, size_t n) {
   return SHALE_OK;
 }
 
+void sst_builder_set_comparator(sst_builder *b, const shale_comparator *cmp) {
+  if (b) b->cmp = cmp;
+}
+
 void sst_builder_set_external(sst_builder *b) {
   if (b) b->external = 1;
 }
@@ -389,7 +394,8 @@ static void key_bounds(sst_builder *b, const rfrag *f) {
     buf_append(&k, r->p, r->len);
     buf_append_fixed64(&k, ikey_pack(rec->seq, KIND_RANGE_DEL));
     if (!buf_ok(&k)) break;
-    if (!m->smallest.len || ikey_compare(k.data, k.len, m->smallest.data, m->smallest.len) < 0) {
+    if (!m->smallest.len ||
+        ikey_cmp(b->cmp, k.data, k.len, m->smallest.data, m->smallest.len) < 0) {
       buf_clear(&m->smallest);
       buf_append(&m->smallest, k.data, k.len);
     }
@@ -397,7 +403,7 @@ static void key_bounds(sst_builder *b, const rfrag *f) {
     buf_append(&k, r[1].p, r[1].len);
     buf_append_fixed64(&k, ikey_pack(SEQ_MAX, KIND_RANGE_DEL));
     if (!buf_ok(&k)) break;
-    if (!m->largest.len || ikey_compare(k.data, k.len, m->largest.data, m->largest.len) > 0) {
+    if (!m->largest.len || ikey_cmp(b->cmp, k.data, k.len, m->largest.data, m->largest.len) > 0) {
       buf_clear(&m->largest);
       buf_append(&m->largest, k.data, k.len);
     }
@@ -431,7 +437,7 @@ static int write_metadata(sst_builder *b, sst_handle hs[5]) {
   buf blk;
   buf_init(&blk);
   rfrag f;
-  int rc = rfrag_build(b->rdels, b->nrdels, b->snaps, b->nsnaps, b->collapse, &f);
+  int rc = rfrag_build(b->cmp, b->rdels, b->nrdels, b->snaps, b->nsnaps, b->collapse, &f);
   if (rc) {
     rc = fail_nomem(b);
     goto out;
@@ -464,6 +470,7 @@ static int write_metadata(sst_builder *b, sst_handle hs[5]) {
   for (int i = 0; i < 9; i++) buf_append_fixed64(&blk, props[i]);
   buf_append_slice(&blk, m->smallest.data, m->smallest.len);
   buf_append_slice(&blk, m->largest.data, m->largest.len);
+  if (b->cmp) buf_append_slice(&blk, b->cmp->name, strlen(b->cmp->name));
   if (!buf_ok(&m->smallest) || !buf_ok(&m->largest)) blk.failed = 1;
   if ((rc = write_meta(b, &blk, &hs[4]))) goto out;
 

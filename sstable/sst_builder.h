@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shale.h"
 #include "sstable/sst_format.h"
 
 typedef struct sst_builder sst_builder;
@@ -21,7 +22,8 @@ int sst_builder_new(const char *path, const sst_options *o, sst_builder **b, cha
 /* Adds one point entry. ikey is user key || 8-byte trailer (util/ikey.h) of kind KIND_PUT or
  * KIND_DEL; val (copied) is the value (usually empty for KIND_DEL). tomb_time_us: wall time of
  * a tombstone, 0 for puts or when unknown.
- * REQUIRES: ikey sorts strictly after the previous one (ikey_compare); checked.
+ * REQUIRES: ikey sorts strictly after the previous one (ikey_cmp under the builder's
+ * comparator); checked.
  * @return SHALE_OK; SHALE_INVALID (order, kind, short key: the builder stays usable);
  *         SHALE_NOMEM, SHALE_IOERR, SHALE_NOSPACE (sticky: the builder must be aborted). */
 int sst_builder_add(sst_builder *b, const uint8_t *ikey, size_t iklen, const void *val, size_t vlen,
@@ -31,7 +33,7 @@ int sst_builder_add(sst_builder *b, const uint8_t *ikey, size_t iklen, const voi
  * wall time time_us (0: unknown). Any order: finish stores them fragmented (pieces identical
  * or disjoint, sorted by begin, seq descending within a piece; doc/format-sstable.md), so the
  * table's range_tombstones count is the number of stored pieces, not of calls.
- * REQUIRES: begin < end (bytewise), seq <= SEQ_MAX.
+ * REQUIRES: begin < end (in the builder's order), seq <= SEQ_MAX.
  * @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM. */
 int sst_builder_add_range_del(sst_builder *b, const void *begin, size_t blen, const void *end,
                               size_t elen, uint64_t seq, uint64_t time_us);
@@ -52,6 +54,10 @@ int sst_builder_set_snapshots(sst_builder *b, const uint64_t *seqs, size_t n);
  * a global sequence of 0 that sst_external_set_seq sets at ingest. REQUIRES: every entry
  * and range tombstone added has seq 0. NULL is ignored. */
 void sst_builder_set_external(sst_builder *b);
+
+/* Orders the table's user keys by cmp (NULL, the default: bytewise), which must outlive b,
+ * and records cmp's name in the properties. REQUIRES: nothing added yet. NULL b is ignored. */
+void sst_builder_set_comparator(sst_builder *b, const shale_comparator *cmp);
 
 /* Estimated file size if finished now (written bytes + pending block + metadata so far), for
  * splitting compaction output. */

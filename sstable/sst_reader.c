@@ -29,6 +29,7 @@ typedef struct idx_ent {
 } idx_ent;
 
 struct sst_reader {
+  const shale_comparator *cmp; /* the user-key order; NULL: bytewise */
   char *path;
   uint64_t number;
   io_reader *io;
@@ -38,7 +39,7 @@ struct sst_reader {
   uint8_t *index_blk;
   idx_ent *idx;
   size_t nidx;
-  size_t lcp; /* length of the user-key prefix every index key shares */
+  size_t lcp; /* length of the user-key prefix every index key shares (bytewise only) */
   uint8_t *filter;
   size_t filter_len;
   uint8_t *rdel_blk;
@@ -52,6 +53,7 @@ struct sst_reader {
   sst_handle dict;   /* version 3: the zstd dictionary's block; size 0 when none */
   ZSTD_DDict *ddict; /* digested dictionary, for SST_BLOCK_ZSTD_DICT blocks */
   int copy_blocks;   /* mapped and uncompressed: data blocks skip the cache (load_copied) */
+  char cmp_name[COMPARATOR_NAME_MAX + 1]; /* recorded in the properties; "" for bytewise */
 };
 
 /* Memory a get or an iterator copies the blocks of a mapped uncompressed table into and
@@ -261,7 +263,7 @@ static uint64_t window(const uint8_t *ukey, size_t uklen, size_t lcp) {
 }
 
 static void index_windows(sst_reader *r) {
-  if (!r->nidx) return;
+  if (!r->nidx || r->cmp) return; /* windows order keys bytewise only */
   const idx_ent *a = &r->idx[0], *b = &r->idx[r->nidx - 1];
   size_t n = a->klen < b->klen ? a->klen : b->klen, lcp = 0;
   n -= IKEY_TRAILER;
@@ -298,7 +300,7 @@ static int parse_index(sst_reader *r, const uint8_t *blk, size_t len, char *errm
     if (off != expect || size > SST_MAX_BLOCK_SIZE || size + SST_BLOCK_TRAILER > r->data_end ||
         off > r->data_end - size - SST_BLOCK_TRAILER)
       goto bad;
-    if (r->nidx && ikey_compare(e[-1].key, e[-1].klen, e->key, e->klen) >= 0) goto bad;
+    if (r->nidx && ikey_cmp(r->cmp, e[-1].key, e[-1].klen, e->key, e->klen) >= 0) goto bad;
     e->off = off;
     e->size = (uint32_t)size;
     e->tombs = tombs;
@@ -326,7 +328,7 @@ static int parse_range_dels(sst_reader *r, const uint8_t *blk, size_t len, char 
     p += elen;
     if (!(p = get_varint64(p, lim, &seq)) || !(p = get_varint64(p, lim, &t)) || seq > SEQ_MAX)
       goto bad;
-    if (ukey_compare(b, blen, e, elen) >= 0) goto bad;
+    if (ukey_cmp(r->cmp, b, blen, e, elen) >= 0) goto bad;
     if (r->nrdels == cap) {
       cap = cap ? cap * 2 : 8;
       sst_range_del *n = realloc(r->rdels, cap * sizeof *n);
@@ -354,7 +356,7 @@ static int index_pieces(sst_reader *r, char *errmsg) {
   for (size_t i = 0; i < r->nrdels; i++) {
     const sst_range_del *d = &r->rdels[i], *p = i ? d - 1 : NULL;
     int repeat = p && same_range(p, d);
-    if (repeat ? d->seq >= p->seq : p && ukey_compare(p->end, p->elen, d->begin, d->blen) > 0)
+    if (repeat ? d->seq >= p->seq : p && ukey_cmp(r->cmp, p->end, p->elen, d->begin, d->blen) > 0)
       return err_corrupt(errmsg, "%s: range-del block is not fragmented at record %zu", r->path, i);
     if (!repeat) r->pieces[r->npieces++] = i;
   }
@@ -410,7 +412,13 @@ static int parse_props(sst_reader *r, const uint8_t *blk, size_t len, char *errm
   if (!(p = get_varint64(p, lim, &n)) || n > (size_t)(lim - p) || (n && n < IKEY_TRAILER)) goto bad;
   buf_append(&m->largest, p, n);
   p += n;
-  if (p != lim) goto bad;
+  if (p != lim) { /* the comparator's name, in a table written with one */
+    if (!(p = get_varint64(p, lim, &n)) || n == 0 || n > COMPARATOR_NAME_MAX ||
+        n != (size_t)(lim - p) || memchr(p, 0, n))
+      goto bad;
+    memcpy(r->cmp_name, p, n);
+    r->cmp_name[n] = 0;
+  }
   if (!buf_ok(&m->smallest) || !buf_ok(&m->largest))
     return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
   return SHALE_OK;
@@ -519,6 +527,24 @@ static void map_data(sst_reader *r) {
 
 int sst_reader_open(io_ctx *io, const char *path, uint64_t file_number, block_cache *cache,
                     sst_reader **out, char *errmsg) {
+  return sst_reader_open_ordered(io, path, file_number, cache, NULL, out, errmsg);
+}
+
+const char *sst_reader_comparator_name(const sst_reader *r) {
+  return r->cmp_name[0] ? r->cmp_name : BYTEWISE_COMPARATOR_NAME;
+}
+
+/* A table is read in the order it was written in, or not at all. */
+static int check_comparator(const sst_reader *r, char *errmsg) {
+  const char *want = comparator_name(r->cmp), *have = sst_reader_comparator_name(r);
+  if (!strcmp(want, have)) return SHALE_OK;
+  return err_set(errmsg, SHALE_INVALID,
+                 "%s: written with comparator \"%s\", read with comparator \"%s\"", r->path, have,
+                 want);
+}
+
+int sst_reader_open_ordered(io_ctx *io, const char *path, uint64_t file_number, block_cache *cache,
+                            const shale_comparator *cmp, sst_reader **out, char *errmsg) {
   if (!out) return err_set(errmsg, SHALE_INVALID, "sst_reader_open: NULL out");
   *out = NULL;
   if (!path) return err_set(errmsg, SHALE_INVALID, "sst_reader_open: NULL path");
@@ -528,6 +554,7 @@ int sst_reader_open(io_ctx *io, const char *path, uint64_t file_number, block_ca
     return err_set(errmsg, SHALE_NOMEM, "sst_reader_open: out of memory");
   }
   r->number = file_number;
+  r->cmp = cmp;
   r->cache = cache;
   if (cache) r->cache_id = block_cache_new_id(cache);
   sst_handle hs[5];
@@ -537,6 +564,11 @@ int sst_reader_open(io_ctx *io, const char *path, uint64_t file_number, block_ca
   if (rc) goto fail;
   r->meta.file_size = io_reader_size(r->io);
   if ((rc = read_footer(r, hs, errmsg))) goto fail;
+  /* properties first: the comparator they name orders everything after */
+  if ((rc = read_block(r, hs[4].offset, hs[4].size, &blk, &len, errmsg))) goto fail;
+  rc = parse_props(r, blk, len, errmsg);
+  free(blk);
+  if (rc || (rc = check_comparator(r, errmsg)) || (rc = load_dictionary(r, errmsg))) goto fail;
   /* filter */
   if ((rc = read_block(r, hs[1].offset, hs[1].size, &r->filter, &r->filter_len, errmsg))) goto fail;
   if (bloom_check(r->filter, r->filter_len)) {
@@ -553,11 +585,6 @@ int sst_reader_open(io_ctx *io, const char *path, uint64_t file_number, block_ca
   rc = parse_dirty(r, blk, len, errmsg);
   free(blk);
   if (rc) goto fail;
-  /* properties */
-  if ((rc = read_block(r, hs[4].offset, hs[4].size, &blk, &len, errmsg))) goto fail;
-  rc = parse_props(r, blk, len, errmsg);
-  free(blk);
-  if (rc || (rc = load_dictionary(r, errmsg))) goto fail;
   /* index */
   if ((rc = read_block(r, hs[0].offset, hs[0].size, &r->index_blk, &len, errmsg)) ||
       (rc = parse_index(r, r->index_blk, len, errmsg)))
@@ -611,8 +638,9 @@ static uint64_t range_cover_scan(const sst_reader *r, const void *key, size_t kl
                                  uint64_t read_seq) {
   const sst_range_del *d = r->rdels;
   uint64_t best = 0;
-  for (size_t i = 0; i < r->nrdels && ukey_compare(d[i].begin, d[i].blen, key, klen) <= 0; i++)
-    if (d[i].seq <= read_seq && d[i].seq > best && ukey_compare(key, klen, d[i].end, d[i].elen) < 0)
+  for (size_t i = 0; i < r->nrdels && ukey_cmp(r->cmp, d[i].begin, d[i].blen, key, klen) <= 0; i++)
+    if (d[i].seq <= read_seq && d[i].seq > best &&
+        ukey_cmp(r->cmp, key, klen, d[i].end, d[i].elen) < 0)
       best = d[i].seq;
   return best;
 }
@@ -624,7 +652,7 @@ uint64_t sst_reader_range_cover(const sst_reader *r, const void *key, size_t kle
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     const sst_range_del *d = &r->rdels[r->pieces[mid]];
-    if (ukey_compare(d->begin, d->blen, key, klen) <= 0)
+    if (ukey_cmp(r->cmp, d->begin, d->blen, key, klen) <= 0)
       lo = mid + 1;
     else
       hi = mid;
@@ -632,7 +660,7 @@ uint64_t sst_reader_range_cover(const sst_reader *r, const void *key, size_t kle
   if (lo == 0) return 0;
   size_t first = r->pieces[lo - 1], end = lo < r->npieces ? r->pieces[lo] : r->nrdels;
   const sst_range_del *d = r->rdels;
-  if (ukey_compare(key, klen, d[first].end, d[first].elen) >= 0) return 0;
+  if (ukey_cmp(r->cmp, key, klen, d[first].end, d[first].elen) >= 0) return 0;
   for (lo = first, hi = end; lo < hi;) { /* seqs descend: the first one <= read_seq */
     size_t mid = lo + (hi - lo) / 2;
     if (d[mid].seq > read_seq)
@@ -664,10 +692,26 @@ int sst_reader_may_contain(sst_reader *r, const void *key, size_t klen) {
  * blocks go to the heap. */
 #define GET_STACK_BLOCK (8192 + SST_BLOCK_TRAILER)
 
+/* index_search under a comparator: no shared prefix or windows, a call per probe. */
+static size_t index_search_ordered(const sst_reader *r, const void *ukey, size_t uklen,
+                                   uint64_t trailer) {
+  size_t lo = 0, hi = r->nidx;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const idx_ent *e = &r->idx[mid];
+    if (ikey_compare_parts(r->cmp, e->key, e->klen, ukey, uklen, trailer) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 /* First block whose last key >= ukey|trailer, or r->nidx. */
 static size_t index_search(const sst_reader *r, const void *ukey, size_t uklen, uint64_t trailer) {
   size_t lo = 0, hi = r->nidx, lcp = r->lcp;
   if (hi == 0) return 0;
+  if (__builtin_expect(r->cmp != NULL, 0)) return index_search_ordered(r, ukey, uklen, trailer);
   if (lcp) { /* outside the shared prefix: before or after every block */
     int c = memcmp(ukey, r->idx[0].key, uklen < lcp ? uklen : lcp);
     if (c < 0 || (c == 0 && uklen < lcp)) return 0;
@@ -679,7 +723,7 @@ static size_t index_search(const sst_reader *r, const void *ukey, size_t uklen, 
     const idx_ent *e = &r->idx[mid];
     int c = e->window < w   ? -1
             : e->window > w ? 1
-                            : ikey_compare_parts(e->key, e->klen, ukey, uklen, trailer);
+                            : ikey_compare_parts(NULL, e->key, e->klen, ukey, uklen, trailer);
     if (c < 0)
       lo = mid + 1;
     else
@@ -738,6 +782,7 @@ int sst_reader_get_ex(sst_reader *r, const void *key, size_t klen, uint64_t seq,
   }
   blk_iter it;
   blk_iter_init(&it);
+  it.cmp = r->cmp;
   blk_iter_reset(&it, br.data, br.len);
   blk_iter_seek(&it, key, klen, trailer);
   if (it.err || !it.valid) { /* the index promised an entry >= the target in this block */
@@ -790,6 +835,7 @@ int sst_iter_new(sst_reader *r, sst_iter **out) {
   it->r = r;
   it->bi = r->nidx;
   blk_iter_init(&it->bit);
+  it->bit.cmp = r->cmp;
   buf_init(&it->gkey);
   *out = it;
   return SHALE_OK;
@@ -927,7 +973,7 @@ void sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t iklen) {
   /* Stored at seq 0, the key's only version is found for any target seq; at the global
    * sequence it may sort before the target. */
   if (it->r->global_seq && sst_iter_valid(it) &&
-      ikey_compare(it->gkey.data, it->gkey.len, ikey, iklen) < 0)
+      ikey_cmp(it->r->cmp, it->gkey.data, it->gkey.len, ikey, iklen) < 0)
     sst_iter_next(it);
 }
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "io/io.h"
+#include "shale.h"
 #include "sstable/block_cache.h"
 #include "sstable/sst_format.h"
 
@@ -34,6 +35,15 @@ typedef struct sst_range_del {
  *         file); SHALE_IOERR (e.g. missing file); SHALE_NOMEM. *r is NULL on failure. */
 int sst_reader_open(io_ctx *io, const char *path, uint64_t file_number, block_cache *cache,
                     sst_reader **r, char *errmsg);
+/* As sst_reader_open, for a table whose user keys are in cmp's order (NULL: bytewise; cmp
+ * must outlive the reader). A table recording another comparator's name (one without a
+ * name is bytewise) is SHALE_INVALID, with a message naming both: sst_reader_open thus
+ * refuses every table written with a comparator. */
+int sst_reader_open_ordered(io_ctx *io, const char *path, uint64_t file_number, block_cache *cache,
+                            const shale_comparator *cmp, sst_reader **r, char *errmsg);
+/* The name of the comparator the table was written with ("shale.BytewiseComparator" when it
+ * records none); borrowed for r's life. */
+const char *sst_reader_comparator_name(const sst_reader *r);
 /* Closes and frees r. REQUIRES: no iterator of r is alive. NULL is ignored. */
 void sst_reader_close(sst_reader *r);
 

@@ -32,6 +32,7 @@ struct table_cache {
   io_ctx *io;
   char *dir;
   block_cache *bc;
+  const shale_comparator *cmp; /* order of every reader; NULL: bytewise */
   tc_shard *shards;
   unsigned nshards;
 };
@@ -148,6 +149,8 @@ static void close_dead(tc_entry *dead) {
   }
 }
 
+void table_cache_set_comparator(table_cache *tc, const shale_comparator *cmp) { tc->cmp = cmp; }
+
 int table_cache_get(table_cache *tc, uint64_t number, sst_reader **r, char *errmsg) {
   if (!r) return err_set(errmsg, SHALE_INVALID, "table_cache_get: NULL out");
   *r = NULL;
@@ -167,7 +170,7 @@ int table_cache_get(table_cache *tc, uint64_t number, sst_reader **r, char *errm
   char path[4096];
   sst_file_name(path, sizeof path, tc->dir, number);
   sst_reader *rd;
-  int rc = sst_reader_open(tc->io, path, number, tc->bc, &rd, errmsg);
+  int rc = sst_reader_open_ordered(tc->io, path, number, tc->bc, tc->cmp, &rd, errmsg);
   if (rc) return rc;
   tc_entry *ne = calloc(1, sizeof *ne);
   if (!ne) {

@@ -18,6 +18,9 @@ typedef struct table_cache table_cache;
  * reader and must outlive tc. max_open < 1 is treated as 1.
  * @return SHALE_OK, SHALE_INVALID, SHALE_NOMEM. */
 int table_cache_new(io_ctx *io, const char *dbdir, int max_open, block_cache *bc, table_cache **tc);
+/* Readers opened from now on read their tables in cmp's order (NULL, the default: bytewise;
+ * sst_reader_open_ordered), which must outlive tc. REQUIRES: before the first get. */
+void table_cache_set_comparator(table_cache *tc, const shale_comparator *cmp);
 /* Returns the reader of table file_number, opening it on a miss, and takes a reference that
  * the caller drops with table_cache_release. Two threads missing at once may both open the
  * file; one reader wins and the other is closed. errmsg: NULL or ERRMSG_SIZE bytes.

@@ -829,16 +829,7 @@ static void test_comparator(void **state) {
   struct fixture *f = *state;
   int destroyed = 0;
   char *err = NULL;
-  /* A custom order: refused, naming it. */
-  leveldb_comparator_t *foo =
-      leveldb_comparator_create(&destroyed, count_destroy, bytewise, foo_name);
-  leveldb_options_set_comparator(f->opts, foo);
-  assert_null(leveldb_open(f->opts, f->name, &err));
-  ASSERT_ERROR(err, "Invalid argument: ");
-  assert_non_null(strstr(err, "foo"));
-  leveldb_free(err);
-  err = NULL;
-  /* LevelDB's name on an order that is not bytewise: refused too. */
+  /* LevelDB's name on an order that is not bytewise: refused. */
   leveldb_comparator_t *liar =
       leveldb_comparator_create(&destroyed, count_destroy, reversed, bytewise_name);
   leveldb_options_set_comparator(f->opts, liar);
@@ -860,6 +851,30 @@ static void test_comparator(void **state) {
   leveldb_close(db);
   leveldb_options_set_comparator(f->opts, NULL);
   leveldb_close(open_ok(f));
+  /* A custom order: a bytewise DB refuses it, naming both; a new DB takes it and keeps it. */
+  leveldb_comparator_t *foo =
+      leveldb_comparator_create(&destroyed, count_destroy, reversed, foo_name);
+  leveldb_options_set_comparator(f->opts, foo);
+  assert_null(leveldb_open(f->opts, f->name, &err));
+  ASSERT_ERROR(err, "Invalid argument: ");
+  assert_non_null(strstr(err, "\"foo\""));
+  assert_non_null(strstr(err, "shale.BytewiseComparator"));
+  leveldb_free(err);
+  err = NULL;
+  leveldb_destroy_db(f->opts, f->name, &err);
+  assert_null(err);
+  db = open_ok(f);
+  put(db, f, "a", "1");
+  put(db, f, "b", "2");
+  it = leveldb_create_iterator(db, f->ro);
+  leveldb_iter_seek_to_first(it);
+  check_iter(it, "b", "2"); /* reversed: b first */
+  leveldb_iter_destroy(it);
+  leveldb_close(db);
+  leveldb_options_set_comparator(f->opts, NULL);
+  assert_null(leveldb_open(f->opts, f->name, &err));
+  ASSERT_ERROR(err, "Invalid argument: ");
+  leveldb_free(err);
   leveldb_comparator_destroy(foo);
   leveldb_comparator_destroy(liar);
   leveldb_comparator_destroy(bw);

@@ -179,6 +179,7 @@ static void print_edit_json(const version_edit *e, int idx, uint64_t end, int he
 static void print_edit_text(const version_edit *e, int idx, uint64_t end, int hex) {
   printf("edit=%d end_offset=%" PRIu64, idx, end);
   if (e->has_format) printf(" format_version=%u", e->format_version);
+  if (e->has_comparator) printf(" comparator=%s", e->comparator);
   if (e->has_log) printf(" log_number=%" PRIu64, e->log_number);
   if (e->has_next_file) printf(" next_file=%" PRIu64, e->next_file);
   if (e->has_last_seq) printf(" last_seq=%" PRIu64, e->last_seq);

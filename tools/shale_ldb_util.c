@@ -160,6 +160,15 @@ static int replay(ldb_state *st, const char *path, char *errmsg) {
     char detail[ERRMSG_SIZE];
     version *nv = NULL;
     rc = edit_decode(&e, rec, len, detail);
+    if (!rc && e.has_comparator) { /* its keys are in an order this tool does not know */
+      err_set(errmsg, SHALE_NOTSUP,
+              "%s records comparator \"%s\": shale-ldb reads bytewise DBs only (open it from "
+              "a program that passes that comparator in shale_options.comparator)",
+              path, e.comparator);
+      edit_free(&e);
+      rc = SHALE_NOTSUP;
+      break;
+    }
     if (!rc) rc = vset_apply(st->v, &e, NULL, &nv);
     if (rc) {
       err_set(errmsg, rc, "%s edit %d (ending at offset %llu): %s", path, st->edits,
@@ -229,7 +238,7 @@ int ldb_load_state(const char *db, ldb_state *st) {
   if (!st->v) return -1;
   rc = replay(st, st->manifest, errmsg);
   if (rc) {
-    ldb_err("%s%s", errmsg, rc == SHALE_NOMEM ? "" : REPAIR_HINT);
+    ldb_err("%s%s", errmsg, rc == SHALE_NOMEM || rc == SHALE_NOTSUP ? "" : REPAIR_HINT);
     ldb_free_state(st);
     return -1;
   }

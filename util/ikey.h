@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "shale.h"
 #include "util/coding.h"
 
 enum ikey_kind {
@@ -61,6 +62,35 @@ static inline int ikey_compare(const uint8_t *a, size_t alen, const uint8_t *b, 
   if (c) return c;
   uint64_t ta = get_fixed64(a + alen - IKEY_TRAILER), tb = get_fixed64(b + blen - IKEY_TRAILER);
   return ta > tb ? -1 : ta < tb ? 1 : 0;
+}
+
+/* The order of a DB's user keys: cmp NULL is bytewise (ukey_compare, inline, no indirect
+ * call: the default pays nothing), else the comparator the DB was opened with. Only the
+ * sign of a comparator's result is used. */
+static inline int ukey_cmp(const shale_comparator *cmp, const void *a, size_t alen, const void *b,
+                           size_t blen) {
+  if (__builtin_expect(cmp != NULL, 0)) {
+    int c = cmp->compare(cmp->arg, a, alen, b, blen);
+    return (c > 0) - (c < 0);
+  }
+  return ukey_compare(a, alen, b, blen);
+}
+
+/* ikey_compare under cmp's user-key order. */
+static inline int ikey_cmp(const shale_comparator *cmp, const uint8_t *a, size_t alen,
+                           const uint8_t *b, size_t blen) {
+  if (__builtin_expect(cmp == NULL, 1)) return ikey_compare(a, alen, b, blen);
+  int c = cmp->compare(cmp->arg, a, alen - IKEY_TRAILER, b, blen - IKEY_TRAILER);
+  if (c) return c < 0 ? -1 : 1;
+  uint64_t ta = get_fixed64(a + alen - IKEY_TRAILER), tb = get_fixed64(b + blen - IKEY_TRAILER);
+  return ta > tb ? -1 : ta < tb ? 1 : 0;
+}
+
+/* The name a DB or table records for cmp (NULL: bytewise), at most COMPARATOR_NAME_MAX bytes. */
+#define BYTEWISE_COMPARATOR_NAME "shale.BytewiseComparator"
+#define COMPARATOR_NAME_MAX 255
+static inline const char *comparator_name(const shale_comparator *cmp) {
+  return cmp ? cmp->name : BYTEWISE_COMPARATOR_NAME;
 }
 
 #endif /* SHALE_UTIL_IKEY_H */

@@ -91,9 +91,9 @@ void leveldb_options_set_compression(leveldb_options_t *o, int c) {
   if (o) o->compression = c;
 }
 
-/* A comparator is accepted only when it is the bytewise order Shale uses: named as LevelDB's
- * own, and agreeing with memcmp on probes that tell bytewise order from its usual
- * look-alikes (reversed, length-first, case-folded). */
+/* A comparator named as LevelDB's bytewise one must be that order (Shale's default):
+ * agreeing with memcmp on probes that tell bytewise order from its usual look-alikes
+ * (reversed, length-first, case-folded). */
 static int sign(int v) { return (v > 0) - (v < 0); }
 
 static int orders_bytewise(const leveldb_comparator_t *c) {
@@ -110,17 +110,29 @@ static int orders_bytewise(const leveldb_comparator_t *c) {
   return 1;
 }
 
-static int check_comparator(const leveldb_comparator_t *c, char *why, size_t whylen) {
+static int call_compare(void *arg, const void *a, size_t alen, const void *b, size_t blen) {
+  const leveldb_comparator_t *c = arg;
+  return c->compare(c->state, a, alen, b, blen);
+}
+
+/* LevelDB's bytewise comparator is Shale's default order (NULL); any other goes to Shale as
+ * shale_options.comparator under its own name, which the DB then records. */
+static int map_comparator(leveldb_comparator_t *c, const shale_comparator **out, char *why,
+                          size_t whylen) {
+  *out = NULL;
   if (!c) return SHALE_OK;
   const char *name = c->name ? c->name(c->state) : NULL;
-  if (!name || strcmp(name, LDBC_BYTEWISE_NAME)) {
-    snprintf(why, whylen,
-             "comparator %s is not supported: Shale orders keys bytewise only (" LDBC_BYTEWISE_NAME
-             ")",
+  if (!name || !*name || !c->compare) {
+    snprintf(why, whylen, "comparator %s has no name or no compare function",
              name ? name : "(unnamed)");
     return SHALE_INVALID;
   }
-  if (!c->compare || !orders_bytewise(c)) {
+  if (strcmp(name, LDBC_BYTEWISE_NAME)) {
+    c->order = (shale_comparator){name, call_compare, c};
+    *out = &c->order;
+    return SHALE_OK;
+  }
+  if (!orders_bytewise(c)) {
     snprintf(why, whylen, "comparator " LDBC_BYTEWISE_NAME " does not order keys bytewise");
     return SHALE_INVALID;
   }
@@ -134,9 +146,11 @@ int ldbc_options_to_shale(const leveldb_options_t *in, shale_options *out, char 
     set_defaults(&defaults);
     return ldbc_options_to_shale(&defaults, out, why, whylen);
   }
-  int rc = check_comparator(in->comparator, why, whylen);
+  const shale_comparator *order;
+  int rc = map_comparator(in->comparator, &order, why, whylen);
   if (rc) return rc;
   *out = in->opts;
+  out->comparator = order;
   if (in->compression == leveldb_no_compression) {
     out->compression = SHALE_COMPRESSION_NONE;
   } else if (in->compression == leveldb_snappy_compression) {

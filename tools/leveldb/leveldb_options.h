@@ -5,7 +5,9 @@
 #include "leveldb_types.h"
 
 /* Fill @p out from @p in (NULL: LevelDB's defaults). @return SHALE_OK, or SHALE_INVALID with
- * the reason in @p why (a comparator that is not bytewise, an unknown compression). */
+ * the reason in @p why (a comparator without a name or compare function, one named
+ * "leveldb.BytewiseComparator" that is not bytewise, an unknown compression). A comparator
+ * other than bytewise becomes out->comparator, which points into it. */
 int ldbc_options_to_shale(const leveldb_options_t *in, shale_options *out, char *why,
                           size_t whylen);
 /* Fill @p out from @p in (NULL: the defaults), the snapshot included. */

@@ -44,6 +44,7 @@ struct leveldb_comparator_t {
   void (*destructor)(void *);
   int (*compare)(void *, const char *a, size_t alen, const char *b, size_t blen);
   const char *(*name)(void *);
+  shale_comparator order; /* given to Shale for an order that is not bytewise (arg: this) */
 };
 
 struct leveldb_filterpolicy_t {
@@ -63,7 +64,7 @@ struct leveldb_env_t {
 
 struct leveldb_options_t {
   shale_options opts;
-  const leveldb_comparator_t *comparator;
+  leveldb_comparator_t *comparator;
   const leveldb_cache_t *cache;
   const leveldb_filterpolicy_t *filter_policy;
   int compression; /* LevelDB's value, checked at open */

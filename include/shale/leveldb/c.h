@@ -63,8 +63,9 @@ typedef struct leveldb_writeoptions_t leveldb_writeoptions_t; /**< options of a 
 /** Open (or create, with create_if_missing) the DB in directory @p name. A missing DB
  *  without create_if_missing fails with "Invalid argument: <name>: does not exist
  *  (create_if_missing is false)"; an existing one with error_if_exists with "Invalid
- *  argument: <name>: exists (error_if_exists is true)"; a comparator other than the bytewise
- *  one with "Invalid argument: ...". @return the handle, or NULL with *errptr set. */
+ *  argument: <name>: exists (error_if_exists is true)"; a comparator other than the one the
+ *  DB was created with (see leveldb_options_set_comparator) with "Invalid argument: ...",
+ *  naming both. @return the handle, or NULL with *errptr set. */
 SHALE_LEVELDB_EXPORT leveldb_t *leveldb_open(const leveldb_options_t *options, const char *name,
                                              char **errptr);
 
@@ -192,9 +193,13 @@ SHALE_LEVELDB_EXPORT void leveldb_writebatch_append(leveldb_writebatch_t *destin
 SHALE_LEVELDB_EXPORT leveldb_options_t *leveldb_options_create(void);
 /** Free options (NULL is ignored); the objects set in them stay the caller's. */
 SHALE_LEVELDB_EXPORT void leveldb_options_destroy(leveldb_options_t *);
-/** The key order. NULL or a comparator named "leveldb.BytewiseComparator" that orders
- *  bytewise works; any other makes leveldb_open fail with "Invalid argument: ...", since
- *  Shale orders keys bytewise only. Must outlive the options' use. */
+/** The key order. NULL or a comparator named "leveldb.BytewiseComparator" is the bytewise
+ *  order (such a comparator must order keys as memcmp does, or leveldb_open fails with
+ *  "Invalid argument: ..."). Any other becomes Shale's shale_options.comparator under its
+ *  name, with its contract: a total order, keys equal under it byte-equal, the name recorded
+ *  in the DB (a later open with another name fails), compare called from any thread; names
+ *  beginning "shale." are refused. Must outlive every DB opened with it. Range deletes
+ *  (Shale's, not LevelDB's) then need both ends. */
 SHALE_LEVELDB_EXPORT void leveldb_options_set_comparator(leveldb_options_t *,
                                                          leveldb_comparator_t *);
 /** The tables' filter: a bloom filter sets Shale's bits per key; a custom policy is replaced
