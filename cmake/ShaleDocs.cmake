@@ -17,7 +17,7 @@ if(DOXYGEN_FOUND)
   set(DOXYGEN_WARN_LOGFILE ${PROJECT_BINARY_DIR}/docs/warnings.log)
   file(GLOB _shale_doc_pages ${PROJECT_SOURCE_DIR}/doc/*.md)
   doxygen_add_docs(docs ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/include/shale.h
-    ${_shale_doc_pages}
+    ${_shale_doc_pages} ${PROJECT_SOURCE_DIR}/examples/replicated/README.md
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
     COMMENT "API reference (Doxygen) in ${PROJECT_BINARY_DIR}/docs/html")
 else()
