@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "engine/db_impl.h"
 #include "engine/dir_check.h"
 #include "engine/filename.h"
+#include "engine/options.h"
 #include "engine/version_set.h"
 #include "io/io.h"
 #include "sstable/sst_builder.h"
@@ -41,6 +43,7 @@ typedef struct repair {
   uint64_t next_number, last_seq;
   int kept, lost_files, salvaged, wals, wals_rewritten;
   version *v;
+  const shale_comparator *cmp; /* the order of the DB's keys (NULL: bytewise) */
 } repair;
 
 static void say(repair *rp, int warning, const char *fmt, ...) SHALE_PRINTF(3, 4);
@@ -113,7 +116,7 @@ static uint64_t salvage(repair *rp, sst_reader *r) {
   for (sst_iter_seek_last(it); sst_iter_valid(it); sst_iter_prev(it)) {
     size_t kl, vl;
     const uint8_t *k = sst_iter_key(it, &kl);
-    if (fwd.n && ikey_compare(k, kl, fwd.v[fwd.n - 1].k, fwd.v[fwd.n - 1].kl) <= 0) break;
+    if (fwd.n && ikey_cmp(rp->cmp, k, kl, fwd.v[fwd.n - 1].k, fwd.v[fwd.n - 1].kl) <= 0) break;
     const void *v = sst_iter_value(it, &vl);
     if (keep(&bwd, k, kl, v, vl)) goto done;
   }
@@ -127,6 +130,7 @@ static uint64_t salvage(repair *rp, sst_reader *r) {
   sst_options so = {0, 10, m->compression, 0, NULL};
   sst_builder *b;
   if (sst_builder_new(path, &so, &b, errmsg)) goto fail;
+  sst_builder_set_comparator(b, rp->cmp);
   /* Repair runs on a closed DB: no snapshot lives, every later read is at the latest seq. */
   int rc = sst_builder_set_snapshots(b, NULL, 0);
   for (size_t i = 0; i < fwd.n && !rc; i++)
@@ -191,7 +195,7 @@ static int repair_table(repair *rp, uint64_t number) {
   filename_table(path, rp->db, number);
   snprintf(name, sizeof name, "%06" PRIu64 ".sst", number);
   sst_reader *r;
-  if (sst_reader_open(NULL, path, number, NULL, &r, errmsg)) {
+  if (sst_reader_open_ordered(NULL, path, number, NULL, rp->cmp, &r, errmsg)) {
     return move_to_lost(rp, name, errmsg);
   }
   int rc = 0;
@@ -202,7 +206,7 @@ static int repair_table(repair *rp, uint64_t number) {
     sst_reader *nr = NULL;
     char p2[FILENAME_MAX_LEN], e2[ERRMSG_SIZE];
     filename_table(p2, rp->db, fresh);
-    if (fresh && !sst_reader_open(NULL, p2, fresh, NULL, &nr, e2)) {
+    if (fresh && !sst_reader_open_ordered(NULL, p2, fresh, NULL, rp->cmp, &nr, e2)) {
       rc = add_table(rp, fresh, sst_reader_meta(nr));
       rp->salvaged++;
       sst_reader_close(nr);
@@ -319,17 +323,18 @@ static int write_manifest(repair *rp, const uint64_t *manifests, size_t nm, uint
   return SHALE_OK;
 }
 
-/* Repair rebuilds a bytewise DB: a table written with a comparator (which sst_reader_open
- * refuses with SHALE_INVALID, naming it) stops it before anything is moved or written, rather
- * than have every table of such a DB go to lost/. */
-static int refuse_comparator_tables(repair *rp, const uint64_t *tables, size_t nt) {
+/* Repair rebuilds the DB in the order its options give: a table written in another (which
+ * sst_reader_open_ordered refuses with SHALE_INVALID, naming both) stops it before anything
+ * is moved or written, rather than have every table of such a DB go to lost/. */
+static int refuse_other_order(repair *rp, const uint64_t *tables, size_t nt) {
   for (size_t i = 0; i < nt; i++) {
     char path[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
     filename_table(path, rp->db, tables[i]);
     sst_reader *r;
-    int rc = sst_reader_open(NULL, path, tables[i], NULL, &r, errmsg);
+    int rc = sst_reader_open_ordered(NULL, path, tables[i], NULL, rp->cmp, &r, errmsg);
     if (rc == SHALE_INVALID)
-      return err_set(rp->errmsg, SHALE_NOTSUP, "repair rebuilds bytewise DBs only: %s", errmsg);
+      return err_set(rp->errmsg, SHALE_INVALID,
+                     "repair: %s; pass the DB's comparator in shale_options.comparator", errmsg);
     if (!rc) sst_reader_close(r);
   }
   return SHALE_OK;
@@ -343,9 +348,10 @@ static int repair_locked(repair *rp) {
   size_t ntmp = filename_list(rp->db, FT_TEMP, 0, &temps);
   rp->next_number = next_number((uint64_t *const[]){tables, logs, manifests, temps},
                                 (const size_t[]){nt, nl, nm, ntmp}, 4);
-  int rc = refuse_comparator_tables(rp, tables, nt);
+  int rc = refuse_other_order(rp, tables, nt);
   rp->v = rc ? NULL : version_new();
   if (!rc && !rp->v) rc = err_set(rp->errmsg, SHALE_NOMEM, "out of memory");
+  if (rp->v) rp->v->cmp = rp->cmp; /* sorts L0 and names the order in the new MANIFEST */
   for (size_t i = 0; i < nt && !rc; i++) rc = repair_table(rp, tables[i]);
   for (size_t i = 0; i < nl && !rc; i++) rc = repair_wal(rp, logs[i]);
   if (!rc) {
@@ -365,7 +371,8 @@ static int repair_locked(repair *rp) {
   return rc;
 }
 
-int db_repair(const char *path, repair_report_fn report, void *arg, char *errmsg) {
+int db_repair(const char *path, const shale_comparator *cmp, repair_report_fn report, void *arg,
+              char *errmsg) {
   struct stat st;
   if (stat(path, &st)) {
     int e = errno;
@@ -376,7 +383,7 @@ int db_repair(const char *path, repair_report_fn report, void *arg, char *errmsg
   /* Repair moves what it cannot read to lost/: in another store's directory that is all. */
   int lock_fd, rc = db_dir_check(path, errmsg);
   if (rc || (rc = try_lock(path, &lock_fd, errmsg))) return rc;
-  repair rp = {.db = path, .report = report, .arg = arg, .errmsg = errmsg};
+  repair rp = {.db = path, .report = report, .arg = arg, .errmsg = errmsg, .cmp = cmp};
   snprintf(rp.lost, sizeof rp.lost, "%s/lost", path);
   rc = repair_locked(&rp);
   close(lock_fd);
@@ -392,14 +399,16 @@ static void to_log(void *arg, int warning, const char *line) {
 int shale_repair(const char *path, const shale_options *o) {
   char *msg = db_handleless_errmsg();
   msg[0] = 0;
-  (void)o; /* repair reads every table whatever options made it */
   if (!path || !*path) return err_set(msg, SHALE_INVALID, "path must not be NULL or empty");
+  const shale_comparator *cmp =
+      o && o->size > offsetof(shale_options, comparator) ? o->comparator : NULL;
+  if (cmp && comparator_check(cmp, msg)) return SHALE_INVALID;
   if (strlen(path) > FILENAME_MAX_LEN - 64) return err_set(msg, SHALE_INVALID, "path too long");
   char p[FILENAME_MAX_LEN];
   filename_join(p, path, "LOG");
   FILE *log = NULL;
   if (db_dir_check(path, NULL) == SHALE_OK && access(path, F_OK) == 0) log = fopen(p, "ae");
-  int rc = db_repair(path, to_log, log, msg);
+  int rc = db_repair(path, cmp, to_log, log, msg);
   if (log) fclose(log);
   return rc;
 }

@@ -364,12 +364,12 @@ SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
  * its tombstone was. An account of what was done is appended to the DB's LOG. Holds the
  * DB's LOCK throughout; must not be called while a handle on the DB is open.
  * @param[in] path  the DB directory
- * @param[in] o     options (NULL: the defaults); none changes the repair today
+ * @param[in] o     options (NULL: the defaults); only comparator counts: the order of the
+ *                  DB's keys, recorded in the new MANIFEST (NULL: bytewise)
  * @return SHALE_OK; SHALE_NOTFOUND if @p path does not exist; SHALE_INVALID for a NULL or
- *         empty path, a path that is a file, or a directory that is not a Shale DB (these
+ *         empty path, a path that is a file, a directory that is not a Shale DB, a bad
+ *         comparator, or tables written with another comparator than @p o gives (these
  *         change nothing); SHALE_BUSY if another handle or process holds the LOCK;
- *         SHALE_NOTSUP, changing nothing, when a table was written with a comparator
- *         (shale_options.comparator): repair rebuilds bytewise DBs only;
  *         SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM when writing the repaired files failed
  *         (the old MANIFEST is moved aside only after the new one is in place). The detail
  *         is in shale_errmsg(NULL).

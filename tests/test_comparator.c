@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -375,23 +376,45 @@ static void test_bytewise_db_refuses_comparator(void **state) {
   assert_int_equal(shale_close(db), SHALE_OK);
 }
 
-/* Repair rebuilds bytewise DBs only: it refuses a comparator's tables and moves nothing. */
-static void test_repair_refuses(void **state) {
+/* Repair rebuilds a DB in the order its options give: without the DB's comparator it
+ * refuses the tables and moves nothing; with it, after the MANIFEST is lost, the rebuilt DB
+ * records the order and reads in it. */
+static void test_repair_needs_the_order(void **state) {
   fixture *f = *state;
   shale_db *db = open_with(f, &reverse_cmp);
-  assert_int_equal(shale_put(db, "k", 1, "v", 1, 0), SHALE_OK);
-  assert_int_equal(shale_flush(db), SHALE_OK);
+  const char *keys[] = {"a", "m", "z"};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(shale_put(db, keys[i], 1, keys[i], 1, 0), SHALE_OK);
+    assert_int_equal(shale_flush(db), SHALE_OK); /* one L0 table each: repair sorts them */
+  }
   assert_int_equal(shale_close(db), SHALE_OK);
   int tables = tu_count_suffix(f->dir, ".sst");
   assert_true(tables > 0);
-  assert_int_equal(shale_repair(f->dir, NULL), SHALE_NOTSUP);
+  assert_int_equal(shale_repair(f->dir, NULL), SHALE_INVALID);
   assert_non_null(strstr(shale_errmsg(NULL), "test.Reverse"));
   assert_int_equal(tu_count_suffix(f->dir, ".sst"), tables);
+  shale_options o;
+  tu_options_init(&o);
+  o.comparator = &numeric_cmp;
+  assert_int_equal(shale_repair(f->dir, &o), SHALE_INVALID); /* another order */
+  char *current = tu_path(f->dir, "CURRENT");
+  assert_int_equal(unlink(current), 0);
+  free(current);
+  o.comparator = &reverse_cmp;
+  assert_int_equal(shale_repair(f->dir, &o), SHALE_OK);
+  assert_open_refused(f, NULL, "test.Reverse", "shale.BytewiseComparator");
   db = open_with(f, &reverse_cmp);
-  void *v;
-  size_t vl;
-  assert_int_equal(shale_get(db, NULL, "k", 1, &v, &vl), SHALE_OK);
-  shale_free(v);
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
+  int n = 0;
+  for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it), n++) {
+    size_t kl;
+    const char *k = shale_iter_key(it, &kl);
+    assert_int_equal(kl, 1);
+    assert_int_equal(k[0], keys[2 - n][0]); /* z, m, a */
+  }
+  assert_int_equal(n, 3);
+  shale_iter_free(it);
   assert_int_equal(shale_close(db), SHALE_OK);
 }
 
@@ -578,7 +601,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_other_comparator_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bytewise_db_refuses_comparator, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_comparators, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_repair_refuses, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_repair_needs_the_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_checkpoint_keeps_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_delete_rules, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sst_writer_and_ingest, setup, teardown),
