@@ -48,6 +48,7 @@ typedef struct db_stats {
   _Atomic uint64_t flushes, flush_bytes, flush_micros, tombstones_dropped_clean;
   _Atomic uint64_t versions_dropped, compactions, compaction_bytes_read, compaction_bytes_written;
   _Atomic uint64_t wal_bytes;
+  _Atomic uint64_t keys_deleted, ranges_deleted; /* by any call: alone or in batches */
   /* read_counts of gets without a view slot (a thread past DB_SLOTS) */
   _Atomic uint64_t keys_read, keys_found, bytes_read, bloom_useful;
   /* per output level: the level's share of write amplification */

@@ -22,6 +22,8 @@ int mem_insert_record(void *arg, uint64_t seq, unsigned kind, const void *key, s
                       const void *val, size_t vlen) {
   mem_insert *c = arg;
   if (kind != KIND_PUT && !c->now_us) c->now_us = clock_wall_us(); /* only deletes carry time */
+  c->deletes += kind == KIND_DEL;
+  c->range_deletes += kind == KIND_RANGE_DEL;
   if (kind == KIND_DEL && c->run) note_delete(c->run, key, klen);
   if (kind == KIND_PUT && c->cut) dead_spans_cut(c->cut, key, klen, seq); /* failing drops all */
   return memtable_add(c->mem, seq, kind, key, klen, val, vlen, kind == KIND_PUT ? 0 : c->now_us);

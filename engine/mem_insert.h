@@ -16,6 +16,7 @@ typedef struct mem_insert {
   /* The wall time the record's deletes carry; 0: read the clock at the first delete (a
    * replay passes the time the WAL kept instead). Puts carry none. */
   uint64_t now_us;
+  uint64_t deletes, range_deletes; /* records of those kinds added, for the tickers */
 } mem_insert;
 
 /* batch_visit_fn over a mem_insert: adds one record to ins->mem. */

@@ -139,7 +139,8 @@ static int replay_log(shale_db *db, uint64_t number, int *hole, char *errmsg) {
       break;
     }
     if ((rc = replay_make_room(db, number))) break;
-    mem_insert ins = {db->mem, NULL, NULL, record_time(r)}; /* replay_make_room may swap mem */
+    mem_insert ins = {db->mem,        NULL, NULL,
+                      record_time(r), 0,    0}; /* replay_make_room may swap mem */
     rc = batch_rep_iterate(rec, len, mem_insert_record, &ins);
     if (rc == SHALE_CORRUPTION) err_corrupt(errmsg, "%s: malformed batch in a valid record", path);
     if (rc) break;

@@ -35,6 +35,8 @@ static const char *const names[SHALE_TICKER_COUNT] = {
     [SHALE_TICKER_COMPACTION_BYTES_WRITTEN] = "shale.compact.write.bytes",
     [SHALE_TICKER_DEAD_SPAN_JUMPS] = "shale.dead.span.jumps",
     [SHALE_TICKER_HIDDEN_KEYS_STEPPED] = "shale.hidden.keys.stepped",
+    [SHALE_TICKER_KEYS_DELETED] = "shale.number.keys.deleted",
+    [SHALE_TICKER_RANGES_DELETED] = "shale.number.ranges.deleted",
 };
 
 const char *shale_ticker_name(enum shale_ticker_id t) {
@@ -63,6 +65,10 @@ static uint64_t write_ticker(shale_db *db, enum shale_ticker_id t) {
       return LOAD(wal_bytes);
     case SHALE_TICKER_WAL_SYNCS:
       return LOAD(wal_syncs);
+    case SHALE_TICKER_KEYS_DELETED:
+      return LOAD(keys_deleted);
+    case SHALE_TICKER_RANGES_DELETED:
+      return LOAD(ranges_deleted);
     default:
       return 0;
   }
@@ -120,10 +126,11 @@ static uint64_t background_ticker(shale_db *db, enum shale_ticker_id t) {
 }
 
 /* The enum runs in groups: writes up to WAL_SYNCS, reads up to BLOCK_CACHE_ADDS, background
- * work up to COMPACTION_BYTES_WRITTEN, then iterators (read by read_ticker too). */
+ * work up to COMPACTION_BYTES_WRITTEN, iterators (read by read_ticker too), then the
+ * tickers added later, each in its group's function. */
 uint64_t shale_ticker(shale_db *db, enum shale_ticker_id t) {
   if (!db || (unsigned)t >= SHALE_TICKER_COUNT) return 0;
-  if (t <= SHALE_TICKER_WAL_SYNCS) return write_ticker(db, t);
+  if (t <= SHALE_TICKER_WAL_SYNCS || t >= SHALE_TICKER_KEYS_DELETED) return write_ticker(db, t);
   if (t <= SHALE_TICKER_BLOCK_CACHE_ADDS || t >= SHALE_TICKER_DEAD_SPAN_JUMPS)
     return read_ticker(db, t);
   return background_ticker(db, t);

@@ -85,10 +85,14 @@ static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *e
    * (and the put log) rides the insert pass, under the spans' lock only while spans exist
    * or the log runs. */
   /* Delete runs are walked into dead spans, which are bytewise only (iter.c). */
-  mem_insert c = {db->mem, db->cmp ? NULL : &db->del_run, NULL, 0};
+  mem_insert c = {db->mem, db->cmp ? NULL : &db->del_run, NULL, 0, 0, 0};
   if (dead_spans_active(&db->spans)) dead_spans_cut_begin(c.cut = &db->spans);
   rc = batch_rep_iterate(rep->data, rep->len, mem_insert_record, &c);
   if (c.cut) dead_spans_cut_end(c.cut, batch_rep_seq(rep->data) + batch_rep_count(rep->data) - 1);
+  if (c.deletes)
+    atomic_fetch_add_explicit(&db->stats.keys_deleted, c.deletes, memory_order_relaxed);
+  if (c.range_deletes)
+    atomic_fetch_add_explicit(&db->stats.ranges_deleted, c.range_deletes, memory_order_relaxed);
   if (rc) return err_set(errmsg, rc, "memtable insert failed: %s", shale_strerror(rc));
   return SHALE_OK;
 }

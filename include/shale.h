@@ -1163,7 +1163,9 @@ enum shale_ticker_id {
   /** key ranges iterators crossed in one seek because they hold no live key (dead spans) */
   SHALE_TICKER_DEAD_SPAN_JUMPS,
   SHALE_TICKER_HIDDEN_KEYS_STEPPED, /**< deleted keys iterators stepped over one by one */
-  SHALE_TICKER_COUNT                /**< the number of tickers; not a ticker */
+  SHALE_TICKER_KEYS_DELETED,        /**< point deletes written, by shale_delete or in batches */
+  SHALE_TICKER_RANGES_DELETED, /**< range deletes written, by shale_delete_range or in batches */
+  SHALE_TICKER_COUNT           /**< the number of tickers; not a ticker */
 };
 
 /** @return the name of @p t, e.g. "shale.number.keys.written" (RocksDB's names with the

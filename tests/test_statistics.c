@@ -65,6 +65,8 @@ static void test_write_tickers(void **state) {
   assert_int_equal(shale_ticker(db, SHALE_TICKER_DELETES), 1);
   assert_int_equal(shale_ticker(db, SHALE_TICKER_RANGE_DELETES), 1);
   assert_int_equal(shale_ticker(db, SHALE_TICKER_BATCHES), 1);
+  assert_int_equal(shale_ticker(db, SHALE_TICKER_KEYS_DELETED), 2); /* one in the batch */
+  assert_int_equal(shale_ticker(db, SHALE_TICKER_RANGES_DELETED), 1);
   assert_int_equal(shale_ticker(db, SHALE_TICKER_WAL_SYNCS), 2);
   assert_int_equal(shale_ticker(db, SHALE_TICKER_WRITE_GROUPS), 5); /* one writer at a time */
   uint64_t bytes = shale_ticker(db, SHALE_TICKER_BYTES_WRITTEN);
