@@ -1201,7 +1201,7 @@ enum shale_histogram_id {
   /** iterator positionings: seek, seek_for_prev, seek_first, seek_last
    *  (shale_options.time_operations only) */
   SHALE_HIST_SEEK,
-  SHALE_HIST_WAL_SYNC,   /**< each sync of a WAL (a SHALE_SYNC write group, or a seal) */
+  SHALE_HIST_WAL_SYNC,   /**< each WAL sync a SHALE_SYNC write group waits for */
   SHALE_HIST_FLUSH,      /**< each memtable flush, from picking it to installing its table */
   SHALE_HIST_COMPACTION, /**< each compaction, from picking it to installing its outputs */
   SHALE_HIST_COUNT       /**< the number of histograms; not a histogram */
