@@ -906,7 +906,10 @@ typedef struct shale_updates shale_updates; /**< a walk of the WAL (shale_update
  * again in order. A checkpoint's sequence never splits a batch: from s + 1 none straddles.
  *
  * Writes made with SHALE_NO_WAL are in no WAL, so they are never in the walk: their
- * sequences are gaps. A follower of a DB written with SHALE_NO_WAL misses them.
+ * sequences are gaps. A follower of a DB written with SHALE_NO_WAL misses them. So are
+ * tables added by shale_ingest (its sequence is a gap too, as in RocksDB's
+ * GetUpdatesSince): a follower must be sent the same files and ingest them itself, at the
+ * same point of the stream.
  *
  * Which WALs are held: without retention (shale_options.wal_retention_seconds and
  * wal_retention_bytes 0, the default) a WAL is deleted once a flush has put all of it in a
