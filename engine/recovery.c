@@ -207,7 +207,10 @@ static void remove_orphans(shale_db *db) {
     if (!orphan) continue;
     filename_join(path, db->path, e->d_name);
     db_log(db, "removing obsolete file %s", e->d_name);
-    io_remove(&db->io, path, NULL);
+    struct stat st;
+    uint64_t size = t == FT_TABLE && !stat(path, &st) ? (uint64_t)st.st_size : 0;
+    if (io_remove(&db->io, path, NULL) == SHALE_OK && t == FT_TABLE)
+      listeners_table_deleted(db, n, size); /* a crash's leftover, as RocksDB reports one */
   }
   closedir(d);
   if (renamed) io_sync_dir(&db->io, db->path, NULL);

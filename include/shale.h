@@ -1411,7 +1411,8 @@ typedef struct shale_event_listener {
   void (*on_compaction_end)(void *arg, shale_db *db, const shale_compaction_info *info);
   /** a table joined the live set (after on_flush_end's or on_compaction_end's work) */
   void (*on_table_file_created)(void *arg, shale_db *db, const shale_table_file_info *info);
-  /** a table that no version uses was unlinked */
+  /** a table that no version uses was unlinked (also one a crash left behind, which the
+   *  open removes: that event may come before shale_open returns) */
   void (*on_table_file_deleted)(void *arg, shale_db *db, const shale_table_file_info *info);
   /** writers began to wait for a reason SHALE_STALL_* */
   void (*on_stall_begin)(void *arg, shale_db *db, int reason);

@@ -464,6 +464,42 @@ static void test_listener_options(void **state) {
   tu_tempdir_free(dir);
 }
 
+/* A table no version lists (a flush or compaction a crash cut short) is removed by the next
+ * open, and reported as deleted like any other table that leaves. */
+static void test_orphan_table_reported(void **state) {
+  (void)state;
+  char *dir = tu_tempdir();
+  shale_options o;
+  tu_options_init(&o);
+  shale_db *db;
+  assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
+  put_keys(db, 0, 100);
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  shale_live_file *files;
+  size_t n;
+  assert_int_equal(shale_live_files(db, &files, &n), SHALE_OK);
+  assert_int_equal(n, 1);
+  char name[32];
+  snprintf(name, sizeof name, "%06llu.sst", (unsigned long long)files[0].number);
+  shale_live_files_free(files);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  char *live = tu_path(dir, name), *orphan = tu_path(dir, "900000.sst");
+  assert_int_equal(tu_copy_file(live, orphan), 0);
+  recorder *r = recorder_new();
+  db = open_with(dir, r, &o);
+  wait_at_least(r, &r->ndeleted, 1, "orphan table deleted");
+  pthread_mutex_lock(&r->mu);
+  assert_int_equal(r->deleted[0], 900000);
+  assert_int_equal(r->bad_path, 0);
+  pthread_mutex_unlock(&r->mu);
+  assert_true(tu_file_size(orphan) < 0);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  recorder_free(r);
+  free(live);
+  free(orphan);
+  tu_tempdir_free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_flush_and_compaction_figures),
@@ -471,6 +507,7 @@ int main(void) {
       cmocka_unit_test(test_stalls_pair_up),
       cmocka_unit_test(test_background_error_reported),
       cmocka_unit_test(test_listener_options),
+      cmocka_unit_test(test_orphan_table_reported),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
