@@ -51,6 +51,23 @@ static void encode(uint64_t v, uint8_t out[8]) {
   for (int i = 0; i < 8; i++) out[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* Walks db forward, checking its u64 keys rise in number order; returns how many, the last
+ * in *last. */
+static uint64_t count_ascending_u64(shale_db *db, uint64_t *last) {
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
+  uint64_t n = 0, prev = 0;
+  for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it), n++) {
+    size_t kl;
+    uint64_t k = key_u64(shale_iter_key(it, &kl), kl);
+    if (n) assert_true(k > prev);
+    prev = k;
+  }
+  shale_iter_free(it);
+  *last = prev;
+  return n;
+}
+
 /* ---- fixture ---- */
 
 typedef struct fixture {
@@ -351,17 +368,8 @@ static void test_other_comparator_refused(void **state) {
   assert_int_equal(shale_get(db, NULL, key, 8, &v, &vl), SHALE_OK);
   assert_memory_equal(v, "wal", 3);
   shale_free(v);
-  shale_iter *it;
-  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
-  uint64_t n = 0, prev = 0;
-  for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it), n++) {
-    size_t kl;
-    uint64_t k = key_u64(shale_iter_key(it, &kl), kl);
-    if (n) assert_true(k > prev);
-    prev = k;
-  }
-  assert_int_equal(n, 301);
-  shale_iter_free(it);
+  uint64_t last;
+  assert_int_equal(count_ascending_u64(db, &last), 301);
   assert_int_equal(shale_close(db), SHALE_OK);
 }
 
@@ -561,18 +569,9 @@ static void test_sst_writer_and_ingest(void **state) {
   assert_int_equal(shale_put(db, key, 8, "y", 1, 0), SHALE_OK);
   assert_int_equal(shale_ingest(db, files, 2, 0), SHALE_OK);
   for (int pass = 0; pass < 2; pass++) {
-    shale_iter *it;
-    assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
-    uint64_t n = 0, prev = 0;
-    for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it), n++) {
-      size_t kl;
-      uint64_t k = key_u64(shale_iter_key(it, &kl), kl);
-      if (n) assert_true(k > prev);
-      prev = k;
-    }
-    assert_int_equal(n, 201);
-    assert_int_equal(prev, 1099);
-    shale_iter_free(it);
+    uint64_t last;
+    assert_int_equal(count_ascending_u64(db, &last), 201);
+    assert_int_equal(last, 1099);
     encode(250, key);
     void *v;
     size_t vl;
