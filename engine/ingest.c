@@ -97,10 +97,11 @@ static int check_file(const shale_comparator *cmp, ingest_file *f, char *errmsg)
   int rc = sst_reader_open_ordered(io_ctx_default(), f->src, 0, NULL, cmp, &r, errmsg);
   if (rc) return rc;
   const sst_meta *m = sst_reader_meta(r);
-  if (sst_reader_format_version(r) != SST_FORMAT_VERSION_EXTERNAL)
+  if (!sst_version_is_external(sst_reader_format_version(r)))
     rc = err_set(errmsg, SHALE_INVALID,
-                 "%s: not an external table (format version %u; shale_sst_writer writes %u)",
-                 f->src, sst_reader_format_version(r), SST_FORMAT_VERSION_EXTERNAL);
+                 "%s: not an external table (format version %u; shale_sst_writer writes %u or %u)",
+                 f->src, sst_reader_format_version(r), SST_FORMAT_VERSION_EXTERNAL,
+                 SST_FORMAT_VERSION_EXTERNAL_COMPARATOR);
   else if (!m->smallest.len)
     rc = err_set(errmsg, SHALE_INVALID, "%s: the table holds no entry", f->src);
   else if (!(rc = check_entries(cmp, r, f->src, errmsg)))

@@ -503,7 +503,7 @@ int sst_builder_finish(sst_builder *b, sst_meta *meta, char *errmsg) {
     put_fixed64(footer + 16 * i, hs[i].offset);
     put_fixed64(footer + 16 * i + 8, hs[i].size);
   }
-  put_fixed32(footer + 80, b->external ? SST_FORMAT_VERSION_EXTERNAL : SST_FORMAT_VERSION);
+  put_fixed32(footer + 80, sst_version_for(b->external, b->cmp != NULL));
   put_fixed32(footer + 84, checksum32(tail, pre + 84));
   put_fixed64(footer + 88, SST_MAGIC);
   if ((rc = io_writer_append(b->w, tail, pre + SST_FOOTER_SIZE, b->errmsg))) goto fail;

@@ -39,12 +39,13 @@ static int full_pwrite(int fd, const uint8_t *p, size_t n, off_t off) {
   return 0;
 }
 
-/* Checks the tail is a version-5 footer and sets its sequence and checksum in place. */
+/* Checks the tail is an external table's footer (version 5 or 7) and sets its sequence and checksum
+ * in place. */
 static int patch_tail(uint8_t *tail, uint64_t seq, const char *path, char *errmsg) {
   size_t pre = SST_EXTERNAL_TAIL_SIZE - SST_FOOTER_SIZE;
   const uint8_t *f = tail + pre;
-  if (get_fixed64(f + 88) != SST_MAGIC || get_fixed32(f + 80) != SST_FORMAT_VERSION_EXTERNAL)
-    return err_corrupt(errmsg, "%s: not an external SSTable (format version 5)", path);
+  if (get_fixed64(f + 88) != SST_MAGIC || !sst_version_is_external(get_fixed32(f + 80)))
+    return err_corrupt(errmsg, "%s: not an external SSTable (format version 5 or 7)", path);
   if (checksum32(tail, pre + 84) != get_fixed32(f + 84))
     return err_corrupt(errmsg, "%s: footer checksum mismatch", path);
   put_fixed64(tail, seq);

@@ -18,7 +18,28 @@
  * global sequence in an 8-byte field before the footer, set in place by shale_ingest. Reads
  * see every entry (and range tombstone) of the table at that sequence. */
 #define SST_FORMAT_VERSION_EXTERNAL 5u
-#define SST_FORMAT_VERSION_MAX 5u
+/* 6 and 7: versions 4 and 5 written with a custom comparator, whose name ends the properties
+ * block. A reader that predates comparators refuses them by their version instead of reading
+ * keys in an order it does not know. (Tables written by the first release with comparators
+ * carry the name under version 4 or 5; they still read.) */
+#define SST_FORMAT_VERSION_COMPARATOR 6u
+#define SST_FORMAT_VERSION_EXTERNAL_COMPARATOR 7u
+#define SST_FORMAT_VERSION_MAX 7u
+
+/* The version a builder writes: external or not, with a comparator's name or not. */
+static inline uint32_t sst_version_for(int external, int named_comparator) {
+  if (named_comparator)
+    return external ? SST_FORMAT_VERSION_EXTERNAL_COMPARATOR : SST_FORMAT_VERSION_COMPARATOR;
+  return external ? SST_FORMAT_VERSION_EXTERNAL : SST_FORMAT_VERSION;
+}
+/* Versions 5 and 7 carry a global sequence before the footer. */
+static inline int sst_version_is_external(uint32_t v) {
+  return v == SST_FORMAT_VERSION_EXTERNAL || v == SST_FORMAT_VERSION_EXTERNAL_COMPARATOR;
+}
+/* Versions 6 and 7 must name their comparator in the properties block. */
+static inline int sst_version_names_comparator(uint32_t v) {
+  return v == SST_FORMAT_VERSION_COMPARATOR || v == SST_FORMAT_VERSION_EXTERNAL_COMPARATOR;
+}
 /* "shaleSST" read as a little-endian u64: the last 8 bytes of every table. */
 #define SST_MAGIC UINT64_C(0x545353656c616873)
 /* 5 handles x 16 + version 4 + checksum 4 + magic 8 */

@@ -412,7 +412,10 @@ static int parse_props(sst_reader *r, const uint8_t *blk, size_t len, char *errm
   if (!(p = get_varint64(p, lim, &n)) || n > (size_t)(lim - p) || (n && n < IKEY_TRAILER)) goto bad;
   buf_append(&m->largest, p, n);
   p += n;
-  if (p != lim) { /* the comparator's name, in a table written with one */
+  /* The comparator's name: required by versions 6 and 7; also found in the version-4 and -5
+   * tables of the first release with comparators. */
+  if (sst_version_names_comparator(r->version) && p == lim) goto bad;
+  if (p != lim) {
     if (!(p = get_varint64(p, lim, &n)) || n == 0 || n > COMPARATOR_NAME_MAX ||
         n != (size_t)(lim - p) || memchr(p, 0, n))
       goto bad;
@@ -463,7 +466,7 @@ static int read_footer(sst_reader *r, sst_handle hs[5], char *errmsg) {
     return err_corrupt(errmsg, "%s: bad magic at offset %" PRIu64 " (not an SSTable, or truncated)",
                        r->path, foff + 88);
   r->version = get_fixed32(f + 80);
-  if (r->version == SST_FORMAT_VERSION_EXTERNAL) {
+  if (sst_version_is_external(r->version)) {
     if ((rc = read_external_tail(r, f, &foff, errmsg))) return rc;
   } else if (checksum32(f, 84) != get_fixed32(f + 84)) {
     return err_corrupt(errmsg, "%s: footer at offset %" PRIu64 ": checksum mismatch", r->path,
@@ -596,7 +599,7 @@ int sst_reader_open_ordered(io_ctx *io, const char *path, uint64_t file_number, 
     rc = err_corrupt(errmsg, "%s: properties disagree with the index", r->path);
     goto fail;
   }
-  if (r->version == SST_FORMAT_VERSION_EXTERNAL && (rc = apply_global_seq(r, errmsg))) goto fail;
+  if (sst_version_is_external(r->version) && (rc = apply_global_seq(r, errmsg))) goto fail;
   map_data(r);
   *out = r;
   return SHALE_OK;

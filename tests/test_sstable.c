@@ -1001,9 +1001,12 @@ static void test_format_versions(void **state) {
   rewrite_range_dels(base, v1, t, 1, 5, 0); /* 5 without its global sequence field */
   assert_int_equal(sst_reader_open(NULL, v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
   assert_non_null(strstr(f->errmsg, "checksum mismatch"));
-  rewrite_range_dels(base, v1, t, 1, 6, 0);
+  rewrite_range_dels(base, v1, t, 1, 6, 0); /* 6 must name its comparator */
   assert_int_equal(sst_reader_open(NULL, v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
-  assert_non_null(strstr(f->errmsg, "unsupported format version 6"));
+  assert_non_null(strstr(f->errmsg, "malformed properties block"));
+  rewrite_range_dels(base, v1, t, 1, 8, 0);
+  assert_int_equal(sst_reader_open(NULL, v1, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
+  assert_non_null(strstr(f->errmsg, "unsupported format version 8"));
   assert_null(r);
   free(base);
   free(v1);
@@ -1026,6 +1029,45 @@ static void build_external(fixture *f, const char *path, uint64_t n) {
   }
   assert_int_equal(sst_builder_add_range_del(b, "z", 1, "zz", 2, 0, 0), SHALE_OK);
   assert_int_equal(sst_builder_finish(b, NULL, f->errmsg), SHALE_OK);
+}
+
+static int bytes_compare(void *arg, const void *a, size_t al, const void *b, size_t bl) {
+  (void)arg;
+  int c = memcmp(a, b, al < bl ? al : bl);
+  return c ? c : (al > bl) - (al < bl);
+}
+
+/* A table written with a comparator says so in its version (6, or 7 when external), so a
+ * reader without comparators refuses it instead of reading its keys out of order. */
+static void test_comparator_versions(void **state) {
+  fixture *f = *state;
+  static const shale_comparator cmp = {"test.Bytes", bytes_compare, NULL};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL};
+  for (int external = 0; external <= 1; external++) {
+    char *path = tu_path(f->dir, external ? "ext.sst" : "int.sst");
+    sst_builder *b;
+    assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
+    sst_builder_set_comparator(b, &cmp);
+    if (external) sst_builder_set_external(b);
+    uint8_t k[10];
+    memcpy(k, "bb", 2);
+    put_fixed64(k + 2, ikey_pack(external ? 0 : 7, KIND_PUT));
+    assert_int_equal(sst_builder_add(b, k, sizeof k, "v", 1, 0), SHALE_OK);
+    assert_int_equal(sst_builder_finish(b, NULL, f->errmsg), SHALE_OK);
+    if (external) assert_int_equal(sst_external_set_seq(path, 50, f->errmsg), SHALE_OK);
+    sst_reader *r;
+    assert_int_equal(sst_reader_open_ordered(NULL, path, 1, NULL, &cmp, &r, f->errmsg), SHALE_OK);
+    assert_int_equal(sst_reader_format_version(r), external ? SST_FORMAT_VERSION_EXTERNAL_COMPARATOR
+                                                            : SST_FORMAT_VERSION_COMPARATOR);
+    assert_string_equal(sst_reader_comparator_name(r), "test.Bytes");
+    assert_true(sst_reader_global_seq(r) == (external ? 50u : 0u));
+    assert_int_equal(sst_reader_get(r, "bb", 2, SEQ_MAX, NULL, NULL, NULL, NULL, f->errmsg), 1);
+    sst_reader_close(r);
+    /* read bytewise: refused, naming both orders */
+    assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_INVALID);
+    assert_non_null(strstr(f->errmsg, "test.Bytes"));
+    free(path);
+  }
 }
 
 static void test_external_global_seq(void **state) {
@@ -1493,6 +1535,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_range_frag_no_blowup, setup, teardown),
       cmocka_unit_test_setup_teardown(test_format_versions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_external_global_seq, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_comparator_versions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_zstd_dictionary, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_del_block_damage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_raw, setup, teardown),

@@ -33,7 +33,7 @@ static void print_properties(const char *path, sst_reader *r) {
   printf("data_bytes: %" PRIu64 "\n", m->data_bytes);
   printf("compression: %s\n", m->compression ? "zstd" : "none");
   printf("format_version: %u\n", sst_reader_format_version(r));
-  if (sst_reader_format_version(r) == SST_FORMAT_VERSION_EXTERNAL)
+  if (sst_version_is_external(sst_reader_format_version(r)))
     printf("global_seq: %" PRIu64 "\n", sst_reader_global_seq(r));
   printf("zstd_dictionary_bytes: %" PRIu64 "\n", sst_reader_dict(r).size);
   printf("creation_time_us: %" PRIu64 "\n", m->creation_time_us);
@@ -314,8 +314,8 @@ static int read_footer(io_reader *io, uint64_t fsize, sst_footer *ft) {
     ft->h[i] = (sst_handle){get_fixed64(f + 16 * i), get_fixed64(f + 16 * i + 8)};
   ft->version = get_fixed32(f + 80);
   ft->checksum = get_fixed32(f + 84);
-  uint32_t got = ft->version == SST_FORMAT_VERSION_EXTERNAL ? external_checksum(io, fsize, f, ft)
-                                                            : checksum32(f, 84);
+  uint32_t got = sst_version_is_external(ft->version) ? external_checksum(io, fsize, f, ft)
+                                                      : checksum32(f, 84);
   ft->checksum_ok = ft->checksum == got;
   ft->magic_ok = get_fixed64(f + 88) == SST_MAGIC;
   return 0;
