@@ -133,21 +133,20 @@ void shale_snapshot_free(shale_db *db, const shale_snapshot *snap) {
   free(s);
 }
 
-uint64_t db_oldest_snapshot(shale_db *db) {
+/* Read under snap_mu with the list: a snapshot made after the lock is released takes a
+ * last_seq at least as new as the one read here, so nothing it needs is given up. */
+static uint64_t oldest_pinned(shale_db *db, int none_is_last_seq) {
   pthread_mutex_lock(&db->snap_mu);
-  uint64_t seq = db->snapshots.next != &db->snapshots
-                     ? db->snapshots.next->seq
-                     : atomic_load_explicit(&db->last_seq, memory_order_acquire);
+  uint64_t seq = db->snapshots.next != &db->snapshots ? db->snapshots.next->seq
+                 : none_is_last_seq ? atomic_load_explicit(&db->last_seq, memory_order_acquire)
+                                    : UINT64_MAX;
   pthread_mutex_unlock(&db->snap_mu);
   return seq;
 }
 
-uint64_t db_snapshot_pin(shale_db *db) {
-  pthread_mutex_lock(&db->snap_mu);
-  uint64_t seq = db->snapshots.next != &db->snapshots ? db->snapshots.next->seq : UINT64_MAX;
-  pthread_mutex_unlock(&db->snap_mu);
-  return seq;
-}
+uint64_t db_snapshot_pin(shale_db *db) { return oldest_pinned(db, 0); }
+
+uint64_t db_oldest_snapshot(shale_db *db) { return oldest_pinned(db, 1); }
 
 uint64_t db_snapshots_made(shale_db *db) {
   pthread_mutex_lock(&db->snap_mu);
