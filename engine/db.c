@@ -18,6 +18,7 @@
 #include "engine/filename.h"
 #include "engine/options.h"
 #include "engine/recovery.h"
+#include "engine/span_store.h"
 #include "engine/background.h"
 #include "engine/statistics.h"
 #include "engine/db.h"
@@ -373,6 +374,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   if (!opt.read_only) open_info_log(db);
   if ((rc = db_recover(db, msg))) goto fail;
   dead_spans_allocated(&db->spans, db->last_allocated_seq);
+  db->spans_restored = span_store_load(db, db->vset.recovered_manifest);
   if (!opt.read_only) write_options_file(db);
   db_log(db,
          "opened %s: write_buffer_size=%zu block_cache_size=%zu bloom_bits=%d compression=%d "
@@ -418,6 +420,7 @@ int shale_close(shale_db *db) {
   if (snaps || iters) return refuse_busy_close(db, snaps, iters);
   listeners_stop(db); /* delivers what is queued while the DB still works for callbacks */
   int rc = db->opt.read_only ? SHALE_OK : db_shutdown(db);
+  if (!rc && !db->opt.read_only) span_store_save(db);
   if (rc)
     db_log(db, "closed after an error: %s", shale_strerror(rc));
   else

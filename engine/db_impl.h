@@ -121,8 +121,9 @@ struct shale_db {
   pthread_cond_t snap_cv;
   char *filter_name; /* opt.compaction_filter_name points here: the caller's is borrowed */
 
-  dead_spans spans;   /* ranges iterators found empty of live keys; own lock */
-  span_warmup warmup; /* the walk that rebuilds spans after open (span_warmup.c only) */
+  dead_spans spans;        /* ranges iterators found empty of live keys; own lock */
+  span_warmup warmup;      /* the walk that rebuilds spans after open (span_warmup.c only) */
+  uint64_t spans_restored; /* spans a clean close kept and this open took back; set at open */
   /* Where the last iterator freed left its count of seeks moved on from (engine/iter.c):
    * new iterators start there. Relaxed; written only when an iterator ends elsewhere. */
   _Atomic unsigned iter_seek_moves;

@@ -41,6 +41,7 @@ file_type filename_parse(const char *name, uint64_t *number) {
   if (!strcmp(name, "LOCK")) return FT_LOCK;
   if (!strcmp(name, "LOG") || !strncmp(name, "LOG.old", 7)) return FT_INFO_LOG;
   if (!strcmp(name, "OPTIONS")) return FT_OPTIONS;
+  if (!strcmp(name, "SPANS")) return FT_SPANS;
   if (!strncmp(name, "MANIFEST-", 9))
     return parse_number(name + 9, name + strlen(name), number) ? FT_MANIFEST : FT_UNKNOWN;
   size_t len = strlen(name), old = sizeof ".old.log" - 1;

@@ -15,7 +15,8 @@ typedef enum file_type {
   FT_INFO_LOG,
   FT_TEMP,
   FT_OPTIONS,
-  FT_OLD_LOG /* a WAL already in tables, kept only for shale_updates_since (retention) */
+  FT_OLD_LOG, /* a WAL already in tables, kept only for shale_updates_since (retention) */
+  FT_SPANS    /* dead spans a clean close kept for the next open (engine/span_store.h) */
 } file_type;
 
 #define FILENAME_MAX_LEN 4096

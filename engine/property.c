@@ -224,6 +224,8 @@ static int number_property(shale_db *db, const char *name, buf *out) {
     value = dead_spans_count(db);
   else if (!strcmp(name, "shale.dead-span-jumps"))
     value = atomic_load(&db->spans.skipped);
+  else if (!strcmp(name, "shale.dead-spans-restored"))
+    value = db->spans_restored;
   else if (!strcmp(name, "shale.dead-span-warmup"))
     value = !atomic_load_explicit(&db->warmup.done, memory_order_acquire);
   else if (!strcmp(name, "shale.hidden-keys-stepped"))

@@ -385,6 +385,10 @@ int db_repair(const char *path, const shale_comparator *cmp, repair_report_fn re
   if (rc || (rc = try_lock(path, &lock_fd, errmsg))) return rc;
   repair rp = {.db = path, .report = report, .arg = arg, .errmsg = errmsg, .cmp = cmp};
   snprintf(rp.lost, sizeof rp.lost, "%s/lost", path);
+  /* The spans a close kept describe a state repair is about to change. */
+  char spans[FILENAME_MAX_LEN];
+  filename_join(spans, path, "SPANS");
+  unlink(spans);
   rc = repair_locked(&rp);
   close(lock_fd);
   return rc;

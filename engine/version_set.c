@@ -143,6 +143,8 @@ int vset_recover(version_set *vs, int *exists, char *errmsg) {
     return suggest_repair(
         err_corrupt(errmsg, "%s/CURRENT names %s, which does not exist", vs->dir, name), errmsg);
   rc = replay_manifest(vs, path, errmsg);
+  if (!rc && filename_parse(name, &vs->recovered_manifest) != FT_MANIFEST)
+    vs->recovered_manifest = 0;
   return rc == SHALE_CORRUPTION ? suggest_repair(rc, errmsg) : rc;
 }
 

@@ -21,9 +21,10 @@ typedef struct version_set {
   version *current; /* referenced */
   wal_writer *manifest;
   uint64_t manifest_number;
-  uint64_t log_number; /* WALs below it are fully in tables */
-  uint64_t last_seq;   /* recovered from the MANIFEST */
-  uint64_t next_file;  /* recovered; the DB keeps the live counter */
+  uint64_t recovered_manifest; /* the MANIFEST vset_recover read (0: none) */
+  uint64_t log_number;         /* WALs below it are fully in tables */
+  uint64_t last_seq;           /* recovered from the MANIFEST */
+  uint64_t next_file;          /* recovered; the DB keeps the live counter */
   /* The comparator name the MANIFEST records; "" when none (bytewise). The order itself is
    * current->cmp, set by the DB before recovery. */
   char comparator[COMPARATOR_NAME_MAX + 1];

@@ -817,7 +817,9 @@ SHALE_EXPORT int shale_approximate_sizes(shale_db *db, size_t n, const void *con
  * "shale.deletes-persisted-before-us" (the same in microseconds), "shale.dead-spans"
  * (key ranges iterators found empty of live keys and now cross in one seek),
  * "shale.dead-span-jumps" (times an iterator did so), "shale.hidden-keys-stepped" (deleted
- * keys iterators stepped over one by one, outside any span), "shale.dead-span-warmup" (1
+ * keys iterators stepped over one by one, outside any span), "shale.dead-spans-restored"
+ * (spans the last clean close kept in the DB's SPANS file and this open took back: 0 after
+ * a crash or any change since that close), "shale.dead-span-warmup" (1
  * while the walk after open that rebuilds spans over the deleted runs the DB holds still
  * runs, in a thread of its own; 0 once it is done), "shale.sequence",
  * "shale.num-immutable-memtables", "shale.memtable-bytes" (the mutable memtable's),

@@ -33,7 +33,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  assert_int_equal(shale_close(f->db), SHALE_OK);
+  if (f->db) assert_int_equal(shale_close(f->db), SHALE_OK);
   tu_tempdir_free(f->dir);
   free(f);
   return 0;
@@ -369,6 +369,131 @@ static void test_reopen_rebuilds_spans(void **state) {
   assert_true(prop(f->db, "shale.hidden-keys-stepped") - stepped < (uint64_t)dead / 20);
 }
 
+/* ---- spans kept across a clean close (engine/span_store.h) ---- */
+
+enum { KEPT_N = 6000 };
+
+/* 400 of every 500 keys dead, in runs deleted backward (so the write path makes no spans),
+ * over values in a table; then one scan walks the runs and makes the spans. */
+static void make_walked_runs(fixture *f, char *live) {
+  for (int i = 0; i < KEPT_N; i++) put(f->db, i), live[i] = 1;
+  assert_int_equal(shale_flush(f->db), SHALE_OK);
+  for (int run = 0; run < KEPT_N; run += 500)
+    for (int j = run + 399; j >= run; j--) del(f->db, j), live[j] = 0;
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(f->db, NULL, &it), SHALE_OK);
+  for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it)) {
+  }
+  shale_iter_free(it);
+  assert_true(prop(f->db, "shale.dead-spans") > 0);
+}
+
+/* Every live key in order, forward and backward, and a seek into each run lands on its
+ * first survivor. */
+static void assert_reads(shale_db *db, const char *live) {
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
+  int expect = 0;
+  for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it)) {
+    while (!live[expect]) expect++;
+    assert_int_equal(at(it), expect++);
+  }
+  while (expect < KEPT_N && !live[expect]) expect++;
+  assert_int_equal(expect, KEPT_N);
+  expect = KEPT_N - 1;
+  for (shale_iter_seek_last(it); shale_iter_valid(it); shale_iter_prev(it)) {
+    while (!live[expect]) expect--;
+    assert_int_equal(at(it), expect--);
+  }
+  assert_int_equal(shale_iter_status(it), SHALE_OK);
+  shale_iter_free(it);
+  for (int run = 0; run < KEPT_N; run += 500) {
+    int want = run;
+    while (want < KEPT_N && !live[want]) want++;
+    assert_int_equal(seek_key(db, NULL, run, 0), want < KEPT_N ? want : -1);
+  }
+}
+
+static int spans_file_exists(const fixture *f) {
+  char *p = tu_path(f->dir, "SPANS");
+  int exists = tu_file_size(p) >= 0;
+  free(p);
+  return exists;
+}
+
+static void close_db(fixture *f) {
+  shale_db *db = f->db;
+  f->db = NULL; /* a failed assertion below leaves nothing for teardown to close twice */
+  assert_int_equal(shale_close(db), SHALE_OK);
+}
+
+/* A clean close keeps the spans, and the next open crosses the runs without walking them. */
+static void test_close_keeps_spans(void **state) {
+  fixture *f = *state;
+  static char live[KEPT_N];
+  reopen(f);
+  make_walked_runs(f, live);
+  uint64_t spans = prop(f->db, "shale.dead-spans");
+  reopen(f);
+  assert_true(prop(f->db, "shale.dead-spans-restored") == spans);
+  assert_false(spans_file_exists(f)); /* a writer's open consumes it */
+  uint64_t stepped = prop(f->db, "shale.hidden-keys-stepped");
+  assert_reads(f->db, live);
+  assert_true(prop(f->db, "shale.hidden-keys-stepped") - stepped < 100);
+  /* a read-only handle takes them back too, and leaves the file for the next open */
+  close_db(f);
+  assert_true(spans_file_exists(f));
+  shale_options o;
+  shale_options_init(&o);
+  o.read_only = 1;
+  assert_int_equal(shale_open(f->dir, &o, &f->db), SHALE_OK);
+  assert_true(prop(f->db, "shale.dead-spans-restored") > 0);
+  assert_reads(f->db, live);
+  close_db(f);
+  assert_true(spans_file_exists(f));
+  assert_int_equal(shale_open(f->dir, NULL, &f->db), SHALE_OK);
+  assert_true(prop(f->db, "shale.dead-spans-restored") > 0);
+}
+
+/* A SPANS file that does not describe the DB's state is ignored: damaged, or put back over
+ * a later state, where it must not hide what was written after it. */
+static void test_stale_spans_ignored(void **state) {
+  fixture *f = *state;
+  static char live[KEPT_N];
+  reopen(f);
+  make_walked_runs(f, live);
+  close_db(f);
+  char *spans = tu_path(f->dir, "SPANS"), *saved = tu_path(f->dir, "spans.saved");
+  assert_int_equal(tu_copy_file(spans, saved), 0);
+  shale_options o;
+  shale_options_init(&o);
+  o.write_buffer_size = 256 << 10;
+  o.level0_compaction_trigger = 1000;
+  long long size = tu_file_size(spans);
+  assert_true(size > 40);
+  assert_int_equal(tu_flip_bit(spans, size / 2, 3), 0); /* damage anywhere voids it all */
+  assert_int_equal(shale_open(f->dir, &o, &f->db), SHALE_OK);
+  assert_true(prop(f->db, "shale.dead-spans-restored") == 0);
+  assert_reads(f->db, live);
+  close_db(f);
+  assert_int_equal(tu_copy_file(saved, spans), 0);
+  assert_int_equal(shale_open(f->dir, &o, &f->db), SHALE_OK);
+  for (int run = 0; run < KEPT_N; run += 500) put(f->db, run + 7), live[run + 7] = 1;
+  close_db(f); /* the WAL holds the puts */
+  assert_int_equal(tu_copy_file(saved, spans), 0);
+  assert_int_equal(shale_open(f->dir, &o, &f->db), SHALE_OK);
+  assert_true(prop(f->db, "shale.dead-spans-restored") == 0);
+  assert_reads(f->db, live);
+  assert_int_equal(shale_flush(f->db), SHALE_OK); /* the puts into a table */
+  close_db(f);
+  assert_int_equal(tu_copy_file(saved, spans), 0);
+  assert_int_equal(shale_open(f->dir, &o, &f->db), SHALE_OK);
+  assert_true(prop(f->db, "shale.dead-spans-restored") == 0);
+  assert_reads(f->db, live);
+  free(spans);
+  free(saved);
+}
+
 static shale_iter *bounded(shale_db *db, int lo, int hi) {
   char l[16], h[16];
   shale_read_options ro;
@@ -474,6 +599,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_scans_over_random_runs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ordered_deletes_make_spans, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_rebuilds_spans, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_close_keeps_spans, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stale_spans_ignored, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounds_bad_arguments, setup, teardown),
   };
