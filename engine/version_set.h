@@ -27,12 +27,22 @@ typedef struct version_set {
   /* The comparator name the MANIFEST records; "" when none (bytewise). The order itself is
    * current->cmp, set by the DB before recovery. */
   char comparator[COMPARATOR_NAME_MAX + 1];
+  /* What vset_recover read: the MANIFEST CURRENT named, and its size just before the replay
+   * (for vset_check_unchanged). */
+  char recovered_manifest[256];
+  uint64_t recovered_bytes;
 } version_set;
 
 void vset_init(version_set *vs, io_ctx *io, const char *dir, file_reaper *reaper);
 void vset_close(version_set *vs);
 /* Loads CURRENT and its MANIFEST. *exists = 0 when there is no CURRENT (a new DB). */
 int vset_recover(version_set *vs, int *exists, char *errmsg);
+/* For an open without the LOCK (read_only), beside a writer that may move on meanwhile:
+ * SHALE_OK when CURRENT still names the MANIFEST vset_recover read and, unless
+ * allow_growth, that file did not grow since (an edit appended after the replay may have
+ * removed files the recovered version lists); SHALE_BUSY, with a message, when either
+ * changed; SHALE_IOERR or SHALE_CORRUPTION when CURRENT cannot be read. */
+int vset_check_unchanged(const version_set *vs, int allow_growth, char *errmsg);
 /* SHALE_INVALID, with a message naming both, unless the recovered MANIFEST records cmp's
  * name (none recorded: bytewise). */
 int vset_check_comparator(const version_set *vs, const shale_comparator *cmp, char *errmsg);
