@@ -241,7 +241,7 @@ static int open_tables(shale_db *db, char *errmsg) {
   return SHALE_OK;
 }
 
-/* opened: NULL, or the readers open_logs_now made (one per log). */
+/* opened: NULL, or the readers open_logs_now made (one per log; a NULL one is opened here). */
 static int replay_logs(shale_db *db, const numbers *logs, wal_reader **opened, char *errmsg) {
   int rc = SHALE_OK, hole = 0;
   size_t replayed = 0;
@@ -266,36 +266,48 @@ static int replay_logs(shale_db *db, const numbers *logs, wal_reader **opened, c
  * removes before this open holds it (a WAL, a table, CURRENT moving to a new MANIFEST)
  * makes the attempt SHALE_BUSY, and shale_open starts it afresh. */
 
-/* Opens every listed log now: readers[i] for logs->v[i], NULL for one already gone. */
-static int open_logs_now(shale_db *db, const numbers *logs, wal_reader ***out, char *errmsg) {
-  wal_reader **r = calloc(logs->n ? logs->n : 1, sizeof *r);
-  if (!(*out = r)) return err_set(errmsg, SHALE_NOMEM, "out of memory opening the WALs");
-  char path[FILENAME_MAX_LEN];
+/* The logs a read_only open opened as it listed them: r[i] for logs->v[i], NULL when that
+ * open failed; gone[i] when it failed because the file was gone. */
+typedef struct early_logs {
+  wal_reader **r;
+  unsigned char *gone;
+} early_logs;
+
+/* A log that fails to open for another reason is opened again if it is replayed, which
+ * reports the error as an open with the LOCK would (an obsolete one is never read). */
+static int open_logs_now(shale_db *db, const numbers *logs, early_logs *e, char *errmsg) {
+  size_t n = logs->n ? logs->n : 1;
+  e->r = calloc(n, sizeof *e->r);
+  e->gone = calloc(n, 1);
+  if (!e->r || !e->gone) return err_set(errmsg, SHALE_NOMEM, "out of memory opening the WALs");
+  char path[FILENAME_MAX_LEN], ignored[ERRMSG_SIZE];
   for (size_t i = 0; i < logs->n; i++) {
     filename_log(path, db->path, logs->v[i]);
-    int rc = wal_reader_open(&db->io, path, wal_read_mode(db), &r[i], errmsg);
-    if (rc && !(access(path, F_OK) != 0 && errno == ENOENT)) return rc;
+    int rc = wal_reader_open(&db->io, path, wal_read_mode(db), &e->r[i], ignored);
+    if (rc == SHALE_NOMEM) return err_set(errmsg, rc, "%s", ignored);
+    e->gone[i] = rc && access(path, F_OK) != 0 && errno == ENOENT;
   }
   return SHALE_OK;
 }
 
-static void close_logs(wal_reader **readers, size_t n) {
-  for (size_t i = 0; readers && i < n; i++) wal_reader_close(readers[i]);
-  free(readers);
+static void close_logs(early_logs *e, size_t n) {
+  for (size_t i = 0; e->r && i < n; i++) wal_reader_close(e->r[i]);
+  free(e->r);
+  free(e->gone);
 }
 
 /* A WAL the recovered version still needs that went between listing and opening. */
-static int check_logs_held(shale_db *db, const numbers *logs, wal_reader **readers, char *errmsg) {
+static int check_logs_held(shale_db *db, const numbers *logs, const early_logs *e, char *errmsg) {
   for (size_t i = 0; i < logs->n; i++)
-    if (logs->v[i] >= db->vset.log_number && !readers[i])
+    if (logs->v[i] >= db->vset.log_number && e->gone[i])
       return err_set(errmsg, SHALE_BUSY, "WAL %06llu went away during the open",
                      (unsigned long long)logs->v[i]);
   return SHALE_OK;
 }
 
-/* Takes a table cache reference to every table of the recovered version. A table missing
- * while the MANIFEST stayed as read was not removed by a writer: left for the reads that
- * need it to report, as with the LOCK. */
+/* Takes a table cache reference to every table of the recovered version. A table that went
+ * while the MANIFEST stayed as read, or that cannot be opened, was not removed by a writer:
+ * left for the reads that need it to report, as with the LOCK. */
 static int pin_tables(shale_db *db, char *errmsg) {
   const version *v = db->vset.current;
   size_t total = 0;
@@ -303,28 +315,29 @@ static int pin_tables(shale_db *db, char *errmsg) {
   if (!total) return SHALE_OK;
   if (!(db->pinned_tables = malloc(total * sizeof *db->pinned_tables)))
     return err_set(errmsg, SHALE_NOMEM, "out of memory opening the tables");
-  char path[FILENAME_MAX_LEN];
+  char path[FILENAME_MAX_LEN], ignored[ERRMSG_SIZE];
   for (int l = 0; l < NUM_LEVELS; l++)
     for (int i = 0; i < v->nfiles[l]; i++) {
       uint64_t n = v->files[l][i]->number;
       sst_reader *r;
-      int rc = table_cache_get(db->tcache, n, &r, errmsg);
+      int rc = table_cache_get(db->tcache, n, &r, ignored);
       if (!rc) {
         db->pinned_tables[db->n_pinned_tables++] = r;
         continue;
       }
+      if (rc == SHALE_NOMEM) return err_set(errmsg, rc, "%s", ignored);
       filename_table(path, db->path, n);
-      if (access(path, F_OK) == 0 || errno != ENOENT) return rc;
-      if ((rc = vset_check_unchanged(&db->vset, 0, errmsg))) return rc;
+      int gone = access(path, F_OK) != 0 && errno == ENOENT;
+      if (gone && (rc = vset_check_unchanged(&db->vset, 0, errmsg))) return rc;
     }
   return SHALE_OK;
 }
 
 /* After CURRENT and the MANIFEST were read: the files of that state, held open. */
-static int hold_recovered_state(shale_db *db, const numbers *logs, wal_reader **readers,
+static int hold_recovered_state(shale_db *db, const numbers *logs, const early_logs *e,
                                 char *errmsg) {
   int rc = pin_tables(db, errmsg);
-  if (!rc) rc = check_logs_held(db, logs, readers, errmsg);
+  if (!rc) rc = check_logs_held(db, logs, e, errmsg);
   /* A MANIFEST CURRENT no longer names may lack edits the writer made since. */
   if (!rc) rc = vset_check_unchanged(&db->vset, 1, errmsg);
   return rc;
@@ -384,18 +397,18 @@ static int start_writing(shale_db *db, char *errmsg) {
 
 int db_recover(shale_db *db, char *errmsg) {
   numbers logs = {0};
-  wal_reader **readers = NULL; /* read_only: each log opened as it was listed */
+  early_logs early = {0}; /* read_only: each log opened as it was listed */
   int exists = 0, ro = db->opt.read_only;
   int rc = open_tables(db, errmsg);
   if (!rc) rc = list_logs(db, &logs, errmsg); /* before the MANIFEST: see read_only above */
-  if (!rc && ro) rc = open_logs_now(db, &logs, &readers, errmsg);
+  if (!rc && ro) rc = open_logs_now(db, &logs, &early, errmsg);
   if (!rc)
     rc = ro ? recover_version_unlocked(db, &exists, errmsg)
             : vset_recover(&db->vset, &exists, errmsg);
   if (!rc && exists) rc = vset_check_comparator(&db->vset, db->cmp, errmsg);
   if (!rc && !exists && ro)
     rc = err_set(errmsg, SHALE_NOTFOUND, "%s holds no Shale DB (no CURRENT)", db->path);
-  if (!rc && ro) rc = hold_recovered_state(db, &logs, readers, errmsg);
+  if (!rc && ro) rc = hold_recovered_state(db, &logs, &early, errmsg);
   if (rc) goto done;
   if ((exists || logs.n) && db->opt.error_if_exists) {
     rc = err_set(errmsg, SHALE_EXISTS, "%s already holds a DB", db->path);
@@ -410,7 +423,7 @@ int db_recover(shale_db *db, char *errmsg) {
     rc = err_set(errmsg, SHALE_NOMEM, "out of memory");
     goto done;
   }
-  if ((rc = replay_logs(db, &logs, readers, errmsg))) goto done;
+  if ((rc = replay_logs(db, &logs, early.r, errmsg))) goto done;
   atomic_store(&db->last_seq, db->last_allocated_seq);
   db->stats.open_seq = db->last_allocated_seq;
   db->vset.last_seq = db->last_allocated_seq;
@@ -422,7 +435,7 @@ int db_recover(shale_db *db, char *errmsg) {
          (unsigned long long)db->last_allocated_seq, exists ? "existing DB" : "new DB");
 done:
   if (rc && db->wal) discard_new_wal(db);
-  close_logs(readers, logs.n);
+  close_logs(&early, logs.n);
   free(logs.v);
   return rc;
 }
