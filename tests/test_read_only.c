@@ -494,7 +494,9 @@ static int open_racing(const char *dir, const char *part, int on_read, void (*ac
   o.env = &env;
   shale_db *r;
   assert_int_equal(shale_open(dir, &o, &r), SHALE_OK);
-  assert_true(rc.fired);
+  /* A log written without a mapping has no reserved tail: it is read whole at open. */
+  const char *mm = getenv("SHALE_MMAP");
+  assert_true(rc.fired || (on_read && mm && !strcmp(mm, "0")));
   reads_everything(r);
   check_value(r, "key150", want150);
   assert_int_equal(shale_close(r), SHALE_OK);
