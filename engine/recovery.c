@@ -116,15 +116,15 @@ static int finish_log(shale_db *db, wal_reader *r, const char *path, int *hole, 
   return db->opt.read_only ? SHALE_OK : cut_log(path, wal_reader_last_good_offset(r), errmsg);
 }
 
-/* hole: set once a log ended at unsynced damage with data after it. Its writes come after
- * the hole, so a later log that holds records means the damage was not in an unsynced tail
- * after all (a WAL is synced whole before the next one gets a record): corruption. */
 static int wal_read_mode(const shale_db *db) {
   int tolerant = db->opt.wal_recovery_mode == SHALE_WAL_RECOVER_TOLERANT;
   return tolerant | WAL_READ_UNSYNCED_TAIL;
 }
 
-/* opened: the log's reader when the caller opened it already (it stays the caller's to
+/* hole: set once a log ended at unsynced damage with data after it. Its writes come after
+ * the hole, so a later log that holds records means the damage was not in an unsynced tail
+ * after all (a WAL is synced whole before the next one gets a record): corruption.
+ * opened: the log's reader when the caller opened it already (it stays the caller's to
  * close), else NULL. */
 static int replay_log(shale_db *db, uint64_t number, wal_reader *opened, int *hole, char *errmsg) {
   char path[FILENAME_MAX_LEN];
@@ -132,6 +132,8 @@ static int replay_log(shale_db *db, uint64_t number, wal_reader *opened, int *ho
   wal_reader *r = opened;
   int tolerant = db->opt.wal_recovery_mode == SHALE_WAL_RECOVER_TOLERANT;
   int rc = r ? SHALE_OK : wal_reader_open(&db->io, path, wal_read_mode(db), &r, errmsg);
+  if (rc && db->opt.read_only && access(path, F_OK) != 0 && errno == ENOENT)
+    return err_set(errmsg, SHALE_BUSY, "%s went away during the open", path); /* a writer's */
   if (rc) return rc;
   int after_hole = *hole;
   const uint8_t *rec;
