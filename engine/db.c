@@ -215,25 +215,20 @@ static int prepare_dir(const char *path, const shale_options *o, char *errmsg) {
 }
 
 /* flock locks belong to the open file description, so a second open of the same directory
- * fails here whether it comes from this process or another one. */
+ * fails here whether it comes from this process or another one. A read_only open takes no
+ * lock at all (see db_recover): it works beside a writer and on a read-only directory. */
 static int lock_dir(shale_db *db, char *errmsg) {
   char p[FILENAME_MAX_LEN];
-  int ro = db->opt.read_only;
   filename_join(p, db->path, "LOCK");
-  db->lock_fd = ro ? open(p, O_RDONLY | O_CLOEXEC) : open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  /* A read-only open may not create LOCK; without one no writer can hold the DB either. */
-  if (db->lock_fd < 0 && ro && errno == ENOENT) return SHALE_OK;
+  db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (db->lock_fd < 0) return err_errno(errmsg, errno, "open", p);
-  /* Readers share the lock, so a writer cannot delete files under them, nor they read a DB
-   * a writer is changing. */
-  if (flock(db->lock_fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0) return SHALE_OK;
+  if (flock(db->lock_fd, LOCK_EX | LOCK_NB) == 0) return SHALE_OK;
   int e = errno;
   close(db->lock_fd);
   db->lock_fd = -1;
   if (e == EWOULDBLOCK)
     return err_set(errmsg, SHALE_BUSY,
-                   "%s is locked: the DB is open%s in another handle or process", p,
-                   ro ? " for writing" : "");
+                   "%s is locked: the DB is open for writing in another handle or process", p);
   return err_errno(errmsg, e, "flock", p);
 }
 
@@ -315,6 +310,9 @@ static void db_release(shale_db *db) {
   if (db->mem) memtable_unref(db->mem);
   if (db->wal) wal_writer_close(db->wal, NULL);
   vset_close(&db->vset);
+  for (size_t i = 0; i < db->n_pinned_tables; i++)
+    table_cache_release(db->tcache, db->pinned_tables[i]);
+  free(db->pinned_tables);
   if (db->tcache) table_cache_free(db->tcache);
   if (db->bcache) block_cache_free(db->bcache);
   arena_pool_free(db->apool); /* after the last memtable went */
@@ -347,6 +345,56 @@ static void db_set_comparator(shale_db *db, const shale_comparator *cmp) {
   db->opt.comparator = db->cmp = &db->cmp_copy;
 }
 
+/* One attempt at opening: a handle from the directory's files, or an error. */
+static int open_attempt(const char *path, const shale_options *opt, shale_db **out, char *msg) {
+  shale_db *db = db_alloc(path);
+  if (!db) return err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
+  db->opt = *opt;
+  db_set_comparator(db, opt->comparator);
+  io_ctx_init(&db->io, opt->env, opt->io_mode == SHALE_IO_PWRITE, opt->use_mmap);
+  int rc = SHALE_OK;
+  if (opt->compaction_filter_name &&
+      !(db->opt.compaction_filter_name = db->filter_name = strdup(opt->compaction_filter_name))) {
+    rc = err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
+    goto fail;
+  }
+  if (!opt->read_only && (rc = lock_dir(db, msg))) goto fail;
+  if ((rc = listeners_open(db, msg))) goto fail;
+  if (!opt->read_only) open_info_log(db);
+  if ((rc = db_recover(db, msg))) goto fail;
+  *out = db;
+  return SHALE_OK;
+fail:
+  db_log(db, "open failed: %s", msg);
+  db_release(db);
+  return rc;
+}
+
+/* A read_only open starts afresh when a writer changed the files it was reading (SHALE_BUSY
+ * from db_recover), at most this many times; a few times too on damage, which may be a
+ * record the writer was still appending when it was read. */
+#define RO_OPEN_ATTEMPTS 200
+#define RO_OPEN_DAMAGE_ATTEMPTS 4
+
+static int open_read_only(const char *path, const shale_options *opt, shale_db **db, char *msg) {
+  int rc, busy = 0, damaged = 0;
+  for (;;) {
+    rc = open_attempt(path, opt, db, msg);
+    if (rc == SHALE_BUSY && ++busy < RO_OPEN_ATTEMPTS) {
+      usleep(busy < 10 ? 100 : 1000); /* a compaction's deletes come in a burst */
+      continue;
+    }
+    if (rc != SHALE_CORRUPTION || ++damaged >= RO_OPEN_DAMAGE_ATTEMPTS) break;
+  }
+  if (rc != SHALE_BUSY) return rc;
+  char last[ERRMSG_SIZE];
+  snprintf(last, sizeof last, "%s", msg);
+  return err_set(msg, SHALE_BUSY,
+                 "read_only open of %s: a writer changed the files under each of %d attempts "
+                 "(last: %s); try again",
+                 path, busy, last);
+}
+
 int shale_open(const char *path, const shale_options *o, shale_db **out) {
   char *msg = db_handleless_errmsg();
   msg[0] = 0;
@@ -359,22 +407,11 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   if ((rc = prepare_dir(path, &opt, msg))) return rc;
   if ((rc = db_dir_check(path, msg))) return rc; /* before LOCK or LOG touch the directory */
   if (!opt.create_if_missing && !opt.read_only && (rc = require_current(path, msg))) return rc;
-  shale_db *db = db_alloc(path);
-  if (!db) return err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
-  db->opt = opt;
-  db_set_comparator(db, opt.comparator);
-  io_ctx_init(&db->io, opt.env, opt.io_mode == SHALE_IO_PWRITE, opt.use_mmap);
-  if (opt.compaction_filter_name &&
-      !(db->opt.compaction_filter_name = db->filter_name = strdup(opt.compaction_filter_name))) {
-    rc = err_set(msg, SHALE_NOMEM, "out of memory opening %s", path);
-    goto fail;
-  }
-  if ((rc = lock_dir(db, msg))) goto fail;
-  if ((rc = listeners_open(db, msg))) goto fail;
-  if (!opt.read_only) open_info_log(db);
-  if ((rc = db_recover(db, msg))) goto fail;
+  shale_db *db;
+  rc = opt.read_only ? open_read_only(path, &opt, &db, msg) : open_attempt(path, &opt, &db, msg);
+  if (rc) return rc;
   dead_spans_allocated(&db->spans, db->last_allocated_seq);
-  db->spans_restored = span_store_load(db, db->vset.recovered_manifest);
+  db->spans_restored = span_store_load(db, vset_recovered_manifest_number(&db->vset));
   if (!opt.read_only) write_options_file(db);
   db_log(db,
          "opened %s: write_buffer_size=%zu block_cache_size=%zu bloom_bits=%d compression=%d "
@@ -384,10 +421,6 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   span_warmup_start(db);
   *out = db;
   return SHALE_OK;
-fail:
-  db_log(db, "open failed: %s", msg);
-  db_release(db);
-  return rc;
 }
 
 static size_t live_snapshots(shale_db *db) {

@@ -90,6 +90,10 @@ struct shale_db {
   block_cache *bcache;
   arena_pool *apool; /* memtables' arena blocks: prefaulted ahead, recycled after flush */
   table_cache *tcache;
+  /* read_only: a reference to the reader of every table of the version recovered, taken at
+   * open, so a writer's later unlink of a table cannot break this handle's reads. */
+  sst_reader **pinned_tables;
+  size_t n_pinned_tables;
   pthread_t *bg_threads;
   int n_bg_threads;
   int shutting_down;           /* guarded by mu */

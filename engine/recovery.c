@@ -116,15 +116,24 @@ static int finish_log(shale_db *db, wal_reader *r, const char *path, int *hole, 
   return db->opt.read_only ? SHALE_OK : cut_log(path, wal_reader_last_good_offset(r), errmsg);
 }
 
+static int wal_read_mode(const shale_db *db) {
+  int tolerant = db->opt.wal_recovery_mode == SHALE_WAL_RECOVER_TOLERANT;
+  return tolerant | WAL_READ_UNSYNCED_TAIL;
+}
+
 /* hole: set once a log ended at unsynced damage with data after it. Its writes come after
  * the hole, so a later log that holds records means the damage was not in an unsynced tail
- * after all (a WAL is synced whole before the next one gets a record): corruption. */
-static int replay_log(shale_db *db, uint64_t number, int *hole, char *errmsg) {
+ * after all (a WAL is synced whole before the next one gets a record): corruption.
+ * opened: the log's reader when the caller opened it already (it stays the caller's to
+ * close), else NULL. */
+static int replay_log(shale_db *db, uint64_t number, wal_reader *opened, int *hole, char *errmsg) {
   char path[FILENAME_MAX_LEN];
   filename_log(path, db->path, number);
-  wal_reader *r;
+  wal_reader *r = opened;
   int tolerant = db->opt.wal_recovery_mode == SHALE_WAL_RECOVER_TOLERANT;
-  int rc = wal_reader_open(&db->io, path, tolerant | WAL_READ_UNSYNCED_TAIL, &r, errmsg);
+  int rc = r ? SHALE_OK : wal_reader_open(&db->io, path, wal_read_mode(db), &r, errmsg);
+  if (rc && db->opt.read_only && access(path, F_OK) != 0 && errno == ENOENT)
+    return err_set(errmsg, SHALE_BUSY, "%s went away during the open", path); /* a writer's */
   if (rc) return rc;
   int after_hole = *hole;
   const uint8_t *rec;
@@ -148,7 +157,7 @@ static int replay_log(shale_db *db, uint64_t number, int *hole, char *errmsg) {
     if (batch_rep_count(rec) && last > db->last_allocated_seq) db->last_allocated_seq = last;
   }
   if (rc == 0) rc = finish_log(db, r, path, hole, errmsg);
-  wal_reader_close(r);
+  if (!opened) wal_reader_close(r);
   /* What was replayed is now state later writes build on: a SYNC write after this open
    * must not outlive the unsynced tail of a log before it (writes are durable in order). */
   if (rc == 0 && !db->opt.read_only) rc = io_sync_file(&db->io, path, errmsg);
@@ -234,15 +243,117 @@ static int open_tables(shale_db *db, char *errmsg) {
   return SHALE_OK;
 }
 
-static int replay_logs(shale_db *db, const numbers *logs, char *errmsg) {
+/* opened: NULL, or the readers open_logs_now made (one per log; a NULL one is opened here). */
+static int replay_logs(shale_db *db, const numbers *logs, wal_reader **opened, char *errmsg) {
   int rc = SHALE_OK, hole = 0;
   size_t replayed = 0;
   for (size_t i = 0; i < logs->n && !rc; i++) {
     if (logs->v[i] < db->vset.log_number) continue;
     if (!replayed++) memtable_set_log_number(db->mem, logs->v[i]);
-    rc = replay_log(db, logs->v[i], &hole, errmsg);
+    rc = replay_log(db, logs->v[i], opened ? opened[i] : NULL, &hole, errmsg);
   }
   return rc;
+}
+
+/* ---- read_only: an open without the LOCK, beside a writer that goes on meanwhile ----
+ *
+ * The writer appends an edit to the MANIFEST before it deletes what the edit made obsolete,
+ * and numbers WALs in the order it starts them. So the open lists the WALs, opens each at
+ * once (an open file outlives its unlink, and is read only up to the size it had then), and
+ * only then reads CURRENT and the MANIFEST: a WAL at or above the recovered log number that
+ * was gone by then would have been deleted by an edit the MANIFEST holds, so it was listed.
+ * Every write acknowledged before the open began is thus in a table of the version or in a
+ * listed WAL, and the WALs listed at or above the log number are consecutive, all but the
+ * newest complete: the state is a prefix of the writer's history. Whatever the writer
+ * removes before this open holds it (a WAL, a table, CURRENT moving to a new MANIFEST)
+ * makes the attempt SHALE_BUSY, and shale_open starts it afresh. */
+
+/* The logs a read_only open opened as it listed them: r[i] for logs->v[i], NULL when that
+ * open failed; gone[i] when it failed because the file was gone. */
+typedef struct early_logs {
+  wal_reader **r;
+  unsigned char *gone;
+} early_logs;
+
+/* A log that fails to open for another reason is opened again if it is replayed, which
+ * reports the error as an open with the LOCK would (an obsolete one is never read). */
+static int open_logs_now(shale_db *db, const numbers *logs, early_logs *e, char *errmsg) {
+  size_t n = logs->n ? logs->n : 1;
+  e->r = calloc(n, sizeof *e->r);
+  e->gone = calloc(n, 1);
+  if (!e->r || !e->gone) return err_set(errmsg, SHALE_NOMEM, "out of memory opening the WALs");
+  char path[FILENAME_MAX_LEN], ignored[ERRMSG_SIZE];
+  for (size_t i = 0; i < logs->n; i++) {
+    filename_log(path, db->path, logs->v[i]);
+    int rc = wal_reader_open(&db->io, path, wal_read_mode(db), &e->r[i], ignored);
+    if (rc == SHALE_NOMEM) return err_set(errmsg, rc, "%s", ignored);
+    e->gone[i] = rc && access(path, F_OK) != 0 && errno == ENOENT;
+  }
+  return SHALE_OK;
+}
+
+static void close_logs(early_logs *e, size_t n) {
+  for (size_t i = 0; e->r && i < n; i++) wal_reader_close(e->r[i]);
+  free(e->r);
+  free(e->gone);
+}
+
+/* A WAL the recovered version still needs that went between listing and opening. */
+static int check_logs_held(shale_db *db, const numbers *logs, const early_logs *e, char *errmsg) {
+  for (size_t i = 0; i < logs->n; i++)
+    if (logs->v[i] >= db->vset.log_number && e->gone[i])
+      return err_set(errmsg, SHALE_BUSY, "WAL %06llu went away during the open",
+                     (unsigned long long)logs->v[i]);
+  return SHALE_OK;
+}
+
+/* Takes a table cache reference to every table of the recovered version. A table that went
+ * while the MANIFEST stayed as read, or that cannot be opened, was not removed by a writer:
+ * left for the reads that need it to report, as with the LOCK. */
+static int pin_tables(shale_db *db, char *errmsg) {
+  const version *v = db->vset.current;
+  size_t total = 0;
+  for (int l = 0; l < NUM_LEVELS; l++) total += (size_t)v->nfiles[l];
+  if (!total) return SHALE_OK;
+  if (!(db->pinned_tables = malloc(total * sizeof *db->pinned_tables)))
+    return err_set(errmsg, SHALE_NOMEM, "out of memory opening the tables");
+  char path[FILENAME_MAX_LEN], ignored[ERRMSG_SIZE];
+  for (int l = 0; l < NUM_LEVELS; l++)
+    for (int i = 0; i < v->nfiles[l]; i++) {
+      uint64_t n = v->files[l][i]->number;
+      sst_reader *r;
+      int rc = table_cache_get(db->tcache, n, &r, ignored);
+      if (!rc) {
+        db->pinned_tables[db->n_pinned_tables++] = r;
+        continue;
+      }
+      if (rc == SHALE_NOMEM) return err_set(errmsg, rc, "%s", ignored);
+      filename_table(path, db->path, n);
+      int gone = access(path, F_OK) != 0 && errno == ENOENT;
+      if (gone && (rc = vset_check_unchanged(&db->vset, 0, errmsg))) return rc;
+    }
+  return SHALE_OK;
+}
+
+/* After CURRENT and the MANIFEST were read: the files of that state, held open. */
+static int hold_recovered_state(shale_db *db, const numbers *logs, const early_logs *e,
+                                char *errmsg) {
+  int rc = pin_tables(db, errmsg);
+  if (!rc) rc = check_logs_held(db, logs, e, errmsg);
+  /* A MANIFEST CURRENT no longer names may lack edits the writer made since. */
+  if (!rc) rc = vset_check_unchanged(&db->vset, 1, errmsg);
+  return rc;
+}
+
+/* A MANIFEST that vanished or read short as the writer moved CURRENT on is a race, not
+ * damage. */
+static int recover_version_unlocked(shale_db *db, int *exists, char *errmsg) {
+  int rc = vset_recover(&db->vset, exists, errmsg);
+  if (!rc || rc == SHALE_NOMEM || !*exists || !db->vset.recovered_manifest[0]) return rc;
+  char why[ERRMSG_SIZE];
+  return vset_check_unchanged(&db->vset, 1, why) == SHALE_BUSY
+             ? err_set(errmsg, SHALE_BUSY, "%s", why)
+             : rc;
 }
 
 /* A failed open removes the WAL it started: nothing was written to it, and one left behind
@@ -288,13 +399,18 @@ static int start_writing(shale_db *db, char *errmsg) {
 
 int db_recover(shale_db *db, char *errmsg) {
   numbers logs = {0};
-  int exists = 0;
+  early_logs early = {0}; /* read_only: each log opened as it was listed */
+  int exists = 0, ro = db->opt.read_only;
   int rc = open_tables(db, errmsg);
-  if (!rc) rc = vset_recover(&db->vset, &exists, errmsg);
+  if (!rc) rc = list_logs(db, &logs, errmsg); /* before the MANIFEST: see read_only above */
+  if (!rc && ro) rc = open_logs_now(db, &logs, &early, errmsg);
+  if (!rc)
+    rc = ro ? recover_version_unlocked(db, &exists, errmsg)
+            : vset_recover(&db->vset, &exists, errmsg);
   if (!rc && exists) rc = vset_check_comparator(&db->vset, db->cmp, errmsg);
-  if (!rc && !exists && db->opt.read_only)
+  if (!rc && !exists && ro)
     rc = err_set(errmsg, SHALE_NOTFOUND, "%s holds no Shale DB (no CURRENT)", db->path);
-  if (!rc) rc = list_logs(db, &logs, errmsg);
+  if (!rc && ro) rc = hold_recovered_state(db, &logs, &early, errmsg);
   if (rc) goto done;
   if ((exists || logs.n) && db->opt.error_if_exists) {
     rc = err_set(errmsg, SHALE_EXISTS, "%s already holds a DB", db->path);
@@ -309,7 +425,7 @@ int db_recover(shale_db *db, char *errmsg) {
     rc = err_set(errmsg, SHALE_NOMEM, "out of memory");
     goto done;
   }
-  if ((rc = replay_logs(db, &logs, errmsg))) goto done;
+  if ((rc = replay_logs(db, &logs, early.r, errmsg))) goto done;
   atomic_store(&db->last_seq, db->last_allocated_seq);
   db->stats.open_seq = db->last_allocated_seq;
   db->vset.last_seq = db->last_allocated_seq;
@@ -321,6 +437,7 @@ int db_recover(shale_db *db, char *errmsg) {
          (unsigned long long)db->last_allocated_seq, exists ? "existing DB" : "new DB");
 done:
   if (rc && db->wal) discard_new_wal(db);
+  close_logs(&early, logs.n);
   free(logs.v);
   return rc;
 }

@@ -5,7 +5,10 @@
 #include "engine/db_impl.h"
 
 /* Replays every WAL not yet covered by a table, starts a fresh WAL and publishes the first
- * read view. REQUIRES: the LOCK is held. */
+ * read view. REQUIRES: the LOCK is held, unless read_only: then the WALs are replayed into
+ * memory only, every table of the recovered version stays open in the table cache
+ * (db->pinned_tables), and SHALE_BUSY means a writer changed the files under the attempt:
+ * release the handle and try again. */
 int db_recover(shale_db *db, char *errmsg);
 /* Flushes every sealed memtable, and the mutable one when a write since open skipped the
  * WAL, then stops background work. Returns the first background error, else the error of

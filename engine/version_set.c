@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/filename.h"
@@ -139,13 +140,35 @@ int vset_recover(version_set *vs, int *exists, char *errmsg) {
   if (rc || !*exists) return rc;
   char path[FILENAME_MAX_LEN];
   filename_join(path, vs->dir, name);
-  if (access(path, F_OK) != 0 && errno == ENOENT)
+  snprintf(vs->recovered_manifest, sizeof vs->recovered_manifest, "%s", name);
+  struct stat st;
+  int missing = stat(path, &st) != 0;
+  if (missing && errno == ENOENT)
     return suggest_repair(
         err_corrupt(errmsg, "%s/CURRENT names %s, which does not exist", vs->dir, name), errmsg);
+  vs->recovered_bytes = missing ? 0 : (uint64_t)st.st_size; /* the replay reports the error */
   rc = replay_manifest(vs, path, errmsg);
-  if (!rc && filename_parse(name, &vs->recovered_manifest) != FT_MANIFEST)
-    vs->recovered_manifest = 0;
   return rc == SHALE_CORRUPTION ? suggest_repair(rc, errmsg) : rc;
+}
+
+uint64_t vset_recovered_manifest_number(const version_set *vs) {
+  uint64_t n;
+  return filename_parse(vs->recovered_manifest, &n) == FT_MANIFEST ? n : 0;
+}
+
+int vset_check_unchanged(const version_set *vs, int allow_growth, char *errmsg) {
+  char name[256], path[FILENAME_MAX_LEN];
+  int exists;
+  int rc = read_current(vs->io, vs->dir, name, sizeof name, &exists, errmsg);
+  if (rc) return rc;
+  if (!exists || strcmp(name, vs->recovered_manifest))
+    return err_set(errmsg, SHALE_BUSY, "%s/CURRENT moved on from %s during the open", vs->dir,
+                   vs->recovered_manifest);
+  filename_join(path, vs->dir, name);
+  struct stat st;
+  if (!allow_growth && (stat(path, &st) != 0 || (uint64_t)st.st_size != vs->recovered_bytes))
+    return err_set(errmsg, SHALE_BUSY, "%s changed during the open", path);
+  return SHALE_OK;
 }
 
 static void snapshot_edit(const version_set *vs, uint64_t next_file, version_edit *e) {

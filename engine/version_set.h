@@ -21,19 +21,30 @@ typedef struct version_set {
   version *current; /* referenced */
   wal_writer *manifest;
   uint64_t manifest_number;
-  uint64_t recovered_manifest; /* the MANIFEST vset_recover read (0: none) */
-  uint64_t log_number;         /* WALs below it are fully in tables */
-  uint64_t last_seq;           /* recovered from the MANIFEST */
-  uint64_t next_file;          /* recovered; the DB keeps the live counter */
+  uint64_t log_number; /* WALs below it are fully in tables */
+  uint64_t last_seq;   /* recovered from the MANIFEST */
+  uint64_t next_file;  /* recovered; the DB keeps the live counter */
   /* The comparator name the MANIFEST records; "" when none (bytewise). The order itself is
    * current->cmp, set by the DB before recovery. */
   char comparator[COMPARATOR_NAME_MAX + 1];
+  /* What vset_recover read: the MANIFEST CURRENT named, and its size just before the replay
+   * (for vset_check_unchanged). */
+  char recovered_manifest[256];
+  uint64_t recovered_bytes;
 } version_set;
 
 void vset_init(version_set *vs, io_ctx *io, const char *dir, file_reaper *reaper);
 void vset_close(version_set *vs);
 /* Loads CURRENT and its MANIFEST. *exists = 0 when there is no CURRENT (a new DB). */
 int vset_recover(version_set *vs, int *exists, char *errmsg);
+/* The number of the MANIFEST vset_recover read, or 0 when it read none. */
+uint64_t vset_recovered_manifest_number(const version_set *vs);
+/* For an open without the LOCK (read_only), beside a writer that may move on meanwhile:
+ * SHALE_OK when CURRENT still names the MANIFEST vset_recover read and, unless
+ * allow_growth, that file did not grow since (an edit appended after the replay may have
+ * removed files the recovered version lists); SHALE_BUSY, with a message, when either
+ * changed; SHALE_IOERR or SHALE_CORRUPTION when CURRENT cannot be read. */
+int vset_check_unchanged(const version_set *vs, int allow_growth, char *errmsg);
 /* SHALE_INVALID, with a message naming both, unless the recovered MANIFEST records cmp's
  * name (none recorded: bytewise). */
 int vset_check_comparator(const version_set *vs, const shale_comparator *cmp, char *errmsg);

@@ -228,13 +228,25 @@ typedef struct shale_options {
                                         levels decode several times faster and compress less */
   /** 1: open for reading only; default 0. Such an open writes, creates, renames and deletes
    *  nothing in the directory (no LOCK, LOG, OPTIONS, WAL or MANIFEST), so it works on a
-   *  read-only file system and leaves every file byte-identical. The WALs are replayed into
-   *  memory only and no background thread runs. It takes a shared lock on an existing LOCK
-   *  file: SHALE_BUSY while a writer has the DB open, and a writer's open gets SHALE_BUSY
-   *  while it is held; any number of read-only handles may be open at once. A missing DB is
-   *  SHALE_NOTFOUND whatever create_if_missing says. Writes, shale_flush and
-   *  shale_compact_range return SHALE_READONLY; reads, iterators, snapshots and properties
-   *  work as usual, from any thread. shale_close writes nothing and returns SHALE_OK. */
+   *  read-only file system and leaves every file byte-identical. It takes no lock: it works
+   *  while a writer (another handle, in this process or another) has the DB open, a writer's
+   *  open works while it is open, and any number of read-only handles may be open at once.
+   *  The handle reads the DB as it was during its open: every write acknowledged before
+   *  shale_open was called is there unless overwritten since, and what it sees is a prefix of
+   *  the writer's history (a batch whole or not at all, never a write without the earlier
+   *  writes of the same thread). It never sees later writes: to read newer data, close it
+   *  and open again (no catch-up, as RocksDB's read-only DB). The open lists and opens the
+   *  WALs, reads CURRENT and the MANIFEST, and holds every table of that version open, so
+   *  the writer deleting files later (flushes, compactions, WAL retention) cannot break its
+   *  reads; what it read is kept until shale_close (tables stay open past
+   *  max_open_files, and deleted tables keep their disk space until then). When the writer
+   *  removes a file the open still needed (a table compacted away, a WAL flushed, CURRENT
+   *  moved to a new MANIFEST) the open starts again, up to 200 times, then fails with
+   *  SHALE_BUSY. The WALs are replayed into memory only, the one being written up to its
+   *  last complete record, and no background thread runs. A missing DB is SHALE_NOTFOUND
+   *  whatever create_if_missing says. Writes, shale_flush and shale_compact_range return
+   *  SHALE_READONLY; reads, iterators, snapshots and properties work as usual, from any
+   *  thread. shale_close writes nothing and returns SHALE_OK. */
   int read_only;
   /** Called on values during compactions (see shale_compaction_filter); default NULL:
    *  none. A read_only open never calls it. */
@@ -302,7 +314,9 @@ SHALE_EXPORT void shale_options_init(shale_options *o);
  * @param[in]  path  a directory; created if missing and allowed
  * @param[in]  o     options, copied; NULL means the defaults
  * @param[out] db    the handle, or NULL on failure
- * @return SHALE_OK; SHALE_BUSY if another handle or process holds the DB's LOCK;
+ * @return SHALE_OK; SHALE_BUSY if another handle or process holds the DB's LOCK (for
+ *         read_only, which takes none: if a writer kept removing the files the open was
+ *         reading, see shale_options.read_only);
  *         SHALE_INVALID for a NULL argument, a path that is a file, or bad options;
  *         SHALE_NOTFOUND if missing and !create_if_missing, including an existing
  *         directory without a CURRENT (an empty one: "<path>/CURRENT: does not exist
@@ -865,7 +879,9 @@ SHALE_EXPORT int shale_property(shale_db *db, const char *name, char **value);
  *
  * Writes made with SHALE_NO_WAL are in the copy only when flushed to a table before the pin:
  * pass SHALE_CHECKPOINT_FLUSH to include those made before the call.
- * @param[in]  db     an open DB (a read_only handle works, without SHALE_CHECKPOINT_FLUSH)
+ * @param[in]  db     an open DB (a read_only handle works, without SHALE_CHECKPOINT_FLUSH;
+ *                    it copies the files by name, so beside a writer that deleted one since
+ *                    the handle's open it fails, SHALE_IOERR: reopen the handle and retry)
  * @param[in]  dir    the directory to create: must not exist, or be an empty directory; its
  *                    parent must exist
  * @param[in]  flags  0 or SHALE_CHECKPOINT_FLUSH
@@ -918,7 +934,9 @@ typedef struct shale_updates shale_updates; /**< a walk of the WAL (shale_update
  * table, so only what is not yet flushed can be read; retention keeps flushed WALs longer.
  * While a walk lives no WAL is deleted (those that become obsolete meanwhile go when it is
  * freed), and shale_close refuses with SHALE_BUSY, as for an iterator.
- * @param[in]  db   an open DB (a read_only handle works)
+ * @param[in]  db   an open DB (a read_only handle works, up to its own last sequence; it
+ *                  reads the WALs by name, so beside a writer that deleted one since the
+ *                  handle's open the walk can fail: reopen the handle and retry)
  * @param[in]  seq  the first sequence wanted; 0 means 1 (sequences start at 1)
  * @param[out] it   the walk, freed with shale_updates_free; NULL on failure
  * @return SHALE_OK (also when nothing is that new: the walk is then empty);
@@ -1272,7 +1290,9 @@ typedef struct shale_backup_info {
  * hard-linked, so the backup shares no inode with the DB. doc/format-backup.md gives the
  * layout and the manifest byte by byte.
  * @param[in]  db          an open DB (read_only too: the backup then holds what its open
- *                         replayed, and SHALE_BACKUP_FLUSH is refused as shale_flush is)
+ *                         replayed, and SHALE_BACKUP_FLUSH is refused as shale_flush is;
+ *                         beside a writer that deleted a file since the handle's open it
+ *                         fails, SHALE_IOERR: reopen the handle and retry)
  * @param[in]  backup_dir  a directory, created if missing; holds nothing but backups
  * @param[in]  flags       0 or SHALE_BACKUP_FLUSH
  * @param[out] info        NULL, or the new backup's figures (files_copied, bytes_copied:

@@ -76,6 +76,9 @@ int io_log_close(io_log *l, char *errmsg); /* closes and frees */
 typedef struct io_reader io_reader;
 int io_reader_open(io_ctx *c, const char *path, io_reader **r, char *errmsg);
 uint64_t io_reader_size(const io_reader *r);
+/* Re-reads the file's size: 1 when it shrank below the size r had (r's size is then the new
+ * one), else 0. For a log read while its writer truncates the space it reserved ahead. */
+int io_reader_shrunk(io_reader *r);
 /* Reads exactly len bytes at off into dst (pread, or a copy from the mapping once
  * io_reader_map made one); a short read is SHALE_CORRUPTION (truncated file). */
 int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errmsg);

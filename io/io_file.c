@@ -278,6 +278,13 @@ fail:
 
 uint64_t io_reader_size(const io_reader *r) { return r->size; }
 
+int io_reader_shrunk(io_reader *r) {
+  struct stat st;
+  if (r->map || fstat(r->fd, &st) != 0 || (uint64_t)st.st_size >= r->size) return 0;
+  r->size = (uint64_t)st.st_size;
+  return 1;
+}
+
 /* A mapped read: a copy, so what the caller checks and keeps are bytes no later change to
  * the file can reach, guarded, so a file truncated under the mapping reads short as it
  * does with pread. */

@@ -1,5 +1,5 @@
 /* ldb_hold.c — holds a DB open, as an application would, while test_ldb_lock.sh runs
- * shale-ldb against it. Opens DB (for writing, or with --read_only sharing the lock); a
+ * shale-ldb against it. Opens DB (for writing, or with --read_only, which takes no lock); a
  * writer puts heldkey=heldval, so its WAL holds a record no table has; prints "held", then
  * stays idle until its stdin reaches end-of-file, and closes cleanly. Background work cannot change
  * a file meanwhile: the L0 triggers are out of reach, and nothing is written. usage: ldb_hold DB

@@ -37,7 +37,7 @@ static int cmd_purge_backups(ldb_opts *o);
 static int cmd_ingest_extern_sst(ldb_opts *o);
 
 static const ldb_command commands[] = {
-    {"get", "<key>", "print the value of key (engine, read-only; direct file read if locked)",
+    {"get", "<key>", "print the value of key (engine, read-only; direct file read if busy)",
      cmd_get},
     {"put", "<key> <value> [--create_if_missing] [--sync]", "store a value (engine)", cmd_put},
     {"batchput", "<key> <value> [<key> <value>]... [--create_if_missing] [--sync]",
@@ -46,7 +46,7 @@ static const ldb_command commands[] = {
     {"deleterange", "<begin> <end> [--sync]", "delete the keys in [begin, end) (engine)",
      cmd_deleterange},
     {"scan", "[--from=K] [--to=K] [--max_keys=N]",
-     "print 'KEY ==> VALUE' for live keys in [from, to) (engine, read-only; direct if locked)",
+     "print 'KEY ==> VALUE' for live keys in [from, to) (engine, read-only; direct if busy)",
      cmd_scan},
     {"dump", "[--from] [--to] [--max_keys=N] [--include_deleted]",
      "newest version of each key, from the files: KEY SEQ KIND STATE VALUE", ldb_cmd_dump},
@@ -146,15 +146,16 @@ static void usage(FILE *out) {
   fprintf(out,
           "\nRead-only commands change no file of the DB, not even by a flush or compaction,\n"
           "and work in a read-only directory. get, scan, stats, get_property and\n"
-          "updates_since open it read-only (WALs replayed in memory, no background work);\n"
-          "while another process has the DB open for writing get and scan read the files\n"
-          "directly instead, and the others refuse (\"PATH is locked\"). dump, idump,\n"
+          "updates_since open it read-only (no lock, WALs replayed in memory, no background\n"
+          "work), beside a process that has the DB open or not; should a writer keep\n"
+          "removing the files such an open reads (\"PATH is busy\"), get and scan read the\n"
+          "files directly instead, and the others refuse. dump, idump,\n"
           "approxsize, lsm, manifest_dump, dump_wal, sst_dump, checkconsistency, tombstones,\n"
           "list_live_files_metadata, dump_live_files, list_file_range_deletes,\n"
           "file_checksum_dump, identify and recompress always read the files directly, and\n"
           "work whoever holds the DB. Only put, batchput, delete, deleterange, flush,\n"
           "compact, query, load, ingest_extern_sst and repair write (and refuse a DB another\n"
-          "process holds); write_extern_sst writes only its OUTPUT;\n"
+          "process holds for writing); write_extern_sst writes only its OUTPUT;\n"
           "checkpoint writes only its --dir (and flushes the DB with --flush), backup only\n"
           "its --backup_dir (the same); restore writes --db, which must not hold a DB unless\n"
           "--overwrite.\n"
@@ -281,7 +282,9 @@ int ldb_open_db(ldb_opts *o, int mode, shale_db **db) {
     return SHALE_INVALID;
   }
   int rc = shale_open(o->db, &opt, db);
-  if (rc == SHALE_BUSY)
+  if (rc == SHALE_BUSY && opt.read_only)
+    ldb_err("%s is busy: %s", o->db, shale_errmsg(NULL));
+  else if (rc == SHALE_BUSY)
     ldb_err("%s is locked: the DB is open in another process (%s)", o->db, shale_errmsg(NULL));
   else if (rc == SHALE_NOTFOUND && mode != LDB_OPEN_CREATE)
     ldb_err("%s: no DB there (%s); put accepts --create_if_missing", o->db, shale_errmsg(NULL));

@@ -80,6 +80,14 @@ static int load(wal_reader *r, blk *b, uint64_t idx, char *errmsg) {
   size_t n = left < WAL_BLOCK_SIZE ? (size_t)left : WAL_BLOCK_SIZE;
   b->idx = NO_BLOCK;
   int rc = io_reader_read(r->f, start, b->data, n, errmsg);
+  if (rc == SHALE_CORRUPTION && io_reader_shrunk(r->f)) {
+    /* A live writer truncated the zeros it had reserved past its records (it moved on to
+     * the next log): the file now ends where they began. */
+    r->size = io_reader_size(r->f);
+    left = r->size > start ? r->size - start : 0;
+    n = left < WAL_BLOCK_SIZE ? (size_t)left : WAL_BLOCK_SIZE;
+    rc = n ? io_reader_read(r->f, start, b->data, n, errmsg) : SHALE_OK;
+  }
   if (rc) return rc;
   b->idx = idx;
   b->n = n;
@@ -97,6 +105,10 @@ static int frag_at(wal_reader *r, blk *b, uint64_t off, frag *f, char *errmsg) {
   }
   int rc = load(r, b, off / WAL_BLOCK_SIZE, errmsg);
   if (rc) return rc;
+  if (off >= r->size) { /* the file shrank under the reader (load) */
+    f->status = FRAG_EOF;
+    return SHALE_OK;
+  }
   size_t in = (size_t)(off % WAL_BLOCK_SIZE);
   const uint8_t *h = b->data + in;
   f->status = FRAG_BAD;
