@@ -301,8 +301,9 @@ typedef struct shale_options {
    *  A DB keeps the order it was created with: an open with another (NULL included, for a
    *  DB created with one) fails with SHALE_INVALID, as does shale_ingest of a table written
    *  in another order. With a comparator, range deletes need both ends (shale_delete_range),
-   *  the dead-span skipping of deleted runs (doc/DESIGN.md) is off, and shale_repair and
-   *  shale-ldb refuse the DB (SHALE_NOTSUP). shale_destroy ignores it. */
+   *  the dead-span skipping of deleted runs (doc/DESIGN.md) is off, shale_repair needs the
+   *  same comparator in its options, and shale-ldb, which cannot load one, refuses the DB
+   *  (SHALE_NOTSUP). shale_destroy ignores it. */
   const shale_comparator *comparator;
 } shale_options;
 
