@@ -920,9 +920,9 @@ static void reset_status(sst_iter *it) {
 
 /* After every move: an external table's key is shown at its global sequence, in gkey (the
  * block's own key bytes feed the next key's shared prefix, so they stay as stored). */
-static void settle(sst_iter *it) {
+static void show_at_global_seq(sst_iter *it) {
   uint64_t g = it->r->global_seq;
-  if (!g || !sst_iter_valid(it)) return;
+  if (!sst_iter_valid(it)) return;
   buf_assign(&it->gkey, it->bit.key, it->bit.klen);
   if (!buf_ok(&it->gkey)) {
     fail(it, err_set(it->errmsg, SHALE_NOMEM, "%s: out of memory", it->r->path));
@@ -930,6 +930,11 @@ static void settle(sst_iter *it) {
   }
   uint8_t *tr = it->gkey.data + it->gkey.len - IKEY_TRAILER;
   put_fixed64(tr, ikey_pack(g, ikey_kind(get_fixed64(tr))));
+}
+
+/* Inline: every step of every table iterator passes here, and only external tables act. */
+static inline void settle(sst_iter *it) {
+  if (it->r->global_seq) show_at_global_seq(it);
 }
 
 void sst_iter_seek_first(sst_iter *it) {
