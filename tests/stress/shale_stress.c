@@ -178,6 +178,15 @@ static int open_at(const char *dir, shale_db **db) {
 
 static int open_db(shale_db **db) { return open_at(opt.db, db); }
 
+/* The copies op_checkpoint makes beside the DB ("<db>.ck<thread>", and "<db>.ck<thread>.tmp"
+ * that one killed while building leaves). */
+static void rm_checkpoints(void) {
+  char d[4200];
+  for (int t = 0; t < opt.threads; t++)
+    for (int tmp = 0; tmp < 2; tmp++)
+      snprintf(d, sizeof d, "%s.ck%d%s", opt.db, t, tmp ? ".tmp" : ""), tu_rmrf(d);
+}
+
 /* ---- children ---- */
 
 static int kill_point, kill_countdown;
@@ -195,7 +204,7 @@ static void child_workload(int serialize) {
   if (kill_point) atomic_store(&shale_test_hook, kill_hook);
   shale_db *db;
   if (open_db(&db)) _exit(3);
-  workload w = {.db = db, .e = &ex, .o = &opt, .serialize_writes = serialize};
+  workload w = {.db = db, .e = &ex, .o = &opt, .serialize_writes = serialize, .open_at = open_at};
   workload_run(&w, opt.kill_max_ms / 1e3 + 30);
   int rc = shale_close(db);
   _exit(rc || atomic_load(&ex.h->counters[C_ERRORS]) ? 4 : 0);
@@ -578,7 +587,8 @@ static int reopen_and_check(workload *w) {
  * close, a reopen and the checks after it. */
 static int mode_run(void) {
   shale_db *dbs[64];
-  workload w = {.e = &ex, .o = &opt, .dbs = opt.dbs ? dbs : NULL, .ndbs = opt.dbs};
+  workload w = {
+      .e = &ex, .o = &opt, .dbs = opt.dbs ? dbs : NULL, .ndbs = opt.dbs, .open_at = open_at};
   w.del_us = calloc((size_t)opt.keys, sizeof *w.del_us);
   if (opt.dbs) mkdir(opt.db, 0755);
   int rc = open_all(&w);
@@ -715,6 +725,7 @@ int main(int argc, char **argv) {
     printf("shale-stress: the known bug did not show in this run: %s\n", known_bug);
   }
   expected_close(&ex);
+  rm_checkpoints(); /* a child killed inside a checkpoint op leaves its copy */
   if ((!bad || skip) && !opt.keep) {
     tu_rmrf(opt.db);
     unlink(opt.state);

@@ -61,6 +61,7 @@ enum {
   C_REOPENS,         /* clean close + reopen + full check, in run mode */
   C_DELETES_CHECKED, /* deleted keys older than deletes-persisted-before, looked for in every table
                       */
+  C_CHECKPOINT,      /* checkpoints opened and walked in step with the DB at their sequence */
   C_MAX
 };
 extern const char *const counter_names[C_MAX];
@@ -178,6 +179,8 @@ typedef struct workload {
   int ndbs;
   /* run mode: wall-clock µs at which the last delete of each key returned (0: none) */
   uint64_t *del_us;
+  /* opens a DB with the workload's options (for checkpoints); NULL: no checkpoint ops */
+  int (*open_at)(const char *dir, shale_db **db);
 } workload;
 
 static inline shale_db *db_of(const workload *w, uint32_t k) {
