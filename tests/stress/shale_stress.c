@@ -57,7 +57,7 @@ static void usage(void) {
           "  [--recovery_kills=0..3] [--keep] [--verbose] [--known_bug=TEXT]\n"
           "  [--hist_delay_us=N (sleep while logging each power-loss history entry)]\n"
           "  run mode only: [--no_wal=N (1 write in N)] [--reopens=N] [--dbs=N]\n"
-          "  [--compression=none|zstd]\n"
+          "  [--compression=none|zstd] [--comparator] [--filter]\n"
           "env: SHALE_STRESS_SECONDS overrides --seconds in run mode, SHALE_STRESS_CYCLES\n"
           "     overrides --cycles (the long mode of the CTest scenarios).\n"
           "kill points:");
@@ -87,6 +87,10 @@ static int parse_opts(int argc, char **argv) {
 #define IS(name) (n == strlen(name) && !strncmp(a, name, n))
     if (IS("keep"))
       opt.keep = 1;
+    else if (IS("comparator"))
+      opt.comparator = 1;
+    else if (IS("filter"))
+      opt.filter = 1;
     else if (IS("verbose"))
       opt.verbose = 1;
     else if (!v)
@@ -157,8 +161,34 @@ static int parse_opts(int argc, char **argv) {
   return 0;
 }
 
+/* --comparator: bytewise order given through shale_options.comparator, so every check
+ * still holds while the comparator paths run (and dead-span skipping is off). */
+static int cmp_bytewise(void *arg, const void *a, size_t alen, const void *b, size_t blen) {
+  (void)arg;
+  int c = memcmp(a, b, alen < blen ? alen : blen);
+  return c ? c : (alen > blen) - (alen < blen);
+}
+
+static const shale_comparator stress_comparator = {"stress.bytewise", cmp_bytewise, NULL};
+
+/* --filter: every value a compaction offers is given back as a new value of the same bytes,
+ * so the filter's change path runs under the workload and no check moves. The buffer is per
+ * thread: the filters of the DB and of a checkpoint opened beside it run at once. */
+static int filter_same(void *arg, int level, const void *key, size_t klen, const void *val,
+                       size_t vlen, const void **new_val, size_t *new_vlen) {
+  static _Thread_local char buf[VALUE_CAP];
+  (void)arg, (void)key, (void)klen;
+  if (level < 1 || level > 6 || vlen > sizeof buf) return SHALE_FILTER_KEEP;
+  if (vlen) memcpy(buf, val, vlen);
+  *new_val = buf, *new_vlen = vlen;
+  count(&ex, C_FILTERED, 1);
+  return SHALE_FILTER_CHANGE_VALUE;
+}
+
 static void db_options(shale_options *o) {
   tu_options_init(o);
+  if (opt.comparator) o->comparator = &stress_comparator;
+  if (opt.filter) o->compaction_filter = filter_same, o->compaction_filter_name = "stress.same";
   o->write_buffer_size = opt.write_buffer_size;
   if (opt.compression >= 0) o->compression = opt.compression;
   if (opt.write_buffer_size < (4u << 20)) { /* small: several levels and many compactions */

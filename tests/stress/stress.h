@@ -25,6 +25,8 @@ typedef struct stress_opts {
   int reopens;            /* run mode: clean close, reopen and full check this many times */
   int dbs;                /* run mode: keys spread over this many DBs (0 or 1: one DB) */
   int compression;        /* -1: Shale's default; else SHALE_COMPRESSION_* */
+  int comparator;         /* a bytewise comparator of the caller's (shale_options.comparator) */
+  int filter;             /* a compaction filter giving every value back unchanged, as new */
   size_t write_buffer_size;
   uint64_t seed;
 } stress_opts;
@@ -62,6 +64,7 @@ enum {
   C_DELETES_CHECKED, /* deleted keys older than deletes-persisted-before, looked for in every table
                       */
   C_CHECKPOINT,      /* checkpoints opened and walked in step with the DB at their sequence */
+  C_FILTERED,        /* values a compaction filter (--filter) gave back as new ones */
   C_MAX
 };
 extern const char *const counter_names[C_MAX];

@@ -45,6 +45,7 @@ const char *const counter_names[C_MAX] = {
     [C_REOPENS] = "clean_reopens",
     [C_DELETES_CHECKED] = "deletes_checked_on_disk",
     [C_CHECKPOINT] = "checkpoints",
+    [C_FILTERED] = "filter_changes",
 };
 
 static size_t map_size(uint32_t nkeys) {
