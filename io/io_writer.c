@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "io/io.h"
@@ -49,10 +50,52 @@ struct io_writer {
   char *path;
 };
 
+/* liburing maps a ring's memory with raw syscalls, which TSan's mmap interceptor never sees.
+ * This libtsan leaves the shadow of a small munmap (a table file of under a few KiB, unmapped
+ * from the table cache) uncleared, so a ring mapped later at that address reads to TSan as
+ * racing with the file's mapping, by whichever thread mapped it, though the two never
+ * coexisted. (AnnotateNewMemory does not clear it either; an intercepted mmap does.) So a
+ * TSan build maps the ring's three areas again, through libc, at the same addresses with the
+ * same fd, offsets, sizes and flags as liburing: the same pages, and TSan now knows them as
+ * mapped by the thread that owns the ring. Unmapping needs nothing: a later mmap at the
+ * address goes through the interceptor, which resets what TSan knew of it. */
+#if defined(__SANITIZE_THREAD__)
+#define RING_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RING_TSAN 1
+#endif
+#endif
+#ifdef RING_TSAN
+static int remap(void *at, size_t len, off_t off, int fd) {
+  void *p = mmap(at, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE | MAP_FIXED, fd, off);
+  return p == at ? 0 : -1;
+}
+
+static int ring_mem_seen(struct io_uring *r) {
+  int fd = r->ring_fd;
+  if (remap(r->sq.ring_ptr, r->sq.ring_sz, IORING_OFF_SQ_RING, fd)) return -1;
+  if (r->cq.ring_ptr != r->sq.ring_ptr &&
+      remap(r->cq.ring_ptr, r->cq.ring_sz, IORING_OFF_CQ_RING, fd))
+    return -1;
+  return remap(r->sq.sqes, r->sq.ring_entries * sizeof(struct io_uring_sqe), IORING_OFF_SQES, fd);
+}
+#else
+static int ring_mem_seen(struct io_uring *r) {
+  (void)r;
+  return 0;
+}
+#endif
+
+static int ring_init(struct io_uring *r) {
+  if (io_uring_queue_init(IOW_RING_DEPTH, r, 0) != 0) return -1;
+  if (ring_mem_seen(r) == 0) return 0;
+  io_uring_queue_exit(r); /* a failed MAP_FIXED may have dropped the old mapping */
+  return -1;
+}
+
 /* Idle rings kept for the next writer. Besides saving io_uring_setup and its mmaps per
- * table, the pool's mutex orders one writer's use of a ring before the next one's: liburing
- * maps rings with raw syscalls that TSan cannot see, so freshly mapped rings at a reused
- * address would look like a race between unrelated threads. */
+ * table, the pool's mutex orders one writer's use of a ring before the next one's. */
 #define RING_POOL 4
 static pthread_mutex_t ring_pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct io_uring ring_pool[RING_POOL];
@@ -68,7 +111,7 @@ static int ring_get(struct io_uring *r) {
   int have = ring_pool_n > 0;
   if (have) *r = ring_pool[--ring_pool_n];
   pthread_mutex_unlock(&ring_pool_mu);
-  return have || io_uring_queue_init(IOW_RING_DEPTH, r, 0) == 0;
+  return have || ring_init(r) == 0;
 }
 
 /* REQUIRES: every submitted SQE's CQE has been seen, so no completion leaks to a later user. */
@@ -86,7 +129,7 @@ int io_uring_in_use(io_ctx *c) {
   if (s >= 0) return s;
   if (c->force_pwrite) return 0;
   struct io_uring ring;
-  if (io_uring_queue_init(IOW_RING_DEPTH, &ring, 0) != 0) return 0;
+  if (ring_init(&ring) != 0) return 0;
   io_uring_queue_exit(&ring);
   return 1;
 }

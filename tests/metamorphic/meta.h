@@ -15,6 +15,7 @@
 #define META_MGET 8    /* keys of one multi_get */
 #define META_BATCH 8   /* writes of one batch */
 #define META_KEYMAX 16 /* bytes of the longest key or point */
+#define META_CKPTS 2   /* checkpoint slots */
 
 enum meta_kind {
   M_PUT,
@@ -34,6 +35,9 @@ enum meta_kind {
   M_COMPACT,
   M_REOPEN,
   M_CRASH,
+  M_CKPT,   /* a checkpoint into slot's directory */
+  M_CKREAD, /* opens slot's checkpoint and scans it whole */
+  M_INGEST, /* an external table of ws[0..nw) written and ingested */
   M_KINDS
 };
 
@@ -50,15 +54,15 @@ typedef struct meta_wr {
 typedef struct meta_op {
   int kind;
   meta_wr w; /* put, del, rdel */
-  int nw;    /* batch */
+  int nw;    /* batch, ingest: puts and deletes in increasing key order, range deletes */
   meta_wr ws[META_BATCH];
-  int sync;               /* writes: SHALE_SYNC */
-  int slot;               /* snap/snapfree: snapshot slot; iter/iterfree/move: iterator slot */
-  int snap;               /* reads and iter: the snapshot slot read at, -1 the latest */
-  int key;                /* get, geto */
-  int a, b;               /* iter bounds, compact range; move: seek kind and target; scan: a=dir */
-  uint32_t cap;           /* geto buffer */
-  int n, keys[META_MGET]; /* mget */
+  int sync;     /* writes: SHALE_SYNC; ckpt: SHALE_CHECKPOINT_FLUSH; ingest: MOVE */
+  int slot;     /* snap/snapfree: snapshot slot; iter/iterfree/move: iterator slot; ckpt/ckread */
+  int snap;     /* reads and iter: the snapshot slot read at, -1 the latest */
+  int key;      /* get, geto */
+  int a, b;     /* iter bounds, compact range; move: seek kind and target; scan: a=dir */
+  uint32_t cap; /* geto buffer */
+  int n, keys[META_MGET];     /* mget */
   char moves[META_MOVES + 1]; /* move: 'n' and 'p' */
 } meta_op;
 
@@ -81,6 +85,9 @@ typedef struct meta_optset {
       *env_mmap; /* io_mode and use_mmap, as the values of SHALE_IO and SHALE_MMAP; NULL: default */
   int no_wal;    /* every write SHALE_NO_WAL */
   int read_only_end; /* the final reads through a read_only reopen */
+  int comparator;    /* a comparator of the caller's giving bytewise order; open range ends
+                        become the empty key and 0xff, as such a DB takes none */
+  int filter;        /* a compaction filter that gives half the values back as new values */
 } meta_optset;
 
 /* A growing text buffer: results are lines, one per read op. */

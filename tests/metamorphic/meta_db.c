@@ -17,6 +17,7 @@
 #include "fault_env.h"
 #include "meta.h"
 #include "shale.h"
+#include "testutil.h"
 
 typedef struct runner {
   const meta_hist *h;
@@ -27,6 +28,7 @@ typedef struct runner {
   shale_iter *it[META_ITERS];
   sbuf *out;
   char *val;
+  char *filter_buf[2]; /* the compaction filter's value buffer, one per DB open at once */
 } runner;
 
 static volatile int *crash_at; /* shared with the children: the op a child crashed at */
@@ -36,19 +38,53 @@ static void note_rc(runner *r, int i, const char *what, int rc) {
   if (rc) sb_printf(r->out, "%d %s rc=%d %s\n", i, what, rc, shale_errmsg(r->db));
 }
 
+/* Bytewise, as the default order, but through the comparator API: the same results, so the
+ * comparator's paths (memtable, tables, merging, range tombstones, bounds) are checked
+ * against the model and the other option sets. */
+static int cmp_bytewise(void *arg, const void *a, size_t alen, const void *b, size_t blen) {
+  (void)arg;
+  int c = memcmp(a, b, alen < blen ? alen : blen);
+  return c ? c : (alen > blen) - (alen < blen);
+}
+
+static const shale_comparator meta_comparator = {"meta.bytewise", cmp_bytewise, NULL};
+
+/* Gives half the values it is offered back as new values of the same bytes (copied into
+ * its arg, a buffer of 1 << 17 bytes, larger than any generated value): the compaction's
+ * change path runs, and every read stays as the model says. */
+static int filter_same(void *arg, int level, const void *key, size_t klen, const void *val,
+                       size_t vlen, const void **new_val, size_t *new_vlen) {
+  if (level < 1 || level > 6 || vlen > (1u << 17)) abort(); /* outside the filter's contract */
+  if (!klen || ((const unsigned char *)key)[klen - 1] % 2) return SHALE_FILTER_KEEP;
+  if (vlen) memcpy(arg, val, vlen);
+  *new_val = arg, *new_vlen = vlen;
+  return SHALE_FILTER_CHANGE_VALUE;
+}
+
+/* The options of os for any DB of the run: the main one (filter buffer 0) or a checkpoint
+ * opened beside it (buffer 1). */
+static void set_options(runner *r, shale_options *o, int which) {
+  const meta_optset *s = r->os;
+  shale_options_init(o);
+  o->io_mode = s->env_io && !strcmp(s->env_io, "pwrite") ? SHALE_IO_PWRITE : SHALE_IO_URING;
+  o->use_mmap = !(s->env_mmap && !strcmp(s->env_mmap, "0"));
+  o->env = fault_env(); /* the power losses between children */
+  o->block_size = s->block_size, o->write_buffer_size = s->write_buffer_size;
+  o->target_file_size = s->target_file_size, o->block_cache_size = s->block_cache_size;
+  o->compression = s->compression, o->compression_level = s->compression_level;
+  o->bloom_bits_per_key = s->bloom_bits, o->level0_compaction_trigger = s->l0_trigger;
+  o->max_open_files = s->max_open_files, o->max_background_jobs = s->bg_jobs;
+  o->max_immutable_memtables = s->max_imm, o->delete_persist_seconds = s->delete_persist_seconds;
+  if (s->comparator) o->comparator = &meta_comparator;
+  if (s->filter) {
+    o->compaction_filter = filter_same, o->compaction_filter_name = "meta.same";
+    o->compaction_filter_arg = r->filter_buf[which];
+  }
+}
+
 static int open_db(runner *r, int read_only) {
   shale_options o;
-  const meta_optset *s = r->os;
-  shale_options_init(&o);
-  o.io_mode = s->env_io && !strcmp(s->env_io, "pwrite") ? SHALE_IO_PWRITE : SHALE_IO_URING;
-  o.use_mmap = !(s->env_mmap && !strcmp(s->env_mmap, "0"));
-  o.env = fault_env(); /* the power losses between children */
-  o.block_size = s->block_size, o.write_buffer_size = s->write_buffer_size;
-  o.target_file_size = s->target_file_size, o.block_cache_size = s->block_cache_size;
-  o.compression = s->compression, o.compression_level = s->compression_level;
-  o.bloom_bits_per_key = s->bloom_bits, o.level0_compaction_trigger = s->l0_trigger;
-  o.max_open_files = s->max_open_files, o.max_background_jobs = s->bg_jobs;
-  o.max_immutable_memtables = s->max_imm, o.delete_persist_seconds = s->delete_persist_seconds;
+  set_options(r, &o, 0);
   o.read_only = read_only;
   int rc = shale_open(r->dir, &o, &r->db);
   if (rc) sb_printf(r->out, "open rc=%d %s\n", rc, shale_errmsg(NULL));
@@ -70,6 +106,15 @@ static const char *pt(int p, char *buf, size_t *len) {
   return p < 0 ? NULL : buf;
 }
 
+/* A range delete's end: a DB with a comparator takes no open end, so there point -1 is the
+ * empty key (below every key) or 0xff (above every key: they all begin with 'k'). */
+static const char *rdel_end(const runner *r, int p, int upper, char *buf, size_t *len) {
+  if (p >= 0 || !r->os->comparator) return pt(p, buf, len);
+  buf[0] = '\xff';
+  *len = upper ? 1 : 0;
+  return buf;
+}
+
 static int write_one(runner *r, const meta_wr *w, int sync) {
   char k[META_KEYMAX], e[META_KEYMAX];
   size_t kl, el;
@@ -78,7 +123,7 @@ static int write_one(runner *r, const meta_wr *w, int sync) {
     return shale_put(r->db, k, meta_key(w->key, k), r->val, w->vlen, wflags(r, sync));
   }
   if (w->kind == M_DEL) return shale_delete(r->db, k, meta_key(w->key, k), wflags(r, sync));
-  const char *b = pt(w->a, k, &kl), *en = pt(w->b, e, &el);
+  const char *b = rdel_end(r, w->a, 0, k, &kl), *en = rdel_end(r, w->b, 1, e, &el);
   return shale_delete_range(r->db, b, kl, en, el, wflags(r, sync));
 }
 
@@ -95,7 +140,7 @@ static int write_batch(runner *r, const meta_op *o) {
     } else if (w->kind == M_DEL) {
       rc = shale_batch_delete(b, k, meta_key(w->key, k));
     } else {
-      const char *bb = pt(w->a, k, &kl), *en = pt(w->b, e, &el);
+      const char *bb = rdel_end(r, w->a, 0, k, &kl), *en = rdel_end(r, w->b, 1, e, &el);
       rc = shale_batch_delete_range(b, bb, kl, en, el);
     }
   }
@@ -153,10 +198,11 @@ static void do_move(runner *r, const meta_op *o, int i) {
   sb_printf(r->out, "\n");
 }
 
-static void scan(runner *r, const shale_snapshot *snap, int back, const char *tag) {
+static void scan_db(runner *r, shale_db *db, const shale_snapshot *snap, int back,
+                    const char *tag) {
   shale_iter *it;
   sb_printf(r->out, "%s", tag);
-  int rc = shale_iter_new(r->db, snap, &it);
+  int rc = shale_iter_new(db, snap, &it);
   if (rc) return sb_printf(r->out, " iter_new!%d\n", rc);
   back ? shale_iter_seek_last(it) : shale_iter_seek_first(it);
   for (; shale_iter_valid(it); back ? shale_iter_prev(it) : shale_iter_next(it))
@@ -164,6 +210,10 @@ static void scan(runner *r, const shale_snapshot *snap, int back, const char *ta
   if (shale_iter_status(it)) sb_printf(r->out, " status!%d", shale_iter_status(it));
   shale_iter_free(it);
   sb_printf(r->out, "\n");
+}
+
+static void scan(runner *r, const shale_snapshot *snap, int back, const char *tag) {
+  scan_db(r, r->db, snap, back, tag);
 }
 
 static void do_get(runner *r, const meta_op *o, int i) {
@@ -215,6 +265,65 @@ static void do_compact(runner *r, const meta_op *o, int i) {
   size_t bl, el;
   const char *bp = pt(o->a, b, &bl), *ep = pt(o->b, e, &el);
   note_rc(r, i, "compact", shale_compact_range(r->db, bp, bl, ep, el));
+}
+
+/* Checkpoint slots are directories beside the DB's, outside the power-loss tracking: a
+ * checkpoint is made durable before shale_checkpoint returns, and lives on across crashes
+ * and reopens until the slot is taken again. */
+static void ck_dir(const runner *r, int slot, char *out, size_t cap) {
+  snprintf(out, cap, "%s-ck%d", r->dir, slot);
+}
+
+static void do_ckpt(runner *r, const meta_op *o, int i) {
+  char d[4200];
+  ck_dir(r, o->slot, d, sizeof d);
+  tu_rmrf(d);
+  unsigned fl = o->sync || r->os->no_wal ? SHALE_CHECKPOINT_FLUSH : 0;
+  note_rc(r, i, "checkpoint", shale_checkpoint(r->db, d, fl, NULL, NULL));
+}
+
+static void do_ckread(runner *r, const meta_op *o, int i) {
+  char d[4200], tag[32];
+  shale_options opt;
+  shale_db *ck;
+  ck_dir(r, o->slot, d, sizeof d);
+  snprintf(tag, sizeof tag, "%d ckread", i);
+  if (access(d, F_OK)) return sb_printf(r->out, "%s none\n", tag);
+  set_options(r, &opt, 1);
+  opt.create_if_missing = 0;
+  int rc = shale_open(d, &opt, &ck);
+  if (rc) return sb_printf(r->out, "%s open rc=%d %s\n", tag, rc, shale_errmsg(NULL));
+  scan_db(r, ck, NULL, 0, tag);
+  rc = shale_close(ck);
+  if (rc) sb_printf(r->out, "%d ckread close rc=%d\n", i, rc);
+}
+
+static int ingest_add(shale_sst_writer *w, const meta_wr *e, char *val) {
+  char k[META_KEYMAX], b[META_KEYMAX];
+  size_t kl = meta_key(e->key, k), bl;
+  if (e->kind == M_PUT)
+    return meta_value(e->vseed, e->vlen, val), shale_sst_writer_put(w, k, kl, val, e->vlen);
+  if (e->kind == M_DEL) return shale_sst_writer_delete(w, k, kl);
+  kl = meta_point(e->a, k), bl = meta_point(e->b, b);
+  return shale_sst_writer_delete_range(w, k, kl, b, bl);
+}
+
+static void do_ingest(runner *r, const meta_op *o, int i) {
+  char path[4200];
+  shale_options opt;
+  shale_sst_writer *w;
+  snprintf(path, sizeof path, "%s-ingest.sst", r->dir);
+  set_options(r, &opt, 1);
+  int rc = shale_sst_writer_open(path, &opt, &w);
+  for (int j = 0; !rc && j < o->nw; j++) rc = ingest_add(w, &o->ws[j], r->val);
+  if (!rc)
+    rc = shale_sst_writer_finish(w, NULL);
+  else if (w)
+    shale_sst_writer_abandon(w);
+  const char *files[] = {path};
+  if (!rc) rc = shale_ingest(r->db, files, 1, o->sync ? SHALE_INGEST_MOVE : 0);
+  note_rc(r, i, "ingest", rc);
+  unlink(path);
 }
 
 static int do_reopen(runner *r, int i) {
@@ -294,6 +403,15 @@ static int step(runner *r, const meta_op *o, int i, int fd) {
     case M_CRASH:
       do_crash(r, i, fd);
       break;
+    case M_CKPT:
+      do_ckpt(r, o, i);
+      break;
+    case M_CKREAD:
+      do_ckread(r, o, i);
+      break;
+    case M_INGEST:
+      do_ingest(r, o, i);
+      break;
   }
   return 0;
 }
@@ -325,6 +443,7 @@ static void child(const meta_hist *h, int from, int to, const meta_optset *os, c
                   int fd) {
   sbuf out = {0};
   runner r = {.h = h, .os = os, .dir = dir, .out = &out, .val = malloc(1u << 17)};
+  for (int b = 0; b < 2; b++) r.filter_buf[b] = malloc(1u << 17);
   if (!open_db(&r, 0)) {
     int i = from;
     while (i < to && !step(&r, &h->ops[i], i, fd)) i++;
@@ -332,7 +451,7 @@ static void child(const meta_hist *h, int from, int to, const meta_optset *os, c
   }
   flush_out(&r, fd);
   sb_free(&out);
-  free(r.val);
+  free(r.val), free(r.filter_buf[0]), free(r.filter_buf[1]);
   exit(0);
 }
 
@@ -376,6 +495,12 @@ static int run_children(const meta_hist *h, int to, const meta_optset *os, const
   }
 }
 
+/* The checkpoints of the last history run in dir. */
+static void rm_side_dirs(const char *dir) {
+  char d[4200];
+  for (int s = 0; s < META_CKPTS; s++) snprintf(d, sizeof d, "%s-ck%d", dir, s), tu_rmrf(d);
+}
+
 int meta_db_run(const meta_hist *h, int to, const meta_optset *os, const char *dir, sbuf *out) {
   if (!crash_at) {
     void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -386,11 +511,13 @@ int meta_db_run(const meta_hist *h, int to, const meta_optset *os, const char *d
   snprintf(path, sizeof path, "%s.out", dir);
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
   if (fd < 0 || mkdir(dir, 0755) != 0) abort();
+  rm_side_dirs(dir);
   io_fault_track_begin(dir);
   io_fault_power_loss_seed(h->seed);
   sbuf res = {0};
   int rc = run_children(h, to, os, dir, fd, &res);
   io_fault_track_end();
+  rm_side_dirs(dir);
   close(fd);
   read_all(path, out);
   sb_printf(out, "%.*s", (int)res.n, res.p ? res.p : "");

@@ -203,6 +203,24 @@ static void gen_batch(gen *g, meta_op *op) {
   for (int i = 0; i < op->nw; i++) op->ws[i] = gen_wr(g, 1);
 }
 
+/* An external table: puts and deletes of increasing keys (at least one, as a table with no
+ * entry is refused), then now and then a bounded range delete or two. */
+static void gen_ingest(gen *g, meta_op *op) {
+  op->kind = M_INGEST;
+  op->sync = chance(g, 50); /* SHALE_INGEST_MOVE */
+  int want = 1 + (int)rnd(g, META_BATCH - 2);
+  for (int k = rkey(g); op->nw < want && k < g->h->nkeys; k += 1 + (int)rnd(g, 4)) {
+    meta_wr w = gen_wr(g, 0);
+    w.key = k;
+    op->ws[op->nw++] = w;
+  }
+  for (int n = chance(g, 40) ? 1 + (int)rnd(g, 2) : 0; n > 0; n--) {
+    meta_wr w = {.kind = M_RDEL};
+    rrange(g, &w.a, &w.b, 0);
+    op->ws[op->nw++] = w;
+  }
+}
+
 static void gen_write(gen *g, int c) {
   if (c < 300) return push_wr(g, gen_wr(g, 0));
   meta_wr w = {.kind = M_RDEL};
@@ -246,6 +264,12 @@ static void gen_one(gen *g) {
     op.kind = M_REOPEN;
   else if (c < 965)
     op.kind = M_CRASH;
+  else if (c < 975)
+    op.kind = M_CKPT, op.slot = (int)rnd(g, META_CKPTS), op.sync = chance(g, 30);
+  else if (c < 983)
+    op.kind = M_CKREAD, op.slot = (int)rnd(g, META_CKPTS);
+  else if (c < 993)
+    gen_ingest(g, &op);
   else
     gen_read(g, &op, 0);
   meta_hist_push(g->h, &op);
@@ -321,6 +345,16 @@ static void write_op(FILE *f, const meta_op *o) {
     case M_CRASH:
       fputs("crash\n", f);
       break;
+    case M_CKPT:
+      fprintf(f, "ckpt %d %d\n", o->slot, o->sync);
+      break;
+    case M_CKREAD:
+      fprintf(f, "ckread %d\n", o->slot);
+      break;
+    case M_INGEST:
+      fprintf(f, "ingest %d %d\n", o->nw, o->sync);
+      for (int i = 0; i < o->nw; i++) fputs("  ", f), write_wr(f, &o->ws[i]), fputc('\n', f);
+      break;
   }
 }
 
@@ -352,7 +386,7 @@ static int parse_other(const char *w, const char *r, meta_op *o) {
       [M_ITERFREE] = "iterfree", [M_MOVE] = "move",         [M_GET] = "get",
       [M_GETO] = "geto",         [M_MGET] = "mget",         [M_SCAN] = "scan",
       [M_FLUSH] = "flush",       [M_COMPACT] = "compact",   [M_REOPEN] = "reopen",
-      [M_CRASH] = "crash"};
+      [M_CRASH] = "crash",       [M_CKPT] = "ckpt",         [M_CKREAD] = "ckread"};
   int k = 0;
   while (k < M_KINDS && !(names[k] && !strcmp(names[k], w))) k++;
   if (k == M_KINDS) return 0;
@@ -362,7 +396,10 @@ static int parse_other(const char *w, const char *r, meta_op *o) {
     case M_SNAP:
     case M_SNAPFREE:
     case M_ITERFREE:
+    case M_CKREAD:
       return sscanf(r, "%d", &o->slot) == 1;
+    case M_CKPT:
+      return sscanf(r, "%d %d", &o->slot, &o->sync) == 2;
     case M_ITER:
       return sscanf(r, "%d %d %d %d", &o->slot, &o->snap, &o->a, &o->b) == 4;
     case M_MOVE:
@@ -412,10 +449,10 @@ int meta_hist_read(meta_hist *h, const char *path) {
       h->known_bug = 1;
     } else if (!strcmp(w, "keys")) {
       ok = sscanf(r, "%d", &h->nkeys) == 1;
-    } else if (!strcmp(w, "batch")) {
+    } else if (!strcmp(w, "batch") || !strcmp(w, "ingest")) {
       ok = sscanf(r, "%d %d", &batch_left, &o.sync) == 2 && batch_left > 0 &&
            batch_left <= META_BATCH;
-      o.kind = M_BATCH, meta_hist_push(h, &o);
+      o.kind = w[0] == 'b' ? M_BATCH : M_INGEST, meta_hist_push(h, &o);
     } else if (parse_wr(w, r, &o.w, &o.sync)) {
       o.kind = o.w.kind, meta_hist_push(h, &o);
     } else {

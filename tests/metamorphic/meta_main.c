@@ -27,26 +27,36 @@
 extern long meta_crashes, meta_powerloss_overflows;
 extern int meta_plant;
 
-/* None of these may change a result. There is no zstd dictionary option to vary. */
+/* None of these may change a result. There is no zstd dictionary option to vary. The
+ * comparator and the compaction filter are ones that keep every result (meta_db.c). */
 static const meta_optset sets[] = {
-    {"default", KB(4), MB(64), MB(64), MB(64), ZSTD, 3, 10, 4, 1000, 2, 4, 0, NULL, NULL, 0, 0},
-    {"block256-wb64k", 256, KB(64), KB(64), MB(64), ZSTD, 3, 10, 2, 1000, 2, 4, 0, NULL, NULL, 0,
+    {"default", KB(4), MB(64), MB(64), MB(64), ZSTD, 3, 10, 4, 1000, 2, 4, 0, NULL, NULL, 0, 0, 0,
      0},
-    {"block64k-plain-nobloom", KB(64), KB(64), KB(64), MB(64), NONE, 3, 0, 4, 1000, 2, 4, 0, NULL,
-     NULL, 0, 0},
-    {"pwrite", KB(4), KB(64), KB(64), MB(64), ZSTD, 3, 10, 4, 1000, 2, 4, 0, "pwrite", NULL, 0, 0},
-    {"nommap-plain", KB(4), KB(64), KB(64), MB(64), NONE, 3, 10, 4, 1000, 2, 4, 0, NULL, "0", 0, 0},
-    {"mmap-plain-block256", 256, KB(32), KB(64), MB(64), NONE, 3, 0, 2, 1000, 2, 4, 0, NULL, NULL,
+    {"block256-wb64k", 256, KB(64), KB(64), MB(64), ZSTD, 3, 10, 2, 1000, 2, 4, 0, NULL, NULL, 0, 0,
      0, 0},
-    {"nowal", KB(4), KB(64), KB(64), MB(64), ZSTD, 3, 10, 4, 1000, 2, 4, 0, NULL, NULL, 1, 0},
-    {"l0-1-tiny", KB(1), KB(16), KB(64), MB(64), ZSTD, 3, 10, 1, 1000, 1, 1, 0, NULL, NULL, 0, 0},
-    {"dps1", KB(4), KB(64), KB(64), MB(64), ZSTD, 3, 10, 2, 1000, 2, 4, 1.0, NULL, NULL, 0, 0},
-    {"readonly-end", KB(4), KB(64), KB(64), MB(64), ZSTD, 3, 10, 4, 1000, 2, 4, 0, NULL, NULL, 0,
-     1},
+    {"block64k-plain-nobloom", KB(64), KB(64), KB(64), MB(64), NONE, 3, 0, 4, 1000, 2, 4, 0, NULL,
+     NULL, 0, 0, 0, 0},
+    {"pwrite", KB(4), KB(64), KB(64), MB(64), ZSTD, 3, 10, 4, 1000, 2, 4, 0, "pwrite", NULL, 0, 0,
+     0, 0},
+    {"nommap-plain", KB(4), KB(64), KB(64), MB(64), NONE, 3, 10, 4, 1000, 2, 4, 0, NULL, "0", 0, 0,
+     0, 0},
+    {"mmap-plain-block256", 256, KB(32), KB(64), MB(64), NONE, 3, 0, 2, 1000, 2, 4, 0, NULL, NULL,
+     0, 0, 0, 0},
+    {"nowal", KB(4), KB(64), KB(64), MB(64), ZSTD, 3, 10, 4, 1000, 2, 4, 0, NULL, NULL, 1, 0, 0, 0},
+    {"l0-1-tiny", KB(1), KB(16), KB(64), MB(64), ZSTD, 3, 10, 1, 1000, 1, 1, 0, NULL, NULL, 0, 0, 0,
+     0},
+    {"dps1", KB(4), KB(64), KB(64), MB(64), ZSTD, 3, 10, 2, 1000, 2, 4, 1.0, NULL, NULL, 0, 0, 0,
+     0},
+    {"readonly-end", KB(4), KB(64), KB(64), MB(64), ZSTD, 3, 10, 4, 1000, 2, 4, 0, NULL, NULL, 0, 1,
+     0, 0},
     {"tinycache-zstd-7-files16", 512, KB(32), KB(64), KB(64), ZSTD, -7, 10, 2, 16, 2, 2, 0, NULL,
-     NULL, 0, 0},
+     NULL, 0, 0, 0, 0},
     {"wb64m-nowal-plain-pwrite", KB(4), MB(64), MB(64), MB(64), NONE, 3, 0, 4, 1000, 2, 4, 1.0,
-     "pwrite", NULL, 1, 1},
+     "pwrite", NULL, 1, 1, 0, 0},
+    {"comparator", KB(4), KB(64), KB(64), MB(64), ZSTD, 3, 10, 2, 1000, 2, 4, 0, NULL, NULL, 0, 0,
+     1, 0},
+    {"filter-block1k-l0-2", KB(1), KB(32), KB(64), MB(64), ZSTD, 3, 10, 2, 1000, 2, 2, 0, NULL,
+     NULL, 0, 0, 0, 1},
 };
 #define NSETS ((int)(sizeof sets / sizeof sets[0]))
 

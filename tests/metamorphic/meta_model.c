@@ -47,27 +47,48 @@ typedef struct model {
   int snaplive[META_SNAPS];
   uint64_t snapseq[META_SNAPS];
   miter it[META_ITERS];
+  int cklive[META_CKPTS]; /* checkpoints outlive restarts: they are directories of their own */
+  uint64_t ckseq[META_CKPTS];
   mvis *vis; /* scratch: the view of one read */
   char *val; /* scratch: one value's bytes */
 } model;
 
-static void add_version(model *m, int k, int del, uint32_t vseed, uint32_t vlen) {
+static void add_version_at(model *m, uint64_t seq, int k, int del, uint32_t vseed, uint32_t vlen) {
   mkey *e = &m->keys[k];
   if (e->n == e->cap) {
     e->cap = e->cap ? e->cap * 2 : 4;
     e->v = realloc(e->v, (size_t)e->cap * sizeof *e->v);
     if (!e->v) abort();
   }
-  e->v[e->n++] = (mver){++m->seq, del, vseed, vlen};
+  e->v[e->n++] = (mver){seq, del, vseed, vlen};
 }
 
-static void add_rdel(model *m, int a, int b) {
+static void add_version(model *m, int k, int del, uint32_t vseed, uint32_t vlen) {
+  add_version_at(m, ++m->seq, k, del, vseed, vlen);
+}
+
+static void add_rdel_at(model *m, uint64_t seq, int a, int b) {
   if (m->nrd == m->caprd) {
     m->caprd = m->caprd ? m->caprd * 2 : 16;
     m->rd = realloc(m->rd, (size_t)m->caprd * sizeof *m->rd);
     if (!m->rd) abort();
   }
-  m->rd[m->nrd++] = (mrdel){++m->seq, a, b};
+  m->rd[m->nrd++] = (mrdel){seq, a, b};
+}
+
+static void add_rdel(model *m, int a, int b) { add_rdel_at(m, ++m->seq, a, b); }
+
+/* Every entry of an ingested table has one new sequence: its range deletes hide what was
+ * there before, never the table's own puts and deletes (view covers only older versions). */
+static void apply_ingest(model *m, const meta_op *o) {
+  uint64_t seq = ++m->seq;
+  for (int j = 0; j < o->nw; j++) {
+    const meta_wr *w = &o->ws[j];
+    if (w->kind == M_RDEL)
+      add_rdel_at(m, seq, w->a, w->b);
+    else
+      add_version_at(m, seq, w->key, w->kind == M_DEL, w->vseed, w->vlen);
+  }
 }
 
 int meta_plant; /* --plant: the model forgets some deletes, so that the test must fail */
@@ -223,6 +244,17 @@ static void step(model *m, const meta_op *o, int i, sbuf *out) {
     case M_REOPEN:
     case M_CRASH:
       restart(m);
+      break;
+    case M_CKPT:
+      m->cklive[o->slot] = 1, m->ckseq[o->slot] = m->seq;
+      break;
+    case M_CKREAD:
+      snprintf(tag, sizeof tag, "%d ckread", i);
+      if (!m->cklive[o->slot]) sb_printf(out, "%s none\n", tag);
+      if (m->cklive[o->slot]) do_scan(m, m->ckseq[o->slot], 0, tag, out);
+      break;
+    case M_INGEST:
+      apply_ingest(m, o);
       break;
     default:
       break;

@@ -57,7 +57,7 @@ static void usage(void) {
           "  [--recovery_kills=0..3] [--keep] [--verbose] [--known_bug=TEXT]\n"
           "  [--hist_delay_us=N (sleep while logging each power-loss history entry)]\n"
           "  run mode only: [--no_wal=N (1 write in N)] [--reopens=N] [--dbs=N]\n"
-          "  [--compression=none|zstd]\n"
+          "  [--compression=none|zstd] [--comparator] [--filter]\n"
           "env: SHALE_STRESS_SECONDS overrides --seconds in run mode, SHALE_STRESS_CYCLES\n"
           "     overrides --cycles (the long mode of the CTest scenarios).\n"
           "kill points:");
@@ -87,6 +87,10 @@ static int parse_opts(int argc, char **argv) {
 #define IS(name) (n == strlen(name) && !strncmp(a, name, n))
     if (IS("keep"))
       opt.keep = 1;
+    else if (IS("comparator"))
+      opt.comparator = 1;
+    else if (IS("filter"))
+      opt.filter = 1;
     else if (IS("verbose"))
       opt.verbose = 1;
     else if (!v)
@@ -157,8 +161,34 @@ static int parse_opts(int argc, char **argv) {
   return 0;
 }
 
+/* --comparator: bytewise order given through shale_options.comparator, so every check
+ * still holds while the comparator paths run (and dead-span skipping is off). */
+static int cmp_bytewise(void *arg, const void *a, size_t alen, const void *b, size_t blen) {
+  (void)arg;
+  int c = memcmp(a, b, alen < blen ? alen : blen);
+  return c ? c : (alen > blen) - (alen < blen);
+}
+
+static const shale_comparator stress_comparator = {"stress.bytewise", cmp_bytewise, NULL};
+
+/* --filter: every value a compaction offers is given back as a new value of the same bytes,
+ * so the filter's change path runs under the workload and no check moves. The buffer is per
+ * thread: the filters of the DB and of a checkpoint opened beside it run at once. */
+static int filter_same(void *arg, int level, const void *key, size_t klen, const void *val,
+                       size_t vlen, const void **new_val, size_t *new_vlen) {
+  static _Thread_local char buf[VALUE_CAP];
+  (void)arg, (void)key, (void)klen;
+  if (level < 1 || level > 6 || vlen > sizeof buf) return SHALE_FILTER_KEEP;
+  if (vlen) memcpy(buf, val, vlen);
+  *new_val = buf, *new_vlen = vlen;
+  count(&ex, C_FILTERED, 1);
+  return SHALE_FILTER_CHANGE_VALUE;
+}
+
 static void db_options(shale_options *o) {
   tu_options_init(o);
+  if (opt.comparator) o->comparator = &stress_comparator;
+  if (opt.filter) o->compaction_filter = filter_same, o->compaction_filter_name = "stress.same";
   o->write_buffer_size = opt.write_buffer_size;
   if (opt.compression >= 0) o->compression = opt.compression;
   if (opt.write_buffer_size < (4u << 20)) { /* small: several levels and many compactions */
@@ -178,6 +208,15 @@ static int open_at(const char *dir, shale_db **db) {
 
 static int open_db(shale_db **db) { return open_at(opt.db, db); }
 
+/* The copies op_checkpoint makes beside the DB ("<db>.ck<thread>", and "<db>.ck<thread>.tmp"
+ * that one killed while building leaves). */
+static void rm_checkpoints(void) {
+  char d[4200];
+  for (int t = 0; t < opt.threads; t++)
+    for (int tmp = 0; tmp < 2; tmp++)
+      snprintf(d, sizeof d, "%s.ck%d%s", opt.db, t, tmp ? ".tmp" : ""), tu_rmrf(d);
+}
+
 /* ---- children ---- */
 
 static int kill_point, kill_countdown;
@@ -195,7 +234,7 @@ static void child_workload(int serialize) {
   if (kill_point) atomic_store(&shale_test_hook, kill_hook);
   shale_db *db;
   if (open_db(&db)) _exit(3);
-  workload w = {.db = db, .e = &ex, .o = &opt, .serialize_writes = serialize};
+  workload w = {.db = db, .e = &ex, .o = &opt, .serialize_writes = serialize, .open_at = open_at};
   workload_run(&w, opt.kill_max_ms / 1e3 + 30);
   int rc = shale_close(db);
   _exit(rc || atomic_load(&ex.h->counters[C_ERRORS]) ? 4 : 0);
@@ -578,7 +617,8 @@ static int reopen_and_check(workload *w) {
  * close, a reopen and the checks after it. */
 static int mode_run(void) {
   shale_db *dbs[64];
-  workload w = {.e = &ex, .o = &opt, .dbs = opt.dbs ? dbs : NULL, .ndbs = opt.dbs};
+  workload w = {
+      .e = &ex, .o = &opt, .dbs = opt.dbs ? dbs : NULL, .ndbs = opt.dbs, .open_at = open_at};
   w.del_us = calloc((size_t)opt.keys, sizeof *w.del_us);
   if (opt.dbs) mkdir(opt.db, 0755);
   int rc = open_all(&w);
@@ -715,6 +755,7 @@ int main(int argc, char **argv) {
     printf("shale-stress: the known bug did not show in this run: %s\n", known_bug);
   }
   expected_close(&ex);
+  rm_checkpoints(); /* a child killed inside a checkpoint op leaves its copy */
   if ((!bad || skip) && !opt.keep) {
     tu_rmrf(opt.db);
     unlink(opt.state);

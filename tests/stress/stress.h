@@ -25,6 +25,8 @@ typedef struct stress_opts {
   int reopens;            /* run mode: clean close, reopen and full check this many times */
   int dbs;                /* run mode: keys spread over this many DBs (0 or 1: one DB) */
   int compression;        /* -1: Shale's default; else SHALE_COMPRESSION_* */
+  int comparator;         /* a bytewise comparator of the caller's (shale_options.comparator) */
+  int filter;             /* a compaction filter giving every value back unchanged, as new */
   size_t write_buffer_size;
   uint64_t seed;
 } stress_opts;
@@ -61,6 +63,8 @@ enum {
   C_REOPENS,         /* clean close + reopen + full check, in run mode */
   C_DELETES_CHECKED, /* deleted keys older than deletes-persisted-before, looked for in every table
                       */
+  C_CHECKPOINT,      /* checkpoints opened and walked in step with the DB at their sequence */
+  C_FILTERED,        /* values a compaction filter (--filter) gave back as new ones */
   C_MAX
 };
 extern const char *const counter_names[C_MAX];
@@ -178,6 +182,8 @@ typedef struct workload {
   int ndbs;
   /* run mode: wall-clock µs at which the last delete of each key returned (0: none) */
   uint64_t *del_us;
+  /* opens a DB with the workload's options (for checkpoints); NULL: no checkpoint ops */
+  int (*open_at)(const char *dir, shale_db **db);
 } workload;
 
 static inline shale_db *db_of(const workload *w, uint32_t k) {

@@ -44,6 +44,8 @@ const char *const counter_names[C_MAX] = {
     [C_GET_THREAD] = "get_per_thread",
     [C_REOPENS] = "clean_reopens",
     [C_DELETES_CHECKED] = "deletes_checked_on_disk",
+    [C_CHECKPOINT] = "checkpoints",
+    [C_FILTERED] = "filter_changes",
 };
 
 static size_t map_size(uint32_t nkeys) {

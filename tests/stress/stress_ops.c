@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "stress.h"
+#include "testutil.h"
 
 #define RANGE_MAX 32
 
@@ -475,6 +476,72 @@ void random_write(thread_ctx *t) {
     op_batch(t);
 }
 
+/* Walks a and b in step; the first difference in keys or values, as a violation. */
+static void same_contents(workload *w, shale_iter *a, shale_iter *b, const char *dir) {
+  uint64_t n = 0;
+  for (shale_iter_seek_first(a), shale_iter_seek_first(b);;
+       shale_iter_next(a), shale_iter_next(b)) {
+    int va = shale_iter_valid(a), vb = shale_iter_valid(b);
+    if (!va || !vb) {
+      if (va != vb || shale_iter_status(a) || shale_iter_status(b))
+        violation(w->e,
+                  "checkpoint %s: %s ends after %" PRIu64 " keys, the other does not (%d, %d)", dir,
+                  va ? "the checkpoint" : "the DB at its sequence", n, shale_iter_status(a),
+                  shale_iter_status(b));
+      return;
+    }
+    size_t ka, kb, la, lb;
+    const void *pa = shale_iter_key(a, &ka), *pb = shale_iter_key(b, &kb);
+    const void *xa = shale_iter_value(a, &la), *xb = shale_iter_value(b, &lb);
+    if (ka != kb || memcmp(pa, pb, ka) || la != lb || memcmp(xa, xb, la)) {
+      violation(w->e,
+                "checkpoint %s: key %" PRIu64
+                " differs: '%.*s' in the DB at its sequence, "
+                "'%.*s' in the checkpoint",
+                dir, n, (int)(kb > 40 ? 40 : kb), (const char *)pb, (int)(ka > 40 ? 40 : ka),
+                (const char *)pa);
+      return;
+    }
+    n++;
+  }
+}
+
+/* A checkpoint taken while the other threads write, opened beside the live DB, must hold
+ * exactly what the snapshot shale_checkpoint returns (the DB at the checkpoint's sequence)
+ * reads. Not with NO_WAL writes: those made after the flush began are in the snapshot and
+ * not in the copy, by contract. */
+static void op_checkpoint(thread_ctx *t) {
+  workload *w = t->w;
+  if (!w->open_at || w->o->no_wal) return;
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s.ck%d", w->o->db, t->id);
+  tu_rmrf(dir);
+  const shale_snapshot *snap;
+  unsigned fl = rnd(&t->rng) & 1 ? SHALE_CHECKPOINT_FLUSH : 0;
+  int rc = shale_checkpoint(w->db, dir, fl, NULL, &snap);
+  if (rc) {
+    count(w->e, C_ERRORS, 1);
+    fprintf(stderr, "shale-stress: checkpoint: %s: %s\n", shale_strerror(rc), shale_errmsg(w->db));
+    return;
+  }
+  shale_db *ck;
+  shale_iter *a = NULL, *b = NULL;
+  rc = w->open_at(dir, &ck);
+  if (!rc) {
+    if (!shale_iter_new(ck, NULL, &a) && !shale_iter_new(w->db, snap, &b))
+      same_contents(w, a, b, dir);
+    else
+      count(w->e, C_ERRORS, 1);
+    shale_iter_free(a), shale_iter_free(b);
+    if (shale_close(ck)) count(w->e, C_ERRORS, 1);
+  } else {
+    count(w->e, C_ERRORS, 1);
+  }
+  shale_snapshot_free(w->db, snap);
+  tu_rmrf(dir);
+  count(w->e, C_CHECKPOINT, 1);
+}
+
 /* Power-loss mode: a flush makes every op acknowledged before it durable. */
 static void op_flush(thread_ctx *t) {
   workload *w = t->w;
@@ -528,8 +595,10 @@ static void one_op(thread_ctx *t) {
     op_iterate(t);
   else if (r < 9815)
     t->origin = C_SNAPSHOT, op_snapshot(t);
-  else if (r < 9915)
+  else if (r < 9913)
     op_bounded(t);
+  else if (r < 9915)
+    op_checkpoint(t);
   else if (r < 9975)
     t->origin = C_REVIVE, op_revive(t);
   else if (r < 9985)
