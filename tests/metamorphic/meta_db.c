@@ -43,7 +43,8 @@ static void note_rc(runner *r, int i, const char *what, int rc) {
  * against the model and the other option sets. */
 static int cmp_bytewise(void *arg, const void *a, size_t alen, const void *b, size_t blen) {
   (void)arg;
-  int c = memcmp(a, b, alen < blen ? alen : blen);
+  size_t n = alen < blen ? alen : blen; /* an empty key may come as NULL */
+  int c = n ? memcmp(a, b, n) : 0;
   return c ? c : (alen > blen) - (alen < blen);
 }
 

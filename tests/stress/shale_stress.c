@@ -165,7 +165,8 @@ static int parse_opts(int argc, char **argv) {
  * still holds while the comparator paths run (and dead-span skipping is off). */
 static int cmp_bytewise(void *arg, const void *a, size_t alen, const void *b, size_t blen) {
   (void)arg;
-  int c = memcmp(a, b, alen < blen ? alen : blen);
+  size_t n = alen < blen ? alen : blen; /* an empty key may come as NULL */
+  int c = n ? memcmp(a, b, n) : 0;
   return c ? c : (alen > blen) - (alen < blen);
 }
 
