@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -27,6 +28,17 @@ typedef struct idx_ent {
   uint64_t off;
   uint64_t tombs;
 } idx_ent;
+
+/* Memory a get or an iterator copies the blocks of a mapped uncompressed table into and
+ * reuses from block to block; heap says whether p was malloc'd (a get starts on its stack).
+ * held_off is 1 + the offset of the block whose verified copy p still holds (0: none), so a
+ * load of that block again serves those same bytes without a copy or a checksum. */
+typedef struct blk_buf {
+  uint8_t *p;
+  size_t cap;
+  int heap;
+  uint64_t held_off;
+} blk_buf;
 
 struct sst_reader {
   const shale_comparator *cmp; /* the user-key order; NULL: bytewise */
@@ -53,16 +65,12 @@ struct sst_reader {
   sst_handle dict;   /* version 3: the zstd dictionary's block; size 0 when none */
   ZSTD_DDict *ddict; /* digested dictionary, for SST_BLOCK_ZSTD_DICT blocks */
   int copy_blocks;   /* mapped and uncompressed: data blocks skip the cache (load_copied) */
+  /* The block buffer of the last iterator freed, with the block it held, for the next
+   * iterator: a queue or a scan restarting at the same place (a new iterator per pop) then
+   * reuses the verified block instead of a malloc, a copy and a checksum per iterator. */
+  _Atomic(blk_buf *) spare;
   char cmp_name[COMPARATOR_NAME_MAX + 1]; /* recorded in the properties; "" for bytewise */
 };
-
-/* Memory a get or an iterator copies the blocks of a mapped uncompressed table into and
- * reuses from block to block; heap says whether p was malloc'd (a get starts on its stack). */
-typedef struct blk_buf {
-  uint8_t *p;
-  size_t cap;
-  int heap;
-} blk_buf;
 
 /* A data block in use: pinned in the cache (h), owned by the caller (owned), or in a
  * blk_buf (neither). */
@@ -193,18 +201,31 @@ static void blk_buf_free(blk_buf *b) {
   if (b->heap) free(b->p);
 }
 
+static void blk_buf_destroy(blk_buf *b) {
+  if (!b) return;
+  blk_buf_free(b);
+  free(b);
+}
+
 /* A data block of a mapped uncompressed table, copied out of the mapping into b and verified
  * there on every load, without a system call or a cache entry. Why a copy and not the
  * mapping in place: bytes read in place can change after their checksum passed (bit rot, a
  * stray write), and a table truncated under the DB faults where the copy's guard reads
  * short; the bytes verified are the bytes served, as with pread. Why not the block cache:
  * an insert and an eviction per miss made readrandom 1.65x slower than this. */
-static int load_copied(sst_reader *r, const idx_ent *e, blk_buf *b, blk_ref *br, int verify,
-                       char *errmsg) {
+static int copy_block(const sst_reader *r, const idx_ent *e, blk_buf *b, int verify, char *errmsg) {
   size_t n = (size_t)e->size + SST_BLOCK_TRAILER;
+  b->held_off = 0;
   int rc = reserve(r, b, n, errmsg);
   if (!rc) rc = io_reader_read(r->io, e->off, b->p, n, errmsg);
   if (!rc && verify) rc = check_block(r, b->p, e->off, e->size, errmsg);
+  if (!rc && verify) b->held_off = e->off + 1;
+  return rc;
+}
+
+static int load_copied(sst_reader *r, const idx_ent *e, blk_buf *b, blk_ref *br, int verify,
+                       char *errmsg) {
+  int rc = b->held_off == e->off + 1 ? SHALE_OK : copy_block(r, e, b, verify, errmsg);
   if (rc) return rc;
   if (b->p[e->size] != SST_BLOCK_RAW) { /* a compressed block in an uncompressed table */
     rc = block_contents(r, b->p, e->off, e->size, &br->owned, &br->len, errmsg);
@@ -556,6 +577,7 @@ int sst_reader_open_ordered(io_ctx *io, const char *path, uint64_t file_number, 
     free(r);
     return err_set(errmsg, SHALE_NOMEM, "sst_reader_open: out of memory");
   }
+  atomic_init(&r->spare, NULL);
   r->number = file_number;
   r->cmp = cmp;
   r->cache = cache;
@@ -618,6 +640,7 @@ void sst_reader_close(sst_reader *r) {
   free(r->rdels);
   free(r->pieces);
   ZSTD_freeDDict(r->ddict);
+  blk_buf_destroy(atomic_load_explicit(&r->spare, memory_order_acquire));
   sst_meta_free(&r->meta);
   free(r->path);
   free(r);
@@ -777,7 +800,7 @@ int sst_reader_get_ex(sst_reader *r, const void *key, size_t klen, uint64_t seq,
   const idx_ent *e = &r->idx[bi];
   blk_ref br;
   uint8_t stack[GET_STACK_BLOCK];
-  blk_buf b = {stack, sizeof stack, 0};
+  blk_buf b = {stack, sizeof stack, 0, 0};
   int rc = load_block(r, e, &b, &br, g->flags, errmsg);
   if (rc) {
     blk_buf_free(&b);
@@ -821,7 +844,7 @@ struct sst_iter {
   sst_reader *r;
   size_t bi; /* block loaded in br/bit; r->nidx when none */
   blk_ref br;
-  blk_buf buf; /* the loaded block of a mapped uncompressed table (load_copied) */
+  blk_buf *buf; /* the loaded block of a mapped uncompressed table (load_copied); NULL until then */
   blk_iter bit;
   unsigned flags; /* SST_READ_* */
   buf gkey;       /* version 5 with a global sequence: the current key at that sequence */
@@ -837,6 +860,7 @@ int sst_iter_new(sst_reader *r, sst_iter **out) {
   if (!it) return SHALE_NOMEM;
   it->r = r;
   it->bi = r->nidx;
+  if (r->copy_blocks) it->buf = atomic_exchange_explicit(&r->spare, NULL, memory_order_acquire);
   blk_iter_init(&it->bit);
   it->bit.cmp = r->cmp;
   buf_init(&it->gkey);
@@ -856,7 +880,8 @@ void sst_iter_free(sst_iter *it) {
   if (!it) return;
   unload(it);
   blk_iter_free(&it->bit);
-  blk_buf_free(&it->buf);
+  if (it->buf)
+    blk_buf_destroy(atomic_exchange_explicit(&it->r->spare, it->buf, memory_order_acq_rel));
   buf_free(&it->gkey);
   free(it);
 }
@@ -870,7 +895,9 @@ static void fail(sst_iter *it, int rc) {
 static int load(sst_iter *it, size_t bi) {
   if (it->bi == bi && it->br.data) return 0;
   unload(it);
-  int rc = load_block(it->r, &it->r->idx[bi], &it->buf, &it->br, it->flags, it->errmsg);
+  int rc = it->r->copy_blocks && !it->buf && !(it->buf = calloc(1, sizeof *it->buf))
+               ? err_set(it->errmsg, SHALE_NOMEM, "%s: out of memory", it->r->path)
+               : load_block(it->r, &it->r->idx[bi], it->buf, &it->br, it->flags, it->errmsg);
   if (rc) {
     fail(it, rc);
     return rc;
