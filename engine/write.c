@@ -47,13 +47,16 @@ static void walk_delete_run(shale_db *db) {
   r->count = 0;
 }
 
+/* Not a write but a point in the queue (a seal, an ingest): it has no rep, and runs alone. */
+static int is_marker(const writer *w) { return w->seal || w->exclusive; }
+
 /* Collects the writers after the leader that can share its WAL record. REQUIRES: mu held. */
 static writer *build_group(writer *leader, buf *group, int *sync) {
   writer *last = leader;
   size_t bytes = leader->rep->len;
   *sync = (leader->flags & SHALE_SYNC) != 0;
   for (writer *w = leader->next; w; w = w->next) {
-    if (w->seal || (w->flags & SHALE_NO_WAL) != (leader->flags & SHALE_NO_WAL)) break;
+    if (is_marker(w) || (w->flags & SHALE_NO_WAL) != (leader->flags & SHALE_NO_WAL)) break;
     if (bytes + w->rep->len > MAX_GROUP_BYTES) break;
     if (last == leader) {
       buf_clear(group);
