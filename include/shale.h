@@ -433,13 +433,14 @@ SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
  * DB's files (tables, WALs, MANIFEST, CURRENT, OPTIONS, the LOCK file and its lock, the info
  * LOG), the directory syncs that make their names durable, the creation, listing and
  * removal of the DB's directory, the cut of a torn WAL tail at open, shale_checkpoint's
- * links and copies, and the files shale_repair and shale_destroy read, move and remove
- * (with their options' env). A descriptor open returns must be a real one for the file:
- * Shale also fstats, lseeks, closes and (with use_mmap) maps it, and with io_mode
- * SHALE_IO_URING submits table writes and their fdatasync on it through io_uring, whose
- * completions pass through async_result instead of write/sync. Not through it: stat(2) and
- * access(2) of the directory and of CURRENT (whether they exist, before anything is opened),
- * shale_backup_* and shale_ingest, whose files outside the DB are read and written directly.
+ * links and copies, shale_ingest's links, copies and sequence writes, and the files
+ * shale_repair and shale_destroy read, move and remove (with their options' env). A
+ * descriptor open returns must be a real one for the file: Shale also fstats, lseeks,
+ * closes and (with use_mmap) maps it, and with io_mode SHALE_IO_URING submits table writes
+ * and their fdatasync on it through io_uring, whose completions pass through async_result
+ * instead of write/sync. Not through it: stat(2), lstat(2) and access(2) (whether a file or
+ * directory exists and what it is), and shale_backup, shale_restore, shale_backup_list and
+ * shale_backup_purge, which take no options and use the real calls.
  *
  * Besides the calls, the env is told of named moments of the DB's background work (point,
  * SHALE_POINT_*), where a crash leaves distinct states on disk: a crash-testing env kills
