@@ -5,7 +5,6 @@
  * at its last unref) and wal_pins keeps the WALs. The copy is built in "<dir>.tmp" and
  * renamed into place once synced, so a failure or a crash never leaves a half-made <dir>. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

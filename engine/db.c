@@ -1,13 +1,11 @@
 /* db.c — opening and closing a DB: argument checks, the directory LOCK, recovery from the
  * WAL, and the handle's error slot, info LOG, read views and snapshots. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>

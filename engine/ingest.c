@@ -15,7 +15,6 @@
  * write G into the files, log the edit and publish one view. A crash before the edit is
  * synced leaves only unlisted tables, which the next open removes. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

@@ -5,7 +5,6 @@
 #include "engine/recovery.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
