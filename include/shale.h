@@ -439,8 +439,10 @@ SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
  * closes and (with use_mmap) maps it, and with io_mode SHALE_IO_URING submits table writes
  * and their fdatasync on it through io_uring, whose completions pass through async_result
  * instead of write/sync. Not through it: stat(2), lstat(2) and access(2) (whether a file or
- * directory exists and what it is), and shale_backup, shale_restore, shale_backup_list and
- * shale_backup_purge, which take no options and use the real calls.
+ * directory exists and what it is), and the backup directory: shale_backup reads the DB
+ * through a shale_checkpoint (which uses the env) and writes the backup directory with the
+ * real calls, as shale_restore, shale_backup_list and shale_backup_purge, which take no
+ * options, do.
  *
  * Besides the calls, the env is told of named moments of the DB's background work (point,
  * SHALE_POINT_*), where a crash leaves distinct states on disk: a crash-testing env kills
