@@ -417,7 +417,7 @@ int shale_repair(const char *path, const shale_options *o) {
   const shale_env *env = o && o->size > offsetof(shale_options, env) ? o->env : NULL;
   if (io_env_check(env, msg)) return SHALE_INVALID;
   io_ctx io;
-  io_ctx_init(&io, env, 0, 0);
+  io_ctx_init(&io, env, 0, 1); /* as io_ctx_default(), which it replaces */
   repair_log log = {.io = &io, .fd = -1};
   filename_join(log.path, path, "LOG");
   uint64_t size;
