@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,6 +302,7 @@ typedef struct recording {
   shale_env real;
   _Atomic int locks, links, ftruncates, mkdirs, rmdirs, lists, unlinks, log_writes;
   _Atomic int spans_unlinks, wal_cuts, log_fd;
+  _Atomic int tables_created; /* opens with O_CREAT of a .sst: a flush's, or a copy's */
   rec_op fail_op;
   int fail_errno;
   const char *fail_suffix;
@@ -322,6 +324,8 @@ static int r_open(void *arg, const char *path, int flags, int mode) {
   recording *r = arg;
   int fd = r->real.open(r->real.arg, path, flags, mode);
   if (fd >= 0 && ends_with(path, "/LOG")) atomic_store(&r->log_fd, fd);
+  if (fd >= 0 && (flags & O_CREAT) && ends_with(path, ".sst"))
+    atomic_fetch_add(&r->tables_created, 1);
   return fd;
 }
 
@@ -541,9 +545,10 @@ static void test_checkpoint_links_through_the_env(void **state) {
   assert_int_equal(shale_put(db, "after", 5, "x", 1, SHALE_SYNC), SHALE_OK);
 
   fail_next(&r, OP_LINK, EXDEV, ".sst");
-  int links = r.links;
+  int links = r.links, created = r.tables_created;
   assert_int_equal(shale_checkpoint(db, ck, 0, NULL, NULL), SHALE_OK);
   assert_true(r.links > links);
+  assert_int_equal(r.tables_created - created, r.links - links); /* each refused link: a copy */
   assert_int_equal(shale_close(db), SHALE_OK);
   fail_next(&r, OP_NONE, 0, NULL);
   shale_db *copy = open_with(ck, &env, 1);
