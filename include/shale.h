@@ -358,12 +358,15 @@ SHALE_EXPORT int shale_close(shale_db *db);
  * and so do its directory and LOCK (which lets a later open with create_if_missing make a
  * DB there again). Must not be called while a handle on the DB is open.
  * @param[in] path  the DB directory; a path that does not exist is already destroyed
- * @param[in] o     options (NULL: the defaults); none changes what is removed today
+ * @param[in] o     options (NULL: the defaults); only env counts: the directory is listed,
+ *                  locked and emptied through it. None changes what is removed.
  * @return SHALE_OK (also for a missing @p path); SHALE_BUSY if another handle or process
  *         holds the LOCK; SHALE_INVALID for a NULL or empty path, a path that is a file,
- *         or a directory that is not a Shale DB (another store's, or unrelated files):
- *         these change nothing; SHALE_IOERR when a file cannot be removed (what was
- *         removed before stays removed). The detail is in shale_errmsg(NULL).
+ *         a directory that is not a Shale DB (another store's, or unrelated files), or an
+ *         env whose size is not a shale_env's: these change nothing; SHALE_IOERR or
+ *         SHALE_NOSPACE when the directory cannot be listed or a file cannot be removed
+ *         (the other files are still removed; what was removed stays removed), naming the
+ *         path. The detail is in shale_errmsg(NULL).
  * Threads: safe from any thread; the detail is the calling thread's.
  */
 SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
@@ -379,15 +382,17 @@ SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
  * its tombstone was. An account of what was done is appended to the DB's LOG. Holds the
  * DB's LOCK throughout; must not be called while a handle on the DB is open.
  * @param[in] path  the DB directory
- * @param[in] o     options (NULL: the defaults); only comparator counts: the order of the
- *                  DB's keys, recorded in the new MANIFEST (NULL: bytewise)
+ * @param[in] o     options (NULL: the defaults); only comparator and env count: the order
+ *                  of the DB's keys, recorded in the new MANIFEST (NULL: bytewise), and the
+ *                  env every file of the repair is read, written, moved and removed through
  * @return SHALE_OK; SHALE_NOTFOUND if @p path does not exist; SHALE_INVALID for a NULL or
  *         empty path, a path that is a file, a directory that is not a Shale DB, a bad
- *         comparator, or tables written with another comparator than @p o gives (these
- *         change nothing); SHALE_BUSY if another handle or process holds the LOCK;
- *         SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM when writing the repaired files failed
- *         (the old MANIFEST is moved aside only after the new one is in place). The detail
- *         is in shale_errmsg(NULL).
+ *         comparator or env, or tables written with another comparator than @p o gives
+ *         (these change nothing); SHALE_BUSY if another handle or process holds the LOCK;
+ *         SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM when removing the stale SPANS file (then
+ *         nothing else is changed) or writing the repaired files failed (the old MANIFEST
+ *         is moved aside only after the new one is in place). The detail is in
+ *         shale_errmsg(NULL).
  * Threads: safe from any thread; the detail is the calling thread's.
  */
 SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
