@@ -167,3 +167,7 @@ int io_env_check(const shale_env *env, char *errmsg) {
   return err_set(errmsg, SHALE_INVALID, "env.size %zu: fill the env with shale_env_default first",
                  env->size);
 }
+
+int io_env_copies_unwatched(const shale_env *env) {
+  return env->pread == real_pread && env->write == real_write;
+}

@@ -618,6 +618,28 @@ static void test_destroy_goes_through_the_env(void **state) {
   tu_tempdir_free(base);
 }
 
+/* Without an env nothing watches a copy's bytes, so the kernel copies the WALs a checkpoint
+ * takes (copy_file_range): the checkpoint holds the unflushed writes all the same. */
+static void test_unwatched_checkpoint_copies_its_wals(void **state) {
+  (void)state;
+  char *base = tu_tempdir(), *dir = tu_path(base, "db"), *ck = tu_path(base, "ck");
+  shale_db *db = open_with(dir, NULL, 1);
+  put_and_flush(db);
+  assert_int_equal(shale_put(db, "unflushed", 9, "w", 1, 0), SHALE_OK);
+  assert_int_equal(shale_checkpoint(db, ck, 0, NULL, NULL), SHALE_OK);
+  assert_int_equal(shale_close(db), SHALE_OK);
+  shale_db *copy = open_with(ck, NULL, 1);
+  check_keys(copy);
+  char v[4];
+  size_t vl;
+  assert_int_equal(shale_get_opts(copy, NULL, "unflushed", 9, v, sizeof v, &vl), SHALE_OK);
+  assert_memory_equal(v, "w", 1);
+  assert_int_equal(shale_close(copy), SHALE_OK);
+  free(dir);
+  free(ck);
+  tu_tempdir_free(base);
+}
+
 static int refuse_lock(void *arg, int fd, const char *path, int op) {
   (void)arg, (void)fd, (void)path, (void)op;
   errno = EIO;
@@ -657,6 +679,7 @@ int main(void) {
       cmocka_unit_test(test_open_makes_locks_lists_and_logs_through_the_env),
       cmocka_unit_test(test_torn_wal_tail_is_cut_through_the_env),
       cmocka_unit_test(test_checkpoint_links_through_the_env),
+      cmocka_unit_test(test_unwatched_checkpoint_copies_its_wals),
       cmocka_unit_test(test_repair_goes_through_the_env),
       cmocka_unit_test(test_destroy_goes_through_the_env),
       cmocka_unit_test(test_older_env_takes_the_real_later_calls),
