@@ -501,10 +501,11 @@ typedef struct shale_env {
   /** ftruncate(2) of the file path open as fd to len bytes (the cut of a torn WAL tail at
    *  open, and a checkpoint's copy of the active WAL). */
   int (*ftruncate)(void *arg, int fd, const char *path, int64_t len);
-  /** link(2): a second name to for the file from (shale_checkpoint's tables). When it fails
-   *  with EXDEV, EPERM, EMLINK, EOPNOTSUPP or EACCES Shale copies the file instead, through
-   *  open, pread, write and sync (with pread and write left to the real calls, the kernel
-   *  copies the bytes: copy_file_range(2)); any other errno is the checkpoint's error. */
+  /** link(2): a second name to for the file from (shale_checkpoint's tables, the files
+   *  shale_ingest moves). When it fails with EXDEV, EPERM, EMLINK or EOPNOTSUPP (or, in a
+   *  checkpoint, EACCES) Shale copies the file instead, through open, pread, write and sync
+   *  (with pread and write left to the real calls, the kernel copies the bytes:
+   *  copy_file_range(2)); any other errno is the call's error. */
   int (*link)(void *arg, const char *from, const char *to);
   /** mkdir(2) (the DB's directory at a create_if_missing open, a checkpoint's temporary
    *  directory, repair's lost/); EEXIST is not an error where the directory may exist. */
