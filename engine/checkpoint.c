@@ -4,9 +4,7 @@
  * compactions go on: the pinned version keeps its tables on disk (a table is unlinked only
  * at its last unref) and wal_pins keeps the WALs. The copy is built in "<dir>.tmp" and
  * renamed into place once synced, so a failure or a crash never leaves a half-made <dir>. */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +17,7 @@
 #include "engine/db.h"
 #include "engine/flush_job.h"
 #include "io/io.h"
+#include "io/io_fs.h"
 #include "util/clock.h"
 #include "wal/wal_reader.h"
 
@@ -70,56 +69,12 @@ static void unpin_wals(shale_db *db, ckpt_pin *p) {
   pthread_mutex_unlock(&db->manifest_mu);
 }
 
-static size_t chunk_of(uint64_t left) { return left < (1u << 30) ? (size_t)left : 1u << 30; }
-
-/* Copies the first len bytes of in (all of it with UINT64_MAX) to out. */
-static int copy_fd(int in, int out, uint64_t len, const char *src, char *errmsg) {
-  char chunk[1 << 16];
-  while (len) {
-    ssize_t n = copy_file_range(in, NULL, out, NULL, chunk_of(len), 0);
-    if (n == 0) return SHALE_OK;
-    if (n > 0) {
-      len -= (uint64_t)n;
-      continue;
-    }
-    if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
-      return err_errno(errmsg, errno, "copy", src);
-    break; /* the kernel cannot copy between these files: by hand */
-  }
-  ssize_t n = 0;
-  while (len && (n = read(in, chunk, len < sizeof chunk ? (size_t)len : sizeof chunk)) > 0) {
-    len -= (uint64_t)n;
-    for (ssize_t off = 0; off < n;) {
-      ssize_t w = write(out, chunk + off, (size_t)(n - off));
-      if (w < 0) return err_errno(errmsg, errno, "write the copy of", src);
-      off += w;
-    }
-  }
-  return n < 0 ? err_errno(errmsg, errno, "read", src) : SHALE_OK;
-}
-
-/* sync 0: the caller cuts the copy and syncs it itself. */
-static int copy_file(const char *src, const char *dst, uint64_t len, int sync, char *errmsg) {
-  int in = open(src, O_RDONLY | O_CLOEXEC);
-  if (in < 0) return err_errno(errmsg, errno, "open", src);
-  int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (out < 0) {
-    close(in);
-    return err_errno(errmsg, errno, "create", dst);
-  }
-  int rc = copy_fd(in, out, len, src, errmsg);
-  if (!rc && sync && fsync(out)) rc = err_errno(errmsg, errno, "fsync", dst);
-  close(in);
-  close(out);
-  return rc;
-}
-
 /* A link shares the immutable table; where links cannot be made the bytes are copied. */
-static int link_or_copy(const char *src, const char *dst, char *errmsg) {
-  if (!link(src, dst)) return SHALE_OK;
-  int e = errno;
+static int link_or_copy(io_ctx *io, const char *src, const char *dst, char *errmsg) {
+  int e = io_link(io, src, dst);
+  if (!e) return SHALE_OK;
   if (e == EXDEV || e == EPERM || e == EMLINK || e == EOPNOTSUPP || e == EACCES)
-    return copy_file(src, dst, UINT64_MAX, 1, errmsg);
+    return io_copy_file(io, src, dst, UINT64_MAX, 1, errmsg);
   return err_errno(errmsg, e, "link", src);
 }
 
@@ -129,7 +84,7 @@ static int link_tables(shale_db *db, const ckpt_pin *p, const char *tmp, char *e
     for (int i = 0; i < p->ver->nfiles[l]; i++) {
       filename_table(src, db->path, p->ver->files[l][i]->number);
       filename_table(dst, tmp, p->ver->files[l][i]->number);
-      int rc = link_or_copy(src, dst, errmsg);
+      int rc = link_or_copy(&db->io, src, dst, errmsg);
       if (rc) return rc;
     }
   return SHALE_OK;
@@ -161,15 +116,7 @@ static int copy_wal(io_ctx *io, const char *src, const char *dst, uint64_t seq, 
                     char *errmsg) {
   uint64_t cut;
   int rc = wal_cut(io, src, seq, active, &cut, errmsg);
-  return rc ? rc : copy_file(src, dst, cut, 1, errmsg);
-}
-
-static int truncate_sync(const char *path, uint64_t len, char *errmsg) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return err_errno(errmsg, errno, "open", path);
-  int rc = ftruncate(fd, (off_t)len) || fsync(fd) ? err_errno(errmsg, errno, "truncate", path) : 0;
-  close(fd);
-  return rc;
+  return rc ? rc : io_copy_file(io, src, dst, cut, 1, errmsg);
 }
 
 /* The active WAL is first copied as it stood at the pin, into a temp file, and cut there: a
@@ -182,17 +129,17 @@ static int copy_active_wal(io_ctx *io, const char *src, const char *dst, uint64_
   snprintf(name, sizeof name, "%06llu.tmp", (unsigned long long)number);
   filename_join(prefix, tmp, name);
   uint64_t cut;
-  int rc = copy_file(src, prefix, p->last_log_bytes, 0, errmsg);
+  int rc = io_copy_file(io, src, prefix, p->last_log_bytes, 0, errmsg);
   if (!rc) rc = wal_cut(io, prefix, p->seq, 1, &cut, errmsg);
-  if (!rc) rc = truncate_sync(prefix, cut, errmsg);
-  if (!rc && rename(prefix, dst)) rc = err_errno(errmsg, errno, "rename", prefix);
-  if (rc) unlink(prefix);
+  if (!rc) rc = io_truncate_file(io, prefix, cut, 0, errmsg);
+  if (!rc) rc = io_rename(io, prefix, dst, errmsg);
+  if (rc) io_remove(io, prefix, NULL);
   return rc;
 }
 
 static int copy_wals(shale_db *db, const ckpt_pin *p, const char *tmp, char *errmsg) {
   uint64_t *nums;
-  size_t n = filename_list(db->path, FT_LOG, p->log_number, &nums);
+  size_t n = filename_list(&db->io, db->path, FT_LOG, p->log_number, &nums);
   int rc = SHALE_OK;
   char src[FILENAME_MAX_LEN], dst[FILENAME_MAX_LEN];
   for (size_t i = 0; i < n && !rc && nums[i] <= p->last_log; i++) {
@@ -223,26 +170,27 @@ static int write_manifest(io_ctx *io, const ckpt_pin *p, const char *tmp, char *
 }
 
 /* Removes dir and the files in it (a checkpoint's, which has no subdirectory). */
-static void remove_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d)))
-      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlinkat(dirfd(d), e->d_name, 0);
-    closedir(d);
+static void remove_tree(io_ctx *io, const char *dir) {
+  char **names, path[FILENAME_MAX_LEN];
+  size_t count;
+  if (!io_list_dir(io, dir, &names, &count, NULL)) {
+    for (size_t i = 0; i < count; i++) {
+      filename_join(path, dir, names[i]);
+      io_remove(io, path, NULL);
+    }
+    io_names_free(names, count);
   }
-  rmdir(dir);
+  io_remove_dir(io, dir, NULL);
 }
 
 /* 1 when every entry of dir passes keep (none: 1), 0 when one does not, -1 on error. */
-static int dir_all(const char *dir, int (*keep)(const char *name)) {
-  DIR *d = opendir(dir);
-  if (!d) return -1;
+static int dir_all(io_ctx *io, const char *dir, int (*keep)(const char *name)) {
+  char **names;
+  size_t count;
+  if (io_list_dir(io, dir, &names, &count, NULL)) return -1;
   int all = 1;
-  struct dirent *e;
-  while (all && (e = readdir(d)))
-    all = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || keep(e->d_name);
-  closedir(d);
+  for (size_t i = 0; i < count && all; i++) all = keep(names[i]);
+  io_names_free(names, count);
   return all;
 }
 
@@ -255,16 +203,16 @@ static int shale_name(const char *name) {
 
 /* dir must be absent or an empty directory; a "<dir>.tmp" an interrupted checkpoint left is
  * removed when it holds only Shale's files, else refused. */
-static int check_target(const char *dir, const char *tmp, char *errmsg) {
+static int check_target(io_ctx *io, const char *dir, const char *tmp, char *errmsg) {
   struct stat st;
-  if (!stat(dir, &st) && (!S_ISDIR(st.st_mode) || dir_all(dir, no_name) != 1))
+  if (!stat(dir, &st) && (!S_ISDIR(st.st_mode) || dir_all(io, dir, no_name) != 1))
     return err_set(errmsg, SHALE_EXISTS,
                    "checkpoint: %s exists and is not an empty directory; nothing was written", dir);
   if (lstat(tmp, &st)) return SHALE_OK;
-  if (!S_ISDIR(st.st_mode) || dir_all(tmp, shale_name) != 1)
+  if (!S_ISDIR(st.st_mode) || dir_all(io, tmp, shale_name) != 1)
     return err_set(errmsg, SHALE_EXISTS,
                    "checkpoint: %s exists and holds files that are not Shale's; remove it", tmp);
-  remove_tree(tmp);
+  remove_tree(io, tmp);
   return SHALE_OK;
 }
 
@@ -281,9 +229,9 @@ static int build(shale_db *db, ckpt_pin *p, const char *tmp, char *errmsg) {
 /* Once renamed, dir is whole; if its name cannot be made durable it goes again, so a
  * failed call leaves nothing that a crash could half keep. */
 static int publish(io_ctx *io, const char *tmp, const char *dir, char *errmsg) {
-  if (rename(tmp, dir)) return err_errno(errmsg, errno, "rename to", dir);
-  int rc = io_sync_parent(io, dir, errmsg);
-  if (rc) remove_tree(dir);
+  int rc = io_rename(io, tmp, dir, errmsg);
+  if (rc) return rc;
+  if ((rc = io_sync_parent(io, dir, errmsg))) remove_tree(io, dir);
   return rc;
 }
 
@@ -294,13 +242,13 @@ static int checkpoint_call(shale_db *db, const char *dir, unsigned flags, uint64
   if (strlen(dir) > FILENAME_MAX_LEN - 64) return db_fail(db, SHALE_INVALID, "path too long");
   char tmp[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
   snprintf(tmp, sizeof tmp, "%s.tmp", dir);
-  int rc = check_target(dir, tmp, errmsg);
+  int rc = check_target(&db->io, dir, tmp, errmsg);
   if (rc) return db_fail(db, rc, errmsg);
   if ((flags & SHALE_CHECKPOINT_FLUSH) && (rc = shale_flush(db))) return rc;
-  if (mkdir(tmp, 0755)) return db_fail(db, err_errno(errmsg, errno, "mkdir", tmp), errmsg);
+  if ((rc = io_make_dir(&db->io, tmp, 0, errmsg))) return db_fail(db, rc, errmsg);
   shale_snapshot *s = snap ? malloc(sizeof *s) : NULL;
   if (snap && !s) {
-    rmdir(tmp);
+    io_remove_dir(&db->io, tmp, NULL);
     return db_fail(db, SHALE_NOMEM, "checkpoint: snapshot allocation failed");
   }
   uint64_t start = clock_mono_us();
@@ -311,7 +259,7 @@ static int checkpoint_call(shale_db *db, const char *dir, unsigned flags, uint64
   unpin_wals(db, &p);
   version_unref(p.ver);
   if (rc) {
-    remove_tree(tmp);
+    remove_tree(&db->io, tmp);
     if (s) shale_snapshot_free(db, s);
     return db_fail(db, rc, errmsg);
   }

@@ -1,13 +1,11 @@
 /* db.c — opening and closing a DB: argument checks, the directory LOCK, recovery from the
  * WAL, and the handle's error slot, info LOG, read views and snapshots. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,22 +21,37 @@
 #include "engine/statistics.h"
 #include "engine/db.h"
 #include "io/io.h"
+#include "io/io_fs.h"
 #include "util/clock.h"
 
 /* The LOG is rotated by size so a long-running process cannot fill the disk with it. */
 #define INFO_LOG_MAX_BYTES (8u << 20)
 
+static void close_info_log(shale_db *db) {
+  if (db->info_log_fd >= 0) close(db->info_log_fd);
+  db->info_log_fd = -1;
+}
+
+/* append 0: the LOG starts empty. A LOG that cannot be opened leaves the DB without one: it
+ * explains, it holds nothing the DB needs. */
+static void open_info_log_file(shale_db *db, int append) {
+  char p[FILENAME_MAX_LEN];
+  filename_join(p, db->path, "LOG");
+  if (io_append_open(&db->io, p, !append, &db->info_log_fd, &db->info_log_bytes, NULL))
+    db->info_log_fd = -1;
+}
+
 static void rotate_info_log(shale_db *db) {
   char p[FILENAME_MAX_LEN], old[FILENAME_MAX_LEN];
   filename_join(p, db->path, "LOG");
   filename_join(old, db->path, "LOG.old");
-  if (db->info_log) fclose(db->info_log);
-  rename(p, old);
-  db->info_log = fopen(p, "we");
+  close_info_log(db);
+  io_rename(&db->io, p, old, NULL);
+  open_info_log_file(db, 0);
 }
 
 void db_log(shale_db *db, const char *fmt, ...) {
-  char line[1024];
+  char line[1024], text[1100];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
@@ -47,12 +60,17 @@ void db_log(shale_db *db, const char *fmt, ...) {
   clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;
   gmtime_r(&ts.tv_sec, &tm);
+  int n = snprintf(text, sizeof text, "%04d/%02d/%02d-%02d:%02d:%02d.%06ld %s\n", tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000,
+                   line);
+  size_t len = n < 0 ? 0 : (size_t)n < sizeof text ? (size_t)n : sizeof text - 1;
   pthread_mutex_lock(&db->log_mu);
-  if (db->info_log && ftell(db->info_log) > (long)INFO_LOG_MAX_BYTES) rotate_info_log(db);
-  if (db->info_log) {
-    fprintf(db->info_log, "%04d/%02d/%02d-%02d:%02d:%02d.%06ld %s\n", tm.tm_year + 1900,
-            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000, line);
-    fflush(db->info_log);
+  if (db->info_log_fd >= 0 && db->info_log_bytes > INFO_LOG_MAX_BYTES) rotate_info_log(db);
+  if (db->info_log_fd >= 0) {
+    char path[FILENAME_MAX_LEN];
+    filename_join(path, db->path, "LOG");
+    if (io_append(&db->io, db->info_log_fd, path, text, len, NULL) == SHALE_OK)
+      db->info_log_bytes += len;
   }
   pthread_mutex_unlock(&db->log_mu);
 }
@@ -199,7 +217,7 @@ static int require_current(const char *path, char *errmsg) {
   return err_set(errmsg, SHALE_NOTFOUND, "%s: does not exist (create_if_missing is false)", p);
 }
 
-static int prepare_dir(const char *path, const shale_options *o, char *errmsg) {
+static int prepare_dir(io_ctx *io, const char *path, const shale_options *o, char *errmsg) {
   struct stat st;
   if (stat(path, &st) == 0) {
     if (!S_ISDIR(st.st_mode))
@@ -210,8 +228,7 @@ static int prepare_dir(const char *path, const shale_options *o, char *errmsg) {
   if (o->read_only) return err_set(errmsg, SHALE_NOTFOUND, "%s does not exist", path);
   if (!o->create_if_missing)
     return err_set(errmsg, SHALE_NOTFOUND, "%s does not exist and create_if_missing is 0", path);
-  if (mkdir(path, 0755) && errno != EEXIST) return err_errno(errmsg, errno, "mkdir", path);
-  return SHALE_OK;
+  return io_make_dir(io, path, 1, errmsg);
 }
 
 /* flock locks belong to the open file description, so a second open of the same directory
@@ -220,31 +237,20 @@ static int prepare_dir(const char *path, const shale_options *o, char *errmsg) {
 static int lock_dir(shale_db *db, char *errmsg) {
   char p[FILENAME_MAX_LEN];
   filename_join(p, db->path, "LOCK");
-  db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (db->lock_fd < 0) return err_errno(errmsg, errno, "open", p);
-  if (flock(db->lock_fd, LOCK_EX | LOCK_NB) == 0) return SHALE_OK;
-  int e = errno;
-  close(db->lock_fd);
-  db->lock_fd = -1;
-  if (e == EWOULDBLOCK)
+  int rc = io_lock_file(&db->io, p, &db->lock_fd, errmsg);
+  if (rc == SHALE_BUSY)
     return err_set(errmsg, SHALE_BUSY,
                    "%s is locked: the DB is open for writing in another handle or process", p);
-  return err_errno(errmsg, e, "flock", p);
+  return rc;
 }
 
 /* The end of the LOG line a clean close writes (db_log adds the newline). */
 #define CLEAN_CLOSE " closed\n"
 
 /* Did the session that wrote the LOG at p end in a clean close? */
-static int log_ended_cleanly(const char *p) {
+static int log_ended_cleanly(io_ctx *io, const char *p) {
   char tail[sizeof CLEAN_CLOSE - 1];
-  FILE *f = fopen(p, "re");
-  if (!f) return 0;
-  int clean = fseek(f, -(long)sizeof tail, SEEK_END) == 0 &&
-              fread(tail, 1, sizeof tail, f) == sizeof tail &&
-              !memcmp(tail, CLEAN_CLOSE, sizeof tail);
-  fclose(f);
-  return clean;
+  return io_read_tail(io, p, tail, sizeof tail) && !memcmp(tail, CLEAN_CLOSE, sizeof tail);
 }
 
 /* A LOG starts afresh, the previous one kept as LOG.old, only after a clean close. After a
@@ -255,8 +261,8 @@ static void open_info_log(shale_db *db) {
   char p[FILENAME_MAX_LEN], old[FILENAME_MAX_LEN];
   filename_join(p, db->path, "LOG");
   filename_join(old, db->path, "LOG.old");
-  if (log_ended_cleanly(p)) rename(p, old);
-  db->info_log = fopen(p, "ae");
+  if (log_ended_cleanly(&db->io, p)) io_rename(&db->io, p, old, NULL);
+  open_info_log_file(db, 1);
 }
 
 static shale_db *db_alloc(const char *path) {
@@ -267,7 +273,7 @@ static shale_db *db_alloc(const char *path) {
     free(db);
     return NULL;
   }
-  db->lock_fd = -1;
+  db->lock_fd = db->info_log_fd = -1;
   db_histograms_init(db);
   static _Atomic uint64_t generations;
   db->gen = atomic_fetch_add(&generations, 1) + 1;
@@ -317,7 +323,7 @@ static void db_release(shale_db *db) {
   if (db->bcache) block_cache_free(db->bcache);
   arena_pool_free(db->apool); /* after the last memtable went */
   for (int l = 0; l < NUM_LEVELS; l++) buf_free(&db->compact_ptr[l]);
-  if (db->info_log) fclose(db->info_log);
+  close_info_log(db);
   if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */
   pthread_mutex_destroy(&db->mu);
   pthread_mutex_destroy(&db->manifest_mu);
@@ -404,8 +410,10 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   shale_options opt;
   int rc = options_copy_checked(&opt, o, msg);
   if (rc) return rc;
-  if ((rc = prepare_dir(path, &opt, msg))) return rc;
-  if ((rc = db_dir_check(path, msg))) return rc; /* before LOCK or LOG touch the directory */
+  io_ctx io; /* the env's calls before the handle has its own context */
+  io_ctx_init(&io, opt.env, 0, 0);
+  if ((rc = prepare_dir(&io, path, &opt, msg))) return rc;
+  if ((rc = db_dir_check(&io, path, msg))) return rc; /* before LOCK or LOG touch the directory */
   if (!opt.create_if_missing && !opt.read_only && (rc = require_current(path, msg))) return rc;
   shale_db *db;
   rc = opt.read_only ? open_read_only(path, &opt, &db, msg) : open_attempt(path, &opt, &db, msg);

@@ -67,8 +67,9 @@ struct shale_db {
   char cmp_name[COMPARATOR_NAME_MAX + 1];
   io_ctx io; /* the file layer's switches (from opt) and counters, this DB's alone */
   int lock_fd;
-  FILE *info_log;
-  pthread_mutex_t log_mu; /* serializes LOG lines with its rotation */
+  int info_log_fd;         /* the info LOG, written through io's env; -1: none */
+  uint64_t info_log_bytes; /* its length, which decides its rotation */
+  pthread_mutex_t log_mu;  /* serializes LOG lines with its rotation */
 
   pthread_mutex_t mu;
   writer *queue_head, *queue_tail; /* guarded by mu */

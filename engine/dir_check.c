@@ -3,14 +3,12 @@
  * that header, which is what the check looks for. */
 #include "engine/dir_check.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "engine/filename.h"
+#include "io/io_fs.h"
 #include "shale.h"
 #include "util/error.h"
 #include "wal/wal_format.h"
@@ -19,13 +17,13 @@ enum { HDR_UNKNOWN, HDR_SHALE, HDR_FOREIGN };
 
 /* What the first bytes of a log say. A header both of whose marks are wrong is another
  * store's; one wrong mark is damage, and zeros (a cut or preallocated file) say nothing. */
-static int log_header(const char *path) {
+static int log_header(io_ctx *io, const char *path) {
   uint8_t h[WAL_HEADER_SIZE + WAL_MAGIC_SIZE];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return HDR_UNKNOWN;
-  ssize_t n = pread(fd, h, sizeof h, 0);
-  close(fd);
-  if (n != (ssize_t)sizeof h) return HDR_UNKNOWN;
+  io_reader *r;
+  if (io_reader_open(io, path, &r, NULL)) return HDR_UNKNOWN;
+  int whole = io_reader_size(r) >= sizeof h && !io_reader_read(r, 0, h, sizeof h, NULL);
+  io_reader_close(r);
+  if (!whole) return HDR_UNKNOWN;
   int type_ok = h[WAL_HEADER_SIZE - 1] == WAL_FILEHDR;
   int magic_ok = !memcmp(h + WAL_HEADER_SIZE, WAL_MAGIC, WAL_MAGIC_SIZE);
   if (type_ok && magic_ok) return HDR_SHALE;
@@ -35,21 +33,23 @@ static int log_header(const char *path) {
 }
 
 /* The MANIFEST CURRENT names, classified; name gets its file name ("" without one). */
-static int current_manifest(const char *dir, char *name, size_t cap) {
+static int current_manifest(io_ctx *io, const char *dir, char *name, size_t cap) {
   char path[FILENAME_MAX_LEN];
   *name = 0;
   filename_join(path, dir, "CURRENT");
-  FILE *f = fopen(path, "re");
-  if (!f) return HDR_UNKNOWN;
   char line[256] = "";
-  int got = fgets(line, sizeof line, f) != NULL;
-  fclose(f);
+  io_reader *r;
+  if (io_reader_open(io, path, &r, NULL)) return HDR_UNKNOWN;
+  size_t len = io_reader_size(r) < sizeof line - 1 ? (size_t)io_reader_size(r) : sizeof line - 1;
+  int got = len > 0 && !io_reader_read(r, 0, line, len, NULL);
+  io_reader_close(r);
+  line[got ? len : 0] = 0;
   line[strcspn(line, "\n")] = 0;
   uint64_t n;
   if (!got || strchr(line, '/') || filename_parse(line, &n) != FT_MANIFEST) return HDR_UNKNOWN;
   snprintf(name, cap, "%s", line);
   filename_join(path, dir, line);
-  return log_header(path);
+  return log_header(io, path);
 }
 
 /* Is name one of the files Shale keeps in a DB directory? */
@@ -68,30 +68,30 @@ typedef struct census {
   int lock;          /* a LOCK file */
 } census;
 
-static void take_census(const char *dir, census *c) {
+static void take_census(io_ctx *io, const char *dir, census *c) {
   memset(c, 0, sizeof *c);
-  DIR *d = opendir(dir);
-  if (!d) return;
-  struct dirent *e;
+  char **names;
+  size_t count;
+  if (io_list_dir(io, dir, &names, &count, NULL)) return;
   char path[FILENAME_MAX_LEN];
-  while ((e = readdir(d))) {
+  for (size_t i = 0; i < count; i++) {
     uint64_t n;
-    file_type t = filename_parse(e->d_name, &n);
-    if (!shale_name(e->d_name) && !c->foreign[0])
-      snprintf(c->foreign, sizeof c->foreign, "%s", e->d_name);
+    file_type t = filename_parse(names[i], &n);
+    if (!shale_name(names[i]) && !c->foreign[0])
+      snprintf(c->foreign, sizeof c->foreign, "%s", names[i]);
     c->lock |= t == FT_LOCK;
     if (t != FT_MANIFEST && t != FT_LOG) continue;
-    filename_join(path, dir, e->d_name);
-    int h = log_header(path);
+    filename_join(path, dir, names[i]);
+    int h = log_header(io, path);
     c->shale_log |= h == HDR_SHALE;
     c->foreign_log |= h == HDR_FOREIGN;
   }
-  closedir(d);
+  io_names_free(names, count);
 }
 
-int db_dir_check(const char *dir, char *errmsg) {
+int db_dir_check(io_ctx *io, const char *dir, char *errmsg) {
   char manifest[256];
-  int verdict = current_manifest(dir, manifest, sizeof manifest);
+  int verdict = current_manifest(io, dir, manifest, sizeof manifest);
   if (verdict == HDR_SHALE) return SHALE_OK;
   if (verdict == HDR_FOREIGN)
     return err_set(errmsg, SHALE_INVALID,
@@ -99,7 +99,7 @@ int db_dir_check(const char *dir, char *errmsg) {
                    "(a RocksDB or LevelDB DB?); nothing in it was changed",
                    dir, manifest);
   census c;
-  take_census(dir, &c);
+  take_census(io, dir, &c);
   /* A LOCK is what a destroyed DB keeps (shale-bench leaves it for whoever waits on it),
    * so it vouches for the directory unless another store's log sits beside it. */
   if (!c.foreign[0] || c.shale_log || (c.lock && !c.foreign_log)) return SHALE_OK;

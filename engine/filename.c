@@ -1,12 +1,13 @@
 /* filename.c — DB file naming; see filename.h. */
 #include "engine/filename.h"
 
-#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "io/io_fs.h"
 
 void filename_log(char *out, const char *dir, uint64_t n) {
   snprintf(out, FILENAME_MAX_LEN, "%s/%06" PRIu64 ".log", dir, n);
@@ -61,15 +62,15 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 /* The numbers >= min of the files of type a or b (FT_UNKNOWN: only a), ascending. */
-static size_t list_types(const char *dir, file_type a, file_type b, uint64_t min, uint64_t **out) {
+static size_t list_types(io_ctx *io, const char *dir, file_type a, file_type b, uint64_t min,
+                         uint64_t **out) {
   *out = NULL;
-  DIR *d = opendir(dir);
-  if (!d) return 0;
-  size_t n = 0, cap = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
+  char **names;
+  size_t count, n = 0, cap = 0;
+  if (io_list_dir(io, dir, &names, &count, NULL)) return 0;
+  for (size_t i = 0; i < count; i++) {
     uint64_t num;
-    file_type t = filename_parse(e->d_name, &num);
+    file_type t = filename_parse(names[i], &num);
     if ((t != a && (t != b || b == FT_UNKNOWN)) || num < min) continue;
     if (n == cap) {
       cap = cap ? cap * 2 : 16;
@@ -79,18 +80,18 @@ static size_t list_types(const char *dir, file_type a, file_type b, uint64_t min
     }
     (*out)[n++] = num;
   }
-  closedir(d);
+  io_names_free(names, count);
   if (n) qsort(*out, n, sizeof **out, cmp_u64);
   return n;
 }
 
-size_t filename_list(const char *dir, file_type type, uint64_t min, uint64_t **out) {
-  return list_types(dir, type, FT_UNKNOWN, min, out);
+size_t filename_list(io_ctx *io, const char *dir, file_type type, uint64_t min, uint64_t **out) {
+  return list_types(io, dir, type, FT_UNKNOWN, min, out);
 }
 
-size_t filename_list_wals(const char *dir, uint64_t min, uint64_t **out) {
+size_t filename_list_wals(io_ctx *io, const char *dir, uint64_t min, uint64_t **out) {
   /* both names of one number exist only for a moment (a rename); list the number once */
-  size_t n = list_types(dir, FT_LOG, FT_OLD_LOG, min, out), kept = 0;
+  size_t n = list_types(io, dir, FT_LOG, FT_OLD_LOG, min, out), kept = 0;
   for (size_t i = 0; i < n; i++)
     if (!kept || (*out)[kept - 1] != (*out)[i]) (*out)[kept++] = (*out)[i];
   return kept;

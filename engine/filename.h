@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/io.h"
+
 typedef enum file_type {
   FT_UNKNOWN,
   FT_LOG,
@@ -29,11 +31,11 @@ void filename_join(char *out, const char *dir, const char *name);
 /* Classifies a directory entry; *number is set for numbered files. */
 file_type filename_parse(const char *name, uint64_t *number);
 /* The numbers >= min of dir's files of one type, ascending, in *out (malloc'd; NULL when
- * none). Returns how many; a directory that cannot be read, or a failed allocation, gives
- * what was listed so far. */
-size_t filename_list(const char *dir, file_type type, uint64_t min, uint64_t **out);
+ * none), listed through io's env (NULL: the real calls). Returns how many; a directory that cannot
+ * be read, or a failed allocation, gives what was listed so far. */
+size_t filename_list(io_ctx *io, const char *dir, file_type type, uint64_t min, uint64_t **out);
 /* The numbers >= min of dir's WALs, live or old, ascending (as filename_list). */
-size_t filename_list_wals(const char *dir, uint64_t min, uint64_t **out);
+size_t filename_list_wals(io_ctx *io, const char *dir, uint64_t min, uint64_t **out);
 /* The path of WAL number in dir: NNNNNN.log when that file exists, else NNNNNN.old.log. */
 void filename_wal(char *out, const char *dir, uint64_t number);
 

@@ -163,7 +163,7 @@ static memtable *oldest_imm(shale_db *db, uint64_t *next_log) {
 
 void db_delete_obsolete_wals(shale_db *db, uint64_t below) {
   if (db->wal_pins) return; /* a checkpoint or a WAL walk is reading them; its unpin calls again */
-  uint64_t keep = wal_retention_keep_from(db->path, &db->opt, db->oldest_wal, below);
+  uint64_t keep = wal_retention_keep_from(&db->io, db->path, &db->opt, db->oldest_wal, below);
   char path[FILENAME_MAX_LEN];
   for (uint64_t n = db->oldest_wal; n < keep; n++) {
     filename_log(path, db->path, n);

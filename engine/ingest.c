@@ -15,7 +15,6 @@
  * write G into the files, log the edit and publish one view. A crash before the edit is
  * synced leaves only unlisted tables, which the next open removes. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,6 +28,7 @@
 #include "engine/flush_job.h"
 #include "engine/write.h"
 #include "io/io.h"
+#include "io/io_fs.h"
 #include "sstable/sst_external.h"
 #include "util/coding.h"
 #include "util/ikey.h"
@@ -130,47 +130,6 @@ static int check_disjoint(const shale_comparator *cmp, const ingest_file *fs, si
 
 /* ---- linking or copying into the DB ---- */
 
-static int copy_bytes(int in, int out, const char *src, char *errmsg) {
-  static char chunk[1 << 16];
-  for (;;) {
-    ssize_t n = copy_file_range(in, NULL, out, NULL, 1u << 30, 0);
-    if (n > 0) continue;
-    if (n == 0) return SHALE_OK;
-    if (errno == EINTR) continue;
-    if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
-      return err_errno(errmsg, errno, "copy", src);
-    break; /* the kernel cannot copy between these files: by hand, from where it stopped */
-  }
-  for (;;) {
-    ssize_t n = read(in, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return err_errno(errmsg, errno, "read", src);
-    if (n == 0) return SHALE_OK;
-    for (ssize_t off = 0; off < n;) {
-      ssize_t w = write(out, chunk + off, (size_t)(n - off));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return err_errno(errmsg, errno, "write the copy of", src);
-      off += w;
-    }
-  }
-}
-
-static int copy_file(const char *src, const char *dst, char *errmsg) {
-  int in = open(src, O_RDONLY | O_CLOEXEC);
-  if (in < 0) return err_errno(errmsg, errno, "open", src);
-  int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (out < 0) {
-    int e = errno;
-    close(in);
-    return err_errno(errmsg, e, "create", dst);
-  }
-  int rc = copy_bytes(in, out, src, errmsg);
-  if (!rc && fsync(out)) rc = err_errno(errmsg, errno, "sync", dst);
-  close(in);
-  close(out);
-  return rc;
-}
-
 /* Ingest writes the global sequence into the file it brings in, so a link is made only to a
  * file no other name shares: after a crash that left a moved file behind, its other name is
  * a live table of the DB (or of a checkpoint), whose sequence must never change. */
@@ -185,12 +144,10 @@ static int bring_file(shale_db *db, ingest_file *f, int move, char *errmsg) {
   pthread_mutex_unlock(&db->mu);
   filename_table(f->dst, db->path, f->number);
   int rc = SHALE_OK;
-  if (!move || !sole_link(f->src) || link(f->src, f->dst)) {
-    int e = errno;
-    if (move && sole_link(f->src) && e != EXDEV && e != EPERM && e != EMLINK && e != ENOTSUP)
-      return err_errno(errmsg, e, "link", f->src);
-    rc = copy_file(f->src, f->dst, errmsg);
-  }
+  int e = move && sole_link(f->src) ? io_link(&db->io, f->src, f->dst) : -1;
+  if (e > 0 && e != EXDEV && e != EPERM && e != EMLINK && e != ENOTSUP)
+    return err_errno(errmsg, e, "link", f->src);
+  if (e) rc = io_copy_file(&db->io, f->src, f->dst, UINT64_MAX, 1, errmsg);
   if (rc) {
     io_remove(&db->io, f->dst, NULL);
     return rc;
@@ -305,7 +262,7 @@ static int cut_spans(shale_db *db, sst_reader *r, uint64_t seq, char *errmsg) {
 
 /* Writes seq into the file and makes its MANIFEST record from the file as it now reads. */
 static int seal_file(shale_db *db, ingest_file *f, uint64_t seq, char *errmsg) {
-  int rc = sst_external_set_seq(f->dst, seq, errmsg);
+  int rc = sst_external_set_seq(&db->io, f->dst, seq, errmsg);
   sst_reader *r = NULL;
   if (!rc) rc = sst_reader_open_ordered(&db->io, f->dst, f->number, NULL, db->cmp, &r, errmsg);
   if (!rc && !(f->f = file_meta_new())) rc = err_set(errmsg, SHALE_NOMEM, "ingest: out of memory");

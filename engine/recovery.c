@@ -4,9 +4,7 @@
  * precedes it. */
 #include "engine/recovery.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
@@ -23,6 +21,7 @@
 #include "engine/wal_retention.h"
 #include "engine/write.h"
 #include "io/io.h"
+#include "io/io_fs.h"
 #include <stddef.h>
 #include "util/clock.h"
 #include "util/ikey.h"
@@ -52,20 +51,17 @@ static int cmp_u64(const void *a, const void *b) {
 
 /* Lists the WAL files and raises next_file_number past every numbered file seen. */
 static int list_logs(shale_db *db, numbers *logs, char *errmsg) {
-  DIR *d = opendir(db->path);
-  if (!d) return err_errno(errmsg, errno, "opendir", db->path);
-  struct dirent *e;
-  int rc = SHALE_OK;
-  while ((e = readdir(d))) {
+  char **names;
+  size_t count;
+  int rc = io_list_dir(&db->io, db->path, &names, &count, errmsg);
+  for (size_t i = 0; i < count && !rc; i++) {
     uint64_t n;
-    file_type t = filename_parse(e->d_name, &n);
+    file_type t = filename_parse(names[i], &n);
     if (n >= db->next_file_number) db->next_file_number = n + 1;
-    if (t == FT_LOG && numbers_push(logs, n)) {
+    if (t == FT_LOG && numbers_push(logs, n))
       rc = err_set(errmsg, SHALE_NOMEM, "out of memory listing %s", db->path);
-      break;
-    }
   }
-  closedir(d);
+  io_names_free(names, count);
   if (logs->n > 1) qsort(logs->v, logs->n, sizeof *logs->v, cmp_u64);
   return rc;
 }
@@ -98,12 +94,10 @@ static int replay_make_room(shale_db *db, uint64_t log_number) {
 /* Cuts a WAL back to its durable prefix once its unsynced tail was dropped: left in place,
  * the intact records past the hole would read as corruption at the next open, once a later
  * WAL holds records. */
-static int cut_log(const char *path, uint64_t len, char *errmsg) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return err_errno(errmsg, errno, "open for truncation", path);
-  int rc = ftruncate(fd, (off_t)len) || fdatasync(fd) ? errno : 0;
-  close(fd);
-  return rc ? err_errno(errmsg, rc, "truncate the unsynced tail of", path) : SHALE_OK;
+static int cut_log(io_ctx *io, const char *path, uint64_t len, char *errmsg) {
+  char why[ERRMSG_SIZE];
+  int rc = io_truncate_file(io, path, len, 1, why);
+  return rc ? err_set(errmsg, rc, "cutting the unsynced tail of a WAL: %s", why) : SHALE_OK;
 }
 
 /* What reading a log ended with, for the LOG and for the rule that no log may replay after
@@ -113,7 +107,8 @@ static int finish_log(shale_db *db, wal_reader *r, const char *path, int *hole, 
   if (dropped) db_log(db, "WAL replay: %s", dropped);
   if (!wal_reader_tail_unordered(r)) return SHALE_OK;
   *hole = 1;
-  return db->opt.read_only ? SHALE_OK : cut_log(path, wal_reader_last_good_offset(r), errmsg);
+  return db->opt.read_only ? SHALE_OK
+                           : cut_log(&db->io, path, wal_reader_last_good_offset(r), errmsg);
 }
 
 static int wal_read_mode(const shale_db *db) {
@@ -199,14 +194,14 @@ static int version_has(const version *v, uint64_t number) {
  * reached the MANIFEST), WALs already in tables (unless WAL retention may keep them: they
  * are then judged by it, as at a flush), old MANIFESTs, temp files. */
 static void remove_orphans(shale_db *db) {
-  DIR *d = opendir(db->path);
-  if (!d) return;
-  struct dirent *e;
+  char **names;
+  size_t count;
+  if (io_list_dir(&db->io, db->path, &names, &count, NULL)) return;
   char path[FILENAME_MAX_LEN];
   int renamed = 0;
-  while ((e = readdir(d))) {
+  for (size_t i = 0; i < count; i++) {
     uint64_t n;
-    file_type t = filename_parse(e->d_name, &n);
+    file_type t = filename_parse(names[i], &n);
     int old_wal = t == FT_OLD_LOG || (t == FT_LOG && n < db->vset.log_number);
     int retained = old_wal && wal_retention_on(&db->opt);
     if (retained && n < db->oldest_wal) db->oldest_wal = n;
@@ -214,14 +209,14 @@ static void remove_orphans(shale_db *db) {
     int orphan = (t == FT_TABLE && !version_has(db->vset.current, n)) || (old_wal && !retained) ||
                  (t == FT_MANIFEST && n != db->vset.manifest_number) || t == FT_TEMP;
     if (!orphan) continue;
-    filename_join(path, db->path, e->d_name);
-    db_log(db, "removing obsolete file %s", e->d_name);
+    filename_join(path, db->path, names[i]);
+    db_log(db, "removing obsolete file %s", names[i]);
     struct stat st;
     uint64_t size = t == FT_TABLE && !stat(path, &st) ? (uint64_t)st.st_size : 0;
     if (io_remove(&db->io, path, NULL) == SHALE_OK && t == FT_TABLE)
       listeners_table_deleted(db, n, size); /* a crash's leftover, as RocksDB reports one */
   }
-  closedir(d);
+  io_names_free(names, count);
   if (renamed) io_sync_dir(&db->io, db->path, NULL);
   db->wals_retired = db->vset.log_number;
 }

@@ -9,14 +9,12 @@
 #include "engine/repair.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,7 +24,10 @@
 #include "engine/filename.h"
 #include "engine/options.h"
 #include "engine/version_set.h"
+#include "engine/span_store.h"
 #include "io/io.h"
+#include "io/io_env.h"
+#include "io/io_fs.h"
 #include "sstable/sst_builder.h"
 #include "sstable/sst_reader.h"
 #include "util/error.h"
@@ -35,6 +36,7 @@
 #include "wal/wal_writer.h"
 
 typedef struct repair {
+  io_ctx *io; /* every file is read, written, moved and listed through its env */
   const char *db;
   repair_report_fn report;
   void *arg;
@@ -59,15 +61,13 @@ static void say(repair *rp, int warning, const char *fmt, ...) {
 
 static int move_to_lost(repair *rp, const char *name, const char *why) {
   char from[FILENAME_MAX_LEN], to[FILENAME_MAX_LEN + 256];
-  if (mkdir(rp->lost, 0755) && errno != EEXIST)
-    return err_errno(rp->errmsg, errno, "mkdir", rp->lost);
+  int rc = io_make_dir(rp->io, rp->lost, 1, rp->errmsg);
+  if (rc) return rc;
   filename_join(from, rp->db, name);
   snprintf(to, sizeof to, "%s/%s", rp->lost, name);
-  if (rename(from, to)) {
-    int e = errno;
-    return err_set(rp->errmsg, err_errno(NULL, e, "", ""), "rename %s to %s: %s", from, to,
-                   strerror(e));
-  }
+  char why_not[ERRMSG_SIZE];
+  if ((rc = io_rename(rp->io, from, to, why_not)))
+    return err_set(rp->errmsg, rc, "moving %s to lost/: %s", from, why_not);
   say(rp, 0, "lost %s: %s (moved to lost/)", name, why);
   rp->lost_files++; /* counted here only, so the summary matches the lines printed */
   return 0;
@@ -127,7 +127,7 @@ static uint64_t salvage(repair *rp, sst_reader *r) {
   char path[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
   uint64_t n = rp->next_number++;
   filename_table(path, rp->db, n);
-  sst_options so = {0, 10, m->compression, 0, NULL};
+  sst_options so = {0, 10, m->compression, 0, rp->io};
   sst_builder *b;
   if (sst_builder_new(path, &so, &b, errmsg)) goto fail;
   sst_builder_set_comparator(b, rp->cmp);
@@ -195,7 +195,7 @@ static int repair_table(repair *rp, uint64_t number) {
   filename_table(path, rp->db, number);
   snprintf(name, sizeof name, "%06" PRIu64 ".sst", number);
   sst_reader *r;
-  if (sst_reader_open_ordered(NULL, path, number, NULL, rp->cmp, &r, errmsg)) {
+  if (sst_reader_open_ordered(rp->io, path, number, NULL, rp->cmp, &r, errmsg)) {
     return move_to_lost(rp, name, errmsg);
   }
   int rc = 0;
@@ -206,7 +206,7 @@ static int repair_table(repair *rp, uint64_t number) {
     sst_reader *nr = NULL;
     char p2[FILENAME_MAX_LEN], e2[ERRMSG_SIZE];
     filename_table(p2, rp->db, fresh);
-    if (fresh && !sst_reader_open_ordered(NULL, p2, fresh, NULL, rp->cmp, &nr, e2)) {
+    if (fresh && !sst_reader_open_ordered(rp->io, p2, fresh, NULL, rp->cmp, &nr, e2)) {
       rc = add_table(rp, fresh, sst_reader_meta(nr));
       rp->salvaged++;
       sst_reader_close(nr);
@@ -238,7 +238,7 @@ static int repair_wal(repair *rp, uint64_t number) {
   const uint8_t *rec;
   size_t len;
   uint64_t records = 0;
-  int rc = wal_reader_open(NULL, path, 0, &r, errmsg);
+  int rc = wal_reader_open(rp->io, path, 0, &r, errmsg);
   if (!rc)
     while ((rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
       records++;
@@ -258,8 +258,8 @@ static int repair_wal(repair *rp, uint64_t number) {
   snprintf(tmp, sizeof tmp, "%s.repair", path);
   wal_writer *w = NULL;
   records = 0;
-  rc = wal_reader_open(NULL, path, 1, &r, errmsg);
-  if (!rc) rc = wal_writer_open(NULL, tmp, number, &w, errmsg);
+  rc = wal_reader_open(rp->io, path, 1, &r, errmsg);
+  if (!rc) rc = wal_writer_open(rp->io, tmp, number, &w, errmsg);
   while (!rc && (rc = wal_reader_next(r, &rec, &len, errmsg)) == 1) {
     if (len < BATCH_HEADER || batch_rep_iterate(rec, len, no_op, NULL) == SHALE_CORRUPTION) break;
     rc = wal_writer_add(w, rec, len, errmsg);
@@ -270,24 +270,21 @@ static int repair_wal(repair *rp, uint64_t number) {
   if (w) wal_writer_close(w, NULL);
   if (rc < 0) {
     say(rp, 1, "%s: cannot rewrite (%s); moving it aside", path, errmsg);
-    unlink(tmp);
+    io_remove(rp->io, tmp, NULL);
     return move_to_lost(rp, name, why);
   }
   if ((rc = move_to_lost(rp, name, why))) return rc;
-  if (rename(tmp, path)) return err_errno(rp->errmsg, errno, "rename", tmp);
+  if ((rc = io_rename(rp->io, tmp, path, rp->errmsg))) return rc;
   rp->wals_rewritten++;
   say(rp, 0, "wal %s rewritten with its first %" PRIu64 " intact record(s)", name, records);
   return 0;
 }
 
-static int try_lock(const char *db, int *fd, char *errmsg) {
+static int try_lock(io_ctx *io, const char *db, int *fd, char *errmsg) {
   char path[FILENAME_MAX_LEN];
   filename_join(path, db, "LOCK");
-  *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (*fd < 0) return err_errno(errmsg, errno, "open", path);
-  if (flock(*fd, LOCK_EX | LOCK_NB) == 0) return SHALE_OK;
-  close(*fd);
-  *fd = -1;
+  int rc = io_lock_file(io, path, fd, errmsg);
+  if (rc != SHALE_BUSY) return rc;
   return err_set(errmsg, SHALE_BUSY,
                  "%s is locked: the DB is open in another process; close it before repair", db);
 }
@@ -303,7 +300,7 @@ static uint64_t next_number(uint64_t *const lists[], const size_t counts[], int 
 /* Writes a MANIFEST holding only rp->v, every WAL to be replayed, then retires the old ones. */
 static int write_manifest(repair *rp, const uint64_t *manifests, size_t nm, uint64_t *mnum) {
   version_set vs;
-  vset_init(&vs, NULL, rp->db, NULL);
+  vset_init(&vs, rp->io, rp->db, NULL);
   if (!vs.current) return err_set(rp->errmsg, SHALE_NOMEM, "out of memory");
   version_unref(vs.current);
   version_ref(rp->v);
@@ -331,7 +328,7 @@ static int refuse_other_order(repair *rp, const uint64_t *tables, size_t nt) {
     char path[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
     filename_table(path, rp->db, tables[i]);
     sst_reader *r;
-    int rc = sst_reader_open_ordered(NULL, path, tables[i], NULL, rp->cmp, &r, errmsg);
+    int rc = sst_reader_open_ordered(rp->io, path, tables[i], NULL, rp->cmp, &r, errmsg);
     if (rc == SHALE_INVALID)
       return err_set(rp->errmsg, SHALE_INVALID,
                      "repair: %s; pass the DB's comparator in shale_options.comparator", errmsg);
@@ -342,10 +339,10 @@ static int refuse_other_order(repair *rp, const uint64_t *tables, size_t nt) {
 
 static int repair_locked(repair *rp) {
   uint64_t *tables = NULL, *logs = NULL, *manifests = NULL, *temps = NULL, mnum = 0;
-  size_t nt = filename_list(rp->db, FT_TABLE, 0, &tables),
-         nl = filename_list(rp->db, FT_LOG, 0, &logs);
-  size_t nm = filename_list(rp->db, FT_MANIFEST, 0, &manifests);
-  size_t ntmp = filename_list(rp->db, FT_TEMP, 0, &temps);
+  size_t nt = filename_list(rp->io, rp->db, FT_TABLE, 0, &tables),
+         nl = filename_list(rp->io, rp->db, FT_LOG, 0, &logs);
+  size_t nm = filename_list(rp->io, rp->db, FT_MANIFEST, 0, &manifests);
+  size_t ntmp = filename_list(rp->io, rp->db, FT_TEMP, 0, &temps);
   rp->next_number = next_number((uint64_t *const[]){tables, logs, manifests, temps},
                                 (const size_t[]){nt, nl, nm, ntmp}, 4);
   int rc = refuse_other_order(rp, tables, nt);
@@ -371,8 +368,8 @@ static int repair_locked(repair *rp) {
   return rc;
 }
 
-int db_repair(const char *path, const shale_comparator *cmp, repair_report_fn report, void *arg,
-              char *errmsg) {
+int db_repair(io_ctx *io, const char *path, const shale_comparator *cmp, repair_report_fn report,
+              void *arg, char *errmsg) {
   struct stat st;
   if (stat(path, &st)) {
     int e = errno;
@@ -381,23 +378,32 @@ int db_repair(const char *path, const shale_comparator *cmp, repair_report_fn re
   }
   if (!S_ISDIR(st.st_mode)) return err_set(errmsg, SHALE_INVALID, "%s is not a directory", path);
   /* Repair moves what it cannot read to lost/: in another store's directory that is all. */
-  int lock_fd, rc = db_dir_check(path, errmsg);
-  if (rc || (rc = try_lock(path, &lock_fd, errmsg))) return rc;
-  repair rp = {.db = path, .report = report, .arg = arg, .errmsg = errmsg, .cmp = cmp};
+  int lock_fd, rc = db_dir_check(io, path, errmsg);
+  if (rc || (rc = try_lock(io, path, &lock_fd, errmsg))) return rc;
+  repair rp = {.io = io, .db = path, .report = report, .arg = arg, .errmsg = errmsg, .cmp = cmp};
   snprintf(rp.lost, sizeof rp.lost, "%s/lost", path);
-  /* The spans a close kept describe a state repair is about to change. */
-  char spans[FILENAME_MAX_LEN];
-  filename_join(spans, path, "SPANS");
-  unlink(spans);
-  rc = repair_locked(&rp);
+  /* The spans a close kept describe a state repair is about to change: they must go before
+   * anything else does, or the next open could take back spans the repair made wrong. */
+  rc = span_store_remove(io, path, errmsg);
+  if (!rc) rc = repair_locked(&rp);
   close(lock_fd);
   return rc;
 }
 
+/* The DB's LOG as shale_repair appends to it. */
+typedef struct repair_log {
+  io_ctx *io;
+  int fd; /* -1: no LOG */
+  char path[FILENAME_MAX_LEN];
+} repair_log;
+
 /* shale_repair keeps the account in the DB's LOG, as LevelDB's RepairDB does in its. */
 static void to_log(void *arg, int warning, const char *line) {
-  FILE *f = arg;
-  if (f) fprintf(f, "repair: %s%s\n", warning ? "warning: " : "", line);
+  repair_log *log = arg;
+  char text[2 * ERRMSG_SIZE + 600];
+  int n = snprintf(text, sizeof text, "repair: %s%s\n", warning ? "warning: " : "", line);
+  size_t len = n < 0 ? 0 : (size_t)n < sizeof text ? (size_t)n : sizeof text - 1;
+  if (log->fd >= 0) io_append(log->io, log->fd, log->path, text, len, NULL);
 }
 
 int shale_repair(const char *path, const shale_options *o) {
@@ -408,11 +414,17 @@ int shale_repair(const char *path, const shale_options *o) {
       o && o->size > offsetof(shale_options, comparator) ? o->comparator : NULL;
   if (cmp && comparator_check(cmp, msg)) return SHALE_INVALID;
   if (strlen(path) > FILENAME_MAX_LEN - 64) return err_set(msg, SHALE_INVALID, "path too long");
-  char p[FILENAME_MAX_LEN];
-  filename_join(p, path, "LOG");
-  FILE *log = NULL;
-  if (db_dir_check(path, NULL) == SHALE_OK && access(path, F_OK) == 0) log = fopen(p, "ae");
-  int rc = db_repair(path, cmp, to_log, log, msg);
-  if (log) fclose(log);
+  const shale_env *env = o && o->size > offsetof(shale_options, env) ? o->env : NULL;
+  if (io_env_check(env, msg)) return SHALE_INVALID;
+  io_ctx io;
+  io_ctx_init(&io, env, 0, 1); /* as io_ctx_default(), which it replaces */
+  repair_log log = {.io = &io, .fd = -1};
+  filename_join(log.path, path, "LOG");
+  uint64_t size;
+  if (db_dir_check(&io, path, NULL) == SHALE_OK && access(path, F_OK) == 0 &&
+      io_append_open(&io, log.path, 0, &log.fd, &size, NULL))
+    log.fd = -1;
+  int rc = db_repair(&io, path, cmp, to_log, &log, msg);
+  if (log.fd >= 0) close(log.fd);
   return rc;
 }

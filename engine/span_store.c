@@ -42,11 +42,13 @@ static void encode(buf *b, const span_set *set, uint64_t manifest, uint64_t last
   buf_append_fixed32(b, checksum32(b->data, b->len));
 }
 
-static void remove_stale(shale_db *db) {
+int span_store_remove(io_ctx *io, const char *dir, char *errmsg) {
   char path[FILENAME_MAX_LEN];
-  filename_join(path, db->path, SPANS_NAME);
-  io_remove(&db->io, path, NULL);
+  filename_join(path, dir, SPANS_NAME);
+  return io_remove(io, path, errmsg);
 }
+
+static void remove_stale(shale_db *db) { span_store_remove(&db->io, db->path, NULL); }
 
 void span_store_save(shale_db *db) {
   /* Spans order keys bytewise; under a comparator none are made. */
@@ -118,6 +120,6 @@ uint64_t span_store_load(shale_db *db, uint64_t manifest) {
     kept = take_back(db, b.data, b.len, manifest);
   if (b.len) db_log(db, "SPANS: %llu dead span(s) taken back", (unsigned long long)kept);
   buf_free(&b);
-  if (!db->opt.read_only) io_remove(&db->io, path, NULL);
+  if (!db->opt.read_only) span_store_remove(&db->io, db->path, NULL);
   return kept;
 }

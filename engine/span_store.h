@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include "io/io.h"
+
 struct shale_db;
 
 /* At the end of a clean close (every background job stopped): writes SPANS for the DB's
@@ -22,5 +24,8 @@ void span_store_save(struct shale_db *db);
  * the state recovery found (manifest: the MANIFEST recovery read). A writer then removes
  * the file, which no later state can use. @return how many spans were taken back. */
 uint64_t span_store_load(struct shale_db *db, uint64_t manifest);
+/* Removes the SPANS file of the DB in dir through io's env (NULL: the real calls), for a
+ * change to the DB made without an open handle (repair). A missing file is SHALE_OK. */
+int span_store_remove(io_ctx *io, const char *dir, char *errmsg);
 
 #endif /* SHALE_ENGINE_SPAN_STORE_H */

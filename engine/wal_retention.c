@@ -23,11 +23,11 @@ static int keeps(const shale_options *o, const struct stat *st, uint64_t now_us,
          (o->wal_retention_bytes > 0 && *bytes <= o->wal_retention_bytes);
 }
 
-uint64_t wal_retention_keep_from(const char *dir, const shale_options *o, uint64_t from,
+uint64_t wal_retention_keep_from(io_ctx *io, const char *dir, const shale_options *o, uint64_t from,
                                  uint64_t below) {
   if (!wal_retention_on(o)) return below;
   uint64_t *nums, keep = below, bytes = 0, now = clock_wall_us();
-  size_t n = filename_list_wals(dir, from, &nums);
+  size_t n = filename_list_wals(io, dir, from, &nums);
   char path[FILENAME_MAX_LEN];
   struct stat st;
   for (size_t i = n; i-- > 0;) {

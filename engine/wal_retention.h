@@ -14,7 +14,7 @@ int wal_retention_on(const shale_options *o);
 /* The number of the oldest WAL in [from, below) that retention keeps, or below when it
  * keeps none: the WALs below the result may be deleted. What is kept is always the newest
  * ones, so deleting stays a prefix and the WALs left hold one run of sequences. */
-uint64_t wal_retention_keep_from(const char *dir, const shale_options *o, uint64_t from,
+uint64_t wal_retention_keep_from(io_ctx *io, const char *dir, const shale_options *o, uint64_t from,
                                  uint64_t below);
 
 /* Renames the obsolete WAL number of dir from NNNNNN.log to NNNNNN.old.log, so that only

@@ -358,12 +358,15 @@ SHALE_EXPORT int shale_close(shale_db *db);
  * and so do its directory and LOCK (which lets a later open with create_if_missing make a
  * DB there again). Must not be called while a handle on the DB is open.
  * @param[in] path  the DB directory; a path that does not exist is already destroyed
- * @param[in] o     options (NULL: the defaults); none changes what is removed today
+ * @param[in] o     options (NULL: the defaults); only env counts: the directory is listed,
+ *                  locked and emptied through it. None changes what is removed.
  * @return SHALE_OK (also for a missing @p path); SHALE_BUSY if another handle or process
  *         holds the LOCK; SHALE_INVALID for a NULL or empty path, a path that is a file,
- *         or a directory that is not a Shale DB (another store's, or unrelated files):
- *         these change nothing; SHALE_IOERR when a file cannot be removed (what was
- *         removed before stays removed). The detail is in shale_errmsg(NULL).
+ *         a directory that is not a Shale DB (another store's, or unrelated files), or an
+ *         env whose size is not a shale_env's: these change nothing; SHALE_IOERR or
+ *         SHALE_NOSPACE when the directory cannot be listed or a file cannot be removed
+ *         (the other files are still removed; what was removed stays removed), naming the
+ *         path. The detail is in shale_errmsg(NULL).
  * Threads: safe from any thread; the detail is the calling thread's.
  */
 SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
@@ -379,15 +382,17 @@ SHALE_EXPORT int shale_destroy(const char *path, const shale_options *o);
  * its tombstone was. An account of what was done is appended to the DB's LOG. Holds the
  * DB's LOCK throughout; must not be called while a handle on the DB is open.
  * @param[in] path  the DB directory
- * @param[in] o     options (NULL: the defaults); only comparator counts: the order of the
- *                  DB's keys, recorded in the new MANIFEST (NULL: bytewise)
+ * @param[in] o     options (NULL: the defaults); only comparator and env count: the order
+ *                  of the DB's keys, recorded in the new MANIFEST (NULL: bytewise), and the
+ *                  env every file of the repair is read, written, moved and removed through
  * @return SHALE_OK; SHALE_NOTFOUND if @p path does not exist; SHALE_INVALID for a NULL or
  *         empty path, a path that is a file, a directory that is not a Shale DB, a bad
- *         comparator, or tables written with another comparator than @p o gives (these
- *         change nothing); SHALE_BUSY if another handle or process holds the LOCK;
- *         SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM when writing the repaired files failed
- *         (the old MANIFEST is moved aside only after the new one is in place). The detail
- *         is in shale_errmsg(NULL).
+ *         comparator or env, or tables written with another comparator than @p o gives
+ *         (these change nothing); SHALE_BUSY if another handle or process holds the LOCK;
+ *         SHALE_IOERR, SHALE_NOSPACE, SHALE_NOMEM when removing the stale SPANS file (then
+ *         nothing else is changed) or writing the repaired files failed (the old MANIFEST
+ *         is moved aside only after the new one is in place). The detail is in
+ *         shale_errmsg(NULL).
  * Threads: safe from any thread; the detail is the calling thread's.
  */
 SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
@@ -429,14 +434,20 @@ SHALE_EXPORT int shale_repair(const char *path, const shale_options *o);
  * Fill one with shale_env_default(), then replace members; a NULL member takes the real
  * call.
  *
- * What goes through it: every open, write, read, sync, rename and unlink of the DB's
- * tables, WALs, MANIFEST, CURRENT and OPTIONS, and the directory syncs that make their
- * names durable. Not through it: the LOCK and LOG files, creating and listing the
- * directory, the cut of a torn WAL tail at open, shale_checkpoint's links and copies, and
- * shale_repair and shale_destroy, which use the real calls. A descriptor open returns must be a
- * real one for the file: Shale also fstats, ftruncates, closes and (with use_mmap) maps it,
- * and with io_mode SHALE_IO_URING submits table writes and their fdatasync on it through
- * io_uring, whose completions pass through async_result instead of write/sync.
+ * What goes through it: every open, write, read, sync, rename, unlink and truncation of the
+ * DB's files (tables, WALs, MANIFEST, CURRENT, OPTIONS, the LOCK file and its lock, the info
+ * LOG), the directory syncs that make their names durable, the creation, listing and
+ * removal of the DB's directory, the cut of a torn WAL tail at open, shale_checkpoint's
+ * links and copies, shale_ingest's links, copies and sequence writes, and the files
+ * shale_repair and shale_destroy read, move and remove (with their options' env). A
+ * descriptor open returns must be a real one for the file: Shale also fstats, lseeks,
+ * closes and (with use_mmap) maps it, and with io_mode SHALE_IO_URING submits table writes
+ * and their fdatasync on it through io_uring, whose completions pass through async_result
+ * instead of write/sync. Not through it: stat(2), lstat(2) and access(2) (whether a file or
+ * directory exists and what it is), and the backup directory: shale_backup reads the DB
+ * through a shale_checkpoint (which uses the env) and writes the backup directory with the
+ * real calls, as shale_restore, shale_backup_list and shale_backup_purge, which take no
+ * options, do.
  *
  * Besides the calls, the env is told of named moments of the DB's background work (point,
  * SHALE_POINT_*), where a crash leaves distinct states on disk: a crash-testing env kills
@@ -452,13 +463,15 @@ typedef struct shale_env {
   size_t size; /**< sizeof(shale_env); set by shale_env_default */
   void *arg;   /**< passed as the first argument of every function; default NULL */
   /** open(2) of a file (never a directory): flags O_RDONLY, O_WRONLY or O_RDWR with
-   *  O_CREAT, O_TRUNC, O_CLOEXEC; returns the descriptor. */
+   *  O_CREAT, O_EXCL, O_TRUNC, O_CLOEXEC; returns the descriptor. */
   int (*open)(void *arg, const char *path, int flags, int mode);
-  /** write(2) at the descriptor's offset (logs and CURRENT's temporary file). */
+  /** write(2) at the descriptor's offset (logs, the info LOG, CURRENT's temporary file and
+   *  checkpoint copies). */
   int64_t (*write)(void *arg, int fd, const void *data, size_t len);
   /** pwrite(2) (tables when io_uring is off or refused). */
   int64_t (*pwrite)(void *arg, int fd, const void *data, size_t len, int64_t off);
-  /** pread(2) (tables, WALs and the MANIFEST, when not mapped). */
+  /** pread(2) (tables, WALs and the MANIFEST when not mapped, and the files a checkpoint
+   *  copies). */
   int64_t (*pread)(void *arg, int fd, void *data, size_t len, int64_t off);
   /** posix_fallocate(3): the space a mapped WAL appends into; returns 0 or an errno. */
   int (*fallocate)(void *arg, int fd, int64_t off, int64_t len);
@@ -483,6 +496,33 @@ typedef struct shale_env {
    *  for SHALE_POINT_MANIFEST_WRITTEN. It must not call Shale on that DB. The default does
    *  nothing. */
   void (*point)(void *arg, shale_db *db, int point);
+  /* The members below came after the first release: a caller's env whose size ends before
+   * one of them (built against an older shale.h) gets the real call for it. */
+  /** ftruncate(2) of the file path open as fd to len bytes (the cut of a torn WAL tail at
+   *  open, and a checkpoint's copy of the active WAL). */
+  int (*ftruncate)(void *arg, int fd, const char *path, int64_t len);
+  /** link(2): a second name to for the file from (shale_checkpoint's tables, the files
+   *  shale_ingest moves). When it fails with EXDEV, EPERM, EMLINK or EOPNOTSUPP (or, in a
+   *  checkpoint, EACCES) Shale copies the file instead, through open, pread, write and sync
+   *  (with pread and write left to the real calls, the kernel copies the bytes:
+   *  copy_file_range(2)); any other errno is the call's error. */
+  int (*link)(void *arg, const char *from, const char *to);
+  /** mkdir(2) (the DB's directory at a create_if_missing open, a checkpoint's temporary
+   *  directory, repair's lost/); EEXIST is not an error where the directory may exist. */
+  int (*mkdir)(void *arg, const char *dir, int mode);
+  /** rmdir(2) (an emptied directory at shale_destroy, a failed checkpoint's, an emptied
+   *  lost/); ENOTEMPTY leaves it in place without an error. */
+  int (*rmdir)(void *arg, const char *dir);
+  /** The names of the entries in dir, without "." and "..", in any order (recovery, the
+   *  deletion of obsolete files, checkpoint, repair and destroy): on success returns 0 with
+   *  *names a malloc(3)ed array of *count malloc(3)ed strings, which Shale frees (each
+   *  string, then the array) with free(3); *names may be NULL when *count is 0. On failure
+   *  returns -1 with errno set; *names and *count are then not read. */
+  int (*list_dir)(void *arg, const char *dir, char ***names, size_t *count);
+  /** flock(2) of the file path open as fd with op LOCK_EX | LOCK_NB: the LOCK file of a DB
+   *  opened for writing, repaired or destroyed; it fails with EWOULDBLOCK when another
+   *  handle or process holds it (SHALE_BUSY). The lock goes with close(2) of fd. */
+  int (*lock)(void *arg, int fd, const char *path, int op);
 } shale_env;
 
 /**

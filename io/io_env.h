@@ -12,5 +12,8 @@ void io_env_copy(shale_env *dst, const shale_env *src);
 /* SHALE_OK, or SHALE_INVALID with a message when env->size is not that of a shale_env from
  * shale_env_default (this version's or an older, smaller one's). NULL is valid. */
 int io_env_check(const shale_env *env, char *errmsg);
+/* 1 when env reads and writes with the real pread and write: nothing watches the bytes of a
+ * copy, which the kernel may then make itself (copy_file_range). */
+int io_env_copies_unwatched(const shale_env *env);
 
 #endif /* SHALE_IO_IO_ENV_H */

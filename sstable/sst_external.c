@@ -15,9 +15,9 @@
 #include "util/error.h"
 #include "util/ikey.h"
 
-static int full_pread(int fd, uint8_t *p, size_t n, off_t off) {
+static int full_pread(const shale_env *env, int fd, uint8_t *p, size_t n, off_t off) {
   while (n) {
-    ssize_t r = pread(fd, p, n, off);
+    int64_t r = env->pread(env->arg, fd, p, n, (int64_t)off);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return r < 0 ? errno : EIO;
     p += r;
@@ -27,9 +27,9 @@ static int full_pread(int fd, uint8_t *p, size_t n, off_t off) {
   return 0;
 }
 
-static int full_pwrite(int fd, const uint8_t *p, size_t n, off_t off) {
+static int full_pwrite(const shale_env *env, int fd, const uint8_t *p, size_t n, off_t off) {
   while (n) {
-    ssize_t r = pwrite(fd, p, n, off);
+    int64_t r = env->pwrite(env->arg, fd, p, n, (int64_t)off);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return errno;
     p += r;
@@ -53,10 +53,11 @@ static int patch_tail(uint8_t *tail, uint64_t seq, const char *path, char *errms
   return SHALE_OK;
 }
 
-int sst_external_set_seq(const char *path, uint64_t seq, char *errmsg) {
+int sst_external_set_seq(io_ctx *io, const char *path, uint64_t seq, char *errmsg) {
   if (!path || seq > SEQ_MAX)
     return err_set(errmsg, SHALE_INVALID, "sst_external_set_seq: NULL path or bad sequence");
-  int fd = open(path, O_RDWR | O_CLOEXEC);
+  const shale_env *env = &(io ? io : io_ctx_default())->env;
+  int fd = env->open(env->arg, path, O_RDWR | O_CLOEXEC, 0);
   if (fd < 0) return err_errno(errmsg, errno, "open", path);
   uint8_t tail[SST_EXTERNAL_TAIL_SIZE];
   off_t size = lseek(fd, 0, SEEK_END);
@@ -64,11 +65,11 @@ int sst_external_set_seq(const char *path, uint64_t seq, char *errmsg) {
   if (size < (off_t)SST_EXTERNAL_TAIL_SIZE) {
     rc = err_corrupt(errmsg, "%s: %lld bytes is too short for an external SSTable", path,
                      (long long)size);
-  } else if ((e = full_pread(fd, tail, sizeof tail, size - (off_t)sizeof tail))) {
+  } else if ((e = full_pread(env, fd, tail, sizeof tail, size - (off_t)sizeof tail))) {
     rc = err_errno(errmsg, e, "read", path);
   } else if (!(rc = patch_tail(tail, seq, path, errmsg))) {
-    if ((e = full_pwrite(fd, tail, sizeof tail, size - (off_t)sizeof tail)) ||
-        (fdatasync(fd) && (e = errno)))
+    if ((e = full_pwrite(env, fd, tail, sizeof tail, size - (off_t)sizeof tail)) ||
+        (env->sync(env->arg, fd, path, 1, -1) && (e = errno)))
       rc = err_errno(errmsg, e, "write the global sequence of", path);
   }
   close(fd);

@@ -8,11 +8,14 @@
 
 #include <stdint.h>
 
-/* Sets the global sequence of the external table at path to seq and fdatasyncs the file.
+#include "io/io.h"
+
+/* Sets the global sequence of the external table at path to seq and fdatasyncs the file,
+ * through io's env (NULL: the real calls).
  * errmsg: NULL or ERRMSG_SIZE bytes.
  * @return SHALE_OK; SHALE_INVALID (NULL path, seq above SEQ_MAX); SHALE_CORRUPTION (not a
  *         version-5 table, bad magic or footer checksum: the file is left as it was);
  *         SHALE_IOERR, SHALE_NOSPACE. */
-int sst_external_set_seq(const char *path, uint64_t seq, char *errmsg);
+int sst_external_set_seq(io_ctx *io, const char *path, uint64_t seq, char *errmsg);
 
 #endif /* SHALE_SSTABLE_SST_EXTERNAL_H */

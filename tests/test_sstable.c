@@ -1055,7 +1055,7 @@ static void test_comparator_versions(void **state) {
     put_fixed64(k + 2, ikey_pack(external ? 0 : 7, KIND_PUT));
     assert_int_equal(sst_builder_add(b, k, sizeof k, "v", 1, 0), SHALE_OK);
     assert_int_equal(sst_builder_finish(b, NULL, f->errmsg), SHALE_OK);
-    if (external) assert_int_equal(sst_external_set_seq(path, 50, f->errmsg), SHALE_OK);
+    if (external) assert_int_equal(sst_external_set_seq(NULL, path, 50, f->errmsg), SHALE_OK);
     sst_reader *r;
     assert_int_equal(sst_reader_open_ordered(NULL, path, 1, NULL, &cmp, &r, f->errmsg), SHALE_OK);
     assert_int_equal(sst_reader_format_version(r), external ? SST_FORMAT_VERSION_EXTERNAL_COMPARATOR
@@ -1082,7 +1082,7 @@ static void test_external_global_seq(void **state) {
   assert_true(sst_reader_global_seq(r) == 0);
   sst_reader_close(r);
   long long size = tu_file_size(path);
-  assert_int_equal(sst_external_set_seq(path, g, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_external_set_seq(NULL, path, g, f->errmsg), SHALE_OK);
   assert_int_equal(tu_file_size(path), size);
   assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
   assert_true(sst_reader_global_seq(r) == g);
@@ -1128,11 +1128,11 @@ static void test_external_global_seq(void **state) {
   /* Damage in the field is caught by the footer's checksum; a version-4 table is refused. */
   assert_int_equal(tu_flip_bit(path, size - SST_EXTERNAL_TAIL_SIZE, 0), 0);
   assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_CORRUPTION);
-  assert_int_equal(sst_external_set_seq(path, g, f->errmsg), SHALE_CORRUPTION);
+  assert_int_equal(sst_external_set_seq(NULL, path, g, f->errmsg), SHALE_CORRUPTION);
   sst_meta meta;
   build(f, path, 10, NULL, &meta);
   sst_meta_free(&meta);
-  assert_int_equal(sst_external_set_seq(path, g, f->errmsg), SHALE_CORRUPTION);
+  assert_int_equal(sst_external_set_seq(NULL, path, g, f->errmsg), SHALE_CORRUPTION);
   assert_non_null(strstr(f->errmsg, "not an external"));
   free(path);
 }

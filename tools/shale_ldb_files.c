@@ -40,7 +40,7 @@ int ldb_cmd_list_live_files_metadata(ldb_opts *o) {
 
 /* The live WALs, oldest first: the writes no table holds yet. */
 static size_t live_wals(const char *db, uint64_t log_number, uint64_t **logs) {
-  size_t n = filename_list(db, FT_LOG, 0, logs), live = 0;
+  size_t n = filename_list(NULL, db, FT_LOG, 0, logs), live = 0;
   for (size_t i = 0; i < n; i++)
     if ((*logs)[i] >= log_number) (*logs)[live++] = (*logs)[i];
   return live;

@@ -77,7 +77,7 @@ static void print_file(const file_meta *f, int l, uint64_t maxf, uint64_t now, i
  * deletes are counted apart from the tables', which would otherwise under-report them. */
 static int print_wals(const char *db, uint64_t log_number) {
   uint64_t *logs, point = 0, range = 0;
-  size_t n = filename_list(db, FT_LOG, 0, &logs), live = 0;
+  size_t n = filename_list(NULL, db, FT_LOG, 0, &logs), live = 0;
   int status = 0;
   for (size_t i = 0; i < n; i++) {
     char path[FILENAME_MAX_LEN];
@@ -345,7 +345,7 @@ int ldb_cmd_dump_wal(ldb_opts *o) {
   }
   if (ldb_check_dir(o->db)) return 1;
   uint64_t *logs;
-  size_t n = filename_list(o->db, FT_LOG, 0, &logs);
+  size_t n = filename_list(NULL, o->db, FT_LOG, 0, &logs);
   int status = 0;
   for (size_t i = 0; i < n; i++) {
     char path[FILENAME_MAX_LEN];
@@ -437,7 +437,7 @@ int ldb_cmd_checkconsistency(ldb_opts *o) {
       problems += verify_table(path, f, tag);
     }
   uint64_t *nums;
-  size_t n = filename_list(o->db, FT_TABLE, 0, &nums);
+  size_t n = filename_list(NULL, o->db, FT_TABLE, 0, &nums);
   for (size_t k = 0; k < n; k++) {
     int live = 0;
     for (int l = 0; l < NUM_LEVELS && !live; l++)
@@ -451,7 +451,7 @@ int ldb_cmd_checkconsistency(ldb_opts *o) {
              nums[k]);
   }
   free(nums);
-  n = filename_list(o->db, FT_LOG, st.log_number, &nums);
+  n = filename_list(NULL, o->db, FT_LOG, st.log_number, &nums);
   for (size_t k = 0; k < n; k++) {
     char errmsg[ERRMSG_SIZE] = "";
     wal_reader *r;

@@ -18,7 +18,7 @@ int ldb_cmd_repair(ldb_opts *o) {
   /* Checked here too, for the messages every command gives about its --db. */
   if (ldb_check_shale_dir(o->db)) return 1;
   char errmsg[ERRMSG_SIZE] = "";
-  if (db_repair(o->db, NULL, print_line, NULL, errmsg) == SHALE_OK) return 0;
+  if (db_repair(NULL, o->db, NULL, print_line, NULL, errmsg) == SHALE_OK) return 0;
   ldb_err("%s", errmsg);
   return 1;
 }

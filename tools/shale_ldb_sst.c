@@ -467,7 +467,7 @@ int ldb_cmd_sst_dump(ldb_opts *o) {
   }
   if (!S_ISDIR(sb.st_mode)) return ldb_sst_dump_file(o, path);
   uint64_t *nums;
-  size_t n = filename_list(path, FT_TABLE, 0, &nums);
+  size_t n = filename_list(NULL, path, FT_TABLE, 0, &nums);
   int status = 0;
   for (size_t i = 0; i < n; i++) {
     char p[FILENAME_MAX_LEN];
@@ -499,7 +499,7 @@ static int for_each_table(ldb_opts *o, const char *cmd, int (*fn)(ldb_opts *, co
       continue;
     }
     uint64_t *nums;
-    size_t nt = filename_list(path, FT_TABLE, 0, &nums);
+    size_t nt = filename_list(NULL, path, FT_TABLE, 0, &nums);
     for (size_t t = 0; t < nt; t++) {
       char p[FILENAME_MAX_LEN];
       filename_table(p, path, nums[t]);

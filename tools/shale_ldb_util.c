@@ -195,7 +195,7 @@ static int replay(ldb_state *st, const char *path, char *errmsg) {
 int ldb_check_shale_dir(const char *db) {
   char errmsg[ERRMSG_SIZE] = "";
   if (ldb_check_dir(db)) return -1;
-  if (db_dir_check(db, errmsg) == SHALE_OK) return 0;
+  if (db_dir_check(NULL, db, errmsg) == SHALE_OK) return 0;
   ldb_err("%s", errmsg);
   return -1;
 }
@@ -458,7 +458,7 @@ int ldb_merge_open(const char *db, const ldb_state *st, ldb_merge **out) {
       m->nsrc++;
     }
   uint64_t *logs;
-  size_t nlogs = filename_list(db, FT_LOG, st->log_number, &logs);
+  size_t nlogs = filename_list(NULL, db, FT_LOG, st->log_number, &logs);
   for (size_t i = 0; i < nlogs; i++) load_wal(m, db, logs[i]);
   free(logs);
   if (m->nmem) qsort(m->mem, m->nmem, sizeof *m->mem, mem_cmp);
