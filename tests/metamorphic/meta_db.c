@@ -41,14 +41,7 @@ static void note_rc(runner *r, int i, const char *what, int rc) {
 /* Bytewise, as the default order, but through the comparator API: the same results, so the
  * comparator's paths (memtable, tables, merging, range tombstones, bounds) are checked
  * against the model and the other option sets. */
-static int cmp_bytewise(void *arg, const void *a, size_t alen, const void *b, size_t blen) {
-  (void)arg;
-  size_t n = alen < blen ? alen : blen; /* an empty key may come as NULL */
-  int c = n ? memcmp(a, b, n) : 0;
-  return c ? c : (alen > blen) - (alen < blen);
-}
-
-static const shale_comparator meta_comparator = {"meta.bytewise", cmp_bytewise, NULL};
+static const shale_comparator meta_comparator = {"meta.bytewise", tu_cmp_bytewise, NULL};
 
 /* Gives half the values it is offered back as new values of the same bytes (copied into
  * its arg, a buffer of 1 << 17 bytes, larger than any generated value): the compaction's

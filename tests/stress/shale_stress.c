@@ -163,14 +163,7 @@ static int parse_opts(int argc, char **argv) {
 
 /* --comparator: bytewise order given through shale_options.comparator, so every check
  * still holds while the comparator paths run (and dead-span skipping is off). */
-static int cmp_bytewise(void *arg, const void *a, size_t alen, const void *b, size_t blen) {
-  (void)arg;
-  size_t n = alen < blen ? alen : blen; /* an empty key may come as NULL */
-  int c = n ? memcmp(a, b, n) : 0;
-  return c ? c : (alen > blen) - (alen < blen);
-}
-
-static const shale_comparator stress_comparator = {"stress.bytewise", cmp_bytewise, NULL};
+static const shale_comparator stress_comparator = {"stress.bytewise", tu_cmp_bytewise, NULL};
 
 /* --filter: every value a compaction offers is given back as a new value of the same bytes,
  * so the filter's change path runs under the workload and no check moves. The buffer is per
