@@ -60,6 +60,7 @@ static void usage(void) {
           "  [--compression=none|zstd] [--comparator] [--filter]\n"
           "  [--wal_keep=BYTES (WAL retention, for the WAL tail op's walks)]\n"
           "  [--ingest (ingests beside concurrent writers; always with serialized writes)]\n"
+          "  [--read_only (read_only handle ops in power-loss mode too)]\n"
           "env: SHALE_STRESS_SECONDS overrides --seconds in run mode, SHALE_STRESS_CYCLES\n"
           "     overrides --cycles (the long mode of the CTest scenarios).\n"
           "kill points:");
@@ -95,6 +96,8 @@ static int parse_opts(int argc, char **argv) {
       opt.filter = 1;
     else if (IS("ingest"))
       opt.ingest = 1;
+    else if (IS("read_only"))
+      opt.read_only = 1;
     else if (IS("verbose"))
       opt.verbose = 1;
     else if (!v)

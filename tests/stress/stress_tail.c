@@ -104,6 +104,7 @@ static void ro_get(workload *w, shale_db *ro, uint32_t k, uint64_t pinned) {
 void op_read_only(thread_ctx *t) {
   workload *w = t->w;
   if (w->ndbs || !w->options || w->o->no_wal) return;
+  if (w->serialize_writes && !w->o->read_only) return; /* see op_read_only in stress.h */
   uint32_t begin, len = pick_window(t, TAIL_WINDOW, &begin);
   uint64_t pinned[TAIL_WINDOW];
   observed seen[TAIL_WINDOW];
