@@ -60,7 +60,7 @@ static void usage(void) {
           "  [--compression=none|zstd] [--comparator] [--filter]\n"
           "  [--wal_keep=BYTES (WAL retention, for the WAL tail op's walks)]\n"
           "  [--ingest (ingests beside concurrent writers; always with serialized writes)]\n"
-          "  [--read_only (read_only handle ops in power-loss mode too)]\n"
+          "  [--read_only=N (read_only handle ops in power-loss mode too, N opens each)]\n"
           "env: SHALE_STRESS_SECONDS overrides --seconds in run mode, SHALE_STRESS_CYCLES\n"
           "     overrides --cycles (the long mode of the CTest scenarios).\n"
           "kill points:");
@@ -96,8 +96,7 @@ static int parse_opts(int argc, char **argv) {
       opt.filter = 1;
     else if (IS("ingest"))
       opt.ingest = 1;
-    else if (IS("read_only"))
-      opt.read_only = 1;
+
     else if (IS("verbose"))
       opt.verbose = 1;
     else if (!v)
@@ -132,6 +131,8 @@ static int parse_opts(int argc, char **argv) {
       opt.value_size = atoi(v);
     else if (IS("hist_delay_us"))
       opt.hist_delay_us = atoi(v);
+    else if (IS("read_only"))
+      opt.read_only = atoi(v);
     else if (IS("wal_keep"))
       opt.wal_keep = strtoull(v, NULL, 0);
     else if (IS("write_buffer_size"))

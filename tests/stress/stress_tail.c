@@ -101,10 +101,8 @@ static void ro_get(workload *w, shale_db *ro, uint32_t k, uint64_t pinned) {
 /* Opened while the window is locked, the handle must hold exactly the states pinned then,
  * before and after more writes (it never catches up). Writes that skip the WAL are not in
  * what it replays, so not with --no_wal. */
-void op_read_only(thread_ctx *t) {
+static void read_only_once(thread_ctx *t) {
   workload *w = t->w;
-  if (w->ndbs || !w->options || w->o->no_wal) return;
-  if (w->serialize_writes && !w->o->read_only) return; /* see op_read_only in stress.h */
   uint32_t begin, len = pick_window(t, TAIL_WINDOW, &begin);
   uint64_t pinned[TAIL_WINDOW];
   observed seen[TAIL_WINDOW];
@@ -136,6 +134,13 @@ void op_read_only(thread_ctx *t) {
   }
   if (shale_close(ro)) count(w->e, C_ERRORS, 1);
   count(w->e, C_READ_ONLY, 1);
+}
+
+void op_read_only(thread_ctx *t) {
+  workload *w = t->w;
+  if (w->ndbs || !w->options || w->o->no_wal) return;
+  if (w->serialize_writes && !w->o->read_only) return; /* see op_read_only in stress.h */
+  for (int i = w->o->read_only > 1 ? w->o->read_only : 1; i > 0; i--) read_only_once(t);
 }
 
 /* The window's states as a walk rebuilds them: generation and presence per key. */
