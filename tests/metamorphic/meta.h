@@ -130,7 +130,8 @@ void meta_model_run(const meta_hist *h, int to, sbuf *out);
  * power-loss environment, in forked children) and appends the results. 0, or -1 when a
  * child died otherwise (its reason appended). */
 int meta_db_run(const meta_hist *h, int to, const meta_optset *os, const char *dir, sbuf *out);
-/* The WAL walks the runs made so far, and how many of them found a WAL gone (SHALE_NOTFOUND). */
-void meta_db_counts(long *wal_walks, long *wal_absent);
+/* The WAL walks the runs made so far, how many of them found a WAL gone (SHALE_NOTFOUND),
+ * and how many values the removing compaction filter removed. */
+void meta_db_counts(long *wal_walks, long *wal_absent, long *filter_removed);
 
 #endif

@@ -72,6 +72,7 @@ static void tok_db_key(const runner *r, sbuf *s, const void *k, size_t klen) {
 typedef struct shared {
   int crash_at;
   long wal_walks, wal_absent;
+  long filter_removed; /* marked values the removing filter was offered (background threads) */
 } shared;
 static volatile shared *sh;
 long meta_crashes, meta_powerloss_overflows;
@@ -103,7 +104,10 @@ static int filter_same(void *arg, int level, const void *key, size_t klen, const
  * back an older version or took an unmarked one shows. */
 static int filter_remove(void *arg, int level, const void *key, size_t klen, const void *val,
                          size_t vlen, const void **new_val, size_t *new_vlen) {
-  if (meta_marked(vlen)) return SHALE_FILTER_REMOVE;
+  if (meta_marked(vlen)) {
+    __atomic_fetch_add(&sh->filter_removed, 1, __ATOMIC_RELAXED);
+    return SHALE_FILTER_REMOVE;
+  }
   return filter_same(arg, level, key, klen, val, vlen, new_val, new_vlen);
 }
 
@@ -677,9 +681,10 @@ static void rm_side_dirs(const char *dir) {
   for (int s = 0; s < META_CKPTS; s++) snprintf(d, sizeof d, "%s-ck%d", dir, s), tu_rmrf(d);
 }
 
-void meta_db_counts(long *wal_walks, long *wal_absent) {
+void meta_db_counts(long *wal_walks, long *wal_absent, long *filter_removed) {
   *wal_walks = sh ? sh->wal_walks : 0;
   *wal_absent = sh ? sh->wal_absent : 0;
+  *filter_removed = sh ? sh->filter_removed : 0;
 }
 
 int meta_db_run(const meta_hist *h, int to, const meta_optset *os, const char *dir, sbuf *out) {

@@ -392,12 +392,13 @@ static int random_histories(const args *a) {
     }
     meta_hist_free(&h);
   }
-  long walks, absent;
-  meta_db_counts(&walks, &absent);
+  long walks, absent, removed;
+  meta_db_counts(&walks, &absent, &removed);
   printf(
       "histories: %ld (seeds %ld..), %ld ops, %d option sets, %ld runs, %ld crashes with power "
-      "loss (%ld table overflows), %ld WAL walks (%ld found a WAL gone), %.1f s\n",
-      n, a->seed, ops, NSETS, runs, meta_crashes, meta_powerloss_overflows, walks, absent,
+      "loss (%ld table overflows), %ld WAL walks (%ld found a WAL gone), %ld values filtered "
+      "out, %.1f s\n",
+      n, a->seed, ops, NSETS, runs, meta_crashes, meta_powerloss_overflows, walks, absent, removed,
       tu_now_s() - t0);
   return meta_plant; /* a planted bug that went unnoticed is a failure */
 }
