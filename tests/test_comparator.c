@@ -18,14 +18,6 @@
 
 /* ---- the two orders ---- */
 
-static int reverse_compare(void *arg, const void *a, size_t alen, const void *b, size_t blen) {
-  (void)arg;
-  size_t n = alen < blen ? alen : blen;
-  int c = n ? memcmp(a, b, n) : 0;
-  if (!c) c = alen < blen ? -1 : alen > blen;
-  return -c;
-}
-
 static uint64_t key_u64(const void *k, size_t len) {
   uint8_t b[8] = {0};
   memcpy(b, k, len < 8 ? len : 8);
@@ -44,7 +36,7 @@ static int numeric_compare(void *arg, const void *a, size_t alen, const void *b,
 }
 
 static int numeric_calls;
-static const shale_comparator reverse_cmp = {"test.Reverse", reverse_compare, NULL};
+static const shale_comparator reverse_cmp = {"test.Reverse", tu_cmp_reverse, NULL};
 static const shale_comparator numeric_cmp = {"test.U64LE", numeric_compare, &numeric_calls};
 
 static void encode(uint64_t v, uint8_t out[8]) {
@@ -460,7 +452,7 @@ static void test_checkpoint_keeps_order(void **state) {
 
 static void test_bad_comparators(void **state) {
   fixture *f = *state;
-  shale_comparator c = {NULL, reverse_compare, NULL};
+  shale_comparator c = {NULL, tu_cmp_reverse, NULL};
   assert_open_refused(f, &c, "comparator.name", "empty");
   c.name = "";
   assert_open_refused(f, &c, "comparator.name", "empty");
@@ -473,7 +465,7 @@ static void test_bad_comparators(void **state) {
   memset(long_name, 'x', sizeof long_name - 1);
   long_name[sizeof long_name - 1] = 0;
   c.name = long_name;
-  c.compare = reverse_compare;
+  c.compare = tu_cmp_reverse;
   assert_open_refused(f, &c, "comparator.name", "longer");
   assert_int_equal(tu_count_suffix(f->dir, "CURRENT"), 0); /* no DB was made */
 }

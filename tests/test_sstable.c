@@ -1031,18 +1031,11 @@ static void build_external(fixture *f, const char *path, uint64_t n) {
   assert_int_equal(sst_builder_finish(b, NULL, f->errmsg), SHALE_OK);
 }
 
-static int bytes_compare(void *arg, const void *a, size_t al, const void *b, size_t bl) {
-  (void)arg;
-  size_t n = al < bl ? al : bl; /* an empty key may come as NULL */
-  int c = n ? memcmp(a, b, n) : 0;
-  return c ? c : (al > bl) - (al < bl);
-}
-
 /* A table written with a comparator says so in its version (6, or 7 when external), so a
  * reader without comparators refuses it instead of reading its keys out of order. */
 static void test_comparator_versions(void **state) {
   fixture *f = *state;
-  static const shale_comparator cmp = {"test.Bytes", bytes_compare, NULL};
+  static const shale_comparator cmp = {"test.Bytes", tu_cmp_bytewise, NULL};
   sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL};
   for (int external = 0; external <= 1; external++) {
     char *path = tu_path(f->dir, external ? "ext.sst" : "int.sst");

@@ -146,3 +146,14 @@ int tu_count_suffix(const char *dir, const char *suffix) {
   closedir(d);
   return n;
 }
+
+int tu_cmp_bytewise(void *arg, const void *a, size_t alen, const void *b, size_t blen) {
+  (void)arg;
+  size_t n = alen < blen ? alen : blen;
+  int c = n ? memcmp(a, b, n) : 0;
+  return c ? c : (alen > blen) - (alen < blen);
+}
+
+int tu_cmp_reverse(void *arg, const void *a, size_t alen, const void *b, size_t blen) {
+  return -tu_cmp_bytewise(arg, a, alen, b, blen);
+}

@@ -45,5 +45,11 @@ uint64_t tu_rand(uint64_t *state);
 double tu_stress_seconds(void);
 /* A monotonic clock, in seconds. */
 double tu_now_s(void);
+/* A shale_comparator compare function in bytewise order (the default order, given through
+ * the comparator API); arg is unused. An empty key may come as NULL, so memcmp only ever
+ * sees a non-empty prefix. */
+int tu_cmp_bytewise(void *arg, const void *a, size_t alen, const void *b, size_t blen);
+/* The reverse of tu_cmp_bytewise. */
+int tu_cmp_reverse(void *arg, const void *a, size_t alen, const void *b, size_t blen);
 
 #endif

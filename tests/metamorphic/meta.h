@@ -35,9 +35,13 @@ enum meta_kind {
   M_COMPACT,
   M_REOPEN,
   M_CRASH,
-  M_CKPT,   /* a checkpoint into slot's directory */
-  M_CKREAD, /* opens slot's checkpoint and scans it whole */
-  M_INGEST, /* an external table of ws[0..nw) written and ingested */
+  M_CKPT,    /* a checkpoint into slot's directory */
+  M_CKREAD,  /* opens slot's checkpoint and scans it whole */
+  M_INGEST,  /* an external table of ws[0..nw) written and ingested */
+  M_WALMARK, /* notes the DB's sequence: the next waltail walks the WAL from there */
+  M_WALTAIL, /* walks the updates since the mark; they must be the writes made since */
+  M_ROOPEN,  /* opens a read_only handle beside the writer */
+  M_ROREAD,  /* scans the read_only handle (a=dir): the DB as it was at its open */
   M_KINDS
 };
 
@@ -87,7 +91,11 @@ typedef struct meta_optset {
   int read_only_end; /* the final reads through a read_only reopen */
   int comparator;    /* a comparator of the caller's giving bytewise order; open range ends
                         become the empty key and 0xff, as such a DB takes none */
-  int filter;        /* a compaction filter that gives half the values back as new values */
+  int filter;        /* a compaction filter that gives half the values back as new values;
+                        2: and that removes every marked value (meta_marked) */
+  int reverse;       /* a comparator of reverse bytewise order: the DB is given keys whose
+                        bytes run against the model's order (meta_db.c's key translation) */
+  uint64_t wal_keep; /* wal_retention_bytes, so that a waltail finds its WALs */
 } meta_optset;
 
 /* A growing text buffer: results are lines, one per read op. */
@@ -106,6 +114,9 @@ void meta_value(uint32_t vseed, uint32_t vlen, char *out);
 uint64_t meta_hash(const void *p, size_t n);
 void meta_tok_key(sbuf *s, const void *k, size_t klen);
 void meta_tok_val(sbuf *s, int rc, const void *v, size_t vlen);
+int meta_marked(size_t vlen);
+void meta_tok_write(sbuf *s, int kind, int a, int b, const void *v, size_t vlen);
+void meta_wal_expect(const meta_hist *h, int from, int to, sbuf *s);
 void meta_hist_push(meta_hist *h, const meta_op *op);
 void meta_hist_free(meta_hist *h);
 void meta_generate(meta_hist *h, uint64_t seed, int nops);
@@ -119,5 +130,8 @@ void meta_model_run(const meta_hist *h, int to, sbuf *out);
  * power-loss environment, in forked children) and appends the results. 0, or -1 when a
  * child died otherwise (its reason appended). */
 int meta_db_run(const meta_hist *h, int to, const meta_optset *os, const char *dir, sbuf *out);
+/* The WAL walks the runs made so far, how many of them found a WAL gone (SHALE_NOTFOUND),
+ * and how many values the removing compaction filter removed. */
+void meta_db_counts(long *wal_walks, long *wal_absent, long *filter_removed);
 
 #endif

@@ -29,9 +29,52 @@ typedef struct runner {
   sbuf *out;
   char *val;
   char *filter_buf[2]; /* the compaction filter's value buffer, one per DB open at once */
+  shale_db *ro;        /* a read_only handle beside the writer (roopen) */
+  int marklive, markop;
+  uint64_t markseq; /* the writer's sequence at the walmark op */
 } runner;
 
-static volatile int *crash_at; /* shared with the children: the op a child crashed at */
+/* Under the reverse comparator the DB is given key(n-1-k) for key k and, for point p, the
+ * point 2n-2-p (past the last key: "j" and a number falling as p grows, bytewise below
+ * every key), so that the comparator's order of the bytes is the model's order of the
+ * indexes while their bytewise order runs the other way. */
+static size_t db_point(const runner *r, int p, char *out) {
+  int n = r->h->nkeys;
+  if (!r->os->reverse) return meta_point(p, out);
+  if (p <= 2 * n - 2) return meta_point(2 * n - 2 - p, out);
+  return (size_t)snprintf(out, META_KEYMAX, "j%08d", 99999999 - p);
+}
+
+static size_t db_key(const runner *r, int k, char *out) { return db_point(r, 2 * k, out); }
+
+/* The model's point of DB bytes; -1 for an open range end as the engine or rdel_end spell
+ * it (the empty key, or bytes from 0xff on), -2 for bytes no op writes. */
+static int model_point(const runner *r, const void *bytes, size_t len) {
+  const unsigned char *b = bytes;
+  int n = r->h->nkeys, num = 0;
+  if (!len || b[0] == 0xff) return -1;
+  if (len < 7 || (b[0] != 'k' && !(b[0] == 'j' && r->os->reverse))) return -2;
+  for (size_t j = 1; j < (b[0] == 'j' ? 9u : 7u); j++) num = num * 10 + (b[j] - '0');
+  if (b[0] == 'j') return 99999999 - num;
+  int p = 2 * num + (b[len - 1] == '~');
+  return r->os->reverse ? 2 * n - 2 - p : p;
+}
+
+/* A key token as the model prints it, whatever bytes the DB was given for the key. */
+static void tok_db_key(const runner *r, sbuf *s, const void *k, size_t klen) {
+  char kb[META_KEYMAX];
+  int p = r->os->reverse ? model_point(r, k, klen) : -2;
+  if (p >= 0) return meta_tok_key(s, kb, meta_point(p, kb));
+  meta_tok_key(s, k, klen);
+}
+
+/* Shared with the children: the op a child crashed at, and what the WAL walks found. */
+typedef struct shared {
+  int crash_at;
+  long wal_walks, wal_absent;
+  long filter_removed; /* marked values the removing filter was offered (background threads) */
+} shared;
+static volatile shared *sh;
 long meta_crashes, meta_powerloss_overflows;
 
 static void note_rc(runner *r, int i, const char *what, int rc) {
@@ -41,14 +84,8 @@ static void note_rc(runner *r, int i, const char *what, int rc) {
 /* Bytewise, as the default order, but through the comparator API: the same results, so the
  * comparator's paths (memtable, tables, merging, range tombstones, bounds) are checked
  * against the model and the other option sets. */
-static int cmp_bytewise(void *arg, const void *a, size_t alen, const void *b, size_t blen) {
-  (void)arg;
-  size_t n = alen < blen ? alen : blen; /* an empty key may come as NULL */
-  int c = n ? memcmp(a, b, n) : 0;
-  return c ? c : (alen > blen) - (alen < blen);
-}
-
-static const shale_comparator meta_comparator = {"meta.bytewise", cmp_bytewise, NULL};
+static const shale_comparator meta_comparator = {"meta.bytewise", tu_cmp_bytewise, NULL};
+static const shale_comparator meta_reverse = {"meta.reverse", tu_cmp_reverse, NULL};
 
 /* Gives half the values it is offered back as new values of the same bytes (copied into
  * its arg, a buffer of 1 << 17 bytes, larger than any generated value): the compaction's
@@ -60,6 +97,18 @@ static int filter_same(void *arg, int level, const void *key, size_t klen, const
   if (vlen) memcpy(arg, val, vlen);
   *new_val = arg, *new_vlen = vlen;
   return SHALE_FILTER_CHANGE_VALUE;
+}
+
+/* filter_same, and every marked value removed: the reads hide those anyway, so each key
+ * reads the same whether a compaction has run over it or not, and a removal that brought
+ * back an older version or took an unmarked one shows. */
+static int filter_remove(void *arg, int level, const void *key, size_t klen, const void *val,
+                         size_t vlen, const void **new_val, size_t *new_vlen) {
+  if (meta_marked(vlen)) {
+    __atomic_fetch_add(&sh->filter_removed, 1, __ATOMIC_RELAXED);
+    return SHALE_FILTER_REMOVE;
+  }
+  return filter_same(arg, level, key, klen, val, vlen, new_val, new_vlen);
 }
 
 /* The options of os for any DB of the run: the main one (filter buffer 0) or a checkpoint
@@ -76,9 +125,11 @@ static void set_options(runner *r, shale_options *o, int which) {
   o->bloom_bits_per_key = s->bloom_bits, o->level0_compaction_trigger = s->l0_trigger;
   o->max_open_files = s->max_open_files, o->max_background_jobs = s->bg_jobs;
   o->max_immutable_memtables = s->max_imm, o->delete_persist_seconds = s->delete_persist_seconds;
-  if (s->comparator) o->comparator = &meta_comparator;
+  if (s->comparator) o->comparator = s->reverse ? &meta_reverse : &meta_comparator;
+  o->wal_retention_bytes = s->wal_keep;
   if (s->filter) {
-    o->compaction_filter = filter_same, o->compaction_filter_name = "meta.same";
+    o->compaction_filter = s->filter == 2 ? filter_remove : filter_same;
+    o->compaction_filter_name = s->filter == 2 ? "meta.remove" : "meta.same";
     o->compaction_filter_arg = r->filter_buf[which];
   }
 }
@@ -102,17 +153,17 @@ static unsigned wflags(const runner *r, int sync) {
 }
 
 /* A NULL bound for point -1; else the point's bytes in buf. */
-static const char *pt(int p, char *buf, size_t *len) {
-  *len = p < 0 ? 0 : meta_point(p, buf);
+static const char *pt(const runner *r, int p, char *buf, size_t *len) {
+  *len = p < 0 ? 0 : db_point(r, p, buf);
   return p < 0 ? NULL : buf;
 }
 
 /* A range delete's end: a DB with a comparator takes no open end, so there point -1 is the
  * empty key (below every key) or 0xff (above every key: they all begin with 'k'). */
 static const char *rdel_end(const runner *r, int p, int upper, char *buf, size_t *len) {
-  if (p >= 0 || !r->os->comparator) return pt(p, buf, len);
-  buf[0] = '\xff';
-  *len = upper ? 1 : 0;
+  if (p >= 0 || !r->os->comparator) return pt(r, p, buf, len);
+  buf[0] = '\xff'; /* in reverse order the empty key is above every key and 0xff below */
+  *len = upper != r->os->reverse ? 1 : 0;
   return buf;
 }
 
@@ -121,9 +172,9 @@ static int write_one(runner *r, const meta_wr *w, int sync) {
   size_t kl, el;
   if (w->kind == M_PUT) {
     meta_value(w->vseed, w->vlen, r->val);
-    return shale_put(r->db, k, meta_key(w->key, k), r->val, w->vlen, wflags(r, sync));
+    return shale_put(r->db, k, db_key(r, w->key, k), r->val, w->vlen, wflags(r, sync));
   }
-  if (w->kind == M_DEL) return shale_delete(r->db, k, meta_key(w->key, k), wflags(r, sync));
+  if (w->kind == M_DEL) return shale_delete(r->db, k, db_key(r, w->key, k), wflags(r, sync));
   const char *b = rdel_end(r, w->a, 0, k, &kl), *en = rdel_end(r, w->b, 1, e, &el);
   return shale_delete_range(r->db, b, kl, en, el, wflags(r, sync));
 }
@@ -137,9 +188,9 @@ static int write_batch(runner *r, const meta_op *o) {
     size_t kl, el;
     if (w->kind == M_PUT) {
       meta_value(w->vseed, w->vlen, r->val);
-      rc = shale_batch_put(b, k, meta_key(w->key, k), r->val, w->vlen);
+      rc = shale_batch_put(b, k, db_key(r, w->key, k), r->val, w->vlen);
     } else if (w->kind == M_DEL) {
-      rc = shale_batch_delete(b, k, meta_key(w->key, k));
+      rc = shale_batch_delete(b, k, db_key(r, w->key, k));
     } else {
       const char *bb = rdel_end(r, w->a, 0, k, &kl), *en = rdel_end(r, w->b, 1, e, &el);
       rc = shale_batch_delete_range(b, bb, kl, en, el);
@@ -155,7 +206,21 @@ static void read_opts(const runner *r, int snap, shale_read_options *ro) {
   ro->snapshot = snap >= 0 ? r->snap[snap] : NULL;
 }
 
-static void tok_pos(sbuf *s, shale_iter *it) {
+/* Steps past the entries holding a marked value, which every run reads as deleted. */
+static void skip_marked(shale_iter *it, int forward) {
+  size_t vl;
+  while (shale_iter_valid(it) && (shale_iter_value(it, &vl), meta_marked(vl)))
+    forward ? shale_iter_next(it) : shale_iter_prev(it);
+}
+
+/* A found value that is marked reads as deleted (meta_marked): rc and length to print. */
+static int hide_marked(int rc, size_t *vl) {
+  if (rc != SHALE_OK || !meta_marked(*vl)) return rc;
+  *vl = 0;
+  return SHALE_NOTFOUND;
+}
+
+static void tok_pos(const runner *r, sbuf *s, shale_iter *it) {
   size_t kl, vl;
   if (!shale_iter_valid(it)) {
     int st = shale_iter_status(it);
@@ -163,7 +228,7 @@ static void tok_pos(sbuf *s, shale_iter *it) {
   }
   const void *k = shale_iter_key(it, &kl), *v = shale_iter_value(it, &vl);
   sb_printf(s, " ");
-  meta_tok_key(s, k, kl);
+  tok_db_key(r, s, k, kl);
   meta_tok_val(s, SHALE_OK, v, vl);
 }
 
@@ -171,8 +236,8 @@ static void do_iter(runner *r, const meta_op *o, int i) {
   char lo[META_KEYMAX], hi[META_KEYMAX];
   shale_read_options ro;
   read_opts(r, o->snap, &ro);
-  ro.lower_bound = pt(o->a, lo, &ro.lower_bound_len);
-  ro.upper_bound = pt(o->b, hi, &ro.upper_bound_len);
+  ro.lower_bound = pt(r, o->a, lo, &ro.lower_bound_len);
+  ro.upper_bound = pt(r, o->b, hi, &ro.upper_bound_len);
   shale_iter_free(r->it[o->slot]);
   r->it[o->slot] = NULL;
   note_rc(r, i, "iter", shale_iter_new_opts(r->db, &ro, &r->it[o->slot]));
@@ -185,16 +250,18 @@ static void do_move(runner *r, const meta_op *o, int i) {
   sb_printf(r->out, "%d move", i);
   if (o->a == S_FIRST) shale_iter_seek_first(it);
   if (o->a == S_LAST) shale_iter_seek_last(it);
-  if (o->a == S_SEEK) shale_iter_seek(it, k, meta_point(o->b, k));
-  if (o->a == S_SEEK_PREV) shale_iter_seek_for_prev(it, k, meta_point(o->b, k));
-  tok_pos(r->out, it);
+  if (o->a == S_SEEK) shale_iter_seek(it, k, db_point(r, o->b, k));
+  if (o->a == S_SEEK_PREV) shale_iter_seek_for_prev(it, k, db_point(r, o->b, k));
+  skip_marked(it, o->a == S_FIRST || o->a == S_SEEK);
+  tok_pos(r, r->out, it);
   for (const char *c = o->moves; *c; c++) {
     if (!shale_iter_valid(it)) {
       sb_printf(r->out, " .");
       continue;
     }
     *c == 'n' ? shale_iter_next(it) : shale_iter_prev(it);
-    tok_pos(r->out, it);
+    skip_marked(it, *c == 'n');
+    tok_pos(r, r->out, it);
   }
   sb_printf(r->out, "\n");
 }
@@ -206,8 +273,10 @@ static void scan_db(runner *r, shale_db *db, const shale_snapshot *snap, int bac
   int rc = shale_iter_new(db, snap, &it);
   if (rc) return sb_printf(r->out, " iter_new!%d\n", rc);
   back ? shale_iter_seek_last(it) : shale_iter_seek_first(it);
-  for (; shale_iter_valid(it); back ? shale_iter_prev(it) : shale_iter_next(it))
-    tok_pos(r->out, it);
+  for (skip_marked(it, !back); shale_iter_valid(it); skip_marked(it, !back)) {
+    tok_pos(r, r->out, it);
+    back ? shale_iter_prev(it) : shale_iter_next(it);
+  }
   if (shale_iter_status(it)) sb_printf(r->out, " status!%d", shale_iter_status(it));
   shale_iter_free(it);
   sb_printf(r->out, "\n");
@@ -222,8 +291,9 @@ static void do_get(runner *r, const meta_op *o, int i) {
   void *v;
   size_t vl;
   int rc =
-      shale_get(r->db, o->snap >= 0 ? r->snap[o->snap] : NULL, k, meta_key(o->key, k), &v, &vl);
+      shale_get(r->db, o->snap >= 0 ? r->snap[o->snap] : NULL, k, db_key(r, o->key, k), &v, &vl);
   sb_printf(r->out, "%d get ", i);
+  rc = hide_marked(rc, &vl);
   meta_tok_val(r->out, rc, v, vl);
   sb_printf(r->out, "\n");
   shale_free(v);
@@ -235,7 +305,7 @@ static void do_geto(runner *r, const meta_op *o, int i) {
   size_t vl;
   read_opts(r, o->snap, &ro);
   void *b = o->cap ? buf : NULL; /* NULL with cap 0 asks for the length only */
-  int rc = shale_get_opts(r->db, &ro, k, meta_key(o->key, k), b, o->cap, &vl);
+  int rc = hide_marked(shale_get_opts(r->db, &ro, k, db_key(r, o->key, k), b, o->cap, &vl), &vl);
   sb_printf(r->out, "%d geto %zu ", i, vl);
   meta_tok_val(r->out, rc, buf, vl < o->cap ? vl : o->cap);
   sb_printf(r->out, "\n");
@@ -249,12 +319,13 @@ static void do_mget(runner *r, const meta_op *o, int i) {
   int rcs[META_MGET];
   shale_read_options ro;
   read_opts(r, o->snap, &ro);
-  for (int j = 0; j < o->n; j++) keys[j] = kb[j], kl[j] = meta_key(o->keys[j], kb[j]);
+  for (int j = 0; j < o->n; j++) keys[j] = kb[j], kl[j] = db_key(r, o->keys[j], kb[j]);
   int rc = shale_multi_get(r->db, &ro, (size_t)o->n, keys, kl, v, vl, rcs);
   sb_printf(r->out, "%d mget", i);
   for (int j = 0; j < o->n; j++) {
     sb_printf(r->out, " ");
-    meta_tok_val(r->out, rcs[j], v[j], vl[j]);
+    int rcj = hide_marked(rcs[j], &vl[j]);
+    meta_tok_val(r->out, rcj, v[j], vl[j]);
     shale_free(v[j]);
   }
   if (rc) sb_printf(r->out, " rc=%d", rc);
@@ -264,7 +335,7 @@ static void do_mget(runner *r, const meta_op *o, int i) {
 static void do_compact(runner *r, const meta_op *o, int i) {
   char b[META_KEYMAX], e[META_KEYMAX];
   size_t bl, el;
-  const char *bp = pt(o->a, b, &bl), *ep = pt(o->b, e, &el);
+  const char *bp = pt(r, o->a, b, &bl), *ep = pt(r, o->b, e, &el);
   note_rc(r, i, "compact", shale_compact_range(r->db, bp, bl, ep, el));
 }
 
@@ -299,13 +370,13 @@ static void do_ckread(runner *r, const meta_op *o, int i) {
   if (rc) sb_printf(r->out, "%d ckread close rc=%d\n", i, rc);
 }
 
-static int ingest_add(shale_sst_writer *w, const meta_wr *e, char *val) {
+static int ingest_add(const runner *r, shale_sst_writer *w, const meta_wr *e, char *val) {
   char k[META_KEYMAX], b[META_KEYMAX];
-  size_t kl = meta_key(e->key, k), bl;
+  size_t kl = db_key(r, e->key, k), bl;
   if (e->kind == M_PUT)
     return meta_value(e->vseed, e->vlen, val), shale_sst_writer_put(w, k, kl, val, e->vlen);
   if (e->kind == M_DEL) return shale_sst_writer_delete(w, k, kl);
-  kl = meta_point(e->a, k), bl = meta_point(e->b, b);
+  kl = db_point(r, e->a, k), bl = db_point(r, e->b, b);
   return shale_sst_writer_delete_range(w, k, kl, b, bl);
 }
 
@@ -316,7 +387,7 @@ static void do_ingest(runner *r, const meta_op *o, int i) {
   snprintf(path, sizeof path, "%s-ingest.sst", r->dir);
   set_options(r, &opt, 1);
   int rc = shale_sst_writer_open(path, &opt, &w);
-  for (int j = 0; !rc && j < o->nw; j++) rc = ingest_add(w, &o->ws[j], r->val);
+  for (int j = 0; !rc && j < o->nw; j++) rc = ingest_add(r, w, &o->ws[j], r->val);
   if (!rc)
     rc = shale_sst_writer_finish(w, NULL);
   else if (w)
@@ -325,6 +396,101 @@ static void do_ingest(runner *r, const meta_op *o, int i) {
   if (!rc) rc = shale_ingest(r->db, files, 1, o->sync ? SHALE_INGEST_MOVE : 0);
   note_rc(r, i, "ingest", rc);
   unlink(path);
+}
+
+static void do_walmark(runner *r, int i) {
+  char *v = NULL;
+  int rc = shale_property(r->db, "shale.sequence", &v);
+  note_rc(r, i, "walmark", rc);
+  r->marklive = !rc, r->markop = i;
+  r->markseq = rc ? 0 : strtoull(v, NULL, 10);
+  shale_free(v);
+}
+
+/* One walk's state: its tokens go to out; batches must come in rising sequences. */
+typedef struct walk {
+  runner *r;
+  sbuf *out;
+  uint64_t ops;
+} walk;
+
+static int walk_visit(void *arg, int op, const void *key, size_t klen, const void *val,
+                      size_t vlen) {
+  walk *w = arg;
+  int a = model_point(w->r, key, klen), b = op == SHALE_OP_DELETE_RANGE ? 0 : -2;
+  w->ops++;
+  if (op == SHALE_OP_DELETE_RANGE) b = model_point(w->r, val, vlen);
+  /* the delete of the largest key that stands for a range delete's open end */
+  if (op == SHALE_OP_DELETE && a == -1) return 0;
+  if (op != SHALE_OP_DELETE_RANGE && (a < 0 || a % 2)) {
+    sb_printf(w->out, " stray:");
+    return meta_tok_key(w->out, key, klen), 0;
+  }
+  int kind = op == SHALE_OP_PUT ? M_PUT : op == SHALE_OP_DELETE ? M_DEL : M_RDEL;
+  meta_tok_write(w->out, kind, kind == M_RDEL ? a : a / 2, b, val, vlen);
+  return 0;
+}
+
+static void walk_batches(runner *r, shale_updates *u) {
+  walk w = {r, r->out, 0};
+  uint64_t first, next = r->markseq + 1;
+  const shale_batch *b;
+  int rc;
+  while ((rc = shale_updates_next(u, &first, &b)) == SHALE_OK) {
+    if (first < next)
+      sb_printf(r->out, " seq!%llu<%llu", (unsigned long long)first, (unsigned long long)next);
+    sb_printf(r->out, " |");
+    w.ops = 0;
+    int irc = shale_batch_iterate(b, walk_visit, &w);
+    if (irc) sb_printf(r->out, " iterate!%d", irc);
+    next = first + w.ops;
+  }
+  if (rc != SHALE_NOTFOUND) sb_printf(r->out, " next!%d", rc);
+}
+
+/* The writes since the mark, as the WAL holds them. SHALE_NOTFOUND is the documented
+ * answer when a WAL they need is gone (flushed without retention, or SHALE_NO_WAL
+ * writes): the walk then has nothing to check, and prints what the model expects. */
+static void do_waltail(runner *r, int i) {
+  shale_updates *u;
+  sb_printf(r->out, "%d waltail", i);
+  if (!r->marklive) return sb_printf(r->out, " nomark\n");
+  int rc = shale_updates_since(r->db, r->markseq + 1, &u);
+  sh->wal_walks++;
+  if (rc == SHALE_NOTFOUND) {
+    sh->wal_absent++;
+    meta_wal_expect(r->h, r->markop, i, r->out);
+  } else if (rc) {
+    sb_printf(r->out, " since!%d %s", rc, shale_errmsg(r->db));
+  } else {
+    walk_batches(r, u);
+  }
+  shale_updates_free(u);
+  sb_printf(r->out, "\n");
+}
+
+static void close_ro(runner *r, int i) {
+  if (r->ro) note_rc(r, i, "roclose", shale_close(r->ro));
+  r->ro = NULL;
+}
+
+/* A read_only handle reads what the WALs and tables held at its open: writes that skip
+ * the WAL get there by a flush first. */
+static void do_roopen(runner *r, int i) {
+  shale_options o;
+  close_ro(r, i);
+  if (r->os->no_wal) note_rc(r, i, "roflush", shale_flush(r->db));
+  set_options(r, &o, 1);
+  o.read_only = 1, o.create_if_missing = 0;
+  int rc = shale_open(r->dir, &o, &r->ro);
+  if (rc) sb_printf(r->out, "%d roopen rc=%d %s\n", i, rc, shale_errmsg(NULL));
+}
+
+static void do_roread(runner *r, const meta_op *o, int i) {
+  char tag[32];
+  snprintf(tag, sizeof tag, "%d roread", i);
+  if (!r->ro) return sb_printf(r->out, "%s none\n", tag);
+  scan_db(r, r->ro, NULL, o->a, tag);
 }
 
 static int do_reopen(runner *r, int i) {
@@ -347,7 +513,7 @@ static void do_crash(runner *r, int i, int fd) {
   int rc = r->os->no_wal ? shale_flush(r->db) : shale_delete(r->db, "zbarrier", 8, SHALE_SYNC);
   note_rc(r, i, "barrier", rc);
   flush_out(r, fd);
-  *crash_at = i;
+  sh->crash_at = i;
   raise(SIGKILL);
 }
 
@@ -413,12 +579,25 @@ static int step(runner *r, const meta_op *o, int i, int fd) {
     case M_INGEST:
       do_ingest(r, o, i);
       break;
+    case M_WALMARK:
+      do_walmark(r, i);
+      break;
+    case M_WALTAIL:
+      do_waltail(r, i);
+      break;
+    case M_ROOPEN:
+      do_roopen(r, i);
+      break;
+    case M_ROREAD:
+      do_roread(r, o, i);
+      break;
   }
   return 0;
 }
 
 static void final_reads(runner *r) {
   drop_handles(r);
+  close_ro(r, -1);
   if (r->os->read_only_end) {
     note_rc(r, -1, "close", shale_close(r->db));
     r->db = NULL;
@@ -431,7 +610,7 @@ static void final_reads(runner *r) {
     char kb[META_KEYMAX];
     void *v;
     size_t vl;
-    int rc = shale_get(r->db, NULL, kb, meta_key(k, kb), &v, &vl);
+    int rc = hide_marked(shale_get(r->db, NULL, kb, db_key(r, k, kb), &v, &vl), &vl);
     sb_printf(r->out, " ");
     meta_tok_val(r->out, rc, v, vl);
     shale_free(v);
@@ -470,7 +649,7 @@ static int read_all(const char *path, sbuf *out) {
 static int run_children(const meta_hist *h, int to, const meta_optset *os, const char *dir, int fd,
                         sbuf *out) {
   for (int from = 0;;) {
-    *crash_at = -1;
+    sh->crash_at = -1;
     pid_t pid = fork();
     if (pid < 0) return sb_printf(out, "fork failed\n"), -1;
     if (pid == 0) child(h, from, to, os, dir, fd);
@@ -478,7 +657,7 @@ static int run_children(const meta_hist *h, int to, const meta_optset *os, const
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return 0;
-    if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && *crash_at >= 0)) {
+    if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && sh->crash_at >= 0)) {
       sb_printf(out, "child died: %s %d\n", WIFSIGNALED(st) ? "signal" : "exit",
                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
       return -1;
@@ -492,7 +671,7 @@ static int run_children(const meta_hist *h, int to, const meta_optset *os, const
       if (system(cmd)) {
       }
     }
-    from = *crash_at + 1;
+    from = sh->crash_at + 1;
   }
 }
 
@@ -502,11 +681,17 @@ static void rm_side_dirs(const char *dir) {
   for (int s = 0; s < META_CKPTS; s++) snprintf(d, sizeof d, "%s-ck%d", dir, s), tu_rmrf(d);
 }
 
+void meta_db_counts(long *wal_walks, long *wal_absent, long *filter_removed) {
+  *wal_walks = sh ? sh->wal_walks : 0;
+  *wal_absent = sh ? sh->wal_absent : 0;
+  *filter_removed = sh ? sh->filter_removed : 0;
+}
+
 int meta_db_run(const meta_hist *h, int to, const meta_optset *os, const char *dir, sbuf *out) {
-  if (!crash_at) {
+  if (!sh) {
     void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) abort();
-    crash_at = p;
+    sh = p;
   }
   char path[4096];
   snprintf(path, sizeof path, "%s.out", dir);

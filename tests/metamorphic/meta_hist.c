@@ -79,6 +79,53 @@ void meta_tok_val(sbuf *s, int rc, const void *v, size_t vlen) {
     sb_printf(s, "!%d", rc);
 }
 
+/* The values the removing compaction filter takes away (filter 2): a length every read
+ * can see, geto's length-only reads too, so every run can read them as deleted whether or
+ * not a compaction has run over them yet. */
+int meta_marked(size_t vlen) { return vlen % 32 == 13; }
+
+static void tok_point(sbuf *s, int pt) {
+  char b[META_KEYMAX];
+  if (pt < 0) return sb_printf(s, "-");
+  meta_tok_key(s, b, meta_point(pt, b));
+}
+
+/* One write as a WAL walk reports it: a put of key a, a delete of key a, a range delete
+ * of points [a, b) (-1 an open end). */
+void meta_tok_write(sbuf *s, int kind, int a, int b, const void *v, size_t vlen) {
+  char k[META_KEYMAX];
+  if (kind == M_RDEL) {
+    sb_printf(s, " R");
+    tok_point(s, a), sb_printf(s, ","), tok_point(s, b);
+    return;
+  }
+  sb_printf(s, kind == M_PUT ? " P" : " D");
+  meta_tok_key(s, k, meta_key(a, k));
+  if (kind == M_PUT) meta_tok_val(s, SHALE_OK, v, vlen);
+}
+
+static void expect_wr(const meta_wr *w, char *val, sbuf *s) {
+  if (w->kind == M_PUT) meta_value(w->vseed, w->vlen, val);
+  meta_tok_write(s, w->kind, w->kind == M_RDEL ? w->a : w->key, w->b, val, w->vlen);
+}
+
+/* What a walk of the WAL from the end of op `from` to op `to` yields: one batch ("|") per
+ * write call, in the order written. An ingest is a gap: its table is in no WAL. */
+void meta_wal_expect(const meta_hist *h, int from, int to, sbuf *s) {
+  char *val = malloc(1u << 17);
+  if (!val) abort();
+  for (int i = from + 1; i < to; i++) {
+    const meta_op *o = &h->ops[i];
+    if (o->kind == M_PUT || o->kind == M_DEL || o->kind == M_RDEL)
+      sb_printf(s, " |"), expect_wr(&o->w, val, s);
+    if (o->kind == M_BATCH) {
+      sb_printf(s, " |");
+      for (int j = 0; j < o->nw; j++) expect_wr(&o->ws[j], val, s);
+    }
+  }
+  free(val);
+}
+
 void meta_hist_push(meta_hist *h, const meta_op *op) {
   if (h->n == h->cap) {
     h->cap = h->cap ? h->cap * 2 : 256;
@@ -252,8 +299,16 @@ static void gen_one(gen *g) {
     op.kind = M_ITERFREE, op.slot = (int)rnd(g, META_ITERS);
   else if (c < 620)
     op.kind = M_MOVE, gen_move(g, &op);
-  else if (c < 860)
+  else if (c < 820)
     gen_read(g, &op, (int)rnd(g, 3));
+  else if (c < 830)
+    op.kind = M_WALMARK;
+  else if (c < 845)
+    op.kind = M_WALTAIL;
+  else if (c < 852)
+    op.kind = M_ROOPEN;
+  else if (c < 862)
+    op.kind = M_ROREAD, op.a = chance(g, 50);
   else if (c < 880)
     op.kind = M_SCAN, op.snap = rsnap(g), op.a = chance(g, 50);
   else if (c < 920)
@@ -351,6 +406,18 @@ static void write_op(FILE *f, const meta_op *o) {
     case M_CKREAD:
       fprintf(f, "ckread %d\n", o->slot);
       break;
+    case M_WALMARK:
+      fputs("walmark\n", f);
+      break;
+    case M_WALTAIL:
+      fputs("waltail\n", f);
+      break;
+    case M_ROOPEN:
+      fputs("roopen\n", f);
+      break;
+    case M_ROREAD:
+      fprintf(f, "roread %d\n", o->a);
+      break;
     case M_INGEST:
       fprintf(f, "ingest %d %d\n", o->nw, o->sync);
       for (int i = 0; i < o->nw; i++) fputs("  ", f), write_wr(f, &o->ws[i]), fputc('\n', f);
@@ -386,7 +453,9 @@ static int parse_other(const char *w, const char *r, meta_op *o) {
       [M_ITERFREE] = "iterfree", [M_MOVE] = "move",         [M_GET] = "get",
       [M_GETO] = "geto",         [M_MGET] = "mget",         [M_SCAN] = "scan",
       [M_FLUSH] = "flush",       [M_COMPACT] = "compact",   [M_REOPEN] = "reopen",
-      [M_CRASH] = "crash",       [M_CKPT] = "ckpt",         [M_CKREAD] = "ckread"};
+      [M_CRASH] = "crash",       [M_CKPT] = "ckpt",         [M_CKREAD] = "ckread",
+      [M_WALMARK] = "walmark",   [M_WALTAIL] = "waltail",   [M_ROOPEN] = "roopen",
+      [M_ROREAD] = "roread"};
   int k = 0;
   while (k < M_KINDS && !(names[k] && !strcmp(names[k], w))) k++;
   if (k == M_KINDS) return 0;
@@ -419,6 +488,8 @@ static int parse_other(const char *w, const char *r, meta_op *o) {
       return 1;
     case M_SCAN:
       return sscanf(r, "%d %d", &o->snap, &o->a) == 2;
+    case M_ROREAD:
+      return sscanf(r, "%d", &o->a) == 1;
     case M_COMPACT:
       return sscanf(r, "%d %d", &o->a, &o->b) == 2;
     default:

@@ -58,6 +58,9 @@ static void usage(void) {
           "  [--hist_delay_us=N (sleep while logging each power-loss history entry)]\n"
           "  run mode only: [--no_wal=N (1 write in N)] [--reopens=N] [--dbs=N]\n"
           "  [--compression=none|zstd] [--comparator] [--filter]\n"
+          "  [--wal_keep=BYTES (WAL retention, for the WAL tail op's walks)]\n"
+          "  [--ingest (ingests beside concurrent writers; always with serialized writes)]\n"
+          "  [--read_only=N (read_only handle ops in power-loss mode too, N opens each)]\n"
           "env: SHALE_STRESS_SECONDS overrides --seconds in run mode, SHALE_STRESS_CYCLES\n"
           "     overrides --cycles (the long mode of the CTest scenarios).\n"
           "kill points:");
@@ -91,6 +94,9 @@ static int parse_opts(int argc, char **argv) {
       opt.comparator = 1;
     else if (IS("filter"))
       opt.filter = 1;
+    else if (IS("ingest"))
+      opt.ingest = 1;
+
     else if (IS("verbose"))
       opt.verbose = 1;
     else if (!v)
@@ -125,6 +131,10 @@ static int parse_opts(int argc, char **argv) {
       opt.value_size = atoi(v);
     else if (IS("hist_delay_us"))
       opt.hist_delay_us = atoi(v);
+    else if (IS("read_only"))
+      opt.read_only = atoi(v);
+    else if (IS("wal_keep"))
+      opt.wal_keep = strtoull(v, NULL, 0);
     else if (IS("write_buffer_size"))
       opt.write_buffer_size = (size_t)strtoull(v, NULL, 0);
     else if (IS("seed"))
@@ -163,14 +173,7 @@ static int parse_opts(int argc, char **argv) {
 
 /* --comparator: bytewise order given through shale_options.comparator, so every check
  * still holds while the comparator paths run (and dead-span skipping is off). */
-static int cmp_bytewise(void *arg, const void *a, size_t alen, const void *b, size_t blen) {
-  (void)arg;
-  size_t n = alen < blen ? alen : blen; /* an empty key may come as NULL */
-  int c = n ? memcmp(a, b, n) : 0;
-  return c ? c : (alen > blen) - (alen < blen);
-}
-
-static const shale_comparator stress_comparator = {"stress.bytewise", cmp_bytewise, NULL};
+static const shale_comparator stress_comparator = {"stress.bytewise", tu_cmp_bytewise, NULL};
 
 /* --filter: every value a compaction offers is given back as a new value of the same bytes,
  * so the filter's change path runs under the workload and no check moves. The buffer is per
@@ -190,6 +193,7 @@ static void db_options(shale_options *o) {
   tu_options_init(o);
   if (opt.comparator) o->comparator = &stress_comparator;
   if (opt.filter) o->compaction_filter = filter_same, o->compaction_filter_name = "stress.same";
+  o->wal_retention_bytes = opt.wal_keep;
   o->write_buffer_size = opt.write_buffer_size;
   if (opt.compression >= 0) o->compression = opt.compression;
   if (opt.write_buffer_size < (4u << 20)) { /* small: several levels and many compactions */
@@ -235,7 +239,12 @@ static void child_workload(int serialize) {
   if (kill_point) atomic_store(&shale_test_hook, kill_hook);
   shale_db *db;
   if (open_db(&db)) _exit(3);
-  workload w = {.db = db, .e = &ex, .o = &opt, .serialize_writes = serialize, .open_at = open_at};
+  workload w = {.db = db,
+                .e = &ex,
+                .o = &opt,
+                .serialize_writes = serialize,
+                .open_at = open_at,
+                .options = db_options};
   workload_run(&w, opt.kill_max_ms / 1e3 + 30);
   int rc = shale_close(db);
   _exit(rc || atomic_load(&ex.h->counters[C_ERRORS]) ? 4 : 0);
@@ -618,8 +627,12 @@ static int reopen_and_check(workload *w) {
  * close, a reopen and the checks after it. */
 static int mode_run(void) {
   shale_db *dbs[64];
-  workload w = {
-      .e = &ex, .o = &opt, .dbs = opt.dbs ? dbs : NULL, .ndbs = opt.dbs, .open_at = open_at};
+  workload w = {.e = &ex,
+                .o = &opt,
+                .dbs = opt.dbs ? dbs : NULL,
+                .ndbs = opt.dbs,
+                .open_at = open_at,
+                .options = db_options};
   w.del_us = calloc((size_t)opt.keys, sizeof *w.del_us);
   if (opt.dbs) mkdir(opt.db, 0755);
   int rc = open_all(&w);

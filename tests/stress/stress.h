@@ -27,6 +27,9 @@ typedef struct stress_opts {
   int compression;        /* -1: Shale's default; else SHALE_COMPRESSION_* */
   int comparator;         /* a bytewise comparator of the caller's (shale_options.comparator) */
   int filter;             /* a compaction filter giving every value back unchanged, as new */
+  uint64_t wal_keep;      /* wal_retention_bytes, so that WAL tail walks find their WALs */
+  int ingest;             /* ingests beside concurrent writers (always when serialized) */
+  int read_only;          /* N > 0: read_only handle ops in power-loss mode too, N opens each */
   size_t write_buffer_size;
   uint64_t seed;
 } stress_opts;
@@ -65,6 +68,10 @@ enum {
                       */
   C_CHECKPOINT,      /* checkpoints opened and walked in step with the DB at their sequence */
   C_FILTERED,        /* values a compaction filter (--filter) gave back as new ones */
+  C_INGEST,          /* external tables of a window's keys built and ingested */
+  C_READ_ONLY,       /* read_only handles opened beside the writer and read */
+  C_WAL_TAIL,        /* WAL walks that replayed a window's writes to its current state */
+  C_WAL_GONE,        /* ... that found the WAL gone (SHALE_NOTFOUND, the documented answer) */
   C_MAX
 };
 extern const char *const counter_names[C_MAX];
@@ -184,6 +191,10 @@ typedef struct workload {
   uint64_t *del_us;
   /* opens a DB with the workload's options (for checkpoints); NULL: no checkpoint ops */
   int (*open_at)(const char *dir, shale_db **db);
+  /* the options the DB is opened with (for external tables and read_only handles); NULL:
+   * no ingest, read-only or WAL tail ops */
+  void (*options)(shale_options *o);
+  _Atomic uint64_t ingests; /* ingests started: a WAL walk spanning one has a gap */
 } workload;
 
 static inline shale_db *db_of(const workload *w, uint32_t k) {
@@ -212,6 +223,7 @@ typedef struct change {
   uint32_t gen[MAX_CHANGE];   /* filled in under the locks */
   int n;
   uint32_t range_begin, range_len; /* range_len 0: none */
+  int ingest;                      /* issued as an external table, ingested */
 } change;
 
 typedef struct thread_ctx {
@@ -255,6 +267,25 @@ int scan_run(workload *w, scan *s);
  * Returns the violations. */
 int scan_check(workload *w, const char *what, const scan *s, const uint64_t *pre,
                const uint64_t *post);
+
+/* One checked walk over [begin, begin + len) from its edge (scan_run with a seek). */
+int scan_window(workload *w, shale_iter *it, uint32_t begin, uint32_t len, int backward,
+                observed *seen, scan *s);
+
+/* ---- ingest, read_only handles and the WAL tail: stress_tail.c ---- */
+
+/* Builds c's puts and deletes into an external table and ingests it (after a flush when
+ * writes are serialized, so that the ingest's durability covers every earlier op). */
+int issue_ingest(thread_ctx *t, const change *c);
+/* A window of keys written as one ingested table, then read back under the keys' locks. */
+void op_ingest(thread_ctx *t);
+/* A read_only handle opened while a window is locked reads exactly the states pinned then,
+ * after the writers go on. In power-loss mode only with --read_only=N (N opens per op): there
+ * such an open now and then fails with SHALE_CORRUPTION on the live WAL (doc/reliability.md). */
+void op_read_only(thread_ctx *t);
+/* The WAL walked from a sequence noted while a window was locked, applied to the states
+ * pinned then, must give the window's current states. */
+void op_wal_tail(thread_ctx *t);
 
 /* The ops on deleted runs, queues, bounds and dead spans (stress_runs.c). */
 void op_delete_run(thread_ctx *t);

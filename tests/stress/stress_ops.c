@@ -59,6 +59,7 @@ static void raise_to(_Atomic uint64_t *v, uint64_t x) {
 static int issue(thread_ctx *t, const change *c, int kind, unsigned fl) {
   workload *w = t->w;
   char k[KEY_LEN + 1], e[KEY_LEN + 1];
+  if (c->ingest) return issue_ingest(t, c);
   if (kind == C_PUT || kind == C_DELETE) {
     shale_db *db = db_of(w, c->key[0]);
     key_of(c->key[0], k);
@@ -146,15 +147,16 @@ void do_write(thread_ctx *t, change *c, int kind) {
     seq = atomic_fetch_add(&e->h->op_seq, 1) + 1;
     log_history(t, c, prev, seq, kind);
   }
-  unsigned fl = write_flags(t);
+  unsigned fl = c->ingest ? 0 : write_flags(t);
   int rc = issue(t, c, kind, fl);
   if (rc == SHALE_OK) {
     if (seq) atomic_store(&e->h->acked_seq, seq);
-    if (seq && (fl & SHALE_SYNC)) raise_to(&e->h->durable_seq, seq);
+    /* an ingested table is durable once shale_ingest returns */
+    if (seq && ((fl & SHALE_SYNC) || c->ingest)) raise_to(&e->h->durable_seq, seq);
     for (int i = 0; i < c->n; i++)
       atomic_store(&e->slots[c->key[i]], slot_make(c->gen[i], c->exists[i]));
     note_deletes(w, c);
-    count(e, kind, 1);
+    count(e, c->ingest ? C_INGEST : kind, 1);
     if (fl & SHALE_NO_WAL) count(e, C_NO_WAL, 1);
   } else {
     count(e, C_ERRORS, 1); /* the keys stay pending: the write may or may not have landed */
@@ -392,8 +394,8 @@ int scan_check(workload *w, const char *what, const scan *s, const uint64_t *pre
 }
 
 /* An unbounded walk over [begin, begin + len), from a seek to its first (or last) key. */
-static int scan_window(workload *w, shale_iter *it, uint32_t begin, uint32_t len, int backward,
-                       observed *seen, scan *s) {
+int scan_window(workload *w, shale_iter *it, uint32_t begin, uint32_t len, int backward,
+                observed *seen, scan *s) {
   *s = (scan){.it = it,
               .wb = begin,
               .wn = len,
@@ -591,8 +593,14 @@ static void one_op(thread_ctx *t) {
     op_get(t);
   else if (r < 8049)
     op_get_thread(t);
-  else if (r < 9227)
+  else if (r < 9197)
     op_iterate(t);
+  else if (r < 9207)
+    t->origin = C_INGEST, op_ingest(t);
+  else if (r < 9212)
+    op_read_only(t);
+  else if (r < 9227)
+    op_wal_tail(t);
   else if (r < 9815)
     t->origin = C_SNAPSHOT, op_snapshot(t);
   else if (r < 9913)
