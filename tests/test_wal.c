@@ -1,5 +1,6 @@
 /* test_wal.c — the log file format: round trips across block boundaries, torn tails at every
  * byte, bit flips (never a wrong record back), tolerant vs strict recovery, and the header. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "io/io.h"
 #include "shale.h"
 #include "testutil.h"
 #include "util/checksum.h"
@@ -517,6 +519,63 @@ static void test_unordered_unsynced_tail(void **state) {
   free(path);
 }
 
+/* An env whose pread shows zeros in [zero_from, zero_to) of the first read that covers it,
+ * and the file's bytes after: a writer appending there as the reader passed. */
+typedef struct inflight_env {
+  int64_t zero_from, zero_to;
+  int shown;
+} inflight_env;
+
+static int64_t inflight_pread(void *arg, int fd, void *data, size_t len, int64_t off) {
+  inflight_env *e = arg;
+  ssize_t n = pread(fd, data, len, off);
+  if (n > 0 && !e->shown && off <= e->zero_from && off + n >= e->zero_to) {
+    memset((uint8_t *)data + (e->zero_from - off), 0, (size_t)(e->zero_to - e->zero_from));
+    e->shown = 1;
+  }
+  return n;
+}
+
+/* A record read as zeros, then found written (with one after it) by the probe: the end of
+ * what was there when read, in strict mode too; the same zeros left on disk stay damage. */
+static void test_record_in_flight(void **state) {
+  size_t lens[] = {40, 50, 60, 70};
+  char *path = tu_path(*state, "live.log");
+  logspec spec;
+  write_log(path, 1, lens, 4, &spec);
+  inflight_env e = {(int64_t)spec.start[2], (int64_t)spec.end[2], 0};
+  shale_env env;
+  shale_env_default(&env);
+  env.arg = &e;
+  env.pread = inflight_pread;
+  io_ctx io;
+  io_ctx_init(&io, &env, 1, 0);
+  char err[ERRMSG_SIZE];
+  wal_reader *r;
+  assert_int_equal(wal_reader_open(&io, path, WAL_READ_STRICT, &r, err), SHALE_OK);
+  size_t got = 0;
+  const uint8_t *rec;
+  size_t len;
+  int rc;
+  while ((rc = wal_reader_next(r, &rec, &len, err)) == 1)
+    assert_true(rec_matches(got++, &spec, rec, len));
+  assert_int_equal(rc, 0);
+  assert_int_equal(got, 2);
+  assert_true(e.shown);
+  assert_non_null(strstr(wal_reader_dropped(r), "written since"));
+  wal_reader_close(r);
+  uint8_t zeros[128] = {0};
+  assert_true(spec.end[2] - spec.start[2] <= sizeof zeros);
+  int fd = open(path, O_WRONLY);
+  assert_true(fd >= 0);
+  assert_int_equal(pwrite(fd, zeros, spec.end[2] - spec.start[2], (off_t)spec.start[2]),
+                   (ssize_t)(spec.end[2] - spec.start[2]));
+  close(fd);
+  read_log(path, WAL_READ_STRICT, &spec, &rc, err);
+  assert_int_equal(rc, SHALE_CORRUPTION);
+  free(path);
+}
+
 /* The same through the engine, on a real WAL: synced puts, unsynced puts, an earlier unsynced
  * page zeroed and a later one kept. The default (strict) open succeeds with every synced
  * write, and says in the LOG what it dropped. */
@@ -601,6 +660,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_writer_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unordered_unsynced_tail, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_after_unordered_loss, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_record_in_flight, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

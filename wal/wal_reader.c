@@ -242,6 +242,23 @@ static int probe(wal_reader *r, uint64_t from, int scan, int to_end, uint64_t *a
   return found > 0;
 }
 
+/* Whether the bytes from off to the end of its block differ now from those reading parsed.
+ * A writer appending to a live log (beside a read_only open) fills space that the reader
+ * read as zeros a moment earlier, and the probe, reading later, then finds the records it
+ * wrote: that is the end of what was there when read, not damage. A file no one writes
+ * reads the same twice, so real damage stays damage. */
+static int rewritten_since_read(wal_reader *r, uint64_t off) {
+  uint64_t idx = off / WAL_BLOCK_SIZE;
+  size_t in = (size_t)(off % WAL_BLOCK_SIZE);
+  if (r->main.idx != idx || in >= r->main.n) return 0;
+  blk now = {NO_BLOCK, 0, NULL};
+  char ignored[ERRMSG_SIZE];
+  int changed = load(r, &now, idx, ignored) == SHALE_OK && now.n == r->main.n &&
+                memcmp(now.data + in, r->main.data + in, now.n - in) != 0;
+  free(now.data);
+  return changed;
+}
+
 /* Reading ended early at bad_off (the record being read started at r->last_good). Decides
  * torn tail vs corruption; returns 0 (end of records) or the strict-mode error. */
 static int stop(wal_reader *r, uint64_t bad_off, int scan, const char *why, char *errmsg) {
@@ -250,6 +267,13 @@ static int stop(wal_reader *r, uint64_t bad_off, int scan, const char *why, char
   int rc = probe(r, scan ? bad_off + 1 : bad_off, scan, r->unsynced_tail, &at, errmsg);
   if (rc < 0) return r->err = rc;
   r->dropped = 1;
+  if (rc == 1 && rewritten_since_read(r, bad_off)) {
+    snprintf(r->dropped_msg, sizeof r->dropped_msg,
+             "file %s offset %llu: %s when read, written since: a live writer's record in "
+             "flight; reading ends there",
+             r->path, (unsigned long long)bad_off, why);
+    return 0;
+  }
   if (rc == 1 && r->unsynced_tail && r->synced <= r->last_good) {
     r->unordered = 1;
     snprintf(r->dropped_msg, sizeof r->dropped_msg,

@@ -10,6 +10,9 @@
  *     ..."); tolerant mode stops at the last intact record, returns 0 and keeps the message
  *     for wal_reader_dropped. With WAL_READ_UNSYNCED_TAIL, unless a sync point covers the
  *     damage, it is a torn tail whose pages reached the disk out of order (below).
+ * Before either verdict, the damaged bytes are read again: when they changed, a live writer
+ * was appending there as they were read (a read_only open beside it), and reading ends at
+ * them as at a torn tail.
  * A damaged file header (bad checksum, wrong magic, unsupported format version) or a first
  * record that is not a file header is SHALE_CORRUPTION from wal_reader_open in both modes.
  * A file that is empty, shorter than the header, or zero-filled where the header should be

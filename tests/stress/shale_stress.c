@@ -59,8 +59,7 @@ static void usage(void) {
           "  run mode only: [--no_wal=N (1 write in N)] [--reopens=N] [--dbs=N]\n"
           "  [--compression=none|zstd] [--comparator] [--filter]\n"
           "  [--wal_keep=BYTES (WAL retention, for the WAL tail op's walks)]\n"
-          "  [--ingest (ingests beside concurrent writers; always with serialized writes)]\n"
-          "  [--read_only=N (read_only handle ops in power-loss mode too, N opens each)]\n"
+          "  [--read_only=N (each read_only handle op opens N handles; default 1)]\n"
           "env: SHALE_STRESS_SECONDS overrides --seconds in run mode, SHALE_STRESS_CYCLES\n"
           "     overrides --cycles (the long mode of the CTest scenarios).\n"
           "kill points:");
@@ -94,8 +93,6 @@ static int parse_opts(int argc, char **argv) {
       opt.comparator = 1;
     else if (IS("filter"))
       opt.filter = 1;
-    else if (IS("ingest"))
-      opt.ingest = 1;
 
     else if (IS("verbose"))
       opt.verbose = 1;

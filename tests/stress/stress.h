@@ -28,8 +28,7 @@ typedef struct stress_opts {
   int comparator;         /* a bytewise comparator of the caller's (shale_options.comparator) */
   int filter;             /* a compaction filter giving every value back unchanged, as new */
   uint64_t wal_keep;      /* wal_retention_bytes, so that WAL tail walks find their WALs */
-  int ingest;             /* ingests beside concurrent writers (always when serialized) */
-  int read_only;          /* N > 0: read_only handle ops in power-loss mode too, N opens each */
+  int read_only;          /* N > 1: each read_only op opens N handles (default 1) */
   size_t write_buffer_size;
   uint64_t seed;
 } stress_opts;
@@ -280,8 +279,7 @@ int issue_ingest(thread_ctx *t, const change *c);
 /* A window of keys written as one ingested table, then read back under the keys' locks. */
 void op_ingest(thread_ctx *t);
 /* A read_only handle opened while a window is locked reads exactly the states pinned then,
- * after the writers go on. In power-loss mode only with --read_only=N (N opens per op): there
- * such an open now and then fails with SHALE_CORRUPTION on the live WAL (doc/reliability.md). */
+ * after the writers go on (--read_only=N: N opens per op). */
 void op_read_only(thread_ctx *t);
 /* The WAL walked from a sequence noted while a window was locked, applied to the states
  * pinned then, must give the window's current states. */

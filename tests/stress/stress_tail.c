@@ -59,11 +59,9 @@ static void check_window_locked(workload *w, uint32_t begin, uint32_t len, const
   for (uint32_t i = len; i-- > 0;) pthread_mutex_unlock(&w->locks[begin + i]);
 }
 
-/* Beside concurrent writers only with --ingest: an ingest queued behind a write group
- * crashes the engine's write queue (doc/reliability.md); serialized writes never queue. */
 void op_ingest(thread_ctx *t) {
   workload *w = t->w;
-  if (w->ndbs || !w->options || !(w->serialize_writes || w->o->ingest)) return;
+  if (w->ndbs || !w->options) return;
   change c = {.ingest = 1};
   uint32_t begin, len = pick_window(t, TAIL_WINDOW, &begin);
   for (uint32_t i = 0; i < len; i++)
@@ -139,7 +137,6 @@ static void read_only_once(thread_ctx *t) {
 void op_read_only(thread_ctx *t) {
   workload *w = t->w;
   if (w->ndbs || !w->options || w->o->no_wal) return;
-  if (w->serialize_writes && !w->o->read_only) return; /* see op_read_only in stress.h */
   for (int i = w->o->read_only > 1 ? w->o->read_only : 1; i > 0; i--) read_only_once(t);
 }
 
