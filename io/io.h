@@ -91,6 +91,10 @@ void io_reader_close(io_reader *r);
  * Returns 1 when mapped; 0 when the reader's context has mapping off, the file is empty, the guard
  * cannot be installed or mmap fails, and reads stay with pread. Call once, before sharing r. */
 int io_reader_map(io_reader *r);
+/* Asks the CPU to bring [off, off + len) of a mapped file into its caches, for a read of
+ * those bytes a little later (the next block of a scan). A hint only: prefetches never
+ * fault, so a page not mapped in or a truncated file costs nothing; no-op without a mapping. */
+void io_reader_prefetch(const io_reader *r, uint64_t off, size_t len);
 
 /* ---- whole files and directories ---- */
 int io_read_file(io_ctx *c, const char *path, buf *out, char *errmsg);

@@ -318,6 +318,12 @@ int io_reader_read(io_reader *r, uint64_t off, void *dst, size_t len, char *errm
   return SHALE_OK;
 }
 
+void io_reader_prefetch(const io_reader *r, uint64_t off, size_t len) {
+  if (!r->map || off >= r->size) return;
+  uint64_t end = len < r->size - off ? off + len : r->size;
+  for (uint64_t at = off & ~(uint64_t)63; at < end; at += 64) __builtin_prefetch(r->map + at, 0, 3);
+}
+
 int io_reader_map(io_reader *r) {
   if (r->map || !r->size || r->size > SIZE_MAX || !r->ctx->use_mmap) return r->map != NULL;
   if (io_map_guard_install()) return 0; /* unguarded, a truncation would be SIGBUS */

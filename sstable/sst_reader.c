@@ -924,6 +924,16 @@ static int check(sst_iter *it) {
   return -1;
 }
 
+/* A scan that has just entered block bi reads block bi + dir next: its bytes, copied out of
+ * the mapping then, are asked for now, while this block's entries are decoded. Without it
+ * the copy waited on memory for every line of a block of a table not in the CPU caches. */
+static void prefetch_neighbour(const sst_iter *it, int dir) {
+  const sst_reader *r = it->r;
+  size_t nb = it->bi + (size_t)dir;
+  if (!r->copy_blocks || nb >= r->nidx) return; /* (size_t)-1 wraps past nidx too */
+  io_reader_prefetch(r->io, r->idx[nb].off, (size_t)r->idx[nb].size + SST_BLOCK_TRAILER);
+}
+
 static void skip_forward(sst_iter *it) {
   while (!check(it) && !it->bit.valid) {
     size_t nb = it->bi + 1;
@@ -932,6 +942,7 @@ static void skip_forward(sst_iter *it) {
       return;
     }
     if (load(it, nb)) return;
+    prefetch_neighbour(it, 1);
     blk_iter_seek_first(&it->bit);
   }
 }
@@ -943,6 +954,7 @@ static void skip_backward(sst_iter *it) {
       return;
     }
     if (load(it, it->bi - 1)) return;
+    prefetch_neighbour(it, -1);
     blk_iter_seek_last(&it->bit);
   }
 }
