@@ -248,12 +248,12 @@ void compaction_suggest_range(shale_db *db, span_bound lo, span_bound hi, uint64
                               uint64_t fresh) {
   if (fresh > weight) fresh = weight;
   if ((weight - fresh) / SUGGEST_HIDDEN_KEYS == weight / SUGGEST_HIDDEN_KEYS) return;
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   /* Only new marks wake the threads: as a queue's head moves on, its suggestions mark the
    * same files again, and the picker has already looked at those. */
   if (!db->shutting_down && !db->bg_error && mark_overlapping(db->vset.current, lo, hi))
     pthread_cond_broadcast(&db->bg_cv);
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
 }
 
 void compaction_carry_marks(shale_db *db, const compaction *c) {

@@ -24,6 +24,7 @@
 #include "shale.h"
 #include "util/error.h"
 #include "util/histogram.h"
+#include "util/thread_annotations.h"
 #include "wal/wal_writer.h"
 
 typedef struct writer writer;
@@ -69,9 +70,9 @@ struct shale_db {
   int lock_fd;
   int info_log_fd;         /* the info LOG, written through io's env; -1: none */
   uint64_t info_log_bytes; /* its length, which decides its rotation */
-  pthread_mutex_t log_mu;  /* serializes LOG lines with its rotation */
+  sh_mutex log_mu;  /* serializes LOG lines with its rotation */
 
-  pthread_mutex_t mu;
+  sh_mutex mu;
   writer *queue_head, *queue_tail; /* guarded by mu */
   memtable *mem;                   /* mutable memtable; changed by the write leader under mu */
   wal_writer *wal;                 /* WAL of mem; written only by the write leader */
@@ -85,7 +86,7 @@ struct shale_db {
 
   /* Tables. Lock order: manifest_mu before mu. manifest_mu serializes MANIFEST writes so
    * edits land in the order their views are published. */
-  pthread_mutex_t manifest_mu;
+  sh_mutex manifest_mu;
   version_set vset; /* current version guarded by mu; the MANIFEST by manifest_mu */
   file_reaper reaper;
   block_cache *bcache;
@@ -109,14 +110,14 @@ struct shale_db {
 
   _Atomic uint64_t last_seq; /* last published sequence: everything <= it is readable */
 
-  pthread_mutex_t view_mu;
+  sh_mutex view_mu;
   read_view *view;              /* current view; guarded by view_mu */
   _Atomic uint64_t view_number; /* number of `view`, readable without view_mu */
   struct view_reg *_Atomic vr;  /* gets' per-thread views (view_cache.c); made at first get */
   uint64_t gen;                 /* unique per open handle; the view cache keys on vr instead */
   uint64_t next_view_number;    /* guarded by mu */
 
-  pthread_mutex_t snap_mu;
+  sh_mutex snap_mu;
   shale_snapshot snapshots; /* circular list head; guarded by snap_mu */
   uint64_t snaps_made;      /* snapshots ever taken; guarded by snap_mu */
   /* Set while a compaction that the filter changed installs: a snapshot taken then could

@@ -5,6 +5,6 @@
 #include "engine/db_impl.h"
 
 /* Seals the mutable memtable and starts a new WAL. REQUIRES: mu held, caller is the leader. */
-int db_seal_memtable(shale_db *db, char *errmsg);
+int db_seal_memtable(shale_db *db, char *errmsg) SH_REQUIRES(db->mu);
 
 #endif

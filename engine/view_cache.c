@@ -214,10 +214,10 @@ static view_slot *thread_slot(shale_db *db) {
 /* ---- views ---- */
 
 read_view *db_view_acquire(shale_db *db) {
-  pthread_mutex_lock(&db->view_mu);
+  sh_mutex_lock(&db->view_mu);
   read_view *v = db->view;
   read_view_ref(v);
-  pthread_mutex_unlock(&db->view_mu);
+  sh_mutex_unlock(&db->view_mu);
   return v;
 }
 
@@ -235,11 +235,11 @@ static int scrape(view_reg *r, read_view **out) {
 }
 
 void db_view_publish(shale_db *db, read_view *v) {
-  pthread_mutex_lock(&db->view_mu);
+  sh_mutex_lock(&db->view_mu);
   read_view *old = db->view;
   db->view = v;
   atomic_store_explicit(&db->view_number, v->number, memory_order_release);
-  pthread_mutex_unlock(&db->view_mu);
+  sh_mutex_unlock(&db->view_mu);
   /* Every slot a get could have filled before the number changed is live now, and a slot
    * claimed later starts empty: the walk costs the live readers, not every past one. */
   view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
