@@ -219,8 +219,7 @@ static int flush_call(shale_db *db) {
   if (rc) return rc;
   sh_mutex_lock(&db->mu);
   uint64_t target = db->log_number; /* everything sealed before now has an older WAL */
-  while (unflushed_before(db->view, target) && !db->bg_error)
-    sh_cond_wait(&db->bg_cv, &db->mu);
+  while (unflushed_before(db->view, target) && !db->bg_error) sh_cond_wait(&db->bg_cv, &db->mu);
   rc = db->bg_error;
   char why[ERRMSG_SIZE] = "";
   if (rc)

@@ -70,7 +70,7 @@ struct shale_db {
   int lock_fd;
   int info_log_fd;         /* the info LOG, written through io's env; -1: none */
   uint64_t info_log_bytes; /* its length, which decides its rotation */
-  sh_mutex log_mu;  /* serializes LOG lines with its rotation */
+  sh_mutex log_mu;         /* serializes LOG lines with its rotation */
 
   sh_mutex mu;
   writer *queue_head, *queue_tail; /* guarded by mu */

@@ -207,7 +207,8 @@ static int view_overlaps(const read_view *v, const ingest_job *job, int mutable_
  * file and must end up below it. This thread flushes them itself: a background thread may be
  * queued behind it to seal (a delete deadline), and so cannot be waited for.
  * REQUIRES: mu held, at the head of the write queue. */
-static int flush_overlapping(shale_db *db, const ingest_job *job, char *errmsg) SH_REQUIRES(db->mu) {
+static int flush_overlapping(shale_db *db, const ingest_job *job, char *errmsg)
+    SH_REQUIRES(db->mu) {
   if (!view_overlaps(db->view, job, 0)) return SHALE_OK;
   int rc = SHALE_OK;
   if (memtable_count(db->mem) && view_overlaps(db->view, job, 1)) rc = db_seal_memtable(db, errmsg);
@@ -278,7 +279,8 @@ static int seal_file(shale_db *db, ingest_file *f, uint64_t seq, char *errmsg) {
 }
 
 /* MANIFEST first, then one view with every file: a reader sees all of them or none. */
-static int commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg) SH_REQUIRES(db->manifest_mu) SH_EXCLUDES(db->mu) {
+static int commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg)
+    SH_REQUIRES(db->manifest_mu) SH_EXCLUDES(db->mu) {
   version_edit e;
   edit_init(&e);
   int rc = SHALE_OK;
@@ -318,7 +320,8 @@ static int commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg) SH_
 }
 
 /* REQUIRES: mu not held, manifest_mu held. */
-static int place_and_commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg) SH_REQUIRES(db->manifest_mu) SH_EXCLUDES(db->mu) {
+static int place_and_commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg)
+    SH_REQUIRES(db->manifest_mu) SH_EXCLUDES(db->mu) {
   int rc = SHALE_OK;
   for (size_t i = 0; i < job->n && !rc; i++) rc = seal_file(db, &job->files[i], seq, errmsg);
   if (!rc) rc = commit(db, job, seq, errmsg);

@@ -70,6 +70,15 @@ static writer *build_group(writer *leader, buf *group, int *sync) {
   return last;
 }
 
+/* Inserts the group with every put cut out of the dead spans, under the spans' lock. */
+static int insert_cutting(shale_db *db, const buf *rep, mem_insert *c) {
+  dead_spans_cut_begin(&db->spans);
+  c->cut = &db->spans;
+  int rc = batch_rep_iterate(rep->data, rep->len, mem_insert_record, c);
+  dead_spans_cut_end(&db->spans, batch_rep_seq(rep->data) + batch_rep_count(rep->data) - 1);
+  return rc;
+}
+
 /* Appends to the WAL and applies to the memtable; runs without mu, as the only leader. */
 static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *errmsg) {
   int rc = SHALE_OK;
@@ -89,9 +98,9 @@ static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *e
    * or the log runs. */
   /* Delete runs are walked into dead spans, which are bytewise only (iter.c). */
   mem_insert c = {db->mem, db->cmp ? NULL : &db->del_run, NULL, 0, 0, 0};
-  if (dead_spans_active(&db->spans)) dead_spans_cut_begin(c.cut = &db->spans);
-  rc = batch_rep_iterate(rep->data, rep->len, mem_insert_record, &c);
-  if (c.cut) dead_spans_cut_end(c.cut, batch_rep_seq(rep->data) + batch_rep_count(rep->data) - 1);
+  rc = dead_spans_active(&db->spans)
+           ? insert_cutting(db, rep, &c)
+           : batch_rep_iterate(rep->data, rep->len, mem_insert_record, &c);
   if (c.deletes)
     atomic_fetch_add_explicit(&db->stats.keys_deleted, c.deletes, memory_order_relaxed);
   if (c.range_deletes)

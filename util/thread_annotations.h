@@ -38,7 +38,8 @@ typedef struct SH_CAPABILITY("mutex") sh_mutex {
   pthread_mutex_t m;
 } sh_mutex;
 
-#define SH_MUTEX_INITIALIZER {PTHREAD_MUTEX_INITIALIZER}
+#define SH_MUTEX_INITIALIZER \
+  { PTHREAD_MUTEX_INITIALIZER }
 
 /* The wrappers are where the analysis meets pthreads, which it cannot see into: their bodies
  * are exempt, their signatures are the rule. */
