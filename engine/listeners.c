@@ -184,8 +184,7 @@ static event *event_new(shale_db *db, enum event_kind kind) {
   return NULL;
 }
 
-/* REQUIRES: L->mu held. */
-static void enqueue(struct db_listeners *L, event *e) {
+static void enqueue(struct db_listeners *L, event *e) SH_REQUIRES(L->mu) {
   if (L->closed || L->stop) {
     free(e);
     return;

@@ -63,7 +63,7 @@ static int is_default(const struct sigaction *sa) {
 /* Why a handler installed after the guard is left alone: it may chain to the guard, and
  * the guard, chaining back to it, would loop on every fault that is not ours. */
 int io_map_guard_install(void) {
-  static int installed;
+  static int installed SH_GUARDED_BY(install_mu);
   struct sigaction cur, sa;
   int rc = -1;
   sh_mutex_lock(&install_mu);

@@ -99,9 +99,10 @@ static int ring_init(struct io_uring *r) {
  * table, the pool's mutex orders one writer's use of a ring before the next one's. */
 #define RING_POOL 4
 static sh_mutex ring_pool_mu = SH_MUTEX_INITIALIZER;
-static struct io_uring ring_pool[RING_POOL];
-static int ring_pool_n;
-static pid_t ring_pool_pid; /* a forked child must not submit to its parent's rings */
+static struct io_uring ring_pool[RING_POOL] SH_GUARDED_BY(ring_pool_mu);
+static int ring_pool_n SH_GUARDED_BY(ring_pool_mu);
+/* a forked child must not submit to its parent's rings */
+static pid_t ring_pool_pid SH_GUARDED_BY(ring_pool_mu);
 
 static int ring_get(struct io_uring *r) {
   sh_mutex_lock(&ring_pool_mu);
