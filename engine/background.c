@@ -30,7 +30,7 @@ void db_set_bg_error(shale_db *db, int rc, const char *msg) {
 /* A MANIFEST is rolled once it is past its size limit, or past 1 MiB and eight times what
  * a fresh snapshot of the live files would take: a long run of small flushes and deletes
  * must not leave megabytes of history behind a nearly empty DB. */
-static int manifest_due(shale_db *db) {
+static int manifest_due(shale_db *db) SH_REQUIRES(db->manifest_mu) {
   uint64_t size = wal_writer_size(db->vset.manifest);
   if (size >= db->opt.manifest_roll_bytes) return 1;
   uint64_t files = 0;
@@ -65,13 +65,13 @@ int db_publish_version(shale_db *db, int drop_oldest_imm) {
 /* How long the background waits after a seal failed before it tries again. */
 #define SEAL_RETRY_US 1000000
 
-static int flush_wanted(shale_db *db) {
+static int flush_wanted(shale_db *db) SH_REQUIRES(db->mu) {
   return !db->flush_running && !db->bg_error && db->view->imm_count > 0;
 }
 
 /* Under a persistence deadline the mutable memtable is sealed early when its oldest
  * tombstone has waited a share of the deadline, so deletes reach tables on time. */
-static int deadline_seal_wanted(shale_db *db) {
+static int deadline_seal_wanted(shale_db *db) SH_REQUIRES(db->mu) {
   if (db->opt.delete_persist_seconds <= 0 || db->bg_error || db->shutting_down) return 0;
   memtable_stats st;
   memtable_get_stats(db->mem, &st);

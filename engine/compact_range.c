@@ -10,7 +10,7 @@ static int deepest_level(const version *v) {
   return 0;
 }
 
-/* REQUIRES: mu held and the manual flag ours. */
+/* REQUIRES: the manual flag ours. */
 static int compact_levels(shale_db *db, const void *b, size_t bl, const void *e, size_t el,
                           char *errmsg) SH_REQUIRES(db->mu) {
   int rc = SHALE_OK;

@@ -280,9 +280,8 @@ static int carries_deletes(const file_meta *f, uint64_t snap) {
 
 /* Would sealing the mutable memtable give compaction deletes to carry? Only a snapshot
  * pins them: last_seq lags the delete being inserted right now, and a picker that took
- * that for a pin would drop the marks, or never seal, just as a queue's last pop lands.
- * REQUIRES: mu held. */
-static int mem_carries_deletes(shale_db *db, memtable_stats *st) {
+ * that for a pin would drop the marks, or never seal, just as a queue's last pop lands. */
+static int mem_carries_deletes(shale_db *db, memtable_stats *st) SH_REQUIRES(db->mu) {
   memtable_get_stats(db->mem, st);
   return movable_count(st->tombstones, st->range_tombstones, st->max_tomb_seq, db_snapshot_pin(db));
 }
@@ -307,7 +306,7 @@ static file_meta *find_carrier(const version *v, int level, const file_meta *g, 
  * the marks at every level keep the chain going until they reach it. A mark is cleared once
  * nothing can carry deletes over it, neither a table nor a memtable about to become one: a
  * snapshot pins them, or they were too few. So a mark never makes the picker spin. */
-static int pick_suggested(shale_db *db, compaction *c, uint64_t snap) {
+static int pick_suggested(shale_db *db, compaction *c, uint64_t snap) SH_REQUIRES(db->mu) {
   version *v = db->vset.current;
   memtable_stats st;
   int waiting = db->view->imm_count > 0 || mem_carries_deletes(db, &st);

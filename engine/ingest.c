@@ -206,7 +206,7 @@ static int view_overlaps(const read_view *v, const ingest_job *job, int mutable_
 /* A memtable holding a key in a file's range is flushed: its entries are older than the
  * file and must end up below it. This thread flushes them itself: a background thread may be
  * queued behind it to seal (a delete deadline), and so cannot be waited for.
- * REQUIRES: mu held, at the head of the write queue. */
+ * REQUIRES: at the head of the write queue. */
 static int flush_overlapping(shale_db *db, const ingest_job *job, char *errmsg)
     SH_REQUIRES(db->mu) {
   if (!view_overlaps(db->view, job, 0)) return SHALE_OK;
@@ -319,7 +319,6 @@ static int commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg)
   return rc;
 }
 
-/* REQUIRES: mu not held, manifest_mu held. */
 static int place_and_commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg)
     SH_REQUIRES(db->manifest_mu) SH_EXCLUDES(db->mu) {
   int rc = SHALE_OK;
