@@ -3,7 +3,9 @@
  * reaches into the struct also reports errors and takes views.
  * Locking: `mu` guards the write queue, sealing, the version set and background scheduling;
  * `view_mu` guards only the current-view pointer (held for a pointer copy and a refcount
- * bump, never across I/O), so readers never wait for a writer's I/O. */
+ * bump, never across I/O), so readers never wait for a writer's I/O. The locks are sh_mutex,
+ * so clang checks the functions' SH_REQUIRES/SH_EXCLUDES; which field a lock guards is said
+ * in the comments below, as C attributes cannot name a sibling member (thread_annotations.h). */
 #ifndef SHALE_ENGINE_DB_IMPL_H
 #define SHALE_ENGINE_DB_IMPL_H
 
