@@ -166,7 +166,7 @@ static int pick_delete_file(shale_db *db, compaction *c, uint64_t snap, int due_
 
 /* The densest file in tombstones when dense enough, else the next in key order after the
  * last one compacted here, so a level is rewritten evenly. */
-static file_meta *pick_in_level(shale_db *db, version *v, int level) {
+static file_meta *pick_in_level(shale_db *db, version *v, int level) SH_REQUIRES(db->mu) {
   file_meta *densest = NULL, *next = NULL;
   const buf *ptr = &db->compact_ptr[level];
   for (int i = 0; i < v->nfiles[level]; i++) {
@@ -195,7 +195,7 @@ static int best_size_level(shale_db *db, double *score) {
   return level;
 }
 
-static int pick_by_size(shale_db *db, compaction *c, int level) {
+static int pick_by_size(shale_db *db, compaction *c, int level) SH_REQUIRES(db->mu) {
   version *v = db->vset.current;
   if (level < 0) return 0;
   c->level = level;
