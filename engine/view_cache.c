@@ -85,7 +85,7 @@ static void reg_free(view_reg *r) {
   atomic_fetch_sub(&cache_bytes, sizeof *r);
 }
 
-static void slot_unlink(view_reg *r, view_slot *s) {
+static void slot_unlink(view_reg *r, view_slot *s) SH_REQUIRES(r->mu) {
   if (s->prev) s->prev->next = s->next;
   if (s->next) s->next->prev = s->prev;
   if (r->head == s) r->head = s->next;

@@ -127,27 +127,28 @@ static shard *shard_of(block_cache *c, uint64_t h) {
   return &c->shards[c->shard_shift ? h >> c->shard_shift : 0];
 }
 
-static bc_entry **find_slot(shard *s, uint64_t h, uint64_t id, uint64_t off) {
+static bc_entry **find_slot(shard *s, uint64_t h, uint64_t id, uint64_t off) SH_REQUIRES(s->mu) {
   bc_entry **p = &s->table[h & (s->nbuckets - 1)];
   while (*p && ((*p)->id != id || (*p)->off != off)) p = &(*p)->hnext;
   return p;
 }
 
-static void ring_remove(shard *s, bc_entry *e) {
+static void ring_remove(shard *s, bc_entry *e) SH_REQUIRES(s->mu) {
   if (s->hand == e) s->hand = e->next;
   e->prev->next = e->next;
   e->next->prev = e->prev;
   e->prev = e->next = NULL;
 }
 
-static void ring_insert(shard *s, bc_entry *e) { /* just behind the hand: visited last */
+/* Just behind the hand: visited last. */
+static void ring_insert(shard *s, bc_entry *e) SH_REQUIRES(s->mu) {
   e->next = s->hand;
   e->prev = s->hand->prev;
   e->prev->next = e;
   s->hand->prev = e;
 }
 
-static void grow(shard *s) {
+static void grow(shard *s) SH_REQUIRES(s->mu) {
   size_t nb = s->nbuckets * 2;
   bc_entry **t = calloc(nb, sizeof *t);
   if (!t) return; /* longer chains, still correct */
@@ -168,7 +169,8 @@ static void grow(shard *s) {
 
 /* Takes e out of the table and the ring and drops the cache's reference; chains e on *dead
  * when nobody else holds it. */
-static void remove_locked(shard *s, bc_entry **slot, bc_entry *e, bc_entry **dead) {
+static void remove_locked(shard *s, bc_entry **slot, bc_entry *e, bc_entry **dead)
+    SH_REQUIRES(s->mu) {
   *slot = e->hnext;
   s->count--;
   e->in_cache = 0;
@@ -180,7 +182,7 @@ static void remove_locked(shard *s, bc_entry **slot, bc_entry *e, bc_entry **dea
   }
 }
 
-static void evict_locked(shard *s, bc_entry **dead) {
+static void evict_locked(shard *s, bc_entry **dead) SH_REQUIRES(s->mu) {
   size_t budget = 2 * s->count + 2; /* two turns: clears every bit, then finds any victim */
   while (s->usage > s->capacity && s->count > 0 && budget-- > 0) {
     bc_entry *e = s->hand;

@@ -85,7 +85,7 @@ static tc_shard *shard_of(table_cache *tc, uint64_t number) {
   return &tc->shards[tc->nshards > 1 ? mix(number) % tc->nshards : 0];
 }
 
-static tc_entry **find_slot(tc_shard *s, uint64_t number) {
+static tc_entry **find_slot(tc_shard *s, uint64_t number) SH_REQUIRES(s->mu) {
   tc_entry **p = &s->table[mix(number) & (s->nbuckets - 1)];
   while (*p && (*p)->number != number) p = &(*p)->hnext;
   return p;
@@ -97,14 +97,14 @@ static void lru_remove(tc_entry *e) {
   e->prev = e->next = NULL;
 }
 
-static void lru_append(tc_shard *s, tc_entry *e) {
+static void lru_append(tc_shard *s, tc_entry *e) SH_REQUIRES(s->mu) {
   e->next = &s->lru;
   e->prev = s->lru.prev;
   e->prev->next = e;
   s->lru.prev = e;
 }
 
-static void grow(tc_shard *s) {
+static void grow(tc_shard *s) SH_REQUIRES(s->mu) {
   size_t nb = s->nbuckets * 2;
   tc_entry **t = calloc(nb, sizeof *t);
   if (!t) return;
@@ -122,7 +122,7 @@ static void grow(tc_shard *s) {
 
 /* Takes e out of the map (the cache drops its reference); chains it on *dead when nobody
  * holds it, else on the zombie list. */
-static void unmap_locked(tc_shard *s, tc_entry *e, tc_entry **dead) {
+static void unmap_locked(tc_shard *s, tc_entry *e, tc_entry **dead) SH_REQUIRES(s->mu) {
   *find_slot(s, e->number) = e->hnext;
   s->count--;
   e->in_map = 0;
@@ -137,7 +137,7 @@ static void unmap_locked(tc_shard *s, tc_entry *e, tc_entry **dead) {
   }
 }
 
-static void evict_idle_locked(tc_shard *s, tc_entry **dead) {
+static void evict_idle_locked(tc_shard *s, tc_entry **dead) SH_REQUIRES(s->mu) {
   while (s->count > s->capacity && s->lru.next != &s->lru) unmap_locked(s, s->lru.next, dead);
 }
 
