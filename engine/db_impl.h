@@ -19,7 +19,6 @@
 #include "engine/read_view.h"
 #include "engine/span_warmup.h"
 #include "engine/version_set.h"
-#include "engine/view_cache.h"
 #include "sstable/block_cache.h"
 #include "sstable/table_cache.h"
 #include "memtable/memtable.h"
@@ -141,5 +140,8 @@ struct shale_db {
   db_stats stats;
   struct db_listeners *listeners; /* shale_options.listener's queue; NULL: none (listeners.c) */
 };
+
+/* Last: its lock rules name the struct's locks, so they need the struct complete. */
+#include "engine/view_cache.h"
 
 #endif /* SHALE_ENGINE_DB_IMPL_H */

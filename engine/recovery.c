@@ -87,7 +87,9 @@ static int replay_make_room(shale_db *db, uint64_t log_number) {
   memtable_unref(db->mem);
   db->mem = fresh;
   if (!v) return SHALE_NOMEM;
+  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule publishing states */
   db_view_publish(db, v);
+  sh_mutex_unlock(&db->mu);
   return SHALE_OK;
 }
 
