@@ -30,7 +30,7 @@ void db_set_bg_error(shale_db *db, int rc, const char *msg) {
 /* A MANIFEST is rolled once it is past its size limit, or past 1 MiB and eight times what
  * a fresh snapshot of the live files would take: a long run of small flushes and deletes
  * must not leave megabytes of history behind a nearly empty DB. */
-static int manifest_due(shale_db *db) {
+static int manifest_due(shale_db *db) SH_REQUIRES(db->manifest_mu) {
   uint64_t size = wal_writer_size(db->vset.manifest);
   if (size >= db->opt.manifest_roll_bytes) return 1;
   uint64_t files = 0;
@@ -41,10 +41,10 @@ static int manifest_due(shale_db *db) {
 
 void db_maybe_roll_manifest(shale_db *db) {
   if (!manifest_due(db)) return;
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   uint64_t number = db->next_file_number++;
   uint64_t next = db->next_file_number;
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   char msg[ERRMSG_SIZE];
   if (vset_write_snapshot(&db->vset, number, next, msg))
     db_log(db, "starting a new MANIFEST failed, the old one stays in use: %s", msg);
@@ -65,13 +65,13 @@ int db_publish_version(shale_db *db, int drop_oldest_imm) {
 /* How long the background waits after a seal failed before it tries again. */
 #define SEAL_RETRY_US 1000000
 
-static int flush_wanted(shale_db *db) {
+static int flush_wanted(shale_db *db) SH_REQUIRES(db->mu) {
   return !db->flush_running && !db->bg_error && db->view->imm_count > 0;
 }
 
 /* Under a persistence deadline the mutable memtable is sealed early when its oldest
  * tombstone has waited a share of the deadline, so deletes reach tables on time. */
-static int deadline_seal_wanted(shale_db *db) {
+static int deadline_seal_wanted(shale_db *db) SH_REQUIRES(db->mu) {
   if (db->opt.delete_persist_seconds <= 0 || db->bg_error || db->shutting_down) return 0;
   memtable_stats st;
   memtable_get_stats(db->mem, &st);
@@ -81,7 +81,7 @@ static int deadline_seal_wanted(shale_db *db) {
 
 /* Sleeps until woken, or until the wall-clock time wake_us (0: none) when a suggestion
  * waits for deletes to pause. */
-static void wait_for_work(shale_db *db, uint64_t wake_us) {
+static void wait_for_work(shale_db *db, uint64_t wake_us) SH_REQUIRES(db->mu) {
   if (db->opt.delete_persist_seconds > 0) {
     /* deadlines pass without any write to wake us: look again at a fraction of D */
     double step = db->opt.delete_persist_seconds / (2.0 * DEADLINE_SLACK);
@@ -90,18 +90,18 @@ static void wait_for_work(shale_db *db, uint64_t wake_us) {
     if (!wake_us || look < wake_us) wake_us = look;
   }
   if (!wake_us) {
-    pthread_cond_wait(&db->bg_cv, &db->mu);
+    sh_cond_wait(&db->bg_cv, &db->mu);
     return;
   }
   struct timespec ts = {(time_t)(wake_us / 1000000u), (long)(wake_us % 1000000u) * 1000};
-  pthread_cond_timedwait(&db->bg_cv, &db->mu, &ts);
+  sh_cond_timedwait(&db->bg_cv, &db->mu, &ts);
 }
 
 static void *bg_main(void *arg) {
   shale_db *db = arg;
   char errmsg[ERRMSG_SIZE];
   compaction c;
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   for (;;) {
     if (flush_wanted(db)) {
       flush_oldest(db, errmsg);
@@ -114,9 +114,9 @@ static void *bg_main(void *arg) {
     }
     uint64_t wake_us = 0;
     if (deadline_seal_wanted(db) || compaction_hint_seal_wanted(db, &wake_us)) {
-      pthread_mutex_unlock(&db->mu);
+      sh_mutex_unlock(&db->mu);
       int rc = db_write_seal(db);
-      pthread_mutex_lock(&db->mu);
+      sh_mutex_lock(&db->mu);
       if (rc == SHALE_OK) continue;
       /* A seal that failed for want of memory leaves the reason to seal in place: look
        * again later, not at once. (One that failed on the disk turned the DB read-only.) */
@@ -125,7 +125,7 @@ static void *bg_main(void *arg) {
     if (db->shutting_down) break;
     wait_for_work(db, wake_us);
   }
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   return NULL;
 }
 
@@ -145,10 +145,10 @@ int bg_start(shale_db *db, char *errmsg) {
 
 /* Pending flushes finish first, so a clean close leaves nothing for the WAL to replay. */
 void bg_stop(shale_db *db) {
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   db->shutting_down = 1;
   pthread_cond_broadcast(&db->bg_cv);
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   for (int i = 0; i < db->n_bg_threads; i++) pthread_join(db->bg_threads[i], NULL);
   free(db->bg_threads);
   db->bg_threads = NULL;
@@ -156,14 +156,14 @@ void bg_stop(shale_db *db) {
 }
 
 /* Waits while sealed memtables pile up: the flush threads must catch up first. */
-static int wait_for_flush_room(shale_db *db) {
+static int wait_for_flush_room(shale_db *db) SH_REQUIRES(db->mu) {
   if (db->view->imm_count < db->opt.max_immutable_memtables) return SHALE_OK;
   uint64_t start = clock_mono_us();
   atomic_fetch_add(&db->stats.stalls, 1);
   db_log(db, "write stall: %d sealed memtables waiting for flush", db->view->imm_count);
   listeners_stall(db, 0, SHALE_STALL_MEMTABLES);
   while (db->view->imm_count >= db->opt.max_immutable_memtables && !db->bg_error)
-    pthread_cond_wait(&db->bg_cv, &db->mu);
+    sh_cond_wait(&db->bg_cv, &db->mu);
   listeners_stall(db, 1, SHALE_STALL_MEMTABLES);
   atomic_fetch_add(&db->stats.stall_micros, clock_mono_us() - start);
   return db->bg_error ? SHALE_READONLY : SHALE_OK;
@@ -171,7 +171,7 @@ static int wait_for_flush_room(shale_db *db) {
 
 /* Too many L0 files make every read slower: slow writers down, then stop them, until
  * compaction catches up. */
-static int wait_for_l0_room(shale_db *db) {
+static int wait_for_l0_room(shale_db *db) SH_REQUIRES(db->mu) {
   int n = db->vset.current->nfiles[0];
   if (n < db->opt.level0_slowdown_trigger) return SHALE_OK;
   uint64_t start = clock_mono_us();
@@ -179,15 +179,15 @@ static int wait_for_l0_room(shale_db *db) {
   int reason = n < db->opt.level0_stop_trigger ? SHALE_STALL_L0_SLOWDOWN : SHALE_STALL_L0_STOP;
   listeners_stall(db, 0, reason);
   if (n < db->opt.level0_stop_trigger) {
-    pthread_mutex_unlock(&db->mu);
+    sh_mutex_unlock(&db->mu);
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
-    pthread_mutex_lock(&db->mu);
+    sh_mutex_lock(&db->mu);
   } else {
     db_log(db, "write stop: %d L0 files waiting for compaction", n);
     while (db->vset.current->nfiles[0] >= db->opt.level0_stop_trigger && !db->bg_error &&
            !db->shutting_down)
-      pthread_cond_wait(&db->bg_cv, &db->mu);
+      sh_cond_wait(&db->bg_cv, &db->mu);
   }
   listeners_stall(db, 1, reason);
   atomic_fetch_add(&db->stats.stall_micros, clock_mono_us() - start);
@@ -217,16 +217,15 @@ static int unflushed_before(const read_view *v, uint64_t log) {
 static int flush_call(shale_db *db) {
   int rc = db_write_seal(db);
   if (rc) return rc;
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   uint64_t target = db->log_number; /* everything sealed before now has an older WAL */
-  while (unflushed_before(db->view, target) && !db->bg_error)
-    pthread_cond_wait(&db->bg_cv, &db->mu);
+  while (unflushed_before(db->view, target) && !db->bg_error) sh_cond_wait(&db->bg_cv, &db->mu);
   rc = db->bg_error;
   char why[ERRMSG_SIZE] = "";
   if (rc)
     snprintf(why, sizeof why, "flush failed: the DB is read-only after an earlier error: %.300s",
              db->bg_errmsg);
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   return rc ? db_fail(db, SHALE_READONLY, why) : SHALE_OK;
 }
 

@@ -34,8 +34,8 @@ typedef struct ckpt_pin {
  * changes, so they describe one state: every write up to seq is in ver's tables or in a WAL
  * from log_number on. A snapshot taken here pins the same sequence for the caller. */
 static void pin_state(shale_db *db, ckpt_pin *p, shale_snapshot *snap) {
-  pthread_mutex_lock(&db->manifest_mu);
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->manifest_mu);
+  sh_mutex_lock(&db->mu);
   p->ver = db->vset.current;
   version_ref(p->ver);
   p->log_number = db->vset.log_number;
@@ -45,28 +45,28 @@ static void pin_state(shale_db *db, ckpt_pin *p, shale_snapshot *snap) {
   p->next_file = db->next_file_number;
   p->seq = atomic_load_explicit(&db->last_seq, memory_order_acquire);
   if (snap) {
-    pthread_mutex_lock(&db->snap_mu);
+    sh_mutex_lock(&db->snap_mu);
     snap->seq = p->seq;
     snap->next = &db->snapshots;
     snap->prev = db->snapshots.prev;
     snap->prev->next = snap;
     db->snapshots.prev = snap;
-    pthread_mutex_unlock(&db->snap_mu);
+    sh_mutex_unlock(&db->snap_mu);
   }
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   db->wal_pins++;
   p->wal_pinned = 1;
-  pthread_mutex_unlock(&db->manifest_mu);
+  sh_mutex_unlock(&db->manifest_mu);
 }
 
 static void unpin_wals(shale_db *db, ckpt_pin *p) {
   if (!p->wal_pinned) return;
   p->wal_pinned = 0;
-  pthread_mutex_lock(&db->manifest_mu);
+  sh_mutex_lock(&db->manifest_mu);
   db->wal_pins--;
   /* Flushes that finished meanwhile left their WALs for us to delete. */
   if (!db->opt.read_only) db_delete_obsolete_wals(db, db->vset.log_number);
-  pthread_mutex_unlock(&db->manifest_mu);
+  sh_mutex_unlock(&db->manifest_mu);
 }
 
 /* A link shares the immutable table; where links cannot be made the bytes are copied. */

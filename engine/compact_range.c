@@ -10,9 +10,9 @@ static int deepest_level(const version *v) {
   return 0;
 }
 
-/* REQUIRES: mu held and the manual flag ours. */
+/* REQUIRES: the manual flag ours. */
 static int compact_levels(shale_db *db, const void *b, size_t bl, const void *e, size_t el,
-                          char *errmsg) {
+                          char *errmsg) SH_REQUIRES(db->mu) {
   int rc = SHALE_OK;
   for (int level = 0; !rc && level < NUM_LEVELS; level++) {
     int bottom = deepest_level(db->vset.current);
@@ -35,13 +35,13 @@ static int compact_range_call(shale_db *db, const void *begin, size_t blen, cons
   int rc = shale_flush(db);
   if (rc) return rc;
   char errmsg[ERRMSG_SIZE] = "";
-  pthread_mutex_lock(&db->mu);
-  while (db->manual_compaction || db->compaction_running) pthread_cond_wait(&db->bg_cv, &db->mu);
+  sh_mutex_lock(&db->mu);
+  while (db->manual_compaction || db->compaction_running) sh_cond_wait(&db->bg_cv, &db->mu);
   db->manual_compaction = 1;
   rc = db->bg_error ? SHALE_READONLY : compact_levels(db, begin, blen, end, elen, errmsg);
   db->manual_compaction = 0;
   pthread_cond_broadcast(&db->bg_cv);
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   return rc ? db_fail(db, rc, errmsg) : SHALE_OK;
 }
 

@@ -166,7 +166,7 @@ static int pick_delete_file(shale_db *db, compaction *c, uint64_t snap, int due_
 
 /* The densest file in tombstones when dense enough, else the next in key order after the
  * last one compacted here, so a level is rewritten evenly. */
-static file_meta *pick_in_level(shale_db *db, version *v, int level) {
+static file_meta *pick_in_level(shale_db *db, version *v, int level) SH_REQUIRES(db->mu) {
   file_meta *densest = NULL, *next = NULL;
   const buf *ptr = &db->compact_ptr[level];
   for (int i = 0; i < v->nfiles[level]; i++) {
@@ -195,7 +195,7 @@ static int best_size_level(shale_db *db, double *score) {
   return level;
 }
 
-static int pick_by_size(shale_db *db, compaction *c, int level) {
+static int pick_by_size(shale_db *db, compaction *c, int level) SH_REQUIRES(db->mu) {
   version *v = db->vset.current;
   if (level < 0) return 0;
   c->level = level;
@@ -248,12 +248,12 @@ void compaction_suggest_range(shale_db *db, span_bound lo, span_bound hi, uint64
                               uint64_t fresh) {
   if (fresh > weight) fresh = weight;
   if ((weight - fresh) / SUGGEST_HIDDEN_KEYS == weight / SUGGEST_HIDDEN_KEYS) return;
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   /* Only new marks wake the threads: as a queue's head moves on, its suggestions mark the
    * same files again, and the picker has already looked at those. */
   if (!db->shutting_down && !db->bg_error && mark_overlapping(db->vset.current, lo, hi))
     pthread_cond_broadcast(&db->bg_cv);
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
 }
 
 void compaction_carry_marks(shale_db *db, const compaction *c) {
@@ -280,9 +280,8 @@ static int carries_deletes(const file_meta *f, uint64_t snap) {
 
 /* Would sealing the mutable memtable give compaction deletes to carry? Only a snapshot
  * pins them: last_seq lags the delete being inserted right now, and a picker that took
- * that for a pin would drop the marks, or never seal, just as a queue's last pop lands.
- * REQUIRES: mu held. */
-static int mem_carries_deletes(shale_db *db, memtable_stats *st) {
+ * that for a pin would drop the marks, or never seal, just as a queue's last pop lands. */
+static int mem_carries_deletes(shale_db *db, memtable_stats *st) SH_REQUIRES(db->mu) {
   memtable_get_stats(db->mem, st);
   return movable_count(st->tombstones, st->range_tombstones, st->max_tomb_seq, db_snapshot_pin(db));
 }
@@ -307,7 +306,7 @@ static file_meta *find_carrier(const version *v, int level, const file_meta *g, 
  * the marks at every level keep the chain going until they reach it. A mark is cleared once
  * nothing can carry deletes over it, neither a table nor a memtable about to become one: a
  * snapshot pins them, or they were too few. So a mark never makes the picker spin. */
-static int pick_suggested(shale_db *db, compaction *c, uint64_t snap) {
+static int pick_suggested(shale_db *db, compaction *c, uint64_t snap) SH_REQUIRES(db->mu) {
   version *v = db->vset.current;
   memtable_stats st;
   int waiting = db->view->imm_count > 0 || mem_carries_deletes(db, &st);

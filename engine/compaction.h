@@ -44,28 +44,28 @@ typedef struct compaction {
   uint64_t smallest_snapshot;
 } compaction;
 
-/* Picks work by score. REQUIRES: mu held. Returns 1 and fills c when there is some. */
-int compaction_pick(shale_db *db, compaction *c);
+/* Picks work by score. Returns 1 and fills c when there is some. */
+int compaction_pick(shale_db *db, compaction *c) SH_REQUIRES(db->mu);
 /* Picks the files of level overlapping [begin, end) (NULL: unbounded) into out_level. */
 int compaction_pick_range(shale_db *db, int level, int out_level, const void *begin, size_t blen,
-                          const void *end, size_t elen, compaction *c);
+                          const void *end, size_t elen, compaction *c) SH_REQUIRES(db->mu);
 void compaction_free(compaction *c);
 /* An iterator found [lo, hi) free of live keys: `weight` hidden keys, `fresh` of them
  * stepped over by this walk (the rest it jumped, in spans found before). Each time weight
  * passes a multiple of SUGGEST_HIDDEN_KEYS, marks every table overlapping the range at every
  * level (file_meta.dead_hint) and wakes the background threads, whose picker then carries
  * the tombstones over it down to where they and what they hide are dropped. Does nothing
- * while the DB closes or is read-only. Takes mu; REQUIRES: mu not held. */
+ * while the DB closes or is read-only. Takes mu. */
 void compaction_suggest_range(shale_db *db, span_bound lo, span_bound hi, uint64_t weight,
-                              uint64_t fresh);
+                              uint64_t fresh) SH_EXCLUDES(db->mu);
 /* After c ran: its outputs inherit the marks of the inputs they overlap. Marks set while c
  * ran landed on its inputs, and a queue's last suggestions would be lost with them.
- * REQUIRES: mu held, c installed. */
-void compaction_carry_marks(shale_db *db, const compaction *c);
+ * REQUIRES: c installed. */
+void compaction_carry_marks(shale_db *db, const compaction *c) SH_REQUIRES(db->mu);
 /* Whether the mutable memtable should be sealed because marked tables wait for the
  * tombstones it holds; when they do but deletes still arrive, *wake_us is set to the wall
- * time to look again. REQUIRES: mu held. */
-int compaction_hint_seal_wanted(shale_db *db, uint64_t *wake_us);
+ * time to look again. */
+int compaction_hint_seal_wanted(shale_db *db, uint64_t *wake_us) SH_REQUIRES(db->mu);
 /* Target bytes of level (>= 1). */
 uint64_t level_target_bytes(const shale_db *db, int level);
 

@@ -70,9 +70,9 @@ static int deeper_overlaps(job *j, const range_del *d) {
 }
 
 static int open_output(job *j) {
-  pthread_mutex_lock(&j->db->mu);
+  sh_mutex_lock(&j->db->mu);
   j->out_number = j->db->next_file_number++;
-  pthread_mutex_unlock(&j->db->mu);
+  sh_mutex_unlock(&j->db->mu);
   char path[FILENAME_MAX_LEN];
   filename_table(path, j->db->path, j->out_number);
   sst_options o = db_sst_options(j->db);
@@ -358,27 +358,27 @@ static int install(job *j) {
   if (rc) return rc;
   io_point(&db->io, db, SHALE_POINT_COMPACTION_OUTPUT_SYNCED);
   version *v = NULL;
-  pthread_mutex_lock(&db->manifest_mu);
+  sh_mutex_lock(&db->manifest_mu);
   int gated = j->removed_n + j->changed_n > 0;
   if (gated && !db_snapshot_gate_close(db, j->snaps_made)) {
-    pthread_mutex_unlock(&db->manifest_mu);
+    sh_mutex_unlock(&db->manifest_mu);
     return COMPACTION_REDO;
   }
   db->vset.last_seq = atomic_load(&db->last_seq);
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   uint64_t next_file = db->next_file_number;
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   /* From here the MANIFEST may name the outputs, even if this fails: keep them (the next
    * open removes any the MANIFEST does not name). */
   j->manifest_tried = 1;
   rc = vset_log_and_apply(&db->vset, &j->edit, next_file, &v, j->errmsg);
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   if (!rc) vset_install(&db->vset, &j->edit, v);
   if (!rc) rc = db_publish_version(db, 0);
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   if (gated) db_snapshot_gate_open(db);
   if (!rc) db_maybe_roll_manifest(db);
-  pthread_mutex_unlock(&db->manifest_mu);
+  sh_mutex_unlock(&db->manifest_mu);
   if (!rc) io_point(&db->io, db, SHALE_POINT_COMPACTION_INSTALLED);
   return rc;
 }
@@ -482,7 +482,7 @@ int compaction_run(shale_db *db, compaction *c, char *errmsg) {
   version *ver = db->vset.current;
   version_ref(ver);
   db->compaction_running = 1;
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   io_point(&db->io, db, SHALE_POINT_COMPACTION_PICKED);
   uint64_t start = clock_mono_us();
   shale_compaction_info info;
@@ -502,7 +502,7 @@ int compaction_run(shale_db *db, compaction *c, char *errmsg) {
   report_end(db, &j, &info, rc);
   job_free(&j);
   version_unref(ver);
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   db->compaction_running = 0;
   if (rc) db_set_bg_error(db, rc, errmsg);
   pthread_cond_broadcast(&db->bg_cv);

@@ -4,7 +4,7 @@
 
 #include "engine/compaction.h"
 
-/* Runs c and installs the result. REQUIRES: mu held; released during I/O, held on return. */
-int compaction_run(shale_db *db, compaction *c, char *errmsg);
+/* Runs c and installs the result. mu is released during I/O, held again on return. */
+int compaction_run(shale_db *db, compaction *c, char *errmsg) SH_REQUIRES(db->mu);
 
 #endif

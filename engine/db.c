@@ -64,7 +64,7 @@ void db_log(shale_db *db, const char *fmt, ...) {
                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000,
                    line);
   size_t len = n < 0 ? 0 : (size_t)n < sizeof text ? (size_t)n : sizeof text - 1;
-  pthread_mutex_lock(&db->log_mu);
+  sh_mutex_lock(&db->log_mu);
   if (db->info_log_fd >= 0 && db->info_log_bytes > INFO_LOG_MAX_BYTES) rotate_info_log(db);
   if (db->info_log_fd >= 0) {
     char path[FILENAME_MAX_LEN];
@@ -72,7 +72,7 @@ void db_log(shale_db *db, const char *fmt, ...) {
     if (io_append(&db->io, db->info_log_fd, path, text, len, NULL) == SHALE_OK)
       db->info_log_bytes += len;
   }
-  pthread_mutex_unlock(&db->log_mu);
+  sh_mutex_unlock(&db->log_mu);
 }
 
 /* The compaction filter as the LOG and OPTIONS name it. */
@@ -120,15 +120,15 @@ static int snapshot_new_call(shale_db *db, const shale_snapshot **snap) {
   if (!db || !snap) return SHALE_INVALID;
   shale_snapshot *s = malloc(sizeof *s);
   if (!s) return db_fail(db, SHALE_NOMEM, "snapshot allocation failed");
-  pthread_mutex_lock(&db->snap_mu);
-  while (db->snap_gate) pthread_cond_wait(&db->snap_cv, &db->snap_mu);
+  sh_mutex_lock(&db->snap_mu);
+  while (db->snap_gate) sh_cond_wait(&db->snap_cv, &db->snap_mu);
   db->snaps_made++;
   s->seq = atomic_load_explicit(&db->last_seq, memory_order_acquire);
   s->next = &db->snapshots;
   s->prev = db->snapshots.prev;
   s->prev->next = s;
   db->snapshots.prev = s;
-  pthread_mutex_unlock(&db->snap_mu);
+  sh_mutex_unlock(&db->snap_mu);
   *snap = s;
   return SHALE_OK;
 }
@@ -145,21 +145,21 @@ int shale_snapshot_new(shale_db *db, const shale_snapshot **snap) {
 void shale_snapshot_free(shale_db *db, const shale_snapshot *snap) {
   if (!db || !snap) return;
   shale_snapshot *s = (shale_snapshot *)snap;
-  pthread_mutex_lock(&db->snap_mu);
+  sh_mutex_lock(&db->snap_mu);
   s->prev->next = s->next;
   s->next->prev = s->prev;
-  pthread_mutex_unlock(&db->snap_mu);
+  sh_mutex_unlock(&db->snap_mu);
   free(s);
 }
 
 /* Read under snap_mu with the list: a snapshot made after the lock is released takes a
  * last_seq at least as new as the one read here, so nothing it needs is given up. */
 static uint64_t oldest_pinned(shale_db *db, int none_is_last_seq) {
-  pthread_mutex_lock(&db->snap_mu);
+  sh_mutex_lock(&db->snap_mu);
   uint64_t seq = db->snapshots.next != &db->snapshots ? db->snapshots.next->seq
                  : none_is_last_seq ? atomic_load_explicit(&db->last_seq, memory_order_acquire)
                                     : UINT64_MAX;
-  pthread_mutex_unlock(&db->snap_mu);
+  sh_mutex_unlock(&db->snap_mu);
   return seq;
 }
 
@@ -168,38 +168,38 @@ uint64_t db_snapshot_pin(shale_db *db) { return oldest_pinned(db, 0); }
 uint64_t db_oldest_snapshot(shale_db *db) { return oldest_pinned(db, 1); }
 
 uint64_t db_snapshots_made(shale_db *db) {
-  pthread_mutex_lock(&db->snap_mu);
+  sh_mutex_lock(&db->snap_mu);
   uint64_t n = db->snaps_made;
-  pthread_mutex_unlock(&db->snap_mu);
+  sh_mutex_unlock(&db->snap_mu);
   return n;
 }
 
 int db_snapshot_gate_close(shale_db *db, uint64_t made) {
-  pthread_mutex_lock(&db->snap_mu);
+  sh_mutex_lock(&db->snap_mu);
   int ok = db->snaps_made == made;
   if (ok) db->snap_gate = 1;
-  pthread_mutex_unlock(&db->snap_mu);
+  sh_mutex_unlock(&db->snap_mu);
   return ok;
 }
 
 void db_snapshot_gate_open(shale_db *db) {
-  pthread_mutex_lock(&db->snap_mu);
+  sh_mutex_lock(&db->snap_mu);
   db->snap_gate = 0;
   pthread_cond_broadcast(&db->snap_cv);
-  pthread_mutex_unlock(&db->snap_mu);
+  sh_mutex_unlock(&db->snap_mu);
 }
 
 /* Snapshots join the list's tail with the newest last_seq, so the list is already sorted. */
 int db_snapshot_seqs(shale_db *db, uint64_t **seqs, size_t *n) {
   *seqs = NULL;
   *n = 0;
-  pthread_mutex_lock(&db->snap_mu);
+  sh_mutex_lock(&db->snap_mu);
   size_t cap = 0;
   for (shale_snapshot *s = db->snapshots.next; s != &db->snapshots; s = s->next) cap++;
   uint64_t *v = cap ? malloc(cap * sizeof *v) : NULL;
   for (shale_snapshot *s = db->snapshots.next; v && s != &db->snapshots; s = s->next)
     if (!*n || v[*n - 1] != s->seq) v[(*n)++] = s->seq;
-  pthread_mutex_unlock(&db->snap_mu);
+  sh_mutex_unlock(&db->snap_mu);
   if (cap && !v) return SHALE_NOMEM;
   *seqs = v;
   return SHALE_OK;
@@ -277,11 +277,11 @@ static shale_db *db_alloc(const char *path) {
   db_histograms_init(db);
   static _Atomic uint64_t generations;
   db->gen = atomic_fetch_add(&generations, 1) + 1;
-  pthread_mutex_init(&db->mu, NULL);
-  pthread_mutex_init(&db->manifest_mu, NULL);
-  pthread_mutex_init(&db->view_mu, NULL);
-  pthread_mutex_init(&db->snap_mu, NULL);
-  pthread_mutex_init(&db->log_mu, NULL);
+  sh_mutex_init(&db->mu);
+  sh_mutex_init(&db->manifest_mu);
+  sh_mutex_init(&db->view_mu);
+  sh_mutex_init(&db->snap_mu);
+  sh_mutex_init(&db->log_mu);
   pthread_cond_init(&db->bg_cv, NULL);
   pthread_cond_init(&db->snap_cv, NULL);
   dead_spans_init(&db->spans, 0);
@@ -325,11 +325,11 @@ static void db_release(shale_db *db) {
   for (int l = 0; l < NUM_LEVELS; l++) buf_free(&db->compact_ptr[l]);
   close_info_log(db);
   if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */
-  pthread_mutex_destroy(&db->mu);
-  pthread_mutex_destroy(&db->manifest_mu);
-  pthread_mutex_destroy(&db->view_mu);
-  pthread_mutex_destroy(&db->snap_mu);
-  pthread_mutex_destroy(&db->log_mu);
+  sh_mutex_destroy(&db->mu);
+  sh_mutex_destroy(&db->manifest_mu);
+  sh_mutex_destroy(&db->view_mu);
+  sh_mutex_destroy(&db->snap_mu);
+  sh_mutex_destroy(&db->log_mu);
   pthread_cond_destroy(&db->bg_cv);
   pthread_cond_destroy(&db->snap_cv);
   free(db->filter_name);
@@ -433,9 +433,9 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
 
 static size_t live_snapshots(shale_db *db) {
   size_t n = 0;
-  pthread_mutex_lock(&db->snap_mu);
+  sh_mutex_lock(&db->snap_mu);
   for (shale_snapshot *s = db->snapshots.next; s != &db->snapshots; s = s->next) n++;
-  pthread_mutex_unlock(&db->snap_mu);
+  sh_mutex_unlock(&db->snap_mu);
   return n;
 }
 

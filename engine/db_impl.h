@@ -3,7 +3,9 @@
  * reaches into the struct also reports errors and takes views.
  * Locking: `mu` guards the write queue, sealing, the version set and background scheduling;
  * `view_mu` guards only the current-view pointer (held for a pointer copy and a refcount
- * bump, never across I/O), so readers never wait for a writer's I/O. */
+ * bump, never across I/O), so readers never wait for a writer's I/O. The locks are sh_mutex,
+ * so clang checks the functions' SH_REQUIRES/SH_EXCLUDES; which field a lock guards is said
+ * in the comments below, as C attributes cannot name a sibling member (thread_annotations.h). */
 #ifndef SHALE_ENGINE_DB_IMPL_H
 #define SHALE_ENGINE_DB_IMPL_H
 
@@ -17,13 +19,13 @@
 #include "engine/read_view.h"
 #include "engine/span_warmup.h"
 #include "engine/version_set.h"
-#include "engine/view_cache.h"
 #include "sstable/block_cache.h"
 #include "sstable/table_cache.h"
 #include "memtable/memtable.h"
 #include "shale.h"
 #include "util/error.h"
 #include "util/histogram.h"
+#include "util/thread_annotations.h"
 #include "wal/wal_writer.h"
 
 typedef struct writer writer;
@@ -69,9 +71,9 @@ struct shale_db {
   int lock_fd;
   int info_log_fd;         /* the info LOG, written through io's env; -1: none */
   uint64_t info_log_bytes; /* its length, which decides its rotation */
-  pthread_mutex_t log_mu;  /* serializes LOG lines with its rotation */
+  sh_mutex log_mu;         /* serializes LOG lines with its rotation */
 
-  pthread_mutex_t mu;
+  sh_mutex mu;
   writer *queue_head, *queue_tail; /* guarded by mu */
   memtable *mem;                   /* mutable memtable; changed by the write leader under mu */
   wal_writer *wal;                 /* WAL of mem; written only by the write leader */
@@ -85,7 +87,7 @@ struct shale_db {
 
   /* Tables. Lock order: manifest_mu before mu. manifest_mu serializes MANIFEST writes so
    * edits land in the order their views are published. */
-  pthread_mutex_t manifest_mu;
+  sh_mutex manifest_mu;
   version_set vset; /* current version guarded by mu; the MANIFEST by manifest_mu */
   file_reaper reaper;
   block_cache *bcache;
@@ -109,14 +111,14 @@ struct shale_db {
 
   _Atomic uint64_t last_seq; /* last published sequence: everything <= it is readable */
 
-  pthread_mutex_t view_mu;
+  sh_mutex view_mu;
   read_view *view;              /* current view; guarded by view_mu */
   _Atomic uint64_t view_number; /* number of `view`, readable without view_mu */
   struct view_reg *_Atomic vr;  /* gets' per-thread views (view_cache.c); made at first get */
   uint64_t gen;                 /* unique per open handle; the view cache keys on vr instead */
   uint64_t next_view_number;    /* guarded by mu */
 
-  pthread_mutex_t snap_mu;
+  sh_mutex snap_mu;
   shale_snapshot snapshots; /* circular list head; guarded by snap_mu */
   uint64_t snaps_made;      /* snapshots ever taken; guarded by snap_mu */
   /* Set while a compaction that the filter changed installs: a snapshot taken then could
@@ -138,5 +140,8 @@ struct shale_db {
   db_stats stats;
   struct db_listeners *listeners; /* shale_options.listener's queue; NULL: none (listeners.c) */
 };
+
+/* Last: its lock rules name the struct's locks, so they need the struct complete. */
+#include "engine/view_cache.h"
 
 #endif /* SHALE_ENGINE_DB_IMPL_H */

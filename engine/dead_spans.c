@@ -23,7 +23,7 @@
 
 int dead_spans_init(dead_spans *ds, uint64_t last_seq) {
   memset(ds, 0, sizeof *ds);
-  if (pthread_mutex_init(&ds->mu, NULL)) return SHALE_NOMEM;
+  if (sh_mutex_init(&ds->mu)) return SHALE_NOMEM;
   atomic_store(&ds->allocated, last_seq);
   return SHALE_OK;
 }
@@ -45,7 +45,7 @@ void dead_spans_destroy(dead_spans *ds) {
     free(ds->gen[g].e);
     free(ds->gen[g].keys);
   }
-  pthread_mutex_destroy(&ds->mu);
+  sh_mutex_destroy(&ds->mu);
 }
 
 int span_bound_cmp_key(span_bound b, int lo_side, const void *key, size_t klen) {
@@ -91,8 +91,8 @@ static void set_push(span_set *set, dead_span *s, int share) {
   set->s[set->n++] = s;
 }
 
-/* Installs next (NULL: empty) as the current set. REQUIRES: ds->mu held. */
-static void set_install(dead_spans *ds, span_set *next) {
+/* Installs next (NULL: empty) as the current set. */
+static void set_install(dead_spans *ds, span_set *next) SH_REQUIRES(ds->mu) {
   if (next && next->n == 0) {
     span_set_release(next);
     next = NULL;
@@ -103,10 +103,10 @@ static void set_install(dead_spans *ds, span_set *next) {
 
 span_set *dead_spans_acquire(dead_spans *ds) {
   if (!atomic_load_explicit(&ds->active, memory_order_relaxed)) return NULL;
-  pthread_mutex_lock(&ds->mu);
+  sh_mutex_lock(&ds->mu);
   span_set *set = ds->cur;
   if (set) atomic_fetch_add_explicit(&set->refs, 1, memory_order_relaxed);
-  pthread_mutex_unlock(&ds->mu);
+  sh_mutex_unlock(&ds->mu);
   return set;
 }
 
@@ -207,8 +207,8 @@ span_set *span_set_with(const span_set *base, span_bound lo, span_bound hi, uint
 
 /* ---- the put log ---- */
 
-/* Starts logging puts; every put given a sequence before this is unknown. REQUIRES: mu. */
-static void log_start(dead_spans *ds) {
+/* Starts logging puts; every put given a sequence before this is unknown. */
+static void log_start(dead_spans *ds) SH_REQUIRES(ds->mu) {
   for (int g = 0; g < 2; g++) {
     put_log_gen *gen = &ds->gen[g];
     if (!gen->e) gen->e = malloc(LOG_ENTRIES * sizeof gen->e[0]);
@@ -224,7 +224,7 @@ static void log_start(dead_spans *ds) {
 }
 
 /* Drops the older generation: the puts it held are no longer known. */
-static void log_rotate(dead_spans *ds) {
+static void log_rotate(dead_spans *ds) SH_REQUIRES(ds->mu) {
   put_log_gen old = ds->gen[1];
   if (old.n && old.e[old.n - 1].seq > ds->log_floor) ds->log_floor = old.e[old.n - 1].seq;
   ds->gen[1] = ds->gen[0];
@@ -234,7 +234,8 @@ static void log_rotate(dead_spans *ds) {
   if (++ds->log_idle >= LOG_IDLE_GENERATIONS) atomic_store(&ds->logging, 0);
 }
 
-static void log_put(dead_spans *ds, const void *key, size_t klen, uint64_t seq) {
+static void log_put(dead_spans *ds, const void *key, size_t klen, uint64_t seq)
+    SH_REQUIRES(ds->mu) {
   put_log_gen *g = &ds->gen[0];
   if (g->n == LOG_ENTRIES || g->used + klen > LOG_BYTES) {
     log_rotate(ds);
@@ -252,14 +253,15 @@ static void log_put(dead_spans *ds, const void *key, size_t klen, uint64_t seq) 
 }
 
 /* Whether the log knows every put above read_seq. */
-static int log_covers(const dead_spans *ds, uint64_t allocated, uint64_t read_seq) {
+static int log_covers(const dead_spans *ds, uint64_t allocated, uint64_t read_seq)
+    SH_REQUIRES(ds->mu) {
   return atomic_load(&ds->logging) && ds->log_through == allocated && read_seq >= ds->log_floor;
 }
 
-static int cut_key(dead_spans *ds, const void *key, size_t klen);
+static int cut_key(dead_spans *ds, const void *key, size_t klen) SH_REQUIRES(ds->mu);
 
 /* Cuts every logged put above read_seq out of the current set. */
-static int cut_logged_after(dead_spans *ds, uint64_t read_seq) {
+static int cut_logged_after(dead_spans *ds, uint64_t read_seq) SH_REQUIRES(ds->mu) {
   for (int g = 1; g >= 0; g--) {
     const put_log_gen *gen = &ds->gen[g];
     size_t lo = 0, hi = gen->n;
@@ -278,9 +280,9 @@ static int cut_logged_after(dead_spans *ds, uint64_t read_seq) {
   return SHALE_OK;
 }
 
-/* Adds the span, then cuts from the result the puts the reader did not see. REQUIRES: mu. */
+/* Adds the span, then cuts from the result the puts the reader did not see. */
 static int add_known(dead_spans *ds, span_bound lo, span_bound hi, uint64_t min_seq,
-                     uint64_t weight, uint64_t read_seq, int cut_log) {
+                     uint64_t weight, uint64_t read_seq, int cut_log) SH_REQUIRES(ds->mu) {
   span_set *next = merged_set(ds->cur, lo, hi, min_seq, weight);
   if (!next) return SHALE_NOMEM;
   set_install(ds, next);
@@ -291,7 +293,7 @@ static int add_known(dead_spans *ds, span_bound lo, span_bound hi, uint64_t min_
 int dead_spans_add(dead_spans *ds, span_bound lo, span_bound hi, uint64_t min_seq, uint64_t weight,
                    uint64_t read_seq) {
   if (bound_cmp(lo, 1, hi, 0) >= 0) return 0;
-  pthread_mutex_lock(&ds->mu);
+  sh_mutex_lock(&ds->mu);
   /* Dekker with the write path: active is raised before `allocated` is read, and a writer
    * stores `allocated` before it reads `active`. Either this reader sees the writer's
    * sequence (and keeps the span only if the writer's puts are logged), or the writer sees
@@ -307,7 +309,7 @@ int dead_spans_add(dead_spans *ds, span_bound lo, span_bound hi, uint64_t min_se
   else if (!atomic_load(&ds->logging))
     log_start(ds);
   if (!ds->cur) atomic_store(&ds->active, 0);
-  pthread_mutex_unlock(&ds->mu);
+  sh_mutex_unlock(&ds->mu);
   if (rc == 1) atomic_fetch_add_explicit(&ds->added, 1, memory_order_relaxed);
   return rc;
 }
@@ -320,12 +322,12 @@ int dead_spans_active(dead_spans *ds) {
   return atomic_load(&ds->active) || atomic_load(&ds->logging);
 }
 
-void dead_spans_cut_begin(dead_spans *ds) { pthread_mutex_lock(&ds->mu); }
+void dead_spans_cut_begin(dead_spans *ds) { sh_mutex_lock(&ds->mu); }
 
 void dead_spans_cut_end(dead_spans *ds, uint64_t last_seq) {
   if (atomic_load(&ds->logging) && last_seq > ds->log_through) ds->log_through = last_seq;
   if (!ds->cur) atomic_store(&ds->active, 0);
-  pthread_mutex_unlock(&ds->mu);
+  sh_mutex_unlock(&ds->mu);
 }
 
 /* s without key: the part below it and the part from key's successor (key ‖ 0) on. */

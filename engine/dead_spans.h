@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "util/thread_annotations.h"
 
 /* One bound of a span: a user key, or unbounded (below or above every key). */
 typedef struct span_bound {
@@ -62,7 +63,7 @@ typedef struct put_log_gen {
 } put_log_gen;
 
 typedef struct dead_spans {
-  pthread_mutex_t mu;         /* guards cur and the log; adds and cuts are serialized by it */
+  sh_mutex mu;                /* guards cur and the log; adds and cuts are serialized by it */
   span_set *cur;              /* NULL when empty */
   _Atomic int active;         /* spans exist or an add is being decided: writers must cut */
   _Atomic uint64_t allocated; /* the newest sequence any writer has been given */
@@ -90,9 +91,9 @@ int dead_spans_active(dead_spans *ds);
  * order, then end with the group's last sequence. Between begin and end the caller holds
  * ds->mu. @return SHALE_OK or SHALE_NOMEM (then every span is dropped, which is always
  * safe). */
-void dead_spans_cut_begin(dead_spans *ds);
-int dead_spans_cut(dead_spans *ds, const void *key, size_t klen, uint64_t seq);
-void dead_spans_cut_end(dead_spans *ds, uint64_t last_seq);
+void dead_spans_cut_begin(dead_spans *ds) SH_ACQUIRE(ds->mu);
+int dead_spans_cut(dead_spans *ds, const void *key, size_t klen, uint64_t seq) SH_REQUIRES(ds->mu);
+void dead_spans_cut_end(dead_spans *ds, uint64_t last_seq) SH_RELEASE(ds->mu);
 
 /* ---- readers ---- */
 

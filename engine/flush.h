@@ -4,7 +4,7 @@
 
 #include "engine/db_impl.h"
 
-/* Seals the mutable memtable and starts a new WAL. REQUIRES: mu held, caller is the leader. */
-int db_seal_memtable(shale_db *db, char *errmsg);
+/* Seals the mutable memtable and starts a new WAL. The caller is the leader. */
+int db_seal_memtable(shale_db *db, char *errmsg) SH_REQUIRES(db->mu);
 
 #endif

@@ -149,8 +149,8 @@ static int write_table(flush_ctx *c, file_meta **out, char *errmsg) {
 }
 
 /* Finds the oldest sealed memtable of the current view and the WAL number that becomes the
- * oldest still needed once it is flushed. REQUIRES: mu held. */
-static memtable *oldest_imm(shale_db *db, uint64_t *next_log) {
+ * oldest still needed once it is flushed. */
+static memtable *oldest_imm(shale_db *db, uint64_t *next_log) SH_REQUIRES(db->mu) {
   read_view *v = db->view;
   memtable *newer = v->mem, *m = v->imm;
   for (int i = 1; i < v->imm_count; i++) {
@@ -188,25 +188,25 @@ static int install(flush_ctx *c, file_meta *f, char *errmsg) {
   edit_init(&e);
   version *v = NULL;
   int rc = f ? edit_add_file(&e, 0, f) : SHALE_OK;
-  pthread_mutex_lock(&db->manifest_mu);
+  sh_mutex_lock(&db->manifest_mu);
   if (!rc) {
     e.has_log = 1;
     e.log_number = c->next_log; /* becomes the DB's log number only once installed */
     db->vset.last_seq = atomic_load(&db->last_seq);
-    pthread_mutex_lock(&db->mu);
+    sh_mutex_lock(&db->mu);
     uint64_t next_file = db->next_file_number;
-    pthread_mutex_unlock(&db->mu);
+    sh_mutex_unlock(&db->mu);
     rc = vset_log_and_apply(&db->vset, &e, next_file, &v, errmsg);
   }
   if (!rc) io_point(&db->io, db, SHALE_POINT_FLUSH_MANIFEST_SYNCED);
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   if (!rc) vset_install(&db->vset, &e, v);
   if (!rc) rc = db_publish_version(db, 1);
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   if (!rc) io_point(&db->io, db, SHALE_POINT_FLUSH_VIEW_PUBLISHED);
   if (!rc) db_delete_obsolete_wals(db, c->next_log);
   if (!rc) db_maybe_roll_manifest(db);
-  pthread_mutex_unlock(&db->manifest_mu);
+  sh_mutex_unlock(&db->manifest_mu);
   edit_free(&e);
   return rc;
 }
@@ -221,7 +221,7 @@ int flush_oldest(shale_db *db, char *errmsg) {
   c.oldest_snap = db_oldest_snapshot(db);
   db->flush_running = 1;
   listeners_flush_begin(db, c.number, memtable_bytes(c.m));
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
 
   uint64_t start = clock_mono_us();
   io_point(&db->io, db, SHALE_POINT_FLUSH_PICKED);
@@ -247,7 +247,7 @@ int flush_oldest(shale_db *db, char *errmsg) {
   if (f) file_meta_unref(f);
   version_unref(c.base);
   memtable_unref(c.m);
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   db->flush_running = 0;
   if (!rc)
     db->flushes_done++;

@@ -5,12 +5,11 @@
 #include "engine/db_impl.h"
 #include "sstable/sst_format.h"
 
-/* Flushes the oldest sealed memtable. REQUIRES: mu held; returns with mu held. */
-int flush_oldest(shale_db *db, char *errmsg);
+/* Flushes the oldest sealed memtable; mu is released during I/O, held again on return. */
+int flush_oldest(shale_db *db, char *errmsg) SH_REQUIRES(db->mu);
 /* Deletes the WALs from oldest_wal up to below that retention does not keep, unless a
- * checkpoint or a WAL walk pins them (then the next call after it deletes them).
- * REQUIRES: manifest_mu held. */
-void db_delete_obsolete_wals(shale_db *db, uint64_t below);
+ * checkpoint or a WAL walk pins them (then the next call after it deletes them). */
+void db_delete_obsolete_wals(shale_db *db, uint64_t below) SH_REQUIRES(db->manifest_mu);
 
 /* Table-building options from the DB options. */
 sst_options db_sst_options(shale_db *db);

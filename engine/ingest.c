@@ -139,9 +139,9 @@ static int sole_link(const char *path) {
 }
 
 static int bring_file(shale_db *db, ingest_file *f, int move, char *errmsg) {
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   f->number = db->next_file_number++;
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   filename_table(f->dst, db->path, f->number);
   int rc = SHALE_OK;
   int e = move && sole_link(f->src) ? io_link(&db->io, f->src, f->dst) : -1;
@@ -206,14 +206,15 @@ static int view_overlaps(const read_view *v, const ingest_job *job, int mutable_
 /* A memtable holding a key in a file's range is flushed: its entries are older than the
  * file and must end up below it. This thread flushes them itself: a background thread may be
  * queued behind it to seal (a delete deadline), and so cannot be waited for.
- * REQUIRES: mu held, at the head of the write queue. */
-static int flush_overlapping(shale_db *db, const ingest_job *job, char *errmsg) {
+ * REQUIRES: at the head of the write queue. */
+static int flush_overlapping(shale_db *db, const ingest_job *job, char *errmsg)
+    SH_REQUIRES(db->mu) {
   if (!view_overlaps(db->view, job, 0)) return SHALE_OK;
   int rc = SHALE_OK;
   if (memtable_count(db->mem) && view_overlaps(db->view, job, 1)) rc = db_seal_memtable(db, errmsg);
   while (!rc && db->view->imm_count > 0 && !db->bg_error) {
     if (db->flush_running) /* a background flush: it needs no writer, so it ends */
-      pthread_cond_wait(&db->bg_cv, &db->mu);
+      sh_cond_wait(&db->bg_cv, &db->mu);
     else
       rc = flush_oldest(db, errmsg);
   }
@@ -278,7 +279,8 @@ static int seal_file(shale_db *db, ingest_file *f, uint64_t seq, char *errmsg) {
 }
 
 /* MANIFEST first, then one view with every file: a reader sees all of them or none. */
-static int commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg) {
+static int commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg)
+    SH_REQUIRES(db->manifest_mu) SH_EXCLUDES(db->mu) {
   version_edit e;
   edit_init(&e);
   int rc = SHALE_OK;
@@ -288,25 +290,25 @@ static int commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg) {
   version *v = NULL;
   if (!rc) {
     db->vset.last_seq = seq;
-    pthread_mutex_lock(&db->mu);
+    sh_mutex_lock(&db->mu);
     uint64_t next_file = db->next_file_number;
-    pthread_mutex_unlock(&db->mu);
+    sh_mutex_unlock(&db->mu);
     io_point(&db->io, db, SHALE_POINT_INGEST_SEALED);
     rc = vset_log_and_apply(&db->vset, &e, next_file, &v, errmsg);
     if (rc && rc != SHALE_NOMEM) {
-      pthread_mutex_lock(&db->mu);
+      sh_mutex_lock(&db->mu);
       db_set_bg_error(db, rc, errmsg); /* the MANIFEST's tail is unknown: no edit may follow */
-      pthread_mutex_unlock(&db->mu);
+      sh_mutex_unlock(&db->mu);
     }
   }
   if (!rc) {
     job->committed = 1;
     io_point(&db->io, db, SHALE_POINT_INGEST_MANIFEST_SYNCED);
-    pthread_mutex_lock(&db->mu);
+    sh_mutex_lock(&db->mu);
     vset_install(&db->vset, &e, v);
     rc = db_publish_version(db, 0);
     atomic_store_explicit(&db->last_seq, seq, memory_order_release);
-    pthread_mutex_unlock(&db->mu);
+    sh_mutex_unlock(&db->mu);
     for (size_t i = 0; i < job->n; i++)
       db_log(db, "ingest: %s as %06llu.sst at L%d, sequence %llu", job->files[i].src,
              (unsigned long long)job->files[i].number, job->files[i].level,
@@ -317,31 +319,31 @@ static int commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg) {
   return rc;
 }
 
-/* REQUIRES: mu not held, manifest_mu held. */
-static int place_and_commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg) {
+static int place_and_commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg)
+    SH_REQUIRES(db->manifest_mu) SH_EXCLUDES(db->mu) {
   int rc = SHALE_OK;
   for (size_t i = 0; i < job->n && !rc; i++) rc = seal_file(db, &job->files[i], seq, errmsg);
   if (!rc) rc = commit(db, job, seq, errmsg);
   return rc;
 }
 
-static int ingest_locked(shale_db *db, void *arg, char *errmsg) {
+static int ingest_locked(shale_db *db, void *arg, char *errmsg) SH_REQUIRES(db->mu) {
   ingest_job *job = arg;
-  while (db->manual_compaction || db->compaction_running) pthread_cond_wait(&db->bg_cv, &db->mu);
+  while (db->manual_compaction || db->compaction_running) sh_cond_wait(&db->bg_cv, &db->mu);
   db->manual_compaction = 1; /* no compaction may write where a file is about to go */
   int rc = flush_overlapping(db, job, errmsg);
   if (!rc) {
-    pthread_mutex_unlock(&db->mu);
-    pthread_mutex_lock(&db->manifest_mu); /* lock order: manifest_mu before mu */
-    pthread_mutex_lock(&db->mu);
+    sh_mutex_unlock(&db->mu);
+    sh_mutex_lock(&db->manifest_mu); /* lock order: manifest_mu before mu */
+    sh_mutex_lock(&db->mu);
     for (size_t i = 0; i < job->n; i++)
       job->files[i].level = pick_level(db->vset.current, &job->files[i]);
     uint64_t seq = ++db->last_allocated_seq; /* newer than every write so far */
     dead_spans_allocated(&db->spans, seq);
-    pthread_mutex_unlock(&db->mu);
+    sh_mutex_unlock(&db->mu);
     rc = place_and_commit(db, job, seq, errmsg);
-    pthread_mutex_unlock(&db->manifest_mu);
-    pthread_mutex_lock(&db->mu);
+    sh_mutex_unlock(&db->manifest_mu);
+    sh_mutex_lock(&db->mu);
   }
   db->manual_compaction = 0;
   pthread_cond_broadcast(&db->bg_cv);

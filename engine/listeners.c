@@ -11,6 +11,7 @@
 #include "engine/db.h"
 #include "engine/filename.h"
 #include "engine/property.h"
+#include "util/thread_annotations.h"
 
 enum event_kind {
   EV_FLUSH_BEGIN,
@@ -41,7 +42,7 @@ typedef struct event {
 
 struct db_listeners {
   shale_event_listener cb;
-  pthread_mutex_t mu; /* guards the queue and the fields below; a leaf lock */
+  sh_mutex mu; /* guards the queue and the fields below; a leaf lock */
   pthread_cond_t cv;
   event *head, *tail;
   int stop, closed, started;
@@ -94,19 +95,19 @@ static void deliver(shale_db *db, const shale_event_listener *cb, event *e) {
 static void *deliver_main(void *arg) {
   shale_db *db = arg;
   struct db_listeners *L = db->listeners;
-  pthread_mutex_lock(&L->mu);
+  sh_mutex_lock(&L->mu);
   for (;;) {
-    while (!L->head && !L->stop) pthread_cond_wait(&L->cv, &L->mu);
+    while (!L->head && !L->stop) sh_cond_wait(&L->cv, &L->mu);
     event *e = L->head;
     if (!e) break; /* stopping, and all delivered */
     L->head = e->next;
     if (!L->head) L->tail = NULL;
-    pthread_mutex_unlock(&L->mu);
+    sh_mutex_unlock(&L->mu);
     deliver(db, &L->cb, e);
     free(e);
-    pthread_mutex_lock(&L->mu);
+    sh_mutex_lock(&L->mu);
   }
-  pthread_mutex_unlock(&L->mu);
+  sh_mutex_unlock(&L->mu);
   return NULL;
 }
 
@@ -130,7 +131,7 @@ int listeners_open(shale_db *db, char *errmsg) {
   struct db_listeners *L = calloc(1, sizeof *L);
   if (!L) return err_set(errmsg, SHALE_NOMEM, "out of memory starting the listener");
   L->cb = cb;
-  pthread_mutex_init(&L->mu, NULL);
+  sh_mutex_init(&L->mu);
   pthread_cond_init(&L->cv, NULL);
   db->listeners = L;
   if (pthread_create(&L->thread, NULL, deliver_main, db))
@@ -142,16 +143,16 @@ int listeners_open(shale_db *db, char *errmsg) {
 void listeners_stop(shale_db *db) {
   struct db_listeners *L = db->listeners;
   if (!L) return;
-  pthread_mutex_lock(&L->mu);
+  sh_mutex_lock(&L->mu);
   int join = L->started && !L->stop;
   L->stop = 1;
   pthread_cond_broadcast(&L->cv);
-  pthread_mutex_unlock(&L->mu);
+  sh_mutex_unlock(&L->mu);
   if (join) pthread_join(L->thread, NULL);
-  pthread_mutex_lock(&L->mu);
+  sh_mutex_lock(&L->mu);
   L->closed = 1;
   uint64_t lost = L->lost;
-  pthread_mutex_unlock(&L->mu);
+  sh_mutex_unlock(&L->mu);
   if (lost) db_log(db, "listener: %llu events lost for want of memory", (unsigned long long)lost);
 }
 
@@ -163,7 +164,7 @@ void listeners_free(shale_db *db) {
     next = e->next;
     free(e);
   }
-  pthread_mutex_destroy(&L->mu);
+  sh_mutex_destroy(&L->mu);
   pthread_cond_destroy(&L->cv);
   free(L);
   db->listeners = NULL;
@@ -177,14 +178,13 @@ static event *event_new(shale_db *db, enum event_kind kind) {
     e->kind = kind;
     return e;
   }
-  pthread_mutex_lock(&db->listeners->mu);
+  sh_mutex_lock(&db->listeners->mu);
   db->listeners->lost++;
-  pthread_mutex_unlock(&db->listeners->mu);
+  sh_mutex_unlock(&db->listeners->mu);
   return NULL;
 }
 
-/* REQUIRES: L->mu held. */
-static void enqueue(struct db_listeners *L, event *e) {
+static void enqueue(struct db_listeners *L, event *e) SH_REQUIRES(L->mu) {
   if (L->closed || L->stop) {
     free(e);
     return;
@@ -199,9 +199,9 @@ static void enqueue(struct db_listeners *L, event *e) {
 
 static void post(shale_db *db, event *e) {
   if (!e) return;
-  pthread_mutex_lock(&db->listeners->mu);
+  sh_mutex_lock(&db->listeners->mu);
   enqueue(db->listeners, e);
-  pthread_mutex_unlock(&db->listeners->mu);
+  sh_mutex_unlock(&db->listeners->mu);
 }
 
 void listeners_flush_begin(shale_db *db, uint64_t number, uint64_t memtable_bytes) {
@@ -296,12 +296,12 @@ void listeners_check_persisted(shale_db *db, read_view *v) {
   event *e = event_new(db, EV_PERSISTED);
   if (!e) return;
   e->u.before_us = us;
-  pthread_mutex_lock(&L->mu);
+  sh_mutex_lock(&L->mu);
   if (us > L->persisted_us) {
     L->persisted_us = us;
     enqueue(L, e);
   } else {
     free(e);
   }
-  pthread_mutex_unlock(&L->mu);
+  sh_mutex_unlock(&L->mu);
 }

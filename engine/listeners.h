@@ -13,7 +13,7 @@
 int listeners_open(shale_db *db, char *errmsg);
 /* Delivers what is queued, then ends the thread; later events are dropped. Idempotent.
  * REQUIRES: no engine lock held (a callback may be in a DB call that takes one). */
-void listeners_stop(shale_db *db);
+void listeners_stop(shale_db *db) SH_EXCLUDES(db->mu, db->manifest_mu, db->snap_mu, db->view_mu);
 /* Stops and frees; after the last thread that could post has gone. */
 void listeners_free(shale_db *db);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "util/ikey.h"
+#include "util/thread_annotations.h"
 
 #define SCAN_MAX 16   /* unindexed tombstones a get scans before it indexes them */
 #define MAX_LEVELS 64 /* each level weighs at least twice the next one */
@@ -53,7 +54,7 @@ typedef struct mr_index {
  * again and gets read final with no lock and no reference; it goes with the memtable. */
 typedef struct mem_rdel {
   memtable_aux base; /* first: destroy receives &base */
-  pthread_mutex_t mu;
+  sh_mutex mu;
   mr_index *cur; /* guarded by mu; NULL until the first index is built */
   int building;  /* guarded by mu: one get builds cur's successor, the others scan meanwhile */
   _Atomic(mr_index *) final; /* m sealed and cur holds every tombstone: cur for good */
@@ -272,7 +273,7 @@ static mr_index *index_extend(const shale_comparator *cmp, const mr_index *x, co
 static void rdel_destroy(memtable_aux *aux) {
   mem_rdel *a = (mem_rdel *)aux;
   index_unref(a->cur);
-  pthread_mutex_destroy(&a->mu);
+  sh_mutex_destroy(&a->mu);
   free(a);
 }
 
@@ -281,7 +282,7 @@ static mem_rdel *rdel_of(memtable *m) {
   if (!aux) {
     mem_rdel *a = calloc(1, sizeof *a);
     if (!a) return NULL;
-    if (pthread_mutex_init(&a->mu, NULL)) {
+    if (sh_mutex_init(&a->mu)) {
       free(a);
       return NULL;
     }
@@ -298,26 +299,26 @@ static mem_rdel *rdel_of(memtable *m) {
  * head down to x's cursor. When m is sealed and nothing is left out, cur becomes final. */
 static void advance(const shale_comparator *cmp, mem_rdel *a, mr_index *x, const sl_node *head,
                     size_t tail, int sealed) {
-  pthread_mutex_lock(&a->mu);
+  sh_mutex_lock(&a->mu);
   if (a->building || a->cur != x || (!tail && !sealed)) {
-    pthread_mutex_unlock(&a->mu); /* another get is at it, or has done it */
+    sh_mutex_unlock(&a->mu); /* another get is at it, or has done it */
     return;
   }
   if (!tail) {
     if (x) atomic_store_explicit(&a->final, x, memory_order_release);
-    pthread_mutex_unlock(&a->mu);
+    sh_mutex_unlock(&a->mu);
     return;
   }
   a->building = 1;
-  pthread_mutex_unlock(&a->mu);
+  sh_mutex_unlock(&a->mu);
   mr_index *nx = index_extend(cmp, x, head, tail); /* NULL on OOM: gets go on scanning */
-  pthread_mutex_lock(&a->mu);
+  sh_mutex_lock(&a->mu);
   a->building = 0;
   if (nx) {
     a->cur = nx;
     if (sealed) atomic_store_explicit(&a->final, nx, memory_order_release);
   }
-  pthread_mutex_unlock(&a->mu);
+  sh_mutex_unlock(&a->mu);
   if (nx) index_unref(x); /* cur's reference to the index it replaced */
 }
 
@@ -331,9 +332,9 @@ uint64_t mem_rdel_cover(memtable *m, const void *key, size_t klen, uint64_t seq)
   mr_index *x = atomic_load_explicit(&a->final, memory_order_acquire);
   int held = !x;
   if (held) {
-    pthread_mutex_lock(&a->mu);
+    sh_mutex_lock(&a->mu);
     if ((x = a->cur)) atomic_fetch_add_explicit(&x->refs, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&a->mu);
+    sh_mutex_unlock(&a->mu);
   }
   /* Loaded after x, so x's cursor is on the list from head (the builder loaded it before
    * publishing x, and publishing x happens before this get took it). */
@@ -358,7 +359,7 @@ void mem_rdel_info_get(memtable *m, mem_rdel_info *out) {
   memtable_aux *aux = memtable_aux_get(m);
   if (!aux) return;
   mem_rdel *a = (mem_rdel *)aux;
-  pthread_mutex_lock(&a->mu);
+  sh_mutex_lock(&a->mu);
   mr_index *x = a->cur;
   if (x) {
     out->indexed = 1;
@@ -367,5 +368,5 @@ void mem_rdel_info_get(memtable *m, mem_rdel_info *out) {
     out->tombstones = x->count;
     for (int i = 0; i < x->nlv; i++) out->fragments += x->lv[i]->n;
   }
-  pthread_mutex_unlock(&a->mu);
+  sh_mutex_unlock(&a->mu);
 }

@@ -87,7 +87,9 @@ static int replay_make_room(shale_db *db, uint64_t log_number) {
   memtable_unref(db->mem);
   db->mem = fresh;
   if (!v) return SHALE_NOMEM;
+  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule publishing states */
   db_view_publish(db, v);
+  sh_mutex_unlock(&db->mu);
   return SHALE_OK;
 }
 
@@ -374,7 +376,9 @@ static void finish_read_only(shale_db *db) {
 static int start_writing(shale_db *db, char *errmsg) {
   int rc;
   if (memtable_count(db->mem)) {
+    sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule sealing states */
     rc = db_seal_memtable(db, errmsg);
+    sh_mutex_unlock(&db->mu);
   } else if (!(rc = start_wal(db, errmsg))) {
     db->vset.log_number = db->log_number; /* every older WAL is empty or in tables */
   }
@@ -386,9 +390,9 @@ static int start_writing(shale_db *db, char *errmsg) {
   uint64_t manifest = db->next_file_number++;
   if ((rc = vset_write_snapshot(&db->vset, manifest, db->next_file_number, errmsg))) return rc;
   remove_orphans(db);
-  pthread_mutex_lock(&db->manifest_mu);
+  sh_mutex_lock(&db->manifest_mu);
   db_delete_obsolete_wals(db, db->vset.log_number);
-  pthread_mutex_unlock(&db->manifest_mu);
+  sh_mutex_unlock(&db->manifest_mu);
   return bg_start(db, errmsg);
 }
 
@@ -445,13 +449,13 @@ done:
  * fails what was written to the WAL is still there. After a background error nothing can
  * be flushed: the error is returned at once and the WALs are left for the next open. */
 int db_shutdown(shale_db *db) {
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   int seal = memtable_count(db->mem) && db->wal_skipped;
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   int rc = seal ? db_write_seal(db) : SHALE_OK; /* queued after every acknowledged write */
   bg_stop(db);                                  /* drains every sealed memtable */
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   if (db->bg_error) rc = db->bg_error; /* the cause, not the SHALE_READONLY it led to */
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   return rc;
 }

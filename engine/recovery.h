@@ -9,7 +9,7 @@
  * memory only, every table of the recovered version stays open in the table cache
  * (db->pinned_tables), and SHALE_BUSY means a writer changed the files under the attempt:
  * release the handle and try again. */
-int db_recover(shale_db *db, char *errmsg);
+int db_recover(shale_db *db, char *errmsg) SH_EXCLUDES(db->mu);
 /* Flushes every sealed memtable, and the mutable one when a write since open skipped the
  * WAL, then stops background work. Returns the first background error, else the error of
  * sealing the mutable memtable, else SHALE_OK. */

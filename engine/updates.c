@@ -26,21 +26,21 @@ struct shale_updates {
 
 static void pin(shale_updates *u) {
   shale_db *db = u->db;
-  pthread_mutex_lock(&db->manifest_mu);
+  sh_mutex_lock(&db->manifest_mu);
   db->wal_pins++;
   /* Read after the pin and before the listing: a record up to bound is in a WAL made
    * before bound was published, so the listing holds it. */
   u->bound = atomic_load_explicit(&db->last_seq, memory_order_acquire);
   u->nlogs = filename_list_wals(&db->io, db->path, db->oldest_wal, &u->logs);
-  pthread_mutex_unlock(&db->manifest_mu);
+  sh_mutex_unlock(&db->manifest_mu);
 }
 
 static void unpin(shale_db *db) {
-  pthread_mutex_lock(&db->manifest_mu);
+  sh_mutex_lock(&db->manifest_mu);
   db->wal_pins--;
   /* Flushes that finished meanwhile left their WALs for us to delete. */
   if (!db->opt.read_only) db_delete_obsolete_wals(db, db->vset.log_number);
-  pthread_mutex_unlock(&db->manifest_mu);
+  sh_mutex_unlock(&db->manifest_mu);
 }
 
 /* The newest WAL may be the live one, whose writer can be mid-record past bound, or whose

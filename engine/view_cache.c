@@ -11,6 +11,7 @@
 
 #include "engine/db_impl.h"
 #include "engine/view_cache.h"
+#include "util/thread_annotations.h"
 
 /* A slot's v: a cached view, NULL (empty; a publisher made it obsolete), or IN_USE while its
  * thread reads with the view it took out. The two are distinct so that a publisher's
@@ -35,7 +36,7 @@ struct view_slot {
 /* A DB's slots. Threads hold references to it, not to the DB, so a thread that exits or
  * evicts after the DB closed finds `closed` set and touches nothing the DB owned. */
 struct view_reg {
-  pthread_mutex_t mu;
+  sh_mutex mu;
   pthread_cond_t released; /* releasing dropped to 0 */
   int refs;                /* the open DB's, plus one per slot a thread holds; guarded by mu */
   int releasing;           /* threads dropping a slot's view outside mu; close waits for 0 */
@@ -70,7 +71,7 @@ static _Atomic size_t cache_bytes; /* slots and registries allocated, for tests 
 static view_reg *reg_new(void) {
   view_reg *r = calloc(1, sizeof *r);
   if (!r) return NULL;
-  pthread_mutex_init(&r->mu, NULL);
+  sh_mutex_init(&r->mu);
   pthread_cond_init(&r->released, NULL);
   r->refs = 1;
   atomic_fetch_add(&cache_bytes, sizeof *r);
@@ -78,13 +79,13 @@ static view_reg *reg_new(void) {
 }
 
 static void reg_free(view_reg *r) {
-  pthread_mutex_destroy(&r->mu);
+  sh_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->released);
   free(r);
   atomic_fetch_sub(&cache_bytes, sizeof *r);
 }
 
-static void slot_unlink(view_reg *r, view_slot *s) {
+static void slot_unlink(view_reg *r, view_slot *s) SH_REQUIRES(r->mu) {
   if (s->prev) s->prev->next = s->next;
   if (s->next) s->next->prev = s->prev;
   if (r->head == s) r->head = s->next;
@@ -105,7 +106,7 @@ static void slot_free(view_slot *s) {
 
 /* A new live slot of r, or NULL when r has DB_SLOTS already (or on OOM). */
 static view_slot *slot_claim(view_reg *r) {
-  pthread_mutex_lock(&r->mu);
+  sh_mutex_lock(&r->mu);
   view_slot *s = r->live < DB_SLOTS ? aligned_alloc(_Alignof(view_slot), sizeof *s) : NULL;
   if (s) {
     atomic_init(&s->v, NULL);
@@ -121,7 +122,7 @@ static view_slot *slot_claim(view_reg *r) {
     r->refs++;
     atomic_fetch_add(&cache_bytes, sizeof *s);
   }
-  pthread_mutex_unlock(&r->mu);
+  sh_mutex_unlock(&r->mu);
   return s;
 }
 
@@ -130,7 +131,7 @@ static view_slot *slot_claim(view_reg *r) {
  * the DB must outlive the drop. */
 static void slot_release(view_reg *r, view_slot *s) {
   read_view *v = NULL;
-  pthread_mutex_lock(&r->mu);
+  sh_mutex_lock(&r->mu);
   if (!r->closed) {
     v = atomic_exchange_explicit(&s->v, NULL, memory_order_acq_rel);
     if (v == IN_USE) v = NULL; /* never, as a thread returns its slot between gets */
@@ -140,12 +141,12 @@ static void slot_release(view_reg *r, view_slot *s) {
     if (v) r->releasing++;
   }
   bool last = --r->refs == 0;
-  pthread_mutex_unlock(&r->mu);
+  sh_mutex_unlock(&r->mu);
   if (v) {
     read_view_unref(v);
-    pthread_mutex_lock(&r->mu);
+    sh_mutex_lock(&r->mu);
     if (--r->releasing == 0) pthread_cond_broadcast(&r->released);
-    pthread_mutex_unlock(&r->mu);
+    sh_mutex_unlock(&r->mu);
   }
   if (last) reg_free(r);
 }
@@ -214,10 +215,10 @@ static view_slot *thread_slot(shale_db *db) {
 /* ---- views ---- */
 
 read_view *db_view_acquire(shale_db *db) {
-  pthread_mutex_lock(&db->view_mu);
+  sh_mutex_lock(&db->view_mu);
   read_view *v = db->view;
   read_view_ref(v);
-  pthread_mutex_unlock(&db->view_mu);
+  sh_mutex_unlock(&db->view_mu);
   return v;
 }
 
@@ -225,21 +226,21 @@ read_view *db_view_acquire(shale_db *db) {
  * flight finds its slot NULL at put and drops its view itself. */
 static int scrape(view_reg *r, read_view **out) {
   int n = 0;
-  pthread_mutex_lock(&r->mu);
+  sh_mutex_lock(&r->mu);
   for (view_slot *s = r->head; s; s = s->next) {
     read_view *v = atomic_exchange_explicit(&s->v, NULL, memory_order_acq_rel);
     if (v && v != IN_USE) out[n++] = v;
   }
-  pthread_mutex_unlock(&r->mu);
+  sh_mutex_unlock(&r->mu);
   return n;
 }
 
 void db_view_publish(shale_db *db, read_view *v) {
-  pthread_mutex_lock(&db->view_mu);
+  sh_mutex_lock(&db->view_mu);
   read_view *old = db->view;
   db->view = v;
   atomic_store_explicit(&db->view_number, v->number, memory_order_release);
-  pthread_mutex_unlock(&db->view_mu);
+  sh_mutex_unlock(&db->view_mu);
   /* Every slot a get could have filled before the number changed is live now, and a slot
    * claimed later starts empty: the walk costs the live readers, not every past one. */
   view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
@@ -303,13 +304,13 @@ void db_read_counts(shale_db *db, read_counts *out) {
       .bloom_useful = atomic_load_explicit(&db->stats.bloom_useful, memory_order_relaxed)};
   view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
   if (!r) return;
-  pthread_mutex_lock(&r->mu);
+  sh_mutex_lock(&r->mu);
   out->keys += r->retired.keys;
   out->found += r->retired.found;
   out->bytes += r->retired.bytes;
   out->bloom_useful += r->retired.bloom_useful;
   for (view_slot *s = r->head; s; s = s->next) slot_counts(s, out);
-  pthread_mutex_unlock(&r->mu);
+  sh_mutex_unlock(&r->mu);
 }
 
 /* REQUIRES: no other thread uses the handle (close). Threads that still hold slots keep
@@ -317,14 +318,14 @@ void db_read_counts(shale_db *db, read_counts *out) {
 void db_view_cache_free(shale_db *db) {
   view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
   if (!r) return;
-  pthread_mutex_lock(&r->mu);
+  sh_mutex_lock(&r->mu);
   r->closed = true;
-  while (r->releasing) pthread_cond_wait(&r->released, &r->mu);
+  while (r->releasing) sh_cond_wait(&r->released, &r->mu);
   view_slot *s = r->head;
   r->head = NULL;
   r->live = 0;
   bool last = --r->refs == 0;
-  pthread_mutex_unlock(&r->mu);
+  sh_mutex_unlock(&r->mu);
   while (s) {
     view_slot *next = s->next;
     read_view *v = atomic_load_explicit(&s->v, memory_order_acquire);
@@ -340,11 +341,11 @@ void db_view_cache_stats(shale_db *db, view_cache_stats *st) {
   view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
   if (!r) return;
   uint64_t current = atomic_load_explicit(&db->view_number, memory_order_acquire);
-  pthread_mutex_lock(&r->mu);
+  sh_mutex_lock(&r->mu);
   st->live_slots = (size_t)r->live;
   for (view_slot *s = r->head; s; s = s->next) {
     read_view *v = atomic_load_explicit(&s->v, memory_order_acquire);
     if (v && v != IN_USE && v->number != current) st->stale_views++;
   }
-  pthread_mutex_unlock(&r->mu);
+  sh_mutex_unlock(&r->mu);
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/db_impl.h"
 #include "engine/read_view.h"
 #include "shale.h"
 
@@ -14,9 +15,9 @@ typedef struct read_counts {
   uint64_t keys, found, bytes, bloom_useful;
 } read_counts;
 
-/* Read views. REQUIRES for publish: mu held. */
-read_view *db_view_acquire(shale_db *db);
-void db_view_publish(shale_db *db, read_view *v); /* takes over the caller's reference */
+/* Read views. Publishing takes over the caller's reference. */
+read_view *db_view_acquire(shale_db *db) SH_EXCLUDES(db->view_mu);
+void db_view_publish(shale_db *db, read_view *v) SH_REQUIRES(db->mu) SH_EXCLUDES(db->view_mu);
 /* The current view for one short read, from this thread's cache when it is still current,
  * so gets touch no lock and no shared refcount. Return it with db_view_put. */
 typedef struct view_slot view_slot;

@@ -36,12 +36,12 @@ struct writer {
 /* After the group is published, while this thread is still the only writer: a long enough
  * run of ordered deletes is walked now, so that no reader steps over it later. The next run
  * starts at its last key, which the span just made holds, so walks chain into one span. */
-static void walk_delete_run(shale_db *db) {
+static void walk_delete_run(shale_db *db) SH_REQUIRES(db->mu) {
   delete_run *r = &db->del_run;
   if (r->count < DELETE_RUN_WALK || !r->lo.len) return;
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   iter_mark_deleted_run(db, r->lo.data, r->lo.len, r->last.data, r->last.len);
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   buf_clear(&r->lo);
   buf_append(&r->lo, r->last.data, r->last.len);
   r->count = 0;
@@ -70,6 +70,15 @@ static writer *build_group(writer *leader, buf *group, int *sync) {
   return last;
 }
 
+/* Inserts the group with every put cut out of the dead spans, under the spans' lock. */
+static int insert_cutting(shale_db *db, const buf *rep, mem_insert *c) {
+  dead_spans_cut_begin(&db->spans);
+  c->cut = &db->spans;
+  int rc = batch_rep_iterate(rep->data, rep->len, mem_insert_record, c);
+  dead_spans_cut_end(&db->spans, batch_rep_seq(rep->data) + batch_rep_count(rep->data) - 1);
+  return rc;
+}
+
 /* Appends to the WAL and applies to the memtable; runs without mu, as the only leader. */
 static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *errmsg) {
   int rc = SHALE_OK;
@@ -89,9 +98,9 @@ static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *e
    * or the log runs. */
   /* Delete runs are walked into dead spans, which are bytewise only (iter.c). */
   mem_insert c = {db->mem, db->cmp ? NULL : &db->del_run, NULL, 0, 0, 0};
-  if (dead_spans_active(&db->spans)) dead_spans_cut_begin(c.cut = &db->spans);
-  rc = batch_rep_iterate(rep->data, rep->len, mem_insert_record, &c);
-  if (c.cut) dead_spans_cut_end(c.cut, batch_rep_seq(rep->data) + batch_rep_count(rep->data) - 1);
+  rc = dead_spans_active(&db->spans)
+           ? insert_cutting(db, rep, &c)
+           : batch_rep_iterate(rep->data, rep->len, mem_insert_record, &c);
   if (c.deletes)
     atomic_fetch_add_explicit(&db->stats.keys_deleted, c.deletes, memory_order_relaxed);
   if (c.range_deletes)
@@ -100,7 +109,7 @@ static int apply_group(shale_db *db, buf *rep, unsigned flags, int sync, char *e
   return SHALE_OK;
 }
 
-static void finish_group(shale_db *db, writer *leader, writer *last, int rc) {
+static void finish_group(shale_db *db, writer *leader, writer *last, int rc) SH_REQUIRES(db->mu) {
   for (writer *w = leader->next, *stop = last->next; w != stop; w = w->next) {
     w->done = 1;
     w->rc = rc;
@@ -113,7 +122,7 @@ static void finish_group(shale_db *db, writer *leader, writer *last, int rc) {
     pthread_cond_signal(&db->queue_head->cv);
 }
 
-static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) {
+static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) SH_REQUIRES(db->mu) {
   if (w->exclusive) {
     int rc = w->exclusive(db, w->arg, errmsg);
     finish_group(db, w, w, rc);
@@ -144,9 +153,9 @@ static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) {
   db->last_allocated_seq += count;
   if (w->flags & SHALE_NO_WAL) db->wal_skipped = 1;         /* close must flush what no WAL holds */
   dead_spans_allocated(&db->spans, db->last_allocated_seq); /* before any memtable sees them */
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   rc = apply_group(db, rep, w->flags, sync, errmsg);
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   if (rc) {
     /* What reached the WAL or memtable may be partial: no later write may build on it. */
     db_set_bg_error(db, rc, errmsg);
@@ -162,7 +171,7 @@ static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) {
 static int queue_and_lead(shale_db *db, writer w) {
   char errmsg[ERRMSG_SIZE] = "";
   pthread_cond_init(&w.cv, NULL);
-  pthread_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->mu);
   int rc;
   if (db->bg_error) {
     rc = SHALE_READONLY;
@@ -178,7 +187,7 @@ static int queue_and_lead(shale_db *db, writer w) {
   else
     db->queue_head = &w;
   db->queue_tail = &w;
-  while (!w.done && db->queue_head != &w) pthread_cond_wait(&w.cv, &db->mu);
+  while (!w.done && db->queue_head != &w) sh_cond_wait(&w.cv, &db->mu);
   if (w.done) {
     rc = w.rc;
     goto out;
@@ -188,7 +197,7 @@ static int queue_and_lead(shale_db *db, writer w) {
   rc = lead_group(db, &w, &group, errmsg);
   buf_free(&group);
 out:
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   pthread_cond_destroy(&w.cv);
   return rc ? db_fail(db, rc, errmsg) : SHALE_OK;
 }

@@ -5,14 +5,14 @@
 #include "engine/db_impl.h"
 
 /* The write path. rep is a batch rep whose sequence field the leader sets. */
-int db_write_rep(shale_db *db, buf *rep, unsigned flags);
+int db_write_rep(shale_db *db, buf *rep, unsigned flags) SH_EXCLUDES(db->mu);
 /* Seals the memtable after every write queued before this call (shale_flush). */
-int db_write_seal(shale_db *db);
+int db_write_seal(shale_db *db) SH_EXCLUDES(db->mu);
 /* Runs fn(db, arg, errmsg) at the head of the write queue, with mu held: no write is in
  * flight or starts until it returns (fn may release mu meanwhile, and returns with it
  * held). errmsg has ERRMSG_SIZE bytes. Returns fn's code (SHALE_READONLY without calling it
  * on a read-only DB), recorded as the handle's detail on failure. */
 typedef int (*db_exclusive_fn)(shale_db *db, void *arg, char *errmsg);
-int db_write_exclusive(shale_db *db, db_exclusive_fn fn, void *arg);
+int db_write_exclusive(shale_db *db, db_exclusive_fn fn, void *arg) SH_EXCLUDES(db->mu);
 
 #endif

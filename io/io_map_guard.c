@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <ucontext.h>
+#include "util/thread_annotations.h"
 
 typedef struct guard {
   sigjmp_buf env;
@@ -22,7 +23,7 @@ typedef struct guard {
 
 static _Thread_local guard g;
 static struct sigaction prev; /* the SIGBUS disposition the guard displaced */
-static pthread_mutex_t install_mu = PTHREAD_MUTEX_INITIALIZER;
+static sh_mutex install_mu = SH_MUTEX_INITIALIZER;
 
 /* A fault that is not ours, handled as the displaced disposition would have. Default or
  * ignored: restore the default and return, so the faulting access repeats and kills the
@@ -62,10 +63,10 @@ static int is_default(const struct sigaction *sa) {
 /* Why a handler installed after the guard is left alone: it may chain to the guard, and
  * the guard, chaining back to it, would loop on every fault that is not ours. */
 int io_map_guard_install(void) {
-  static int installed;
+  static int installed SH_GUARDED_BY(install_mu);
   struct sigaction cur, sa;
   int rc = -1;
-  pthread_mutex_lock(&install_mu);
+  sh_mutex_lock(&install_mu);
   if (sigaction(SIGBUS, NULL, &cur) != 0) {
     rc = -1;
   } else if (is_guard(&cur)) {
@@ -79,7 +80,7 @@ int io_map_guard_install(void) {
     rc = sigaction(SIGBUS, &sa, NULL) == 0 ? 0 : -1;
     installed |= rc == 0;
   }
-  pthread_mutex_unlock(&install_mu);
+  sh_mutex_unlock(&install_mu);
   return rc;
 }
 

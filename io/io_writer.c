@@ -17,6 +17,7 @@
 #include "io/io.h"
 #include "io/io_priv.h"
 #include "util/error.h"
+#include "util/thread_annotations.h"
 
 #define IOW_CHUNK_SIZE (256u * 1024u)
 #define IOW_CHUNKS 4     /* writes in flight at most */
@@ -97,29 +98,30 @@ static int ring_init(struct io_uring *r) {
 /* Idle rings kept for the next writer. Besides saving io_uring_setup and its mmaps per
  * table, the pool's mutex orders one writer's use of a ring before the next one's. */
 #define RING_POOL 4
-static pthread_mutex_t ring_pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct io_uring ring_pool[RING_POOL];
-static int ring_pool_n;
-static pid_t ring_pool_pid; /* a forked child must not submit to its parent's rings */
+static sh_mutex ring_pool_mu = SH_MUTEX_INITIALIZER;
+static struct io_uring ring_pool[RING_POOL] SH_GUARDED_BY(ring_pool_mu);
+static int ring_pool_n SH_GUARDED_BY(ring_pool_mu);
+/* a forked child must not submit to its parent's rings */
+static pid_t ring_pool_pid SH_GUARDED_BY(ring_pool_mu);
 
 static int ring_get(struct io_uring *r) {
-  pthread_mutex_lock(&ring_pool_mu);
+  sh_mutex_lock(&ring_pool_mu);
   if (ring_pool_pid != getpid()) { /* forget (not unmap) what the parent pooled */
     ring_pool_n = 0;
     ring_pool_pid = getpid();
   }
   int have = ring_pool_n > 0;
   if (have) *r = ring_pool[--ring_pool_n];
-  pthread_mutex_unlock(&ring_pool_mu);
+  sh_mutex_unlock(&ring_pool_mu);
   return have || ring_init(r) == 0;
 }
 
 /* REQUIRES: every submitted SQE's CQE has been seen, so no completion leaks to a later user. */
 static void ring_put(struct io_uring *r) {
-  pthread_mutex_lock(&ring_pool_mu);
+  sh_mutex_lock(&ring_pool_mu);
   int keep = ring_pool_n < RING_POOL && ring_pool_pid == getpid();
   if (keep) ring_pool[ring_pool_n++] = *r;
-  pthread_mutex_unlock(&ring_pool_mu);
+  sh_mutex_unlock(&ring_pool_mu);
   if (!keep) io_uring_queue_exit(r);
 }
 

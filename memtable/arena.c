@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "shale.h"
+#include "util/thread_annotations.h"
 
 struct arena_block {
   struct arena_block *next;
@@ -20,7 +21,7 @@ struct arena_block {
 };
 
 struct arena_pool {
-  pthread_mutex_t mu;
+  sh_mutex mu;
   pthread_cond_t want; /* the stock fell below `ahead`, or stop */
   struct arena_block *stock;
   size_t count, ahead, cap;
@@ -49,20 +50,20 @@ static void prefault(struct arena_block *b) {
 
 static void *pool_main(void *arg) {
   arena_pool *p = arg;
-  pthread_mutex_lock(&p->mu);
+  sh_mutex_lock(&p->mu);
   for (;;) {
-    while (!p->stop && p->count >= p->ahead) pthread_cond_wait(&p->want, &p->mu);
+    while (!p->stop && p->count >= p->ahead) sh_cond_wait(&p->want, &p->mu);
     if (p->stop) break;
-    pthread_mutex_unlock(&p->mu);
+    sh_mutex_unlock(&p->mu);
     struct arena_block *b = new_shared_block();
     if (b) prefault(b);
-    pthread_mutex_lock(&p->mu);
+    sh_mutex_lock(&p->mu);
     if (!b) break; /* out of memory: arenas allocate for themselves */
     b->next = p->stock;
     p->stock = b;
     p->count++;
   }
-  pthread_mutex_unlock(&p->mu);
+  sh_mutex_unlock(&p->mu);
   return NULL;
 }
 
@@ -72,7 +73,7 @@ int arena_pool_new(size_t ahead, size_t cap, arena_pool **out) {
   if (!p) return SHALE_NOMEM;
   p->ahead = ahead < cap ? ahead : cap;
   p->cap = cap;
-  pthread_mutex_init(&p->mu, NULL);
+  sh_mutex_init(&p->mu);
   pthread_cond_init(&p->want, NULL);
   /* Without the thread the pool still recycles blocks; a failed start only costs speed. */
   p->has_thread = p->ahead && pthread_create(&p->thread, NULL, pool_main, p) == 0;
@@ -82,10 +83,10 @@ int arena_pool_new(size_t ahead, size_t cap, arena_pool **out) {
 
 void arena_pool_free(arena_pool *p) {
   if (!p) return;
-  pthread_mutex_lock(&p->mu);
+  sh_mutex_lock(&p->mu);
   p->stop = true;
   pthread_cond_signal(&p->want);
-  pthread_mutex_unlock(&p->mu);
+  sh_mutex_unlock(&p->mu);
   if (p->has_thread) pthread_join(p->thread, NULL);
   while (p->stock) {
     struct arena_block *next = p->stock->next;
@@ -93,19 +94,19 @@ void arena_pool_free(arena_pool *p) {
     p->stock = next;
   }
   pthread_cond_destroy(&p->want);
-  pthread_mutex_destroy(&p->mu);
+  sh_mutex_destroy(&p->mu);
   free(p);
 }
 
 void arena_pool_stats(arena_pool *p, uint64_t *from_stock, uint64_t *allocated) {
-  pthread_mutex_lock(&p->mu);
+  sh_mutex_lock(&p->mu);
   if (from_stock) *from_stock = p->from_stock;
   if (allocated) *allocated = p->allocated;
-  pthread_mutex_unlock(&p->mu);
+  sh_mutex_unlock(&p->mu);
 }
 
 static struct arena_block *pool_take(arena_pool *p) {
-  pthread_mutex_lock(&p->mu);
+  sh_mutex_lock(&p->mu);
   struct arena_block *b = p->stock;
   if (b) {
     p->stock = b->next;
@@ -115,20 +116,20 @@ static struct arena_block *pool_take(arena_pool *p) {
     p->allocated++;
   }
   if (p->count < p->ahead) pthread_cond_signal(&p->want);
-  pthread_mutex_unlock(&p->mu);
+  sh_mutex_unlock(&p->mu);
   return b ? b : new_shared_block();
 }
 
 /* Keeps b for the next arena if the pool has room; else frees it. */
 static void pool_give(arena_pool *p, struct arena_block *b) {
-  pthread_mutex_lock(&p->mu);
+  sh_mutex_lock(&p->mu);
   bool keep = p->count < p->cap;
   if (keep) {
     b->next = p->stock;
     p->stock = b;
     p->count++;
   }
-  pthread_mutex_unlock(&p->mu);
+  sh_mutex_unlock(&p->mu);
   if (!keep) free(b);
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "shale.h"
+#include "util/thread_annotations.h"
 
 struct bc_handle {               /* the entry itself; handles are entries */
   struct bc_handle *hnext;       /* hash chain */
@@ -27,7 +28,7 @@ struct bc_handle {               /* the entry itself; handles are entries */
 typedef struct bc_handle bc_entry;
 
 typedef struct shard {
-  pthread_mutex_t mu;
+  sh_mutex mu;
   bc_entry **table;
   size_t nbuckets, count; /* nbuckets is a power of two */
   bc_entry ring;          /* sentinel of the ring of cached entries */
@@ -75,7 +76,7 @@ int block_cache_new(size_t capacity, block_cache **out) {
     s->nbuckets = 64;
     s->table = calloc(s->nbuckets, sizeof *s->table);
     if (!s->table) goto fail;
-    pthread_mutex_init(&s->mu, NULL);
+    sh_mutex_init(&s->mu);
     s->ring.next = s->ring.prev = &s->ring;
     s->hand = &s->ring;
     s->capacity = (capacity + n - 1) / n;
@@ -87,7 +88,7 @@ fail:
     for (unsigned i = 0; i < n; i++)
       if (c->shards[i].table) {
         free(c->shards[i].table);
-        pthread_mutex_destroy(&c->shards[i].mu);
+        sh_mutex_destroy(&c->shards[i].mu);
       }
   free(c->shards);
   free(c);
@@ -112,7 +113,7 @@ void block_cache_free(block_cache *c) {
       }
     }
     free(s->table);
-    pthread_mutex_destroy(&s->mu);
+    sh_mutex_destroy(&s->mu);
   }
   free(c->shards);
   free(c);
@@ -126,27 +127,28 @@ static shard *shard_of(block_cache *c, uint64_t h) {
   return &c->shards[c->shard_shift ? h >> c->shard_shift : 0];
 }
 
-static bc_entry **find_slot(shard *s, uint64_t h, uint64_t id, uint64_t off) {
+static bc_entry **find_slot(shard *s, uint64_t h, uint64_t id, uint64_t off) SH_REQUIRES(s->mu) {
   bc_entry **p = &s->table[h & (s->nbuckets - 1)];
   while (*p && ((*p)->id != id || (*p)->off != off)) p = &(*p)->hnext;
   return p;
 }
 
-static void ring_remove(shard *s, bc_entry *e) {
+static void ring_remove(shard *s, bc_entry *e) SH_REQUIRES(s->mu) {
   if (s->hand == e) s->hand = e->next;
   e->prev->next = e->next;
   e->next->prev = e->prev;
   e->prev = e->next = NULL;
 }
 
-static void ring_insert(shard *s, bc_entry *e) { /* just behind the hand: visited last */
+/* Just behind the hand: visited last. */
+static void ring_insert(shard *s, bc_entry *e) SH_REQUIRES(s->mu) {
   e->next = s->hand;
   e->prev = s->hand->prev;
   e->prev->next = e;
   s->hand->prev = e;
 }
 
-static void grow(shard *s) {
+static void grow(shard *s) SH_REQUIRES(s->mu) {
   size_t nb = s->nbuckets * 2;
   bc_entry **t = calloc(nb, sizeof *t);
   if (!t) return; /* longer chains, still correct */
@@ -167,7 +169,8 @@ static void grow(shard *s) {
 
 /* Takes e out of the table and the ring and drops the cache's reference; chains e on *dead
  * when nobody else holds it. */
-static void remove_locked(shard *s, bc_entry **slot, bc_entry *e, bc_entry **dead) {
+static void remove_locked(shard *s, bc_entry **slot, bc_entry *e, bc_entry **dead)
+    SH_REQUIRES(s->mu) {
   *slot = e->hnext;
   s->count--;
   e->in_cache = 0;
@@ -179,7 +182,7 @@ static void remove_locked(shard *s, bc_entry **slot, bc_entry *e, bc_entry **dea
   }
 }
 
-static void evict_locked(shard *s, bc_entry **dead) {
+static void evict_locked(shard *s, bc_entry **dead) SH_REQUIRES(s->mu) {
   size_t budget = 2 * s->count + 2; /* two turns: clears every bit, then finds any victim */
   while (s->usage > s->capacity && s->count > 0 && budget-- > 0) {
     bc_entry *e = s->hand;
@@ -204,7 +207,7 @@ static void free_dead(bc_entry *dead) {
 bc_handle *block_cache_lookup(block_cache *c, uint64_t id, uint64_t off) {
   uint64_t h = mix(id, off);
   shard *s = shard_of(c, h);
-  pthread_mutex_lock(&s->mu);
+  sh_mutex_lock(&s->mu);
   bc_entry *e = *find_slot(s, h, id, off);
   if (e) {
     e->refs++;
@@ -213,7 +216,7 @@ bc_handle *block_cache_lookup(block_cache *c, uint64_t id, uint64_t off) {
   } else {
     s->misses++;
   }
-  pthread_mutex_unlock(&s->mu);
+  sh_mutex_unlock(&s->mu);
   return e;
 }
 
@@ -233,7 +236,7 @@ bc_handle *block_cache_insert(block_cache *c, uint64_t id, uint64_t off, void *d
   e->data = data;
   shard *s = shard_of(c, h);
   bc_entry *dead = NULL;
-  pthread_mutex_lock(&s->mu);
+  sh_mutex_lock(&s->mu);
   bc_entry **slot = find_slot(s, h, id, off);
   if (*slot) remove_locked(s, slot, *slot, &dead); /* replaced: lives on while pinned */
   e->hnext = s->table[h & (s->nbuckets - 1)];
@@ -243,7 +246,7 @@ bc_handle *block_cache_insert(block_cache *c, uint64_t id, uint64_t off, void *d
   s->usage += e->charge;
   if (++s->count > s->nbuckets) grow(s);
   evict_locked(s, &dead);
-  pthread_mutex_unlock(&s->mu);
+  sh_mutex_unlock(&s->mu);
   free_dead(dead);
   return e;
 }
@@ -256,7 +259,7 @@ const uint8_t *block_cache_data(const bc_handle *h, size_t *len) {
 void block_cache_release(block_cache *c, bc_handle *e) {
   shard *s = shard_of(c, e->hash);
   bc_entry *dead = NULL;
-  pthread_mutex_lock(&s->mu);
+  sh_mutex_lock(&s->mu);
   if (--e->refs == 0) { /* already out of the cache */
     s->usage -= e->charge;
     dead = e;
@@ -264,7 +267,7 @@ void block_cache_release(block_cache *c, bc_handle *e) {
   } else if (s->usage > s->capacity) { /* eviction may have been blocked by this pin */
     evict_locked(s, &dead);
   }
-  pthread_mutex_unlock(&s->mu);
+  sh_mutex_unlock(&s->mu);
   free_dead(dead);
 }
 
@@ -273,11 +276,11 @@ void block_cache_stats(block_cache *c, uint64_t *hits, uint64_t *misses, size_t 
   size_t u = 0;
   for (unsigned i = 0; i < c->nshards; i++) {
     shard *s = &c->shards[i];
-    pthread_mutex_lock(&s->mu);
+    sh_mutex_lock(&s->mu);
     h += s->hits;
     m += s->misses;
     u += s->usage;
-    pthread_mutex_unlock(&s->mu);
+    sh_mutex_unlock(&s->mu);
   }
   if (hits) *hits = h;
   if (misses) *misses = m;
@@ -288,9 +291,9 @@ uint64_t block_cache_inserts(block_cache *c) {
   uint64_t n = 0;
   for (unsigned i = 0; i < c->nshards; i++) {
     shard *s = &c->shards[i];
-    pthread_mutex_lock(&s->mu);
+    sh_mutex_lock(&s->mu);
     n += s->inserts;
-    pthread_mutex_unlock(&s->mu);
+    sh_mutex_unlock(&s->mu);
   }
   return n;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/thread_annotations.h"
 
 typedef struct tc_entry {
   struct tc_entry *hnext;       /* hash chain, or the zombie list after eviction */
@@ -20,7 +21,7 @@ typedef struct tc_entry {
 } tc_entry;
 
 typedef struct tc_shard {
-  pthread_mutex_t mu;
+  sh_mutex mu;
   tc_entry **table;
   size_t nbuckets, count, capacity;
   tc_entry lru;      /* sentinel; lru.next is the least recently used idle reader */
@@ -61,7 +62,7 @@ int table_cache_new(io_ctx *io, const char *dbdir, int max_open, block_cache *bc
     tc_shard *s = &tc->shards[i];
     s->nbuckets = 64;
     if (!(s->table = calloc(s->nbuckets, sizeof *s->table))) goto fail;
-    pthread_mutex_init(&s->mu, NULL);
+    sh_mutex_init(&s->mu);
     s->lru.next = s->lru.prev = &s->lru;
     s->capacity = ((size_t)max_open + tc->nshards - 1) / tc->nshards;
   }
@@ -72,7 +73,7 @@ fail:
     for (unsigned i = 0; i < tc->nshards; i++)
       if (tc->shards[i].table) {
         free(tc->shards[i].table);
-        pthread_mutex_destroy(&tc->shards[i].mu);
+        sh_mutex_destroy(&tc->shards[i].mu);
       }
   free(tc->shards);
   free(tc->dir);
@@ -84,7 +85,7 @@ static tc_shard *shard_of(table_cache *tc, uint64_t number) {
   return &tc->shards[tc->nshards > 1 ? mix(number) % tc->nshards : 0];
 }
 
-static tc_entry **find_slot(tc_shard *s, uint64_t number) {
+static tc_entry **find_slot(tc_shard *s, uint64_t number) SH_REQUIRES(s->mu) {
   tc_entry **p = &s->table[mix(number) & (s->nbuckets - 1)];
   while (*p && (*p)->number != number) p = &(*p)->hnext;
   return p;
@@ -96,14 +97,14 @@ static void lru_remove(tc_entry *e) {
   e->prev = e->next = NULL;
 }
 
-static void lru_append(tc_shard *s, tc_entry *e) {
+static void lru_append(tc_shard *s, tc_entry *e) SH_REQUIRES(s->mu) {
   e->next = &s->lru;
   e->prev = s->lru.prev;
   e->prev->next = e;
   s->lru.prev = e;
 }
 
-static void grow(tc_shard *s) {
+static void grow(tc_shard *s) SH_REQUIRES(s->mu) {
   size_t nb = s->nbuckets * 2;
   tc_entry **t = calloc(nb, sizeof *t);
   if (!t) return;
@@ -121,7 +122,7 @@ static void grow(tc_shard *s) {
 
 /* Takes e out of the map (the cache drops its reference); chains it on *dead when nobody
  * holds it, else on the zombie list. */
-static void unmap_locked(tc_shard *s, tc_entry *e, tc_entry **dead) {
+static void unmap_locked(tc_shard *s, tc_entry *e, tc_entry **dead) SH_REQUIRES(s->mu) {
   *find_slot(s, e->number) = e->hnext;
   s->count--;
   e->in_map = 0;
@@ -136,7 +137,7 @@ static void unmap_locked(tc_shard *s, tc_entry *e, tc_entry **dead) {
   }
 }
 
-static void evict_idle_locked(tc_shard *s, tc_entry **dead) {
+static void evict_idle_locked(tc_shard *s, tc_entry **dead) SH_REQUIRES(s->mu) {
   while (s->count > s->capacity && s->lru.next != &s->lru) unmap_locked(s, s->lru.next, dead);
 }
 
@@ -156,16 +157,16 @@ int table_cache_get(table_cache *tc, uint64_t number, sst_reader **r, char *errm
   *r = NULL;
   if (!tc) return err_set(errmsg, SHALE_INVALID, "table_cache_get: NULL cache");
   tc_shard *s = shard_of(tc, number);
-  pthread_mutex_lock(&s->mu);
+  sh_mutex_lock(&s->mu);
   tc_entry *e = *find_slot(s, number);
   if (e) {
     if (e->prev) lru_remove(e);
     e->refs++;
     *r = e->reader;
-    pthread_mutex_unlock(&s->mu);
+    sh_mutex_unlock(&s->mu);
     return SHALE_OK;
   }
-  pthread_mutex_unlock(&s->mu);
+  sh_mutex_unlock(&s->mu);
 
   char path[4096];
   sst_file_name(path, sizeof path, tc->dir, number);
@@ -182,7 +183,7 @@ int table_cache_get(table_cache *tc, uint64_t number, sst_reader **r, char *errm
   ne->refs = 2;
   ne->in_map = 1;
   tc_entry *dead = NULL;
-  pthread_mutex_lock(&s->mu);
+  sh_mutex_lock(&s->mu);
   if ((e = *find_slot(s, number))) { /* another thread opened it meanwhile: use theirs */
     if (e->prev) lru_remove(e);
     e->refs++;
@@ -197,7 +198,7 @@ int table_cache_get(table_cache *tc, uint64_t number, sst_reader **r, char *errm
     evict_idle_locked(s, &dead);
     *r = rd;
   }
-  pthread_mutex_unlock(&s->mu);
+  sh_mutex_unlock(&s->mu);
   close_dead(dead);
   return SHALE_OK;
 }
@@ -206,7 +207,7 @@ void table_cache_release(table_cache *tc, sst_reader *r) {
   if (!tc || !r) return;
   tc_shard *s = shard_of(tc, sst_reader_file_number(r));
   tc_entry *dead = NULL;
-  pthread_mutex_lock(&s->mu);
+  sh_mutex_lock(&s->mu);
   tc_entry *e = *find_slot(s, sst_reader_file_number(r));
   if (e && e->reader == r) {
     if (--e->refs == 1) {
@@ -226,7 +227,7 @@ void table_cache_release(table_cache *tc, sst_reader *r) {
       break;
     }
   }
-  pthread_mutex_unlock(&s->mu);
+  sh_mutex_unlock(&s->mu);
   close_dead(dead);
 }
 
@@ -234,19 +235,19 @@ void table_cache_evict(table_cache *tc, uint64_t number) {
   if (!tc) return;
   tc_shard *s = shard_of(tc, number);
   tc_entry *dead = NULL;
-  pthread_mutex_lock(&s->mu);
+  sh_mutex_lock(&s->mu);
   tc_entry *e = *find_slot(s, number);
   if (e) unmap_locked(s, e, &dead);
-  pthread_mutex_unlock(&s->mu);
+  sh_mutex_unlock(&s->mu);
   close_dead(dead);
 }
 
 int table_cache_open_count(table_cache *tc) {
   size_t n = 0;
   for (unsigned i = 0; i < tc->nshards; i++) {
-    pthread_mutex_lock(&tc->shards[i].mu);
+    sh_mutex_lock(&tc->shards[i].mu);
     n += tc->shards[i].count + tc->shards[i].nzombies;
-    pthread_mutex_unlock(&tc->shards[i].mu);
+    sh_mutex_unlock(&tc->shards[i].mu);
   }
   return (int)n;
 }
@@ -266,7 +267,7 @@ void table_cache_free(table_cache *tc) {
     }
     close_dead(s->zombies);
     free(s->table);
-    pthread_mutex_destroy(&s->mu);
+    sh_mutex_destroy(&s->mu);
   }
   free(tc->shards);
   free(tc->dir);

@@ -106,8 +106,8 @@ static int file_contains(const char *dir, const char *name, const char *text) {
  * step, so a test can leave data at a level it chooses. */
 static void compact_level(shale_db *db, int level, int out_level) {
   char errmsg[ERRMSG_SIZE] = "";
-  pthread_mutex_lock(&db->mu);
-  while (db->manual_compaction || db->compaction_running) pthread_cond_wait(&db->bg_cv, &db->mu);
+  sh_mutex_lock(&db->mu);
+  while (db->manual_compaction || db->compaction_running) sh_cond_wait(&db->bg_cv, &db->mu);
   db->manual_compaction = 1;
   compaction c;
   int picked = compaction_pick_range(db, level, out_level, NULL, 0, NULL, 0, &c);
@@ -115,7 +115,7 @@ static void compact_level(shale_db *db, int level, int out_level) {
   compaction_free(&c);
   db->manual_compaction = 0;
   pthread_cond_broadcast(&db->bg_cv);
-  pthread_mutex_unlock(&db->mu);
+  sh_mutex_unlock(&db->mu);
   if (rc < 0) fprintf(stderr, "  compaction L%d->L%d: %s\n", level, out_level, errmsg);
   assert_true(rc >= 0);
 }
