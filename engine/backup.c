@@ -18,6 +18,7 @@
 
 #include "engine/db.h"
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
 #include "engine/filename.h"
 #include "io/io.h"
 #include "util/checksum.h"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
 #include "engine/listeners.h"
 #include "engine/dir_check.h"
 #include "engine/filename.h"
@@ -18,8 +19,10 @@
 #include "engine/recovery.h"
 #include "engine/span_store.h"
 #include "engine/background.h"
+#include "engine/span_warmup.h"
 #include "engine/statistics.h"
 #include "engine/db.h"
+#include "engine/view_cache.h"
 #include "io/io.h"
 #include "io/io_fs.h"
 #include "util/clock.h"

@@ -6,6 +6,7 @@
 #include "engine/filename.h"
 #include "engine/background.h"
 #include "engine/db.h"
+#include "engine/view_cache.h"
 #include "io/io.h"
 #include "util/clock.h"
 

@@ -6,12 +6,14 @@
 #include <string.h>
 
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
 #include "engine/lookup.h"
 #include "engine/mem_rdel.h"
 #include "engine/options.h"
 #include "engine/get.h"
 #include "engine/statistics.h"
 #include "engine/table_get.h"
+#include "engine/view_cache.h"
 #include "util/ikey.h"
 
 /* Searches one memtable. Returns 1 when the search is decided (found or deleted). */

@@ -23,6 +23,7 @@
 #include "engine/background.h"
 #include "engine/db.h"
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
 #include "engine/filename.h"
 #include "engine/flush.h"
 #include "engine/flush_job.h"

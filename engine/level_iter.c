@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
 #include "engine/iter_sources.h"
 #include "engine/merge_iter.h"
 #include "engine/level_iter.h"

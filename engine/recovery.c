@@ -18,6 +18,7 @@
 #include "engine/flush.h"
 #include "engine/flush_job.h"
 #include "engine/listeners.h"
+#include "engine/view_cache.h"
 #include "engine/wal_retention.h"
 #include "engine/write.h"
 #include "io/io.h"

@@ -8,6 +8,7 @@
 #include "engine/batch.h"
 #include "engine/db.h"
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
 #include "engine/filename.h"
 #include "engine/flush_job.h"
 #include "wal/wal_reader.h"

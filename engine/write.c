@@ -7,6 +7,7 @@
 
 #include "engine/batch.h"
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
 #include "engine/flush.h"
 #include "engine/iter.h"
 #include "engine/mem_insert.h"
