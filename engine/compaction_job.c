@@ -8,7 +8,7 @@
 
 #include "engine/compaction.h"
 #include "engine/filename.h"
-#include "engine/iter_sources.h"
+#include "engine/range_dels.h"
 #include "engine/merge_iter.h"
 #include "engine/background.h"
 #include "engine/compaction_job.h"

@@ -31,35 +31,6 @@ static int mem_lookup(memtable *m, lookup *lk) {
   return lookup_found_copy(lk, v, vlen);
 }
 
-int lookup_deleted(lookup *lk) {
-  lk->rc = SHALE_NOTFOUND;
-  return 1;
-}
-
-int lookup_found_copy(lookup *lk, const void *v, size_t vlen) {
-  if (lk->into_buf) {
-    size_t n = vlen < lk->cap ? vlen : lk->cap;
-    if (n) memcpy(lk->buf, v, n); /* buf may be NULL with cap 0 */
-    *lk->vlen = vlen;
-    lk->rc = SHALE_OK;
-    return 1;
-  }
-  if (!lk->val) { /* existence check only */
-    lk->rc = SHALE_OK;
-    return 1;
-  }
-  void *copy = malloc(vlen ? vlen : 1);
-  if (!copy) {
-    lk->rc = SHALE_NOMEM;
-    return 1;
-  }
-  memcpy(copy, v, vlen);
-  *lk->val = copy;
-  *lk->vlen = vlen;
-  lk->rc = SHALE_OK;
-  return 1;
-}
-
 int view_lookup(shale_db *db, read_view *v, lookup *lk) {
   lk->rc = SHALE_NOTFOUND;
   if (mem_lookup(v->mem, lk)) return lk->rc;

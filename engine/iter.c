@@ -27,6 +27,7 @@
 #include "engine/db_impl.h"
 #include "engine/dead_spans.h"
 #include "engine/errmsg.h"
+#include "engine/get.h"
 #include "engine/iter.h"
 #include "engine/iter_sources.h"
 #include "engine/lookup.h"

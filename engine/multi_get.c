@@ -7,6 +7,7 @@
 
 #include "engine/db_impl.h"
 #include "engine/errmsg.h"
+#include "engine/get.h"
 #include "engine/statistics.h"
 #include "engine/lookup.h"
 #include "engine/options.h"
