@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include "engine/batch.h"
+#include "engine/db_log.h"
 #include "engine/filename.h"
 #include "engine/mem_insert.h"
 #include "engine/background.h"
-#include "engine/db.h"
 #include "engine/flush.h"
 #include "engine/flush_job.h"
 #include "engine/listeners.h"
