@@ -4,8 +4,10 @@
 #include <string.h>
 
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
 #include "engine/read_view.h"
 #include "engine/version.h"
+#include "engine/view_cache.h"
 #include "sstable/sst_approx.h"
 #include "sstable/table_cache.h"
 #include "util/ikey.h"

@@ -1,66 +1,19 @@
 /* background.c — the background threads (max_background_jobs of them) that flush sealed
  * memtables, run compactions and seal the memtable early for a delete deadline or a
- * compaction suggestion, the publication of new versions, and shale_flush. One flush runs
- * at a time so flushes install oldest first. */
+ * compaction suggestion, and shale_flush. One flush runs at a time so flushes install
+ * oldest first. The jobs it runs (flush_job.c, compaction_job.c, write.c's seal) never call
+ * back into it: what they share lives below (bg_error.c, install.c). */
 #include <stdlib.h>
 #include <time.h>
 
 #include "engine/db_impl.h"
 #include "engine/compaction.h"
-#include "engine/flush.h"
+#include "engine/errmsg.h"
 #include "engine/background.h"
 #include "engine/compaction_job.h"
-#include "engine/db.h"
 #include "engine/flush_job.h"
-#include "engine/listeners.h"
 #include "engine/write.h"
-#include "io/io.h"
 #include "util/clock.h"
-
-void db_set_bg_error(shale_db *db, int rc, const char *msg) {
-  if (!db->bg_error) {
-    db->bg_error = rc;
-    snprintf(db->bg_errmsg, sizeof db->bg_errmsg, "%s", msg ? msg : shale_strerror(rc));
-    db_log(db, "background error, DB is read-only until reopened: %s", msg);
-    listeners_background_error(db, rc, db->bg_errmsg);
-  }
-  pthread_cond_broadcast(&db->bg_cv);
-}
-
-/* A MANIFEST is rolled once it is past its size limit, or past 1 MiB and eight times what
- * a fresh snapshot of the live files would take: a long run of small flushes and deletes
- * must not leave megabytes of history behind a nearly empty DB. */
-static int manifest_due(shale_db *db) SH_REQUIRES(db->manifest_mu) {
-  uint64_t size = wal_writer_size(db->vset.manifest);
-  if (size >= db->opt.manifest_roll_bytes) return 1;
-  uint64_t files = 0;
-  for (int l = 0; l < NUM_LEVELS; l++) files += (uint64_t)db->vset.current->nfiles[l];
-  uint64_t snapshot = 256 + files * 160; /* a file record: ~100 bytes plus two keys */
-  return size >= (1u << 20) && size >= 8 * snapshot;
-}
-
-void db_maybe_roll_manifest(shale_db *db) {
-  if (!manifest_due(db)) return;
-  sh_mutex_lock(&db->mu);
-  uint64_t number = db->next_file_number++;
-  uint64_t next = db->next_file_number;
-  sh_mutex_unlock(&db->mu);
-  char msg[ERRMSG_SIZE];
-  if (vset_write_snapshot(&db->vset, number, next, msg))
-    db_log(db, "starting a new MANIFEST failed, the old one stays in use: %s", msg);
-  else
-    db_log(db, "started MANIFEST-%06llu", (unsigned long long)number);
-}
-
-int db_publish_version(shale_db *db, int drop_oldest_imm) {
-  read_view *cur = db->view;
-  read_view *v = read_view_new(cur->mem, cur->imm, cur->imm_count - (drop_oldest_imm ? 1 : 0),
-                               db->vset.current, db->next_view_number++);
-  if (!v) return SHALE_NOMEM;
-  db_view_publish(db, v);
-  listeners_check_persisted(db, v);
-  return SHALE_OK;
-}
 
 /* How long the background waits after a seal failed before it tries again. */
 #define SEAL_RETRY_US 1000000
@@ -153,57 +106,6 @@ void bg_stop(shale_db *db) {
   free(db->bg_threads);
   db->bg_threads = NULL;
   db->n_bg_threads = 0;
-}
-
-/* Waits while sealed memtables pile up: the flush threads must catch up first. */
-static int wait_for_flush_room(shale_db *db) SH_REQUIRES(db->mu) {
-  if (db->view->imm_count < db->opt.max_immutable_memtables) return SHALE_OK;
-  uint64_t start = clock_mono_us();
-  atomic_fetch_add(&db->stats.stalls, 1);
-  db_log(db, "write stall: %d sealed memtables waiting for flush", db->view->imm_count);
-  listeners_stall(db, 0, SHALE_STALL_MEMTABLES);
-  while (db->view->imm_count >= db->opt.max_immutable_memtables && !db->bg_error)
-    sh_cond_wait(&db->bg_cv, &db->mu);
-  listeners_stall(db, 1, SHALE_STALL_MEMTABLES);
-  atomic_fetch_add(&db->stats.stall_micros, clock_mono_us() - start);
-  return db->bg_error ? SHALE_READONLY : SHALE_OK;
-}
-
-/* Too many L0 files make every read slower: slow writers down, then stop them, until
- * compaction catches up. */
-static int wait_for_l0_room(shale_db *db) SH_REQUIRES(db->mu) {
-  int n = db->vset.current->nfiles[0];
-  if (n < db->opt.level0_slowdown_trigger) return SHALE_OK;
-  uint64_t start = clock_mono_us();
-  atomic_fetch_add(&db->stats.stalls, 1);
-  int reason = n < db->opt.level0_stop_trigger ? SHALE_STALL_L0_SLOWDOWN : SHALE_STALL_L0_STOP;
-  listeners_stall(db, 0, reason);
-  if (n < db->opt.level0_stop_trigger) {
-    sh_mutex_unlock(&db->mu);
-    struct timespec ts = {0, 1000000};
-    nanosleep(&ts, NULL);
-    sh_mutex_lock(&db->mu);
-  } else {
-    db_log(db, "write stop: %d L0 files waiting for compaction", n);
-    while (db->vset.current->nfiles[0] >= db->opt.level0_stop_trigger && !db->bg_error &&
-           !db->shutting_down)
-      sh_cond_wait(&db->bg_cv, &db->mu);
-  }
-  listeners_stall(db, 1, reason);
-  atomic_fetch_add(&db->stats.stall_micros, clock_mono_us() - start);
-  return db->bg_error ? SHALE_READONLY : SHALE_OK;
-}
-
-int flush_make_room(shale_db *db, char *errmsg) {
-  if (memtable_bytes(db->mem) < db->opt.write_buffer_size) return SHALE_OK;
-  int rc = wait_for_l0_room(db);
-  if (!rc) rc = wait_for_flush_room(db);
-  if (rc)
-    return err_set(errmsg, rc, "the DB turned read-only after a background error: %s (%s)",
-                   db->bg_errmsg, shale_strerror(db->bg_error));
-  if ((rc = db_seal_memtable(db, errmsg))) return rc;
-  pthread_cond_broadcast(&db->bg_cv);
-  return SHALE_OK;
 }
 
 /* Does the view still hold a sealed memtable whose WAL is older than log? */

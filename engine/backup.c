@@ -16,8 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/db.h"
 #include "engine/db_impl.h"
+#include "engine/db_log.h"
+#include "engine/errmsg.h"
 #include "engine/filename.h"
 #include "io/io.h"
 #include "util/checksum.h"

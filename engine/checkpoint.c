@@ -13,8 +13,9 @@
 
 #include "engine/batch.h"
 #include "engine/db_impl.h"
+#include "engine/db_log.h"
+#include "engine/errmsg.h"
 #include "engine/filename.h"
-#include "engine/db.h"
 #include "engine/flush_job.h"
 #include "io/io.h"
 #include "io/io_fs.h"

@@ -3,6 +3,7 @@
  * files in the range in place, which purges every tombstone no snapshot needs. */
 #include "engine/compaction.h"
 #include "engine/compaction_job.h"
+#include "engine/errmsg.h"
 
 static int deepest_level(const version *v) {
   for (int l = NUM_LEVELS - 1; l > 0; l--)

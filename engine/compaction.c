@@ -12,7 +12,7 @@
 #include "engine/filename.h"
 #include "engine/iter_sources.h"
 #include "engine/merge_iter.h"
-#include "engine/db.h"
+#include "engine/snapshot.h"
 #include "io/io.h"
 #include "sstable/sst_builder.h"
 #include "util/clock.h"

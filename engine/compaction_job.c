@@ -6,14 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bg_error.h"
 #include "engine/compaction.h"
+#include "engine/db_log.h"
 #include "engine/filename.h"
-#include "engine/iter_sources.h"
+#include "engine/install.h"
+#include "engine/range_dels.h"
 #include "engine/merge_iter.h"
-#include "engine/background.h"
 #include "engine/compaction_job.h"
+#include "engine/snapshot.h"
 #include "engine/statistics.h"
-#include "engine/db.h"
 #include "engine/flush_job.h"
 #include "engine/listeners.h"
 #include "engine/table_get.h"

@@ -1,79 +1,31 @@
-/* db.c — opening and closing a DB: argument checks, the directory LOCK, recovery from the
- * WAL, and the handle's error slot, info LOG, read views and snapshots. */
+/* db.c — opening and closing a DB: argument checks, the directory LOCK, the OPTIONS file,
+ * and the order in which the handle's parts (LOG, listeners, recovery, background threads,
+ * spans) come up and go down. It is the top of the engine: it has no header of its own, and
+ * the helpers every file uses live below it (db_log.c, errmsg.c, snapshot.c, bg_error.c). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "engine/db_impl.h"
+#include "engine/db_log.h"
+#include "engine/errmsg.h"
 #include "engine/listeners.h"
 #include "engine/dir_check.h"
 #include "engine/filename.h"
 #include "engine/options.h"
 #include "engine/recovery.h"
+#include "engine/snapshot.h"
 #include "engine/span_store.h"
 #include "engine/background.h"
+#include "engine/span_warmup.h"
 #include "engine/statistics.h"
-#include "engine/db.h"
+#include "engine/view_cache.h"
 #include "io/io.h"
 #include "io/io_fs.h"
-#include "util/clock.h"
-
-/* The LOG is rotated by size so a long-running process cannot fill the disk with it. */
-#define INFO_LOG_MAX_BYTES (8u << 20)
-
-static void close_info_log(shale_db *db) {
-  if (db->info_log_fd >= 0) close(db->info_log_fd);
-  db->info_log_fd = -1;
-}
-
-/* append 0: the LOG starts empty. A LOG that cannot be opened leaves the DB without one: it
- * explains, it holds nothing the DB needs. */
-static void open_info_log_file(shale_db *db, int append) {
-  char p[FILENAME_MAX_LEN];
-  filename_join(p, db->path, "LOG");
-  if (io_append_open(&db->io, p, !append, &db->info_log_fd, &db->info_log_bytes, NULL))
-    db->info_log_fd = -1;
-}
-
-static void rotate_info_log(shale_db *db) {
-  char p[FILENAME_MAX_LEN], old[FILENAME_MAX_LEN];
-  filename_join(p, db->path, "LOG");
-  filename_join(old, db->path, "LOG.old");
-  close_info_log(db);
-  io_rename(&db->io, p, old, NULL);
-  open_info_log_file(db, 0);
-}
-
-void db_log(shale_db *db, const char *fmt, ...) {
-  char line[1024], text[1100];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  int n = snprintf(text, sizeof text, "%04d/%02d/%02d-%02d:%02d:%02d.%06ld %s\n", tm.tm_year + 1900,
-                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000,
-                   line);
-  size_t len = n < 0 ? 0 : (size_t)n < sizeof text ? (size_t)n : sizeof text - 1;
-  sh_mutex_lock(&db->log_mu);
-  if (db->info_log_fd >= 0 && db->info_log_bytes > INFO_LOG_MAX_BYTES) rotate_info_log(db);
-  if (db->info_log_fd >= 0) {
-    char path[FILENAME_MAX_LEN];
-    filename_join(path, db->path, "LOG");
-    if (io_append(&db->io, db->info_log_fd, path, text, len, NULL) == SHALE_OK)
-      db->info_log_bytes += len;
-  }
-  sh_mutex_unlock(&db->log_mu);
-}
 
 /* The compaction filter as the LOG and OPTIONS name it. */
 static const char *filter_label(const shale_options *o) {
@@ -111,98 +63,6 @@ static void write_options_file(shale_db *db) {
   if (n >= (int)sizeof text) n = (int)sizeof text - 1; /* a long filter name is cut */
   if (n > 0 && io_write_file_atomic(&db->io, db->path, "OPTIONS", text, (size_t)n, msg))
     db_log(db, "could not write OPTIONS: %s", msg);
-}
-
-/* ---- snapshots ---- */
-
-static int snapshot_new_call(shale_db *db, const shale_snapshot **snap) {
-  if (snap) *snap = NULL;
-  if (!db || !snap) return SHALE_INVALID;
-  shale_snapshot *s = malloc(sizeof *s);
-  if (!s) return db_fail(db, SHALE_NOMEM, "snapshot allocation failed");
-  sh_mutex_lock(&db->snap_mu);
-  while (db->snap_gate) sh_cond_wait(&db->snap_cv, &db->snap_mu);
-  db->snaps_made++;
-  s->seq = atomic_load_explicit(&db->last_seq, memory_order_acquire);
-  s->next = &db->snapshots;
-  s->prev = db->snapshots.prev;
-  s->prev->next = s;
-  db->snapshots.prev = s;
-  sh_mutex_unlock(&db->snap_mu);
-  *snap = s;
-  return SHALE_OK;
-}
-
-int shale_snapshot_new(shale_db *db, const shale_snapshot **snap) {
-  if (!db) {
-    if (snap) *snap = NULL;
-    return SHALE_INVALID;
-  }
-  db_call_begin(db);
-  return db_call_end(db, snapshot_new_call(db, snap));
-}
-
-void shale_snapshot_free(shale_db *db, const shale_snapshot *snap) {
-  if (!db || !snap) return;
-  shale_snapshot *s = (shale_snapshot *)snap;
-  sh_mutex_lock(&db->snap_mu);
-  s->prev->next = s->next;
-  s->next->prev = s->prev;
-  sh_mutex_unlock(&db->snap_mu);
-  free(s);
-}
-
-/* Read under snap_mu with the list: a snapshot made after the lock is released takes a
- * last_seq at least as new as the one read here, so nothing it needs is given up. */
-static uint64_t oldest_pinned(shale_db *db, int none_is_last_seq) {
-  sh_mutex_lock(&db->snap_mu);
-  uint64_t seq = db->snapshots.next != &db->snapshots ? db->snapshots.next->seq
-                 : none_is_last_seq ? atomic_load_explicit(&db->last_seq, memory_order_acquire)
-                                    : UINT64_MAX;
-  sh_mutex_unlock(&db->snap_mu);
-  return seq;
-}
-
-uint64_t db_snapshot_pin(shale_db *db) { return oldest_pinned(db, 0); }
-
-uint64_t db_oldest_snapshot(shale_db *db) { return oldest_pinned(db, 1); }
-
-uint64_t db_snapshots_made(shale_db *db) {
-  sh_mutex_lock(&db->snap_mu);
-  uint64_t n = db->snaps_made;
-  sh_mutex_unlock(&db->snap_mu);
-  return n;
-}
-
-int db_snapshot_gate_close(shale_db *db, uint64_t made) {
-  sh_mutex_lock(&db->snap_mu);
-  int ok = db->snaps_made == made;
-  if (ok) db->snap_gate = 1;
-  sh_mutex_unlock(&db->snap_mu);
-  return ok;
-}
-
-void db_snapshot_gate_open(shale_db *db) {
-  sh_mutex_lock(&db->snap_mu);
-  db->snap_gate = 0;
-  pthread_cond_broadcast(&db->snap_cv);
-  sh_mutex_unlock(&db->snap_mu);
-}
-
-/* Snapshots join the list's tail with the newest last_seq, so the list is already sorted. */
-int db_snapshot_seqs(shale_db *db, uint64_t **seqs, size_t *n) {
-  *seqs = NULL;
-  *n = 0;
-  sh_mutex_lock(&db->snap_mu);
-  size_t cap = 0;
-  for (shale_snapshot *s = db->snapshots.next; s != &db->snapshots; s = s->next) cap++;
-  uint64_t *v = cap ? malloc(cap * sizeof *v) : NULL;
-  for (shale_snapshot *s = db->snapshots.next; v && s != &db->snapshots; s = s->next)
-    if (!*n || v[*n - 1] != s->seq) v[(*n)++] = s->seq;
-  sh_mutex_unlock(&db->snap_mu);
-  if (cap && !v) return SHALE_NOMEM;
-  *seqs = v;
-  return SHALE_OK;
 }
 
 /* ---- open ---- */
@@ -244,27 +104,6 @@ static int lock_dir(shale_db *db, char *errmsg) {
   return rc;
 }
 
-/* The end of the LOG line a clean close writes (db_log adds the newline). */
-#define CLEAN_CLOSE " closed\n"
-
-/* Did the session that wrote the LOG at p end in a clean close? */
-static int log_ended_cleanly(io_ctx *io, const char *p) {
-  char tail[sizeof CLEAN_CLOSE - 1];
-  return io_read_tail(io, p, tail, sizeof tail) && !memcmp(tail, CLEAN_CLOSE, sizeof tail);
-}
-
-/* A LOG starts afresh, the previous one kept as LOG.old, only after a clean close. After a
- * crash, a background error or a failed open the lines go on at its end instead, so what
- * explains the trouble outlives any number of failed opens (on a full disk, an open renaming
- * LOG each time left LOG and LOG.old empty). Rotation by size still bounds it. */
-static void open_info_log(shale_db *db) {
-  char p[FILENAME_MAX_LEN], old[FILENAME_MAX_LEN];
-  filename_join(p, db->path, "LOG");
-  filename_join(old, db->path, "LOG.old");
-  if (log_ended_cleanly(&db->io, p)) io_rename(&db->io, p, old, NULL);
-  open_info_log_file(db, 1);
-}
-
 static shale_db *db_alloc(const char *path) {
   shale_db *db = calloc(1, sizeof *db);
   if (!db) return NULL;
@@ -292,22 +131,6 @@ static shale_db *db_alloc(const char *path) {
   return db;
 }
 
-/* Bytes an entry is taken to fill in a memtable before any was written. */
-#define FIRST_ENTRY_BYTES_GUESS 128
-
-/* Sizes the new memtable's hash index and bloom filter for the entries the write buffer will
- * hold, judged by the bytes an entry took in the memtable it replaces: small entries need a
- * bigger index, large ones a smaller one, whatever the workload writes. */
-int db_memtable_new(shale_db *db, memtable **out) {
-  size_t per_entry = FIRST_ENTRY_BYTES_GUESS;
-  uint64_t n = db->mem ? memtable_count(db->mem) : 0;
-  if (n >= MEMTABLE_INDEX_MIN_ENTRIES) per_entry = memtable_bytes(db->mem) / n;
-  if (per_entry < 32) per_entry = 32; /* no entry is smaller: bounds the index's memory */
-  int rc = memtable_new_pooled(out, db->opt.write_buffer_size / per_entry, db->apool);
-  if (!rc) memtable_set_comparator(*out, db->cmp);
-  return rc;
-}
-
 static void db_release(shale_db *db) {
   listeners_stop(db); /* a callback may call the DB: not once it is being torn down */
   if (db->n_bg_threads) bg_stop(db);
@@ -323,7 +146,7 @@ static void db_release(shale_db *db) {
   if (db->bcache) block_cache_free(db->bcache);
   arena_pool_free(db->apool); /* after the last memtable went */
   for (int l = 0; l < NUM_LEVELS; l++) buf_free(&db->compact_ptr[l]);
-  close_info_log(db);
+  db_log_close(db);
   if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */
   sh_mutex_destroy(&db->mu);
   sh_mutex_destroy(&db->manifest_mu);
@@ -366,7 +189,7 @@ static int open_attempt(const char *path, const shale_options *opt, shale_db **o
   }
   if (!opt->read_only && (rc = lock_dir(db, msg))) goto fail;
   if ((rc = listeners_open(db, msg))) goto fail;
-  if (!opt->read_only) open_info_log(db);
+  if (!opt->read_only) db_log_open(db);
   if ((rc = db_recover(db, msg))) goto fail;
   *out = db;
   return SHALE_OK;
@@ -431,14 +254,6 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   return SHALE_OK;
 }
 
-static size_t live_snapshots(shale_db *db) {
-  size_t n = 0;
-  sh_mutex_lock(&db->snap_mu);
-  for (shale_snapshot *s = db->snapshots.next; s != &db->snapshots; s = s->next) n++;
-  sh_mutex_unlock(&db->snap_mu);
-  return n;
-}
-
 /* A snapshot or iterator outliving its handle would be freed into memory already gone, so
  * close refuses, as RocksDB's Close does with unreleased snapshots, and the handle stays
  * open. */
@@ -456,7 +271,7 @@ static int refuse_busy_close(shale_db *db, size_t snaps, size_t iters) {
 int shale_close(shale_db *db) {
   if (!db) return SHALE_INVALID;
   span_warmup_stop(db); /* its iterator would make the close below refuse */
-  size_t snaps = live_snapshots(db);
+  size_t snaps = db_live_snapshots(db);
   size_t iters = atomic_load_explicit(&db->live_iters, memory_order_acquire);
   if (snaps || iters) return refuse_busy_close(db, snaps, iters);
   listeners_stop(db); /* delivers what is queued while the DB still works for callbacks */
@@ -465,7 +280,7 @@ int shale_close(shale_db *db) {
   if (rc)
     db_log(db, "closed after an error: %s", shale_strerror(rc));
   else
-    db_log(db, "closed"); /* the line CLEAN_CLOSE matches at the next open */
+    db_log(db, "closed"); /* the line db_log_open looks for at the next open */
   db_release(db);
   return rc;
 }

@@ -1,6 +1,7 @@
 /* db_impl.h — the body of shale_db: the write queue, the current read view, snapshots and
- * the last-error slot. It brings errmsg.h and view_cache.h along because every file that
- * reaches into the struct also reports errors and takes views.
+ * the last-error slot. It sits below every engine file that reaches into the struct, so it
+ * includes only the headers of the types it embeds: a file that reports errors includes
+ * errmsg.h, one that takes views view_cache.h.
  * Locking: `mu` guards the write queue, sealing, the version set and background scheduling;
  * `view_mu` guards only the current-view pointer (held for a pointer copy and a refcount
  * bump, never across I/O), so readers never wait for a writer's I/O. The locks are sh_mutex,
@@ -15,9 +16,7 @@
 #include <stdio.h>
 
 #include "engine/dead_spans.h"
-#include "engine/errmsg.h"
 #include "engine/read_view.h"
-#include "engine/span_warmup.h"
 #include "engine/version_set.h"
 #include "sstable/block_cache.h"
 #include "sstable/table_cache.h"
@@ -37,6 +36,19 @@ typedef struct delete_run {
   buf lo, last;   /* the lowest key and the latest one of the run */
   unsigned count; /* deletes since the last walk */
 } delete_run;
+
+/* The walk that rebuilds dead spans after open (engine/span_warmup.c, which alone touches
+ * it). Here rather than in span_warmup.h, whose .c reaches into shale_db. */
+typedef struct span_warmup {
+  pthread_t thread;
+  /* What the DB held when it opened: the walk looks only there, so that it never chases
+   * deletes made after the open (readers and the write path make those spans). */
+  struct read_view *view;
+  uint64_t open_seq;
+  int running;      /* started and not yet joined; touched only by open and close */
+  _Atomic int stop; /* close asks the walk to end early */
+  _Atomic int done; /* the walk finished (or found nothing to do): for tests and tools */
+} span_warmup;
 
 struct shale_snapshot {
   uint64_t seq;
@@ -140,8 +152,5 @@ struct shale_db {
   db_stats stats;
   struct db_listeners *listeners; /* shale_options.listener's queue; NULL: none (listeners.c) */
 };
-
-/* Last: its lock rules name the struct's locks, so they need the struct complete. */
-#include "engine/view_cache.h"
 
 #endif /* SHALE_ENGINE_DB_IMPL_H */

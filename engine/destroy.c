@@ -10,6 +10,7 @@
 
 #include "engine/db_impl.h"
 #include "engine/dir_check.h"
+#include "engine/errmsg.h"
 #include "engine/filename.h"
 #include "io/io_env.h"
 #include "io/io_fs.h"

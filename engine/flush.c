@@ -1,11 +1,14 @@
 /* flush.c — memtable sealing: when the mutable memtable is full it joins the immutable chain
  * (its `next` set once, here), a fresh memtable and WAL take over, and one new read view is
- * published that holds both. */
+ * published that holds both. Before sealing, the write leader waits here (stalls) while
+ * sealed memtables or L0 files pile up. */
 #include "engine/flush.h"
 
+#include "engine/bg_error.h"
+#include "engine/db_log.h"
 #include "engine/filename.h"
-#include "engine/background.h"
-#include "engine/db.h"
+#include "engine/listeners.h"
+#include "engine/view_cache.h"
 #include "io/io.h"
 #include "util/clock.h"
 
@@ -49,5 +52,72 @@ int db_seal_memtable(shale_db *db, char *errmsg) {
   db->mem = fresh;
   db_view_publish(db, v);
   atomic_fetch_add_explicit(&db->stats.memtables_sealed, 1, memory_order_relaxed);
+  return SHALE_OK;
+}
+
+/* Bytes an entry is taken to fill in a memtable before any was written. */
+#define FIRST_ENTRY_BYTES_GUESS 128
+
+/* Sizes the new memtable's hash index and bloom filter for the entries the write buffer will
+ * hold, judged by the bytes an entry took in the memtable it replaces: small entries need a
+ * bigger index, large ones a smaller one, whatever the workload writes. */
+int db_memtable_new(shale_db *db, memtable **out) {
+  size_t per_entry = FIRST_ENTRY_BYTES_GUESS;
+  uint64_t n = db->mem ? memtable_count(db->mem) : 0;
+  if (n >= MEMTABLE_INDEX_MIN_ENTRIES) per_entry = memtable_bytes(db->mem) / n;
+  if (per_entry < 32) per_entry = 32; /* no entry is smaller: bounds the index's memory */
+  int rc = memtable_new_pooled(out, db->opt.write_buffer_size / per_entry, db->apool);
+  if (!rc) memtable_set_comparator(*out, db->cmp);
+  return rc;
+}
+
+/* Waits while sealed memtables pile up: the flush threads must catch up first. */
+static int wait_for_flush_room(shale_db *db) SH_REQUIRES(db->mu) {
+  if (db->view->imm_count < db->opt.max_immutable_memtables) return SHALE_OK;
+  uint64_t start = clock_mono_us();
+  atomic_fetch_add(&db->stats.stalls, 1);
+  db_log(db, "write stall: %d sealed memtables waiting for flush", db->view->imm_count);
+  listeners_stall(db, 0, SHALE_STALL_MEMTABLES);
+  while (db->view->imm_count >= db->opt.max_immutable_memtables && !db->bg_error)
+    sh_cond_wait(&db->bg_cv, &db->mu);
+  listeners_stall(db, 1, SHALE_STALL_MEMTABLES);
+  atomic_fetch_add(&db->stats.stall_micros, clock_mono_us() - start);
+  return db->bg_error ? SHALE_READONLY : SHALE_OK;
+}
+
+/* Too many L0 files make every read slower: slow writers down, then stop them, until
+ * compaction catches up. */
+static int wait_for_l0_room(shale_db *db) SH_REQUIRES(db->mu) {
+  int n = db->vset.current->nfiles[0];
+  if (n < db->opt.level0_slowdown_trigger) return SHALE_OK;
+  uint64_t start = clock_mono_us();
+  atomic_fetch_add(&db->stats.stalls, 1);
+  int reason = n < db->opt.level0_stop_trigger ? SHALE_STALL_L0_SLOWDOWN : SHALE_STALL_L0_STOP;
+  listeners_stall(db, 0, reason);
+  if (n < db->opt.level0_stop_trigger) {
+    sh_mutex_unlock(&db->mu);
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+    sh_mutex_lock(&db->mu);
+  } else {
+    db_log(db, "write stop: %d L0 files waiting for compaction", n);
+    while (db->vset.current->nfiles[0] >= db->opt.level0_stop_trigger && !db->bg_error &&
+           !db->shutting_down)
+      sh_cond_wait(&db->bg_cv, &db->mu);
+  }
+  listeners_stall(db, 1, reason);
+  atomic_fetch_add(&db->stats.stall_micros, clock_mono_us() - start);
+  return db->bg_error ? SHALE_READONLY : SHALE_OK;
+}
+
+int flush_make_room(shale_db *db, char *errmsg) {
+  if (memtable_bytes(db->mem) < db->opt.write_buffer_size) return SHALE_OK;
+  int rc = wait_for_l0_room(db);
+  if (!rc) rc = wait_for_flush_room(db);
+  if (rc)
+    return err_set(errmsg, rc, "the DB turned read-only after a background error: %s (%s)",
+                   db->bg_errmsg, shale_strerror(db->bg_error));
+  if ((rc = db_seal_memtable(db, errmsg))) return rc;
+  pthread_cond_broadcast(&db->bg_cv);
   return SHALE_OK;
 }

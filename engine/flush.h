@@ -1,4 +1,5 @@
-/* flush.h — sealing the mutable memtable into the immutable chain. */
+/* flush.h — sealing the mutable memtable into the immutable chain, and making room for a
+ * write group before it. */
 #ifndef SHALE_ENGINE_FLUSH_H
 #define SHALE_ENGINE_FLUSH_H
 
@@ -6,5 +7,11 @@
 
 /* Seals the mutable memtable and starts a new WAL. The caller is the leader. */
 int db_seal_memtable(shale_db *db, char *errmsg) SH_REQUIRES(db->mu);
+/* Before a write group: seals the memtable when full, and slows or stops the writer while
+ * sealed memtables or L0 files pile up. The caller is the write leader. */
+int flush_make_room(shale_db *db, char *errmsg) SH_REQUIRES(db->mu);
+/* A fresh memtable whose index fits the write buffer and the entry sizes seen so far, its
+ * arena fed by db->apool. */
+int db_memtable_new(shale_db *db, memtable **out);
 
 #endif

@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bg_error.h"
 #include "engine/db_impl.h"
+#include "engine/db_log.h"
 #include "engine/filename.h"
-#include "engine/background.h"
-#include "engine/db.h"
 #include "engine/flush_job.h"
+#include "engine/install.h"
+#include "engine/snapshot.h"
 #include "engine/statistics.h"
 #include "engine/listeners.h"
 #include "engine/wal_retention.h"

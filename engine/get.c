@@ -6,12 +6,14 @@
 #include <string.h>
 
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
 #include "engine/lookup.h"
 #include "engine/mem_rdel.h"
 #include "engine/options.h"
 #include "engine/get.h"
 #include "engine/statistics.h"
 #include "engine/table_get.h"
+#include "engine/view_cache.h"
 #include "util/ikey.h"
 
 /* Searches one memtable. Returns 1 when the search is decided (found or deleted). */
@@ -27,35 +29,6 @@ static int mem_lookup(memtable *m, lookup *lk) {
     return lk->cover_seq ? lookup_deleted(lk) : 0;
   if (kind != KIND_PUT || found < lk->cover_seq) return lookup_deleted(lk);
   return lookup_found_copy(lk, v, vlen);
-}
-
-int lookup_deleted(lookup *lk) {
-  lk->rc = SHALE_NOTFOUND;
-  return 1;
-}
-
-int lookup_found_copy(lookup *lk, const void *v, size_t vlen) {
-  if (lk->into_buf) {
-    size_t n = vlen < lk->cap ? vlen : lk->cap;
-    if (n) memcpy(lk->buf, v, n); /* buf may be NULL with cap 0 */
-    *lk->vlen = vlen;
-    lk->rc = SHALE_OK;
-    return 1;
-  }
-  if (!lk->val) { /* existence check only */
-    lk->rc = SHALE_OK;
-    return 1;
-  }
-  void *copy = malloc(vlen ? vlen : 1);
-  if (!copy) {
-    lk->rc = SHALE_NOMEM;
-    return 1;
-  }
-  memcpy(copy, v, vlen);
-  *lk->val = copy;
-  *lk->vlen = vlen;
-  lk->rc = SHALE_OK;
-  return 1;
 }
 
 int view_lookup(shale_db *db, read_view *v, lookup *lk) {

@@ -20,12 +20,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/background.h"
-#include "engine/db.h"
+#include "engine/bg_error.h"
 #include "engine/db_impl.h"
+#include "engine/db_log.h"
+#include "engine/errmsg.h"
 #include "engine/filename.h"
 #include "engine/flush.h"
 #include "engine/flush_job.h"
+#include "engine/install.h"
 #include "engine/write.h"
 #include "io/io.h"
 #include "io/io_fs.h"

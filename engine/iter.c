@@ -26,12 +26,15 @@
 #include "engine/compaction.h"
 #include "engine/db_impl.h"
 #include "engine/dead_spans.h"
+#include "engine/errmsg.h"
+#include "engine/get.h"
 #include "engine/iter.h"
 #include "engine/iter_sources.h"
 #include "engine/lookup.h"
 #include "engine/merge_iter.h"
 #include "engine/options.h"
 #include "engine/statistics.h"
+#include "engine/view_cache.h"
 #include "util/ikey.h"
 
 /* The range of hidden keys the current walk has crossed. `edge` is the end the walk started

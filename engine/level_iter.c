@@ -5,7 +5,8 @@
 #include <stdlib.h>
 
 #include "engine/db_impl.h"
-#include "engine/iter_sources.h"
+#include "engine/errmsg.h"
+#include "engine/range_dels.h"
 #include "engine/merge_iter.h"
 #include "engine/level_iter.h"
 #include "sstable/sst_reader.h"

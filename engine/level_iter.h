@@ -2,7 +2,9 @@
 #ifndef SHALE_ENGINE_LEVEL_ITER_H
 #define SHALE_ENGINE_LEVEL_ITER_H
 
-#include "engine/iter_sources.h"
+#include "engine/db_impl.h"
+#include "engine/merge_iter.h"
+#include "engine/range_dels.h"
 
 /* One iterator over the disjoint, sorted files of a level >= 1. files
  * must outlive it (the iterator's read view holds their version). */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/db.h"
+#include "engine/db_log.h"
 #include "engine/filename.h"
 #include "engine/property.h"
 #include "util/thread_annotations.h"

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
+#include "engine/view_cache.h"
 #include "util/ikey.h"
 
 static size_t key_bytes(const version *v, size_t *n) {

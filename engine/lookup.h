@@ -1,4 +1,5 @@
-/* lookup.h — the state of one point lookup as it walks a read view newest to oldest. */
+/* lookup.h — the state of one point lookup as it walks a read view newest to oldest, and
+ * the calls that decide it. */
 #ifndef SHALE_ENGINE_LOOKUP_H
 #define SHALE_ENGINE_LOOKUP_H
 
@@ -6,7 +7,6 @@
 #include <stdint.h>
 
 #include "engine/db_impl.h"
-#include "engine/get.h"
 #include "engine/version.h"
 
 typedef struct lookup {
@@ -26,5 +26,9 @@ typedef struct lookup {
   int rc;                /* SHALE_OK found, SHALE_NOTFOUND, or an error */
   char errmsg[ERRMSG_SIZE];
 } lookup;
+
+/* Decide the lookup: deleted, or found with a copy of v. Both return 1 ("decided"). */
+int lookup_deleted(lookup *lk);
+int lookup_found_copy(lookup *lk, const void *v, size_t vlen);
 
 #endif

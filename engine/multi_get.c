@@ -6,9 +6,12 @@
 #include <string.h>
 
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
+#include "engine/get.h"
 #include "engine/statistics.h"
 #include "engine/lookup.h"
 #include "engine/options.h"
+#include "engine/view_cache.h"
 #include "util/ikey.h"
 
 typedef struct mg_key {

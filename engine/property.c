@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
 #include "engine/property.h"
+#include "engine/view_cache.h"
 #include "io/io.h"
 #include "util/clock.h"
 

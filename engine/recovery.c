@@ -11,13 +11,14 @@
 #include <unistd.h>
 
 #include "engine/batch.h"
+#include "engine/db_log.h"
 #include "engine/filename.h"
 #include "engine/mem_insert.h"
 #include "engine/background.h"
-#include "engine/db.h"
 #include "engine/flush.h"
 #include "engine/flush_job.h"
 #include "engine/listeners.h"
+#include "engine/view_cache.h"
 #include "engine/wal_retention.h"
 #include "engine/write.h"
 #include "io/io.h"

@@ -6,6 +6,7 @@
  * its intact prefix (the original goes to lost/). The old MANIFESTs go to lost/ once the new
  * one is in place. Holds the DB's LOCK throughout. What it does is told line by line to a
  * report callback: shale-ldb prints the lines, shale_repair writes them to the LOG. */
+#include "engine/errmsg.h"
 #include "engine/repair.h"
 
 #include <errno.h>

@@ -3,8 +3,8 @@
 
 #include <string.h>
 
-#include "engine/db.h"
 #include "engine/db_impl.h"
+#include "engine/db_log.h"
 #include "engine/filename.h"
 #include "util/buf.h"
 #include "util/checksum.h"

@@ -6,6 +6,7 @@
 
 #include "engine/db_impl.h"
 #include "engine/version.h"
+#include "engine/view_cache.h"
 #include "sstable/sst_reader.h"
 #include "util/ikey.h"
 

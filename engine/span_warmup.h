@@ -8,24 +8,7 @@
 #ifndef SHALE_ENGINE_SPAN_WARMUP_H
 #define SHALE_ENGINE_SPAN_WARMUP_H
 
-#include <pthread.h>
-#include <stdatomic.h>
-
-#include <stdint.h>
-
 struct shale_db;
-struct read_view;
-
-typedef struct span_warmup {
-  pthread_t thread;
-  /* What the DB held when it opened: the walk looks only there, so that it never chases
-   * deletes made after the open (readers and the write path make those spans). */
-  struct read_view *view;
-  uint64_t open_seq;
-  int running;      /* started and not yet joined; touched only by open and close */
-  _Atomic int stop; /* close asks the walk to end early */
-  _Atomic int done; /* the walk finished (or found nothing to do): for tests and tools */
-} span_warmup;
 
 /* Starts the walk on its own thread. Best effort: without memory or a thread, none runs,
  * and reads are only as slow as they would have been. */

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 
 #include "engine/statistics.h"
+#include "engine/view_cache.h"
 
 #include <string.h>
 

@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/iter_sources.h"
 #include "engine/lookup.h"
-#include "engine/level_iter.h"
+#include "engine/range_dels.h"
 #include "engine/table_get.h"
 #include "sstable/sst_reader.h"
 #include "util/ikey.h"
@@ -163,21 +162,4 @@ int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, unsigned read_flags, 
           range_dels_add(rdels, d[i].begin, d[i].blen, d[i].end, d[i].elen, d[i].seq, d[i].time_us);
   *out = &t->base;
   return rc;
-}
-
-int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, unsigned read_flags,
-                        kv_iter ***kids, int *n, int *cap, range_dels *rdels, char *errmsg) {
-  version *ver = v->ver;
-  for (int l = 0; l < NUM_LEVELS; l++) {
-    int count = l == 0 ? ver->nfiles[0] : (ver->nfiles[l] ? 1 : 0);
-    for (int i = 0; i < count; i++) {
-      kv_iter *k = NULL;
-      int rc = l == 0 ? table_kv_new(db, ver->files[0][i], seq, read_flags, &k, rdels, errmsg)
-                      : level_kv_new(db, ver->files[l], ver->nfiles[l], seq, read_flags, &k, rdels,
-                                     errmsg);
-      if (k && kv_iters_push(kids, n, cap, k)) rc = err_set(errmsg, SHALE_NOMEM, "out of memory");
-      if (rc) return rc;
-    }
-  }
-  return SHALE_OK;
 }

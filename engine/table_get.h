@@ -2,12 +2,11 @@
 #ifndef SHALE_ENGINE_TABLE_GET_H
 #define SHALE_ENGINE_TABLE_GET_H
 
-#include "engine/iter_sources.h"
+#include "engine/db_impl.h"
 #include "engine/lookup.h"
-
-/* Adds the SSTable part: one iterator per L0 file and per level. */
-int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, unsigned read_flags,
-                        kv_iter ***kids, int *n, int *cap, range_dels *rdels, char *errmsg);
+#include "engine/merge_iter.h"
+#include "engine/range_dels.h"
+#include "engine/version.h"
 
 /* kv_iter over one table; adds its range tombstones visible at seq. */
 int table_kv_new(shale_db *db, file_meta *f, uint64_t seq, unsigned read_flags, kv_iter **out,

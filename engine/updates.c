@@ -6,8 +6,9 @@
 #include <string.h>
 
 #include "engine/batch.h"
-#include "engine/db.h"
 #include "engine/db_impl.h"
+#include "engine/db_log.h"
+#include "engine/errmsg.h"
 #include "engine/filename.h"
 #include "engine/flush_job.h"
 #include "wal/wal_reader.h"

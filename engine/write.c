@@ -6,11 +6,12 @@
 #include <string.h>
 
 #include "engine/batch.h"
+#include "engine/bg_error.h"
 #include "engine/db_impl.h"
+#include "engine/errmsg.h"
 #include "engine/flush.h"
 #include "engine/iter.h"
 #include "engine/mem_insert.h"
-#include "engine/background.h"
 #include "engine/write.h"
 #include "engine/statistics.h"
 #include "util/clock.h"

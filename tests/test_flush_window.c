@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "engine/db_impl.h"
+#include "engine/view_cache.h"
 #include "test_hooks.h"
 #include "shale.h"
 #include "testutil.h"

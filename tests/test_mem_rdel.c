@@ -19,6 +19,7 @@
 
 #include "engine/db_impl.h"
 #include "engine/mem_rdel.h"
+#include "engine/view_cache.h"
 #include "test_hooks.h"
 #include "memtable/memtable.h"
 #include "shale.h"

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "engine/db_impl.h"
+#include "engine/view_cache.h"
 #include "shale.h"
 #include "testutil.h"
 

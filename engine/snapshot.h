@@ -1,16 +1,11 @@
-/* db.h — what engine/db.c offers the rest of the engine besides open and close: the
- * LOG, fresh memtables, and the snapshot list. */
-#ifndef SHALE_ENGINE_DB_H
-#define SHALE_ENGINE_DB_H
+/* snapshot.h — the snapshot list (engine/snapshot.c): which sequences live snapshots pin. */
+#ifndef SHALE_ENGINE_SNAPSHOT_H
+#define SHALE_ENGINE_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include "engine/db_impl.h"
-
-/* Appends a timestamped line to the DB's LOG file. */
-void db_log(shale_db *db, const char *fmt, ...) SHALE_PRINTF(2, 3) SH_EXCLUDES(db->log_mu);
-
-/* A fresh memtable whose index fits the write buffer and the entry sizes seen so far, its
- * arena fed by db->apool. */
-int db_memtable_new(shale_db *db, memtable **out);
 
 /* Oldest sequence a live snapshot pins, or last_seq when none. */
 uint64_t db_oldest_snapshot(shale_db *db) SH_EXCLUDES(db->snap_mu);
@@ -29,5 +24,7 @@ uint64_t db_snapshots_made(shale_db *db) SH_EXCLUDES(db->snap_mu);
  * waits. */
 int db_snapshot_gate_close(shale_db *db, uint64_t made) SH_EXCLUDES(db->snap_mu);
 void db_snapshot_gate_open(shale_db *db) SH_EXCLUDES(db->snap_mu);
+/* How many snapshots are live: close refuses while any is. */
+size_t db_live_snapshots(shale_db *db) SH_EXCLUDES(db->snap_mu);
 
-#endif
+#endif /* SHALE_ENGINE_SNAPSHOT_H */
