@@ -23,6 +23,10 @@
 #   queue N       queue at --num 20000, 200000, 1000000              Shale only
 #   deleteruns    fillseq,deleteruns,readseq,readreverse             Shale only
 #   survivors     fillsurvivors,readseq,readreverse                  Shale only, same --seed
+#   survtable     fillsurvivors,flush,waitforcompaction,readseq,...  the same survivors read
+#                                                                    from a table, as after a
+#                                                                    reopen (the WAL replayed
+#                                                                    and flushed)
 # A step that an engine does not have (probed with a tiny run first) is shown as n/a for that
 # engine, and that engine's workload is not run.
 #
@@ -122,6 +126,8 @@ for ((i = 1; i <= rounds; i++)); do
   for q in "${queues[@]}"; do run "queue$q" shale "$i" --benchmarks=queue --num="$q"; done
   run deleteruns shale "$i" --benchmarks=fillseq,deleteruns,readseq,readreverse --num="$num"
   run survivors shale "$i" --benchmarks=fillsurvivors,readseq,readreverse --num="$num"
+  run survtable shale "$i" --benchmarks=fillsurvivors,flush,waitforcompaction,readseq,readreverse \
+    --num="$num"
 done
 
 echo
@@ -197,12 +203,17 @@ awk -v RS='[\r\n]' -v na_file="$out/na" -v queues="${queues[*]}" -v reads="$read
       if (("deleteruns", "shale", scans[k]) in us && ("survivors", "shale", scans[k]) in us) {
         a = med(us["deleteruns", "shale", scans[k]]); b = med(us["survivors", "shale", scans[k]])
         ratio = sprintf("%.2f", a / b)
-        note = sprintf("scan cost vs survivors: %.3f / %.3f us per surviving key (ratio: deleteruns/survivors)", a, b) }
+        note = sprintf("scan cost vs survivors: %.3f / %.3f us per surviving key (ratio: deleteruns/survivors)", a, b)
+        if (("survtable", "shale", scans[k]) in us) {
+          c = med(us["survtable", "shale", scans[k]])
+          note = note sprintf("; vs survivors in a table %.3f: x%.2f", c, a / c) } }
       row("deleteruns", scans[k], "deleteruns", scans[k], ratio, note)
     }
     row("survivors", "fillsurvivors", "survivors", "fillsurvivors", "-")
     row("survivors", "readseq", "survivors", "readseq", "-")
     row("survivors", "readreverse", "survivors", "readreverse", "-")
+    row("survtable", "readseq", "survtable", "readseq", "-")
+    row("survtable", "readreverse", "survtable", "readreverse", "-")
     print ""
     print "ratio: shale/rocksdb ops/sec of the medians (> 1: shale faster), except where the note says"
     print "otherwise. -: Shale-only workload (db_bench has no queue, deleteruns or fillsurvivors)."
