@@ -153,13 +153,25 @@ b=$(rb 2>/dev/null); "$@"; rc=$?; a=$(rb 2>/dev/null)
 if [ -n "$b" ] && [ -n "$a" ]; then echo "scale-bench: read_bytes $((a - b))"; fi
 exit $rc'
 
+# After a failed run (its status in $?): the end of its log, and exit.
+ran_badly() {
+  local rc=$?
+  echo "$3 failed in $1 $2 (exit status $rc), see:" >&2
+  tr '\r' '\n' <"$out/$1.$2.$3.$4" | tail -5 >&2
+  if [[ -n $5 ]] && ((rc == 137)); then
+    echo "killed in the memory cgroup: most likely by its limit (-m $limit_mib MiB)" \
+      "($(grep -s "^oom_kill " "$5/memory.oom_control" || echo "oom_kill: unknown"))" >&2
+  fi
+  exit 1
+}
+
 # run SCENARIO STEP ENGINE ROUND CGROUP FLAGS...: one process on ENGINE's DB, its output
 # kept as $out/SCENARIO.STEP.ENGINE.ROUND for the table.
 run() {
   local log=$out/$1.$2.$3.$4 bin=$shale t0=$SECONDS
   [[ $3 == rocksdb ]] && bin=db_bench
   sh -c "$wrap" scale-bench "$5" "$bin" "${@:6}" "${extra[@]}" --db="$work/$3" >"$log" 2>&1 ||
-    { echo "$3 failed in $1 $2, see:" >&2; tail -5 "$log" >&2; exit 1; }
+    ran_badly "$@"
   echo "round $4/$rounds: $1 $2 $3 $((SECONDS - t0))s" >&2
 }
 
@@ -239,8 +251,8 @@ for ((i = 1; i <= rounds; i++)); do
 done
 
 # The table's rows, in order: scenario|step|metric|label|note. A row whose steps did not run
-# is left out, unless its note says why it cannot run (n/a); "scale:A/B" is step A's op/s
-# over step B's, round by round.
+# is left out, unless its scenario ran and its note says why the step cannot (n/a);
+# "scale:A/B" is step A's op/s over step B's, round by round.
 rows="io|fillrandom|ops|fillrandom|
 io|readrandom|ops|readrandom|
 io|readrandom|diskB|readrandom|lower is better
@@ -286,7 +298,8 @@ logs=("$out"/*.*.*.*)
 # "name : X micros/op Y ops/sec Z seconds N operations; ..." is the result line of both
 # tools; each process runs one benchmark, so a log has one. Both print progress with \r, so
 # the logs are split on \r as well as \n.
-awk -v RS='[\r\n]' -v rows="$rows" -v rounds="$rounds" -v cgnote="$cgnote" "$bench_awk_med"'
+awk -v RS='[\r\n]' -v rows="$rows" -v rounds="$rounds" -v cgnote="$cgnote" -v only=",$only," \
+  "$bench_awk_med"'
   function add(m, v) { val[scen, step, eng, m] = val[scen, step, eng, m] " " v }
   function flush() {
     if (scen == "") return
@@ -328,7 +341,7 @@ awk -v RS='[\r\n]' -v rows="$rows" -v rounds="$rounds" -v cgnote="$cgnote" "$ben
     nr = split(rows, row, "\n")
     for (k = 1; k <= nr; k++) {
       split(row[k], w, "|"); sv = values(w[1], w[2], "shale", w[3]); rv = values(w[1], w[2], "rocksdb", w[3])
-      if (sv == "" && rv == "" && w[5] !~ /^n\/a/) continue
+      if (sv == "" && rv == "" && (w[5] !~ /^n\/a/ || index(only, "," w[1] ",") == 0)) continue
       sc = cell(sv); sm = m; rc = cell(rv); rm = m
       note = w[5]; if (w[1] == "io" && cgnote != "") note = cgnote (note != "" ? "; " note : "")
       printf fmt, w[1], w[4], (w[3] ~ /^scale:/ ? "x (2/1)" : unit[w[3]]), sc, rc, \
