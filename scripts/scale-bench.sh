@@ -109,7 +109,7 @@ mixe=(--mix_get_ratio=0 --mix_put_ratio=0.05 --mix_seek_ratio=0.95 --mix_max_sca
 mkdir -p "$base"
 work=$(mktemp -d "$base/shale-scale.XXXXXX")
 out=$(mktemp -d)
-cg="" cgnote=""
+cg="" cgnote="" child=""
 
 # The memory cgroup holds only the benchmark processes this script starts in it; any still
 # there at exit (the script was interrupted) are ended, by pid, so that it can be removed.
@@ -123,7 +123,14 @@ cgroup_remove() {
   done
   echo "could not remove the memory cgroup $cg" >&2
 }
-cleanup() { cgroup_remove; rm -rf "$out" "$work"; }
+# An interrupted run: its engine (the wrapper shell's child) and the wrapper are ended by pid.
+stop_child() {
+  [[ -n $child ]] || return 0
+  pkill -TERM -P "$child" 2>/dev/null || true
+  kill "$child" 2>/dev/null || true
+  wait "$child" 2>/dev/null || true
+}
+cleanup() { stop_child; cgroup_remove; rm -rf "$out" "$work"; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -170,8 +177,12 @@ ran_badly() {
 run() {
   local log=$out/$1.$2.$3.$4 bin=$shale t0=$SECONDS
   [[ $3 == rocksdb ]] && bin=db_bench
-  sh -c "$wrap" scale-bench "$5" "$bin" "${@:6}" "${extra[@]}" --db="$work/$3" >"$log" 2>&1 ||
-    ran_badly "$@"
+  # In the background, so that a signal to the script ends the run at once (bash runs traps
+  # only once a foreground child ends).
+  sh -c "$wrap" scale-bench "$5" "$bin" "${@:6}" "${extra[@]}" --db="$work/$3" >"$log" 2>&1 &
+  child=$!
+  wait "$child" || ran_badly "$@"
+  child=""
   echo "round $4/$rounds: $1 $2 $3 $((SECONDS - t0))s" >&2
 }
 
