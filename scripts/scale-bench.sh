@@ -9,7 +9,7 @@
 #                               [-b SHALE_BENCH] [-d DIR] [-- EXTRA_FLAGS...]
 #   -r ROUNDS   rounds (default 3; medians of them)
 #   -s SCALE    divides every --num, and the op counts derived from it, by SCALE (default 1:
-#               full size); e.g. -s 100 -r 1 -t 5 checks the script in a few minutes
+#               full size); e.g. -s 100 -r 1 -t 5 checks the script in 1-2 minutes
 #   -t SECONDS  --duration of the sustained scenario (default 600)
 #   -m MIB      the io scenario's memory limit (default 1024)
 #   -o LIST     the scenarios to run, comma-separated (default io,sustained,ycsb,threads,scans)
@@ -356,7 +356,7 @@ awk -v RS='[\r\n]' -v rows="$rows" -v rounds="$rounds" -v cgnote="$cgnote" -v on
       sc = cell(sv); sm = m; rc = cell(rv); rm = m
       note = w[5]; if (w[1] == "io" && cgnote != "") note = cgnote (note != "" ? "; " note : "")
       printf fmt, w[1], w[4], (w[3] ~ /^scale:/ ? "x (2/1)" : unit[w[3]]), sc, rc, \
-        (sm > 0 && rm > 0 ? sprintf("%.2f", sm / rm) : "-"), note
+        (sm > 0 && rm > 0 ? sprintf(sm / rm >= 0.1 ? "%.2f" : "%.2g", sm / rm) : "-"), note
     }
     print ""
     print "ratio: shale/rocksdb of the medians (> 1: Shale higher; for latency, B/get and stall lower"
