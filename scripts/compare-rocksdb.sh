@@ -18,6 +18,8 @@
 # built with assertions enabled; quote ratios against it as such.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/bench-lib.sh
+. "$root/scripts/bench-lib.sh"
 
 # The eight standard workloads, as doc/performance.md quotes them. scripts/bench.sh's list is
 # not reused: it has readafterdelete, a shale-bench benchmark that db_bench lacks (db_bench
@@ -31,23 +33,14 @@ while [[ $# -gt 0 ]]; do
     -r) rounds=$2; shift 2 ;;
     -b) shale=$2; shift 2 ;;
     -d) base=$2; shift 2 ;;
-    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    -h|--help) bench_help "$0"; exit 0 ;;
     --) shift; break ;;
     *) echo "unknown option $1 (flags for the benches go after --)" >&2; exit 2 ;;
   esac
 done
-[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "-r needs a positive integer" >&2; exit 2; }
+bench_posint r "$rounds"
 [[ $# -gt 0 ]] || set -- --benchmarks="$standard" --num=1000000
-if [[ -z $shale ]]; then
-  for c in "$root/build/tools/shale-bench" "$root/build-release/tools/shale-bench" \
-           "$(command -v shale-bench || true)"; do
-    [[ -n $c && -x $c ]] && { shale=$c; break; }
-  done
-fi
-[[ -n $shale && -x $shale ]] || {
-  echo "shale-bench not found: build it (cmake -S . -B build -DCMAKE_BUILD_TYPE=Release &&" \
-       "cmake --build build --target shale-bench) or pass -b PATH" >&2; exit 2; }
-command -v db_bench >/dev/null || { echo "db_bench not found: apt-get install -y rocksdb-tools" >&2; exit 2; }
+bench_find_tools "$root"
 
 common=(--key_size=16 --value_size=100 --compression_type=none --bloom_bits=10
         --cache_size=67108864 --write_buffer_size=67108864 --threads=1)
@@ -69,17 +62,14 @@ for ((i = 1; i <= rounds; i++)); do
 done
 # "name : X micros/op Y ops/sec ..." is db_bench's result line; shale-bench prints the same.
 # Both print progress with \r, so the logs are split on \r as well as \n.
-awk -v RS='[\r\n]' '
+awk -v RS='[\r\n]' "$bench_awk_med"'
   FNR == 1 { split(FILENAME, p, "/"); split(p[length(p)], q, "."); eng = q[1]; delete seen }
   $2 == ":" && $4 == "micros/op" {
     b = $1; if (++seen[b] > 1) b = b "#" seen[b]
     v[eng, b] = v[eng, b] " " $5; if (!(b in order)) order[b] = ++n }
-  function median(s,   a, k, i, j, t) {
-    k = split(s, a, " "); for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-    return k ? (k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2) : 0 }
   END {
     printf "%-16s %14s %14s %8s\n", "benchmark", "rocksdb op/s", "shale op/s", "ratio"
     for (b in order) idx[order[b]] = b
-    for (i = 1; i <= n; i++) { b = idx[i]; r = median(v["rocksdb", b]); s = median(v["shale", b])
+    for (i = 1; i <= n; i++) { b = idx[i]; r = med(v["rocksdb", b]); s = med(v["shale", b])
       printf "%-16s %14d %14d %8.2f\n", b, r, s, (r > 0 ? s / r : 0) }
   }' "$out"/rocksdb.* "$out"/shale.*

@@ -40,6 +40,8 @@
 # Needs RocksDB's db_bench (Debian: apt-get install -y rocksdb-tools; built with assertions).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/bench-lib.sh
+. "$root/scripts/bench-lib.sh"
 
 rounds=3 quick=0 reads=1000 seed=1 shale="" base=${TMPDIR:-/tmp}
 while [[ $# -gt 0 ]]; do
@@ -50,27 +52,16 @@ while [[ $# -gt 0 ]]; do
     -S) seed=$2; shift 2 ;;
     -b) shale=$2; shift 2 ;;
     -d) base=$2; shift 2 ;;
-    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    -h|--help) bench_help "$0"; exit 0 ;;
     --) shift; break ;;
     *) echo "unknown option $1 (flags for the benches go after --)" >&2; exit 2 ;;
   esac
 done
-for v in "r:$rounds" "s:$reads" "S:$seed"; do
-  [[ ${v#*:} =~ ^[1-9][0-9]*$ ]] || { echo "-${v%%:*} needs a positive integer" >&2; exit 2; }
-done
+bench_posint r "$rounds"; bench_posint s "$reads"; bench_posint S "$seed"
 extra=("$@")
 if ((quick)); then num=100000 queues=(2000 20000 100000); else num=1000000 queues=(20000 200000 1000000); fi
 
-if [[ -z $shale ]]; then
-  for c in "$root/build/tools/shale-bench" "$root/build-release/tools/shale-bench" \
-           "$(command -v shale-bench || true)"; do
-    [[ -n $c && -x $c ]] && { shale=$c; break; }
-  done
-fi
-[[ -n $shale && -x $shale ]] || {
-  echo "shale-bench not found: build it (cmake -S . -B build -DCMAKE_BUILD_TYPE=Release &&" \
-       "cmake --build build --target shale-bench) or pass -b PATH" >&2; exit 2; }
-command -v db_bench >/dev/null || { echo "db_bench not found: apt-get install -y rocksdb-tools" >&2; exit 2; }
+bench_find_tools "$root"
 
 common=(--key_size=16 --value_size=100 --compression_type=none --bloom_bits=10
         --cache_size=67108864 --write_buffer_size=67108864 --threads=1 --seed="$seed")
@@ -140,12 +131,7 @@ logs=("$out"/*.*.*)
 # "name : X micros/op Y ops/sec ..." is the result line of both tools; ops/sec is derived
 # from micros/op (db_bench prints ops/sec as an integer, too coarse for ~10 op/s). Both print
 # progress with \r, so the logs are split on \r as well as \n.
-awk -v RS='[\r\n]' -v na_file="$out/na" -v queues="${queues[*]}" -v reads="$reads" '
-  function med(s,   a, k, i, j, t) {
-    k = split(s, a, " "); for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++)
-      if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-    lo = a[1]; hi = a[k]
-    return k ? (k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2) : 0 }
+awk -v RS='[\r\n]' -v na_file="$out/na" -v queues="${queues[*]}" -v reads="$reads" "$bench_awk_med"'
   function fx(x) { return x >= 100 ? sprintf("%.0f", x) : sprintf("%.2g", x) }
   function f(x) { return x >= 100 ? sprintf("%d", x + 0.5) : sprintf("%.1f", x) }
   # cell(g, e, s): "ops/s (min-max)" of step s, and sets ops; "n/a" / "-" when absent
