@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/snapshot.h"
 #include "engine/batch.h"
 #include "engine/db_impl.h"
 #include "engine/db_log.h"
@@ -47,15 +48,11 @@ static void pin_state(shale_db *db, ckpt_pin *p, shale_snapshot *snap) {
   p->seq = atomic_load_explicit(&db->last_seq, memory_order_acquire);
   if (snap) {
     sh_mutex_lock(&db->snap_mu);
-    snap->seq = p->seq;
-    snap->next = &db->snapshots;
-    snap->prev = db->snapshots.prev;
-    snap->prev->next = snap;
-    db->snapshots.prev = snap;
+    db_snapshot_link(db, snap, p->seq);
     sh_mutex_unlock(&db->snap_mu);
   }
   sh_mutex_unlock(&db->mu);
-  db->wal_pins++;
+  db_wals_pin(db);
   p->wal_pinned = 1;
   sh_mutex_unlock(&db->manifest_mu);
 }
@@ -64,9 +61,7 @@ static void unpin_wals(shale_db *db, ckpt_pin *p) {
   if (!p->wal_pinned) return;
   p->wal_pinned = 0;
   sh_mutex_lock(&db->manifest_mu);
-  db->wal_pins--;
-  /* Flushes that finished meanwhile left their WALs for us to delete. */
-  if (!db->opt.read_only) db_delete_obsolete_wals(db, db->vset.log_number);
+  db_wals_unpin(db);
   sh_mutex_unlock(&db->manifest_mu);
 }
 
@@ -164,7 +159,7 @@ static int write_manifest(io_ctx *io, const ckpt_pin *p, const char *tmp, char *
   version_ref(p->ver);
   vs.current = p->ver;
   vs.log_number = p->log_number;
-  vs.last_seq = p->seq;
+  vset_set_last_seq(&vs, p->seq);
   int rc = vset_write_snapshot(&vs, p->next_file, p->next_file + 1, errmsg);
   vset_close(&vs);
   return rc;

@@ -37,11 +37,9 @@ static int compact_range_call(shale_db *db, const void *begin, size_t blen, cons
   if (rc) return rc;
   char errmsg[ERRMSG_SIZE] = "";
   sh_mutex_lock(&db->mu);
-  while (db->manual_compaction || db->compaction_running) sh_cond_wait(&db->bg_cv, &db->mu);
-  db->manual_compaction = 1;
+  compaction_exclusive_begin(db);
   rc = db->bg_error ? SHALE_READONLY : compact_levels(db, begin, blen, end, elen, errmsg);
-  db->manual_compaction = 0;
-  pthread_cond_broadcast(&db->bg_cv);
+  compaction_exclusive_end(db);
   sh_mutex_unlock(&db->mu);
   return rc ? db_fail(db, rc, errmsg) : SHALE_OK;
 }

@@ -345,6 +345,16 @@ int compaction_hint_seal_wanted(shale_db *db, uint64_t *wake_us) {
   return 0;
 }
 
+void compaction_exclusive_begin(shale_db *db) {
+  while (db->manual_compaction || db->compaction_running) sh_cond_wait(&db->bg_cv, &db->mu);
+  db->manual_compaction = 1;
+}
+
+void compaction_exclusive_end(shale_db *db) {
+  db->manual_compaction = 0;
+  pthread_cond_broadcast(&db->bg_cv);
+}
+
 int compaction_pick(shale_db *db, compaction *c) {
   memset(c, 0, sizeof *c);
   if (db->compaction_running || db->bg_error) return 0;

@@ -46,6 +46,12 @@ typedef struct compaction {
 
 /* Picks work by score. Returns 1 and fills c when there is some. */
 int compaction_pick(shale_db *db, compaction *c) SH_REQUIRES(db->mu);
+/* Waits until no compaction runs, then keeps the background from picking one until
+ * compaction_exclusive_end: for a manual compaction, or an ingest placing files where a
+ * compaction could otherwise write. Waits on bg_cv, so mu is released meanwhile. */
+void compaction_exclusive_begin(shale_db *db) SH_REQUIRES(db->mu);
+/* Lets the background pick compactions again, and wakes whoever waits on bg_cv. */
+void compaction_exclusive_end(shale_db *db) SH_REQUIRES(db->mu);
 /* Picks the files of level overlapping [begin, end) (NULL: unbounded) into out_level. */
 int compaction_pick_range(shale_db *db, int level, int out_level, const void *begin, size_t blen,
                           const void *end, size_t elen, compaction *c) SH_REQUIRES(db->mu);

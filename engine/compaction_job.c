@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/file_numbers.h"
 #include "engine/bg_error.h"
 #include "engine/compaction.h"
 #include "engine/db_log.h"
@@ -72,9 +73,7 @@ static int deeper_overlaps(job *j, const range_del *d) {
 }
 
 static int open_output(job *j) {
-  sh_mutex_lock(&j->db->mu);
-  j->out_number = j->db->next_file_number++;
-  sh_mutex_unlock(&j->db->mu);
+  j->out_number = db_new_file_number(j->db);
   char path[FILENAME_MAX_LEN];
   filename_table(path, j->db->path, j->out_number);
   sst_options o = db_sst_options(j->db);
@@ -366,14 +365,12 @@ static int install(job *j) {
     sh_mutex_unlock(&db->manifest_mu);
     return COMPACTION_REDO;
   }
-  db->vset.last_seq = atomic_load(&db->last_seq);
-  sh_mutex_lock(&db->mu);
-  uint64_t next_file = db->next_file_number;
-  sh_mutex_unlock(&db->mu);
+  uint64_t last_seq = atomic_load(&db->last_seq);
+  uint64_t next_file = db_peek_file_number(db);
   /* From here the MANIFEST may name the outputs, even if this fails: keep them (the next
    * open removes any the MANIFEST does not name). */
   j->manifest_tried = 1;
-  rc = vset_log_and_apply(&db->vset, &j->edit, next_file, &v, j->errmsg);
+  rc = vset_log_and_apply(&db->vset, &j->edit, next_file, last_seq, &v, j->errmsg);
   sh_mutex_lock(&db->mu);
   if (!rc) vset_install(&db->vset, &j->edit, v);
   if (!rc) rc = db_publish_version(db, 0);

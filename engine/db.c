@@ -127,7 +127,7 @@ static shale_db *db_alloc(const char *path) {
   buf_init(&db->del_run.lo);
   buf_init(&db->del_run.last);
   db->snapshots.next = db->snapshots.prev = &db->snapshots;
-  db->next_file_number = 1;
+  db->next_file_number = 1; /* file number 0 names nothing (filename.h) */
   return db;
 }
 

@@ -2,6 +2,7 @@
  * (its `next` set once, here), a fresh memtable and WAL take over, and one new read view is
  * published that holds both. Before sealing, the write leader waits here (stalls) while
  * sealed memtables or L0 files pile up. */
+#include "engine/file_numbers.h"
 #include "engine/flush.h"
 
 #include "engine/bg_error.h"
@@ -17,7 +18,7 @@ int db_seal_memtable(shale_db *db, char *errmsg) {
   int rc = db_memtable_new(db, &fresh);
   if (rc) return err_set(errmsg, rc, "out of memory sealing the memtable");
   char path[FILENAME_MAX_LEN];
-  uint64_t number = db->next_file_number++;
+  uint64_t number = db_take_file_number(db);
   filename_log(path, db->path, number);
   wal_writer *wal = NULL;
   /* The new WAL's name must be durable before a SYNC write in it is acknowledged, and the

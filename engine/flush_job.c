@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/file_numbers.h"
 #include "engine/bg_error.h"
 #include "engine/db_impl.h"
 #include "engine/db_log.h"
@@ -163,6 +164,13 @@ static memtable *oldest_imm(shale_db *db, uint64_t *next_log) SH_REQUIRES(db->mu
   return m;
 }
 
+void db_wals_pin(shale_db *db) { db->wal_pins++; }
+
+void db_wals_unpin(shale_db *db) {
+  db->wal_pins--;
+  if (!db->opt.read_only) db_delete_obsolete_wals(db, db->vset.log_number);
+}
+
 void db_delete_obsolete_wals(shale_db *db, uint64_t below) {
   if (db->wal_pins) return; /* a checkpoint or a WAL walk is reading them; its unpin calls again */
   uint64_t keep = wal_retention_keep_from(&db->io, db->path, &db->opt, db->oldest_wal, below);
@@ -194,11 +202,9 @@ static int install(flush_ctx *c, file_meta *f, char *errmsg) {
   if (!rc) {
     e.has_log = 1;
     e.log_number = c->next_log; /* becomes the DB's log number only once installed */
-    db->vset.last_seq = atomic_load(&db->last_seq);
-    sh_mutex_lock(&db->mu);
-    uint64_t next_file = db->next_file_number;
-    sh_mutex_unlock(&db->mu);
-    rc = vset_log_and_apply(&db->vset, &e, next_file, &v, errmsg);
+    uint64_t last_seq = atomic_load(&db->last_seq);
+    uint64_t next_file = db_peek_file_number(db);
+    rc = vset_log_and_apply(&db->vset, &e, next_file, last_seq, &v, errmsg);
   }
   if (!rc) io_point(&db->io, db, SHALE_POINT_FLUSH_MANIFEST_SYNCED);
   sh_mutex_lock(&db->mu);
@@ -219,7 +225,7 @@ int flush_oldest(shale_db *db, char *errmsg) {
   memtable_ref(c.m);
   c.base = db->vset.current;
   version_ref(c.base);
-  c.number = db->next_file_number++;
+  c.number = db_take_file_number(db);
   c.oldest_snap = db_oldest_snapshot(db);
   db->flush_running = 1;
   listeners_flush_begin(db, c.number, memtable_bytes(c.m));

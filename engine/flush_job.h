@@ -10,6 +10,10 @@ int flush_oldest(shale_db *db, char *errmsg) SH_REQUIRES(db->mu);
 /* Deletes the WALs from oldest_wal up to below that retention does not keep, unless a
  * checkpoint or a WAL walk pins them (then the next call after it deletes them). */
 void db_delete_obsolete_wals(shale_db *db, uint64_t below) SH_REQUIRES(db->manifest_mu);
+/* A checkpoint or a WAL walk reading WALs: no obsolete WAL is deleted while any pin holds. */
+void db_wals_pin(shale_db *db) SH_REQUIRES(db->manifest_mu);
+/* Drops a pin, and deletes the WALs that flushes finished meanwhile left for it. */
+void db_wals_unpin(shale_db *db) SH_REQUIRES(db->manifest_mu);
 
 /* Table-building options from the DB options. */
 sst_options db_sst_options(shale_db *db);

@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/compaction.h"
+#include "engine/file_numbers.h"
 #include "engine/bg_error.h"
 #include "engine/db_impl.h"
 #include "engine/db_log.h"
@@ -141,9 +143,7 @@ static int sole_link(const char *path) {
 }
 
 static int bring_file(shale_db *db, ingest_file *f, int move, char *errmsg) {
-  sh_mutex_lock(&db->mu);
-  f->number = db->next_file_number++;
-  sh_mutex_unlock(&db->mu);
+  f->number = db_new_file_number(db);
   filename_table(f->dst, db->path, f->number);
   int rc = SHALE_OK;
   int e = move && sole_link(f->src) ? io_link(&db->io, f->src, f->dst) : -1;
@@ -291,12 +291,9 @@ static int commit(shale_db *db, ingest_job *job, uint64_t seq, char *errmsg)
       rc = err_set(errmsg, SHALE_NOMEM, "ingest: out of memory");
   version *v = NULL;
   if (!rc) {
-    db->vset.last_seq = seq;
-    sh_mutex_lock(&db->mu);
-    uint64_t next_file = db->next_file_number;
-    sh_mutex_unlock(&db->mu);
+    uint64_t next_file = db_peek_file_number(db);
     io_point(&db->io, db, SHALE_POINT_INGEST_SEALED);
-    rc = vset_log_and_apply(&db->vset, &e, next_file, &v, errmsg);
+    rc = vset_log_and_apply(&db->vset, &e, next_file, seq, &v, errmsg);
     if (rc && rc != SHALE_NOMEM) {
       sh_mutex_lock(&db->mu);
       db_set_bg_error(db, rc, errmsg); /* the MANIFEST's tail is unknown: no edit may follow */
@@ -331,8 +328,7 @@ static int place_and_commit(shale_db *db, ingest_job *job, uint64_t seq, char *e
 
 static int ingest_locked(shale_db *db, void *arg, char *errmsg) SH_REQUIRES(db->mu) {
   ingest_job *job = arg;
-  while (db->manual_compaction || db->compaction_running) sh_cond_wait(&db->bg_cv, &db->mu);
-  db->manual_compaction = 1; /* no compaction may write where a file is about to go */
+  compaction_exclusive_begin(db); /* no compaction may write where a file is about to go */
   int rc = flush_overlapping(db, job, errmsg);
   if (!rc) {
     sh_mutex_unlock(&db->mu);
@@ -347,8 +343,7 @@ static int ingest_locked(shale_db *db, void *arg, char *errmsg) SH_REQUIRES(db->
     sh_mutex_unlock(&db->manifest_mu);
     sh_mutex_lock(&db->mu);
   }
-  db->manual_compaction = 0;
-  pthread_cond_broadcast(&db->bg_cv);
+  compaction_exclusive_end(db);
   return rc;
 }
 

@@ -1,6 +1,7 @@
 /* install.c — the steps after a version edit reached the MANIFEST, shared by flush,
  * compaction and ingestion: publishing a read view with the new version, and starting a new
  * MANIFEST once the current one has grown too long. */
+#include "engine/file_numbers.h"
 #include "engine/db_log.h"
 #include "engine/install.h"
 #include "engine/listeners.h"
@@ -21,8 +22,8 @@ static int manifest_due(shale_db *db) SH_REQUIRES(db->manifest_mu) {
 void db_maybe_roll_manifest(shale_db *db) {
   if (!manifest_due(db)) return;
   sh_mutex_lock(&db->mu);
-  uint64_t number = db->next_file_number++;
-  uint64_t next = db->next_file_number;
+  uint64_t number = db_take_file_number(db);
+  uint64_t next = number + 1;
   sh_mutex_unlock(&db->mu);
   char msg[ERRMSG_SIZE];
   if (vset_write_snapshot(&db->vset, number, next, msg))

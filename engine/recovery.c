@@ -2,6 +2,7 @@
  * holds. Logs are replayed in number order; a torn tail is dropped by the reader, damage
  * before the tail fails the open unless the tolerant recovery mode asks to keep what
  * precedes it. */
+#include "engine/file_numbers.h"
 #include "engine/recovery.h"
 
 #include <errno.h>
@@ -58,7 +59,7 @@ static int list_logs(shale_db *db, numbers *logs, char *errmsg) {
   for (size_t i = 0; i < count && !rc; i++) {
     uint64_t n;
     file_type t = filename_parse(names[i], &n);
-    if (n >= db->next_file_number) db->next_file_number = n + 1;
+    db_file_number_past(db, n);
     if (t == FT_LOG && numbers_push(logs, n))
       rc = err_set(errmsg, SHALE_NOMEM, "out of memory listing %s", db->path);
   }
@@ -164,7 +165,7 @@ static int replay_log(shale_db *db, uint64_t number, wal_reader *opened, int *ho
 
 static int start_wal(shale_db *db, char *errmsg) {
   char path[FILENAME_MAX_LEN];
-  uint64_t n = db->next_file_number++;
+  uint64_t n = db_new_file_number(db);
   filename_log(path, db->path, n);
   int rc = wal_writer_open_mapped(&db->io, path, n, &db->wal, errmsg);
   if (rc) return rc;
@@ -388,8 +389,8 @@ static int start_writing(shale_db *db, char *errmsg) {
   db_log(db, "table writes use %s",
          io_uring_in_use(&db->io) ? "io_uring"
                                   : "the pwrite fallback (io_uring refused or io_mode=pwrite)");
-  uint64_t manifest = db->next_file_number++;
-  if ((rc = vset_write_snapshot(&db->vset, manifest, db->next_file_number, errmsg))) return rc;
+  uint64_t manifest = db_new_file_number(db);
+  if ((rc = vset_write_snapshot(&db->vset, manifest, manifest + 1, errmsg))) return rc;
   remove_orphans(db);
   sh_mutex_lock(&db->manifest_mu);
   db_delete_obsolete_wals(db, db->vset.log_number);
@@ -416,7 +417,7 @@ int db_recover(shale_db *db, char *errmsg) {
     rc = err_set(errmsg, SHALE_EXISTS, "%s already holds a DB", db->path);
     goto done;
   }
-  if (db->vset.next_file > db->next_file_number) db->next_file_number = db->vset.next_file;
+  if (db->vset.next_file) db_file_number_past(db, db->vset.next_file - 1);
   db->last_allocated_seq = db->vset.last_seq;
   if ((rc = db_memtable_new(db, &db->mem))) goto done;
   db->view = read_view_new(db->mem, NULL, 0, db->vset.current, db->next_view_number++);
@@ -428,7 +429,7 @@ int db_recover(shale_db *db, char *errmsg) {
   if ((rc = replay_logs(db, &logs, early.r, errmsg))) goto done;
   atomic_store(&db->last_seq, db->last_allocated_seq);
   db->stats.open_seq = db->last_allocated_seq;
-  db->vset.last_seq = db->last_allocated_seq;
+  vset_set_last_seq(&db->vset, db->last_allocated_seq);
   if (db->opt.read_only)
     finish_read_only(db);
   else if ((rc = start_writing(db, errmsg)))

@@ -307,7 +307,7 @@ static int write_manifest(repair *rp, const uint64_t *manifests, size_t nm, uint
   version_ref(rp->v);
   vs.current = rp->v;
   vs.log_number = 0;
-  vs.last_seq = rp->last_seq;
+  vset_set_last_seq(&vs, rp->last_seq);
   *mnum = rp->next_number++;
   char errmsg[ERRMSG_SIZE] = "";
   int rc = vset_write_snapshot(&vs, *mnum, rp->next_number, errmsg);

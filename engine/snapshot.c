@@ -5,6 +5,14 @@
 #include "engine/errmsg.h"
 #include "engine/snapshot.h"
 
+void db_snapshot_link(shale_db *db, shale_snapshot *s, uint64_t seq) {
+  s->seq = seq;
+  s->next = &db->snapshots;
+  s->prev = db->snapshots.prev;
+  s->prev->next = s;
+  db->snapshots.prev = s;
+}
+
 static int snapshot_new_call(shale_db *db, const shale_snapshot **snap) {
   if (snap) *snap = NULL;
   if (!db || !snap) return SHALE_INVALID;
@@ -13,11 +21,7 @@ static int snapshot_new_call(shale_db *db, const shale_snapshot **snap) {
   sh_mutex_lock(&db->snap_mu);
   while (db->snap_gate) sh_cond_wait(&db->snap_cv, &db->snap_mu);
   db->snaps_made++;
-  s->seq = atomic_load_explicit(&db->last_seq, memory_order_acquire);
-  s->next = &db->snapshots;
-  s->prev = db->snapshots.prev;
-  s->prev->next = s;
-  db->snapshots.prev = s;
+  db_snapshot_link(db, s, atomic_load_explicit(&db->last_seq, memory_order_acquire));
   sh_mutex_unlock(&db->snap_mu);
   *snap = s;
   return SHALE_OK;

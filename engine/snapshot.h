@@ -7,6 +7,10 @@
 
 #include "engine/db_impl.h"
 
+/* Puts s, reading at seq, on the snapshot list. Does not count it in db_snapshots_made and
+ * does not wait at the gate: shale_snapshot_new does both; a checkpoint's own pin, taken
+ * under mu, does neither. */
+void db_snapshot_link(shale_db *db, shale_snapshot *s, uint64_t seq) SH_REQUIRES(db->snap_mu);
 /* Oldest sequence a live snapshot pins, or last_seq when none. */
 uint64_t db_oldest_snapshot(shale_db *db) SH_EXCLUDES(db->snap_mu);
 /* Oldest sequence a live snapshot pins, or UINT64_MAX when none. Unlike last_seq, no write

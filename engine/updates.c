@@ -28,7 +28,7 @@ struct shale_updates {
 static void pin(shale_updates *u) {
   shale_db *db = u->db;
   sh_mutex_lock(&db->manifest_mu);
-  db->wal_pins++;
+  db_wals_pin(db);
   /* Read after the pin and before the listing: a record up to bound is in a WAL made
    * before bound was published, so the listing holds it. */
   u->bound = atomic_load_explicit(&db->last_seq, memory_order_acquire);
@@ -38,9 +38,7 @@ static void pin(shale_updates *u) {
 
 static void unpin(shale_db *db) {
   sh_mutex_lock(&db->manifest_mu);
-  db->wal_pins--;
-  /* Flushes that finished meanwhile left their WALs for us to delete. */
-  if (!db->opt.read_only) db_delete_obsolete_wals(db, db->vset.log_number);
+  db_wals_unpin(db);
   sh_mutex_unlock(&db->manifest_mu);
 }
 

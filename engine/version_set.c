@@ -230,8 +230,11 @@ int vset_write_snapshot(version_set *vs, uint64_t number, uint64_t next_file, ch
   return SHALE_OK;
 }
 
-int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, version **out,
-                       char *errmsg) {
+void vset_set_last_seq(version_set *vs, uint64_t last_seq) { vs->last_seq = last_seq; }
+
+int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, uint64_t last_seq,
+                       version **out, char *errmsg) {
+  vs->last_seq = last_seq;
   /* A flush sets its own log number; vs keeps the old one until the edit is installed, so
    * a failed edit never leaks its log number into a later one (which would retire WALs
    * whose data is in no table). */

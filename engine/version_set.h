@@ -52,11 +52,14 @@ int vset_check_comparator(const version_set *vs, const shale_comparator *cmp, ch
  * points CURRENT at it. */
 int vset_write_snapshot(version_set *vs, uint64_t manifest_number, uint64_t next_file,
                         char *errmsg);
+/* The last sequence the next edit or snapshot records: every write up to it is in the
+ * tables or in a WAL the edit keeps. Recovery sets it from what it replayed. */
+void vset_set_last_seq(version_set *vs, uint64_t last_seq);
 /* Appends e (with the log number, next file and last sequence given) to the MANIFEST, syncs
  * it, and returns in *out the version current + e (referenced) for vset_install.
  * REQUIRES: the MANIFEST mutex held from here through vset_install. */
-int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, version **out,
-                       char *errmsg);
+int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, uint64_t last_seq,
+                       version **out, char *errmsg);
 /* Makes v (from vset_log_and_apply of e) current. Files e deletes that v no longer lists
  * anywhere are marked obsolete: unlinked when no view reaches them. REQUIRES: the DB mutex
  * and the MANIFEST mutex held, so readers of `current` under either see a whole swap. */
