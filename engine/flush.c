@@ -39,8 +39,7 @@ int db_seal_memtable(shale_db *db, char *errmsg) {
   memtable_set_log_number(fresh, number);
   read_view *cur = db->view; /* stable: only holders of mu replace it */
   memtable_seal(db->mem, cur->imm);
-  read_view *v =
-      read_view_new(fresh, db->mem, cur->imm_count + 1, cur->ver, db->next_view_number++);
+  read_view *v = db_view_new(db, fresh, db->mem, cur->imm_count + 1, cur->ver);
   if (!v) {
     wal_writer_close(wal, NULL);
     memtable_unref(fresh);

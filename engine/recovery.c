@@ -84,14 +84,13 @@ static int replay_make_room(shale_db *db, uint64_t log_number) {
   if (rc) return rc;
   memtable_set_log_number(fresh, log_number);
   memtable_seal(db->mem, db->view->imm);
-  read_view *v =
-      read_view_new(fresh, db->mem, db->view->imm_count + 1, db->view->ver, db->next_view_number++);
+  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule publishing states */
+  read_view *v = db_view_new(db, fresh, db->mem, db->view->imm_count + 1, db->view->ver);
   memtable_unref(db->mem);
   db->mem = fresh;
-  if (!v) return SHALE_NOMEM;
-  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule publishing states */
-  db_view_publish(db, v);
+  if (v) db_view_publish(db, v);
   sh_mutex_unlock(&db->mu);
+  if (!v) return SHALE_NOMEM;
   return SHALE_OK;
 }
 
@@ -420,9 +419,11 @@ int db_recover(shale_db *db, char *errmsg) {
   if (db->vset.next_file) db_file_number_past(db, db->vset.next_file - 1);
   db->last_allocated_seq = db->vset.last_seq;
   if ((rc = db_memtable_new(db, &db->mem))) goto done;
-  db->view = read_view_new(db->mem, NULL, 0, db->vset.current, db->next_view_number++);
-  if (db->view) atomic_store(&db->view_number, db->view->number);
-  if (!db->view) {
+  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule publishing states */
+  read_view *first = db_view_new(db, db->mem, NULL, 0, db->vset.current);
+  if (first) db_view_publish(db, first);
+  sh_mutex_unlock(&db->mu);
+  if (!first) {
     rc = err_set(errmsg, SHALE_NOMEM, "out of memory");
     goto done;
   }

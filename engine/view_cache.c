@@ -235,6 +235,11 @@ static int scrape(view_reg *r, read_view **out) {
   return n;
 }
 
+read_view *db_view_new(shale_db *db, memtable *mem, memtable *imm, int imm_count,
+                       struct version *ver) {
+  return read_view_new(mem, imm, imm_count, ver, db->next_view_number++);
+}
+
 void db_view_publish(shale_db *db, read_view *v) {
   sh_mutex_lock(&db->view_mu);
   read_view *old = db->view;

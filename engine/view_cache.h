@@ -16,6 +16,9 @@ typedef struct read_counts {
 } read_counts;
 
 /* Read views. Publishing takes over the caller's reference. */
+/* read_view_new with the next view number: views are numbered in the order they are made. */
+read_view *db_view_new(shale_db *db, memtable *mem, memtable *imm, int imm_count,
+                       struct version *ver) SH_REQUIRES(db->mu);
 read_view *db_view_acquire(shale_db *db) SH_EXCLUDES(db->view_mu);
 void db_view_publish(shale_db *db, read_view *v) SH_REQUIRES(db->mu) SH_EXCLUDES(db->view_mu);
 /* The current view for one short read, from this thread's cache when it is still current,
