@@ -13,6 +13,27 @@
 #include "io/io.h"
 #include "util/clock.h"
 
+int db_start_wal(shale_db *db, char *errmsg) {
+  char path[FILENAME_MAX_LEN];
+  uint64_t n = db_new_file_number(db);
+  filename_log(path, db->path, n);
+  int rc = wal_writer_open_mapped(&db->io, path, n, &db->wal, errmsg);
+  if (rc) return rc;
+  db->log_number = n; /* before anything can fail: a failed open removes the file by it */
+  if ((rc = io_sync_dir(&db->io, db->path, errmsg)))
+    return rc; /* its name durable before SYNC writes */
+  memtable_set_log_number(db->mem, n);
+  return SHALE_OK;
+}
+
+void db_discard_new_wal(shale_db *db) {
+  char path[FILENAME_MAX_LEN];
+  wal_writer_close(db->wal, NULL);
+  db->wal = NULL;
+  filename_log(path, db->path, db->log_number);
+  io_remove(&db->io, path, NULL);
+}
+
 int db_seal_memtable(shale_db *db, char *errmsg) {
   memtable *fresh;
   int rc = db_memtable_new(db, &fresh);

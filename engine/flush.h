@@ -5,6 +5,12 @@
 
 #include "engine/db_impl.h"
 
+/* At open, when recovery left the mutable memtable empty: starts the WAL it logs to, its
+ * name durable before any SYNC write in it is acknowledged. */
+int db_start_wal(shale_db *db, char *errmsg);
+/* An open that fails after db_start_wal removes that WAL: nothing was written to it, and one
+ * left behind per failed attempt would litter the DB (and fill a disk already full). */
+void db_discard_new_wal(shale_db *db);
 /* Seals the mutable memtable and starts a new WAL. The caller is the leader. */
 int db_seal_memtable(shale_db *db, char *errmsg) SH_REQUIRES(db->mu);
 /* Before a write group: seals the memtable when full, and slows or stops the writer while

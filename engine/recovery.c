@@ -162,19 +162,6 @@ static int replay_log(shale_db *db, uint64_t number, wal_reader *opened, int *ho
   return rc < 0 ? rc : SHALE_OK;
 }
 
-static int start_wal(shale_db *db, char *errmsg) {
-  char path[FILENAME_MAX_LEN];
-  uint64_t n = db_new_file_number(db);
-  filename_log(path, db->path, n);
-  int rc = wal_writer_open_mapped(&db->io, path, n, &db->wal, errmsg);
-  if (rc) return rc;
-  db->log_number = n; /* before anything can fail: a failed open removes the file by it */
-  if ((rc = io_sync_dir(&db->io, db->path, errmsg)))
-    return rc; /* its name durable before SYNC writes */
-  memtable_set_log_number(db->mem, n);
-  return SHALE_OK;
-}
-
 static void reap_table(file_reaper *r, uint64_t number) {
   shale_db *db = (shale_db *)((char *)r - offsetof(shale_db, reaper));
   char path[FILENAME_MAX_LEN];
@@ -354,16 +341,6 @@ static int recover_version_unlocked(shale_db *db, int *exists, char *errmsg) {
              : rc;
 }
 
-/* A failed open removes the WAL it started: nothing was written to it, and one left behind
- * per failed attempt would litter the DB (and fill a disk that is already full). */
-static void discard_new_wal(shale_db *db) {
-  char path[FILENAME_MAX_LEN];
-  wal_writer_close(db->wal, NULL);
-  db->wal = NULL;
-  filename_log(path, db->path, db->log_number);
-  io_remove(&db->io, path, NULL);
-}
-
 /* A read-only handle keeps what it replayed in memory and refuses writes through the
  * background-error path every write already checks. */
 static void finish_read_only(shale_db *db) {
@@ -380,7 +357,7 @@ static int start_writing(shale_db *db, char *errmsg) {
     sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule sealing states */
     rc = db_seal_memtable(db, errmsg);
     sh_mutex_unlock(&db->mu);
-  } else if (!(rc = start_wal(db, errmsg))) {
+  } else if (!(rc = db_start_wal(db, errmsg))) {
     db->vset.log_number = db->log_number; /* every older WAL is empty or in tables */
   }
   if (rc) return rc;
@@ -438,7 +415,7 @@ int db_recover(shale_db *db, char *errmsg) {
   db_log(db, "recovered: %zu WAL file(s) present, last sequence %llu, %s", logs.n,
          (unsigned long long)db->last_allocated_seq, exists ? "existing DB" : "new DB");
 done:
-  if (rc && db->wal) discard_new_wal(db);
+  if (rc && db->wal) db_discard_new_wal(db);
   close_logs(&early, logs.n);
   free(logs.v);
   return rc;
