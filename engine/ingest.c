@@ -336,8 +336,7 @@ static int ingest_locked(shale_db *db, void *arg, char *errmsg) SH_REQUIRES(db->
     sh_mutex_lock(&db->mu);
     for (size_t i = 0; i < job->n; i++)
       job->files[i].level = pick_level(db->vset.current, &job->files[i]);
-    uint64_t seq = ++db->last_allocated_seq; /* newer than every write so far */
-    dead_spans_allocated(&db->spans, seq);
+    uint64_t seq = db_allocate_seqs(db, 1); /* newer than every write so far */
     sh_mutex_unlock(&db->mu);
     rc = place_and_commit(db, job, seq, errmsg);
     sh_mutex_unlock(&db->manifest_mu);

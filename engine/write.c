@@ -48,6 +48,13 @@ static void walk_delete_run(shale_db *db) SH_REQUIRES(db->mu) {
   r->count = 0;
 }
 
+uint64_t db_allocate_seqs(shale_db *db, uint64_t count) {
+  uint64_t first = db->last_allocated_seq + 1;
+  db->last_allocated_seq += count;
+  dead_spans_allocated(&db->spans, db->last_allocated_seq); /* before any memtable sees them */
+  return first;
+}
+
 /* Not a write but a point in the queue (a seal, an ingest): it has no rep, and runs alone. */
 static int is_marker(const writer *w) { return w->seal || w->exclusive; }
 
@@ -147,13 +154,10 @@ static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) SH_REQU
     finish_group(db, w, w, SHALE_NOMEM);
     return err_set(errmsg, SHALE_NOMEM, "out of memory building a write group");
   }
-  uint64_t first = db->last_allocated_seq + 1, count = batch_rep_count(rep->data);
   atomic_fetch_add_explicit(&db->stats.bytes_written_user, rep->len - BATCH_HEADER,
                             memory_order_relaxed);
-  batch_rep_set_seq(rep->data, first);
-  db->last_allocated_seq += count;
-  if (w->flags & SHALE_NO_WAL) db->wal_skipped = 1;         /* close must flush what no WAL holds */
-  dead_spans_allocated(&db->spans, db->last_allocated_seq); /* before any memtable sees them */
+  batch_rep_set_seq(rep->data, db_allocate_seqs(db, batch_rep_count(rep->data)));
+  if (w->flags & SHALE_NO_WAL) db->wal_skipped = 1; /* close must flush what no WAL holds */
   sh_mutex_unlock(&db->mu);
   rc = apply_group(db, rep, w->flags, sync, errmsg);
   sh_mutex_lock(&db->mu);

@@ -6,6 +6,9 @@
 
 /* The write path. rep is a batch rep whose sequence field the leader sets. */
 int db_write_rep(shale_db *db, buf *rep, unsigned flags) SH_EXCLUDES(db->mu);
+/* Gives out count new sequences and returns the first: only the write leader and the
+ * exclusive step at the queue's head (an ingest) call it, so sequences follow queue order. */
+uint64_t db_allocate_seqs(shale_db *db, uint64_t count) SH_REQUIRES(db->mu);
 /* Seals the memtable after every write queued before this call (shale_flush). */
 int db_write_seal(shale_db *db) SH_EXCLUDES(db->mu);
 /* Runs fn(db, arg, errmsg) at the head of the write queue, with mu held: no write is in
