@@ -7,6 +7,11 @@
 #include "engine/db_log.h"
 #include "engine/listeners.h"
 
+void db_refuse_writes(shale_db *db, const char *why) {
+  db->bg_error = SHALE_READONLY;
+  snprintf(db->bg_errmsg, sizeof db->bg_errmsg, "%s", why);
+}
+
 void db_set_bg_error(shale_db *db, int rc, const char *msg) {
   if (!db->bg_error) {
     db->bg_error = rc;

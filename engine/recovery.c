@@ -16,6 +16,7 @@
 #include "engine/filename.h"
 #include "engine/mem_insert.h"
 #include "engine/background.h"
+#include "engine/bg_error.h"
 #include "engine/flush.h"
 #include "engine/flush_job.h"
 #include "engine/listeners.h"
@@ -344,9 +345,7 @@ static int recover_version_unlocked(shale_db *db, int *exists, char *errmsg) {
 /* A read-only handle keeps what it replayed in memory and refuses writes through the
  * background-error path every write already checks. */
 static void finish_read_only(shale_db *db) {
-  db->bg_error = SHALE_READONLY;
-  snprintf(db->bg_errmsg, sizeof db->bg_errmsg,
-           "opened with read_only, which refuses writes, flushes and compactions");
+  db_refuse_writes(db, "opened with read_only, which refuses writes, flushes and compactions");
 }
 
 /* Brings a recovered DB into service: recovered data to the flush threads, a fresh WAL for
