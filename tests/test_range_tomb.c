@@ -1,5 +1,5 @@
-/* test_span.c — the range-tombstone model (util/span.c): fragments answer what a scan of
- * every tombstone answers, at any read sequence, in bytewise and in a custom order; snapshot
+/* test_range_tomb.c — the range-tombstone model (util/range_tomb.c): fragments answer what a scan
+ * of every tombstone answers, at any read sequence, in bytewise and in a custom order; snapshot
  * stripes keep what reads at snapshots need; stored layouts are checked. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "testutil.h"
-#include "util/span.h"
+#include "util/range_tomb.h"
 
 #define NKEYS 40
 #define MAXT 80
@@ -21,7 +21,7 @@ static const shale_comparator reverse = {"test.reverse", tu_cmp_reverse, NULL};
 /* Keys "00".."39"; tombstones stored in one buffer so their pointers stay put. */
 typedef struct tombs {
   char keys[2 * MAXT][4];
-  span_tomb t[MAXT];
+  range_tomb t[MAXT];
   size_t n;
 } tombs;
 
@@ -41,7 +41,7 @@ static void random_tombs(const shale_comparator *cmp, tombs *ts, size_t n, uint6
       y = z;
     }
     uint64_t seq = 1 + tu_rand(s) % 60, time_us = tu_rand(s) % 3 ? 1000 + tu_rand(s) % 50 : 0;
-    ts->t[i] = (span_tomb){x, y, 2, 2, seq, time_us};
+    ts->t[i] = (range_tomb){x, y, 2, 2, seq, time_us};
   }
 }
 
@@ -49,7 +49,7 @@ static void random_tombs(const shale_comparator *cmp, tombs *ts, size_t n, uint6
 static uint64_t model(const shale_comparator *cmp, const tombs *ts, const char *k, uint64_t rs) {
   uint64_t best = 0;
   for (size_t i = 0; i < ts->n; i++) {
-    const span_tomb *t = &ts->t[i];
+    const range_tomb *t = &ts->t[i];
     if (t->seq <= rs && t->seq > best && ukey_cmp(cmp, t->begin, 2, k, 2) <= 0 &&
         ukey_cmp(cmp, k, 2, t->end, 2) < 0)
       best = t->seq;
@@ -57,9 +57,9 @@ static uint64_t model(const shale_comparator *cmp, const tombs *ts, const char *
   return best;
 }
 
-static uint64_t frags_cover(const shale_comparator *cmp, const span_frag *f, size_t n,
+static uint64_t frags_cover(const shale_comparator *cmp, const rt_frag *f, size_t n,
                             const char *k) {
-  long i = span_frags_find(cmp, f, n, k, 2);
+  long i = rt_frags_find(cmp, f, n, k, 2);
   return i >= 0 ? f[i].seq : 0;
 }
 
@@ -74,9 +74,9 @@ static void test_frags_match_model(void **state) {
     random_tombs(cmp, &ts, 1 + tu_rand(&s) % MAXT, &s);
     uint64_t reads[] = {0, 1, 15, 30, 45, 59, 60, UINT64_MAX};
     for (size_t r = 0; r < sizeof reads / sizeof *reads; r++) {
-      span_frag f[2 * MAXT];
+      rt_frag f[2 * MAXT];
       size_t nf;
-      assert_int_equal(span_frags_build(cmp, ts.t, ts.n, reads[r], f, &nf), SHALE_OK);
+      assert_int_equal(rt_frags_build(cmp, ts.t, ts.n, reads[r], f, &nf), SHALE_OK);
       assert_true(nf >= 2 && f[nf - 1].seq == 0);
       for (size_t i = 1; i < nf; i++)
         assert_true(ukey_cmp(cmp, f[i - 1].start, f[i - 1].len, f[i].start, f[i].len) < 0);
@@ -85,9 +85,9 @@ static void test_frags_match_model(void **state) {
         key_of(k, x);
         uint64_t want = model(cmp, &ts, k, reads[r]);
         assert_int_equal(frags_cover(cmp, f, nf, k), want);
-        const span_tomb *t = span_list_newest(cmp, ts.t, ts.n, k, 2, reads[r]);
+        const range_tomb *t = rt_list_newest(cmp, ts.t, ts.n, k, 2, reads[r]);
         assert_int_equal(t ? t->seq : 0, want);
-        if (t) assert_true(span_tomb_covers(cmp, t, k, 2));
+        if (t) assert_true(rt_tomb_covers(cmp, t, k, 2));
       }
     }
   }
@@ -102,15 +102,15 @@ static void test_frags_coalesce_and_merge(void **state) {
     tombs ts;
     random_tombs(cmp, &ts, 2 + tu_rand(&s) % (MAXT - 2), &s);
     size_t na = 1 + tu_rand(&s) % (ts.n - 1), nb = ts.n - na;
-    span_frag a[2 * MAXT], b[2 * MAXT], all[2 * MAXT], m[4 * MAXT];
+    rt_frag a[2 * MAXT], b[2 * MAXT], all[2 * MAXT], m[4 * MAXT];
     size_t fa, fb, fall;
-    assert_int_equal(span_frags_build(cmp, ts.t, na, UINT64_MAX, a, &fa), SHALE_OK);
-    assert_int_equal(span_frags_build(cmp, ts.t + na, nb, UINT64_MAX, b, &fb), SHALE_OK);
-    assert_int_equal(span_frags_build(cmp, ts.t, ts.n, UINT64_MAX, all, &fall), SHALE_OK);
-    fa = span_frags_coalesce(a, fa);
-    fb = span_frags_coalesce(b, fb);
-    size_t nc = span_frags_coalesce(all, fall);
-    size_t nm = span_frags_merge(cmp, a, fa, b, fb, m);
+    assert_int_equal(rt_frags_build(cmp, ts.t, na, UINT64_MAX, a, &fa), SHALE_OK);
+    assert_int_equal(rt_frags_build(cmp, ts.t + na, nb, UINT64_MAX, b, &fb), SHALE_OK);
+    assert_int_equal(rt_frags_build(cmp, ts.t, ts.n, UINT64_MAX, all, &fall), SHALE_OK);
+    fa = rt_frags_coalesce(a, fa);
+    fb = rt_frags_coalesce(b, fb);
+    size_t nc = rt_frags_coalesce(all, fall);
+    size_t nm = rt_frags_merge(cmp, a, fa, b, fb, m);
     assert_int_equal(nm, nc); /* both coalesced: the same fragments */
     for (size_t i = 0; i < nm; i++) assert_true(m[i].seq != (i ? m[i - 1].seq : 0));
     for (int x = 0; x < NKEYS; x++) {
@@ -123,18 +123,18 @@ static void test_frags_coalesce_and_merge(void **state) {
   }
 }
 
-/* A span_set as a reader sees it: one span_tomb per record. */
-static size_t stored(const span_set *set, span_tomb *out) {
+/* A rt_set as a reader sees it: one range_tomb per record. */
+static size_t stored(const rt_set *set, range_tomb *out) {
   for (size_t i = 0; i < set->nrecs; i++) {
-    const span_key *k = &set->bounds[set->recs[i].piece];
+    const rt_key *k = &set->bounds[set->recs[i].piece];
     out[i] =
-        (span_tomb){k[0].p, k[1].p, k[0].len, k[1].len, set->recs[i].seq, set->recs[i].time_us};
+        (range_tomb){k[0].p, k[1].p, k[0].len, k[1].len, set->recs[i].seq, set->recs[i].time_us};
   }
   return set->nrecs;
 }
 
 /* With stripes, reads at each snapshot and above all still find the newest tombstone; without
- * collapse, reads at any sequence do. The stored layout passes span_pieces_index. */
+ * collapse, reads at any sequence do. The stored layout passes rt_pieces_index. */
 static void test_set_stripes(void **state) {
   (void)state;
   uint64_t s = 2026;
@@ -146,14 +146,14 @@ static void test_set_stripes(void **state) {
     size_t ns = tu_rand(&s) % 6;
     for (size_t i = 0; i < ns; i++) snaps[i] = (i ? snaps[i - 1] : 0) + 1 + tu_rand(&s) % 15;
     int collapse = round % 3 != 0;
-    span_set set;
-    assert_int_equal(span_set_build(cmp, ts.t, ts.n, snaps, ns, collapse, &set), SHALE_OK);
-    span_tomb *rec = malloc(sizeof *rec * (set.nrecs + 1));
+    rt_set set;
+    assert_int_equal(rt_set_build(cmp, ts.t, ts.n, snaps, ns, collapse, &set), SHALE_OK);
+    range_tomb *rec = malloc(sizeof *rec * (set.nrecs + 1));
     size_t *pieces = malloc(sizeof *pieces * (set.nrecs + 1)), np;
     assert_non_null(rec);
     assert_non_null(pieces);
     size_t n = stored(&set, rec);
-    assert_int_equal(span_pieces_index(cmp, rec, n, pieces, &np), n);
+    assert_int_equal(rt_pieces_index(cmp, rec, n, pieces, &np), n);
     if (!ns && collapse) assert_true(n <= 2 * ts.n - 1);
     uint64_t reads[8];
     size_t nr = 0;
@@ -164,12 +164,12 @@ static void test_set_stripes(void **state) {
       for (int x = 0; x < NKEYS; x++) {
         char k[4];
         key_of(k, x);
-        assert_int_equal(span_pieces_cover(cmp, rec, n, pieces, np, k, 2, reads[r]),
+        assert_int_equal(rt_pieces_cover(cmp, rec, n, pieces, np, k, 2, reads[r]),
                          model(cmp, &ts, k, reads[r]));
       }
     free(rec);
     free(pieces);
-    span_set_free(&set);
+    rt_set_free(&set);
   }
 }
 
@@ -178,9 +178,9 @@ static void test_set_collapse_by_hand(void **state) {
   (void)state;
   const uint8_t *a = (const uint8_t *)"a", *b = (const uint8_t *)"b", *c = (const uint8_t *)"c",
                 *d = (const uint8_t *)"d";
-  span_tomb t[2] = {{a, c, 1, 1, 5, 100}, {b, d, 1, 1, 7, 50}};
-  span_set set;
-  assert_int_equal(span_set_build(NULL, t, 2, NULL, 0, 1, &set), SHALE_OK);
+  range_tomb t[2] = {{a, c, 1, 1, 5, 100}, {b, d, 1, 1, 7, 50}};
+  rt_set set;
+  assert_int_equal(rt_set_build(NULL, t, 2, NULL, 0, 1, &set), SHALE_OK);
   assert_int_equal(set.nbounds, 4);
   assert_int_equal(set.nrecs, 3);
   uint64_t want[3][3] = {{0, 5, 100}, {1, 7, 50}, {2, 7, 50}};
@@ -189,49 +189,49 @@ static void test_set_collapse_by_hand(void **state) {
     assert_int_equal(set.recs[i].seq, want[i][1]);
     assert_int_equal(set.recs[i].time_us, want[i][2]);
   }
-  span_set_free(&set);
+  rt_set_free(&set);
   /* a snapshot at 6 splits the stripes: [b, c) keeps 7 and 5 */
   uint64_t snap = 6;
-  assert_int_equal(span_set_build(NULL, t, 2, &snap, 1, 1, &set), SHALE_OK);
+  assert_int_equal(rt_set_build(NULL, t, 2, &snap, 1, 1, &set), SHALE_OK);
   assert_int_equal(set.nrecs, 4);
   assert_true(set.recs[1].piece == 1 && set.recs[1].seq == 7 && set.recs[2].piece == 1 &&
               set.recs[2].seq == 5);
-  span_set_free(&set);
-  assert_int_equal(span_set_build(NULL, t, 0, NULL, 0, 1, &set), SHALE_OK);
+  rt_set_free(&set);
+  assert_int_equal(rt_set_build(NULL, t, 0, NULL, 0, 1, &set), SHALE_OK);
   assert_true(set.nrecs == 0 && set.bounds == NULL);
 }
 
-/* Layouts a span_set never stores are pointed at, record by record. */
+/* Layouts an rt_set never stores are pointed at, record by record. */
 static void test_pieces_index_rejects(void **state) {
   (void)state;
   const uint8_t *a = (const uint8_t *)"a", *b = (const uint8_t *)"b", *c = (const uint8_t *)"c";
   size_t pieces[3], np;
-  span_tomb ok[3] = {{a, b, 1, 1, 9, 0}, {a, b, 1, 1, 4, 0}, {b, c, 1, 1, 2, 0}};
-  assert_int_equal(span_pieces_index(NULL, ok, 3, pieces, &np), 3);
+  range_tomb ok[3] = {{a, b, 1, 1, 9, 0}, {a, b, 1, 1, 4, 0}, {b, c, 1, 1, 2, 0}};
+  assert_int_equal(rt_pieces_index(NULL, ok, 3, pieces, &np), 3);
   assert_true(np == 2 && pieces[0] == 0 && pieces[1] == 2);
-  span_tomb overlap[2] = {{a, c, 1, 1, 9, 0}, {b, c, 1, 1, 4, 0}};
-  assert_int_equal(span_pieces_index(NULL, overlap, 2, pieces, &np), 1);
-  span_tomb rising[2] = {{a, b, 1, 1, 4, 0}, {a, b, 1, 1, 4, 0}};
-  assert_int_equal(span_pieces_index(NULL, rising, 2, pieces, &np), 1);
+  range_tomb overlap[2] = {{a, c, 1, 1, 9, 0}, {b, c, 1, 1, 4, 0}};
+  assert_int_equal(rt_pieces_index(NULL, overlap, 2, pieces, &np), 1);
+  range_tomb rising[2] = {{a, b, 1, 1, 4, 0}, {a, b, 1, 1, 4, 0}};
+  assert_int_equal(rt_pieces_index(NULL, rising, 2, pieces, &np), 1);
   /* in reverse order "b" then "a" is ascending: [c, b) then [b, a) chains */
-  span_tomb rev[2] = {{c, b, 1, 1, 3, 0}, {b, a, 1, 1, 8, 0}};
-  assert_int_equal(span_pieces_index(&reverse, rev, 2, pieces, &np), 2);
-  assert_int_equal(span_pieces_cover(&reverse, rev, 2, pieces, np, "a", 1, UINT64_MAX), 0);
-  assert_int_equal(span_pieces_cover(&reverse, rev, 2, pieces, np, "b", 1, UINT64_MAX), 8);
-  assert_int_equal(span_pieces_cover(&reverse, rev, 2, pieces, np, "c", 1, UINT64_MAX), 3);
-  assert_int_equal(span_pieces_cover(&reverse, rev, 2, pieces, np, "c", 1, 2), 0);
+  range_tomb rev[2] = {{c, b, 1, 1, 3, 0}, {b, a, 1, 1, 8, 0}};
+  assert_int_equal(rt_pieces_index(&reverse, rev, 2, pieces, &np), 2);
+  assert_int_equal(rt_pieces_cover(&reverse, rev, 2, pieces, np, "a", 1, UINT64_MAX), 0);
+  assert_int_equal(rt_pieces_cover(&reverse, rev, 2, pieces, np, "b", 1, UINT64_MAX), 8);
+  assert_int_equal(rt_pieces_cover(&reverse, rev, 2, pieces, np, "c", 1, UINT64_MAX), 3);
+  assert_int_equal(rt_pieces_cover(&reverse, rev, 2, pieces, np, "c", 1, 2), 0);
 }
 
 /* A sorted list stops at the first tombstone beginning after the key. */
 static void test_sorted_scan_stops(void **state) {
   (void)state;
   const uint8_t *a = (const uint8_t *)"a", *c = (const uint8_t *)"c", *e = (const uint8_t *)"e";
-  span_tomb t[2] = {{a, e, 1, 1, 3, 0}, {c, e, 1, 1, 6, 0}};
-  assert_int_equal(span_sorted_newest(NULL, t, 2, "d", 1, 10)->seq, 6);
-  assert_int_equal(span_sorted_newest(NULL, t, 2, "b", 1, 10)->seq, 3);
-  assert_int_equal(span_sorted_newest(NULL, t, 2, "d", 1, 5)->seq, 3);
-  assert_null(span_sorted_newest(NULL, t, 2, "e", 1, 10));
-  assert_null(span_list_newest(NULL, t, 2, "d", 1, 2));
+  range_tomb t[2] = {{a, e, 1, 1, 3, 0}, {c, e, 1, 1, 6, 0}};
+  assert_int_equal(rt_sorted_newest(NULL, t, 2, "d", 1, 10)->seq, 6);
+  assert_int_equal(rt_sorted_newest(NULL, t, 2, "b", 1, 10)->seq, 3);
+  assert_int_equal(rt_sorted_newest(NULL, t, 2, "d", 1, 5)->seq, 3);
+  assert_null(rt_sorted_newest(NULL, t, 2, "e", 1, 10));
+  assert_null(rt_list_newest(NULL, t, 2, "d", 1, 2));
 }
 
 int main(void) {

@@ -1,46 +1,46 @@
-/* span.c — the range-tombstone model; see span.h.
+/* range_tomb.c — the range-tombstone model; see range_tomb.h.
  * Every builder here works the same way: the tombstones' boundaries, sorted and
  * deduplicated, cut the key space into intervals; tombstones taken newest first paint the
  * intervals not yet painted (a union-find skips painted ones), so each interval gets the
  * newest covering sequence in O(n log n) overall, however the input overlaps. */
-#include "util/span.h"
+#include "util/range_tomb.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- tombstones as a plain list ---- */
 
-static const span_tomb *list_newest(const shale_comparator *cmp, const span_tomb *t, size_t n,
-                                    const void *key, size_t klen, uint64_t read_seq, int sorted) {
-  const span_tomb *best = NULL;
+static const range_tomb *list_newest(const shale_comparator *cmp, const range_tomb *t, size_t n,
+                                     const void *key, size_t klen, uint64_t read_seq, int sorted) {
+  const range_tomb *best = NULL;
   for (size_t i = 0; i < n; i++) {
     if (sorted && ukey_cmp(cmp, t[i].begin, t[i].blen, key, klen) > 0) break;
     if (t[i].seq <= read_seq && (!best || t[i].seq > best->seq) &&
-        span_tomb_covers(cmp, &t[i], key, klen))
+        rt_tomb_covers(cmp, &t[i], key, klen))
       best = &t[i];
   }
   return best;
 }
 
-const span_tomb *span_list_newest(const shale_comparator *cmp, const span_tomb *t, size_t n,
-                                  const void *key, size_t klen, uint64_t read_seq) {
+const range_tomb *rt_list_newest(const shale_comparator *cmp, const range_tomb *t, size_t n,
+                                 const void *key, size_t klen, uint64_t read_seq) {
   return list_newest(cmp, t, n, key, klen, read_seq, 0);
 }
 
-const span_tomb *span_sorted_newest(const shale_comparator *cmp, const span_tomb *t, size_t n,
-                                    const void *key, size_t klen, uint64_t read_seq) {
+const range_tomb *rt_sorted_newest(const shale_comparator *cmp, const range_tomb *t, size_t n,
+                                   const void *key, size_t klen, uint64_t read_seq) {
   return list_newest(cmp, t, n, key, klen, read_seq, 1);
 }
 
 /* ---- fragments at one read sequence ---- */
 
 static int frag_cmp(const void *a, const void *b, void *cmp) {
-  const span_frag *x = a, *y = b;
+  const rt_frag *x = a, *y = b;
   return ukey_cmp(cmp, x->start, x->len, y->start, y->len);
 }
 
 static int tomb_newest_first(const void *a, const void *b) {
-  const span_tomb *x = *(const span_tomb *const *)a, *y = *(const span_tomb *const *)b;
+  const range_tomb *x = *(const range_tomb *const *)a, *y = *(const range_tomb *const *)b;
   return x->seq > y->seq ? -1 : x->seq < y->seq;
 }
 
@@ -49,8 +49,8 @@ static size_t dsu_find(size_t *next, size_t x) {
   return x;
 }
 
-long span_frags_find(const shale_comparator *cmp, const span_frag *f, size_t n, const void *key,
-                     size_t klen) {
+long rt_frags_find(const shale_comparator *cmp, const rt_frag *f, size_t n, const void *key,
+                   size_t klen) {
   size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -62,9 +62,9 @@ long span_frags_find(const shale_comparator *cmp, const span_frag *f, size_t n, 
   return (long)lo - 1;
 }
 
-int span_frags_build(const shale_comparator *cmp, const span_tomb *t, size_t n, uint64_t read_seq,
-                     span_frag *out, size_t *nout) {
-  const span_tomb **order = malloc(sizeof *order * (n ? n : 1));
+int rt_frags_build(const shale_comparator *cmp, const range_tomb *t, size_t n, uint64_t read_seq,
+                   rt_frag *out, size_t *nout) {
+  const range_tomb **order = malloc(sizeof *order * (n ? n : 1));
   size_t *next = malloc(sizeof *next * (2 * n + 1));
   if (!order || !next) {
     free(order);
@@ -72,8 +72,8 @@ int span_frags_build(const shale_comparator *cmp, const span_tomb *t, size_t n, 
     return SHALE_NOMEM;
   }
   for (size_t i = 0; i < n; i++) {
-    out[2 * i] = (span_frag){t[i].begin, t[i].blen, 0};
-    out[2 * i + 1] = (span_frag){t[i].end, t[i].elen, 0};
+    out[2 * i] = (rt_frag){t[i].begin, t[i].blen, 0};
+    out[2 * i + 1] = (rt_frag){t[i].end, t[i].elen, 0};
     order[i] = &t[i];
   }
   qsort_r(out, 2 * n, sizeof *out, frag_cmp, (void *)cmp);
@@ -83,11 +83,11 @@ int span_frags_build(const shale_comparator *cmp, const span_tomb *t, size_t n, 
   qsort(order, n, sizeof *order, tomb_newest_first);
   for (size_t i = 0; i <= u; i++) next[i] = i;
   for (size_t i = 0; i < n; i++) {
-    const span_tomb *d = order[i];
+    const range_tomb *d = order[i];
     if (d->seq > read_seq) continue;
     /* both bounds are boundaries, so each is found exactly */
-    size_t lo = (size_t)span_frags_find(cmp, out, u, d->begin, d->blen);
-    size_t hi = (size_t)span_frags_find(cmp, out, u, d->end, d->elen);
+    size_t lo = (size_t)rt_frags_find(cmp, out, u, d->begin, d->blen);
+    size_t hi = (size_t)rt_frags_find(cmp, out, u, d->end, d->elen);
     for (size_t x = dsu_find(next, lo); x < hi; x = dsu_find(next, x)) {
       out[x].seq = d->seq;
       next[x] = x + 1;
@@ -99,7 +99,7 @@ int span_frags_build(const shale_comparator *cmp, const span_tomb *t, size_t n, 
   return SHALE_OK;
 }
 
-size_t span_frags_coalesce(span_frag *f, size_t n) {
+size_t rt_frags_coalesce(rt_frag *f, size_t n) {
   size_t u = 0;
   uint64_t last = 0;
   for (size_t i = 0; i < n; i++)
@@ -107,18 +107,18 @@ size_t span_frags_coalesce(span_frag *f, size_t n) {
   return u;
 }
 
-size_t span_frags_merge(const shale_comparator *cmp, const span_frag *a, size_t na,
-                        const span_frag *b, size_t nb, span_frag *out) {
+size_t rt_frags_merge(const shale_comparator *cmp, const rt_frag *a, size_t na, const rt_frag *b,
+                      size_t nb, rt_frag *out) {
   size_t i = 0, j = 0, n = 0;
   uint64_t sa = 0, sb = 0, last = 0;
   while (i < na || j < nb) {
     int c = i == na ? 1 : j == nb ? -1 : ukey_cmp(cmp, a[i].start, a[i].len, b[j].start, b[j].len);
-    span_frag at = c <= 0 ? a[i] : b[j];
+    rt_frag at = c <= 0 ? a[i] : b[j];
     if (c <= 0) sa = a[i++].seq;
     if (c >= 0) sb = b[j++].seq;
     uint64_t s = sa > sb ? sa : sb;
     if (s != last) {
-      out[n++] = (span_frag){at.start, at.len, s};
+      out[n++] = (rt_frag){at.start, at.len, s};
       last = s;
     }
   }
@@ -148,12 +148,12 @@ typedef struct scratch {
 } scratch;
 
 typedef struct recs {
-  span_rec *v;
+  rt_rec *v;
   size_t n, cap;
 } recs;
 
 static int key_cmp(const void *pa, const void *pb, void *cmp) {
-  const span_key *a = pa, *b = pb;
+  const rt_key *a = pa, *b = pb;
   return ukey_cmp(cmp, a->p, a->len, b->p, b->len);
 }
 
@@ -175,13 +175,13 @@ static int by_oldest_time(const void *pa, const void *pb) {
 }
 
 static int by_piece_then_newest(const void *pa, const void *pb) {
-  const span_rec *a = pa, *b = pb;
+  const rt_rec *a = pa, *b = pb;
   if (a->piece != b->piece) return a->piece < b->piece ? -1 : 1;
   return a->seq > b->seq ? -1 : a->seq < b->seq;
 }
 
 /* Index of key in the sorted distinct keys k[0..n); REQUIRES: present. */
-static size_t key_find(const shale_comparator *cmp, const span_key *k, size_t n, const uint8_t *p,
+static size_t key_find(const shale_comparator *cmp, const rt_key *k, size_t n, const uint8_t *p,
                        size_t len) {
   size_t lo = 0, hi = n;
   while (lo < hi) {
@@ -225,12 +225,12 @@ static void paint(scratch *s, size_t nl, const item *g, size_t ng, int times) {
 static int emit(recs *r, size_t piece, uint64_t seq, uint64_t time_us) {
   if (r->n == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 64;
-    span_rec *v = cap > SIZE_MAX / sizeof *v ? NULL : realloc(r->v, cap * sizeof *v);
+    rt_rec *v = cap > SIZE_MAX / sizeof *v ? NULL : realloc(r->v, cap * sizeof *v);
     if (!v) return SHALE_NOMEM;
     r->v = v;
     r->cap = cap;
   }
-  r->v[r->n++] = (span_rec){piece, seq, time_us};
+  r->v[r->n++] = (rt_rec){piece, seq, time_us};
   return SHALE_OK;
 }
 
@@ -260,11 +260,11 @@ static int do_stripe(scratch *s, item *g, size_t ng, recs *out) {
 }
 
 /* Sorted distinct boundaries of every tombstone into f->bounds. */
-static int collect_bounds(const shale_comparator *cmp, const span_tomb *t, size_t n, span_set *f) {
+static int collect_bounds(const shale_comparator *cmp, const range_tomb *t, size_t n, rt_set *f) {
   if (!(f->bounds = calloc(2 * n, sizeof *f->bounds))) return SHALE_NOMEM;
   for (size_t i = 0; i < n; i++) {
-    f->bounds[2 * i] = (span_key){t[i].begin, t[i].blen};
-    f->bounds[2 * i + 1] = (span_key){t[i].end, t[i].elen};
+    f->bounds[2 * i] = (rt_key){t[i].begin, t[i].blen};
+    f->bounds[2 * i + 1] = (rt_key){t[i].end, t[i].elen};
   }
   qsort_r(f->bounds, 2 * n, sizeof *f->bounds, key_cmp, (void *)cmp);
   size_t u = 0;
@@ -286,8 +286,8 @@ static int stripes(item *it, size_t n, scratch *s, recs *r) {
   return SHALE_OK;
 }
 
-int span_set_build(const shale_comparator *cmp, const span_tomb *t, size_t n, const uint64_t *snaps,
-                   size_t nsnaps, int collapse, span_set *out) {
+int rt_set_build(const shale_comparator *cmp, const range_tomb *t, size_t n, const uint64_t *snaps,
+                 size_t nsnaps, int collapse, rt_set *out) {
   memset(out, 0, sizeof *out);
   if (n == 0) return SHALE_OK;
   recs r = {0};
@@ -315,7 +315,7 @@ int span_set_build(const shale_comparator *cmp, const span_tomb *t, size_t n, co
   free(s.time_us);
   if (rc) {
     free(r.v);
-    span_set_free(out);
+    rt_set_free(out);
     return rc;
   }
   out->recs = r.v;
@@ -323,25 +323,25 @@ int span_set_build(const shale_comparator *cmp, const span_tomb *t, size_t n, co
   return SHALE_OK;
 }
 
-void span_set_free(span_set *f) {
+void rt_set_free(rt_set *f) {
   if (!f) return;
   free(f->bounds);
   free(f->recs);
   memset(f, 0, sizeof *f);
 }
 
-/* ---- a span_set as stored ---- */
+/* ---- an rt_set as stored ---- */
 
-static int same_range(const span_tomb *a, const span_tomb *b) {
+static int same_range(const range_tomb *a, const range_tomb *b) {
   return a->blen == b->blen && a->elen == b->elen && !memcmp(a->begin, b->begin, a->blen) &&
          !memcmp(a->end, b->end, a->elen);
 }
 
-size_t span_pieces_index(const shale_comparator *cmp, const span_tomb *t, size_t n, size_t *pieces,
-                         size_t *npieces) {
+size_t rt_pieces_index(const shale_comparator *cmp, const range_tomb *t, size_t n, size_t *pieces,
+                       size_t *npieces) {
   *npieces = 0;
   for (size_t i = 0; i < n; i++) {
-    const span_tomb *d = &t[i], *p = i ? d - 1 : NULL;
+    const range_tomb *d = &t[i], *p = i ? d - 1 : NULL;
     int repeat = p && same_range(p, d);
     if (repeat ? d->seq >= p->seq : p && ukey_cmp(cmp, p->end, p->elen, d->begin, d->blen) > 0)
       return i;
@@ -350,13 +350,13 @@ size_t span_pieces_index(const shale_comparator *cmp, const span_tomb *t, size_t
   return n;
 }
 
-uint64_t span_pieces_cover(const shale_comparator *cmp, const span_tomb *t, size_t n,
-                           const size_t *pieces, size_t npieces, const void *key, size_t klen,
-                           uint64_t read_seq) {
+uint64_t rt_pieces_cover(const shale_comparator *cmp, const range_tomb *t, size_t n,
+                         const size_t *pieces, size_t npieces, const void *key, size_t klen,
+                         uint64_t read_seq) {
   size_t lo = 0, hi = npieces; /* the last piece beginning at or before key */
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    const span_tomb *d = &t[pieces[mid]];
+    const range_tomb *d = &t[pieces[mid]];
     if (ukey_cmp(cmp, d->begin, d->blen, key, klen) <= 0)
       lo = mid + 1;
     else

@@ -1,20 +1,20 @@
-/* span.h — the one model of range tombstones, shared by the memtable, the tables, gets,
+/* range_tomb.h — the one model of range tombstones, shared by the memtable, the tables, gets,
  * iterators and compaction: a tombstone deletes the user keys [begin, end) at a sequence, and
  * a set of them is cut into fragments, sorted disjoint pieces of key space each covered by
  * known sequences, so that "the newest tombstone seq s <= read_seq covering key" is a binary
  * search instead of a scan of every tombstone.
  *
  * Three shapes of fragments serve three uses:
- *  - span_frag: one sequence per piece, the newest covering one at or below a read sequence
+ *  - rt_frag: one sequence per piece, the newest covering one at or below a read sequence
  *    (iterators and compaction at their read sequence; the memtable index with no bound);
- *  - span_set: every sequence a piece still needs, collapsed per snapshot stripe (what a
+ *  - rt_set: every sequence a piece still needs, collapsed per snapshot stripe (what a
  *    table's version-2 range-del block stores, doc/format-sstable.md);
- *  - stored pieces: a span_set as a reader decodes it, one span_tomb per record.
+ *  - stored pieces: an rt_set as a reader decodes it, one range_tomb per record.
  * Keys are in cmp's order (NULL: bytewise); every function takes the comparator the keys were
  * written with. Thread-safety: none needed; each call touches only its arguments, and the
  * queries only read them. */
-#ifndef SHALE_UTIL_SPAN_H
-#define SHALE_UTIL_SPAN_H
+#ifndef SHALE_UTIL_RANGE_TOMB_H
+#define SHALE_UTIL_RANGE_TOMB_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -24,15 +24,15 @@
 
 /* One range tombstone: user keys [begin, end) deleted at seq, wall time time_us (0 unknown).
  * The keys are borrowed or owned as the holder says. */
-typedef struct span_tomb {
+typedef struct range_tomb {
   const uint8_t *begin, *end;
   size_t blen, elen;
   uint64_t seq, time_us;
-} span_tomb;
+} range_tomb;
 
 /* 1 when begin <= key < end. Inline: scans call it once per tombstone. */
-static inline int span_tomb_covers(const shale_comparator *cmp, const span_tomb *t, const void *key,
-                                   size_t klen) {
+static inline int rt_tomb_covers(const shale_comparator *cmp, const range_tomb *t, const void *key,
+                                 size_t klen) {
   return ukey_cmp(cmp, t->begin, t->blen, key, klen) <= 0 &&
          ukey_cmp(cmp, key, klen, t->end, t->elen) < 0;
 }
@@ -41,57 +41,57 @@ static inline int span_tomb_covers(const shale_comparator *cmp, const span_tomb 
 
 /* The newest tombstone of t[0..n) with seq <= read_seq covering key (the first of equal
  * seqs), or NULL. */
-const span_tomb *span_list_newest(const shale_comparator *cmp, const span_tomb *t, size_t n,
-                                  const void *key, size_t klen, uint64_t read_seq);
-/* As span_list_newest over t sorted by begin: stops at the first one beginning after key. */
-const span_tomb *span_sorted_newest(const shale_comparator *cmp, const span_tomb *t, size_t n,
-                                    const void *key, size_t klen, uint64_t read_seq);
+const range_tomb *rt_list_newest(const shale_comparator *cmp, const range_tomb *t, size_t n,
+                                 const void *key, size_t klen, uint64_t read_seq);
+/* As rt_list_newest over t sorted by begin: stops at the first one beginning after key. */
+const range_tomb *rt_sorted_newest(const shale_comparator *cmp, const range_tomb *t, size_t n,
+                                   const void *key, size_t klen, uint64_t read_seq);
 
 /* ---- fragments at one read sequence ---- */
 
 /* [start, the next fragment's start) is covered, newest, by seq (0: not covered). */
-typedef struct span_frag {
+typedef struct rt_frag {
   const uint8_t *start;
   size_t len;
   uint64_t seq;
-} span_frag;
+} rt_frag;
 
 /* Cuts t[0..n) at each distinct boundary into out (room for 2n), sorted by start; each
  * fragment gets the newest seq <= read_seq covering it (the last one: 0). O(n log n).
  * out borrows t's keys. @return SHALE_OK with the count in *nout, or SHALE_NOMEM. */
-int span_frags_build(const shale_comparator *cmp, const span_tomb *t, size_t n, uint64_t read_seq,
-                     span_frag *out, size_t *nout);
+int rt_frags_build(const shale_comparator *cmp, const range_tomb *t, size_t n, uint64_t read_seq,
+                   rt_frag *out, size_t *nout);
 /* Index of the last fragment of f[0..n) starting at or before key, or -1. */
-long span_frags_find(const shale_comparator *cmp, const span_frag *f, size_t n, const void *key,
-                     size_t klen);
+long rt_frags_find(const shale_comparator *cmp, const rt_frag *f, size_t n, const void *key,
+                   size_t klen);
 /* Drops each fragment whose seq equals the one before (the first: when 0), keeping the
  * coverage; returns the new count. */
-size_t span_frags_coalesce(span_frag *f, size_t n);
+size_t rt_frags_coalesce(rt_frag *f, size_t n);
 /* Coalesced fragments of a[0..na) and b[0..nb) together (at each key the newer of the two
  * seqs) into out (room for na + nb); returns the count. Linear. */
-size_t span_frags_merge(const shale_comparator *cmp, const span_frag *a, size_t na,
-                        const span_frag *b, size_t nb, span_frag *out);
+size_t rt_frags_merge(const shale_comparator *cmp, const rt_frag *a, size_t na, const rt_frag *b,
+                      size_t nb, rt_frag *out);
 
 /* ---- fragment sets with snapshot stripes: what a table stores ---- */
 
 /* A boundary key, borrowed from the input tombstones. */
-typedef struct span_key {
+typedef struct rt_key {
   const uint8_t *p;
   size_t len;
-} span_key;
+} rt_key;
 
 /* One stored record: piece [bounds[piece], bounds[piece + 1]) deleted at seq. */
-typedef struct span_rec {
+typedef struct rt_rec {
   size_t piece;
   uint64_t seq, time_us;
-} span_rec;
+} rt_rec;
 
-typedef struct span_set {
-  span_key *bounds; /* sorted, distinct */
+typedef struct rt_set {
+  rt_key *bounds; /* sorted, distinct */
   size_t nbounds;
-  span_rec *recs; /* by piece ascending, then seq descending */
+  rt_rec *recs; /* by piece ascending, then seq descending */
   size_t nrecs;
-} span_set;
+} rt_set;
 
 /* Fragments t[0..n) into pieces whose [begin, end) are identical or disjoint, each kept once
  * per sequence it still needs. With collapse, the sequences of a piece that fall in one
@@ -103,22 +103,22 @@ typedef struct span_set {
  * output however the input overlaps.
  * REQUIRES: begin < end for each tombstone. out borrows the tombstones' keys.
  * @return SHALE_OK or SHALE_NOMEM (out zeroed). */
-int span_set_build(const shale_comparator *cmp, const span_tomb *t, size_t n, const uint64_t *snaps,
-                   size_t nsnaps, int collapse, span_set *out);
-void span_set_free(span_set *s);
+int rt_set_build(const shale_comparator *cmp, const range_tomb *t, size_t n, const uint64_t *snaps,
+                 size_t nsnaps, int collapse, rt_set *out);
+void rt_set_free(rt_set *s);
 
-/* ---- a span_set as stored: one span_tomb per record ---- */
+/* ---- an rt_set as stored: one range_tomb per record ---- */
 
-/* Checks that t[0..n) is laid out as a span_set stores it (a record repeats the previous
+/* Checks that t[0..n) is laid out as an rt_set stores it (a record repeats the previous
  * range with a smaller seq, or begins at or after the previous end) and notes in pieces (room
  * for n) the index of each piece's first, newest record, their count in *npieces.
  * @return n when it is, else the index of the first record that breaks the layout. */
-size_t span_pieces_index(const shale_comparator *cmp, const span_tomb *t, size_t n, size_t *pieces,
-                         size_t *npieces);
+size_t rt_pieces_index(const shale_comparator *cmp, const range_tomb *t, size_t n, size_t *pieces,
+                       size_t *npieces);
 /* The newest seq <= read_seq of a record of t covering key (0: none), by binary search over
- * the pieces that span_pieces_index noted, then over the piece's sequences. */
-uint64_t span_pieces_cover(const shale_comparator *cmp, const span_tomb *t, size_t n,
-                           const size_t *pieces, size_t npieces, const void *key, size_t klen,
-                           uint64_t read_seq);
+ * the pieces that rt_pieces_index noted, then over the piece's sequences. */
+uint64_t rt_pieces_cover(const shale_comparator *cmp, const range_tomb *t, size_t n,
+                         const size_t *pieces, size_t npieces, const void *key, size_t klen,
+                         uint64_t read_seq);
 
-#endif /* SHALE_UTIL_SPAN_H */
+#endif /* SHALE_UTIL_RANGE_TOMB_H */
