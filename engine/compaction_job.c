@@ -59,7 +59,7 @@ static int deeper_may_hold(job *j, const void *key, size_t klen) {
   return 0;
 }
 
-static int deeper_overlaps(job *j, const range_del *d) {
+static int deeper_overlaps(job *j, const range_tomb *d) {
   const shale_comparator *cmp = j->db->cmp;
   for (int l = j->c->out_level + 1; l < NUM_LEVELS; l++)
     for (int i = 0; i < j->ver->nfiles[l]; i++) {
@@ -91,7 +91,7 @@ static int open_output(job *j) {
 static int add_clipped_range_dels(job *j, const void *hi, size_t hl) {
   const shale_comparator *cmp = j->db->cmp;
   for (size_t i = 0; i < j->rdels.n; i++) {
-    const range_del *d = &j->rdels.v[i];
+    const range_tomb *d = &j->rdels.v[i];
     if (d->seq <= j->c->smallest_snapshot && !deeper_overlaps(j, d)) continue; /* purged */
     const void *b = d->begin, *e = d->end;
     size_t bl = d->blen, el = d->elen;
@@ -274,7 +274,7 @@ static uint64_t oldest_input_tombstone(const compaction *c) {
 }
 
 static int by_begin(const void *pa, const void *pb, void *cmp) {
-  const range_del *a = *(const range_del *const *)pa, *b = *(const range_del *const *)pb;
+  const range_tomb *a = *(const range_tomb *const *)pa, *b = *(const range_tomb *const *)pb;
   return ukey_cmp(cmp, a->begin, a->blen, b->begin, b->blen);
 }
 
@@ -284,11 +284,11 @@ static int by_begin(const void *pa, const void *pb, void *cmp) {
 static int wholly_covered(job *j, const file_meta *f) {
   const uint8_t *lo = f->smallest.data, *hi = f->largest.data;
   size_t ll = f->smallest.len - IKEY_TRAILER, hl = f->largest.len - IKEY_TRAILER;
-  const range_del **v = malloc(sizeof *v * (j->rdels.n ? j->rdels.n : 1));
+  const range_tomb **v = malloc(sizeof *v * (j->rdels.n ? j->rdels.n : 1));
   if (!v) return 0; /* unsure: the merge reads it */
   size_t n = 0;
   for (size_t i = 0; i < j->rdels.n; i++) {
-    const range_del *d = &j->rdels.v[i];
+    const range_tomb *d = &j->rdels.v[i];
     if (d->seq > f->max_seq && d->seq <= j->c->smallest_snapshot) v[n++] = d;
   }
   const shale_comparator *cmp = j->db->cmp;

@@ -88,6 +88,8 @@ static void test_frags_match_model(void **state) {
         const range_tomb *t = rt_list_newest(cmp, ts.t, ts.n, k, 2, reads[r]);
         assert_int_equal(t ? t->seq : 0, want);
         if (t) assert_true(rt_tomb_covers(cmp, t, k, 2));
+        uint64_t above = tu_rand(&s) % 61;
+        assert_int_equal(rt_list_covers(cmp, ts.t, ts.n, k, 2, above, reads[r]), want > above);
       }
     }
   }

@@ -27,6 +27,13 @@ const range_tomb *rt_list_newest(const shale_comparator *cmp, const range_tomb *
   return list_newest(cmp, t, n, key, klen, read_seq, 0);
 }
 
+int rt_list_covers(const shale_comparator *cmp, const range_tomb *t, size_t n, const void *key,
+                   size_t klen, uint64_t above, uint64_t read_seq) {
+  for (size_t i = 0; i < n; i++)
+    if (t[i].seq > above && t[i].seq <= read_seq && rt_tomb_covers(cmp, &t[i], key, klen)) return 1;
+  return 0;
+}
+
 const range_tomb *rt_sorted_newest(const shale_comparator *cmp, const range_tomb *t, size_t n,
                                    const void *key, size_t klen, uint64_t read_seq) {
   return list_newest(cmp, t, n, key, klen, read_seq, 1);

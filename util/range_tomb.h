@@ -43,6 +43,10 @@ static inline int rt_tomb_covers(const shale_comparator *cmp, const range_tomb *
  * seqs), or NULL. */
 const range_tomb *rt_list_newest(const shale_comparator *cmp, const range_tomb *t, size_t n,
                                  const void *key, size_t klen, uint64_t read_seq);
+/* 1 when a tombstone of t[0..n) with above < seq <= read_seq covers key: "is key deleted for
+ * an entry written at above", stopping at the first such tombstone. */
+int rt_list_covers(const shale_comparator *cmp, const range_tomb *t, size_t n, const void *key,
+                   size_t klen, uint64_t above, uint64_t read_seq);
 /* As rt_list_newest over t sorted by begin: stops at the first one beginning after key. */
 const range_tomb *rt_sorted_newest(const shale_comparator *cmp, const range_tomb *t, size_t n,
                                    const void *key, size_t klen, uint64_t read_seq);
