@@ -56,19 +56,6 @@ static size_t dsu_find(size_t *next, size_t x) {
   return x;
 }
 
-long rt_frags_find(const shale_comparator *cmp, const rt_frag *f, size_t n, const void *key,
-                   size_t klen) {
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (ukey_cmp(cmp, f[mid].start, f[mid].len, key, klen) <= 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return (long)lo - 1;
-}
-
 int rt_frags_build(const shale_comparator *cmp, const range_tomb *t, size_t n, uint64_t read_seq,
                    rt_frag *out, size_t *nout) {
   const range_tomb **order = malloc(sizeof *order * (n ? n : 1));
@@ -355,29 +342,4 @@ size_t rt_pieces_index(const shale_comparator *cmp, const range_tomb *t, size_t 
     if (!repeat) pieces[(*npieces)++] = i;
   }
   return n;
-}
-
-uint64_t rt_pieces_cover(const shale_comparator *cmp, const range_tomb *t, size_t n,
-                         const size_t *pieces, size_t npieces, const void *key, size_t klen,
-                         uint64_t read_seq) {
-  size_t lo = 0, hi = npieces; /* the last piece beginning at or before key */
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    const range_tomb *d = &t[pieces[mid]];
-    if (ukey_cmp(cmp, d->begin, d->blen, key, klen) <= 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  if (lo == 0) return 0;
-  size_t first = pieces[lo - 1], end = lo < npieces ? pieces[lo] : n;
-  if (ukey_cmp(cmp, key, klen, t[first].end, t[first].elen) >= 0) return 0;
-  for (lo = first, hi = end; lo < hi;) { /* seqs descend: the first one <= read_seq */
-    size_t mid = lo + (hi - lo) / 2;
-    if (t[mid].seq > read_seq)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < end ? t[lo].seq : 0;
 }

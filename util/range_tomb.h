@@ -65,9 +65,21 @@ typedef struct rt_frag {
  * out borrows t's keys. @return SHALE_OK with the count in *nout, or SHALE_NOMEM. */
 int rt_frags_build(const shale_comparator *cmp, const range_tomb *t, size_t n, uint64_t read_seq,
                    rt_frag *out, size_t *nout);
-/* Index of the last fragment of f[0..n) starting at or before key, or -1. */
-long rt_frags_find(const shale_comparator *cmp, const rt_frag *f, size_t n, const void *key,
-                   size_t klen);
+/* Index of the last fragment of f[0..n) starting at or before key, or -1. Inline, as the
+ * other hot queries: gets and scans call it per key. */
+static inline long rt_frags_find(const shale_comparator *cmp, const rt_frag *f, size_t n,
+                                 const void *key, size_t klen) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (ukey_cmp(cmp, f[mid].start, f[mid].len, key, klen) <= 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return (long)lo - 1;
+}
+
 /* Drops each fragment whose seq equals the one before (the first: when 0), keeping the
  * coverage; returns the new count. */
 size_t rt_frags_coalesce(rt_frag *f, size_t n);
@@ -121,8 +133,29 @@ size_t rt_pieces_index(const shale_comparator *cmp, const range_tomb *t, size_t 
                        size_t *npieces);
 /* The newest seq <= read_seq of a record of t covering key (0: none), by binary search over
  * the pieces that rt_pieces_index noted, then over the piece's sequences. */
-uint64_t rt_pieces_cover(const shale_comparator *cmp, const range_tomb *t, size_t n,
-                         const size_t *pieces, size_t npieces, const void *key, size_t klen,
-                         uint64_t read_seq);
+static inline uint64_t rt_pieces_cover(const shale_comparator *cmp, const range_tomb *t, size_t n,
+                                       const size_t *pieces, size_t npieces, const void *key,
+                                       size_t klen, uint64_t read_seq) {
+  size_t lo = 0, hi = npieces; /* the last piece beginning at or before key */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const range_tomb *d = &t[pieces[mid]];
+    if (ukey_cmp(cmp, d->begin, d->blen, key, klen) <= 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == 0) return 0;
+  size_t first = pieces[lo - 1], end = lo < npieces ? pieces[lo] : n;
+  if (ukey_cmp(cmp, key, klen, t[first].end, t[first].elen) >= 0) return 0;
+  for (lo = first, hi = end; lo < hi;) { /* seqs descend: the first one <= read_seq */
+    size_t mid = lo + (hi - lo) / 2;
+    if (t[mid].seq > read_seq)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < end ? t[lo].seq : 0;
+}
 
 #endif /* SHALE_UTIL_RANGE_TOMB_H */
