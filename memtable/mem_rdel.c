@@ -1,13 +1,14 @@
 /* mem_rdel.c — range-tombstone coverage for point gets on a memtable; see mem_rdel.h.
  * A memtable lists its range tombstones newest first (memtable_range_newest). An index covers
  * that list from its oldest tombstone up to a cursor, in levels: a level is a sorted array of
- * fragments (a key span and the newest sequence covering it) built from an adjacent run of the
- * list, and levels merge like a binary counter, so indexing N tombstones costs O(N log N) in
- * all and a get costs a binary search per level (O(log N) levels) plus a scan of the few
- * tombstones past the cursor. Indexes and levels are immutable and refcounted; a get that
- * finds the unindexed tail long builds the next index from the current one (sharing its
- * levels) and swaps it in. Memory: at most two fragments per tombstone in the current index,
- * and a replaced index lives on only while gets that took it before the swap still read it. */
+ * fragments (rt_frag, util/range_tomb.h: a key span and the newest sequence covering it), built
+ * from an adjacent run of the list, and levels merge like a binary counter, so indexing N
+ * tombstones costs O(N log N) in all and a get costs a binary search per level (O(log N) levels)
+ * plus a scan of the few tombstones past the cursor. Indexes and levels are immutable and
+ * refcounted; a get that finds the unindexed tail long builds the next index from the current one
+ * (sharing its levels) and swaps it in. Memory: at most two fragments per tombstone in the current
+ * index, and a replaced index lives on only while gets that took it before the swap still read it.
+ */
 #include "memtable/mem_rdel.h"
 
 #include <assert.h>
