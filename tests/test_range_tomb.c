@@ -236,11 +236,32 @@ static void test_sorted_scan_stops(void **state) {
   assert_null(rt_list_newest(NULL, t, 2, "d", 1, 2));
 }
 
+/* Chained pieces cover a range together; a gap, an end bound, or a sequence out of the window
+ * breaks the chain. */
+static void test_list_spans(void **state) {
+  (void)state;
+  const uint8_t *a = (const uint8_t *)"a", *c = (const uint8_t *)"c", *e = (const uint8_t *)"e",
+                *f = (const uint8_t *)"f";
+  range_tomb t[3] = {{c, e, 1, 1, 8, 0}, {a, c, 1, 1, 7, 0}, {e, f, 1, 1, 3, 0}};
+  assert_true(rt_list_spans(NULL, t, 2, 5, 10, "b", 1, "d", 1));
+  assert_true(rt_list_spans(NULL, t, 3, 2, 10, "a", 1, "ez", 2));
+  assert_false(rt_list_spans(NULL, t, 3, 2, 10, "a", 1, "f", 1));  /* f itself is not deleted */
+  assert_false(rt_list_spans(NULL, t, 3, 5, 10, "a", 1, "ez", 2)); /* [e, f) is too old */
+  assert_false(rt_list_spans(NULL, t, 2, 5, 7, "b", 1, "d", 1));   /* [c, e) is too new */
+  assert_false(rt_list_spans(NULL, t + 2, 1, 0, 10, "b", 1, "d", 1));
+  assert_false(rt_list_spans(NULL, t, 0, 0, 10, "b", 1, "d", 1));
+  /* in reverse order [e, c) then [c, a) chain from e down to a */
+  range_tomb r[2] = {{c, a, 1, 1, 4, 0}, {e, c, 1, 1, 4, 0}};
+  assert_true(rt_list_spans(&reverse, r, 2, 0, 10, "d", 1, "b", 1));
+  assert_false(rt_list_spans(&reverse, r, 2, 0, 10, "d", 1, "a", 1));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_frags_match_model),    cmocka_unit_test(test_frags_coalesce_and_merge),
       cmocka_unit_test(test_set_stripes),          cmocka_unit_test(test_set_collapse_by_hand),
       cmocka_unit_test(test_pieces_index_rejects), cmocka_unit_test(test_sorted_scan_stops),
+      cmocka_unit_test(test_list_spans),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,31 @@ const range_tomb *rt_sorted_newest(const shale_comparator *cmp, const range_tomb
   return list_newest(cmp, t, n, key, klen, read_seq, 1);
 }
 
+static int by_begin(const void *pa, const void *pb, void *cmp) {
+  const range_tomb *a = *(const range_tomb *const *)pa, *b = *(const range_tomb *const *)pb;
+  return ukey_cmp(cmp, a->begin, a->blen, b->begin, b->blen);
+}
+
+int rt_list_spans(const shale_comparator *cmp, const range_tomb *t, size_t n, uint64_t above,
+                  uint64_t read_seq, const void *lo, size_t ll, const void *hi, size_t hl) {
+  const range_tomb **v = malloc(sizeof *v * (n ? n : 1));
+  if (!v) return 0;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (t[i].seq > above && t[i].seq <= read_seq) v[k++] = &t[i];
+  qsort_r(v, k, sizeof *v, by_begin, (void *)cmp);
+  const void *reach = lo; /* keys in [lo, reach) are covered */
+  size_t rl = ll;
+  int covered = 0;
+  for (size_t i = 0; i < k && !covered && ukey_cmp(cmp, v[i]->begin, v[i]->blen, reach, rl) <= 0;
+       i++) {
+    if (ukey_cmp(cmp, v[i]->end, v[i]->elen, reach, rl) > 0) reach = v[i]->end, rl = v[i]->elen;
+    covered = ukey_cmp(cmp, hi, hl, reach, rl) < 0;
+  }
+  free(v);
+  return covered;
+}
+
 /* ---- fragments at one read sequence ---- */
 
 static int frag_cmp(const void *a, const void *b, void *cmp) {

@@ -47,6 +47,11 @@ const range_tomb *rt_list_newest(const shale_comparator *cmp, const range_tomb *
  * an entry written at above", stopping at the first such tombstone. */
 int rt_list_covers(const shale_comparator *cmp, const range_tomb *t, size_t n, const void *key,
                    size_t klen, uint64_t above, uint64_t read_seq);
+/* 1 when the tombstones of t[0..n) with above < seq <= read_seq together cover every key of
+ * [lo, hi] (both included), though none may alone: a table stores one tombstone as fragments
+ * that chain end to begin. 0 too when short of memory to sort them (unsure). */
+int rt_list_spans(const shale_comparator *cmp, const range_tomb *t, size_t n, uint64_t above,
+                  uint64_t read_seq, const void *lo, size_t ll, const void *hi, size_t hl);
 /* As rt_list_newest over t sorted by begin: stops at the first one beginning after key. */
 const range_tomb *rt_sorted_newest(const shale_comparator *cmp, const range_tomb *t, size_t n,
                                    const void *key, size_t klen, uint64_t read_seq);
