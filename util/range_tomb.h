@@ -9,7 +9,8 @@
  *    (iterators and compaction at their read sequence; the memtable index with no bound);
  *  - rt_set: every sequence a piece still needs, collapsed per snapshot stripe (what a
  *    table's version-2 range-del block stores, doc/format-sstable.md);
- *  - stored pieces: an rt_set as a reader decodes it, one range_tomb per record.
+ *  - stored pieces: an rt_set as a reader decodes it, one range_tomb per record;
+ * and, for the few, plain scans of a list (also whether a list's union spans a key range).
  * Keys are in cmp's order (NULL: bytewise); every function takes the comparator the keys were
  * written with. Thread-safety: none needed; each call touches only its arguments, and the
  * queries only read them. */
