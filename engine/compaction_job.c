@@ -60,7 +60,7 @@ static int deeper_may_hold(job *j, const void *key, size_t klen) {
   return 0;
 }
 
-static int deeper_overlaps(job *j, const range_del *d) {
+static int deeper_overlaps(job *j, const range_tomb *d) {
   const shale_comparator *cmp = j->db->cmp;
   for (int l = j->c->out_level + 1; l < NUM_LEVELS; l++)
     for (int i = 0; i < j->ver->nfiles[l]; i++) {
@@ -90,7 +90,7 @@ static int open_output(job *j) {
 static int add_clipped_range_dels(job *j, const void *hi, size_t hl) {
   const shale_comparator *cmp = j->db->cmp;
   for (size_t i = 0; i < j->rdels.n; i++) {
-    const range_del *d = &j->rdels.v[i];
+    const range_tomb *d = &j->rdels.v[i];
     if (d->seq <= j->c->smallest_snapshot && !deeper_overlaps(j, d)) continue; /* purged */
     const void *b = d->begin, *e = d->end;
     size_t bl = d->blen, el = d->elen;
@@ -272,36 +272,13 @@ static uint64_t oldest_input_tombstone(const compaction *c) {
   return t;
 }
 
-static int by_begin(const void *pa, const void *pb, void *cmp) {
-  const range_del *a = *(const range_del *const *)pa, *b = *(const range_del *const *)pb;
-  return ukey_cmp(cmp, a->begin, a->blen, b->begin, b->blen);
-}
-
 /* Is every entry of f older than range tombstones, visible to every snapshot, whose union
  * spans all of f? Then f is dropped unread: nothing in it can be seen again. The union, not
- * one tombstone: tables store a tombstone as fragments that chain end to begin. */
+ * one tombstone (rt_list_spans). Short of memory it says no: the merge reads f. */
 static int wholly_covered(job *j, const file_meta *f) {
-  const uint8_t *lo = f->smallest.data, *hi = f->largest.data;
-  size_t ll = f->smallest.len - IKEY_TRAILER, hl = f->largest.len - IKEY_TRAILER;
-  const range_del **v = malloc(sizeof *v * (j->rdels.n ? j->rdels.n : 1));
-  if (!v) return 0; /* unsure: the merge reads it */
-  size_t n = 0;
-  for (size_t i = 0; i < j->rdels.n; i++) {
-    const range_del *d = &j->rdels.v[i];
-    if (d->seq > f->max_seq && d->seq <= j->c->smallest_snapshot) v[n++] = d;
-  }
-  const shale_comparator *cmp = j->db->cmp;
-  qsort_r(v, n, sizeof *v, by_begin, (void *)cmp);
-  const uint8_t *reach = lo; /* keys in [lo, reach) are covered */
-  size_t rl = ll;
-  int covered = 0;
-  for (size_t i = 0; i < n && !covered && ukey_cmp(cmp, v[i]->begin, v[i]->blen, reach, rl) <= 0;
-       i++) {
-    if (ukey_cmp(cmp, v[i]->end, v[i]->elen, reach, rl) > 0) reach = v[i]->end, rl = v[i]->elen;
-    covered = ukey_cmp(cmp, hi, hl, reach, rl) < 0;
-  }
-  free(v);
-  return covered;
+  return rt_list_spans(j->db->cmp, j->rdels.v, j->rdels.n, f->max_seq, j->c->smallest_snapshot,
+                       f->smallest.data, f->smallest.len - IKEY_TRAILER, f->largest.data,
+                       f->largest.len - IKEY_TRAILER);
 }
 
 static int open_inputs(job *j) {

@@ -8,7 +8,7 @@
 #include "engine/db_impl.h"
 #include "engine/errmsg.h"
 #include "engine/lookup.h"
-#include "engine/mem_rdel.h"
+#include "memtable/mem_rdel.h"
 #include "engine/options.h"
 #include "engine/get.h"
 #include "engine/statistics.h"

@@ -7,28 +7,15 @@
 #include <stdint.h>
 
 #include "shale.h"
-
-typedef struct range_del {
-  uint8_t *begin, *end; /* user keys, one allocation: begin then end */
-  size_t blen, elen;
-  uint64_t seq;
-  uint64_t time_us; /* wall time of the delete, 0 if unknown */
-} range_del;
-
-/* [start, next fragment's start) is covered by tombstones whose newest visible seq is seq. */
-typedef struct rd_frag {
-  const uint8_t *start;
-  size_t len;
-  uint64_t seq; /* 0: not covered */
-} rd_frag;
+#include "util/range_tomb.h"
 
 typedef struct range_dels {
   const shale_comparator *cmp; /* user-key order (the DB's); NULL: bytewise */
-  range_del *v;
+  range_tomb *v;               /* each begin is one allocation holding begin then end */
   size_t n, cap;
   /* Fragments for one read sequence, built on first use when tombstones are many, so a
    * coverage check is a binary search rather than a scan of every tombstone. */
-  rd_frag *frags;
+  rt_frag *frags;
   size_t nfrags;
   uint64_t frag_seq;
   int frag_built; /* 1 built, -1 building failed (fall back to the scan) */

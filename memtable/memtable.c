@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memtable/mem_rdel.h"
 #include "shale.h"
 #include "util/checksum.h"
 #include "util/coding.h"
@@ -27,7 +28,7 @@ struct memtable {
    * release by the writer after the skiplist insert, so a reader that sees a sequence sees
    * every range tombstone at or below it on this list. */
   _Atomic(sl_node *) range_newest;
-  _Atomic(memtable_aux *) aux; /* set once (compare-and-swap); destroyed with m */
+  _Atomic(mem_rdel *) rdel; /* set once (compare-and-swap); freed with m */
   _Atomic int sealed;
   _Atomic uint64_t log_number;
   mt_counters st;
@@ -154,7 +155,7 @@ int memtable_new_pooled(memtable **out, size_t expected_entries, arena_pool *poo
     goto fail;
   atomic_init(&m->next, NULL);
   atomic_init(&m->range_newest, NULL);
-  atomic_init(&m->aux, NULL);
+  atomic_init(&m->rdel, NULL);
   atomic_init(&m->sealed, 0);
   atomic_init(&m->log_number, 0);
   counters_init(&m->st);
@@ -174,8 +175,8 @@ void memtable_ref(memtable *m) { atomic_fetch_add_explicit(&m->refs, 1, memory_o
 void memtable_unref(memtable *m) {
   /* acq_rel: every holder's reads happen before the free by whoever drops the last ref */
   if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1) return;
-  memtable_aux *aux = atomic_load_explicit(&m->aux, memory_order_acquire);
-  if (aux) aux->destroy(aux); /* before the arena: it may point into it */
+  /* before the arena: the index points into it */
+  mem_rdel_free(atomic_load_explicit(&m->rdel, memory_order_acquire));
   arena_destroy(&m->arena);
   free((void *)m->hash);
   free((void *)m->bloom);
@@ -336,15 +337,15 @@ void memtable_range_tomb(const sl_node *t, const uint8_t **begin, size_t *blen, 
   *end = node_value(t, elen);
 }
 
-memtable_aux *memtable_aux_get(const memtable *m) {
-  return atomic_load_explicit(&((memtable *)m)->aux, memory_order_acquire);
+mem_rdel *memtable_rdel_get(const memtable *m) {
+  return atomic_load_explicit(&((memtable *)m)->rdel, memory_order_acquire);
 }
 
-memtable_aux *memtable_aux_publish(memtable *m, memtable_aux *aux) {
-  memtable_aux *expected = NULL;
-  if (atomic_compare_exchange_strong_explicit(&m->aux, &expected, aux, memory_order_acq_rel,
+mem_rdel *memtable_rdel_publish(memtable *m, mem_rdel *x) {
+  mem_rdel *expected = NULL;
+  if (atomic_compare_exchange_strong_explicit(&m->rdel, &expected, x, memory_order_acq_rel,
                                               memory_order_acquire))
-    return aux;
+    return x;
   return expected;
 }
 

@@ -65,7 +65,7 @@ typedef struct memtable_stats {
 void memtable_get_stats(const memtable *m, memtable_stats *out);
 
 /* Range tombstones in the order they were added, newest first, for indexes that want to know
- * what arrived since they were built (engine/mem_rdel.c). memtable_range_newest loads the head
+ * what arrived since they were built (memtable/mem_rdel.c). memtable_range_newest loads the head
  * with acquire: a reader that has seen a sequence published after an add sees that tombstone
  * and every older one on the list. The links never change, and the nodes are borrowed while
  * the caller holds m. NULL at the end. Lock-free; safe concurrently with the writer. */
@@ -75,18 +75,15 @@ const sl_node *memtable_range_older(const sl_node *t);
 void memtable_range_tomb(const sl_node *t, const uint8_t **begin, size_t *blen, const void **end,
                          size_t *elen, uint64_t *seq);
 
-/* One slot for state that a higher layer attaches to a memtable (the engine's range-tombstone
- * index), so the memtable need not know it. Set at most once; destroy runs when the last
- * reference to m goes, before the arena is freed, so the state may point into the arena. */
-typedef struct memtable_aux memtable_aux;
-struct memtable_aux {
-  void (*destroy)(memtable_aux *aux);
-};
-/* The slot's state (acquire), or NULL. Any thread. */
-memtable_aux *memtable_aux_get(const memtable *m);
-/* Stores aux if the slot is empty and returns it; else returns the state already there (the
- * caller still owns aux and frees it). Any thread. */
-memtable_aux *memtable_aux_publish(memtable *m, memtable_aux *aux);
+/* The memtable's range-tombstone index for point gets (memtable/mem_rdel.c), built by the
+ * first get that needs it. Set at most once; freed when the last reference to m goes, before
+ * the arena, so the index may point into the arena. */
+typedef struct mem_rdel mem_rdel;
+/* The index (acquire), or NULL. Any thread. */
+mem_rdel *memtable_rdel_get(const memtable *m);
+/* Stores x if m has no index yet and returns it; else returns the index already there (the
+ * caller still owns x and frees it). Any thread. */
+mem_rdel *memtable_rdel_publish(memtable *m, mem_rdel *x);
 
 /* The immutable chain. The engine seals m once, linking the next-older memtable (older may be
  * NULL) with a release store; memtable_next reads it with acquire. The link takes no

@@ -2,7 +2,6 @@ list(APPEND SHALE_SOURCES
   sstable/block.c
   sstable/block_cache.c
   sstable/bloom.c
-  sstable/range_frag.c
   sstable/sst_approx.c
   sstable/sst_builder.c
   sstable/sst_external.c

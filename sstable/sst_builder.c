@@ -3,7 +3,7 @@
  * compressed (when that saves 1/8), given its 5-byte trailer and handed to io_writer in one
  * append. Filters, tombstone statistics and properties accumulate as entries arrive and are
  * written after the last data block. Range tombstones are kept until finish, which fragments
- * them (range_frag.c) and counts what it stores.
+ * them (rt_set_build, util/range_tomb.c) and counts what it stores.
  *
  * With zstd the first data blocks are held back raw until a dictionary is trained on them
  * (sst_format.h, SST_DICT_*): 4 KiB blocks compressed alone spend much of their size and of
@@ -18,7 +18,7 @@
 #include "io/io.h"
 #include "sstable/block.h"
 #include "sstable/bloom.h"
-#include "sstable/range_frag.h"
+#include "util/range_tomb.h"
 #include "util/checksum.h"
 #include "util/clock.h"
 #include "util/coding.h"
@@ -45,7 +45,7 @@ struct sst_builder {
   ZSTD_CCtx *dict_cctx; /* references cdict */
   ZSTD_CDict *cdict;
   uint64_t block_tombs; /* point tombstones in the pending data block */
-  rfrag_tomb *rdels;    /* each begin is one allocation holding begin then end */
+  range_tomb *rdels;    /* each begin is one allocation holding begin then end */
   size_t nrdels, rdcap;
   uint64_t *snaps; /* live snapshots, ascending and distinct, when collapse is set */
   size_t nsnaps;
@@ -329,7 +329,7 @@ int sst_builder_add_range_del(sst_builder *b, const void *begin, size_t blen, co
   if (blen > SHALE_MAX_KEY_SIZE || elen > SHALE_MAX_KEY_SIZE) return SHALE_INVALID;
   if (b->nrdels == b->rdcap) {
     size_t cap = b->rdcap ? b->rdcap * 2 : 8;
-    rfrag_tomb *p = realloc(b->rdels, cap * sizeof *p);
+    range_tomb *p = realloc(b->rdels, cap * sizeof *p);
     if (!p) return fail_nomem(b);
     b->rdels = p;
     b->rdcap = cap;
@@ -338,7 +338,7 @@ int sst_builder_add_range_del(sst_builder *b, const void *begin, size_t blen, co
   if (!mem) return fail_nomem(b);
   if (blen) memcpy(mem, begin, blen);
   if (elen) memcpy(mem + blen, end, elen);
-  b->rdels[b->nrdels++] = (rfrag_tomb){mem, mem + blen, blen, elen, seq, time_us};
+  b->rdels[b->nrdels++] = (range_tomb){mem, mem + blen, blen, elen, seq, time_us};
   return SHALE_OK;
 }
 
@@ -381,15 +381,15 @@ uint64_t sst_builder_file_size(const sst_builder *b) {
 
 /* Widens smallest/largest (m->smallest already holds the first point key, if any) to the
  * stored fragments: [b, e) at seq s spans b|s|RANGE_DEL .. e|SEQ_MAX|RANGE_DEL. */
-static void key_bounds(sst_builder *b, const rfrag *f) {
+static void key_bounds(sst_builder *b, const rt_set *f) {
   sst_meta *m = &b->m;
   buf_clear(&m->largest);
   if (m->entries) buf_append(&m->largest, b->data.last_key.data, b->data.last_key.len);
   buf k;
   buf_init(&k);
   for (size_t i = 0; i < f->nrecs; i++) {
-    const rfrag_rec *rec = &f->recs[i];
-    const rfrag_key *r = &f->bounds[rec->piece];
+    const rt_rec *rec = &f->recs[i];
+    const rt_key *r = &f->bounds[rec->piece];
     buf_clear(&k);
     buf_append(&k, r->p, r->len);
     buf_append_fixed64(&k, ikey_pack(rec->seq, KIND_RANGE_DEL));
@@ -419,10 +419,10 @@ static int write_meta(sst_builder *b, buf *contents, sst_handle *h) {
 }
 
 /* The range-del block: the fragments, which also count as the table's range tombstones. */
-static void encode_range_dels(sst_builder *b, const rfrag *f, buf *blk) {
+static void encode_range_dels(sst_builder *b, const rt_set *f, buf *blk) {
   for (size_t i = 0; i < f->nrecs; i++) {
-    const rfrag_rec *rec = &f->recs[i];
-    const rfrag_key *k = &f->bounds[rec->piece];
+    const rt_rec *rec = &f->recs[i];
+    const rt_key *k = &f->bounds[rec->piece];
     buf_append_slice(blk, k[0].p, k[0].len);
     buf_append_slice(blk, k[1].p, k[1].len);
     buf_append_varint(blk, rec->seq);
@@ -436,8 +436,8 @@ static int write_metadata(sst_builder *b, sst_handle hs[5]) {
   /* hs: 0 index, 1 filter, 2 range-del, 3 dirty, 4 properties (footer order) */
   buf blk;
   buf_init(&blk);
-  rfrag f;
-  int rc = rfrag_build(b->cmp, b->rdels, b->nrdels, b->snaps, b->nsnaps, b->collapse, &f);
+  rt_set f;
+  int rc = rt_set_build(b->cmp, b->rdels, b->nrdels, b->snaps, b->nsnaps, b->collapse, &f);
   if (rc) {
     rc = fail_nomem(b);
     goto out;
@@ -480,7 +480,7 @@ static int write_metadata(sst_builder *b, sst_handle hs[5]) {
   }
   rc = write_meta(b, &b->index.data, &hs[0]);
 out:
-  rfrag_free(&f);
+  rt_set_free(&f);
   buf_free(&blk);
   return rc;
 }

@@ -363,24 +363,15 @@ bad:
   return err_corrupt(errmsg, "%s: malformed range-del block", r->path);
 }
 
-static int same_range(const sst_range_del *a, const sst_range_del *b) {
-  return a->blen == b->blen && a->elen == b->elen && !memcmp(a->begin, b->begin, a->blen) &&
-         !memcmp(a->end, b->end, a->elen);
-}
-
 /* Version 2: checks the fragmentation invariant the lookup's binary search relies on (a
  * record repeats the previous range with a smaller seq, or starts at or after its end) and
  * notes where each piece starts. */
 static int index_pieces(sst_reader *r, char *errmsg) {
   if (r->nrdels && !(r->pieces = malloc(r->nrdels * sizeof *r->pieces)))
     return err_set(errmsg, SHALE_NOMEM, "%s: out of memory", r->path);
-  for (size_t i = 0; i < r->nrdels; i++) {
-    const sst_range_del *d = &r->rdels[i], *p = i ? d - 1 : NULL;
-    int repeat = p && same_range(p, d);
-    if (repeat ? d->seq >= p->seq : p && ukey_cmp(r->cmp, p->end, p->elen, d->begin, d->blen) > 0)
-      return err_corrupt(errmsg, "%s: range-del block is not fragmented at record %zu", r->path, i);
-    if (!repeat) r->pieces[r->npieces++] = i;
-  }
+  size_t bad = rt_pieces_index(r->cmp, r->rdels, r->nrdels, r->pieces, &r->npieces);
+  if (bad < r->nrdels)
+    return err_corrupt(errmsg, "%s: range-del block is not fragmented at record %zu", r->path, bad);
   return SHALE_OK;
 }
 
@@ -658,43 +649,15 @@ uint32_t sst_reader_format_version(const sst_reader *r) { return r->version; }
 uint64_t sst_reader_global_seq(const sst_reader *r) { return r->global_seq; }
 sst_handle sst_reader_dict(const sst_reader *r) { return r->dict; }
 
-/* Version 1 stores tombstones as written (they may overlap): every one that begins at or
- * before key is a candidate. */
-static uint64_t range_cover_scan(const sst_reader *r, const void *key, size_t klen,
-                                 uint64_t read_seq) {
-  const sst_range_del *d = r->rdels;
-  uint64_t best = 0;
-  for (size_t i = 0; i < r->nrdels && ukey_cmp(r->cmp, d[i].begin, d[i].blen, key, klen) <= 0; i++)
-    if (d[i].seq <= read_seq && d[i].seq > best &&
-        ukey_cmp(r->cmp, key, klen, d[i].end, d[i].elen) < 0)
-      best = d[i].seq;
-  return best;
-}
-
+/* Version 1 stores tombstones as written (they may overlap), sorted by begin: a scan.
+ * Later versions store fragments: a binary search. */
 uint64_t sst_reader_range_cover(const sst_reader *r, const void *key, size_t klen,
                                 uint64_t read_seq) {
-  if (r->version < 2) return range_cover_scan(r, key, klen, read_seq);
-  size_t lo = 0, hi = r->npieces; /* the last piece beginning at or before key */
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    const sst_range_del *d = &r->rdels[r->pieces[mid]];
-    if (ukey_cmp(r->cmp, d->begin, d->blen, key, klen) <= 0)
-      lo = mid + 1;
-    else
-      hi = mid;
+  if (r->version < 2) {
+    const range_tomb *d = rt_sorted_newest(r->cmp, r->rdels, r->nrdels, key, klen, read_seq);
+    return d ? d->seq : 0;
   }
-  if (lo == 0) return 0;
-  size_t first = r->pieces[lo - 1], end = lo < r->npieces ? r->pieces[lo] : r->nrdels;
-  const sst_range_del *d = r->rdels;
-  if (ukey_cmp(r->cmp, key, klen, d[first].end, d[first].elen) >= 0) return 0;
-  for (lo = first, hi = end; lo < hi;) { /* seqs descend: the first one <= read_seq */
-    size_t mid = lo + (hi - lo) / 2;
-    if (d[mid].seq > read_seq)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < end ? d[lo].seq : 0;
+  return rt_pieces_cover(r->cmp, r->rdels, r->nrdels, r->pieces, r->npieces, key, klen, read_seq);
 }
 
 size_t sst_reader_block_tombstones(const sst_reader *r, size_t first, uint64_t *out, size_t n) {

@@ -17,16 +17,13 @@
 #include "shale.h"
 #include "sstable/block_cache.h"
 #include "sstable/sst_format.h"
+#include "util/range_tomb.h"
 
 typedef struct sst_reader sst_reader;
 typedef struct sst_iter sst_iter;
 
-/* One range tombstone: user keys [begin, end) deleted at seq (wall time time_us, 0 unknown). */
-typedef struct sst_range_del {
-  const uint8_t *begin, *end;
-  size_t blen, elen;
-  uint64_t seq, time_us;
-} sst_range_del;
+/* One range tombstone as the table stores it (util/range_tomb.h). */
+typedef range_tomb sst_range_del;
 
 /* Opens the table at path, read through io (NULL: io_ctx_default()). file_number names it in
  * messages and is returned by sst_reader_file_number. cache may be NULL (then every data block read

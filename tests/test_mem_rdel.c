@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "engine/db_impl.h"
-#include "engine/mem_rdel.h"
+#include "memtable/mem_rdel.h"
 #include "engine/view_cache.h"
 #include "test_hooks.h"
 #include "memtable/memtable.h"
@@ -135,6 +135,7 @@ static void cover_model(int shuffled) {
   mem_rdel_info info;
   mem_rdel_info_get(m, &info);
   assert_true(info.indexed);
+  assert_non_null(memtable_rdel_get(m)); /* the memtable holds its index */
   assert_false(info.final);
   assert_true(info.tombstones + 17 > N); /* at most the short tail is left to scan */
   assert_true(info.fragments <= 2 * info.tombstones);

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/mem_rdel.h"
+#include "memtable/mem_rdel.h"
 #include "memtable/memtable.h"
 #include "shale.h"
 #include "testutil.h"
@@ -129,7 +129,7 @@ static void test_oom_sweep(void **state) {
       points, hit);
 }
 
-/* Gets build a memtable's range-tombstone index (engine/mem_rdel.c) as tombstones arrive;
+/* Gets build a memtable's range-tombstone index (memtable/mem_rdel.c) as tombstones arrive;
  * when one of its allocations fails, gets must still answer right (they scan instead) and
  * nothing may leak. Tombstone i covers [r(i), r(i + 5)) at sequence i + 1. */
 static void test_oom_range_index(void **state) {

@@ -1,4 +1,5 @@
-list(APPEND SHALE_SOURCES util/buf.c util/error.c util/checksum.c util/ikey.c util/histogram.c)
+list(APPEND SHALE_SOURCES util/buf.c util/error.c util/checksum.c util/ikey.c util/histogram.c
+  util/range_tomb.c)
 # checksum32_block's AVX2 path (util/checksum.c): one file built for AVX2, used only on CPUs
 # that have it.
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$" AND CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")

@@ -1,9 +1,10 @@
 /* mem_rdel.h — which range tombstone of a memtable covers a key, for point gets, without a
  * scan of every tombstone: each memtable with more than a few range tombstones gets an index,
  * built by the gets themselves and kept current as range deletes arrive. Gets of a memtable
- * without range tombstones never come here (engine/get.c tests memtable_range_count first). */
-#ifndef SHALE_ENGINE_MEM_RDEL_H
-#define SHALE_ENGINE_MEM_RDEL_H
+ * without range tombstones never come here (engine/get.c tests memtable_range_count first).
+ * Fragments and coverage come from util/range_tomb.h. */
+#ifndef SHALE_MEMTABLE_MEM_RDEL_H
+#define SHALE_MEMTABLE_MEM_RDEL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -26,4 +27,7 @@ typedef struct mem_rdel_info {
 } mem_rdel_info;
 void mem_rdel_info_get(memtable *m, mem_rdel_info *out);
 
-#endif
+/* Frees an index (NULL: nothing): memtable_unref does, when the memtable goes. */
+void mem_rdel_free(mem_rdel *a);
+
+#endif /* SHALE_MEMTABLE_MEM_RDEL_H */
