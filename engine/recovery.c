@@ -216,9 +216,10 @@ static int open_tables(shale_db *db, char *errmsg) {
   db->reaper.reap = reap_table;
   /* Keep a quarter of a memtable (at most 8 blocks) faulted in ahead of the writer, and up
    * to one memtable's worth (at most 32 blocks) of blocks for reuse. */
-  size_t blocks = db->opt.write_buffer_size / ARENA_BLOCK_SIZE;
+  size_t block = arena_block_size_for(db->opt.write_buffer_size);
+  size_t blocks = db->opt.write_buffer_size / block;
   size_t ahead = blocks / 4 < 8 ? blocks / 4 : 8;
-  if (arena_pool_new(ahead, blocks < 32 ? blocks + 1 : 32, &db->apool) ||
+  if (arena_pool_new(block, ahead, blocks < 32 ? blocks + 1 : 32, &db->apool) ||
       block_cache_new(db->opt.block_cache_size, &db->bcache) ||
       table_cache_new(&db->io, db->path, db->opt.max_open_files, db->bcache, &db->tcache))
     return err_set(errmsg, SHALE_NOMEM, "out of memory creating caches");

@@ -130,9 +130,11 @@ int io_uring_in_use(io_ctx *c) {
   int s = atomic_load(&c->uring_state);
   if (s >= 0) return s;
   if (c->force_pwrite) return 0;
+  /* Through the pool: the probe's ring serves the first table write instead of costing
+   * every open an io_uring_setup and teardown. */
   struct io_uring ring;
-  if (ring_init(&ring) != 0) return 0;
-  io_uring_queue_exit(&ring);
+  if (!ring_get(&ring)) return 0;
+  ring_put(&ring);
   return 1;
 }
 

@@ -1,7 +1,7 @@
-/* arena.c — blocks of ARENA_BLOCK_SIZE carved by a bump pointer. A request bigger than a
- * quarter block gets a block of its own, so large values neither waste the tail of the
- * current block nor force a new one for the small entries that follow. Shared blocks may
- * come from, and go back to, an arena_pool. */
+/* arena.c — shared blocks (ARENA_BLOCK_SIZE, or the smaller size of the pool's) carved by a
+ * bump pointer. A request bigger than a quarter block gets a block of its own, so large values
+ * neither waste the tail of the current block nor force a new one for the small entries that
+ * follow. Shared blocks may come from, and go back to, an arena_pool. */
 #include "memtable/arena.h"
 
 #include <pthread.h>
@@ -15,7 +15,7 @@
 
 struct arena_block {
   struct arena_block *next;
-  bool shared; /* ARENA_BLOCK_SIZE and aligned to it: may go back to a pool */
+  bool shared; /* of the arena's block size: may go back to its pool */
   /* the block's bytes follow, aligned for any type */
   _Alignas(16) uint8_t data[];
 };
@@ -24,15 +24,21 @@ struct arena_pool {
   sh_mutex mu;
   pthread_cond_t want; /* the stock fell below `ahead`, or stop */
   struct arena_block *stock;
-  size_t count, ahead, cap;
+  size_t block, count, ahead, cap;
   uint64_t from_stock, allocated;
   bool stop, has_thread;
   pthread_t thread;
 };
 
-/* Shared blocks are aligned to their size so the kernel can back each with one huge page:
- * skiplist searches jump randomly across the arena, and TLB misses would double their cost. */
-static struct arena_block *new_shared_block(void) {
+/* Full-size blocks are aligned to their size so the kernel can back each with one huge page:
+ * skiplist searches jump randomly across the arena, and TLB misses would double their cost.
+ * Smaller ones are plain malloc: a huge page would be mostly zeroed for nothing. */
+static struct arena_block *new_shared_block(size_t size) {
+  if (size < ARENA_BLOCK_SIZE) {
+    struct arena_block *b = malloc(size);
+    if (b) b->shared = true;
+    return b;
+  }
   struct arena_block *b = aligned_alloc(ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE);
   if (!b) return NULL;
 #ifdef MADV_HUGEPAGE
@@ -42,10 +48,16 @@ static struct arena_block *new_shared_block(void) {
   return b;
 }
 
+size_t arena_block_size_for(size_t write_buffer) {
+  size_t size = ARENA_MIN_BLOCK_SIZE;
+  while (size < write_buffer && size < ARENA_BLOCK_SIZE) size *= 2;
+  return size;
+}
+
 /* Takes the page faults (and the kernel's zeroing) now, on the pool's thread. */
-static void prefault(struct arena_block *b) {
+static void prefault(struct arena_block *b, size_t size) {
   volatile uint8_t *p = (volatile uint8_t *)b;
-  for (size_t off = 4096; off < ARENA_BLOCK_SIZE; off += 4096) p[off] = 0;
+  for (size_t off = 4096; off < size; off += 4096) p[off] = 0;
 }
 
 static void *pool_main(void *arg) {
@@ -55,8 +67,8 @@ static void *pool_main(void *arg) {
     while (!p->stop && p->count >= p->ahead) sh_cond_wait(&p->want, &p->mu);
     if (p->stop) break;
     sh_mutex_unlock(&p->mu);
-    struct arena_block *b = new_shared_block();
-    if (b) prefault(b);
+    struct arena_block *b = new_shared_block(p->block);
+    if (b) prefault(b, p->block);
     sh_mutex_lock(&p->mu);
     if (!b) break; /* out of memory: arenas allocate for themselves */
     b->next = p->stock;
@@ -67,10 +79,12 @@ static void *pool_main(void *arg) {
   return NULL;
 }
 
-int arena_pool_new(size_t ahead, size_t cap, arena_pool **out) {
+int arena_pool_new(size_t block, size_t ahead, size_t cap, arena_pool **out) {
   *out = NULL;
+  if (block != arena_block_size_for(block)) return SHALE_INVALID;
   arena_pool *p = calloc(1, sizeof *p);
   if (!p) return SHALE_NOMEM;
+  p->block = block;
   p->ahead = ahead < cap ? ahead : cap;
   p->cap = cap;
   sh_mutex_init(&p->mu);
@@ -117,7 +131,7 @@ static struct arena_block *pool_take(arena_pool *p) {
   }
   if (p->count < p->ahead) pthread_cond_signal(&p->want);
   sh_mutex_unlock(&p->mu);
-  return b ? b : new_shared_block();
+  return b ? b : new_shared_block(p->block);
 }
 
 /* Keeps b for the next arena if the pool has room; else frees it. */
@@ -135,6 +149,7 @@ static void pool_give(arena_pool *p, struct arena_block *b) {
 
 void arena_init_pooled(arena *a, arena_pool *pool) {
   a->pool = pool;
+  a->block = pool ? pool->block : ARENA_BLOCK_SIZE;
   a->ptr = NULL;
   a->left = 0;
   a->blocks = NULL;
@@ -176,8 +191,8 @@ static uint8_t *own_block(arena *a, size_t n) {
 }
 
 static uint8_t *shared_block(arena *a) {
-  struct arena_block *b = a->pool ? pool_take(a->pool) : new_shared_block();
-  return b ? link_block(a, b, ARENA_BLOCK_SIZE) : NULL;
+  struct arena_block *b = a->pool ? pool_take(a->pool) : new_shared_block(a->block);
+  return b ? link_block(a, b, a->block) : NULL;
 }
 
 static void count_used(arena *a, size_t n) {
@@ -195,12 +210,12 @@ void *arena_alloc_aligned(arena *a, size_t n, size_t align) {
     a->left -= pad + n;
     return p;
   }
-  uint8_t *p = n > ARENA_BLOCK_SIZE / 4 ? own_block(a, n) : shared_block(a);
+  uint8_t *p = n > a->block / 4 ? own_block(a, n) : shared_block(a);
   if (!p) return NULL;
   count_used(a, n + sizeof(struct arena_block));
-  if (n > ARENA_BLOCK_SIZE / 4) return p;
+  if (n > a->block / 4) return p;
   /* block data is 16-aligned, so no padding is needed at its start */
   a->ptr = p + n;
-  a->left = ARENA_BLOCK_SIZE - sizeof(struct arena_block) - n;
+  a->left = a->block - sizeof(struct arena_block) - n;
   return p;
 }

@@ -8,8 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One huge page: shared blocks are allocated aligned to it (see arena.c). */
+/* One huge page: shared blocks of this size are allocated aligned to it (see arena.c). */
 #define ARENA_BLOCK_SIZE ((size_t)2 << 20)
+/* The smallest shared block a pool hands out. */
+#define ARENA_MIN_BLOCK_SIZE ((size_t)4096)
 
 struct arena_block;
 
@@ -19,9 +21,15 @@ struct arena_block;
  * of destroyed arenas come back to it instead of to malloc. Thread-safe. */
 typedef struct arena_pool arena_pool;
 
-/* Keeps up to `ahead` fresh blocks ready (0: no thread, reuse only) and holds at most `cap`
- * blocks in all (reused ones included). Returns SHALE_OK or SHALE_NOMEM. */
-int arena_pool_new(size_t ahead, size_t cap, arena_pool **out);
+/* The shared block size for memtables of write_buffer bytes: a huge page, or for a smaller
+ * buffer the power of two that holds it (at least ARENA_MIN_BLOCK_SIZE), so that a small
+ * memtable neither holds nor zeroes a 2 MiB page it will never fill. */
+size_t arena_block_size_for(size_t write_buffer);
+/* Shared blocks of `block` bytes (ARENA_BLOCK_SIZE, or a power of two below it and at least
+ * ARENA_MIN_BLOCK_SIZE). Keeps up to `ahead` fresh blocks ready (0: no thread, reuse only)
+ * and holds at most `cap` blocks in all (reused ones included). Returns SHALE_OK, or
+ * SHALE_INVALID for another block size, or SHALE_NOMEM. */
+int arena_pool_new(size_t block, size_t ahead, size_t cap, arena_pool **out);
 /* Stops the thread and frees every held block. REQUIRES: no arena still uses the pool. */
 void arena_pool_free(arena_pool *p);
 /* Blocks handed out from stock (prefaulted or reused), and blocks the arenas had to allocate
@@ -31,6 +39,7 @@ void arena_pool_stats(arena_pool *p, uint64_t *from_stock, uint64_t *allocated);
 /* Not thread-safe except arena_usage: one writer allocates (the memtable's writer). */
 typedef struct arena {
   arena_pool *pool;           /* NULL: blocks come from malloc and go back to free */
+  size_t block;               /* shared block size: the pool's, else ARENA_BLOCK_SIZE */
   uint8_t *ptr;               /* bump pointer in the current block */
   size_t left;                /* bytes left after ptr in the current block */
   struct arena_block *blocks; /* every block, newest first, freed by arena_destroy */

@@ -232,7 +232,8 @@ static int release_held(sst_builder *b) {
   train_dictionary(b);
   buf contents;
   buf_init(&contents);
-  const uint8_t *k = b->held_keys.data, *klim = k + b->held_keys.len;
+  /* nothing held (a table of range tombstones only) leaves data NULL: no NULL + 0 */
+  const uint8_t *k = b->held_keys.data, *klim = b->nheld ? k + b->held_keys.len : k;
   size_t off = 0;
   int rc = SHALE_OK;
   for (size_t i = 0; i < b->nheld && !rc; i++) {

@@ -60,7 +60,7 @@ static void test_arena(void **state) {
 static void test_arena_pool(void **state) {
   (void)state;
   arena_pool *pool;
-  assert_int_equal(arena_pool_new(2, 4, &pool), SHALE_OK);
+  assert_int_equal(arena_pool_new(ARENA_BLOCK_SIZE, 2, 4, &pool), SHALE_OK);
   for (int round = 0; round < 3; round++) {
     arena a;
     arena_init_pooled(&a, pool);
@@ -80,7 +80,7 @@ static void test_arena_pool(void **state) {
   assert_true(from_stock >= 2 * 4); /* rounds 2 and 3 start on the 4 blocks kept back */
   arena_pool_free(pool);
   /* a pool without a thread only recycles */
-  assert_int_equal(arena_pool_new(0, 1, &pool), SHALE_OK);
+  assert_int_equal(arena_pool_new(ARENA_BLOCK_SIZE, 0, 1, &pool), SHALE_OK);
   arena a;
   arena_init_pooled(&a, pool);
   assert_non_null(arena_alloc(&a, 100));
@@ -90,6 +90,47 @@ static void test_arena_pool(void **state) {
   arena_pool_stats(pool, &from_stock, &allocated);
   assert_int_equal(from_stock, 1);
   assert_int_equal(allocated, 1);
+  arena_pool_free(pool);
+}
+
+/* A small write buffer gets small shared blocks: a 4 KiB memtable holds no 2 MiB page. */
+static void test_arena_small_blocks(void **state) {
+  (void)state;
+  assert_int_equal(arena_block_size_for(0), ARENA_MIN_BLOCK_SIZE);
+  assert_int_equal(arena_block_size_for(4096), 4096);
+  assert_int_equal(arena_block_size_for(4097), 8192);
+  assert_int_equal(arena_block_size_for(64 << 10), 64 << 10);
+  assert_int_equal(arena_block_size_for(ARENA_BLOCK_SIZE), ARENA_BLOCK_SIZE);
+  assert_int_equal(arena_block_size_for((size_t)64 << 20), ARENA_BLOCK_SIZE);
+  arena_pool *pool;
+  assert_int_equal(arena_pool_new(3000, 0, 1, &pool), SHALE_INVALID);
+  assert_null(pool);
+  assert_int_equal(arena_pool_new(2 * ARENA_BLOCK_SIZE, 0, 1, &pool), SHALE_INVALID);
+  assert_int_equal(arena_pool_new(4096, 0, 2, &pool), SHALE_OK);
+  for (int round = 0; round < 2; round++) {
+    arena a;
+    arena_init_pooled(&a, pool);
+    uint8_t *p = arena_alloc_aligned(&a, 100, 8);
+    assert_non_null(p);
+    memset(p, round, 100);
+    assert_int_equal(arena_usage(&a), 4096);
+    /* what fits shares the block; more than a quarter block that does not fit gets a block
+     * of its own, of its size, and the shared block stays current */
+    uint8_t *q = arena_alloc_aligned(&a, 1024, 16);
+    assert_non_null(q);
+    assert_true(q > p && q + 1024 <= p + 4096);
+    uint8_t *big = arena_alloc(&a, 3000);
+    assert_non_null(big);
+    memset(big, 3, 3000);
+    assert_true(arena_usage(&a) > 4096 + 3000 && arena_usage(&a) < 4096 + 3000 + 64);
+    uint8_t *r = arena_alloc(&a, 8);
+    assert_true(r > q && r + 8 <= p + 4096);
+    arena_destroy(&a);
+  }
+  uint64_t from_stock, allocated;
+  arena_pool_stats(pool, &from_stock, &allocated);
+  assert_int_equal(allocated, 1);
+  assert_int_equal(from_stock, 1); /* the second round reused the first's block */
   arena_pool_free(pool);
 }
 
@@ -281,6 +322,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_arena),
       cmocka_unit_test(test_arena_pool),
+      cmocka_unit_test(test_arena_small_blocks),
       cmocka_unit_test(test_order_random),
       cmocka_unit_test(test_concurrent_readers),
   };
