@@ -138,7 +138,7 @@ static const uint8_t *decode_comparator(version_edit *e, const uint8_t *p, const
 }
 
 int edit_decode(version_edit *e, const uint8_t *p, size_t len, char *errmsg) {
-  const uint8_t *end = p + len;
+  const uint8_t *end = len ? p + len : p; /* an empty record may come as NULL: no NULL + 0 */
   uint64_t tag, v;
   while (p < end) {
     const uint8_t *at = p;
