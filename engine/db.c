@@ -127,7 +127,11 @@ static shale_db *db_alloc(const char *path) {
   buf_init(&db->del_run.lo);
   buf_init(&db->del_run.last);
   db->snapshots.next = db->snapshots.prev = &db->snapshots;
-  db->next_file_number = 1; /* file number 0 names nothing (filename.h) */
+  /* No other thread yet: mu is held for the rule on the counter. File number 0 names
+   * nothing (filename.h). */
+  sh_mutex_lock(&db->mu);
+  db_mu_held(db)->next_file_number = 1;
+  sh_mutex_unlock(&db->mu);
   return db;
 }
 
@@ -145,7 +149,10 @@ static void db_release(shale_db *db) {
   if (db->tcache) table_cache_free(db->tcache);
   if (db->bcache) block_cache_free(db->bcache);
   arena_pool_free(db->apool); /* after the last memtable went */
-  for (int l = 0; l < NUM_LEVELS; l++) buf_free(&db->compact_ptr[l]);
+  /* The threads are gone: mu is held for the rule on compact_ptr. */
+  sh_mutex_lock(&db->mu);
+  for (int l = 0; l < NUM_LEVELS; l++) buf_free(&db_mu_held(db)->compact_ptr[l]);
+  sh_mutex_unlock(&db->mu);
   db_log_close(db);
   if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */
   sh_mutex_destroy(&db->mu);
@@ -241,7 +248,10 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   shale_db *db;
   rc = opt.read_only ? open_read_only(path, &opt, &db, msg) : open_attempt(path, &opt, &db, msg);
   if (rc) return rc;
-  dead_spans_allocated(&db->spans, db->last_allocated_seq);
+  sh_mutex_lock(&db->mu);
+  uint64_t allocated = db_mu_held(db)->last_allocated_seq;
+  sh_mutex_unlock(&db->mu);
+  dead_spans_allocated(&db->spans, allocated);
   db->spans_restored = span_store_load(db, vset_recovered_manifest_number(&db->vset));
   if (!opt.read_only) write_options_file(db);
   db_log(db,

@@ -227,7 +227,7 @@ int flush_oldest(shale_db *db, char *errmsg) {
   version_ref(c.base);
   c.number = db_take_file_number(db);
   c.oldest_snap = db_oldest_snapshot(db);
-  db->flush_running = 1;
+  db_mu_held(db)->flush_running = 1;
   listeners_flush_begin(db, c.number, memtable_bytes(c.m));
   sh_mutex_unlock(&db->mu);
 
@@ -256,11 +256,8 @@ int flush_oldest(shale_db *db, char *errmsg) {
   version_unref(c.base);
   memtable_unref(c.m);
   sh_mutex_lock(&db->mu);
-  db->flush_running = 0;
-  if (!rc)
-    db->flushes_done++;
-  else
-    db_set_bg_error(db, rc, errmsg);
+  db_mu_held(db)->flush_running = 0;
+  if (rc) db_set_bg_error(db, rc, errmsg);
   pthread_cond_broadcast(&db->bg_cv);
   return rc;
 }

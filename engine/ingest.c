@@ -214,14 +214,15 @@ static int flush_overlapping(shale_db *db, const ingest_job *job, char *errmsg)
   if (!view_overlaps(db->view, job, 0)) return SHALE_OK;
   int rc = SHALE_OK;
   if (memtable_count(db->mem) && view_overlaps(db->view, job, 1)) rc = db_seal_memtable(db, errmsg);
-  while (!rc && db->view->imm_count > 0 && !db->bg_error) {
-    if (db->flush_running) /* a background flush: it needs no writer, so it ends */
+  const db_mu_state *s = db_mu_held(db);
+  while (!rc && db->view->imm_count > 0 && !s->bg_error) {
+    if (s->flush_running) /* a background flush: it needs no writer, so it ends */
       sh_cond_wait(&db->bg_cv, &db->mu);
     else
       rc = flush_oldest(db, errmsg);
   }
-  if (!rc && db->bg_error)
-    rc = err_set(errmsg, SHALE_READONLY, "ingest: flush failed: %s", db->bg_errmsg);
+  if (!rc && s->bg_error)
+    rc = err_set(errmsg, SHALE_READONLY, "ingest: flush failed: %s", s->bg_errmsg);
   return rc;
 }
 

@@ -237,7 +237,7 @@ static int scrape(view_reg *r, read_view **out) {
 
 read_view *db_view_new(shale_db *db, memtable *mem, memtable *imm, int imm_count,
                        struct version *ver) {
-  return read_view_new(mem, imm, imm_count, ver, db->next_view_number++);
+  return read_view_new(mem, imm, imm_count, ver, db_mu_held(db)->next_view_number++);
 }
 
 void db_view_publish(shale_db *db, read_view *v) {
