@@ -126,9 +126,12 @@ static shale_db *db_alloc(const char *path) {
   dead_spans_init(&db->spans, 0);
   buf_init(&db->del_run.lo);
   buf_init(&db->del_run.last);
-  db->snapshots.next = db->snapshots.prev = &db->snapshots;
-  /* No other thread yet: mu is held for the rule on the counter. File number 0 names
-   * nothing (filename.h). */
+  /* No other thread yet: the locks are held for the rules on the fields they guard. File
+   * number 0 names nothing (filename.h). */
+  sh_mutex_lock(&db->snap_mu);
+  db_snap_state *snaps = db_snap_held(db);
+  snaps->snapshots.next = snaps->snapshots.prev = &snaps->snapshots;
+  sh_mutex_unlock(&db->snap_mu);
   sh_mutex_lock(&db->mu);
   db_mu_held(db)->next_file_number = 1;
   sh_mutex_unlock(&db->mu);

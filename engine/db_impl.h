@@ -7,7 +7,8 @@
  * bump, never across I/O), so readers never wait for a writer's I/O. The locks are sh_mutex,
  * so clang checks the functions' SH_REQUIRES/SH_EXCLUDES. C attributes cannot name a sibling
  * member (thread_annotations.h), so the fields a lock guards sit in a struct of their own,
- * reached only through an inline accessor that SH_REQUIRES the lock: db_mu_held() for mu.
+ * reached only through an inline accessor that SH_REQUIRES the lock: db_mu_held() for mu,
+ * db_manifest_held() for manifest_mu, db_snap_held() for snap_mu.
  * clang then proves every access holds the lock; scripts/check-lock-groups.sh fails if the
  * group's member is named anywhere but here. A field left outside a group says why. */
 #ifndef SHALE_ENGINE_DB_IMPL_H
@@ -92,6 +93,22 @@ typedef struct db_mu_state {
   uint64_t next_view_number;   /* the number the next read view gets */
 } db_mu_state;
 
+/* The fields manifest_mu guards, reached only through db_manifest_held(). */
+typedef struct db_manifest_state {
+  uint64_t oldest_wal;   /* WALs below it are deleted */
+  uint64_t wals_retired; /* WALs below it are deleted or .old.log */
+  int wal_pins;          /* checkpoints, WAL walks reading WALs: none deleted meanwhile */
+} db_manifest_state;
+
+/* The fields snap_mu guards, reached only through db_snap_held(). */
+typedef struct db_snap_state {
+  shale_snapshot snapshots; /* circular list head, oldest first */
+  uint64_t snaps_made;      /* snapshots ever taken */
+  /* Set while a compaction that the filter changed installs: a snapshot taken then could
+   * read the inputs first and the outputs after, so it waits on snap_cv. */
+  int snap_gate;
+} db_snap_state;
+
 struct shale_db {
   char *path;
   shale_options opt;
@@ -116,6 +133,7 @@ struct shale_db {
   /* Tables. Lock order: manifest_mu before mu. manifest_mu serializes MANIFEST writes so
    * edits land in the order their views are published. */
   sh_mutex manifest_mu;
+  db_manifest_state under_manifest_mu; /* reached only through db_manifest_held() */
   version_set vset; /* current version guarded by mu; the MANIFEST by manifest_mu */
   file_reaper reaper;
   block_cache *bcache;
@@ -127,9 +145,6 @@ struct shale_db {
   size_t n_pinned_tables;
   pthread_t *bg_threads;
   int n_bg_threads;
-  uint64_t oldest_wal;   /* WALs below it are deleted; guarded by manifest_mu */
-  uint64_t wals_retired; /* WALs below it are deleted or .old.log; manifest_mu */
-  int wal_pins;          /* checkpoints, WAL walks reading WALs: none deleted; manifest_mu */
 
   _Atomic uint64_t last_seq; /* last published sequence: everything <= it is readable */
 
@@ -140,13 +155,8 @@ struct shale_db {
   uint64_t gen;                 /* unique per open handle; the view cache keys on vr instead */
 
   sh_mutex snap_mu;
-  shale_snapshot snapshots; /* circular list head; guarded by snap_mu */
-  uint64_t snaps_made;      /* snapshots ever taken; guarded by snap_mu */
-  /* Set while a compaction that the filter changed installs: a snapshot taken then could
-   * read the inputs first and the outputs after, so it waits on snap_cv. Guarded by
-   * snap_mu. */
-  int snap_gate;
-  pthread_cond_t snap_cv;
+  db_snap_state under_snap_mu; /* reached only through db_snap_held() */
+  pthread_cond_t snap_cv;      /* signalled when snap_gate opens */
   char *filter_name; /* opt.compaction_filter_name points here: the caller's is borrowed */
 
   dead_spans spans;        /* ranges iterators found empty of live keys; own lock */
@@ -163,5 +173,13 @@ struct shale_db {
 };
 
 static inline db_mu_state *db_mu_held(shale_db *db) SH_REQUIRES(db->mu) { return &db->under_mu; }
+
+static inline db_manifest_state *db_manifest_held(shale_db *db) SH_REQUIRES(db->manifest_mu) {
+  return &db->under_manifest_mu;
+}
+
+static inline db_snap_state *db_snap_held(shale_db *db) SH_REQUIRES(db->snap_mu) {
+  return &db->under_snap_mu;
+}
 
 #endif /* SHALE_ENGINE_DB_IMPL_H */

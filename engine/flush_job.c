@@ -164,31 +164,32 @@ static memtable *oldest_imm(shale_db *db, uint64_t *next_log) SH_REQUIRES(db->mu
   return m;
 }
 
-void db_wals_pin(shale_db *db) { db->wal_pins++; }
+void db_wals_pin(shale_db *db) { db_manifest_held(db)->wal_pins++; }
 
 void db_wals_unpin(shale_db *db) {
-  db->wal_pins--;
+  db_manifest_held(db)->wal_pins--;
   if (!db->opt.read_only) db_delete_obsolete_wals(db, db->vset.log_number);
 }
 
 void db_delete_obsolete_wals(shale_db *db, uint64_t below) {
-  if (db->wal_pins) return; /* a checkpoint or a WAL walk is reading them; its unpin calls again */
-  uint64_t keep = wal_retention_keep_from(&db->io, db->path, &db->opt, db->oldest_wal, below);
+  db_manifest_state *m = db_manifest_held(db);
+  if (m->wal_pins) return; /* a checkpoint or a WAL walk is reading them; its unpin calls again */
+  uint64_t keep = wal_retention_keep_from(&db->io, db->path, &db->opt, m->oldest_wal, below);
   char path[FILENAME_MAX_LEN];
-  for (uint64_t n = db->oldest_wal; n < keep; n++) {
+  for (uint64_t n = m->oldest_wal; n < keep; n++) {
     filename_log(path, db->path, n);
     io_remove(&db->io, path, NULL);
     filename_old_log(path, db->path, n);
     io_remove(&db->io, path, NULL);
   }
-  if (keep > db->oldest_wal) db->oldest_wal = keep;
+  if (keep > m->oldest_wal) m->oldest_wal = keep;
   /* The ones kept stop being WALs to replay; a crash before the rename leaves that to the
    * next open (engine/recovery.c). */
   int renamed = 0;
-  for (uint64_t n = keep > db->wals_retired ? keep : db->wals_retired; n < below; n++)
+  for (uint64_t n = keep > m->wals_retired ? keep : m->wals_retired; n < below; n++)
     renamed |= wal_retention_retire(&db->io, db->path, n);
   if (renamed) io_sync_dir(&db->io, db->path, NULL);
-  if (below > db->wals_retired) db->wals_retired = below;
+  if (below > m->wals_retired) m->wals_retired = below;
 }
 
 /* MANIFEST first, then the view: a reader never sees a table the MANIFEST does not hold. */

@@ -198,12 +198,13 @@ static void remove_orphans(shale_db *db) {
   if (io_list_dir(&db->io, db->path, &names, &count, NULL)) return;
   char path[FILENAME_MAX_LEN];
   int renamed = 0;
+  uint64_t oldest_retained = UINT64_MAX;
   for (size_t i = 0; i < count; i++) {
     uint64_t n;
     file_type t = filename_parse(names[i], &n);
     int old_wal = t == FT_OLD_LOG || (t == FT_LOG && n < db->vset.log_number);
     int retained = old_wal && wal_retention_on(&db->opt);
-    if (retained && n < db->oldest_wal) db->oldest_wal = n;
+    if (retained && n < oldest_retained) oldest_retained = n;
     if (retained && t == FT_LOG) renamed |= wal_retention_retire(&db->io, db->path, n);
     int orphan = (t == FT_TABLE && !version_has(db->vset.current, n)) || (old_wal && !retained) ||
                  (t == FT_MANIFEST && n != db->vset.manifest_number) || t == FT_TEMP;
@@ -217,7 +218,11 @@ static void remove_orphans(shale_db *db) {
   }
   io_names_free(names, count);
   if (renamed) io_sync_dir(&db->io, db->path, NULL);
-  db->wals_retired = db->vset.log_number;
+  sh_mutex_lock(&db->manifest_mu); /* no other thread yet: held for the rule on the WAL bounds */
+  db_manifest_state *m = db_manifest_held(db);
+  if (oldest_retained < m->oldest_wal) m->oldest_wal = oldest_retained;
+  m->wals_retired = db->vset.log_number;
+  sh_mutex_unlock(&db->manifest_mu);
 }
 
 static int open_tables(shale_db *db, char *errmsg) {
@@ -371,7 +376,9 @@ static int start_writing(shale_db *db, char *errmsg) {
     db->vset.log_number = db->log_number; /* every older WAL is empty or in tables */
   }
   if (rc) return rc;
-  db->oldest_wal = db->vset.log_number;
+  sh_mutex_lock(&db->manifest_mu); /* no other thread yet: held for the rule on the WAL bounds */
+  db_manifest_held(db)->oldest_wal = db->vset.log_number;
+  sh_mutex_unlock(&db->manifest_mu);
   db_log(db, "table writes use %s",
          io_uring_in_use(&db->io) ? "io_uring"
                                   : "the pwrite fallback (io_uring refused or io_mode=pwrite)");
