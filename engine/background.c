@@ -20,7 +20,7 @@
 
 static int flush_wanted(shale_db *db) SH_REQUIRES(db->mu) {
   const db_mu_state *s = db_mu_held(db);
-  return !s->flush_running && !s->bg_error && db->view->imm_count > 0;
+  return !s->flush_running && !s->bg_error && db_view_under_mu(db)->imm_count > 0;
 }
 
 /* Under a persistence deadline the mutable memtable is sealed early when its oldest
@@ -125,7 +125,8 @@ static int flush_call(shale_db *db) {
   sh_mutex_lock(&db->mu);
   uint64_t target = db->log_number; /* everything sealed before now has an older WAL */
   const db_mu_state *s = db_mu_held(db);
-  while (unflushed_before(db->view, target) && !s->bg_error) sh_cond_wait(&db->bg_cv, &db->mu);
+  while (unflushed_before(db_view_under_mu(db), target) && !s->bg_error)
+    sh_cond_wait(&db->bg_cv, &db->mu);
   rc = s->bg_error;
   char why[ERRMSG_SIZE] = "";
   if (rc)

@@ -311,7 +311,7 @@ static file_meta *find_carrier(const version *v, int level, const file_meta *g, 
 static int pick_suggested(shale_db *db, compaction *c, uint64_t snap) SH_REQUIRES(db->mu) {
   version *v = db->vset.current;
   memtable_stats st;
-  int waiting = db->view->imm_count > 0 || mem_carries_deletes(db, &st);
+  int waiting = db_view_under_mu(db)->imm_count > 0 || mem_carries_deletes(db, &st);
   for (int l = 0; l < NUM_LEVELS; l++)
     for (int i = 0; i < v->nfiles[l]; i++) {
       file_meta *g = v->files[l][i];
@@ -338,7 +338,7 @@ static int any_marked(const version *v) {
  * some later write filled it. */
 int compaction_hint_seal_wanted(shale_db *db, uint64_t *wake_us) {
   const db_mu_state *s = db_mu_held(db);
-  if (s->bg_error || s->shutting_down || db->view->imm_count > 0) return 0;
+  if (s->bg_error || s->shutting_down || db_view_under_mu(db)->imm_count > 0) return 0;
   if (!any_marked(db->vset.current)) return 0;
   memtable_stats st;
   if (!mem_carries_deletes(db, &st)) return 0;

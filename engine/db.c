@@ -142,7 +142,13 @@ static void db_release(shale_db *db) {
   listeners_stop(db); /* a callback may call the DB: not once it is being torn down */
   if (db->n_bg_threads) bg_stop(db);
   db_view_cache_free(db);
-  if (db->view) read_view_unref(db->view);
+  /* The threads are gone: the locks are held for the rule on the view. */
+  sh_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->view_mu);
+  read_view *view = db_view_held(db)->view;
+  sh_mutex_unlock(&db->view_mu);
+  sh_mutex_unlock(&db->mu);
+  if (view) read_view_unref(view);
   if (db->mem) memtable_unref(db->mem);
   if (db->wal) wal_writer_close(db->wal, NULL);
   vset_close(&db->vset);

@@ -8,7 +8,8 @@
  * so clang checks the functions' SH_REQUIRES/SH_EXCLUDES. C attributes cannot name a sibling
  * member (thread_annotations.h), so the fields a lock guards sit in a struct of their own,
  * reached only through an inline accessor that SH_REQUIRES the lock: db_mu_held() for mu,
- * db_manifest_held() for manifest_mu, db_snap_held() for snap_mu.
+ * db_manifest_held() for manifest_mu, db_snap_held() for snap_mu, db_view_held() and its
+ * two readers for the current view.
  * clang then proves every access holds the lock; scripts/check-lock-groups.sh fails if the
  * group's member is named anywhere but here. A field left outside a group says why. */
 #ifndef SHALE_ENGINE_DB_IMPL_H
@@ -109,6 +110,14 @@ typedef struct db_snap_state {
   int snap_gate;
 } db_snap_state;
 
+/* The current view. It is replaced only with both mu and view_mu held, so either lock alone
+ * keeps it still: readers take view_mu (held for a pointer copy and a refcount bump), the
+ * write and background paths read it under the mu they hold already. db_view_held() (both
+ * locks) replaces it; db_view_under_mu() and db_view_under_view_mu() read it. */
+typedef struct db_view_state {
+  read_view *view;
+} db_view_state;
+
 struct shale_db {
   char *path;
   shale_options opt;
@@ -149,7 +158,7 @@ struct shale_db {
   _Atomic uint64_t last_seq; /* last published sequence: everything <= it is readable */
 
   sh_mutex view_mu;
-  read_view *view;              /* current view; guarded by view_mu */
+  db_view_state under_view_mu;  /* reached only through db_view_held() and the readers below */
   _Atomic uint64_t view_number; /* number of `view`, readable without view_mu */
   struct view_reg *_Atomic vr;  /* gets' per-thread views (view_cache.c); made at first get */
   uint64_t gen;                 /* unique per open handle; the view cache keys on vr instead */
@@ -176,6 +185,18 @@ static inline db_mu_state *db_mu_held(shale_db *db) SH_REQUIRES(db->mu) { return
 
 static inline db_manifest_state *db_manifest_held(shale_db *db) SH_REQUIRES(db->manifest_mu) {
   return &db->under_manifest_mu;
+}
+
+static inline db_view_state *db_view_held(shale_db *db) SH_REQUIRES(db->mu, db->view_mu) {
+  return &db->under_view_mu;
+}
+
+static inline read_view *db_view_under_mu(shale_db *db) SH_REQUIRES(db->mu) {
+  return db->under_view_mu.view;
+}
+
+static inline read_view *db_view_under_view_mu(shale_db *db) SH_REQUIRES(db->view_mu) {
+  return db->under_view_mu.view;
 }
 
 static inline db_snap_state *db_snap_held(shale_db *db) SH_REQUIRES(db->snap_mu) {

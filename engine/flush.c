@@ -58,7 +58,7 @@ int db_seal_memtable(shale_db *db, char *errmsg) {
     return rc;
   }
   memtable_set_log_number(fresh, number);
-  read_view *cur = db->view; /* stable: only holders of mu replace it */
+  read_view *cur = db_view_under_mu(db); /* stable: only holders of mu replace it */
   memtable_seal(db->mem, cur->imm);
   read_view *v = db_view_new(db, fresh, db->mem, cur->imm_count + 1, cur->ver);
   if (!v) {
@@ -94,12 +94,13 @@ int db_memtable_new(shale_db *db, memtable **out) {
 
 /* Waits while sealed memtables pile up: the flush threads must catch up first. */
 static int wait_for_flush_room(shale_db *db) SH_REQUIRES(db->mu) {
-  if (db->view->imm_count < db->opt.max_immutable_memtables) return SHALE_OK;
+  if (db_view_under_mu(db)->imm_count < db->opt.max_immutable_memtables) return SHALE_OK;
   uint64_t start = clock_mono_us();
   atomic_fetch_add(&db->stats.stalls, 1);
-  db_log(db, "write stall: %d sealed memtables waiting for flush", db->view->imm_count);
+  db_log(db, "write stall: %d sealed memtables waiting for flush", db_view_under_mu(db)->imm_count);
   listeners_stall(db, 0, SHALE_STALL_MEMTABLES);
-  while (db->view->imm_count >= db->opt.max_immutable_memtables && !db_mu_held(db)->bg_error)
+  while (db_view_under_mu(db)->imm_count >= db->opt.max_immutable_memtables &&
+         !db_mu_held(db)->bg_error)
     sh_cond_wait(&db->bg_cv, &db->mu);
   listeners_stall(db, 1, SHALE_STALL_MEMTABLES);
   atomic_fetch_add(&db->stats.stall_micros, clock_mono_us() - start);

@@ -154,7 +154,7 @@ static int write_table(flush_ctx *c, file_meta **out, char *errmsg) {
 /* Finds the oldest sealed memtable of the current view and the WAL number that becomes the
  * oldest still needed once it is flushed. */
 static memtable *oldest_imm(shale_db *db, uint64_t *next_log) SH_REQUIRES(db->mu) {
-  read_view *v = db->view;
+  read_view *v = db_view_under_mu(db);
   memtable *newer = v->mem, *m = v->imm;
   for (int i = 1; i < v->imm_count; i++) {
     newer = m;

@@ -84,9 +84,10 @@ static int replay_make_room(shale_db *db, uint64_t log_number) {
   int rc = db_memtable_new(db, &fresh);
   if (rc) return rc;
   memtable_set_log_number(fresh, log_number);
-  memtable_seal(db->mem, db->view->imm);
   sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule publishing states */
-  read_view *v = db_view_new(db, fresh, db->mem, db->view->imm_count + 1, db->view->ver);
+  const read_view *cur = db_view_under_mu(db);
+  memtable_seal(db->mem, cur->imm);
+  read_view *v = db_view_new(db, fresh, db->mem, cur->imm_count + 1, cur->ver);
   memtable_unref(db->mem);
   db->mem = fresh;
   if (v) db_view_publish(db, v);

@@ -216,7 +216,7 @@ static view_slot *thread_slot(shale_db *db) {
 
 read_view *db_view_acquire(shale_db *db) {
   sh_mutex_lock(&db->view_mu);
-  read_view *v = db->view;
+  read_view *v = db_view_under_view_mu(db);
   read_view_ref(v);
   sh_mutex_unlock(&db->view_mu);
   return v;
@@ -242,8 +242,9 @@ read_view *db_view_new(shale_db *db, memtable *mem, memtable *imm, int imm_count
 
 void db_view_publish(shale_db *db, read_view *v) {
   sh_mutex_lock(&db->view_mu);
-  read_view *old = db->view;
-  db->view = v;
+  db_view_state *cur = db_view_held(db);
+  read_view *old = cur->view;
+  cur->view = v;
   atomic_store_explicit(&db->view_number, v->number, memory_order_release);
   sh_mutex_unlock(&db->view_mu);
   /* Every slot a get could have filled before the number changed is live now, and a slot
