@@ -112,7 +112,7 @@ static shale_db *db_alloc(const char *path) {
     free(db);
     return NULL;
   }
-  db->lock_fd = db->info_log_fd = -1;
+  db->lock_fd = -1;
   db_histograms_init(db);
   static _Atomic uint64_t generations;
   db->gen = atomic_fetch_add(&generations, 1) + 1;
@@ -128,6 +128,9 @@ static shale_db *db_alloc(const char *path) {
   buf_init(&db->del_run.last);
   /* No other thread yet: the locks are held for the rules on the fields they guard. File
    * number 0 names nothing (filename.h). */
+  sh_mutex_lock(&db->log_mu);
+  db_log_held(db)->info_log_fd = -1;
+  sh_mutex_unlock(&db->log_mu);
   sh_mutex_lock(&db->snap_mu);
   db_snap_state *snaps = db_snap_held(db);
   snaps->snapshots.next = snaps->snapshots.prev = &snaps->snapshots;

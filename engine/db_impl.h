@@ -9,7 +9,7 @@
  * member (thread_annotations.h), so the fields a lock guards sit in a struct of their own,
  * reached only through an inline accessor that SH_REQUIRES the lock: db_mu_held() for mu,
  * db_manifest_held() for manifest_mu, db_snap_held() for snap_mu, db_view_held() and its
- * two readers for the current view.
+ * two readers for the current view, db_log_held() for log_mu.
  * clang then proves every access holds the lock; scripts/check-lock-groups.sh fails if the
  * group's member is named anywhere but here. A field left outside a group says why. */
 #ifndef SHALE_ENGINE_DB_IMPL_H
@@ -94,6 +94,12 @@ typedef struct db_mu_state {
   uint64_t next_view_number;   /* the number the next read view gets */
 } db_mu_state;
 
+/* The info LOG, which log_mu guards; reached only through db_log_held(). */
+typedef struct db_log_state {
+  int info_log_fd;         /* written through io's env; -1: none */
+  uint64_t info_log_bytes; /* its length, which decides its rotation */
+} db_log_state;
+
 /* The fields manifest_mu guards, reached only through db_manifest_held(). */
 typedef struct db_manifest_state {
   uint64_t oldest_wal;   /* WALs below it are deleted */
@@ -128,9 +134,8 @@ struct shale_db {
   char cmp_name[COMPARATOR_NAME_MAX + 1];
   io_ctx io; /* the file layer's switches (from opt) and counters, this DB's alone */
   int lock_fd;
-  int info_log_fd;         /* the info LOG, written through io's env; -1: none */
-  uint64_t info_log_bytes; /* its length, which decides its rotation */
-  sh_mutex log_mu;         /* serializes LOG lines with its rotation */
+  sh_mutex log_mu;           /* serializes LOG lines with its rotation */
+  db_log_state under_log_mu; /* reached only through db_log_held() (engine/db_log.c) */
 
   sh_mutex mu;
   db_mu_state under_mu; /* reached only through db_mu_held() */
@@ -182,6 +187,10 @@ struct shale_db {
 };
 
 static inline db_mu_state *db_mu_held(shale_db *db) SH_REQUIRES(db->mu) { return &db->under_mu; }
+
+static inline db_log_state *db_log_held(shale_db *db) SH_REQUIRES(db->log_mu) {
+  return &db->under_log_mu;
+}
 
 static inline db_manifest_state *db_manifest_held(shale_db *db) SH_REQUIRES(db->manifest_mu) {
   return &db->under_manifest_mu;
