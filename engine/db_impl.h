@@ -139,7 +139,9 @@ struct shale_db {
 
   sh_mutex mu;
   db_mu_state under_mu; /* reached only through db_mu_held() */
-  memtable *mem;        /* mutable memtable; changed by the write leader under mu */
+  /* The mutable memtable. Replaced by the write leader under mu, but outside the mu group:
+   * the leader alone writes it and reads it without mu while it applies a batch. */
+  memtable *mem;
   wal_writer *wal;      /* WAL of mem; written only by the write leader */
   uint64_t log_number;  /* number of wal */
   pthread_cond_t bg_cv; /* signalled when background work changes state */
@@ -148,7 +150,9 @@ struct shale_db {
    * edits land in the order their views are published. */
   sh_mutex manifest_mu;
   db_manifest_state under_manifest_mu; /* reached only through db_manifest_held() */
-  version_set vset; /* current version guarded by mu; the MANIFEST by manifest_mu */
+  /* Current version guarded by mu, the MANIFEST by manifest_mu: not grouped, as the two
+   * locks split one struct that version_set.c owns; its functions say SH_REQUIRES. */
+  version_set vset;
   file_reaper reaper;
   block_cache *bcache;
   arena_pool *apool; /* memtables' arena blocks: prefaulted ahead, recycled after flush */
@@ -163,7 +167,7 @@ struct shale_db {
   _Atomic uint64_t last_seq; /* last published sequence: everything <= it is readable */
 
   sh_mutex view_mu;
-  db_view_state under_view_mu;  /* reached only through db_view_held() and the readers below */
+  db_view_state under_view_mu;  /* reached only through db_view_held() and its readers */
   _Atomic uint64_t view_number; /* number of `view`, readable without view_mu */
   struct view_reg *_Atomic vr;  /* gets' per-thread views (view_cache.c); made at first get */
   uint64_t gen;                 /* unique per open handle; the view cache keys on vr instead */
