@@ -19,13 +19,15 @@
 #define SEAL_RETRY_US 1000000
 
 static int flush_wanted(shale_db *db) SH_REQUIRES(db->mu) {
-  return !db->flush_running && !db->bg_error && db->view->imm_count > 0;
+  const db_mu_state *s = db_mu_held(db);
+  return !s->flush_running && !s->bg_error && db_view_under_mu(db)->imm_count > 0;
 }
 
 /* Under a persistence deadline the mutable memtable is sealed early when its oldest
  * tombstone has waited a share of the deadline, so deletes reach tables on time. */
 static int deadline_seal_wanted(shale_db *db) SH_REQUIRES(db->mu) {
-  if (db->opt.delete_persist_seconds <= 0 || db->bg_error || db->shutting_down) return 0;
+  const db_mu_state *s = db_mu_held(db);
+  if (db->opt.delete_persist_seconds <= 0 || s->bg_error || s->shutting_down) return 0;
   memtable_stats st;
   memtable_get_stats(db->mem, &st);
   uint64_t share = (uint64_t)(db->opt.delete_persist_seconds * 1e6 / DEADLINE_SLACK);
@@ -60,7 +62,8 @@ static void *bg_main(void *arg) {
       flush_oldest(db, errmsg);
       continue;
     }
-    if (!db->shutting_down && !db->manual_compaction && compaction_pick(db, &c)) {
+    if (!db_mu_held(db)->shutting_down && !db_mu_held(db)->manual_compaction &&
+        compaction_pick(db, &c)) {
       if (compaction_run(db, &c, errmsg) == SHALE_OK) compaction_carry_marks(db, &c);
       compaction_free(&c);
       continue;
@@ -75,7 +78,7 @@ static void *bg_main(void *arg) {
        * again later, not at once. (One that failed on the disk turned the DB read-only.) */
       wake_us = clock_wall_us() + SEAL_RETRY_US;
     }
-    if (db->shutting_down) break;
+    if (db_mu_held(db)->shutting_down) break;
     wait_for_work(db, wake_us);
   }
   sh_mutex_unlock(&db->mu);
@@ -99,7 +102,7 @@ int bg_start(shale_db *db, char *errmsg) {
 /* Pending flushes finish first, so a clean close leaves nothing for the WAL to replay. */
 void bg_stop(shale_db *db) {
   sh_mutex_lock(&db->mu);
-  db->shutting_down = 1;
+  db_mu_held(db)->shutting_down = 1;
   pthread_cond_broadcast(&db->bg_cv);
   sh_mutex_unlock(&db->mu);
   for (int i = 0; i < db->n_bg_threads; i++) pthread_join(db->bg_threads[i], NULL);
@@ -121,12 +124,14 @@ static int flush_call(shale_db *db) {
   if (rc) return rc;
   sh_mutex_lock(&db->mu);
   uint64_t target = db->log_number; /* everything sealed before now has an older WAL */
-  while (unflushed_before(db->view, target) && !db->bg_error) sh_cond_wait(&db->bg_cv, &db->mu);
-  rc = db->bg_error;
+  const db_mu_state *s = db_mu_held(db);
+  while (unflushed_before(db_view_under_mu(db), target) && !s->bg_error)
+    sh_cond_wait(&db->bg_cv, &db->mu);
+  rc = s->bg_error;
   char why[ERRMSG_SIZE] = "";
   if (rc)
     snprintf(why, sizeof why, "flush failed: the DB is read-only after an earlier error: %.300s",
-             db->bg_errmsg);
+             s->bg_errmsg);
   sh_mutex_unlock(&db->mu);
   return rc ? db_fail(db, SHALE_READONLY, why) : SHALE_OK;
 }

@@ -6,7 +6,7 @@
 
 /* Makes the DB refuse writes from the start, for a reason that is not an error (a
  * read_only open): nothing is logged or reported to listeners. */
-void db_refuse_writes(shale_db *db, const char *why);
+void db_refuse_writes(shale_db *db, const char *why) SH_REQUIRES(db->mu);
 /* Records a background error: the DB turns read-only. */
 void db_set_bg_error(shale_db *db, int rc, const char *msg) SH_REQUIRES(db->mu);
 

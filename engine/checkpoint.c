@@ -44,7 +44,7 @@ static void pin_state(shale_db *db, ckpt_pin *p, shale_snapshot *snap) {
   /* Later WALs only hold later writes. A read-only handle writes none. */
   p->last_log = db->opt.read_only ? UINT64_MAX : db->log_number;
   p->last_log_bytes = db->wal ? wal_writer_size(db->wal) : UINT64_MAX;
-  p->next_file = db->next_file_number;
+  p->next_file = db_mu_held(db)->next_file_number;
   p->seq = atomic_load_explicit(&db->last_seq, memory_order_acquire);
   if (snap) {
     sh_mutex_lock(&db->snap_mu);

@@ -38,7 +38,8 @@ static int compact_range_call(shale_db *db, const void *begin, size_t blen, cons
   char errmsg[ERRMSG_SIZE] = "";
   sh_mutex_lock(&db->mu);
   compaction_exclusive_begin(db);
-  rc = db->bg_error ? SHALE_READONLY : compact_levels(db, begin, blen, end, elen, errmsg);
+  rc = db_mu_held(db)->bg_error ? SHALE_READONLY
+                                : compact_levels(db, begin, blen, end, elen, errmsg);
   compaction_exclusive_end(db);
   sh_mutex_unlock(&db->mu);
   return rc ? db_fail(db, rc, errmsg) : SHALE_OK;

@@ -168,7 +168,7 @@ static int pick_delete_file(shale_db *db, compaction *c, uint64_t snap, int due_
  * last one compacted here, so a level is rewritten evenly. */
 static file_meta *pick_in_level(shale_db *db, version *v, int level) SH_REQUIRES(db->mu) {
   file_meta *densest = NULL, *next = NULL;
-  const buf *ptr = &db->compact_ptr[level];
+  const buf *ptr = &db_mu_held(db)->compact_ptr[level];
   for (int i = 0; i < v->nfiles[level]; i++) {
     file_meta *f = v->files[level][i];
     if (!densest || tomb_percent(f) > tomb_percent(densest)) densest = f;
@@ -206,8 +206,9 @@ static int pick_by_size(shale_db *db, compaction *c, int level) SH_REQUIRES(db->
       if (add_input(c, 0, v->files[0][j])) return SHALE_NOMEM;
   } else {
     file_meta *pick = pick_in_level(db, v, level);
-    buf_clear(&db->compact_ptr[level]);
-    buf_append(&db->compact_ptr[level], pick->largest.data, pick->largest.len);
+    buf *ptr = &db_mu_held(db)->compact_ptr[level];
+    buf_clear(ptr);
+    buf_append(ptr, pick->largest.data, pick->largest.len);
     if (add_input(c, 0, pick)) return SHALE_NOMEM;
   }
   return add_overlaps(db, c) ? SHALE_NOMEM : 1;
@@ -251,7 +252,8 @@ void compaction_suggest_range(shale_db *db, span_bound lo, span_bound hi, uint64
   sh_mutex_lock(&db->mu);
   /* Only new marks wake the threads: as a queue's head moves on, its suggestions mark the
    * same files again, and the picker has already looked at those. */
-  if (!db->shutting_down && !db->bg_error && mark_overlapping(db->vset.current, lo, hi))
+  const db_mu_state *s = db_mu_held(db);
+  if (!s->shutting_down && !s->bg_error && mark_overlapping(db->vset.current, lo, hi))
     pthread_cond_broadcast(&db->bg_cv);
   sh_mutex_unlock(&db->mu);
 }
@@ -309,7 +311,7 @@ static file_meta *find_carrier(const version *v, int level, const file_meta *g, 
 static int pick_suggested(shale_db *db, compaction *c, uint64_t snap) SH_REQUIRES(db->mu) {
   version *v = db->vset.current;
   memtable_stats st;
-  int waiting = db->view->imm_count > 0 || mem_carries_deletes(db, &st);
+  int waiting = db_view_under_mu(db)->imm_count > 0 || mem_carries_deletes(db, &st);
   for (int l = 0; l < NUM_LEVELS; l++)
     for (int i = 0; i < v->nfiles[l]; i++) {
       file_meta *g = v->files[l][i];
@@ -335,7 +337,8 @@ static int any_marked(const version *v) {
  * entries), or a drained queue would keep its last memtable's worth of values on disk until
  * some later write filled it. */
 int compaction_hint_seal_wanted(shale_db *db, uint64_t *wake_us) {
-  if (db->bg_error || db->shutting_down || db->view->imm_count > 0) return 0;
+  const db_mu_state *s = db_mu_held(db);
+  if (s->bg_error || s->shutting_down || db_view_under_mu(db)->imm_count > 0) return 0;
   if (!any_marked(db->vset.current)) return 0;
   memtable_stats st;
   if (!mem_carries_deletes(db, &st)) return 0;
@@ -346,18 +349,20 @@ int compaction_hint_seal_wanted(shale_db *db, uint64_t *wake_us) {
 }
 
 void compaction_exclusive_begin(shale_db *db) {
-  while (db->manual_compaction || db->compaction_running) sh_cond_wait(&db->bg_cv, &db->mu);
-  db->manual_compaction = 1;
+  db_mu_state *s = db_mu_held(db);
+  while (s->manual_compaction || s->compaction_running) sh_cond_wait(&db->bg_cv, &db->mu);
+  s->manual_compaction = 1;
 }
 
 void compaction_exclusive_end(shale_db *db) {
-  db->manual_compaction = 0;
+  db_mu_held(db)->manual_compaction = 0;
   pthread_cond_broadcast(&db->bg_cv);
 }
 
 int compaction_pick(shale_db *db, compaction *c) {
   memset(c, 0, sizeof *c);
-  if (db->compaction_running || db->bg_error) return 0;
+  const db_mu_state *s = db_mu_held(db);
+  if (s->compaction_running || s->bg_error) return 0;
   c->smallest_snapshot = db_oldest_snapshot(db);
   /* A delete past its share of the deadline goes first: under steady writes the size
    * scores never fall below 1, and the deadline must hold anyway. */

@@ -457,7 +457,7 @@ static void report_end(shale_db *db, const job *j, shale_compaction_info *info, 
 int compaction_run(shale_db *db, compaction *c, char *errmsg) {
   version *ver = db->vset.current;
   version_ref(ver);
-  db->compaction_running = 1;
+  db_mu_held(db)->compaction_running = 1;
   sh_mutex_unlock(&db->mu);
   io_point(&db->io, db, SHALE_POINT_COMPACTION_PICKED);
   uint64_t start = clock_mono_us();
@@ -479,7 +479,7 @@ int compaction_run(shale_db *db, compaction *c, char *errmsg) {
   job_free(&j);
   version_unref(ver);
   sh_mutex_lock(&db->mu);
-  db->compaction_running = 0;
+  db_mu_held(db)->compaction_running = 0;
   if (rc) db_set_bg_error(db, rc, errmsg);
   pthread_cond_broadcast(&db->bg_cv);
   return rc;

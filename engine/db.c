@@ -112,7 +112,7 @@ static shale_db *db_alloc(const char *path) {
     free(db);
     return NULL;
   }
-  db->lock_fd = db->info_log_fd = -1;
+  db->lock_fd = -1;
   db_histograms_init(db);
   static _Atomic uint64_t generations;
   db->gen = atomic_fetch_add(&generations, 1) + 1;
@@ -126,8 +126,18 @@ static shale_db *db_alloc(const char *path) {
   dead_spans_init(&db->spans, 0);
   buf_init(&db->del_run.lo);
   buf_init(&db->del_run.last);
-  db->snapshots.next = db->snapshots.prev = &db->snapshots;
-  db->next_file_number = 1; /* file number 0 names nothing (filename.h) */
+  /* No other thread yet: the locks are held for the rules on the fields they guard. File
+   * number 0 names nothing (filename.h). */
+  sh_mutex_lock(&db->log_mu);
+  db_log_held(db)->info_log_fd = -1;
+  sh_mutex_unlock(&db->log_mu);
+  sh_mutex_lock(&db->snap_mu);
+  db_snap_state *snaps = db_snap_held(db);
+  snaps->snapshots.next = snaps->snapshots.prev = &snaps->snapshots;
+  sh_mutex_unlock(&db->snap_mu);
+  sh_mutex_lock(&db->mu);
+  db_mu_held(db)->next_file_number = 1;
+  sh_mutex_unlock(&db->mu);
   return db;
 }
 
@@ -135,7 +145,13 @@ static void db_release(shale_db *db) {
   listeners_stop(db); /* a callback may call the DB: not once it is being torn down */
   if (db->n_bg_threads) bg_stop(db);
   db_view_cache_free(db);
-  if (db->view) read_view_unref(db->view);
+  /* The threads are gone: the locks are held for the rule on the view. */
+  sh_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->view_mu);
+  read_view *view = db_view_held(db)->view;
+  sh_mutex_unlock(&db->view_mu);
+  sh_mutex_unlock(&db->mu);
+  if (view) read_view_unref(view);
   if (db->mem) memtable_unref(db->mem);
   if (db->wal) wal_writer_close(db->wal, NULL);
   vset_close(&db->vset);
@@ -145,7 +161,10 @@ static void db_release(shale_db *db) {
   if (db->tcache) table_cache_free(db->tcache);
   if (db->bcache) block_cache_free(db->bcache);
   arena_pool_free(db->apool); /* after the last memtable went */
-  for (int l = 0; l < NUM_LEVELS; l++) buf_free(&db->compact_ptr[l]);
+  /* The threads are gone: mu is held for the rule on compact_ptr. */
+  sh_mutex_lock(&db->mu);
+  for (int l = 0; l < NUM_LEVELS; l++) buf_free(&db_mu_held(db)->compact_ptr[l]);
+  sh_mutex_unlock(&db->mu);
   db_log_close(db);
   if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */
   sh_mutex_destroy(&db->mu);
@@ -241,7 +260,10 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   shale_db *db;
   rc = opt.read_only ? open_read_only(path, &opt, &db, msg) : open_attempt(path, &opt, &db, msg);
   if (rc) return rc;
-  dead_spans_allocated(&db->spans, db->last_allocated_seq);
+  sh_mutex_lock(&db->mu);
+  uint64_t allocated = db_mu_held(db)->last_allocated_seq;
+  sh_mutex_unlock(&db->mu);
+  dead_spans_allocated(&db->spans, allocated);
   db->spans_restored = span_store_load(db, vset_recovered_manifest_number(&db->vset));
   if (!opt.read_only) write_options_file(db);
   db_log(db,

@@ -5,8 +5,13 @@
  * Locking: `mu` guards the write queue, sealing, the version set and background scheduling;
  * `view_mu` guards only the current-view pointer (held for a pointer copy and a refcount
  * bump, never across I/O), so readers never wait for a writer's I/O. The locks are sh_mutex,
- * so clang checks the functions' SH_REQUIRES/SH_EXCLUDES; which field a lock guards is said
- * in the comments below, as C attributes cannot name a sibling member (thread_annotations.h). */
+ * so clang checks the functions' SH_REQUIRES/SH_EXCLUDES. C attributes cannot name a sibling
+ * member (thread_annotations.h), so the fields a lock guards sit in a struct of their own,
+ * reached only through an inline accessor that SH_REQUIRES the lock: db_mu_held() for mu,
+ * db_manifest_held() for manifest_mu, db_snap_held() for snap_mu, db_view_held() and its
+ * two readers for the current view, db_log_held() for log_mu.
+ * clang then proves every access holds the lock; scripts/check-lock-groups.sh fails if the
+ * group's member is named anywhere but here. A field left outside a group says why. */
 #ifndef SHALE_ENGINE_DB_IMPL_H
 #define SHALE_ENGINE_DB_IMPL_H
 
@@ -71,6 +76,54 @@ typedef struct db_stats {
   histogram hists[SHALE_HIST_COUNT]; /* nanoseconds (engine/statistics.h) */
 } db_stats;
 
+/* The fields `mu` guards. They are reached only through db_mu_held(), whose SH_REQUIRES
+ * makes clang prove every access is made with mu held (scripts/check-lock-groups.sh keeps
+ * the member's name out of every other line). */
+typedef struct db_mu_state {
+  writer *queue_head, *queue_tail; /* the write queue; its head is the leader */
+  uint64_t next_file_number;       /* engine/file_numbers.c alone moves it */
+  uint64_t last_allocated_seq;     /* the last sequence a writer took; last_seq trails it */
+  int wal_skipped;                 /* a write since open skipped the WAL */
+  int bg_error;                    /* non-zero: read-only until reopened */
+  char bg_errmsg[ERRMSG_SIZE];     /* what caused bg_error */
+  int shutting_down;
+  int flush_running;
+  int compaction_running;      /* one compaction at a time */
+  int manual_compaction;       /* automatic picking pauses meanwhile */
+  buf compact_ptr[NUM_LEVELS]; /* where each level's round robin resumes */
+  uint64_t next_view_number;   /* the number the next read view gets */
+} db_mu_state;
+
+/* The info LOG, which log_mu guards; reached only through db_log_held(). */
+typedef struct db_log_state {
+  int info_log_fd;         /* written through io's env; -1: none */
+  uint64_t info_log_bytes; /* its length, which decides its rotation */
+} db_log_state;
+
+/* The fields manifest_mu guards, reached only through db_manifest_held(). */
+typedef struct db_manifest_state {
+  uint64_t oldest_wal;   /* WALs below it are deleted */
+  uint64_t wals_retired; /* WALs below it are deleted or .old.log */
+  int wal_pins;          /* checkpoints, WAL walks reading WALs: none deleted meanwhile */
+} db_manifest_state;
+
+/* The fields snap_mu guards, reached only through db_snap_held(). */
+typedef struct db_snap_state {
+  shale_snapshot snapshots; /* circular list head, oldest first */
+  uint64_t snaps_made;      /* snapshots ever taken */
+  /* Set while a compaction that the filter changed installs: a snapshot taken then could
+   * read the inputs first and the outputs after, so it waits on snap_cv. */
+  int snap_gate;
+} db_snap_state;
+
+/* The current view. It is replaced only with both mu and view_mu held, so either lock alone
+ * keeps it still: readers take view_mu (held for a pointer copy and a refcount bump), the
+ * write and background paths read it under the mu they hold already. db_view_held() (both
+ * locks) replaces it; db_view_under_mu() and db_view_under_view_mu() read it. */
+typedef struct db_view_state {
+  read_view *view;
+} db_view_state;
+
 struct shale_db {
   char *path;
   shale_options opt;
@@ -81,26 +134,25 @@ struct shale_db {
   char cmp_name[COMPARATOR_NAME_MAX + 1];
   io_ctx io; /* the file layer's switches (from opt) and counters, this DB's alone */
   int lock_fd;
-  int info_log_fd;         /* the info LOG, written through io's env; -1: none */
-  uint64_t info_log_bytes; /* its length, which decides its rotation */
-  sh_mutex log_mu;         /* serializes LOG lines with its rotation */
+  sh_mutex log_mu;           /* serializes LOG lines with its rotation */
+  db_log_state under_log_mu; /* reached only through db_log_held() (engine/db_log.c) */
 
   sh_mutex mu;
-  writer *queue_head, *queue_tail; /* guarded by mu */
-  memtable *mem;                   /* mutable memtable; changed by the write leader under mu */
-  wal_writer *wal;                 /* WAL of mem; written only by the write leader */
-  uint64_t log_number;             /* number of wal */
-  uint64_t next_file_number;       /* guarded by mu */
-  uint64_t last_allocated_seq;     /* guarded by mu */
-  int wal_skipped;                 /* a write since open skipped the WAL; guarded by mu */
-  int bg_error;                    /* non-zero: read-only until reopened; guarded by mu */
-  char bg_errmsg[ERRMSG_SIZE];     /* what caused bg_error; guarded by mu */
-  pthread_cond_t bg_cv;            /* signalled when background work changes state */
+  db_mu_state under_mu; /* reached only through db_mu_held() */
+  /* The mutable memtable. Replaced by the write leader under mu, but outside the mu group:
+   * the leader alone writes it and reads it without mu while it applies a batch. */
+  memtable *mem;
+  wal_writer *wal;      /* WAL of mem; written only by the write leader */
+  uint64_t log_number;  /* number of wal */
+  pthread_cond_t bg_cv; /* signalled when background work changes state */
 
   /* Tables. Lock order: manifest_mu before mu. manifest_mu serializes MANIFEST writes so
    * edits land in the order their views are published. */
   sh_mutex manifest_mu;
-  version_set vset; /* current version guarded by mu; the MANIFEST by manifest_mu */
+  db_manifest_state under_manifest_mu; /* reached only through db_manifest_held() */
+  /* Current version guarded by mu, the MANIFEST by manifest_mu: not grouped, as the two
+   * locks split one struct that version_set.c owns; its functions say SH_REQUIRES. */
+  version_set vset;
   file_reaper reaper;
   block_cache *bcache;
   arena_pool *apool; /* memtables' arena blocks: prefaulted ahead, recycled after flush */
@@ -111,33 +163,18 @@ struct shale_db {
   size_t n_pinned_tables;
   pthread_t *bg_threads;
   int n_bg_threads;
-  int shutting_down;           /* guarded by mu */
-  int flush_running;           /* guarded by mu */
-  int compaction_running;      /* guarded by mu; one compaction at a time */
-  int manual_compaction;       /* guarded by mu; automatic picking pauses meanwhile */
-  buf compact_ptr[NUM_LEVELS]; /* guarded by mu: where each level's round robin resumes */
-  uint64_t flushes_done;       /* guarded by mu; shale_flush waits for it to pass a mark */
-  uint64_t oldest_wal;         /* WALs below it are deleted; guarded by manifest_mu */
-  uint64_t wals_retired;       /* WALs below it are deleted or .old.log; manifest_mu */
-  int wal_pins;                /* checkpoints, WAL walks reading WALs: none deleted; manifest_mu */
 
   _Atomic uint64_t last_seq; /* last published sequence: everything <= it is readable */
 
   sh_mutex view_mu;
-  read_view *view;              /* current view; guarded by view_mu */
+  db_view_state under_view_mu;  /* reached only through db_view_held() and its readers */
   _Atomic uint64_t view_number; /* number of `view`, readable without view_mu */
   struct view_reg *_Atomic vr;  /* gets' per-thread views (view_cache.c); made at first get */
   uint64_t gen;                 /* unique per open handle; the view cache keys on vr instead */
-  uint64_t next_view_number;    /* guarded by mu */
 
   sh_mutex snap_mu;
-  shale_snapshot snapshots; /* circular list head; guarded by snap_mu */
-  uint64_t snaps_made;      /* snapshots ever taken; guarded by snap_mu */
-  /* Set while a compaction that the filter changed installs: a snapshot taken then could
-   * read the inputs first and the outputs after, so it waits on snap_cv. Guarded by
-   * snap_mu. */
-  int snap_gate;
-  pthread_cond_t snap_cv;
+  db_snap_state under_snap_mu; /* reached only through db_snap_held() */
+  pthread_cond_t snap_cv;      /* signalled when snap_gate opens */
   char *filter_name; /* opt.compaction_filter_name points here: the caller's is borrowed */
 
   dead_spans spans;        /* ranges iterators found empty of live keys; own lock */
@@ -152,5 +189,31 @@ struct shale_db {
   db_stats stats;
   struct db_listeners *listeners; /* shale_options.listener's queue; NULL: none (listeners.c) */
 };
+
+static inline db_mu_state *db_mu_held(shale_db *db) SH_REQUIRES(db->mu) { return &db->under_mu; }
+
+static inline db_log_state *db_log_held(shale_db *db) SH_REQUIRES(db->log_mu) {
+  return &db->under_log_mu;
+}
+
+static inline db_manifest_state *db_manifest_held(shale_db *db) SH_REQUIRES(db->manifest_mu) {
+  return &db->under_manifest_mu;
+}
+
+static inline db_view_state *db_view_held(shale_db *db) SH_REQUIRES(db->mu, db->view_mu) {
+  return &db->under_view_mu;
+}
+
+static inline read_view *db_view_under_mu(shale_db *db) SH_REQUIRES(db->mu) {
+  return db->under_view_mu.view;
+}
+
+static inline read_view *db_view_under_view_mu(shale_db *db) SH_REQUIRES(db->view_mu) {
+  return db->under_view_mu.view;
+}
+
+static inline db_snap_state *db_snap_held(shale_db *db) SH_REQUIRES(db->snap_mu) {
+  return &db->under_snap_mu;
+}
 
 #endif /* SHALE_ENGINE_DB_IMPL_H */

@@ -15,25 +15,33 @@
 /* The LOG is rotated by size so a long-running process cannot fill the disk with it. */
 #define INFO_LOG_MAX_BYTES (8u << 20)
 
+static void close_info_log_file(shale_db *db) SH_REQUIRES(db->log_mu) {
+  db_log_state *l = db_log_held(db);
+  if (l->info_log_fd >= 0) close(l->info_log_fd);
+  l->info_log_fd = -1;
+}
+
 void db_log_close(shale_db *db) {
-  if (db->info_log_fd >= 0) close(db->info_log_fd);
-  db->info_log_fd = -1;
+  sh_mutex_lock(&db->log_mu);
+  close_info_log_file(db);
+  sh_mutex_unlock(&db->log_mu);
 }
 
 /* append 0: the LOG starts empty. A LOG that cannot be opened leaves the DB without one: it
  * explains, it holds nothing the DB needs. */
-static void open_info_log_file(shale_db *db, int append) {
+static void open_info_log_file(shale_db *db, int append) SH_REQUIRES(db->log_mu) {
   char p[FILENAME_MAX_LEN];
   filename_join(p, db->path, "LOG");
-  if (io_append_open(&db->io, p, !append, &db->info_log_fd, &db->info_log_bytes, NULL))
-    db->info_log_fd = -1;
+  db_log_state *l = db_log_held(db);
+  if (io_append_open(&db->io, p, !append, &l->info_log_fd, &l->info_log_bytes, NULL))
+    l->info_log_fd = -1;
 }
 
-static void rotate_info_log(shale_db *db) {
+static void rotate_info_log(shale_db *db) SH_REQUIRES(db->log_mu) {
   char p[FILENAME_MAX_LEN], old[FILENAME_MAX_LEN];
   filename_join(p, db->path, "LOG");
   filename_join(old, db->path, "LOG.old");
-  db_log_close(db);
+  close_info_log_file(db);
   io_rename(&db->io, p, old, NULL);
   open_info_log_file(db, 0);
 }
@@ -53,12 +61,13 @@ void db_log(shale_db *db, const char *fmt, ...) {
                    line);
   size_t len = n < 0 ? 0 : (size_t)n < sizeof text ? (size_t)n : sizeof text - 1;
   sh_mutex_lock(&db->log_mu);
-  if (db->info_log_fd >= 0 && db->info_log_bytes > INFO_LOG_MAX_BYTES) rotate_info_log(db);
-  if (db->info_log_fd >= 0) {
+  db_log_state *l = db_log_held(db);
+  if (l->info_log_fd >= 0 && l->info_log_bytes > INFO_LOG_MAX_BYTES) rotate_info_log(db);
+  if (l->info_log_fd >= 0) {
     char path[FILENAME_MAX_LEN];
     filename_join(path, db->path, "LOG");
-    if (io_append(&db->io, db->info_log_fd, path, text, len, NULL) == SHALE_OK)
-      db->info_log_bytes += len;
+    if (io_append(&db->io, l->info_log_fd, path, text, len, NULL) == SHALE_OK)
+      l->info_log_bytes += len;
   }
   sh_mutex_unlock(&db->log_mu);
 }
@@ -81,5 +90,7 @@ void db_log_open(shale_db *db) {
   filename_join(p, db->path, "LOG");
   filename_join(old, db->path, "LOG.old");
   if (log_ended_cleanly(&db->io, p)) io_rename(&db->io, p, old, NULL);
+  sh_mutex_lock(&db->log_mu); /* no other thread yet: held for the rule on the LOG's fields */
   open_info_log_file(db, 1);
+  sh_mutex_unlock(&db->log_mu);
 }

@@ -8,8 +8,8 @@
 void db_log(shale_db *db, const char *fmt, ...) SHALE_PRINTF(2, 3) SH_EXCLUDES(db->log_mu);
 /* At open: keeps the last session's LOG as LOG.old after a clean close, else appends to it.
  * A LOG that cannot be opened leaves the DB without one. */
-void db_log_open(shale_db *db);
+void db_log_open(shale_db *db) SH_EXCLUDES(db->log_mu);
 /* At close, after the last line. */
-void db_log_close(shale_db *db);
+void db_log_close(shale_db *db) SH_EXCLUDES(db->log_mu);
 
 #endif /* SHALE_ENGINE_DB_LOG_H */

@@ -21,6 +21,10 @@
  * every later write group copy its keys under the spans' lock for the DB's whole life. */
 #define LOG_IDLE_GENERATIONS 16
 
+static inline dead_spans_locked *spans_held(dead_spans *ds) SH_REQUIRES(ds->mu) {
+  return &ds->under_mu;
+}
+
 int dead_spans_init(dead_spans *ds, uint64_t last_seq) {
   memset(ds, 0, sizeof *ds);
   if (sh_mutex_init(&ds->mu)) return SHALE_NOMEM;
@@ -39,12 +43,15 @@ void span_set_release(span_set *set) {
 }
 
 void dead_spans_destroy(dead_spans *ds) {
-  span_set_release(ds->cur);
-  ds->cur = NULL;
+  sh_mutex_lock(&ds->mu); /* the last user: held for the rule on the set and the log */
+  dead_spans_locked *l = spans_held(ds);
+  span_set_release(l->cur);
+  l->cur = NULL;
   for (int g = 0; g < 2; g++) {
-    free(ds->gen[g].e);
-    free(ds->gen[g].keys);
+    free(l->gen[g].e);
+    free(l->gen[g].keys);
   }
+  sh_mutex_unlock(&ds->mu);
   sh_mutex_destroy(&ds->mu);
 }
 
@@ -97,14 +104,14 @@ static void set_install(dead_spans *ds, span_set *next) SH_REQUIRES(ds->mu) {
     span_set_release(next);
     next = NULL;
   }
-  span_set_release(ds->cur);
-  ds->cur = next;
+  span_set_release(spans_held(ds)->cur);
+  spans_held(ds)->cur = next;
 }
 
 span_set *dead_spans_acquire(dead_spans *ds) {
   if (!atomic_load_explicit(&ds->active, memory_order_relaxed)) return NULL;
   sh_mutex_lock(&ds->mu);
-  span_set *set = ds->cur;
+  span_set *set = spans_held(ds)->cur;
   if (set) atomic_fetch_add_explicit(&set->refs, 1, memory_order_relaxed);
   sh_mutex_unlock(&ds->mu);
   return set;
@@ -210,7 +217,7 @@ span_set *span_set_with(const span_set *base, span_bound lo, span_bound hi, uint
 /* Starts logging puts; every put given a sequence before this is unknown. */
 static void log_start(dead_spans *ds) SH_REQUIRES(ds->mu) {
   for (int g = 0; g < 2; g++) {
-    put_log_gen *gen = &ds->gen[g];
+    put_log_gen *gen = &spans_held(ds)->gen[g];
     if (!gen->e) gen->e = malloc(LOG_ENTRIES * sizeof gen->e[0]);
     if (!gen->keys) gen->keys = malloc(LOG_BYTES);
     if (!gen->e || !gen->keys) return; /* no log: readers that fall behind walk */
@@ -219,32 +226,34 @@ static void log_start(dead_spans *ds) SH_REQUIRES(ds->mu) {
   /* Dekker as in dead_spans_add: a writer that stored `allocated` before this load may not
    * have seen `logging`, and its puts lie at or below the floor. */
   atomic_store(&ds->logging, 1);
-  ds->log_floor = ds->log_through = atomic_load(&ds->allocated);
-  ds->log_idle = 0;
+  dead_spans_locked *l = spans_held(ds);
+  l->log_floor = l->log_through = atomic_load(&ds->allocated);
+  l->log_idle = 0;
 }
 
 /* Drops the older generation: the puts it held are no longer known. */
 static void log_rotate(dead_spans *ds) SH_REQUIRES(ds->mu) {
-  put_log_gen old = ds->gen[1];
-  if (old.n && old.e[old.n - 1].seq > ds->log_floor) ds->log_floor = old.e[old.n - 1].seq;
-  ds->gen[1] = ds->gen[0];
-  ds->gen[0] = old;
-  ds->gen[0].n = ds->gen[0].used = 0;
+  dead_spans_locked *l = spans_held(ds);
+  put_log_gen old = l->gen[1];
+  if (old.n && old.e[old.n - 1].seq > l->log_floor) l->log_floor = old.e[old.n - 1].seq;
+  l->gen[1] = l->gen[0];
+  l->gen[0] = old;
+  l->gen[0].n = l->gen[0].used = 0;
   /* Stopping is always safe: an add then finds the log not covering it and is refused. */
-  if (++ds->log_idle >= LOG_IDLE_GENERATIONS) atomic_store(&ds->logging, 0);
+  if (++l->log_idle >= LOG_IDLE_GENERATIONS) atomic_store(&ds->logging, 0);
 }
 
 static void log_put(dead_spans *ds, const void *key, size_t klen, uint64_t seq)
     SH_REQUIRES(ds->mu) {
-  put_log_gen *g = &ds->gen[0];
+  put_log_gen *g = &spans_held(ds)->gen[0];
   if (g->n == LOG_ENTRIES || g->used + klen > LOG_BYTES) {
     log_rotate(ds);
-    g = &ds->gen[0];
+    g = &spans_held(ds)->gen[0];
   }
   if (klen > LOG_BYTES) { /* no room even alone: every put up to it becomes unknown */
     log_rotate(ds);
     log_rotate(ds);
-    ds->log_floor = seq;
+    spans_held(ds)->log_floor = seq;
     return;
   }
   if (klen) memcpy(g->keys + g->used, key, klen);
@@ -253,9 +262,9 @@ static void log_put(dead_spans *ds, const void *key, size_t klen, uint64_t seq)
 }
 
 /* Whether the log knows every put above read_seq. */
-static int log_covers(const dead_spans *ds, uint64_t allocated, uint64_t read_seq)
-    SH_REQUIRES(ds->mu) {
-  return atomic_load(&ds->logging) && ds->log_through == allocated && read_seq >= ds->log_floor;
+static int log_covers(dead_spans *ds, uint64_t allocated, uint64_t read_seq) SH_REQUIRES(ds->mu) {
+  const dead_spans_locked *l = spans_held(ds);
+  return atomic_load(&ds->logging) && l->log_through == allocated && read_seq >= l->log_floor;
 }
 
 static int cut_key(dead_spans *ds, const void *key, size_t klen) SH_REQUIRES(ds->mu);
@@ -263,7 +272,7 @@ static int cut_key(dead_spans *ds, const void *key, size_t klen) SH_REQUIRES(ds-
 /* Cuts every logged put above read_seq out of the current set. */
 static int cut_logged_after(dead_spans *ds, uint64_t read_seq) SH_REQUIRES(ds->mu) {
   for (int g = 1; g >= 0; g--) {
-    const put_log_gen *gen = &ds->gen[g];
+    const put_log_gen *gen = &spans_held(ds)->gen[g];
     size_t lo = 0, hi = gen->n;
     while (lo < hi) { /* the first entry above read_seq */
       size_t mid = (lo + hi) / 2;
@@ -283,7 +292,7 @@ static int cut_logged_after(dead_spans *ds, uint64_t read_seq) SH_REQUIRES(ds->m
 /* Adds the span, then cuts from the result the puts the reader did not see. */
 static int add_known(dead_spans *ds, span_bound lo, span_bound hi, uint64_t min_seq,
                      uint64_t weight, uint64_t read_seq, int cut_log) SH_REQUIRES(ds->mu) {
-  span_set *next = merged_set(ds->cur, lo, hi, min_seq, weight);
+  span_set *next = merged_set(spans_held(ds)->cur, lo, hi, min_seq, weight);
   if (!next) return SHALE_NOMEM;
   set_install(ds, next);
   int rc = cut_log ? cut_logged_after(ds, read_seq) : SHALE_OK;
@@ -301,14 +310,15 @@ int dead_spans_add(dead_spans *ds, span_bound lo, span_bound hi, uint64_t min_se
   atomic_store(&ds->active, 1);
   uint64_t allocated = atomic_load(&ds->allocated);
   int rc = 0;
-  if (allocated != read_seq) ds->log_idle = 0; /* a reader behind the writers: keep logging */
+  if (allocated != read_seq)
+    spans_held(ds)->log_idle = 0; /* a reader behind the writers: keep logging */
   if (allocated == read_seq)
     rc = add_known(ds, lo, hi, min_seq, weight, read_seq, 0);
   else if (log_covers(ds, allocated, read_seq))
     rc = add_known(ds, lo, hi, min_seq, weight, read_seq, 1);
   else if (!atomic_load(&ds->logging))
     log_start(ds);
-  if (!ds->cur) atomic_store(&ds->active, 0);
+  if (!spans_held(ds)->cur) atomic_store(&ds->active, 0);
   sh_mutex_unlock(&ds->mu);
   if (rc == 1) atomic_fetch_add_explicit(&ds->added, 1, memory_order_relaxed);
   return rc;
@@ -325,8 +335,9 @@ int dead_spans_active(dead_spans *ds) {
 void dead_spans_cut_begin(dead_spans *ds) { sh_mutex_lock(&ds->mu); }
 
 void dead_spans_cut_end(dead_spans *ds, uint64_t last_seq) {
-  if (atomic_load(&ds->logging) && last_seq > ds->log_through) ds->log_through = last_seq;
-  if (!ds->cur) atomic_store(&ds->active, 0);
+  dead_spans_locked *l = spans_held(ds);
+  if (atomic_load(&ds->logging) && last_seq > l->log_through) l->log_through = last_seq;
+  if (!l->cur) atomic_store(&ds->active, 0);
   sh_mutex_unlock(&ds->mu);
 }
 
@@ -361,7 +372,7 @@ int dead_spans_cut(dead_spans *ds, const void *key, size_t klen, uint64_t seq) {
 }
 
 static int cut_key(dead_spans *ds, const void *key, size_t klen) {
-  span_set *cur = ds->cur;
+  span_set *cur = spans_held(ds)->cur;
   const dead_span *hit = holding(cur, key, klen);
   if (!hit) return SHALE_OK;
   span_set *next = set_new(cur->n + 1);

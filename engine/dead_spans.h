@@ -62,16 +62,22 @@ typedef struct put_log_gen {
   size_t used;
 } put_log_gen;
 
-typedef struct dead_spans {
-  sh_mutex mu;                /* guards cur and the log; adds and cuts are serialized by it */
-  span_set *cur;              /* NULL when empty */
-  _Atomic int active;         /* spans exist or an add is being decided: writers must cut */
-  _Atomic uint64_t allocated; /* the newest sequence any writer has been given */
-  _Atomic int logging;        /* writers log their put keys (see above) */
-  uint64_t log_floor;         /* every put above it and up to log_through is in the log */
+/* The fields a dead_spans' mu guards: the set and the log. Reached only through
+ * spans_held() in dead_spans.c, whose SH_REQUIRES clang checks. */
+typedef struct dead_spans_locked {
+  span_set *cur;      /* NULL when empty */
+  uint64_t log_floor; /* every put above it and up to log_through is in the log */
   uint64_t log_through;
   unsigned log_idle;  /* generations dropped since an add last needed the log */
   put_log_gen gen[2]; /* gen[0] newest; gen[1] dropped when gen[0] fills */
+} dead_spans_locked;
+
+typedef struct dead_spans {
+  sh_mutex mu;                /* adds and cuts are serialized by it */
+  dead_spans_locked under_mu; /* the set and the log */
+  _Atomic int active;         /* spans exist or an add is being decided: writers must cut */
+  _Atomic uint64_t allocated; /* the newest sequence any writer has been given */
+  _Atomic int logging;        /* writers log their put keys (see above) */
   /* counters for shale.stats: spans added, cut by puts, jumped over, and hidden keys that
    * iterators stepped over one by one (outside any span) */
   _Atomic uint64_t added, cut, skipped, stepped;

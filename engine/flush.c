@@ -58,7 +58,7 @@ int db_seal_memtable(shale_db *db, char *errmsg) {
     return rc;
   }
   memtable_set_log_number(fresh, number);
-  read_view *cur = db->view; /* stable: only holders of mu replace it */
+  read_view *cur = db_view_under_mu(db); /* stable: only holders of mu replace it */
   memtable_seal(db->mem, cur->imm);
   read_view *v = db_view_new(db, fresh, db->mem, cur->imm_count + 1, cur->ver);
   if (!v) {
@@ -94,16 +94,17 @@ int db_memtable_new(shale_db *db, memtable **out) {
 
 /* Waits while sealed memtables pile up: the flush threads must catch up first. */
 static int wait_for_flush_room(shale_db *db) SH_REQUIRES(db->mu) {
-  if (db->view->imm_count < db->opt.max_immutable_memtables) return SHALE_OK;
+  if (db_view_under_mu(db)->imm_count < db->opt.max_immutable_memtables) return SHALE_OK;
   uint64_t start = clock_mono_us();
   atomic_fetch_add(&db->stats.stalls, 1);
-  db_log(db, "write stall: %d sealed memtables waiting for flush", db->view->imm_count);
+  db_log(db, "write stall: %d sealed memtables waiting for flush", db_view_under_mu(db)->imm_count);
   listeners_stall(db, 0, SHALE_STALL_MEMTABLES);
-  while (db->view->imm_count >= db->opt.max_immutable_memtables && !db->bg_error)
+  while (db_view_under_mu(db)->imm_count >= db->opt.max_immutable_memtables &&
+         !db_mu_held(db)->bg_error)
     sh_cond_wait(&db->bg_cv, &db->mu);
   listeners_stall(db, 1, SHALE_STALL_MEMTABLES);
   atomic_fetch_add(&db->stats.stall_micros, clock_mono_us() - start);
-  return db->bg_error ? SHALE_READONLY : SHALE_OK;
+  return db_mu_held(db)->bg_error ? SHALE_READONLY : SHALE_OK;
 }
 
 /* Too many L0 files make every read slower: slow writers down, then stop them, until
@@ -122,13 +123,13 @@ static int wait_for_l0_room(shale_db *db) SH_REQUIRES(db->mu) {
     sh_mutex_lock(&db->mu);
   } else {
     db_log(db, "write stop: %d L0 files waiting for compaction", n);
-    while (db->vset.current->nfiles[0] >= db->opt.level0_stop_trigger && !db->bg_error &&
-           !db->shutting_down)
+    while (db->vset.current->nfiles[0] >= db->opt.level0_stop_trigger &&
+           !db_mu_held(db)->bg_error && !db_mu_held(db)->shutting_down)
       sh_cond_wait(&db->bg_cv, &db->mu);
   }
   listeners_stall(db, 1, reason);
   atomic_fetch_add(&db->stats.stall_micros, clock_mono_us() - start);
-  return db->bg_error ? SHALE_READONLY : SHALE_OK;
+  return db_mu_held(db)->bg_error ? SHALE_READONLY : SHALE_OK;
 }
 
 int flush_make_room(shale_db *db, char *errmsg) {
@@ -137,7 +138,7 @@ int flush_make_room(shale_db *db, char *errmsg) {
   if (!rc) rc = wait_for_flush_room(db);
   if (rc)
     return err_set(errmsg, rc, "the DB turned read-only after a background error: %s (%s)",
-                   db->bg_errmsg, shale_strerror(db->bg_error));
+                   db_mu_held(db)->bg_errmsg, shale_strerror(db_mu_held(db)->bg_error));
   if ((rc = db_seal_memtable(db, errmsg))) return rc;
   pthread_cond_broadcast(&db->bg_cv);
   return SHALE_OK;

@@ -154,7 +154,7 @@ static int write_table(flush_ctx *c, file_meta **out, char *errmsg) {
 /* Finds the oldest sealed memtable of the current view and the WAL number that becomes the
  * oldest still needed once it is flushed. */
 static memtable *oldest_imm(shale_db *db, uint64_t *next_log) SH_REQUIRES(db->mu) {
-  read_view *v = db->view;
+  read_view *v = db_view_under_mu(db);
   memtable *newer = v->mem, *m = v->imm;
   for (int i = 1; i < v->imm_count; i++) {
     newer = m;
@@ -164,31 +164,32 @@ static memtable *oldest_imm(shale_db *db, uint64_t *next_log) SH_REQUIRES(db->mu
   return m;
 }
 
-void db_wals_pin(shale_db *db) { db->wal_pins++; }
+void db_wals_pin(shale_db *db) { db_manifest_held(db)->wal_pins++; }
 
 void db_wals_unpin(shale_db *db) {
-  db->wal_pins--;
+  db_manifest_held(db)->wal_pins--;
   if (!db->opt.read_only) db_delete_obsolete_wals(db, db->vset.log_number);
 }
 
 void db_delete_obsolete_wals(shale_db *db, uint64_t below) {
-  if (db->wal_pins) return; /* a checkpoint or a WAL walk is reading them; its unpin calls again */
-  uint64_t keep = wal_retention_keep_from(&db->io, db->path, &db->opt, db->oldest_wal, below);
+  db_manifest_state *m = db_manifest_held(db);
+  if (m->wal_pins) return; /* a checkpoint or a WAL walk is reading them; its unpin calls again */
+  uint64_t keep = wal_retention_keep_from(&db->io, db->path, &db->opt, m->oldest_wal, below);
   char path[FILENAME_MAX_LEN];
-  for (uint64_t n = db->oldest_wal; n < keep; n++) {
+  for (uint64_t n = m->oldest_wal; n < keep; n++) {
     filename_log(path, db->path, n);
     io_remove(&db->io, path, NULL);
     filename_old_log(path, db->path, n);
     io_remove(&db->io, path, NULL);
   }
-  if (keep > db->oldest_wal) db->oldest_wal = keep;
+  if (keep > m->oldest_wal) m->oldest_wal = keep;
   /* The ones kept stop being WALs to replay; a crash before the rename leaves that to the
    * next open (engine/recovery.c). */
   int renamed = 0;
-  for (uint64_t n = keep > db->wals_retired ? keep : db->wals_retired; n < below; n++)
+  for (uint64_t n = keep > m->wals_retired ? keep : m->wals_retired; n < below; n++)
     renamed |= wal_retention_retire(&db->io, db->path, n);
   if (renamed) io_sync_dir(&db->io, db->path, NULL);
-  if (below > db->wals_retired) db->wals_retired = below;
+  if (below > m->wals_retired) m->wals_retired = below;
 }
 
 /* MANIFEST first, then the view: a reader never sees a table the MANIFEST does not hold. */
@@ -227,7 +228,7 @@ int flush_oldest(shale_db *db, char *errmsg) {
   version_ref(c.base);
   c.number = db_take_file_number(db);
   c.oldest_snap = db_oldest_snapshot(db);
-  db->flush_running = 1;
+  db_mu_held(db)->flush_running = 1;
   listeners_flush_begin(db, c.number, memtable_bytes(c.m));
   sh_mutex_unlock(&db->mu);
 
@@ -256,11 +257,8 @@ int flush_oldest(shale_db *db, char *errmsg) {
   version_unref(c.base);
   memtable_unref(c.m);
   sh_mutex_lock(&db->mu);
-  db->flush_running = 0;
-  if (!rc)
-    db->flushes_done++;
-  else
-    db_set_bg_error(db, rc, errmsg);
+  db_mu_held(db)->flush_running = 0;
+  if (rc) db_set_bg_error(db, rc, errmsg);
   pthread_cond_broadcast(&db->bg_cv);
   return rc;
 }

@@ -211,17 +211,19 @@ static int view_overlaps(const read_view *v, const ingest_job *job, int mutable_
  * REQUIRES: at the head of the write queue. */
 static int flush_overlapping(shale_db *db, const ingest_job *job, char *errmsg)
     SH_REQUIRES(db->mu) {
-  if (!view_overlaps(db->view, job, 0)) return SHALE_OK;
+  if (!view_overlaps(db_view_under_mu(db), job, 0)) return SHALE_OK;
   int rc = SHALE_OK;
-  if (memtable_count(db->mem) && view_overlaps(db->view, job, 1)) rc = db_seal_memtable(db, errmsg);
-  while (!rc && db->view->imm_count > 0 && !db->bg_error) {
-    if (db->flush_running) /* a background flush: it needs no writer, so it ends */
+  if (memtable_count(db->mem) && view_overlaps(db_view_under_mu(db), job, 1))
+    rc = db_seal_memtable(db, errmsg);
+  const db_mu_state *s = db_mu_held(db);
+  while (!rc && db_view_under_mu(db)->imm_count > 0 && !s->bg_error) {
+    if (s->flush_running) /* a background flush: it needs no writer, so it ends */
       sh_cond_wait(&db->bg_cv, &db->mu);
     else
       rc = flush_oldest(db, errmsg);
   }
-  if (!rc && db->bg_error)
-    rc = err_set(errmsg, SHALE_READONLY, "ingest: flush failed: %s", db->bg_errmsg);
+  if (!rc && s->bg_error)
+    rc = err_set(errmsg, SHALE_READONLY, "ingest: flush failed: %s", s->bg_errmsg);
   return rc;
 }
 

@@ -33,7 +33,7 @@ void db_maybe_roll_manifest(shale_db *db) {
 }
 
 int db_publish_version(shale_db *db, int drop_oldest_imm) {
-  read_view *cur = db->view;
+  read_view *cur = db_view_under_mu(db);
   read_view *v = db_view_new(db, cur->mem, cur->imm, cur->imm_count - (drop_oldest_imm ? 1 : 0),
                              db->vset.current);
   if (!v) return SHALE_NOMEM;

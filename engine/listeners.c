@@ -40,16 +40,25 @@ typedef struct event {
   char message[ERRMSG_SIZE]; /* EV_BG_ERROR only */
 } event;
 
-struct db_listeners {
-  shale_event_listener cb;
-  sh_mutex mu; /* guards the queue and the fields below; a leaf lock */
-  pthread_cond_t cv;
+/* The fields a db_listeners' mu guards, reached only through queue_held(). */
+typedef struct listener_queue {
   event *head, *tail;
   int stop, closed, started;
   uint64_t lost;         /* events dropped for want of memory */
   uint64_t persisted_us; /* the last before_us posted */
+} listener_queue;
+
+struct db_listeners {
+  shale_event_listener cb;
+  sh_mutex mu; /* a leaf lock */
+  listener_queue under_mu;
+  pthread_cond_t cv;
   pthread_t thread;
 };
+
+static inline listener_queue *queue_held(struct db_listeners *L) SH_REQUIRES(L->mu) {
+  return &L->under_mu;
+}
 
 static void deliver(shale_db *db, const shale_event_listener *cb, event *e) {
   char path[FILENAME_MAX_LEN];
@@ -97,11 +106,12 @@ static void *deliver_main(void *arg) {
   struct db_listeners *L = db->listeners;
   sh_mutex_lock(&L->mu);
   for (;;) {
-    while (!L->head && !L->stop) sh_cond_wait(&L->cv, &L->mu);
-    event *e = L->head;
+    listener_queue *q = queue_held(L);
+    while (!q->head && !q->stop) sh_cond_wait(&L->cv, &L->mu);
+    event *e = q->head;
     if (!e) break; /* stopping, and all delivered */
-    L->head = e->next;
-    if (!L->head) L->tail = NULL;
+    q->head = e->next;
+    if (!q->head) q->tail = NULL;
     sh_mutex_unlock(&L->mu);
     deliver(db, &L->cb, e);
     free(e);
@@ -136,7 +146,9 @@ int listeners_open(shale_db *db, char *errmsg) {
   db->listeners = L;
   if (pthread_create(&L->thread, NULL, deliver_main, db))
     return err_set(errmsg, SHALE_NOMEM, "cannot start the listener thread");
-  L->started = 1;
+  sh_mutex_lock(&L->mu); /* the delivery thread runs now */
+  queue_held(L)->started = 1;
+  sh_mutex_unlock(&L->mu);
   return SHALE_OK;
 }
 
@@ -144,14 +156,16 @@ void listeners_stop(shale_db *db) {
   struct db_listeners *L = db->listeners;
   if (!L) return;
   sh_mutex_lock(&L->mu);
-  int join = L->started && !L->stop;
-  L->stop = 1;
+  listener_queue *q = queue_held(L);
+  int join = q->started && !q->stop;
+  q->stop = 1;
   pthread_cond_broadcast(&L->cv);
   sh_mutex_unlock(&L->mu);
   if (join) pthread_join(L->thread, NULL);
   sh_mutex_lock(&L->mu);
-  L->closed = 1;
-  uint64_t lost = L->lost;
+  q = queue_held(L);
+  q->closed = 1;
+  uint64_t lost = q->lost;
   sh_mutex_unlock(&L->mu);
   if (lost) db_log(db, "listener: %llu events lost for want of memory", (unsigned long long)lost);
 }
@@ -160,10 +174,12 @@ void listeners_free(shale_db *db) {
   struct db_listeners *L = db->listeners;
   if (!L) return;
   listeners_stop(db);
-  for (event *e = L->head, *next; e; e = next) {
+  sh_mutex_lock(&L->mu); /* the thread is gone: held for the rule on the queue */
+  for (event *e = queue_held(L)->head, *next; e; e = next) {
     next = e->next;
     free(e);
   }
+  sh_mutex_unlock(&L->mu);
   sh_mutex_destroy(&L->mu);
   pthread_cond_destroy(&L->cv);
   free(L);
@@ -179,21 +195,22 @@ static event *event_new(shale_db *db, enum event_kind kind) {
     return e;
   }
   sh_mutex_lock(&db->listeners->mu);
-  db->listeners->lost++;
+  queue_held(db->listeners)->lost++;
   sh_mutex_unlock(&db->listeners->mu);
   return NULL;
 }
 
 static void enqueue(struct db_listeners *L, event *e) SH_REQUIRES(L->mu) {
-  if (L->closed || L->stop) {
+  listener_queue *q = queue_held(L);
+  if (q->closed || q->stop) {
     free(e);
     return;
   }
-  if (L->tail)
-    L->tail->next = e;
+  if (q->tail)
+    q->tail->next = e;
   else
-    L->head = e;
-  L->tail = e;
+    q->head = e;
+  q->tail = e;
   pthread_cond_signal(&L->cv);
 }
 
@@ -297,8 +314,9 @@ void listeners_check_persisted(shale_db *db, read_view *v) {
   if (!e) return;
   e->u.before_us = us;
   sh_mutex_lock(&L->mu);
-  if (us > L->persisted_us) {
-    L->persisted_us = us;
+  listener_queue *q = queue_held(L);
+  if (us > q->persisted_us) {
+    q->persisted_us = us;
     enqueue(L, e);
   } else {
     free(e);

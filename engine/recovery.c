@@ -84,9 +84,10 @@ static int replay_make_room(shale_db *db, uint64_t log_number) {
   int rc = db_memtable_new(db, &fresh);
   if (rc) return rc;
   memtable_set_log_number(fresh, log_number);
-  memtable_seal(db->mem, db->view->imm);
   sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule publishing states */
-  read_view *v = db_view_new(db, fresh, db->mem, db->view->imm_count + 1, db->view->ver);
+  const read_view *cur = db_view_under_mu(db);
+  memtable_seal(db->mem, cur->imm);
+  read_view *v = db_view_new(db, fresh, db->mem, cur->imm_count + 1, cur->ver);
   memtable_unref(db->mem);
   db->mem = fresh;
   if (v) db_view_publish(db, v);
@@ -125,6 +126,14 @@ static int wal_read_mode(const shale_db *db) {
  * after all (a WAL is synced whole before the next one gets a record): corruption.
  * opened: the log's reader when the caller opened it already (it stays the caller's to
  * close), else NULL. */
+/* No other thread runs yet: mu is taken for the rule on last_allocated_seq, uncontended. */
+static void seq_replayed(shale_db *db, uint64_t last) SH_EXCLUDES(db->mu) {
+  sh_mutex_lock(&db->mu);
+  db_mu_state *s = db_mu_held(db);
+  if (last > s->last_allocated_seq) s->last_allocated_seq = last;
+  sh_mutex_unlock(&db->mu);
+}
+
 static int replay_log(shale_db *db, uint64_t number, wal_reader *opened, int *hole, char *errmsg) {
   char path[FILENAME_MAX_LEN];
   filename_log(path, db->path, number);
@@ -153,7 +162,7 @@ static int replay_log(shale_db *db, uint64_t number, wal_reader *opened, int *ho
     if (rc == SHALE_CORRUPTION) err_corrupt(errmsg, "%s: malformed batch in a valid record", path);
     if (rc) break;
     uint64_t last = batch_rep_seq(rec) + batch_rep_count(rec) - 1;
-    if (batch_rep_count(rec) && last > db->last_allocated_seq) db->last_allocated_seq = last;
+    if (batch_rep_count(rec)) seq_replayed(db, last);
   }
   if (rc == 0) rc = finish_log(db, r, path, hole, errmsg);
   if (!opened) wal_reader_close(r);
@@ -190,12 +199,13 @@ static void remove_orphans(shale_db *db) {
   if (io_list_dir(&db->io, db->path, &names, &count, NULL)) return;
   char path[FILENAME_MAX_LEN];
   int renamed = 0;
+  uint64_t oldest_retained = UINT64_MAX;
   for (size_t i = 0; i < count; i++) {
     uint64_t n;
     file_type t = filename_parse(names[i], &n);
     int old_wal = t == FT_OLD_LOG || (t == FT_LOG && n < db->vset.log_number);
     int retained = old_wal && wal_retention_on(&db->opt);
-    if (retained && n < db->oldest_wal) db->oldest_wal = n;
+    if (retained && n < oldest_retained) oldest_retained = n;
     if (retained && t == FT_LOG) renamed |= wal_retention_retire(&db->io, db->path, n);
     int orphan = (t == FT_TABLE && !version_has(db->vset.current, n)) || (old_wal && !retained) ||
                  (t == FT_MANIFEST && n != db->vset.manifest_number) || t == FT_TEMP;
@@ -209,7 +219,11 @@ static void remove_orphans(shale_db *db) {
   }
   io_names_free(names, count);
   if (renamed) io_sync_dir(&db->io, db->path, NULL);
-  db->wals_retired = db->vset.log_number;
+  sh_mutex_lock(&db->manifest_mu); /* no other thread yet: held for the rule on the WAL bounds */
+  db_manifest_state *m = db_manifest_held(db);
+  if (oldest_retained < m->oldest_wal) m->oldest_wal = oldest_retained;
+  m->wals_retired = db->vset.log_number;
+  sh_mutex_unlock(&db->manifest_mu);
 }
 
 static int open_tables(shale_db *db, char *errmsg) {
@@ -346,7 +360,9 @@ static int recover_version_unlocked(shale_db *db, int *exists, char *errmsg) {
 /* A read-only handle keeps what it replayed in memory and refuses writes through the
  * background-error path every write already checks. */
 static void finish_read_only(shale_db *db) {
+  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule on bg_error */
   db_refuse_writes(db, "opened with read_only, which refuses writes, flushes and compactions");
+  sh_mutex_unlock(&db->mu);
 }
 
 /* Brings a recovered DB into service: recovered data to the flush threads, a fresh WAL for
@@ -361,7 +377,9 @@ static int start_writing(shale_db *db, char *errmsg) {
     db->vset.log_number = db->log_number; /* every older WAL is empty or in tables */
   }
   if (rc) return rc;
-  db->oldest_wal = db->vset.log_number;
+  sh_mutex_lock(&db->manifest_mu); /* no other thread yet: held for the rule on the WAL bounds */
+  db_manifest_held(db)->oldest_wal = db->vset.log_number;
+  sh_mutex_unlock(&db->manifest_mu);
   db_log(db, "table writes use %s",
          io_uring_in_use(&db->io) ? "io_uring"
                                   : "the pwrite fallback (io_uring refused or io_mode=pwrite)");
@@ -394,7 +412,9 @@ int db_recover(shale_db *db, char *errmsg) {
     goto done;
   }
   if (db->vset.next_file) db_file_number_past(db, db->vset.next_file - 1);
-  db->last_allocated_seq = db->vset.last_seq;
+  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule on last_allocated_seq */
+  db_mu_held(db)->last_allocated_seq = db->vset.last_seq;
+  sh_mutex_unlock(&db->mu);
   if ((rc = db_memtable_new(db, &db->mem))) goto done;
   sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule publishing states */
   read_view *first = db_view_new(db, db->mem, NULL, 0, db->vset.current);
@@ -405,15 +425,18 @@ int db_recover(shale_db *db, char *errmsg) {
     goto done;
   }
   if ((rc = replay_logs(db, &logs, early.r, errmsg))) goto done;
-  atomic_store(&db->last_seq, db->last_allocated_seq);
-  db->stats.open_seq = db->last_allocated_seq;
-  vset_set_last_seq(&db->vset, db->last_allocated_seq);
+  sh_mutex_lock(&db->mu); /* no other thread yet; no write can move it before open returns */
+  uint64_t replayed = db_mu_held(db)->last_allocated_seq;
+  sh_mutex_unlock(&db->mu);
+  atomic_store(&db->last_seq, replayed);
+  db->stats.open_seq = replayed;
+  vset_set_last_seq(&db->vset, replayed);
   if (db->opt.read_only)
     finish_read_only(db);
   else if ((rc = start_writing(db, errmsg)))
     goto done;
   db_log(db, "recovered: %zu WAL file(s) present, last sequence %llu, %s", logs.n,
-         (unsigned long long)db->last_allocated_seq, exists ? "existing DB" : "new DB");
+         (unsigned long long)replayed, exists ? "existing DB" : "new DB");
 done:
   if (rc && db->wal) db_discard_new_wal(db);
   close_logs(&early, logs.n);
@@ -430,12 +453,13 @@ done:
  * be flushed: the error is returned at once and the WALs are left for the next open. */
 int db_shutdown(shale_db *db) {
   sh_mutex_lock(&db->mu);
-  int seal = memtable_count(db->mem) && db->wal_skipped;
+  int seal = memtable_count(db->mem) && db_mu_held(db)->wal_skipped;
   sh_mutex_unlock(&db->mu);
   int rc = seal ? db_write_seal(db) : SHALE_OK; /* queued after every acknowledged write */
   bg_stop(db);                                  /* drains every sealed memtable */
   sh_mutex_lock(&db->mu);
-  if (db->bg_error) rc = db->bg_error; /* the cause, not the SHALE_READONLY it led to */
+  int bg_error = db_mu_held(db)->bg_error;
+  if (bg_error) rc = bg_error; /* the cause, not the SHALE_READONLY it led to */
   sh_mutex_unlock(&db->mu);
   return rc;
 }

@@ -7,10 +7,11 @@
 
 void db_snapshot_link(shale_db *db, shale_snapshot *s, uint64_t seq) {
   s->seq = seq;
-  s->next = &db->snapshots;
-  s->prev = db->snapshots.prev;
+  shale_snapshot *head = &db_snap_held(db)->snapshots;
+  s->next = head;
+  s->prev = head->prev;
   s->prev->next = s;
-  db->snapshots.prev = s;
+  head->prev = s;
 }
 
 static int snapshot_new_call(shale_db *db, const shale_snapshot **snap) {
@@ -19,8 +20,9 @@ static int snapshot_new_call(shale_db *db, const shale_snapshot **snap) {
   shale_snapshot *s = malloc(sizeof *s);
   if (!s) return db_fail(db, SHALE_NOMEM, "snapshot allocation failed");
   sh_mutex_lock(&db->snap_mu);
-  while (db->snap_gate) sh_cond_wait(&db->snap_cv, &db->snap_mu);
-  db->snaps_made++;
+  db_snap_state *st = db_snap_held(db);
+  while (st->snap_gate) sh_cond_wait(&db->snap_cv, &db->snap_mu);
+  st->snaps_made++;
   db_snapshot_link(db, s, atomic_load_explicit(&db->last_seq, memory_order_acquire));
   sh_mutex_unlock(&db->snap_mu);
   *snap = s;
@@ -50,7 +52,8 @@ void shale_snapshot_free(shale_db *db, const shale_snapshot *snap) {
  * last_seq at least as new as the one read here, so nothing it needs is given up. */
 static uint64_t oldest_pinned(shale_db *db, int none_is_last_seq) {
   sh_mutex_lock(&db->snap_mu);
-  uint64_t seq = db->snapshots.next != &db->snapshots ? db->snapshots.next->seq
+  const shale_snapshot *head = &db_snap_held(db)->snapshots;
+  uint64_t seq = head->next != head ? head->next->seq
                  : none_is_last_seq ? atomic_load_explicit(&db->last_seq, memory_order_acquire)
                                     : UINT64_MAX;
   sh_mutex_unlock(&db->snap_mu);
@@ -63,22 +66,23 @@ uint64_t db_oldest_snapshot(shale_db *db) { return oldest_pinned(db, 1); }
 
 uint64_t db_snapshots_made(shale_db *db) {
   sh_mutex_lock(&db->snap_mu);
-  uint64_t n = db->snaps_made;
+  uint64_t n = db_snap_held(db)->snaps_made;
   sh_mutex_unlock(&db->snap_mu);
   return n;
 }
 
 int db_snapshot_gate_close(shale_db *db, uint64_t made) {
   sh_mutex_lock(&db->snap_mu);
-  int ok = db->snaps_made == made;
-  if (ok) db->snap_gate = 1;
+  db_snap_state *st = db_snap_held(db);
+  int ok = st->snaps_made == made;
+  if (ok) st->snap_gate = 1;
   sh_mutex_unlock(&db->snap_mu);
   return ok;
 }
 
 void db_snapshot_gate_open(shale_db *db) {
   sh_mutex_lock(&db->snap_mu);
-  db->snap_gate = 0;
+  db_snap_held(db)->snap_gate = 0;
   pthread_cond_broadcast(&db->snap_cv);
   sh_mutex_unlock(&db->snap_mu);
 }
@@ -88,10 +92,11 @@ int db_snapshot_seqs(shale_db *db, uint64_t **seqs, size_t *n) {
   *seqs = NULL;
   *n = 0;
   sh_mutex_lock(&db->snap_mu);
+  const shale_snapshot *head = &db_snap_held(db)->snapshots;
   size_t cap = 0;
-  for (shale_snapshot *s = db->snapshots.next; s != &db->snapshots; s = s->next) cap++;
+  for (const shale_snapshot *s = head->next; s != head; s = s->next) cap++;
   uint64_t *v = cap ? malloc(cap * sizeof *v) : NULL;
-  for (shale_snapshot *s = db->snapshots.next; v && s != &db->snapshots; s = s->next)
+  for (const shale_snapshot *s = head->next; v && s != head; s = s->next)
     if (!*n || v[*n - 1] != s->seq) v[(*n)++] = s->seq;
   sh_mutex_unlock(&db->snap_mu);
   if (cap && !v) return SHALE_NOMEM;
@@ -102,7 +107,8 @@ int db_snapshot_seqs(shale_db *db, uint64_t **seqs, size_t *n) {
 size_t db_live_snapshots(shale_db *db) {
   size_t n = 0;
   sh_mutex_lock(&db->snap_mu);
-  for (shale_snapshot *s = db->snapshots.next; s != &db->snapshots; s = s->next) n++;
+  const shale_snapshot *head = &db_snap_held(db)->snapshots;
+  for (const shale_snapshot *s = head->next; s != head; s = s->next) n++;
   sh_mutex_unlock(&db->snap_mu);
   return n;
 }

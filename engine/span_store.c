@@ -48,6 +48,14 @@ int span_store_remove(io_ctx *io, const char *dir, char *errmsg) {
   return io_remove(io, path, errmsg);
 }
 
+/* At open and close no write runs, so the value holds after mu is let go. */
+static uint64_t allocated_seq(shale_db *db) SH_EXCLUDES(db->mu) {
+  sh_mutex_lock(&db->mu);
+  uint64_t seq = db_mu_held(db)->last_allocated_seq;
+  sh_mutex_unlock(&db->mu);
+  return seq;
+}
+
 static void remove_stale(shale_db *db) { span_store_remove(&db->io, db->path, NULL); }
 
 void span_store_save(shale_db *db) {
@@ -59,7 +67,7 @@ void span_store_save(shale_db *db) {
   }
   buf b;
   buf_init(&b);
-  encode(&b, set, db->vset.manifest_number, db->last_allocated_seq);
+  encode(&b, set, db->vset.manifest_number, allocated_seq(db));
   char msg[ERRMSG_SIZE];
   if (!buf_ok(&b))
     db_log(db, "SPANS not written: out of memory");
@@ -84,9 +92,10 @@ static const uint8_t *decode_bound(const uint8_t *p, const uint8_t *end, int inf
 
 /* Adds the file's spans; returns how many, or 0 when the file does not fit the state. */
 static uint64_t take_back(shale_db *db, const uint8_t *p, size_t len, uint64_t manifest) {
+  uint64_t allocated = allocated_seq(db);
   if (len < SPANS_HEADER + 4 || checksum32(p, len - 4) != get_fixed32(p + len - 4) ||
       get_fixed64(p) != SPANS_MAGIC || get_fixed32(p + 8) != SPANS_VERSION ||
-      get_fixed64(p + 12) != manifest || get_fixed64(p + 20) != db->last_allocated_seq)
+      get_fixed64(p + 12) != manifest || get_fixed64(p + 20) != allocated)
     return 0;
   uint32_t n = get_fixed32(p + 28);
   const uint8_t *q = p + SPANS_HEADER, *end = p + len - 4;
@@ -102,8 +111,7 @@ static uint64_t take_back(shale_db *db, const uint8_t *p, size_t len, uint64_t m
     q += 16;
     /* Every read of this process is at last_allocated_seq or later, and no write has a
      * later sequence yet: the span holds for all of them, as it did at the close. */
-    if (min_seq <= db->last_allocated_seq &&
-        dead_spans_add(&db->spans, lo, hi, min_seq, weight, db->last_allocated_seq) == 1)
+    if (min_seq <= allocated && dead_spans_add(&db->spans, lo, hi, min_seq, weight, allocated) == 1)
       kept++;
   }
   return kept;

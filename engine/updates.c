@@ -32,7 +32,7 @@ static void pin(shale_updates *u) {
   /* Read after the pin and before the listing: a record up to bound is in a WAL made
    * before bound was published, so the listing holds it. */
   u->bound = atomic_load_explicit(&db->last_seq, memory_order_acquire);
-  u->nlogs = filename_list_wals(&db->io, db->path, db->oldest_wal, &u->logs);
+  u->nlogs = filename_list_wals(&db->io, db->path, db_manifest_held(db)->oldest_wal, &u->logs);
   sh_mutex_unlock(&db->manifest_mu);
 }
 

@@ -35,16 +35,22 @@ struct view_slot {
 
 /* A DB's slots. Threads hold references to it, not to the DB, so a thread that exits or
  * evicts after the DB closed finds `closed` set and touches nothing the DB owned. */
+typedef struct reg_state {
+  int refs;            /* the open DB's, plus one per slot a thread holds */
+  int releasing;       /* threads dropping a slot's view outside mu; close waits for 0 */
+  bool closed;         /* slots are freed: threads only drop their references */
+  int live;            /* slots in the live list */
+  view_slot *head;     /* live slots; their memory is freed at close */
+  read_counts retired; /* the counts of slots returned */
+} reg_state;
+
 struct view_reg {
   sh_mutex mu;
+  reg_state under_mu;      /* reached only through reg_held() */
   pthread_cond_t released; /* releasing dropped to 0 */
-  int refs;                /* the open DB's, plus one per slot a thread holds; guarded by mu */
-  int releasing;           /* threads dropping a slot's view outside mu; close waits for 0 */
-  bool closed;             /* slots are freed: threads only drop their references */
-  int live;                /* slots in the live list */
-  view_slot *head;         /* live slots; their memory is freed at close */
-  read_counts retired;     /* the counts of slots returned; guarded by mu */
 };
+
+static inline reg_state *reg_held(view_reg *r) SH_REQUIRES(r->mu) { return &r->under_mu; }
 
 #define TL_SLOTS 8   /* DB handles a thread caches views for; a thread cycling over more evicts */
 #define DB_SLOTS 256 /* threads a DB caches views for; more read through view_mu */
@@ -73,7 +79,9 @@ static view_reg *reg_new(void) {
   if (!r) return NULL;
   sh_mutex_init(&r->mu);
   pthread_cond_init(&r->released, NULL);
-  r->refs = 1;
+  sh_mutex_lock(&r->mu); /* no other thread sees it yet: held for the rule on refs */
+  reg_held(r)->refs = 1;
+  sh_mutex_unlock(&r->mu);
   atomic_fetch_add(&cache_bytes, sizeof *r);
   return r;
 }
@@ -88,8 +96,9 @@ static void reg_free(view_reg *r) {
 static void slot_unlink(view_reg *r, view_slot *s) SH_REQUIRES(r->mu) {
   if (s->prev) s->prev->next = s->next;
   if (s->next) s->next->prev = s->prev;
-  if (r->head == s) r->head = s->next;
-  r->live--;
+  reg_state *g = reg_held(r);
+  if (g->head == s) g->head = s->next;
+  g->live--;
 }
 
 static void slot_counts(const view_slot *s, read_counts *sum) {
@@ -107,7 +116,8 @@ static void slot_free(view_slot *s) {
 /* A new live slot of r, or NULL when r has DB_SLOTS already (or on OOM). */
 static view_slot *slot_claim(view_reg *r) {
   sh_mutex_lock(&r->mu);
-  view_slot *s = r->live < DB_SLOTS ? aligned_alloc(_Alignof(view_slot), sizeof *s) : NULL;
+  reg_state *g = reg_held(r);
+  view_slot *s = g->live < DB_SLOTS ? aligned_alloc(_Alignof(view_slot), sizeof *s) : NULL;
   if (s) {
     atomic_init(&s->v, NULL);
     atomic_init(&s->keys, 0);
@@ -115,11 +125,11 @@ static view_slot *slot_claim(view_reg *r) {
     atomic_init(&s->bytes, 0);
     atomic_init(&s->bloom_useful, 0);
     s->prev = NULL;
-    s->next = r->head;
-    if (r->head) r->head->prev = s;
-    r->head = s;
-    r->live++;
-    r->refs++;
+    s->next = g->head;
+    if (g->head) g->head->prev = s;
+    g->head = s;
+    g->live++;
+    g->refs++;
     atomic_fetch_add(&cache_bytes, sizeof *s);
   }
   sh_mutex_unlock(&r->mu);
@@ -132,20 +142,21 @@ static view_slot *slot_claim(view_reg *r) {
 static void slot_release(view_reg *r, view_slot *s) {
   read_view *v = NULL;
   sh_mutex_lock(&r->mu);
-  if (!r->closed) {
+  reg_state *g = reg_held(r);
+  if (!g->closed) {
     v = atomic_exchange_explicit(&s->v, NULL, memory_order_acq_rel);
     if (v == IN_USE) v = NULL; /* never, as a thread returns its slot between gets */
-    slot_counts(s, &r->retired);
+    slot_counts(s, &g->retired);
     slot_unlink(r, s);
     slot_free(s);
-    if (v) r->releasing++;
+    if (v) g->releasing++;
   }
-  bool last = --r->refs == 0;
+  bool last = --g->refs == 0;
   sh_mutex_unlock(&r->mu);
   if (v) {
     read_view_unref(v);
     sh_mutex_lock(&r->mu);
-    if (--r->releasing == 0) pthread_cond_broadcast(&r->released);
+    if (--reg_held(r)->releasing == 0) pthread_cond_broadcast(&r->released);
     sh_mutex_unlock(&r->mu);
   }
   if (last) reg_free(r);
@@ -216,7 +227,7 @@ static view_slot *thread_slot(shale_db *db) {
 
 read_view *db_view_acquire(shale_db *db) {
   sh_mutex_lock(&db->view_mu);
-  read_view *v = db->view;
+  read_view *v = db_view_under_view_mu(db);
   read_view_ref(v);
   sh_mutex_unlock(&db->view_mu);
   return v;
@@ -227,7 +238,7 @@ read_view *db_view_acquire(shale_db *db) {
 static int scrape(view_reg *r, read_view **out) {
   int n = 0;
   sh_mutex_lock(&r->mu);
-  for (view_slot *s = r->head; s; s = s->next) {
+  for (view_slot *s = reg_held(r)->head; s; s = s->next) {
     read_view *v = atomic_exchange_explicit(&s->v, NULL, memory_order_acq_rel);
     if (v && v != IN_USE) out[n++] = v;
   }
@@ -237,13 +248,14 @@ static int scrape(view_reg *r, read_view **out) {
 
 read_view *db_view_new(shale_db *db, memtable *mem, memtable *imm, int imm_count,
                        struct version *ver) {
-  return read_view_new(mem, imm, imm_count, ver, db->next_view_number++);
+  return read_view_new(mem, imm, imm_count, ver, db_mu_held(db)->next_view_number++);
 }
 
 void db_view_publish(shale_db *db, read_view *v) {
   sh_mutex_lock(&db->view_mu);
-  read_view *old = db->view;
-  db->view = v;
+  db_view_state *cur = db_view_held(db);
+  read_view *old = cur->view;
+  cur->view = v;
   atomic_store_explicit(&db->view_number, v->number, memory_order_release);
   sh_mutex_unlock(&db->view_mu);
   /* Every slot a get could have filled before the number changed is live now, and a slot
@@ -310,11 +322,12 @@ void db_read_counts(shale_db *db, read_counts *out) {
   view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
   if (!r) return;
   sh_mutex_lock(&r->mu);
-  out->keys += r->retired.keys;
-  out->found += r->retired.found;
-  out->bytes += r->retired.bytes;
-  out->bloom_useful += r->retired.bloom_useful;
-  for (view_slot *s = r->head; s; s = s->next) slot_counts(s, out);
+  const reg_state *g = reg_held(r);
+  out->keys += g->retired.keys;
+  out->found += g->retired.found;
+  out->bytes += g->retired.bytes;
+  out->bloom_useful += g->retired.bloom_useful;
+  for (view_slot *s = g->head; s; s = s->next) slot_counts(s, out);
   sh_mutex_unlock(&r->mu);
 }
 
@@ -324,12 +337,13 @@ void db_view_cache_free(shale_db *db) {
   view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
   if (!r) return;
   sh_mutex_lock(&r->mu);
-  r->closed = true;
-  while (r->releasing) sh_cond_wait(&r->released, &r->mu);
-  view_slot *s = r->head;
-  r->head = NULL;
-  r->live = 0;
-  bool last = --r->refs == 0;
+  reg_state *g = reg_held(r);
+  g->closed = true;
+  while (g->releasing) sh_cond_wait(&r->released, &r->mu);
+  view_slot *s = g->head;
+  g->head = NULL;
+  g->live = 0;
+  bool last = --g->refs == 0;
   sh_mutex_unlock(&r->mu);
   while (s) {
     view_slot *next = s->next;
@@ -347,8 +361,9 @@ void db_view_cache_stats(shale_db *db, view_cache_stats *st) {
   if (!r) return;
   uint64_t current = atomic_load_explicit(&db->view_number, memory_order_acquire);
   sh_mutex_lock(&r->mu);
-  st->live_slots = (size_t)r->live;
-  for (view_slot *s = r->head; s; s = s->next) {
+  const reg_state *g = reg_held(r);
+  st->live_slots = (size_t)g->live;
+  for (view_slot *s = g->head; s; s = s->next) {
     read_view *v = atomic_load_explicit(&s->v, memory_order_acquire);
     if (v && v != IN_USE && v->number != current) st->stale_views++;
   }

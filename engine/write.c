@@ -49,9 +49,10 @@ static void walk_delete_run(shale_db *db) SH_REQUIRES(db->mu) {
 }
 
 uint64_t db_allocate_seqs(shale_db *db, uint64_t count) {
-  uint64_t first = db->last_allocated_seq + 1;
-  db->last_allocated_seq += count;
-  dead_spans_allocated(&db->spans, db->last_allocated_seq); /* before any memtable sees them */
+  db_mu_state *s = db_mu_held(db);
+  uint64_t first = s->last_allocated_seq + 1;
+  s->last_allocated_seq += count;
+  dead_spans_allocated(&db->spans, s->last_allocated_seq); /* before any memtable sees them */
   return first;
 }
 
@@ -123,11 +124,12 @@ static void finish_group(shale_db *db, writer *leader, writer *last, int rc) SH_
     w->rc = rc;
     pthread_cond_signal(&w->cv);
   }
-  db->queue_head = last->next;
-  if (!db->queue_head)
-    db->queue_tail = NULL;
+  db_mu_state *s = db_mu_held(db);
+  s->queue_head = last->next;
+  if (!s->queue_head)
+    s->queue_tail = NULL;
   else
-    pthread_cond_signal(&db->queue_head->cv);
+    pthread_cond_signal(&s->queue_head->cv);
 }
 
 static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) SH_REQUIRES(db->mu) {
@@ -157,7 +159,8 @@ static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) SH_REQU
   atomic_fetch_add_explicit(&db->stats.bytes_written_user, rep->len - BATCH_HEADER,
                             memory_order_relaxed);
   batch_rep_set_seq(rep->data, db_allocate_seqs(db, batch_rep_count(rep->data)));
-  if (w->flags & SHALE_NO_WAL) db->wal_skipped = 1; /* close must flush what no WAL holds */
+  if (w->flags & SHALE_NO_WAL)
+    db_mu_held(db)->wal_skipped = 1; /* close must flush what no WAL holds */
   sh_mutex_unlock(&db->mu);
   rc = apply_group(db, rep, w->flags, sync, errmsg);
   sh_mutex_lock(&db->mu);
@@ -165,7 +168,7 @@ static int lead_group(shale_db *db, writer *w, buf *group, char *errmsg) SH_REQU
     /* What reached the WAL or memtable may be partial: no later write may build on it. */
     db_set_bg_error(db, rc, errmsg);
   } else {
-    atomic_store_explicit(&db->last_seq, db->last_allocated_seq, memory_order_release);
+    atomic_store_explicit(&db->last_seq, db_mu_held(db)->last_allocated_seq, memory_order_release);
     atomic_fetch_add_explicit(&db->stats.write_groups, 1, memory_order_relaxed);
     walk_delete_run(db);
   }
@@ -178,21 +181,22 @@ static int queue_and_lead(shale_db *db, writer w) {
   pthread_cond_init(&w.cv, NULL);
   sh_mutex_lock(&db->mu);
   int rc;
-  if (db->bg_error) {
+  db_mu_state *s = db_mu_held(db); /* mu is held until `out` */
+  if (s->bg_error) {
     rc = SHALE_READONLY;
     if (db->opt.read_only)
       snprintf(errmsg, sizeof errmsg, "the DB was opened read_only: writes are refused");
     else
       snprintf(errmsg, sizeof errmsg, "the DB is read-only after an earlier error: %.300s (%s)",
-               db->bg_errmsg, shale_strerror(db->bg_error));
+               s->bg_errmsg, shale_strerror(s->bg_error));
     goto out;
   }
-  if (db->queue_tail)
-    db->queue_tail->next = &w;
+  if (s->queue_tail)
+    s->queue_tail->next = &w;
   else
-    db->queue_head = &w;
-  db->queue_tail = &w;
-  while (!w.done && db->queue_head != &w) sh_cond_wait(&w.cv, &db->mu);
+    s->queue_head = &w;
+  s->queue_tail = &w;
+  while (!w.done && s->queue_head != &w) sh_cond_wait(&w.cv, &db->mu);
   if (w.done) {
     rc = w.rc;
     goto out;

@@ -20,15 +20,24 @@ struct arena_block {
   _Alignas(16) uint8_t data[];
 };
 
+/* The fields a pool's mu guards, reached only through pool_held(). */
+typedef struct pool_state {
+  struct arena_block *stock;
+  size_t count; /* blocks in stock */
+  uint64_t from_stock, allocated;
+  bool stop;
+} pool_state;
+
 struct arena_pool {
   sh_mutex mu;
-  pthread_cond_t want; /* the stock fell below `ahead`, or stop */
-  struct arena_block *stock;
-  size_t block, count, ahead, cap;
-  uint64_t from_stock, allocated;
-  bool stop, has_thread;
+  pool_state under_mu;
+  pthread_cond_t want;      /* the stock fell below `ahead`, or stop */
+  size_t block, ahead, cap; /* set before the thread starts, read-only after */
+  bool has_thread;          /* written and read by the thread that makes and frees the pool */
   pthread_t thread;
 };
+
+static inline pool_state *pool_held(arena_pool *p) SH_REQUIRES(p->mu) { return &p->under_mu; }
 
 /* Full-size blocks are aligned to their size so the kernel can back each with one huge page:
  * skiplist searches jump randomly across the arena, and TLB misses would double their cost.
@@ -64,16 +73,18 @@ static void *pool_main(void *arg) {
   arena_pool *p = arg;
   sh_mutex_lock(&p->mu);
   for (;;) {
-    while (!p->stop && p->count >= p->ahead) sh_cond_wait(&p->want, &p->mu);
-    if (p->stop) break;
+    pool_state *st = pool_held(p);
+    while (!st->stop && st->count >= p->ahead) sh_cond_wait(&p->want, &p->mu);
+    if (st->stop) break;
     sh_mutex_unlock(&p->mu);
     struct arena_block *b = new_shared_block(p->block);
     if (b) prefault(b, p->block);
     sh_mutex_lock(&p->mu);
     if (!b) break; /* out of memory: arenas allocate for themselves */
-    b->next = p->stock;
-    p->stock = b;
-    p->count++;
+    st = pool_held(p);
+    b->next = st->stock;
+    st->stock = b;
+    st->count++;
   }
   sh_mutex_unlock(&p->mu);
   return NULL;
@@ -98,14 +109,18 @@ int arena_pool_new(size_t block, size_t ahead, size_t cap, arena_pool **out) {
 void arena_pool_free(arena_pool *p) {
   if (!p) return;
   sh_mutex_lock(&p->mu);
-  p->stop = true;
+  pool_held(p)->stop = true;
   pthread_cond_signal(&p->want);
   sh_mutex_unlock(&p->mu);
   if (p->has_thread) pthread_join(p->thread, NULL);
-  while (p->stock) {
-    struct arena_block *next = p->stock->next;
-    free(p->stock);
-    p->stock = next;
+  sh_mutex_lock(&p->mu); /* the thread is gone: held for the rule on the stock */
+  struct arena_block *stock = pool_held(p)->stock;
+  pool_held(p)->stock = NULL;
+  sh_mutex_unlock(&p->mu);
+  while (stock) {
+    struct arena_block *next = stock->next;
+    free(stock);
+    stock = next;
   }
   pthread_cond_destroy(&p->want);
   sh_mutex_destroy(&p->mu);
@@ -114,22 +129,24 @@ void arena_pool_free(arena_pool *p) {
 
 void arena_pool_stats(arena_pool *p, uint64_t *from_stock, uint64_t *allocated) {
   sh_mutex_lock(&p->mu);
-  if (from_stock) *from_stock = p->from_stock;
-  if (allocated) *allocated = p->allocated;
+  const pool_state *st = pool_held(p);
+  if (from_stock) *from_stock = st->from_stock;
+  if (allocated) *allocated = st->allocated;
   sh_mutex_unlock(&p->mu);
 }
 
 static struct arena_block *pool_take(arena_pool *p) {
   sh_mutex_lock(&p->mu);
-  struct arena_block *b = p->stock;
+  pool_state *st = pool_held(p);
+  struct arena_block *b = st->stock;
   if (b) {
-    p->stock = b->next;
-    p->count--;
-    p->from_stock++;
+    st->stock = b->next;
+    st->count--;
+    st->from_stock++;
   } else {
-    p->allocated++;
+    st->allocated++;
   }
-  if (p->count < p->ahead) pthread_cond_signal(&p->want);
+  if (st->count < p->ahead) pthread_cond_signal(&p->want);
   sh_mutex_unlock(&p->mu);
   return b ? b : new_shared_block(p->block);
 }
@@ -137,11 +154,12 @@ static struct arena_block *pool_take(arena_pool *p) {
 /* Keeps b for the next arena if the pool has room; else frees it. */
 static void pool_give(arena_pool *p, struct arena_block *b) {
   sh_mutex_lock(&p->mu);
-  bool keep = p->count < p->cap;
+  pool_state *st = pool_held(p);
+  bool keep = st->count < p->cap;
   if (keep) {
-    b->next = p->stock;
-    p->stock = b;
-    p->count++;
+    b->next = st->stock;
+    st->stock = b;
+    st->count++;
   }
   sh_mutex_unlock(&p->mu);
   if (!keep) free(b);

@@ -47,12 +47,18 @@ typedef struct mr_index {
  * of a memtable with more than SCAN_MAX range tombstones take mu, for a pointer copy and a refcount
  * bump; the writer never does. Once final is set, cur never changes again and gets read final with
  * no lock and no reference; it goes with the memtable. */
+typedef struct mem_rdel_locked {
+  mr_index *cur; /* NULL until the first index is built */
+  int building;  /* one get builds cur's successor, the others scan meanwhile */
+} mem_rdel_locked;
+
 struct mem_rdel {
   sh_mutex mu;
-  mr_index *cur; /* guarded by mu; NULL until the first index is built */
-  int building;  /* guarded by mu: one get builds cur's successor, the others scan meanwhile */
+  mem_rdel_locked under_mu;  /* reached only through rdel_held() */
   _Atomic(mr_index *) final; /* m sealed and cur holds every tombstone: cur for good */
 };
+
+static inline mem_rdel_locked *rdel_held(mem_rdel *a) SH_REQUIRES(a->mu) { return &a->under_mu; }
 
 /* ---- tombstones on the list ---- */
 
@@ -186,7 +192,10 @@ static mr_index *index_extend(const shale_comparator *cmp, const mr_index *x, co
 
 void mem_rdel_free(mem_rdel *a) {
   if (!a) return;
-  index_unref(a->cur);
+  sh_mutex_lock(&a->mu); /* the last user: held for the rule on cur */
+  mr_index *cur = rdel_held(a)->cur;
+  sh_mutex_unlock(&a->mu);
+  index_unref(cur);
   sh_mutex_destroy(&a->mu);
   free(a);
 }
@@ -210,7 +219,8 @@ static mem_rdel *rdel_of(memtable *m) {
 static void advance(const shale_comparator *cmp, mem_rdel *a, mr_index *x, const sl_node *head,
                     size_t tail, int sealed) {
   sh_mutex_lock(&a->mu);
-  if (a->building || a->cur != x || (!tail && !sealed)) {
+  mem_rdel_locked *l = rdel_held(a);
+  if (l->building || l->cur != x || (!tail && !sealed)) {
     sh_mutex_unlock(&a->mu); /* another get is at it, or has done it */
     return;
   }
@@ -219,13 +229,14 @@ static void advance(const shale_comparator *cmp, mem_rdel *a, mr_index *x, const
     sh_mutex_unlock(&a->mu);
     return;
   }
-  a->building = 1;
+  l->building = 1;
   sh_mutex_unlock(&a->mu);
   mr_index *nx = index_extend(cmp, x, head, tail); /* NULL on OOM: gets go on scanning */
   sh_mutex_lock(&a->mu);
-  a->building = 0;
+  l = rdel_held(a);
+  l->building = 0;
   if (nx) {
-    a->cur = nx;
+    l->cur = nx;
     if (sealed) atomic_store_explicit(&a->final, nx, memory_order_release);
   }
   sh_mutex_unlock(&a->mu);
@@ -243,7 +254,7 @@ uint64_t mem_rdel_cover(memtable *m, const void *key, size_t klen, uint64_t seq)
   int held = !x;
   if (held) {
     sh_mutex_lock(&a->mu);
-    if ((x = a->cur)) atomic_fetch_add_explicit(&x->refs, 1, memory_order_relaxed);
+    if ((x = rdel_held(a)->cur)) atomic_fetch_add_explicit(&x->refs, 1, memory_order_relaxed);
     sh_mutex_unlock(&a->mu);
   }
   /* Loaded after x, so x's cursor is on the list from head (the builder loaded it before
@@ -269,7 +280,7 @@ void mem_rdel_info_get(memtable *m, mem_rdel_info *out) {
   mem_rdel *a = memtable_rdel_get(m);
   if (!a) return;
   sh_mutex_lock(&a->mu);
-  mr_index *x = a->cur;
+  mr_index *x = rdel_held(a)->cur;
   if (x) {
     out->indexed = 1;
     out->final = atomic_load_explicit(&a->final, memory_order_acquire) != NULL;

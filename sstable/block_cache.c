@@ -27,16 +27,23 @@ struct bc_handle {               /* the entry itself; handles are entries */
 };
 typedef struct bc_handle bc_entry;
 
-typedef struct shard {
-  sh_mutex mu;
+/* The fields a shard's mu guards, reached only through shard_held(). */
+typedef struct shard_state {
   bc_entry **table;
   size_t nbuckets, count; /* nbuckets is a power of two */
   bc_entry ring;          /* sentinel of the ring of cached entries */
   bc_entry *hand;         /* next entry the clock considers (may be the sentinel) */
   size_t usage, capacity;
   uint64_t hits, misses, inserts;
+} shard_state;
+
+typedef struct shard {
+  sh_mutex mu;
+  shard_state under_mu;
   char pad[64];
 } shard;
+
+static inline shard_state *shard_held(shard *s) SH_REQUIRES(s->mu) { return &s->under_mu; }
 
 struct block_cache {
   shard *shards;
@@ -57,12 +64,50 @@ static uint64_t mix(uint64_t id, uint64_t off) {
   return x;
 }
 
+/* No other thread sees the shard yet: mu is held for the rule on its fields. */
+static int shard_init(shard *s, size_t capacity) {
+  sh_mutex_init(&s->mu);
+  sh_mutex_lock(&s->mu);
+  shard_state *st = shard_held(s);
+  st->nbuckets = 64;
+  st->table = calloc(st->nbuckets, sizeof *st->table);
+  st->ring.next = st->ring.prev = &st->ring;
+  st->hand = &st->ring;
+  st->capacity = capacity;
+  int ok = st->table != NULL;
+  sh_mutex_unlock(&s->mu);
+  return ok;
+}
+
+static void entry_free(bc_entry *e) {
+  free(e->data);
+  free(e);
+}
+
+/* The last user: mu is held for the rule on the shard's fields. */
+static void shard_destroy(shard *s) {
+  sh_mutex_lock(&s->mu);
+  shard_state *st = shard_held(s);
+  for (size_t b = 0; st->table && b < st->nbuckets; b++) {
+    bc_entry *e = st->table[b];
+    while (e) {
+      bc_entry *nx = e->hnext;
+      entry_free(e);
+      e = nx;
+    }
+  }
+  free(st->table);
+  st->table = NULL;
+  sh_mutex_unlock(&s->mu);
+  sh_mutex_destroy(&s->mu);
+}
+
 int block_cache_new(size_t capacity, block_cache **out) {
   if (!out) return SHALE_INVALID;
   *out = NULL;
   block_cache *c = calloc(1, sizeof *c);
   if (!c) return SHALE_NOMEM;
-  unsigned n = 1;
+  unsigned n = 1, made = 0;
   while (n < MAX_SHARDS && capacity / (n * 2) >= MIN_SHARD_BYTES) n *= 2;
   unsigned bits = 0;
   while ((1u << bits) < n) bits++;
@@ -71,50 +116,20 @@ int block_cache_new(size_t capacity, block_cache **out) {
   atomic_init(&c->next_id, 1);
   c->shards = calloc(n, sizeof *c->shards);
   if (!c->shards) goto fail;
-  for (unsigned i = 0; i < n; i++) {
-    shard *s = &c->shards[i];
-    s->nbuckets = 64;
-    s->table = calloc(s->nbuckets, sizeof *s->table);
-    if (!s->table) goto fail;
-    sh_mutex_init(&s->mu);
-    s->ring.next = s->ring.prev = &s->ring;
-    s->hand = &s->ring;
-    s->capacity = (capacity + n - 1) / n;
-  }
+  while (made < n)
+    if (!shard_init(&c->shards[made++], (capacity + n - 1) / n)) goto fail;
   *out = c;
   return SHALE_OK;
 fail:
-  if (c->shards)
-    for (unsigned i = 0; i < n; i++)
-      if (c->shards[i].table) {
-        free(c->shards[i].table);
-        sh_mutex_destroy(&c->shards[i].mu);
-      }
+  for (unsigned i = 0; i < made; i++) shard_destroy(&c->shards[i]);
   free(c->shards);
   free(c);
   return SHALE_NOMEM;
 }
 
-static void entry_free(bc_entry *e) {
-  free(e->data);
-  free(e);
-}
-
 void block_cache_free(block_cache *c) {
   if (!c) return;
-  for (unsigned i = 0; i < c->nshards; i++) {
-    shard *s = &c->shards[i];
-    for (size_t b = 0; b < s->nbuckets; b++) {
-      bc_entry *e = s->table[b];
-      while (e) {
-        bc_entry *nx = e->hnext;
-        entry_free(e);
-        e = nx;
-      }
-    }
-    free(s->table);
-    sh_mutex_destroy(&s->mu);
-  }
+  for (unsigned i = 0; i < c->nshards; i++) shard_destroy(&c->shards[i]);
   free(c->shards);
   free(c);
 }
@@ -128,13 +143,15 @@ static shard *shard_of(block_cache *c, uint64_t h) {
 }
 
 static bc_entry **find_slot(shard *s, uint64_t h, uint64_t id, uint64_t off) SH_REQUIRES(s->mu) {
-  bc_entry **p = &s->table[h & (s->nbuckets - 1)];
+  shard_state *st = shard_held(s);
+  bc_entry **p = &st->table[h & (st->nbuckets - 1)];
   while (*p && ((*p)->id != id || (*p)->off != off)) p = &(*p)->hnext;
   return p;
 }
 
 static void ring_remove(shard *s, bc_entry *e) SH_REQUIRES(s->mu) {
-  if (s->hand == e) s->hand = e->next;
+  shard_state *st = shard_held(s);
+  if (st->hand == e) st->hand = e->next;
   e->prev->next = e->next;
   e->next->prev = e->prev;
   e->prev = e->next = NULL;
@@ -142,18 +159,20 @@ static void ring_remove(shard *s, bc_entry *e) SH_REQUIRES(s->mu) {
 
 /* Just behind the hand: visited last. */
 static void ring_insert(shard *s, bc_entry *e) SH_REQUIRES(s->mu) {
-  e->next = s->hand;
-  e->prev = s->hand->prev;
+  shard_state *st = shard_held(s);
+  e->next = st->hand;
+  e->prev = st->hand->prev;
   e->prev->next = e;
-  s->hand->prev = e;
+  st->hand->prev = e;
 }
 
 static void grow(shard *s) SH_REQUIRES(s->mu) {
-  size_t nb = s->nbuckets * 2;
+  shard_state *st = shard_held(s);
+  size_t nb = st->nbuckets * 2;
   bc_entry **t = calloc(nb, sizeof *t);
   if (!t) return; /* longer chains, still correct */
-  for (size_t b = 0; b < s->nbuckets; b++) {
-    bc_entry *e = s->table[b];
+  for (size_t b = 0; b < st->nbuckets; b++) {
+    bc_entry *e = st->table[b];
     while (e) {
       bc_entry *nx = e->hnext;
       bc_entry **slot = &t[e->hash & (nb - 1)];
@@ -162,32 +181,34 @@ static void grow(shard *s) SH_REQUIRES(s->mu) {
       e = nx;
     }
   }
-  free(s->table);
-  s->table = t;
-  s->nbuckets = nb;
+  free(st->table);
+  st->table = t;
+  st->nbuckets = nb;
 }
 
 /* Takes e out of the table and the ring and drops the cache's reference; chains e on *dead
  * when nobody else holds it. */
 static void remove_locked(shard *s, bc_entry **slot, bc_entry *e, bc_entry **dead)
     SH_REQUIRES(s->mu) {
+  shard_state *st = shard_held(s);
   *slot = e->hnext;
-  s->count--;
+  st->count--;
   e->in_cache = 0;
   ring_remove(s, e);
   if (--e->refs == 0) {
-    s->usage -= e->charge;
+    st->usage -= e->charge;
     e->hnext = *dead;
     *dead = e;
   }
 }
 
 static void evict_locked(shard *s, bc_entry **dead) SH_REQUIRES(s->mu) {
-  size_t budget = 2 * s->count + 2; /* two turns: clears every bit, then finds any victim */
-  while (s->usage > s->capacity && s->count > 0 && budget-- > 0) {
-    bc_entry *e = s->hand;
-    s->hand = e->next;
-    if (e == &s->ring || e->refs > 1) continue; /* sentinel, or pinned */
+  shard_state *st = shard_held(s);
+  size_t budget = 2 * st->count + 2; /* two turns: clears every bit, then finds any victim */
+  while (st->usage > st->capacity && st->count > 0 && budget-- > 0) {
+    bc_entry *e = st->hand;
+    st->hand = e->next;
+    if (e == &st->ring || e->refs > 1) continue; /* sentinel, or pinned */
     if (e->referenced) {
       e->referenced = 0;
       continue;
@@ -208,13 +229,14 @@ bc_handle *block_cache_lookup(block_cache *c, uint64_t id, uint64_t off) {
   uint64_t h = mix(id, off);
   shard *s = shard_of(c, h);
   sh_mutex_lock(&s->mu);
+  shard_state *st = shard_held(s);
   bc_entry *e = *find_slot(s, h, id, off);
   if (e) {
     e->refs++;
     e->referenced = 1;
-    s->hits++;
+    st->hits++;
   } else {
-    s->misses++;
+    st->misses++;
   }
   sh_mutex_unlock(&s->mu);
   return e;
@@ -237,14 +259,15 @@ bc_handle *block_cache_insert(block_cache *c, uint64_t id, uint64_t off, void *d
   shard *s = shard_of(c, h);
   bc_entry *dead = NULL;
   sh_mutex_lock(&s->mu);
+  shard_state *st = shard_held(s);
   bc_entry **slot = find_slot(s, h, id, off);
   if (*slot) remove_locked(s, slot, *slot, &dead); /* replaced: lives on while pinned */
-  e->hnext = s->table[h & (s->nbuckets - 1)];
-  s->table[h & (s->nbuckets - 1)] = e;
+  e->hnext = st->table[h & (st->nbuckets - 1)];
+  st->table[h & (st->nbuckets - 1)] = e;
   ring_insert(s, e);
-  s->inserts++;
-  s->usage += e->charge;
-  if (++s->count > s->nbuckets) grow(s);
+  st->inserts++;
+  st->usage += e->charge;
+  if (++st->count > st->nbuckets) grow(s);
   evict_locked(s, &dead);
   sh_mutex_unlock(&s->mu);
   free_dead(dead);
@@ -260,11 +283,12 @@ void block_cache_release(block_cache *c, bc_handle *e) {
   shard *s = shard_of(c, e->hash);
   bc_entry *dead = NULL;
   sh_mutex_lock(&s->mu);
+  shard_state *st = shard_held(s);
   if (--e->refs == 0) { /* already out of the cache */
-    s->usage -= e->charge;
+    st->usage -= e->charge;
     dead = e;
     e->hnext = NULL;
-  } else if (s->usage > s->capacity) { /* eviction may have been blocked by this pin */
+  } else if (st->usage > st->capacity) { /* eviction may have been blocked by this pin */
     evict_locked(s, &dead);
   }
   sh_mutex_unlock(&s->mu);
@@ -277,9 +301,10 @@ void block_cache_stats(block_cache *c, uint64_t *hits, uint64_t *misses, size_t 
   for (unsigned i = 0; i < c->nshards; i++) {
     shard *s = &c->shards[i];
     sh_mutex_lock(&s->mu);
-    h += s->hits;
-    m += s->misses;
-    u += s->usage;
+    shard_state *st = shard_held(s);
+    h += st->hits;
+    m += st->misses;
+    u += st->usage;
     sh_mutex_unlock(&s->mu);
   }
   if (hits) *hits = h;
@@ -292,7 +317,7 @@ uint64_t block_cache_inserts(block_cache *c) {
   for (unsigned i = 0; i < c->nshards; i++) {
     shard *s = &c->shards[i];
     sh_mutex_lock(&s->mu);
-    n += s->inserts;
+    n += shard_held(s)->inserts;
     sh_mutex_unlock(&s->mu);
   }
   return n;

@@ -20,14 +20,21 @@ typedef struct tc_entry {
   int in_map;
 } tc_entry;
 
-typedef struct tc_shard {
-  sh_mutex mu;
+/* The fields a shard's mu guards, reached only through shard_held(). */
+typedef struct tc_shard_state {
   tc_entry **table;
   size_t nbuckets, count, capacity;
   tc_entry lru;      /* sentinel; lru.next is the least recently used idle reader */
   tc_entry *zombies; /* evicted while held */
   size_t nzombies;
+} tc_shard_state;
+
+typedef struct tc_shard {
+  sh_mutex mu;
+  tc_shard_state under_mu;
 } tc_shard;
+
+static inline tc_shard_state *shard_held(tc_shard *s) SH_REQUIRES(s->mu) { return &s->under_mu; }
 
 struct table_cache {
   io_ctx *io;
@@ -45,6 +52,47 @@ static uint64_t mix(uint64_t x) {
   return x;
 }
 
+/* No other thread sees the shard yet: mu is held for the rule on its fields. */
+static int shard_init(tc_shard *s, size_t capacity) {
+  sh_mutex_init(&s->mu);
+  sh_mutex_lock(&s->mu);
+  tc_shard_state *st = shard_held(s);
+  st->nbuckets = 64;
+  st->table = calloc(st->nbuckets, sizeof *st->table);
+  st->lru.next = st->lru.prev = &st->lru;
+  st->capacity = capacity;
+  int ok = st->table != NULL;
+  sh_mutex_unlock(&s->mu);
+  return ok;
+}
+
+static void close_dead(tc_entry *dead);
+
+/* The last user. The readers are detached under mu and closed outside it, as everywhere
+ * else here. */
+static void shard_destroy(tc_shard *s) {
+  sh_mutex_lock(&s->mu);
+  tc_shard_state *st = shard_held(s);
+  tc_entry **table = st->table, *zombies = st->zombies;
+  size_t nbuckets = st->nbuckets;
+  st->table = NULL;
+  st->zombies = NULL;
+  st->count = st->nzombies = 0;
+  sh_mutex_unlock(&s->mu);
+  for (size_t b = 0; table && b < nbuckets; b++) {
+    tc_entry *e = table[b];
+    while (e) {
+      tc_entry *nx = e->hnext;
+      sst_reader_close(e->reader);
+      free(e);
+      e = nx;
+    }
+  }
+  close_dead(zombies);
+  free(table);
+  sh_mutex_destroy(&s->mu);
+}
+
 int table_cache_new(io_ctx *io, const char *dbdir, int max_open, block_cache *bc,
                     table_cache **out) {
   if (!out) return SHALE_INVALID;
@@ -53,28 +101,19 @@ int table_cache_new(io_ctx *io, const char *dbdir, int max_open, block_cache *bc
   if (max_open < 1) max_open = 1;
   table_cache *tc = calloc(1, sizeof *tc);
   if (!tc) return SHALE_NOMEM;
+  unsigned made = 0;
   tc->io = io;
   tc->bc = bc;
   tc->nshards = max_open >= 256 ? 16 : 1;
   if (!(tc->dir = strdup(dbdir)) || !(tc->shards = calloc(tc->nshards, sizeof *tc->shards)))
     goto fail;
-  for (unsigned i = 0; i < tc->nshards; i++) {
-    tc_shard *s = &tc->shards[i];
-    s->nbuckets = 64;
-    if (!(s->table = calloc(s->nbuckets, sizeof *s->table))) goto fail;
-    sh_mutex_init(&s->mu);
-    s->lru.next = s->lru.prev = &s->lru;
-    s->capacity = ((size_t)max_open + tc->nshards - 1) / tc->nshards;
-  }
+  while (made < tc->nshards)
+    if (!shard_init(&tc->shards[made++], ((size_t)max_open + tc->nshards - 1) / tc->nshards))
+      goto fail;
   *out = tc;
   return SHALE_OK;
 fail:
-  if (tc->shards)
-    for (unsigned i = 0; i < tc->nshards; i++)
-      if (tc->shards[i].table) {
-        free(tc->shards[i].table);
-        sh_mutex_destroy(&tc->shards[i].mu);
-      }
+  for (unsigned i = 0; i < made; i++) shard_destroy(&tc->shards[i]);
   free(tc->shards);
   free(tc->dir);
   free(tc);
@@ -86,7 +125,8 @@ static tc_shard *shard_of(table_cache *tc, uint64_t number) {
 }
 
 static tc_entry **find_slot(tc_shard *s, uint64_t number) SH_REQUIRES(s->mu) {
-  tc_entry **p = &s->table[mix(number) & (s->nbuckets - 1)];
+  tc_shard_state *st = shard_held(s);
+  tc_entry **p = &st->table[mix(number) & (st->nbuckets - 1)];
   while (*p && (*p)->number != number) p = &(*p)->hnext;
   return p;
 }
@@ -98,47 +138,51 @@ static void lru_remove(tc_entry *e) {
 }
 
 static void lru_append(tc_shard *s, tc_entry *e) SH_REQUIRES(s->mu) {
-  e->next = &s->lru;
-  e->prev = s->lru.prev;
+  tc_shard_state *st = shard_held(s);
+  e->next = &st->lru;
+  e->prev = st->lru.prev;
   e->prev->next = e;
-  s->lru.prev = e;
+  st->lru.prev = e;
 }
 
 static void grow(tc_shard *s) SH_REQUIRES(s->mu) {
-  size_t nb = s->nbuckets * 2;
+  tc_shard_state *st = shard_held(s);
+  size_t nb = st->nbuckets * 2;
   tc_entry **t = calloc(nb, sizeof *t);
   if (!t) return;
-  for (size_t b = 0; b < s->nbuckets; b++)
-    for (tc_entry *e = s->table[b], *nx; e; e = nx) {
+  for (size_t b = 0; b < st->nbuckets; b++)
+    for (tc_entry *e = st->table[b], *nx; e; e = nx) {
       nx = e->hnext;
       tc_entry **slot = &t[mix(e->number) & (nb - 1)];
       e->hnext = *slot;
       *slot = e;
     }
-  free(s->table);
-  s->table = t;
-  s->nbuckets = nb;
+  free(st->table);
+  st->table = t;
+  st->nbuckets = nb;
 }
 
 /* Takes e out of the map (the cache drops its reference); chains it on *dead when nobody
  * holds it, else on the zombie list. */
 static void unmap_locked(tc_shard *s, tc_entry *e, tc_entry **dead) SH_REQUIRES(s->mu) {
+  tc_shard_state *st = shard_held(s);
   *find_slot(s, e->number) = e->hnext;
-  s->count--;
+  st->count--;
   e->in_map = 0;
   if (e->prev) lru_remove(e);
   if (--e->refs == 0) {
     e->hnext = *dead;
     *dead = e;
   } else {
-    e->hnext = s->zombies;
-    s->zombies = e;
-    s->nzombies++;
+    e->hnext = st->zombies;
+    st->zombies = e;
+    st->nzombies++;
   }
 }
 
 static void evict_idle_locked(tc_shard *s, tc_entry **dead) SH_REQUIRES(s->mu) {
-  while (s->count > s->capacity && s->lru.next != &s->lru) unmap_locked(s, s->lru.next, dead);
+  tc_shard_state *st = shard_held(s);
+  while (st->count > st->capacity && st->lru.next != &st->lru) unmap_locked(s, st->lru.next, dead);
 }
 
 static void close_dead(tc_entry *dead) {
@@ -184,6 +228,7 @@ int table_cache_get(table_cache *tc, uint64_t number, sst_reader **r, char *errm
   ne->in_map = 1;
   tc_entry *dead = NULL;
   sh_mutex_lock(&s->mu);
+  tc_shard_state *st = shard_held(s);
   if ((e = *find_slot(s, number))) { /* another thread opened it meanwhile: use theirs */
     if (e->prev) lru_remove(e);
     e->refs++;
@@ -191,10 +236,10 @@ int table_cache_get(table_cache *tc, uint64_t number, sst_reader **r, char *errm
     ne->hnext = NULL;
     dead = ne;
   } else {
-    tc_entry **slot = &s->table[mix(number) & (s->nbuckets - 1)];
+    tc_entry **slot = &st->table[mix(number) & (st->nbuckets - 1)];
     ne->hnext = *slot;
     *slot = ne;
-    if (++s->count > s->nbuckets) grow(s);
+    if (++st->count > st->nbuckets) grow(s);
     evict_idle_locked(s, &dead);
     *r = rd;
   }
@@ -208,6 +253,7 @@ void table_cache_release(table_cache *tc, sst_reader *r) {
   tc_shard *s = shard_of(tc, sst_reader_file_number(r));
   tc_entry *dead = NULL;
   sh_mutex_lock(&s->mu);
+  tc_shard_state *st = shard_held(s);
   tc_entry *e = *find_slot(s, sst_reader_file_number(r));
   if (e && e->reader == r) {
     if (--e->refs == 1) {
@@ -215,12 +261,12 @@ void table_cache_release(table_cache *tc, sst_reader *r) {
       evict_idle_locked(s, &dead);
     }
   } else { /* evicted while held */
-    for (tc_entry **p = &s->zombies; *p; p = &(*p)->hnext) {
+    for (tc_entry **p = &st->zombies; *p; p = &(*p)->hnext) {
       if ((*p)->reader != r) continue;
       e = *p;
       if (--e->refs == 0) {
         *p = e->hnext;
-        s->nzombies--;
+        st->nzombies--;
         e->hnext = NULL;
         dead = e;
       }
@@ -245,30 +291,18 @@ void table_cache_evict(table_cache *tc, uint64_t number) {
 int table_cache_open_count(table_cache *tc) {
   size_t n = 0;
   for (unsigned i = 0; i < tc->nshards; i++) {
-    sh_mutex_lock(&tc->shards[i].mu);
-    n += tc->shards[i].count + tc->shards[i].nzombies;
-    sh_mutex_unlock(&tc->shards[i].mu);
+    tc_shard *s = &tc->shards[i];
+    sh_mutex_lock(&s->mu);
+    tc_shard_state *st = shard_held(s);
+    n += st->count + st->nzombies;
+    sh_mutex_unlock(&s->mu);
   }
   return (int)n;
 }
 
 void table_cache_free(table_cache *tc) {
   if (!tc) return;
-  for (unsigned i = 0; i < tc->nshards; i++) {
-    tc_shard *s = &tc->shards[i];
-    for (size_t b = 0; b < s->nbuckets; b++) {
-      tc_entry *e = s->table[b];
-      while (e) {
-        tc_entry *nx = e->hnext;
-        sst_reader_close(e->reader);
-        free(e);
-        e = nx;
-      }
-    }
-    close_dead(s->zombies);
-    free(s->table);
-    sh_mutex_destroy(&s->mu);
-  }
+  for (unsigned i = 0; i < tc->nshards; i++) shard_destroy(&tc->shards[i]);
   free(tc->shards);
   free(tc->dir);
   free(tc);

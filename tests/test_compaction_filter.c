@@ -107,14 +107,12 @@ static int file_contains(const char *dir, const char *name, const char *text) {
 static void compact_level(shale_db *db, int level, int out_level) {
   char errmsg[ERRMSG_SIZE] = "";
   sh_mutex_lock(&db->mu);
-  while (db->manual_compaction || db->compaction_running) sh_cond_wait(&db->bg_cv, &db->mu);
-  db->manual_compaction = 1;
+  compaction_exclusive_begin(db);
   compaction c;
   int picked = compaction_pick_range(db, level, out_level, NULL, 0, NULL, 0, &c);
   int rc = picked == 1 ? compaction_run(db, &c, errmsg) : picked;
   compaction_free(&c);
-  db->manual_compaction = 0;
-  pthread_cond_broadcast(&db->bg_cv);
+  compaction_exclusive_end(db);
   sh_mutex_unlock(&db->mu);
   if (rc < 0) fprintf(stderr, "  compaction L%d->L%d: %s\n", level, out_level, errmsg);
   assert_true(rc >= 0);

@@ -4,9 +4,14 @@
  * What clang 14 can check in C: functions that acquire, release or require a lock
  * (SH_ACQUIRE, SH_RELEASE, SH_REQUIRES, SH_EXCLUDES on a lock reached through a parameter,
  * e.g. SH_REQUIRES(db->mu)), every lock taken being released on every path, and globals
- * marked SH_GUARDED_BY. It cannot name a struct's own member in an attribute on another
- * member (C has no late-parsed attributes before clang 22), so which field a struct's lock
- * guards is said in a comment, and the functions that touch the field say SH_REQUIRES. */
+ * marked SH_GUARDED_BY. It cannot check an attribute on a member naming a sibling member:
+ * clang 14 rejects guarded_by(mu) there ("use of undeclared identifier"); clang 19 accepts
+ * it but does not rebase mu on the object reached, and reports "requires holding mutex
+ * 'mu'" even inside sh_mutex_lock(&d->mu) ... d->n ... sh_mutex_unlock(&d->mu). So the
+ * fields a lock guards sit in a struct of their own, a member named under_<lock>, reached
+ * only through a static inline accessor that says SH_REQUIRES(p->lock) and returns its
+ * address: the analysis checks every call, at no cost. scripts/check-lock-groups.sh keeps
+ * the member's name out of every other line (doc/ARCHITECTURE.md lists the groups). */
 #ifndef SHALE_UTIL_THREAD_ANNOTATIONS_H
 #define SHALE_UTIL_THREAD_ANNOTATIONS_H
 
