@@ -359,6 +359,12 @@ void compaction_exclusive_end(shale_db *db) {
   pthread_cond_broadcast(&db->bg_cv);
 }
 
+void compaction_state_free(shale_db *db) {
+  sh_mutex_lock(&db->mu);
+  for (int l = 0; l < NUM_LEVELS; l++) buf_free(&db_mu_held(db)->compact_ptr[l]);
+  sh_mutex_unlock(&db->mu);
+}
+
 int compaction_pick(shale_db *db, compaction *c) {
   memset(c, 0, sizeof *c);
   const db_mu_state *s = db_mu_held(db);

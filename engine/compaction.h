@@ -52,6 +52,8 @@ int compaction_pick(shale_db *db, compaction *c) SH_REQUIRES(db->mu);
 void compaction_exclusive_begin(shale_db *db) SH_REQUIRES(db->mu);
 /* Lets the background pick compactions again, and wakes whoever waits on bg_cv. */
 void compaction_exclusive_end(shale_db *db) SH_REQUIRES(db->mu);
+/* At close, the background threads gone: frees where each level's round robin stood. */
+void compaction_state_free(shale_db *db) SH_EXCLUDES(db->mu);
 /* Picks the files of level overlapping [begin, end) (NULL: unbounded) into out_level. */
 int compaction_pick_range(shale_db *db, int level, int out_level, const void *begin, size_t blen,
                           const void *end, size_t elen, compaction *c) SH_REQUIRES(db->mu);

@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include "engine/db_impl.h"
+#include "engine/compaction.h"
 #include "engine/db_log.h"
 #include "engine/errmsg.h"
 #include "engine/listeners.h"
 #include "engine/dir_check.h"
+#include "engine/file_numbers.h"
 #include "engine/filename.h"
 #include "engine/options.h"
 #include "engine/recovery.h"
@@ -24,6 +26,7 @@
 #include "engine/span_warmup.h"
 #include "engine/statistics.h"
 #include "engine/view_cache.h"
+#include "engine/write.h"
 #include "io/io.h"
 #include "io/io_fs.h"
 
@@ -126,18 +129,9 @@ static shale_db *db_alloc(const char *path) {
   dead_spans_init(&db->spans, 0);
   buf_init(&db->del_run.lo);
   buf_init(&db->del_run.last);
-  /* No other thread yet: the locks are held for the rules on the fields they guard. File
-   * number 0 names nothing (filename.h). */
-  sh_mutex_lock(&db->log_mu);
-  db_log_held(db)->info_log_fd = -1;
-  sh_mutex_unlock(&db->log_mu);
-  sh_mutex_lock(&db->snap_mu);
-  db_snap_state *snaps = db_snap_held(db);
-  snaps->snapshots.next = snaps->snapshots.prev = &snaps->snapshots;
-  sh_mutex_unlock(&db->snap_mu);
-  sh_mutex_lock(&db->mu);
-  db_mu_held(db)->next_file_number = 1;
-  sh_mutex_unlock(&db->mu);
+  db_log_init(db);
+  db_snapshots_init(db);
+  db_file_numbers_start(db);
   return db;
 }
 
@@ -145,26 +139,15 @@ static void db_release(shale_db *db) {
   listeners_stop(db); /* a callback may call the DB: not once it is being torn down */
   if (db->n_bg_threads) bg_stop(db);
   db_view_cache_free(db);
-  /* The threads are gone: the locks are held for the rule on the view. */
-  sh_mutex_lock(&db->mu);
-  sh_mutex_lock(&db->view_mu);
-  read_view *view = db_view_held(db)->view;
-  sh_mutex_unlock(&db->view_mu);
-  sh_mutex_unlock(&db->mu);
-  if (view) read_view_unref(view);
+  db_view_drop_current(db);
   if (db->mem) memtable_unref(db->mem);
   if (db->wal) wal_writer_close(db->wal, NULL);
   vset_close(&db->vset);
-  for (size_t i = 0; i < db->n_pinned_tables; i++)
-    table_cache_release(db->tcache, db->pinned_tables[i]);
-  free(db->pinned_tables);
+  db_unpin_recovered_tables(db);
   if (db->tcache) table_cache_free(db->tcache);
   if (db->bcache) block_cache_free(db->bcache);
   arena_pool_free(db->apool); /* after the last memtable went */
-  /* The threads are gone: mu is held for the rule on compact_ptr. */
-  sh_mutex_lock(&db->mu);
-  for (int l = 0; l < NUM_LEVELS; l++) buf_free(&db_mu_held(db)->compact_ptr[l]);
-  sh_mutex_unlock(&db->mu);
+  compaction_state_free(db);
   db_log_close(db);
   if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */
   sh_mutex_destroy(&db->mu);
@@ -260,10 +243,7 @@ int shale_open(const char *path, const shale_options *o, shale_db **out) {
   shale_db *db;
   rc = opt.read_only ? open_read_only(path, &opt, &db, msg) : open_attempt(path, &opt, &db, msg);
   if (rc) return rc;
-  sh_mutex_lock(&db->mu);
-  uint64_t allocated = db_mu_held(db)->last_allocated_seq;
-  sh_mutex_unlock(&db->mu);
-  dead_spans_allocated(&db->spans, allocated);
+  dead_spans_allocated(&db->spans, db_last_allocated_seq(db));
   db->spans_restored = span_store_load(db, vset_recovered_manifest_number(&db->vset));
   if (!opt.read_only) write_options_file(db);
   db_log(db,

@@ -21,6 +21,12 @@ static void close_info_log_file(shale_db *db) SH_REQUIRES(db->log_mu) {
   l->info_log_fd = -1;
 }
 
+void db_log_init(shale_db *db) {
+  sh_mutex_lock(&db->log_mu);
+  db_log_held(db)->info_log_fd = -1;
+  sh_mutex_unlock(&db->log_mu);
+}
+
 void db_log_close(shale_db *db) {
   sh_mutex_lock(&db->log_mu);
   close_info_log_file(db);

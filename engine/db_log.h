@@ -11,5 +11,7 @@ void db_log(shale_db *db, const char *fmt, ...) SHALE_PRINTF(2, 3) SH_EXCLUDES(d
 void db_log_open(shale_db *db) SH_EXCLUDES(db->log_mu);
 /* At close, after the last line. */
 void db_log_close(shale_db *db) SH_EXCLUDES(db->log_mu);
+/* A new handle's LOG state: no file yet (db_log writes nothing until db_log_open). */
+void db_log_init(shale_db *db) SH_EXCLUDES(db->log_mu);
 
 #endif /* SHALE_ENGINE_DB_LOG_H */

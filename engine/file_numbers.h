@@ -8,6 +8,8 @@
 
 #include "engine/db_impl.h"
 
+/* Starts the counter of a new handle at 1: file number 0 names nothing (filename.h). */
+void db_file_numbers_start(shale_db *db) SH_EXCLUDES(db->mu);
 /* A number no file of the DB has had; the counter moves past it. */
 uint64_t db_take_file_number(shale_db *db) SH_REQUIRES(db->mu);
 /* The same, for a caller that does not hold mu (takes it for the increment only). */

@@ -34,6 +34,20 @@ void db_discard_new_wal(shale_db *db) {
   io_remove(&db->io, path, NULL);
 }
 
+/* Seals the mutable memtable onto the immutable chain and returns the view that holds it
+ * there with fresh in its place, for install_memtable; NULL: out of memory. */
+static read_view *view_sealing_mem(shale_db *db, memtable *fresh) SH_REQUIRES(db->mu) {
+  read_view *cur = db_view_under_mu(db); /* stable: only holders of mu replace it */
+  memtable_seal(db->mem, cur->imm);
+  return db_view_new(db, fresh, db->mem, cur->imm_count + 1, cur->ver);
+}
+
+static void install_memtable(shale_db *db, memtable *fresh, read_view *v) SH_REQUIRES(db->mu) {
+  memtable_unref(db->mem);
+  db->mem = fresh;
+  db_view_publish(db, v);
+}
+
 int db_seal_memtable(shale_db *db, char *errmsg) {
   memtable *fresh;
   int rc = db_memtable_new(db, &fresh);
@@ -58,9 +72,7 @@ int db_seal_memtable(shale_db *db, char *errmsg) {
     return rc;
   }
   memtable_set_log_number(fresh, number);
-  read_view *cur = db_view_under_mu(db); /* stable: only holders of mu replace it */
-  memtable_seal(db->mem, cur->imm);
-  read_view *v = db_view_new(db, fresh, db->mem, cur->imm_count + 1, cur->ver);
+  read_view *v = view_sealing_mem(db, fresh);
   if (!v) {
     wal_writer_close(wal, NULL);
     memtable_unref(fresh);
@@ -69,11 +81,33 @@ int db_seal_memtable(shale_db *db, char *errmsg) {
   if (db->wal) wal_writer_close(db->wal, NULL);
   db->wal = wal;
   db->log_number = number;
-  memtable_unref(db->mem);
-  db->mem = fresh;
-  db_view_publish(db, v);
+  install_memtable(db, fresh, v);
   atomic_fetch_add_explicit(&db->stats.memtables_sealed, 1, memory_order_relaxed);
   return SHALE_OK;
+}
+
+int db_seal_replayed(shale_db *db, uint64_t log_number) {
+  memtable *fresh;
+  int rc = db_memtable_new(db, &fresh);
+  if (rc) return rc;
+  memtable_set_log_number(fresh, log_number);
+  read_view *v = view_sealing_mem(db, fresh);
+  if (!v) {
+    memtable_unref(fresh);
+    return SHALE_NOMEM;
+  }
+  install_memtable(db, fresh, v);
+  return SHALE_OK;
+}
+
+int db_first_memtable(shale_db *db) {
+  int rc = db_memtable_new(db, &db->mem);
+  if (rc) return rc;
+  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule publishing views */
+  read_view *first = db_view_new(db, db->mem, NULL, 0, db->vset.current);
+  if (first) db_view_publish(db, first);
+  sh_mutex_unlock(&db->mu);
+  return first ? SHALE_OK : SHALE_NOMEM;
 }
 
 /* Bytes an entry is taken to fill in a memtable before any was written. */

@@ -13,6 +13,11 @@ int db_start_wal(shale_db *db, char *errmsg);
 void db_discard_new_wal(shale_db *db);
 /* Seals the mutable memtable and starts a new WAL. The caller is the leader. */
 int db_seal_memtable(shale_db *db, char *errmsg) SH_REQUIRES(db->mu);
+/* Recovery: the mutable memtable, before any WAL is replayed into it, in the first view. */
+int db_first_memtable(shale_db *db) SH_EXCLUDES(db->mu);
+/* Recovery: seals the memtable being replayed into, full, as the write path would; the
+ * fresh one takes the records of WAL log_number on. No new WAL: replay writes none. */
+int db_seal_replayed(shale_db *db, uint64_t log_number) SH_REQUIRES(db->mu);
 /* Before a write group: seals the memtable when full, and slows or stops the writer while
  * sealed memtables or L0 files pile up. The caller is the write leader. */
 int flush_make_room(shale_db *db, char *errmsg) SH_REQUIRES(db->mu);

@@ -164,6 +164,16 @@ static memtable *oldest_imm(shale_db *db, uint64_t *next_log) SH_REQUIRES(db->mu
   return m;
 }
 
+void db_wals_start(shale_db *db, uint64_t live_from) {
+  db_manifest_state *m = db_manifest_held(db);
+  m->oldest_wal = m->wals_retired = live_from;
+}
+
+void db_wals_retained(shale_db *db, uint64_t n) {
+  db_manifest_state *m = db_manifest_held(db);
+  if (n < m->oldest_wal) m->oldest_wal = n;
+}
+
 void db_wals_pin(shale_db *db) { db_manifest_held(db)->wal_pins++; }
 
 void db_wals_unpin(shale_db *db) {

@@ -10,6 +10,11 @@ int flush_oldest(shale_db *db, char *errmsg) SH_REQUIRES(db->mu);
 /* Deletes the WALs from oldest_wal up to below that retention does not keep, unless a
  * checkpoint or a WAL walk pins them (then the next call after it deletes them). */
 void db_delete_obsolete_wals(shale_db *db, uint64_t below) SH_REQUIRES(db->manifest_mu);
+/* At open, once recovery knows the WALs: those below live_from are in tables (deleted, or
+ * kept as .old.log by retention). */
+void db_wals_start(shale_db *db, uint64_t live_from) SH_REQUIRES(db->manifest_mu);
+/* At open: a WAL kept by retention, numbered n, is the oldest still on disk if below the rest. */
+void db_wals_retained(shale_db *db, uint64_t n) SH_REQUIRES(db->manifest_mu);
 /* A checkpoint or a WAL walk reading WALs: no obsolete WAL is deleted while any pin holds. */
 void db_wals_pin(shale_db *db) SH_REQUIRES(db->manifest_mu);
 /* Drops a pin, and deletes the WALs that flushes finished meanwhile left for it. */

@@ -80,20 +80,10 @@ static uint64_t record_time(const wal_reader *r) {
 /* Seals the memtable being replayed into when it is full, as the write path would. */
 static int replay_make_room(shale_db *db, uint64_t log_number) {
   if (memtable_bytes(db->mem) < db->opt.write_buffer_size) return SHALE_OK;
-  memtable *fresh;
-  int rc = db_memtable_new(db, &fresh);
-  if (rc) return rc;
-  memtable_set_log_number(fresh, log_number);
-  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule publishing states */
-  const read_view *cur = db_view_under_mu(db);
-  memtable_seal(db->mem, cur->imm);
-  read_view *v = db_view_new(db, fresh, db->mem, cur->imm_count + 1, cur->ver);
-  memtable_unref(db->mem);
-  db->mem = fresh;
-  if (v) db_view_publish(db, v);
+  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule publishing views */
+  int rc = db_seal_replayed(db, log_number);
   sh_mutex_unlock(&db->mu);
-  if (!v) return SHALE_NOMEM;
-  return SHALE_OK;
+  return rc;
 }
 
 /* Cuts a WAL back to its durable prefix once its unsynced tail was dropped: left in place,
@@ -126,14 +116,6 @@ static int wal_read_mode(const shale_db *db) {
  * after all (a WAL is synced whole before the next one gets a record): corruption.
  * opened: the log's reader when the caller opened it already (it stays the caller's to
  * close), else NULL. */
-/* No other thread runs yet: mu is taken for the rule on last_allocated_seq, uncontended. */
-static void seq_replayed(shale_db *db, uint64_t last) SH_EXCLUDES(db->mu) {
-  sh_mutex_lock(&db->mu);
-  db_mu_state *s = db_mu_held(db);
-  if (last > s->last_allocated_seq) s->last_allocated_seq = last;
-  sh_mutex_unlock(&db->mu);
-}
-
 static int replay_log(shale_db *db, uint64_t number, wal_reader *opened, int *hole, char *errmsg) {
   char path[FILENAME_MAX_LEN];
   filename_log(path, db->path, number);
@@ -162,7 +144,7 @@ static int replay_log(shale_db *db, uint64_t number, wal_reader *opened, int *ho
     if (rc == SHALE_CORRUPTION) err_corrupt(errmsg, "%s: malformed batch in a valid record", path);
     if (rc) break;
     uint64_t last = batch_rep_seq(rec) + batch_rep_count(rec) - 1;
-    if (batch_rep_count(rec)) seq_replayed(db, last);
+    if (batch_rep_count(rec)) db_seqs_recovered(db, last);
   }
   if (rc == 0) rc = finish_log(db, r, path, hole, errmsg);
   if (!opened) wal_reader_close(r);
@@ -220,9 +202,7 @@ static void remove_orphans(shale_db *db) {
   io_names_free(names, count);
   if (renamed) io_sync_dir(&db->io, db->path, NULL);
   sh_mutex_lock(&db->manifest_mu); /* no other thread yet: held for the rule on the WAL bounds */
-  db_manifest_state *m = db_manifest_held(db);
-  if (oldest_retained < m->oldest_wal) m->oldest_wal = oldest_retained;
-  m->wals_retired = db->vset.log_number;
+  if (oldest_retained != UINT64_MAX) db_wals_retained(db, oldest_retained);
   sh_mutex_unlock(&db->manifest_mu);
 }
 
@@ -374,11 +354,11 @@ static int start_writing(shale_db *db, char *errmsg) {
     rc = db_seal_memtable(db, errmsg);
     sh_mutex_unlock(&db->mu);
   } else if (!(rc = db_start_wal(db, errmsg))) {
-    db->vset.log_number = db->log_number; /* every older WAL is empty or in tables */
+    vset_set_log_number(&db->vset, db->log_number); /* every older WAL is empty or in tables */
   }
   if (rc) return rc;
   sh_mutex_lock(&db->manifest_mu); /* no other thread yet: held for the rule on the WAL bounds */
-  db_manifest_held(db)->oldest_wal = db->vset.log_number;
+  db_wals_start(db, db->vset.log_number);
   sh_mutex_unlock(&db->manifest_mu);
   db_log(db, "table writes use %s",
          io_uring_in_use(&db->io) ? "io_uring"
@@ -412,22 +392,13 @@ int db_recover(shale_db *db, char *errmsg) {
     goto done;
   }
   if (db->vset.next_file) db_file_number_past(db, db->vset.next_file - 1);
-  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule on last_allocated_seq */
-  db_mu_held(db)->last_allocated_seq = db->vset.last_seq;
-  sh_mutex_unlock(&db->mu);
-  if ((rc = db_memtable_new(db, &db->mem))) goto done;
-  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule publishing states */
-  read_view *first = db_view_new(db, db->mem, NULL, 0, db->vset.current);
-  if (first) db_view_publish(db, first);
-  sh_mutex_unlock(&db->mu);
-  if (!first) {
-    rc = err_set(errmsg, SHALE_NOMEM, "out of memory");
+  db_seqs_recovered(db, db->vset.last_seq);
+  if ((rc = db_first_memtable(db))) {
+    err_set(errmsg, rc, "out of memory");
     goto done;
   }
   if ((rc = replay_logs(db, &logs, early.r, errmsg))) goto done;
-  sh_mutex_lock(&db->mu); /* no other thread yet; no write can move it before open returns */
-  uint64_t replayed = db_mu_held(db)->last_allocated_seq;
-  sh_mutex_unlock(&db->mu);
+  uint64_t replayed = db_last_allocated_seq(db); /* no write can move it before open returns */
   atomic_store(&db->last_seq, replayed);
   db->stats.open_seq = replayed;
   vset_set_last_seq(&db->vset, replayed);
@@ -462,4 +433,12 @@ int db_shutdown(shale_db *db) {
   if (bg_error) rc = bg_error; /* the cause, not the SHALE_READONLY it led to */
   sh_mutex_unlock(&db->mu);
   return rc;
+}
+
+void db_unpin_recovered_tables(shale_db *db) {
+  for (size_t i = 0; i < db->n_pinned_tables; i++)
+    table_cache_release(db->tcache, db->pinned_tables[i]);
+  free(db->pinned_tables);
+  db->pinned_tables = NULL;
+  db->n_pinned_tables = 0;
 }

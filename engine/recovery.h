@@ -14,5 +14,7 @@ int db_recover(shale_db *db, char *errmsg) SH_EXCLUDES(db->mu);
  * WAL, then stops background work. Returns the first background error, else the error of
  * sealing the mutable memtable, else SHALE_OK. */
 int db_shutdown(shale_db *db);
+/* At close of a read_only handle: lets go of the tables db_recover kept open. */
+void db_unpin_recovered_tables(shale_db *db);
 
 #endif

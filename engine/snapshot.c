@@ -64,6 +64,13 @@ uint64_t db_snapshot_pin(shale_db *db) { return oldest_pinned(db, 0); }
 
 uint64_t db_oldest_snapshot(shale_db *db) { return oldest_pinned(db, 1); }
 
+void db_snapshots_init(shale_db *db) {
+  sh_mutex_lock(&db->snap_mu);
+  db_snap_state *snaps = db_snap_held(db);
+  snaps->snapshots.next = snaps->snapshots.prev = &snaps->snapshots;
+  sh_mutex_unlock(&db->snap_mu);
+}
+
 uint64_t db_snapshots_made(shale_db *db) {
   sh_mutex_lock(&db->snap_mu);
   uint64_t n = db_snap_held(db)->snaps_made;

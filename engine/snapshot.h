@@ -13,6 +13,8 @@
 void db_snapshot_link(shale_db *db, shale_snapshot *s, uint64_t seq) SH_REQUIRES(db->snap_mu);
 /* Oldest sequence a live snapshot pins, or last_seq when none. */
 uint64_t db_oldest_snapshot(shale_db *db) SH_EXCLUDES(db->snap_mu);
+/* A new handle's snapshot list: empty. */
+void db_snapshots_init(shale_db *db) SH_EXCLUDES(db->snap_mu);
 /* Oldest sequence a live snapshot pins, or UINT64_MAX when none. Unlike last_seq, no write
  * in flight can be newer: a memtable's tombstones are counted before last_seq covers them. */
 uint64_t db_snapshot_pin(shale_db *db) SH_EXCLUDES(db->snap_mu);

@@ -232,6 +232,8 @@ int vset_write_snapshot(version_set *vs, uint64_t number, uint64_t next_file, ch
 
 void vset_set_last_seq(version_set *vs, uint64_t last_seq) { vs->last_seq = last_seq; }
 
+void vset_set_log_number(version_set *vs, uint64_t log_number) { vs->log_number = log_number; }
+
 int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, uint64_t last_seq,
                        version **out, char *errmsg) {
   vs->last_seq = last_seq;

@@ -55,6 +55,9 @@ int vset_write_snapshot(version_set *vs, uint64_t manifest_number, uint64_t next
 /* The last sequence the next edit or snapshot records: every write up to it is in the
  * tables or in a WAL the edit keeps. Recovery sets it from what it replayed. */
 void vset_set_last_seq(version_set *vs, uint64_t last_seq);
+/* The WAL the next edit or snapshot records as the oldest still needed. Recovery sets it
+ * when the WALs it replayed held nothing: every WAL below the new one is then obsolete. */
+void vset_set_log_number(version_set *vs, uint64_t log_number);
 /* Appends e (with the log number, next file and last sequence given) to the MANIFEST, syncs
  * it, and returns in *out the version current + e (referenced) for vset_install.
  * REQUIRES: the MANIFEST mutex held from here through vset_install. */

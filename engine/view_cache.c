@@ -333,6 +333,17 @@ void db_read_counts(shale_db *db, read_counts *out) {
 
 /* REQUIRES: no other thread uses the handle (close). Threads that still hold slots keep
  * their reference to the registry and find it closed when they exit or evict it. */
+void db_view_drop_current(shale_db *db) {
+  sh_mutex_lock(&db->mu);
+  sh_mutex_lock(&db->view_mu);
+  db_view_state *cur = db_view_held(db);
+  read_view *view = cur->view;
+  cur->view = NULL;
+  sh_mutex_unlock(&db->view_mu);
+  sh_mutex_unlock(&db->mu);
+  if (view) read_view_unref(view);
+}
+
 void db_view_cache_free(shale_db *db) {
   view_reg *r = atomic_load_explicit(&db->vr, memory_order_acquire);
   if (!r) return;

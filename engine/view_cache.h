@@ -34,6 +34,8 @@ void db_read_count(shale_db *db, view_slot *slot, const read_counts *c);
 void db_read_counts(shale_db *db, read_counts *out);
 /* Drops every cached view (at close). */
 void db_view_cache_free(shale_db *db);
+/* At close, no reader left: drops the current view, which no one else holds a lock on. */
+void db_view_drop_current(shale_db *db) SH_EXCLUDES(db->mu, db->view_mu);
 /* For tests: the view cache's memory (process-wide), db's live slots, and how many of them
  * cache a view older than the current one. REQUIRES: no get in flight on db. */
 typedef struct view_cache_stats {

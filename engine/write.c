@@ -48,6 +48,20 @@ static void walk_delete_run(shale_db *db) SH_REQUIRES(db->mu) {
   r->count = 0;
 }
 
+void db_seqs_recovered(shale_db *db, uint64_t seq) {
+  sh_mutex_lock(&db->mu);
+  db_mu_state *s = db_mu_held(db);
+  if (seq > s->last_allocated_seq) s->last_allocated_seq = seq;
+  sh_mutex_unlock(&db->mu);
+}
+
+uint64_t db_last_allocated_seq(shale_db *db) {
+  sh_mutex_lock(&db->mu);
+  uint64_t seq = db_mu_held(db)->last_allocated_seq;
+  sh_mutex_unlock(&db->mu);
+  return seq;
+}
+
 uint64_t db_allocate_seqs(shale_db *db, uint64_t count) {
   db_mu_state *s = db_mu_held(db);
   uint64_t first = s->last_allocated_seq + 1;
