@@ -391,6 +391,15 @@ static void test_zstd_dictionary_bounds(void **state) {
   check_all_gets(f, r, 100000);
   sst_reader_close(r);
   unlink(path);
+  /* As small as the metamorphic test's zstd-dict set: 1 KiB trained on 2 to 8 KiB. */
+  sst_options tiny = {512, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 1024, 8192};
+  build(f, path, 100, &tiny, &m);
+  sst_meta_free(&m);
+  assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_true(sst_reader_dict(r).size > 0 && sst_reader_dict(r).size <= 1024);
+  check_all_gets(f, r, 100);
+  sst_reader_close(r);
+  unlink(path);
   sst_builder *b;
   o.dict_bytes = SST_DICT_MAX_SIZE + 1;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_INVALID);
