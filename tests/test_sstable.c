@@ -391,7 +391,7 @@ static void test_zstd_dictionary_bounds(void **state) {
   check_all_gets(f, r, 100000);
   sst_reader_close(r);
   unlink(path);
-  /* As small as the metamorphic test's zstd-dict set: 1 KiB trained on 2 to 8 KiB. */
+  /* Small bounds still train: 1 KiB on 2 to 8 KiB of 512-byte blocks. */
   sst_options tiny = {512, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 1024, 8192};
   build(f, path, 100, &tiny, &m);
   sst_meta_free(&m);
