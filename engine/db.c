@@ -50,7 +50,8 @@ static void write_options_file(shale_db *db) {
       "level0_stop_trigger=%d\nmax_bytes_for_level_base=%zu\nlevel_size_multiplier=%d\n"
       "target_file_size=%zu\ncompression_level=%d\nwal_retention_seconds=%g\n"
       "wal_retention_bytes=%llu\ncompaction_filter=%s\nio_mode=%s\nuse_mmap=%d\n"
-      "manifest_roll_bytes=%llu\ncomparator=%s\n",
+      "manifest_roll_bytes=%llu\ncomparator=%s\ncompression_max_dict_bytes=%zu\n"
+      "compression_zstd_max_train_bytes=%zu\n",
       SHALE_VERSION_STRING, o->create_if_missing, o->error_if_exists, o->write_buffer_size,
       o->block_cache_size, o->bloom_bits_per_key,
       o->compression == SHALE_COMPRESSION_ZSTD ? "zstd" : "none", o->max_background_jobs,
@@ -61,7 +62,8 @@ static void write_options_file(shale_db *db) {
       o->target_file_size, o->compression_level, o->wal_retention_seconds,
       (unsigned long long)o->wal_retention_bytes, filter_label(o),
       o->io_mode == SHALE_IO_PWRITE ? "pwrite" : "io_uring", o->use_mmap,
-      (unsigned long long)o->manifest_roll_bytes, comparator_name(db->cmp));
+      (unsigned long long)o->manifest_roll_bytes, comparator_name(db->cmp),
+      o->compression_max_dict_bytes, o->compression_zstd_max_train_bytes);
   char msg[ERRMSG_SIZE];
   if (n >= (int)sizeof text) n = (int)sizeof text - 1; /* a long filter name is cut */
   if (n > 0 && io_write_file_atomic(&db->io, db->path, "OPTIONS", text, (size_t)n, msg))

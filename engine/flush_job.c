@@ -96,8 +96,13 @@ static int add_points(flush_ctx *c, sst_builder *b, char *errmsg) {
 }
 
 sst_options db_sst_options(shale_db *db) {
-  sst_options o = {db->opt.block_size, db->opt.bloom_bits_per_key, db->opt.compression,
-                   db->opt.compression_level, &db->io};
+  sst_options o = {db->opt.block_size,
+                   db->opt.bloom_bits_per_key,
+                   db->opt.compression,
+                   db->opt.compression_level,
+                   &db->io,
+                   db->opt.compression_max_dict_bytes,
+                   db->opt.compression_zstd_max_train_bytes};
   return o;
 }
 

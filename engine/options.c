@@ -5,6 +5,7 @@
 
 #include "engine/version_set.h"
 #include "io/io_env.h"
+#include "sstable/sst_format.h"
 
 const char *shale_version(void) { return SHALE_VERSION_STRING; }
 
@@ -64,6 +65,17 @@ int options_copy_checked(shale_options *dst, const shale_options *src, char *err
   if (dst->compression_level < -7 || dst->compression_level > 19)
     return err_set(errmsg, SHALE_INVALID, "compression_level %d not in -7..19",
                    dst->compression_level);
+  if (dst->compression_max_dict_bytes > SST_DICT_MAX_SIZE)
+    return err_set(errmsg, SHALE_INVALID,
+                   "compression_max_dict_bytes %zu is over %u, the most a table can store",
+                   dst->compression_max_dict_bytes, SST_DICT_MAX_SIZE);
+  if (dst->compression_max_dict_bytes && dst->compression_zstd_max_train_bytes &&
+      (dst->compression_zstd_max_train_bytes < dst->compression_max_dict_bytes ||
+       dst->compression_zstd_max_train_bytes > SST_DICT_MAX_TRAIN_BYTES))
+    return err_set(errmsg, SHALE_INVALID,
+                   "compression_zstd_max_train_bytes %zu not 0 or in %zu..1Gi "
+                   "(compression_max_dict_bytes..1Gi)",
+                   dst->compression_zstd_max_train_bytes, dst->compression_max_dict_bytes);
   if (dst->bloom_bits_per_key < 0 || dst->bloom_bits_per_key > 64)
     return err_set(errmsg, SHALE_INVALID, "bloom_bits_per_key %d not in 0..64",
                    dst->bloom_bits_per_key);

@@ -64,8 +64,13 @@ int shale_sst_writer_open(const char *path, const shale_options *o, shale_sst_wr
     w->cmp_copy.name = w->cmp_name;
     w->cmp = &w->cmp_copy;
   }
-  sst_options so = {opt.block_size, opt.bloom_bits_per_key, opt.compression, opt.compression_level,
-                    NULL};
+  sst_options so = {opt.block_size,
+                    opt.bloom_bits_per_key,
+                    opt.compression,
+                    opt.compression_level,
+                    NULL,
+                    opt.compression_max_dict_bytes,
+                    opt.compression_zstd_max_train_bytes};
   if ((rc = sst_builder_new(path, &so, &w->b, msg))) {
     shale_sst_writer_abandon(w);
     return rc;

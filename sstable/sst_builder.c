@@ -5,9 +5,11 @@
  * written after the last data block. Range tombstones are kept until finish, which fragments
  * them (rt_set_build, util/range_tomb.c) and counts what it stores.
  *
- * With zstd the first data blocks are held back raw until a dictionary is trained on them
- * (sst_format.h, SST_DICT_*): 4 KiB blocks compressed alone spend much of their size and of
- * their decoding time on entropy tables, which the dictionary supplies once per table. */
+ * With zstd and sst_options.dict_bytes set, the first data blocks are held back raw until a
+ * dictionary is trained on them (sst_format.h): 4 KiB blocks compressed alone spend much of
+ * their size and of their decoding time on entropy tables, which the dictionary supplies once
+ * per table. Training costs far more than compressing, so it is off by default; without it
+ * every block is written as soon as it is full, and nothing is held or copied. */
 #include "sstable/sst_builder.h"
 
 #include <stdlib.h>
@@ -66,11 +68,15 @@ int sst_builder_new(const char *path, const sst_options *o, sst_builder **out, c
   if (!out) return err_set(errmsg, SHALE_INVALID, "sst_builder_new: NULL out");
   *out = NULL;
   if (!path) return err_set(errmsg, SHALE_INVALID, "sst_builder_new: NULL path");
-  sst_options def = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
+  sst_options def = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0};
   if (!o) o = &def;
   if (o->compression != SHALE_COMPRESSION_NONE && o->compression != SHALE_COMPRESSION_ZSTD)
     return err_set(errmsg, SHALE_INVALID, "sst_builder_new: unknown compression %d",
                    o->compression);
+  if (o->dict_bytes > SST_DICT_MAX_SIZE || o->dict_train_bytes > SST_DICT_MAX_TRAIN_BYTES)
+    return err_set(errmsg, SHALE_INVALID,
+                   "sst_builder_new: dictionary %zu or samples %zu too large", o->dict_bytes,
+                   o->dict_train_bytes);
   sst_builder *b = calloc(1, sizeof *b);
   if (!b || !(b->path = strdup(path))) {
     free(b);
@@ -88,7 +94,8 @@ int sst_builder_new(const char *path, const sst_options *o, sst_builder **out, c
   buf_init(&b->held);
   buf_init(&b->held_keys);
   buf_init(&b->dict);
-  b->dict_done = o->compression != SHALE_COMPRESSION_ZSTD;
+  if (b->o.dict_train_bytes == 0) b->o.dict_train_bytes = SST_DICT_TRAIN_MULTIPLE * b->o.dict_bytes;
+  b->dict_done = o->compression != SHALE_COMPRESSION_ZSTD || b->o.dict_bytes == 0;
   if (o->compression == SHALE_COMPRESSION_ZSTD && !(b->cctx = ZSTD_createCCtx())) {
     rc = err_set(errmsg, SHALE_NOMEM, "sst_builder_new: out of memory");
     goto fail;
@@ -209,8 +216,8 @@ static int hold_block(sst_builder *b) {
 /* Trains the dictionary on the held blocks when there are enough of them; without one the
  * table is compressed block by block as before. Out of memory only loses the dictionary. */
 static void train_dictionary(sst_builder *b) {
-  if (b->held.len < SST_DICT_MIN_SAMPLES || buf_reserve(&b->dict, SST_DICT_MAX_SIZE)) return;
-  size_t n = ZDICT_trainFromBuffer(b->dict.data, SST_DICT_MAX_SIZE, b->held.data, b->held_sizes,
+  if (b->held.len < b->o.dict_train_bytes / 4 || buf_reserve(&b->dict, b->o.dict_bytes)) return;
+  size_t n = ZDICT_trainFromBuffer(b->dict.data, b->o.dict_bytes, b->held.data, b->held_sizes,
                                    (unsigned)b->nheld);
   if (ZDICT_isError(n)) return;
   b->dict.len = n;
@@ -260,7 +267,7 @@ static int flush_data_block(sst_builder *b) {
   if (b->dict_done)
     rc = emit_data_block(b, &b->data.data, b->data.last_key.data, b->data.last_key.len,
                          b->block_tombs);
-  else if (!(rc = hold_block(b)) && b->held.len >= SST_DICT_SAMPLES)
+  else if (!(rc = hold_block(b)) && b->held.len >= b->o.dict_train_bytes)
     rc = release_held(b);
   if (rc) return rc;
   b->block_tombs = 0;

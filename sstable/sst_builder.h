@@ -14,8 +14,9 @@
 typedef struct sst_builder sst_builder;
 
 /* Creates (truncating) the table file at path. o is copied; NULL means 4 KiB blocks, 10 bits
- * per key, zstd. errmsg: NULL or ERRMSG_SIZE bytes.
- * @return SHALE_OK; SHALE_INVALID (NULL path/b, bad compression); SHALE_NOMEM; SHALE_IOERR /
+ * per key, zstd, no dictionary. errmsg: NULL or ERRMSG_SIZE bytes.
+ * @return SHALE_OK; SHALE_INVALID (NULL path/b, bad compression, dictionary or training bytes
+ *         over their bounds in sst_format.h); SHALE_NOMEM; SHALE_IOERR /
  *         SHALE_NOSPACE from the file layer. *b is NULL on failure. */
 int sst_builder_new(const char *path, const sst_options *o, sst_builder **b, char *errmsg);
 

@@ -61,12 +61,13 @@ static inline int sst_version_names_comparator(uint32_t v) {
 #define SST_DIRTY_FIXED 64u
 #define SST_PROPS_FIXED_V2 56u /* versions 1, 2: seven u64 fields before smallest/largest */
 #define SST_PROPS_FIXED 72u    /* versions 3, 4: nine (then the dictionary's handle) */
-/* zstd dictionary (version 3): the builder holds back data blocks until SST_DICT_SAMPLES raw
- * bytes (or the end of the table), then trains a dictionary of at most SST_DICT_MAX_SIZE on
- * them, if they are at least SST_DICT_MIN_SAMPLES: a smaller table would not repay it. */
+/* zstd dictionary (version 3), when sst_options.dict_bytes asks for one: the builder holds
+ * back data blocks until dict_train_bytes raw bytes (or the end of the table), then trains a
+ * dictionary of at most dict_bytes on them, if they are at least a quarter of dict_train_bytes:
+ * a smaller table would not repay it. Readers reject a dictionary over SST_DICT_MAX_SIZE. */
 #define SST_DICT_MAX_SIZE (16u << 10)
-#define SST_DICT_SAMPLES (1u << 20)
-#define SST_DICT_MIN_SAMPLES (256u << 10)
+#define SST_DICT_TRAIN_MULTIPLE 64u /* dict_train_bytes 0: this many times dict_bytes */
+#define SST_DICT_MAX_TRAIN_BYTES ((size_t)1 << 30)
 
 /* Position of a block's contents in the file; size excludes the 5-byte trailer. */
 typedef struct sst_handle {
@@ -75,11 +76,13 @@ typedef struct sst_handle {
 
 /* How a table is built. */
 typedef struct sst_options {
-  size_t block_size;      /* target uncompressed data block size; 0 means 4096 */
-  int bloom_bits_per_key; /* 0 disables the table's user-key filter */
-  int compression;        /* SHALE_COMPRESSION_NONE or SHALE_COMPRESSION_ZSTD */
-  int compression_level;  /* zstd level; 0 means SST_ZSTD_LEVEL */
-  struct io_ctx *io;      /* the file is written through it; NULL: io_ctx_default() */
+  size_t block_size;       /* target uncompressed data block size; 0 means 4096 */
+  int bloom_bits_per_key;  /* 0 disables the table's user-key filter */
+  int compression;         /* SHALE_COMPRESSION_NONE or SHALE_COMPRESSION_ZSTD */
+  int compression_level;   /* zstd level; 0 means SST_ZSTD_LEVEL */
+  struct io_ctx *io;       /* the file is written through it; NULL: io_ctx_default() */
+  size_t dict_bytes;       /* zstd dictionary size bound, at most SST_DICT_MAX_SIZE; 0: none */
+  size_t dict_train_bytes; /* raw bytes held back to train it on; 0: SST_DICT_TRAIN_MULTIPLE x */
 } sst_options;
 
 /* What a finished table is: goes into the MANIFEST. Sequence bounds and tombstone times are 0

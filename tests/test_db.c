@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine/iter_sources.h"
+#include "sstable/sst_reader.h"
 #include "shale.h"
 #include "testutil.h"
 #include "testutil_check.h"
@@ -991,12 +993,125 @@ static void test_compression_level(void **state) {
   tu_tempdir_free(root);
 }
 
+/* compression_max_dict_bytes, compression_zstd_max_train_bytes: a dictionary per table on
+ * request only. Counts the DB's tables, and those of them that carry a dictionary. */
+static int tables_with_dictionary(const char *dir, int *tables) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int with = 0;
+  *tables = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (n < 4 || strcmp(e->d_name + n - 4, ".sst")) continue;
+    char *path = tu_path(dir, e->d_name), errmsg[256];
+    sst_reader *r;
+    assert_int_equal(sst_reader_open(NULL, path, strtoull(e->d_name, NULL, 10), NULL, &r, errmsg),
+                     SHALE_OK);
+    with += sst_reader_dict(r).size > 0;
+    ++*tables;
+    sst_reader_close(r);
+    free(path);
+  }
+  closedir(d);
+  return with;
+}
+
+static int dict_value(int i, char *v, size_t n) {
+  uint64_t rng = (uint64_t)i + 1;
+  for (size_t j = 0; j < n; j++) v[j] = "the quick brown fox "[(tu_rand(&rng) % 4) * 5 + j % 5];
+  return (int)n;
+}
+
+static void dict_put(shale_db *db, int i) {
+  char k[32], v[200];
+  int kl = snprintf(k, sizeof k, "key%08d", i);
+  assert_int_equal(shale_put(db, k, (size_t)kl, v, (size_t)dict_value(i, v, sizeof v), 0),
+                   SHALE_OK);
+}
+
+/* Reads every key (fill: after writing them all) from the tables as the open found them,
+ * then again after a compaction, which the first and last key, written again, make rewrite
+ * every table with the options of this open. */
+static void dict_fill_and_check(const char *dir, const shale_options *o, int fill) {
+  enum { N = 20000 };
+  shale_db *db;
+  assert_int_equal(shale_open(dir, o, &db), SHALE_OK);
+  for (int i = 0; fill && i < N; i++) dict_put(db, i);
+  for (int round = 0; round < 2; round++) {
+    if (round) {
+      dict_put(db, 0);
+      dict_put(db, N - 1);
+      assert_int_equal(shale_compact_range(db, NULL, 0, NULL, 0), SHALE_OK);
+    }
+    for (int i = 0; i < N; i++) {
+      char k[32], want[200];
+      int kl = snprintf(k, sizeof k, "key%08d", i);
+      void *val;
+      size_t vl;
+      assert_int_equal(shale_get(db, NULL, k, (size_t)kl, &val, &vl), SHALE_OK);
+      assert_int_equal(vl, (size_t)dict_value(i, want, sizeof want));
+      assert_memory_equal(val, want, vl);
+      shale_free(val);
+    }
+  }
+  assert_int_equal(shale_close(db), SHALE_OK);
+}
+
+static void test_compression_dictionary(void **state) {
+  (void)state;
+  char *root = tu_tempdir();
+  shale_options o;
+  tu_options_init(&o);
+  assert_int_equal(o.compression_max_dict_bytes, 0);
+  assert_int_equal(o.compression_zstd_max_train_bytes, 0);
+  shale_db *db;
+  char *bad = tu_path(root, "bad");
+  o.compression_max_dict_bytes = 16385; /* more than a table's format stores */
+  assert_int_equal(shale_open(bad, &o, &db), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(NULL), "compression_max_dict_bytes"));
+  o.compression_max_dict_bytes = 4096;
+  o.compression_zstd_max_train_bytes = 4095; /* fewer samples than the dictionary */
+  assert_int_equal(shale_open(bad, &o, &db), SHALE_INVALID);
+  assert_non_null(strstr(shale_errmsg(NULL), "compression_zstd_max_train_bytes"));
+  o.compression_zstd_max_train_bytes = ((size_t)1 << 30) + 1;
+  assert_int_equal(shale_open(bad, &o, &db), SHALE_INVALID);
+  shale_sst_writer *w;
+  assert_int_equal(shale_sst_writer_open(bad, &o, &w), SHALE_INVALID);
+  o.compression_max_dict_bytes = 0; /* the training bound is then ignored */
+  assert_int_equal(shale_open(bad, &o, &db), SHALE_OK);
+  assert_int_equal(shale_close(db), SHALE_OK);
+
+  /* Written with a dictionary, the tables read back after a reopen without one; a compaction
+   * then rewrites them without. The default writes none. */
+  char *dir = tu_path(root, "dict");
+  int tables;
+  o.compression_max_dict_bytes = 16384;
+  o.compression_zstd_max_train_bytes = 0;
+  dict_fill_and_check(dir, &o, 1);
+  assert_true(tables_with_dictionary(dir, &tables) > 0);
+  o.compression_max_dict_bytes = 0;
+  dict_fill_and_check(dir, &o, 0);
+  assert_int_equal(tables_with_dictionary(dir, &tables), 0);
+  assert_true(tables > 0);
+  char *plain = tu_path(root, "plain");
+  tu_options_init(&o);
+  dict_fill_and_check(plain, &o, 1);
+  assert_int_equal(tables_with_dictionary(plain, &tables), 0);
+  assert_true(tables > 0);
+  free(bad);
+  free(dir);
+  free(plain);
+  tu_tempdir_free(root);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_compression_level),
+      cmocka_unit_test(test_compression_dictionary),
       cmocka_unit_test_setup_teardown(test_memory_properties, setup, teardown),
       cmocka_unit_test(test_iterator_stops_at_corrupt_block),
       cmocka_unit_test(test_range_fragments_match_scan),

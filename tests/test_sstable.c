@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sstable/block_cache.h"
 #include "sstable/bloom.h"
@@ -255,7 +256,7 @@ static void seek_and_get(fixture *f, sst_reader *r, uint64_t n, uint64_t i) {
 
 static void round_trip(fixture *f, uint64_t n, int compression, int bits, block_cache *bc) {
   char *path = tu_path(f->dir, "rt.sst");
-  sst_options o = {4096, bits, compression, 0, NULL};
+  sst_options o = {4096, bits, compression, 0, NULL, 0, 0};
   sst_meta m;
   build(f, path, n, &o, &m);
   check_meta(&m, n, tu_file_size(path));
@@ -320,27 +321,9 @@ static void test_round_trip_100k(void **state) {
   block_cache_free(bc);
 }
 
-/* zstd tables of at least SST_DICT_MIN_SAMPLES raw bytes carry a dictionary, which their data
- * blocks need: a damaged dictionary fails the open like any other damaged block. */
-static void test_zstd_dictionary(void **state) {
-  fixture *f = *state;
-  char *small = tu_path(f->dir, "small.sst"), *big = tu_path(f->dir, "big.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
-  sst_meta m;
-  build(f, small, 1000, &o, &m); /* about 120 KB raw: no dictionary */
-  sst_meta_free(&m);
-  build(f, big, 100000, &o, &m);
-  uint64_t big_size = m.file_size;
-  sst_meta_free(&m);
-  sst_reader *r;
-  assert_int_equal(sst_reader_open(NULL, small, 1, NULL, &r, f->errmsg), SHALE_OK);
-  assert_int_equal(sst_reader_dict(r).size, 0);
-  sst_reader_close(r);
-  assert_int_equal(sst_reader_open(NULL, big, 2, NULL, &r, f->errmsg), SHALE_OK);
-  sst_handle d = sst_reader_dict(r);
-  assert_true(d.size > 0 && d.size <= SST_DICT_MAX_SIZE);
-  assert_true(d.offset >= sst_reader_meta(r)->data_bytes && d.offset + d.size < big_size);
-  for (uint64_t i = 0; i < 100000; i += 97) {
+/* Reads every entry of a table built by build(n) back by get. */
+static void check_all_gets(fixture *f, sst_reader *r, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) {
     uint8_t k[KLEN + 8];
     ikey(k, i, seq_of(i), kind_of(i));
     unsigned kind;
@@ -350,12 +333,83 @@ static void test_zstd_dictionary(void **state) {
     check_entry(k, sizeof k, v, vl, i);
     free(v);
   }
+}
+
+/* With dict_bytes set, zstd tables of at least a quarter of the training bytes carry a
+ * dictionary, which their data blocks need: a damaged dictionary fails the open like any other
+ * damaged block. Without it (the default) no table has one, and nothing is held back. */
+static void test_zstd_dictionary(void **state) {
+  fixture *f = *state;
+  char *small = tu_path(f->dir, "small.sst"), *big = tu_path(f->dir, "big.sst");
+  char *plain = tu_path(f->dir, "plain.sst");
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, SST_DICT_MAX_SIZE, 0};
+  sst_meta m;
+  build(f, small, 1000, &o, &m); /* about 120 KB raw, under the 256 KiB of samples needed */
+  sst_meta_free(&m);
+  build(f, big, 100000, &o, &m);
+  uint64_t big_size = m.file_size;
+  sst_meta_free(&m);
+  sst_options off = o;
+  off.dict_bytes = 0;
+  build(f, plain, 100000, &off, &m);
+  sst_meta_free(&m);
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(NULL, small, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_dict(r).size, 0);
+  check_all_gets(f, r, 1000);
+  sst_reader_close(r);
+  assert_int_equal(sst_reader_open(NULL, plain, 3, NULL, &r, f->errmsg), SHALE_OK);
+  assert_int_equal(sst_reader_dict(r).size, 0);
+  check_all_gets(f, r, 100000);
+  sst_reader_close(r);
+  assert_int_equal(sst_reader_open(NULL, big, 2, NULL, &r, f->errmsg), SHALE_OK);
+  sst_handle d = sst_reader_dict(r);
+  assert_true(d.size > 0 && d.size <= SST_DICT_MAX_SIZE);
+  assert_true(d.offset >= sst_reader_meta(r)->data_bytes && d.offset + d.size < big_size);
+  check_all_gets(f, r, 100000);
   sst_reader_close(r);
   assert_int_equal(tu_flip_bit(big, (long long)(d.offset + d.size / 2), 3), 0);
   assert_int_equal(sst_reader_open(NULL, big, 2, NULL, &r, f->errmsg), SHALE_CORRUPTION);
   assert_null(r);
   free(small);
   free(big);
+  free(plain);
+}
+
+/* A smaller dictionary bound and a training bound are both honoured; a dictionary larger than
+ * a reader accepts, or absurd training bytes, are refused before the file is created. */
+static void test_zstd_dictionary_bounds(void **state) {
+  fixture *f = *state;
+  char *path = tu_path(f->dir, "bounds.sst");
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 4096, 512u << 10};
+  sst_meta m;
+  build(f, path, 100000, &o, &m);
+  sst_meta_free(&m);
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_true(sst_reader_dict(r).size > 0 && sst_reader_dict(r).size <= 4096);
+  check_all_gets(f, r, 100000);
+  sst_reader_close(r);
+  unlink(path);
+  /* Small bounds still train: 1 KiB on 2 to 8 KiB of 512-byte blocks. */
+  sst_options tiny = {512, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 1024, 8192};
+  build(f, path, 100, &tiny, &m);
+  sst_meta_free(&m);
+  assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  assert_true(sst_reader_dict(r).size > 0 && sst_reader_dict(r).size <= 1024);
+  check_all_gets(f, r, 100);
+  sst_reader_close(r);
+  unlink(path);
+  sst_builder *b;
+  o.dict_bytes = SST_DICT_MAX_SIZE + 1;
+  assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_INVALID);
+  assert_null(b);
+  o.dict_bytes = 4096;
+  o.dict_train_bytes = SST_DICT_MAX_TRAIN_BYTES + 1;
+  assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_INVALID);
+  assert_null(b);
+  assert_int_equal(access(path, F_OK), -1);
+  free(path);
 }
 
 /* Prints the sizes asked for in the report: 100k entries of 16-byte keys, 100-byte values. */
@@ -363,7 +417,7 @@ static void test_file_sizes(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "size.sst");
   for (int c = 0; c < 2; c++) {
-    sst_options o = {4096, 10, c ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0, NULL};
+    sst_options o = {4096, 10, c ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0, NULL, 0, 0};
     sst_builder *b;
     assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
     uint8_t k[KLEN + 8], v[VLEN];
@@ -386,7 +440,7 @@ static void test_file_sizes(void **state) {
 static void test_versions_across_blocks(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "ver.sst");
-  sst_options o = {256, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
+  sst_options o = {256, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0};
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   uint8_t k[32], v[64];
@@ -501,7 +555,7 @@ static void seek_model(fixture *f, int cut_keys) {
   for (size_t i = 0; i < n; i++)
     if (!u || mkey_cmp(&keys[u - 1], &keys[i])) keys[u++] = keys[i];
   n = u;
-  sst_options o = {128, 10, SHALE_COMPRESSION_ZSTD, 0, NULL}; /* small blocks: a big index */
+  sst_options o = {128, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0}; /* small blocks: a big index */
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   for (size_t i = 0; i < n; i++) {
@@ -761,8 +815,9 @@ static void check_fragmented(sst_reader *r) {
 static void frag_round(fixture *f, const char *path, const mtomb *t, size_t n,
                        const uint64_t *snaps, size_t ns, uint64_t *s) {
   sst_builder *b;
-  sst_options o = {4096, 10, tu_rand(s) % 2 ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0,
-                   NULL};
+  sst_options o = {4096, 10,   tu_rand(s) % 2 ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE,
+                   0,    NULL, tu_rand(s) % 2 ? SST_DICT_MAX_SIZE : 0,
+                   0};
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   if (snaps) assert_int_equal(sst_builder_set_snapshots(b, ns ? snaps : NULL, ns), SHALE_OK);
   uint64_t maxseq = 0, oldest = 0;
@@ -826,7 +881,7 @@ static void test_range_frag_no_blowup(void **state) {
   const size_t n = 10000;
   for (int chained = 0; chained < 2; chained++) {
     sst_builder *b;
-    sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
+    sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0};
     assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
     assert_int_equal(sst_builder_set_snapshots(b, NULL, 0), SHALE_OK);
     for (size_t i = 0; i < n; i++) {
@@ -950,7 +1005,7 @@ static int mtomb_v1_order(const void *pa, const void *pb) {
 static void test_format_versions(void **state) {
   fixture *f = *state;
   char *base = tu_path(f->dir, "base.sst"), *v1 = tu_path(f->dir, "v1.sst");
-  sst_options o = {4096, 0, SHALE_COMPRESSION_NONE, 0, NULL};
+  sst_options o = {4096, 0, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0};
   sst_builder *b;
   assert_int_equal(sst_builder_new(base, &o, &b, f->errmsg), SHALE_OK);
   uint8_t k[16];
@@ -1016,7 +1071,7 @@ static void test_format_versions(void **state) {
 
 static void build_external(fixture *f, const char *path, uint64_t n) {
   sst_builder *b;
-  sst_options o = {512, 10, SHALE_COMPRESSION_NONE, 0, NULL};
+  sst_options o = {512, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0};
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   sst_builder_set_external(b);
   assert_int_equal(sst_builder_set_snapshots(b, NULL, 0), SHALE_OK);
@@ -1036,7 +1091,7 @@ static void build_external(fixture *f, const char *path, uint64_t n) {
 static void test_comparator_versions(void **state) {
   fixture *f = *state;
   static const shale_comparator cmp = {"test.Bytes", tu_cmp_bytewise, NULL};
-  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0};
   for (int external = 0; external <= 1; external++) {
     char *path = tu_path(f->dir, external ? "ext.sst" : "int.sst");
     sst_builder *b;
@@ -1224,7 +1279,7 @@ static void check_damaged(fixture *f, const char *path, uint64_t n, block_cache 
 
 static void corruption_sweep(fixture *f, int compression, block_cache *bc) {
   char *pristine = tu_path(f->dir, "pristine.sst"), *victim = tu_path(f->dir, "victim.sst");
-  sst_options o = {1024, 10, compression, 0, NULL};
+  sst_options o = {1024, 10, compression, 0, NULL, 0, 0};
   const uint64_t n = 300;
   sst_meta m;
   build(f, pristine, n, &o, &m);
@@ -1273,7 +1328,7 @@ static void test_corruption_zstd(void **state) {
 static void test_truncated(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "t.sst"), *victim = tu_path(f->dir, "v.sst");
-  sst_options o = {1024, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
+  sst_options o = {1024, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0};
   sst_meta m;
   build(f, path, 200, &o, &m);
   sst_meta_free(&m);
@@ -1304,7 +1359,7 @@ static void test_truncated(void **state) {
 static void test_range_del_block_damage(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "rdd.sst"), *victim = tu_path(f->dir, "rdv.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0};
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   uint64_t s = 5;
@@ -1336,7 +1391,7 @@ static void test_block_cache_eviction(void **state) {
   fixture *f = *state;
   setenv("SHALE_MMAP", "0", 1); /* a mapped table reads raw blocks in place, past the cache */
   char *path = tu_path(f->dir, "bc.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0};
   sst_meta m;
   build(f, path, 2000, &o, &m);
   assert_true(m.data_blocks > 40);
@@ -1404,7 +1459,7 @@ static void test_block_cache_eviction(void **state) {
 
 static void test_table_cache(void **state) {
   fixture *f = *state;
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0};
   for (uint64_t t = 1; t <= 5; t++) {
     char path[512];
     sst_file_name(path, sizeof path, f->dir, t);
@@ -1491,7 +1546,7 @@ static void *reader_thread(void *arg) {
 
 static void test_concurrent_readers(void **state) {
   fixture *f = *state;
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0};
   for (uint64_t t = 1; t <= 3; t++) {
     char path[512];
     sst_file_name(path, sizeof path, f->dir, t);
@@ -1531,6 +1586,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_external_global_seq, setup, teardown),
       cmocka_unit_test_setup_teardown(test_comparator_versions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_zstd_dictionary, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_zstd_dictionary_bounds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_del_block_damage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_raw, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_zstd, setup, teardown),

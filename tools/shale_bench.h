@@ -35,6 +35,7 @@ typedef struct bench_flags {
   /* RocksDB options that map onto shale_options; applied only when given. */
   int64_t block_size, max_bytes_for_level_base, target_file_size_base, open_files;
   int64_t compression_level; /* 32767 (db_bench's default): Shale's default */
+  int64_t compression_max_dict_bytes, compression_zstd_max_train_bytes;
   int64_t level0_file_num_compaction_trigger, level0_slowdown_writes_trigger;
   int64_t level0_stop_writes_trigger, max_write_buffer_number;
   double max_bytes_for_level_multiplier;

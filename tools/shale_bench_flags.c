@@ -81,6 +81,9 @@ static flag_def flags[] = {
     I64(queue_live, "100000", "queuesteady: keys in the queue while it runs"),
     I64(block_size, "4096", "SSTable data block bytes"),
     I64(compression_level, "32767", "zstd level -7..19; 32767: the default (3)"),
+    I64(compression_max_dict_bytes, "0", "zstd dictionary bytes per table, at most 16384; 0: none"),
+    I64(compression_zstd_max_train_bytes, "0",
+        "bytes of data blocks the dictionary is trained on; 0: 64 x the dictionary"),
     I64(max_bytes_for_level_base, "268435456", "L1 target bytes"),
     DBL(max_bytes_for_level_multiplier, "10", "each level this many times the previous"),
     I64(target_file_size_base, "67108864", "compaction output file bytes"),
@@ -133,7 +136,6 @@ static flag_def flags[] = {
     IGN_V(stats_dump_period_sec),
     IGN_V(max_background_compactions),
     IGN_V(max_background_flushes),
-    IGN_V(compression_max_dict_bytes),
     IGN_V(cache_numshardbits),
     IGN_B(partition_index_and_filters),
     IGN_B(partition_index),
@@ -351,7 +353,8 @@ static int check_ranges(const bench_flags *f) {
     bad = "--mix_max_scan_len and --mix_max_value_size must be >= 1";
   else if (f->delete_persist_seconds < 0)
     bad = "--delete_persist_seconds must be >= 0";
-  else if (f->cache_size < 0 || f->write_buffer_size < 0)
+  else if (f->cache_size < 0 || f->write_buffer_size < 0 || f->compression_max_dict_bytes < 0 ||
+           f->compression_zstd_max_train_bytes < 0)
     bad = "sizes must be >= 0";
   else if (f->compression_level != 32767 &&
            (f->compression_level < -7 || f->compression_level > 19))
@@ -420,6 +423,8 @@ void bench_flags_to_options(const bench_flags *f, shale_options *o) {
   /* RocksDB options with a Shale counterpart: only when given, else Shale's own default. */
   if (bench_flag_given("block_size")) o->block_size = clamp_size(f->block_size);
   if (f->compression_level != 32767) o->compression_level = (int)f->compression_level;
+  o->compression_max_dict_bytes = clamp_size(f->compression_max_dict_bytes);
+  o->compression_zstd_max_train_bytes = clamp_size(f->compression_zstd_max_train_bytes);
   if (bench_flag_given("max_bytes_for_level_base"))
     o->max_bytes_for_level_base = clamp_size(f->max_bytes_for_level_base);
   if (bench_flag_given("max_bytes_for_level_multiplier"))

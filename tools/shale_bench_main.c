@@ -534,6 +534,9 @@ static void print_header(void) {
   printf("Write rate: 0 bytes/second\nRead rate: 0 ops/second\n");
   printf("Compression: %s\n",
          bench_opts.compression == SHALE_COMPRESSION_ZSTD ? "ZSTD" : "NoCompression");
+  if (bench_opts.compression == SHALE_COMPRESSION_ZSTD && bench_opts.compression_max_dict_bytes)
+    printf("Compression dictionary: %zu bytes, trained on %zu bytes (0: 64 x the dictionary)\n",
+           bench_opts.compression_max_dict_bytes, bench_opts.compression_zstd_max_train_bytes);
   printf(
       "Shale options: write_buffer_size=%zu block_cache_size=%zu bloom_bits_per_key=%d "
       "max_background_jobs=%d delete_persist_seconds=%g\n",

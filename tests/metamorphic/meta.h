@@ -96,6 +96,7 @@ typedef struct meta_optset {
   int reverse;       /* a comparator of reverse bytewise order: the DB is given keys whose
                         bytes run against the model's order (meta_db.c's key translation) */
   uint64_t wal_keep; /* wal_retention_bytes, so that a waltail finds its WALs */
+  size_t dict_bytes; /* compression_max_dict_bytes, trained on 32 times as many bytes; 0: none */
 } meta_optset;
 
 /* A growing text buffer: results are lines, one per read op. */

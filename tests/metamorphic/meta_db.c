@@ -127,6 +127,8 @@ static void set_options(runner *r, shale_options *o, int which) {
   o->max_immutable_memtables = s->max_imm, o->delete_persist_seconds = s->delete_persist_seconds;
   if (s->comparator) o->comparator = s->reverse ? &meta_reverse : &meta_comparator;
   o->wal_retention_bytes = s->wal_keep;
+  o->compression_max_dict_bytes = s->dict_bytes;
+  o->compression_zstd_max_train_bytes = 32 * s->dict_bytes;
   if (s->filter) {
     o->compaction_filter = s->filter == 2 ? filter_remove : filter_same;
     o->compaction_filter_name = s->filter == 2 ? "meta.remove" : "meta.same";
