@@ -192,7 +192,8 @@ static int open_attempt(const char *path, const shale_options *opt, shale_db **o
     goto fail;
   }
   if (!opt->read_only && (rc = lock_dir(db, msg))) goto fail;
-  if ((rc = listeners_open(db, msg))) goto fail;
+  db->opt.listener = NULL; /* the caller's struct may go after open: listeners.c copies it */
+  if ((rc = listeners_open(db, opt->listener, msg))) goto fail;
   if (!opt->read_only) db_log_open(db);
   if ((rc = db_recover(db, msg))) goto fail;
   *out = db;

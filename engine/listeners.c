@@ -128,9 +128,7 @@ static int any_callback(const shale_event_listener *cb) {
          cb->on_deletes_persisted;
 }
 
-int listeners_open(shale_db *db, char *errmsg) {
-  const shale_event_listener *src = db->opt.listener;
-  db->opt.listener = NULL; /* the caller's struct may go after open */
+int listeners_open(shale_db *db, const shale_event_listener *src, char *errmsg) {
   if (!src || db->opt.read_only) return SHALE_OK;
   shale_event_listener cb = {0};
   if (src->size > sizeof cb || src->size < offsetof(shale_event_listener, on_flush_begin))

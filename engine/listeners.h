@@ -8,9 +8,9 @@
 #include "engine/db_impl.h"
 #include "engine/version_edit.h"
 
-/* Starts the delivery thread when db->opt.listener has a callback (and the DB is not
- * read_only); otherwise db->listeners stays NULL and every post below is a no-op. */
-int listeners_open(shale_db *db, char *errmsg);
+/* Starts the delivery thread when src (shale_options.listener, copied) has a callback (and the DB
+ * is not read_only); otherwise db->listeners stays NULL and every post below is a no-op. */
+int listeners_open(shale_db *db, const shale_event_listener *src, char *errmsg);
 /* Delivers what is queued, then ends the thread; later events are dropped. Idempotent.
  * REQUIRES: no engine lock held (a callback may be in a DB call that takes one). */
 void listeners_stop(shale_db *db) SH_EXCLUDES(db->mu, db->manifest_mu, db->snap_mu, db->view_mu);
