@@ -22,6 +22,7 @@
 #include "engine/listeners.h"
 #include "engine/view_cache.h"
 #include "engine/wal_retention.h"
+#include "engine/statistics.h"
 #include "engine/write.h"
 #include "io/io.h"
 #include "io/io_fs.h"
@@ -400,7 +401,7 @@ int db_recover(shale_db *db, char *errmsg) {
   if ((rc = replay_logs(db, &logs, early.r, errmsg))) goto done;
   uint64_t replayed = db_last_allocated_seq(db); /* no write can move it before open returns */
   atomic_store(&db->last_seq, replayed);
-  db->stats.open_seq = replayed;
+  db_stats_opened_at(db, replayed);
   vset_set_last_seq(&db->vset, replayed);
   if (db->opt.read_only)
     finish_read_only(db);

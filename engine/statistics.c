@@ -155,6 +155,8 @@ static const char *const hist_names[SHALE_HIST_COUNT] = {
     [SHALE_HIST_COMPACTION] = "shale.compaction.times.micros",
 };
 
+void db_stats_opened_at(shale_db *db, uint64_t seq) { db->stats.open_seq = seq; }
+
 void db_histograms_init(shale_db *db) {
   for (int h = 0; h < SHALE_HIST_COUNT; h++) histogram_init(&db->stats.hists[h]);
 }

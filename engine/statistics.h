@@ -8,6 +8,9 @@
 
 /* Empties every histogram of db (at open, before any thread records). */
 void db_histograms_init(shale_db *db);
+/* Records the last sequence at open, which the writes-since-open tickers count from (set
+ * before any other thread runs). */
+void db_stats_opened_at(shale_db *db, uint64_t seq);
 
 /* The start of a timed call, or 0 when db does not time calls (time_operations). */
 static inline uint64_t op_timer_start(const shale_db *db) {
