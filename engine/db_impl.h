@@ -216,4 +216,21 @@ static inline db_snap_state *db_snap_held(shale_db *db) SH_REQUIRES(db->snap_mu)
   return &db->under_snap_mu;
 }
 
+/* The version set's current version: replaced under mu and manifest_mu (vset_install), so
+ * read under either (version_set.c's own functions too: version_set.h). */
+static inline version *db_current_version(shale_db *db) SH_REQUIRES(db->mu) {
+  return db->vset.under_db_mu.current;
+}
+
+static inline version *db_current_version_under_manifest_mu(shale_db *db)
+    SH_REQUIRES(db->manifest_mu) {
+  return db->vset.under_db_mu.current;
+}
+
+/* A file's compaction marks (engine/version.h), which this DB's mu guards. */
+static inline file_db_mu_state *db_file_held(shale_db *db, file_meta *f) SH_REQUIRES(db->mu) {
+  (void)db;
+  return &f->under_db_mu;
+}
+
 #endif /* SHALE_ENGINE_DB_IMPL_H */
