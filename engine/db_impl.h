@@ -150,8 +150,10 @@ struct shale_db {
    * edits land in the order their views are published. */
   sh_mutex manifest_mu;
   db_manifest_state under_manifest_mu; /* reached only through db_manifest_held() */
-  /* Current version guarded by mu, the MANIFEST by manifest_mu: not grouped, as the two
-   * locks split one struct that version_set.c owns; its functions say SH_REQUIRES. */
+  /* Its current version is a group of mu's (db_current_version() below: replaced under mu
+   * and manifest_mu, read under either); its MANIFEST writer and numbers are manifest_mu's,
+   * not grouped. version_set.c's functions, which get no DB, say which lock they need in
+   * version_set.h, and the callers here say SH_REQUIRES. */
   version_set vset;
   file_reaper reaper;
   block_cache *bcache;
