@@ -18,7 +18,9 @@
  * under it and the MANIFEST mutex (vset_install), so read under either. The engine reads it
  * through db_current_version() (engine/db_impl.h), which SH_REQUIRES(db->mu); this file's
  * functions, which get no DB to name the lock on, say which they need in a REQUIRES comment
- * and their engine-side callers' SH_REQUIRES prove it (scripts/check-lock-groups.sh). */
+ * and their engine-side callers' SH_REQUIRES prove it (scripts/check-lock-groups.sh). Before
+ * any other thread reaches vs (open, and a version set with no DB around it) and after they
+ * are gone (close), no lock is needed. */
 typedef struct vset_db_mu_state {
   version *current; /* referenced */
 } vset_db_mu_state;
@@ -49,7 +51,7 @@ void vset_init(version_set *vs, io_ctx *io, const char *dir, file_reaper *reaper
 void vset_init_holding(version_set *vs, io_ctx *io, const char *dir, version *v);
 void vset_close(version_set *vs);
 /* Loads CURRENT and its MANIFEST. *exists = 0 when there is no CURRENT (a new DB).
- * REQUIRES: the DB mutex, or no DB around vs yet (a fuzz harness). */
+ * REQUIRES: no other thread reaches vs yet (an open, a fuzz harness). */
 int vset_recover(version_set *vs, int *exists, char *errmsg);
 /* The version vs holds, for a caller with no DB around it (a fuzz harness); the engine reads
  * it through db_current_version(), which proves it holds the DB mutex. */
@@ -66,7 +68,7 @@ int vset_check_unchanged(const version_set *vs, int allow_growth, char *errmsg);
  * name (none recorded: bytewise). */
 int vset_check_comparator(const version_set *vs, const shale_comparator *cmp, char *errmsg);
 /* Writes a fresh MANIFEST numbered manifest_number holding the whole current state and
- * points CURRENT at it. REQUIRES: the DB mutex or the MANIFEST mutex. */
+ * points CURRENT at it. REQUIRES: the MANIFEST mutex, or no other thread reaching vs. */
 int vset_write_snapshot(version_set *vs, uint64_t manifest_number, uint64_t next_file,
                         char *errmsg);
 /* The last sequence the next edit or snapshot records: every write up to it is in the
