@@ -38,7 +38,7 @@ typedef struct ckpt_pin {
 static void pin_state(shale_db *db, ckpt_pin *p, shale_snapshot *snap) {
   sh_mutex_lock(&db->manifest_mu);
   sh_mutex_lock(&db->mu);
-  p->ver = db->vset.current;
+  p->ver = db_current_version(db);
   version_ref(p->ver);
   p->log_number = db->vset.log_number;
   /* Later WALs only hold later writes. A read-only handle writes none. */
@@ -153,11 +153,7 @@ static int copy_wals(shale_db *db, const ckpt_pin *p, const char *tmp, char *err
 /* A MANIFEST of one edit listing exactly the pinned tables, and CURRENT naming it. */
 static int write_manifest(io_ctx *io, const ckpt_pin *p, const char *tmp, char *errmsg) {
   version_set vs;
-  vset_init(&vs, io, tmp, NULL);
-  if (!vs.current) return err_set(errmsg, SHALE_NOMEM, "out of memory");
-  version_unref(vs.current);
-  version_ref(p->ver);
-  vs.current = p->ver;
+  vset_init_holding(&vs, io, tmp, p->ver);
   vs.log_number = p->log_number;
   vset_set_last_seq(&vs, p->seq);
   int rc = vset_write_snapshot(&vs, p->next_file, p->next_file + 1, errmsg);

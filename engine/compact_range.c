@@ -16,7 +16,7 @@ static int compact_levels(shale_db *db, const void *b, size_t bl, const void *e,
                           char *errmsg) SH_REQUIRES(db->mu) {
   int rc = SHALE_OK;
   for (int level = 0; !rc && level < NUM_LEVELS; level++) {
-    int bottom = deepest_level(db->vset.current);
+    int bottom = deepest_level(db_current_version(db));
     if (bottom == 0) bottom = 1; /* L0 data always moves to L1 */
     if (level > bottom) break;
     compaction c;

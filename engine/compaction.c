@@ -63,14 +63,14 @@ static void widen(const shale_comparator *cmp, const file_meta *f, buf *b, buf *
 }
 
 /* in[1] := the files of out_level overlapping everything in in[0]. */
-static int add_overlaps(shale_db *db, compaction *c) {
+static int add_overlaps(shale_db *db, compaction *c) SH_REQUIRES(db->mu) {
   if (c->out_level == c->level) return SHALE_OK;
   buf b, e;
   buf_init(&b);
   buf_init(&e);
   int first = 1, rc = SHALE_OK;
   for (int i = 0; i < c->n[0]; i++) widen(db->cmp, c->in[0][i], &b, &e, &first);
-  version *v = db->vset.current;
+  version *v = db_current_version(db);
   for (int i = 0; !rc && i < v->nfiles[c->out_level]; i++) {
     file_meta *f = v->files[c->out_level][i];
     if (overlaps(db->cmp, f, b.data, b.len, e.data, e.len)) rc = add_input(c, 1, f);
@@ -123,8 +123,8 @@ static uint64_t estimate_freed(const version *v, int level, const file_meta *f) 
  * with what it overlaps there, or in place at the bottom, where its tombstones are dropped.
  * Returns 1, or SHALE_NOMEM. */
 static int push_deletes_down(shale_db *db, compaction *c, int level, file_meta *pick,
-                             compaction_reason reason) {
-  version *v = db->vset.current;
+                             compaction_reason reason) SH_REQUIRES(db->mu) {
+  version *v = db_current_version(db);
   int bottom = last_nonempty_level(v);
   c->level = level;
   c->out_level = level < bottom ? level + 1 : (level == 0 ? 1 : level);
@@ -139,8 +139,9 @@ static int push_deletes_down(shale_db *db, compaction *c, int level, file_meta *
 }
 
 /* Deadline picks take the most overdue file first; otherwise the first dense one. */
-static int pick_delete_file(shale_db *db, compaction *c, uint64_t snap, int due_only) {
-  version *v = db->vset.current;
+static int pick_delete_file(shale_db *db, compaction *c, uint64_t snap, int due_only)
+    SH_REQUIRES(db->mu) {
+  version *v = db_current_version(db);
   uint64_t deadline_us = (uint64_t)(db->opt.delete_persist_seconds * 1e6 / DEADLINE_SLACK);
   uint64_t now = clock_wall_us();
   int level = -1;
@@ -181,8 +182,8 @@ static file_meta *pick_in_level(shale_db *db, version *v, int level) SH_REQUIRES
 }
 
 /* The level whose size score is highest and at least 1, or -1; its score in *score. */
-static int best_size_level(shale_db *db, double *score) {
-  version *v = db->vset.current;
+static int best_size_level(shale_db *db, double *score) SH_REQUIRES(db->mu) {
+  version *v = db_current_version(db);
   double best = 1.0;
   int level = -1;
   double s0 = (double)v->nfiles[0] / db->opt.level0_compaction_trigger;
@@ -196,7 +197,7 @@ static int best_size_level(shale_db *db, double *score) {
 }
 
 static int pick_by_size(shale_db *db, compaction *c, int level) SH_REQUIRES(db->mu) {
-  version *v = db->vset.current;
+  version *v = db_current_version(db);
   if (level < 0) return 0;
   c->level = level;
   c->out_level = level + 1;
@@ -233,13 +234,14 @@ static int files_overlap(const shale_comparator *cmp, const file_meta *a, const 
 }
 
 /* Marks the files of v overlapping [lo, hi); returns how many were not marked before. */
-static int mark_overlapping(version *v, span_bound lo, span_bound hi) {
+static int mark_overlapping(shale_db *db, version *v, span_bound lo, span_bound hi)
+    SH_REQUIRES(db->mu) {
   int marked = 0;
   for (int l = 0; l < NUM_LEVELS; l++)
     for (int i = 0; i < v->nfiles[l]; i++) {
       file_meta *f = v->files[l][i];
-      if (f->dead_hint || !overlaps_span(f, lo, hi)) continue;
-      f->dead_hint = 1;
+      if (db_file_held(db, f)->dead_hint || !overlaps_span(f, lo, hi)) continue;
+      db_file_held(db, f)->dead_hint = 1;
       marked++;
     }
   return marked;
@@ -253,20 +255,20 @@ void compaction_suggest_range(shale_db *db, span_bound lo, span_bound hi, uint64
   /* Only new marks wake the threads: as a queue's head moves on, its suggestions mark the
    * same files again, and the picker has already looked at those. */
   const db_mu_state *s = db_mu_held(db);
-  if (!s->shutting_down && !s->bg_error && mark_overlapping(db->vset.current, lo, hi))
+  if (!s->shutting_down && !s->bg_error && mark_overlapping(db, db_current_version(db), lo, hi))
     pthread_cond_broadcast(&db->bg_cv);
   sh_mutex_unlock(&db->mu);
 }
 
 void compaction_carry_marks(shale_db *db, const compaction *c) {
-  version *v = db->vset.current;
+  version *v = db_current_version(db);
   for (int w = 0; w < 2; w++)
     for (int i = 0; i < c->n[w]; i++) {
-      const file_meta *g = c->in[w][i];
-      if (!g->dead_hint) continue;
+      file_meta *g = c->in[w][i];
+      if (!db_file_held(db, g)->dead_hint) continue;
       for (int j = 0; j < v->nfiles[c->out_level]; j++) {
         file_meta *f = v->files[c->out_level][j];
-        if (files_overlap(v->cmp, f, g)) f->dead_hint = 1;
+        if (files_overlap(v->cmp, f, g)) db_file_held(db, f)->dead_hint = 1;
       }
     }
 }
@@ -309,25 +311,25 @@ static file_meta *find_carrier(const version *v, int level, const file_meta *g, 
  * nothing can carry deletes over it, neither a table nor a memtable about to become one: a
  * snapshot pins them, or they were too few. So a mark never makes the picker spin. */
 static int pick_suggested(shale_db *db, compaction *c, uint64_t snap) SH_REQUIRES(db->mu) {
-  version *v = db->vset.current;
+  version *v = db_current_version(db);
   memtable_stats st;
   int waiting = db_view_under_mu(db)->imm_count > 0 || mem_carries_deletes(db, &st);
   for (int l = 0; l < NUM_LEVELS; l++)
     for (int i = 0; i < v->nfiles[l]; i++) {
       file_meta *g = v->files[l][i];
-      if (!g->dead_hint) continue;
+      if (!db_file_held(db, g)->dead_hint) continue;
       int at;
       file_meta *f = find_carrier(v, l, g, snap, &at);
       if (f) return push_deletes_down(db, c, at, f, CR_SUGGESTED);
-      if (!waiting) g->dead_hint = 0;
+      if (!waiting) db_file_held(db, g)->dead_hint = 0;
     }
   return 0;
 }
 
-static int any_marked(const version *v) {
+static int any_marked(shale_db *db, const version *v) SH_REQUIRES(db->mu) {
   for (int l = 0; l < NUM_LEVELS; l++)
     for (int i = 0; i < v->nfiles[l]; i++)
-      if (v->files[l][i]->dead_hint) return 1;
+      if (db_file_held(db, v->files[l][i])->dead_hint) return 1;
   return 0;
 }
 
@@ -339,7 +341,7 @@ static int any_marked(const version *v) {
 int compaction_hint_seal_wanted(shale_db *db, uint64_t *wake_us) {
   const db_mu_state *s = db_mu_held(db);
   if (s->bg_error || s->shutting_down || db_view_under_mu(db)->imm_count > 0) return 0;
-  if (!any_marked(db->vset.current)) return 0;
+  if (!any_marked(db, db_current_version(db))) return 0;
   memtable_stats st;
   if (!mem_carries_deletes(db, &st)) return 0;
   uint64_t due = st.newest_tomb_us + HINT_QUIET_US;
@@ -379,8 +381,9 @@ int compaction_pick(shale_db *db, compaction *c) {
    * target goes before suggestions. The rest waits behind them: each suggested compaction
    * frees space and moves data down the levels it passes, and the marks that feed them come
    * once per SUGGEST_HIDDEN_KEYS hidden keys and are cleared when they cannot progress. */
-  int urgent = level >= 0 && (db->vset.current->nfiles[0] >= db->opt.level0_compaction_trigger ||
-                              score >= SIZE_URGENT_SCORE);
+  int urgent =
+      level >= 0 && (db_current_version(db)->nfiles[0] >= db->opt.level0_compaction_trigger ||
+                     score >= SIZE_URGENT_SCORE);
   if (rc == 0 && urgent) rc = pick_by_size(db, c, level);
   if (rc == 0) rc = pick_suggested(db, c, c->smallest_snapshot);
   if (rc == 0) rc = pick_by_size(db, c, level);
@@ -405,7 +408,7 @@ int compaction_pick_range(shale_db *db, int level, int out_level, const void *be
   c->level = level;
   c->out_level = out_level;
   c->reason = CR_MANUAL;
-  version *v = db->vset.current;
+  version *v = db_current_version(db);
   int any = 0, deletes = 0;
   for (int i = 0; i < v->nfiles[level]; i++) {
     const file_meta *f = v->files[level][i];

@@ -455,7 +455,7 @@ static void report_end(shale_db *db, const job *j, shale_compaction_info *info, 
 }
 
 int compaction_run(shale_db *db, compaction *c, char *errmsg) {
-  version *ver = db->vset.current;
+  version *ver = db_current_version(db);
   version_ref(ver);
   db_mu_held(db)->compaction_running = 1;
   sh_mutex_unlock(&db->mu);

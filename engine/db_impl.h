@@ -150,8 +150,10 @@ struct shale_db {
    * edits land in the order their views are published. */
   sh_mutex manifest_mu;
   db_manifest_state under_manifest_mu; /* reached only through db_manifest_held() */
-  /* Current version guarded by mu, the MANIFEST by manifest_mu: not grouped, as the two
-   * locks split one struct that version_set.c owns; its functions say SH_REQUIRES. */
+  /* Its current version is a group of mu's (db_current_version() below: replaced under mu
+   * and manifest_mu, read under either); its MANIFEST writer and numbers are manifest_mu's,
+   * not grouped. version_set.c's functions, which get no DB, say which lock they need in
+   * version_set.h, and the callers here say SH_REQUIRES. */
   version_set vset;
   file_reaper reaper;
   block_cache *bcache;
@@ -214,6 +216,23 @@ static inline read_view *db_view_under_view_mu(shale_db *db) SH_REQUIRES(db->vie
 
 static inline db_snap_state *db_snap_held(shale_db *db) SH_REQUIRES(db->snap_mu) {
   return &db->under_snap_mu;
+}
+
+/* The version set's current version: replaced under mu and manifest_mu (vset_install), so
+ * read under either (version_set.c's own functions too: version_set.h). */
+static inline version *db_current_version(shale_db *db) SH_REQUIRES(db->mu) {
+  return db->vset.under_db_mu.current;
+}
+
+static inline version *db_current_version_under_manifest_mu(shale_db *db)
+    SH_REQUIRES(db->manifest_mu) {
+  return db->vset.under_db_mu.current;
+}
+
+/* A file's compaction marks (engine/version.h), which this DB's mu guards. */
+static inline file_db_mu_state *db_file_held(shale_db *db, file_meta *f) SH_REQUIRES(db->mu) {
+  (void)db;
+  return &f->under_db_mu;
 }
 
 #endif /* SHALE_ENGINE_DB_IMPL_H */

@@ -104,7 +104,7 @@ int db_first_memtable(shale_db *db) {
   int rc = db_memtable_new(db, &db->mem);
   if (rc) return rc;
   sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule publishing views */
-  read_view *first = db_view_new(db, db->mem, NULL, 0, db->vset.current);
+  read_view *first = db_view_new(db, db->mem, NULL, 0, db_current_version(db));
   if (first) db_view_publish(db, first);
   sh_mutex_unlock(&db->mu);
   return first ? SHALE_OK : SHALE_NOMEM;
@@ -144,7 +144,7 @@ static int wait_for_flush_room(shale_db *db) SH_REQUIRES(db->mu) {
 /* Too many L0 files make every read slower: slow writers down, then stop them, until
  * compaction catches up. */
 static int wait_for_l0_room(shale_db *db) SH_REQUIRES(db->mu) {
-  int n = db->vset.current->nfiles[0];
+  int n = db_current_version(db)->nfiles[0];
   if (n < db->opt.level0_slowdown_trigger) return SHALE_OK;
   uint64_t start = clock_mono_us();
   atomic_fetch_add(&db->stats.stalls, 1);
@@ -157,7 +157,7 @@ static int wait_for_l0_room(shale_db *db) SH_REQUIRES(db->mu) {
     sh_mutex_lock(&db->mu);
   } else {
     db_log(db, "write stop: %d L0 files waiting for compaction", n);
-    while (db->vset.current->nfiles[0] >= db->opt.level0_stop_trigger &&
+    while (db_current_version(db)->nfiles[0] >= db->opt.level0_stop_trigger &&
            !db_mu_held(db)->bg_error && !db_mu_held(db)->shutting_down)
       sh_cond_wait(&db->bg_cv, &db->mu);
   }

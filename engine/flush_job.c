@@ -239,7 +239,7 @@ int flush_oldest(shale_db *db, char *errmsg) {
   flush_ctx c = {.db = db};
   c.m = oldest_imm(db, &c.next_log);
   memtable_ref(c.m);
-  c.base = db->vset.current;
+  c.base = db_current_version(db);
   version_ref(c.base);
   c.number = db_take_file_number(db);
   c.oldest_snap = db_oldest_snapshot(db);

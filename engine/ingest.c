@@ -337,7 +337,7 @@ static int ingest_locked(shale_db *db, void *arg, char *errmsg) SH_REQUIRES(db->
     sh_mutex_lock(&db->manifest_mu); /* lock order: manifest_mu before mu */
     sh_mutex_lock(&db->mu);
     for (size_t i = 0; i < job->n; i++)
-      job->files[i].level = pick_level(db->vset.current, &job->files[i]);
+      job->files[i].level = pick_level(db_current_version(db), &job->files[i]);
     uint64_t seq = db_allocate_seqs(db, 1); /* newer than every write so far */
     sh_mutex_unlock(&db->mu);
     rc = place_and_commit(db, job, seq, errmsg);

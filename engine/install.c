@@ -14,7 +14,8 @@ static int manifest_due(shale_db *db) SH_REQUIRES(db->manifest_mu) {
   uint64_t size = wal_writer_size(db->vset.manifest);
   if (size >= db->opt.manifest_roll_bytes) return 1;
   uint64_t files = 0;
-  for (int l = 0; l < NUM_LEVELS; l++) files += (uint64_t)db->vset.current->nfiles[l];
+  for (int l = 0; l < NUM_LEVELS; l++)
+    files += (uint64_t)db_current_version_under_manifest_mu(db)->nfiles[l];
   uint64_t snapshot = 256 + files * 160; /* a file record: ~100 bytes plus two keys */
   return size >= (1u << 20) && size >= 8 * snapshot;
 }
@@ -35,7 +36,7 @@ void db_maybe_roll_manifest(shale_db *db) {
 int db_publish_version(shale_db *db, int drop_oldest_imm) {
   read_view *cur = db_view_under_mu(db);
   read_view *v = db_view_new(db, cur->mem, cur->imm, cur->imm_count - (drop_oldest_imm ? 1 : 0),
-                             db->vset.current);
+                             db_current_version(db));
   if (!v) return SHALE_NOMEM;
   db_view_publish(db, v);
   listeners_check_persisted(db, v);

@@ -183,6 +183,9 @@ static void remove_orphans(shale_db *db) {
   char path[FILENAME_MAX_LEN];
   int renamed = 0;
   uint64_t oldest_retained = UINT64_MAX;
+  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule on the current version */
+  const version *live = db_current_version(db);
+  sh_mutex_unlock(&db->mu);
   for (size_t i = 0; i < count; i++) {
     uint64_t n;
     file_type t = filename_parse(names[i], &n);
@@ -190,7 +193,7 @@ static void remove_orphans(shale_db *db) {
     int retained = old_wal && wal_retention_on(&db->opt);
     if (retained && n < oldest_retained) oldest_retained = n;
     if (retained && t == FT_LOG) renamed |= wal_retention_retire(&db->io, db->path, n);
-    int orphan = (t == FT_TABLE && !version_has(db->vset.current, n)) || (old_wal && !retained) ||
+    int orphan = (t == FT_TABLE && !version_has(live, n)) || (old_wal && !retained) ||
                  (t == FT_MANIFEST && n != db->vset.manifest_number) || t == FT_TEMP;
     if (!orphan) continue;
     filename_join(path, db->path, names[i]);
@@ -220,9 +223,11 @@ static int open_tables(shale_db *db, char *errmsg) {
     return err_set(errmsg, SHALE_NOMEM, "out of memory creating caches");
   table_cache_set_comparator(db->tcache, db->cmp);
   vset_init(&db->vset, &db->io, db->path, &db->reaper);
-  if (!db->vset.current) return err_set(errmsg, SHALE_NOMEM, "out of memory");
-  db->vset.current->cmp = db->cmp; /* every version recovery makes inherits it */
-  return SHALE_OK;
+  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule on the current version */
+  version *empty = db_current_version(db);
+  if (empty) empty->cmp = db->cmp; /* every version recovery makes inherits it */
+  sh_mutex_unlock(&db->mu);
+  return empty ? SHALE_OK : err_set(errmsg, SHALE_NOMEM, "out of memory");
 }
 
 /* opened: NULL, or the readers open_logs_now made (one per log; a NULL one is opened here). */
@@ -293,7 +298,9 @@ static int check_logs_held(shale_db *db, const numbers *logs, const early_logs *
  * while the MANIFEST stayed as read, or that cannot be opened, was not removed by a writer:
  * left for the reads that need it to report, as with the LOCK. */
 static int pin_tables(shale_db *db, char *errmsg) {
-  const version *v = db->vset.current;
+  sh_mutex_lock(&db->mu); /* no other thread yet: held for the rule on the current version */
+  const version *v = db_current_version(db);
+  sh_mutex_unlock(&db->mu);
   size_t total = 0;
   for (int l = 0; l < NUM_LEVELS; l++) total += (size_t)v->nfiles[l];
   if (!total) return SHALE_OK;

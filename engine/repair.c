@@ -301,11 +301,7 @@ static uint64_t next_number(uint64_t *const lists[], const size_t counts[], int 
 /* Writes a MANIFEST holding only rp->v, every WAL to be replayed, then retires the old ones. */
 static int write_manifest(repair *rp, const uint64_t *manifests, size_t nm, uint64_t *mnum) {
   version_set vs;
-  vset_init(&vs, rp->io, rp->db, NULL);
-  if (!vs.current) return err_set(rp->errmsg, SHALE_NOMEM, "out of memory");
-  version_unref(vs.current);
-  version_ref(rp->v);
-  vs.current = rp->v;
+  vset_init_holding(&vs, rp->io, rp->db, rp->v);
   vs.log_number = 0;
   vset_set_last_seq(&vs, rp->last_seq);
   *mnum = rp->next_number++;

@@ -14,12 +14,17 @@
 
 struct file_reaper;
 
+/* What the mutex of the DB that lists a file guards: reached only through db_file_held()
+ * (engine/db_impl.h), which takes the DB and SH_REQUIRES(db->mu). */
+typedef struct file_db_mu_state {
+  int dead_hint; /* overlaps a range iterators found dead (compaction.c) */
+} file_db_mu_state;
+
 /* One SSTable's metadata as the MANIFEST records it (the dirty summary included). */
 typedef struct file_meta {
   atomic_int refs;
   atomic_int obsolete; /* an installed edit removed it: unlink at the last unref */
-  int being_compacted; /* guarded by the DB mutex */
-  int dead_hint;       /* guarded by the DB mutex: overlaps a range iterators found dead */
+  file_db_mu_state under_db_mu;
   uint64_t number, file_size;
   buf smallest, largest; /* internal keys */
   uint64_t entries, point_tombstones, range_tombstones;

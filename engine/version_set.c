@@ -25,19 +25,37 @@ int vset_check_comparator(const version_set *vs, const shale_comparator *cmp, ch
                  vs->dir, have, want, cmp ? "" : " is NULL: bytewise");
 }
 
-void vset_init(version_set *vs, io_ctx *io, const char *dir, file_reaper *reaper) {
+/* The current version's group. The lock guarding it is the DB's, which these functions do
+ * not get: each says in its REQUIRES comment which lock it needs, and the engine-side
+ * callers' SH_REQUIRES prove it (version_set.h). */
+static inline vset_db_mu_state *vs_held(version_set *vs) { return &vs->under_db_mu; }
+
+static void init_holding(version_set *vs, io_ctx *io, const char *dir, file_reaper *reaper,
+                         version *v) {
   memset(vs, 0, sizeof *vs);
   vs->io = io;
   vs->dir = dir;
   vs->reaper = reaper;
-  vs->current = version_new();
+  vs_held(vs)->current = v;
 }
+
+void vset_init(version_set *vs, io_ctx *io, const char *dir, file_reaper *reaper) {
+  init_holding(vs, io, dir, reaper, version_new());
+}
+
+void vset_init_holding(version_set *vs, io_ctx *io, const char *dir, version *v) {
+  version_ref(v);
+  init_holding(vs, io, dir, NULL, v);
+}
+
+const version *vset_current_alone(version_set *vs) { return vs_held(vs)->current; }
 
 void vset_close(version_set *vs) {
   if (vs->manifest) wal_writer_close(vs->manifest, NULL);
   vs->manifest = NULL;
-  if (vs->current) version_unref(vs->current);
-  vs->current = NULL;
+  vset_db_mu_state *held = vs_held(vs);
+  if (held->current) version_unref(held->current);
+  held->current = NULL;
 }
 
 static int deleted_in(const version_edit *e, int level, uint64_t number) {
@@ -103,10 +121,10 @@ static int replay_manifest(version_set *vs, const char *path, char *errmsg) {
                    e.format_version, MANIFEST_FORMAT_VERSION);
     if (!rc && e.has_comparator) memcpy(vs->comparator, e.comparator, sizeof vs->comparator);
     version *v = NULL;
-    if (!rc) rc = vset_apply(vs->current, &e, vs->reaper, &v);
+    if (!rc) rc = vset_apply(vs_held(vs)->current, &e, vs->reaper, &v);
     if (!rc) {
-      version_unref(vs->current);
-      vs->current = v;
+      version_unref(vs_held(vs)->current);
+      vs_held(vs)->current = v;
       if (e.has_log) vs->log_number = e.log_number;
       if (e.has_next_file) vs->next_file = e.next_file;
       if (e.has_last_seq) vs->last_seq = e.last_seq;
@@ -171,21 +189,22 @@ int vset_check_unchanged(const version_set *vs, int allow_growth, char *errmsg) 
   return SHALE_OK;
 }
 
-static void snapshot_edit(const version_set *vs, uint64_t next_file, version_edit *e) {
+static void snapshot_edit(version_set *vs, uint64_t next_file, version_edit *e) {
+  const version *cur = vs_held(vs)->current;
   edit_init(e);
   e->has_format = 1;
   e->format_version = MANIFEST_FORMAT_VERSION_BYTEWISE;
-  if (vs->current->cmp) { /* bytewise stays version 1, which older builds read */
+  if (cur->cmp) { /* bytewise stays version 1, which older builds read */
     e->format_version = MANIFEST_FORMAT_VERSION;
     e->has_comparator = 1;
-    snprintf(e->comparator, sizeof e->comparator, "%s", vs->current->cmp->name);
+    snprintf(e->comparator, sizeof e->comparator, "%s", cur->cmp->name);
   }
   e->has_log = e->has_next_file = e->has_last_seq = 1;
   e->log_number = vs->log_number;
   e->next_file = next_file;
   e->last_seq = vs->last_seq;
   for (int l = 0; l < NUM_LEVELS; l++)
-    for (int i = 0; i < vs->current->nfiles[l]; i++) edit_add_file(e, l, vs->current->files[l][i]);
+    for (int i = 0; i < cur->nfiles[l]; i++) edit_add_file(e, l, cur->files[l][i]);
 }
 
 int vset_write_snapshot(version_set *vs, uint64_t number, uint64_t next_file, char *errmsg) {
@@ -245,7 +264,7 @@ int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, uin
   e->next_file = next_file;
   e->last_seq = vs->last_seq;
   version *v;
-  int rc = vset_apply(vs->current, e, vs->reaper, &v);
+  int rc = vset_apply(vs_held(vs)->current, e, vs->reaper, &v);
   if (rc) return err_set(errmsg, rc, "out of memory applying a version edit");
   buf b;
   buf_init(&b);
@@ -263,15 +282,16 @@ int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, uin
 }
 
 void vset_install(version_set *vs, const version_edit *e, version *v) {
+  vset_db_mu_state *held = vs_held(vs);
   for (int i = 0; i < e->ndeleted; i++) {
     int l = e->deleted[i].level;
-    for (int j = 0; j < vs->current->nfiles[l]; j++)
-      if (vs->current->files[l][j]->number == e->deleted[i].number &&
+    for (int j = 0; j < held->current->nfiles[l]; j++)
+      if (held->current->files[l][j]->number == e->deleted[i].number &&
           !version_has_file(v, l, e->deleted[i].number))
-        atomic_store(&vs->current->files[l][j]->obsolete, 1);
+        atomic_store(&held->current->files[l][j]->obsolete, 1);
   }
-  version_unref(vs->current);
-  vs->current = v;
+  version_unref(held->current);
+  held->current = v;
   if (e->has_log && e->log_number > vs->log_number) vs->log_number = e->log_number;
 }
 

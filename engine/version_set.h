@@ -14,11 +14,22 @@
 /* A new MANIFEST is started (holding one snapshot edit) once the old one passes this size. */
 #define MANIFEST_ROLL_BYTES (64u << 20)
 
+/* What the DB's mu guards here, though the DB, not the version set, holds that lock: written
+ * under it and the MANIFEST mutex (vset_install), so read under either. The engine reads it
+ * through db_current_version() (engine/db_impl.h), which SH_REQUIRES(db->mu); this file's
+ * functions, which get no DB to name the lock on, say which they need in a REQUIRES comment
+ * and their engine-side callers' SH_REQUIRES prove it (scripts/check-lock-groups.sh). Before
+ * any other thread reaches vs (open, and a version set with no DB around it) and after they
+ * are gone (close), no lock is needed. */
+typedef struct vset_db_mu_state {
+  version *current; /* referenced */
+} vset_db_mu_state;
+
 typedef struct version_set {
   io_ctx *io; /* the DB's file layer (NULL: io_ctx_default()) */
   const char *dir;
   file_reaper *reaper;
-  version *current; /* referenced */
+  vset_db_mu_state under_db_mu; /* reached only through db_current_version() and vs_held() */
   wal_writer *manifest;
   uint64_t manifest_number;
   uint64_t log_number; /* WALs below it are fully in tables */
@@ -34,9 +45,17 @@ typedef struct version_set {
 } version_set;
 
 void vset_init(version_set *vs, io_ctx *io, const char *dir, file_reaper *reaper);
+/* Like vset_init, but holding v (a reference taken) rather than an empty version: for a
+ * MANIFEST written from a version the caller holds, with no DB around vs (checkpoint,
+ * repair) and no reaper (vs installs nothing). */
+void vset_init_holding(version_set *vs, io_ctx *io, const char *dir, version *v);
 void vset_close(version_set *vs);
-/* Loads CURRENT and its MANIFEST. *exists = 0 when there is no CURRENT (a new DB). */
+/* Loads CURRENT and its MANIFEST. *exists = 0 when there is no CURRENT (a new DB).
+ * REQUIRES: no other thread reaches vs yet (an open, a fuzz harness). */
 int vset_recover(version_set *vs, int *exists, char *errmsg);
+/* The version vs holds, for a caller with no DB around it (a fuzz harness); the engine reads
+ * it through db_current_version(), which proves it holds the DB mutex. */
+const version *vset_current_alone(version_set *vs);
 /* The number of the MANIFEST vset_recover read, or 0 when it read none. */
 uint64_t vset_recovered_manifest_number(const version_set *vs);
 /* For an open without the LOCK (read_only), beside a writer that may move on meanwhile:
@@ -49,7 +68,7 @@ int vset_check_unchanged(const version_set *vs, int allow_growth, char *errmsg);
  * name (none recorded: bytewise). */
 int vset_check_comparator(const version_set *vs, const shale_comparator *cmp, char *errmsg);
 /* Writes a fresh MANIFEST numbered manifest_number holding the whole current state and
- * points CURRENT at it. */
+ * points CURRENT at it. REQUIRES: the MANIFEST mutex, or no other thread reaching vs. */
 int vset_write_snapshot(version_set *vs, uint64_t manifest_number, uint64_t next_file,
                         char *errmsg);
 /* The last sequence the next edit or snapshot records: every write up to it is in the
@@ -60,7 +79,8 @@ void vset_set_last_seq(version_set *vs, uint64_t last_seq);
 void vset_set_log_number(version_set *vs, uint64_t log_number);
 /* Appends e (with the log number, next file and last sequence given) to the MANIFEST, syncs
  * it, and returns in *out the version current + e (referenced) for vset_install.
- * REQUIRES: the MANIFEST mutex held from here through vset_install. */
+ * REQUIRES: the MANIFEST mutex held from here through vset_install (enough to read the
+ * current version: vset_install changes it under both). */
 int vset_log_and_apply(version_set *vs, version_edit *e, uint64_t next_file, uint64_t last_seq,
                        version **out, char *errmsg);
 /* Makes v (from vset_log_and_apply of e) current. Files e deletes that v no longer lists

@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   file_reaper reaper = {no_reap};
   version_set vs;
   vset_init(&vs, NULL, fuzz_dir(), &reaper);
-  if (vs.current) {
+  if (vset_current_alone(&vs)) {
     int exists = 0;
     char errmsg[ERRMSG_SIZE];
     int rc = vset_recover(&vs, &exists, errmsg);
@@ -51,8 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rc == SHALE_OK) {
       FUZZ_CHECK(exists, "CURRENT was there");
       for (int l = 0; l < NUM_LEVELS; l++)
-        for (int i = 0; i < vs.current->nfiles[l]; i++)
-          FUZZ_CHECK(vs.current->files[l][i] != NULL, "a NULL file at L%d", l);
+        for (int i = 0; i < vset_current_alone(&vs)->nfiles[l]; i++)
+          FUZZ_CHECK(vset_current_alone(&vs)->files[l][i] != NULL, "a NULL file at L%d", l);
     }
     vset_close(&vs);
   }
