@@ -102,7 +102,8 @@ sst_options db_sst_options(shale_db *db) {
                    db->opt.compression_level,
                    &db->io,
                    db->opt.compression_max_dict_bytes,
-                   db->opt.compression_zstd_max_train_bytes};
+                   db->opt.compression_zstd_max_train_bytes,
+                   db->dict_share};
   return o;
 }
 

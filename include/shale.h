@@ -1251,7 +1251,10 @@ enum shale_ticker_id {
   SHALE_TICKER_HIDDEN_KEYS_STEPPED, /**< deleted keys iterators stepped over one by one */
   SHALE_TICKER_KEYS_DELETED,        /**< point deletes written, by shale_delete or in batches */
   SHALE_TICKER_RANGES_DELETED, /**< range deletes written, by shale_delete_range or in batches */
-  SHALE_TICKER_COUNT           /**< the number of tickers; not a ticker */
+  /** zstd dictionaries trained by flushes and compactions (compression_max_dict_bytes): the
+   *  rest of their tables reused one of them */
+  SHALE_TICKER_ZSTD_DICT_TRAININGS,
+  SHALE_TICKER_COUNT /**< the number of tickers; not a ticker */
 };
 
 /** @return the name of @p t, e.g. "shale.number.keys.written" (RocksDB's names with the

@@ -67,6 +67,10 @@ static inline int sst_version_names_comparator(uint32_t v) {
  * a smaller table would not repay it. Readers reject a dictionary over SST_DICT_MAX_SIZE. */
 #define SST_DICT_MAX_SIZE (16u << 10)
 #define SST_DICT_TRAIN_MULTIPLE 64u /* dict_train_bytes 0: this many times dict_bytes */
+/* With sst_options.dict_share, a dictionary is reused by the tables that follow until it has
+ * compressed this many times dict_train_bytes, then one table trains the next: training costs
+ * about as much as compressing a few times its samples, so reuse makes it a small share. */
+#define SST_DICT_RETRAIN_MULTIPLE 256u
 #define SST_DICT_MAX_TRAIN_BYTES ((size_t)1 << 30)
 
 /* Position of a block's contents in the file; size excludes the 5-byte trailer. */
@@ -83,6 +87,7 @@ typedef struct sst_options {
   struct io_ctx *io;       /* the file is written through it; NULL: io_ctx_default() */
   size_t dict_bytes;       /* zstd dictionary size bound, at most SST_DICT_MAX_SIZE; 0: none */
   size_t dict_train_bytes; /* raw bytes held back to train it on; 0: SST_DICT_TRAIN_MULTIPLE x */
+  struct zstd_dict_share *dict_share; /* reuse and share dictionaries; NULL: each table trains */
 } sst_options;
 
 /* What a finished table is: goes into the MANIFEST. Sequence bounds and tombstone times are 0
