@@ -9,10 +9,11 @@
  * dictionary is trained on them (sst_format.h): 4 KiB blocks compressed alone spend much of
  * their size and of their decoding time on entropy tables, which the dictionary supplies once
  * per table. Training costs far more than compressing: with sst_options.dict_share (a
- * database's builders) a table that finds a ready dictionary there stores and uses it from
- * its first block, holding nothing back, and only now and then does one table train and put
- * its dictionary there (sstable/zstd_dict.h). Without a dictionary every block is written as
- * soon as it is full, and nothing is held or copied. */
+ * database's builders) a table that finds a ready dictionary there does not train, and holds
+ * back only the quarter of the training bytes that shows it big enough to repay storing the
+ * dictionary; only now and then does one table train and put its dictionary there
+ * (sstable/zstd_dict.h). Without a dictionary every block is written as soon as it is full,
+ * and nothing is held or copied. */
 #include "sstable/sst_builder.h"
 
 #include <stdlib.h>

@@ -64,7 +64,9 @@ static inline int sst_version_names_comparator(uint32_t v) {
 /* zstd dictionary (version 3), when sst_options.dict_bytes asks for one: the builder holds
  * back data blocks until dict_train_bytes raw bytes (or the end of the table), then trains a
  * dictionary of at most dict_bytes on them, if they are at least a quarter of dict_train_bytes:
- * a smaller table would not repay it. Readers reject a dictionary over SST_DICT_MAX_SIZE. */
+ * a smaller table would not repay it. With a dict_share holding a dictionary the builder
+ * reuses that one instead (same quarter rule). Readers reject a dictionary over
+ * SST_DICT_MAX_SIZE. */
 #define SST_DICT_MAX_SIZE (16u << 10)
 #define SST_DICT_TRAIN_MULTIPLE 64u /* dict_train_bytes 0: this many times dict_bytes */
 /* With sst_options.dict_share, a dictionary is reused by the tables that follow until it has
