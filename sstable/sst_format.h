@@ -90,6 +90,7 @@ typedef struct sst_options {
   size_t dict_bytes;       /* zstd dictionary size bound, at most SST_DICT_MAX_SIZE; 0: none */
   size_t dict_train_bytes; /* raw bytes held back to train it on; 0: SST_DICT_TRAIN_MULTIPLE x */
   struct zstd_dict_share *dict_share; /* reuse and share dictionaries; NULL: each table trains */
+  int dict_slot;                      /* dict_share's slot: the table's level */
 } sst_options;
 
 /* What a finished table is: goes into the MANIFEST. Sequence bounds and tombstone times are 0

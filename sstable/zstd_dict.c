@@ -47,9 +47,9 @@ const void *zstd_dict_bytes(const zstd_dict *d, size_t *len) {
 const ZSTD_CDict *zstd_dict_cdict(const zstd_dict *d) { return d->cdict; }
 
 typedef struct share_state {
-  zstd_dict *cur;     /* NULL until the first training */
-  uint64_t served;    /* raw bytes cur compressed since it was put or its round restarted */
-  uint64_t trainings; /* dictionaries put */
+  zstd_dict *cur[ZSTD_DICT_SLOTS];  /* NULL until the slot's first training */
+  uint64_t served[ZSTD_DICT_SLOTS]; /* raw bytes cur compressed since put or its round restarted */
+  uint64_t trainings;               /* dictionaries put */
 } share_state;
 
 struct zstd_dict_share {
@@ -73,20 +73,25 @@ zstd_dict_share *zstd_dict_share_new(void) {
 void zstd_dict_share_free(zstd_dict_share *s) {
   if (!s) return;
   sh_mutex_lock(&s->mu); /* uncontended: every builder is done */
-  zstd_dict_unref(share_held(s)->cur);
+  for (int i = 0; i < ZSTD_DICT_SLOTS; i++) zstd_dict_unref(share_held(s)->cur[i]);
   sh_mutex_unlock(&s->mu);
   sh_mutex_destroy(&s->mu);
   free(s);
 }
 
-zstd_dict *zstd_dict_share_get(zstd_dict_share *s, int level, size_t max_bytes,
+static int slot_of(int slot) {
+  return slot < 0 ? 0 : slot >= ZSTD_DICT_SLOTS ? ZSTD_DICT_SLOTS - 1 : slot;
+}
+
+zstd_dict *zstd_dict_share_get(zstd_dict_share *s, int slot, int level, size_t max_bytes,
                                uint64_t retrain_bytes) {
+  int i = slot_of(slot);
   sh_mutex_lock(&s->mu);
   share_state *st = share_held(s);
-  zstd_dict *d = st->cur;
+  zstd_dict *d = st->cur[i];
   if (d && (d->level != level || d->max_bytes != max_bytes)) d = NULL;
-  if (d && st->served >= retrain_bytes) {
-    st->served = 0;
+  if (d && st->served[i] >= retrain_bytes) {
+    st->served[i] = 0;
     d = NULL;
   }
   if (d) zstd_dict_ref(d);
@@ -94,22 +99,24 @@ zstd_dict *zstd_dict_share_get(zstd_dict_share *s, int level, size_t max_bytes,
   return d;
 }
 
-void zstd_dict_share_put(zstd_dict_share *s, zstd_dict *d) {
+void zstd_dict_share_put(zstd_dict_share *s, int slot, zstd_dict *d) {
+  int i = slot_of(slot);
   zstd_dict_ref(d);
   sh_mutex_lock(&s->mu);
   share_state *st = share_held(s);
-  zstd_dict *old = st->cur;
-  st->cur = d;
-  st->served = 0;
+  zstd_dict *old = st->cur[i];
+  st->cur[i] = d;
+  st->served[i] = 0;
   st->trainings++;
   sh_mutex_unlock(&s->mu);
   zstd_dict_unref(old);
 }
 
-void zstd_dict_share_served(zstd_dict_share *s, const zstd_dict *d, uint64_t raw_bytes) {
+void zstd_dict_share_served(zstd_dict_share *s, int slot, const zstd_dict *d, uint64_t raw_bytes) {
+  int i = slot_of(slot);
   sh_mutex_lock(&s->mu);
   share_state *st = share_held(s);
-  if (st->cur == d) st->served += raw_bytes;
+  if (st->cur[i] == d) st->served[i] += raw_bytes;
   sh_mutex_unlock(&s->mu);
 }
 

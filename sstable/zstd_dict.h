@@ -28,24 +28,30 @@ const void *zstd_dict_bytes(const zstd_dict *d, size_t *len);
 /* The compression state, for ZSTD_CCtx_refCDict; valid while d is referenced. */
 const ZSTD_CDict *zstd_dict_cdict(const zstd_dict *d);
 
-/* An empty slot. @return NULL when out of memory. */
+/* A DB's tables differ by level: a flush's keys are a sparse sample of the key space, a
+ * bottom level's are dense, and a dictionary trained on one compresses the other's blocks
+ * worse (a 2M-key fill's compacted tables by up to 7%, as if without one). So the share
+ * keeps one dictionary per slot, the output level; slots past the last share it. */
+#define ZSTD_DICT_SLOTS 8
+
+/* Empty slots. @return NULL when out of memory. */
 zstd_dict_share *zstd_dict_share_new(void);
 /* Frees s and drops its dictionary (builders holding it keep their references). NULL ignored. */
 void zstd_dict_share_free(zstd_dict_share *s);
 
-/* The current dictionary with a reference for the caller, when it was made for level and
+/* Slot slot's current dictionary with a reference for the caller, when it was made for level and
  * max_bytes and has compressed fewer than retrain_bytes raw bytes since; else NULL, and the
  * caller should train one and zstd_dict_share_put it. When the current one has served its
  * bytes, only this caller gets NULL: the count restarts, so the builders that ask while it
  * trains keep the old dictionary instead of all training at once (and if its table turns
  * out too small to train on, the old one serves another round). */
-zstd_dict *zstd_dict_share_get(zstd_dict_share *s, int level, size_t max_bytes,
+zstd_dict *zstd_dict_share_get(zstd_dict_share *s, int slot, int level, size_t max_bytes,
                                uint64_t retrain_bytes);
-/* Makes d (a new training; s takes its own reference) the current dictionary, and counts the
- * training. */
-void zstd_dict_share_put(zstd_dict_share *s, zstd_dict *d);
-/* Counts raw_bytes compressed with d, when d is still the current dictionary. */
-void zstd_dict_share_served(zstd_dict_share *s, const zstd_dict *d, uint64_t raw_bytes);
+/* Makes d (a new training; s takes its own reference) slot's current dictionary, and counts
+ * the training. */
+void zstd_dict_share_put(zstd_dict_share *s, int slot, zstd_dict *d);
+/* Counts raw_bytes compressed with d, when d is still slot's current dictionary. */
+void zstd_dict_share_served(zstd_dict_share *s, int slot, const zstd_dict *d, uint64_t raw_bytes);
 /* Dictionaries put since s was made; 0 for NULL s. */
 uint64_t zstd_dict_share_trainings(zstd_dict_share *s);
 

@@ -257,7 +257,7 @@ static void seek_and_get(fixture *f, sst_reader *r, uint64_t n, uint64_t i) {
 
 static void round_trip(fixture *f, uint64_t n, int compression, int bits, block_cache *bc) {
   char *path = tu_path(f->dir, "rt.sst");
-  sst_options o = {4096, bits, compression, 0, NULL, 0, 0, NULL};
+  sst_options o = {4096, bits, compression, 0, NULL, 0, 0, NULL, 0};
   sst_meta m;
   build(f, path, n, &o, &m);
   check_meta(&m, n, tu_file_size(path));
@@ -343,7 +343,7 @@ static void test_zstd_dictionary(void **state) {
   fixture *f = *state;
   char *small = tu_path(f->dir, "small.sst"), *big = tu_path(f->dir, "big.sst");
   char *plain = tu_path(f->dir, "plain.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, SST_DICT_MAX_SIZE, 0, NULL};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, SST_DICT_MAX_SIZE, 0, NULL, 0};
   sst_meta m;
   build(f, small, 1000, &o, &m); /* about 120 KB raw, under the 256 KiB of samples needed */
   sst_meta_free(&m);
@@ -382,7 +382,7 @@ static void test_zstd_dictionary(void **state) {
 static void test_zstd_dictionary_bounds(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "bounds.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 4096, 512u << 10, NULL};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 4096, 512u << 10, NULL, 0};
   sst_meta m;
   build(f, path, 100000, &o, &m);
   sst_meta_free(&m);
@@ -393,7 +393,7 @@ static void test_zstd_dictionary_bounds(void **state) {
   sst_reader_close(r);
   unlink(path);
   /* Small bounds still train: 1 KiB on 2 to 8 KiB of 512-byte blocks. */
-  sst_options tiny = {512, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 1024, 8192, NULL};
+  sst_options tiny = {512, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 1024, 8192, NULL, 0};
   build(f, path, 100, &tiny, &m);
   sst_meta_free(&m);
   assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
@@ -438,7 +438,7 @@ static void test_zstd_dictionary_shared(void **state) {
   enum { N = 10000 }; /* about 1.2 MB raw: over a quarter of the 64 KiB of samples */
   zstd_dict_share *share = zstd_dict_share_new();
   assert_non_null(share);
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 4096, 64u << 10, share};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 4096, 64u << 10, share, 0};
   char *path = tu_path(f->dir, "shared.sst"), *first = tu_path(f->dir, "first.sst");
   uint8_t want[SST_DICT_MAX_SIZE + 5], got[SST_DICT_MAX_SIZE + 5];
   sst_meta m;
@@ -496,7 +496,7 @@ enum { SHARE_THREADS = 4, SHARE_TABLES = 4, SHARE_N = 6000 };
 /* Builds SHARE_TABLES tables like build() (no cmocka asserts off the main thread). */
 static void *share_build_thread(void *arg) {
   share_builder *sb = arg;
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 4096, 64u << 10, sb->share};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 4096, 64u << 10, sb->share, 0};
   char errmsg[ERRMSG_SIZE], name[32];
   for (int t = 0; t < SHARE_TABLES && !sb->rc; t++) {
     snprintf(name, sizeof name, "share-%d-%d.sst", sb->id, t);
@@ -558,8 +558,8 @@ static void test_file_sizes(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "size.sst");
   for (int c = 0; c < 2; c++) {
-    sst_options o = {4096, 10,  c ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0, NULL, 0,
-                     0,    NULL};
+    sst_options o = {4096, 10, c ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0, NULL, 0, 0,
+                     NULL, 0};
     sst_builder *b;
     assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
     uint8_t k[KLEN + 8], v[VLEN];
@@ -582,7 +582,7 @@ static void test_file_sizes(void **state) {
 static void test_versions_across_blocks(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "ver.sst");
-  sst_options o = {256, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL};
+  sst_options o = {256, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL, 0};
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   uint8_t k[32], v[64];
@@ -697,8 +697,8 @@ static void seek_model(fixture *f, int cut_keys) {
   for (size_t i = 0; i < n; i++)
     if (!u || mkey_cmp(&keys[u - 1], &keys[i])) keys[u++] = keys[i];
   n = u;
-  sst_options o = {128, 10,  SHALE_COMPRESSION_ZSTD, 0, NULL, 0,
-                   0,   NULL}; /* small blocks: a big index */
+  sst_options o = {128,  10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0,
+                   NULL, 0}; /* small blocks: a big index */
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   for (size_t i = 0; i < n; i++) {
@@ -960,7 +960,7 @@ static void frag_round(fixture *f, const char *path, const mtomb *t, size_t n,
   sst_builder *b;
   sst_options o = {4096, 10,   tu_rand(s) % 2 ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE,
                    0,    NULL, tu_rand(s) % 2 ? SST_DICT_MAX_SIZE : 0,
-                   0,    NULL};
+                   0,    NULL, 0};
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   if (snaps) assert_int_equal(sst_builder_set_snapshots(b, ns ? snaps : NULL, ns), SHALE_OK);
   uint64_t maxseq = 0, oldest = 0;
@@ -1024,7 +1024,7 @@ static void test_range_frag_no_blowup(void **state) {
   const size_t n = 10000;
   for (int chained = 0; chained < 2; chained++) {
     sst_builder *b;
-    sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL};
+    sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL, 0};
     assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
     assert_int_equal(sst_builder_set_snapshots(b, NULL, 0), SHALE_OK);
     for (size_t i = 0; i < n; i++) {
@@ -1148,7 +1148,7 @@ static int mtomb_v1_order(const void *pa, const void *pb) {
 static void test_format_versions(void **state) {
   fixture *f = *state;
   char *base = tu_path(f->dir, "base.sst"), *v1 = tu_path(f->dir, "v1.sst");
-  sst_options o = {4096, 0, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL};
+  sst_options o = {4096, 0, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL, 0};
   sst_builder *b;
   assert_int_equal(sst_builder_new(base, &o, &b, f->errmsg), SHALE_OK);
   uint8_t k[16];
@@ -1214,7 +1214,7 @@ static void test_format_versions(void **state) {
 
 static void build_external(fixture *f, const char *path, uint64_t n) {
   sst_builder *b;
-  sst_options o = {512, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL};
+  sst_options o = {512, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL, 0};
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   sst_builder_set_external(b);
   assert_int_equal(sst_builder_set_snapshots(b, NULL, 0), SHALE_OK);
@@ -1234,7 +1234,7 @@ static void build_external(fixture *f, const char *path, uint64_t n) {
 static void test_comparator_versions(void **state) {
   fixture *f = *state;
   static const shale_comparator cmp = {"test.Bytes", tu_cmp_bytewise, NULL};
-  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL, 0};
   for (int external = 0; external <= 1; external++) {
     char *path = tu_path(f->dir, external ? "ext.sst" : "int.sst");
     sst_builder *b;
@@ -1422,7 +1422,7 @@ static void check_damaged(fixture *f, const char *path, uint64_t n, block_cache 
 
 static void corruption_sweep(fixture *f, int compression, block_cache *bc) {
   char *pristine = tu_path(f->dir, "pristine.sst"), *victim = tu_path(f->dir, "victim.sst");
-  sst_options o = {1024, 10, compression, 0, NULL, 0, 0, NULL};
+  sst_options o = {1024, 10, compression, 0, NULL, 0, 0, NULL, 0};
   const uint64_t n = 300;
   sst_meta m;
   build(f, pristine, n, &o, &m);
@@ -1471,7 +1471,7 @@ static void test_corruption_zstd(void **state) {
 static void test_truncated(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "t.sst"), *victim = tu_path(f->dir, "v.sst");
-  sst_options o = {1024, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL};
+  sst_options o = {1024, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL, 0};
   sst_meta m;
   build(f, path, 200, &o, &m);
   sst_meta_free(&m);
@@ -1502,7 +1502,7 @@ static void test_truncated(void **state) {
 static void test_range_del_block_damage(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "rdd.sst"), *victim = tu_path(f->dir, "rdv.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL, 0};
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   uint64_t s = 5;
@@ -1534,7 +1534,7 @@ static void test_block_cache_eviction(void **state) {
   fixture *f = *state;
   setenv("SHALE_MMAP", "0", 1); /* a mapped table reads raw blocks in place, past the cache */
   char *path = tu_path(f->dir, "bc.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL, 0};
   sst_meta m;
   build(f, path, 2000, &o, &m);
   assert_true(m.data_blocks > 40);
@@ -1602,7 +1602,7 @@ static void test_block_cache_eviction(void **state) {
 
 static void test_table_cache(void **state) {
   fixture *f = *state;
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL, 0};
   for (uint64_t t = 1; t <= 5; t++) {
     char path[512];
     sst_file_name(path, sizeof path, f->dir, t);
@@ -1689,7 +1689,7 @@ static void *reader_thread(void *arg) {
 
 static void test_concurrent_readers(void **state) {
   fixture *f = *state;
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL, 0};
   for (uint64_t t = 1; t <= 3; t++) {
     char path[512];
     sst_file_name(path, sizeof path, f->dir, t);
