@@ -993,8 +993,8 @@ static void test_compression_level(void **state) {
   tu_tempdir_free(root);
 }
 
-/* compression_max_dict_bytes, compression_zstd_max_train_bytes: a dictionary per table on
- * request only. Counts the DB's tables, and those of them that carry a dictionary. */
+/* compression_max_dict_bytes, compression_zstd_max_train_bytes: a dictionary per table
+ * unless turned off. Counts the DB's tables, and those of them that carry a dictionary. */
 static int tables_with_dictionary(const char *dir, int *tables) {
   DIR *d = opendir(dir);
   assert_non_null(d);
@@ -1106,7 +1106,7 @@ static void test_compression_dictionary(void **state) {
   char *root = tu_tempdir();
   shale_options o;
   tu_options_init(&o);
-  assert_int_equal(o.compression_max_dict_bytes, 0);
+  assert_int_equal(o.compression_max_dict_bytes, 16384);
   assert_int_equal(o.compression_zstd_max_train_bytes, 0);
   shale_db *db;
   char *bad = tu_path(root, "bad");
@@ -1126,7 +1126,7 @@ static void test_compression_dictionary(void **state) {
   assert_int_equal(shale_close(db), SHALE_OK);
 
   /* Written with a dictionary, the tables read back after a reopen without one; a compaction
-   * then rewrites them without. The default writes none. */
+   * then rewrites them without. The default writes one; 0 writes none. */
   char *dir = tu_path(root, "dict");
   int tables;
   o.compression_max_dict_bytes = 16384;
@@ -1137,14 +1137,17 @@ static void test_compression_dictionary(void **state) {
   dict_fill_and_check(dir, &o, 0);
   assert_int_equal(tables_with_dictionary(dir, &tables), 0);
   assert_true(tables > 0);
-  char *plain = tu_path(root, "plain");
-  tu_options_init(&o);
+  char *plain = tu_path(root, "plain"), *deflt = tu_path(root, "default");
   dict_fill_and_check(plain, &o, 1);
   assert_int_equal(tables_with_dictionary(plain, &tables), 0);
   assert_true(tables > 0);
+  tu_options_init(&o);
+  dict_fill_and_check(deflt, &o, 1);
+  assert_true(tables_with_dictionary(deflt, &tables) > 0);
   free(bad);
   free(dir);
   free(plain);
+  free(deflt);
   tu_tempdir_free(root);
 }
 
