@@ -316,7 +316,7 @@ typedef struct shale_options {
    *  10 MiB), so the DB trains seldom: a flush or compaction holds its table's first blocks
    *  back, raw, up to compression_zstd_max_train_bytes and trains on them; the tables of the
    *  same level written after it, by any thread, reuse that dictionary until it has
-   *  compressed 256 times those training bytes (256 MiB with the defaults), and then one
+   *  compressed 1024 times those training bytes (1 GiB with the defaults), and then one
    *  table trains the next.
    *  SHALE_TICKER_ZSTD_DICT_TRAININGS counts the trainings. The DB keeps its current
    *  dictionary per level and zstd's state for it (about 420 KiB for 16 KiB at level 3);
@@ -329,7 +329,7 @@ typedef struct shale_options {
    *  zstd_max_train_bytes, 0 does not mean "use the samples as the dictionary untrained".
    *  More samples make a better dictionary, but the training time and the memory held by
    *  the table that trains grow with it, and so does the time a dictionary is reused (until
-   *  it compressed 256 times this many bytes). Ignored while compression_max_dict_bytes is
+   *  it compressed 1024 times this many bytes). Ignored while compression_max_dict_bytes is
    *  0; otherwise 0 or compression_max_dict_bytes..1 GiB, else SHALE_INVALID. */
   size_t compression_zstd_max_train_bytes;
 } shale_options;

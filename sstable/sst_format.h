@@ -70,9 +70,11 @@ static inline int sst_version_names_comparator(uint32_t v) {
 #define SST_DICT_MAX_SIZE (16u << 10)
 #define SST_DICT_TRAIN_MULTIPLE 64u /* dict_train_bytes 0: this many times dict_bytes */
 /* With sst_options.dict_share, a dictionary is reused by the tables that follow until it has
- * compressed this many times dict_train_bytes, then one table trains the next: training costs
- * about as much as compressing a few times its samples, so reuse makes it a small share. */
-#define SST_DICT_RETRAIN_MULTIPLE 256u
+ * compressed this many times dict_train_bytes, then one table trains the next. Training costs
+ * about as much as compressing ten times its samples; at 1024 it is about 1% of the
+ * compression, and a 2M-key small-buffer fill ran as fast as without a dictionary (at 256
+ * about 10% slower, within its noise; doc/performance.md, issue 21). */
+#define SST_DICT_RETRAIN_MULTIPLE 1024u
 #define SST_DICT_MAX_TRAIN_BYTES ((size_t)1 << 30)
 
 /* Position of a block's contents in the file; size excludes the 5-byte trailer. */
