@@ -311,7 +311,7 @@ typedef struct shale_options {
    *  raw data blocks stores a dictionary of at most this size and compresses its data blocks
    *  with it. On small blocks that saves space and decoding time: on db_bench's data in 4 KiB
    *  blocks about 8% of the data blocks (less the dictionary stored once per table) and about
-   *  half of a block's decode time, so zstd readrandom from disk is about 1.35x as fast.
+   *  half of a block's decode time, so zstd readrandom from disk is about 1.3x as fast.
    *  Training is slow (about 186 ms on 1 MiB of samples, longer than zstd takes to compress
    *  10 MiB), so the DB trains seldom: a flush or compaction holds its table's first blocks
    *  back, raw, up to compression_zstd_max_train_bytes and trains on them; the tables of the
