@@ -76,7 +76,7 @@ static int open_output(job *j) {
   j->out_number = db_new_file_number(j->db);
   char path[FILENAME_MAX_LEN];
   filename_table(path, j->db->path, j->out_number);
-  sst_options o = db_sst_options(j->db);
+  sst_options o = db_sst_options(j->db, j->c->out_level);
   buf_clear(&j->last_ukey);
   j->any_ukey = 0;
   int rc = sst_builder_new(path, &o, &j->out, j->errmsg);

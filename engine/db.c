@@ -29,6 +29,7 @@
 #include "engine/write.h"
 #include "io/io.h"
 #include "io/io_fs.h"
+#include "sstable/zstd_dict.h"
 
 /* The compaction filter as the LOG and OPTIONS name it. */
 static const char *filter_label(const shale_options *o) {
@@ -148,7 +149,8 @@ static void db_release(shale_db *db) {
   db_unpin_recovered_tables(db);
   if (db->tcache) table_cache_free(db->tcache);
   if (db->bcache) block_cache_free(db->bcache);
-  arena_pool_free(db->apool); /* after the last memtable went */
+  zstd_dict_share_free(db->dict_share); /* after the last builder: bg_stop joined them */
+  arena_pool_free(db->apool);           /* after the last memtable went */
   compaction_state_free(db);
   db_log_close(db);
   if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */

@@ -159,6 +159,8 @@ struct shale_db {
   block_cache *bcache;
   arena_pool *apool; /* memtables' arena blocks: prefaulted ahead, recycled after flush */
   table_cache *tcache;
+  /* The zstd dictionary flushes and compactions reuse (sstable/zstd_dict.h; own lock). */
+  struct zstd_dict_share *dict_share;
   /* read_only: a reference to the reader of every table of the version recovered, taken at
    * open, so a writer's later unlink of a table cannot break this handle's reads. */
   sst_reader **pinned_tables;

@@ -95,14 +95,16 @@ static int add_points(flush_ctx *c, sst_builder *b, char *errmsg) {
   return SHALE_OK;
 }
 
-sst_options db_sst_options(shale_db *db) {
+sst_options db_sst_options(shale_db *db, int level) {
   sst_options o = {db->opt.block_size,
                    db->opt.bloom_bits_per_key,
                    db->opt.compression,
                    db->opt.compression_level,
                    &db->io,
                    db->opt.compression_max_dict_bytes,
-                   db->opt.compression_zstd_max_train_bytes};
+                   db->opt.compression_zstd_max_train_bytes,
+                   db->dict_share,
+                   level};
   return o;
 }
 
@@ -122,7 +124,7 @@ static int write_table(flush_ctx *c, file_meta **out, char *errmsg) {
   *out = NULL;
   char path[FILENAME_MAX_LEN];
   filename_table(path, c->db->path, c->number);
-  sst_options o = db_sst_options(c->db);
+  sst_options o = db_sst_options(c->db, 0);
   sst_builder *b;
   int rc = sst_builder_new(path, &o, &b, errmsg);
   if (rc) return rc;

@@ -20,7 +20,8 @@ void db_wals_pin(shale_db *db) SH_REQUIRES(db->manifest_mu);
 /* Drops a pin, and deletes the WALs that flushes finished meanwhile left for it. */
 void db_wals_unpin(shale_db *db) SH_REQUIRES(db->manifest_mu);
 
-/* Table-building options from the DB options. */
-sst_options db_sst_options(shale_db *db);
+/* Table-building options from the DB options, for a table of the given level (its zstd
+ * dictionary is shared with the level's other tables). */
+sst_options db_sst_options(shale_db *db, int level);
 
 #endif

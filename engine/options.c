@@ -30,6 +30,7 @@ void shale_options_init(shale_options *o) {
   o->level_size_multiplier = 10;
   o->target_file_size = 64u << 20;
   o->compression_level = 3;
+  o->compression_max_dict_bytes = SST_DICT_MAX_SIZE;
   o->io_mode = SHALE_IO_URING;
   o->use_mmap = 1;
   o->manifest_roll_bytes = MANIFEST_ROLL_BYTES;

@@ -26,6 +26,7 @@
 #include "engine/write.h"
 #include "io/io.h"
 #include "io/io_fs.h"
+#include "sstable/zstd_dict.h"
 #include <stddef.h>
 #include "util/clock.h"
 #include "util/ikey.h"
@@ -219,7 +220,8 @@ static int open_tables(shale_db *db, char *errmsg) {
   size_t ahead = blocks / 4 < 8 ? blocks / 4 : 8;
   if (arena_pool_new(block, ahead, blocks < 32 ? blocks + 1 : 32, &db->apool) ||
       block_cache_new(db->opt.block_cache_size, &db->bcache) ||
-      table_cache_new(&db->io, db->path, db->opt.max_open_files, db->bcache, &db->tcache))
+      table_cache_new(&db->io, db->path, db->opt.max_open_files, db->bcache, &db->tcache) ||
+      !(db->dict_share = zstd_dict_share_new()))
     return err_set(errmsg, SHALE_NOMEM, "out of memory creating caches");
   table_cache_set_comparator(db->tcache, db->cmp);
   vset_init(&db->vset, &db->io, db->path, &db->reaper);

@@ -128,7 +128,7 @@ static uint64_t salvage(repair *rp, sst_reader *r) {
   char path[FILENAME_MAX_LEN], errmsg[ERRMSG_SIZE] = "";
   uint64_t n = rp->next_number++;
   filename_table(path, rp->db, n);
-  sst_options so = {0, 10, m->compression, 0, rp->io, 0, 0};
+  sst_options so = {0, 10, m->compression, 0, rp->io, 0, 0, NULL, 0};
   sst_builder *b;
   if (sst_builder_new(path, &so, &b, errmsg)) goto fail;
   sst_builder_set_comparator(b, rp->cmp);

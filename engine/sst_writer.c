@@ -70,7 +70,9 @@ int shale_sst_writer_open(const char *path, const shale_options *o, shale_sst_wr
                     opt.compression_level,
                     NULL,
                     opt.compression_max_dict_bytes,
-                    opt.compression_zstd_max_train_bytes};
+                    opt.compression_zstd_max_train_bytes,
+                    NULL,
+                    0};
   if ((rc = sst_builder_new(path, &so, &w->b, msg))) {
     shale_sst_writer_abandon(w);
     return rc;

@@ -5,6 +5,7 @@
 
 #include "engine/statistics.h"
 #include "engine/view_cache.h"
+#include "sstable/zstd_dict.h"
 
 #include <string.h>
 
@@ -38,6 +39,7 @@ static const char *const names[SHALE_TICKER_COUNT] = {
     [SHALE_TICKER_HIDDEN_KEYS_STEPPED] = "shale.hidden.keys.stepped",
     [SHALE_TICKER_KEYS_DELETED] = "shale.number.keys.deleted",
     [SHALE_TICKER_RANGES_DELETED] = "shale.number.ranges.deleted",
+    [SHALE_TICKER_ZSTD_DICT_TRAININGS] = "shale.zstd.dict.trainings",
 };
 
 const char *shale_ticker_name(enum shale_ticker_id t) {
@@ -121,6 +123,8 @@ static uint64_t background_ticker(shale_db *db, enum shale_ticker_id t) {
       return LOAD(compaction_bytes_read);
     case SHALE_TICKER_COMPACTION_BYTES_WRITTEN:
       return LOAD(compaction_bytes_written);
+    case SHALE_TICKER_ZSTD_DICT_TRAININGS:
+      return zstd_dict_share_trainings(db->dict_share);
     default:
       return 0;
   }
@@ -131,6 +135,7 @@ static uint64_t background_ticker(shale_db *db, enum shale_ticker_id t) {
  * tickers added later, each in its group's function. */
 uint64_t shale_ticker(shale_db *db, enum shale_ticker_id t) {
   if (!db || (unsigned)t >= SHALE_TICKER_COUNT) return 0;
+  if (t == SHALE_TICKER_ZSTD_DICT_TRAININGS) return background_ticker(db, t);
   if (t <= SHALE_TICKER_WAL_SYNCS || t >= SHALE_TICKER_KEYS_DELETED) return write_ticker(db, t);
   if (t <= SHALE_TICKER_BLOCK_CACHE_ADDS || t >= SHALE_TICKER_DEAD_SPAN_JUMPS)
     return read_ticker(db, t);

@@ -305,26 +305,32 @@ typedef struct shale_options {
    *  same comparator in its options, and shale-ldb, which cannot load one, refuses the DB
    *  (SHALE_NOTSUP). shale_destroy ignores it. */
   const shale_comparator *comparator;
-  /** Largest zstd dictionary a table gets, in bytes; default 0: none. As RocksDB's
-   *  CompressionOptions::max_dict_bytes. With compression ZSTD and a nonzero size, the
-   *  builder holds the table's first data blocks back, raw, up to
-   *  compression_zstd_max_train_bytes, trains a dictionary of at most this size on them
-   *  (ZDICT_trainFromBuffer) when they add up to at least a quarter of that bound, and
-   *  compresses every data block of the table with it. It saves space and decoding time on
-   *  small blocks (on db_bench's data in 4 KiB blocks about 8% of the data blocks, less the
-   *  dictionary stored once per table), and costs, per table written: the held blocks'
-   *  memory and one more copy of them, and the training, which is slow (about 186 ms for
-   *  1 MiB of samples, about 2.5 times the time zstd takes to compress 10 MiB), so it
-   *  mostly pays off for tables written once and read often, not for a write-heavy load of
-   *  small tables. 0..16384 (the most a table's format allows; larger is SHALE_INVALID).
-   *  Tables written with a dictionary read the same whatever this is later. */
+  /** Largest zstd dictionary a table gets, in bytes; default 16384; 0: none. As RocksDB's
+   *  CompressionOptions::max_dict_bytes (whose default is 0). With compression ZSTD and a
+   *  nonzero size, each table with at least a quarter of compression_zstd_max_train_bytes of
+   *  raw data blocks stores a dictionary of at most this size and compresses its data blocks
+   *  with it. On small blocks that saves space and decoding time: on db_bench's data in 4 KiB
+   *  blocks about 8% of the data blocks (less the dictionary stored once per table) and about
+   *  half of a block's decode time, so zstd readrandom from disk is about 1.3x as fast.
+   *  Training is slow (about 186 ms on 1 MiB of samples, longer than zstd takes to compress
+   *  10 MiB), so the DB trains seldom: a flush or compaction holds its table's first blocks
+   *  back, raw, up to compression_zstd_max_train_bytes and trains on them; the tables of the
+   *  same level written after it, by any thread, reuse that dictionary until it has
+   *  compressed 1024 times those training bytes (1 GiB with the defaults), and then one
+   *  table trains the next.
+   *  SHALE_TICKER_ZSTD_DICT_TRAININGS counts the trainings. The DB keeps its current
+   *  dictionary per level and zstd's state for it (about 420 KiB for 16 KiB at level 3);
+   *  shale_sst_writer trains one for its table. 0..16384 (the most a table's format allows;
+   *  larger is SHALE_INVALID). Tables written with a dictionary read the same whatever this
+   *  is later. */
   size_t compression_max_dict_bytes;
-  /** Bound on the raw data-block bytes the dictionary is trained on, per table; default 0:
-   *  64 times compression_max_dict_bytes (1 MiB for a 16 KiB dictionary). Unlike RocksDB's
+  /** Bound on the raw data-block bytes a dictionary is trained on; default 0: 64 times
+   *  compression_max_dict_bytes (1 MiB for a 16 KiB dictionary). Unlike RocksDB's
    *  zstd_max_train_bytes, 0 does not mean "use the samples as the dictionary untrained".
-   *  More samples make a better dictionary, but the training time and the memory held per
-   *  table being built grow with it. Ignored while compression_max_dict_bytes is 0;
-   *  otherwise 0 or compression_max_dict_bytes..1 GiB, else SHALE_INVALID. */
+   *  More samples make a better dictionary, but the training time and the memory held by
+   *  the table that trains grow with it, and so does the time a dictionary is reused (until
+   *  it compressed 1024 times this many bytes). Ignored while compression_max_dict_bytes is
+   *  0; otherwise 0 or compression_max_dict_bytes..1 GiB, else SHALE_INVALID. */
   size_t compression_zstd_max_train_bytes;
 } shale_options;
 
@@ -1251,7 +1257,10 @@ enum shale_ticker_id {
   SHALE_TICKER_HIDDEN_KEYS_STEPPED, /**< deleted keys iterators stepped over one by one */
   SHALE_TICKER_KEYS_DELETED,        /**< point deletes written, by shale_delete or in batches */
   SHALE_TICKER_RANGES_DELETED, /**< range deletes written, by shale_delete_range or in batches */
-  SHALE_TICKER_COUNT           /**< the number of tickers; not a ticker */
+  /** zstd dictionaries trained by flushes and compactions (compression_max_dict_bytes): the
+   *  rest of their tables reused one of them */
+  SHALE_TICKER_ZSTD_DICT_TRAININGS,
+  SHALE_TICKER_COUNT /**< the number of tickers; not a ticker */
 };
 
 /** @return the name of @p t, e.g. "shale.number.keys.written" (RocksDB's names with the

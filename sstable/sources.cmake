@@ -7,4 +7,5 @@ list(APPEND SHALE_SOURCES
   sstable/sst_external.c
   sstable/sst_format.c
   sstable/sst_reader.c
-  sstable/table_cache.c)
+  sstable/table_cache.c
+  sstable/zstd_dict.c)

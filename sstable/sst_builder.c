@@ -8,8 +8,12 @@
  * With zstd and sst_options.dict_bytes set, the first data blocks are held back raw until a
  * dictionary is trained on them (sst_format.h): 4 KiB blocks compressed alone spend much of
  * their size and of their decoding time on entropy tables, which the dictionary supplies once
- * per table. Training costs far more than compressing, so it is off by default; without it
- * every block is written as soon as it is full, and nothing is held or copied. */
+ * per table. Training costs far more than compressing: with sst_options.dict_share (a
+ * database's builders) a table that finds a ready dictionary there does not train, and holds
+ * back only the quarter of the training bytes that shows it big enough to repay storing the
+ * dictionary; only now and then does one table train and put its dictionary there
+ * (sstable/zstd_dict.h). Without a dictionary every block is written as soon as it is full,
+ * and nothing is held or copied. */
 #include "sstable/sst_builder.h"
 
 #include <stdlib.h>
@@ -20,6 +24,7 @@
 #include "io/io.h"
 #include "sstable/block.h"
 #include "sstable/bloom.h"
+#include "sstable/zstd_dict.h"
 #include "util/range_tomb.h"
 #include "util/checksum.h"
 #include "util/clock.h"
@@ -37,15 +42,15 @@ struct sst_builder {
   buf out;            /* compression output and metadata blocks */
   ZSTD_CCtx *cctx;
   /* Dictionary: held-back raw data blocks (their index entries wait with them), then the
-   * trained dictionary and a context that compresses with it. */
+   * trained (or shared) dictionary and a context that compresses with it. */
   int dict_done;      /* trained, or given up: blocks go straight out */
   buf held;           /* raw contents of the held-back blocks, back to back */
   size_t *held_sizes; /* per held block: its contents size */
   buf held_keys;      /* per held block: varint key length, last key, varint tombstones */
   size_t nheld, heldcap;
-  buf dict;             /* the trained dictionary; empty when none */
-  ZSTD_CCtx *dict_cctx; /* references cdict */
-  ZSTD_CDict *cdict;
+  zstd_dict *dict;      /* NULL when none */
+  ZSTD_CCtx *dict_cctx; /* references dict's ZSTD_CDict */
+  uint64_t dict_raw;    /* raw bytes compressed with dict, counted against its reuse */
   uint64_t block_tombs; /* point tombstones in the pending data block */
   range_tomb *rdels;    /* each begin is one allocation holding begin then end */
   size_t nrdels, rdcap;
@@ -64,11 +69,13 @@ static int zstd_level(const sst_builder *b) {
   return b->o.compression_level ? b->o.compression_level : SST_ZSTD_LEVEL;
 }
 
+static void take_shared_dictionary(sst_builder *b);
+
 int sst_builder_new(const char *path, const sst_options *o, sst_builder **out, char *errmsg) {
   if (!out) return err_set(errmsg, SHALE_INVALID, "sst_builder_new: NULL out");
   *out = NULL;
   if (!path) return err_set(errmsg, SHALE_INVALID, "sst_builder_new: NULL path");
-  sst_options def = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0};
+  sst_options def = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL, 0};
   if (!o) o = &def;
   if (o->compression != SHALE_COMPRESSION_NONE && o->compression != SHALE_COMPRESSION_ZSTD)
     return err_set(errmsg, SHALE_INVALID, "sst_builder_new: unknown compression %d",
@@ -93,13 +100,13 @@ int sst_builder_new(const char *path, const sst_options *o, sst_builder **out, c
   int rc;
   buf_init(&b->held);
   buf_init(&b->held_keys);
-  buf_init(&b->dict);
   if (b->o.dict_train_bytes == 0) b->o.dict_train_bytes = SST_DICT_TRAIN_MULTIPLE * b->o.dict_bytes;
   b->dict_done = o->compression != SHALE_COMPRESSION_ZSTD || b->o.dict_bytes == 0;
   if (o->compression == SHALE_COMPRESSION_ZSTD && !(b->cctx = ZSTD_createCCtx())) {
     rc = err_set(errmsg, SHALE_NOMEM, "sst_builder_new: out of memory");
     goto fail;
   }
+  if (!b->dict_done && b->o.dict_share) take_shared_dictionary(b);
   if ((rc = io_writer_open(o->io, path, &b->w, errmsg)) != SHALE_OK) goto fail;
   *out = b;
   return SHALE_OK;
@@ -116,11 +123,10 @@ static void builder_free(sst_builder *b) {
   buf_free(&b->out);
   ZSTD_freeCCtx(b->cctx);
   ZSTD_freeCCtx(b->dict_cctx);
-  ZSTD_freeCDict(b->cdict);
+  zstd_dict_unref(b->dict);
   buf_free(&b->held);
   buf_free(&b->held_keys);
   free(b->held_sizes);
-  buf_free(&b->dict);
   for (size_t i = 0; i < b->nrdels; i++) free((void *)b->rdels[i].begin);
   free(b->rdels);
   free(b->snaps);
@@ -152,9 +158,10 @@ static uint8_t compress_block(sst_builder *b, const void *raw, size_t len, int d
   buf_append_varint(&b->out, len);
   size_t pre = b->out.len;
   if (buf_reserve(&b->out, bound + SST_BLOCK_TRAILER)) return SST_BLOCK_RAW;
-  int dict = data && b->cdict;
+  int dict = data && b->dict;
   size_t n = dict ? ZSTD_compress2(b->dict_cctx, b->out.data + pre, bound, raw, len)
                   : ZSTD_compressCCtx(b->cctx, b->out.data + pre, bound, raw, len, zstd_level(b));
+  if (dict) b->dict_raw += len;
   if (ZSTD_isError(n) || pre + n > len - len / 8) return SST_BLOCK_RAW;
   b->out.len = pre + n;
   return dict ? SST_BLOCK_ZSTD_DICT : SST_BLOCK_ZSTD;
@@ -213,30 +220,67 @@ static int hold_block(sst_builder *b) {
   return buf_ok(&b->held) && buf_ok(&b->held_keys) ? SHALE_OK : fail_nomem(b);
 }
 
-/* Trains the dictionary on the held blocks when there are enough of them; without one the
- * table is compressed block by block as before. Out of memory only loses the dictionary. */
-static void train_dictionary(sst_builder *b) {
-  if (b->held.len < b->o.dict_train_bytes / 4 || buf_reserve(&b->dict, b->o.dict_bytes)) return;
-  size_t n = ZDICT_trainFromBuffer(b->dict.data, b->o.dict_bytes, b->held.data, b->held_sizes,
-                                   (unsigned)b->nheld);
-  if (ZDICT_isError(n)) return;
-  b->dict.len = n;
-  b->cdict = ZSTD_createCDict(b->dict.data, n, zstd_level(b));
-  b->dict_cctx = b->cdict ? ZSTD_createCCtx() : NULL;
-  if (!b->dict_cctx || ZSTD_isError(ZSTD_CCtx_refCDict(b->dict_cctx, b->cdict)) ||
+/* Makes d (the builder's reference) the table's dictionary: it is stored in the table and
+ * compresses its data blocks. Fails (dropping d) only when zstd cannot take it. */
+static int use_dictionary(sst_builder *b, zstd_dict *d) {
+  b->dict_cctx = ZSTD_createCCtx();
+  if (!b->dict_cctx || ZSTD_isError(ZSTD_CCtx_refCDict(b->dict_cctx, zstd_dict_cdict(d))) ||
       ZSTD_isError(ZSTD_CCtx_setParameter(b->dict_cctx, ZSTD_c_dictIDFlag, 0))) {
     ZSTD_freeCCtx(b->dict_cctx);
-    ZSTD_freeCDict(b->cdict);
     b->dict_cctx = NULL;
-    b->cdict = NULL;
-    b->dict.len = 0;
+    zstd_dict_unref(d);
+    return -1;
   }
+  b->dict = d;
+  return 0;
 }
 
-/* Ends the hold: trains, then writes every held block in order. */
+static void drop_dictionary(sst_builder *b) {
+  ZSTD_freeCCtx(b->dict_cctx);
+  zstd_dict_unref(b->dict);
+  b->dict_cctx = NULL;
+  b->dict = NULL;
+}
+
+/* A ready dictionary from the share spares the table its training: the blocks are held only
+ * until the table is big enough to repay storing it (release_held). */
+static void take_shared_dictionary(sst_builder *b) {
+  uint64_t reuse = (uint64_t)SST_DICT_RETRAIN_MULTIPLE * b->o.dict_train_bytes;
+  zstd_dict *d =
+      zstd_dict_share_get(b->o.dict_share, b->o.dict_slot, zstd_level(b), b->o.dict_bytes, reuse);
+  if (d) use_dictionary(b, d);
+}
+
+/* Raw bytes below which a table gets no dictionary: a smaller one would not repay it. */
+static size_t dict_min_bytes(const sst_builder *b) { return b->o.dict_train_bytes / 4; }
+
+/* Trains the dictionary on the held blocks when there are enough of them; without one the
+ * table is compressed block by block as before. Only a dictionary trained on the full
+ * training bytes goes to the share: one from a small table's few samples compresses the
+ * tables that reuse it worse (a 2M-key fill's compacted tables by 7%, as if they had none).
+ * Out of memory only loses the dictionary. */
+static void train_dictionary(sst_builder *b) {
+  buf trained;
+  buf_init(&trained);
+  if (b->held.len >= dict_min_bytes(b) && !buf_reserve(&trained, b->o.dict_bytes)) {
+    size_t n = ZDICT_trainFromBuffer(trained.data, b->o.dict_bytes, b->held.data, b->held_sizes,
+                                     (unsigned)b->nheld);
+    zstd_dict *d =
+        ZDICT_isError(n) ? NULL : zstd_dict_new(trained.data, n, zstd_level(b), b->o.dict_bytes);
+    if (d && !use_dictionary(b, d) && b->o.dict_share && b->held.len >= b->o.dict_train_bytes)
+      zstd_dict_share_put(b->o.dict_share, b->o.dict_slot, d);
+  }
+  buf_free(&trained);
+}
+
+/* Ends the hold: trains (or, with a shared dictionary, keeps it only for a table big enough),
+ * then writes every held block in order. */
 static int release_held(sst_builder *b) {
   b->dict_done = 1;
-  train_dictionary(b);
+  if (!b->dict)
+    train_dictionary(b);
+  else if (b->held.len < dict_min_bytes(b))
+    drop_dictionary(b);
   buf contents;
   buf_init(&contents);
   /* nothing held (a table of range tombstones only) leaves data NULL: no NULL + 0 */
@@ -267,7 +311,8 @@ static int flush_data_block(sst_builder *b) {
   if (b->dict_done)
     rc = emit_data_block(b, &b->data.data, b->data.last_key.data, b->data.last_key.len,
                          b->block_tombs);
-  else if (!(rc = hold_block(b)) && b->held.len >= b->o.dict_train_bytes)
+  else if (!(rc = hold_block(b)) &&
+           b->held.len >= (b->dict ? dict_min_bytes(b) : b->o.dict_train_bytes))
     rc = release_held(b);
   if (rc) return rc;
   b->block_tombs = 0;
@@ -440,6 +485,17 @@ static void encode_range_dels(sst_builder *b, const rt_set *f, buf *blk) {
   }
 }
 
+static int write_dictionary(sst_builder *b, sst_handle *h) {
+  size_t len;
+  const void *bytes = zstd_dict_bytes(b->dict, &len);
+  buf blk;
+  buf_init(&blk);
+  buf_append(&blk, bytes, len);
+  int rc = write_meta(b, &blk, h);
+  buf_free(&blk);
+  return rc;
+}
+
 static int write_metadata(sst_builder *b, sst_handle hs[5]) {
   /* hs: 0 index, 1 filter, 2 range-del, 3 dirty, 4 properties (footer order) */
   buf blk;
@@ -467,7 +523,7 @@ static int write_metadata(sst_builder *b, sst_handle hs[5]) {
   if ((rc = write_meta(b, &blk, &hs[3]))) goto out;
 
   sst_handle dict = {0, 0};
-  if (b->dict.len && (rc = write_meta(b, &b->dict, &dict))) goto out;
+  if (b->dict && (rc = write_dictionary(b, &dict))) goto out;
 
   key_bounds(b, &f);
   b->m.creation_time_us = clock_wall_us();
@@ -526,6 +582,8 @@ int sst_builder_finish(sst_builder *b, sst_meta *meta, char *errmsg) {
     *meta = b->m;
     memset(&b->m, 0, sizeof b->m); /* ownership of smallest/largest moves to *meta */
   }
+  if (b->dict && b->o.dict_share)
+    zstd_dict_share_served(b->o.dict_share, b->o.dict_slot, b->dict, b->dict_raw);
   builder_free(b);
   return SHALE_OK;
 fail:

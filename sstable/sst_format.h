@@ -64,9 +64,17 @@ static inline int sst_version_names_comparator(uint32_t v) {
 /* zstd dictionary (version 3), when sst_options.dict_bytes asks for one: the builder holds
  * back data blocks until dict_train_bytes raw bytes (or the end of the table), then trains a
  * dictionary of at most dict_bytes on them, if they are at least a quarter of dict_train_bytes:
- * a smaller table would not repay it. Readers reject a dictionary over SST_DICT_MAX_SIZE. */
+ * a smaller table would not repay it. With a dict_share holding a dictionary the builder
+ * reuses that one instead (same quarter rule). Readers reject a dictionary over
+ * SST_DICT_MAX_SIZE. */
 #define SST_DICT_MAX_SIZE (16u << 10)
 #define SST_DICT_TRAIN_MULTIPLE 64u /* dict_train_bytes 0: this many times dict_bytes */
+/* With sst_options.dict_share, a dictionary is reused by the tables that follow until it has
+ * compressed this many times dict_train_bytes, then one table trains the next. Training costs
+ * about as much as compressing ten times its samples; at 1024 it is about 1% of the
+ * compression, and a 2M-key small-buffer fill ran as fast as without a dictionary (at 256
+ * about 10% slower, within its noise; doc/performance.md, issue 21). */
+#define SST_DICT_RETRAIN_MULTIPLE 1024u
 #define SST_DICT_MAX_TRAIN_BYTES ((size_t)1 << 30)
 
 /* Position of a block's contents in the file; size excludes the 5-byte trailer. */
@@ -83,6 +91,8 @@ typedef struct sst_options {
   struct io_ctx *io;       /* the file is written through it; NULL: io_ctx_default() */
   size_t dict_bytes;       /* zstd dictionary size bound, at most SST_DICT_MAX_SIZE; 0: none */
   size_t dict_train_bytes; /* raw bytes held back to train it on; 0: SST_DICT_TRAIN_MULTIPLE x */
+  struct zstd_dict_share *dict_share; /* reuse and share dictionaries; NULL: each table trains */
+  int dict_slot;                      /* dict_share's slot: the table's level */
 } sst_options;
 
 /* What a finished table is: goes into the MANIFEST. Sequence bounds and tombstone times are 0

@@ -993,8 +993,8 @@ static void test_compression_level(void **state) {
   tu_tempdir_free(root);
 }
 
-/* compression_max_dict_bytes, compression_zstd_max_train_bytes: a dictionary per table on
- * request only. Counts the DB's tables, and those of them that carry a dictionary. */
+/* compression_max_dict_bytes, compression_zstd_max_train_bytes: a dictionary per table
+ * unless turned off. Counts the DB's tables, and those of them that carry a dictionary. */
 static int tables_with_dictionary(const char *dir, int *tables) {
   DIR *d = opendir(dir);
   assert_non_null(d);
@@ -1058,12 +1058,55 @@ static void dict_fill_and_check(const char *dir, const shale_options *o, int fil
   assert_int_equal(shale_close(db), SHALE_OK);
 }
 
+/* Over a long fill of small memtables, flushes and compactions reuse the dictionary: it is
+ * trained again only after it compressed 256 times its 64 KiB of samples (16 MiB), while
+ * the fill writes well over a hundred tables. Every key reads back, and (the first 20000)
+ * again after a reopen without a dictionary and a compaction. */
+static void test_compression_dictionary_reused(void **state) {
+  (void)state;
+  char *root = tu_tempdir(), *dir = tu_path(root, "reuse");
+  shale_options o;
+  tu_options_init(&o);
+  o.write_buffer_size = 128u << 10;
+  o.target_file_size = 256u << 10;
+  o.compression_max_dict_bytes = 4096;
+  o.compression_zstd_max_train_bytes = 64u << 10;
+  enum { N = 60000 };
+  shale_db *db;
+  assert_int_equal(shale_open(dir, &o, &db), SHALE_OK);
+  for (int i = 0; i < N; i++) dict_put(db, (int)((uint64_t)i * 7919 % N));
+  assert_int_equal(shale_flush(db), SHALE_OK);
+  uint64_t flushes = shale_ticker(db, SHALE_TICKER_FLUSHES);
+  uint64_t trainings = shale_ticker(db, SHALE_TICKER_ZSTD_DICT_TRAININGS);
+  assert_string_equal(shale_ticker_name(SHALE_TICKER_ZSTD_DICT_TRAININGS),
+                      "shale.zstd.dict.trainings");
+  assert_true(flushes >= 50);
+  assert_true(trainings >= 1 && trainings * 8 <= flushes);
+  for (int i = 0; i < N; i++) {
+    char k[32], want[200];
+    int kl = snprintf(k, sizeof k, "key%08d", i);
+    void *val;
+    size_t vl;
+    assert_int_equal(shale_get(db, NULL, k, (size_t)kl, &val, &vl), SHALE_OK);
+    assert_int_equal(vl, (size_t)dict_value(i, want, sizeof want));
+    assert_memory_equal(val, want, vl);
+    shale_free(val);
+  }
+  assert_int_equal(shale_close(db), SHALE_OK);
+  int tables;
+  assert_true(tables_with_dictionary(dir, &tables) > 0);
+  o.compression_max_dict_bytes = 0;
+  dict_fill_and_check(dir, &o, 0);
+  free(dir);
+  tu_tempdir_free(root);
+}
+
 static void test_compression_dictionary(void **state) {
   (void)state;
   char *root = tu_tempdir();
   shale_options o;
   tu_options_init(&o);
-  assert_int_equal(o.compression_max_dict_bytes, 0);
+  assert_int_equal(o.compression_max_dict_bytes, 16384);
   assert_int_equal(o.compression_zstd_max_train_bytes, 0);
   shale_db *db;
   char *bad = tu_path(root, "bad");
@@ -1083,7 +1126,7 @@ static void test_compression_dictionary(void **state) {
   assert_int_equal(shale_close(db), SHALE_OK);
 
   /* Written with a dictionary, the tables read back after a reopen without one; a compaction
-   * then rewrites them without. The default writes none. */
+   * then rewrites them without. The default writes one; 0 writes none. */
   char *dir = tu_path(root, "dict");
   int tables;
   o.compression_max_dict_bytes = 16384;
@@ -1094,24 +1137,29 @@ static void test_compression_dictionary(void **state) {
   dict_fill_and_check(dir, &o, 0);
   assert_int_equal(tables_with_dictionary(dir, &tables), 0);
   assert_true(tables > 0);
-  char *plain = tu_path(root, "plain");
-  tu_options_init(&o);
+  char *plain = tu_path(root, "plain"), *deflt = tu_path(root, "default");
   dict_fill_and_check(plain, &o, 1);
   assert_int_equal(tables_with_dictionary(plain, &tables), 0);
   assert_true(tables > 0);
+  tu_options_init(&o);
+  dict_fill_and_check(deflt, &o, 1);
+  assert_true(tables_with_dictionary(deflt, &tables) > 0);
   free(bad);
   free(dir);
   free(plain);
+  free(deflt);
   tu_tempdir_free(root);
 }
 
 int main(void) {
+  if (getenv("SHALE_TEST_FILTER")) cmocka_set_test_filter(getenv("SHALE_TEST_FILTER"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_compression_level),
       cmocka_unit_test(test_compression_dictionary),
+      cmocka_unit_test(test_compression_dictionary_reused),
       cmocka_unit_test_setup_teardown(test_memory_properties, setup, teardown),
       cmocka_unit_test(test_iterator_stops_at_corrupt_block),
       cmocka_unit_test(test_range_fragments_match_scan),

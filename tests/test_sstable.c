@@ -19,6 +19,7 @@
 #include "sstable/sst_format.h"
 #include "sstable/sst_reader.h"
 #include "sstable/table_cache.h"
+#include "sstable/zstd_dict.h"
 #include "testutil.h"
 #include "util/buf.h"
 #include "util/checksum.h"
@@ -256,7 +257,7 @@ static void seek_and_get(fixture *f, sst_reader *r, uint64_t n, uint64_t i) {
 
 static void round_trip(fixture *f, uint64_t n, int compression, int bits, block_cache *bc) {
   char *path = tu_path(f->dir, "rt.sst");
-  sst_options o = {4096, bits, compression, 0, NULL, 0, 0};
+  sst_options o = {4096, bits, compression, 0, NULL, 0, 0, NULL, 0};
   sst_meta m;
   build(f, path, n, &o, &m);
   check_meta(&m, n, tu_file_size(path));
@@ -342,7 +343,7 @@ static void test_zstd_dictionary(void **state) {
   fixture *f = *state;
   char *small = tu_path(f->dir, "small.sst"), *big = tu_path(f->dir, "big.sst");
   char *plain = tu_path(f->dir, "plain.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, SST_DICT_MAX_SIZE, 0};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, SST_DICT_MAX_SIZE, 0, NULL, 0};
   sst_meta m;
   build(f, small, 1000, &o, &m); /* about 120 KB raw, under the 256 KiB of samples needed */
   sst_meta_free(&m);
@@ -381,7 +382,7 @@ static void test_zstd_dictionary(void **state) {
 static void test_zstd_dictionary_bounds(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "bounds.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 4096, 512u << 10};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 4096, 512u << 10, NULL, 0};
   sst_meta m;
   build(f, path, 100000, &o, &m);
   sst_meta_free(&m);
@@ -392,7 +393,7 @@ static void test_zstd_dictionary_bounds(void **state) {
   sst_reader_close(r);
   unlink(path);
   /* Small bounds still train: 1 KiB on 2 to 8 KiB of 512-byte blocks. */
-  sst_options tiny = {512, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 1024, 8192};
+  sst_options tiny = {512, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 1024, 8192, NULL, 0};
   build(f, path, 100, &tiny, &m);
   sst_meta_free(&m);
   assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
@@ -412,12 +413,154 @@ static void test_zstd_dictionary_bounds(void **state) {
   free(path);
 }
 
+/* The stored dictionary's bytes (as written: the block and its trailer) of the table at path. */
+static size_t stored_dict(fixture *f, const char *path, uint8_t *out, size_t cap) {
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  sst_handle d = sst_reader_dict(r);
+  sst_reader_close(r);
+  if (!d.size) return 0;
+  assert_true(d.size + 5 <= cap);
+  FILE *fp = fopen(path, "rb");
+  assert_non_null(fp);
+  assert_int_equal(fseek(fp, (long)d.offset, SEEK_SET), 0);
+  assert_int_equal(fread(out, 1, d.size + 5, fp), d.size + 5);
+  fclose(fp);
+  return d.size + 5;
+}
+
+/* With a dict_share, the first big table trains and every later one stores and uses that
+ * dictionary without training, until it has compressed SST_DICT_RETRAIN_MULTIPLE times the
+ * training bytes; then one table trains the next. A table too small to repay a dictionary
+ * stores none, shared or not; a builder asking for another level trains its own. */
+static void test_zstd_dictionary_shared(void **state) {
+  fixture *f = *state;
+  enum { N = 10000 }; /* about 1.2 MB raw: over a quarter of the 64 KiB of samples */
+  zstd_dict_share *share = zstd_dict_share_new();
+  assert_non_null(share);
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 4096, 64u << 10, share, 0};
+  char *path = tu_path(f->dir, "shared.sst"), *first = tu_path(f->dir, "first.sst");
+  uint8_t want[SST_DICT_MAX_SIZE + 5], got[SST_DICT_MAX_SIZE + 5];
+  sst_meta m;
+  build(f, first, N, &o, &m);
+  sst_meta_free(&m);
+  assert_int_equal(zstd_dict_share_trainings(share), 1);
+  size_t want_len = stored_dict(f, first, want, sizeof want);
+  assert_true(want_len > 5);
+  /* reuse: each table compresses about 1.3 MB with it, the budget is 1024 x 64 KiB = 64 MiB */
+  for (int t = 0; t < 5; t++) {
+    build(f, path, N, &o, &m);
+    sst_meta_free(&m);
+    assert_int_equal(zstd_dict_share_trainings(share), 1);
+    assert_int_equal(stored_dict(f, path, got, sizeof got), want_len);
+    assert_memory_equal(got, want, want_len);
+    sst_reader *r;
+    assert_int_equal(sst_reader_open(NULL, path, 2, NULL, &r, f->errmsg), SHALE_OK);
+    check_all_gets(f, r, N);
+    sst_reader_close(r);
+  }
+  build(f, path, 100, &o, &m); /* about 12 KB raw: no dictionary */
+  sst_meta_free(&m);
+  assert_int_equal(stored_dict(f, path, got, sizeof got), 0);
+  assert_int_equal(zstd_dict_share_trainings(share), 1);
+  int tables = 6;
+  const uint64_t budget = (uint64_t)SST_DICT_RETRAIN_MULTIPLE * (64u << 10);
+  while (zstd_dict_share_trainings(share) == 1 && tables < (int)(budget / 1000000) + 10) {
+    build(f, path, N, &o, &m);
+    sst_meta_free(&m);
+    tables++;
+  }
+  assert_int_equal(zstd_dict_share_trainings(share), 2);
+  assert_true(tables >= (int)(budget / 1400000)); /* at about 1.3 MB a table */
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(NULL, path, 3, NULL, &r, f->errmsg), SHALE_OK);
+  check_all_gets(f, r, N);
+  sst_reader_close(r);
+  o.compression_level = 1;
+  build(f, path, N, &o, &m);
+  sst_meta_free(&m);
+  assert_int_equal(zstd_dict_share_trainings(share), 3);
+  zstd_dict_share_free(share);
+  free(path);
+  free(first);
+}
+
+typedef struct share_builder {
+  const char *dir;
+  int id;
+  zstd_dict_share *share;
+  int rc;
+} share_builder;
+
+enum { SHARE_THREADS = 4, SHARE_TABLES = 4, SHARE_N = 6000 };
+
+/* Builds SHARE_TABLES tables like build() (no cmocka asserts off the main thread). */
+static void *share_build_thread(void *arg) {
+  share_builder *sb = arg;
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 4096, 64u << 10, sb->share, 0};
+  char errmsg[ERRMSG_SIZE], name[32];
+  for (int t = 0; t < SHARE_TABLES && !sb->rc; t++) {
+    snprintf(name, sizeof name, "share-%d-%d.sst", sb->id, t);
+    char *path = tu_path(sb->dir, name);
+    sst_builder *b;
+    if (!(sb->rc = sst_builder_new(path, &o, &b, errmsg))) {
+      uint8_t k[KLEN + 8], v[VLEN];
+      for (uint64_t i = 0; i < SHARE_N && !sb->rc; i++) {
+        unsigned kind = kind_of(i);
+        ikey(k, i, seq_of(i), kind);
+        value(v, i, seq_of(i));
+        sb->rc = sst_builder_add(b, k, sizeof k, v, kind == KIND_PUT ? VLEN : 0,
+                                 kind == KIND_DEL ? time_of(i) : 0);
+      }
+      if (sb->rc)
+        sst_builder_abort(b);
+      else
+        sb->rc = sst_builder_finish(b, NULL, errmsg);
+    }
+    free(path);
+  }
+  return NULL;
+}
+
+/* Builders on several threads at once share one slot (run under TSan in CI): the first ones
+ * may all train, the rest reuse a dictionary, and every table reads back. */
+static void test_zstd_dictionary_shared_threads(void **state) {
+  fixture *f = *state;
+  zstd_dict_share *share = zstd_dict_share_new();
+  share_builder sb[SHARE_THREADS];
+  pthread_t th[SHARE_THREADS];
+  for (int i = 0; i < SHARE_THREADS; i++) {
+    sb[i] = (share_builder){f->dir, i, share, 0};
+    assert_int_equal(pthread_create(&th[i], NULL, share_build_thread, &sb[i]), 0);
+  }
+  for (int i = 0; i < SHARE_THREADS; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(sb[i].rc, SHALE_OK);
+  }
+  uint64_t trainings = zstd_dict_share_trainings(share);
+  assert_true(trainings >= 1 && trainings <= SHARE_THREADS);
+  for (int i = 0; i < SHARE_THREADS; i++)
+    for (int t = 0; t < SHARE_TABLES; t++) {
+      char name[32];
+      snprintf(name, sizeof name, "share-%d-%d.sst", i, t);
+      char *path = tu_path(f->dir, name);
+      sst_reader *r;
+      assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
+      assert_true(sst_reader_dict(r).size > 0);
+      check_all_gets(f, r, SHARE_N);
+      sst_reader_close(r);
+      free(path);
+    }
+  zstd_dict_share_free(share);
+}
+
 /* Prints the sizes asked for in the report: 100k entries of 16-byte keys, 100-byte values. */
 static void test_file_sizes(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "size.sst");
   for (int c = 0; c < 2; c++) {
-    sst_options o = {4096, 10, c ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0, NULL, 0, 0};
+    sst_options o = {4096, 10, c ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE, 0, NULL, 0, 0,
+                     NULL, 0};
     sst_builder *b;
     assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
     uint8_t k[KLEN + 8], v[VLEN];
@@ -440,7 +583,7 @@ static void test_file_sizes(void **state) {
 static void test_versions_across_blocks(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "ver.sst");
-  sst_options o = {256, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0};
+  sst_options o = {256, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL, 0};
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   uint8_t k[32], v[64];
@@ -555,7 +698,8 @@ static void seek_model(fixture *f, int cut_keys) {
   for (size_t i = 0; i < n; i++)
     if (!u || mkey_cmp(&keys[u - 1], &keys[i])) keys[u++] = keys[i];
   n = u;
-  sst_options o = {128, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0}; /* small blocks: a big index */
+  sst_options o = {128,  10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0,
+                   NULL, 0}; /* small blocks: a big index */
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   for (size_t i = 0; i < n; i++) {
@@ -817,7 +961,7 @@ static void frag_round(fixture *f, const char *path, const mtomb *t, size_t n,
   sst_builder *b;
   sst_options o = {4096, 10,   tu_rand(s) % 2 ? SHALE_COMPRESSION_ZSTD : SHALE_COMPRESSION_NONE,
                    0,    NULL, tu_rand(s) % 2 ? SST_DICT_MAX_SIZE : 0,
-                   0};
+                   0,    NULL, 0};
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   if (snaps) assert_int_equal(sst_builder_set_snapshots(b, ns ? snaps : NULL, ns), SHALE_OK);
   uint64_t maxseq = 0, oldest = 0;
@@ -881,7 +1025,7 @@ static void test_range_frag_no_blowup(void **state) {
   const size_t n = 10000;
   for (int chained = 0; chained < 2; chained++) {
     sst_builder *b;
-    sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0};
+    sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL, 0};
     assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
     assert_int_equal(sst_builder_set_snapshots(b, NULL, 0), SHALE_OK);
     for (size_t i = 0; i < n; i++) {
@@ -1005,7 +1149,7 @@ static int mtomb_v1_order(const void *pa, const void *pb) {
 static void test_format_versions(void **state) {
   fixture *f = *state;
   char *base = tu_path(f->dir, "base.sst"), *v1 = tu_path(f->dir, "v1.sst");
-  sst_options o = {4096, 0, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0};
+  sst_options o = {4096, 0, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL, 0};
   sst_builder *b;
   assert_int_equal(sst_builder_new(base, &o, &b, f->errmsg), SHALE_OK);
   uint8_t k[16];
@@ -1071,7 +1215,7 @@ static void test_format_versions(void **state) {
 
 static void build_external(fixture *f, const char *path, uint64_t n) {
   sst_builder *b;
-  sst_options o = {512, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0};
+  sst_options o = {512, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL, 0};
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   sst_builder_set_external(b);
   assert_int_equal(sst_builder_set_snapshots(b, NULL, 0), SHALE_OK);
@@ -1091,7 +1235,7 @@ static void build_external(fixture *f, const char *path, uint64_t n) {
 static void test_comparator_versions(void **state) {
   fixture *f = *state;
   static const shale_comparator cmp = {"test.Bytes", tu_cmp_bytewise, NULL};
-  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL, 0};
   for (int external = 0; external <= 1; external++) {
     char *path = tu_path(f->dir, external ? "ext.sst" : "int.sst");
     sst_builder *b;
@@ -1279,7 +1423,7 @@ static void check_damaged(fixture *f, const char *path, uint64_t n, block_cache 
 
 static void corruption_sweep(fixture *f, int compression, block_cache *bc) {
   char *pristine = tu_path(f->dir, "pristine.sst"), *victim = tu_path(f->dir, "victim.sst");
-  sst_options o = {1024, 10, compression, 0, NULL, 0, 0};
+  sst_options o = {1024, 10, compression, 0, NULL, 0, 0, NULL, 0};
   const uint64_t n = 300;
   sst_meta m;
   build(f, pristine, n, &o, &m);
@@ -1328,7 +1472,7 @@ static void test_corruption_zstd(void **state) {
 static void test_truncated(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "t.sst"), *victim = tu_path(f->dir, "v.sst");
-  sst_options o = {1024, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0};
+  sst_options o = {1024, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL, 0};
   sst_meta m;
   build(f, path, 200, &o, &m);
   sst_meta_free(&m);
@@ -1359,7 +1503,7 @@ static void test_truncated(void **state) {
 static void test_range_del_block_damage(void **state) {
   fixture *f = *state;
   char *path = tu_path(f->dir, "rdd.sst"), *victim = tu_path(f->dir, "rdv.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL, 0};
   sst_builder *b;
   assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
   uint64_t s = 5;
@@ -1391,7 +1535,7 @@ static void test_block_cache_eviction(void **state) {
   fixture *f = *state;
   setenv("SHALE_MMAP", "0", 1); /* a mapped table reads raw blocks in place, past the cache */
   char *path = tu_path(f->dir, "bc.sst");
-  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL, 0};
   sst_meta m;
   build(f, path, 2000, &o, &m);
   assert_true(m.data_blocks > 40);
@@ -1459,7 +1603,7 @@ static void test_block_cache_eviction(void **state) {
 
 static void test_table_cache(void **state) {
   fixture *f = *state;
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL, 0};
   for (uint64_t t = 1; t <= 5; t++) {
     char path[512];
     sst_file_name(path, sizeof path, f->dir, t);
@@ -1546,7 +1690,7 @@ static void *reader_thread(void *arg) {
 
 static void test_concurrent_readers(void **state) {
   fixture *f = *state;
-  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0};
+  sst_options o = {4096, 10, SHALE_COMPRESSION_ZSTD, 0, NULL, 0, 0, NULL, 0};
   for (uint64_t t = 1; t <= 3; t++) {
     char path[512];
     sst_file_name(path, sizeof path, f->dir, t);
@@ -1573,6 +1717,7 @@ static void test_concurrent_readers(void **state) {
 }
 
 int main(void) {
+  if (getenv("SHALE_TEST_FILTER")) cmocka_set_test_filter(getenv("SHALE_TEST_FILTER"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_round_trip_small, setup, teardown),
       cmocka_unit_test_setup_teardown(test_round_trip_100k, setup, teardown),
@@ -1587,6 +1732,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_comparator_versions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_zstd_dictionary, setup, teardown),
       cmocka_unit_test_setup_teardown(test_zstd_dictionary_bounds, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_zstd_dictionary_shared, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_zstd_dictionary_shared_threads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_range_del_block_damage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_raw, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_zstd, setup, teardown),

@@ -81,7 +81,8 @@ static flag_def flags[] = {
     I64(queue_live, "100000", "queuesteady: keys in the queue while it runs"),
     I64(block_size, "4096", "SSTable data block bytes"),
     I64(compression_level, "32767", "zstd level -7..19; 32767: the default (3)"),
-    I64(compression_max_dict_bytes, "0", "zstd dictionary bytes per table, at most 16384; 0: none"),
+    I64(compression_max_dict_bytes, "0",
+        "zstd dictionary bytes, at most 16384; 0: none; not given: Shale's default"),
     I64(compression_zstd_max_train_bytes, "0",
         "bytes of data blocks the dictionary is trained on; 0: 64 x the dictionary"),
     I64(max_bytes_for_level_base, "268435456", "L1 target bytes"),
@@ -423,7 +424,8 @@ void bench_flags_to_options(const bench_flags *f, shale_options *o) {
   /* RocksDB options with a Shale counterpart: only when given, else Shale's own default. */
   if (bench_flag_given("block_size")) o->block_size = clamp_size(f->block_size);
   if (f->compression_level != 32767) o->compression_level = (int)f->compression_level;
-  o->compression_max_dict_bytes = clamp_size(f->compression_max_dict_bytes);
+  if (bench_flag_given("compression_max_dict_bytes"))
+    o->compression_max_dict_bytes = clamp_size(f->compression_max_dict_bytes);
   o->compression_zstd_max_train_bytes = clamp_size(f->compression_zstd_max_train_bytes);
   if (bench_flag_given("max_bytes_for_level_base"))
     o->max_bytes_for_level_base = clamp_size(f->max_bytes_for_level_base);
