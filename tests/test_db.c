@@ -1033,6 +1033,20 @@ static void dict_put(shale_db *db, int i) {
 /* Reads every key (fill: after writing them all) from the tables as the open found them,
  * then again after a compaction, which the first and last key, written again, make rewrite
  * every table with the options of this open. */
+/* Every key dict_put wrote below n reads back with its value. */
+static void dict_check(shale_db *db, int n) {
+  for (int i = 0; i < n; i++) {
+    char k[32], want[200];
+    int kl = snprintf(k, sizeof k, "key%08d", i);
+    void *val;
+    size_t vl;
+    assert_int_equal(shale_get(db, NULL, k, (size_t)kl, &val, &vl), SHALE_OK);
+    assert_int_equal(vl, (size_t)dict_value(i, want, sizeof want));
+    assert_memory_equal(val, want, vl);
+    shale_free(val);
+  }
+}
+
 static void dict_fill_and_check(const char *dir, const shale_options *o, int fill) {
   enum { N = 20000 };
   shale_db *db;
@@ -1044,24 +1058,15 @@ static void dict_fill_and_check(const char *dir, const shale_options *o, int fil
       dict_put(db, N - 1);
       assert_int_equal(shale_compact_range(db, NULL, 0, NULL, 0), SHALE_OK);
     }
-    for (int i = 0; i < N; i++) {
-      char k[32], want[200];
-      int kl = snprintf(k, sizeof k, "key%08d", i);
-      void *val;
-      size_t vl;
-      assert_int_equal(shale_get(db, NULL, k, (size_t)kl, &val, &vl), SHALE_OK);
-      assert_int_equal(vl, (size_t)dict_value(i, want, sizeof want));
-      assert_memory_equal(val, want, vl);
-      shale_free(val);
-    }
+    dict_check(db, N);
   }
   assert_int_equal(shale_close(db), SHALE_OK);
 }
 
 /* Over a long fill of small memtables, flushes and compactions reuse the dictionary: it is
- * trained again only after it compressed 256 times its 64 KiB of samples (16 MiB), while
- * the fill writes well over a hundred tables. Every key reads back, and (the first 20000)
- * again after a reopen without a dictionary and a compaction. */
+ * trained again only after it compressed SST_DICT_RETRAIN_MULTIPLE (1024) times its 64 KiB of
+ * samples, while the fill writes well over a hundred tables. Every key reads back, and (the first
+ * 20000) again after a reopen without a dictionary and a compaction. */
 static void test_compression_dictionary_reused(void **state) {
   (void)state;
   char *root = tu_tempdir(), *dir = tu_path(root, "reuse");
@@ -1082,16 +1087,7 @@ static void test_compression_dictionary_reused(void **state) {
                       "shale.zstd.dict.trainings");
   assert_true(flushes >= 50);
   assert_true(trainings >= 1 && trainings * 8 <= flushes);
-  for (int i = 0; i < N; i++) {
-    char k[32], want[200];
-    int kl = snprintf(k, sizeof k, "key%08d", i);
-    void *val;
-    size_t vl;
-    assert_int_equal(shale_get(db, NULL, k, (size_t)kl, &val, &vl), SHALE_OK);
-    assert_int_equal(vl, (size_t)dict_value(i, want, sizeof want));
-    assert_memory_equal(val, want, vl);
-    shale_free(val);
-  }
+  dict_check(db, N);
   assert_int_equal(shale_close(db), SHALE_OK);
   int tables;
   assert_true(tables_with_dictionary(dir, &tables) > 0);
