@@ -124,8 +124,8 @@ static void li_seek(kv_iter *i, const uint8_t *k, size_t len) {
 /* A step within a file, the common case, costs no call to skip_empty. */
 static void li_next(kv_iter *i) {
   level_iter *l = (level_iter *)i;
-  sst_iter_next(l->it);
-  if (!sst_iter_valid(l->it)) skip_empty(l, 1);
+  if ((l->base.key = sst_iter_next_key(l->it, &l->base.klen))) return;
+  skip_empty(l, 1);
   show(l);
 }
 
@@ -148,7 +148,7 @@ static void li_destroy(kv_iter *i) {
 
 static const kv_iter_ops level_ops = {li_seek_first, li_seek_last, li_seek,  kv_seek_before_by_seek,
                                       li_next,       li_prev,      li_value, li_status,
-                                      li_destroy,    li_max_seq};
+                                      li_destroy,    li_max_seq,   NULL};
 
 /* Range tombstones are gathered up front, from the files that have any. */
 static int collect_range_dels(shale_db *db, file_meta **files, int n, uint64_t seq,

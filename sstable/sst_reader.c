@@ -1001,6 +1001,21 @@ void sst_iter_next(sst_iter *it) {
   settle(it);
 }
 
+/* A valid block iterator implies a loaded block and no error (fail and unload clear it), so
+ * the step inside a block tests one flag instead of sst_iter_valid's three, and hands the key
+ * back in the same call: the level and table iterators above publish it as their own. */
+const uint8_t *sst_iter_next_key(sst_iter *it, size_t *iklen) {
+  if (!it->bit.valid) return NULL;
+  blk_iter_next(&it->bit);
+  if (it->bit.valid && !it->r->global_seq) {
+    *iklen = it->bit.klen;
+    return it->bit.key;
+  }
+  if (!it->bit.valid) skip_forward(it);
+  settle(it);
+  return sst_iter_valid(it) ? sst_iter_key(it, iklen) : NULL;
+}
+
 void sst_iter_prev(sst_iter *it) {
   if (!sst_iter_valid(it)) return;
   blk_iter_prev(&it->bit);

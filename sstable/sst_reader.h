@@ -123,6 +123,9 @@ void sst_iter_seek_last(sst_iter *it);
 void sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t iklen);
 void sst_iter_next(sst_iter *it); /* REQUIRES: valid */
 void sst_iter_prev(sst_iter *it); /* REQUIRES: valid */
+/* sst_iter_next, then the new key as sst_iter_key gives it, or NULL when no longer valid
+ * (at the end, or on an error: see sst_iter_status). NULL at once when not valid. */
+const uint8_t *sst_iter_next_key(sst_iter *it, size_t *iklen);
 int sst_iter_valid(const sst_iter *it);
 int sst_iter_status(const sst_iter *it);         /* SHALE_OK or the error that invalidated it */
 const char *sst_iter_errmsg(const sst_iter *it); /* "" when status is SHALE_OK */
