@@ -61,13 +61,14 @@ static void mk_destroy(kv_iter *i) {
 }
 static const kv_iter_ops mem_ops = {mk_seek_first, mk_seek_last, mk_seek,  mk_seek_before,
                                     mk_next,       mk_prev,      mk_value, mk_status,
-                                    mk_destroy,    mk_max_seq};
+                                    mk_destroy,    mk_max_seq,   NULL};
 
 kv_iter *mem_kv_iter_new(memtable *m) {
   mem_kv *k = malloc(sizeof *k);
   if (!k) return NULL;
   k->base.ops = &mem_ops;
   k->base.key = NULL;
+  k->base.unsettled = 0;
   k->m = m;
   memtable_ref(m);
   memtable_iter_init(&k->it, m);
@@ -102,9 +103,10 @@ static int iter_sources_tables(shale_db *db, read_view *v, uint64_t seq, unsigne
     int count = l == 0 ? ver->nfiles[0] : (ver->nfiles[l] ? 1 : 0);
     for (int i = 0; i < count; i++) {
       kv_iter *k = NULL;
-      int rc = l == 0 ? table_kv_new(db, ver->files[0][i], seq, read_flags, &k, rdels, errmsg)
-                      : level_kv_new(db, ver->files[l], ver->nfiles[l], seq, read_flags, &k, rdels,
-                                     errmsg);
+      int rc =
+          l == 0
+              ? table_kv_new_deferred(db, ver->files[0][i], seq, read_flags, &k, rdels, errmsg)
+              : level_kv_new(db, ver->files[l], ver->nfiles[l], seq, read_flags, &k, rdels, errmsg);
       if (k && kv_iters_push(kids, n, cap, k)) rc = err_set(errmsg, SHALE_NOMEM, "out of memory");
       if (rc) return rc;
     }

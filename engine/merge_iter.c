@@ -42,7 +42,7 @@ static int child_failed(kv_iter *c) { return !kv_valid(c) && c->ops->status(c) !
 
 /* Full comparisons: dir is 1 for the smallest (forward), -1 for the largest. Ties go to the
  * first child in scan order, as the runner-up test below keeps them. */
-static void find_best(merge_iter *m, int dir) {
+static void pick_best(merge_iter *m, int dir) {
   kv_iter *best = NULL, *second = NULL;
   for (int j = 0; j < m->n; j++) {
     kv_iter *c = m->child[dir > 0 ? j : m->n - 1 - j];
@@ -60,6 +60,16 @@ static void find_best(merge_iter *m, int dir) {
   }
   m->cur = best;
   m->runner_up = second;
+}
+
+/* A child only shows a key it has not read while it is not current (see kv_iter.unsettled):
+ * settling it either confirms that key or fails the child, and then the order is redone. */
+static void find_best(merge_iter *m, int dir) {
+  pick_best(m, dir);
+  while (m->cur && m->cur->unsettled) {
+    m->cur->ops->settle(m->cur);
+    pick_best(m, dir);
+  }
   show_cur(m);
 }
 
@@ -200,7 +210,7 @@ static void m_destroy(kv_iter *it) {
 
 static const kv_iter_ops merge_ops = {m_seek_first, m_seek_last, m_seek,  m_seek_before,
                                       m_next,       m_prev,      m_value, m_status,
-                                      m_destroy,    m_max_seq};
+                                      m_destroy,    m_max_seq,   NULL};
 
 int kv_iters_push(kv_iter ***kids, int *n, int *cap, kv_iter *k) {
   if (!k) return SHALE_NOMEM;

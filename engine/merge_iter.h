@@ -23,6 +23,9 @@ typedef struct kv_iter_ops {
   void (*destroy)(kv_iter *it);
   /* An upper bound on the sequence of every entry the child holds (for span skipping). */
   uint64_t (*max_seq)(const kv_iter *it);
+  /* Positions a child that shows a key it has not read (kv_iter.unsettled) on that key;
+   * NULL for children that never do. */
+  void (*settle)(kv_iter *it);
 } kv_iter_ops;
 
 struct kv_iter {
@@ -33,6 +36,10 @@ struct kv_iter {
    * valid, then key). Borrowed until the next positioning call. */
   const uint8_t *key;
   size_t klen;
+  /* The key shown is known from metadata, not read (a table's smallest key): good for
+   * ordering, but the merge settles a child before making it current, and so before asking
+   * for its value. Set only by iterators whose ops have settle. */
+  int unsettled;
 };
 
 static inline int kv_valid(const kv_iter *it) { return it->key != NULL; }

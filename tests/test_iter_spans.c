@@ -514,6 +514,83 @@ static void seek_to(shale_iter *it, int i, int backward) {
     shale_iter_seek(it, k, (size_t)kl);
 }
 
+static void put_value(shale_db *db, int i, const char *v) {
+  char k[16];
+  int kl = key(i, k);
+  assert_int_equal(shale_put(db, k, (size_t)kl, v, strlen(v), 0), SHALE_OK);
+}
+
+static int value_is(shale_iter *it, const char *v) {
+  size_t vl;
+  const void *p = shale_iter_value(it, &vl);
+  return vl == strlen(v) && memcmp(p, v, vl) == 0;
+}
+
+/* Walks forward from i and checks every key up to the end: ascending, none of them deleted. */
+static int count_forward(shale_iter *it, int from, int deleted) {
+  int n = 0, last = -1;
+  for (seek_to(it, from, 0); shale_iter_valid(it); shale_iter_next(it), n++) {
+    assert_true(at(it) > last);
+    assert_int_not_equal(at(it), deleted);
+    last = at(it);
+  }
+  assert_int_equal(shale_iter_status(it), SHALE_OK);
+  return n;
+}
+
+/* An L0 table a seek lands before shows its smallest key and is read only when the walk
+ * reaches it (engine/table_get.c): order, values, direction changes and an older snapshot
+ * are as if every table had been read. */
+static void test_tables_read_when_reached(void **state) {
+  fixture *f = *state;
+  assert_int_equal(shale_close(f->db), SHALE_OK);
+  shale_options o;
+  tu_options_init(&o);
+  o.level0_compaction_trigger = 64; /* three disjoint tables stay in L0 */
+  assert_int_equal(shale_open(f->dir, &o, &f->db), SHALE_OK);
+  for (int t = 1; t <= 3; t++) {
+    for (int i = 0; i < 100; i++) put(f->db, t * 100 + i);
+    assert_int_equal(shale_flush(f->db), SHALE_OK);
+  }
+  assert_int_equal(prop(f->db, "shale.num-files-at-level0"), 3);
+  const shale_snapshot *snap;
+  assert_int_equal(shale_snapshot_new(f->db, &snap), SHALE_OK);
+  put_value(f->db, 250, "new");
+  del(f->db, 300);
+
+  shale_iter *it;
+  assert_int_equal(shale_iter_new(f->db, NULL, &it), SHALE_OK);
+  assert_int_equal(count_forward(it, 50, 300), 299);
+  seek_to(it, 50, 0);
+  assert_int_equal(at(it), 100);
+  seek_to(it, 299, 0);
+  shale_iter_next(it); /* into the third table, past its deleted first key */
+  assert_int_equal(at(it), 301);
+  shale_iter_prev(it);
+  assert_int_equal(at(it), 299);
+  seek_to(it, 250, 0);
+  assert_true(value_is(it, "new"));
+  shale_iter_prev(it);
+  assert_int_equal(at(it), 249);
+  assert_true(value_is(it, "k0000249"));
+  seek_to(it, 200, 1); /* the last key <= 200: the second table's first */
+  assert_int_equal(at(it), 200);
+  shale_iter_prev(it);
+  assert_int_equal(at(it), 199);
+  shale_iter_seek_first(it);
+  assert_int_equal(at(it), 100);
+  shale_iter_free(it);
+
+  assert_int_equal(shale_iter_new(f->db, snap, &it), SHALE_OK);
+  assert_int_equal(count_forward(it, 0, -1), 300);
+  seek_to(it, 300, 0);
+  assert_int_equal(at(it), 300);
+  seek_to(it, 250, 0);
+  assert_true(value_is(it, "k0000250"));
+  shale_iter_free(it);
+  shale_snapshot_free(f->db, snap);
+}
+
 /* Bounds: every positioning stays inside [lower, upper), from both sides, with deleted
  * runs at and across the bounds. */
 static void test_bounds(void **state) {
@@ -601,6 +678,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_reopen_rebuilds_spans, setup, teardown),
       cmocka_unit_test_setup_teardown(test_close_keeps_spans, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stale_spans_ignored, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tables_read_when_reached, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounds_bad_arguments, setup, teardown),
   };

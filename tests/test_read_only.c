@@ -530,7 +530,8 @@ static void test_open_races(void **state) {
 }
 
 /* Pinning opens every table at open; a damaged one is still reported by the reads that
- * need it, not by the open, as when tables were opened on first use. */
+ * need it, not by the open, as when tables were opened on first use. An iterator opens a
+ * table when its walk reaches it, and stops there with the error. */
 static void test_damaged_table_fails_reads_not_open(void **state) {
   (void)state;
   char *dir = tu_tempdir();
@@ -544,7 +545,11 @@ static void test_damaged_table_fails_reads_not_open(void **state) {
   assert_int_equal(open_ro(dir, &db), SHALE_OK);
   check_value(db, "walkey", "walval");
   shale_iter *it;
-  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_CORRUPTION); /* opens every table */
+  assert_int_equal(shale_iter_new(db, NULL, &it), SHALE_OK);
+  for (shale_iter_seek_first(it); shale_iter_valid(it); shale_iter_next(it)) {
+  }
+  assert_int_equal(shale_iter_status(it), SHALE_CORRUPTION);
+  shale_iter_free(it);
   assert_int_equal(shale_close(db), SHALE_OK);
   free(p);
   free(tables);
