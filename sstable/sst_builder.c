@@ -157,7 +157,7 @@ static uint8_t compress_block(sst_builder *b, const void *raw, size_t len, int d
   buf_clear(&b->out);
   buf_append_varint(&b->out, len);
   size_t pre = b->out.len;
-  if (buf_reserve(&b->out, bound + SST_BLOCK_TRAILER)) return SST_BLOCK_RAW;
+  if (buf_reserve(&b->out, bound)) return SST_BLOCK_RAW;
   int dict = data && b->dict;
   size_t n = dict ? ZSTD_compress2(b->dict_cctx, b->out.data + pre, bound, raw, len)
                   : ZSTD_compressCCtx(b->cctx, b->out.data + pre, bound, raw, len, zstd_level(b));
@@ -167,33 +167,31 @@ static uint8_t compress_block(sst_builder *b, const void *raw, size_t len, int d
   return dict ? SST_BLOCK_ZSTD_DICT : SST_BLOCK_ZSTD;
 }
 
-/* Writes contents (in a buf the trailer may be appended to) as one block, compressing into
- * b->out when worthwhile. Sets *h. The buf's length is restored afterwards. */
-static int write_block(sst_builder *b, buf *contents, sst_handle *h, int data) {
-  buf *src = contents;
+/* Writes len bytes at p (not in b->out: compression overwrites it) as one block, compressing
+ * into b->out when worthwhile. Sets *h. The trailer goes in its own append, so p may be
+ * bytes the builder does not own (the shared dictionary's). */
+static int write_block(sst_builder *b, const void *p, size_t len, sst_handle *h, int data) {
   uint8_t type = SST_BLOCK_RAW;
-  if (b->cctx && contents->len >= 64 && contents != &b->out &&
-      (type = compress_block(b, contents->data, contents->len, data)) != SST_BLOCK_RAW)
-    src = &b->out;
-  size_t len = src->len;
+  if (b->cctx && len >= 64 && (type = compress_block(b, p, len, data)) != SST_BLOCK_RAW) {
+    p = b->out.data;
+    len = b->out.len;
+  }
   h->offset = io_writer_size(b->w);
   h->size = len;
   uint8_t trailer[SST_BLOCK_TRAILER];
   trailer[0] = type;
-  put_fixed32(trailer + 1, checksum32_2(src->data, len, &type, 1));
-  buf_append(src, trailer, sizeof trailer);
-  if (!buf_ok(src)) return fail_nomem(b);
-  int rc = io_writer_append(b->w, src->data, src->len, b->errmsg);
-  src->len = len;
+  put_fixed32(trailer + 1, checksum32_2(p, len, &type, 1));
+  int rc = io_writer_append(b->w, p, len, b->errmsg);
+  if (!rc) rc = io_writer_append(b->w, trailer, sizeof trailer, b->errmsg);
   if (rc) b->err = rc;
   return rc;
 }
 
 /* Writes one data block and its index entry. */
-static int emit_data_block(sst_builder *b, buf *contents, const void *last_key, size_t klen,
+static int emit_data_block(sst_builder *b, const buf *contents, const void *last_key, size_t klen,
                            uint64_t tombs) {
   sst_handle h;
-  int rc = write_block(b, contents, &h, 1);
+  int rc = write_block(b, contents->data, contents->len, &h, 1);
   if (rc) return rc;
   uint8_t v[30];
   size_t n = put_varint64(v, h.offset);
@@ -465,10 +463,10 @@ static void key_bounds(sst_builder *b, const rt_set *f) {
   buf_free(&k);
 }
 
-/* Encodes and writes one metadata block from b->out's contents via a temporary buf. */
-static int write_meta(sst_builder *b, buf *contents, sst_handle *h) {
+/* Writes one metadata block encoded in contents, whose encoding may have run out of memory. */
+static int write_meta(sst_builder *b, const buf *contents, sst_handle *h) {
   if (!buf_ok(contents)) return fail_nomem(b);
-  return write_block(b, contents, h, 0);
+  return write_block(b, contents->data, contents->len, h, 0);
 }
 
 /* The range-del block: the fragments, which also count as the table's range tombstones. */
@@ -485,15 +483,11 @@ static void encode_range_dels(sst_builder *b, const rt_set *f, buf *blk) {
   }
 }
 
+/* Stored straight from the dictionary's own bytes, which may be shared with other tables. */
 static int write_dictionary(sst_builder *b, sst_handle *h) {
   size_t len;
   const void *bytes = zstd_dict_bytes(b->dict, &len);
-  buf blk;
-  buf_init(&blk);
-  buf_append(&blk, bytes, len);
-  int rc = write_meta(b, &blk, h);
-  buf_free(&blk);
-  return rc;
+  return write_block(b, bytes, len, h, 0);
 }
 
 static int write_metadata(sst_builder *b, sst_handle hs[5]) {
