@@ -214,8 +214,11 @@ static void tk_next(kv_iter *i) {
 }
 static void tk_prev(kv_iter *i) {
   table_kv *t = (table_kv *)i;
-  tk_settle_smallest(t);
-  if (!i->key) return;
+  if (i->unsettled) { /* before the first entry there is nothing: no need to read it */
+    i->unsettled = 0;
+    i->key = NULL;
+    return;
+  }
   sst_iter_prev(t->it);
   tk_show(t);
 }
