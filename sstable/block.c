@@ -264,6 +264,54 @@ void blk_iter_prev(blk_iter *it) {
   scan_to(it, orig);
 }
 
+/* Room for a key of klen bytes plus the fixed-size copy decode_at makes past it. */
+static int reserve_key(blk_iter *it, size_t klen) {
+  size_t need = klen + FAST_DELTA;
+  if (need <= it->kcap) return 0;
+  uint8_t *k = it->key == it->small ? malloc(need) : realloc(it->key, need);
+  if (!k) return -1;
+  if (it->key == it->small) memcpy(k, it->small, it->klen);
+  it->key = k;
+  it->kcap = need;
+  return 0;
+}
+
+/* The restart interval holding the entry at off: the last restart at or before it. */
+static uint32_t restart_of(blk_iter *it, uint32_t off) {
+  uint32_t lo = 0, hi = it->nrestarts - 1;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo + 1) / 2;
+    if (restart_at(it, mid) <= off)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+int blk_iter_seek_from(blk_iter *it, uint32_t off, const uint8_t *key, size_t klen,
+                       const void *ukey, size_t uklen, uint64_t trailer) {
+  if (it->err || it->nrestarts == 0 || off >= it->restarts) return -1;
+  const uint8_t *p = it->data + off, *lim = it->data + it->restarts;
+  uint32_t shared, nonshared, vlen;
+  if (!(p = get_varint32(p, lim, &shared)) || !(p = get_varint32(p, lim, &nonshared)) ||
+      !(p = get_varint32(p, lim, &vlen)) || (size_t)shared + nonshared != klen ||
+      klen < IKEY_TRAILER || (size_t)(lim - p) < (size_t)nonshared + vlen ||
+      memcmp(p, key + shared, nonshared) != 0 || reserve_key(it, klen))
+    return -1; /* not an entry whose key ends as key does: the caller seeks the usual way */
+  memcpy(it->key, key, klen);
+  it->klen = klen;
+  it->val = p + nonshared;
+  it->vlen = vlen;
+  it->cur = off;
+  it->next_off = (uint32_t)(it->val + vlen - it->data);
+  it->valid = 1;
+  set_ridx(it, restart_of(it, off));
+  while (it->valid && ikey_compare_parts(it->cmp, it->key, it->klen, ukey, uklen, trailer) < 0)
+    blk_iter_next(it);
+  return 0;
+}
+
 void blk_iter_seek(blk_iter *it, const void *ukey, size_t uklen, uint64_t trailer) {
   if (it->err) return;
   if (it->nrestarts == 0) {

@@ -61,6 +61,12 @@ void blk_iter_seek_first(blk_iter *it);
 void blk_iter_seek_last(blk_iter *it);
 /* First entry whose internal key >= ukey|trailer (ikey_cmp order under it->cmp). */
 void blk_iter_seek(blk_iter *it, const void *ukey, size_t uklen, uint64_t trailer);
+/* blk_iter_seek for a target known to lie at or after the entry at offset off, whose whole
+ * internal key is key (a position an earlier iterator held on this block): starts there
+ * instead of at a restart. Returns 0, or -1 without moving when off does not hold an entry
+ * ending as key does (then seek the usual way). */
+int blk_iter_seek_from(blk_iter *it, uint32_t off, const uint8_t *key, size_t klen,
+                       const void *ukey, size_t uklen, uint64_t trailer);
 void blk_iter_next(blk_iter *it);
 void blk_iter_prev(blk_iter *it);
 

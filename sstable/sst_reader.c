@@ -38,6 +38,12 @@ typedef struct blk_buf {
   size_t cap;
   int heap;
   uint64_t held_off;
+  /* Where the last seek made with this buffer landed in the block it holds (when
+   * hint_target.len > 0): the target, and the first entry >= it (offset, block index, the
+   * entry's whole key). Every entry before that one sorts before the target. */
+  uint32_t hint_off;
+  size_t hint_bi;
+  buf hint_target, hint_key;
 } blk_buf;
 
 struct sst_reader {
@@ -199,6 +205,8 @@ static int reserve(const sst_reader *r, blk_buf *b, size_t n, char *errmsg) {
 
 static void blk_buf_free(blk_buf *b) {
   if (b->heap) free(b->p);
+  buf_free(&b->hint_target);
+  buf_free(&b->hint_key);
 }
 
 static void blk_buf_destroy(blk_buf *b) {
@@ -763,7 +771,7 @@ int sst_reader_get_ex(sst_reader *r, const void *key, size_t klen, uint64_t seq,
   const idx_ent *e = &r->idx[bi];
   blk_ref br;
   uint8_t stack[GET_STACK_BLOCK];
-  blk_buf b = {stack, sizeof stack, 0, 0};
+  blk_buf b = {.p = stack, .cap = sizeof stack};
   int rc = load_block(r, e, &b, &br, g->flags, errmsg);
   if (rc) {
     blk_buf_free(&b);
@@ -968,6 +976,42 @@ void sst_iter_seek_last(sst_iter *it) {
   settle(it);
 }
 
+/* Records where a seek to ikey landed, for the next seek with this buffer (seek_from_hint):
+ * only a landing in the block the buffer holds, verified, of a table without a global
+ * sequence (its keys as shown differ from the stored ones). */
+static void record_landing(sst_iter *it, const uint8_t *ikey, size_t iklen) {
+  blk_buf *b = it->buf;
+  if (!b) return;
+  buf_clear(&b->hint_target);
+  if (!sst_iter_valid(it) || it->r->global_seq || it->br.data != b->p) return;
+  buf_assign(&b->hint_target, ikey, iklen);
+  buf_assign(&b->hint_key, it->bit.key, it->bit.klen);
+  if (!buf_ok(&b->hint_target) || !buf_ok(&b->hint_key)) return buf_clear(&b->hint_target);
+  b->hint_bi = it->bi;
+  b->hint_off = it->bit.cur;
+}
+
+/* A seek to a target at or after the last one made with this buffer, and within the block it
+ * landed in, starts from where that one landed: no index search, no restart search, no copy.
+ * A queue pops with a new iterator each time, and each pop seeks a little past the last; the
+ * table's spare buffer carries the landing from one iterator to the next. Returns 1 when
+ * positioned in that block, 0 when the hint does not apply, -1 on an error (recorded). */
+static int seek_from_hint(sst_iter *it, const uint8_t *ukey, size_t uklen, uint64_t trailer) {
+  const blk_buf *b = it->buf;
+  const sst_reader *r = it->r;
+  if (!b || !b->hint_target.len || r->global_seq || b->hint_bi >= r->nidx ||
+      b->held_off != r->idx[b->hint_bi].off + 1)
+    return 0;
+  const idx_ent *e = &r->idx[b->hint_bi];
+  if (ikey_compare_parts(r->cmp, b->hint_target.data, b->hint_target.len, ukey, uklen, trailer) >
+          0 ||
+      ikey_compare_parts(r->cmp, e->key, e->klen, ukey, uklen, trailer) < 0)
+    return 0;
+  if (load(it, b->hint_bi)) return -1;
+  return blk_iter_seek_from(&it->bit, b->hint_off, b->hint_key.data, b->hint_key.len, ukey, uklen,
+                            trailer) == 0;
+}
+
 void sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t iklen) {
   reset_status(it);
   if (iklen < IKEY_TRAILER) {
@@ -979,6 +1023,13 @@ void sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t iklen) {
   }
   uint64_t trailer = get_fixed64(ikey + iklen - IKEY_TRAILER);
   size_t uklen = iklen - IKEY_TRAILER;
+  int hinted = seek_from_hint(it, ikey, uklen, trailer);
+  if (hinted < 0) return;
+  if (hinted) { /* not an external table: no global sequence to settle */
+    skip_forward(it);
+    record_landing(it, ikey, iklen);
+    return;
+  }
   size_t bi = index_search(it->r, ikey, uklen, trailer);
   if (bi >= it->r->nidx || load(it, bi)) {
     unload(it);
@@ -986,6 +1037,7 @@ void sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t iklen) {
   }
   blk_iter_seek(&it->bit, ikey, uklen, trailer);
   skip_forward(it);
+  record_landing(it, ikey, iklen);
   settle(it);
   /* Stored at seq 0, the key's only version is found for any target seq; at the global
    * sequence it may sort before the target. */

@@ -768,6 +768,76 @@ static void test_seek_model(void **state) {
   seek_model(*state, 1);
 }
 
+/* Key i of the hint table: "h%05d", versions at seqs 3i+3 down to 3i+1 for every third key,
+ * one version (3i+1) for the others. */
+static size_t hint_versions(int i) { return i % 3 == 0 ? 3 : 1; }
+
+static void hint_ikey(uint8_t *ik, int i, uint64_t seq, unsigned kind) {
+  snprintf((char *)ik, 7, "h%05d", i);
+  put_fixed64(ik + 6, ikey_pack(seq, kind));
+}
+
+/* A new iterator per seek on a mapped uncompressed table takes the table's spare buffer,
+ * and with it where the last seek landed (sst_reader.c, seek_from_hint). Seeks close after
+ * the last one, at it, before it, at other versions of the same key and far away must all
+ * land on the first entry >= the target, as the index search would. */
+static void test_seek_hints(void **state) {
+  fixture *f = *state;
+  char *path = tu_path(f->dir, "hint.sst");
+  sst_options o = {256, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL, 0};
+  sst_builder *b;
+  assert_int_equal(sst_builder_new(path, &o, &b, f->errmsg), SHALE_OK);
+  const int n = 2000;
+  for (int i = 0; i < n; i++)
+    for (size_t v = hint_versions(i); v > 0; v--) {
+      uint8_t ik[14];
+      hint_ikey(ik, i, 3 * (uint64_t)i + v, KIND_PUT);
+      assert_int_equal(sst_builder_add(b, ik, sizeof ik, ik, sizeof ik, 0), SHALE_OK);
+    }
+  sst_meta m;
+  assert_int_equal(sst_builder_finish(b, &m, f->errmsg), SHALE_OK);
+  assert_true(m.data_blocks > 50);
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(NULL, path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  uint64_t s = 7;
+  int at = 0;
+  for (int q = 0; q < 20000; q++) {
+    int step = (int)(tu_rand(&s) % 8);
+    at = step == 0   ? (int)(tu_rand(&s) % (uint64_t)(n + 1)) /* anywhere */
+         : step == 1 ? (at > 3 ? at - 3 : 0)                  /* before the last */
+                     : at + step / 4;                         /* at it or a little after */
+    if (at > n) at = n;
+    uint64_t seq = tu_rand(&s) % 2 ? SEQ_MAX : 3 * (uint64_t)at + 1 + tu_rand(&s) % 3;
+    uint8_t target[14];
+    hint_ikey(target, at, seq, seq == SEQ_MAX ? KIND_SEEK : KIND_PUT);
+    /* the first entry >= target: key `at` at its newest version <= seq, else key at + 1 */
+    int want = at;
+    uint64_t newest = 3 * (uint64_t)at + hint_versions(at);
+    uint64_t want_seq = seq < newest ? seq : newest;
+    if (at < n && want_seq < 3 * (uint64_t)at + 1) want = at + 1;
+    if (want != at && want < n) want_seq = 3 * (uint64_t)want + hint_versions(want);
+    sst_iter *it;
+    assert_int_equal(sst_iter_new(r, &it), SHALE_OK);
+    sst_iter_seek(it, target, sizeof target);
+    if (want >= n) {
+      assert_false(sst_iter_valid(it));
+    } else {
+      assert_true(sst_iter_valid(it));
+      size_t kl;
+      const uint8_t *k = sst_iter_key(it, &kl);
+      uint8_t expect[14];
+      hint_ikey(expect, want, want_seq, KIND_PUT);
+      assert_int_equal(kl, sizeof expect);
+      assert_memory_equal(k, expect, sizeof expect);
+    }
+    assert_int_equal(sst_iter_status(it), SHALE_OK);
+    sst_iter_free(it);
+  }
+  sst_reader_close(r);
+  sst_meta_free(&m);
+  free(path);
+}
+
 /* [m,p)@40, [c,e)@50, [c,zz)@60 and two point entries; snaps NULL: no snapshot list given. */
 static void build_three_ranges(fixture *f, const char *path, const uint64_t *snaps, size_t nsnaps,
                                sst_meta *m) {
@@ -1720,6 +1790,7 @@ int main(void) {
   if (getenv("SHALE_TEST_FILTER")) cmocka_set_test_filter(getenv("SHALE_TEST_FILTER"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_round_trip_small, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seek_hints, setup, teardown),
       cmocka_unit_test_setup_teardown(test_round_trip_100k, setup, teardown),
       cmocka_unit_test_setup_teardown(test_file_sizes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_versions_across_blocks, setup, teardown),
