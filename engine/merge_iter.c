@@ -63,8 +63,10 @@ static void pick_best(merge_iter *m, int dir) {
 }
 
 /* A child only shows a key it has not read while it is not current (see kv_iter.unsettled):
- * settling it either confirms that key or fails the child, and then the order is redone. */
-static void find_best(merge_iter *m, int dir) {
+ * settling it either confirms that key or fails the child, and then the order is redone.
+ * Out of line: the step that keeps the current child (after_cur_moved) must stay small
+ * enough to be inlined into next and prev. */
+static __attribute__((noinline)) void find_best(merge_iter *m, int dir) {
   pick_best(m, dir);
   while (m->cur && m->cur->unsettled) {
     m->cur->ops->settle(m->cur);
@@ -79,7 +81,7 @@ static void find_largest(merge_iter *m) { find_best(m, -1); }
 /* After cur alone moved: cur stays current while it is still strictly ahead of the runner-up
  * (internal keys are unique, so equal means another child's version of the same entry,
  * which the full comparison orders). */
-static void after_cur_moved(merge_iter *m, int dir) {
+static inline __attribute__((always_inline)) void after_cur_moved(merge_iter *m, int dir) {
   kv_iter *c = m->cur;
   if (kv_valid(c) && (!m->runner_up || cmp_children(m, c, m->runner_up) * dir < 0))
     return show_cur(m);
