@@ -196,12 +196,14 @@ static void tk_seek(kv_iter *i, const uint8_t *k, size_t l) {
   if (t->status) return;
   t->base.unsettled = 0;
   const buf *lg = &t->f->largest, *sm = &t->f->smallest;
-  if (t->defer && ikey_cmp(t->db->cmp, lg->data, lg->len, k, l) < 0) { /* all before k */
-    i->key = NULL;
-    return;
+  if (!t->it && t->defer) { /* once open, a seek costs no more than these comparisons */
+    if (ikey_cmp(t->db->cmp, lg->data, lg->len, k, l) < 0) { /* all before k */
+      i->key = NULL;
+      return;
+    }
+    if (tk_may_show_smallest(t) && ikey_cmp(t->db->cmp, k, l, sm->data, sm->len) <= 0)
+      return tk_show_smallest(t);
   }
-  if (tk_may_show_smallest(t) && ikey_cmp(t->db->cmp, k, l, sm->data, sm->len) <= 0)
-    return tk_show_smallest(t);
   sst_iter *it = tk_opened(t);
   if (it) sst_iter_seek(it, k, l);
   tk_show(t);

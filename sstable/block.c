@@ -65,14 +65,6 @@ int blk_builder_finish(blk_builder *b) {
 
 /* ---------------- iterator ---------------- */
 
-int ikey_compare_parts(const shale_comparator *cmp, const uint8_t *a, size_t alen, const void *ukey,
-                       size_t uklen, uint64_t trailer) {
-  int c = ukey_cmp(cmp, a, alen - IKEY_TRAILER, ukey, uklen);
-  if (c) return c;
-  uint64_t ta = get_fixed64(a + alen - IKEY_TRAILER);
-  return ta > trailer ? -1 : ta < trailer ? 1 : 0;
-}
-
 void blk_iter_init(blk_iter *it) {
   memset(it, 0, offsetof(blk_iter, small));
   it->key = it->small;

@@ -9,6 +9,8 @@
 
 #include "shale.h"
 #include "util/buf.h"
+#include "util/coding.h"
+#include "util/ikey.h"
 
 /* ---- builder: one per table, reset after each block ---- */
 typedef struct blk_builder {
@@ -70,8 +72,14 @@ int blk_iter_seek_from(blk_iter *it, uint32_t off, const uint8_t *key, size_t kl
 void blk_iter_next(blk_iter *it);
 void blk_iter_prev(blk_iter *it);
 
-/* ikey_cmp(cmp, a, ukey|trailer) without building the second key. REQUIRES: alen >= 8. */
-int ikey_compare_parts(const shale_comparator *cmp, const uint8_t *a, size_t alen, const void *ukey,
-                       size_t uklen, uint64_t trailer);
+/* ikey_cmp(cmp, a, ukey|trailer) without building the second key. REQUIRES: alen >= 8.
+ * Inline: every step of a block seek and of an index search compares with it. */
+static inline int ikey_compare_parts(const shale_comparator *cmp, const uint8_t *a, size_t alen,
+                                     const void *ukey, size_t uklen, uint64_t trailer) {
+  int c = ukey_cmp(cmp, a, alen - IKEY_TRAILER, ukey, uklen);
+  if (c) return c;
+  uint64_t ta = get_fixed64(a + alen - IKEY_TRAILER);
+  return ta > trailer ? -1 : ta < trailer ? 1 : 0;
+}
 
 #endif /* SHALE_SSTABLE_BLOCK_H */
