@@ -39,10 +39,11 @@ typedef struct blk_buf {
   int heap;
   uint64_t held_off;
   /* Where the last seek made with this buffer landed in the block it holds (when
-   * hint_key.len > 0): the entry's offset, block index and whole key. */
+   * hint_target.len > 0): its target, and the first entry >= it (offset, block index, the
+   * entry's whole key). Every entry before that one sorts before the target. */
   uint32_t hint_off;
   size_t hint_bi;
-  buf hint_key;
+  buf hint_target, hint_key;
 } blk_buf;
 
 struct sst_reader {
@@ -204,6 +205,7 @@ static int reserve(const sst_reader *r, blk_buf *b, size_t n, char *errmsg) {
 
 static void blk_buf_free(blk_buf *b) {
   if (b->heap) free(b->p);
+  buf_free(&b->hint_target);
   buf_free(&b->hint_key);
 }
 
@@ -974,34 +976,39 @@ void sst_iter_seek_last(sst_iter *it) {
   settle(it);
 }
 
-/* Records where a seek landed, for the next seek with this buffer (seek_from_hint):
+/* Records where a seek to ikey landed, for the next seek with this buffer (seek_from_hint):
  * only a landing in the block the buffer holds, verified, of a table without a global
  * sequence (its keys as shown differ from the stored ones). */
-static void record_landing(sst_iter *it) {
+static void record_landing(sst_iter *it, const uint8_t *ikey, size_t iklen) {
   blk_buf *b = it->buf;
   if (!b) return;
-  buf_clear(&b->hint_key);
+  buf_clear(&b->hint_target);
   if (!sst_iter_valid(it) || it->r->global_seq || it->br.data != b->p) return;
+  buf_assign(&b->hint_target, ikey, iklen);
   buf_assign(&b->hint_key, it->bit.key, it->bit.klen);
-  if (!buf_ok(&b->hint_key)) return buf_clear(&b->hint_key);
+  if (!buf_ok(&b->hint_target) || !buf_ok(&b->hint_key)) return buf_clear(&b->hint_target);
   b->hint_bi = it->bi;
   b->hint_off = it->bit.cur;
 }
 
-/* A seek to a target at or after the entry the last seek made with this buffer landed on, and
- * within that block, starts from that entry: every entry before it sorts before the new
- * target too. No index search, no restart search, no copy. A queue pops with a new iterator
- * each time, and each pop seeks a little past the last; the table's spare buffer carries the
- * landing from one iterator to the next. Returns 1 when positioned in that block, 0 when the
- * hint does not apply, -1 on an error (recorded). */
+/* A seek to a target at or after the last seek's made with this buffer, and within the block
+ * that one landed in, starts from the entry it landed on: every entry before that sorts
+ * before the old target, so before the new one too. No index search, no restart search, no
+ * copy. A queue pops with a new iterator each time, and each pop seeks a little past the
+ * last; the table's spare buffer carries the landing from one iterator to the next. The
+ * target, not the landing, is what is compared: a pop whose head lies in a gap of this
+ * table's keys lands far past its target, and the next pop's target is still before that.
+ * Returns 1 when positioned in that block, 0 when the hint does not apply, -1 on an error
+ * (recorded). */
 static int seek_from_hint(sst_iter *it, const uint8_t *ukey, size_t uklen, uint64_t trailer) {
   const blk_buf *b = it->buf;
   const sst_reader *r = it->r;
-  if (!b || !b->hint_key.len || r->global_seq || b->hint_bi >= r->nidx ||
+  if (!b || !b->hint_target.len || r->global_seq || b->hint_bi >= r->nidx ||
       b->held_off != r->idx[b->hint_bi].off + 1)
     return 0;
   const idx_ent *e = &r->idx[b->hint_bi];
-  if (ikey_compare_parts(r->cmp, b->hint_key.data, b->hint_key.len, ukey, uklen, trailer) > 0 ||
+  if (ikey_compare_parts(r->cmp, b->hint_target.data, b->hint_target.len, ukey, uklen, trailer) >
+          0 ||
       ikey_compare_parts(r->cmp, e->key, e->klen, ukey, uklen, trailer) < 0)
     return 0;
   if (load(it, b->hint_bi)) return -1;
@@ -1024,7 +1031,7 @@ void sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t iklen) {
   if (hinted < 0) return;
   if (hinted) { /* not an external table: no global sequence to settle */
     skip_forward(it);
-    record_landing(it);
+    record_landing(it, ikey, iklen);
     return;
   }
   size_t bi = index_search(it->r, ikey, uklen, trailer);
@@ -1034,7 +1041,7 @@ void sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t iklen) {
   }
   blk_iter_seek(&it->bit, ikey, uklen, trailer);
   skip_forward(it);
-  record_landing(it);
+  record_landing(it, ikey, iklen);
   settle(it);
   /* Stored at seq 0, the key's only version is found for any target seq; at the global
    * sequence it may sort before the target. */
