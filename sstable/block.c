@@ -117,6 +117,30 @@ bad:
   return SHALE_CORRUPTION;
 }
 
+/* Room for a key of at least `need` bytes, keeping the current key (doubling, so that a
+ * block of growing keys reallocates a few times, not per entry). 0, or -1 out of memory. */
+static int grow_key(blk_iter *it, size_t need) {
+  if (need <= it->kcap) return 0;
+  size_t cap = it->kcap * 2 > need ? it->kcap * 2 : need;
+  uint8_t *k = it->key == it->small ? malloc(cap) : realloc(it->key, cap);
+  if (!k) return -1;
+  if (it->key == it->small) memcpy(k, it->small, it->klen);
+  it->key = k;
+  it->kcap = cap;
+  return 0;
+}
+
+/* Makes the entry at off, whose key is already in it->key, the current one. */
+static inline void show_entry(blk_iter *it, uint32_t off, size_t klen, const uint8_t *val,
+                              uint32_t vlen) {
+  it->klen = klen;
+  it->val = val;
+  it->vlen = vlen;
+  it->cur = off;
+  it->next_off = (uint32_t)(val + vlen - it->data);
+  it->valid = 1;
+}
+
 /* Decodes the entry at `off` into key/val; returns 0 or sets err. Every shape of entry, and
  * every check: out of line, so that the common one below stays small. */
 static __attribute__((noinline)) int decode_any(blk_iter *it, uint32_t off) {
@@ -136,27 +160,15 @@ static __attribute__((noinline)) int decode_any(blk_iter *it, uint32_t off) {
   if (shared > it->klen || (size_t)(lim - p) < (size_t)nonshared + vlen) goto bad;
   size_t klen = (size_t)shared + nonshared;
   if (klen < IKEY_TRAILER) goto bad;
-  if (klen > it->kcap) {
-    size_t cap = it->kcap * 2 > klen ? it->kcap * 2 : klen;
-    uint8_t *k = it->key == it->small ? malloc(cap) : realloc(it->key, cap);
-    if (!k) {
-      set_err(it, SHALE_NOMEM);
-      return -1;
-    }
-    if (it->key == it->small) memcpy(k, it->small, it->klen);
-    it->key = k;
-    it->kcap = cap;
+  if (grow_key(it, klen)) {
+    set_err(it, SHALE_NOMEM);
+    return -1;
   }
   if (nonshared <= 16 && lim - p >= 16 && shared + 16 <= it->kcap)
     memcpy(it->key + shared, p, 16); /* a fixed-size copy is two moves, not a call */
   else
     memcpy(it->key + shared, p, nonshared);
-  it->klen = klen;
-  it->val = p + nonshared;
-  it->vlen = vlen;
-  it->cur = off;
-  it->next_off = (uint32_t)(it->val + vlen - it->data);
-  it->valid = 1;
+  show_entry(it, off, klen, p + nonshared, vlen);
   return 0;
 bad:
   set_err(it, SHALE_CORRUPTION);
@@ -179,12 +191,7 @@ static inline int decode_at(blk_iter *it, uint32_t off) {
       klen < IKEY_TRAILER || (size_t)(lim - p) - 3 < (size_t)nonshared + vlen)
     return decode_any(it, off);
   memcpy(it->key + shared, p + 3, FAST_DELTA); /* bytes past the key are never read */
-  it->klen = klen;
-  it->val = p + 3 + nonshared;
-  it->vlen = vlen;
-  it->cur = off;
-  it->next_off = (uint32_t)(it->val + vlen - it->data);
-  it->valid = 1;
+  show_entry(it, off, klen, p + 3 + nonshared, vlen);
   return 0;
 }
 
@@ -256,18 +263,6 @@ void blk_iter_prev(blk_iter *it) {
   scan_to(it, orig);
 }
 
-/* Room for a key of klen bytes plus the fixed-size copy decode_at makes past it. */
-static int reserve_key(blk_iter *it, size_t klen) {
-  size_t need = klen + FAST_DELTA;
-  if (need <= it->kcap) return 0;
-  uint8_t *k = it->key == it->small ? malloc(need) : realloc(it->key, need);
-  if (!k) return -1;
-  if (it->key == it->small) memcpy(k, it->small, it->klen);
-  it->key = k;
-  it->kcap = need;
-  return 0;
-}
-
 /* The restart interval holding the entry at off: the last restart at or before it. */
 static uint32_t restart_of(blk_iter *it, uint32_t off) {
   uint32_t lo = 0, hi = it->nrestarts - 1;
@@ -289,15 +284,10 @@ int blk_iter_seek_from(blk_iter *it, uint32_t off, const uint8_t *key, size_t kl
   if (!(p = get_varint32(p, lim, &shared)) || !(p = get_varint32(p, lim, &nonshared)) ||
       !(p = get_varint32(p, lim, &vlen)) || (size_t)shared + nonshared != klen ||
       klen < IKEY_TRAILER || (size_t)(lim - p) < (size_t)nonshared + vlen ||
-      memcmp(p, key + shared, nonshared) != 0 || reserve_key(it, klen))
+      memcmp(p, key + shared, nonshared) != 0 || grow_key(it, klen + FAST_DELTA))
     return -1; /* not an entry whose key ends as key does: the caller seeks the usual way */
-  memcpy(it->key, key, klen);
-  it->klen = klen;
-  it->val = p + nonshared;
-  it->vlen = vlen;
-  it->cur = off;
-  it->next_off = (uint32_t)(it->val + vlen - it->data);
-  it->valid = 1;
+  memcpy(it->key, key, klen); /* with room past it for decode_at's fixed-size copy */
+  show_entry(it, off, klen, p + nonshared, vlen);
   set_ridx(it, restart_of(it, off));
   while (it->valid && ikey_compare_parts(it->cmp, it->key, it->klen, ukey, uklen, trailer) < 0)
     blk_iter_next(it);
