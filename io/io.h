@@ -20,6 +20,7 @@ typedef struct io_counters {
   _Atomic uint64_t uring_writers, fallback_writers; /* writers opened on each path */
   _Atomic uint64_t bytes_written, writes, fsyncs, bytes_read, reads;
   _Atomic uint64_t mapped_files; /* readers mapped by io_reader_map */
+  _Atomic uint64_t readaheads;   /* io_reader_readahead calls that asked the kernel */
 } io_counters;
 
 typedef struct io_ctx {
@@ -86,15 +87,21 @@ void io_reader_close(io_reader *r);
 /* Maps the whole file read-only, after which io_reader_read copies out of the mapping
  * instead of calling pread: no system call per read, the same bytes and errors (a file
  * truncated under the mapping reads short, SHALE_CORRUPTION, through a SIGBUS guard; see
- * io_map_guard.h). The mapping itself is not handed out: read in place, a change to the
- * file would reach bytes a caller already verified, and a truncation would fault unguarded.
- * Returns 1 when mapped; 0 when the reader's context has mapping off, the file is empty, the guard
- * cannot be installed or mmap fails, and reads stay with pread. Call once, before sharing r. */
+ * io_map_guard.h). A page of the mapping not in memory is read alone when touched, with no
+ * read-around: sequential readers ask for what they will read with io_reader_readahead. The mapping
+ * itself is not handed out: read in place, a change to the file would reach bytes a caller already
+ * verified, and a truncation would fault unguarded. Returns 1 when mapped; 0 when the reader's
+ * context has mapping off, the file is empty, the guard cannot be installed or mmap fails, and
+ * reads stay with pread. Call once, before sharing r. */
 int io_reader_map(io_reader *r);
 /* Asks the CPU to bring [off, off + len) of a mapped file into its caches, for a read of
  * those bytes a little later (the next block of a scan). A hint only: prefetches never
  * fault, so a page not mapped in or a truncated file costs nothing; no-op without a mapping. */
 void io_reader_prefetch(const io_reader *r, uint64_t off, size_t len);
+/* Asks the kernel to start reading [off, off + len) of a mapped file into memory, without
+ * waiting: a sequential reader's next stretch. A hint only (errors are ignored); no-op
+ * without a mapping, where pread's own readahead follows sequential reads. */
+void io_reader_readahead(io_reader *r, uint64_t off, size_t len);
 
 /* ---- whole files and directories ---- */
 int io_read_file(io_ctx *c, const char *path, buf *out, char *errmsg);
@@ -116,6 +123,7 @@ typedef struct io_stats {
   uint64_t uring_writers, fallback_writers; /* writers opened on each path */
   uint64_t bytes_written, writes, fsyncs, bytes_read, reads;
   uint64_t mapped_files; /* readers mapped by io_reader_map */
+  uint64_t readaheads;   /* io_reader_readahead calls that asked the kernel */
 } io_stats;
 /* The counters of c (NULL: the default context). */
 void io_stats_get(io_ctx *c, io_stats *out);

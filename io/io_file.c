@@ -47,6 +47,7 @@ void io_stats_get(io_ctx *c, io_stats *out) {
   out->bytes_read = atomic_load_explicit(&k->bytes_read, memory_order_relaxed);
   out->reads = atomic_load_explicit(&k->reads, memory_order_relaxed);
   out->mapped_files = atomic_load_explicit(&k->mapped_files, memory_order_relaxed);
+  out->readaheads = atomic_load_explicit(&k->readaheads, memory_order_relaxed);
 }
 
 /* Writes all of data at the fd's offset, retrying on EINTR and short writes. Returns 0 or an
@@ -324,11 +325,25 @@ void io_reader_prefetch(const io_reader *r, uint64_t off, size_t len) {
   for (uint64_t at = off & ~(uint64_t)63; at < end; at += 64) __builtin_prefetch(r->map + at, 0, 3);
 }
 
+void io_reader_readahead(io_reader *r, uint64_t off, size_t len) {
+  if (!r->map || off >= r->size || !len) return;
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  uint64_t end = len < r->size - off ? off + len : r->size;
+  uint64_t from = off & ~(page - 1);
+  (void)madvise(r->map + from, (size_t)(end - from), MADV_WILLNEED);
+  io_count(&r->ctx->ctr.readaheads, 1);
+}
+
 int io_reader_map(io_reader *r) {
   if (r->map || !r->size || r->size > SIZE_MAX || !r->ctx->use_mmap) return r->map != NULL;
   if (io_map_guard_install()) return 0; /* unguarded, a truncation would be SIGBUS */
   void *p = mmap(NULL, (size_t)r->size, PROT_READ, MAP_SHARED, r->fd, 0);
   if (p == MAP_FAILED) return 0;
+  /* Gets touch one block here and there. Left to its default, a fault on a page not in
+   * memory reads the 128 KiB around it (read-around): under a memory limit smaller than the
+   * DB that evicted the pages other gets needed, and readwhilewriting in a 128 MiB cgroup
+   * fell to 150 gets/s, mostly in the kernel. Scans ask for their readahead themselves. */
+  (void)madvise(p, (size_t)r->size, MADV_RANDOM);
   r->map = p;
   io_count(&r->ctx->ctr.mapped_files, 1);
   return 1;

@@ -819,6 +819,11 @@ struct sst_iter {
   blk_iter bit;
   unsigned flags; /* SST_READ_* */
   buf gkey;       /* version 5 with a global sequence: the current key at that sequence */
+  /* A scan's readahead (read_ahead_forward/_backward): the direction of the block moves
+   * since the last seek (0: none yet), the file offset the kernel was asked to read up to
+   * (forward) or down to (backward), and the size of the next window to ask for. */
+  int ra_dir;
+  uint64_t ra_edge, ra_window;
   int status;
   char errmsg[ERRMSG_SIZE];
 };
@@ -834,6 +839,7 @@ int sst_iter_new(sst_reader *r, sst_iter **out) {
   memset(&it->br, 0, sizeof it->br);
   it->buf = NULL;
   it->flags = 0;
+  it->ra_dir = 0;
   it->status = SHALE_OK;
   it->errmsg[0] = 0;
   it->r = r;
@@ -905,6 +911,51 @@ static void prefetch_neighbour(const sst_iter *it, int dir) {
   io_reader_prefetch(r->io, r->idx[nb].off, (size_t)r->idx[nb].size + SST_BLOCK_TRAILER);
 }
 
+/* A table's mapping reads no more than the pages a read touches (io_reader_map), so a scan
+ * asks the kernel for the stretch of file ahead of it: from its second block move in one
+ * direction since the last seek, a window past the last one asked for whenever the scan
+ * comes within half a window of its edge. Windows double from RA_FIRST_WINDOW, so a seek
+ * with a few nexts asks for little, up to RA_MAX_WINDOW, so a long scan or a compaction
+ * asks once per MiB. Without it a scan of a table not in memory waited on one page read per
+ * page. */
+#define RA_FIRST_WINDOW ((uint64_t)16 << 10)
+#define RA_MAX_WINDOW ((uint64_t)1 << 20)
+
+/* REQUIRES: block bi was just loaded by a move in direction dir. Returns 1 when this move
+ * starts a run in dir (nothing to ask for yet). */
+static int start_run(sst_iter *it, int dir, uint64_t edge) {
+  if (it->ra_dir == dir) return 0;
+  it->ra_dir = dir;
+  it->ra_edge = edge;
+  it->ra_window = RA_FIRST_WINDOW;
+  return 1;
+}
+
+static uint64_t next_window(sst_iter *it) {
+  uint64_t w = it->ra_window;
+  if (w < RA_MAX_WINDOW) it->ra_window = w * 2;
+  return w;
+}
+
+static void read_ahead_forward(sst_iter *it) {
+  const idx_ent *e = &it->r->idx[it->bi];
+  uint64_t end = e->off + e->size + SST_BLOCK_TRAILER;
+  if (start_run(it, 1, end) || it->ra_edge > end + it->ra_window / 2) return;
+  uint64_t from = it->ra_edge > end ? it->ra_edge : end, w = next_window(it);
+  uint64_t to = it->r->data_end - end > w ? end + w : it->r->data_end;
+  if (to > from) io_reader_readahead(it->r->io, from, (size_t)(to - from));
+  it->ra_edge = to;
+}
+
+static void read_ahead_backward(sst_iter *it) {
+  uint64_t start = it->r->idx[it->bi].off;
+  if (start_run(it, -1, start) || it->ra_edge + it->ra_window / 2 < start) return;
+  uint64_t to = it->ra_edge < start ? it->ra_edge : start, w = next_window(it);
+  uint64_t from = start > w ? start - w : 0;
+  if (to > from) io_reader_readahead(it->r->io, from, (size_t)(to - from));
+  it->ra_edge = from;
+}
+
 static void skip_forward(sst_iter *it) {
   while (!check(it) && !it->bit.valid) {
     size_t nb = it->bi + 1;
@@ -913,6 +964,7 @@ static void skip_forward(sst_iter *it) {
       return;
     }
     if (load(it, nb)) return;
+    read_ahead_forward(it);
     prefetch_neighbour(it, 1);
     blk_iter_seek_first(&it->bit);
   }
@@ -925,14 +977,17 @@ static void skip_backward(sst_iter *it) {
       return;
     }
     if (load(it, it->bi - 1)) return;
+    read_ahead_backward(it);
     prefetch_neighbour(it, -1);
     blk_iter_seek_last(&it->bit);
   }
 }
 
+/* Every positioning call starts here: a fresh status, and a new run for readahead. */
 static void reset_status(sst_iter *it) {
   it->status = SHALE_OK;
   it->errmsg[0] = 0;
+  it->ra_dir = 0;
 }
 
 /* After every move: an external table's key is shown at its global sequence, in gkey (the

@@ -7,11 +7,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "io/io.h"
 #include "sstable/block_cache.h"
 #include "sstable/bloom.h"
 #include "sstable/sst_builder.h"
@@ -783,6 +785,8 @@ static void hint_ikey(uint8_t *ik, int i, uint64_t seq, unsigned kind) {
  * land on the first entry >= the target, as the index search would. */
 static void test_seek_hints(void **state) {
   fixture *f = *state;
+  signal(SIGBUS,
+         SIG_DFL); /* the hints live in a mapped table's buffer: as in test_scan_reads_ahead */
   char *path = tu_path(f->dir, "hint.sst");
   sst_options o = {256, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL, 0};
   sst_builder *b;
@@ -836,6 +840,53 @@ static void test_seek_hints(void **state) {
   sst_reader_close(r);
   sst_meta_free(&m);
   free(path);
+}
+
+static uint64_t readaheads(io_ctx *c) {
+  io_stats st;
+  io_stats_get(c, &st);
+  assert_true(st.mapped_files == 1);
+  return st.readaheads;
+}
+
+/* A mapped table reads only the pages a read touches, so a scan asks for its readahead: a
+ * seek with a few nexts asks for none, a scan in either direction asks as it goes, and
+ * what it reads is unchanged. Run in its own I/O context, whose counters are its alone. */
+static void scan_reads_ahead(fixture *f, int compression) {
+  char *path = tu_path(f->dir, "ra.sst");
+  sst_options o = {4096, 10, compression, 0, NULL, 0, 0, NULL, 0};
+  const uint64_t n = 30000;
+  sst_meta m;
+  build(f, path, n, &o, &m);
+  assert_true(m.data_bytes > ((uint64_t)256 << 10));
+  io_ctx c;
+  io_ctx_init(&c, NULL, 0, 1);
+  sst_reader *r;
+  assert_int_equal(sst_reader_open(&c, path, 1, NULL, &r, f->errmsg), SHALE_OK);
+  sst_iter *it;
+  assert_int_equal(sst_iter_new(r, &it), SHALE_OK);
+  uint8_t k[KLEN + 8];
+  ikey(k, n / 2, SEQ_MAX, KIND_SEEK);
+  sst_iter_seek(it, k, sizeof k);
+  for (int i = 0; i < 3; i++) sst_iter_next(it);
+  assert_true(sst_iter_valid(it));
+  sst_iter_free(it);
+  assert_true(readaheads(&c) == 0);
+  scan_both_ways(r, n);
+  uint64_t asked = readaheads(&c);
+  /* each way: windows from 16 KiB doubling to 1 MiB, so at least a few, far fewer than blocks */
+  assert_true(asked >= 4 && asked < m.data_blocks / 4);
+  sst_reader_close(r);
+  sst_meta_free(&m);
+  free(path);
+}
+
+static void test_scan_reads_ahead(void **state) {
+  /* cmocka puts its SIGBUS handler back before each test; a table is mapped only when the
+   * guard can go in front of the handler it finds, which it does over the default one */
+  signal(SIGBUS, SIG_DFL);
+  scan_reads_ahead(*state, SHALE_COMPRESSION_NONE);
+  scan_reads_ahead(*state, SHALE_COMPRESSION_ZSTD);
 }
 
 /* [m,p)@40, [c,e)@50, [c,zz)@60 and two point entries; snaps NULL: no snapshot list given. */
@@ -1791,6 +1842,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_round_trip_small, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seek_hints, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_scan_reads_ahead, setup, teardown),
       cmocka_unit_test_setup_teardown(test_round_trip_100k, setup, teardown),
       cmocka_unit_test_setup_teardown(test_file_sizes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_versions_across_blocks, setup, teardown),
