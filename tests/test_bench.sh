@@ -108,6 +108,13 @@ if [[ -f $tmp/threads.out ]]; then
   grep -q "^Ignored flags (RocksDB only): --cache_type=lru_cache --mmap_read=true" "$tmp/threads.out" \
     || fail "header: ignored flags not listed"
 fi
+# --benchmark_write_rate_limit paces the writers: 3000 writes of 116 bytes at 1,160,000 B/s
+# cannot finish in less than 0.3 s (a lower bound only, which no machine's load can break).
+if run pace --num=3000 --db="$tmp/pace" --benchmarks=fillrandom --benchmark_write_rate_limit=1160000 \
+  && check_result fillrandom "$tmp/pace.out"; then
+  awk '$1 == "fillrandom" && $8 == "seconds" { exit !($7 >= 0.29) }' "$tmp/pace.out" \
+    || fail "benchmark_write_rate_limit: $(grep ^fillrandom "$tmp/pace.out")"
+fi
 run report --num=$num --db="$tmp/rep" --benchmarks=fillrandom --duration=2 \
   --report_interval_seconds=1 --report_file="$tmp/report.csv"
 [[ $(head -1 "$tmp/report.csv" 2>/dev/null) == secs_elapsed,interval_qps ]] || fail "report_file: bad header"

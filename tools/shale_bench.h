@@ -31,7 +31,8 @@ typedef struct bench_flags {
   int64_t writes_before_delete_range;
   double delete_persist_seconds;
   int64_t readwritepercent, seek_nexts;
-  int64_t queue_live; /* queuesteady: keys in the queue while it runs */
+  int64_t benchmark_write_rate_limit; /* bytes/s all writers share; 0: unlimited */
+  int64_t queue_live;                 /* queuesteady: keys in the queue while it runs */
   /* RocksDB options that map onto shale_options; applied only when given. */
   int64_t block_size, max_bytes_for_level_base, target_file_size_base, open_files;
   int64_t compression_level; /* 32767 (db_bench's default): Shale's default */
@@ -154,12 +155,18 @@ typedef struct bench_run {
   int nthreads;            /* threads that report, the writer of readwhilewriting aside */
   atomic_int readers_done; /* lets readwhilewriting's writer stop with the readers */
   atomic_int stop;         /* set on a fatal or NOTSUP error: every thread winds down */
+  /* --benchmark_write_rate_limit: when the first paced write came, and bytes written since */
+  _Atomic uint64_t pace_start_us, paced_bytes;
   /* YCSB workloads */
   char ycsb;                        /* 'a' .. 'f' */
   bench_zipf zipf;                  /* over the --num loaded records */
   _Atomic int64_t ycsb_next_insert; /* D and E insert keys num, num + 1, ... */
   uint64_t ycsb_load_stride;        /* coprime with num: the load's key order */
 } bench_run;
+
+/* --benchmark_write_rate_limit: before writing `bytes`, waits until the run's writers,
+ * all together, stay within the limit since their first write. No-op without the flag. */
+void bench_pace_write(bench_run *r, uint64_t bytes);
 
 typedef struct bench_slot { /* one cache line per thread: ops done over the whole run */
   _Atomic uint64_t ops;

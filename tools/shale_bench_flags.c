@@ -78,6 +78,9 @@ static flag_def flags[] = {
     DBL(delete_persist_seconds, "0", "deadline to purge deletes (deletepersist: default 10)"),
     I64(readwritepercent, "90", "reads among reads+writes in readrandomwriterandom"),
     I64(seek_nexts, "0", "next() calls after each seek"),
+    I64(benchmark_write_rate_limit, "0",
+        "bytes/s of keys and values all writers share (fills, readwhilewriting's writer); 0: "
+        "no limit"),
     I64(queue_live, "100000", "queuesteady: keys in the queue while it runs"),
     I64(block_size, "4096", "SSTable data block bytes"),
     I64(compression_level, "32767", "zstd level -7..19; 32767: the default (3)"),
@@ -149,7 +152,6 @@ static flag_def flags[] = {
     IGN_V(perf_level),
     IGN_B(use_fsync),
     IGN_B(verify_checksum),
-    IGN_V(benchmark_write_rate_limit),
     IGN_V(benchmark_read_rate_limit),
     IGN_V(prefix_size),
     IGN_V(keys_per_prefix),

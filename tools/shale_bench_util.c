@@ -205,6 +205,22 @@ uint64_t bench_now_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* Paced, not a token bucket: a write waits for the instant at which the bytes written so far
+ * (its own included) would have been written at the limit, so the rate holds over the whole
+ * run and a writer held up (by a stall) may catch up, as db_bench's limiter lets it. */
+void bench_pace_write(bench_run *r, uint64_t bytes) {
+  int64_t limit = r->f->benchmark_write_rate_limit;
+  if (limit <= 0) return;
+  uint64_t zero = 0, now = bench_now_us();
+  atomic_compare_exchange_strong(&r->pace_start_us, &zero, now);
+  uint64_t total = atomic_fetch_add(&r->paced_bytes, bytes) + bytes;
+  uint64_t due = atomic_load(&r->pace_start_us) + (uint64_t)((double)total * 1e6 / (double)limit);
+  if (due <= now) return;
+  struct timespec ts = {(time_t)((due - now) / 1000000u), (long)((due - now) % 1000000u) * 1000};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
 double bench_wall_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

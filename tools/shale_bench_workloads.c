@@ -23,6 +23,7 @@ static inline uint64_t next_key(bench_thread *t, int random, uint64_t *seq) {
 static int write_step(bench_thread *t, int random, uint64_t *seq) {
   bench_run *r = t->run;
   size_t ks = (size_t)r->key_size, vs = (size_t)r->value_size;
+  bench_pace_write(r, (uint64_t)r->batch * (ks + vs));
   if (r->batch == 1) {
     bench_key_set(t->key, r->key_size, next_key(t, random, seq));
     const char *v = bench_value_next(&t->vpos, vs);
@@ -275,6 +276,7 @@ void bench_readwhilewriting(bench_thread *t) {
   t->exclude = 1;
   while (atomic_load_explicit(&r->readers_done, memory_order_relaxed) < r->nthreads &&
          !STOPPED(r)) {
+    bench_pace_write(r, (uint64_t)(r->key_size + r->value_size));
     if (!put_random(t)) return;
     bench_finished(t, 1, OP_WRITE);
   }
