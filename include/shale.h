@@ -278,10 +278,13 @@ typedef struct shale_options {
    *  same either way. Any other value is SHALE_INVALID. The property "shale.stats" says
    *  which path is in use. */
   int io_mode;
-  /** 1 (default): tables are read through a read-only mapping (no system call per block
-   *  read) and the WAL is appended by copies into a shared mapping of preallocated space
-   *  (no system call per write group); 0: tables are read with pread(2) and the WAL is
-   *  appended with write(2). Independent of io_mode. doc/tuning.md, "Reads". */
+  /** 1 (default): uncompressed tables are read through a read-only mapping (no system call
+   *  per block read; the page cache is their block cache) and the WAL is appended by copies
+   *  into a shared mapping of preallocated space (no system call per write group); 0: every
+   *  table is read with pread(2) and the WAL is appended with write(2). Compressed tables
+   *  are read with pread(2) either way: their blocks are cached decompressed, and their
+   *  pages, mapped, were evicted far sooner under a memory limit. Independent of io_mode.
+   *  doc/tuning.md, "Reads". */
   int use_mmap;
   /** A new MANIFEST (one snapshot of the live files) is started once the current one has
    *  grown past this many bytes; default 64 MiB; 0 means the default. Small values roll it

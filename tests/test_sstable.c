@@ -842,17 +842,20 @@ static void test_seek_hints(void **state) {
   free(path);
 }
 
-static uint64_t readaheads(io_ctx *c) {
+static uint64_t readaheads(io_ctx *c, uint64_t mapped) {
   io_stats st;
   io_stats_get(c, &st);
-  assert_true(st.mapped_files == 1);
+  assert_true(st.mapped_files == mapped);
   return st.readaheads;
 }
 
 /* A mapped table reads only the pages a read touches, so a scan asks for its readahead: a
  * seek with a few nexts asks for none, a scan in either direction asks as it goes, and
- * what it reads is unchanged. Run in its own I/O context, whose counters are its alone. */
+ * what it reads is unchanged. Only uncompressed tables are mapped: a compressed one is read
+ * with pread, whose readahead the kernel does. Run in its own I/O context, whose counters
+ * are its alone. */
 static void scan_reads_ahead(fixture *f, int compression) {
+  uint64_t mapped = compression == SHALE_COMPRESSION_NONE;
   char *path = tu_path(f->dir, "ra.sst");
   sst_options o = {4096, 10, compression, 0, NULL, 0, 0, NULL, 0};
   const uint64_t n = 30000;
@@ -871,11 +874,12 @@ static void scan_reads_ahead(fixture *f, int compression) {
   for (int i = 0; i < 3; i++) sst_iter_next(it);
   assert_true(sst_iter_valid(it));
   sst_iter_free(it);
-  assert_true(readaheads(&c) == 0);
+  assert_true(readaheads(&c, mapped) == 0);
   scan_both_ways(r, n);
-  uint64_t asked = readaheads(&c);
+  uint64_t asked = readaheads(&c, mapped);
   /* each way: windows from 16 KiB doubling to 1 MiB, so at least a few, far fewer than blocks */
-  assert_true(asked >= 4 && asked < m.data_blocks / 4);
+  if (mapped) assert_true(asked >= 4 && asked < m.data_blocks / 4);
+  if (!mapped) assert_true(asked == 0);
   sst_reader_close(r);
   sst_meta_free(&m);
   free(path);
