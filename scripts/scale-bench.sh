@@ -5,13 +5,17 @@
 # then Shale), and one table gives each step's median over the rounds, its spread (min-max)
 # and the ratio shale/rocksdb.
 #
-# usage: scripts/scale-bench.sh [-r ROUNDS] [-s SCALE] [-t SECONDS] [-m MIB] [-o LIST]
-#                               [-b SHALE_BENCH] [-d DIR] [-- EXTRA_FLAGS...]
+# usage: scripts/scale-bench.sh [-r ROUNDS] [-s SCALE] [-t SECONDS] [-m MIB] [-w MBPS]
+#                               [-o LIST] [-b SHALE_BENCH] [-d DIR] [-- EXTRA_FLAGS...]
 #   -r ROUNDS   rounds (default 3; medians of them)
 #   -s SCALE    divides every --num, and the op counts derived from it, by SCALE (default 1:
 #               full size); e.g. -s 100 -r 1 -t 5 checks the script in 1-2 minutes
 #   -t SECONDS  --duration of the sustained scenario (default 600)
 #   -m MIB      the io scenario's memory limit (default 1024)
+#   -w MBPS     MiB/s the writer of io's readwhilewriting may write, both engines
+#               (--benchmark_write_rate_limit; default 2, as RocksDB's tools/benchmark.sh;
+#               0: full speed). The step reports the reader: beside writers of different
+#               speeds it would mostly say how much compaction each writer caused.
 #   -o LIST     the scenarios to run, comma-separated (default io,sustained,ycsb,threads,scans)
 #   -b PATH     shale-bench (default build/tools/shale-bench, then build-release/tools/...)
 #   -d DIR      where the temporary DB directories go (default $TMPDIR or /tmp)
@@ -26,7 +30,7 @@
 #              covers the process's own memory (block cache, memtables) as well as the page
 #              cache. Without root or cgroup v1 it says so and runs unlimited ("no memory
 #              limit" in the table). Steps: fillrandom; then readrandom, seekrandom and
-#              readwhilewriting with --reads=N/10. "disk B/get": the bytes the readrandom
+#              readwhilewriting (its writer paced by -w) with --reads=N/10. "disk B/get": the bytes the readrandom
 #              process read from disk (read_bytes of /proc/PID/io, the DB open included)
 #              over its gets.
 #   sustained  Right after io, on io's DB (without io: its own fillrandom of 50M keys, same
@@ -71,13 +75,14 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/bench-lib.sh"
 
 all=io,sustained,ycsb,threads,scans
-rounds=3 scale=1 duration=600 limit_mib=1024 only=$all shale="" base=${TMPDIR:-/tmp}
+rounds=3 scale=1 duration=600 limit_mib=1024 write_mibps=2 only=$all shale="" base=${TMPDIR:-/tmp}
 while [[ $# -gt 0 ]]; do
   case $1 in
     -r) rounds=$2; shift 2 ;;
     -s) scale=$2; shift 2 ;;
     -t) duration=$2; shift 2 ;;
     -m) limit_mib=$2; shift 2 ;;
+    -w) write_mibps=$2; shift 2 ;;
     -o) only=$2; shift 2 ;;
     -b) shale=$2; shift 2 ;;
     -d) base=$2; shift 2 ;;
@@ -87,6 +92,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 bench_posint r "$rounds"; bench_posint s "$scale"; bench_posint t "$duration"; bench_posint m "$limit_mib"
+[[ $write_mibps =~ ^(0|[1-9][0-9]*)$ ]] || { echo "-w needs a whole number of MiB/s" >&2; exit 2; }
 IFS=, read -ra picked <<<"$only"
 for s in "${picked[@]}"; do
   [[ ,$all, == *,$s,* ]] || { echo "-o: unknown scenario '$s' (of $all)" >&2; exit 2; }
@@ -190,9 +196,11 @@ io_steps() { # engine round
   local at=(--use_existing_db=1 --num="$io_num" --reads="$io_reads")
   rm -rf "${work:?}/$1"
   run io fillrandom "$1" "$2" "$cg" "${ioflags[@]}" --benchmarks=fillrandom --num="$io_num"
-  for s in readrandom seekrandom readwhilewriting; do
+  for s in readrandom seekrandom; do
     run io "$s" "$1" "$2" "$cg" "${ioflags[@]}" "${at[@]}" --benchmarks="$s"
   done
+  run io readwhilewriting "$1" "$2" "$cg" "${ioflags[@]}" "${at[@]}" --benchmarks=readwhilewriting \
+    --benchmark_write_rate_limit=$((write_mibps << 20))
 }
 
 sustained_steps() { # engine round
@@ -268,7 +276,7 @@ rows="io|fillrandom|ops|fillrandom|
 io|readrandom|ops|readrandom|
 io|readrandom|diskB|readrandom|lower is better
 io|seekrandom|ops|seekrandom|
-io|readwhilewriting|ops|readwhilewriting|reads, one writer alongside
+io|readwhilewriting|ops|readwhilewriting|reads, beside a writer paced to ${write_mibps} MiB/s (0: full speed)
 sustained|load|ops|fillrandom (load)|
 sustained|rww|ops|readwhilewriting|reads, ${duration} s
 sustained|rww|wops|readwhilewriting|the writer, at full speed
