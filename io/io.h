@@ -98,10 +98,13 @@ int io_reader_map(io_reader *r);
  * those bytes a little later (the next block of a scan). A hint only: prefetches never
  * fault, so a page not mapped in or a truncated file costs nothing; no-op without a mapping. */
 void io_reader_prefetch(const io_reader *r, uint64_t off, size_t len);
-/* Asks the kernel to start reading [off, off + len) of a mapped file into memory, without
- * waiting: a sequential reader's next stretch. A hint only (errors are ignored); no-op
- * without a mapping, where pread's own readahead follows sequential reads. */
+/* Asks the kernel to start reading [off, off + len) of the file into memory, without
+ * waiting: a sequential reader's next stretch. A hint only (errors are ignored). */
 void io_reader_readahead(io_reader *r, uint64_t off, size_t len);
+/* Tells the kernel that reads of an unmapped r come in no order, so it reads what each
+ * pread asks for and no more (a mapping is advised so by io_reader_map); readers that go
+ * in order then ask with io_reader_readahead. */
+void io_reader_advise_random(io_reader *r);
 
 /* ---- whole files and directories ---- */
 int io_read_file(io_ctx *c, const char *path, buf *out, char *errmsg);

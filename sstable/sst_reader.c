@@ -552,6 +552,7 @@ static int apply_global_seq(sst_reader *r, char *errmsg) {
 static void map_data(sst_reader *r) {
   if (r->nidx && r->meta.compression == SHALE_COMPRESSION_NONE && io_reader_map(r->io))
     r->copy_blocks = 1;
+  io_reader_advise_random(r->io);
 }
 
 int sst_reader_open(io_ctx *io, const char *path, uint64_t file_number, block_cache *cache,
@@ -917,13 +918,12 @@ static void prefetch_neighbour(const sst_iter *it, int dir) {
   io_reader_prefetch(r->io, r->idx[nb].off, (size_t)r->idx[nb].size + SST_BLOCK_TRAILER);
 }
 
-/* A table's mapping reads no more than the pages a read touches (io_reader_map), so a scan
- * asks the kernel for the stretch of file ahead of it: from its second block move in one
- * direction since the last seek, a window past the last one asked for whenever the scan
- * comes within half a window of its edge. Windows double from RA_FIRST_WINDOW, so a seek
- * with a few nexts asks for little, up to RA_MAX_WINDOW, so a long scan or a compaction
- * asks once per MiB. Without it a scan of a table not in memory waited on one page read per
- * page. */
+/* A table's file is read no further than each read asks (io_reader_map,
+ * io_reader_advise_random), so a scan asks the kernel for the stretch of file ahead of it: from its
+ * second block move in one direction since the last seek, a window past the last one asked for
+ * whenever the scan comes within half a window of its edge. Windows double from RA_FIRST_WINDOW, so
+ * a seek with a few nexts asks for little, up to RA_MAX_WINDOW, so a long scan or a compaction asks
+ * once per MiB. Without it a scan of a table not in memory waited on one page read per page. */
 #define RA_FIRST_WINDOW ((uint64_t)16 << 10)
 #define RA_MAX_WINDOW ((uint64_t)1 << 20)
 
