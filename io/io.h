@@ -87,12 +87,10 @@ void io_reader_close(io_reader *r);
 /* Maps the whole file read-only, after which io_reader_read copies out of the mapping
  * instead of calling pread: no system call per read, the same bytes and errors (a file
  * truncated under the mapping reads short, SHALE_CORRUPTION, through a SIGBUS guard; see
- * io_map_guard.h). A page of the mapping not in memory is read alone when touched, with no
- * read-around: sequential readers ask for what they will read with io_reader_readahead. The mapping
- * itself is not handed out: read in place, a change to the file would reach bytes a caller already
- * verified, and a truncation would fault unguarded. Returns 1 when mapped; 0 when the reader's
- * context has mapping off, the file is empty, the guard cannot be installed or mmap fails, and
- * reads stay with pread. Call once, before sharing r. */
+ * io_map_guard.h). The mapping itself is not handed out: read in place, a change to the
+ * file would reach bytes a caller already verified, and a truncation would fault unguarded.
+ * Returns 1 when mapped; 0 when the reader's context has mapping off, the file is empty, the guard
+ * cannot be installed or mmap fails, and reads stay with pread. Call once, before sharing r. */
 int io_reader_map(io_reader *r);
 /* Asks the CPU to bring [off, off + len) of a mapped file into its caches, for a read of
  * those bytes a little later (the next block of a scan). A hint only: prefetches never
@@ -101,9 +99,9 @@ void io_reader_prefetch(const io_reader *r, uint64_t off, size_t len);
 /* Asks the kernel to start reading [off, off + len) of the file into memory, without
  * waiting: a sequential reader's next stretch. A hint only (errors are ignored). */
 void io_reader_readahead(io_reader *r, uint64_t off, size_t len);
-/* Tells the kernel that reads of an unmapped r come in no order, so it reads what each
- * pread asks for and no more (a mapping is advised so by io_reader_map); readers that go
- * in order then ask with io_reader_readahead. */
+/* Tells the kernel that r's reads come in no order, so it reads what each read asks for
+ * and no more, through the mapping if io_reader_map made one, else with pread; readers that
+ * go in order then ask with io_reader_readahead. Call after io_reader_map. */
 void io_reader_advise_random(io_reader *r);
 
 /* ---- whole files and directories ---- */

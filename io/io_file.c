@@ -337,12 +337,18 @@ void io_reader_readahead(io_reader *r, uint64_t off, size_t len) {
   io_count(&r->ctx->ctr.readaheads, 1);
 }
 
-/* The kernel's own readahead for pread guesses a stream from pages already cached before a
- * read, and then reads up to 128 KiB for a get that wanted one block: scale-bench's io
- * readrandom (10M keys, zstd, a 512 MiB cgroup) read 3,201 bytes from disk per get, against
- * RocksDB's 1,211 with its advise_random_on_open. Sequential readers ask for their own. */
+/* Left to its defaults the kernel reads more than a get asks for. A fault on a mapped page
+ * reads the 128 KiB around it (read-around): under a memory limit smaller than the DB that
+ * evicted the pages other gets needed, and readwhilewriting in a 128 MiB cgroup fell to 150
+ * gets/s, mostly in the kernel. pread's readahead guesses a stream from pages already
+ * cached and reads up to 128 KiB too: scale-bench's io readrandom (10M keys, zstd, a 512 MiB
+ * cgroup) read 3,201 bytes from disk per get, against RocksDB's 1,211 with its
+ * advise_random_on_open. Sequential readers ask for their own (io_reader_readahead). */
 void io_reader_advise_random(io_reader *r) {
-  if (!r->map) (void)posix_fadvise(r->fd, 0, 0, POSIX_FADV_RANDOM);
+  if (r->map)
+    (void)madvise(r->map, (size_t)r->size, MADV_RANDOM);
+  else
+    (void)posix_fadvise(r->fd, 0, 0, POSIX_FADV_RANDOM);
 }
 
 int io_reader_map(io_reader *r) {
@@ -350,11 +356,6 @@ int io_reader_map(io_reader *r) {
   if (io_map_guard_install()) return 0; /* unguarded, a truncation would be SIGBUS */
   void *p = mmap(NULL, (size_t)r->size, PROT_READ, MAP_SHARED, r->fd, 0);
   if (p == MAP_FAILED) return 0;
-  /* Gets touch one block here and there. Left to its default, a fault on a page not in
-   * memory reads the 128 KiB around it (read-around): under a memory limit smaller than the
-   * DB that evicted the pages other gets needed, and readwhilewriting in a 128 MiB cgroup
-   * fell to 150 gets/s, mostly in the kernel. Scans ask for their readahead themselves. */
-  (void)madvise(p, (size_t)r->size, MADV_RANDOM);
   r->map = p;
   io_count(&r->ctx->ctr.mapped_files, 1);
   return 1;

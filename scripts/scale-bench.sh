@@ -30,9 +30,9 @@
 #              covers the process's own memory (block cache, memtables) as well as the page
 #              cache. Without root or cgroup v1 it says so and runs unlimited ("no memory
 #              limit" in the table). Steps: fillrandom; then readrandom, seekrandom and
-#              readwhilewriting (its writer paced by -w) with --reads=N/10. "disk B/get": the bytes the readrandom
-#              process read from disk (read_bytes of /proc/PID/io, the DB open included)
-#              over its gets.
+#              readwhilewriting (its writer paced by -w) with --reads=N/10. "disk B/get":
+#              the bytes the readrandom process read from disk (read_bytes of /proc/PID/io,
+#              the DB open included) over its gets.
 #   sustained  Right after io, on io's DB (without io: its own fillrandom of 50M keys, same
 #              flags), no memory limit: readwhilewriting --duration=SECONDS --histogram=1
 #              --statistics=1, one reader thread and db_bench's writer overwriting random

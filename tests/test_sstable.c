@@ -785,8 +785,8 @@ static void hint_ikey(uint8_t *ik, int i, uint64_t seq, unsigned kind) {
  * land on the first entry >= the target, as the index search would. */
 static void test_seek_hints(void **state) {
   fixture *f = *state;
-  signal(SIGBUS,
-         SIG_DFL); /* the hints live in a mapped table's buffer: as in test_scan_reads_ahead */
+  /* the hints live in a mapped table's buffer: as in test_scan_reads_ahead */
+  signal(SIGBUS, SIG_DFL);
   char *path = tu_path(f->dir, "hint.sst");
   sst_options o = {256, 10, SHALE_COMPRESSION_NONE, 0, NULL, 0, 0, NULL, 0};
   sst_builder *b;
